@@ -1,0 +1,176 @@
+/*  store — everything the broker keeps in PostgreSQL. The only module that builds
+    SQL; only parameterised statements. Not thread-safe: one pt_store_t per thread.
+
+    Durability contract: a function that returns PT_STORE_OK has seen COMMIT
+    succeed; only then may the caller send a receipt or act on the result.
+    PT_STORE_UNAVAILABLE means the database could not be reached or the
+    transaction failed for a transient reason; nothing was committed and the call
+    may be retried (the connection is reset on the next call).
+
+    Messages and case events are append-only (grants + triggers, see
+    broker/sql/). Every case event is chained per case token (pt_trail.h).
+*/
+#ifndef PT_STORE_H
+#define PT_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pt_trail.h"
+
+typedef struct _pt_store_t pt_store_t;
+
+typedef enum {
+    PT_STORE_OK = 0,
+    PT_STORE_DUPLICATE = 1,     /* message id seen before with the same header: original receipt returned */
+    PT_STORE_UNAVAILABLE = -1,  /* transient: connection lost, serialization failure; retry */
+    PT_STORE_CONFLICT = -2,     /* message id seen before with a different header */
+    PT_STORE_NOT_FOUND = -3,
+    PT_STORE_ERROR = -4         /* permanent: constraint violation, bad input */
+} pt_store_result_t;
+
+#define PT_STORE_ORG_ID_MAX 33
+#define PT_STORE_TEXT_MAX 129
+
+/* Connects with a libpq connection string. NULL on failure, with the reason in err. */
+pt_store_t *pt_store_new(const char *conninfo, char *err, size_t err_len);
+void pt_store_destroy(pt_store_t **self_p);
+
+/* Applies every broker/sql/NNN_*.sql in sql_dir not yet recorded in
+   schema_migrations, in order, each in its own transaction, under an advisory lock
+   (several brokers may start at once). 0 or -1 (reason in err). */
+int pt_store_migrate(pt_store_t *self, const char *sql_dir, char *err, size_t err_len);
+
+/* 1 if every migration in sql_dir is applied, 0 if some are pending, -1 on error. */
+int pt_store_migrations_current(pt_store_t *self, const char *sql_dir);
+
+/* Checks the connection (SELECT 1), resetting it if broken. PT_STORE_OK or UNAVAILABLE. */
+pt_store_result_t pt_store_ping(pt_store_t *self);
+
+/* --- directory: organisations and agreements ---------------------------- */
+
+typedef struct {
+    char org_id[PT_STORE_ORG_ID_MAX];
+    uint8_t sign_public[32];
+    uint8_t seal_public[32];
+    uint8_t curve_public[32];
+    int enabled;
+} pt_store_org_t;
+
+typedef struct {
+    char agreement_id[PT_STORE_TEXT_MAX];
+    char org_a[PT_STORE_ORG_ID_MAX];
+    char org_b[PT_STORE_ORG_ID_MAX];
+    const char *const *purposes;   /* on load: valid during the callback only */
+    size_t n_purposes;
+    const char *const *message_types;  /* "*", "referral.*" or exact names */
+    size_t n_message_types;
+    int64_t valid_from_ms;
+    int64_t valid_until_ms;        /* 0 = open-ended */
+} pt_store_agreement_t;
+
+/* Registers an organisation or replaces its current keys (the previous keys stay
+   recorded with valid_until = now, so old signatures remain checkable). */
+pt_store_result_t pt_store_org_put(pt_store_t *self, const pt_store_org_t *org);
+
+/* Adds or replaces an agreement (by id). */
+pt_store_result_t pt_store_agreement_put(pt_store_t *self, const pt_store_agreement_t *agreement);
+
+typedef void(pt_store_org_fn)(const pt_store_org_t *org, void *arg);
+typedef void(pt_store_agreement_fn)(const pt_store_agreement_t *agreement, void *arg);
+
+/* Calls fn for every organisation (current keys) / every agreement. */
+pt_store_result_t pt_store_load_orgs(pt_store_t *self, pt_store_org_fn *fn, void *arg);
+pt_store_result_t pt_store_load_agreements(pt_store_t *self, pt_store_agreement_fn *fn, void *arg);
+
+/* --- submissions ---------------------------------------------------------- */
+
+typedef struct {
+    const uint8_t *message_id;       /* 16 bytes */
+    const uint8_t *correlation_id;   /* 16 bytes */
+    const uint8_t *causation_id;     /* 16 bytes or NULL */
+    const char *message_type;
+    const char *sender;
+    const char *const *recipients;
+    size_t n_recipients;
+    const char *case_token;
+    const char *purpose;
+    const char *agreement_id;
+    int64_t created_at_ms;
+    int64_t expires_at_ms;
+    const uint8_t *header_sha256;    /* 32 bytes: SHA-256 of the signed header bytes */
+    const uint8_t *envelope;         /* packed Envelope exactly as received */
+    size_t envelope_len;
+} pt_submission_t;
+
+typedef struct {
+    pt_store_result_t result;        /* OK, DUPLICATE or CONFLICT for each item */
+    int64_t stored_at_ms;
+    uint8_t header_sha256[32];
+    uint8_t event_hash[32];          /* hash of the "stored" event */
+} pt_store_receipt_t;
+
+/* Stores n submissions in ONE transaction (group commit): for each new one the
+   message row, one delivery per recipient (state pending) and the case events
+   "submitted" (at created_at_ms, actor sender) and "stored" (at commit time).
+   Items whose message id already exists get DUPLICATE (same header_sha256,
+   original receipt values) or CONFLICT, and add nothing. Returns PT_STORE_OK when
+   the transaction committed (then receipts[i].result is set for every i), or
+   PT_STORE_UNAVAILABLE / PT_STORE_ERROR when nothing was committed. */
+pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t *subs, size_t n,
+                                        pt_store_receipt_t *receipts);
+
+/* --- deliveries ----------------------------------------------------------- */
+
+typedef struct {
+    int64_t delivery_id;
+    uint8_t message_id[16];
+    const uint8_t *envelope;         /* valid during the callback only */
+    size_t envelope_len;
+    uint32_t attempts;               /* attempts made before this one */
+} pt_store_delivery_t;
+
+typedef void(pt_store_delivery_fn)(const pt_store_delivery_t *delivery, void *arg);
+
+/* Calls fn, in submission order, for up to max deliveries to recipient that are
+   not acknowledged, not expired and due (next_attempt_at <= now_ms), taking for
+   each correlation id only its oldest unacknowledged delivery (order is kept per
+   correlation id: the next one is offered once this one is acknowledged). */
+pt_store_result_t pt_store_due_deliveries(pt_store_t *self, const char *recipient, int64_t now_ms,
+                                          size_t max, pt_store_delivery_fn *fn, void *arg);
+
+/* Records that a delivery was sent: attempts + 1, next_attempt_at = retry_at_ms;
+   on the first attempt also appends the case event "delivered". */
+pt_store_result_t pt_store_mark_sent(pt_store_t *self, int64_t delivery_id, int64_t now_ms,
+                                     int64_t retry_at_ms);
+
+/* Records the recipient's acknowledgement of message_id and appends the case event
+   "acknowledged" (once; a repeated ack returns DUPLICATE and adds nothing).
+   NOT_FOUND if recipient has no delivery of that message. */
+pt_store_result_t pt_store_ack(pt_store_t *self, const char *recipient, const uint8_t *message_id,
+                               int64_t now_ms);
+
+/* Earliest next_attempt_at among unacknowledged, unexpired deliveries of any
+   recipient, or INT64_MAX if none (or on error). Used to sleep until the next retry. */
+int64_t pt_store_next_due_ms(pt_store_t *self);
+
+/* Recipients that have due deliveries (for retry sweeps): calls fn(recipient, arg). */
+pt_store_result_t pt_store_recipients_with_due(pt_store_t *self, int64_t now_ms,
+                                               void (*fn)(const char *recipient, void *arg),
+                                               void *arg);
+
+/* --- trail ---------------------------------------------------------------- */
+
+typedef struct {
+    pt_trail_event_t event;          /* strings valid during the callback only */
+    uint8_t prev_hash[32];
+    uint8_t hash[32];
+} pt_store_event_t;
+
+typedef void(pt_store_event_fn)(const pt_store_event_t *event, void *arg);
+
+/* Calls fn for every event of case_token in chain order. */
+pt_store_result_t pt_store_trail(pt_store_t *self, const char *case_token, pt_store_event_fn *fn,
+                                 void *arg);
+
+#endif

@@ -1,0 +1,64 @@
+/*  pt_envelope — build, seal, sign, check, open and verify Puente envelopes.
+
+    Sender:   pt_envelope_seal() serialises the header once, signs those bytes,
+              signs and seals the payload body to each recipient.
+    Broker:   pt_envelope_check() (structure and digests, no keys) then
+              pt_envelope_verify_header() with the sender's public key.
+    Recipient: pt_envelope_open() finds its sealed payload, decrypts, checks the
+              digest in the header and the sender's payload signature.
+
+    Contexts bound into the seal: HKDF info = "puente.v1 seal" || message_id ||
+    recipient id; AAD = message_id || recipient key id. A payload sealed for one
+    message or recipient cannot be moved to another.
+*/
+#ifndef PT_ENVELOPE_H
+#define PT_ENVELOPE_H
+
+#include "pt_crypto.h"
+#include "envelope.pb-c.h"
+
+#define PT_SCHEMA_VERSION 1
+
+/* Result codes; the broker maps them to RejectCode values. */
+typedef enum {
+    PT_ENV_OK = 0,
+    PT_ENV_MALFORMED = -1,        /* header bytes do not decode, or counts/sizes out of range */
+    PT_ENV_BAD_SIGNATURE = -2,    /* header or payload signature invalid */
+    PT_ENV_PAYLOAD_MISMATCH = -3, /* digests/recipients inconsistent with the sealed payloads */
+    PT_ENV_NOT_FOR_ME = -4,       /* no sealed payload for this recipient */
+    PT_ENV_OPEN_FAILED = -5,      /* decryption failed (wrong key or tampered) */
+    PT_ENV_INTERNAL = -6          /* allocation or crypto library failure */
+} pt_env_result_t;
+
+/* Seals body to every recipient and signs. header is a template the caller filled
+   (message_id, types, sender, recipients, times, consent...); this function sets
+   payload_sha256, sender_key_id and schema_version on a copy, never on the caller's
+   struct. recipients[i] must be the sealing key of header->recipients[i].
+   On success *out_p (caller frees) holds the packed Envelope. */
+pt_env_result_t pt_envelope_seal(const Puente__V1__Header *header, const uint8_t *body,
+                                 size_t body_len, const pt_sign_key_t *sender,
+                                 const pt_seal_key_t *const *recipients, size_t n_recipients,
+                                 uint8_t **out_p, size_t *out_len);
+
+/* Decodes env->header (bounded) and checks structure: ids are 16 bytes,
+   one sealed payload per recipient in the same order with matching names, each
+   payload digest equals SHA-256 of that SealedPayload's packed bytes, sizes of
+   keys/nonces are right. On success *header_p (caller frees with
+   puente__v1__header__free_unpacked(h, NULL)) holds the decoded header. */
+pt_env_result_t pt_envelope_check(const Puente__V1__Envelope *env, Puente__V1__Header **header_p);
+
+/* Verifies env->header_signature with the sender's public key. */
+pt_env_result_t pt_envelope_verify_header(const Puente__V1__Envelope *env,
+                                          const pt_sign_key_t *sender);
+
+/* Opens the payload addressed to me. header must come from pt_envelope_check on
+   the same envelope. Verifies the payload signature with the sender's key.
+   On success *body_p (caller frees) holds the family message bytes. */
+pt_env_result_t pt_envelope_open(const Puente__V1__Envelope *env, const Puente__V1__Header *header,
+                                 const char *me, const pt_seal_key_t *my_key,
+                                 const pt_sign_key_t *sender, uint8_t **body_p, size_t *body_len);
+
+/* Human-readable name of a result code. */
+const char *pt_env_result_str(pt_env_result_t r);
+
+#endif

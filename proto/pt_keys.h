@@ -1,0 +1,57 @@
+/*  pt_keys — an organisation's key set on disk.
+
+    Layout of a key directory (default var/keys, see README):
+        <dir>/<ORG>/sign.key   Ed25519 private, PKCS#8 PEM, mode 0600
+        <dir>/<ORG>/sign.pub   Ed25519 public, SPKI PEM
+        <dir>/<ORG>/seal.key   X25519 private, PKCS#8 PEM, mode 0600
+        <dir>/<ORG>/seal.pub   X25519 public, SPKI PEM
+        <dir>/<ORG>/curve.key  CURVE secret key, Z85 (40 chars) + newline, mode 0600
+        <dir>/<ORG>/curve.pub  CURVE public key, Z85 (40 chars) + newline
+    The broker's own keys live under <dir>/broker/ in the same layout.
+    A key set loaded without private parts (public files only) can verify, seal
+    and be used as a CURVE server key, but not sign or open.
+*/
+#ifndef PT_KEYS_H
+#define PT_KEYS_H
+
+#include "pt_crypto.h"
+
+#define PT_ORG_ID_MAX 32
+#define PT_CURVE_KEY_BYTES 32
+#define PT_Z85_KEY_CHARS 40
+
+typedef struct _pt_keyset_t pt_keyset_t;
+
+/* 1 if id is a valid organisation id: 2 uppercase letters, '-', then 1-28 of
+   [A-Z0-9-] (e.g. MX-DIF, XI-ISS), or the reserved ids "broker" and "operator". */
+int pt_org_id_valid(const char *id);
+
+/* Generates all three key pairs for org_id. NULL on failure. */
+pt_keyset_t *pt_keyset_generate(const char *org_id);
+
+/* Writes the key set under dir/<org>/ (creating it, mode 0700), durably.
+   Refuses (-1, errno EEXIST) to overwrite an existing key set. */
+int pt_keyset_save(const pt_keyset_t *keys, const char *dir);
+
+/* Loads dir/<org_id>/. With need_private, all private files must exist and be
+   mode 0600 or stricter; otherwise only the .pub files are read. NULL on failure;
+   if errmsg is not NULL it receives a reason (no personal data) for the user. */
+pt_keyset_t *pt_keyset_load(const char *dir, const char *org_id, int need_private, char *errmsg,
+                            size_t errmsg_len);
+
+/* Builds a public-only key set from raw public keys (as in a directory entry). */
+pt_keyset_t *pt_keyset_from_public(const char *org_id, const uint8_t sign_public[32],
+                                   const uint8_t seal_public[32], const uint8_t curve_public[32]);
+
+const char *pt_keyset_org(const pt_keyset_t *keys);
+const pt_sign_key_t *pt_keyset_sign(const pt_keyset_t *keys);
+const pt_seal_key_t *pt_keyset_seal(const pt_keyset_t *keys);
+/* Raw 32-byte CURVE public key, and Z85 forms (41 bytes with NUL). Secret is
+   empty string when the set has no private part. */
+const uint8_t *pt_keyset_curve_public(const pt_keyset_t *keys);
+const char *pt_keyset_curve_public_z85(const pt_keyset_t *keys);
+const char *pt_keyset_curve_secret_z85(const pt_keyset_t *keys);
+
+void pt_keyset_destroy(pt_keyset_t **self_p);
+
+#endif
