@@ -82,7 +82,12 @@ $(BUILD)/puente-broker: $(call obj,broker/main.c) $(LIB_BROKER) $(LIB_PROTO)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/puente: $(CLI_OBJ) $(LIB_SDK) $(LIB_PROTO)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TLIB_OBJ) $(LIB_BROKER) $(LIB_SDK) $(LIB_PROTO)
+# Unit tests link only the libraries they test, so one module's work in progress
+# does not break another's tests: test_broker_* and test_store* link the broker
+# library, test_sdk_* the SDK, the rest only libptproto.
+unit_libs = $(if $(filter broker_% store%,$(1)),$(LIB_BROKER))$(if $(filter sdk_%,$(1)), $(LIB_SDK))
+.SECONDEXPANSION:
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(TLIB_OBJ) $$(call unit_libs,$$*) $(LIB_PROTO)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/tests/itest_%: $(BUILD)/obj/tests/integration/itest_%.o $(TLIB_OBJ) $(LIB_SDK) $(LIB_PROTO)

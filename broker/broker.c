@@ -1,0 +1,769 @@
+/*  broker — see broker.h. The loop is single-threaded; everything it calls is
+    non-blocking except the store, whose round trips are batched. */
+#include "broker.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "authn.h"
+#include "deliver.h"
+#include "directory.h"
+#include "log.h"
+#include "policy.h"
+#include "pt_decode.h"
+#include "pt_envelope.h"
+#include "pt_keys.h"
+#include "pt_receipt.h"
+#include "pt_types.h"
+#include "stage.h"
+#include "store.h"
+#include "transport.h"
+#include "verify.h"
+
+#define REJ(code) PUENTE__V1__REJECT_CODE__##code
+
+/* A submission that passed every stage and waits for the group commit. */
+typedef struct {
+    uint8_t routing_id[PT_ROUTING_ID_MAX];
+    size_t routing_id_len;
+    Puente__V1__Header *header;
+    uint8_t *envelope;
+    size_t envelope_len;
+    uint8_t header_sha256[32];
+    char agreement_id[PT_STORE_TEXT_MAX];
+} s_pending_t;
+
+struct _pt_broker_t {
+    pt_broker_config_t config;
+    void *zmq_context;
+    pt_keyset_t *keys;
+    pt_store_t *store;
+    pt_directory_t *directory;
+    pt_transport_t *transport;
+    pt_deliver_t *deliver;
+    pt_decode_limits_t limits;
+    s_pending_t pending[PT_BROKER_BATCH_MAX];
+    size_t n_pending;
+    int64_t started_ms;
+};
+
+/* --- replies ---------------------------------------------------------------- */
+
+static void s_send_frame(pt_broker_t *self, const uint8_t *rid, size_t rid_len,
+                         const Puente__V1__BrokerFrame *frame)
+{
+    size_t len = puente__v1__broker_frame__get_packed_size(frame);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        return;
+    puente__v1__broker_frame__pack(frame, buf);
+    if (pt_transport_send(self->transport, rid, rid_len, buf, len) != 0)
+        pt_log(PT_LOG_DEBUG, "broker", NULL, NULL, "reply dropped: peer gone");
+    free(buf);
+}
+
+static void s_reject(pt_broker_t *self, const uint8_t *rid, size_t rid_len,
+                     const uint8_t *message_id, size_t id_len, uint64_t request_id,
+                     Puente__V1__RejectCode code, const char *reason, const char *identity)
+{
+    Puente__V1__Reject reject = PUENTE__V1__REJECT__INIT;
+    if (message_id && id_len == 16) {
+        reject.message_id.data = (uint8_t *)message_id;
+        reject.message_id.len = 16;
+    }
+    reject.code = code;
+    reject.reason = (char *)reason;
+    reject.request_id = request_id;
+    Puente__V1__BrokerFrame frame = PUENTE__V1__BROKER_FRAME__INIT;
+    frame.body_case = PUENTE__V1__BROKER_FRAME__BODY_REJECT;
+    frame.reject = &reject;
+    s_send_frame(self, rid, rid_len, &frame);
+    pt_log(PT_LOG_INFO, "broker", message_id && id_len == 16 ? message_id : NULL, NULL,
+           "rejected %s from %s: %s", pt_reject_name(code), identity && identity[0] ? identity : "?",
+           reason);
+}
+
+static void s_receipt(pt_broker_t *self, const s_pending_t *item, const pt_store_receipt_t *stored)
+{
+    uint8_t sig[PT_ED25519_SIG_BYTES];
+    const uint8_t *message_id = item->header->message_id.data;
+    if (pt_receipt_sign(pt_keyset_sign(self->keys), message_id, stored->stored_at_ms,
+                        stored->header_sha256, stored->event_hash, sig) != 0) {
+        s_reject(self, item->routing_id, item->routing_id_len, message_id, 16, 0,
+                 REJ(REJECT_RETRY_LATER), "broker could not sign the receipt; resubmit",
+                 item->header->sender);
+        return;
+    }
+    Puente__V1__Receipt receipt = PUENTE__V1__RECEIPT__INIT;
+    receipt.message_id.data = (uint8_t *)message_id;
+    receipt.message_id.len = 16;
+    receipt.stored_at_ms = stored->stored_at_ms;
+    receipt.header_sha256.data = (uint8_t *)stored->header_sha256;
+    receipt.header_sha256.len = 32;
+    receipt.event_hash.data = (uint8_t *)stored->event_hash;
+    receipt.event_hash.len = 32;
+    receipt.duplicate = stored->result == PT_STORE_DUPLICATE;
+    receipt.broker_signature.data = sig;
+    receipt.broker_signature.len = sizeof sig;
+    Puente__V1__BrokerFrame frame = PUENTE__V1__BROKER_FRAME__INIT;
+    frame.body_case = PUENTE__V1__BROKER_FRAME__BODY_RECEIPT;
+    frame.receipt = &receipt;
+    s_send_frame(self, item->routing_id, item->routing_id_len, &frame);
+}
+
+/* --- submit: stages 1-4, then queue for the group commit ---------------------- */
+
+static void s_pending_clear(s_pending_t *item)
+{
+    if (item->header)
+        puente__v1__header__free_unpacked(item->header, NULL);
+    free(item->envelope);
+    memset(item, 0, sizeof *item);
+}
+
+static void s_handle_submit(pt_broker_t *self, const pt_inbound_t *in,
+                            const Puente__V1__Envelope *envelope)
+{
+    Puente__V1__Header *header = NULL;
+    pt_verdict_t verdict = {0};
+    pt_env_result_t env = pt_envelope_check(envelope, &header);
+    if (env != PT_ENV_OK) {
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, 0,
+                 env == PT_ENV_PAYLOAD_MISMATCH ? REJ(REJECT_PAYLOAD_MISMATCH)
+                                                : REJ(REJECT_MALFORMED),
+                 env == PT_ENV_PAYLOAD_MISMATCH
+                     ? "sealed payloads do not match the recipients or digests in the header"
+                     : "header does not decode or has malformed ids",
+                 in->identity);
+        return;
+    }
+    int64_t now = pt_now_ms();
+    char agreement_id[PT_STORE_TEXT_MAX] = "";
+    if (pt_authn_check(in->identity, header, &verdict) ||
+        pt_verify_check(self->directory, envelope, header, &verdict) ||
+        pt_policy_check(self->directory, header, now, agreement_id, &verdict)) {
+        s_reject(self, in->routing_id, in->routing_id_len, header->message_id.data,
+                 header->message_id.len, 0, verdict.code, verdict.reason, in->identity);
+        puente__v1__header__free_unpacked(header, NULL);
+        return;
+    }
+    s_pending_t *item = &self->pending[self->n_pending];
+    memset(item, 0, sizeof *item);
+    memcpy(item->routing_id, in->routing_id, in->routing_id_len);
+    item->routing_id_len = in->routing_id_len;
+    item->header = header;
+    memcpy(item->agreement_id, agreement_id, sizeof item->agreement_id);
+    pt_sha256(envelope->header.data, envelope->header.len, item->header_sha256);
+    item->envelope_len = puente__v1__envelope__get_packed_size(envelope);
+    item->envelope = malloc(item->envelope_len);
+    if (!item->envelope) {
+        s_reject(self, in->routing_id, in->routing_id_len, header->message_id.data, 16, 0,
+                 REJ(REJECT_RETRY_LATER), "broker out of memory; resubmit", in->identity);
+        s_pending_clear(item);
+        return;
+    }
+    puente__v1__envelope__pack(envelope, item->envelope);
+    self->n_pending++;
+}
+
+static void s_submission_from(const s_pending_t *item, pt_submission_t *sub)
+{
+    const Puente__V1__Header *h = item->header;
+    memset(sub, 0, sizeof *sub);
+    sub->message_id = h->message_id.data;
+    sub->correlation_id = h->correlation_id.data;
+    sub->causation_id = h->causation_id.len == 16 ? h->causation_id.data : NULL;
+    sub->message_type = h->message_type;
+    sub->sender = h->sender;
+    sub->recipients = (const char *const *)h->recipients;
+    sub->n_recipients = h->n_recipients;
+    sub->case_token = h->case_token;
+    sub->purpose = h->purpose;
+    sub->agreement_id = item->agreement_id;
+    sub->created_at_ms = h->created_at_ms;
+    sub->expires_at_ms =
+        h->expires_at_ms ? h->expires_at_ms : h->created_at_ms + PT_POLICY_DEFAULT_TTL_MS;
+    sub->header_sha256 = item->header_sha256;
+    sub->envelope = item->envelope;
+    sub->envelope_len = item->envelope_len;
+}
+
+static void s_answer_stored(pt_broker_t *self, s_pending_t *item, const pt_store_receipt_t *r)
+{
+    const Puente__V1__Header *h = item->header;
+    if (r->result == PT_STORE_OK || r->result == PT_STORE_DUPLICATE) {
+        s_receipt(self, item, r);
+        if (r->result == PT_STORE_OK) {
+            pt_log(PT_LOG_INFO, "persist", h->message_id.data, h->case_token, "stored %s from %s",
+                   h->message_type, h->sender);
+            for (size_t k = 0; k < h->n_recipients; k++)
+                pt_deliver_wake(self->deliver, h->recipients[k]);
+        }
+    } else if (r->result == PT_STORE_CONFLICT) {
+        s_reject(self, item->routing_id, item->routing_id_len, h->message_id.data, 16, 0,
+                 REJ(REJECT_DUPLICATE_CONFLICT),
+                 "this message id was already used for a different message", h->sender);
+    } else {
+        s_reject(self, item->routing_id, item->routing_id_len, h->message_id.data, 16, 0,
+                 REJ(REJECT_INVALID_FIELD), "storage refused the message", h->sender);
+    }
+}
+
+/* Group commit: one transaction for everything that passed the stages in this loop
+   pass. If the batch fails permanently, each item is retried alone so one bad
+   message cannot cost other senders theirs. */
+static void s_flush(pt_broker_t *self)
+{
+    size_t n = self->n_pending;
+    if (n == 0)
+        return;
+    pt_submission_t subs[PT_BROKER_BATCH_MAX];
+    pt_store_receipt_t receipts[PT_BROKER_BATCH_MAX];
+    for (size_t i = 0; i < n; i++)
+        s_submission_from(&self->pending[i], &subs[i]);
+    memset(receipts, 0, sizeof receipts);
+    pt_store_result_t rc = pt_store_submit_batch(self->store, subs, n, receipts);
+    if (rc == PT_STORE_ERROR && n > 1) {
+        for (size_t i = 0; i < n; i++) {
+            pt_store_result_t one = pt_store_submit_batch(self->store, &subs[i], 1, &receipts[i]);
+            if (one != PT_STORE_OK)
+                receipts[i].result = one;
+        }
+        rc = PT_STORE_OK;
+    }
+    for (size_t i = 0; i < n; i++) {
+        s_pending_t *item = &self->pending[i];
+        if (rc == PT_STORE_OK) {
+            s_answer_stored(self, item, &receipts[i]);
+        } else if (rc == PT_STORE_UNAVAILABLE) {
+            s_reject(self, item->routing_id, item->routing_id_len, item->header->message_id.data,
+                     16, 0, REJ(REJECT_RETRY_LATER),
+                     "storage unavailable, nothing was stored; resubmit the same envelope",
+                     item->header->sender);
+        } else {
+            s_reject(self, item->routing_id, item->routing_id_len, item->header->message_id.data,
+                     16, 0, REJ(REJECT_INVALID_FIELD), "storage refused the message",
+                     item->header->sender);
+        }
+        s_pending_clear(item);
+    }
+    self->n_pending = 0;
+}
+
+/* --- other requests ---------------------------------------------------------- */
+
+static void s_handle_hello(pt_broker_t *self, const pt_inbound_t *in, const Puente__V1__Hello *hello)
+{
+    if (strcmp(hello->org_id, in->identity) != 0) {
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, 0, REJ(REJECT_UNAUTHENTICATED),
+                 "hello names another identity than the connection's key", in->identity);
+        return;
+    }
+    if (hello->receive && strcmp(in->identity, PT_OPERATOR_ID) != 0) {
+        pt_deliver_attach(self->deliver, in->identity, in->routing_id, in->routing_id_len);
+        pt_log(PT_LOG_INFO, "deliver", NULL, NULL, "%s is receiving", in->identity);
+    }
+    Puente__V1__Welcome welcome = PUENTE__V1__WELCOME__INIT;
+    welcome.broker_version = PT_BROKER_VERSION;
+    welcome.time_ms = pt_now_ms();
+    welcome.max_frame_bytes = (uint32_t)self->config.max_frame_bytes;
+    Puente__V1__BrokerFrame frame = PUENTE__V1__BROKER_FRAME__INIT;
+    frame.body_case = PUENTE__V1__BROKER_FRAME__BODY_WELCOME;
+    frame.welcome = &welcome;
+    s_send_frame(self, in->routing_id, in->routing_id_len, &frame);
+}
+
+static void s_handle_ack(pt_broker_t *self, const pt_inbound_t *in, const Puente__V1__Ack *ack)
+{
+    if (ack->message_id.len != 16) {
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, 0, REJ(REJECT_INVALID_FIELD),
+                 "ack message_id must be 16 bytes", in->identity);
+        return;
+    }
+    pt_store_result_t rc = pt_store_ack(self->store, in->identity, ack->message_id.data, pt_now_ms());
+    if (rc == PT_STORE_OK || rc == PT_STORE_DUPLICATE) {
+        Puente__V1__Acked acked = PUENTE__V1__ACKED__INIT;
+        acked.message_id = ack->message_id;
+        Puente__V1__BrokerFrame frame = PUENTE__V1__BROKER_FRAME__INIT;
+        frame.body_case = PUENTE__V1__BROKER_FRAME__BODY_ACKED;
+        frame.acked = &acked;
+        s_send_frame(self, in->routing_id, in->routing_id_len, &frame);
+        if (rc == PT_STORE_OK) {
+            pt_log(PT_LOG_INFO, "ack", ack->message_id.data, NULL, "acknowledged by %s",
+                   in->identity);
+            pt_deliver_wake(self->deliver, in->identity); /* next of that correlation id */
+        }
+    } else if (rc == PT_STORE_NOT_FOUND) {
+        s_reject(self, in->routing_id, in->routing_id_len, ack->message_id.data, 16, 0,
+                 REJ(REJECT_NOT_FOUND), "no delivery of this message to you", in->identity);
+    } else {
+        s_reject(self, in->routing_id, in->routing_id_len, ack->message_id.data, 16, 0,
+                 REJ(REJECT_RETRY_LATER), "storage unavailable; ack again", in->identity);
+    }
+}
+
+static void s_handle_directory(pt_broker_t *self, const pt_inbound_t *in,
+                               const Puente__V1__DirectoryRequest *request)
+{
+    size_t n = pt_directory_org_count(self->directory);
+    Puente__V1__OrgKeys *keys = calloc(n ? n : 1, sizeof *keys);
+    Puente__V1__OrgKeys **list = calloc(n ? n : 1, sizeof *list);
+    uint8_t *packed = NULL;
+    if (!keys || !list)
+        goto done;
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        const pt_directory_org_t *org = pt_directory_org_at(self->directory, i);
+        int wanted = request->n_org_ids == 0;
+        for (size_t k = 0; k < request->n_org_ids && !wanted; k++)
+            wanted = strcmp(request->org_ids[k], org->org_id) == 0;
+        if (!wanted)
+            continue;
+        Puente__V1__OrgKeys *entry = &keys[count];
+        puente__v1__org_keys__init(entry);
+        entry->org_id = (char *)org->org_id;
+        entry->sign_public = (ProtobufCBinaryData){32, (uint8_t *)org->sign_public};
+        entry->seal_public = (ProtobufCBinaryData){32, (uint8_t *)org->seal_public};
+        entry->curve_public = (ProtobufCBinaryData){32, (uint8_t *)org->curve_public};
+        entry->enabled = org->enabled;
+        list[count++] = entry;
+    }
+    Puente__V1__DirectoryEntries entries = PUENTE__V1__DIRECTORY_ENTRIES__INIT;
+    entries.orgs = list;
+    entries.n_orgs = count;
+    entries.issued_at_ms = pt_now_ms();
+    size_t len = puente__v1__directory_entries__get_packed_size(&entries);
+    packed = malloc(len ? len : 1);
+    if (!packed)
+        goto done;
+    puente__v1__directory_entries__pack(&entries, packed);
+    uint8_t sig[PT_ED25519_SIG_BYTES];
+    if (pt_sign(pt_keyset_sign(self->keys), PT_DOMAIN_DIRECTORY, packed, len, sig) != 0)
+        goto done;
+    Puente__V1__DirectoryReply reply = PUENTE__V1__DIRECTORY_REPLY__INIT;
+    reply.entries = (ProtobufCBinaryData){len, packed};
+    reply.signature = (ProtobufCBinaryData){sizeof sig, sig};
+    reply.request_id = request->request_id;
+    Puente__V1__BrokerFrame frame = PUENTE__V1__BROKER_FRAME__INIT;
+    frame.body_case = PUENTE__V1__BROKER_FRAME__BODY_DIRECTORY;
+    frame.directory = &reply;
+    s_send_frame(self, in->routing_id, in->routing_id_len, &frame);
+done:
+    free(packed);
+    free(list);
+    free(keys);
+}
+
+typedef struct {
+    Puente__V1__TrailEvent **events;
+    size_t n, cap;
+    const char *requester;
+    int party;
+    int failed;
+} s_trail_t;
+
+static void s_trail_event(const pt_store_event_t *ev, void *arg)
+{
+    s_trail_t *trail = arg;
+    if (trail->failed)
+        return;
+    if (strcmp(ev->event.actor, trail->requester) == 0 ||
+        strcmp(ev->event.counterparty, trail->requester) == 0)
+        trail->party = 1;
+    if (trail->n == trail->cap) {
+        size_t cap = trail->cap ? trail->cap * 2 : 16;
+        Puente__V1__TrailEvent **grown = realloc(trail->events, cap * sizeof *grown);
+        if (!grown) {
+            trail->failed = 1;
+            return;
+        }
+        trail->events = grown;
+        trail->cap = cap;
+    }
+    /* One block per event: struct, then the copied strings and hashes. */
+    size_t kind = strlen(ev->event.kind) + 1, type = strlen(ev->event.message_type) + 1;
+    size_t actor = strlen(ev->event.actor) + 1, counter = strlen(ev->event.counterparty) + 1;
+    Puente__V1__TrailEvent *out =
+        malloc(sizeof *out + kind + type + actor + counter + 16 + 32 + 32);
+    if (!out) {
+        trail->failed = 1;
+        return;
+    }
+    puente__v1__trail_event__init(out);
+    char *p = (char *)(out + 1);
+    out->seq = ev->event.seq;
+    out->at_ms = ev->event.at_ms;
+    out->kind = memcpy(p, ev->event.kind, kind), p += kind;
+    out->message_type = memcpy(p, ev->event.message_type, type), p += type;
+    out->actor = memcpy(p, ev->event.actor, actor), p += actor;
+    out->counterparty = memcpy(p, ev->event.counterparty, counter), p += counter;
+    if (ev->event.message_id) {
+        out->message_id = (ProtobufCBinaryData){16, memcpy(p, ev->event.message_id, 16)};
+    }
+    p += 16;
+    out->prev_hash = (ProtobufCBinaryData){32, memcpy(p, ev->prev_hash, 32)};
+    p += 32;
+    out->hash = (ProtobufCBinaryData){32, memcpy(p, ev->hash, 32)};
+    trail->events[trail->n++] = out;
+}
+
+static void s_handle_trail(pt_broker_t *self, const pt_inbound_t *in,
+                           const Puente__V1__TrailRequest *request)
+{
+    if (!pt_policy_case_token_valid(request->case_token)) {
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, request->request_id,
+                 REJ(REJECT_INVALID_FIELD), "invalid case token", in->identity);
+        return;
+    }
+    s_trail_t trail = {.requester = in->identity};
+    pt_store_result_t rc = pt_store_trail(self->store, request->case_token, s_trail_event, &trail);
+    if (rc != PT_STORE_OK || trail.failed) {
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, request->request_id,
+                 REJ(REJECT_RETRY_LATER), "storage unavailable", in->identity);
+    } else if (strcmp(in->identity, PT_OPERATOR_ID) != 0 && !trail.party) {
+        /* Same answer whether or not the case exists: no probing for case tokens. */
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, request->request_id,
+                 REJ(REJECT_NOT_PERMITTED), "not a party to this case", in->identity);
+    } else {
+        Puente__V1__TrailReply reply = PUENTE__V1__TRAIL_REPLY__INIT;
+        reply.case_token = request->case_token;
+        reply.events = trail.events;
+        reply.n_events = trail.n;
+        reply.request_id = request->request_id;
+        Puente__V1__BrokerFrame frame = PUENTE__V1__BROKER_FRAME__INIT;
+        frame.body_case = PUENTE__V1__BROKER_FRAME__BODY_TRAIL;
+        frame.trail = &reply;
+        s_send_frame(self, in->routing_id, in->routing_id_len, &frame);
+    }
+    for (size_t i = 0; i < trail.n; i++)
+        free(trail.events[i]);
+    free(trail.events);
+}
+
+static void s_admin_reply(pt_broker_t *self, const pt_inbound_t *in, uint64_t request_id,
+                          const char *result)
+{
+    Puente__V1__AdminReply reply = PUENTE__V1__ADMIN_REPLY__INIT;
+    reply.request_id = request_id;
+    reply.result = (char *)result;
+    Puente__V1__BrokerFrame frame = PUENTE__V1__BROKER_FRAME__INIT;
+    frame.body_case = PUENTE__V1__BROKER_FRAME__BODY_ADMIN;
+    frame.admin = &reply;
+    s_send_frame(self, in->routing_id, in->routing_id_len, &frame);
+}
+
+static void s_handle_admin(pt_broker_t *self, const pt_inbound_t *in,
+                           const Puente__V1__AdminRequest *request)
+{
+    char result[512];
+    uint64_t rid = request->request_id;
+    if (strcmp(in->identity, PT_OPERATOR_ID) != 0) {
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid, REJ(REJECT_NOT_PERMITTED),
+                 "administration needs the operator identity", in->identity);
+        return;
+    }
+    if (request->op_case == PUENTE__V1__ADMIN_REQUEST__OP_ORG_ADD) {
+        const Puente__V1__OrgKeys *keys = request->org_add;
+        pt_store_org_t org = {0};
+        if (!pt_org_id_valid(keys->org_id) || strcmp(keys->org_id, PT_OPERATOR_ID) == 0 ||
+            strcmp(keys->org_id, "broker") == 0 || keys->sign_public.len != 32 ||
+            keys->seal_public.len != 32 || keys->curve_public.len != 32) {
+            s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid,
+                     REJ(REJECT_INVALID_FIELD),
+                     "org_add needs a valid organisation id (CC-NAME) and three 32-byte keys",
+                     in->identity);
+            return;
+        }
+        snprintf(org.org_id, sizeof org.org_id, "%s", keys->org_id);
+        memcpy(org.sign_public, keys->sign_public.data, 32);
+        memcpy(org.seal_public, keys->seal_public.data, 32);
+        memcpy(org.curve_public, keys->curve_public.data, 32);
+        org.enabled = 1;
+        pt_sign_key_t *check = pt_sign_key_from_public(org.sign_public, 32);
+        pt_seal_key_t *check_seal = pt_seal_key_from_public(org.seal_public, 32);
+        int keys_ok = check && check_seal;
+        pt_sign_key_destroy(&check);
+        pt_seal_key_destroy(&check_seal);
+        if (!keys_ok) {
+            s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid,
+                     REJ(REJECT_INVALID_FIELD), "org_add: a public key is not valid",
+                     in->identity);
+            return;
+        }
+        pt_store_result_t rc = pt_store_org_put(self->store, &org);
+        if (rc != PT_STORE_OK || pt_directory_put_org(self->directory, &org) != 0) {
+            s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid,
+                     REJ(REJECT_RETRY_LATER), "could not store the organisation", in->identity);
+            return;
+        }
+        snprintf(result, sizeof result, "organisation %s registered", org.org_id);
+        pt_log(PT_LOG_INFO, "admin", NULL, NULL, "%s", result);
+        s_admin_reply(self, in, rid, result);
+    } else if (request->op_case == PUENTE__V1__ADMIN_REQUEST__OP_AGREEMENT_ADD) {
+        const Puente__V1__AgreementSpec *spec = request->agreement_add;
+        int valid = spec->agreement_id[0] && strlen(spec->agreement_id) < PT_STORE_TEXT_MAX &&
+                    pt_directory_org(self->directory, spec->org_a) &&
+                    pt_directory_org(self->directory, spec->org_b) &&
+                    strcmp(spec->org_a, spec->org_b) != 0 && spec->n_purposes > 0 &&
+                    spec->n_message_types > 0 &&
+                    (spec->valid_until_ms == 0 || spec->valid_until_ms > spec->valid_from_ms);
+        for (size_t i = 0; valid && i < spec->n_purposes; i++)
+            valid = pt_purpose_valid(spec->purposes[i]);
+        if (!valid) {
+            s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid,
+                     REJ(REJECT_INVALID_FIELD),
+                     "agreement_add needs an id, two distinct registered organisations, known "
+                     "purposes, message types and a valid period",
+                     in->identity);
+            return;
+        }
+        pt_store_agreement_t agreement = {0};
+        snprintf(agreement.agreement_id, sizeof agreement.agreement_id, "%s", spec->agreement_id);
+        snprintf(agreement.org_a, sizeof agreement.org_a, "%s", spec->org_a);
+        snprintf(agreement.org_b, sizeof agreement.org_b, "%s", spec->org_b);
+        agreement.purposes = (const char *const *)spec->purposes;
+        agreement.n_purposes = spec->n_purposes;
+        agreement.message_types = (const char *const *)spec->message_types;
+        agreement.n_message_types = spec->n_message_types;
+        agreement.valid_from_ms = spec->valid_from_ms;
+        agreement.valid_until_ms = spec->valid_until_ms;
+        if (pt_store_agreement_put(self->store, &agreement) != PT_STORE_OK ||
+            pt_directory_put_agreement(self->directory, &agreement) != 0) {
+            s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid,
+                     REJ(REJECT_RETRY_LATER), "could not store the agreement", in->identity);
+            return;
+        }
+        snprintf(result, sizeof result, "agreement %s between %s and %s registered",
+                 agreement.agreement_id, agreement.org_a, agreement.org_b);
+        pt_log(PT_LOG_INFO, "admin", NULL, NULL, "%s", result);
+        s_admin_reply(self, in, rid, result);
+    } else {
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid, REJ(REJECT_MALFORMED),
+                 "unknown admin operation", in->identity);
+    }
+}
+
+/* --- dispatch ----------------------------------------------------------------- */
+
+static void s_dispatch(pt_broker_t *self, const pt_inbound_t *in)
+{
+    switch (in->status) {
+    case PT_INBOUND_EMPTY:
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, 0, REJ(REJECT_MALFORMED),
+                 "empty frame", in->identity);
+        return;
+    case PT_INBOUND_EXTRA_FRAMES:
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, 0, REJ(REJECT_MALFORMED),
+                 "a message must be exactly one frame", in->identity);
+        return;
+    case PT_INBOUND_TOO_LARGE: {
+        char reason[120];
+        snprintf(reason, sizeof reason, "frame of %zu bytes is over the limit of %zu", in->len,
+                 self->config.max_frame_bytes);
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, 0, REJ(REJECT_TOO_LARGE),
+                 reason, in->identity);
+        return;
+    }
+    case PT_INBOUND_OK:
+        break;
+    }
+    ProtobufCMessage *decoded = NULL;
+    char why[160];
+    pt_decode_result_t rc = pt_decode_message(&puente__v1__client_frame__descriptor, in->data,
+                                              in->len, &self->limits, &decoded, why, sizeof why);
+    if (rc != PT_DECODE_OK) {
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, 0,
+                 rc == PT_DECODE_TOO_LARGE ? REJ(REJECT_TOO_LARGE) : REJ(REJECT_MALFORMED), why,
+                 in->identity);
+        return;
+    }
+    const Puente__V1__ClientFrame *frame = (const Puente__V1__ClientFrame *)decoded;
+    switch (frame->body_case) {
+    case PUENTE__V1__CLIENT_FRAME__BODY_SUBMIT:
+        s_handle_submit(self, in, frame->submit);
+        break;
+    case PUENTE__V1__CLIENT_FRAME__BODY_ACK:
+        s_handle_ack(self, in, frame->ack);
+        break;
+    case PUENTE__V1__CLIENT_FRAME__BODY_HELLO:
+        s_handle_hello(self, in, frame->hello);
+        break;
+    case PUENTE__V1__CLIENT_FRAME__BODY_HEARTBEAT: {
+        Puente__V1__Heartbeat beat = PUENTE__V1__HEARTBEAT__INIT;
+        beat.time_ms = pt_now_ms();
+        Puente__V1__BrokerFrame reply = PUENTE__V1__BROKER_FRAME__INIT;
+        reply.body_case = PUENTE__V1__BROKER_FRAME__BODY_HEARTBEAT;
+        reply.heartbeat = &beat;
+        s_send_frame(self, in->routing_id, in->routing_id_len, &reply);
+        break;
+    }
+    case PUENTE__V1__CLIENT_FRAME__BODY_DIRECTORY:
+        s_handle_directory(self, in, frame->directory);
+        break;
+    case PUENTE__V1__CLIENT_FRAME__BODY_TRAIL:
+        s_handle_trail(self, in, frame->trail);
+        break;
+    case PUENTE__V1__CLIENT_FRAME__BODY_ADMIN:
+        s_handle_admin(self, in, frame->admin);
+        break;
+    default:
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, 0, REJ(REJECT_MALFORMED),
+                 "frame has no known body", in->identity);
+        break;
+    }
+    pt_decode_free(&decoded);
+}
+
+/* --- life cycle ---------------------------------------------------------------- */
+
+static int s_sleep_ms(int ms, volatile sig_atomic_t *stop)
+{
+    for (int waited = 0; waited < ms && !*stop; waited += 100) {
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return *stop ? -1 : 0;
+}
+
+static int s_load_operator(pt_broker_t *self, char *err, size_t err_len)
+{
+    char why[256] = "";
+    pt_keyset_t *operator_keys = pt_keyset_load(self->config.keys_dir, PT_OPERATOR_ID, 0, why,
+                                                sizeof why);
+    if (!operator_keys) {
+        pt_log(PT_LOG_WARN, "broker", NULL, NULL,
+               "no operator keys in %s/operator (%s): administration is disabled",
+               self->config.keys_dir, why);
+        return 0;
+    }
+    int rc = pt_directory_add_operator(self->directory, pt_keyset_curve_public(operator_keys));
+    pt_keyset_destroy(&operator_keys);
+    if (rc != 0)
+        snprintf(err, err_len, "out of memory");
+    return rc;
+}
+
+pt_broker_t *pt_broker_new(const pt_broker_config_t *config, volatile sig_atomic_t *stop,
+                           char *err, size_t err_len)
+{
+    pt_broker_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(err, err_len, "out of memory");
+        return NULL;
+    }
+    self->config = *config;
+    self->limits = pt_decode_default_limits(config->max_frame_bytes);
+    self->started_ms = pt_now_ms();
+    char why[256] = "";
+    self->keys = pt_keyset_load(config->keys_dir, "broker", 1, why, sizeof why);
+    if (!self->keys) {
+        snprintf(err, err_len, "cannot load the broker's keys from %s/broker: %s",
+                 config->keys_dir, why);
+        goto error;
+    }
+    self->directory = pt_directory_new();
+    if (!self->directory || s_load_operator(self, err, err_len) != 0)
+        goto error;
+
+    /* PostgreSQL may still be starting (or failing over): wait for it. */
+    for (int attempt = 0; !self->store; attempt++) {
+        self->store = pt_store_new(config->conninfo, why, sizeof why);
+        if (self->store)
+            break;
+        if (attempt % 10 == 0)
+            pt_log(PT_LOG_WARN, "store", NULL, NULL, "database not reachable yet: %s", why);
+        if (s_sleep_ms(attempt < 10 ? 200 : 1000, stop) != 0) {
+            snprintf(err, err_len, "stopped while waiting for the database");
+            goto error;
+        }
+    }
+    if (pt_store_migrate(self->store, config->sql_dir, why, sizeof why) != 0) {
+        snprintf(err, err_len, "migrations failed: %s", why);
+        goto error;
+    }
+    if (pt_directory_load(self->directory, self->store) != PT_STORE_OK) {
+        snprintf(err, err_len, "cannot load organisations and agreements");
+        goto error;
+    }
+    self->zmq_context = zmq_ctx_new();
+    if (!self->zmq_context) {
+        snprintf(err, err_len, "cannot create a ZeroMQ context");
+        goto error;
+    }
+    self->transport = pt_transport_new(self->zmq_context, config->endpoint, self->keys,
+                                       self->directory, config->max_frame_bytes, err, err_len);
+    if (!self->transport)
+        goto error;
+    self->deliver = pt_deliver_new(self->store, self->transport);
+    if (!self->deliver) {
+        snprintf(err, err_len, "out of memory");
+        goto error;
+    }
+    pt_log(PT_LOG_INFO, "broker", NULL, NULL,
+           "puente-broker %s listening on %s with %zu organisations", PT_BROKER_VERSION,
+           config->endpoint, pt_directory_org_count(self->directory));
+    return self;
+error:
+    pt_broker_destroy(&self);
+    return NULL;
+}
+
+int pt_broker_run(pt_broker_t *self, volatile sig_atomic_t *stop)
+{
+    zmq_pollitem_t items[2] = {
+        {pt_transport_router(self->transport), 0, ZMQ_POLLIN, 0},
+        {pt_transport_zap(self->transport), 0, ZMQ_POLLIN, 0},
+    };
+    while (!*stop) {
+        int64_t now = pt_now_ms();
+        int64_t timeout = pt_deliver_timeout_ms(self->deliver, now);
+        if (timeout > 1000)
+            timeout = 1000;
+        int rc = zmq_poll(items, 2, (long)timeout);
+        if (rc < 0) {
+            if (errno == EINTR)
+                continue;
+            pt_log(PT_LOG_ERROR, "broker", NULL, NULL, "poll failed: %s", zmq_strerror(errno));
+            return -1;
+        }
+        if (items[1].revents & ZMQ_POLLIN)
+            pt_transport_handle_zap(self->transport);
+        /* Drain what is waiting, up to one batch, then commit it together. */
+        for (size_t n = 0; n < PT_BROKER_BATCH_MAX && self->n_pending < PT_BROKER_BATCH_MAX; n++) {
+            pt_inbound_t in;
+            int got = pt_transport_recv(self->transport, &in);
+            if (got <= 0)
+                break;
+            s_dispatch(self, &in);
+            pt_inbound_release(&in);
+        }
+        s_flush(self);
+        if (pt_deliver_run(self->deliver, pt_now_ms()) == PT_STORE_UNAVAILABLE)
+            pt_log(PT_LOG_WARN, "deliver", NULL, NULL, "database unavailable; deliveries wait");
+    }
+    s_flush(self);
+    pt_log(PT_LOG_INFO, "broker", NULL, NULL, "stopped");
+    return 0;
+}
+
+void pt_broker_destroy(pt_broker_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    pt_broker_t *self = *self_p;
+    for (size_t i = 0; i < self->n_pending; i++)
+        s_pending_clear(&self->pending[i]);
+    pt_deliver_destroy(&self->deliver);
+    pt_transport_destroy(&self->transport);
+    if (self->zmq_context)
+        zmq_ctx_term(self->zmq_context);
+    pt_store_destroy(&self->store);
+    pt_directory_destroy(&self->directory);
+    pt_keyset_destroy(&self->keys);
+    free(self);
+    *self_p = NULL;
+}

@@ -1,0 +1,228 @@
+/*  deliver — see deliver.h. */
+#include "deliver.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "control.pb-c.h"
+#include "log.h"
+
+typedef struct {
+    char org[PT_STORE_ORG_ID_MAX];
+    uint8_t routing_id[PT_ROUTING_ID_MAX];
+    size_t routing_id_len;
+    int scheduled;
+} s_session_t;
+
+struct _pt_deliver_t {
+    pt_store_t *store;
+    pt_transport_t *transport;
+    s_session_t *sessions;
+    size_t n_sessions;
+    int64_t last_sweep_ms;
+};
+
+typedef struct {
+    int64_t delivery_id;
+    uint8_t message_id[16];
+    uint8_t *envelope;
+    size_t envelope_len;
+    uint32_t attempts;
+} s_due_t;
+
+typedef struct {
+    s_due_t items[PT_DELIVER_BATCH];
+    size_t n;
+    int failed;
+} s_due_list_t;
+
+pt_deliver_t *pt_deliver_new(pt_store_t *store, pt_transport_t *transport)
+{
+    pt_deliver_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->store = store;
+    self->transport = transport;
+    return self;
+}
+
+void pt_deliver_destroy(pt_deliver_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free((*self_p)->sessions);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+static s_session_t *s_session(pt_deliver_t *self, const char *org)
+{
+    for (size_t i = 0; i < self->n_sessions; i++)
+        if (strcmp(self->sessions[i].org, org) == 0)
+            return &self->sessions[i];
+    return NULL;
+}
+
+static void s_detach(pt_deliver_t *self, s_session_t *session)
+{
+    size_t index = (size_t)(session - self->sessions);
+    self->sessions[index] = self->sessions[--self->n_sessions];
+}
+
+int pt_deliver_attach(pt_deliver_t *self, const char *org, const uint8_t *routing_id,
+                      size_t routing_id_len)
+{
+    s_session_t *session = s_session(self, org);
+    if (!session) {
+        s_session_t *grown = realloc(self->sessions, (self->n_sessions + 1) * sizeof *grown);
+        if (!grown)
+            return -1;
+        self->sessions = grown;
+        session = &self->sessions[self->n_sessions++];
+        memset(session, 0, sizeof *session);
+        strncpy(session->org, org, sizeof session->org - 1);
+    }
+    memcpy(session->routing_id, routing_id, routing_id_len);
+    session->routing_id_len = routing_id_len;
+    session->scheduled = 1;
+    return 0;
+}
+
+void pt_deliver_wake(pt_deliver_t *self, const char *org)
+{
+    s_session_t *session = s_session(self, org);
+    if (session)
+        session->scheduled = 1;
+}
+
+int64_t pt_deliver_backoff_ms(uint32_t attempts)
+{
+    int64_t backoff = PT_DELIVER_BACKOFF_MIN_MS;
+    for (uint32_t i = 0; i < attempts && backoff < PT_DELIVER_BACKOFF_MAX_MS; i++)
+        backoff *= 2;
+    return backoff < PT_DELIVER_BACKOFF_MAX_MS ? backoff : PT_DELIVER_BACKOFF_MAX_MS;
+}
+
+static void s_collect(const pt_store_delivery_t *delivery, void *arg)
+{
+    s_due_list_t *list = arg;
+    if (list->n >= PT_DELIVER_BATCH)
+        return;
+    s_due_t *item = &list->items[list->n];
+    item->envelope = malloc(delivery->envelope_len ? delivery->envelope_len : 1);
+    if (!item->envelope) {
+        list->failed = 1;
+        return;
+    }
+    memcpy(item->envelope, delivery->envelope, delivery->envelope_len);
+    item->envelope_len = delivery->envelope_len;
+    item->delivery_id = delivery->delivery_id;
+    item->attempts = delivery->attempts;
+    memcpy(item->message_id, delivery->message_id, 16);
+    list->n++;
+}
+
+/* Packs a BrokerFrame{deliver}. The stored envelope is our own earlier output,
+   re-encoded unchanged: the signed header travels as the same bytes. */
+static uint8_t *s_pack_deliver(const s_due_t *item, size_t *len)
+{
+    Puente__V1__Envelope *envelope =
+        puente__v1__envelope__unpack(NULL, item->envelope_len, item->envelope);
+    if (!envelope)
+        return NULL;
+    Puente__V1__Deliver deliver = PUENTE__V1__DELIVER__INIT;
+    deliver.envelope = envelope;
+    deliver.delivery_id = (uint64_t)item->delivery_id;
+    deliver.attempt = item->attempts + 1;
+    Puente__V1__BrokerFrame frame = PUENTE__V1__BROKER_FRAME__INIT;
+    frame.body_case = PUENTE__V1__BROKER_FRAME__BODY_DELIVER;
+    frame.deliver = &deliver;
+    *len = puente__v1__broker_frame__get_packed_size(&frame);
+    uint8_t *out = malloc(*len);
+    if (out)
+        puente__v1__broker_frame__pack(&frame, out);
+    puente__v1__envelope__free_unpacked(envelope, NULL);
+    return out;
+}
+
+/* One pass for one session. Returns the store result; sets *more when the batch
+   was full (another pass is needed). */
+static pt_store_result_t s_pass(pt_deliver_t *self, s_session_t *session, int64_t now_ms,
+                                int *more, int *gone)
+{
+    s_due_list_t *list = calloc(1, sizeof *list);
+    if (!list)
+        return PT_STORE_ERROR;
+    pt_store_result_t rc =
+        pt_store_due_deliveries(self->store, session->org, now_ms, PT_DELIVER_BATCH, s_collect, list);
+    *more = rc == PT_STORE_OK && list->n == PT_DELIVER_BATCH;
+    for (size_t i = 0; rc == PT_STORE_OK && i < list->n; i++) {
+        s_due_t *item = &list->items[i];
+        size_t len = 0;
+        uint8_t *frame = s_pack_deliver(item, &len);
+        if (!frame) {
+            pt_log(PT_LOG_ERROR, "deliver", item->message_id, NULL,
+                   "stored envelope does not decode; delivery %lld skipped",
+                   (long long)item->delivery_id);
+            continue;
+        }
+        int sent = pt_transport_send(self->transport, session->routing_id,
+                                     session->routing_id_len, frame, len);
+        free(frame);
+        if (sent != 0) {
+            /* Connection gone or not reading: keep everything in the database. */
+            *gone = 1;
+            *more = 0;
+            break;
+        }
+        rc = pt_store_mark_sent(self->store, item->delivery_id, now_ms,
+                                now_ms + pt_deliver_backoff_ms(item->attempts));
+        pt_log(PT_LOG_DEBUG, "deliver", item->message_id, NULL, "delivered to %s (attempt %u)",
+               session->org, item->attempts + 1);
+    }
+    for (size_t i = 0; i < list->n; i++)
+        free(list->items[i].envelope);
+    free(list);
+    return rc;
+}
+
+pt_store_result_t pt_deliver_run(pt_deliver_t *self, int64_t now_ms)
+{
+    if (now_ms - self->last_sweep_ms >= PT_DELIVER_SWEEP_MS) {
+        for (size_t i = 0; i < self->n_sessions; i++)
+            self->sessions[i].scheduled = 1;
+        self->last_sweep_ms = now_ms;
+    }
+    pt_store_result_t result = PT_STORE_OK;
+    for (size_t i = 0; i < self->n_sessions;) {
+        s_session_t *session = &self->sessions[i];
+        if (!session->scheduled) {
+            i++;
+            continue;
+        }
+        int more = 0, gone = 0;
+        pt_store_result_t rc = s_pass(self, session, now_ms, &more, &gone);
+        if (rc == PT_STORE_UNAVAILABLE)
+            return rc; /* stays scheduled */
+        if (rc != PT_STORE_OK)
+            result = rc;
+        if (gone) {
+            pt_log(PT_LOG_INFO, "deliver", NULL, NULL,
+                   "receiving connection of %s is gone; deliveries wait for it", session->org);
+            s_detach(self, session);
+            continue; /* the slot now holds another session */
+        }
+        session->scheduled = more;
+        i++;
+    }
+    return result;
+}
+
+int64_t pt_deliver_timeout_ms(const pt_deliver_t *self, int64_t now_ms)
+{
+    for (size_t i = 0; i < self->n_sessions; i++)
+        if (self->sessions[i].scheduled)
+            return 0;
+    int64_t until_sweep = self->last_sweep_ms + PT_DELIVER_SWEEP_MS - now_ms;
+    return until_sweep > 0 ? until_sweep : 0;
+}

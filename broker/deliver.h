@@ -1,0 +1,48 @@
+/*  deliver — stage 7: hands stored messages to their recipients' receiving
+    connections, in submission order per correlation id, and offers unacknowledged
+    ones again with backoff (1 s doubling to 60 s). Delivery state lives in the
+    database (store.c), so a broker restart or a recipient reconnect loses nothing:
+    the in-memory part is only which connection receives for which organisation.
+    Single-threaded: driven by the broker loop.
+*/
+#ifndef PT_DELIVER_H
+#define PT_DELIVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+#include "transport.h"
+
+#define PT_DELIVER_BATCH 256
+#define PT_DELIVER_SWEEP_MS 1000
+#define PT_DELIVER_BACKOFF_MIN_MS 1000
+#define PT_DELIVER_BACKOFF_MAX_MS 60000
+
+typedef struct _pt_deliver_t pt_deliver_t;
+
+/* store and transport are borrowed. */
+pt_deliver_t *pt_deliver_new(pt_store_t *store, pt_transport_t *transport);
+void pt_deliver_destroy(pt_deliver_t **self_p);
+
+/* Makes routing_id the receiving connection of org (replacing an older one) and
+   schedules a delivery pass for it. */
+int pt_deliver_attach(pt_deliver_t *self, const char *org, const uint8_t *routing_id,
+                      size_t routing_id_len);
+
+/* Schedules a delivery pass for org (new message stored, or an ack freed the next
+   message of a correlation id). No-op if org has no receiving connection. */
+void pt_deliver_wake(pt_deliver_t *self, const char *org);
+
+/* Runs the scheduled passes and, every PT_DELIVER_SWEEP_MS, a pass for every
+   attached organisation (retries). Returns PT_STORE_UNAVAILABLE if the database
+   could not be reached (passes stay scheduled). */
+pt_store_result_t pt_deliver_run(pt_deliver_t *self, int64_t now_ms);
+
+/* Milliseconds until pt_deliver_run has work (0 = now). */
+int64_t pt_deliver_timeout_ms(const pt_deliver_t *self, int64_t now_ms);
+
+/* Backoff before attempt number attempts+1. */
+int64_t pt_deliver_backoff_ms(uint32_t attempts);
+
+#endif

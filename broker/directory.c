@@ -1,0 +1,239 @@
+/*  directory — see directory.h. Small linear tables: a regional broker knows tens
+    of organisations and agreements, not thousands. */
+#include "directory.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char agreement_id[PT_STORE_TEXT_MAX];
+    char org_a[PT_STORE_ORG_ID_MAX];
+    char org_b[PT_STORE_ORG_ID_MAX];
+    char **purposes;
+    size_t n_purposes;
+    char **message_types;
+    size_t n_message_types;
+    int64_t valid_from_ms;
+    int64_t valid_until_ms;
+} s_agreement_t;
+
+struct _pt_directory_t {
+    pt_directory_org_t *orgs;
+    size_t n_orgs;
+    s_agreement_t *agreements;
+    size_t n_agreements;
+    uint8_t (*operators)[32];
+    size_t n_operators;
+};
+
+pt_directory_t *pt_directory_new(void)
+{
+    return calloc(1, sizeof(pt_directory_t));
+}
+
+static void s_strings_free(char **list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(list[i]);
+    free(list);
+}
+
+static char **s_strings_copy(const char *const *list, size_t n)
+{
+    char **copy = calloc(n ? n : 1, sizeof(char *));
+    if (!copy)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        copy[i] = strdup(list[i]);
+        if (!copy[i]) {
+            s_strings_free(copy, i);
+            return NULL;
+        }
+    }
+    return copy;
+}
+
+static void s_clear(pt_directory_t *self)
+{
+    for (size_t i = 0; i < self->n_orgs; i++)
+        pt_sign_key_destroy(&self->orgs[i].sign_key);
+    free(self->orgs);
+    self->orgs = NULL;
+    self->n_orgs = 0;
+    for (size_t i = 0; i < self->n_agreements; i++) {
+        s_strings_free(self->agreements[i].purposes, self->agreements[i].n_purposes);
+        s_strings_free(self->agreements[i].message_types, self->agreements[i].n_message_types);
+    }
+    free(self->agreements);
+    self->agreements = NULL;
+    self->n_agreements = 0;
+}
+
+void pt_directory_destroy(pt_directory_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    s_clear(*self_p);
+    free((*self_p)->operators);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+int pt_directory_put_org(pt_directory_t *self, const pt_store_org_t *org)
+{
+    pt_sign_key_t *key = pt_sign_key_from_public(org->sign_public, 32);
+    if (!key)
+        return -1;
+    pt_directory_org_t *slot = (pt_directory_org_t *)pt_directory_org(self, org->org_id);
+    if (!slot) {
+        pt_directory_org_t *grown = realloc(self->orgs, (self->n_orgs + 1) * sizeof *grown);
+        if (!grown) {
+            pt_sign_key_destroy(&key);
+            return -1;
+        }
+        self->orgs = grown;
+        slot = &self->orgs[self->n_orgs++];
+        memset(slot, 0, sizeof *slot);
+    }
+    pt_sign_key_destroy(&slot->sign_key);
+    memcpy(slot->org_id, org->org_id, sizeof slot->org_id);
+    memcpy(slot->sign_public, org->sign_public, 32);
+    memcpy(slot->seal_public, org->seal_public, 32);
+    memcpy(slot->curve_public, org->curve_public, 32);
+    pt_sign_key_id(key, slot->sign_key_id);
+    slot->sign_key = key;
+    slot->enabled = org->enabled;
+    return 0;
+}
+
+int pt_directory_put_agreement(pt_directory_t *self, const pt_store_agreement_t *agreement)
+{
+    s_agreement_t fresh = {0};
+    memcpy(fresh.agreement_id, agreement->agreement_id, sizeof fresh.agreement_id);
+    memcpy(fresh.org_a, agreement->org_a, sizeof fresh.org_a);
+    memcpy(fresh.org_b, agreement->org_b, sizeof fresh.org_b);
+    fresh.valid_from_ms = agreement->valid_from_ms;
+    fresh.valid_until_ms = agreement->valid_until_ms;
+    fresh.purposes = s_strings_copy(agreement->purposes, agreement->n_purposes);
+    fresh.n_purposes = agreement->n_purposes;
+    fresh.message_types = s_strings_copy(agreement->message_types, agreement->n_message_types);
+    fresh.n_message_types = agreement->n_message_types;
+    if (!fresh.purposes || !fresh.message_types)
+        goto error;
+    for (size_t i = 0; i < self->n_agreements; i++) {
+        s_agreement_t *old = &self->agreements[i];
+        if (strcmp(old->agreement_id, fresh.agreement_id) == 0) {
+            s_strings_free(old->purposes, old->n_purposes);
+            s_strings_free(old->message_types, old->n_message_types);
+            *old = fresh;
+            return 0;
+        }
+    }
+    s_agreement_t *grown =
+        realloc(self->agreements, (self->n_agreements + 1) * sizeof(s_agreement_t));
+    if (!grown)
+        goto error;
+    self->agreements = grown;
+    self->agreements[self->n_agreements++] = fresh;
+    return 0;
+error:
+    if (fresh.purposes)
+        s_strings_free(fresh.purposes, fresh.n_purposes);
+    if (fresh.message_types)
+        s_strings_free(fresh.message_types, fresh.n_message_types);
+    return -1;
+}
+
+int pt_directory_add_operator(pt_directory_t *self, const uint8_t curve_public[32])
+{
+    uint8_t(*grown)[32] = realloc(self->operators, (self->n_operators + 1) * 32);
+    if (!grown)
+        return -1;
+    self->operators = grown;
+    memcpy(self->operators[self->n_operators++], curve_public, 32);
+    return 0;
+}
+
+static void s_load_org(const pt_store_org_t *org, void *arg)
+{
+    pt_directory_put_org(arg, org);
+}
+
+static void s_load_agreement(const pt_store_agreement_t *agreement, void *arg)
+{
+    pt_directory_put_agreement(arg, agreement);
+}
+
+pt_store_result_t pt_directory_load(pt_directory_t *self, pt_store_t *store)
+{
+    s_clear(self);
+    pt_store_result_t rc = pt_store_load_orgs(store, s_load_org, self);
+    if (rc == PT_STORE_OK)
+        rc = pt_store_load_agreements(store, s_load_agreement, self);
+    return rc;
+}
+
+const pt_directory_org_t *pt_directory_org(const pt_directory_t *self, const char *org_id)
+{
+    for (size_t i = 0; i < self->n_orgs; i++)
+        if (strcmp(self->orgs[i].org_id, org_id) == 0)
+            return &self->orgs[i];
+    return NULL;
+}
+
+const char *pt_directory_identity_for_curve(const pt_directory_t *self,
+                                            const uint8_t curve_public[32])
+{
+    for (size_t i = 0; i < self->n_operators; i++)
+        if (memcmp(self->operators[i], curve_public, 32) == 0)
+            return PT_OPERATOR_ID;
+    for (size_t i = 0; i < self->n_orgs; i++)
+        if (self->orgs[i].enabled && memcmp(self->orgs[i].curve_public, curve_public, 32) == 0)
+            return self->orgs[i].org_id;
+    return NULL;
+}
+
+/* "*" matches everything, "referral.*" a family prefix, anything else exactly. */
+static int s_type_matches(const char *pattern, const char *message_type)
+{
+    if (strcmp(pattern, "*") == 0)
+        return 1;
+    size_t len = strlen(pattern);
+    if (len >= 2 && pattern[len - 1] == '*' && pattern[len - 2] == '.')
+        return strncmp(pattern, message_type, len - 1) == 0;
+    return strcmp(pattern, message_type) == 0;
+}
+
+const char *pt_directory_agreement_for(const pt_directory_t *self, const char *a, const char *b,
+                                       const char *message_type, const char *purpose,
+                                       const char *agreement_id, int64_t now_ms)
+{
+    for (size_t i = 0; i < self->n_agreements; i++) {
+        const s_agreement_t *ag = &self->agreements[i];
+        if (agreement_id && agreement_id[0] && strcmp(ag->agreement_id, agreement_id) != 0)
+            continue;
+        int parties = (strcmp(ag->org_a, a) == 0 && strcmp(ag->org_b, b) == 0) ||
+                      (strcmp(ag->org_a, b) == 0 && strcmp(ag->org_b, a) == 0);
+        if (!parties || now_ms < ag->valid_from_ms ||
+            (ag->valid_until_ms && now_ms >= ag->valid_until_ms))
+            continue;
+        int purpose_ok = 0, type_ok = 0;
+        for (size_t k = 0; k < ag->n_purposes && !purpose_ok; k++)
+            purpose_ok = strcmp(ag->purposes[k], purpose) == 0;
+        for (size_t k = 0; k < ag->n_message_types && !type_ok; k++)
+            type_ok = s_type_matches(ag->message_types[k], message_type);
+        if (purpose_ok && type_ok)
+            return ag->agreement_id;
+    }
+    return NULL;
+}
+
+size_t pt_directory_org_count(const pt_directory_t *self)
+{
+    return self->n_orgs;
+}
+
+const pt_directory_org_t *pt_directory_org_at(const pt_directory_t *self, size_t i)
+{
+    return i < self->n_orgs ? &self->orgs[i] : NULL;
+}

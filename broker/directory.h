@@ -1,0 +1,65 @@
+/*  directory — the broker's in-memory view of who may talk to whom:
+    organisations (keys, enabled), operators (CURVE keys admitted for admin), and
+    information-sharing agreements. Loaded from the store at start and updated
+    when an operator adds an organisation or agreement. Read by the ZAP handler and
+    the pipeline stages. Single-threaded: owned by the broker loop.
+*/
+#ifndef PT_DIRECTORY_H
+#define PT_DIRECTORY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pt_crypto.h"
+#include "store.h"
+
+typedef struct _pt_directory_t pt_directory_t;
+
+typedef struct {
+    char org_id[PT_STORE_ORG_ID_MAX];
+    uint8_t sign_public[32];
+    uint8_t seal_public[32];
+    uint8_t curve_public[32];
+    uint8_t sign_key_id[32];
+    pt_sign_key_t *sign_key;    /* owned by the directory */
+    int enabled;
+} pt_directory_org_t;
+
+/* The reserved identity of operators (admin and audit of everything). */
+#define PT_OPERATOR_ID "operator"
+
+pt_directory_t *pt_directory_new(void);
+void pt_directory_destroy(pt_directory_t **self_p);
+
+/* Adds or replaces an organisation. 0 or -1 (invalid key bytes, out of memory). */
+int pt_directory_put_org(pt_directory_t *self, const pt_store_org_t *org);
+
+/* Adds or replaces an agreement (copies everything). 0 or -1. */
+int pt_directory_put_agreement(pt_directory_t *self, const pt_store_agreement_t *agreement);
+
+/* Admits a CURVE public key as the operator identity. 0 or -1. */
+int pt_directory_add_operator(pt_directory_t *self, const uint8_t curve_public[32]);
+
+/* Loads all organisations and agreements from the store, replacing what is held. */
+pt_store_result_t pt_directory_load(pt_directory_t *self, pt_store_t *store);
+
+/* The organisation with this id, or NULL. O(n). */
+const pt_directory_org_t *pt_directory_org(const pt_directory_t *self, const char *org_id);
+
+/* The identity a CURVE key stands for: an enabled organisation's id, PT_OPERATOR_ID,
+   or NULL if the key is not admitted. O(n). */
+const char *pt_directory_identity_for_curve(const pt_directory_t *self,
+                                            const uint8_t curve_public[32]);
+
+/* The id of a valid agreement (at now_ms) between a and b (either order) that covers
+   message_type and purpose, or NULL. If agreement_id is non-empty only that agreement
+   is considered. O(agreements). */
+const char *pt_directory_agreement_for(const pt_directory_t *self, const char *a, const char *b,
+                                       const char *message_type, const char *purpose,
+                                       const char *agreement_id, int64_t now_ms);
+
+/* Number of organisations, and the i-th (stable order) for directory replies. */
+size_t pt_directory_org_count(const pt_directory_t *self);
+const pt_directory_org_t *pt_directory_org_at(const pt_directory_t *self, size_t i);
+
+#endif

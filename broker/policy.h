@@ -1,0 +1,30 @@
+/*  policy — stage 4: may this message be routed? Decided from the signed header
+    alone (the broker cannot read the payload):
+      schema version, known message type, well-formed case token and purpose,
+      recipients registered and enabled, not addressed to the sender, fan-out only
+      for tracing requests, a valid agreement between sender and every recipient
+      that covers the type and purpose, not expired, not from the future.
+    Lifecycle and consent rules arrive as further checks here (issue 3).
+*/
+#ifndef PT_POLICY_H
+#define PT_POLICY_H
+
+#include <stdint.h>
+
+#include "directory.h"
+#include "stage.h"
+
+#define PT_POLICY_MAX_SKEW_MS (5 * 60 * 1000)
+#define PT_POLICY_DEFAULT_TTL_MS (30LL * 24 * 3600 * 1000)
+#define PT_POLICY_CASE_TOKEN_MAX 128
+
+/* On pass, agreement_id (PT_STORE_TEXT_MAX bytes) receives the agreement that
+   covers the first recipient. */
+Puente__V1__RejectCode pt_policy_check(const pt_directory_t *directory,
+                                       const Puente__V1__Header *header, int64_t now_ms,
+                                       char *agreement_id, pt_verdict_t *verdict);
+
+/* 1 if token is 1..128 characters of [A-Za-z0-9._:-]. */
+int pt_policy_case_token_valid(const char *token);
+
+#endif

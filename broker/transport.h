@@ -1,0 +1,67 @@
+/*  transport — the broker's ROUTER socket (CURVE server) and its ZAP handler.
+
+    The ZAP handler (inproc://zeromq.zap.01, answered from the broker loop) admits
+    a connection only if its CURVE public key belongs to an enabled organisation or
+    an operator in the directory, and sets the ZeroMQ User-Id of everything that
+    connection sends to that identity. pt_transport_recv reads it back per message:
+    the broker never trusts an identity written in a frame.
+
+    Frames: a client message must be exactly one non-empty frame of at most
+    max_frame_bytes. Larger frames up to a hard cap (4 x max_frame_bytes, the
+    socket's ZMQ_MAXMSGSIZE) are received and refused with a reject code; above the
+    cap libzmq drops the connection. Memory per message is bounded by the cap.
+*/
+#ifndef PT_TRANSPORT_H
+#define PT_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "directory.h"
+#include "pt_keys.h"
+
+#define PT_ROUTING_ID_MAX 256
+
+typedef struct _pt_transport_t pt_transport_t;
+
+typedef enum {
+    PT_INBOUND_OK = 0,          /* one frame within limits */
+    PT_INBOUND_EMPTY,           /* zero-length frame */
+    PT_INBOUND_EXTRA_FRAMES,    /* more than one frame */
+    PT_INBOUND_TOO_LARGE        /* frame over max_frame_bytes */
+} pt_inbound_status_t;
+
+typedef struct {
+    uint8_t routing_id[PT_ROUTING_ID_MAX];
+    size_t routing_id_len;
+    char identity[PT_STORE_ORG_ID_MAX];   /* from ZAP; "" if none */
+    pt_inbound_status_t status;
+    uint8_t *data;                        /* the frame (owned; free with pt_inbound_release) */
+    size_t len;
+} pt_inbound_t;
+
+/* Binds a ROUTER on endpoint as CURVE server with the broker's keys. The
+   directory is borrowed and must outlive the transport. NULL on failure (err). */
+pt_transport_t *pt_transport_new(void *zmq_context, const char *endpoint,
+                                 const pt_keyset_t *broker_keys, const pt_directory_t *directory,
+                                 size_t max_frame_bytes, char *err, size_t err_len);
+void pt_transport_destroy(pt_transport_t **self_p);
+
+/* Sockets to poll for ZMQ_POLLIN. */
+void *pt_transport_router(pt_transport_t *self);
+void *pt_transport_zap(pt_transport_t *self);
+
+/* Answers every pending ZAP request (non-blocking). */
+void pt_transport_handle_zap(pt_transport_t *self);
+
+/* Receives one client message without blocking. 1 = got one (release it after use),
+   0 = nothing pending, -1 = socket error. */
+int pt_transport_recv(pt_transport_t *self, pt_inbound_t *in);
+void pt_inbound_release(pt_inbound_t *in);
+
+/* Sends one frame to routing_id. 0, or -1 if the peer is gone (EHOSTUNREACH) or the
+   send would block (the peer is not reading; the message stays in the database). */
+int pt_transport_send(pt_transport_t *self, const uint8_t *routing_id, size_t routing_id_len,
+                      const uint8_t *data, size_t len);
+
+#endif
