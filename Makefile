@@ -15,7 +15,7 @@ DEBIAN_PACKAGES := build-essential pkg-config libzmq3-dev libprotobuf-c-dev prot
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
                -Wno-missing-field-initializers -fno-strict-aliasing -pthread
 PG_INC  := $(shell pg_config --includedir 2>/dev/null)
-CPPFLAGS := -I$(BUILD)/gen -Iproto -Ibroker -Iadapters/sdk $(if $(PG_INC),-I$(PG_INC))
+CPPFLAGS := -I$(BUILD)/gen -Iproto -Ibroker -Iadapters/sdk -Itests/lib $(if $(PG_INC),-I$(PG_INC))
 LDLIBS  := -lzmq -lprotobuf-c -lpq -lssl -lcrypto -ljansson -lcunit -pthread
 ifneq ($(SAN),)
 CFLAGS_BASE += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -84,10 +84,11 @@ $(BUILD)/puente: $(CLI_OBJ) $(LIB_SDK) $(LIB_PROTO)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 # Unit tests link only the libraries they test, so one module's work in progress
 # does not break another's tests: test_broker_* and test_store* link the broker
-# library, test_sdk_* the SDK, the rest only libptproto.
+# library, test_sdk_* the SDK, the rest only libptproto. The integration harness
+# (tests/lib) goes into integration tests only.
 unit_libs = $(if $(filter broker_% store%,$(1)),$(LIB_BROKER))$(if $(filter sdk_%,$(1)), $(LIB_SDK))
 .SECONDEXPANSION:
-$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(TLIB_OBJ) $$(call unit_libs,$$*) $(LIB_PROTO)
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $$(call unit_libs,$$*) $(LIB_PROTO)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/tests/itest_%: $(BUILD)/obj/tests/integration/itest_%.o $(TLIB_OBJ) $(LIB_SDK) $(LIB_PROTO)

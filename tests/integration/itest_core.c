@@ -1,0 +1,482 @@
+/*  itest_core — the core promises against a real broker process, real PostgreSQL,
+    real CURVE sockets and real keys (issue: Puente core).
+
+    One broker per suite; each test uses its own case tokens. The rejection tests
+    send through raw sockets and check the exact reject code, then prove the broker
+    still serves a good sender. */
+#include <CUnit/Basic.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "pt_envelope.h"
+#include "pt_json.h"
+#include "pt_trail.h"
+
+#define REJ(code) PUENTE__V1__REJECT_CODE__##code
+
+static pt_harness_t *s_h;
+
+static int s_suite_init(void)
+{
+    s_h = pt_harness_new("core");
+    if (!s_h || pt_harness_broker_start(s_h) != 0 || pt_harness_register_demo(s_h) != 0)
+        return 1;
+    return 0;
+}
+
+static int s_suite_clean(void)
+{
+    pt_harness_destroy(&s_h);
+    return 0;
+}
+
+/* Packs the example body of a type. Caller frees. */
+static uint8_t *s_example_body(const char *type_name, size_t *len)
+{
+    const pt_type_t *type = pt_types_find(type_name);
+    if (!type)
+        return NULL;
+    ProtobufCMessage *msg = NULL;
+    char err[PT_JSON_ERR_BYTES];
+    if (pt_json_to_message(type->descriptor, type->example_json, strlen(type->example_json), &msg,
+                           err, sizeof err) != 0)
+        return NULL;
+    *len = protobuf_c_message_get_packed_size(msg);
+    uint8_t *out = malloc(*len);
+    protobuf_c_message_pack(msg, out);
+    protobuf_c_message_free_unpacked(msg, NULL);
+    return out;
+}
+
+static pt_client_result_t s_send(pt_client_t *client, const char *to, const char *type,
+                                 const char *case_token, const uint8_t *correlation,
+                                 pt_receipt_info_t *receipt, pt_reject_info_t *rej)
+{
+    size_t len = 0;
+    uint8_t *body = s_example_body(type, &len);
+    if (!body)
+        return PT_CLIENT_INVALID;
+    Puente__V1__ConsentSummary consent = PUENTE__V1__CONSENT_SUMMARY__INIT;
+    consent.consent_for_services = 1;
+    consent.disclosure_other_orgs = 1;
+    consent.consent_for_tracing = 1;
+    consent.legal_basis = PUENTE__V1__LEGAL_BASIS__LEGAL_BASIS_CONSENT;
+    const char *recipients[1] = {to};
+    pt_send_t msg = {.message_type = type, .recipients = recipients, .n_recipients = 1,
+                     .case_token = case_token, .correlation_id = correlation,
+                     .consent = &consent, .body = body, .body_len = len};
+    pt_client_result_t rc = pt_client_send(client, &msg, receipt, rej);
+    free(body);
+    return rc;
+}
+
+/* Good traffic still flows: a referral MX-DIF -> GT-PGN gets a receipt. */
+static void s_assert_still_serving(void)
+{
+    pt_client_t *mx = pt_harness_client(s_h, "MX-DIF", 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mx);
+    pt_receipt_info_t receipt;
+    pt_reject_info_t rej;
+    CU_ASSERT_EQUAL(s_send(mx, "GT-PGN", "referral.request", "CASE-ALIVE", NULL, &receipt, &rej),
+                    PT_CLIENT_OK);
+    pt_client_destroy(&mx);
+}
+
+/* --- end to end --------------------------------------------------------------- */
+
+static void test_referral_end_to_end(void)
+{
+    pt_client_t *gt = pt_harness_client(s_h, "GT-PGN", 1);
+    pt_client_t *mx = pt_harness_client(s_h, "MX-DIF", 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(gt);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mx);
+
+    pt_receipt_info_t receipt;
+    pt_reject_info_t rej;
+    CU_ASSERT_EQUAL_FATAL(s_send(mx, "GT-PGN", "referral.request", "CASE-E2E-1", NULL, &receipt,
+                                 &rej),
+                          PT_CLIENT_OK);
+    CU_ASSERT_FALSE(receipt.duplicate);
+    CU_ASSERT(receipt.stored_at_ms > 0);
+
+    pt_message_t *msg = NULL;
+    CU_ASSERT_EQUAL_FATAL(pt_client_recv(gt, 5000, &msg), PT_CLIENT_OK);
+    const Puente__V1__Header *header = pt_message_header(msg);
+    CU_ASSERT_STRING_EQUAL(header->sender, "MX-DIF");
+    CU_ASSERT_STRING_EQUAL(header->message_type, "referral.request");
+    CU_ASSERT_STRING_EQUAL(header->case_token, "CASE-E2E-1");
+    CU_ASSERT_EQUAL(memcmp(pt_message_id(msg), receipt.message_id, 16), 0);
+    size_t sent_len = 0, got_len = 0;
+    uint8_t *sent = s_example_body("referral.request", &sent_len);
+    const uint8_t *got = pt_message_body_bytes(msg, &got_len);
+    CU_ASSERT_EQUAL(sent_len, got_len);
+    CU_ASSERT_EQUAL(memcmp(sent, got, sent_len), 0);
+    free(sent);
+    CU_ASSERT_EQUAL(pt_client_ack(gt, pt_message_id(msg)), PT_CLIENT_OK);
+    pt_message_destroy(&msg);
+
+    /* The trail: submitted, stored, delivered, acknowledged, hash-chained. */
+    pt_client_t *op = pt_harness_client(s_h, "operator", 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(op);
+    Puente__V1__TrailReply *trail = NULL;
+    CU_ASSERT_EQUAL_FATAL(pt_client_trail(op, "CASE-E2E-1", &trail, &rej), PT_CLIENT_OK);
+    const char *expected[] = {"submitted", "stored", "delivered", "acknowledged"};
+    CU_ASSERT_EQUAL_FATAL(trail->n_events, 4);
+    uint8_t prev[32] = {0};
+    for (size_t i = 0; i < 4; i++) {
+        const Puente__V1__TrailEvent *ev = trail->events[i];
+        CU_ASSERT_STRING_EQUAL(ev->kind, expected[i]);
+        CU_ASSERT_EQUAL(ev->seq, i + 1);
+        CU_ASSERT_EQUAL(memcmp(ev->prev_hash.data, prev, 32), 0);
+        CU_ASSERT_EQUAL(ev->message_id.len, 16);
+        CU_ASSERT_EQUAL(memcmp(ev->message_id.data, receipt.message_id, 16), 0);
+        memcpy(prev, ev->hash.data, 32);
+        if (i > 0)
+            CU_ASSERT(ev->at_ms >= trail->events[i - 1]->at_ms || i == 1);
+    }
+    CU_ASSERT_STRING_EQUAL(trail->events[0]->actor, "MX-DIF");
+    CU_ASSERT_STRING_EQUAL(trail->events[3]->actor, "GT-PGN");
+    /* The receipt names the "stored" event. */
+    CU_ASSERT_EQUAL(memcmp(trail->events[1]->hash.data, receipt.event_hash, 32), 0);
+    puente__v1__trail_reply__free_unpacked(trail, NULL);
+
+    /* A party may read its case's trail; another organisation may not. */
+    CU_ASSERT_EQUAL(pt_client_trail(mx, "CASE-E2E-1", &trail, &rej), PT_CLIENT_OK);
+    if (trail)
+        puente__v1__trail_reply__free_unpacked(trail, NULL);
+    pt_client_t *us = pt_harness_client(s_h, "US-ORR", 0);
+    trail = NULL;
+    CU_ASSERT_EQUAL(pt_client_trail(us, "CASE-E2E-1", &trail, &rej), PT_CLIENT_REJECTED);
+    CU_ASSERT_EQUAL(rej.code, REJ(REJECT_NOT_PERMITTED));
+    pt_client_destroy(&us);
+    pt_client_destroy(&op);
+    pt_client_destroy(&mx);
+    pt_client_destroy(&gt);
+}
+
+static void test_offline_recipient_then_online(void)
+{
+    pt_client_t *mx = pt_harness_client(s_h, "MX-DIF", 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mx);
+    pt_receipt_info_t receipt;
+    pt_reject_info_t rej;
+    CU_ASSERT_EQUAL_FATAL(s_send(mx, "HN-DINAF", "return.notice", "CASE-OFFLINE-1", NULL, &receipt,
+                                 &rej),
+                          PT_CLIENT_OK);
+    pt_client_destroy(&mx);
+    usleep(300 * 1000);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM deliveries d JOIN messages m "
+                                              "USING (message_id) WHERE m.case_token = "
+                                              "'CASE-OFFLINE-1' AND d.acked_at IS NULL"),
+                    1);
+
+    pt_client_t *hn = pt_harness_client(s_h, "HN-DINAF", 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(hn);
+    pt_message_t *msg = NULL;
+    CU_ASSERT_EQUAL_FATAL(pt_client_recv(hn, 5000, &msg), PT_CLIENT_OK);
+    CU_ASSERT_EQUAL(memcmp(pt_message_id(msg), receipt.message_id, 16), 0);
+    CU_ASSERT_STRING_EQUAL(pt_message_type(msg)->name, "return.notice");
+    CU_ASSERT_EQUAL(pt_client_ack(hn, pt_message_id(msg)), PT_CLIENT_OK);
+    pt_message_destroy(&msg);
+    pt_client_destroy(&hn);
+}
+
+static void test_duplicate_submit(void)
+{
+    uint8_t *env = NULL;
+    size_t env_len = 0;
+    CU_ASSERT_EQUAL_FATAL(pt_harness_envelope(s_h, "MX-DIF", "GT-PGN", "referral.request",
+                                              "CASE-DUP-1", NULL, NULL, &env, &env_len),
+                          0);
+    Puente__V1__Envelope *envelope = puente__v1__envelope__unpack(NULL, env_len, env);
+    Puente__V1__ClientFrame frame = PUENTE__V1__CLIENT_FRAME__INIT;
+    frame.body_case = PUENTE__V1__CLIENT_FRAME__BODY_SUBMIT;
+    frame.submit = envelope;
+    pt_raw_t *raw = pt_raw_new(s_h, "MX-DIF");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(raw);
+
+    Puente__V1__BrokerFrame *first = NULL, *second = NULL;
+    CU_ASSERT_EQUAL(pt_raw_send_frame(raw, &frame), 0);
+    first = pt_raw_recv(raw, 5000);
+    CU_ASSERT_EQUAL(pt_raw_send_frame(raw, &frame), 0);
+    second = pt_raw_recv(raw, 5000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(first);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(second);
+    CU_ASSERT_EQUAL_FATAL(first->body_case, PUENTE__V1__BROKER_FRAME__BODY_RECEIPT);
+    CU_ASSERT_EQUAL_FATAL(second->body_case, PUENTE__V1__BROKER_FRAME__BODY_RECEIPT);
+    CU_ASSERT_FALSE(first->receipt->duplicate);
+    CU_ASSERT_TRUE(second->receipt->duplicate);
+    CU_ASSERT_EQUAL(first->receipt->stored_at_ms, second->receipt->stored_at_ms);
+    CU_ASSERT_EQUAL(memcmp(first->receipt->event_hash.data, second->receipt->event_hash.data, 32),
+                    0);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM case_events WHERE case_token "
+                                              "= 'CASE-DUP-1' AND kind = 'stored'"),
+                    1);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM deliveries d JOIN messages m "
+                                              "USING (message_id) WHERE m.case_token = "
+                                              "'CASE-DUP-1'"),
+                    1);
+    puente__v1__broker_frame__free_unpacked(first, NULL);
+    puente__v1__broker_frame__free_unpacked(second, NULL);
+    puente__v1__envelope__free_unpacked(envelope, NULL);
+    free(env);
+    pt_raw_destroy(&raw);
+}
+
+static void test_restart_between_submit_and_delivery(void)
+{
+    pt_client_t *mx = pt_harness_client(s_h, "MX-DIF", 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mx);
+    pt_receipt_info_t receipt;
+    pt_reject_info_t rej;
+    CU_ASSERT_EQUAL_FATAL(s_send(mx, "SV-CONNA", "tracing.request", "CASE-RESTART-1", NULL,
+                                 &receipt, &rej),
+                          PT_CLIENT_OK);
+    pt_client_destroy(&mx);
+    /* The receipt was issued: whatever happens to the broker now, it is delivered. */
+    CU_ASSERT_EQUAL(pt_harness_broker_stop(s_h, SIGKILL), 128 + SIGKILL);
+    CU_ASSERT_EQUAL_FATAL(pt_harness_broker_start(s_h), 0);
+    pt_client_t *sv = pt_harness_client(s_h, "SV-CONNA", 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sv);
+    pt_message_t *msg = NULL;
+    CU_ASSERT_EQUAL_FATAL(pt_client_recv(sv, 5000, &msg), PT_CLIENT_OK);
+    CU_ASSERT_EQUAL(memcmp(pt_message_id(msg), receipt.message_id, 16), 0);
+    CU_ASSERT_EQUAL(pt_client_ack(sv, pt_message_id(msg)), PT_CLIENT_OK);
+    pt_message_destroy(&msg);
+    pt_client_destroy(&sv);
+}
+
+static void test_order_per_correlation_and_redelivery(void)
+{
+    pt_client_t *mx = pt_harness_client(s_h, "MX-DIF", 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mx);
+    uint8_t correlation[16];
+    pt_uuidv7(correlation);
+    pt_receipt_info_t receipts[3];
+    pt_reject_info_t rej;
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL_FATAL(s_send(mx, "US-ORR", "referral.request", "CASE-ORDER-1", correlation,
+                                     &receipts[i], &rej),
+                              PT_CLIENT_OK);
+    pt_client_destroy(&mx);
+
+    /* First receiver takes message 1 and dies without acking. */
+    pt_client_t *us = pt_harness_client(s_h, "US-ORR", 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(us);
+    pt_message_t *msg = NULL;
+    CU_ASSERT_EQUAL_FATAL(pt_client_recv(us, 5000, &msg), PT_CLIENT_OK);
+    CU_ASSERT_EQUAL(memcmp(pt_message_id(msg), receipts[0].message_id, 16), 0);
+    pt_message_destroy(&msg);
+    /* Message 2 of the same correlation id waits until 1 is acknowledged. */
+    CU_ASSERT_EQUAL(pt_client_recv(us, 500, &msg), PT_CLIENT_TIMEOUT);
+    pt_client_destroy(&us);
+
+    /* A new connection gets message 1 again, then 2 and 3 in order as it acks. */
+    us = pt_harness_client(s_h, "US-ORR", 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(us);
+    for (int i = 0; i < 3; i++) {
+        msg = NULL;
+        CU_ASSERT_EQUAL_FATAL(pt_client_recv(us, 5000, &msg), PT_CLIENT_OK);
+        CU_ASSERT_EQUAL(memcmp(pt_message_id(msg), receipts[i].message_id, 16), 0);
+        CU_ASSERT_EQUAL(pt_client_ack(us, pt_message_id(msg)), PT_CLIENT_OK);
+        pt_message_destroy(&msg);
+    }
+    pt_client_destroy(&us);
+}
+
+/* --- rejections ------------------------------------------------------------------ */
+
+static Puente__V1__RejectCode s_expect_reject(pt_raw_t *raw, const void *data, size_t len)
+{
+    const void *frames[1] = {data};
+    if (pt_raw_send(raw, frames, &len, 1) != 0)
+        return (Puente__V1__RejectCode)-1;
+    Puente__V1__BrokerFrame *reply = pt_raw_recv(raw, 5000);
+    if (!reply)
+        return (Puente__V1__RejectCode)-2;
+    Puente__V1__RejectCode code = reply->body_case == PUENTE__V1__BROKER_FRAME__BODY_REJECT
+                                      ? reply->reject->code
+                                      : (Puente__V1__RejectCode)-3;
+    puente__v1__broker_frame__free_unpacked(reply, NULL);
+    return code;
+}
+
+/* Wraps an envelope in a ClientFrame{submit}. Caller frees. */
+static uint8_t *s_submit_frame(const uint8_t *env, size_t env_len, size_t *len)
+{
+    Puente__V1__Envelope *envelope = puente__v1__envelope__unpack(NULL, env_len, env);
+    if (!envelope)
+        return NULL;
+    Puente__V1__ClientFrame frame = PUENTE__V1__CLIENT_FRAME__INIT;
+    frame.body_case = PUENTE__V1__CLIENT_FRAME__BODY_SUBMIT;
+    frame.submit = envelope;
+    *len = puente__v1__client_frame__get_packed_size(&frame);
+    uint8_t *out = malloc(*len);
+    puente__v1__client_frame__pack(&frame, out);
+    puente__v1__envelope__free_unpacked(envelope, NULL);
+    return out;
+}
+
+static Puente__V1__RejectCode s_reject_of_envelope(const char *via, const char *sender,
+                                                   const char *recipient, const char *case_token,
+                                                   void (*mutate)(Puente__V1__Header *, void *),
+                                                   int flip_signature)
+{
+    uint8_t *env = NULL;
+    size_t env_len = 0, len = 0;
+    if (pt_harness_envelope(s_h, sender, recipient, "referral.request", case_token, mutate, NULL,
+                            &env, &env_len) != 0)
+        return (Puente__V1__RejectCode)-4;
+    if (flip_signature) {
+        Puente__V1__Envelope *e = puente__v1__envelope__unpack(NULL, env_len, env);
+        e->header_signature.data[10] ^= 0x01;
+        free(env);
+        env_len = puente__v1__envelope__get_packed_size(e);
+        env = malloc(env_len);
+        puente__v1__envelope__pack(e, env);
+        puente__v1__envelope__free_unpacked(e, NULL);
+    }
+    uint8_t *frame = s_submit_frame(env, env_len, &len);
+    pt_raw_t *raw = pt_raw_new(s_h, via);
+    Puente__V1__RejectCode code = s_expect_reject(raw, frame, len);
+    pt_raw_destroy(&raw);
+    free(frame);
+    free(env);
+    return code;
+}
+
+static void s_expired(Puente__V1__Header *header, void *arg)
+{
+    (void)arg;
+    header->created_at_ms = pt_now_ms() - 2 * 3600 * 1000;
+    header->expires_at_ms = pt_now_ms() - 3600 * 1000;
+}
+
+static void test_reject_bad_signature(void)
+{
+    CU_ASSERT_EQUAL(s_reject_of_envelope("MX-DIF", "MX-DIF", "GT-PGN", "CASE-REJ-1", NULL, 1),
+                    REJ(REJECT_BAD_SIGNATURE));
+    s_assert_still_serving();
+}
+
+static void test_reject_spoofed_sender(void)
+{
+    /* Signed by MX-DIF's key, sent over GT-PGN's CURVE connection. */
+    CU_ASSERT_EQUAL(s_reject_of_envelope("GT-PGN", "MX-DIF", "HN-DINAF", "CASE-REJ-2", NULL, 0),
+                    REJ(REJECT_UNAUTHENTICATED));
+    s_assert_still_serving();
+}
+
+static void test_reject_unknown_recipient(void)
+{
+    CU_ASSERT_EQUAL(s_reject_of_envelope("MX-DIF", "MX-DIF", "ZZ-ROGUE", "CASE-REJ-3", NULL, 0),
+                    REJ(REJECT_UNKNOWN_RECIPIENT));
+    s_assert_still_serving();
+}
+
+static void test_reject_no_agreement(void)
+{
+    CU_ASSERT_EQUAL(s_reject_of_envelope("SV-CONNA", "SV-CONNA", "US-ORR", "CASE-REJ-4", NULL, 0),
+                    REJ(REJECT_NO_AGREEMENT));
+    s_assert_still_serving();
+}
+
+static void test_reject_expired(void)
+{
+    CU_ASSERT_EQUAL(
+        s_reject_of_envelope("MX-DIF", "MX-DIF", "GT-PGN", "CASE-REJ-5", s_expired, 0),
+        REJ(REJECT_EXPIRED));
+    s_assert_still_serving();
+}
+
+static void test_reject_oversize_truncated_random_empty_extra(void)
+{
+    pt_raw_t *raw = pt_raw_new(s_h, "MX-DIF");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(raw);
+    size_t big_len = 1536 * 1024;
+    uint8_t *big = calloc(1, big_len);
+    CU_ASSERT_EQUAL(s_expect_reject(raw, big, big_len), REJ(REJECT_TOO_LARGE));
+    free(big);
+
+    uint8_t *env = NULL;
+    size_t env_len = 0, len = 0;
+    CU_ASSERT_EQUAL_FATAL(pt_harness_envelope(s_h, "MX-DIF", "GT-PGN", "referral.request",
+                                              "CASE-REJ-6", NULL, NULL, &env, &env_len),
+                          0);
+    uint8_t *frame = s_submit_frame(env, env_len, &len);
+    CU_ASSERT_EQUAL(s_expect_reject(raw, frame, len / 2), REJ(REJECT_MALFORMED));
+    free(frame);
+    free(env);
+
+    uint8_t noise[512];
+    srand(42);
+    for (size_t i = 0; i < sizeof noise; i++)
+        noise[i] = (uint8_t)rand();
+    CU_ASSERT_EQUAL(s_expect_reject(raw, noise, sizeof noise), REJ(REJECT_MALFORMED));
+    CU_ASSERT_EQUAL(s_expect_reject(raw, "", 0), REJ(REJECT_MALFORMED));
+
+    const void *frames[2] = {"a", "b"};
+    size_t lens[2] = {1, 1};
+    CU_ASSERT_EQUAL(pt_raw_send(raw, frames, lens, 2), 0);
+    Puente__V1__BrokerFrame *reply = pt_raw_recv(raw, 5000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(reply);
+    CU_ASSERT_EQUAL(reply->body_case, PUENTE__V1__BROKER_FRAME__BODY_REJECT);
+    CU_ASSERT_EQUAL(reply->reject->code, REJ(REJECT_MALFORMED));
+    puente__v1__broker_frame__free_unpacked(reply, NULL);
+    pt_raw_destroy(&raw);
+    /* Nothing of the rejected case was stored. */
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM messages WHERE case_token "
+                                              "LIKE 'CASE-REJ-%'"),
+                    0);
+    s_assert_still_serving();
+}
+
+static void test_unregistered_curve_key_is_refused(void)
+{
+    pt_raw_t *raw = pt_raw_new(s_h, "ZZ-ROGUE");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(raw);
+    Puente__V1__Heartbeat beat = PUENTE__V1__HEARTBEAT__INIT;
+    Puente__V1__ClientFrame frame = PUENTE__V1__CLIENT_FRAME__INIT;
+    frame.body_case = PUENTE__V1__CLIENT_FRAME__BODY_HEARTBEAT;
+    frame.heartbeat = &beat;
+    CU_ASSERT_EQUAL(pt_raw_send_frame(raw, &frame), 0);
+    Puente__V1__BrokerFrame *reply = pt_raw_recv(raw, 1500);
+    CU_ASSERT_PTR_NULL(reply);
+    if (reply)
+        puente__v1__broker_frame__free_unpacked(reply, NULL);
+    pt_raw_destroy(&raw);
+    s_assert_still_serving();
+}
+
+int main(void)
+{
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    CU_pSuite suite = CU_add_suite("core", s_suite_init, s_suite_clean);
+    CU_add_test(suite, "referral end to end with trail", test_referral_end_to_end);
+    CU_add_test(suite, "recipient offline then online", test_offline_recipient_then_online);
+    CU_add_test(suite, "duplicate submit returns the original receipt", test_duplicate_submit);
+    CU_add_test(suite, "broker killed between submit and delivery",
+                test_restart_between_submit_and_delivery);
+    CU_add_test(suite, "order per correlation id and redelivery",
+                test_order_per_correlation_and_redelivery);
+    CU_add_test(suite, "reject: bad signature", test_reject_bad_signature);
+    CU_add_test(suite, "reject: sender is not the CURVE identity", test_reject_spoofed_sender);
+    CU_add_test(suite, "reject: unknown recipient", test_reject_unknown_recipient);
+    CU_add_test(suite, "reject: no agreement", test_reject_no_agreement);
+    CU_add_test(suite, "reject: expired", test_reject_expired);
+    CU_add_test(suite, "reject: oversize, truncated, random, empty, extra frames",
+                test_reject_oversize_truncated_random_empty_extra);
+    CU_add_test(suite, "unregistered CURVE key gets no connection",
+                test_unregistered_curve_key_is_refused);
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failures = CU_get_number_of_failures();
+    unsigned suite_failures = CU_get_number_of_suites_failed();
+    CU_cleanup_registry();
+    return failures || suite_failures ? 1 : 0;
+}

@@ -1,0 +1,480 @@
+/*  harness — see harness.h. Test code: failures print why and return errors. */
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libpq-fe.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "pt_envelope.h"
+#include "pt_json.h"
+
+const char *const pt_harness_orgs[5] = {"MX-DIF", "GT-PGN", "HN-DINAF", "SV-CONNA", "US-ORR"};
+
+struct _pt_harness_t {
+    char dir[512];
+    char keys[600];
+    char dbname[64];
+    char conninfo[1024];
+    char admin_conninfo[1024];
+    char endpoint[64];
+    pid_t broker;
+    void *zmq;
+};
+
+struct _pt_raw_t {
+    void *socket;
+};
+
+static int s_free_port(void)
+{
+    for (int i = 0; i < 100; i++) {
+        int port = 30000 + (int)((unsigned)rand() % 20000);
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "bash -c 'exec 3<>/dev/tcp/127.0.0.1/%d' 2>/dev/null", port);
+        if (system(cmd) != 0)
+            return port;
+    }
+    return -1;
+}
+
+static int s_exec_admin(pt_harness_t *self, const char *sql)
+{
+    PGconn *conn = PQconnectdb(self->admin_conninfo);
+    int rc = -1;
+    if (PQstatus(conn) == CONNECTION_OK) {
+        PGresult *res = PQexec(conn, sql);
+        rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1;
+        if (rc)
+            fprintf(stderr, "harness: %s: %s", sql, PQerrorMessage(conn));
+        PQclear(res);
+    } else {
+        fprintf(stderr, "harness: cannot connect: %s", PQerrorMessage(conn));
+    }
+    PQfinish(conn);
+    return rc;
+}
+
+pt_harness_t *pt_harness_new(const char *name)
+{
+    const char *base = getenv("PUENTE_TEST_DB");
+    const char *tmp = getenv("PUENTE_TEST_TMP");
+    if (!base) {
+        fprintf(stderr, "harness: PUENTE_TEST_DB is not set: run through `make test`\n");
+        return NULL;
+    }
+    srand((unsigned)(time(NULL) ^ getpid()));
+    pt_harness_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    snprintf(self->dir, sizeof self->dir, "%s/%s.XXXXXX", tmp ? tmp : "/tmp", name);
+    if (!mkdtemp(self->dir)) {
+        fprintf(stderr, "harness: mkdtemp: %s\n", strerror(errno));
+        free(self);
+        return NULL;
+    }
+    snprintf(self->keys, sizeof self->keys, "%s/keys", self->dir);
+    snprintf(self->dbname, sizeof self->dbname, "it_%s_%d", name, (int)getpid());
+    for (char *p = self->dbname; *p; p++)
+        if (*p == '-')
+            *p = '_';
+    snprintf(self->admin_conninfo, sizeof self->admin_conninfo, "%s", base);
+    snprintf(self->conninfo, sizeof self->conninfo, "%s dbname=%s", base, self->dbname);
+    char sql[160];
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", self->dbname);
+    if (s_exec_admin(self, sql) != 0)
+        goto error;
+    mkdir(self->keys, 0700);
+    const char *ids[] = {"broker", "operator", "MX-DIF", "GT-PGN", "HN-DINAF", "SV-CONNA",
+                         "US-ORR", "ZZ-ROGUE"};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        pt_keyset_t *keys = pt_keyset_generate(ids[i]);
+        int rc = keys ? pt_keyset_save(keys, self->keys) : -1;
+        pt_keyset_destroy(&keys);
+        if (rc != 0) {
+            fprintf(stderr, "harness: cannot create keys for %s\n", ids[i]);
+            goto error;
+        }
+    }
+    int port = s_free_port();
+    snprintf(self->endpoint, sizeof self->endpoint, "tcp://127.0.0.1:%d", port);
+    self->zmq = zmq_ctx_new();
+    return self;
+error:
+    pt_harness_destroy(&self);
+    return NULL;
+}
+
+int pt_harness_broker_start(pt_harness_t *self)
+{
+    const char *bin = getenv("PUENTE_BROKER_BIN");
+    const char *sql = getenv("PUENTE_SQL_DIR");
+    char log[600];
+    snprintf(log, sizeof log, "%s/broker.log", self->dir);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, STDERR_FILENO);
+            dup2(fd, STDOUT_FILENO);
+        }
+        execl(bin ? bin : "build/puente-broker", "puente-broker", "--endpoint", self->endpoint,
+              "--db", self->conninfo, "--keys", self->keys, "--sql", sql ? sql : "broker/sql",
+              (char *)NULL);
+        _exit(127);
+    }
+    self->broker = pid;
+    /* Ready when the operator can say hello. */
+    for (int i = 0; i < 100; i++) {
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            fprintf(stderr, "harness: broker exited at start (see %s)\n", log);
+            self->broker = 0;
+            return -1;
+        }
+        char err[256];
+        pt_client_opts_t opts = {.endpoint = self->endpoint, .keys_dir = self->keys,
+                                 .org_id = "operator", .timeout_ms = 300};
+        pt_client_t *client = pt_client_new(&opts, err, sizeof err);
+        if (client) {
+            pt_client_destroy(&client);
+            return 0;
+        }
+        usleep(100 * 1000);
+    }
+    fprintf(stderr, "harness: broker did not answer (see %s)\n", log);
+    return -1;
+}
+
+int pt_harness_broker_stop(pt_harness_t *self, int sig)
+{
+    if (!self->broker)
+        return -1;
+    kill(self->broker, sig);
+    int status = 0;
+    waitpid(self->broker, &status, 0);
+    self->broker = 0;
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    return 128 + WTERMSIG(status);
+}
+
+pt_client_t *pt_harness_client(pt_harness_t *self, const char *org, int receive)
+{
+    char err[256] = "";
+    pt_client_opts_t opts = {.endpoint = self->endpoint, .keys_dir = self->keys, .org_id = org,
+                             .receive = receive, .timeout_ms = 5000};
+    pt_client_t *client = pt_client_new(&opts, err, sizeof err);
+    if (!client)
+        fprintf(stderr, "harness: client %s: %s\n", org, err);
+    return client;
+}
+
+int pt_harness_register_demo(pt_harness_t *self)
+{
+    pt_client_t *op = pt_harness_client(self, "operator", 0);
+    if (!op)
+        return -1;
+    int rc = 0;
+    for (int i = 0; i < 5 && rc == 0; i++) {
+        char why[256];
+        pt_keyset_t *keys = pt_keyset_load(self->keys, pt_harness_orgs[i], 0, why, sizeof why);
+        if (!keys) {
+            rc = -1;
+            break;
+        }
+        uint8_t sign_pub[32], seal_pub[32];
+        pt_sign_key_public(pt_keyset_sign(keys), sign_pub);
+        pt_seal_key_public(pt_keyset_seal(keys), seal_pub);
+        Puente__V1__OrgKeys org = PUENTE__V1__ORG_KEYS__INIT;
+        org.org_id = (char *)pt_harness_orgs[i];
+        org.sign_public = (ProtobufCBinaryData){32, sign_pub};
+        org.seal_public = (ProtobufCBinaryData){32, seal_pub};
+        org.curve_public = (ProtobufCBinaryData){32, (uint8_t *)pt_keyset_curve_public(keys)};
+        org.enabled = 1;
+        Puente__V1__AdminRequest req = PUENTE__V1__ADMIN_REQUEST__INIT;
+        req.op_case = PUENTE__V1__ADMIN_REQUEST__OP_ORG_ADD;
+        req.org_add = &org;
+        pt_reject_info_t rej;
+        if (pt_client_admin(op, &req, NULL, &rej) != PT_CLIENT_OK) {
+            fprintf(stderr, "harness: org add %s: %s\n", pt_harness_orgs[i], rej.reason);
+            rc = -1;
+        }
+        pt_keyset_destroy(&keys);
+    }
+    char *purposes[] = {"service_provision", "case_transfer", "social_inquiry", "family_tracing",
+                        "reintegration"};
+    char *types[] = {"*"};
+    for (int i = 0; i < 5 && rc == 0; i++) {
+        for (int j = i + 1; j < 5 && rc == 0; j++) {
+            if (strcmp(pt_harness_orgs[i], "SV-CONNA") == 0 &&
+                strcmp(pt_harness_orgs[j], "US-ORR") == 0)
+                continue;
+            char id[80];
+            snprintf(id, sizeof id, "AGR-%s-%s", pt_harness_orgs[i], pt_harness_orgs[j]);
+            Puente__V1__AgreementSpec spec = PUENTE__V1__AGREEMENT_SPEC__INIT;
+            spec.agreement_id = id;
+            spec.org_a = (char *)pt_harness_orgs[i];
+            spec.org_b = (char *)pt_harness_orgs[j];
+            spec.purposes = purposes;
+            spec.n_purposes = 5;
+            spec.message_types = types;
+            spec.n_message_types = 1;
+            Puente__V1__AdminRequest req = PUENTE__V1__ADMIN_REQUEST__INIT;
+            req.op_case = PUENTE__V1__ADMIN_REQUEST__OP_AGREEMENT_ADD;
+            req.agreement_add = &spec;
+            pt_reject_info_t rej;
+            if (pt_client_admin(op, &req, NULL, &rej) != PT_CLIENT_OK) {
+                fprintf(stderr, "harness: agreement %s: %s\n", id, rej.reason);
+                rc = -1;
+            }
+        }
+    }
+    pt_client_destroy(&op);
+    return rc;
+}
+
+const char *pt_harness_endpoint(const pt_harness_t *self)
+{
+    return self->endpoint;
+}
+
+const char *pt_harness_keys(const pt_harness_t *self)
+{
+    return self->keys;
+}
+
+const char *pt_harness_dir(const pt_harness_t *self)
+{
+    return self->dir;
+}
+
+const char *pt_harness_conninfo(const pt_harness_t *self)
+{
+    return self->conninfo;
+}
+
+static void s_read_file(const char *path, char *out, size_t cap)
+{
+    if (!out || !cap)
+        return;
+    out[0] = '\0';
+    FILE *file = fopen(path, "r");
+    if (!file)
+        return;
+    size_t n = fread(out, 1, cap - 1, file);
+    out[n] = '\0';
+    fclose(file);
+}
+
+int pt_harness_sh(pt_harness_t *self, const char *command, char *out, size_t out_cap, char *err,
+                  size_t err_cap)
+{
+    size_t len = strlen(command) + 2048;
+    char *full = malloc(len);
+    if (!full)
+        return -1;
+    snprintf(full, len,
+             "cd %s && PUENTE_BROKER='%s' PUENTE_KEYS='%s' %s >'%s/sh.out' 2>'%s/sh.err'",
+             getenv("PUENTE_TEST_ROOT") ? getenv("PUENTE_TEST_ROOT") : ".", self->endpoint,
+             self->keys, command, self->dir, self->dir);
+    int status = system(full);
+    free(full);
+    char path[600];
+    snprintf(path, sizeof path, "%s/sh.out", self->dir);
+    s_read_file(path, out, out_cap);
+    snprintf(path, sizeof path, "%s/sh.err", self->dir);
+    s_read_file(path, err, err_cap);
+    if (status == -1 || !WIFEXITED(status))
+        return -1;
+    return WEXITSTATUS(status);
+}
+
+long pt_harness_sql_count(pt_harness_t *self, const char *sql)
+{
+    PGconn *conn = PQconnectdb(self->conninfo);
+    long value = -1;
+    if (PQstatus(conn) == CONNECTION_OK) {
+        PGresult *res = PQexec(conn, sql);
+        if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+            value = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+        else
+            fprintf(stderr, "harness: %s: %s", sql, PQerrorMessage(conn));
+        PQclear(res);
+    }
+    PQfinish(conn);
+    return value;
+}
+
+void pt_harness_destroy(pt_harness_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    pt_harness_t *self = *self_p;
+    if (self->broker)
+        pt_harness_broker_stop(self, SIGTERM);
+    if (self->zmq)
+        zmq_ctx_term(self->zmq);
+    if (self->dbname[0]) {
+        char sql[160];
+        snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", self->dbname);
+        s_exec_admin(self, sql);
+    }
+    if (self->dir[0] && !getenv("PUENTE_KEEP_TEST_DIRS")) {
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", self->dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "harness: could not remove %s\n", self->dir);
+    }
+    free(self);
+    *self_p = NULL;
+}
+
+/* --- raw sockets ------------------------------------------------------------ */
+
+pt_raw_t *pt_raw_new(pt_harness_t *harness, const char *org)
+{
+    char why[256];
+    pt_keyset_t *mine = pt_keyset_load(harness->keys, org, 1, why, sizeof why);
+    pt_keyset_t *broker = pt_keyset_load(harness->keys, "broker", 0, why, sizeof why);
+    pt_raw_t *self = calloc(1, sizeof *self);
+    if (!mine || !broker || !self)
+        goto error;
+    self->socket = zmq_socket(harness->zmq, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt(self->socket, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(self->socket, ZMQ_CURVE_SERVERKEY, pt_keyset_curve_public_z85(broker), 40);
+    zmq_setsockopt(self->socket, ZMQ_CURVE_PUBLICKEY, pt_keyset_curve_public_z85(mine), 40);
+    zmq_setsockopt(self->socket, ZMQ_CURVE_SECRETKEY, pt_keyset_curve_secret_z85(mine), 40);
+    if (zmq_connect(self->socket, harness->endpoint) != 0)
+        goto error;
+    pt_keyset_destroy(&mine);
+    pt_keyset_destroy(&broker);
+    return self;
+error:
+    fprintf(stderr, "harness: raw socket for %s failed\n", org);
+    pt_keyset_destroy(&mine);
+    pt_keyset_destroy(&broker);
+    pt_raw_destroy(&self);
+    return NULL;
+}
+
+void pt_raw_destroy(pt_raw_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    if ((*self_p)->socket)
+        zmq_close((*self_p)->socket);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+int pt_raw_send(pt_raw_t *self, const void *const *frames, const size_t *lens, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (zmq_send(self->socket, frames[i], lens[i], i + 1 < n ? ZMQ_SNDMORE : 0) < 0)
+            return -1;
+    return 0;
+}
+
+int pt_raw_send_frame(pt_raw_t *self, const Puente__V1__ClientFrame *frame)
+{
+    size_t len = puente__v1__client_frame__get_packed_size(frame);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        return -1;
+    puente__v1__client_frame__pack(frame, buf);
+    const void *frames[1] = {buf};
+    int rc = pt_raw_send(self, frames, &len, 1);
+    free(buf);
+    return rc;
+}
+
+Puente__V1__BrokerFrame *pt_raw_recv(pt_raw_t *self, int timeout_ms)
+{
+    zmq_pollitem_t item = {self->socket, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&item, 1, timeout_ms) <= 0)
+        return NULL;
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    if (zmq_msg_recv(&msg, self->socket, 0) < 0) {
+        zmq_msg_close(&msg);
+        return NULL;
+    }
+    Puente__V1__BrokerFrame *frame =
+        puente__v1__broker_frame__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
+    zmq_msg_close(&msg);
+    return frame;
+}
+
+int pt_harness_envelope(pt_harness_t *self, const char *sender, const char *recipient,
+                        const char *message_type, const char *case_token,
+                        void (*mutate)(Puente__V1__Header *header, void *arg), void *arg,
+                        uint8_t **out, size_t *out_len)
+{
+    char why[256];
+    int rc = -1;
+    pt_keyset_t *from = pt_keyset_load(self->keys, sender, 1, why, sizeof why);
+    pt_keyset_t *to = pt_keyset_load(self->keys, recipient, 0, why, sizeof why);
+    const pt_type_t *type = pt_types_find(message_type);
+    ProtobufCMessage *body = NULL;
+    uint8_t *body_bytes = NULL;
+    if (!from || !to || !type)
+        goto done;
+    char err[PT_JSON_ERR_BYTES];
+    if (pt_json_to_message(type->descriptor, type->example_json, strlen(type->example_json), &body,
+                           err, sizeof err) != 0)
+        goto done;
+    size_t body_len = protobuf_c_message_get_packed_size(body);
+    body_bytes = malloc(body_len ? body_len : 1);
+    if (!body_bytes)
+        goto done;
+    protobuf_c_message_pack(body, body_bytes);
+
+    uint8_t message_id[16], correlation_id[16];
+    pt_uuidv7(message_id);
+    pt_uuidv7(correlation_id);
+    char *recipients[1] = {(char *)recipient};
+    Puente__V1__ConsentSummary consent = PUENTE__V1__CONSENT_SUMMARY__INIT;
+    consent.consent_for_services = 1;
+    consent.disclosure_other_orgs = 1;
+    consent.consent_for_tracing = 1;
+    consent.legal_basis = PUENTE__V1__LEGAL_BASIS__LEGAL_BASIS_CONSENT;
+    Puente__V1__Header header = PUENTE__V1__HEADER__INIT;
+    header.message_id = (ProtobufCBinaryData){16, message_id};
+    header.correlation_id = (ProtobufCBinaryData){16, correlation_id};
+    header.message_type = (char *)message_type;
+    header.sender = (char *)sender;
+    header.recipients = recipients;
+    header.n_recipients = 1;
+    header.created_at_ms = pt_now_ms();
+    header.purpose = (char *)type->default_purpose;
+    header.case_token = (char *)case_token;
+    header.consent = &consent;
+    if (mutate)
+        mutate(&header, arg);
+    const pt_seal_key_t *seal = pt_keyset_seal(to);
+    if (pt_envelope_seal(&header, body_bytes, body_len, pt_keyset_sign(from), &seal, 1, out,
+                         out_len) == PT_ENV_OK)
+        rc = 0;
+done:
+    if (rc != 0)
+        fprintf(stderr, "harness: cannot build envelope %s -> %s (%s)\n", sender, recipient, why);
+    if (body)
+        protobuf_c_message_free_unpacked(body, NULL);
+    free(body_bytes);
+    pt_keyset_destroy(&from);
+    pt_keyset_destroy(&to);
+    return rc;
+}

@@ -1,0 +1,81 @@
+/*  harness — integration-test scaffolding: a fresh database in the throwaway
+    cluster that tests/run.sh started (PUENTE_TEST_DB), a key directory with the
+    broker's, the operator's and the demo organisations' keys, a real
+    puente-broker process on a free loopback port, SDK clients and raw CURVE
+    sockets that can send arbitrary frames.
+*/
+#ifndef PT_HARNESS_H
+#define PT_HARNESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "control.pb-c.h"
+#include "puente.h"
+
+typedef struct _pt_harness_t pt_harness_t;
+typedef struct _pt_raw_t pt_raw_t;
+
+/* The five demo organisations; every pair has an agreement except SV-CONNA/US-ORR. */
+extern const char *const pt_harness_orgs[5];
+
+/* Creates the database, the key directory (keys for broker, operator, the demo orgs
+   and the unregistered "ZZ-ROGUE") and picks a port. NULL on failure (printed). */
+pt_harness_t *pt_harness_new(const char *name);
+
+/* Starts puente-broker (logs to <dir>/broker.log) and waits until it answers. 0 or -1. */
+int pt_harness_broker_start(pt_harness_t *self);
+
+/* Sends sig to the broker and waits for it to exit. Returns its exit status (or
+   128 + signal). */
+int pt_harness_broker_stop(pt_harness_t *self, int sig);
+
+/* Registers the demo organisations and agreements through the operator client. 0 or -1. */
+int pt_harness_register_demo(pt_harness_t *self);
+
+/* An SDK client for org (or "operator"). NULL on failure. */
+pt_client_t *pt_harness_client(pt_harness_t *self, const char *org, int receive);
+
+const char *pt_harness_endpoint(const pt_harness_t *self);
+const char *pt_harness_keys(const pt_harness_t *self);
+const char *pt_harness_dir(const pt_harness_t *self);
+const char *pt_harness_conninfo(const pt_harness_t *self);
+
+/* Runs a shell command with PUENTE_BROKER and PUENTE_KEYS set for this harness,
+   capturing stdout and stderr (each up to cap bytes, NUL-terminated). Returns the
+   exit status, or -1. */
+int pt_harness_sh(pt_harness_t *self, const char *command, char *out, size_t out_cap, char *err,
+                  size_t err_cap);
+
+/* Counts rows of a SQL query's first column as an integer (test inspection). -1 on error. */
+long pt_harness_sql_count(pt_harness_t *self, const char *sql);
+
+/* Stops the broker, drops the database, removes the directory. */
+void pt_harness_destroy(pt_harness_t **self_p);
+
+/* --- raw sockets ------------------------------------------------------------- */
+
+/* A DEALER with org's CURVE keys (any org in the key directory). */
+pt_raw_t *pt_raw_new(pt_harness_t *harness, const char *org);
+void pt_raw_destroy(pt_raw_t **self_p);
+
+/* Sends n frames as one message (frames may be empty). 0 or -1. */
+int pt_raw_send(pt_raw_t *self, const void *const *frames, const size_t *lens, size_t n);
+
+/* Packs and sends a ClientFrame. 0 or -1. */
+int pt_raw_send_frame(pt_raw_t *self, const Puente__V1__ClientFrame *frame);
+
+/* Receives one BrokerFrame within timeout_ms. NULL on timeout or if it does not
+   decode. Caller frees with puente__v1__broker_frame__free_unpacked. */
+Puente__V1__BrokerFrame *pt_raw_recv(pt_raw_t *self, int timeout_ms);
+
+/* Builds a sealed, signed envelope from sender to recipient with the example body
+   of message_type, using keys from the harness key directory (sealing key of the
+   recipient read from its files). expires_at_ms 0 = none. Caller frees *out. 0 or -1.
+   mutate (may be NULL) is called on the header before sealing. */
+int pt_harness_envelope(pt_harness_t *self, const char *sender, const char *recipient,
+                        const char *message_type, const char *case_token,
+                        void (*mutate)(Puente__V1__Header *header, void *arg), void *arg,
+                        uint8_t **out, size_t *out_len);
+
+#endif
