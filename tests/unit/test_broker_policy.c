@@ -1,0 +1,181 @@
+/*  test_broker_policy — the authn, verify-key and policy stages and the directory
+    they read, table-driven over one header mutated per case. */
+#include <CUnit/Basic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "authn.h"
+#include "deliver.h"
+#include "directory.h"
+#include "policy.h"
+#include "pt_crypto.h"
+
+#define REJ(code) PUENTE__V1__REJECT_CODE__##code
+
+static pt_directory_t *s_dir;
+static const int64_t NOW = 1760000000000LL;
+
+static int s_add_org(const char *id, int enabled)
+{
+    pt_sign_key_t *key = pt_sign_key_generate();
+    pt_store_org_t org = {0};
+    strcpy(org.org_id, id);
+    pt_sign_key_public(key, org.sign_public);
+    memset(org.curve_public, id[0], 32);
+    org.curve_public[1] = (uint8_t)id[1];
+    org.enabled = enabled;
+    int rc = pt_directory_put_org(s_dir, &org);
+    pt_sign_key_destroy(&key);
+    return rc;
+}
+
+static int s_init(void)
+{
+    s_dir = pt_directory_new();
+    if (s_add_org("MX-DIF", 1) || s_add_org("GT-PGN", 1) || s_add_org("HN-DINAF", 1) ||
+        s_add_org("SV-CONNA", 0))
+        return 1;
+    const char *purposes[] = {"service_provision", "family_tracing"};
+    const char *types[] = {"referral.*", "tracing.request"};
+    pt_store_agreement_t ag = {.purposes = purposes, .n_purposes = 2, .message_types = types,
+                               .n_message_types = 2, .valid_from_ms = NOW - 1000,
+                               .valid_until_ms = NOW + 100000};
+    strcpy(ag.agreement_id, "AGR-1");
+    strcpy(ag.org_a, "MX-DIF");
+    strcpy(ag.org_b, "GT-PGN");
+    pt_directory_put_agreement(s_dir, &ag);
+    strcpy(ag.agreement_id, "AGR-2");
+    strcpy(ag.org_b, "HN-DINAF");
+    ag.valid_until_ms = NOW - 1; /* lapsed */
+    pt_directory_put_agreement(s_dir, &ag);
+    uint8_t operator_key[32];
+    memset(operator_key, 0x42, 32);
+    pt_directory_add_operator(s_dir, operator_key);
+    return 0;
+}
+
+static int s_clean(void)
+{
+    pt_directory_destroy(&s_dir);
+    return 0;
+}
+
+typedef struct {
+    const char *name;
+    const char *type, *sender, *recipient, *second_recipient, *case_token, *purpose, *agreement;
+    uint32_t schema;
+    int64_t created_offset, expires_offset;
+    Puente__V1__RejectCode expected;
+} s_case_t;
+
+static void test_policy_table(void)
+{
+    s_case_t cases[] = {
+        {"legal referral", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1", "service_provision", "", 1, 0, 0, 0},
+        {"legal reverse direction", "referral.accept", "GT-PGN", "MX-DIF", NULL, "C-1", "service_provision", "", 1, 0, 0, 0},
+        {"named agreement", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1", "service_provision", "AGR-1", 1, 0, 0, 0},
+        {"wrong named agreement", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1", "service_provision", "AGR-2", 1, 0, 0, REJ(REJECT_NO_AGREEMENT)},
+        {"schema 2", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1", "service_provision", "", 2, 0, 0, REJ(REJECT_BAD_SCHEMA_VERSION)},
+        {"unknown type", "referral.teleport", "MX-DIF", "GT-PGN", NULL, "C-1", "service_provision", "", 1, 0, 0, REJ(REJECT_UNKNOWN_TYPE)},
+        {"empty case token", "referral.request", "MX-DIF", "GT-PGN", NULL, "", "service_provision", "", 1, 0, 0, REJ(REJECT_INVALID_FIELD)},
+        {"SQL in case token", "referral.request", "MX-DIF", "GT-PGN", NULL, "x'; DROP TABLE messages;--", "service_provision", "", 1, 0, 0, REJ(REJECT_INVALID_FIELD)},
+        {"unknown purpose", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1", "marketing", "", 1, 0, 0, REJ(REJECT_INVALID_FIELD)},
+        {"purpose outside agreement", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1", "reintegration", "", 1, 0, 0, REJ(REJECT_NO_AGREEMENT)},
+        {"type outside agreement", "return.notice", "MX-DIF", "GT-PGN", NULL, "C-1", "service_provision", "", 1, 0, 0, REJ(REJECT_NO_AGREEMENT)},
+        {"lapsed agreement", "referral.request", "MX-DIF", "HN-DINAF", NULL, "C-1", "service_provision", "", 1, 0, 0, REJ(REJECT_NO_AGREEMENT)},
+        {"disabled recipient", "referral.request", "MX-DIF", "SV-CONNA", NULL, "C-1", "service_provision", "", 1, 0, 0, REJ(REJECT_UNKNOWN_RECIPIENT)},
+        {"unknown recipient", "referral.request", "MX-DIF", "ZZ-NOBODY", NULL, "C-1", "service_provision", "", 1, 0, 0, REJ(REJECT_UNKNOWN_RECIPIENT)},
+        {"to self", "referral.request", "MX-DIF", "MX-DIF", NULL, "C-1", "service_provision", "", 1, 0, 0, REJ(REJECT_SELF_ADDRESSED)},
+        {"fan-out outside tracing", "referral.request", "MX-DIF", "GT-PGN", "HN-DINAF", "C-1", "service_provision", "", 1, 0, 0, REJ(REJECT_INVALID_FIELD)},
+        {"same recipient twice", "tracing.request", "MX-DIF", "GT-PGN", "GT-PGN", "C-1", "family_tracing", "", 1, 0, 0, REJ(REJECT_INVALID_FIELD)},
+        {"far future", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1", "service_provision", "", 1, 3600 * 1000, 0, REJ(REJECT_CLOCK_SKEW)},
+        {"small skew tolerated", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1", "service_provision", "", 1, 60 * 1000, 0, 0},
+        {"expired", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1", "service_provision", "", 1, -7200 * 1000, 3600 * 1000, REJ(REJECT_EXPIRED)},
+        {"default TTL passed", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1", "service_provision", "", 1, -PT_POLICY_DEFAULT_TTL_MS - 1, 0, REJ(REJECT_EXPIRED)},
+        {"expires before created", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1", "service_provision", "", 1, 0, -1, REJ(REJECT_INVALID_FIELD)},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        s_case_t *c = &cases[i];
+        char *recipients[2] = {(char *)c->recipient, (char *)c->second_recipient};
+        Puente__V1__Header h = PUENTE__V1__HEADER__INIT;
+        h.schema_version = c->schema;
+        h.message_type = (char *)c->type;
+        h.sender = (char *)c->sender;
+        h.recipients = recipients;
+        h.n_recipients = c->second_recipient ? 2 : 1;
+        h.case_token = (char *)c->case_token;
+        h.purpose = (char *)c->purpose;
+        h.agreement_id = (char *)c->agreement;
+        h.created_at_ms = NOW + c->created_offset;
+        h.expires_at_ms = c->expires_offset ? h.created_at_ms + c->expires_offset : 0;
+        pt_verdict_t verdict = {0};
+        char agreement[PT_STORE_TEXT_MAX] = "";
+        Puente__V1__RejectCode got = pt_policy_check(s_dir, &h, NOW, agreement, &verdict);
+        if (got != c->expected)
+            fprintf(stderr, "\n  case '%s': expected %d got %d (%s)\n", c->name, c->expected,
+                    got, verdict.reason);
+        CU_ASSERT_EQUAL(got, c->expected);
+        if (c->expected == 0) {
+            CU_ASSERT_STRING_EQUAL(agreement, "AGR-1");
+        } else {
+            CU_ASSERT(strlen(verdict.reason) > 0);
+        }
+    }
+}
+
+static void test_authn(void)
+{
+    Puente__V1__Header h = PUENTE__V1__HEADER__INIT;
+    h.sender = "MX-DIF";
+    pt_verdict_t verdict = {0};
+    CU_ASSERT_EQUAL(pt_authn_check("MX-DIF", &h, &verdict), 0);
+    CU_ASSERT_EQUAL(pt_authn_check("GT-PGN", &h, &verdict), REJ(REJECT_UNAUTHENTICATED));
+    CU_ASSERT_EQUAL(pt_authn_check("", &h, &verdict), REJ(REJECT_UNAUTHENTICATED));
+    CU_ASSERT_EQUAL(pt_authn_check(NULL, &h, &verdict), REJ(REJECT_UNAUTHENTICATED));
+    CU_ASSERT_EQUAL(pt_authn_check("operator", &h, &verdict), REJ(REJECT_NOT_PERMITTED));
+}
+
+static void test_directory_identity(void)
+{
+    uint8_t key[32];
+    memset(key, 'M', 32);
+    key[1] = 'X';
+    CU_ASSERT_STRING_EQUAL(pt_directory_identity_for_curve(s_dir, key), "MX-DIF");
+    memset(key, 'S', 32);
+    key[1] = 'V';
+    CU_ASSERT_PTR_NULL(pt_directory_identity_for_curve(s_dir, key)); /* disabled */
+    memset(key, 0x42, 32);
+    CU_ASSERT_STRING_EQUAL(pt_directory_identity_for_curve(s_dir, key), "operator");
+    memset(key, 0, 32);
+    CU_ASSERT_PTR_NULL(pt_directory_identity_for_curve(s_dir, key));
+    CU_ASSERT_EQUAL(pt_directory_org_count(s_dir), 4);
+    CU_ASSERT_PTR_NULL(pt_directory_org(s_dir, "US-ORR"));
+    /* Replacing an org keeps one entry. */
+    CU_ASSERT_EQUAL(s_add_org("MX-DIF", 1), 0);
+    CU_ASSERT_EQUAL(pt_directory_org_count(s_dir), 4);
+}
+
+static void test_backoff(void)
+{
+    CU_ASSERT_EQUAL(pt_deliver_backoff_ms(0), 1000);
+    CU_ASSERT_EQUAL(pt_deliver_backoff_ms(1), 2000);
+    CU_ASSERT_EQUAL(pt_deliver_backoff_ms(5), 32000);
+    CU_ASSERT_EQUAL(pt_deliver_backoff_ms(6), 60000);
+    CU_ASSERT_EQUAL(pt_deliver_backoff_ms(4000000000u), 60000);
+}
+
+int main(void)
+{
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    CU_pSuite suite = CU_add_suite("broker stages", s_init, s_clean);
+    CU_add_test(suite, "policy table", test_policy_table);
+    CU_add_test(suite, "authn", test_authn);
+    CU_add_test(suite, "directory identities", test_directory_identity);
+    CU_add_test(suite, "delivery backoff", test_backoff);
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
+    CU_cleanup_registry();
+    return failures ? 1 : 0;
+}
