@@ -64,7 +64,7 @@ done
 
 cat <<TXT
 
-  Puente broker running on $ENDPOINT (database: ${started_pg:+var/pg, port $PGPORT}${started_pg:-PUENTE_DB})
+  Puente broker running on $ENDPOINT (database: $( [ -n "$started_pg" ] && echo "private PostgreSQL in $VAR/pg, port $PGPORT" || echo "PUENTE_DB"))
   Organisations: ${ORGS[*]} (keys in $KEYS), agreements between every pair.
   From another terminal, in this directory:
       build/puente example referral.request > referral.json
