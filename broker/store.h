@@ -9,6 +9,29 @@
 
     Messages and case events are append-only (grants + triggers, see
     broker/sql/). Every case event is chained per case token (pt_trail.h).
+
+    Restricted role: after connecting and after migrating, the store runs
+    SET ROLE puente_broker when that role exists and the login role may use it
+    (SELECT/INSERT only on messages and case_events). pt_store_migrate switches
+    back to the login role for the DDL. A login role that is not a member keeps
+    its own rights; the triggers still forbid UPDATE/DELETE/TRUNCATE.
+
+    Times: every *_ms is milliseconds since the Unix epoch from the BROKER's
+    clock: the caller's now_ms, or the store's own CLOCK_REALTIME for the
+    "stored" time of submit_batch and for org key validity. The database clock
+    is never used for values the broker reads back.
+
+    Case events written by the store (actor / counterparty), all with the
+    message type, message id and detail = header SHA-256:
+      submitted     sender / recipients joined by ','   at created_at_ms
+      stored        sender / recipients joined by ','   at the store's clock
+      delivered     recipient / sender                  at now_ms of the first mark_sent
+      acknowledged  recipient / sender                  at now_ms of the ack
+
+    Transient errors (PT_STORE_UNAVAILABLE): lost connection (class 08, 57P0x),
+    serialization failure, deadlock, lock not available, insufficient resources
+    (class 53), and unique violations, which here can only be a race with another
+    connection (a retry then sees the committed row).
 */
 #ifndef PT_STORE_H
 #define PT_STORE_H
@@ -36,9 +59,15 @@ typedef enum {
 pt_store_t *pt_store_new(const char *conninfo, char *err, size_t err_len);
 void pt_store_destroy(pt_store_t **self_p);
 
+/* The last failure's SQLSTATE and primary message (no DETAIL, so no row values),
+   for logs. Valid until the next call on self; "" if none. */
+const char *pt_store_last_error(const pt_store_t *self);
+
 /* Applies every broker/sql/NNN_*.sql in sql_dir not yet recorded in
    schema_migrations, in order, each in its own transaction, under an advisory lock
-   (several brokers may start at once). 0 or -1 (reason in err). */
+   (several brokers may start at once). Files are named NNN_name.sql (NNN
+   decimal, unique); a file that is already recorded is not read again, so never
+   edit an applied migration: add a new one. 0 or -1 (reason in err). */
 int pt_store_migrate(pt_store_t *self, const char *sql_dir, char *err, size_t err_len);
 
 /* 1 if every migration in sql_dir is applied, 0 if some are pending, -1 on error. */
@@ -114,7 +143,12 @@ typedef struct {
    message row, one delivery per recipient (state pending) and the case events
    "submitted" (at created_at_ms, actor sender) and "stored" (at commit time).
    Items whose message id already exists get DUPLICATE (same header_sha256,
-   original receipt values) or CONFLICT, and add nothing. Returns PT_STORE_OK when
+   original receipt values) or CONFLICT (receipt holds the ORIGINAL header_sha256
+   and stored_at), and add nothing; the same id twice in one batch is treated the
+   same way against its first occurrence. expires_at_ms 0 = never expires.
+   causation_id, purpose and agreement_id may be NULL; the other pointers are
+   required, and a recipient id may not contain ','. Cost: two round trips per
+   128 new items, one commit. A batch without new items commits nothing. Returns PT_STORE_OK when
    the transaction committed (then receipts[i].result is set for every i), or
    PT_STORE_UNAVAILABLE / PT_STORE_ERROR when nothing was committed. */
 pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t *subs, size_t n,
@@ -140,7 +174,8 @@ pt_store_result_t pt_store_due_deliveries(pt_store_t *self, const char *recipien
                                           size_t max, pt_store_delivery_fn *fn, void *arg);
 
 /* Records that a delivery was sent: attempts + 1, next_attempt_at = retry_at_ms;
-   on the first attempt also appends the case event "delivered". */
+   on the first attempt also appends the case event "delivered". NOT_FOUND if
+   there is no such delivery. */
 pt_store_result_t pt_store_mark_sent(pt_store_t *self, int64_t delivery_id, int64_t now_ms,
                                      int64_t retry_at_ms);
 
@@ -151,7 +186,9 @@ pt_store_result_t pt_store_ack(pt_store_t *self, const char *recipient, const ui
                                int64_t now_ms);
 
 /* Earliest next_attempt_at among unacknowledged, unexpired deliveries of any
-   recipient, or INT64_MAX if none (or on error). Used to sleep until the next retry. */
+   recipient, or INT64_MAX if none (or on error). Used to sleep until the next retry.
+   "Unexpired" is judged by the store's clock. It may name a delivery that waits
+   behind an older one of its correlation id: an early wake-up, never a late one. */
 int64_t pt_store_next_due_ms(pt_store_t *self);
 
 /* Recipients that have due deliveries (for retry sweeps): calls fn(recipient, arg). */

@@ -1,0 +1,1790 @@
+/*  store — PostgreSQL storage for the broker (contract in store.h).
+
+    Conventions inside this file:
+    - every statement is prepared once per connection (lazily, on first use) and
+      executed with parameters; bytea/uuid parameters are sent binary, numbers and
+      text as text. Every result is requested in binary format, so bytea and uuid
+      arrive raw and every length is checked before it is used.
+    - any failure inside a transaction ends with ROLLBACK (or a connection reset);
+      s_ready() at the start of each public function repairs the connection.
+    - times are milliseconds since the Unix epoch from the broker's clock.
+*/
+#include "store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+/* Statements are prepared under these names; the index is their bit in
+   self->prepared. */
+typedef enum {
+    S_PING,
+    S_HEADS_INIT,
+    S_HEADS_LOCK,
+    S_HEAD_TAKE,
+    S_HEAD_UPDATE,
+    S_MSGS_FIND,
+    S_MSG_INSERT,
+    S_EVENT_INSERT,
+    S_MARK_SENT,
+    S_ACK,
+    S_ACK_EXISTS,
+    S_DUE,
+    S_NEXT_DUE,
+    S_RECIPIENTS_DUE,
+    S_TRAIL,
+    S_ORG_UPSERT,
+    S_ORG_KEY_CURRENT,
+    S_ORG_KEY_RETIRE,
+    S_ORG_KEY_INSERT,
+    S_ORG_LOAD,
+    S_AGR_UPSERT,
+    S_AGR_LOAD,
+    S_COUNT
+} s_stmt_id_t;
+
+typedef struct {
+    const char *name;
+    const char *sql;
+} s_stmt_t;
+
+#define S_ZERO_HASH_SQL "decode(repeat('00', 32), 'hex')"
+
+static const s_stmt_t s_stmts[S_COUNT] = {
+    [S_PING] = {"pt_ping", "SELECT 1"},
+    /* Creates missing chain heads; the caller passes tokens sorted (byte order) so
+       that concurrent batches take row locks in the same order. */
+    [S_HEADS_INIT] = {"pt_heads_init",
+                      "INSERT INTO case_heads (case_token, last_seq, last_hash) "
+                      "SELECT t, 0, " S_ZERO_HASH_SQL " FROM unnest($1::text[]) AS t "
+                      "ON CONFLICT (case_token) DO NOTHING"},
+    [S_HEADS_LOCK] = {"pt_heads_lock",
+                      "SELECT case_token, last_seq, last_hash FROM case_heads "
+                      "WHERE case_token = ANY($1::text[]) ORDER BY case_token COLLATE \"C\" "
+                      "FOR UPDATE"},
+    /* One round trip to create-or-lock a single head: DO UPDATE takes the row lock
+       and RETURNING gives the current values. */
+    [S_HEAD_TAKE] = {"pt_head_take",
+                     "INSERT INTO case_heads (case_token, last_seq, last_hash) "
+                     "VALUES ($1, 0, " S_ZERO_HASH_SQL ") "
+                     "ON CONFLICT (case_token) DO UPDATE SET last_seq = case_heads.last_seq "
+                     "RETURNING last_seq, last_hash"},
+    [S_HEAD_UPDATE] = {"pt_head_update",
+                       "UPDATE case_heads SET last_seq = $2::bigint, last_hash = $3::bytea "
+                       "WHERE case_token = $1"},
+    [S_MSGS_FIND] = {"pt_msgs_find",
+                     "SELECT m.message_id, m.header_sha256, pt_ts_to_ms(m.stored_at), e.hash "
+                     "FROM messages m LEFT JOIN case_events e "
+                     "ON e.message_id = m.message_id AND e.kind = 'stored' "
+                     "WHERE m.message_id = ANY($1::uuid[])"},
+    /* The message and one pending delivery per distinct recipient (in list order),
+       due at once. */
+    [S_MSG_INSERT] = {"pt_msg_insert",
+                      "WITH m AS (INSERT INTO messages (message_id, correlation_id, causation_id, "
+                      "message_type, sender, recipients, case_token, purpose, agreement_id, "
+                      "created_at, expires_at, stored_at, header_sha256, envelope) VALUES "
+                      "($1::uuid, $2::uuid, $3::uuid, $4, $5, $6::text[], $7, $8, $9, "
+                      "pt_ms_to_ts($10::bigint), pt_ms_to_ts($11::bigint), "
+                      "pt_ms_to_ts($12::bigint), $13::bytea, $14::bytea) "
+                      "RETURNING message_id, seq, correlation_id, expires_at, stored_at) "
+                      "INSERT INTO deliveries (message_id, recipient, correlation_id, seq, state, "
+                      "attempts, next_attempt_at, expires_at) "
+                      "SELECT m.message_id, r.recipient, m.correlation_id, m.seq, 'pending', 0, "
+                      "m.stored_at, m.expires_at FROM m CROSS JOIN "
+                      "(SELECT x AS recipient, min(o) AS o FROM unnest($6::text[]) "
+                      "WITH ORDINALITY AS u(x, o) GROUP BY x) AS r ORDER BY r.o"},
+    [S_EVENT_INSERT] = {"pt_event_insert",
+                        "INSERT INTO case_events (case_token, seq, kind, at_ms, actor, "
+                        "counterparty, message_type, message_id, detail, prev_hash, hash) "
+                        "VALUES ($1, $2::bigint, $3, $4::bigint, $5, $6, $7, $8::uuid, "
+                        "$9::bytea, $10::bytea, $11::bytea)"},
+    [S_MARK_SENT] = {"pt_mark_sent",
+                     "UPDATE deliveries d SET attempts = d.attempts + 1, "
+                     "next_attempt_at = pt_ms_to_ts($3::bigint), "
+                     "state = CASE WHEN d.state = 'pending' THEN 'delivered' ELSE d.state END, "
+                     "first_delivered_at = COALESCE(d.first_delivered_at, pt_ms_to_ts($2::bigint)) "
+                     "FROM messages m WHERE d.delivery_id = $1::bigint "
+                     "AND m.message_id = d.message_id "
+                     "RETURNING d.attempts::bigint, d.recipient, m.message_id, m.case_token, "
+                     "m.sender, m.message_type, m.header_sha256"},
+    [S_ACK] = {"pt_ack",
+               "UPDATE deliveries d SET state = 'acked', acked_at = pt_ms_to_ts($3::bigint) "
+               "FROM messages m WHERE d.recipient = $1 AND d.message_id = $2::uuid "
+               "AND d.state <> 'acked' AND m.message_id = d.message_id "
+               "RETURNING m.case_token, m.sender, m.message_type, m.header_sha256"},
+    [S_ACK_EXISTS] = {"pt_ack_exists",
+                      "SELECT 1 FROM deliveries WHERE recipient = $1 AND message_id = $2::uuid"},
+    /* Per (recipient, correlation id) only the oldest unacknowledged, unexpired
+       delivery is eligible, whether or not it is due: a later one waits for it. */
+    [S_DUE] = {"pt_due",
+               "SELECT d.delivery_id, d.message_id, m.envelope, d.attempts::bigint "
+               "FROM deliveries d JOIN messages m ON m.message_id = d.message_id "
+               "WHERE d.recipient = $1 AND d.state <> 'acked' "
+               "AND d.next_attempt_at <= pt_ms_to_ts($2::bigint) "
+               "AND (d.expires_at IS NULL OR d.expires_at > pt_ms_to_ts($2::bigint)) "
+               "AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.recipient = d.recipient "
+               "AND e.correlation_id = d.correlation_id AND e.delivery_id < d.delivery_id "
+               "AND e.state <> 'acked' "
+               "AND (e.expires_at IS NULL OR e.expires_at > pt_ms_to_ts($2::bigint))) "
+               "ORDER BY d.delivery_id LIMIT $3::bigint"},
+    [S_NEXT_DUE] = {"pt_next_due",
+                    "SELECT pt_ts_to_ms(min(next_attempt_at)) FROM deliveries "
+                    "WHERE state <> 'acked' "
+                    "AND (expires_at IS NULL OR expires_at > pt_ms_to_ts($1::bigint))"},
+    [S_RECIPIENTS_DUE] = {"pt_recipients_due",
+                          "SELECT DISTINCT recipient FROM deliveries WHERE state <> 'acked' "
+                          "AND next_attempt_at <= pt_ms_to_ts($1::bigint) "
+                          "AND (expires_at IS NULL OR expires_at > pt_ms_to_ts($1::bigint)) "
+                          "ORDER BY recipient"},
+    [S_TRAIL] = {"pt_trail",
+                 "SELECT seq, at_ms, kind, case_token, actor, counterparty, message_type, "
+                 "message_id, detail, prev_hash, hash FROM case_events "
+                 "WHERE case_token = $1 ORDER BY seq"},
+    [S_ORG_UPSERT] = {"pt_org_upsert",
+                      "INSERT INTO organisations (org_id, enabled) VALUES ($1, $2::boolean) "
+                      "ON CONFLICT (org_id) DO UPDATE SET enabled = EXCLUDED.enabled"},
+    [S_ORG_KEY_CURRENT] = {"pt_org_key_current",
+                           "SELECT sign_public, seal_public, curve_public FROM org_keys "
+                           "WHERE org_id = $1 AND valid_until IS NULL FOR UPDATE"},
+    [S_ORG_KEY_RETIRE] = {"pt_org_key_retire",
+                          "UPDATE org_keys SET valid_until = "
+                          "GREATEST(valid_from, pt_ms_to_ts($2::bigint)) "
+                          "WHERE org_id = $1 AND valid_until IS NULL"},
+    [S_ORG_KEY_INSERT] = {"pt_org_key_insert",
+                          "INSERT INTO org_keys (org_id, sign_public, seal_public, curve_public, "
+                          "valid_from) VALUES ($1, $2::bytea, $3::bytea, $4::bytea, "
+                          "pt_ms_to_ts($5::bigint))"},
+    [S_ORG_LOAD] = {"pt_org_load",
+                    "SELECT o.org_id, o.enabled, k.sign_public, k.seal_public, k.curve_public "
+                    "FROM organisations o JOIN org_keys k "
+                    "ON k.org_id = o.org_id AND k.valid_until IS NULL ORDER BY o.org_id"},
+    [S_AGR_UPSERT] = {"pt_agr_upsert",
+                      "INSERT INTO agreements (agreement_id, org_a, org_b, purposes, "
+                      "message_types, valid_from, valid_until) VALUES ($1, $2, $3, $4::text[], "
+                      "$5::text[], pt_ms_to_ts($6::bigint), pt_ms_to_ts($7::bigint)) "
+                      "ON CONFLICT (agreement_id) DO UPDATE SET org_a = EXCLUDED.org_a, "
+                      "org_b = EXCLUDED.org_b, purposes = EXCLUDED.purposes, "
+                      "message_types = EXCLUDED.message_types, valid_from = EXCLUDED.valid_from, "
+                      "valid_until = EXCLUDED.valid_until, updated_at = now()"},
+    [S_AGR_LOAD] = {"pt_agr_load",
+                    "SELECT agreement_id, org_a, org_b, purposes, message_types, "
+                    "pt_ts_to_ms(valid_from), pt_ts_to_ms(valid_until) FROM agreements "
+                    "ORDER BY agreement_id"},
+};
+
+/* Key of the advisory lock that serialises migrations across brokers ("puente"). */
+#define S_MIGRATE_LOCK_KEY "123584536261221"
+/* Items per pipeline round trip in submit_batch: bounds the results the server
+   queues while we are still writing (a blocking pipeline must not fill both
+   socket buffers). */
+#define S_PIPE_CHUNK 128
+#define S_MAX_PARAMS 16
+#define S_MIGRATION_MAX_BYTES (4 * 1024 * 1024)
+
+struct _pt_store_t {
+    PGconn *conn;
+    uint32_t prepared;      /* bit per s_stmt_id_t prepared on this connection */
+    int needs_reset;        /* a transient failure happened: reset before next use */
+    char last_error[256];
+};
+
+/* --- small helpers ---------------------------------------------------------- */
+
+static int64_t s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void s_set_error(pt_store_t *self, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(self->last_error, sizeof self->last_error, fmt, ap);
+    va_end(ap);
+}
+
+static void s_copy_err(char *err, size_t err_len, const char *msg)
+{
+    if (err && err_len > 0)
+        snprintf(err, err_len, "%s", msg);
+}
+
+/* Parameters of one statement: text values point into num[] or the caller's
+   strings; binary values point at the caller's bytes. */
+typedef struct {
+    int n;
+    const char *values[S_MAX_PARAMS];
+    int lengths[S_MAX_PARAMS];
+    int formats[S_MAX_PARAMS];
+    char num[S_MAX_PARAMS][24];
+} s_params_t;
+
+static void s_p_text(s_params_t *p, const char *s)
+{
+    p->values[p->n] = s;
+    p->lengths[p->n] = 0;
+    p->formats[p->n] = 0;
+    p->n++;
+}
+
+static void s_p_bin(s_params_t *p, const void *data, size_t len)
+{
+    /* libpq wants a non-NULL pointer even for a zero-length value (NULL = SQL NULL). */
+    p->values[p->n] = data ? (const char *)data : "";
+    p->lengths[p->n] = (int)len;
+    p->formats[p->n] = 1;
+    p->n++;
+}
+
+static void s_p_null(s_params_t *p)
+{
+    p->values[p->n] = NULL;
+    p->lengths[p->n] = 0;
+    p->formats[p->n] = 0;
+    p->n++;
+}
+
+static void s_p_int(s_params_t *p, int64_t v)
+{
+    snprintf(p->num[p->n], sizeof p->num[p->n], "%lld", (long long)v);
+    s_p_text(p, p->num[p->n]);
+}
+
+/* --- binary result accessors: never trust a length from the wire ----------- */
+
+static uint64_t s_be64(const unsigned char *b)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | b[i];
+    return v;
+}
+
+static uint32_t s_be32(const unsigned char *b)
+{
+    return ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) | b[3];
+}
+
+static int s_get_int64(const PGresult *res, int row, int col, int64_t *out)
+{
+    if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != 8)
+        return -1;
+    *out = (int64_t)s_be64((const unsigned char *)PQgetvalue(res, row, col));
+    return 0;
+}
+
+static int s_get_fixed(const PGresult *res, int row, int col, uint8_t *out, int len)
+{
+    if (PQgetisnull(res, row, col) || PQgetlength(res, row, col) != len)
+        return -1;
+    memcpy(out, PQgetvalue(res, row, col), (size_t)len);
+    return 0;
+}
+
+/* Text column: libpq NUL-terminates binary values too; text cannot hold a NUL. */
+static const char *s_get_text(const PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col))
+        return NULL;
+    const char *v = PQgetvalue(res, row, col);
+    if (strlen(v) != (size_t)PQgetlength(res, row, col))
+        return NULL;
+    return v;
+}
+
+static int s_copy_text(const PGresult *res, int row, int col, char *out, size_t out_len)
+{
+    const char *v = s_get_text(res, row, col);
+    if (!v || strlen(v) >= out_len)
+        return -1;
+    memcpy(out, v, strlen(v) + 1);
+    return 0;
+}
+
+/* Decodes a binary one-dimensional text[] (array_send format) into a vector of
+   strings that point into one allocation (*block_p, caller frees). */
+static int s_parse_text_array(const PGresult *res, int row, int col, char ***items_p, size_t *n_p)
+{
+    const unsigned char *b = (const unsigned char *)PQgetvalue(res, row, col);
+    size_t len = (size_t)PQgetlength(res, row, col);
+    size_t pos = 12, n = 0, total = 0;
+    char **items = NULL;
+    char *text;
+
+    *items_p = NULL;
+    *n_p = 0;
+    if (PQgetisnull(res, row, col) || len < 12)
+        return -1;
+    uint32_t ndim = s_be32(b);
+    if (ndim > 1)
+        return -1;
+    if (ndim == 1) {
+        if (len < 20)
+            return -1;
+        n = s_be32(b + 12);
+        pos = 20;
+        if (n > len)   /* each element needs at least 4 bytes */
+            return -1;
+    }
+    /* First pass: validate and size. */
+    size_t p = pos;
+    for (size_t i = 0; i < n; i++) {
+        if (len - p < 4)
+            return -1;
+        int32_t elen = (int32_t)s_be32(b + p);
+        p += 4;
+        if (elen < 0 || (size_t)elen > len - p || memchr(b + p, 0, (size_t)elen))
+            return -1;
+        p += (size_t)elen;
+        total += (size_t)elen + 1;
+    }
+    if (p != len)
+        return -1;
+    /* One block: the pointer vector followed by the strings. */
+    items = malloc((n + 1) * sizeof(char *) + total);
+    if (!items)
+        return -1;
+    text = (char *)(items + n + 1);
+    p = pos;
+    for (size_t i = 0; i < n; i++) {
+        size_t elen = s_be32(b + p);
+        p += 4;
+        items[i] = text;
+        memcpy(text, b + p, elen);
+        text[elen] = '\0';
+        text += elen + 1;
+        p += elen;
+    }
+    items[n] = NULL;
+    *items_p = items;
+    *n_p = n;
+    return 0;
+}
+
+/* Builds a PostgreSQL text[] literal, quoting every element. NULL on failure
+   (NULL element or out of memory). Caller frees. */
+static char *s_text_array(const char *const *items, size_t n)
+{
+    size_t cap = 3;
+    for (size_t i = 0; i < n; i++) {
+        if (!items[i])
+            return NULL;
+        cap += 2 * strlen(items[i]) + 3;
+    }
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    char *w = out;
+    *w++ = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            *w++ = ',';
+        *w++ = '"';
+        for (const char *c = items[i]; *c; c++) {
+            if (*c == '"' || *c == '\\')
+                *w++ = '\\';
+            *w++ = *c;
+        }
+        *w++ = '"';
+    }
+    *w++ = '}';
+    *w = '\0';
+    return out;
+}
+
+static void s_uuid_text(const uint8_t id[16], char out[37])
+{
+    static const char hex[] = "0123456789abcdef";
+    char *w = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *w++ = '-';
+        *w++ = hex[id[i] >> 4];
+        *w++ = hex[id[i] & 15];
+    }
+    *w = '\0';
+}
+
+/* --- connection state and error classification ------------------------------ */
+
+/* Whether an error is worth retrying: the connection, or a conflict with a
+   concurrent transaction. A unique violation can only come from a race in this
+   module (every insert is checked first under a lock or ON CONFLICT), so it is
+   transient too: the retry sees the committed row. */
+static pt_store_result_t s_classify(pt_store_t *self, const PGresult *res)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    s_set_error(self, "%s%s%s", state ? state : "", state ? ": " : "",
+                primary ? primary : PQerrorMessage(self->conn));
+    if (PQstatus(self->conn) != CONNECTION_OK || !state) {
+        self->needs_reset = 1;
+        return PT_STORE_UNAVAILABLE;
+    }
+    if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0) {
+        self->needs_reset = 1;
+        return PT_STORE_UNAVAILABLE;
+    }
+    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
+        strcmp(state, "55P03") == 0 || strcmp(state, "23505") == 0 ||
+        strncmp(state, "53", 2) == 0)
+        return PT_STORE_UNAVAILABLE;
+    return PT_STORE_ERROR;
+}
+
+/* Runs a parameterless utility command (BEGIN, COMMIT, ROLLBACK, SET ROLE ...). */
+static pt_store_result_t s_command(pt_store_t *self, const char *sql)
+{
+    PGresult *res = PQexec(self->conn, sql);
+    pt_store_result_t rc = PT_STORE_OK;
+    if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+        rc = s_classify(self, res);
+    PQclear(res);
+    return rc;
+}
+
+/* Ends an open transaction after a failure. If even that fails, the connection
+   is reset before its next use. */
+static void s_rollback(pt_store_t *self)
+{
+    if (PQpipelineStatus(self->conn) != PQ_PIPELINE_OFF) {
+        self->needs_reset = 1;
+        return;
+    }
+    if (PQtransactionStatus(self->conn) == PQTRANS_IDLE)
+        return;
+    if (s_command(self, "ROLLBACK") != PT_STORE_OK)
+        self->needs_reset = 1;
+}
+
+/* Switches to the restricted role when it exists and the login role may use it.
+   Failure is not an error: the broker then runs with its login role's rights. */
+static void s_restrict(pt_store_t *self)
+{
+    PGresult *res = PQexecParams(self->conn,
+                                 "SELECT 1 FROM pg_roles WHERE rolname = 'puente_broker' "
+                                 "AND pg_has_role(session_user, oid, 'MEMBER')",
+                                 0, NULL, NULL, NULL, NULL, 0);
+    int can = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+    PQclear(res);
+    if (can)
+        (void)s_command(self, "SET ROLE puente_broker");
+}
+
+/* Makes the connection usable: resets it after a transient failure, closes a
+   transaction left open, and re-applies the session setup. */
+static pt_store_result_t s_ready(pt_store_t *self)
+{
+    if (!self->needs_reset && PQstatus(self->conn) == CONNECTION_OK &&
+        PQpipelineStatus(self->conn) == PQ_PIPELINE_OFF &&
+        PQtransactionStatus(self->conn) == PQTRANS_IDLE)
+        return PT_STORE_OK;
+    if (!self->needs_reset && PQstatus(self->conn) == CONNECTION_OK &&
+        PQpipelineStatus(self->conn) == PQ_PIPELINE_OFF) {
+        s_rollback(self);
+        if (!self->needs_reset)
+            return PT_STORE_OK;
+    }
+    PQreset(self->conn);
+    self->prepared = 0;
+    if (PQstatus(self->conn) != CONNECTION_OK) {
+        s_set_error(self, "connection: %s", PQerrorMessage(self->conn));
+        self->needs_reset = 1;
+        return PT_STORE_UNAVAILABLE;
+    }
+    self->needs_reset = 0;
+    s_restrict(self);
+    return PT_STORE_OK;
+}
+
+static pt_store_result_t s_prepare(pt_store_t *self, s_stmt_id_t id)
+{
+    if (self->prepared & (1u << id))
+        return PT_STORE_OK;
+    PGresult *res = PQprepare(self->conn, s_stmts[id].name, s_stmts[id].sql, 0, NULL);
+    pt_store_result_t rc = PT_STORE_OK;
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        rc = s_classify(self, res);
+    else
+        self->prepared |= 1u << id;
+    PQclear(res);
+    return rc;
+}
+
+/* Executes a prepared statement synchronously (binary results). On success
+   *res_p holds the result (caller PQclears); on failure it is NULL. */
+static pt_store_result_t s_exec(pt_store_t *self, s_stmt_id_t id, const s_params_t *p,
+                                PGresult **res_p)
+{
+    *res_p = NULL;
+    pt_store_result_t rc = s_prepare(self, id);
+    if (rc != PT_STORE_OK)
+        return rc;
+    PGresult *res = PQexecPrepared(self->conn, s_stmts[id].name, p ? p->n : 0,
+                                   p ? p->values : NULL, p ? p->lengths : NULL,
+                                   p ? p->formats : NULL, 1);
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        rc = s_classify(self, res);
+        PQclear(res);
+        return rc;
+    }
+    *res_p = res;
+    return PT_STORE_OK;
+}
+
+/* Same, discarding the result. */
+static pt_store_result_t s_exec0(pt_store_t *self, s_stmt_id_t id, const s_params_t *p)
+{
+    PGresult *res = NULL;
+    pt_store_result_t rc = s_exec(self, id, p, &res);
+    PQclear(res);
+    return rc;
+}
+
+/* Queues a prepared statement in pipeline mode. */
+static pt_store_result_t s_send(pt_store_t *self, s_stmt_id_t id, const s_params_t *p)
+{
+    if (!PQsendQueryPrepared(self->conn, s_stmts[id].name, p ? p->n : 0, p ? p->values : NULL,
+                             p ? p->lengths : NULL, p ? p->formats : NULL, 1))
+        return s_classify(self, NULL);
+    return PT_STORE_OK;
+}
+
+static pt_store_result_t s_send_sql(pt_store_t *self, const char *sql)
+{
+    if (!PQsendQueryParams(self->conn, sql, 0, NULL, NULL, NULL, NULL, 1))
+        return s_classify(self, NULL);
+    return PT_STORE_OK;
+}
+
+/* Sends a Sync and collects the results of the nq queries queued since the last
+   one into results[] (caller PQclears every entry, NULL or not). The first
+   failing query decides the return code; later ones are PIPELINE_ABORTED. The
+   connection stays in pipeline mode. */
+static pt_store_result_t s_pipe_collect(pt_store_t *self, size_t nq, PGresult **results)
+{
+    pt_store_result_t rc = PT_STORE_OK;
+    for (size_t i = 0; i < nq; i++)
+        results[i] = NULL;
+    if (!PQpipelineSync(self->conn))
+        return s_classify(self, NULL);
+    for (size_t i = 0; i < nq; i++) {
+        PGresult *res = PQgetResult(self->conn);
+        if (!res) {
+            s_set_error(self, "pipeline: missing result");
+            self->needs_reset = 1;
+            return PT_STORE_UNAVAILABLE;
+        }
+        results[i] = res;
+        ExecStatusType st = PQresultStatus(res);
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && rc == PT_STORE_OK) {
+            rc = st == PGRES_PIPELINE_ABORTED ? PT_STORE_UNAVAILABLE : s_classify(self, res);
+            if (st == PGRES_PIPELINE_ABORTED)
+                s_set_error(self, "pipeline aborted");
+        }
+        /* Each query's results end with NULL. */
+        PGresult *extra;
+        while ((extra = PQgetResult(self->conn)) != NULL)
+            PQclear(extra);
+        if (PQstatus(self->conn) != CONNECTION_OK) {
+            s_classify(self, NULL);
+            return PT_STORE_UNAVAILABLE;
+        }
+    }
+    PGresult *sync = PQgetResult(self->conn);
+    int synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+    PQclear(sync);
+    if (!synced) {
+        s_set_error(self, "pipeline: no sync");
+        self->needs_reset = 1;
+        return PT_STORE_UNAVAILABLE;
+    }
+    return rc;
+}
+
+static void s_clear_all(PGresult **results, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        PQclear(results[i]);
+        results[i] = NULL;
+    }
+}
+
+/* Leaves pipeline mode; if that is impossible the connection is reset later. */
+static void s_pipe_exit(pt_store_t *self)
+{
+    if (PQpipelineStatus(self->conn) == PQ_PIPELINE_OFF)
+        return;
+    if (!PQexitPipelineMode(self->conn))
+        self->needs_reset = 1;
+}
+
+/* --- lifecycle ------------------------------------------------------------- */
+
+/* Server NOTICEs ("relation already exists, skipping") are not for the broker's
+   stderr; errors reach the caller through result codes and last_error. */
+static void s_ignore_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+pt_store_t *pt_store_new(const char *conninfo, char *err, size_t err_len)
+{
+    pt_store_t *self = NULL;
+    if (!conninfo) {
+        s_copy_err(err, err_len, "no connection string");
+        goto error;
+    }
+    self = calloc(1, sizeof *self);
+    if (!self) {
+        s_copy_err(err, err_len, "out of memory");
+        goto error;
+    }
+    self->conn = PQconnectdb(conninfo);
+    if (!self->conn) {
+        s_copy_err(err, err_len, "out of memory");
+        goto error;
+    }
+    if (PQstatus(self->conn) != CONNECTION_OK) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "cannot connect to PostgreSQL: %s", PQerrorMessage(self->conn));
+        size_t l = strlen(msg);
+        while (l > 0 && (msg[l - 1] == '\n' || msg[l - 1] == ' '))
+            msg[--l] = '\0';
+        s_copy_err(err, err_len, msg);
+        goto error;
+    }
+    PQsetNoticeProcessor(self->conn, s_ignore_notice, NULL);
+    s_restrict(self);
+    return self;
+
+error:
+    pt_store_destroy(&self);
+    return NULL;
+}
+
+void pt_store_destroy(pt_store_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    pt_store_t *self = *self_p;
+    if (self->conn)
+        PQfinish(self->conn);
+    free(self);
+    *self_p = NULL;
+}
+
+const char *pt_store_last_error(const pt_store_t *self)
+{
+    return self ? self->last_error : "";
+}
+
+pt_store_result_t pt_store_ping(pt_store_t *self)
+{
+    if (!self)
+        return PT_STORE_ERROR;
+    if (s_ready(self) != PT_STORE_OK)
+        return PT_STORE_UNAVAILABLE;
+    pt_store_result_t rc = s_exec0(self, S_PING, NULL);
+    return rc == PT_STORE_OK ? PT_STORE_OK : PT_STORE_UNAVAILABLE;
+}
+
+/* --- migrations -------------------------------------------------------------- */
+
+typedef struct {
+    int version;
+    char name[256];
+} s_migration_t;
+
+static int s_migration_cmp(const void *a, const void *b)
+{
+    const s_migration_t *x = a, *y = b;
+    return (x->version > y->version) - (x->version < y->version);
+}
+
+/* Lists sql_dir/NNN_name.sql sorted by version. Duplicate versions are refused. */
+static int s_list_migrations(const char *sql_dir, s_migration_t **list_p, size_t *n_p, char *err,
+                             size_t err_len)
+{
+    DIR *dir = opendir(sql_dir);
+    s_migration_t *list = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    *list_p = NULL;
+    *n_p = 0;
+    if (!dir) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "cannot open migrations directory %s: %s", sql_dir,
+                 strerror(errno));
+        s_copy_err(err, err_len, msg);
+        return -1;
+    }
+    while ((de = readdir(dir)) != NULL) {
+        const char *nm = de->d_name;
+        size_t len = strlen(nm), digits = 0;
+        while (nm[digits] >= '0' && nm[digits] <= '9')
+            digits++;
+        if (digits == 0 || digits > 6 || nm[digits] != '_' || len < digits + 6 ||
+            strcmp(nm + len - 4, ".sql") != 0 || len >= sizeof list[0].name)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            s_migration_t *grown = realloc(list, cap * sizeof *list);
+            if (!grown) {
+                s_copy_err(err, err_len, "out of memory");
+                goto error;
+            }
+            list = grown;
+        }
+        list[n].version = atoi(nm);
+        memcpy(list[n].name, nm, len + 1);
+        n++;
+    }
+    closedir(dir);
+    dir = NULL;
+    if (n > 0)
+        qsort(list, n, sizeof *list, s_migration_cmp);
+    for (size_t i = 1; i < n; i++)
+        if (list[i].version == list[i - 1].version) {
+            char msg[600];
+            snprintf(msg, sizeof msg, "two migrations with version %d: %s and %s",
+                     list[i].version, list[i - 1].name, list[i].name);
+            s_copy_err(err, err_len, msg);
+            goto error;
+        }
+    *list_p = list;
+    *n_p = n;
+    return 0;
+
+error:
+    if (dir)
+        closedir(dir);
+    free(list);
+    return -1;
+}
+
+static char *s_read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t len = 0;
+    if (!f)
+        return NULL;
+    buf = malloc(S_MIGRATION_MAX_BYTES + 1);
+    if (!buf)
+        goto done;
+    len = fread(buf, 1, S_MIGRATION_MAX_BYTES + 1, f);
+    if (ferror(f) || len > S_MIGRATION_MAX_BYTES || memchr(buf, 0, len)) {
+        free(buf);
+        buf = NULL;
+        goto done;
+    }
+    buf[len] = '\0';
+done:
+    fclose(f);
+    return buf;
+}
+
+/* Runs sql (text, no parameters) and reports a failure as "what: message". */
+static int s_exec_simple(pt_store_t *self, const char *sql, const char *what, char *err,
+                         size_t err_len)
+{
+    PGresult *res = PQexec(self->conn, sql);
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        PQclear(res);
+        return 0;
+    }
+    char msg[600];
+    const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    snprintf(msg, sizeof msg, "%s: %s", what, primary ? primary : PQerrorMessage(self->conn));
+    s_copy_err(err, err_len, msg);
+    (void)s_classify(self, res);
+    PQclear(res);
+    return -1;
+}
+
+/* 1 applied, 0 not, -1 error. */
+static int s_migration_applied(pt_store_t *self, int version)
+{
+    char num[16];
+    snprintf(num, sizeof num, "%d", version);
+    const char *values[1] = {num};
+    PGresult *res = PQexecParams(self->conn,
+                                 "SELECT 1 FROM schema_migrations WHERE version = $1::integer", 1,
+                                 NULL, values, NULL, NULL, 0);
+    int rc = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) > 0 : -1;
+    if (rc < 0)
+        (void)s_classify(self, res);
+    PQclear(res);
+    return rc;
+}
+
+int pt_store_migrate(pt_store_t *self, const char *sql_dir, char *err, size_t err_len)
+{
+    s_migration_t *list = NULL;
+    size_t n = 0;
+    char *sql = NULL;
+
+    if (!self || !sql_dir) {
+        s_copy_err(err, err_len, "bad arguments");
+        return -1;
+    }
+    if (s_ready(self) != PT_STORE_OK) {
+        s_copy_err(err, err_len, self->last_error);
+        return -1;
+    }
+    if (s_list_migrations(sql_dir, &list, &n, err, err_len))
+        return -1;
+    /* Migrations need the login role's rights (DDL, CREATE ROLE); the restricted
+       role is taken again at the end. */
+    if (s_exec_simple(self, "RESET ROLE", "reset role", err, err_len))
+        goto error;
+    /* Concurrent CREATE TABLE IF NOT EXISTS can still collide: take the lock. */
+    if (s_exec_simple(self,
+                      "BEGIN; SELECT pg_advisory_xact_lock(" S_MIGRATE_LOCK_KEY "); "
+                      "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "
+                      "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now()); COMMIT",
+                      "schema_migrations", err, err_len))
+        goto error;
+    for (size_t i = 0; i < n; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", sql_dir, list[i].name);
+        if (s_exec_simple(self, "BEGIN", "begin", err, err_len) ||
+            s_exec_simple(self, "SELECT pg_advisory_xact_lock(" S_MIGRATE_LOCK_KEY ")",
+                          "advisory lock", err, err_len))
+            goto error;
+        int applied = s_migration_applied(self, list[i].version);
+        if (applied < 0) {
+            s_copy_err(err, err_len, self->last_error);
+            goto error;
+        }
+        if (applied) {
+            if (s_exec_simple(self, "COMMIT", "commit", err, err_len))
+                goto error;
+            continue;
+        }
+        sql = s_read_file(path);
+        if (!sql) {
+            char msg[4200];
+            snprintf(msg, sizeof msg, "cannot read %s (missing, unreadable, >4 MiB or binary)", path);
+            s_copy_err(err, err_len, msg);
+            goto error;
+        }
+        /* A migration file is ours, not input: it runs as a multi-statement script. */
+        if (s_exec_simple(self, sql, list[i].name, err, err_len))
+            goto error;
+        free(sql);
+        sql = NULL;
+        char num[16];
+        snprintf(num, sizeof num, "%d", list[i].version);
+        const char *values[2] = {num, list[i].name};
+        PGresult *res = PQexecParams(self->conn,
+                                     "INSERT INTO schema_migrations (version, name) "
+                                     "VALUES ($1::integer, $2)",
+                                     2, NULL, values, NULL, NULL, 0);
+        int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        if (!ok) {
+            (void)s_classify(self, res);
+            s_copy_err(err, err_len, self->last_error);
+        }
+        PQclear(res);
+        if (!ok || s_exec_simple(self, "COMMIT", "commit", err, err_len))
+            goto error;
+    }
+    free(list);
+    /* Tables may have changed under statements prepared earlier. */
+    if (s_exec_simple(self, "DEALLOCATE ALL", "deallocate", err, err_len))
+        goto error_restrict;
+    self->prepared = 0;
+    s_restrict(self);
+    return 0;
+
+error:
+    free(sql);
+    free(list);
+    s_rollback(self);
+error_restrict:
+    if (!self->needs_reset) {
+        self->prepared = 0;
+        (void)s_command(self, "DEALLOCATE ALL");
+        s_restrict(self);
+    }
+    return -1;
+}
+
+int pt_store_migrations_current(pt_store_t *self, const char *sql_dir)
+{
+    s_migration_t *list = NULL;
+    size_t n = 0;
+    int rc = 1;
+    if (!self || !sql_dir || s_ready(self) != PT_STORE_OK)
+        return -1;
+    if (s_list_migrations(sql_dir, &list, &n, NULL, 0))
+        return -1;
+    PGresult *res = PQexecParams(self->conn, "SELECT to_regclass('schema_migrations') IS NOT NULL",
+                                 0, NULL, NULL, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        (void)s_classify(self, res);
+        rc = -1;
+    } else if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+        rc = n == 0 ? 1 : 0;
+        n = 0;
+    }
+    PQclear(res);
+    for (size_t i = 0; i < n && rc == 1; i++) {
+        int applied = s_migration_applied(self, list[i].version);
+        if (applied < 0)
+            rc = -1;
+        else if (!applied)
+            rc = 0;
+    }
+    free(list);
+    return rc;
+}
+
+/* --- directory ----------------------------------------------------------------- */
+
+static int s_org_valid(const char *id)
+{
+    return id && id[0] && strlen(id) < PT_STORE_ORG_ID_MAX;
+}
+
+pt_store_result_t pt_store_org_put(pt_store_t *self, const pt_store_org_t *org)
+{
+    PGresult *res = NULL;
+    s_params_t p;
+    pt_store_result_t rc;
+    if (!self || !org || !s_org_valid(org->org_id))
+        return PT_STORE_ERROR;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    if ((rc = s_command(self, "BEGIN")) != PT_STORE_OK)
+        goto error;
+    p.n = 0;
+    s_p_text(&p, org->org_id);
+    s_p_text(&p, org->enabled ? "true" : "false");
+    if ((rc = s_exec0(self, S_ORG_UPSERT, &p)) != PT_STORE_OK)
+        goto error;
+    p.n = 0;
+    s_p_text(&p, org->org_id);
+    if ((rc = s_exec(self, S_ORG_KEY_CURRENT, &p, &res)) != PT_STORE_OK)
+        goto error;
+    int same = PQntuples(res) == 1;
+    if (same) {
+        uint8_t keys[3][32];
+        if (s_get_fixed(res, 0, 0, keys[0], 32) || s_get_fixed(res, 0, 1, keys[1], 32) ||
+            s_get_fixed(res, 0, 2, keys[2], 32))
+            same = 0;
+        else
+            same = !memcmp(keys[0], org->sign_public, 32) &&
+                   !memcmp(keys[1], org->seal_public, 32) &&
+                   !memcmp(keys[2], org->curve_public, 32);
+    }
+    PQclear(res);
+    res = NULL;
+    if (!same) {
+        int64_t now = s_now_ms();
+        p.n = 0;
+        s_p_text(&p, org->org_id);
+        s_p_int(&p, now);
+        if ((rc = s_exec0(self, S_ORG_KEY_RETIRE, &p)) != PT_STORE_OK)
+            goto error;
+        p.n = 0;
+        s_p_text(&p, org->org_id);
+        s_p_bin(&p, org->sign_public, 32);
+        s_p_bin(&p, org->seal_public, 32);
+        s_p_bin(&p, org->curve_public, 32);
+        s_p_int(&p, now);
+        if ((rc = s_exec0(self, S_ORG_KEY_INSERT, &p)) != PT_STORE_OK)
+            goto error;
+    }
+    if ((rc = s_command(self, "COMMIT")) != PT_STORE_OK)
+        goto error;
+    return PT_STORE_OK;
+
+error:
+    PQclear(res);
+    s_rollback(self);
+    return rc;
+}
+
+pt_store_result_t pt_store_agreement_put(pt_store_t *self, const pt_store_agreement_t *agreement)
+{
+    char *purposes = NULL, *types = NULL;
+    s_params_t p;
+    pt_store_result_t rc = PT_STORE_ERROR;
+    const pt_store_agreement_t *a = agreement;
+    if (!self || !a || !a->agreement_id[0] || !s_org_valid(a->org_a) || !s_org_valid(a->org_b) ||
+        (a->n_purposes && !a->purposes) || (a->n_message_types && !a->message_types) ||
+        a->valid_until_ms < 0)
+        return PT_STORE_ERROR;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    purposes = s_text_array(a->purposes, a->n_purposes);
+    types = s_text_array(a->message_types, a->n_message_types);
+    if (!purposes || !types) {
+        rc = PT_STORE_ERROR;
+        goto done;
+    }
+    p.n = 0;
+    s_p_text(&p, a->agreement_id);
+    s_p_text(&p, a->org_a);
+    s_p_text(&p, a->org_b);
+    s_p_text(&p, purposes);
+    s_p_text(&p, types);
+    s_p_int(&p, a->valid_from_ms);
+    if (a->valid_until_ms)
+        s_p_int(&p, a->valid_until_ms);
+    else
+        s_p_null(&p);
+    rc = s_exec0(self, S_AGR_UPSERT, &p);   /* one statement: its own transaction */
+done:
+    free(purposes);
+    free(types);
+    return rc;
+}
+
+pt_store_result_t pt_store_load_orgs(pt_store_t *self, pt_store_org_fn *fn, void *arg)
+{
+    PGresult *res = NULL;
+    pt_store_result_t rc;
+    if (!self || !fn)
+        return PT_STORE_ERROR;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    if ((rc = s_exec(self, S_ORG_LOAD, NULL, &res)) != PT_STORE_OK)
+        return rc;
+    for (int i = 0; i < PQntuples(res); i++) {
+        pt_store_org_t org;
+        memset(&org, 0, sizeof org);
+        if (s_copy_text(res, i, 0, org.org_id, sizeof org.org_id) ||
+            PQgetlength(res, i, 1) != 1 || s_get_fixed(res, i, 2, org.sign_public, 32) ||
+            s_get_fixed(res, i, 3, org.seal_public, 32) ||
+            s_get_fixed(res, i, 4, org.curve_public, 32)) {
+            s_set_error(self, "organisation row %d is malformed", i);
+            PQclear(res);
+            return PT_STORE_ERROR;
+        }
+        org.enabled = PQgetvalue(res, i, 1)[0] != 0;
+        fn(&org, arg);
+    }
+    PQclear(res);
+    return PT_STORE_OK;
+}
+
+pt_store_result_t pt_store_load_agreements(pt_store_t *self, pt_store_agreement_fn *fn, void *arg)
+{
+    PGresult *res = NULL;
+    pt_store_result_t rc;
+    if (!self || !fn)
+        return PT_STORE_ERROR;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    if ((rc = s_exec(self, S_AGR_LOAD, NULL, &res)) != PT_STORE_OK)
+        return rc;
+    for (int i = 0; i < PQntuples(res); i++) {
+        pt_store_agreement_t a;
+        char **purposes = NULL, **types = NULL;
+        memset(&a, 0, sizeof a);
+        int bad = s_copy_text(res, i, 0, a.agreement_id, sizeof a.agreement_id) ||
+                  s_copy_text(res, i, 1, a.org_a, sizeof a.org_a) ||
+                  s_copy_text(res, i, 2, a.org_b, sizeof a.org_b) ||
+                  s_parse_text_array(res, i, 3, &purposes, &a.n_purposes) ||
+                  s_parse_text_array(res, i, 4, &types, &a.n_message_types) ||
+                  s_get_int64(res, i, 5, &a.valid_from_ms) ||
+                  (!PQgetisnull(res, i, 6) && s_get_int64(res, i, 6, &a.valid_until_ms));
+        if (!bad) {
+            a.purposes = (const char *const *)purposes;
+            a.message_types = (const char *const *)types;
+            fn(&a, arg);
+        }
+        free(purposes);
+        free(types);
+        if (bad) {
+            s_set_error(self, "agreement row %d is malformed", i);
+            PQclear(res);
+            return PT_STORE_ERROR;
+        }
+    }
+    PQclear(res);
+    return PT_STORE_OK;
+}
+
+/* --- submissions ---------------------------------------------------------------- */
+
+typedef struct {
+    const char *token;
+    uint64_t last_seq;
+    uint8_t last_hash[32];
+    int touched;
+} s_head_t;
+
+typedef struct {
+    int is_new;
+    int64_t stored_at_ms;
+    char *counterparty;     /* recipients joined by ',' */
+    uint64_t seq;           /* of the "submitted" event; "stored" is seq + 1 */
+    uint8_t prev[32];
+    uint8_t submitted_hash[32];
+    uint8_t stored_hash[32];
+} s_item_t;
+
+static int s_token_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int s_head_cmp(const void *key, const void *elem)
+{
+    return strcmp((const char *)key, ((const s_head_t *)elem)->token);
+}
+
+static int s_submission_valid(const pt_submission_t *s)
+{
+    if (!s->message_id || !s->correlation_id || !s->message_type || !s->message_type[0] ||
+        !s_org_valid(s->sender) || !s->case_token || !s->case_token[0] || !s->recipients ||
+        s->n_recipients == 0 || !s->header_sha256 || !s->envelope || s->envelope_len == 0 ||
+        s->envelope_len > INT32_MAX || s->expires_at_ms < 0)
+        return 0;
+    for (size_t r = 0; r < s->n_recipients; r++)
+        if (!s_org_valid(s->recipients[r]) || strchr(s->recipients[r], ','))
+            return 0;
+    return 1;
+}
+
+static char *s_join(const char *const *items, size_t n)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(items[i]) + 1;
+    char *out = malloc(len), *w = out;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            *w++ = ',';
+        size_t l = strlen(items[i]);
+        memcpy(w, items[i], l);
+        w += l;
+    }
+    *w = '\0';
+    return out;
+}
+
+static void s_event_params(s_params_t *p, const pt_trail_event_t *ev, const uint8_t prev[32],
+                           const uint8_t hash[32])
+{
+    p->n = 0;
+    s_p_text(p, ev->case_token);
+    s_p_int(p, (int64_t)ev->seq);
+    s_p_text(p, ev->kind);
+    s_p_int(p, ev->at_ms);
+    s_p_text(p, ev->actor ? ev->actor : "");
+    s_p_text(p, ev->counterparty ? ev->counterparty : "");
+    s_p_text(p, ev->message_type ? ev->message_type : "");
+    if (ev->message_id)
+        s_p_bin(p, ev->message_id, 16);
+    else
+        s_p_null(p);
+    s_p_bin(p, ev->detail, ev->detail_len);
+    s_p_bin(p, prev, 32);
+    s_p_bin(p, hash, 32);
+}
+
+/* The events "submitted" and "stored" of a new item, in that order. */
+static void s_item_events(const pt_submission_t *s, const s_item_t *it, pt_trail_event_t ev[2])
+{
+    for (int k = 0; k < 2; k++) {
+        ev[k] = (pt_trail_event_t){.seq = it->seq + (uint64_t)k,
+                                   .at_ms = k == 0 ? s->created_at_ms : it->stored_at_ms,
+                                   .kind = k == 0 ? "submitted" : "stored",
+                                   .case_token = s->case_token,
+                                   .actor = s->sender,
+                                   .counterparty = it->counterparty,
+                                   .message_type = s->message_type,
+                                   .message_id = s->message_id,
+                                   .detail = s->header_sha256,
+                                   .detail_len = 32};
+    }
+}
+
+pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t *subs, size_t n,
+                                        pt_store_receipt_t *receipts)
+{
+    pt_store_result_t rc = PT_STORE_ERROR;
+    const char **tokens = NULL;
+    s_head_t *heads = NULL;
+    s_item_t *items = NULL;
+    char *token_array = NULL, *id_array = NULL;
+    PGresult **results = NULL;
+    size_t n_tokens = 0, n_results = 0, n_new = 0;
+    PGresult *existing = NULL;
+    s_params_t p;
+
+    if (!self || (n > 0 && (!subs || !receipts)))
+        return PT_STORE_ERROR;
+    if (n == 0)
+        return PT_STORE_OK;
+    if (n > (size_t)INT32_MAX / 64)
+        return PT_STORE_ERROR;
+    for (size_t i = 0; i < n; i++)
+        if (!s_submission_valid(&subs[i])) {
+            s_set_error(self, "submission %zu is incomplete", i);
+            return PT_STORE_ERROR;
+        }
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    rc = PT_STORE_ERROR;
+    memset(receipts, 0, n * sizeof *receipts);
+
+    tokens = malloc(n * sizeof *tokens);
+    items = calloc(n, sizeof *items);
+    id_array = malloc(n * 37 + 3);
+    results = calloc(S_PIPE_CHUNK * 3 + n + 8, sizeof *results);
+    if (!tokens || !items || !id_array || !results)
+        goto error;
+    /* Distinct case tokens in byte order: the order in which heads are locked. */
+    for (size_t i = 0; i < n; i++)
+        tokens[i] = subs[i].case_token;
+    qsort(tokens, n, sizeof *tokens, s_token_cmp);
+    for (size_t i = 0; i < n; i++)
+        if (n_tokens == 0 || strcmp(tokens[n_tokens - 1], tokens[i]) != 0)
+            tokens[n_tokens++] = tokens[i];
+    token_array = s_text_array(tokens, n_tokens);
+    heads = calloc(n_tokens, sizeof *heads);
+    if (!token_array || !heads)
+        goto error;
+    char *w = id_array;
+    *w++ = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            *w++ = ',';
+        s_uuid_text(subs[i].message_id, w);
+        w += 36;
+    }
+    *w++ = '}';
+    *w = '\0';
+
+    for (int id = S_HEADS_INIT; id <= S_EVENT_INSERT; id++)
+        if ((rc = s_prepare(self, (s_stmt_id_t)id)) != PT_STORE_OK)
+            goto error;
+
+    /* Round trip 1: begin, lock the chain heads, find message ids already stored. */
+    if (!PQenterPipelineMode(self->conn)) {
+        s_set_error(self, "cannot enter pipeline mode");
+        rc = PT_STORE_UNAVAILABLE;
+        self->needs_reset = 1;
+        goto error;
+    }
+    if ((rc = s_send_sql(self, "BEGIN")) != PT_STORE_OK)
+        goto error;
+    p.n = 0;
+    s_p_text(&p, token_array);
+    if ((rc = s_send(self, S_HEADS_INIT, &p)) != PT_STORE_OK ||
+        (rc = s_send(self, S_HEADS_LOCK, &p)) != PT_STORE_OK)
+        goto error;
+    p.n = 0;
+    s_p_text(&p, id_array);
+    if ((rc = s_send(self, S_MSGS_FIND, &p)) != PT_STORE_OK)
+        goto error;
+    n_results = 4;
+    if ((rc = s_pipe_collect(self, n_results, results)) != PT_STORE_OK)
+        goto error;
+
+    PGresult *locked = results[2];
+    if (PQntuples(locked) != (int)n_tokens) {
+        s_set_error(self, "case heads: expected %zu rows, got %d", n_tokens, PQntuples(locked));
+        rc = PT_STORE_UNAVAILABLE;   /* a concurrent change; retrying is safe */
+        goto error;
+    }
+    for (size_t t = 0; t < n_tokens; t++) {
+        int64_t last_seq;
+        const char *tok = s_get_text(locked, (int)t, 0);
+        if (!tok || strcmp(tok, tokens[t]) != 0 || s_get_int64(locked, (int)t, 1, &last_seq) ||
+            last_seq < 0 || s_get_fixed(locked, (int)t, 2, heads[t].last_hash, 32)) {
+            s_set_error(self, "case head row %zu is malformed", t);
+            rc = PT_STORE_ERROR;
+            goto error;
+        }
+        heads[t].token = tokens[t];
+        heads[t].last_seq = (uint64_t)last_seq;
+    }
+    existing = results[3];
+    results[3] = NULL;
+    s_clear_all(results, n_results);
+
+    int64_t stored_at = s_now_ms();
+    for (size_t i = 0; i < n; i++) {
+        const pt_submission_t *s = &subs[i];
+        pt_store_receipt_t *r = &receipts[i];
+        int found = 0;
+        /* Stored by an earlier transaction? */
+        for (int row = 0; row < PQntuples(existing) && !found; row++) {
+            uint8_t id[16];
+            if (s_get_fixed(existing, row, 0, id, 16) || memcmp(id, s->message_id, 16) != 0)
+                continue;
+            found = 1;
+            if (s_get_fixed(existing, row, 1, r->header_sha256, 32) ||
+                s_get_int64(existing, row, 2, &r->stored_at_ms) ||
+                (!PQgetisnull(existing, row, 3) && s_get_fixed(existing, row, 3, r->event_hash, 32))) {
+                s_set_error(self, "stored message row is malformed");
+                rc = PT_STORE_ERROR;
+                goto error;
+            }
+        }
+        /* Or earlier in this batch? */
+        for (size_t j = 0; j < i && !found; j++) {
+            if (memcmp(subs[j].message_id, s->message_id, 16) != 0)
+                continue;
+            found = 1;
+            memcpy(r->header_sha256, receipts[j].header_sha256, 32);
+            r->stored_at_ms = receipts[j].stored_at_ms;
+            memcpy(r->event_hash, receipts[j].event_hash, 32);
+        }
+        if (found) {
+            r->result = memcmp(r->header_sha256, s->header_sha256, 32) == 0 ? PT_STORE_DUPLICATE
+                                                                              : PT_STORE_CONFLICT;
+            continue;
+        }
+        s_item_t *it = &items[i];
+        s_head_t *h = bsearch(s->case_token, heads, n_tokens, sizeof *heads, s_head_cmp);
+        it->counterparty = s_join(s->recipients, s->n_recipients);
+        if (!h || !it->counterparty) {
+            rc = PT_STORE_ERROR;
+            goto error;
+        }
+        it->is_new = 1;
+        it->stored_at_ms = stored_at;
+        it->seq = h->last_seq + 1;
+        memcpy(it->prev, h->last_hash, 32);
+        pt_trail_event_t ev[2];
+        s_item_events(s, it, ev);
+        if (pt_trail_hash(it->prev, &ev[0], it->submitted_hash) ||
+            pt_trail_hash(it->submitted_hash, &ev[1], it->stored_hash)) {
+            rc = PT_STORE_ERROR;
+            goto error;
+        }
+        h->last_seq = it->seq + 1;
+        memcpy(h->last_hash, it->stored_hash, 32);
+        h->touched = 1;
+        n_new++;
+        r->result = PT_STORE_OK;
+        r->stored_at_ms = stored_at;
+        memcpy(r->header_sha256, s->header_sha256, 32);
+        memcpy(r->event_hash, it->stored_hash, 32);
+    }
+    PQclear(existing);
+    existing = NULL;
+
+    /* Round trip 2 (one per S_PIPE_CHUNK new items): messages, deliveries, events;
+       the last also moves the heads and commits. Nothing new: just end the
+       transaction (no commit to wait for). */
+    size_t i = 0;
+    do {
+        size_t queued = 0, in_chunk = 0;
+        for (; i < n && in_chunk < S_PIPE_CHUNK; i++) {
+            const pt_submission_t *s = &subs[i];
+            const s_item_t *it = &items[i];
+            char *recipients;
+            if (!it->is_new)
+                continue;
+            in_chunk++;
+            recipients = s_text_array(s->recipients, s->n_recipients);
+            if (!recipients) {
+                rc = PT_STORE_ERROR;
+                goto error;
+            }
+            p.n = 0;
+            s_p_bin(&p, s->message_id, 16);
+            s_p_bin(&p, s->correlation_id, 16);
+            if (s->causation_id)
+                s_p_bin(&p, s->causation_id, 16);
+            else
+                s_p_null(&p);
+            s_p_text(&p, s->message_type);
+            s_p_text(&p, s->sender);
+            s_p_text(&p, recipients);
+            s_p_text(&p, s->case_token);
+            if (s->purpose)
+                s_p_text(&p, s->purpose);
+            else
+                s_p_null(&p);
+            if (s->agreement_id)
+                s_p_text(&p, s->agreement_id);
+            else
+                s_p_null(&p);
+            s_p_int(&p, s->created_at_ms);
+            if (s->expires_at_ms)
+                s_p_int(&p, s->expires_at_ms);
+            else
+                s_p_null(&p);
+            s_p_int(&p, it->stored_at_ms);
+            s_p_bin(&p, s->header_sha256, 32);
+            s_p_bin(&p, s->envelope, s->envelope_len);
+            rc = s_send(self, S_MSG_INSERT, &p);
+            free(recipients);
+            if (rc != PT_STORE_OK)
+                goto error;
+            queued++;
+            pt_trail_event_t ev[2];
+            s_item_events(s, it, ev);
+            s_event_params(&p, &ev[0], it->prev, it->submitted_hash);
+            if ((rc = s_send(self, S_EVENT_INSERT, &p)) != PT_STORE_OK)
+                goto error;
+            queued++;
+            s_event_params(&p, &ev[1], it->submitted_hash, it->stored_hash);
+            if ((rc = s_send(self, S_EVENT_INSERT, &p)) != PT_STORE_OK)
+                goto error;
+            queued++;
+        }
+        /* Skip trailing duplicates so the last chunk is recognised. */
+        while (i < n && !items[i].is_new)
+            i++;
+        if (i == n) {
+            for (size_t t = 0; t < n_tokens; t++) {
+                if (!heads[t].touched)
+                    continue;
+                p.n = 0;
+                s_p_text(&p, heads[t].token);
+                s_p_int(&p, (int64_t)heads[t].last_seq);
+                s_p_bin(&p, heads[t].last_hash, 32);
+                if ((rc = s_send(self, S_HEAD_UPDATE, &p)) != PT_STORE_OK)
+                    goto error;
+                queued++;
+            }
+            if ((rc = s_send_sql(self, n_new ? "COMMIT" : "ROLLBACK")) != PT_STORE_OK)
+                goto error;
+            queued++;
+        }
+        n_results = queued;
+        if ((rc = s_pipe_collect(self, n_results, results)) != PT_STORE_OK)
+            goto error;
+        if (i == n && n_new && strcmp(PQcmdStatus(results[queued - 1]), "COMMIT") != 0) {
+            s_set_error(self, "commit did not commit");
+            rc = PT_STORE_UNAVAILABLE;
+            goto error;
+        }
+        s_clear_all(results, n_results);
+        n_results = 0;
+    } while (i < n);
+
+    s_pipe_exit(self);
+    rc = PT_STORE_OK;
+    goto done;
+
+error:
+    if (results)
+        s_clear_all(results, n_results);
+    PQclear(existing);
+    existing = NULL;
+    /* After an SQL error every result up to the Sync has been read, so pipeline
+       mode can be left and the transaction rolled back. If results are still
+       pending (a send failed half-way), the reset discards them and the server
+       aborts the transaction with the session. */
+    s_pipe_exit(self);
+    s_rollback(self);
+    if (receipts)
+        memset(receipts, 0, n * sizeof *receipts);
+done:
+    if (items)
+        for (size_t k = 0; k < n; k++)
+            free(items[k].counterparty);
+    free(items);
+    free(tokens);
+    free(heads);
+    free(token_array);
+    free(id_array);
+    free(results);
+    return rc;
+}
+
+/* --- deliveries ----------------------------------------------------------------- */
+
+/* Appends one event to its case chain inside the caller's transaction. */
+static pt_store_result_t s_append_event(pt_store_t *self, pt_trail_event_t *ev)
+{
+    PGresult *res = NULL;
+    s_params_t p;
+    pt_store_result_t rc;
+    int64_t last_seq;
+    uint8_t prev[32], hash[32];
+
+    p.n = 0;
+    s_p_text(&p, ev->case_token);
+    if ((rc = s_exec(self, S_HEAD_TAKE, &p, &res)) != PT_STORE_OK)
+        return rc;
+    if (PQntuples(res) != 1 || s_get_int64(res, 0, 0, &last_seq) || last_seq < 0 ||
+        s_get_fixed(res, 0, 1, prev, 32)) {
+        PQclear(res);
+        s_set_error(self, "case head is malformed");
+        return PT_STORE_ERROR;
+    }
+    PQclear(res);
+    ev->seq = (uint64_t)last_seq + 1;
+    if (pt_trail_hash(prev, ev, hash))
+        return PT_STORE_ERROR;
+    s_event_params(&p, ev, prev, hash);
+    if ((rc = s_exec0(self, S_EVENT_INSERT, &p)) != PT_STORE_OK)
+        return rc;
+    p.n = 0;
+    s_p_text(&p, ev->case_token);
+    s_p_int(&p, (int64_t)ev->seq);
+    s_p_bin(&p, hash, 32);
+    return s_exec0(self, S_HEAD_UPDATE, &p);
+}
+
+pt_store_result_t pt_store_due_deliveries(pt_store_t *self, const char *recipient, int64_t now_ms,
+                                          size_t max, pt_store_delivery_fn *fn, void *arg)
+{
+    PGresult *res = NULL;
+    s_params_t p;
+    pt_store_result_t rc;
+    if (!self || !recipient || !fn)
+        return PT_STORE_ERROR;
+    if (max == 0)
+        return PT_STORE_OK;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    p.n = 0;
+    s_p_text(&p, recipient);
+    s_p_int(&p, now_ms);
+    s_p_int(&p, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+    if ((rc = s_exec(self, S_DUE, &p, &res)) != PT_STORE_OK)
+        return rc;
+    for (int i = 0; i < PQntuples(res); i++) {
+        pt_store_delivery_t d;
+        int64_t attempts;
+        memset(&d, 0, sizeof d);
+        if (s_get_int64(res, i, 0, &d.delivery_id) || s_get_fixed(res, i, 1, d.message_id, 16) ||
+            PQgetisnull(res, i, 2) || s_get_int64(res, i, 3, &attempts) || attempts < 0 ||
+            attempts > UINT32_MAX) {
+            s_set_error(self, "delivery row %d is malformed", i);
+            PQclear(res);
+            return PT_STORE_ERROR;
+        }
+        d.envelope = (const uint8_t *)PQgetvalue(res, i, 2);
+        d.envelope_len = (size_t)PQgetlength(res, i, 2);
+        d.attempts = (uint32_t)attempts;
+        fn(&d, arg);
+    }
+    PQclear(res);
+    return PT_STORE_OK;
+}
+
+pt_store_result_t pt_store_mark_sent(pt_store_t *self, int64_t delivery_id, int64_t now_ms,
+                                     int64_t retry_at_ms)
+{
+    PGresult *res = NULL;
+    s_params_t p;
+    pt_store_result_t rc;
+    if (!self)
+        return PT_STORE_ERROR;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    if ((rc = s_command(self, "BEGIN")) != PT_STORE_OK)
+        goto error;
+    p.n = 0;
+    s_p_int(&p, delivery_id);
+    s_p_int(&p, now_ms);
+    s_p_int(&p, retry_at_ms);
+    if ((rc = s_exec(self, S_MARK_SENT, &p, &res)) != PT_STORE_OK)
+        goto error;
+    if (PQntuples(res) == 0) {
+        rc = PT_STORE_NOT_FOUND;
+        goto error;
+    }
+    int64_t attempts;
+    uint8_t message_id[16], header[32];
+    const char *recipient = s_get_text(res, 0, 1), *case_token = s_get_text(res, 0, 3),
+               *sender = s_get_text(res, 0, 4), *message_type = s_get_text(res, 0, 5);
+    if (PQntuples(res) != 1 || s_get_int64(res, 0, 0, &attempts) || !recipient || !case_token ||
+        !sender || !message_type || s_get_fixed(res, 0, 2, message_id, 16) ||
+        s_get_fixed(res, 0, 6, header, 32)) {
+        s_set_error(self, "delivery row is malformed");
+        rc = PT_STORE_ERROR;
+        goto error;
+    }
+    if (attempts == 1) {
+        pt_trail_event_t ev = {.at_ms = now_ms,
+                               .kind = "delivered",
+                               .case_token = case_token,
+                               .actor = recipient,
+                               .counterparty = sender,
+                               .message_type = message_type,
+                               .message_id = message_id,
+                               .detail = header,
+                               .detail_len = 32};
+        if ((rc = s_append_event(self, &ev)) != PT_STORE_OK)
+            goto error;
+    }
+    PQclear(res);
+    res = NULL;
+    if ((rc = s_command(self, "COMMIT")) != PT_STORE_OK)
+        goto error;
+    return PT_STORE_OK;
+
+error:
+    PQclear(res);
+    s_rollback(self);
+    return rc;
+}
+
+pt_store_result_t pt_store_ack(pt_store_t *self, const char *recipient, const uint8_t *message_id,
+                               int64_t now_ms)
+{
+    PGresult *res = NULL;
+    s_params_t p;
+    pt_store_result_t rc;
+    if (!self || !recipient || !message_id)
+        return PT_STORE_ERROR;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    if ((rc = s_command(self, "BEGIN")) != PT_STORE_OK)
+        goto error;
+    p.n = 0;
+    s_p_text(&p, recipient);
+    s_p_bin(&p, message_id, 16);
+    s_p_int(&p, now_ms);
+    if ((rc = s_exec(self, S_ACK, &p, &res)) != PT_STORE_OK)
+        goto error;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        res = NULL;
+        p.n = 2;   /* recipient, message id */
+        if ((rc = s_exec(self, S_ACK_EXISTS, &p, &res)) != PT_STORE_OK)
+            goto error;
+        rc = PQntuples(res) > 0 ? PT_STORE_DUPLICATE : PT_STORE_NOT_FOUND;
+        goto error;   /* nothing to commit */
+    }
+    uint8_t header[32];
+    const char *case_token = s_get_text(res, 0, 0), *sender = s_get_text(res, 0, 1),
+               *message_type = s_get_text(res, 0, 2);
+    if (PQntuples(res) != 1 || !case_token || !sender || !message_type ||
+        s_get_fixed(res, 0, 3, header, 32)) {
+        s_set_error(self, "delivery row is malformed");
+        rc = PT_STORE_ERROR;
+        goto error;
+    }
+    pt_trail_event_t ev = {.at_ms = now_ms,
+                           .kind = "acknowledged",
+                           .case_token = case_token,
+                           .actor = recipient,
+                           .counterparty = sender,
+                           .message_type = message_type,
+                           .message_id = message_id,
+                           .detail = header,
+                           .detail_len = 32};
+    if ((rc = s_append_event(self, &ev)) != PT_STORE_OK)
+        goto error;
+    PQclear(res);
+    res = NULL;
+    if ((rc = s_command(self, "COMMIT")) != PT_STORE_OK)
+        goto error;
+    return PT_STORE_OK;
+
+error:
+    PQclear(res);
+    s_rollback(self);
+    return rc;
+}
+
+int64_t pt_store_next_due_ms(pt_store_t *self)
+{
+    PGresult *res = NULL;
+    s_params_t p;
+    int64_t next = INT64_MAX;
+    if (!self || s_ready(self) != PT_STORE_OK)
+        return INT64_MAX;
+    p.n = 0;
+    s_p_int(&p, s_now_ms());
+    if (s_exec(self, S_NEXT_DUE, &p, &res) != PT_STORE_OK)
+        return INT64_MAX;
+    if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0) || s_get_int64(res, 0, 0, &next))
+        next = INT64_MAX;
+    PQclear(res);
+    return next;
+}
+
+pt_store_result_t pt_store_recipients_with_due(pt_store_t *self, int64_t now_ms,
+                                               void (*fn)(const char *recipient, void *arg),
+                                               void *arg)
+{
+    PGresult *res = NULL;
+    s_params_t p;
+    pt_store_result_t rc;
+    if (!self || !fn)
+        return PT_STORE_ERROR;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    p.n = 0;
+    s_p_int(&p, now_ms);
+    if ((rc = s_exec(self, S_RECIPIENTS_DUE, &p, &res)) != PT_STORE_OK)
+        return rc;
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *r = s_get_text(res, i, 0);
+        if (r)
+            fn(r, arg);
+    }
+    PQclear(res);
+    return PT_STORE_OK;
+}
+
+/* --- trail ------------------------------------------------------------------------- */
+
+pt_store_result_t pt_store_trail(pt_store_t *self, const char *case_token, pt_store_event_fn *fn,
+                                 void *arg)
+{
+    PGresult *res = NULL;
+    s_params_t p;
+    pt_store_result_t rc;
+    if (!self || !case_token || !fn)
+        return PT_STORE_ERROR;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    p.n = 0;
+    s_p_text(&p, case_token);
+    if ((rc = s_exec(self, S_TRAIL, &p, &res)) != PT_STORE_OK)
+        return rc;
+    for (int i = 0; i < PQntuples(res); i++) {
+        pt_store_event_t e;
+        int64_t seq;
+        uint8_t message_id[16];
+        memset(&e, 0, sizeof e);
+        e.event.kind = s_get_text(res, i, 2);
+        e.event.case_token = s_get_text(res, i, 3);
+        e.event.actor = s_get_text(res, i, 4);
+        e.event.counterparty = s_get_text(res, i, 5);
+        e.event.message_type = s_get_text(res, i, 6);
+        int bad = s_get_int64(res, i, 0, &seq) || seq < 1 ||
+                  s_get_int64(res, i, 1, &e.event.at_ms) || !e.event.kind ||
+                  !e.event.case_token || !e.event.actor || !e.event.counterparty ||
+                  !e.event.message_type || PQgetisnull(res, i, 8) ||
+                  s_get_fixed(res, i, 9, e.prev_hash, 32) || s_get_fixed(res, i, 10, e.hash, 32);
+        if (!bad && !PQgetisnull(res, i, 7)) {
+            bad = s_get_fixed(res, i, 7, message_id, 16);
+            e.event.message_id = message_id;
+        }
+        if (bad) {
+            s_set_error(self, "case event row %d is malformed", i);
+            PQclear(res);
+            return PT_STORE_ERROR;
+        }
+        e.event.seq = (uint64_t)seq;
+        e.event.detail = (const uint8_t *)PQgetvalue(res, i, 8);
+        e.event.detail_len = (size_t)PQgetlength(res, i, 8);
+        fn(&e, arg);
+    }
+    PQclear(res);
+    return PT_STORE_OK;
+}

@@ -1,0 +1,798 @@
+/*  Unit tests for store against a real PostgreSQL.
+
+    Needs PUENTE_TEST_DB, a libpq connection string to a THROWAWAY database: the
+    test drops and recreates its public schema. PUENTE_SQL_DIR defaults to
+    broker/sql. To run by hand:
+        d=$(mktemp -d); export PUENTE_TEST_DB=$(tests/lib/pgcluster.sh start $d 55433 | tail -1)
+        build/tests/test_store; tests/lib/pgcluster.sh stop $d; rm -rf $d
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <CUnit/Basic.h>
+#include <libpq-fe.h>
+
+#include "pt_trail.h"
+#include "store.h"
+
+#define APP_NAME "pt_store_test"
+
+static const char *s_conninfo;
+static char s_store_conninfo[1024];
+static const char *s_sql_dir;
+static PGconn *s_raw;          /* superuser connection for checks the API cannot make */
+static pt_store_t *s_store;
+
+static int64_t s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Runs SQL on the raw connection; returns the SQLSTATE of a failure ("" if OK). */
+static const char *s_raw_exec(const char *sql)
+{
+    static char state[6];
+    PGresult *res = PQexec(s_raw, sql);
+    ExecStatusType st = PQresultStatus(res);
+    state[0] = '\0';
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        snprintf(state, sizeof state, "%s", s ? s : "?????");
+    }
+    PQclear(res);
+    return state;
+}
+
+/* First column of the first row as a number, or -1. */
+static long long s_raw_scalar(const char *sql)
+{
+    PGresult *res = PQexec(s_raw, sql);
+    long long v = -1;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) >= 1 && !PQgetisnull(res, 0, 0))
+        v = atoll(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return v;
+}
+
+static int s_suite_init(void)
+{
+    char err[256] = "";
+    s_raw = PQconnectdb(s_conninfo);
+    if (PQstatus(s_raw) != CONNECTION_OK) {
+        fprintf(stderr, "test_store: cannot connect to PUENTE_TEST_DB: %s", PQerrorMessage(s_raw));
+        return -1;
+    }
+    PQclear(PQexec(s_raw, "SET client_min_messages = warning"));
+    if (*s_raw_exec("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public")) {
+        fprintf(stderr, "test_store: cannot reset schema: %s", PQerrorMessage(s_raw));
+        return -1;
+    }
+    snprintf(s_store_conninfo, sizeof s_store_conninfo, "%s application_name=%s", s_conninfo,
+             APP_NAME);
+    s_store = pt_store_new(s_store_conninfo, err, sizeof err);
+    if (!s_store) {
+        fprintf(stderr, "test_store: pt_store_new: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int s_suite_clean(void)
+{
+    pt_store_destroy(&s_store);
+    PQfinish(s_raw);
+    s_raw = NULL;
+    return 0;
+}
+
+/* --- connection and migrations --------------------------------------------- */
+
+static void test_bad_conninfo(void)
+{
+    char err[256] = "";
+    pt_store_t *store = pt_store_new("host=/nonexistent/puente port=1 dbname=x connect_timeout=2",
+                                     err, sizeof err);
+    CU_ASSERT_PTR_NULL(store);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "cannot connect"));
+    memset(err, 0, sizeof err);
+    store = pt_store_new("this is not a conninfo", err, sizeof err);
+    CU_ASSERT_PTR_NULL(store);
+    CU_ASSERT(strlen(err) > 0);
+    pt_store_destroy(&store);   /* no-op on NULL */
+    CU_ASSERT_PTR_NULL(store);
+}
+
+static void test_migrate(void)
+{
+    char err[256] = "";
+    CU_ASSERT_EQUAL(pt_store_migrations_current(s_store, s_sql_dir), 0);
+    int rc = pt_store_migrate(s_store, s_sql_dir, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "\nmigrate: %s\n", err);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(pt_store_migrations_current(s_store, s_sql_dir), 1);
+    long long applied = s_raw_scalar("SELECT count(*) FROM schema_migrations");
+    CU_ASSERT(applied >= 1);
+    /* Second run: nothing applied again, nothing fails. */
+    CU_ASSERT_EQUAL(pt_store_migrate(s_store, s_sql_dir, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM schema_migrations"), applied);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM schema_migrations WHERE version = 1"), 1);
+    CU_ASSERT_EQUAL(pt_store_ping(s_store), PT_STORE_OK);
+    /* A missing directory is an error with a reason. */
+    err[0] = '\0';
+    CU_ASSERT_EQUAL(pt_store_migrate(s_store, "/nonexistent/sql", err, sizeof err), -1);
+    CU_ASSERT(strlen(err) > 0);
+    CU_ASSERT_EQUAL(pt_store_migrations_current(s_store, "/nonexistent/sql"), -1);
+    CU_ASSERT_EQUAL(pt_store_ping(s_store), PT_STORE_OK);
+}
+
+/* --- directory ------------------------------------------------------------------ */
+
+static pt_store_org_t s_org(const char *id, uint8_t seed, int enabled)
+{
+    pt_store_org_t org;
+    memset(&org, 0, sizeof org);
+    snprintf(org.org_id, sizeof org.org_id, "%s", id);
+    memset(org.sign_public, seed, 32);
+    memset(org.seal_public, seed + 1, 32);
+    memset(org.curve_public, seed + 2, 32);
+    org.enabled = enabled;
+    return org;
+}
+
+typedef struct {
+    int n;
+    pt_store_org_t orgs[8];
+} s_orgs_t;
+
+static void s_collect_org(const pt_store_org_t *org, void *arg)
+{
+    s_orgs_t *c = arg;
+    if (c->n < 8)
+        c->orgs[c->n] = *org;
+    c->n++;
+}
+
+static void test_orgs(void)
+{
+    pt_store_org_t mx = s_org("MX-DIF", 0x10, 1), gt = s_org("GT-PGN", 0x20, 1),
+                   hn = s_org("HN-DINAF", 0x30, 0);
+    CU_ASSERT_EQUAL(pt_store_org_put(s_store, &mx), PT_STORE_OK);
+    CU_ASSERT_EQUAL(pt_store_org_put(s_store, &gt), PT_STORE_OK);
+    CU_ASSERT_EQUAL(pt_store_org_put(s_store, &hn), PT_STORE_OK);
+
+    s_orgs_t c = {0};
+    CU_ASSERT_EQUAL(pt_store_load_orgs(s_store, s_collect_org, &c), PT_STORE_OK);
+    CU_ASSERT_EQUAL_FATAL(c.n, 3);
+    /* Ordered by id. */
+    CU_ASSERT_STRING_EQUAL(c.orgs[0].org_id, "GT-PGN");
+    CU_ASSERT_STRING_EQUAL(c.orgs[1].org_id, "HN-DINAF");
+    CU_ASSERT_STRING_EQUAL(c.orgs[2].org_id, "MX-DIF");
+    CU_ASSERT_EQUAL(memcmp(c.orgs[0].sign_public, gt.sign_public, 32), 0);
+    CU_ASSERT_EQUAL(memcmp(c.orgs[0].seal_public, gt.seal_public, 32), 0);
+    CU_ASSERT_EQUAL(memcmp(c.orgs[0].curve_public, gt.curve_public, 32), 0);
+    CU_ASSERT_EQUAL(c.orgs[0].enabled, 1);
+    CU_ASSERT_EQUAL(c.orgs[1].enabled, 0);
+    CU_ASSERT_EQUAL(memcmp(c.orgs[1].curve_public, hn.curve_public, 32), 0);
+    CU_ASSERT_EQUAL(c.orgs[2].enabled, 1);
+
+    /* Same keys again: no new key row. New sign key: old row retired, kept. */
+    CU_ASSERT_EQUAL(pt_store_org_put(s_store, &mx), PT_STORE_OK);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM org_keys WHERE org_id = 'MX-DIF'"), 1);
+    mx.sign_public[0] = 0xEE;
+    CU_ASSERT_EQUAL(pt_store_org_put(s_store, &mx), PT_STORE_OK);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM org_keys WHERE org_id = 'MX-DIF'"), 2);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM org_keys WHERE org_id = 'MX-DIF' "
+                                 "AND valid_until IS NULL AND get_byte(sign_public, 0) = 238"),
+                    1);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM org_keys WHERE org_id = 'MX-DIF' "
+                                 "AND valid_until IS NOT NULL AND get_byte(sign_public, 0) = 16"),
+                    1);
+    /* Key id is SHA-256 of the public key. */
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM org_keys WHERE sign_key_id <> "
+                                 "sha256(sign_public)"),
+                    0);
+    c.n = 0;
+    CU_ASSERT_EQUAL(pt_store_load_orgs(s_store, s_collect_org, &c), PT_STORE_OK);
+    CU_ASSERT_EQUAL_FATAL(c.n, 3);
+    CU_ASSERT_EQUAL(c.orgs[2].sign_public[0], 0xEE);
+
+    /* Disabling keeps the keys. */
+    hn.enabled = 1;
+    CU_ASSERT_EQUAL(pt_store_org_put(s_store, &hn), PT_STORE_OK);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM organisations WHERE enabled"), 3);
+
+    pt_store_org_t bad = s_org("", 1, 1);
+    CU_ASSERT_EQUAL(pt_store_org_put(s_store, &bad), PT_STORE_ERROR);
+}
+
+typedef struct {
+    int n;
+    char ids[4][PT_STORE_TEXT_MAX];
+    char purposes[4][4][64];
+    size_t n_purposes[4];
+    char types[4][4][64];
+    size_t n_types[4];
+    int64_t from[4], until[4];
+} s_agreements_t;
+
+static void s_collect_agreement(const pt_store_agreement_t *a, void *arg)
+{
+    s_agreements_t *c = arg;
+    if (c->n >= 4)
+        return;
+    int i = c->n++;
+    snprintf(c->ids[i], sizeof c->ids[i], "%s", a->agreement_id);
+    c->n_purposes[i] = a->n_purposes;
+    for (size_t k = 0; k < a->n_purposes && k < 4; k++)
+        snprintf(c->purposes[i][k], 64, "%s", a->purposes[k]);
+    c->n_types[i] = a->n_message_types;
+    for (size_t k = 0; k < a->n_message_types && k < 4; k++)
+        snprintf(c->types[i][k], 64, "%s", a->message_types[k]);
+    c->from[i] = a->valid_from_ms;
+    c->until[i] = a->valid_until_ms;
+}
+
+static void test_agreements(void)
+{
+    const char *purposes[] = {"service_provision", "case_transfer"};
+    const char *types[] = {"referral.*", "odd \"quoted\", {comma} \\ back", "tracing.request"};
+    pt_store_agreement_t a = {.purposes = purposes,
+                              .n_purposes = 2,
+                              .message_types = types,
+                              .n_message_types = 3,
+                              .valid_from_ms = 1700000000123LL,
+                              .valid_until_ms = 0};
+    snprintf(a.agreement_id, sizeof a.agreement_id, "AG-MX-GT-1");
+    snprintf(a.org_a, sizeof a.org_a, "MX-DIF");
+    snprintf(a.org_b, sizeof a.org_b, "GT-PGN");
+    CU_ASSERT_EQUAL(pt_store_agreement_put(s_store, &a), PT_STORE_OK);
+
+    pt_store_agreement_t b = a;
+    snprintf(b.agreement_id, sizeof b.agreement_id, "AG-MX-HN-1");
+    snprintf(b.org_b, sizeof b.org_b, "HN-DINAF");
+    b.n_purposes = 0;
+    b.n_message_types = 1;
+    b.valid_until_ms = 1800000000999LL;
+    CU_ASSERT_EQUAL(pt_store_agreement_put(s_store, &b), PT_STORE_OK);
+
+    s_agreements_t c = {0};
+    CU_ASSERT_EQUAL(pt_store_load_agreements(s_store, s_collect_agreement, &c), PT_STORE_OK);
+    CU_ASSERT_EQUAL_FATAL(c.n, 2);
+    CU_ASSERT_STRING_EQUAL(c.ids[0], "AG-MX-GT-1");
+    CU_ASSERT_EQUAL(c.n_purposes[0], 2);
+    CU_ASSERT_STRING_EQUAL(c.purposes[0][1], "case_transfer");
+    CU_ASSERT_EQUAL(c.n_types[0], 3);
+    CU_ASSERT_STRING_EQUAL(c.types[0][0], "referral.*");
+    CU_ASSERT_STRING_EQUAL(c.types[0][1], types[1]);
+    CU_ASSERT_STRING_EQUAL(c.types[0][2], "tracing.request");
+    CU_ASSERT_EQUAL(c.from[0], 1700000000123LL);
+    CU_ASSERT_EQUAL(c.until[0], 0);
+    CU_ASSERT_STRING_EQUAL(c.ids[1], "AG-MX-HN-1");
+    CU_ASSERT_EQUAL(c.n_purposes[1], 0);
+    CU_ASSERT_EQUAL(c.n_types[1], 1);
+    CU_ASSERT_EQUAL(c.until[1], 1800000000999LL);
+
+    /* Replace by id. */
+    a.n_purposes = 1;
+    a.purposes = purposes + 1;
+    CU_ASSERT_EQUAL(pt_store_agreement_put(s_store, &a), PT_STORE_OK);
+    memset(&c, 0, sizeof c);
+    CU_ASSERT_EQUAL(pt_store_load_agreements(s_store, s_collect_agreement, &c), PT_STORE_OK);
+    CU_ASSERT_EQUAL_FATAL(c.n, 2);
+    CU_ASSERT_EQUAL(c.n_purposes[0], 1);
+    CU_ASSERT_STRING_EQUAL(c.purposes[0][0], "case_transfer");
+
+    /* Unknown organisation: permanent error, and the store stays usable. */
+    pt_store_agreement_t bad = a;
+    snprintf(bad.agreement_id, sizeof bad.agreement_id, "AG-BAD");
+    snprintf(bad.org_b, sizeof bad.org_b, "ZZ-NOBODY");
+    CU_ASSERT_EQUAL(pt_store_agreement_put(s_store, &bad), PT_STORE_ERROR);
+    CU_ASSERT(strlen(pt_store_last_error(s_store)) > 0);
+    CU_ASSERT_EQUAL(pt_store_ping(s_store), PT_STORE_OK);
+}
+
+/* --- submissions -------------------------------------------------------------------- */
+
+typedef struct {
+    uint8_t id[16];
+    uint8_t corr[16];
+    uint8_t header[32];
+    uint8_t envelope[40];
+    char case_token[32];
+} s_msg_data_t;
+
+static const char *s_to_gt[] = {"GT-PGN"};
+static const char *s_to_two[] = {"GT-PGN", "HN-DINAF"};
+
+static pt_submission_t s_sub(s_msg_data_t *d, unsigned int n, unsigned int corr,
+                             const char *case_token, int64_t expires_at_ms)
+{
+    memset(d, 0, sizeof *d);
+    d->id[0] = 0x01;
+    d->id[6] = 0x70;   /* looks like a UUIDv7 */
+    d->id[14] = (uint8_t)(n >> 8);
+    d->id[15] = (uint8_t)n;
+    d->corr[0] = 0xC0;
+    d->corr[15] = (uint8_t)corr;
+    memset(d->header, (int)(n & 0xFF), sizeof d->header);
+    d->header[0] = 0x5A;
+    memset(d->envelope, 0xE0 ^ (int)(n & 0xFF), sizeof d->envelope);
+    snprintf(d->case_token, sizeof d->case_token, "%s", case_token);
+    pt_submission_t s = {.message_id = d->id,
+                         .correlation_id = d->corr,
+                         .causation_id = NULL,
+                         .message_type = "referral.request",
+                         .sender = "MX-DIF",
+                         .recipients = s_to_gt,
+                         .n_recipients = 1,
+                         .case_token = d->case_token,
+                         .purpose = "service_provision",
+                         .agreement_id = "AG-MX-GT-1",
+                         .created_at_ms = s_now() - 5,
+                         .expires_at_ms = expires_at_ms,
+                         .header_sha256 = d->header,
+                         .envelope = d->envelope,
+                         .envelope_len = sizeof d->envelope};
+    return s;
+}
+
+/* Submission state shared by the delivery and trail tests. */
+static s_msg_data_t s_data[3];
+static pt_submission_t s_subs[3];
+static pt_store_receipt_t s_receipts[3];
+
+static void test_submit_and_duplicates(void)
+{
+    uint8_t zero[32] = {0};
+    /* m0 and m1 share correlation id 1 and case ct-A; m2 is correlation 2, case ct-B. */
+    s_subs[0] = s_sub(&s_data[0], 1, 1, "ct-A", 0);
+    s_subs[1] = s_sub(&s_data[1], 2, 1, "ct-A", 0);
+    s_subs[2] = s_sub(&s_data[2], 3, 2, "ct-B", 0);
+    uint8_t causation[16];
+    memcpy(causation, s_data[0].id, 16);
+    s_subs[1].causation_id = causation;
+    s_subs[1].purpose = NULL;
+
+    int64_t before = s_now();
+    CU_ASSERT_EQUAL_FATAL(pt_store_submit_batch(s_store, s_subs, 3, s_receipts), PT_STORE_OK);
+    int64_t after = s_now();
+    for (int i = 0; i < 3; i++) {
+        CU_ASSERT_EQUAL(s_receipts[i].result, PT_STORE_OK);
+        CU_ASSERT(s_receipts[i].stored_at_ms >= before && s_receipts[i].stored_at_ms <= after);
+        CU_ASSERT_EQUAL(memcmp(s_receipts[i].header_sha256, s_data[i].header, 32), 0);
+        CU_ASSERT_NOT_EQUAL(memcmp(s_receipts[i].event_hash, zero, 32), 0);
+    }
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM messages"), 3);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM deliveries WHERE state = 'pending'"), 3);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM case_events"), 6);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT last_seq FROM case_heads WHERE case_token = 'ct-A'"), 4);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM messages WHERE causation_id IS NOT NULL "
+                                 "AND purpose IS NULL"),
+                    1);
+    /* Stored time round-trips exactly. */
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM messages WHERE pt_ts_to_ms(stored_at) = %lld",
+             (long long)s_receipts[0].stored_at_ms);
+    CU_ASSERT_EQUAL(s_raw_scalar(sql), 3);
+
+    /* The same batch again: DUPLICATE with the original receipt, nothing added. */
+    pt_store_receipt_t again[3];
+    CU_ASSERT_EQUAL(pt_store_submit_batch(s_store, s_subs, 3, again), PT_STORE_OK);
+    for (int i = 0; i < 3; i++) {
+        CU_ASSERT_EQUAL(again[i].result, PT_STORE_DUPLICATE);
+        CU_ASSERT_EQUAL(again[i].stored_at_ms, s_receipts[i].stored_at_ms);
+        CU_ASSERT_EQUAL(memcmp(again[i].event_hash, s_receipts[i].event_hash, 32), 0);
+        CU_ASSERT_EQUAL(memcmp(again[i].header_sha256, s_data[i].header, 32), 0);
+    }
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM messages"), 3);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM case_events"), 6);
+
+    /* Same id, other header: CONFLICT, with the original values. A new message
+       in the same batch still goes in, and its id repeated in the batch is a
+       DUPLICATE of the first occurrence. */
+    s_msg_data_t other, fresh;
+    pt_submission_t mixed[3];
+    mixed[0] = s_sub(&other, 1, 1, "ct-A", 0);
+    other.header[5] ^= 0xFF;
+    mixed[1] = s_sub(&fresh, 50, 9, "ct-C", 0);
+    mixed[1].recipients = s_to_two;
+    mixed[1].n_recipients = 2;
+    mixed[2] = mixed[1];
+    pt_store_receipt_t r[3];
+    CU_ASSERT_EQUAL(pt_store_submit_batch(s_store, mixed, 3, r), PT_STORE_OK);
+    CU_ASSERT_EQUAL(r[0].result, PT_STORE_CONFLICT);
+    CU_ASSERT_EQUAL(r[0].stored_at_ms, s_receipts[0].stored_at_ms);
+    CU_ASSERT_EQUAL(memcmp(r[0].header_sha256, s_data[0].header, 32), 0);
+    CU_ASSERT_EQUAL(r[1].result, PT_STORE_OK);
+    CU_ASSERT_EQUAL(r[2].result, PT_STORE_DUPLICATE);
+    CU_ASSERT_EQUAL(r[2].stored_at_ms, r[1].stored_at_ms);
+    CU_ASSERT_EQUAL(memcmp(r[2].event_hash, r[1].event_hash, 32), 0);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM messages"), 4);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM deliveries WHERE recipient = 'HN-DINAF'"),
+                    1);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM case_events WHERE case_token = 'ct-A'"), 4);
+
+    /* Incomplete input is refused before touching the database. */
+    pt_submission_t broken = s_subs[0];
+    broken.case_token = NULL;
+    CU_ASSERT_EQUAL(pt_store_submit_batch(s_store, &broken, 1, r), PT_STORE_ERROR);
+    broken = s_subs[0];
+    broken.n_recipients = 0;
+    CU_ASSERT_EQUAL(pt_store_submit_batch(s_store, &broken, 1, r), PT_STORE_ERROR);
+    CU_ASSERT_EQUAL(pt_store_submit_batch(s_store, NULL, 0, NULL), PT_STORE_OK);
+}
+
+/* A batch larger than one pipeline chunk, several items per case. */
+static void test_submit_large_batch(void)
+{
+    enum { N = 300 };
+    static s_msg_data_t data[N];
+    static pt_submission_t subs[N];
+    static pt_store_receipt_t receipts[N];
+    char tokens[5][16];
+    for (int t = 0; t < 5; t++)
+        snprintf(tokens[t], sizeof tokens[t], "ct-bulk-%d", t);
+    for (int i = 0; i < N; i++)
+        subs[i] = s_sub(&data[i], 1000 + (unsigned)i, 100 + (unsigned)(i % 7), tokens[i % 5], 0);
+    CU_ASSERT_EQUAL_FATAL(pt_store_submit_batch(s_store, subs, N, receipts), PT_STORE_OK);
+    int ok = 0;
+    for (int i = 0; i < N; i++)
+        ok += receipts[i].result == PT_STORE_OK;
+    CU_ASSERT_EQUAL(ok, N);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM case_events WHERE case_token LIKE "
+                                 "'ct-bulk-%'"),
+                    2 * N);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT last_seq FROM case_heads WHERE case_token = 'ct-bulk-3'"),
+                    2 * N / 5);
+    /* Sequence numbers are contiguous in every chain. */
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM (SELECT case_token, max(seq) m, count(*) c "
+                                 "FROM case_events GROUP BY case_token) x WHERE m <> c"),
+                    0);
+    /* Submission order is kept in messages.seq. */
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM (SELECT seq, lag(seq) OVER (ORDER BY "
+                                 "get_byte(uuid_send(message_id), 14) * 256 + "
+                                 "get_byte(uuid_send(message_id), 15)) p FROM messages WHERE "
+                                 "case_token LIKE 'ct-bulk-%') x WHERE p > seq"),
+                    0);
+}
+
+/* A statement failing inside the pipeline (here: bytes that are not UTF-8, which
+   the server refuses) rolls the whole batch back, and the store stays usable. */
+static void test_submit_error_rolls_back(void)
+{
+    s_msg_data_t good, bad;
+    pt_submission_t subs[2] = {s_sub(&good, 80, 80, "ct-X", 0), s_sub(&bad, 81, 81, "ct-X", 0)};
+    pt_store_receipt_t r[2];
+    long long events = s_raw_scalar("SELECT count(*) FROM case_events");
+
+    static const char not_utf8[] = {'r', 'e', 'f', (char)0xFF, 0};
+    subs[1].message_type = not_utf8;            /* fails in the second round trip */
+    CU_ASSERT_EQUAL(pt_store_submit_batch(s_store, subs, 2, r), PT_STORE_ERROR);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pt_store_last_error(s_store), "22021"));
+    CU_ASSERT_EQUAL(r[0].stored_at_ms, 0);   /* receipts cleared: nothing stored */
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM messages WHERE case_token = 'ct-X'"), 0);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM case_heads WHERE case_token = 'ct-X'"), 0);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM case_events"), events);
+
+    subs[1] = s_sub(&bad, 81, 81, "ct-X", 0);
+    static const char bad_token[] = {'c', 't', (char)0xC3, 0};
+    subs[1].case_token = bad_token;             /* fails in the first round trip */
+    CU_ASSERT_EQUAL(pt_store_submit_batch(s_store, subs, 2, r), PT_STORE_ERROR);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pt_store_last_error(s_store), "22021"));
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM messages WHERE case_token = 'ct-X'"), 0);
+
+    CU_ASSERT_EQUAL(pt_store_ping(s_store), PT_STORE_OK);
+    subs[1] = s_sub(&bad, 81, 81, "ct-X", 0);
+    CU_ASSERT_EQUAL(pt_store_submit_batch(s_store, subs, 2, r), PT_STORE_OK);
+    CU_ASSERT_EQUAL(r[0].result, PT_STORE_OK);
+    CU_ASSERT_EQUAL(r[1].result, PT_STORE_OK);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT last_seq FROM case_heads WHERE case_token = 'ct-X'"), 4);
+}
+
+/* --- deliveries ---------------------------------------------------------------------- */
+
+typedef struct {
+    int n;
+    int64_t ids[16];
+    uint8_t message_ids[16][16];
+    uint32_t attempts[16];
+    size_t envelope_len[16];
+    uint8_t envelope_first[16];
+} s_due_t;
+
+static void s_collect_due(const pt_store_delivery_t *d, void *arg)
+{
+    s_due_t *c = arg;
+    if (c->n >= 16)
+        return;
+    c->ids[c->n] = d->delivery_id;
+    memcpy(c->message_ids[c->n], d->message_id, 16);
+    c->attempts[c->n] = d->attempts;
+    c->envelope_len[c->n] = d->envelope_len;
+    c->envelope_first[c->n] = d->envelope_len ? d->envelope[0] : 0;
+    c->n++;
+}
+
+static s_due_t s_due(const char *recipient, int64_t now, size_t max)
+{
+    s_due_t c;
+    memset(&c, 0, sizeof c);
+    CU_ASSERT_EQUAL(pt_store_due_deliveries(s_store, recipient, now, max, s_collect_due, &c),
+                    PT_STORE_OK);
+    return c;
+}
+
+typedef struct {
+    int n;
+    char names[8][PT_STORE_ORG_ID_MAX];
+} s_names_t;
+
+static void s_collect_name(const char *name, void *arg)
+{
+    s_names_t *c = arg;
+    if (c->n < 8)
+        snprintf(c->names[c->n], sizeof c->names[c->n], "%s", name);
+    c->n++;
+}
+
+static void test_deliveries(void)
+{
+    int64_t now = s_now();
+    /* The bulk messages also go to GT-PGN, later: look at the first ones only. */
+    s_due_t c = s_due("GT-PGN", now, 3);
+    /* m0 (corr 1) and m2 (corr 2) are offered; m1 waits behind m0. Then the
+       fresh message of corr 9. */
+    CU_ASSERT_EQUAL_FATAL(c.n, 3);
+    CU_ASSERT_EQUAL(memcmp(c.message_ids[0], s_data[0].id, 16), 0);
+    CU_ASSERT_EQUAL(memcmp(c.message_ids[1], s_data[2].id, 16), 0);
+    CU_ASSERT_EQUAL(c.attempts[0], 0);
+    CU_ASSERT_EQUAL(c.envelope_len[0], sizeof s_data[0].envelope);
+    CU_ASSERT_EQUAL(c.envelope_first[0], s_data[0].envelope[0]);
+    CU_ASSERT(c.ids[0] < c.ids[1] && c.ids[1] < c.ids[2]);
+    int64_t d0 = c.ids[0], d2 = c.ids[1];
+
+    /* Not due before the message existed... */
+    s_due_t early = s_due("GT-PGN", s_receipts[0].stored_at_ms - 1000, 10);
+    CU_ASSERT_EQUAL(early.n, 0);
+    /* ... and nothing for an organisation without deliveries. */
+    s_due_t none = s_due("SV-CONNA", now, 10);
+    CU_ASSERT_EQUAL(none.n, 0);
+
+    /* m0 sent, retry in a minute: m0 is not due, and m1 still waits behind it. */
+    CU_ASSERT_EQUAL(pt_store_mark_sent(s_store, d0, now, now + 60000), PT_STORE_OK);
+    c = s_due("GT-PGN", now, 2);
+    CU_ASSERT_EQUAL_FATAL(c.n, 2);
+    CU_ASSERT_EQUAL(c.ids[0], d2);
+    CU_ASSERT_NOT_EQUAL(memcmp(c.message_ids[1], s_data[1].id, 16), 0);
+    /* A minute later m0 is due again with one attempt made. */
+    c = s_due("GT-PGN", now + 60000, 1);
+    CU_ASSERT_EQUAL_FATAL(c.n, 1);
+    CU_ASSERT_EQUAL(c.ids[0], d0);
+    CU_ASSERT_EQUAL(c.attempts[0], 1);
+    /* Second send: attempts 2, still one "delivered" event. */
+    CU_ASSERT_EQUAL(pt_store_mark_sent(s_store, d0, now + 60000, now + 120000), PT_STORE_OK);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT attempts FROM deliveries WHERE delivery_id = "
+                                 "(SELECT min(delivery_id) FROM deliveries)"),
+                    2);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM case_events WHERE kind = 'delivered'"), 1);
+    CU_ASSERT_EQUAL(pt_store_mark_sent(s_store, 999999999, now, now), PT_STORE_NOT_FOUND);
+
+    /* Ack m0: m1 becomes the head of correlation 1 and comes first. */
+    CU_ASSERT_EQUAL(pt_store_ack(s_store, "GT-PGN", s_data[0].id, now + 1), PT_STORE_OK);
+    c = s_due("GT-PGN", now, 2);
+    CU_ASSERT_EQUAL_FATAL(c.n, 2);
+    CU_ASSERT_EQUAL(memcmp(c.message_ids[0], s_data[1].id, 16), 0);
+    CU_ASSERT_EQUAL(c.ids[1], d2);
+
+    /* Acks: repeated, unknown id, wrong recipient. */
+    CU_ASSERT_EQUAL(pt_store_ack(s_store, "GT-PGN", s_data[0].id, now + 2), PT_STORE_DUPLICATE);
+    uint8_t unknown[16] = {0xFF};
+    CU_ASSERT_EQUAL(pt_store_ack(s_store, "GT-PGN", unknown, now), PT_STORE_NOT_FOUND);
+    CU_ASSERT_EQUAL(pt_store_ack(s_store, "HN-DINAF", s_data[0].id, now), PT_STORE_NOT_FOUND);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM case_events WHERE kind = 'acknowledged'"),
+                    1);
+
+    /* m2 (case ct-B) through its whole life: sent, acknowledged. */
+    CU_ASSERT_EQUAL(pt_store_mark_sent(s_store, d2, now + 3, now + 60000), PT_STORE_OK);
+    CU_ASSERT_EQUAL(pt_store_ack(s_store, "GT-PGN", s_data[2].id, now + 4), PT_STORE_OK);
+
+    /* An expired message is never offered, and does not block its correlation. */
+    s_msg_data_t exp_data, next_data;
+    pt_submission_t subs[2] = {s_sub(&exp_data, 60, 60, "ct-E", now - 1),
+                               s_sub(&next_data, 61, 60, "ct-E", 0)};
+    subs[0].recipients = subs[1].recipients = (const char *const[]){"SV-CONNA"};
+    pt_store_receipt_t r[2];
+    CU_ASSERT_EQUAL(pt_store_submit_batch(s_store, subs, 2, r), PT_STORE_OK);
+    c = s_due("SV-CONNA", s_now(), 10);
+    CU_ASSERT_EQUAL_FATAL(c.n, 1);
+    CU_ASSERT_EQUAL(memcmp(c.message_ids[0], next_data.id, 16), 0);
+
+    /* Retry sweep helpers. */
+    CU_ASSERT(pt_store_next_due_ms(s_store) <= s_now());
+    s_names_t names = {0};
+    CU_ASSERT_EQUAL(pt_store_recipients_with_due(s_store, s_now(), s_collect_name, &names),
+                    PT_STORE_OK);
+    CU_ASSERT_EQUAL_FATAL(names.n, 3);
+    CU_ASSERT_STRING_EQUAL(names.names[0], "GT-PGN");
+    CU_ASSERT_STRING_EQUAL(names.names[1], "HN-DINAF");
+    CU_ASSERT_STRING_EQUAL(names.names[2], "SV-CONNA");
+}
+
+/* --- trail ---------------------------------------------------------------------------- */
+
+typedef struct {
+    int n;
+    int chain_ok;
+    uint8_t last[32];
+    char kinds[8][16];
+    char actors[8][PT_STORE_ORG_ID_MAX];
+    uint8_t hashes[8][32];
+    uint64_t seqs[8];
+} s_trail_t;
+
+static void s_collect_event(const pt_store_event_t *e, void *arg)
+{
+    s_trail_t *t = arg;
+    uint8_t h[32];
+    if (memcmp(e->prev_hash, t->last, 32) != 0 || pt_trail_hash(e->prev_hash, &e->event, h) != 0 ||
+        memcmp(h, e->hash, 32) != 0 || e->event.seq != (uint64_t)t->n + 1)
+        t->chain_ok = 0;
+    memcpy(t->last, e->hash, 32);
+    if (t->n < 8) {
+        snprintf(t->kinds[t->n], sizeof t->kinds[t->n], "%s", e->event.kind);
+        snprintf(t->actors[t->n], sizeof t->actors[t->n], "%s", e->event.actor);
+        memcpy(t->hashes[t->n], e->hash, 32);
+        t->seqs[t->n] = e->event.seq;
+    }
+    t->n++;
+}
+
+static s_trail_t s_trail(const char *case_token)
+{
+    s_trail_t t;
+    memset(&t, 0, sizeof t);
+    t.chain_ok = 1;
+    CU_ASSERT_EQUAL(pt_store_trail(s_store, case_token, s_collect_event, &t), PT_STORE_OK);
+    return t;
+}
+
+static void test_trail(void)
+{
+    s_trail_t t = s_trail("ct-B");
+    CU_ASSERT_EQUAL_FATAL(t.n, 4);
+    CU_ASSERT(t.chain_ok);
+    CU_ASSERT_STRING_EQUAL(t.kinds[0], "submitted");
+    CU_ASSERT_STRING_EQUAL(t.kinds[1], "stored");
+    CU_ASSERT_STRING_EQUAL(t.kinds[2], "delivered");
+    CU_ASSERT_STRING_EQUAL(t.kinds[3], "acknowledged");
+    CU_ASSERT_STRING_EQUAL(t.actors[0], "MX-DIF");
+    CU_ASSERT_STRING_EQUAL(t.actors[3], "GT-PGN");
+    /* The receipt's event hash is the "stored" event. */
+    CU_ASSERT_EQUAL(memcmp(t.hashes[1], s_receipts[2].event_hash, 32), 0);
+
+    /* ct-A: two messages, then m0 delivered and acknowledged. */
+    t = s_trail("ct-A");
+    CU_ASSERT_EQUAL_FATAL(t.n, 6);
+    CU_ASSERT(t.chain_ok);
+    const char *expect[] = {"submitted", "stored", "submitted", "stored", "delivered",
+                            "acknowledged"};
+    for (int i = 0; i < 6; i++)
+        CU_ASSERT_STRING_EQUAL(t.kinds[i], expect[i]);
+    CU_ASSERT_EQUAL(memcmp(t.hashes[1], s_receipts[0].event_hash, 32), 0);
+    CU_ASSERT_EQUAL(memcmp(t.hashes[3], s_receipts[1].event_hash, 32), 0);
+
+    t = s_trail("ct-bulk-0");
+    CU_ASSERT_EQUAL(t.n, 120);
+    CU_ASSERT(t.chain_ok);
+
+    t = s_trail("no-such-case");
+    CU_ASSERT_EQUAL(t.n, 0);
+
+    /* Every head points at the last event of its chain. */
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM case_events e JOIN case_heads h USING "
+                                 "(case_token) WHERE e.seq = h.last_seq AND e.hash <> h.last_hash"),
+                    0);
+}
+
+/* --- append-only ------------------------------------------------------------------------- */
+
+static void test_append_only(void)
+{
+    /* Even the superuser cannot change history (trigger). */
+    CU_ASSERT_STRING_EQUAL(s_raw_exec("UPDATE messages SET purpose = 'x'"), "P0001");
+    CU_ASSERT_STRING_EQUAL(s_raw_exec("DELETE FROM messages"), "P0001");
+    CU_ASSERT_STRING_EQUAL(s_raw_exec("DELETE FROM case_events"), "P0001");
+    CU_ASSERT_STRING_EQUAL(s_raw_exec("UPDATE case_events SET kind = 'x'"), "P0001");
+    CU_ASSERT_STRING_EQUAL(s_raw_exec("TRUNCATE case_events"), "P0001");
+    CU_ASSERT_STRING_EQUAL(s_raw_exec("TRUNCATE messages CASCADE"), "P0001");
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM case_events WHERE kind = 'x'"), 0);
+
+    /* The broker's role: refused by privileges before any trigger runs. */
+    CU_ASSERT_STRING_EQUAL_FATAL(s_raw_exec("SET ROLE puente_broker"), "");
+    CU_ASSERT_STRING_EQUAL(s_raw_exec("UPDATE messages SET purpose = 'x'"), "42501");
+    CU_ASSERT_STRING_EQUAL(s_raw_exec("DELETE FROM case_events"), "42501");
+    CU_ASSERT_STRING_EQUAL(s_raw_exec("DELETE FROM deliveries"), "42501");
+    CU_ASSERT_STRING_EQUAL(s_raw_exec("DROP TABLE messages"), "42501");
+    /* What it needs still works. */
+    CU_ASSERT_STRING_EQUAL(s_raw_exec("SELECT count(*) FROM messages"), "");
+    CU_ASSERT_STRING_EQUAL(s_raw_exec("UPDATE deliveries SET attempts = attempts WHERE false"), "");
+    CU_ASSERT_STRING_EQUAL(s_raw_exec("RESET ROLE"), "");
+}
+
+/* --- transient failures ------------------------------------------------------------------ */
+
+static int s_kill_store_backend(void)
+{
+    return (int)s_raw_scalar("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                             "WHERE application_name = '" APP_NAME "'");
+}
+
+static void test_unavailable_then_recovers(void)
+{
+    CU_ASSERT_EQUAL(pt_store_ping(s_store), PT_STORE_OK);
+    CU_ASSERT_EQUAL_FATAL(s_kill_store_backend(), 1);
+    CU_ASSERT_EQUAL(pt_store_ping(s_store), PT_STORE_UNAVAILABLE);
+    CU_ASSERT_EQUAL(pt_store_ping(s_store), PT_STORE_OK);
+
+    /* A batch on a dead connection: UNAVAILABLE, nothing stored; the retry runs
+       on a new connection and stores it once. */
+    s_msg_data_t d;
+    pt_submission_t s = s_sub(&d, 70, 70, "ct-R", 0);
+    pt_store_receipt_t r;
+    CU_ASSERT_EQUAL_FATAL(s_kill_store_backend(), 1);
+    CU_ASSERT_EQUAL(pt_store_submit_batch(s_store, &s, 1, &r), PT_STORE_UNAVAILABLE);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM messages WHERE case_token = 'ct-R'"), 0);
+    CU_ASSERT_EQUAL(pt_store_submit_batch(s_store, &s, 1, &r), PT_STORE_OK);
+    CU_ASSERT_EQUAL(r.result, PT_STORE_OK);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = '"
+                                 APP_NAME "' AND usename = 'postgres'"),
+                    1);
+    s_trail_t t = s_trail("ct-R");
+    CU_ASSERT_EQUAL(t.n, 2);
+    CU_ASSERT(t.chain_ok);
+}
+
+int main(void)
+{
+    s_conninfo = getenv("PUENTE_TEST_DB");
+    if (!s_conninfo || !*s_conninfo) {
+        fprintf(stderr, "test_store: FAIL: PUENTE_TEST_DB is not set. It must be a libpq "
+                        "connection string to a THROWAWAY database, e.g.\n"
+                        "  export PUENTE_TEST_DB=$(tests/lib/pgcluster.sh start $(mktemp -d) "
+                        "55433 | tail -1)\n");
+        return 1;
+    }
+    s_sql_dir = getenv("PUENTE_SQL_DIR");
+    if (!s_sql_dir || !*s_sql_dir)
+        s_sql_dir = "broker/sql";
+
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 2;
+    CU_pSuite suite = CU_add_suite("store", s_suite_init, s_suite_clean);
+    if (!suite || !CU_add_test(suite, "bad conninfo", test_bad_conninfo) ||
+        !CU_add_test(suite, "migrate (idempotent)", test_migrate) ||
+        !CU_add_test(suite, "organisations", test_orgs) ||
+        !CU_add_test(suite, "agreements", test_agreements) ||
+        !CU_add_test(suite, "submit, duplicate, conflict", test_submit_and_duplicates) ||
+        !CU_add_test(suite, "submit 300 in one batch", test_submit_large_batch) ||
+        !CU_add_test(suite, "failed batch rolls back", test_submit_error_rolls_back) ||
+        !CU_add_test(suite, "deliveries and acks", test_deliveries) ||
+        !CU_add_test(suite, "trail", test_trail) ||
+        !CU_add_test(suite, "append-only", test_append_only) ||
+        !CU_add_test(suite, "unavailable, then recovers", test_unavailable_then_recovers)) {
+        CU_cleanup_registry();
+        return 2;
+    }
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    /* A suite whose init failed counts as a failure too. */
+    unsigned int failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
+    CU_cleanup_registry();
+    return failures ? 1 : 0;
+}
