@@ -20,6 +20,7 @@ struct _pt_deliver_t {
     s_session_t *sessions;
     size_t n_sessions;
     int64_t last_sweep_ms;
+    int64_t paused_until_ms;    /* database unavailable: wait before trying again */
 };
 
 typedef struct {
@@ -188,6 +189,8 @@ static pt_store_result_t s_pass(pt_deliver_t *self, s_session_t *session, int64_
 
 pt_store_result_t pt_deliver_run(pt_deliver_t *self, int64_t now_ms)
 {
+    if (now_ms < self->paused_until_ms)
+        return PT_STORE_OK;
     if (now_ms - self->last_sweep_ms >= PT_DELIVER_SWEEP_MS) {
         for (size_t i = 0; i < self->n_sessions; i++)
             self->sessions[i].scheduled = 1;
@@ -202,8 +205,11 @@ pt_store_result_t pt_deliver_run(pt_deliver_t *self, int64_t now_ms)
         }
         int more = 0, gone = 0;
         pt_store_result_t rc = s_pass(self, session, now_ms, &more, &gone);
-        if (rc == PT_STORE_UNAVAILABLE)
-            return rc; /* stays scheduled */
+        if (rc == PT_STORE_UNAVAILABLE) {
+            /* Stays scheduled; try again in a second rather than spinning. */
+            self->paused_until_ms = now_ms + PT_DELIVER_SWEEP_MS;
+            return rc;
+        }
         if (rc != PT_STORE_OK)
             result = rc;
         if (gone) {
@@ -220,6 +226,8 @@ pt_store_result_t pt_deliver_run(pt_deliver_t *self, int64_t now_ms)
 
 int64_t pt_deliver_timeout_ms(const pt_deliver_t *self, int64_t now_ms)
 {
+    if (now_ms < self->paused_until_ms)
+        return self->paused_until_ms - now_ms;
     for (size_t i = 0; i < self->n_sessions; i++)
         if (self->sessions[i].scheduled)
             return 0;
