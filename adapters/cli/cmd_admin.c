@@ -1,0 +1,335 @@
+/*  puente keygen / org add / agreement add — key files and operator administration. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* --- keygen -------------------------------------------------------------- */
+
+static const char *s_keygen_help =
+    "usage: puente keygen --org ID [--keys DIR] [--if-missing]\n"
+    "Creates DIR/ID/{sign,seal,curve}.{key,pub}. Refuses to overwrite existing keys\n"
+    "(--if-missing: do nothing, successfully, when they exist). Prints the key ids.\n"
+    "ID is an organisation id (MX-DIF, XI-ISS), 'operator' or 'broker'.\n" CLI_COMMON_HELP;
+
+static int s_mkdir_p(const char *path)
+{
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int) sizeof buf)
+        return -1;
+    for (char *p = buf + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    return mkdir(buf, 0700) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static void s_print_keys(const pt_keyset_t *ks, const char *dir, int json_output)
+{
+    uint8_t sign_id[PT_KEY_ID_BYTES], seal_id[PT_KEY_ID_BYTES];
+    char sign_hex[2 * PT_KEY_ID_BYTES + 1], seal_hex[2 * PT_KEY_ID_BYTES + 1];
+    pt_sign_key_id(pt_keyset_sign(ks), sign_id);
+    pt_seal_key_id(pt_keyset_seal(ks), seal_id);
+    pt_hex(sign_id, sizeof sign_id, sign_hex);
+    pt_hex(seal_id, sizeof seal_id, seal_hex);
+    if (json_output) {
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "org", pt_keyset_org(ks), "dir", dir,
+                              "sign_key_id", sign_hex, "seal_key_id", seal_hex, "curve_public",
+                              pt_keyset_curve_public_z85(ks));
+        cli_print_json(o, 1);
+        json_decref(o);
+        return;
+    }
+    printf("org:          %s\n", pt_keyset_org(ks));
+    printf("keys:         %s/%s/\n", dir, pt_keyset_org(ks));
+    printf("sign key id:  %s\n", sign_hex);
+    printf("seal key id:  %s\n", seal_hex);
+    printf("curve public: %s\n", pt_keyset_curve_public_z85(ks));
+}
+
+int cmd_keygen(int argc, char **argv)
+{
+    static const struct option longopts[] = { { "org", required_argument, 0, 'o' },
+                                              { "if-missing", no_argument, 0, 'm' },
+                                              CLI_COMMON_OPTIONS,
+                                              { 0, 0, 0, 0 } };
+    cli_common_t common;
+    cli_common_init(&common, PUENTE_DEFAULT_TIMEOUT_MS);
+    const char *org = NULL;
+    int if_missing = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        int r = cli_common_opt(c, optarg, &common);
+        if (r < 0)
+            return CLI_USAGE;
+        if (r > 0)
+            continue;
+        switch (c) {
+        case 'o': org = optarg; break;
+        case 'm': if_missing = 1; break;
+        case 'h': fputs(s_keygen_help, stdout); return CLI_OK;
+        case ':': return cli_usage_error("keygen", "option %s needs a value", argv[optind - 1]);
+        default: return cli_usage_error("keygen", "unknown option %s", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error("keygen", "unexpected argument '%s'", argv[optind]);
+    if (!org)
+        return cli_usage_error("keygen", "--org is required");
+    if (!pt_org_id_valid(org))
+        return cli_usage_error("keygen", "--org: '%s' is not a valid organisation id (e.g. MX-DIF)",
+                               org);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s/sign.pub", common.keys, org);
+    if (access(path, F_OK) == 0) {
+        if (if_missing) {
+            fprintf(stderr, "keys of %s already in %s/%s/; left as they are\n", org, common.keys,
+                    org);
+            return CLI_OK;
+        }
+        fprintf(stderr, "puente keygen: %s/%s/ already holds keys; refusing to overwrite\n",
+                common.keys, org);
+        return CLI_USAGE;
+    }
+    if (s_mkdir_p(common.keys) != 0) {
+        fprintf(stderr, "puente keygen: cannot create %s: %s\n", common.keys, strerror(errno));
+        return CLI_USAGE;
+    }
+    pt_keyset_t *ks = pt_keyset_generate(org);
+    if (!ks) {
+        fprintf(stderr, "puente keygen: key generation failed\n");
+        return CLI_USAGE;
+    }
+    if (pt_keyset_save(ks, common.keys) != 0) {
+        int e = errno;
+        fprintf(stderr, "puente keygen: cannot write %s/%s/: %s\n", common.keys, org,
+                e == EEXIST ? "keys already exist; refusing to overwrite" : strerror(e));
+        pt_keyset_destroy(&ks);
+        return CLI_USAGE;
+    }
+    s_print_keys(ks, common.keys, common.json_output);
+    pt_keyset_destroy(&ks);
+    return CLI_OK;
+}
+
+/* --- org add ------------------------------------------------------------- */
+
+static const char *s_org_help =
+    "usage: puente org add ID [--keys DIR] [--broker URL]\n"
+    "Registers organisation ID with the public keys in DIR/ID/*.pub, acting as the\n"
+    "operator (keys in DIR/operator/). Idempotent.\n" CLI_COMMON_HELP;
+
+static int s_admin(const cli_common_t *common, const Puente__V1__AdminRequest *req)
+{
+    pt_client_t *client = NULL;
+    int code = cli_connect(common, PUENTE_OPERATOR, 0, &client);
+    if (code != CLI_OK)
+        return code;
+    char *result = NULL;
+    pt_reject_info_t rej;
+    pt_client_result_t rc = pt_client_admin(client, req, &result, &rej);
+    if (rc == PT_CLIENT_OK) {
+        if (common->json_output) {
+            json_t *o = json_pack("{s:s}", "result", result ? result : "");
+            cli_print_json(o, 1);
+            json_decref(o);
+        }
+        else
+            printf("%s\n", result && *result ? result : "ok");
+    }
+    code = cli_fail(client, rc, &rej);
+    free(result);
+    pt_client_destroy(&client);
+    return code;
+}
+
+int cmd_org(int argc, char **argv)
+{
+    static const struct option longopts[] = { CLI_COMMON_OPTIONS, { 0, 0, 0, 0 } };
+    cli_common_t common;
+    cli_common_init(&common, PUENTE_DEFAULT_TIMEOUT_MS);
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        int r = cli_common_opt(c, optarg, &common);
+        if (r < 0)
+            return CLI_USAGE;
+        if (r > 0)
+            continue;
+        if (c == 'h') {
+            fputs(s_org_help, stdout);
+            return CLI_OK;
+        }
+        if (c == ':')
+            return cli_usage_error("org", "option %s needs a value", argv[optind - 1]);
+        return cli_usage_error("org", "unknown option %s", argv[optind - 1]);
+    }
+    if (argc - optind != 2 || strcmp(argv[optind], "add") != 0)
+        return cli_usage_error("org", "expected: org add ID");
+    const char *org = argv[optind + 1];
+    if (!pt_org_id_valid(org) || strcmp(org, "broker") == 0 || strcmp(org, "operator") == 0)
+        return cli_usage_error("org", "'%s' is not a valid organisation id (e.g. MX-DIF)", org);
+    char err[200] = "";
+    pt_keyset_t *ks = pt_keyset_load(common.keys, org, 0, err, sizeof err);
+    if (!ks) {
+        fprintf(stderr, "puente org: cannot read the public keys of %s in %s/%s/: %s\n", org,
+                common.keys, org, err);
+        return CLI_USAGE;
+    }
+    uint8_t sign_pub[PT_ED25519_PUBLIC_BYTES], seal_pub[PT_X25519_PUBLIC_BYTES],
+        curve_pub[PT_CURVE_KEY_BYTES];
+    pt_sign_key_public(pt_keyset_sign(ks), sign_pub);
+    pt_seal_key_public(pt_keyset_seal(ks), seal_pub);
+    memcpy(curve_pub, pt_keyset_curve_public(ks), sizeof curve_pub);
+    pt_keyset_destroy(&ks);
+
+    Puente__V1__OrgKeys keys = PUENTE__V1__ORG_KEYS__INIT;
+    keys.org_id = (char *) org;
+    keys.sign_public = (ProtobufCBinaryData) { sizeof sign_pub, sign_pub };
+    keys.seal_public = (ProtobufCBinaryData) { sizeof seal_pub, seal_pub };
+    keys.curve_public = (ProtobufCBinaryData) { sizeof curve_pub, curve_pub };
+    keys.enabled = 1;
+    Puente__V1__AdminRequest req = PUENTE__V1__ADMIN_REQUEST__INIT;
+    req.op_case = PUENTE__V1__ADMIN_REQUEST__OP_ORG_ADD;
+    req.org_add = &keys;
+    return s_admin(&common, &req);
+}
+
+/* --- agreement add ------------------------------------------------------- */
+
+static const char *s_agreement_help =
+    "usage: puente agreement add --id AGR-ID --between ORG_A ORG_B --purposes p1,p2\n"
+    "                            --types \"referral.*,tracing.request\"\n"
+    "                            [--valid-from ISO8601] [--valid-until ISO8601]\n"
+    "Registers an information-sharing agreement, acting as the operator.\n"
+    "--between also accepts ORG_A,ORG_B. Types may be \"*\" or a family prefix \"referral.*\".\n"
+    "Purposes: service_provision, case_transfer, social_inquiry, family_tracing, reintegration.\n"
+    "Valid from now (or --valid-from) and open-ended unless --valid-until.\n" CLI_COMMON_HELP;
+
+int cmd_agreement(int argc, char **argv)
+{
+    static const struct option longopts[] = { { "id", required_argument, 0, 'i' },
+                                              { "between", required_argument, 0, 'b' },
+                                              { "purposes", required_argument, 0, 'p' },
+                                              { "types", required_argument, 0, 't' },
+                                              { "valid-from", required_argument, 0, 'f' },
+                                              { "valid-until", required_argument, 0, 'u' },
+                                              CLI_COMMON_OPTIONS,
+                                              { 0, 0, 0, 0 } };
+    cli_common_t common;
+    cli_common_init(&common, PUENTE_DEFAULT_TIMEOUT_MS);
+    const char *id = NULL, *org_a = NULL, *org_b = NULL, *purposes = NULL, *types = NULL;
+    int64_t valid_from = pt_now_ms(), valid_until = 0;
+    char **pv = NULL, **tv = NULL, *between_copy = NULL;
+    size_t np = 0, nt = 0;
+    int code = CLI_USAGE, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        int r = cli_common_opt(c, optarg, &common);
+        if (r < 0)
+            goto done;
+        if (r > 0)
+            continue;
+        switch (c) {
+        case 'i': id = optarg; break;
+        case 'b':
+            free(between_copy);
+            between_copy = strdup(optarg);
+            if (!between_copy)
+                goto done;
+            org_a = between_copy;
+            char *comma = strchr(between_copy, ',');
+            if (comma) {
+                *comma = '\0';
+                org_b = comma + 1;
+            }
+            /* "--between A B": take B from the next word; the GNU getopt permutation
+               would otherwise leave it as a stray positional argument. */
+            else if (optind < argc && argv[optind][0] != '-')
+                org_b = argv[optind++];
+            break;
+        case 'p': purposes = optarg; break;
+        case 't': types = optarg; break;
+        case 'f':
+            if (puente_time_parse(optarg, &valid_from) != 0) {
+                code = cli_usage_error("agreement", "--valid-from: '%s' is not ISO 8601 (e.g. 2025-01-31 or 2025-01-31T00:00:00Z)", optarg);
+                goto done;
+            }
+            break;
+        case 'u':
+            if (puente_time_parse(optarg, &valid_until) != 0) {
+                code = cli_usage_error("agreement", "--valid-until: '%s' is not ISO 8601 (e.g. 2026-12-31 or 2026-12-31T23:59:59Z)", optarg);
+                goto done;
+            }
+            break;
+        case 'h': fputs(s_agreement_help, stdout); code = CLI_OK; goto done;
+        case ':': code = cli_usage_error("agreement", "option %s needs a value", argv[optind - 1]); goto done;
+        default: code = cli_usage_error("agreement", "unknown option %s", argv[optind - 1]); goto done;
+        }
+    }
+    if (argc - optind != 1 || strcmp(argv[optind], "add") != 0) {
+        code = cli_usage_error("agreement", "expected: agreement add --id ID --between A B ...");
+        goto done;
+    }
+    if (!id || !*id) {
+        code = cli_usage_error("agreement", "--id is required");
+        goto done;
+    }
+    if (!org_a || !org_b || !pt_org_id_valid(org_a) || !pt_org_id_valid(org_b)) {
+        code = cli_usage_error("agreement", "--between needs two valid organisation ids");
+        goto done;
+    }
+    if (!purposes || cli_split(purposes, &pv, &np) != 0) {
+        code = cli_usage_error("agreement", "--purposes needs a comma-separated list");
+        goto done;
+    }
+    for (size_t i = 0; i < np; i++)
+        if (!pt_purpose_valid(pv[i])) {
+            code = cli_usage_error("agreement", "--purposes: unknown purpose '%s'", pv[i]);
+            goto done;
+        }
+    if (!types || cli_split(types, &tv, &nt) != 0) {
+        code = cli_usage_error("agreement", "--types needs a comma-separated list");
+        goto done;
+    }
+    for (size_t i = 0; i < nt; i++) {
+        size_t len = strlen(tv[i]);
+        int pattern = strcmp(tv[i], "*") == 0 || (len > 2 && strcmp(tv[i] + len - 2, ".*") == 0);
+        if (!pattern && !pt_types_find(tv[i])) {
+            code = cli_usage_error("agreement", "--types: unknown type '%s' (see puente types)",
+                                   tv[i]);
+            goto done;
+        }
+    }
+    if (valid_until && valid_until <= valid_from) {
+        code = cli_usage_error("agreement", "--valid-until must be after the start of validity");
+        goto done;
+    }
+    Puente__V1__AgreementSpec spec = PUENTE__V1__AGREEMENT_SPEC__INIT;
+    spec.agreement_id = (char *) id;
+    spec.org_a = (char *) org_a;
+    spec.org_b = (char *) org_b;
+    spec.n_purposes = np;
+    spec.purposes = pv;
+    spec.n_message_types = nt;
+    spec.message_types = tv;
+    spec.valid_from_ms = valid_from;
+    spec.valid_until_ms = valid_until;
+    Puente__V1__AdminRequest req = PUENTE__V1__ADMIN_REQUEST__INIT;
+    req.op_case = PUENTE__V1__ADMIN_REQUEST__OP_AGREEMENT_ADD;
+    req.agreement_add = &spec;
+    code = s_admin(&common, &req);
+done:
+    cli_strv_free(&pv);
+    cli_strv_free(&tv);
+    free(between_copy);
+    return code;
+}

@@ -1,0 +1,1225 @@
+/*  pt_client — one DEALER connection to the broker: hello, directory, send with
+    receipt, receive/verify/open, ack, trail, admin. See puente.h. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "pt_envelope.h"
+#include "puente.h"
+
+#define S_RESEND_MS 2000          /* resend an unanswered request this often */
+#define S_RETRY_LATER_MS 500      /* pause after REJECT_RETRY_LATER */
+#define S_MAX_FRAME_IN (8u << 20) /* largest frame accepted from the broker */
+#define S_DEFAULT_MAX_FRAME (1u << 20)
+#define S_MAX_QUEUED 10000        /* deliveries held while waiting for a reply */
+#define S_MAX_SEEN 200000         /* handed-over ids remembered in memory */
+
+typedef struct s_queued {
+    Puente__V1__BrokerFrame *frame;
+    struct s_queued *next;
+} s_queued_t;
+
+typedef struct {
+    uint8_t id[PT_UUID_BYTES];
+    int acked;
+} s_seen_t;
+
+struct _pt_client_t {
+    char *endpoint;
+    char *keys_dir;
+    char org[PT_ORG_ID_MAX + 1];
+    int receive;
+    int timeout_ms;
+    pt_keyset_t *me;
+    pt_keyset_t *broker;
+    void *ctx;
+    void *sock;
+    void *monitor;
+    uint8_t *hello_frame;
+    size_t hello_len;
+    int handshakes;     /* successful CURVE handshakes seen */
+    int auth_failed;    /* the broker's ZAP handler refused our key */
+    int rehello;        /* reconnected: the broker needs our Hello again */
+    uint64_t next_request_id;
+    uint32_t max_frame_bytes;
+    s_queued_t *queue_head;
+    s_queued_t *queue_tail;
+    size_t queue_len;
+    pt_keyset_t **directory;
+    size_t n_directory;
+    s_seen_t *seen;
+    size_t n_seen;
+    size_t cap_seen;
+    char error[PUENTE_ERR_BYTES];
+};
+
+struct _pt_message_t {
+    Puente__V1__BrokerFrame *frame; /* owns the envelope */
+    Puente__V1__Header *header;
+    const pt_type_t *type;
+    ProtobufCMessage *body;
+    uint8_t *body_bytes;
+    size_t body_len;
+};
+
+/* --- Bounded decoding ---------------------------------------------------- */
+
+/* protobuf-c has no allocation limit of its own; bytes from the socket or from
+   another organisation get a budget proportional to their size. Memory comes from
+   malloc, so results are freed with the default allocator (NULL). */
+typedef struct {
+    size_t left;
+} s_budget_t;
+
+static void *s_budget_alloc(void *data, size_t size)
+{
+    s_budget_t *budget = data;
+    if (size > budget->left)
+        return NULL;
+    budget->left -= size;
+    return malloc(size);
+}
+
+static void s_budget_free(void *data, void *ptr)
+{
+    (void) data;
+    free(ptr);
+}
+
+static ProtobufCMessage *s_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *data,
+                                  size_t len)
+{
+    s_budget_t budget = { .left = len * 16 + 65536 };
+    ProtobufCAllocator alloc = { s_budget_alloc, s_budget_free, &budget };
+    return protobuf_c_message_unpack(desc, &alloc, len, data);
+}
+
+static void s_set_error(pt_client_t *self, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(self->error, sizeof self->error, fmt, ap);
+    va_end(ap);
+}
+
+static void s_fill_reject(pt_reject_info_t *rej, const Puente__V1__Reject *r)
+{
+    if (!rej)
+        return;
+    memset(rej, 0, sizeof *rej);
+    rej->code = r->code;
+    snprintf(rej->code_name, sizeof rej->code_name, "%s", puente_reject_name(r->code));
+    snprintf(rej->reason, sizeof rej->reason, "%s", r->reason ? r->reason : "");
+    if (r->message_id.len == PT_UUID_BYTES)
+        memcpy(rej->message_id, r->message_id.data, PT_UUID_BYTES);
+}
+
+static int64_t s_deadline(int timeout_ms)
+{
+    return timeout_ms < 0 ? INT64_MAX : pt_now_ms() + timeout_ms;
+}
+
+/* --- Socket plumbing ----------------------------------------------------- */
+
+static void s_drain_monitor(pt_client_t *self)
+{
+    for (;;) {
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, self->monitor, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&msg);
+            return;
+        }
+        uint16_t event = 0;
+        if (zmq_msg_size(&msg) >= 6)
+            memcpy(&event, zmq_msg_data(&msg), sizeof event);
+        int more = zmq_msg_more(&msg);
+        zmq_msg_close(&msg);
+        while (more) {
+            zmq_msg_init(&msg);
+            if (zmq_msg_recv(&msg, self->monitor, 0) < 0) {
+                zmq_msg_close(&msg);
+                break;
+            }
+            more = zmq_msg_more(&msg);
+            zmq_msg_close(&msg);
+        }
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+            self->auth_failed = 0;
+            if (++self->handshakes > 1)
+                self->rehello = 1;
+        }
+        else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+            self->auth_failed = 1;
+    }
+}
+
+/* One send attempt; a failure (no connection within wait_ms) is not fatal because
+   callers resend until their deadline. */
+static int s_send_raw(pt_client_t *self, const uint8_t *data, size_t len, int wait_ms)
+{
+    if (wait_ms < 0)
+        wait_ms = 0;
+    zmq_setsockopt(self->sock, ZMQ_SNDTIMEO, &wait_ms, sizeof wait_ms);
+    return zmq_send(self->sock, data, len, 0) < 0 ? -1 : 0;
+}
+
+static int s_pack_client_frame(const Puente__V1__ClientFrame *frame, uint8_t **out, size_t *len)
+{
+    size_t n = puente__v1__client_frame__get_packed_size(frame);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf)
+        return -1;
+    puente__v1__client_frame__pack(frame, buf);
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+/* Waits up to wait_ms for one frame. 1 with *out, 0 on timeout, -2 when a signal
+   interrupted the wait, -1 on a socket error. Malformed frames are dropped (the broker never sends them). */
+static int s_recv_one(pt_client_t *self, int wait_ms, Puente__V1__BrokerFrame **out)
+{
+    *out = NULL;
+    zmq_pollitem_t items[2] = { { self->sock, 0, ZMQ_POLLIN, 0 },
+                                { self->monitor, 0, ZMQ_POLLIN, 0 } };
+    int rc = zmq_poll(items, self->monitor ? 2 : 1, wait_ms);
+    if (self->monitor)
+        s_drain_monitor(self);
+    if (self->rehello && self->hello_frame) {
+        self->rehello = 0;
+        s_send_raw(self, self->hello_frame, self->hello_len, 0);
+    }
+    if (rc < 0)
+        return errno == EINTR ? -2 : -1;
+    if (!(items[0].revents & ZMQ_POLLIN))
+        return 0;
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    if (zmq_msg_recv(&msg, self->sock, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&msg);
+        return 0;
+    }
+    int more = zmq_msg_more(&msg);
+    Puente__V1__BrokerFrame *frame = NULL;
+    if (!more)
+        frame = (Puente__V1__BrokerFrame *) s_unpack(&puente__v1__broker_frame__descriptor,
+                                                     zmq_msg_data(&msg), zmq_msg_size(&msg));
+    zmq_msg_close(&msg);
+    while (more) { /* the protocol is one frame per message: drop the rest */
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, self->sock, 0) < 0)
+            more = 0;
+        else
+            more = zmq_msg_more(&msg);
+        zmq_msg_close(&msg);
+    }
+    *out = frame;
+    return frame ? 1 : 0;
+}
+
+/* A frame that answers nothing we wait for: deliveries are kept for recv, the
+   rest (late duplicates, heartbeats, welcomes after reconnect) dropped. */
+static void s_stash(pt_client_t *self, Puente__V1__BrokerFrame *frame)
+{
+    if (frame->body_case == PUENTE__V1__BROKER_FRAME__BODY_DELIVER && frame->deliver
+        && self->queue_len < S_MAX_QUEUED) {
+        s_queued_t *q = malloc(sizeof *q);
+        if (q) {
+            q->frame = frame;
+            q->next = NULL;
+            if (self->queue_tail)
+                self->queue_tail->next = q;
+            else
+                self->queue_head = q;
+            self->queue_tail = q;
+            self->queue_len++;
+            return;
+        }
+    }
+    /* A dropped delivery is offered again by the broker: nothing is lost. */
+    puente__v1__broker_frame__free_unpacked(frame, NULL);
+}
+
+static Puente__V1__BrokerFrame *s_dequeue(pt_client_t *self)
+{
+    s_queued_t *q = self->queue_head;
+    if (!q)
+        return NULL;
+    self->queue_head = q->next;
+    if (!self->queue_head)
+        self->queue_tail = NULL;
+    self->queue_len--;
+    Puente__V1__BrokerFrame *frame = q->frame;
+    free(q);
+    return frame;
+}
+
+typedef struct {
+    int body_case;              /* expected answer */
+    uint64_t request_id;        /* 0 = match by message id */
+    const uint8_t *message_id;  /* NULL = match by request id */
+} s_match_t;
+
+static int s_bytes_eq(ProtobufCBinaryData b, const uint8_t *id)
+{
+    return b.len == PT_UUID_BYTES && memcmp(b.data, id, PT_UUID_BYTES) == 0;
+}
+
+static uint64_t s_frame_request_id(const Puente__V1__BrokerFrame *f)
+{
+    switch (f->body_case) {
+    case PUENTE__V1__BROKER_FRAME__BODY_RECEIPT: return f->receipt ? f->receipt->request_id : 0;
+    case PUENTE__V1__BROKER_FRAME__BODY_DIRECTORY:
+        return f->directory ? f->directory->request_id : 0;
+    case PUENTE__V1__BROKER_FRAME__BODY_TRAIL: return f->trail ? f->trail->request_id : 0;
+    case PUENTE__V1__BROKER_FRAME__BODY_ADMIN: return f->admin ? f->admin->request_id : 0;
+    default: return 0;
+    }
+}
+
+static int s_matches(const Puente__V1__BrokerFrame *f, const s_match_t *m)
+{
+    if (f->body_case == PUENTE__V1__BROKER_FRAME__BODY_REJECT) {
+        const Puente__V1__Reject *r = f->reject;
+        if (!r)
+            return 0;
+        if (m->message_id)
+            return s_bytes_eq(r->message_id, m->message_id);
+        if (m->request_id)
+            return r->request_id == m->request_id
+                   || (r->request_id == 0 && r->message_id.len == 0);
+        return r->request_id == 0 && r->message_id.len == 0;
+    }
+    if ((int) f->body_case != m->body_case)
+        return 0;
+    switch (f->body_case) {
+    case PUENTE__V1__BROKER_FRAME__BODY_RECEIPT:
+        return f->receipt && m->message_id && s_bytes_eq(f->receipt->message_id, m->message_id);
+    case PUENTE__V1__BROKER_FRAME__BODY_ACKED:
+        return f->acked && m->message_id && s_bytes_eq(f->acked->message_id, m->message_id);
+    case PUENTE__V1__BROKER_FRAME__BODY_WELCOME: return f->welcome != NULL;
+    default:
+        /* A broker that does not echo request ids still answers in order. */
+        return s_frame_request_id(f) == m->request_id || s_frame_request_id(f) == 0;
+    }
+}
+
+/* Sends data, resending every S_RESEND_MS (all requests are idempotent), until an
+   answer that matches m arrives or deadline passes. */
+static pt_client_result_t s_request(pt_client_t *self, const uint8_t *data, size_t len,
+                                    const s_match_t *m, int64_t deadline,
+                                    Puente__V1__BrokerFrame **out)
+{
+    *out = NULL;
+    int64_t next_send = 0;
+    for (;;) {
+        int64_t now = pt_now_ms();
+        if (now >= deadline)
+            break;
+        if (now >= next_send) {
+            int64_t wait = deadline - now < S_RESEND_MS ? deadline - now : S_RESEND_MS;
+            s_send_raw(self, data, len, (int) wait);
+            next_send = pt_now_ms() + S_RESEND_MS;
+        }
+        now = pt_now_ms();
+        int64_t until = next_send < deadline ? next_send : deadline;
+        int64_t wait = until > now ? until - now : 0;
+        Puente__V1__BrokerFrame *frame = NULL;
+        int rc = s_recv_one(self, (int) wait, &frame);
+        if (rc == -1)
+            break;
+        if (rc <= 0)
+            continue;
+        if (s_matches(frame, m)) {
+            *out = frame;
+            return PT_CLIENT_OK;
+        }
+        s_stash(self, frame);
+    }
+    if (self->auth_failed)
+        s_set_error(self, "broker at %s refused the CURVE key of %s (not registered or disabled?)",
+                    self->endpoint, self->org);
+    else
+        s_set_error(self, "cannot reach broker at %s (no answer within %d ms)", self->endpoint,
+                    self->timeout_ms);
+    return PT_CLIENT_UNREACHABLE;
+}
+
+/* --- Lifecycle ----------------------------------------------------------- */
+
+static int s_setopt_int(void *sock, int opt, int value)
+{
+    return zmq_setsockopt(sock, opt, &value, sizeof value);
+}
+
+static pt_client_result_t s_connect(pt_client_t *self)
+{
+    self->ctx = zmq_ctx_new();
+    if (!self->ctx)
+        return PT_CLIENT_INTERNAL;
+    self->sock = zmq_socket(self->ctx, ZMQ_DEALER);
+    if (!self->sock)
+        return PT_CLIENT_INTERNAL;
+    const char *server = pt_keyset_curve_public_z85(self->broker);
+    const char *pub = pt_keyset_curve_public_z85(self->me);
+    const char *sec = pt_keyset_curve_secret_z85(self->me);
+    int64_t max_in = S_MAX_FRAME_IN;
+    if (zmq_setsockopt(self->sock, ZMQ_CURVE_SERVERKEY, server, strlen(server))
+        || zmq_setsockopt(self->sock, ZMQ_CURVE_PUBLICKEY, pub, strlen(pub))
+        || zmq_setsockopt(self->sock, ZMQ_CURVE_SECRETKEY, sec, strlen(sec))) {
+        s_set_error(self, "invalid CURVE keys for %s or the broker", self->org);
+        return PT_CLIENT_INVALID;
+    }
+    /* Short linger: unsent frames are resent by the next process anyway. */
+    if (s_setopt_int(self->sock, ZMQ_LINGER, 200) || s_setopt_int(self->sock, ZMQ_IMMEDIATE, 1)
+        || s_setopt_int(self->sock, ZMQ_HEARTBEAT_IVL, 5000)
+        || s_setopt_int(self->sock, ZMQ_HEARTBEAT_TIMEOUT, 15000)
+        || s_setopt_int(self->sock, ZMQ_HEARTBEAT_TTL, 20000)
+        || s_setopt_int(self->sock, ZMQ_RECONNECT_IVL, 100)
+        || s_setopt_int(self->sock, ZMQ_RECONNECT_IVL_MAX, 5000)
+        || zmq_setsockopt(self->sock, ZMQ_MAXMSGSIZE, &max_in, sizeof max_in))
+        return PT_CLIENT_INTERNAL;
+    char mon_ep[64];
+    snprintf(mon_ep, sizeof mon_ep, "inproc://pt-client-monitor-%p", (void *) self);
+    if (zmq_socket_monitor(self->sock, mon_ep,
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        == 0) {
+        self->monitor = zmq_socket(self->ctx, ZMQ_PAIR);
+        if (self->monitor && zmq_connect(self->monitor, mon_ep) != 0) {
+            zmq_close(self->monitor);
+            self->monitor = NULL;
+        }
+    }
+    if (zmq_connect(self->sock, self->endpoint) != 0) {
+        s_set_error(self, "invalid broker endpoint %s: %s", self->endpoint, zmq_strerror(errno));
+        return PT_CLIENT_INVALID;
+    }
+    return PT_CLIENT_OK;
+}
+
+pt_client_t *pt_client_new_ex(const pt_client_opts_t *opts, char *err, size_t err_len,
+                              pt_client_result_t *err_code)
+{
+    pt_client_result_t code = PT_CLIENT_INVALID;
+    char reason[PUENTE_ERR_BYTES] = "";
+    pt_client_t *self = NULL;
+    Puente__V1__BrokerFrame *reply = NULL;
+    if (!opts || !opts->org_id || !pt_org_id_valid(opts->org_id)) {
+        snprintf(reason, sizeof reason, "invalid organisation id");
+        goto error;
+    }
+    self = calloc(1, sizeof *self);
+    if (!self) {
+        code = PT_CLIENT_INTERNAL;
+        goto error;
+    }
+    self->endpoint = strdup(opts->endpoint ? opts->endpoint : PUENTE_DEFAULT_BROKER);
+    self->keys_dir = strdup(opts->keys_dir ? opts->keys_dir : PUENTE_DEFAULT_KEYS);
+    if (!self->endpoint || !self->keys_dir) {
+        code = PT_CLIENT_INTERNAL;
+        goto error;
+    }
+    snprintf(self->org, sizeof self->org, "%s", opts->org_id);
+    self->receive = opts->receive ? 1 : 0;
+    self->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : PUENTE_DEFAULT_TIMEOUT_MS;
+    self->max_frame_bytes = S_DEFAULT_MAX_FRAME;
+    self->next_request_id = 1;
+
+    char kerr[200] = "";
+    self->me = pt_keyset_load(self->keys_dir, self->org, 1, kerr, sizeof kerr);
+    if (!self->me) {
+        snprintf(reason, sizeof reason, "cannot load keys of %s from %s/%s: %s", self->org,
+                 self->keys_dir, self->org, kerr[0] ? kerr : "unreadable");
+        goto error;
+    }
+    kerr[0] = '\0';
+    self->broker = pt_keyset_load(self->keys_dir, "broker", 0, kerr, sizeof kerr);
+    if (!self->broker) {
+        snprintf(reason, sizeof reason, "cannot load the broker's public keys from %s/broker: %s",
+                 self->keys_dir, kerr[0] ? kerr : "unreadable");
+        goto error;
+    }
+    code = s_connect(self);
+    if (code != PT_CLIENT_OK) {
+        snprintf(reason, sizeof reason, "%s", self->error[0] ? self->error : "socket setup failed");
+        goto error;
+    }
+
+    Puente__V1__Hello hello = PUENTE__V1__HELLO__INIT;
+    hello.org_id = self->org;
+    hello.client = (char *) (opts->client_name ? opts->client_name : "puente-sdk/0.1");
+    hello.receive = self->receive;
+    Puente__V1__ClientFrame frame = PUENTE__V1__CLIENT_FRAME__INIT;
+    frame.body_case = PUENTE__V1__CLIENT_FRAME__BODY_HELLO;
+    frame.hello = &hello;
+    if (s_pack_client_frame(&frame, &self->hello_frame, &self->hello_len)) {
+        code = PT_CLIENT_INTERNAL;
+        goto error;
+    }
+    s_match_t m = { .body_case = PUENTE__V1__BROKER_FRAME__BODY_WELCOME };
+    code = s_request(self, self->hello_frame, self->hello_len, &m, s_deadline(self->timeout_ms),
+                     &reply);
+    if (code != PT_CLIENT_OK) {
+        snprintf(reason, sizeof reason, "%s", self->error);
+        goto error;
+    }
+    if (reply->body_case == PUENTE__V1__BROKER_FRAME__BODY_REJECT) {
+        code = PT_CLIENT_REJECTED;
+        snprintf(reason, sizeof reason, "broker refused hello: %s (%d): %s",
+                 puente_reject_name(reply->reject->code), reply->reject->code,
+                 reply->reject->reason ? reply->reject->reason : "");
+        goto error;
+    }
+    if (reply->welcome->max_frame_bytes > 0)
+        self->max_frame_bytes = reply->welcome->max_frame_bytes;
+    puente__v1__broker_frame__free_unpacked(reply, NULL);
+    if (err && err_len)
+        err[0] = '\0';
+    if (err_code)
+        *err_code = PT_CLIENT_OK;
+    return self;
+
+error:
+    if (reply)
+        puente__v1__broker_frame__free_unpacked(reply, NULL);
+    if (err && err_len)
+        snprintf(err, err_len, "%s", reason[0] ? reason : "out of memory");
+    if (err_code)
+        *err_code = code == PT_CLIENT_OK ? PT_CLIENT_INTERNAL : code;
+    pt_client_destroy(&self);
+    return NULL;
+}
+
+pt_client_t *pt_client_new(const pt_client_opts_t *opts, char *err, size_t err_len)
+{
+    return pt_client_new_ex(opts, err, err_len, NULL);
+}
+
+void pt_client_destroy(pt_client_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    pt_client_t *self = *self_p;
+    Puente__V1__BrokerFrame *f;
+    while ((f = s_dequeue(self)))
+        puente__v1__broker_frame__free_unpacked(f, NULL);
+    for (size_t i = 0; i < self->n_directory; i++)
+        pt_keyset_destroy(&self->directory[i]);
+    free(self->directory);
+    free(self->seen);
+    if (self->sock) {
+        zmq_socket_monitor(self->sock, NULL, 0);
+        zmq_close(self->sock);
+    }
+    if (self->monitor)
+        zmq_close(self->monitor);
+    if (self->ctx)
+        zmq_ctx_term(self->ctx);
+    pt_keyset_destroy(&self->me);
+    pt_keyset_destroy(&self->broker);
+    free(self->hello_frame);
+    free(self->endpoint);
+    free(self->keys_dir);
+    free(self);
+    *self_p = NULL;
+}
+
+const char *pt_client_error(const pt_client_t *client)
+{
+    return client ? client->error : "no client";
+}
+
+const char *pt_client_org(const pt_client_t *client)
+{
+    return client ? client->org : "";
+}
+
+/* --- Directory ----------------------------------------------------------- */
+
+static const pt_keyset_t *s_directory_find(const pt_client_t *self, const char *org)
+{
+    for (size_t i = 0; i < self->n_directory; i++)
+        if (strcmp(pt_keyset_org(self->directory[i]), org) == 0)
+            return self->directory[i];
+    return NULL;
+}
+
+static void s_directory_drop(pt_client_t *self, const char *org)
+{
+    for (size_t i = 0; i < self->n_directory; i++)
+        if (strcmp(pt_keyset_org(self->directory[i]), org) == 0) {
+            pt_keyset_destroy(&self->directory[i]);
+            self->directory[i] = self->directory[--self->n_directory];
+            return;
+        }
+}
+
+static pt_client_result_t s_directory_fetch(pt_client_t *self, const char *const *org_ids, size_t n)
+{
+    Puente__V1__DirectoryRequest req = PUENTE__V1__DIRECTORY_REQUEST__INIT;
+    req.n_org_ids = n;
+    req.org_ids = (char **) org_ids;
+    req.request_id = self->next_request_id++;
+    Puente__V1__ClientFrame frame = PUENTE__V1__CLIENT_FRAME__INIT;
+    frame.body_case = PUENTE__V1__CLIENT_FRAME__BODY_DIRECTORY;
+    frame.directory = &req;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    Puente__V1__BrokerFrame *reply = NULL;
+    Puente__V1__DirectoryEntries *entries = NULL;
+    pt_client_result_t rc = PT_CLIENT_INTERNAL;
+    if (s_pack_client_frame(&frame, &data, &len))
+        goto error;
+    s_match_t m = { .body_case = PUENTE__V1__BROKER_FRAME__BODY_DIRECTORY,
+                    .request_id = req.request_id };
+    rc = s_request(self, data, len, &m, s_deadline(self->timeout_ms), &reply);
+    if (rc != PT_CLIENT_OK)
+        goto error;
+    if (reply->body_case == PUENTE__V1__BROKER_FRAME__BODY_REJECT) {
+        s_set_error(self, "directory request rejected: %s: %s",
+                    puente_reject_name(reply->reject->code), reply->reject->reason);
+        rc = PT_CLIENT_REJECTED;
+        goto error;
+    }
+    if (puente_directory_verify(reply->directory, pt_keyset_sign(self->broker), &entries) != 0) {
+        s_set_error(self, "the broker's directory signature does not verify with %s/broker/sign.pub",
+                    self->keys_dir);
+        rc = PT_CLIENT_BAD_REPLY;
+        goto error;
+    }
+    for (size_t i = 0; i < entries->n_orgs; i++) {
+        const Puente__V1__OrgKeys *o = entries->orgs[i];
+        s_directory_drop(self, o->org_id);
+        if (!o->enabled)
+            continue;
+        pt_keyset_t *ks = pt_keyset_from_public(o->org_id, o->sign_public.data,
+                                                o->seal_public.data, o->curve_public.data);
+        if (!ks)
+            continue; /* a key OpenSSL refuses is as good as absent */
+        pt_keyset_t **grown = realloc(self->directory, (self->n_directory + 1) * sizeof *grown);
+        if (!grown) {
+            pt_keyset_destroy(&ks);
+            rc = PT_CLIENT_INTERNAL;
+            goto error;
+        }
+        self->directory = grown;
+        self->directory[self->n_directory++] = ks;
+    }
+    rc = PT_CLIENT_OK;
+error:
+    puente__v1__directory_entries__free_unpacked(entries, NULL);
+    if (reply)
+        puente__v1__broker_frame__free_unpacked(reply, NULL);
+    free(data);
+    return rc;
+}
+
+pt_client_result_t pt_client_directory_refresh(pt_client_t *client, const char *const *org_ids,
+                                               size_t n)
+{
+    if (!client)
+        return PT_CLIENT_INVALID;
+    if (n == 0) {
+        for (size_t i = 0; i < client->n_directory; i++)
+            pt_keyset_destroy(&client->directory[i]);
+        client->n_directory = 0;
+    }
+    else
+        for (size_t i = 0; i < n; i++)
+            s_directory_drop(client, org_ids[i]);
+    return s_directory_fetch(client, org_ids, n);
+}
+
+const pt_keyset_t *pt_client_directory_keys(pt_client_t *client, const char *org_id)
+{
+    if (!client || !org_id)
+        return NULL;
+    const pt_keyset_t *ks = s_directory_find(client, org_id);
+    if (ks)
+        return ks;
+    if (s_directory_fetch(client, &org_id, 1) != PT_CLIENT_OK)
+        return NULL;
+    ks = s_directory_find(client, org_id);
+    if (!ks)
+        s_set_error(client, "%s is not in the broker's directory (unknown or disabled)", org_id);
+    return ks;
+}
+
+/* --- Sending ------------------------------------------------------------- */
+
+static char *s_str(const char *s)
+{
+    return (char *) (s ? s : "");
+}
+
+/* The Envelope field of ClientFrame, encoded by hand so that the envelope bytes
+   (and the signed header inside) are sent exactly as sealed, never re-encoded. */
+static uint8_t *s_submit_frame(const uint8_t *env, size_t env_len, size_t *out_len)
+{
+    uint8_t *buf = malloc(env_len + 11);
+    if (!buf)
+        return NULL;
+    size_t at = 0;
+    buf[at++] = (PUENTE__V1__CLIENT_FRAME__BODY_SUBMIT << 3) | 2;
+    uint64_t v = env_len;
+    while (v >= 0x80) {
+        buf[at++] = (uint8_t) (v | 0x80);
+        v >>= 7;
+    }
+    buf[at++] = (uint8_t) v;
+    memcpy(buf + at, env, env_len);
+    *out_len = at + env_len;
+    return buf;
+}
+
+static void s_local_reject(pt_reject_info_t *rej, int code, const char *reason)
+{
+    if (!rej)
+        return;
+    memset(rej, 0, sizeof *rej);
+    rej->code = code;
+    snprintf(rej->code_name, sizeof rej->code_name, "%s", puente_reject_name(code));
+    snprintf(rej->reason, sizeof rej->reason, "%s", reason);
+}
+
+pt_client_result_t pt_client_send(pt_client_t *client, const pt_send_t *msg,
+                                  pt_receipt_info_t *receipt, pt_reject_info_t *rej)
+{
+    if (!client)
+        return PT_CLIENT_INVALID;
+    pt_client_t *self = client;
+    pt_client_result_t rc = PT_CLIENT_INVALID;
+    const pt_seal_key_t **seal = NULL;
+    uint8_t *env = NULL, *frame = NULL;
+    size_t env_len = 0, frame_len = 0;
+    Puente__V1__Envelope *sealed = NULL;
+    Puente__V1__BrokerFrame *reply = NULL;
+    ProtobufCMessage *check = NULL;
+    self->error[0] = '\0';
+    if (rej)
+        memset(rej, 0, sizeof *rej);
+
+    const pt_type_t *type = msg ? pt_types_find(msg->message_type) : NULL;
+    if (!type) {
+        s_set_error(self, "unknown message type %s (see `puente types`)",
+                    msg && msg->message_type ? msg->message_type : "(none)");
+        goto error;
+    }
+    if (!msg->recipients || msg->n_recipients == 0 || msg->n_recipients > 64) {
+        s_set_error(self, "between 1 and 64 recipients are needed");
+        goto error;
+    }
+    for (size_t i = 0; i < msg->n_recipients; i++)
+        if (!msg->recipients[i] || !pt_org_id_valid(msg->recipients[i])) {
+            s_set_error(self, "invalid recipient id %s", s_str(msg->recipients[i]));
+            goto error;
+        }
+    if (!msg->case_token || !*msg->case_token) {
+        s_set_error(self, "a case token is required");
+        goto error;
+    }
+    const char *purpose = msg->purpose && *msg->purpose ? msg->purpose : type->default_purpose;
+    if (!pt_purpose_valid(purpose)) {
+        s_set_error(self, "unknown purpose %s", purpose);
+        goto error;
+    }
+    check = s_unpack(type->descriptor, msg->body, msg->body_len);
+    if (!check) {
+        s_set_error(self, "body is not a valid %s message", type->name);
+        goto error;
+    }
+    protobuf_c_message_free_unpacked(check, NULL);
+    check = NULL;
+
+    /* Fetch every unknown recipient in one directory request. */
+    const char **missing = calloc(msg->n_recipients, sizeof *missing);
+    seal = calloc(msg->n_recipients, sizeof *seal);
+    if (!missing || !seal) {
+        free(missing);
+        rc = PT_CLIENT_INTERNAL;
+        goto error;
+    }
+    size_t n_missing = 0;
+    for (size_t i = 0; i < msg->n_recipients; i++)
+        if (!s_directory_find(self, msg->recipients[i]))
+            missing[n_missing++] = msg->recipients[i];
+    if (n_missing) {
+        rc = s_directory_fetch(self, missing, n_missing);
+        free(missing);
+        if (rc != PT_CLIENT_OK)
+            goto error;
+    }
+    else
+        free(missing);
+    for (size_t i = 0; i < msg->n_recipients; i++) {
+        const pt_keyset_t *ks = s_directory_find(self, msg->recipients[i]);
+        if (!ks) {
+            char reason[128];
+            snprintf(reason, sizeof reason, "%s is not in the broker's directory",
+                     msg->recipients[i]);
+            s_local_reject(rej, PUENTE__V1__REJECT_CODE__REJECT_UNKNOWN_RECIPIENT, reason);
+            s_set_error(self, "%s", reason);
+            rc = PT_CLIENT_REJECTED;
+            goto error;
+        }
+        seal[i] = pt_keyset_seal(ks);
+    }
+
+    uint8_t message_id[PT_UUID_BYTES], correlation_id[PT_UUID_BYTES];
+    if (pt_uuidv7(message_id)) {
+        rc = PT_CLIENT_INTERNAL;
+        goto error;
+    }
+    if (msg->correlation_id)
+        memcpy(correlation_id, msg->correlation_id, PT_UUID_BYTES);
+    else
+        memcpy(correlation_id, message_id, PT_UUID_BYTES); /* starts its own thread */
+    Puente__V1__ConsentSummary no_consent = PUENTE__V1__CONSENT_SUMMARY__INIT;
+    Puente__V1__Header h = PUENTE__V1__HEADER__INIT;
+    h.message_id = (ProtobufCBinaryData) { PT_UUID_BYTES, message_id };
+    h.correlation_id = (ProtobufCBinaryData) { PT_UUID_BYTES, correlation_id };
+    if (msg->causation_id)
+        h.causation_id = (ProtobufCBinaryData) { PT_UUID_BYTES, (uint8_t *) msg->causation_id };
+    h.message_type = (char *) type->name;
+    h.sender = self->org;
+    h.n_recipients = msg->n_recipients;
+    h.recipients = (char **) msg->recipients;
+    h.created_at_ms = pt_now_ms();
+    h.expires_at_ms = msg->expires_in_ms > 0 ? h.created_at_ms + msg->expires_in_ms : 0;
+    h.purpose = (char *) purpose;
+    h.agreement_id = s_str(msg->agreement_id);
+    h.case_token = (char *) msg->case_token;
+    h.consent = (Puente__V1__ConsentSummary *) (msg->consent ? msg->consent : &no_consent);
+    h.schema_version = PT_SCHEMA_VERSION;
+    h.service_type = s_str(msg->service_type);
+    h.respond_by_ms = msg->respond_by_ms;
+    h.best_interests_ref = s_str(msg->best_interests_ref);
+    h.reason_code = s_str(msg->reason_code);
+
+    pt_env_result_t er = pt_envelope_seal(&h, msg->body, msg->body_len, pt_keyset_sign(self->me),
+                                          seal, msg->n_recipients, &env, &env_len);
+    if (er != PT_ENV_OK) {
+        s_set_error(self, "cannot seal the envelope: %s", pt_env_result_str(er));
+        rc = PT_CLIENT_INTERNAL;
+        goto error;
+    }
+    if (env_len + 16 > self->max_frame_bytes) {
+        s_set_error(self, "envelope of %zu bytes exceeds the broker's limit of %u", env_len,
+                    self->max_frame_bytes);
+        rc = PT_CLIENT_INVALID;
+        goto error;
+    }
+    /* Our own bytes: used to check that the receipt is about this very header. */
+    sealed = puente__v1__envelope__unpack(NULL, env_len, env);
+    uint8_t header_sha[PT_SHA256_BYTES];
+    if (!sealed || pt_sha256(sealed->header.data, sealed->header.len, header_sha)) {
+        rc = PT_CLIENT_INTERNAL;
+        goto error;
+    }
+    frame = s_submit_frame(env, env_len, &frame_len);
+    if (!frame) {
+        rc = PT_CLIENT_INTERNAL;
+        goto error;
+    }
+
+    int64_t deadline = s_deadline(self->timeout_ms);
+    s_match_t m = { .body_case = PUENTE__V1__BROKER_FRAME__BODY_RECEIPT, .message_id = message_id };
+    for (;;) {
+        rc = s_request(self, frame, frame_len, &m, deadline, &reply);
+        if (rc != PT_CLIENT_OK)
+            goto error;
+        if (reply->body_case == PUENTE__V1__BROKER_FRAME__BODY_REJECT
+            && reply->reject->code == PUENTE__V1__REJECT_CODE__REJECT_RETRY_LATER
+            && pt_now_ms() + S_RETRY_LATER_MS < deadline) {
+            puente__v1__broker_frame__free_unpacked(reply, NULL);
+            reply = NULL;
+            Puente__V1__BrokerFrame *other = NULL;
+            int64_t pause_until = pt_now_ms() + S_RETRY_LATER_MS;
+            while (pt_now_ms() < pause_until) {
+                if (s_recv_one(self, (int) (pause_until - pt_now_ms()), &other) == 1)
+                    s_stash(self, other);
+            }
+            continue;
+        }
+        break;
+    }
+    if (reply->body_case == PUENTE__V1__BROKER_FRAME__BODY_REJECT) {
+        s_fill_reject(rej, reply->reject);
+        s_set_error(self, "%s (%d): %s", puente_reject_name(reply->reject->code),
+                    reply->reject->code, s_str(reply->reject->reason));
+        rc = PT_CLIENT_REJECTED;
+        goto error;
+    }
+    const Puente__V1__Receipt *r = reply->receipt;
+    if (puente_receipt_verify(r, pt_keyset_sign(self->broker)) != 0) {
+        s_set_error(self, "the broker's receipt signature does not verify");
+        rc = PT_CLIENT_BAD_REPLY;
+        goto error;
+    }
+    if (memcmp(r->header_sha256.data, header_sha, PT_SHA256_BYTES) != 0) {
+        s_set_error(self, "the receipt names a different header than the one sent");
+        rc = PT_CLIENT_BAD_REPLY;
+        goto error;
+    }
+    if (receipt) {
+        memset(receipt, 0, sizeof *receipt);
+        memcpy(receipt->message_id, message_id, PT_UUID_BYTES);
+        memcpy(receipt->correlation_id, correlation_id, PT_UUID_BYTES);
+        receipt->stored_at_ms = r->stored_at_ms;
+        memcpy(receipt->header_sha256, r->header_sha256.data, PT_SHA256_BYTES);
+        memcpy(receipt->event_hash, r->event_hash.data, PT_SHA256_BYTES);
+        receipt->duplicate = r->duplicate ? 1 : 0;
+    }
+    rc = PT_CLIENT_OK;
+error:
+    if (reply)
+        puente__v1__broker_frame__free_unpacked(reply, NULL);
+    if (sealed)
+        puente__v1__envelope__free_unpacked(sealed, NULL);
+    free(frame);
+    free(env);
+    free(seal);
+    return rc;
+}
+
+/* --- Receiving ----------------------------------------------------------- */
+
+static s_seen_t *s_seen_find(pt_client_t *self, const uint8_t *id)
+{
+    for (size_t i = self->n_seen; i-- > 0;)
+        if (memcmp(self->seen[i].id, id, PT_UUID_BYTES) == 0)
+            return &self->seen[i];
+    return NULL;
+}
+
+static int s_seen_add(pt_client_t *self, const uint8_t *id)
+{
+    if (self->n_seen == S_MAX_SEEN) { /* forget the oldest half */
+        memmove(self->seen, self->seen + S_MAX_SEEN / 2, (S_MAX_SEEN / 2) * sizeof *self->seen);
+        self->n_seen = S_MAX_SEEN / 2;
+    }
+    if (self->n_seen == self->cap_seen) {
+        size_t cap = self->cap_seen ? self->cap_seen * 2 : 64;
+        s_seen_t *grown = realloc(self->seen, cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        self->seen = grown;
+        self->cap_seen = cap;
+    }
+    memcpy(self->seen[self->n_seen].id, id, PT_UUID_BYTES);
+    self->seen[self->n_seen].acked = 0;
+    self->n_seen++;
+    return 0;
+}
+
+static void s_pack_ack(const uint8_t *id, uint8_t **data, size_t *len)
+{
+    Puente__V1__Ack ack = PUENTE__V1__ACK__INIT;
+    ack.message_id = (ProtobufCBinaryData) { PT_UUID_BYTES, (uint8_t *) id };
+    Puente__V1__ClientFrame frame = PUENTE__V1__CLIENT_FRAME__INIT;
+    frame.body_case = PUENTE__V1__CLIENT_FRAME__BODY_ACK;
+    frame.ack = &ack;
+    if (s_pack_client_frame(&frame, data, len))
+        *data = NULL;
+}
+
+/* Verifies, opens and decodes one delivery. PT_CLIENT_OK with *out, REFUSED with
+   the reason in self->error, or TIMEOUT for a duplicate that was skipped. */
+static pt_client_result_t s_accept(pt_client_t *self, Puente__V1__BrokerFrame *frame,
+                                   pt_message_t **out)
+{
+    pt_client_result_t rc = PT_CLIENT_REFUSED;
+    Puente__V1__Header *hdr = NULL;
+    pt_message_t *m = NULL;
+    uint8_t *body = NULL;
+    size_t body_len = 0;
+    char idtext[PT_UUID_STR_BYTES] = "(unknown id)";
+    const Puente__V1__Envelope *env = frame->deliver->envelope;
+    if (!env) {
+        s_set_error(self, "refused delivery: no envelope");
+        goto error;
+    }
+    pt_env_result_t er = pt_envelope_check(env, &hdr);
+    if (er != PT_ENV_OK) {
+        s_set_error(self, "refused delivery: envelope check failed: %s", pt_env_result_str(er));
+        goto error;
+    }
+    pt_uuid_format(hdr->message_id.data, idtext);
+    s_seen_t *seen = s_seen_find(self, hdr->message_id.data);
+    if (seen) {
+        /* Redelivered: the broker missed our ack, or the app still holds it. */
+        if (seen->acked) {
+            uint8_t *data = NULL;
+            size_t len = 0;
+            s_pack_ack(hdr->message_id.data, &data, &len);
+            if (data)
+                s_send_raw(self, data, len, 0);
+            free(data);
+        }
+        rc = PT_CLIENT_TIMEOUT;
+        goto error;
+    }
+    const pt_type_t *type = pt_types_find(hdr->message_type);
+    if (!type) {
+        s_set_error(self, "refused %s: unknown message type", idtext);
+        goto error;
+    }
+    if (!pt_org_id_valid(hdr->sender)) {
+        s_set_error(self, "refused %s: invalid sender id", idtext);
+        goto error;
+    }
+    const pt_keyset_t *sender = pt_client_directory_keys(self, hdr->sender);
+    if (!sender) {
+        s_set_error(self, "refused %s: sender %s not in the directory", idtext, hdr->sender);
+        goto error;
+    }
+    er = pt_envelope_verify_header(env, pt_keyset_sign(sender));
+    if (er == PT_ENV_BAD_SIGNATURE) {
+        /* The sender may have rotated its key since we cached it. */
+        const char *one = hdr->sender;
+        if (pt_client_directory_refresh(self, &one, 1) == PT_CLIENT_OK
+            && (sender = s_directory_find(self, hdr->sender)))
+            er = pt_envelope_verify_header(env, pt_keyset_sign(sender));
+    }
+    if (er != PT_ENV_OK || !sender) {
+        s_set_error(self, "refused %s: header signature of %s: %s", idtext, hdr->sender,
+                    pt_env_result_str(er));
+        goto error;
+    }
+    uint8_t key_id[PT_KEY_ID_BYTES];
+    pt_sign_key_id(pt_keyset_sign(sender), key_id);
+    if (hdr->sender_key_id.len != PT_KEY_ID_BYTES
+        || memcmp(hdr->sender_key_id.data, key_id, PT_KEY_ID_BYTES) != 0) {
+        s_set_error(self, "refused %s: sender key id differs from the directory's", idtext);
+        goto error;
+    }
+    er = pt_envelope_open(env, hdr, self->org, pt_keyset_seal(self->me), pt_keyset_sign(sender),
+                          &body, &body_len);
+    if (er != PT_ENV_OK) {
+        s_set_error(self, "refused %s: cannot open payload: %s", idtext, pt_env_result_str(er));
+        goto error;
+    }
+    m = calloc(1, sizeof *m);
+    if (!m) {
+        rc = PT_CLIENT_INTERNAL;
+        goto error;
+    }
+    m->body = s_unpack(type->descriptor, body, body_len);
+    if (!m->body) {
+        s_set_error(self, "refused %s: body does not decode as %s", idtext, type->name);
+        goto error;
+    }
+    if (s_seen_add(self, hdr->message_id.data)) {
+        rc = PT_CLIENT_INTERNAL;
+        goto error;
+    }
+    m->frame = frame;
+    m->header = hdr;
+    m->type = type;
+    m->body_bytes = body;
+    m->body_len = body_len;
+    *out = m;
+    return PT_CLIENT_OK;
+error:
+    if (m) {
+        if (m->body)
+            protobuf_c_message_free_unpacked(m->body, NULL);
+        free(m);
+    }
+    free(body);
+    if (hdr)
+        puente__v1__header__free_unpacked(hdr, NULL);
+    puente__v1__broker_frame__free_unpacked(frame, NULL);
+    return rc;
+}
+
+pt_client_result_t pt_client_recv(pt_client_t *client, int timeout_ms, pt_message_t **out)
+{
+    if (!client || !out)
+        return PT_CLIENT_INVALID;
+    *out = NULL;
+    client->error[0] = '\0';
+    int64_t deadline = s_deadline(timeout_ms);
+    for (;;) {
+        Puente__V1__BrokerFrame *frame = s_dequeue(client);
+        while (!frame) {
+            int64_t now = pt_now_ms();
+            if (now >= deadline)
+                return PT_CLIENT_TIMEOUT;
+            /* Wake at least every second so reconnects get their Hello promptly. */
+            int wait = deadline - now > 1000 ? 1000 : (int) (deadline - now);
+            int rc = s_recv_one(client, wait, &frame);
+            if (rc == -1)
+                return PT_CLIENT_UNREACHABLE;
+            if (rc == -2)
+                return PT_CLIENT_TIMEOUT; /* a signal: let the caller decide */
+            if (rc == 0)
+                continue;
+            if (frame->body_case != PUENTE__V1__BROKER_FRAME__BODY_DELIVER || !frame->deliver) {
+                puente__v1__broker_frame__free_unpacked(frame, NULL);
+                frame = NULL;
+            }
+        }
+        pt_client_result_t rc = s_accept(client, frame, out);
+        if (rc == PT_CLIENT_TIMEOUT)
+            continue; /* a duplicate: look for the next one */
+        return rc;
+    }
+}
+
+pt_client_result_t pt_client_ack(pt_client_t *client, const uint8_t *message_id)
+{
+    if (!client || !message_id)
+        return PT_CLIENT_INVALID;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    s_pack_ack(message_id, &data, &len);
+    if (!data)
+        return PT_CLIENT_INTERNAL;
+    Puente__V1__BrokerFrame *reply = NULL;
+    s_match_t m = { .body_case = PUENTE__V1__BROKER_FRAME__BODY_ACKED, .message_id = message_id };
+    pt_client_result_t rc =
+        s_request(client, data, len, &m, s_deadline(client->timeout_ms), &reply);
+    free(data);
+    if (rc != PT_CLIENT_OK)
+        return rc;
+    if (reply->body_case == PUENTE__V1__BROKER_FRAME__BODY_REJECT) {
+        s_set_error(client, "ack rejected: %s (%d): %s", puente_reject_name(reply->reject->code),
+                    reply->reject->code, s_str(reply->reject->reason));
+        rc = PT_CLIENT_REJECTED;
+    }
+    else {
+        s_seen_t *seen = s_seen_find(client, message_id);
+        if (seen)
+            seen->acked = 1;
+    }
+    puente__v1__broker_frame__free_unpacked(reply, NULL);
+    return rc;
+}
+
+const Puente__V1__Header *pt_message_header(const pt_message_t *msg)
+{
+    return msg ? msg->header : NULL;
+}
+
+const pt_type_t *pt_message_type(const pt_message_t *msg)
+{
+    return msg ? msg->type : NULL;
+}
+
+const ProtobufCMessage *pt_message_body(const pt_message_t *msg)
+{
+    return msg ? msg->body : NULL;
+}
+
+const uint8_t *pt_message_body_bytes(const pt_message_t *msg, size_t *len)
+{
+    if (len)
+        *len = msg ? msg->body_len : 0;
+    return msg ? msg->body_bytes : NULL;
+}
+
+const uint8_t *pt_message_id(const pt_message_t *msg)
+{
+    return msg ? msg->header->message_id.data : NULL;
+}
+
+void pt_message_destroy(pt_message_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    pt_message_t *self = *self_p;
+    if (self->body)
+        protobuf_c_message_free_unpacked(self->body, NULL);
+    if (self->header)
+        puente__v1__header__free_unpacked(self->header, NULL);
+    if (self->frame)
+        puente__v1__broker_frame__free_unpacked(self->frame, NULL);
+    free(self->body_bytes);
+    free(self);
+    *self_p = NULL;
+}
+
+/* --- Trail and admin ------------------------------------------------------ */
+
+pt_client_result_t pt_client_trail(pt_client_t *client, const char *case_token,
+                                   Puente__V1__TrailReply **out, pt_reject_info_t *rej)
+{
+    if (!client || !case_token || !*case_token || !out)
+        return PT_CLIENT_INVALID;
+    *out = NULL;
+    Puente__V1__TrailRequest req = PUENTE__V1__TRAIL_REQUEST__INIT;
+    req.case_token = (char *) case_token;
+    req.request_id = client->next_request_id++;
+    Puente__V1__ClientFrame frame = PUENTE__V1__CLIENT_FRAME__INIT;
+    frame.body_case = PUENTE__V1__CLIENT_FRAME__BODY_TRAIL;
+    frame.trail = &req;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    if (s_pack_client_frame(&frame, &data, &len))
+        return PT_CLIENT_INTERNAL;
+    Puente__V1__BrokerFrame *reply = NULL;
+    s_match_t m = { .body_case = PUENTE__V1__BROKER_FRAME__BODY_TRAIL,
+                    .request_id = req.request_id };
+    pt_client_result_t rc =
+        s_request(client, data, len, &m, s_deadline(client->timeout_ms), &reply);
+    free(data);
+    if (rc != PT_CLIENT_OK)
+        return rc;
+    if (reply->body_case == PUENTE__V1__BROKER_FRAME__BODY_REJECT) {
+        s_fill_reject(rej, reply->reject);
+        s_set_error(client, "%s (%d): %s", puente_reject_name(reply->reject->code),
+                    reply->reject->code, s_str(reply->reject->reason));
+        rc = PT_CLIENT_REJECTED;
+    }
+    else {
+        *out = reply->trail;
+        reply->trail = NULL; /* detach: the caller owns the trail now */
+        reply->body_case = PUENTE__V1__BROKER_FRAME__BODY__NOT_SET;
+    }
+    puente__v1__broker_frame__free_unpacked(reply, NULL);
+    return rc;
+}
+
+pt_client_result_t pt_client_admin(pt_client_t *client, const Puente__V1__AdminRequest *req,
+                                   char **result, pt_reject_info_t *rej)
+{
+    if (!client || !req)
+        return PT_CLIENT_INVALID;
+    if (result)
+        *result = NULL;
+    Puente__V1__AdminRequest copy = *req;
+    copy.request_id = client->next_request_id++;
+    Puente__V1__ClientFrame frame = PUENTE__V1__CLIENT_FRAME__INIT;
+    frame.body_case = PUENTE__V1__CLIENT_FRAME__BODY_ADMIN;
+    frame.admin = &copy;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    if (s_pack_client_frame(&frame, &data, &len))
+        return PT_CLIENT_INTERNAL;
+    Puente__V1__BrokerFrame *reply = NULL;
+    s_match_t m = { .body_case = PUENTE__V1__BROKER_FRAME__BODY_ADMIN,
+                    .request_id = copy.request_id };
+    pt_client_result_t rc =
+        s_request(client, data, len, &m, s_deadline(client->timeout_ms), &reply);
+    free(data);
+    if (rc != PT_CLIENT_OK)
+        return rc;
+    if (reply->body_case == PUENTE__V1__BROKER_FRAME__BODY_REJECT) {
+        s_fill_reject(rej, reply->reject);
+        s_set_error(client, "%s (%d): %s", puente_reject_name(reply->reject->code),
+                    reply->reject->code, s_str(reply->reject->reason));
+        rc = PT_CLIENT_REJECTED;
+    }
+    else if (result) {
+        *result = strdup(reply->admin->result ? reply->admin->result : "");
+        if (!*result)
+            rc = PT_CLIENT_INTERNAL;
+    }
+    puente__v1__broker_frame__free_unpacked(reply, NULL);
+    return rc;
+}

@@ -1,0 +1,49 @@
+/*  pt_verify — checks of what the broker signs for clients: the key directory and
+    receipts. A client trusts nothing else the broker says about keys. */
+#include <string.h>
+
+#include "pt_receipt.h"
+#include "puente.h"
+
+int puente_directory_verify(const Puente__V1__DirectoryReply *reply, const pt_sign_key_t *broker,
+                            Puente__V1__DirectoryEntries **entries_p)
+{
+    if (!reply || !broker || !entries_p)
+        return -1;
+    *entries_p = NULL;
+    if (!reply->entries.data && reply->entries.len > 0)
+        return -1;
+    if (pt_verify(broker, PT_DOMAIN_DIRECTORY, reply->entries.data, reply->entries.len,
+                  reply->signature.data, reply->signature.len)
+        != 0)
+        return -1;
+    Puente__V1__DirectoryEntries *entries =
+        puente__v1__directory_entries__unpack(NULL, reply->entries.len, reply->entries.data);
+    if (!entries)
+        return -1;
+    /* Signed but malformed keys would only fail later and less clearly. */
+    for (size_t i = 0; i < entries->n_orgs; i++) {
+        const Puente__V1__OrgKeys *o = entries->orgs[i];
+        if (!o || !o->org_id || !pt_org_id_valid(o->org_id)
+            || o->sign_public.len != PT_ED25519_PUBLIC_BYTES
+            || o->seal_public.len != PT_X25519_PUBLIC_BYTES
+            || o->curve_public.len != PT_CURVE_KEY_BYTES) {
+            puente__v1__directory_entries__free_unpacked(entries, NULL);
+            return -1;
+        }
+    }
+    *entries_p = entries;
+    return 0;
+}
+
+int puente_receipt_verify(const Puente__V1__Receipt *receipt, const pt_sign_key_t *broker)
+{
+    if (!receipt || !broker)
+        return -1;
+    /* The signed layout is shared with the broker (pt_receipt), never re-derived here. */
+    return pt_receipt_verify(broker, receipt->message_id.data, receipt->message_id.len,
+                             receipt->stored_at_ms, receipt->header_sha256.data,
+                             receipt->header_sha256.len, receipt->event_hash.data,
+                             receipt->event_hash.len, receipt->broker_signature.data,
+                             receipt->broker_signature.len);
+}

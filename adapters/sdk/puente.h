@@ -1,0 +1,216 @@
+/*  puente.h — the Puente client SDK (libpuente), first version.
+
+    A client is one DEALER connection to the broker, authenticated with CURVE
+    under an organisation's keys (or the operator's). It sends sealed, signed
+    envelopes and waits for the broker's signed receipt; receives deliveries,
+    verifies and opens them; acknowledges what the application has stored; and
+    asks the broker for the key directory, case trails and administration.
+
+    Trust: the only keys the client trusts are its own and the broker's public
+    keys read from <keys>/broker/. Recipients' and senders' keys come from the
+    broker's directory and are used only after the broker's signature over the
+    directory verified. Receipts are verified the same way.
+
+    Thread-safety: a pt_client_t is used by one thread at a time (it owns one
+    ZeroMQ socket, which is not thread-safe). Different clients may be used from
+    different threads. The helper functions (puente_*) are thread-safe.
+
+    Errors: functions returning pt_client_result_t give PT_CLIENT_OK (0) on
+    success and a negative code otherwise; pt_client_error() then holds a short
+    reason (no payload content).
+*/
+#ifndef PUENTE_H
+#define PUENTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "control.pb-c.h"
+#include "envelope.pb-c.h"
+#include "pt_crypto.h"
+#include "pt_keys.h"
+#include "pt_types.h"
+
+#define PUENTE_DEFAULT_BROKER "tcp://127.0.0.1:7550"
+#define PUENTE_DEFAULT_KEYS "var/keys"
+#define PUENTE_DEFAULT_TIMEOUT_MS 10000
+#define PUENTE_OPERATOR "operator"
+#define PUENTE_ERR_BYTES 256
+
+typedef struct _pt_client_t pt_client_t;
+typedef struct _pt_message_t pt_message_t;
+
+typedef enum {
+    PT_CLIENT_OK = 0,
+    PT_CLIENT_REJECTED = -1,    /* the broker answered with a Reject (see pt_reject_info_t) */
+    PT_CLIENT_UNREACHABLE = -2, /* no answer from the broker within the timeout */
+    PT_CLIENT_TIMEOUT = -3,     /* pt_client_recv: nothing arrived within its timeout */
+    PT_CLIENT_INVALID = -4,     /* bad arguments or local configuration (keys, type, sizes) */
+    PT_CLIENT_REFUSED = -5,     /* a delivered message failed a check; it was NOT acked */
+    PT_CLIENT_BAD_REPLY = -6,   /* the broker's answer failed its signature check or decode */
+    PT_CLIENT_INTERNAL = -7     /* allocation or library failure */
+} pt_client_result_t;
+
+typedef struct {
+    const char *endpoint;    /* NULL = PUENTE_DEFAULT_BROKER */
+    const char *keys_dir;    /* NULL = PUENTE_DEFAULT_KEYS */
+    const char *org_id;      /* organisation id or PUENTE_OPERATOR; required */
+    int receive;             /* 1: ask the broker to deliver this org's messages here */
+    int timeout_ms;          /* per request; <= 0 = PUENTE_DEFAULT_TIMEOUT_MS */
+    const char *client_name; /* Hello.client; NULL = "puente-sdk/0.1" */
+} pt_client_opts_t;
+
+/* What the caller wants sent. Strings are borrowed for the duration of the call. */
+typedef struct {
+    const char *message_type;        /* required, a name known to pt_types */
+    const char *const *recipients;   /* required, n_recipients >= 1 */
+    size_t n_recipients;
+    const char *case_token;          /* required */
+    const char *purpose;             /* NULL = the type's default purpose */
+    const char *agreement_id;        /* NULL = let the broker pick */
+    const uint8_t *correlation_id;   /* 16 bytes, NULL = a new UUIDv7 */
+    const uint8_t *causation_id;     /* 16 bytes or NULL */
+    int64_t expires_in_ms;           /* 0 = broker default */
+    int64_t respond_by_ms;           /* absolute Unix ms, 0 = none */
+    const Puente__V1__ConsentSummary *consent; /* NULL = all false / unspecified */
+    const char *service_type;        /* NULL = none */
+    const char *best_interests_ref;  /* NULL = none */
+    const char *reason_code;         /* NULL = none */
+    const uint8_t *body;             /* packed family message of message_type */
+    size_t body_len;
+} pt_send_t;
+
+typedef struct {
+    uint8_t message_id[PT_UUID_BYTES];
+    uint8_t correlation_id[PT_UUID_BYTES];
+    int64_t stored_at_ms;
+    uint8_t header_sha256[PT_SHA256_BYTES];
+    uint8_t event_hash[PT_SHA256_BYTES];
+    int duplicate;
+} pt_receipt_info_t;
+
+typedef struct {
+    int code;                        /* Puente__V1__RejectCode value */
+    char code_name[48];              /* "REJECT_NO_AGREEMENT" */
+    char reason[PUENTE_ERR_BYTES];
+    uint8_t message_id[PT_UUID_BYTES];  /* zero when the broker did not say */
+} pt_reject_info_t;
+
+/* --- Connection --------------------------------------------------------- */
+
+/* Loads opts->org_id's key set (private parts) and the broker's public keys from
+   keys_dir, connects with CURVE, sends Hello and waits for Welcome. NULL on
+   failure with a reason in err (e.g. "cannot reach broker at tcp://..."). Blocks
+   up to the timeout. */
+pt_client_t *pt_client_new(const pt_client_opts_t *opts, char *err, size_t err_len);
+
+/* As pt_client_new; on failure *err_code (if not NULL) receives
+   PT_CLIENT_UNREACHABLE or PT_CLIENT_INVALID/INTERNAL, so callers can tell an
+   unreachable broker from a local configuration error. */
+pt_client_t *pt_client_new_ex(const pt_client_opts_t *opts, char *err, size_t err_len,
+                              pt_client_result_t *err_code);
+
+/* Closes the socket (short linger) and frees everything. No-op on NULL; nulls *self_p. */
+void pt_client_destroy(pt_client_t **self_p);
+
+/* The last error's reason ("" if none). Owned by the client; valid until the next call. */
+const char *pt_client_error(const pt_client_t *client);
+
+/* The organisation id this client acts as. */
+const char *pt_client_org(const pt_client_t *client);
+
+/* --- Directory ---------------------------------------------------------- */
+
+/* Public keys of org_id from the broker's signed directory, fetched and verified on
+   first use and cached. NULL if the org is unknown/disabled or the broker cannot be
+   reached or its signature fails (see pt_client_error). Owned by the client. */
+const pt_keyset_t *pt_client_directory_keys(pt_client_t *client, const char *org_id);
+
+/* Drops the cache and refetches the entries of the given orgs (n == 0: all). */
+pt_client_result_t pt_client_directory_refresh(pt_client_t *client, const char *const *org_ids,
+                                               size_t n);
+
+/* --- Sending ------------------------------------------------------------ */
+
+/* Builds, seals, signs and submits msg, then waits for the verified Receipt or a
+   Reject. On timeout the SAME envelope is resubmitted (the broker deduplicates by
+   message id) until the client timeout. Returns OK (receipt filled), REJECTED
+   (rej filled), UNREACHABLE, INVALID, BAD_REPLY. receipt and rej may be NULL. */
+pt_client_result_t pt_client_send(pt_client_t *client, const pt_send_t *msg,
+                                  pt_receipt_info_t *receipt, pt_reject_info_t *rej);
+
+/* --- Receiving ---------------------------------------------------------- */
+
+/* Waits up to timeout_ms (< 0: forever) for the next delivery (needs opts.receive),
+   checks the envelope, verifies the header signature with the sender's directory
+   keys, opens the payload and decodes the body. OK: *out (caller destroys) is the
+   message; it still needs pt_client_ack once the application stored it. TIMEOUT:
+   nothing came. REFUSED: a delivery failed a check and was not acked; the reason is
+   in pt_client_error, and a message that fails is never handed over. Ids already
+   handed over in this process are dropped (and re-acked if already acked). */
+pt_client_result_t pt_client_recv(pt_client_t *client, int timeout_ms, pt_message_t **out);
+
+/* Sends Ack for a handed-over message id (16 bytes) and waits for Acked. */
+pt_client_result_t pt_client_ack(pt_client_t *client, const uint8_t *message_id);
+
+/* Accessors. Everything returned is owned by the message. */
+const Puente__V1__Header *pt_message_header(const pt_message_t *msg);
+const pt_type_t *pt_message_type(const pt_message_t *msg);
+const ProtobufCMessage *pt_message_body(const pt_message_t *msg);
+/* The verified, decrypted body bytes (the packed family message). */
+const uint8_t *pt_message_body_bytes(const pt_message_t *msg, size_t *len);
+/* 16-byte message id. */
+const uint8_t *pt_message_id(const pt_message_t *msg);
+void pt_message_destroy(pt_message_t **self_p);
+
+/* --- Audit and administration ------------------------------------------- */
+
+/* The case's trail events. OK: *out (caller frees with
+   puente__v1__trail_reply__free_unpacked(r, NULL)). REJECTED with rej filled. */
+pt_client_result_t pt_client_trail(pt_client_t *client, const char *case_token,
+                                   Puente__V1__TrailReply **out, pt_reject_info_t *rej);
+
+/* Sends an administrative request (operator identity); request_id is set by the
+   client on a copy. OK: *result (caller frees, may be NULL) is the broker's result text. */
+pt_client_result_t pt_client_admin(pt_client_t *client, const Puente__V1__AdminRequest *req,
+                                   char **result, pt_reject_info_t *rej);
+
+/* --- Helpers (no client needed; thread-safe) ---------------------------- */
+
+/* Name of a reject code ("REJECT_NO_AGREEMENT"), "REJECT_UNKNOWN" if out of range. */
+const char *puente_reject_name(int code);
+
+/* Verifies a DirectoryReply with the broker's signing key and unpacks its entries.
+   0 and *entries_p (caller frees with puente__v1__directory_entries__free_unpacked)
+   or -1 when the signature fails or the entries do not decode. */
+int puente_directory_verify(const Puente__V1__DirectoryReply *reply, const pt_sign_key_t *broker,
+                            Puente__V1__DirectoryEntries **entries_p);
+
+/* Verifies a Receipt's broker_signature (see docs/protocol.md). 0 or -1. */
+int puente_receipt_verify(const Puente__V1__Receipt *receipt, const pt_sign_key_t *broker);
+
+/* Fills out (all fields borrowed from body, valid while body lives) from the
+   family message's "consent" field (a ConsentBlock): consent_for_services,
+   disclosure_other_orgs, consent_for_tracing, the first legitimate_basis,
+   withhold_from, and override approver (overridden when an override names an
+   approver or a justification code; its legal_basis, when set, replaces the first
+   legitimate_basis). 1 if the body has a consent block, 0 if
+   not (out is then reset to defaults). */
+int puente_consent_derive(const ProtobufCMessage *body, Puente__V1__ConsentSummary *out);
+
+/* Parses a LegalBasis name: "consent", "vital_interests", ..., or the full enum
+   name "LEGAL_BASIS_CONSENT". -1 if unknown, else the enum value. */
+int puente_legal_basis_parse(const char *text);
+
+/* Parses a duration: an integer followed by ms, s, m, h or d ("7d", "500ms");
+   a bare integer is seconds. 0 and *ms, or -1 (negative, overflow, junk). */
+int puente_duration_parse(const char *text, int64_t *ms);
+
+/* Parses ISO 8601 UTC or with offset: "2025-03-01", "2025-03-01T12:00:00Z",
+   "2025-03-01T12:00:00.250+02:00". 0 and *ms (Unix ms), or -1. */
+int puente_time_parse(const char *text, int64_t *ms);
+
+/* Formats Unix ms as "2025-03-01T12:00:00.250Z" into out (at least 32 bytes). */
+void puente_time_format(int64_t ms, char *out, size_t out_len);
+
+#endif

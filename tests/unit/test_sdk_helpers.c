@@ -1,0 +1,311 @@
+/*  Unit tests of the SDK helpers that need no broker: durations, ISO 8601 times,
+    legal basis and reject names, consent derivation, directory and receipt
+    signature checks (with a locally generated broker key). */
+#include <CUnit/Basic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pt_json.h"
+#include "pt_receipt.h"
+#include "puente.h"
+#include "referral.pb-c.h"
+
+static void test_duration(void)
+{
+    int64_t ms = 0;
+    CU_ASSERT_EQUAL(puente_duration_parse("7d", &ms), 0);
+    CU_ASSERT_EQUAL(ms, 7LL * 86400 * 1000);
+    CU_ASSERT_EQUAL(puente_duration_parse("500ms", &ms), 0);
+    CU_ASSERT_EQUAL(ms, 500);
+    CU_ASSERT_EQUAL(puente_duration_parse("5", &ms), 0);
+    CU_ASSERT_EQUAL(ms, 5000);
+    CU_ASSERT_EQUAL(puente_duration_parse("5s", &ms), 0);
+    CU_ASSERT_EQUAL(ms, 5000);
+    CU_ASSERT_EQUAL(puente_duration_parse("2m", &ms), 0);
+    CU_ASSERT_EQUAL(ms, 120000);
+    CU_ASSERT_EQUAL(puente_duration_parse("12h", &ms), 0);
+    CU_ASSERT_EQUAL(ms, 12LL * 3600 * 1000);
+    ms = 42;
+    CU_ASSERT_EQUAL(puente_duration_parse("", &ms), -1);
+    CU_ASSERT_EQUAL(puente_duration_parse("d", &ms), -1);
+    CU_ASSERT_EQUAL(puente_duration_parse("5x", &ms), -1);
+    CU_ASSERT_EQUAL(puente_duration_parse("-1s", &ms), -1);
+    CU_ASSERT_EQUAL(puente_duration_parse("5 s", &ms), -1);
+    CU_ASSERT_EQUAL(puente_duration_parse("99999999999999999999d", &ms), -1);
+    CU_ASSERT_EQUAL(puente_duration_parse("200000000000000d", &ms), -1);
+    CU_ASSERT_EQUAL(ms, 42); /* untouched on failure */
+}
+
+static void test_time_parse(void)
+{
+    int64_t ms = -1;
+    CU_ASSERT_EQUAL(puente_time_parse("1970-01-01T00:00:00Z", &ms), 0);
+    CU_ASSERT_EQUAL(ms, 0);
+    /* 2025-03-01T12:00:00Z = 1740830400 s */
+    CU_ASSERT_EQUAL(puente_time_parse("2025-03-01T12:00:00.250Z", &ms), 0);
+    CU_ASSERT_EQUAL(ms, 1740830400250LL);
+    CU_ASSERT_EQUAL(puente_time_parse("2025-03-01T14:00:00+02:00", &ms), 0);
+    CU_ASSERT_EQUAL(ms, 1740830400000LL);
+    CU_ASSERT_EQUAL(puente_time_parse("2025-03-01T06:00-06:00", &ms), 0);
+    CU_ASSERT_EQUAL(ms, 1740830400000LL);
+    CU_ASSERT_EQUAL(puente_time_parse("2025-03-01", &ms), 0);
+    CU_ASSERT_EQUAL(ms, 1740787200000LL);
+    CU_ASSERT_EQUAL(puente_time_parse("2024-02-29T00:00:00Z", &ms), 0);
+    CU_ASSERT_EQUAL(ms, 1709164800000LL);
+    ms = 7;
+    CU_ASSERT_EQUAL(puente_time_parse("2025-02-29", &ms), -1);
+    CU_ASSERT_EQUAL(puente_time_parse("2025-04-31", &ms), -1);
+    CU_ASSERT_EQUAL(puente_time_parse("2025-13-01", &ms), -1);
+    CU_ASSERT_EQUAL(puente_time_parse("2025-03-01T12:00:00", &ms), -1); /* no zone */
+    CU_ASSERT_EQUAL(puente_time_parse("2025-03-01T25:00:00Z", &ms), -1);
+    CU_ASSERT_EQUAL(puente_time_parse("2025-03-01T12:00:00Zjunk", &ms), -1);
+    CU_ASSERT_EQUAL(puente_time_parse("25-03-01", &ms), -1);
+    CU_ASSERT_EQUAL(puente_time_parse("", &ms), -1);
+    CU_ASSERT_EQUAL(puente_time_parse(NULL, &ms), -1);
+    CU_ASSERT_EQUAL(ms, 7);
+}
+
+static void test_time_format(void)
+{
+    char out[40];
+    puente_time_format(0, out, sizeof out);
+    CU_ASSERT_STRING_EQUAL(out, "1970-01-01T00:00:00.000Z");
+    puente_time_format(1740830400250LL, out, sizeof out);
+    CU_ASSERT_STRING_EQUAL(out, "2025-03-01T12:00:00.250Z");
+    int64_t back = 0;
+    CU_ASSERT_EQUAL(puente_time_parse(out, &back), 0);
+    CU_ASSERT_EQUAL(back, 1740830400250LL);
+}
+
+static void test_names(void)
+{
+    CU_ASSERT_EQUAL(puente_legal_basis_parse("consent"), PUENTE__V1__LEGAL_BASIS__LEGAL_BASIS_CONSENT);
+    CU_ASSERT_EQUAL(puente_legal_basis_parse("vital_interests"),
+                    PUENTE__V1__LEGAL_BASIS__LEGAL_BASIS_VITAL_INTERESTS);
+    CU_ASSERT_EQUAL(puente_legal_basis_parse("best-interests"),
+                    PUENTE__V1__LEGAL_BASIS__LEGAL_BASIS_BEST_INTERESTS);
+    CU_ASSERT_EQUAL(puente_legal_basis_parse("LEGAL_BASIS_LEGAL_OBLIGATION"),
+                    PUENTE__V1__LEGAL_BASIS__LEGAL_BASIS_LEGAL_OBLIGATION);
+    CU_ASSERT_EQUAL(puente_legal_basis_parse("unspecified"), -1);
+    CU_ASSERT_EQUAL(puente_legal_basis_parse("bogus"), -1);
+    CU_ASSERT_EQUAL(puente_legal_basis_parse(""), -1);
+    CU_ASSERT_STRING_EQUAL(puente_reject_name(7), "REJECT_NO_AGREEMENT");
+    CU_ASSERT_STRING_EQUAL(puente_reject_name(16), "REJECT_RETRY_LATER");
+    CU_ASSERT_STRING_EQUAL(puente_reject_name(999), "REJECT_UNKNOWN");
+}
+
+static void test_consent_derive(void)
+{
+    Puente__V1__ReferralRequest req = PUENTE__V1__REFERRAL_REQUEST__INIT;
+    Puente__V1__ConsentBlock block = PUENTE__V1__CONSENT_BLOCK__INIT;
+    Puente__V1__ConsentOverride ov = PUENTE__V1__CONSENT_OVERRIDE__INIT;
+    Puente__V1__LegalBasis bases[] = { PUENTE__V1__LEGAL_BASIS__LEGAL_BASIS_CONSENT,
+                                       PUENTE__V1__LEGAL_BASIS__LEGAL_BASIS_VITAL_INTERESTS };
+    char *withhold[] = { "HN-DINAF", "SV-CONNA" };
+    block.consent_for_services = 1;
+    block.disclosure_other_orgs = 0;
+    block.consent_for_tracing = 1;
+    block.n_legitimate_basis = 2;
+    block.legitimate_basis = bases;
+    block.n_withhold_from = 2;
+    block.withhold_from = withhold;
+    req.consent = &block;
+
+    Puente__V1__ConsentSummary cs;
+    CU_ASSERT_EQUAL(puente_consent_derive(&req.base, &cs), 1);
+    CU_ASSERT_EQUAL(cs.consent_for_services, 1);
+    CU_ASSERT_EQUAL(cs.disclosure_other_orgs, 0);
+    CU_ASSERT_EQUAL(cs.consent_for_tracing, 1);
+    CU_ASSERT_EQUAL(cs.legal_basis, PUENTE__V1__LEGAL_BASIS__LEGAL_BASIS_CONSENT);
+    CU_ASSERT_EQUAL(cs.n_withhold_from, 2);
+    CU_ASSERT_STRING_EQUAL(cs.withhold_from[1], "SV-CONNA");
+    CU_ASSERT_EQUAL(cs.overridden, 0);
+
+    ov.approver = "sup-7";
+    ov.justification_code = "imminent_risk";
+    ov.legal_basis = PUENTE__V1__LEGAL_BASIS__LEGAL_BASIS_VITAL_INTERESTS;
+    block.override = &ov;
+    CU_ASSERT_EQUAL(puente_consent_derive(&req.base, &cs), 1);
+    CU_ASSERT_EQUAL(cs.overridden, 1);
+    CU_ASSERT_STRING_EQUAL(cs.override_approver, "sup-7");
+    CU_ASSERT_EQUAL(cs.legal_basis, PUENTE__V1__LEGAL_BASIS__LEGAL_BASIS_VITAL_INTERESTS);
+
+    /* An empty override is no override. */
+    Puente__V1__ConsentOverride empty = PUENTE__V1__CONSENT_OVERRIDE__INIT;
+    block.override = &empty;
+    CU_ASSERT_EQUAL(puente_consent_derive(&req.base, &cs), 1);
+    CU_ASSERT_EQUAL(cs.overridden, 0);
+
+    /* No consent block: defaults, return 0. */
+    req.consent = NULL;
+    cs.consent_for_services = 1;
+    CU_ASSERT_EQUAL(puente_consent_derive(&req.base, &cs), 0);
+    CU_ASSERT_EQUAL(cs.consent_for_services, 0);
+    CU_ASSERT_EQUAL(cs.n_withhold_from, 0);
+
+    /* A message type without a consent field at all. */
+    Puente__V1__ReferralRejection rj = PUENTE__V1__REFERRAL_REJECTION__INIT;
+    CU_ASSERT_EQUAL(puente_consent_derive(&rj.base, &cs), 0);
+    CU_ASSERT_EQUAL(puente_consent_derive(NULL, &cs), 0);
+}
+
+/* The example body every caseworker starts from: its consent reaches the header. */
+static void test_consent_from_example_json(void)
+{
+    const pt_type_t *t = pt_types_find("referral.request");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    ProtobufCMessage *msg = NULL;
+    char err[PT_JSON_ERR_BYTES];
+    CU_ASSERT_EQUAL_FATAL(pt_json_to_message(t->descriptor, t->example_json,
+                                             strlen(t->example_json), &msg, err, sizeof err),
+                          0);
+    const Puente__V1__ReferralRequest *req = (const Puente__V1__ReferralRequest *) msg;
+    Puente__V1__ConsentSummary cs;
+    int has = puente_consent_derive(msg, &cs);
+    CU_ASSERT_EQUAL(has, req->consent != NULL);
+    if (req->consent) {
+        CU_ASSERT_EQUAL(cs.consent_for_services, req->consent->consent_for_services);
+        CU_ASSERT_EQUAL(cs.disclosure_other_orgs, req->consent->disclosure_other_orgs);
+        CU_ASSERT_EQUAL(cs.consent_for_tracing, req->consent->consent_for_tracing);
+        CU_ASSERT_EQUAL(cs.n_withhold_from, req->consent->n_withhold_from);
+    }
+    protobuf_c_message_free_unpacked(msg, NULL);
+}
+
+static uint8_t *s_pack_entries(const Puente__V1__DirectoryEntries *e, size_t *len)
+{
+    *len = puente__v1__directory_entries__get_packed_size(e);
+    uint8_t *buf = malloc(*len + 1);
+    puente__v1__directory_entries__pack(e, buf);
+    return buf;
+}
+
+static void test_directory_verify(void)
+{
+    pt_sign_key_t *broker = pt_sign_key_generate();
+    pt_sign_key_t *other = pt_sign_key_generate();
+    pt_keyset_t *org = pt_keyset_generate("GT-PGN");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(broker);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(other);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(org);
+    uint8_t sign_pub[32], seal_pub[32], curve_pub[32];
+    pt_sign_key_public(pt_keyset_sign(org), sign_pub);
+    pt_seal_key_public(pt_keyset_seal(org), seal_pub);
+    memcpy(curve_pub, pt_keyset_curve_public(org), 32);
+
+    Puente__V1__OrgKeys keys = PUENTE__V1__ORG_KEYS__INIT;
+    keys.org_id = "GT-PGN";
+    keys.sign_public = (ProtobufCBinaryData) { 32, sign_pub };
+    keys.seal_public = (ProtobufCBinaryData) { 32, seal_pub };
+    keys.curve_public = (ProtobufCBinaryData) { 32, curve_pub };
+    keys.enabled = 1;
+    Puente__V1__OrgKeys *list[] = { &keys };
+    Puente__V1__DirectoryEntries entries = PUENTE__V1__DIRECTORY_ENTRIES__INIT;
+    entries.n_orgs = 1;
+    entries.orgs = list;
+    entries.issued_at_ms = 1740830400000LL;
+    size_t len;
+    uint8_t *packed = s_pack_entries(&entries, &len);
+    uint8_t sig[PT_ED25519_SIG_BYTES];
+    CU_ASSERT_EQUAL_FATAL(pt_sign(broker, PT_DOMAIN_DIRECTORY, packed, len, sig), 0);
+
+    Puente__V1__DirectoryReply reply = PUENTE__V1__DIRECTORY_REPLY__INIT;
+    reply.entries = (ProtobufCBinaryData) { len, packed };
+    reply.signature = (ProtobufCBinaryData) { sizeof sig, sig };
+    Puente__V1__DirectoryEntries *out = NULL;
+    CU_ASSERT_EQUAL(puente_directory_verify(&reply, broker, &out), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    CU_ASSERT_EQUAL(out->n_orgs, 1);
+    CU_ASSERT_STRING_EQUAL(out->orgs[0]->org_id, "GT-PGN");
+    CU_ASSERT_EQUAL(memcmp(out->orgs[0]->seal_public.data, seal_pub, 32), 0);
+    CU_ASSERT_EQUAL(out->issued_at_ms, 1740830400000LL);
+    puente__v1__directory_entries__free_unpacked(out, NULL);
+
+    /* Another key, a tampered entry, a truncated signature: all refused. */
+    out = NULL;
+    CU_ASSERT_EQUAL(puente_directory_verify(&reply, other, &out), -1);
+    CU_ASSERT_PTR_NULL(out);
+    packed[len - 1] ^= 1;
+    CU_ASSERT_EQUAL(puente_directory_verify(&reply, broker, &out), -1);
+    packed[len - 1] ^= 1;
+    reply.signature.len = 63;
+    CU_ASSERT_EQUAL(puente_directory_verify(&reply, broker, &out), -1);
+    reply.signature.len = 64;
+    /* A signature made for another purpose does not transfer. */
+    uint8_t wrong[PT_ED25519_SIG_BYTES];
+    pt_sign(broker, PT_DOMAIN_RECEIPT, packed, len, wrong);
+    reply.signature.data = wrong;
+    CU_ASSERT_EQUAL(puente_directory_verify(&reply, broker, &out), -1);
+    free(packed);
+
+    /* Signed but malformed: a 31-byte key is refused, not passed on. */
+    keys.seal_public.len = 31;
+    packed = s_pack_entries(&entries, &len);
+    pt_sign(broker, PT_DOMAIN_DIRECTORY, packed, len, sig);
+    reply.entries = (ProtobufCBinaryData) { len, packed };
+    reply.signature = (ProtobufCBinaryData) { sizeof sig, sig };
+    CU_ASSERT_EQUAL(puente_directory_verify(&reply, broker, &out), -1);
+    CU_ASSERT_PTR_NULL(out);
+    free(packed);
+
+    pt_keyset_destroy(&org);
+    pt_sign_key_destroy(&broker);
+    pt_sign_key_destroy(&other);
+}
+
+static void test_receipt_verify(void)
+{
+    pt_sign_key_t *broker = pt_sign_key_generate();
+    pt_sign_key_t *other = pt_sign_key_generate();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(broker);
+    uint8_t id[16], hsha[32], ehash[32], sig[64];
+    pt_uuidv7(id);
+    pt_random(hsha, sizeof hsha);
+    pt_random(ehash, sizeof ehash);
+    int64_t at = 1740830400250LL;
+    CU_ASSERT_EQUAL_FATAL(pt_receipt_sign(broker, id, at, hsha, ehash, sig), 0);
+    Puente__V1__Receipt r = PUENTE__V1__RECEIPT__INIT;
+    r.message_id = (ProtobufCBinaryData) { 16, id };
+    r.stored_at_ms = at;
+    r.header_sha256 = (ProtobufCBinaryData) { 32, hsha };
+    r.event_hash = (ProtobufCBinaryData) { 32, ehash };
+    r.broker_signature = (ProtobufCBinaryData) { 64, sig };
+    CU_ASSERT_EQUAL(puente_receipt_verify(&r, broker), 0);
+    r.duplicate = 1; /* not signed: a duplicate repeats the original signature */
+    CU_ASSERT_EQUAL(puente_receipt_verify(&r, broker), 0);
+    CU_ASSERT_EQUAL(puente_receipt_verify(&r, other), -1);
+    r.stored_at_ms = at + 1;
+    CU_ASSERT_EQUAL(puente_receipt_verify(&r, broker), -1);
+    r.stored_at_ms = at;
+    ehash[0] ^= 0x80;
+    CU_ASSERT_EQUAL(puente_receipt_verify(&r, broker), -1);
+    ehash[0] ^= 0x80;
+    r.message_id.len = 15;
+    CU_ASSERT_EQUAL(puente_receipt_verify(&r, broker), -1);
+    r.message_id.len = 16;
+    r.broker_signature.len = 0;
+    CU_ASSERT_EQUAL(puente_receipt_verify(&r, broker), -1);
+    CU_ASSERT_EQUAL(puente_receipt_verify(NULL, broker), -1);
+    pt_sign_key_destroy(&broker);
+    pt_sign_key_destroy(&other);
+}
+
+int main(void)
+{
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    CU_pSuite s = CU_add_suite("sdk_helpers", NULL, NULL);
+    CU_add_test(s, "duration parsing", test_duration);
+    CU_add_test(s, "ISO 8601 parsing", test_time_parse);
+    CU_add_test(s, "ISO 8601 formatting", test_time_format);
+    CU_add_test(s, "legal basis and reject names", test_names);
+    CU_add_test(s, "consent summary from a consent block", test_consent_derive);
+    CU_add_test(s, "consent summary from the example JSON", test_consent_from_example_json);
+    CU_add_test(s, "directory signature", test_directory_verify);
+    CU_add_test(s, "receipt signature", test_receipt_verify);
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failures = CU_get_number_of_failures();
+    CU_cleanup_registry();
+    return failures ? 1 : 0;
+}
