@@ -94,6 +94,12 @@ int cli_fail(pt_client_t *client, pt_client_result_t rc, const pt_reject_info_t 
     switch (rc) {
     case PT_CLIENT_OK: return CLI_OK;
     case PT_CLIENT_REJECTED:
+        if (rej && rej->code == PUENTE__V1__REJECT_CODE__REJECT_RETRY_LATER) {
+            /* Nothing was stored: the broker cannot reach its database. */
+            fprintf(stderr, "puente: broker's storage unavailable: %s (%d): %s\n", rej->code_name,
+                    rej->code, rej->reason);
+            return CLI_UNREACHABLE;
+        }
         if (rej && rej->code)
             fprintf(stderr, "rejected: %s (%d): %s\n", rej->code_name, rej->code, rej->reason);
         else
