@@ -5,41 +5,27 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The budgeted allocator keeps its size in a header before each block so that free
-   can return it to the budget, and so that one allocator can free what it made. */
+/* The budget counts every allocation unpack makes and refuses once it would be
+   exceeded (unpack then fails and frees what it built). Memory comes from malloc
+   and is never given back to the budget, which only lives for one unpack: the
+   result is an ordinary message, freed with the default allocator. */
 typedef struct {
-    size_t budget;
-    size_t used;
+    size_t left;
 } s_budget_t;
-
-typedef struct {
-    size_t size;
-    s_budget_t *owner;          /* heap copy that lives as long as the message */
-    max_align_t align_pad[];
-} s_block_t;
 
 static void *s_alloc(void *allocator_data, size_t size)
 {
     s_budget_t *budget = allocator_data;
-    if (size > budget->budget || budget->used > budget->budget - size)
+    if (size > budget->left)
         return NULL;
-    s_block_t *block = malloc(sizeof(s_block_t) + size);
-    if (!block)
-        return NULL;
-    block->size = size;
-    block->owner = budget;
-    budget->used += size;
-    return block + 1;
+    budget->left -= size;
+    return malloc(size);
 }
 
 static void s_free(void *allocator_data, void *pointer)
 {
-    if (!pointer)
-        return;
-    s_budget_t *budget = allocator_data;
-    s_block_t *block = (s_block_t *)pointer - 1;
-    budget->used -= block->size;
-    free(block);
+    (void)allocator_data;
+    free(pointer);
 }
 
 pt_decode_limits_t pt_decode_default_limits(size_t max_frame_bytes)
@@ -185,22 +171,14 @@ pt_decode_result_t pt_decode_message(const ProtobufCMessageDescriptor *desc, con
     if (rc != PT_DECODE_OK)
         return rc;
 
-    /* The budget lives on the heap as long as the message: every block's header
-       points at it, so pt_decode_free can rebuild the allocator and release it. */
-    s_budget_t *budget = malloc(sizeof *budget);
-    if (!budget)
-        return s_fail(&scan, PT_DECODE_TOO_LARGE, "out of memory", NULL);
-    budget->budget = limits->alloc_budget;
-    budget->used = 0;
-    ProtobufCAllocator allocator = {s_alloc, s_free, budget};
+    s_budget_t budget = {limits->alloc_budget};
+    ProtobufCAllocator allocator = {s_alloc, s_free, &budget};
     ProtobufCMessage *msg = protobuf_c_message_unpack(desc, &allocator, len, data);
-    if (!msg) {
-        free(budget);
+    if (!msg)
         return s_fail(&scan, PT_DECODE_MALFORMED,
                       "protobuf rejected the bytes (invalid encoding or UTF-8, or over the "
                       "allocation budget)",
                       NULL);
-    }
     *msg_p = msg;
     return PT_DECODE_OK;
 }
@@ -209,10 +187,6 @@ void pt_decode_free(ProtobufCMessage **msg_p)
 {
     if (!msg_p || !*msg_p)
         return;
-    s_block_t *top = (s_block_t *)*msg_p - 1;
-    s_budget_t *budget = top->owner;
-    ProtobufCAllocator allocator = {s_alloc, s_free, budget};
-    protobuf_c_message_free_unpacked(*msg_p, &allocator);
-    free(budget);
+    protobuf_c_message_free_unpacked(*msg_p, NULL);
     *msg_p = NULL;
 }

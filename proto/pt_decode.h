@@ -36,14 +36,15 @@ typedef enum {
 } pt_decode_result_t;
 
 /* Checks data against the limits, then unpacks it as desc. On PT_DECODE_OK, *msg_p
-   holds the message, to be freed with pt_decode_free (it was allocated by the budgeted
-   allocator). why (may be NULL) receives a short reason without message content.
+   holds the message, to be freed with pt_decode_free or
+   protobuf_c_message_free_unpacked(msg, NULL) (plain malloc memory). why (may be NULL) receives a short reason without message content.
    O(len). */
 pt_decode_result_t pt_decode_message(const ProtobufCMessageDescriptor *desc, const uint8_t *data,
                                      size_t len, const pt_decode_limits_t *limits,
                                      ProtobufCMessage **msg_p, char *why, size_t why_len);
 
-/* Frees a message returned by pt_decode_message; no-op on NULL; nulls the pointer. */
+/* Frees a message returned by pt_decode_message; no-op on NULL; nulls the pointer.
+   Same as protobuf_c_message_free_unpacked(msg, NULL). */
 void pt_decode_free(ProtobufCMessage **msg_p);
 
 #endif

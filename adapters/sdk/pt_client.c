@@ -9,6 +9,7 @@
 
 #include "pt_envelope.h"
 #include "puente.h"
+#include "pt_decode.h"
 
 #define S_RESEND_MS 2000          /* resend an unanswered request this often */
 #define S_RETRY_LATER_MS 500      /* pause after REJECT_RETRY_LATER */
@@ -67,34 +68,17 @@ struct _pt_message_t {
 
 /* --- Bounded decoding ---------------------------------------------------- */
 
-/* protobuf-c has no allocation limit of its own; bytes from the socket or from
-   another organisation get a budget proportional to their size. Memory comes from
-   malloc, so results are freed with the default allocator (NULL). */
-typedef struct {
-    size_t left;
-} s_budget_t;
-
-static void *s_budget_alloc(void *data, size_t size)
-{
-    s_budget_t *budget = data;
-    if (size > budget->left)
-        return NULL;
-    budget->left -= size;
-    return malloc(size);
-}
-
-static void s_budget_free(void *data, void *ptr)
-{
-    (void) data;
-    free(ptr);
-}
-
+/* Bytes from the socket or from another organisation are decoded under limits
+   (pt_decode: wire validity, depth, counts, sizes, allocation budget). Results are
+   plain malloc memory, freed with the default allocator (NULL). */
 static ProtobufCMessage *s_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *data,
                                   size_t len)
 {
-    s_budget_t budget = { .left = len * 16 + 65536 };
-    ProtobufCAllocator alloc = { s_budget_alloc, s_budget_free, &budget };
-    return protobuf_c_message_unpack(desc, &alloc, len, data);
+    pt_decode_limits_t limits = pt_decode_default_limits(S_MAX_FRAME_IN);
+    ProtobufCMessage *msg = NULL;
+    if (pt_decode_message(desc, data, len, &limits, &msg, NULL, 0) != PT_DECODE_OK)
+        return NULL;
+    return msg;
 }
 
 static void s_set_error(pt_client_t *self, const char *fmt, ...)
