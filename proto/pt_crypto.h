@@ -113,6 +113,32 @@ int pt_open(const pt_seal_key_t *recipient, const uint8_t *ephemeral_public, siz
             const uint8_t *aad, size_t aad_len, const uint8_t *ciphertext, size_t ct_len,
             uint8_t **plaintext_p, size_t *plaintext_len);
 
+/* --- Raw primitives, for known-answer tests only ------------------------- */
+
+/* Ed25519 over msg exactly as given: NO domain prefix. Only for known-answer tests
+   against RFC 8032; protocol code must use pt_sign/pt_verify. */
+int pt_sign_raw(const pt_sign_key_t *key, const uint8_t *msg, size_t len,
+                uint8_t sig[PT_ED25519_SIG_BYTES]);
+int pt_verify_raw(const pt_sign_key_t *key, const uint8_t *msg, size_t len, const uint8_t *sig,
+                  size_t sig_len);
+
+/* X25519(private of mine, public of peer) into out (32 bytes). -1 if mine has no
+   private part or the result is all zeros (a low-order peer point). For RFC 7748 tests. */
+int pt_x25519_shared(const pt_seal_key_t *mine, const pt_seal_key_t *peer,
+                     uint8_t out[PT_X25519_PUBLIC_BYTES]);
+
+/* HKDF-SHA256 (RFC 5869) extract-and-expand into out_len bytes (at most 255*32).
+   salt and info may be empty. For RFC 5869 tests and the sealing code. */
+int pt_hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt, size_t salt_len,
+                   const uint8_t *info, size_t info_len, uint8_t *out, size_t out_len);
+
+/* --- Durable files ------------------------------------------------------- */
+
+/* Writes len bytes to path durably: path.new (created fresh with mode), fsync, rename
+   over path, fsync the directory. Nothing is left at path.new on failure.
+   -1 with errno set on failure. O(len). */
+int pt_file_write_durable(const char *path, const void *data, size_t len, unsigned mode);
+
 /* --- Hashing, randomness, ids ------------------------------------------- */
 
 int pt_sha256(const void *data, size_t len, uint8_t out[PT_SHA256_BYTES]);
@@ -123,7 +149,10 @@ int pt_sha256_parts(const void *const *parts, const size_t *lens, size_t n,
 
 int pt_random(void *out, size_t len);
 
-/* A fresh UUIDv7 (RFC 9562): 48-bit Unix ms timestamp, version 7, variant 10, random rest. */
+/* A fresh UUIDv7 (RFC 9562): 48-bit Unix ms timestamp, version 7, variant 10, random rest.
+   Within one process successive ids are strictly increasing (RFC 9562 section 6.2 method 1: a
+   12-bit counter in rand_a, randomly seeded each millisecond; the timestamp never
+   goes backwards even if the clock does). Thread-safe. */
 int pt_uuidv7(uint8_t out[PT_UUID_BYTES]);
 
 /* Unix time in milliseconds from the monotonic-safe realtime clock. */

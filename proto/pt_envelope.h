@@ -19,6 +19,11 @@
 
 #define PT_SCHEMA_VERSION 1
 
+/* Limits pt_envelope_check enforces on what it decodes (hostile input). */
+#define PT_ENV_MAX_HEADER_BYTES 65536 /* serialised header */
+#define PT_ENV_MAX_RECIPIENTS 64      /* recipients, payloads, withhold_from entries */
+#define PT_ENV_MAX_STRING_BYTES 256   /* any string field of the header */
+
 /* Result codes; the broker maps them to RejectCode values. */
 typedef enum {
     PT_ENV_OK = 0,
@@ -43,7 +48,18 @@ pt_env_result_t pt_envelope_seal(const Puente__V1__Header *header, const uint8_t
 /* Decodes env->header (bounded) and checks structure: ids are 16 bytes,
    one sealed payload per recipient in the same order with matching names, each
    payload digest equals SHA-256 of that SealedPayload's packed bytes, sizes of
-   keys/nonces are right. On success *header_p (caller frees with
+   keys/nonces are right. MALFORMED: header over PT_ENV_MAX_HEADER_BYTES or not
+   decodable (including invalid UTF-8), message/correlation id not 16 bytes,
+   causation id not 0 or 16, sender key id not 32, schema_version not
+   PT_SCHEMA_VERSION, 0 or more than PT_ENV_MAX_RECIPIENTS recipients, a string
+   over PT_ENV_MAX_STRING_BYTES, sender or a recipient not a valid organisation id
+   (pt_org_id_valid), a recipient listed twice, a string that is not valid UTF-8
+   (protobuf-c 1.4 does not check), or bytes that protobuf-c would not pack to the
+   same length (embedded NUL in a string, a duplicated field: the decoded header
+   would not say what the signed bytes say). PAYLOAD_MISMATCH: counts of
+   payloads, digests and recipients differ, names differ in order, wrong sizes of
+   key id (32), ephemeral key (32), nonce (12), ciphertext shorter than 16, or a
+   digest differs. No keys are needed; cost O(size of the envelope). On success *header_p (caller frees with
    puente__v1__header__free_unpacked(h, NULL)) holds the decoded header. */
 pt_env_result_t pt_envelope_check(const Puente__V1__Envelope *env, Puente__V1__Header **header_p);
 
@@ -52,7 +68,11 @@ pt_env_result_t pt_envelope_verify_header(const Puente__V1__Envelope *env,
                                           const pt_sign_key_t *sender);
 
 /* Opens the payload addressed to me. header must come from pt_envelope_check on
-   the same envelope. Verifies the payload signature with the sender's key.
+   the same envelope (the digest of my payload is checked again anyway).
+   NOT_FOR_ME if me is not a recipient; OPEN_FAILED if the payload was sealed to
+   another key id than my_key's or does not decrypt; MALFORMED if the decrypted
+   SignedPayload does not decode; BAD_SIGNATURE if the payload signature over
+   message_id || body does not verify with sender.
    On success *body_p (caller frees) holds the family message bytes. */
 pt_env_result_t pt_envelope_open(const Puente__V1__Envelope *env, const Puente__V1__Header *header,
                                  const char *me, const pt_seal_key_t *my_key,
