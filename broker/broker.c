@@ -10,8 +10,10 @@
 #include <zmq.h>
 
 #include "authn.h"
+#include "consent.h"
 #include "deliver.h"
 #include "directory.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "policy.h"
 #include "pt_decode.h"
@@ -35,7 +37,12 @@ typedef struct {
     size_t envelope_len;
     uint8_t header_sha256[32];
     char agreement_id[PT_STORE_TEXT_MAX];
+    int consent_overridden;
 } s_pending_t;
+
+/* Respond-by sweep: how often, and how many lifecycles per pass. */
+#define S_EXPIRE_SWEEP_MS 1000
+#define S_EXPIRE_SWEEP_MAX 100
 
 struct _pt_broker_t {
     pt_broker_config_t config;
@@ -49,6 +56,13 @@ struct _pt_broker_t {
     s_pending_t pending[PT_BROKER_BATCH_MAX];
     size_t n_pending;
     int64_t started_ms;
+    int64_t last_expire_sweep_ms;
+    /* The lifecycle stage's in-memory copy of one batch (see s_lifecycle_stage):
+       per item, the state as left by that item (or as loaded). */
+    pt_lifecycle_t lifecycles[PT_BROKER_BATCH_MAX];
+    pt_case_owner_t owners[PT_BROKER_BATCH_MAX];
+    pt_lifecycle_effect_t effects[PT_BROKER_BATCH_MAX];
+    int known[PT_BROKER_BATCH_MAX];
 };
 
 /* --- replies ---------------------------------------------------------------- */
@@ -145,7 +159,8 @@ static void s_handle_submit(pt_broker_t *self, const pt_inbound_t *in,
     char agreement_id[PT_STORE_TEXT_MAX] = "";
     if (pt_authn_check(in->identity, header, &verdict) ||
         pt_verify_check(self->directory, envelope, header, &verdict) ||
-        pt_policy_check(self->directory, header, now, agreement_id, &verdict)) {
+        pt_policy_check(self->directory, header, now, agreement_id, &verdict) ||
+        pt_consent_check(header, &verdict)) {
         s_reject(self, in->routing_id, in->routing_id_len, header->message_id.data,
                  header->message_id.len, 0, verdict.code, verdict.reason, in->identity);
         puente__v1__header__free_unpacked(header, NULL);
@@ -156,6 +171,7 @@ static void s_handle_submit(pt_broker_t *self, const pt_inbound_t *in,
     memcpy(item->routing_id, in->routing_id, in->routing_id_len);
     item->routing_id_len = in->routing_id_len;
     item->header = header;
+    item->consent_overridden = pt_consent_overridden(header);
     memcpy(item->agreement_id, agreement_id, sizeof item->agreement_id);
     pt_sha256(envelope->header.data, envelope->header.len, item->header_sha256);
     item->envelope_len = puente__v1__envelope__get_packed_size(envelope);
@@ -190,6 +206,7 @@ static void s_submission_from(const s_pending_t *item, pt_submission_t *sub)
     sub->header_sha256 = item->header_sha256;
     sub->envelope = item->envelope;
     sub->envelope_len = item->envelope_len;
+    sub->consent_overridden = item->consent_overridden;
 }
 
 static void s_answer_stored(pt_broker_t *self, s_pending_t *item, const pt_store_receipt_t *r)
@@ -213,20 +230,99 @@ static void s_answer_stored(pt_broker_t *self, s_pending_t *item, const pt_store
     }
 }
 
+/* Stage 5, lifecycle: runs on the whole batch because it needs the stored state
+   of every correlation id and case token. Checks the items in submission order
+   against an in-memory copy (an item sees what earlier items of the batch did),
+   rejects the illegal ones, and fills the transition of each legal one into its
+   submission. Resubmissions (message id already stored, or earlier in the
+   batch) are not checked and apply nothing: the store answers them with the
+   original receipt. keep[i] says whether subs[i] goes on to the store. Returns
+   PT_STORE_OK, or the store's failure (then nothing was decided). */
+static pt_store_result_t s_lifecycle_stage(pt_broker_t *self, pt_submission_t *subs, size_t n,
+                                           int *keep)
+{
+    pt_store_result_t rc = pt_store_lifecycle_load(self->store, subs, n, self->lifecycles,
+                                                   self->owners, self->known);
+    if (rc != PT_STORE_OK)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        s_pending_t *item = &self->pending[i];
+        const Puente__V1__Header *h = item->header;
+        keep[i] = 1;
+        int resubmitted = self->known[i];
+        for (size_t j = 0; j < i && !resubmitted; j++)
+            resubmitted = keep[j] && memcmp(subs[j].message_id, subs[i].message_id, 16) == 0;
+        if (resubmitted) {
+            self->known[i] = 1;   /* so later items never take their state from it */
+            continue;
+        }
+        /* The latest earlier item of this batch on the same lifecycle / case. */
+        for (size_t j = i; j-- > 0;) {
+            if (keep[j] && !self->known[j] &&
+                memcmp(subs[j].correlation_id, subs[i].correlation_id, 16) == 0) {
+                self->lifecycles[i] = self->lifecycles[j];
+                break;
+            }
+        }
+        for (size_t j = i; j-- > 0;) {
+            if (keep[j] && !self->known[j] && strcmp(subs[j].case_token, subs[i].case_token) == 0) {
+                self->owners[i] = self->owners[j];
+                break;
+            }
+        }
+        pt_verdict_t verdict = {0};
+        if (pt_lifecycle_check(&self->lifecycles[i], &self->owners[i], h, &self->effects[i],
+                               &verdict)) {
+            s_reject(self, item->routing_id, item->routing_id_len, h->message_id.data, 16, 0,
+                     verdict.code, verdict.reason, h->sender);
+            keep[i] = 0;
+            continue;
+        }
+        const pt_lifecycle_t *lc = &self->lifecycles[i];
+        const pt_lifecycle_effect_t *effect = &self->effects[i];
+        subs[i].lifecycle_kind = lc->kind;
+        subs[i].lifecycle_from = effect->from;
+        subs[i].lifecycle_to = effect->to;
+        subs[i].lifecycle_initiator = lc->initiator;
+        subs[i].lifecycle_counterparty = lc->counterparty;
+        subs[i].respond_by_ms = lc->respond_by_ms;
+        if (effect->owner_to[0]) {
+            subs[i].owner_to = effect->owner_to;
+            subs[i].owner_from = effect->owner_from;
+            subs[i].former_owners = self->owners[i].former;
+        }
+    }
+    return PT_STORE_OK;
+}
+
 /* Group commit: one transaction for everything that passed the stages in this loop
    pass. If the batch fails permanently, each item is retried alone so one bad
    message cannot cost other senders theirs. */
 static void s_flush(pt_broker_t *self)
 {
-    size_t n = self->n_pending;
-    if (n == 0)
+    size_t n_all = self->n_pending;
+    if (n_all == 0)
         return;
-    pt_submission_t subs[PT_BROKER_BATCH_MAX];
+    pt_submission_t all[PT_BROKER_BATCH_MAX], subs[PT_BROKER_BATCH_MAX];
     pt_store_receipt_t receipts[PT_BROKER_BATCH_MAX];
-    for (size_t i = 0; i < n; i++)
-        s_submission_from(&self->pending[i], &subs[i]);
+    int keep[PT_BROKER_BATCH_MAX];
+    size_t index[PT_BROKER_BATCH_MAX], n = 0;
+    for (size_t i = 0; i < n_all; i++)
+        s_submission_from(&self->pending[i], &all[i]);
+    pt_store_result_t rc = s_lifecycle_stage(self, all, n_all, keep);
+    if (rc != PT_STORE_OK) {
+        for (size_t i = 0; i < n_all; i++)
+            keep[i] = 1;   /* answered below with the store's failure */
+    }
+    for (size_t i = 0; i < n_all; i++) {
+        if (keep[i]) {
+            index[n] = i;
+            subs[n++] = all[i];
+        }
+    }
     memset(receipts, 0, sizeof receipts);
-    pt_store_result_t rc = pt_store_submit_batch(self->store, subs, n, receipts);
+    if (rc == PT_STORE_OK && n > 0)
+        rc = pt_store_submit_batch(self->store, subs, n, receipts);
     if (rc == PT_STORE_ERROR && n > 1) {
         for (size_t i = 0; i < n; i++) {
             pt_store_result_t one = pt_store_submit_batch(self->store, &subs[i], 1, &receipts[i]);
@@ -235,10 +331,12 @@ static void s_flush(pt_broker_t *self)
         }
         rc = PT_STORE_OK;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t k = 0; k < n; k++) {
+        size_t i = index[k];
         s_pending_t *item = &self->pending[i];
+        const pt_store_receipt_t *r = &receipts[k];
         if (rc == PT_STORE_OK) {
-            s_answer_stored(self, item, &receipts[i]);
+            s_answer_stored(self, item, r);
         } else if (rc == PT_STORE_UNAVAILABLE) {
             s_reject(self, item->routing_id, item->routing_id_len, item->header->message_id.data,
                      16, 0, REJ(REJECT_RETRY_LATER),
@@ -249,9 +347,26 @@ static void s_flush(pt_broker_t *self)
                      16, 0, REJ(REJECT_INVALID_FIELD), "storage refused the message",
                      item->header->sender);
         }
-        s_pending_clear(item);
     }
+    for (size_t i = 0; i < n_all; i++)
+        s_pending_clear(&self->pending[i]);
     self->n_pending = 0;
+}
+
+/* Respond-by deadlines: lifecycles still waiting for an answer expire. */
+static void s_expire_sweep(pt_broker_t *self, int64_t now)
+{
+    if (now - self->last_expire_sweep_ms < S_EXPIRE_SWEEP_MS)
+        return;
+    self->last_expire_sweep_ms = now;
+    size_t expired = 0;
+    pt_store_result_t rc = pt_store_lifecycle_expire(self->store, now, S_EXPIRE_SWEEP_MAX, &expired);
+    if (rc == PT_STORE_OK && expired > 0)
+        pt_log(PT_LOG_INFO, "lifecycle", NULL, NULL, "%zu lifecycles passed their respond-by",
+               expired);
+    else if (rc != PT_STORE_OK && rc != PT_STORE_UNAVAILABLE)
+        pt_log(PT_LOG_WARN, "lifecycle", NULL, NULL, "respond-by sweep failed: %s",
+               pt_store_last_error(self->store));
 }
 
 /* --- other requests ---------------------------------------------------------- */
@@ -742,6 +857,7 @@ int pt_broker_run(pt_broker_t *self, volatile sig_atomic_t *stop)
             pt_inbound_release(&in);
         }
         s_flush(self);
+        s_expire_sweep(self, pt_now_ms());
         if (pt_deliver_run(self->deliver, pt_now_ms()) == PT_STORE_UNAVAILABLE)
             pt_log(PT_LOG_WARN, "deliver", NULL, NULL, "database unavailable; deliveries wait");
     }

@@ -4,7 +4,7 @@
       recipients registered and enabled, not addressed to the sender, fan-out only
       for tracing requests, a valid agreement between sender and every recipient
       that covers the type and purpose, not expired, not from the future.
-    Lifecycle and consent rules arrive as further checks here (issue 3).
+    The consent gate (consent.h) and the lifecycle stage (lifecycle.h) follow it.
 */
 #ifndef PT_POLICY_H
 #define PT_POLICY_H

@@ -46,6 +46,13 @@ typedef enum {
     S_ORG_LOAD,
     S_AGR_UPSERT,
     S_AGR_LOAD,
+    S_LC_APPLY,
+    S_OWNER_SET,
+    S_LC_LOAD,
+    S_OWNER_LOAD,
+    S_LC_DELIVERED,
+    S_LC_RECEIVED,
+    S_LC_EXPIRE,
     S_COUNT
 } s_stmt_id_t;
 
@@ -176,6 +183,36 @@ static const s_stmt_t s_stmts[S_COUNT] = {
                     "SELECT agreement_id, org_a, org_b, purposes, message_types, "
                     "pt_ts_to_ms(valid_from), pt_ts_to_ms(valid_until) FROM agreements "
                     "ORDER BY agreement_id"},
+    /* Lifecycles (002_lifecycle.sql): the functions raise 40001 when the row moved. */
+    [S_LC_APPLY] = {"pt_lc_apply",
+                    "SELECT pt_lifecycle_apply($1::uuid, $2, $3, $4, $5, $6, $7, $8::bigint, "
+                    "$9::bigint)"},
+    [S_OWNER_SET] = {"pt_owner_set", "SELECT pt_case_owner_set($1, $2, $3, $4::bigint)"},
+    [S_LC_LOAD] = {"pt_lc_load",
+                   "SELECT correlation_id, kind, state, initiator, counterparty, case_token, "
+                   "respond_by_ms FROM lifecycles WHERE correlation_id = ANY($1::uuid[])"},
+    [S_OWNER_LOAD] = {"pt_owner_load",
+                      "SELECT case_token, owner, former_owners FROM case_owners "
+                      "WHERE case_token = ANY($1::text[])"},
+    /* Only the initiator's message moves a waiting lifecycle (the opening message
+       or its amendment). */
+    [S_LC_DELIVERED] = {"pt_lc_delivered",
+                        "UPDATE lifecycles l SET state = 'delivered', "
+                        "updated_at = pt_ms_to_ts($2::bigint) FROM messages m "
+                        "WHERE m.message_id = $1::uuid AND l.correlation_id = m.correlation_id "
+                        "AND l.state = 'submitted' AND l.initiator = m.sender RETURNING l.kind"},
+    [S_LC_RECEIVED] = {"pt_lc_received",
+                       "UPDATE lifecycles l SET state = 'received', "
+                       "updated_at = pt_ms_to_ts($2::bigint) FROM messages m "
+                       "WHERE m.message_id = $1::uuid AND l.correlation_id = m.correlation_id "
+                       "AND l.state = 'delivered' AND l.initiator = m.sender RETURNING l.kind"},
+    [S_LC_EXPIRE] = {"pt_lc_expire",
+                     "UPDATE lifecycles SET state = 'expired', updated_at = pt_ms_to_ts($1::bigint) "
+                     "WHERE correlation_id IN (SELECT correlation_id FROM lifecycles "
+                     "WHERE respond_by_ms > 0 AND respond_by_ms <= $1::bigint "
+                     "AND state IN ('submitted', 'delivered', 'received') "
+                     "ORDER BY respond_by_ms LIMIT $2::bigint FOR UPDATE SKIP LOCKED) "
+                     "RETURNING case_token, kind, initiator, counterparty"},
 };
 
 /* Key of the advisory lock that serialises migrations across brokers ("puente"). */
@@ -1130,14 +1167,18 @@ typedef struct {
     int touched;
 } s_head_t;
 
+/* submitted, stored, consent_overridden, state:<to>, owner_changed */
+#define S_ITEM_EVENTS_MAX 5
+
 typedef struct {
     int is_new;
     int64_t stored_at_ms;
     char *counterparty;     /* recipients joined by ',' */
-    uint64_t seq;           /* of the "submitted" event; "stored" is seq + 1 */
+    uint64_t seq;           /* of the "submitted" event; the others follow */
     uint8_t prev[32];
-    uint8_t submitted_hash[32];
-    uint8_t stored_hash[32];
+    size_t n_events;
+    char state_kind[PT_STORE_NAME_MAX + 8];   /* "state:<to>" */
+    uint8_t hashes[S_ITEM_EVENTS_MAX][32];
 } s_item_t;
 
 static int s_token_cmp(const void *a, const void *b)
@@ -1160,6 +1201,13 @@ static int s_submission_valid(const pt_submission_t *s)
     for (size_t r = 0; r < s->n_recipients; r++)
         if (!s_org_valid(s->recipients[r]) || strchr(s->recipients[r], ','))
             return 0;
+    if (s->lifecycle_kind &&
+        (!s->lifecycle_from || !s->lifecycle_to || !s->lifecycle_to[0] ||
+         strlen(s->lifecycle_to) >= PT_STORE_NAME_MAX || !s->lifecycle_initiator ||
+         !s->lifecycle_counterparty))
+        return 0;
+    if (s->owner_to && (!s_org_valid(s->owner_to) || !s->owner_from || !s->former_owners))
+        return 0;
     return 1;
 }
 
@@ -1202,21 +1250,36 @@ static void s_event_params(s_params_t *p, const pt_trail_event_t *ev, const uint
     s_p_bin(p, hash, 32);
 }
 
-/* The events "submitted" and "stored" of a new item, in that order. */
-static void s_item_events(const pt_submission_t *s, const s_item_t *it, pt_trail_event_t ev[2])
+/* The events of a new item, in chain order: "submitted", "stored", then
+   "consent_overridden", "state:<to>", "owner_changed" when they apply. Returns
+   how many (it->state_kind must be set). */
+static size_t s_item_events(const pt_submission_t *s, const s_item_t *it,
+                            pt_trail_event_t ev[S_ITEM_EVENTS_MAX])
 {
-    for (int k = 0; k < 2; k++) {
+    const char *kinds[S_ITEM_EVENTS_MAX];
+    size_t n = 0;
+    kinds[n++] = "submitted";
+    kinds[n++] = "stored";
+    if (s->consent_overridden)
+        kinds[n++] = "consent_overridden";
+    if (s->lifecycle_kind)
+        kinds[n++] = it->state_kind;
+    if (s->owner_to)
+        kinds[n++] = "owner_changed";
+    for (size_t k = 0; k < n; k++) {
+        int owner = s->owner_to && k == n - 1;
         ev[k] = (pt_trail_event_t){.seq = it->seq + (uint64_t)k,
                                    .at_ms = k == 0 ? s->created_at_ms : it->stored_at_ms,
-                                   .kind = k == 0 ? "submitted" : "stored",
+                                   .kind = kinds[k],
                                    .case_token = s->case_token,
-                                   .actor = s->sender,
-                                   .counterparty = it->counterparty,
+                                   .actor = owner ? s->owner_to : s->sender,
+                                   .counterparty = owner ? s->owner_from : it->counterparty,
                                    .message_type = s->message_type,
                                    .message_id = s->message_id,
                                    .detail = s->header_sha256,
                                    .detail_len = 32};
     }
+    return n;
 }
 
 pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t *subs, size_t n,
@@ -1251,7 +1314,7 @@ pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t 
     tokens = malloc(n * sizeof *tokens);
     items = calloc(n, sizeof *items);
     id_array = malloc(n * 37 + 3);
-    results = calloc(S_PIPE_CHUNK * 3 + n + 8, sizeof *results);
+    results = calloc(S_PIPE_CHUNK * (S_ITEM_EVENTS_MAX + 3) + n + 8, sizeof *results);
     if (!tokens || !items || !id_array || !results)
         goto error;
     /* Distinct case tokens in byte order: the order in which heads are locked. */
@@ -1279,6 +1342,9 @@ pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t 
     for (int id = S_HEADS_INIT; id <= S_EVENT_INSERT; id++)
         if ((rc = s_prepare(self, (s_stmt_id_t)id)) != PT_STORE_OK)
             goto error;
+    if ((rc = s_prepare(self, S_LC_APPLY)) != PT_STORE_OK ||
+        (rc = s_prepare(self, S_OWNER_SET)) != PT_STORE_OK)
+        goto error;
 
     /* Round trip 1: begin, lock the chain heads, find message ids already stored. */
     if (!PQenterPipelineMode(self->conn)) {
@@ -1368,21 +1434,24 @@ pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t 
         it->stored_at_ms = stored_at;
         it->seq = h->last_seq + 1;
         memcpy(it->prev, h->last_hash, 32);
-        pt_trail_event_t ev[2];
-        s_item_events(s, it, ev);
-        if (pt_trail_hash(it->prev, &ev[0], it->submitted_hash) ||
-            pt_trail_hash(it->submitted_hash, &ev[1], it->stored_hash)) {
-            rc = PT_STORE_ERROR;
-            goto error;
+        if (s->lifecycle_kind)
+            snprintf(it->state_kind, sizeof it->state_kind, "state:%s", s->lifecycle_to);
+        pt_trail_event_t ev[S_ITEM_EVENTS_MAX];
+        it->n_events = s_item_events(s, it, ev);
+        for (size_t k = 0; k < it->n_events; k++) {
+            if (pt_trail_hash(k == 0 ? it->prev : it->hashes[k - 1], &ev[k], it->hashes[k])) {
+                rc = PT_STORE_ERROR;
+                goto error;
+            }
         }
-        h->last_seq = it->seq + 1;
-        memcpy(h->last_hash, it->stored_hash, 32);
+        h->last_seq = it->seq + it->n_events - 1;
+        memcpy(h->last_hash, it->hashes[it->n_events - 1], 32);
         h->touched = 1;
         n_new++;
         r->result = PT_STORE_OK;
         r->stored_at_ms = stored_at;
         memcpy(r->header_sha256, s->header_sha256, 32);
-        memcpy(r->event_hash, it->stored_hash, 32);
+        memcpy(r->event_hash, it->hashes[1], 32);
     }
     PQclear(existing);
     existing = NULL;
@@ -1437,16 +1506,40 @@ pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t 
             if (rc != PT_STORE_OK)
                 goto error;
             queued++;
-            pt_trail_event_t ev[2];
-            s_item_events(s, it, ev);
-            s_event_params(&p, &ev[0], it->prev, it->submitted_hash);
-            if ((rc = s_send(self, S_EVENT_INSERT, &p)) != PT_STORE_OK)
-                goto error;
-            queued++;
-            s_event_params(&p, &ev[1], it->submitted_hash, it->stored_hash);
-            if ((rc = s_send(self, S_EVENT_INSERT, &p)) != PT_STORE_OK)
-                goto error;
-            queued++;
+            pt_trail_event_t ev[S_ITEM_EVENTS_MAX];
+            size_t n_ev = s_item_events(s, it, ev);
+            for (size_t k = 0; k < n_ev; k++) {
+                s_event_params(&p, &ev[k], k == 0 ? it->prev : it->hashes[k - 1],
+                               it->hashes[k]);
+                if ((rc = s_send(self, S_EVENT_INSERT, &p)) != PT_STORE_OK)
+                    goto error;
+                queued++;
+            }
+            if (s->lifecycle_kind) {
+                p.n = 0;
+                s_p_bin(&p, s->correlation_id, 16);
+                s_p_text(&p, s->lifecycle_kind);
+                s_p_text(&p, s->lifecycle_from);
+                s_p_text(&p, s->lifecycle_to);
+                s_p_text(&p, s->lifecycle_initiator);
+                s_p_text(&p, s->lifecycle_counterparty);
+                s_p_text(&p, s->case_token);
+                s_p_int(&p, s->respond_by_ms);
+                s_p_int(&p, it->stored_at_ms);
+                if ((rc = s_send(self, S_LC_APPLY, &p)) != PT_STORE_OK)
+                    goto error;
+                queued++;
+            }
+            if (s->owner_to) {
+                p.n = 0;
+                s_p_text(&p, s->case_token);
+                s_p_text(&p, s->owner_to);
+                s_p_text(&p, s->former_owners);
+                s_p_int(&p, it->stored_at_ms);
+                if ((rc = s_send(self, S_OWNER_SET, &p)) != PT_STORE_OK)
+                    goto error;
+                queued++;
+            }
         }
         /* Skip trailing duplicates so the last chunk is recognised. */
         while (i < n && !items[i].is_new)
@@ -1509,6 +1602,190 @@ done:
     return rc;
 }
 
+/* --- lifecycles ----------------------------------------------------------------- */
+
+static pt_store_result_t s_append_event(pt_store_t *self, pt_trail_event_t *ev);
+
+static int s_uuid_array(const pt_submission_t *subs, size_t n, int correlation, char **out)
+{
+    char *a = malloc(n * 37 + 3), *w = a;
+    if (!a)
+        return -1;
+    *w++ = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            *w++ = ',';
+        s_uuid_text(correlation ? subs[i].correlation_id : subs[i].message_id, w);
+        w += 36;
+    }
+    *w++ = '}';
+    *w = '\0';
+    *out = a;
+    return 0;
+}
+
+pt_store_result_t pt_store_lifecycle_load(pt_store_t *self, const pt_submission_t *subs, size_t n,
+                                          pt_store_lifecycle_t *lifecycles,
+                                          pt_store_case_owner_t *owners, int *known)
+{
+    pt_store_result_t rc;
+    PGresult *res = NULL;
+    char *ids = NULL, *corrs = NULL, *tokens = NULL;
+    const char **token_list = NULL;
+    s_params_t p;
+    if (!self || (n > 0 && (!subs || !lifecycles || !owners || !known)))
+        return PT_STORE_ERROR;
+    if (n == 0)
+        return PT_STORE_OK;
+    memset(lifecycles, 0, n * sizeof *lifecycles);
+    memset(owners, 0, n * sizeof *owners);
+    memset(known, 0, n * sizeof *known);
+    for (size_t i = 0; i < n; i++)
+        if (!subs[i].message_id || !subs[i].correlation_id || !subs[i].case_token)
+            return PT_STORE_ERROR;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    rc = PT_STORE_ERROR;
+    token_list = malloc(n * sizeof *token_list);
+    if (!token_list || s_uuid_array(subs, n, 1, &corrs) || s_uuid_array(subs, n, 0, &ids))
+        goto done;
+    for (size_t i = 0; i < n; i++)
+        token_list[i] = subs[i].case_token;
+    if (!(tokens = s_text_array((const char *const *)token_list, n)))
+        goto done;
+
+    p.n = 0;
+    s_p_text(&p, corrs);
+    if ((rc = s_exec(self, S_LC_LOAD, &p, &res)) != PT_STORE_OK)
+        goto done;
+    for (int row = 0; row < PQntuples(res); row++) {
+        uint8_t id[16];
+        pt_store_lifecycle_t lc;
+        memset(&lc, 0, sizeof lc);
+        if (s_get_fixed(res, row, 0, id, 16) || s_copy_text(res, row, 1, lc.kind, sizeof lc.kind) ||
+            s_copy_text(res, row, 2, lc.state, sizeof lc.state) ||
+            s_copy_text(res, row, 3, lc.initiator, sizeof lc.initiator) ||
+            s_copy_text(res, row, 4, lc.counterparty, sizeof lc.counterparty) ||
+            s_copy_text(res, row, 5, lc.case_token, sizeof lc.case_token) ||
+            s_get_int64(res, row, 6, &lc.respond_by_ms)) {
+            s_set_error(self, "lifecycle row %d is malformed", row);
+            rc = PT_STORE_ERROR;
+            goto done;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (memcmp(subs[i].correlation_id, id, 16) == 0)
+                lifecycles[i] = lc;
+    }
+    PQclear(res);
+    res = NULL;
+
+    p.n = 0;
+    s_p_text(&p, tokens);
+    if ((rc = s_exec(self, S_OWNER_LOAD, &p, &res)) != PT_STORE_OK)
+        goto done;
+    for (int row = 0; row < PQntuples(res); row++) {
+        char token[PT_STORE_TEXT_MAX];
+        pt_store_case_owner_t owner;
+        memset(&owner, 0, sizeof owner);
+        if (s_copy_text(res, row, 0, token, sizeof token) ||
+            s_copy_text(res, row, 1, owner.owner, sizeof owner.owner) ||
+            s_copy_text(res, row, 2, owner.former, sizeof owner.former)) {
+            s_set_error(self, "case owner row %d is malformed", row);
+            rc = PT_STORE_ERROR;
+            goto done;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(subs[i].case_token, token) == 0)
+                owners[i] = owner;
+    }
+    PQclear(res);
+    res = NULL;
+
+    p.n = 0;
+    s_p_text(&p, ids);
+    if ((rc = s_exec(self, S_MSGS_FIND, &p, &res)) != PT_STORE_OK)
+        goto done;
+    for (int row = 0; row < PQntuples(res); row++) {
+        uint8_t id[16];
+        if (s_get_fixed(res, row, 0, id, 16))
+            continue;
+        for (size_t i = 0; i < n; i++)
+            if (memcmp(subs[i].message_id, id, 16) == 0)
+                known[i] = 1;
+    }
+    rc = PT_STORE_OK;
+done:
+    PQclear(res);
+    free(token_list);
+    free(ids);
+    free(corrs);
+    free(tokens);
+    return rc;
+}
+
+pt_store_result_t pt_store_lifecycle_expire(pt_store_t *self, int64_t now_ms, size_t max,
+                                            size_t *expired)
+{
+    PGresult *res = NULL;
+    s_params_t p;
+    pt_store_result_t rc;
+    size_t count = 0;
+    if (expired)
+        *expired = 0;
+    if (!self)
+        return PT_STORE_ERROR;
+    if (max == 0)
+        return PT_STORE_OK;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    if ((rc = s_command(self, "BEGIN")) != PT_STORE_OK)
+        goto error;
+    p.n = 0;
+    s_p_int(&p, now_ms);
+    s_p_int(&p, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+    if ((rc = s_exec(self, S_LC_EXPIRE, &p, &res)) != PT_STORE_OK)
+        goto error;
+    for (int row = 0; row < PQntuples(res); row++) {
+        const char *token = s_get_text(res, row, 0), *kind = s_get_text(res, row, 1),
+                   *initiator = s_get_text(res, row, 2), *counterparty = s_get_text(res, row, 3);
+        if (!token || !kind || !initiator || !counterparty) {
+            s_set_error(self, "expired lifecycle row %d is malformed", row);
+            rc = PT_STORE_ERROR;
+            goto error;
+        }
+        char parties[PT_STORE_ORG_ID_MAX + PT_STORE_PARTIES_MAX + 2];
+        snprintf(parties, sizeof parties, "%s,%s", initiator, counterparty);
+        pt_trail_event_t ev = {.at_ms = now_ms,
+                               .kind = "state:expired",
+                               .case_token = token,
+                               .actor = "broker",
+                               .counterparty = parties,
+                               .message_type = "",
+                               .message_id = NULL,
+                               .detail = (const uint8_t *)"",
+                               .detail_len = 0};
+        if ((rc = s_append_event(self, &ev)) != PT_STORE_OK)
+            goto error;
+        count++;
+    }
+    PQclear(res);
+    res = NULL;
+    if (count == 0) {
+        s_rollback(self);
+        return PT_STORE_OK;
+    }
+    if ((rc = s_command(self, "COMMIT")) != PT_STORE_OK)
+        goto error;
+    if (expired)
+        *expired = count;
+    return PT_STORE_OK;
+
+error:
+    PQclear(res);
+    s_rollback(self);
+    return rc;
+}
+
 /* --- deliveries ----------------------------------------------------------------- */
 
 /* Appends one event to its case chain inside the caller's transaction. */
@@ -1542,6 +1819,28 @@ static pt_store_result_t s_append_event(pt_store_t *self, pt_trail_event_t *ev)
     s_p_int(&p, (int64_t)ev->seq);
     s_p_bin(&p, hash, 32);
     return s_exec0(self, S_HEAD_UPDATE, &p);
+}
+
+/* After a delivery event ev: moves the lifecycle of ev's message when it waits
+   for exactly this (statement id) and appends the matching state event. */
+static pt_store_result_t s_lifecycle_follow(pt_store_t *self, s_stmt_id_t id,
+                                            const pt_trail_event_t *ev, const char *kind)
+{
+    PGresult *res = NULL;
+    s_params_t p;
+    p.n = 0;
+    s_p_bin(&p, ev->message_id, 16);
+    s_p_int(&p, ev->at_ms);
+    pt_store_result_t rc = s_exec(self, id, &p, &res);
+    if (rc != PT_STORE_OK)
+        return rc;
+    int moved = PQntuples(res) > 0;
+    PQclear(res);
+    if (!moved)
+        return PT_STORE_OK;
+    pt_trail_event_t state = *ev;
+    state.kind = kind;
+    return s_append_event(self, &state);
 }
 
 pt_store_result_t pt_store_due_deliveries(pt_store_t *self, const char *recipient, int64_t now_ms,
@@ -1625,7 +1924,9 @@ pt_store_result_t pt_store_mark_sent(pt_store_t *self, int64_t delivery_id, int6
                                .message_id = message_id,
                                .detail = header,
                                .detail_len = 32};
-        if ((rc = s_append_event(self, &ev)) != PT_STORE_OK)
+        if ((rc = s_append_event(self, &ev)) != PT_STORE_OK ||
+            (rc = s_lifecycle_follow(self, S_LC_DELIVERED, &ev, "state:delivered")) !=
+                PT_STORE_OK)
             goto error;
     }
     PQclear(res);
@@ -1685,7 +1986,8 @@ pt_store_result_t pt_store_ack(pt_store_t *self, const char *recipient, const ui
                            .message_id = message_id,
                            .detail = header,
                            .detail_len = 32};
-    if ((rc = s_append_event(self, &ev)) != PT_STORE_OK)
+    if ((rc = s_append_event(self, &ev)) != PT_STORE_OK ||
+        (rc = s_lifecycle_follow(self, S_LC_RECEIVED, &ev, "state:received")) != PT_STORE_OK)
         goto error;
     PQclear(res);
     res = NULL;

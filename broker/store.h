@@ -130,6 +130,18 @@ typedef struct {
     const uint8_t *header_sha256;    /* 32 bytes: SHA-256 of the signed header bytes */
     const uint8_t *envelope;         /* packed Envelope exactly as received */
     size_t envelope_len;
+    /* What the message does to its lifecycle and case (lifecycle.h); all NULL/0
+       for none. Applied only if the message is new (never for a duplicate). */
+    const char *lifecycle_kind;      /* non-NULL: create or move the lifecycle of correlation_id */
+    const char *lifecycle_from;      /* state read before ("" = create the lifecycle) */
+    const char *lifecycle_to;
+    const char *lifecycle_initiator;
+    const char *lifecycle_counterparty;  /* ids joined by ',' (after this message) */
+    int64_t respond_by_ms;           /* the lifecycle's respond-by (0 = none) */
+    const char *owner_to;            /* non-NULL: ownership of case_token moves to this org */
+    const char *owner_from;
+    const char *former_owners;       /* former owners joined by ',' after the move */
+    int consent_overridden;          /* 1: append the event "consent_overridden" */
 } pt_submission_t;
 
 typedef struct {
@@ -141,7 +153,13 @@ typedef struct {
 
 /* Stores n submissions in ONE transaction (group commit): for each new one the
    message row, one delivery per recipient (state pending) and the case events
-   "submitted" (at created_at_ms, actor sender) and "stored" (at commit time).
+   "submitted" (at created_at_ms, actor sender) and "stored" (at commit time),
+   then, at the stored time and in this order: "consent_overridden" if flagged,
+   "state:<lifecycle_to>" and the lifecycle row if lifecycle_kind is set,
+   "owner_changed" (actor the new owner, counterparty the former) and the
+   case_owners row if owner_to is set. A lifecycle row that is no longer in
+   lifecycle_from (another broker moved it) fails the whole batch with
+   PT_STORE_UNAVAILABLE: nothing is committed and the caller re-checks.
    Items whose message id already exists get DUPLICATE (same header_sha256,
    original receipt values) or CONFLICT (receipt holds the ORIGINAL header_sha256
    and stored_at), and add nothing; the same id twice in one batch is treated the
@@ -153,6 +171,43 @@ typedef struct {
    PT_STORE_UNAVAILABLE / PT_STORE_ERROR when nothing was committed. */
 pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t *subs, size_t n,
                                         pt_store_receipt_t *receipts);
+
+/* --- lifecycles (current state; issue 3) --------------------------------- */
+
+#define PT_STORE_NAME_MAX 32
+#define PT_STORE_PARTIES_MAX 400
+
+/* One lifecycle row. kind[0] == 0: no lifecycle for that correlation id. */
+typedef struct {
+    char kind[PT_STORE_NAME_MAX];     /* referral, transfer, transfer_ask, inquiry, tracing, return */
+    char state[PT_STORE_NAME_MAX];
+    char initiator[PT_STORE_ORG_ID_MAX];
+    char counterparty[PT_STORE_PARTIES_MAX];  /* ids joined by ',' */
+    char case_token[PT_STORE_TEXT_MAX];
+    int64_t respond_by_ms;            /* 0 = none */
+} pt_store_lifecycle_t;
+
+/* The owner of a case token. owner[0] == 0: no transfer recorded yet. */
+typedef struct {
+    char owner[PT_STORE_ORG_ID_MAX];
+    char former[PT_STORE_PARTIES_MAX];   /* former owners joined by ',' */
+} pt_store_case_owner_t;
+
+/* For each of the n submissions: lifecycles[i] = the lifecycle of its
+   correlation id, owners[i] = the owner of its case token (zeroed when none),
+   known[i] = 1 if its message id is already stored (a resubmission, which must
+   not be checked or applied again). Read outside any transaction: the state may
+   move before submit_batch, which then fails as UNAVAILABLE. Three round trips. */
+pt_store_result_t pt_store_lifecycle_load(pt_store_t *self, const pt_submission_t *subs, size_t n,
+                                          pt_store_lifecycle_t *lifecycles,
+                                          pt_store_case_owner_t *owners, int *known);
+
+/* Respond-by sweep: moves up to max lifecycles whose respond_by_ms <= now_ms and
+   that still wait for an answer (submitted, delivered, received) to "expired",
+   each with the case event "state:expired" (actor "broker", counterparty the
+   initiator and the counterparty). *expired receives how many. One transaction. */
+pt_store_result_t pt_store_lifecycle_expire(pt_store_t *self, int64_t now_ms, size_t max,
+                                            size_t *expired);
 
 /* --- deliveries ----------------------------------------------------------- */
 
@@ -174,13 +229,17 @@ pt_store_result_t pt_store_due_deliveries(pt_store_t *self, const char *recipien
                                           size_t max, pt_store_delivery_fn *fn, void *arg);
 
 /* Records that a delivery was sent: attempts + 1, next_attempt_at = retry_at_ms;
-   on the first attempt also appends the case event "delivered". NOT_FOUND if
-   there is no such delivery. */
+   on the first attempt also appends the case event "delivered", and if the
+   message is its lifecycle's initiator's and the lifecycle is "submitted", moves
+   it to "delivered" (event "state:delivered"). NOT_FOUND if there is no such
+   delivery. */
 pt_store_result_t pt_store_mark_sent(pt_store_t *self, int64_t delivery_id, int64_t now_ms,
                                      int64_t retry_at_ms);
 
 /* Records the recipient's acknowledgement of message_id and appends the case event
-   "acknowledged" (once; a repeated ack returns DUPLICATE and adds nothing).
+   "acknowledged" (once; a repeated ack returns DUPLICATE and adds nothing); an
+   initiator's message acknowledged in lifecycle state "delivered" moves it to
+   "received" (event "state:received").
    NOT_FOUND if recipient has no delivery of that message. */
 pt_store_result_t pt_store_ack(pt_store_t *self, const char *recipient, const uint8_t *message_id,
                                int64_t now_ms);

@@ -68,7 +68,9 @@ static pt_client_result_t s_send(pt_client_t *client, const char *to, const char
     const char *recipients[1] = {to};
     pt_send_t msg = {.message_type = type, .recipients = recipients, .n_recipients = 1,
                      .case_token = case_token, .correlation_id = correlation,
-                     .consent = &consent, .body = body, .body_len = len};
+                     .consent = &consent, .body = body, .body_len = len,
+                     /* return.notice needs a best-interests reference (issue 3). */
+                     .best_interests_ref = "TEST-BIA-0001"};
     pt_client_result_t rc = pt_client_send(client, &msg, receipt, rej);
     free(body);
     return rc;
@@ -119,15 +121,17 @@ static void test_referral_end_to_end(void)
     CU_ASSERT_EQUAL(pt_client_ack(gt, pt_message_id(msg)), PT_CLIENT_OK);
     pt_message_destroy(&msg);
 
-    /* The trail: submitted, stored, delivered, acknowledged, hash-chained. */
+    /* The trail: submitted, stored, delivered, acknowledged, hash-chained, each
+       followed by the referral lifecycle's state event (issue 3). */
     pt_client_t *op = pt_harness_client(s_h, "operator", 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(op);
     Puente__V1__TrailReply *trail = NULL;
     CU_ASSERT_EQUAL_FATAL(pt_client_trail(op, "CASE-E2E-1", &trail, &rej), PT_CLIENT_OK);
-    const char *expected[] = {"submitted", "stored", "delivered", "acknowledged"};
-    CU_ASSERT_EQUAL_FATAL(trail->n_events, 4);
+    const char *expected[] = {"submitted", "stored",       "state:submitted", "delivered",
+                              "state:delivered", "acknowledged", "state:received"};
+    CU_ASSERT_EQUAL_FATAL(trail->n_events, 7);
     uint8_t prev[32] = {0};
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < 7; i++) {
         const Puente__V1__TrailEvent *ev = trail->events[i];
         CU_ASSERT_STRING_EQUAL(ev->kind, expected[i]);
         CU_ASSERT_EQUAL(ev->seq, i + 1);
@@ -140,6 +144,7 @@ static void test_referral_end_to_end(void)
     }
     CU_ASSERT_STRING_EQUAL(trail->events[0]->actor, "MX-DIF");
     CU_ASSERT_STRING_EQUAL(trail->events[3]->actor, "GT-PGN");
+    CU_ASSERT_STRING_EQUAL(trail->events[5]->actor, "GT-PGN");
     /* The receipt names the "stored" event. */
     CU_ASSERT_EQUAL(memcmp(trail->events[1]->hash.data, receipt.event_hash, 32), 0);
     puente__v1__trail_reply__free_unpacked(trail, NULL);

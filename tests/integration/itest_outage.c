@@ -61,8 +61,13 @@ static void test_database_outage(void)
     CU_ASSERT_EQUAL_FATAL(s_pg("stop"), 0);
 
     const char *to[1] = {"GT-PGN"};
+    /* A referral needs consent for services and disclosure (issue 3 consent gate). */
+    Puente__V1__ConsentSummary consent = PUENTE__V1__CONSENT_SUMMARY__INIT;
+    consent.consent_for_services = 1;
+    consent.disclosure_other_orgs = 1;
     pt_send_t msg = {.message_type = type_name, .recipients = to, .n_recipients = 1,
-                     .case_token = "CASE-OUTAGE-1", .body = bytes, .body_len = len};
+                     .case_token = "CASE-OUTAGE-1", .consent = &consent, .body = bytes,
+                     .body_len = len};
     pt_receipt_info_t receipt;
     pt_reject_info_t rej;
     memset(&rej, 0, sizeof rej);

@@ -1,0 +1,394 @@
+/*  itest_lifecycle — case lifecycles, consent and need-to-know against a real
+    broker and PostgreSQL (issue 3): one scenario per family, then the refusals.
+    Final states are read from the trail's "state:*" events. */
+#include <CUnit/Basic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "pt_envelope.h"
+#include "pt_json.h"
+#include "pt_types.h"
+
+#define REJ(code) PUENTE__V1__REJECT_CODE__##code
+
+static pt_harness_t *s_h;
+
+/* US-ORR and SV-CONNA have no agreement in the demo set: give them one for
+   family tracing only (so a referral between them is outside the agreement). */
+static int s_tracing_agreement(void)
+{
+    pt_client_t *op = pt_harness_client(s_h, "operator", 0);
+    if (!op)
+        return -1;
+    char *purposes[] = {"family_tracing"};
+    char *types[] = {"tracing.*"};
+    Puente__V1__AgreementSpec spec = PUENTE__V1__AGREEMENT_SPEC__INIT;
+    spec.agreement_id = "AGR-TRACING-SV-CONNA-US-ORR";
+    spec.org_a = "SV-CONNA";
+    spec.org_b = "US-ORR";
+    spec.purposes = purposes;
+    spec.n_purposes = 1;
+    spec.message_types = types;
+    spec.n_message_types = 1;
+    Puente__V1__AdminRequest req = PUENTE__V1__ADMIN_REQUEST__INIT;
+    req.op_case = PUENTE__V1__ADMIN_REQUEST__OP_AGREEMENT_ADD;
+    req.agreement_add = &spec;
+    pt_reject_info_t rej;
+    int rc = pt_client_admin(op, &req, NULL, &rej) == PT_CLIENT_OK ? 0 : -1;
+    pt_client_destroy(&op);
+    return rc;
+}
+
+static int s_suite_init(void)
+{
+    s_h = pt_harness_new("lifecycle");
+    if (!s_h || pt_harness_broker_start(s_h) != 0 || pt_harness_register_demo(s_h) != 0 ||
+        s_tracing_agreement() != 0)
+        return 1;
+    return 0;
+}
+
+static int s_suite_clean(void)
+{
+    pt_harness_destroy(&s_h);
+    return 0;
+}
+
+typedef struct {
+    const char *type, *case_token;
+    const char *to[3];
+    const uint8_t *correlation;
+    const char *reason, *bia;
+    const Puente__V1__ConsentSummary *consent;   /* NULL = every flag given */
+    int64_t respond_by_ms;
+} s_msg_t;
+
+/* Sends m from client with the type's example body. Returns the reject code
+   (0 on receipt, -1 on any other failure); *corr receives the correlation id. */
+static int s_send(pt_client_t *client, const s_msg_t *m, uint8_t *corr)
+{
+    const pt_type_t *type = pt_types_find(m->type);
+    ProtobufCMessage *body = NULL;
+    char err[PT_JSON_ERR_BYTES];
+    if (!type || pt_json_to_message(type->descriptor, type->example_json,
+                                    strlen(type->example_json), &body, err, sizeof err) != 0)
+        return -1;
+    size_t len = protobuf_c_message_get_packed_size(body);
+    uint8_t *bytes = malloc(len ? len : 1);
+    protobuf_c_message_pack(body, bytes);
+    protobuf_c_message_free_unpacked(body, NULL);
+    Puente__V1__ConsentSummary all = PUENTE__V1__CONSENT_SUMMARY__INIT;
+    all.consent_for_services = all.disclosure_other_orgs = all.consent_for_tracing = 1;
+    all.legal_basis = PUENTE__V1__LEGAL_BASIS__LEGAL_BASIS_CONSENT;
+    size_t n_to = 0;
+    while (n_to < 3 && m->to[n_to])
+        n_to++;
+    pt_send_t msg = {.message_type = m->type,
+                     .recipients = m->to,
+                     .n_recipients = n_to,
+                     .case_token = m->case_token,
+                     .correlation_id = m->correlation,
+                     .consent = m->consent ? m->consent : &all,
+                     .reason_code = m->reason,
+                     .best_interests_ref = m->bia,
+                     .respond_by_ms = m->respond_by_ms,
+                     .body = bytes,
+                     .body_len = len};
+    pt_receipt_info_t receipt;
+    pt_reject_info_t rej;
+    memset(&rej, 0, sizeof rej);
+    pt_client_result_t rc = pt_client_send(client, &msg, &receipt, &rej);
+    free(bytes);
+    if (rc == PT_CLIENT_OK) {
+        if (corr)
+            memcpy(corr, receipt.correlation_id, 16);
+        return 0;
+    }
+    if (rc == PT_CLIENT_REJECTED) {
+        fprintf(stderr, "\n    (expected?) %s refused: %s %s\n", m->type, rej.code_name, rej.reason);
+        return rej.code;
+    }
+    return -1;
+}
+
+/* Receives and acknowledges messages for a receiving client until one of
+   expected_type arrives (others, e.g. a tracing request fanned out earlier, are
+   acknowledged and skipped). */
+static void s_take(pt_client_t *receiver, const char *expected_type)
+{
+    int found = 0;
+    for (int i = 0; i < 8 && !found; i++) {
+        pt_message_t *msg = NULL;
+        CU_ASSERT_EQUAL_FATAL(pt_client_recv(receiver, 5000, &msg), PT_CLIENT_OK);
+        found = strcmp(pt_message_type(msg)->name, expected_type) == 0;
+        CU_ASSERT_EQUAL(pt_client_ack(receiver, pt_message_id(msg)), PT_CLIENT_OK);
+        pt_message_destroy(&msg);
+    }
+    CU_ASSERT_TRUE(found);
+}
+
+/* The trail's event kinds starting with prefix, joined by ' ' (operator view);
+   also checks the hash chain links. */
+static void s_trail_kinds(const char *case_token, const char *prefix, char *out, size_t cap)
+{
+    out[0] = '\0';
+    pt_client_t *op = pt_harness_client(s_h, "operator", 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(op);
+    Puente__V1__TrailReply *trail = NULL;
+    pt_reject_info_t rej;
+    CU_ASSERT_EQUAL_FATAL(pt_client_trail(op, case_token, &trail, &rej), PT_CLIENT_OK);
+    for (size_t i = 0; i < trail->n_events; i++) {
+        const Puente__V1__TrailEvent *ev = trail->events[i];
+        CU_ASSERT_EQUAL(ev->seq, i + 1);
+        if (i > 0)
+            CU_ASSERT_EQUAL(memcmp(ev->prev_hash.data, trail->events[i - 1]->hash.data, 32), 0);
+        if (strncmp(ev->kind, prefix, strlen(prefix)) != 0)
+            continue;
+        size_t used = strlen(out);
+        snprintf(out + used, cap - used, "%s%s", used ? " " : "", ev->kind + strlen(prefix));
+    }
+    puente__v1__trail_reply__free_unpacked(trail, NULL);
+    pt_client_destroy(&op);
+}
+
+static void test_referral_accepted_and_done(void)
+{
+    pt_client_t *mx = pt_harness_client(s_h, "MX-DIF", 0);
+    pt_client_t *gt = pt_harness_client(s_h, "GT-PGN", 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mx);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(gt);
+    uint8_t corr[16];
+    const char *c = "CASE-LC-REF-1";
+    CU_ASSERT_EQUAL_FATAL(s_send(mx, &(s_msg_t){"referral.request", c, {"GT-PGN"}}, corr), 0);
+    s_take(gt, "referral.request");
+    /* Only the recipient accepts. */
+    CU_ASSERT_EQUAL(s_send(mx, &(s_msg_t){"referral.accept", c, {"GT-PGN"}, corr}, NULL),
+                    REJ(REJECT_NOT_PERMITTED));
+    CU_ASSERT_EQUAL(s_send(gt, &(s_msg_t){"referral.accept", c, {"MX-DIF"}, corr}, NULL), 0);
+    CU_ASSERT_EQUAL(s_send(gt, &(s_msg_t){"referral.progress", c, {"MX-DIF"}, corr}, NULL), 0);
+    CU_ASSERT_EQUAL(s_send(gt, &(s_msg_t){"referral.done", c, {"MX-DIF"}, corr}, NULL), 0);
+    /* Done is final: even the sender can no longer revoke. */
+    CU_ASSERT_EQUAL(s_send(mx, &(s_msg_t){"referral.revoke", c, {"GT-PGN"}, corr}, NULL),
+                    REJ(REJECT_ILLEGAL_TRANSITION));
+    char kinds[512];
+    s_trail_kinds(c, "state:", kinds, sizeof kinds);
+    CU_ASSERT_STRING_EQUAL(kinds, "submitted delivered received accepted in_progress done");
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM lifecycles WHERE case_token "
+                                              "= 'CASE-LC-REF-1' AND state = 'done'"),
+                    1);
+
+    /* A second referral: a rejection needs a reason. */
+    const char *c2 = "CASE-LC-REF-2";
+    CU_ASSERT_EQUAL_FATAL(s_send(mx, &(s_msg_t){"referral.request", c2, {"GT-PGN"}}, corr), 0);
+    s_take(gt, "referral.request");
+    CU_ASSERT_EQUAL(s_send(gt, &(s_msg_t){"referral.reject", c2, {"MX-DIF"}, corr}, NULL),
+                    REJ(REJECT_REASON_REQUIRED));
+    CU_ASSERT_EQUAL(s_send(gt, &(s_msg_t){"referral.reject", c2, {"MX-DIF"}, corr, "no_capacity"},
+                           NULL),
+                    0);
+    s_trail_kinds(c2, "state:", kinds, sizeof kinds);
+    CU_ASSERT_STRING_EQUAL(kinds, "submitted delivered received rejected");
+    /* A later message of a lifecycle needs its correlation id. */
+    CU_ASSERT_EQUAL(s_send(gt, &(s_msg_t){"referral.accept", c2, {"MX-DIF"}}, NULL),
+                    REJ(REJECT_ILLEGAL_TRANSITION));
+    pt_client_destroy(&gt);
+    pt_client_destroy(&mx);
+}
+
+static void test_tracing_fan_out_to_reunification(void)
+{
+    pt_client_t *us = pt_harness_client(s_h, "US-ORR", 0);
+    pt_client_t *hn = pt_harness_client(s_h, "HN-DINAF", 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(us);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(hn);
+    uint8_t corr[16];
+    const char *c = "CASE-LC-TRACE-1";
+    CU_ASSERT_EQUAL_FATAL(
+        s_send(us, &(s_msg_t){"tracing.request", c, {"GT-PGN", "HN-DINAF", "SV-CONNA"}}, corr), 0);
+    /* Fan-out: one delivery per focal point. */
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM deliveries d JOIN messages m "
+                                              "USING (message_id) WHERE m.case_token = "
+                                              "'CASE-LC-TRACE-1'"),
+                    3);
+    s_take(hn, "tracing.request");
+    CU_ASSERT_EQUAL(s_send(hn, &(s_msg_t){"tracing.match", c, {"US-ORR"}, corr}, NULL), 0);
+    CU_ASSERT_EQUAL(s_send(us, &(s_msg_t){"tracing.verify", c, {"HN-DINAF"}, corr}, NULL), 0);
+    /* Verified needs the child's agreement and the family's willingness. */
+    CU_ASSERT_EQUAL(s_send(hn, &(s_msg_t){"tracing.verification", c, {"US-ORR"}, corr,
+                                          "verified,child_agrees"},
+                           NULL),
+                    REJ(REJECT_CONSENT_MISSING));
+    CU_ASSERT_EQUAL(s_send(hn, &(s_msg_t){"tracing.verification", c, {"US-ORR"}, corr,
+                                          "verified,child_agrees,family_willing"},
+                           NULL),
+                    0);
+    CU_ASSERT_EQUAL(s_send(us, &(s_msg_t){"tracing.reunification_plan", c, {"HN-DINAF"}, corr},
+                           NULL),
+                    REJ(REJECT_BEST_INTERESTS_REQUIRED));
+    CU_ASSERT_EQUAL(s_send(us, &(s_msg_t){"tracing.reunification_plan", c, {"HN-DINAF"}, corr,
+                                          NULL, "TEST-BID-HN-0007"},
+                           NULL),
+                    0);
+    CU_ASSERT_EQUAL(s_send(hn, &(s_msg_t){"tracing.reunify", c, {"US-ORR"}, corr}, NULL), 0);
+    CU_ASSERT_EQUAL(s_send(us, &(s_msg_t){"tracing.close", c, {"HN-DINAF"}, corr}, NULL), 0);
+    char kinds[512];
+    s_trail_kinds(c, "state:", kinds, sizeof kinds);
+    CU_ASSERT_STRING_EQUAL(kinds, "open possible_match verification_pending verified "
+                                  "reunification_planned reunified closed");
+    pt_client_destroy(&hn);
+    pt_client_destroy(&us);
+}
+
+static void test_return_and_reintegration(void)
+{
+    pt_client_t *mx = pt_harness_client(s_h, "MX-DIF", 0);
+    pt_client_t *hn = pt_harness_client(s_h, "HN-DINAF", 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mx);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(hn);
+    uint8_t corr[16];
+    const char *c = "CASE-LC-RETURN-1";
+    CU_ASSERT_EQUAL(s_send(mx, &(s_msg_t){"return.notice", c, {"HN-DINAF"}}, corr),
+                    REJ(REJECT_BEST_INTERESTS_REQUIRED));
+    CU_ASSERT_EQUAL_FATAL(
+        s_send(mx, &(s_msg_t){"return.notice", c, {"HN-DINAF"}, NULL, NULL, "TEST-BID-MX-0042"},
+               corr),
+        0);
+    CU_ASSERT_EQUAL(s_send(hn, &(s_msg_t){"return.arrival", c, {"MX-DIF"}, corr}, NULL), 0);
+    CU_ASSERT_EQUAL(s_send(hn, &(s_msg_t){"reintegration.plan", c, {"MX-DIF"}, corr}, NULL), 0);
+    CU_ASSERT_EQUAL(s_send(hn, &(s_msg_t){"reintegration.followup", c, {"MX-DIF"}, corr}, NULL), 0);
+    CU_ASSERT_EQUAL(s_send(hn, &(s_msg_t){"reintegration.followup", c, {"MX-DIF"}, corr}, NULL), 0);
+    CU_ASSERT_EQUAL(s_send(hn, &(s_msg_t){"reintegration.close", c, {"MX-DIF"}, corr}, NULL),
+                    REJ(REJECT_REASON_REQUIRED));
+    CU_ASSERT_EQUAL(s_send(hn, &(s_msg_t){"reintegration.close", c, {"MX-DIF"}, corr,
+                                          "reintegrated"},
+                           NULL),
+                    0);
+    char kinds[512];
+    s_trail_kinds(c, "state:", kinds, sizeof kinds);
+    CU_ASSERT_STRING_EQUAL(kinds, "notified arrived planned implementation implementation closed");
+    pt_client_destroy(&hn);
+    pt_client_destroy(&mx);
+}
+
+static void test_consent_and_policy_refusals(void)
+{
+    pt_client_t *mx = pt_harness_client(s_h, "MX-DIF", 0);
+    pt_client_t *us = pt_harness_client(s_h, "US-ORR", 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mx);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(us);
+    const char *c = "CASE-LC-CONSENT-1";
+    /* Missing consent. */
+    Puente__V1__ConsentSummary cs = PUENTE__V1__CONSENT_SUMMARY__INIT;
+    cs.disclosure_other_orgs = 1;
+    CU_ASSERT_EQUAL(s_send(mx, &(s_msg_t){"referral.request", c, {"GT-PGN"}, NULL, NULL, NULL, &cs},
+                           NULL),
+                    REJ(REJECT_CONSENT_MISSING));
+    /* Override without approver, then a complete one, flagged in the trail. */
+    cs.overridden = 1;
+    cs.legal_basis = PUENTE__V1__LEGAL_BASIS__LEGAL_BASIS_VITAL_INTERESTS;
+    CU_ASSERT_EQUAL(s_send(mx, &(s_msg_t){"referral.request", c, {"GT-PGN"}, NULL,
+                                          "imminent_risk", NULL, &cs},
+                           NULL),
+                    REJ(REJECT_OVERRIDE_INCOMPLETE));
+    cs.override_approver = "sup-tapachula-2";
+    CU_ASSERT_EQUAL(s_send(mx, &(s_msg_t){"referral.request", c, {"GT-PGN"}, NULL,
+                                          "imminent_risk", NULL, &cs},
+                           NULL),
+                    0);
+    char kinds[512];
+    s_trail_kinds(c, "", kinds, sizeof kinds);
+    CU_ASSERT_STRING_EQUAL(kinds, "submitted stored consent_overridden state:submitted");
+    /* Withhold-from list. */
+    char *withheld[1] = {"GT-PGN"};
+    Puente__V1__ConsentSummary wh = PUENTE__V1__CONSENT_SUMMARY__INIT;
+    wh.consent_for_services = wh.disclosure_other_orgs = 1;
+    wh.withhold_from = withheld;
+    wh.n_withhold_from = 1;
+    CU_ASSERT_EQUAL(s_send(mx, &(s_msg_t){"referral.request", "CASE-LC-CONSENT-2", {"GT-PGN"}, NULL,
+                                          NULL, NULL, &wh},
+                           NULL),
+                    REJ(REJECT_WITHHELD));
+    /* Purpose outside the agreement (US-ORR/SV-CONNA share tracing only). */
+    CU_ASSERT_EQUAL(s_send(us, &(s_msg_t){"referral.request", "CASE-LC-CONSENT-3", {"SV-CONNA"}},
+                           NULL),
+                    REJ(REJECT_NO_AGREEMENT));
+    /* Nothing refused was stored. */
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM messages WHERE case_token IN "
+                                              "('CASE-LC-CONSENT-2','CASE-LC-CONSENT-3')"),
+                    0);
+    pt_client_destroy(&us);
+    pt_client_destroy(&mx);
+}
+
+static void test_former_owner_after_transfer(void)
+{
+    pt_client_t *mx = pt_harness_client(s_h, "MX-DIF", 0);
+    pt_client_t *gt = pt_harness_client(s_h, "GT-PGN", 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mx);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(gt);
+    uint8_t corr[16];
+    const char *c = "CASE-LC-TRANSFER-1";
+    CU_ASSERT_EQUAL_FATAL(s_send(mx, &(s_msg_t){"transfer.request", c, {"GT-PGN"}}, corr), 0);
+    s_take(gt, "transfer.request");
+    CU_ASSERT_EQUAL(s_send(gt, &(s_msg_t){"transfer.accept", c, {"MX-DIF"}, corr}, NULL), 0);
+    /* MX-DIF no longer speaks for the case; GT-PGN does. */
+    CU_ASSERT_EQUAL(s_send(mx, &(s_msg_t){"referral.request", c, {"HN-DINAF"}}, NULL),
+                    REJ(REJECT_NOT_CASE_OWNER));
+    CU_ASSERT_EQUAL(s_send(gt, &(s_msg_t){"referral.request", c, {"HN-DINAF"}}, NULL), 0);
+    char kinds[512];
+    s_trail_kinds(c, "", kinds, sizeof kinds);
+    CU_ASSERT_PTR_NOT_NULL(strstr(kinds, "state:accepted owner_changed"));
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM case_owners WHERE case_token "
+                                              "= 'CASE-LC-TRANSFER-1' AND owner = 'GT-PGN' "
+                                              "AND former_owners = 'MX-DIF'"),
+                    1);
+    /* The former owner can still read the case's trail. */
+    Puente__V1__TrailReply *trail = NULL;
+    pt_reject_info_t rej;
+    CU_ASSERT_EQUAL(pt_client_trail(mx, c, &trail, &rej), PT_CLIENT_OK);
+    if (trail)
+        puente__v1__trail_reply__free_unpacked(trail, NULL);
+    pt_client_destroy(&gt);
+    pt_client_destroy(&mx);
+}
+
+static void test_respond_by_expires(void)
+{
+    pt_client_t *mx = pt_harness_client(s_h, "MX-DIF", 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mx);
+    uint8_t corr[16];
+    const char *c = "CASE-LC-EXPIRE-1";
+    CU_ASSERT_EQUAL_FATAL(s_send(mx, &(s_msg_t){"referral.request", c, {"SV-CONNA"}, NULL, NULL,
+                                                NULL, NULL, pt_now_ms() + 300},
+                                 corr),
+                          0);
+    char kinds[512] = "";
+    for (int i = 0; i < 40 && !strstr(kinds, "expired"); i++) {
+        usleep(100 * 1000);
+        s_trail_kinds(c, "state:", kinds, sizeof kinds);
+    }
+    CU_ASSERT_STRING_EQUAL(kinds, "submitted expired");
+    /* Too late to answer now. */
+    pt_client_destroy(&mx);
+}
+
+int main(void)
+{
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    CU_pSuite suite = CU_add_suite("lifecycle", s_suite_init, s_suite_clean);
+    CU_add_test(suite, "referral MX-DIF -> GT-PGN accepted and done", test_referral_accepted_and_done);
+    CU_add_test(suite, "tracing fan-out to reunification", test_tracing_fan_out_to_reunification);
+    CU_add_test(suite, "return notice, plan, follow-ups, closure", test_return_and_reintegration);
+    CU_add_test(suite, "consent and policy refusals", test_consent_and_policy_refusals);
+    CU_add_test(suite, "former owner after a transfer", test_former_owner_after_transfer);
+    CU_add_test(suite, "respond-by passes: expired", test_respond_by_expires);
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
+    CU_cleanup_registry();
+    return failures ? 1 : 0;
+}
