@@ -6,7 +6,9 @@
         authn.c      CURVE identity == header sender
         verify.c     sender key known, header signature valid
         policy.c     schema, type, recipients, agreement, freshness
-        store.c      persist (group commit)           → receipt.c → deliver.c
+        consent.c    consent gate, override, withhold-from list
+        lifecycle.c  legal transition for the correlation id's state (per batch, in order)
+        store.c      persist (group commit)           → receipt → deliver.c
 */
 #ifndef PT_STAGE_H
 #define PT_STAGE_H
