@@ -286,6 +286,7 @@ static pt_store_result_t s_lifecycle_stage(pt_broker_t *self, pt_submission_t *s
         subs[i].lifecycle_initiator = lc->initiator;
         subs[i].lifecycle_counterparty = lc->counterparty;
         subs[i].respond_by_ms = lc->respond_by_ms;
+        subs[i].follow_up_due_ms = lc->follow_up_due_ms;
         if (effect->owner_to[0]) {
             subs[i].owner_to = effect->owner_to;
             subs[i].owner_from = effect->owner_from;
@@ -367,6 +368,14 @@ static void s_expire_sweep(pt_broker_t *self, int64_t now)
     else if (rc != PT_STORE_OK && rc != PT_STORE_UNAVAILABLE)
         pt_log(PT_LOG_WARN, "lifecycle", NULL, NULL, "respond-by sweep failed: %s",
                pt_store_last_error(self->store));
+    size_t raised = 0;
+    rc = pt_store_lifecycle_follow_up_overdue(self->store, now, S_EXPIRE_SWEEP_MAX, &raised);
+    if (rc == PT_STORE_OK && raised > 0)
+        pt_log(PT_LOG_INFO, "lifecycle", NULL, NULL, "%zu reintegration plans have a follow-up overdue",
+               raised);
+    else if (rc != PT_STORE_OK && rc != PT_STORE_UNAVAILABLE)
+        pt_log(PT_LOG_WARN, "lifecycle", NULL, NULL, "follow-up sweep failed: %s",
+               pt_store_last_error(self->store));
 }
 
 /* --- other requests ---------------------------------------------------------- */
@@ -427,8 +436,11 @@ static void s_handle_directory(pt_broker_t *self, const pt_inbound_t *in,
     size_t n = pt_directory_org_count(self->directory);
     Puente__V1__OrgKeys *keys = calloc(n ? n : 1, sizeof *keys);
     Puente__V1__OrgKeys **list = calloc(n ? n : 1, sizeof *list);
+    /* Service types split out of each org's ','-joined list: one copy per org. */
+    char **service_copy = calloc(n ? n : 1, sizeof *service_copy);
+    char ***service_lists = calloc(n ? n : 1, sizeof *service_lists);
     uint8_t *packed = NULL;
-    if (!keys || !list)
+    if (!keys || !list || !service_copy || !service_lists)
         goto done;
     size_t count = 0;
     for (size_t i = 0; i < n; i++) {
@@ -445,6 +457,22 @@ static void s_handle_directory(pt_broker_t *self, const pt_inbound_t *in,
         entry->seal_public = (ProtobufCBinaryData){32, (uint8_t *)org->seal_public};
         entry->curve_public = (ProtobufCBinaryData){32, (uint8_t *)org->curve_public};
         entry->enabled = org->enabled;
+        if (org->service_types[0]) {
+            size_t n_types = 1;
+            for (const char *p = org->service_types; *p; p++)
+                n_types += *p == ',';
+            service_copy[count] = strdup(org->service_types);
+            service_lists[count] = calloc(n_types, sizeof(char *));
+            if (!service_copy[count] || !service_lists[count])
+                goto done;
+            char *save = NULL;
+            size_t k = 0;
+            for (char *t = strtok_r(service_copy[count], ",", &save); t && k < n_types;
+                 t = strtok_r(NULL, ",", &save))
+                service_lists[count][k++] = t;
+            entry->service_types = service_lists[count];
+            entry->n_service_types = k;
+        }
         list[count++] = entry;
     }
     Puente__V1__DirectoryEntries entries = PUENTE__V1__DIRECTORY_ENTRIES__INIT;
@@ -468,6 +496,12 @@ static void s_handle_directory(pt_broker_t *self, const pt_inbound_t *in,
     frame.directory = &reply;
     s_send_frame(self, in->routing_id, in->routing_id_len, &frame);
 done:
+    for (size_t i = 0; i < n && service_copy && service_lists; i++) {
+        free(service_copy[i]);
+        free(service_lists[i]);
+    }
+    free(service_copy);
+    free(service_lists);
     free(packed);
     free(list);
     free(keys);
@@ -559,6 +593,76 @@ static void s_handle_trail(pt_broker_t *self, const pt_inbound_t *in,
     free(trail.events);
 }
 
+/* Overdue items: one block per item (struct, then its strings) so that the
+   reply's strings can point into it. */
+typedef struct {
+    Puente__V1__OverdueItem **items;
+    size_t n, cap;
+    int failed;
+} s_overdue_t;
+
+static void s_overdue_item(const pt_store_overdue_t *item, void *arg)
+{
+    s_overdue_t *list = arg;
+    if (list->failed)
+        return;
+    if (list->n == list->cap) {
+        size_t cap = list->cap ? list->cap * 2 : 16;
+        Puente__V1__OverdueItem **grown = realloc(list->items, cap * sizeof *grown);
+        if (!grown) {
+            list->failed = 1;
+            return;
+        }
+        list->items = grown;
+        list->cap = cap;
+    }
+    Puente__V1__OverdueItem *out = malloc(sizeof *out + sizeof *item);
+    if (!out) {
+        list->failed = 1;
+        return;
+    }
+    pt_store_overdue_t *copy = memcpy(out + 1, item, sizeof *item);
+    puente__v1__overdue_item__init(out);
+    out->case_token = copy->case_token;
+    out->correlation_id = (ProtobufCBinaryData){16, copy->correlation_id};
+    out->kind = copy->kind;
+    out->state = copy->state;
+    out->deadline = copy->deadline;
+    out->due_at_ms = copy->due_at_ms;
+    out->overdue_since_ms = copy->overdue_since_ms;
+    out->initiator = copy->initiator;
+    out->counterparty = copy->counterparty;
+    list->items[list->n++] = out;
+}
+
+/* The reply must fit in one frame: at most this many items. */
+#define S_OVERDUE_MAX 500
+
+static void s_handle_overdue(pt_broker_t *self, const pt_inbound_t *in,
+                             const Puente__V1__OverdueRequest *request)
+{
+    s_overdue_t list = {0};
+    const char *scope = strcmp(in->identity, PT_OPERATOR_ID) == 0 ? NULL : in->identity;
+    pt_store_result_t rc =
+        pt_store_overdue_list(self->store, scope, S_OVERDUE_MAX, s_overdue_item, &list);
+    if (rc != PT_STORE_OK || list.failed) {
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, request->request_id,
+                 REJ(REJECT_RETRY_LATER), "storage unavailable", in->identity);
+    } else {
+        Puente__V1__OverdueReply reply = PUENTE__V1__OVERDUE_REPLY__INIT;
+        reply.items = list.items;
+        reply.n_items = list.n;
+        reply.request_id = request->request_id;
+        Puente__V1__BrokerFrame frame = PUENTE__V1__BROKER_FRAME__INIT;
+        frame.body_case = PUENTE__V1__BROKER_FRAME__BODY_OVERDUE;
+        frame.overdue = &reply;
+        s_send_frame(self, in->routing_id, in->routing_id_len, &frame);
+    }
+    for (size_t i = 0; i < list.n; i++)
+        free(list.items[i]);
+    free(list.items);
+}
+
 static void s_admin_reply(pt_broker_t *self, const pt_inbound_t *in, uint64_t request_id,
                           const char *result)
 {
@@ -569,6 +673,31 @@ static void s_admin_reply(pt_broker_t *self, const pt_inbound_t *in, uint64_t re
     frame.body_case = PUENTE__V1__BROKER_FRAME__BODY_ADMIN;
     frame.admin = &reply;
     s_send_frame(self, in->routing_id, in->routing_id_len, &frame);
+}
+
+/* Joins keys->service_types with ',' into out after checking each name (Primero
+   lookup values: lower-case words with '_'). 0 or -1. */
+static int s_service_types_join(const Puente__V1__OrgKeys *keys, char *out, size_t cap)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < keys->n_service_types; i++) {
+        const char *name = keys->service_types[i];
+        size_t len = strlen(name);
+        if (len == 0 || len > 64 || used + len + 2 > cap)
+            return -1;
+        for (size_t k = 0; k < len; k++)
+            if (!((name[k] >= 'a' && name[k] <= 'z') || (name[k] >= '0' && name[k] <= '9') ||
+                  name[k] == '_'))
+                return -1;
+        if (pt_lifecycle_list_has(out, name))
+            continue;
+        if (used)
+            out[used++] = ',';
+        memcpy(out + used, name, len + 1);
+        used += len;
+    }
+    return 0;
 }
 
 static void s_handle_admin(pt_broker_t *self, const pt_inbound_t *in,
@@ -590,6 +719,14 @@ static void s_handle_admin(pt_broker_t *self, const pt_inbound_t *in,
             s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid,
                      REJ(REJECT_INVALID_FIELD),
                      "org_add needs a valid organisation id (CC-NAME) and three 32-byte keys",
+                     in->identity);
+            return;
+        }
+        if (s_service_types_join(keys, org.service_types, sizeof org.service_types) != 0) {
+            s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid,
+                     REJ(REJECT_INVALID_FIELD),
+                     "org_add: service types are 1-64 characters of a-z 0-9 _ (at most 512 "
+                     "characters together)",
                      in->identity);
             return;
         }
@@ -724,6 +861,9 @@ static void s_dispatch(pt_broker_t *self, const pt_inbound_t *in)
         break;
     case PUENTE__V1__CLIENT_FRAME__BODY_ADMIN:
         s_handle_admin(self, in, frame->admin);
+        break;
+    case PUENTE__V1__CLIENT_FRAME__BODY_OVERDUE:
+        s_handle_overdue(self, in, frame->overdue);
         break;
     default:
         s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, 0, REJ(REJECT_MALFORMED),

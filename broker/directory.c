@@ -103,6 +103,8 @@ int pt_directory_put_org(pt_directory_t *self, const pt_store_org_t *org)
     pt_sign_key_id(key, slot->sign_key_id);
     slot->sign_key = key;
     slot->enabled = org->enabled;
+    memcpy(slot->service_types, org->service_types, sizeof slot->service_types);
+    slot->service_types[sizeof slot->service_types - 1] = '\0';
     return 0;
 }
 

@@ -23,6 +23,7 @@ typedef struct {
     uint8_t sign_key_id[32];
     pt_sign_key_t *sign_key;    /* owned by the directory */
     int enabled;
+    char service_types[PT_STORE_SERVICES_MAX];   /* joined by ','; "" = accepts all */
 } pt_directory_org_t;
 
 /* The reserved identity of operators (admin and audit of everything). */

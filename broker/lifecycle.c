@@ -418,6 +418,10 @@ Puente__V1__RejectCode pt_lifecycle_check(pt_lifecycle_t *lc, pt_case_owner_t *o
     }
     if (opening && header->respond_by_ms > 0)
         lc->respond_by_ms = header->respond_by_ms;
+    /* Each plan (revision) and follow-up report sets the next follow-up due date;
+       without one the plan has no pending deadline. */
+    if (strcmp(type, "reintegration.plan") == 0 || strcmp(type, "reintegration.followup") == 0)
+        lc->follow_up_due_ms = header->follow_up_due_ms > 0 ? header->follow_up_due_ms : 0;
     snprintf(lc->state, sizeof lc->state, "%s", next);
     snprintf(effect->to, sizeof effect->to, "%s", next);
     effect->changes = 1;

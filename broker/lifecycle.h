@@ -25,6 +25,10 @@
                           "rejected". "verified" also needs the codes
                           "child_agrees" and "family_willing" in the list.
       best_interests_ref  required on return.notice and tracing.reunification_plan.
+      respond_by_ms       read from the opening message: the respond-by deadline.
+      follow_up_due_ms    read from reintegration.plan / reintegration.followup:
+                          the next follow-up due date (0 = none), replacing the
+                          previous one.
 */
 #ifndef PT_LIFECYCLE_H
 #define PT_LIFECYCLE_H
@@ -85,7 +89,8 @@ Puente__V1__RejectCode pt_lifecycle_step(const char *kind, const char *state,
 /* Checks header against lc (the state as left by every earlier message of the
    batch) and, on pass, updates lc in place and fills effect. Also checks that the
    recipients are parties and, for a first message, records initiator,
-   counterparty, case token and respond-by. owner (may be NULL) is the case
+   counterparty, case token and respond-by; records the follow-up due date of a
+   plan or follow-up report. owner (may be NULL) is the case
    owner, updated in place when a transfer is accepted. 0 or a reject code (see
    pt_lifecycle_step, plus NOT_CASE_OWNER). */
 Puente__V1__RejectCode pt_lifecycle_check(pt_lifecycle_t *lc, pt_case_owner_t *owner,

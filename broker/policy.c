@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lifecycle.h"
 #include "pt_envelope.h"
 #include "pt_types.h"
 
@@ -85,6 +86,11 @@ Puente__V1__RejectCode pt_policy_check(const pt_directory_t *directory,
                 "no valid agreement between %s and %s covers %s for purpose %s%s%s",
                 header->sender, recipient, header->message_type, header->purpose,
                 header->agreement_id[0] ? " under agreement " : "", header->agreement_id);
+        if (header->service_type[0] && org->service_types[0] &&
+            !pt_lifecycle_list_has(org->service_types, header->service_type))
+            return pt_verdict_reject(verdict, REJ(REJECT_SERVICE_NOT_OFFERED),
+                                     "%s does not offer the service type %.64s", recipient,
+                                     header->service_type);
         if (i == 0)
             snprintf(agreement_id, PT_STORE_TEXT_MAX, "%s", found);
     }

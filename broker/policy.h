@@ -3,7 +3,9 @@
       schema version, known message type, well-formed case token and purpose,
       recipients registered and enabled, not addressed to the sender, fan-out only
       for tracing requests, a valid agreement between sender and every recipient
-      that covers the type and purpose, not expired, not from the future.
+      that covers the type and purpose, not expired, not from the future, and a
+      header service_type that every recipient offers (a recipient that
+      registered no service types accepts all: REJECT_SERVICE_NOT_OFFERED).
     The consent gate (consent.h) and the lifecycle stage (lifecycle.h) follow it.
 */
 #ifndef PT_POLICY_H

@@ -53,6 +53,8 @@ typedef enum {
     S_LC_DELIVERED,
     S_LC_RECEIVED,
     S_LC_EXPIRE,
+    S_LC_FOLLOW_UP_OVERDUE,
+    S_OVERDUE_LIST,
     S_COUNT
 } s_stmt_id_t;
 
@@ -154,8 +156,9 @@ static const s_stmt_t s_stmts[S_COUNT] = {
                  "message_id, detail, prev_hash, hash FROM case_events "
                  "WHERE case_token = $1 ORDER BY seq"},
     [S_ORG_UPSERT] = {"pt_org_upsert",
-                      "INSERT INTO organisations (org_id, enabled) VALUES ($1, $2::boolean) "
-                      "ON CONFLICT (org_id) DO UPDATE SET enabled = EXCLUDED.enabled"},
+                      "INSERT INTO organisations (org_id, enabled, service_types) "
+                      "VALUES ($1, $2::boolean, $3) ON CONFLICT (org_id) DO UPDATE SET "
+                      "enabled = EXCLUDED.enabled, service_types = EXCLUDED.service_types"},
     [S_ORG_KEY_CURRENT] = {"pt_org_key_current",
                            "SELECT sign_public, seal_public, curve_public FROM org_keys "
                            "WHERE org_id = $1 AND valid_until IS NULL FOR UPDATE"},
@@ -168,7 +171,8 @@ static const s_stmt_t s_stmts[S_COUNT] = {
                           "valid_from) VALUES ($1, $2::bytea, $3::bytea, $4::bytea, "
                           "pt_ms_to_ts($5::bigint))"},
     [S_ORG_LOAD] = {"pt_org_load",
-                    "SELECT o.org_id, o.enabled, k.sign_public, k.seal_public, k.curve_public "
+                    "SELECT o.org_id, o.enabled, k.sign_public, k.seal_public, k.curve_public, "
+                    "o.service_types "
                     "FROM organisations o JOIN org_keys k "
                     "ON k.org_id = o.org_id AND k.valid_until IS NULL ORDER BY o.org_id"},
     [S_AGR_UPSERT] = {"pt_agr_upsert",
@@ -186,11 +190,12 @@ static const s_stmt_t s_stmts[S_COUNT] = {
     /* Lifecycles (002_lifecycle.sql): the functions raise 40001 when the row moved. */
     [S_LC_APPLY] = {"pt_lc_apply",
                     "SELECT pt_lifecycle_apply($1::uuid, $2, $3, $4, $5, $6, $7, $8::bigint, "
-                    "$9::bigint)"},
+                    "$9::bigint, $10::bigint)"},
     [S_OWNER_SET] = {"pt_owner_set", "SELECT pt_case_owner_set($1, $2, $3, $4::bigint)"},
     [S_LC_LOAD] = {"pt_lc_load",
                    "SELECT correlation_id, kind, state, initiator, counterparty, case_token, "
-                   "respond_by_ms FROM lifecycles WHERE correlation_id = ANY($1::uuid[])"},
+                   "respond_by_ms, follow_up_due_ms FROM lifecycles "
+                   "WHERE correlation_id = ANY($1::uuid[])"},
     [S_OWNER_LOAD] = {"pt_owner_load",
                       "SELECT case_token, owner, former_owners FROM case_owners "
                       "WHERE case_token = ANY($1::text[])"},
@@ -207,12 +212,33 @@ static const s_stmt_t s_stmts[S_COUNT] = {
                        "WHERE m.message_id = $1::uuid AND l.correlation_id = m.correlation_id "
                        "AND l.state = 'delivered' AND l.initiator = m.sender RETURNING l.kind"},
     [S_LC_EXPIRE] = {"pt_lc_expire",
-                     "UPDATE lifecycles SET state = 'expired', updated_at = pt_ms_to_ts($1::bigint) "
+                     "UPDATE lifecycles SET state = 'expired', updated_at = pt_ms_to_ts($1::bigint), "
+                     "overdue_at_ms = $1::bigint, overdue_deadline = 'respond_by' "
                      "WHERE correlation_id IN (SELECT correlation_id FROM lifecycles "
                      "WHERE respond_by_ms > 0 AND respond_by_ms <= $1::bigint "
                      "AND state IN ('submitted', 'delivered', 'received') "
                      "ORDER BY respond_by_ms LIMIT $2::bigint FOR UPDATE SKIP LOCKED) "
                      "RETURNING case_token, kind, initiator, counterparty"},
+    /* A plan's follow-up due date passed while the plan is being implemented:
+       raised once (overdue_at_ms), cleared by the next move of the lifecycle. */
+    [S_LC_FOLLOW_UP_OVERDUE] = {"pt_lc_follow_up_overdue",
+                                "UPDATE lifecycles SET overdue_at_ms = $1::bigint, "
+                                "overdue_deadline = 'follow_up' "
+                                "WHERE correlation_id IN (SELECT correlation_id FROM lifecycles "
+                                "WHERE follow_up_due_ms > 0 AND follow_up_due_ms <= $1::bigint "
+                                "AND overdue_at_ms = 0 AND kind = 'return' "
+                                "AND state IN ('planned', 'implementation') "
+                                "ORDER BY follow_up_due_ms LIMIT $2::bigint "
+                                "FOR UPDATE SKIP LOCKED) "
+                                "RETURNING case_token, kind, initiator, counterparty"},
+    /* $1 = '' for every item (operator), else only the items org $1 is a party to. */
+    [S_OVERDUE_LIST] = {"pt_overdue_list",
+                        "SELECT case_token, correlation_id, kind, state, overdue_deadline, "
+                        "CASE WHEN overdue_deadline = 'follow_up' THEN follow_up_due_ms "
+                        "ELSE respond_by_ms END, overdue_at_ms, initiator, counterparty "
+                        "FROM lifecycles WHERE overdue_at_ms > 0 AND ($1 = '' OR initiator = $1 "
+                        "OR $1 = ANY(string_to_array(counterparty, ','))) "
+                        "ORDER BY overdue_at_ms, correlation_id LIMIT $2::bigint"},
 };
 
 /* Key of the advisory lock that serialises migrations across brokers ("puente"). */
@@ -1011,6 +1037,7 @@ pt_store_result_t pt_store_org_put(pt_store_t *self, const pt_store_org_t *org)
     p.n = 0;
     s_p_text(&p, org->org_id);
     s_p_text(&p, org->enabled ? "true" : "false");
+    s_p_text(&p, org->service_types);
     if ((rc = s_exec0(self, S_ORG_UPSERT, &p)) != PT_STORE_OK)
         goto error;
     p.n = 0;
@@ -1108,7 +1135,8 @@ pt_store_result_t pt_store_load_orgs(pt_store_t *self, pt_store_org_fn *fn, void
         if (s_copy_text(res, i, 0, org.org_id, sizeof org.org_id) ||
             PQgetlength(res, i, 1) != 1 || s_get_fixed(res, i, 2, org.sign_public, 32) ||
             s_get_fixed(res, i, 3, org.seal_public, 32) ||
-            s_get_fixed(res, i, 4, org.curve_public, 32)) {
+            s_get_fixed(res, i, 4, org.curve_public, 32) ||
+            s_copy_text(res, i, 5, org.service_types, sizeof org.service_types)) {
             s_set_error(self, "organisation row %d is malformed", i);
             PQclear(res);
             return PT_STORE_ERROR;
@@ -1526,6 +1554,7 @@ pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t 
                 s_p_text(&p, s->case_token);
                 s_p_int(&p, s->respond_by_ms);
                 s_p_int(&p, it->stored_at_ms);
+                s_p_int(&p, s->follow_up_due_ms);
                 if ((rc = s_send(self, S_LC_APPLY, &p)) != PT_STORE_OK)
                     goto error;
                 queued++;
@@ -1667,7 +1696,8 @@ pt_store_result_t pt_store_lifecycle_load(pt_store_t *self, const pt_submission_
             s_copy_text(res, row, 3, lc.initiator, sizeof lc.initiator) ||
             s_copy_text(res, row, 4, lc.counterparty, sizeof lc.counterparty) ||
             s_copy_text(res, row, 5, lc.case_token, sizeof lc.case_token) ||
-            s_get_int64(res, row, 6, &lc.respond_by_ms)) {
+            s_get_int64(res, row, 6, &lc.respond_by_ms) ||
+            s_get_int64(res, row, 7, &lc.follow_up_due_ms)) {
             s_set_error(self, "lifecycle row %d is malformed", row);
             rc = PT_STORE_ERROR;
             goto done;
@@ -1723,15 +1753,20 @@ done:
     return rc;
 }
 
-pt_store_result_t pt_store_lifecycle_expire(pt_store_t *self, int64_t now_ms, size_t max,
-                                            size_t *expired)
+/* One deadline sweep in one transaction: runs stmt (now_ms, max), which moves or
+   marks lifecycles and returns (case_token, kind, initiator, counterparty), and
+   appends the events kinds[0..n_kinds) for each row, actor "broker", counterparty
+   every party, message type message_type. *count receives the rows. */
+static pt_store_result_t s_deadline_sweep(pt_store_t *self, s_stmt_id_t stmt, int64_t now_ms,
+                                          size_t max, const char *const *kinds, size_t n_kinds,
+                                          const char *message_type, size_t *count_out)
 {
     PGresult *res = NULL;
     s_params_t p;
     pt_store_result_t rc;
     size_t count = 0;
-    if (expired)
-        *expired = 0;
+    if (count_out)
+        *count_out = 0;
     if (!self)
         return PT_STORE_ERROR;
     if (max == 0)
@@ -1743,29 +1778,31 @@ pt_store_result_t pt_store_lifecycle_expire(pt_store_t *self, int64_t now_ms, si
     p.n = 0;
     s_p_int(&p, now_ms);
     s_p_int(&p, max > INT64_MAX ? INT64_MAX : (int64_t)max);
-    if ((rc = s_exec(self, S_LC_EXPIRE, &p, &res)) != PT_STORE_OK)
+    if ((rc = s_exec(self, stmt, &p, &res)) != PT_STORE_OK)
         goto error;
     for (int row = 0; row < PQntuples(res); row++) {
         const char *token = s_get_text(res, row, 0), *kind = s_get_text(res, row, 1),
                    *initiator = s_get_text(res, row, 2), *counterparty = s_get_text(res, row, 3);
         if (!token || !kind || !initiator || !counterparty) {
-            s_set_error(self, "expired lifecycle row %d is malformed", row);
+            s_set_error(self, "lifecycle row %d of a deadline sweep is malformed", row);
             rc = PT_STORE_ERROR;
             goto error;
         }
         char parties[PT_STORE_ORG_ID_MAX + PT_STORE_PARTIES_MAX + 2];
         snprintf(parties, sizeof parties, "%s,%s", initiator, counterparty);
-        pt_trail_event_t ev = {.at_ms = now_ms,
-                               .kind = "state:expired",
-                               .case_token = token,
-                               .actor = "broker",
-                               .counterparty = parties,
-                               .message_type = "",
-                               .message_id = NULL,
-                               .detail = (const uint8_t *)"",
-                               .detail_len = 0};
-        if ((rc = s_append_event(self, &ev)) != PT_STORE_OK)
-            goto error;
+        for (size_t k = 0; k < n_kinds; k++) {
+            pt_trail_event_t ev = {.at_ms = now_ms,
+                                   .kind = kinds[k],
+                                   .case_token = token,
+                                   .actor = "broker",
+                                   .counterparty = parties,
+                                   .message_type = message_type,
+                                   .message_id = NULL,
+                                   .detail = (const uint8_t *)"",
+                                   .detail_len = 0};
+            if ((rc = s_append_event(self, &ev)) != PT_STORE_OK)
+                goto error;
+        }
         count++;
     }
     PQclear(res);
@@ -1776,14 +1813,66 @@ pt_store_result_t pt_store_lifecycle_expire(pt_store_t *self, int64_t now_ms, si
     }
     if ((rc = s_command(self, "COMMIT")) != PT_STORE_OK)
         goto error;
-    if (expired)
-        *expired = count;
+    if (count_out)
+        *count_out = count;
     return PT_STORE_OK;
 
 error:
     PQclear(res);
     s_rollback(self);
     return rc;
+}
+
+pt_store_result_t pt_store_lifecycle_expire(pt_store_t *self, int64_t now_ms, size_t max,
+                                            size_t *expired)
+{
+    static const char *const kinds[] = {"overdue", "state:expired"};
+    return s_deadline_sweep(self, S_LC_EXPIRE, now_ms, max, kinds, 2, "", expired);
+}
+
+pt_store_result_t pt_store_lifecycle_follow_up_overdue(pt_store_t *self, int64_t now_ms,
+                                                       size_t max, size_t *raised)
+{
+    static const char *const kinds[] = {"overdue"};
+    return s_deadline_sweep(self, S_LC_FOLLOW_UP_OVERDUE, now_ms, max, kinds, 1,
+                            "reintegration.followup", raised);
+}
+
+pt_store_result_t pt_store_overdue_list(pt_store_t *self, const char *org, size_t max,
+                                        pt_store_overdue_fn *fn, void *arg)
+{
+    PGresult *res = NULL;
+    s_params_t p;
+    pt_store_result_t rc;
+    if (!self || !fn)
+        return PT_STORE_ERROR;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    p.n = 0;
+    s_p_text(&p, org ? org : "");
+    s_p_int(&p, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+    if ((rc = s_exec(self, S_OVERDUE_LIST, &p, &res)) != PT_STORE_OK)
+        return rc;
+    for (int row = 0; row < PQntuples(res); row++) {
+        pt_store_overdue_t item;
+        memset(&item, 0, sizeof item);
+        if (s_copy_text(res, row, 0, item.case_token, sizeof item.case_token) ||
+            s_get_fixed(res, row, 1, item.correlation_id, 16) ||
+            s_copy_text(res, row, 2, item.kind, sizeof item.kind) ||
+            s_copy_text(res, row, 3, item.state, sizeof item.state) ||
+            s_copy_text(res, row, 4, item.deadline, sizeof item.deadline) ||
+            s_get_int64(res, row, 5, &item.due_at_ms) ||
+            s_get_int64(res, row, 6, &item.overdue_since_ms) ||
+            s_copy_text(res, row, 7, item.initiator, sizeof item.initiator) ||
+            s_copy_text(res, row, 8, item.counterparty, sizeof item.counterparty)) {
+            s_set_error(self, "overdue row %d is malformed", row);
+            PQclear(res);
+            return PT_STORE_ERROR;
+        }
+        fn(&item, arg);
+    }
+    PQclear(res);
+    return PT_STORE_OK;
 }
 
 /* --- deliveries ----------------------------------------------------------------- */

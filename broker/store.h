@@ -54,6 +54,7 @@ typedef enum {
 
 #define PT_STORE_ORG_ID_MAX 33
 #define PT_STORE_TEXT_MAX 129
+#define PT_STORE_SERVICES_MAX 513
 
 /* Connects with a libpq connection string. NULL on failure, with the reason in err. */
 pt_store_t *pt_store_new(const char *conninfo, char *err, size_t err_len);
@@ -84,6 +85,8 @@ typedef struct {
     uint8_t seal_public[32];
     uint8_t curve_public[32];
     int enabled;
+    /* Service types it receives, joined by ','; "" = accepts every service type. */
+    char service_types[PT_STORE_SERVICES_MAX];
 } pt_store_org_t;
 
 typedef struct {
@@ -138,6 +141,7 @@ typedef struct {
     const char *lifecycle_initiator;
     const char *lifecycle_counterparty;  /* ids joined by ',' (after this message) */
     int64_t respond_by_ms;           /* the lifecycle's respond-by (0 = none) */
+    int64_t follow_up_due_ms;        /* the lifecycle's next follow-up due (0 = none) */
     const char *owner_to;            /* non-NULL: ownership of case_token moves to this org */
     const char *owner_from;
     const char *former_owners;       /* former owners joined by ',' after the move */
@@ -185,6 +189,7 @@ typedef struct {
     char counterparty[PT_STORE_PARTIES_MAX];  /* ids joined by ',' */
     char case_token[PT_STORE_TEXT_MAX];
     int64_t respond_by_ms;            /* 0 = none */
+    int64_t follow_up_due_ms;         /* reintegration plans: next follow-up due, 0 = none */
 } pt_store_lifecycle_t;
 
 /* The owner of a case token. owner[0] == 0: no transfer recorded yet. */
@@ -204,10 +209,41 @@ pt_store_result_t pt_store_lifecycle_load(pt_store_t *self, const pt_submission_
 
 /* Respond-by sweep: moves up to max lifecycles whose respond_by_ms <= now_ms and
    that still wait for an answer (submitted, delivered, received) to "expired",
-   each with the case event "state:expired" (actor "broker", counterparty the
-   initiator and the counterparty). *expired receives how many. One transaction. */
+   marks them overdue (deadline "respond_by") and appends the case events
+   "overdue" and "state:expired" (actor "broker", counterparty the initiator and
+   the counterparty). *expired receives how many. One transaction. */
 pt_store_result_t pt_store_lifecycle_expire(pt_store_t *self, int64_t now_ms, size_t max,
                                             size_t *expired);
+
+/* Follow-up sweep: marks up to max return lifecycles in state planned or
+   implementation whose follow_up_due_ms <= now_ms and that are not yet marked
+   overdue (deadline "follow_up"), each with the case event "overdue" (actor
+   "broker", message type "reintegration.followup", counterparty every party).
+   Raised once: the mark is cleared only when the lifecycle moves again (a
+   follow-up report). *raised receives how many. One transaction. */
+pt_store_result_t pt_store_lifecycle_follow_up_overdue(pt_store_t *self, int64_t now_ms,
+                                                       size_t max, size_t *raised);
+
+/* One overdue lifecycle (see pt_store_overdue_list). */
+typedef struct {
+    char case_token[PT_STORE_TEXT_MAX];
+    uint8_t correlation_id[16];
+    char kind[PT_STORE_NAME_MAX];
+    char state[PT_STORE_NAME_MAX];
+    char deadline[PT_STORE_NAME_MAX];   /* "respond_by" or "follow_up" */
+    int64_t due_at_ms;
+    int64_t overdue_since_ms;
+    char initiator[PT_STORE_ORG_ID_MAX];
+    char counterparty[PT_STORE_PARTIES_MAX];
+} pt_store_overdue_t;
+
+typedef void(pt_store_overdue_fn)(const pt_store_overdue_t *item, void *arg);
+
+/* Calls fn for up to max lifecycles currently marked overdue, oldest mark first:
+   all of them when org is NULL or "", else those org is the initiator or a
+   counterparty of. */
+pt_store_result_t pt_store_overdue_list(pt_store_t *self, const char *org, size_t max,
+                                        pt_store_overdue_fn *fn, void *arg);
 
 /* --- deliveries ----------------------------------------------------------- */
 

@@ -70,6 +70,7 @@ int cmd_agreement(int argc, char **argv);
 int cmd_send(int argc, char **argv);
 int cmd_recv(int argc, char **argv);
 int cmd_trail(int argc, char **argv);
+int cmd_overdue(int argc, char **argv);
 int cmd_types(int argc, char **argv);
 int cmd_example(int argc, char **argv);
 

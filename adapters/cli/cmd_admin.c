@@ -123,9 +123,12 @@ int cmd_keygen(int argc, char **argv)
 /* --- org add ------------------------------------------------------------- */
 
 static const char *s_org_help =
-    "usage: puente org add ID [--keys DIR] [--broker URL]\n"
+    "usage: puente org add ID [--services a,b] [--keys DIR] [--broker URL]\n"
     "Registers organisation ID with the public keys in DIR/ID/*.pub, acting as the\n"
-    "operator (keys in DIR/operator/). Idempotent.\n" CLI_COMMON_HELP;
+    "operator (keys in DIR/operator/). Idempotent; registering again replaces the\n"
+    "service types.\n"
+    "  --services LIST   service types it receives (lower-case, e.g.\n"
+    "                    health,education); none = accepts every service type\n" CLI_COMMON_HELP;
 
 static int s_admin(const cli_common_t *common, const Puente__V1__AdminRequest *req)
 {
@@ -153,9 +156,11 @@ static int s_admin(const cli_common_t *common, const Puente__V1__AdminRequest *r
 
 int cmd_org(int argc, char **argv)
 {
-    static const struct option longopts[] = { CLI_COMMON_OPTIONS, { 0, 0, 0, 0 } };
+    static const struct option longopts[] = { { "services", required_argument, 0, 's' },
+                                              CLI_COMMON_OPTIONS, { 0, 0, 0, 0 } };
     cli_common_t common;
     cli_common_init(&common, PUENTE_DEFAULT_TIMEOUT_MS);
+    const char *services = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -164,6 +169,10 @@ int cmd_org(int argc, char **argv)
             return CLI_USAGE;
         if (r > 0)
             continue;
+        if (c == 's') {
+            services = optarg;
+            continue;
+        }
         if (c == 'h') {
             fputs(s_org_help, stdout);
             return CLI_OK;
@@ -197,10 +206,18 @@ int cmd_org(int argc, char **argv)
     keys.seal_public = (ProtobufCBinaryData) { sizeof seal_pub, seal_pub };
     keys.curve_public = (ProtobufCBinaryData) { sizeof curve_pub, curve_pub };
     keys.enabled = 1;
+    char **service_v = NULL;
+    size_t n_services = 0;
+    if (services && cli_split(services, &service_v, &n_services) != 0)
+        return cli_usage_error("org", "--services: expected a comma-separated list");
+    keys.service_types = service_v;
+    keys.n_service_types = n_services;
     Puente__V1__AdminRequest req = PUENTE__V1__ADMIN_REQUEST__INIT;
     req.op_case = PUENTE__V1__ADMIN_REQUEST__OP_ORG_ADD;
     req.org_add = &keys;
-    return s_admin(&common, &req);
+    int code = s_admin(&common, &req);
+    cli_strv_free(&service_v);
+    return code;
 }
 
 /* --- agreement add ------------------------------------------------------- */

@@ -27,12 +27,13 @@ static const char *s_help =
     "  --reason CODE          reason code (rejections, closures)\n"
     "  --expires-in D         e.g. 7d, 12h (default: the broker's)\n"
     "  --respond-by ISO8601   deadline for an answer\n"
+    "  --follow-up-due ISO8601  reintegration.plan / .followup: next follow-up due\n"
     "Without flags, the consent summary comes from the body's consent block.\n" CLI_COMMON_HELP;
 
 typedef struct {
     const char *as, *to, *type, *case_token, *json_path, *purpose, *agreement, *correlation,
         *causation, *consent, *legal_basis, *withhold, *override_approver, *service_type,
-        *best_interests, *reason, *expires_in, *respond_by;
+        *best_interests, *reason, *expires_in, *respond_by, *follow_up_due;
 } s_args_t;
 
 static int s_apply_consent_flags(const s_args_t *a, Puente__V1__ConsentSummary *cs,
@@ -122,7 +123,8 @@ int cmd_send(int argc, char **argv)
         { "service-type", required_argument, 0, 's' },
         { "best-interests", required_argument, 0, 'i' },
         { "reason", required_argument, 0, 'e' },      { "expires-in", required_argument, 0, 'x' },
-        { "respond-by", required_argument, 0, 'y' },  CLI_COMMON_OPTIONS,
+        { "respond-by", required_argument, 0, 'y' },
+        { "follow-up-due", required_argument, 0, 'F' }, CLI_COMMON_OPTIONS,
         { 0, 0, 0, 0 }
     };
     cli_common_t common;
@@ -155,6 +157,7 @@ int cmd_send(int argc, char **argv)
         case 'e': a.reason = optarg; break;
         case 'x': a.expires_in = optarg; break;
         case 'y': a.respond_by = optarg; break;
+        case 'F': a.follow_up_due = optarg; break;
         case 'h': fputs(s_help, stdout); return CLI_OK;
         case ':': return cli_usage_error("send", "option %s needs a value", argv[optind - 1]);
         default: return cli_usage_error("send", "unknown option %s", argv[optind - 1]);
@@ -177,7 +180,11 @@ int cmd_send(int argc, char **argv)
         return cli_usage_error("send", "--correlation: '%s' is not a UUID", a.correlation);
     if (a.causation && pt_uuid_parse(a.causation, causation) != 0)
         return cli_usage_error("send", "--causation: '%s' is not a UUID", a.causation);
-    int64_t expires_in = 0, respond_by = 0;
+    int64_t expires_in = 0, respond_by = 0, follow_up_due = 0;
+    if (a.follow_up_due && puente_time_parse(a.follow_up_due, &follow_up_due) != 0)
+        return cli_usage_error("send",
+                               "--follow-up-due: '%s' is not ISO 8601 (e.g. 2025-07-15T09:00:00Z)",
+                               a.follow_up_due);
     if (a.expires_in && (puente_duration_parse(a.expires_in, &expires_in) != 0 || expires_in <= 0))
         return cli_usage_error("send", "--expires-in: '%s' is not a duration (e.g. 7d, 12h)",
                                a.expires_in);
@@ -236,7 +243,8 @@ int cmd_send(int argc, char **argv)
                       .best_interests_ref = a.best_interests,
                       .reason_code = a.reason,
                       .body = packed,
-                      .body_len = packed_len };
+                      .body_len = packed_len,
+                      .follow_up_due_ms = follow_up_due };
     code = cli_connect(&common, a.as, 0, &client);
     if (code != CLI_OK)
         goto done;

@@ -19,6 +19,7 @@ static const char *s_usage =
     "  send --as ORG --to ORG ...   send a case message and print the broker's receipt\n"
     "  recv --as ORG [--follow]     receive, verify, open, print and acknowledge messages\n"
     "  trail --case TOKEN           show a case's trail of events\n"
+    "  overdue [--as ORG]           list lifecycles past their respond-by or follow-up date\n"
     "  types                        list the message types\n"
     "  example TYPE                 print an example JSON body for a type\n"
     "\n"
@@ -226,7 +227,8 @@ int main(int argc, char **argv)
         int (*fn)(int, char **);
     } commands[] = { { "keygen", cmd_keygen }, { "org", cmd_org },     { "agreement", cmd_agreement },
                      { "send", cmd_send },     { "recv", cmd_recv },   { "trail", cmd_trail },
-                     { "types", cmd_types },   { "example", cmd_example } };
+                     { "types", cmd_types },   { "example", cmd_example },
+                     { "overdue", cmd_overdue } };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0)
             return commands[i].fn(argc - 1, argv + 1);

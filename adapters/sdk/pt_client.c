@@ -261,6 +261,7 @@ static uint64_t s_frame_request_id(const Puente__V1__BrokerFrame *f)
         return f->directory ? f->directory->request_id : 0;
     case PUENTE__V1__BROKER_FRAME__BODY_TRAIL: return f->trail ? f->trail->request_id : 0;
     case PUENTE__V1__BROKER_FRAME__BODY_ADMIN: return f->admin ? f->admin->request_id : 0;
+    case PUENTE__V1__BROKER_FRAME__BODY_OVERDUE: return f->overdue ? f->overdue->request_id : 0;
     default: return 0;
     }
 }
@@ -781,6 +782,7 @@ pt_client_result_t pt_client_send(pt_client_t *client, const pt_send_t *msg,
     h.schema_version = PT_SCHEMA_VERSION;
     h.service_type = s_str(msg->service_type);
     h.respond_by_ms = msg->respond_by_ms;
+    h.follow_up_due_ms = msg->follow_up_due_ms;
     h.best_interests_ref = s_str(msg->best_interests_ref);
     h.reason_code = s_str(msg->reason_code);
 
@@ -1163,6 +1165,44 @@ pt_client_result_t pt_client_trail(pt_client_t *client, const char *case_token,
     else {
         *out = reply->trail;
         reply->trail = NULL; /* detach: the caller owns the trail now */
+        reply->body_case = PUENTE__V1__BROKER_FRAME__BODY__NOT_SET;
+    }
+    puente__v1__broker_frame__free_unpacked(reply, NULL);
+    return rc;
+}
+
+pt_client_result_t pt_client_overdue(pt_client_t *client, Puente__V1__OverdueReply **out,
+                                     pt_reject_info_t *rej)
+{
+    if (!client || !out)
+        return PT_CLIENT_INVALID;
+    *out = NULL;
+    Puente__V1__OverdueRequest req = PUENTE__V1__OVERDUE_REQUEST__INIT;
+    req.request_id = client->next_request_id++;
+    Puente__V1__ClientFrame frame = PUENTE__V1__CLIENT_FRAME__INIT;
+    frame.body_case = PUENTE__V1__CLIENT_FRAME__BODY_OVERDUE;
+    frame.overdue = &req;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    if (s_pack_client_frame(&frame, &data, &len))
+        return PT_CLIENT_INTERNAL;
+    Puente__V1__BrokerFrame *reply = NULL;
+    s_match_t m = { .body_case = PUENTE__V1__BROKER_FRAME__BODY_OVERDUE,
+                    .request_id = req.request_id };
+    pt_client_result_t rc =
+        s_request(client, data, len, &m, s_deadline(client->timeout_ms), &reply);
+    free(data);
+    if (rc != PT_CLIENT_OK)
+        return rc;
+    if (reply->body_case == PUENTE__V1__BROKER_FRAME__BODY_REJECT) {
+        s_fill_reject(rej, reply->reject);
+        s_set_error(client, "%s (%d): %s", puente_reject_name(reply->reject->code),
+                    reply->reject->code, s_str(reply->reject->reason));
+        rc = PT_CLIENT_REJECTED;
+    }
+    else {
+        *out = reply->overdue;
+        reply->overdue = NULL; /* detach: the caller owns the list now */
         reply->body_case = PUENTE__V1__BROKER_FRAME__BODY__NOT_SET;
     }
     puente__v1__broker_frame__free_unpacked(reply, NULL);

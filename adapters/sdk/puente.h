@@ -78,6 +78,8 @@ typedef struct {
     const char *reason_code;         /* NULL = none */
     const uint8_t *body;             /* packed family message of message_type */
     size_t body_len;
+    int64_t follow_up_due_ms;        /* reintegration.plan / .followup: next follow-up
+                                        due, absolute Unix ms, 0 = none */
 } pt_send_t;
 
 typedef struct {
@@ -169,6 +171,13 @@ void pt_message_destroy(pt_message_t **self_p);
    puente__v1__trail_reply__free_unpacked(r, NULL)). REJECTED with rej filled. */
 pt_client_result_t pt_client_trail(pt_client_t *client, const char *case_token,
                                    Puente__V1__TrailReply **out, pt_reject_info_t *rej);
+
+/* Overdue lifecycles (respond-by passed, or a reintegration plan's follow-up due
+   date passed) this client's organisation is a party to; the operator gets all.
+   OK: *out (caller frees with puente__v1__overdue_reply__free_unpacked(r, NULL)).
+   REJECTED with rej filled. */
+pt_client_result_t pt_client_overdue(pt_client_t *client, Puente__V1__OverdueReply **out,
+                                     pt_reject_info_t *rej);
 
 /* Sends an administrative request (operator identity); request_id is set by the
    client on a copy. OK: *result (caller frees, may be NULL) is the broker's result text. */

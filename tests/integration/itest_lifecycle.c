@@ -64,6 +64,8 @@ typedef struct {
     const char *reason, *bia;
     const Puente__V1__ConsentSummary *consent;   /* NULL = every flag given */
     int64_t respond_by_ms;
+    const char *service_type;
+    int64_t follow_up_due_ms;
 } s_msg_t;
 
 /* Sends m from client with the type's example body. Returns the reject code
@@ -95,6 +97,8 @@ static int s_send(pt_client_t *client, const s_msg_t *m, uint8_t *corr)
                      .reason_code = m->reason,
                      .best_interests_ref = m->bia,
                      .respond_by_ms = m->respond_by_ms,
+                     .service_type = m->service_type,
+                     .follow_up_due_ms = m->follow_up_due_ms,
                      .body = bytes,
                      .body_len = len};
     pt_receipt_info_t receipt;
@@ -371,7 +375,143 @@ static void test_respond_by_expires(void)
         s_trail_kinds(c, "state:", kinds, sizeof kinds);
     }
     CU_ASSERT_STRING_EQUAL(kinds, "submitted expired");
+    /* The deadline is also an "overdue" event, just before the expiry. */
+    s_trail_kinds(c, "", kinds, sizeof kinds);
+    CU_ASSERT_PTR_NOT_NULL(strstr(kinds, "overdue state:expired"));
     /* Too late to answer now. */
+    pt_client_destroy(&mx);
+}
+
+/* Runs the CLI built with the tests; stdout into out. Exit status or -1. */
+static int s_cli(const char *args, char *out, size_t cap)
+{
+    const char *cli = getenv("PUENTE_CLI_BIN");
+    char command[1200], err[4096];
+    snprintf(command, sizeof command, "%s %s", cli ? cli : "build/puente", args);
+    int rc = pt_harness_sh(s_h, command, out, cap, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "\n$ %s\n%s%s", command, out, err);
+    return rc;
+}
+
+/* 1 if org's overdue list holds case_token with this deadline. */
+static int s_overdue_has(const char *org, const char *case_token, const char *deadline)
+{
+    pt_client_t *client = pt_harness_client(s_h, org, 0);
+    if (!client)
+        return -1;
+    Puente__V1__OverdueReply *reply = NULL;
+    pt_reject_info_t rej;
+    int found = 0;
+    if (pt_client_overdue(client, &reply, &rej) != PT_CLIENT_OK) {
+        pt_client_destroy(&client);
+        return -1;
+    }
+    for (size_t i = 0; i < reply->n_items; i++)
+        if (strcmp(reply->items[i]->case_token, case_token) == 0 &&
+            strcmp(reply->items[i]->deadline, deadline) == 0)
+            found = 1;
+    puente__v1__overdue_reply__free_unpacked(reply, NULL);
+    pt_client_destroy(&client);
+    return found;
+}
+
+static int s_count_kind(const char *kinds, const char *word)
+{
+    int n = 0;
+    size_t len = strlen(word);
+    for (const char *p = kinds; (p = strstr(p, word)); p += len)
+        if ((p == kinds || p[-1] == ' ') && (p[len] == ' ' || p[len] == '\0'))
+            n++;
+    return n;
+}
+
+/* A reintegration plan's follow-up due date passes: one "overdue" event, listed
+   for both parties (and the operator), not for others; the follow-up report
+   clears it. The expired referral of the previous test is listed too. */
+static void test_follow_up_overdue(void)
+{
+    pt_client_t *mx = pt_harness_client(s_h, "MX-DIF", 0);
+    pt_client_t *hn = pt_harness_client(s_h, "HN-DINAF", 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mx);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(hn);
+    uint8_t corr[16];
+    const char *c = "CASE-LC-FOLLOWUP-1";
+    CU_ASSERT_EQUAL_FATAL(
+        s_send(mx, &(s_msg_t){"return.notice", c, {"HN-DINAF"}, NULL, NULL, "TEST-BID-MX-0043"},
+               corr),
+        0);
+    CU_ASSERT_EQUAL(s_send(hn, &(s_msg_t){"return.arrival", c, {"MX-DIF"}, corr}, NULL), 0);
+    s_msg_t plan = {"reintegration.plan", c, {"MX-DIF"}, corr};
+    plan.follow_up_due_ms = pt_now_ms() + 300;
+    CU_ASSERT_EQUAL(s_send(hn, &plan, NULL), 0);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM lifecycles WHERE case_token = "
+                                              "'CASE-LC-FOLLOWUP-1' AND follow_up_due_ms > 0"),
+                    1);
+    char kinds[1024] = "";
+    for (int i = 0; i < 40 && !strstr(kinds, "overdue"); i++) {
+        usleep(100 * 1000);
+        s_trail_kinds(c, "", kinds, sizeof kinds);
+    }
+    /* Raised once: wait for more sweeps and count again. */
+    usleep(1500 * 1000);
+    s_trail_kinds(c, "", kinds, sizeof kinds);
+    CU_ASSERT_EQUAL(s_count_kind(kinds, "overdue"), 1);
+    CU_ASSERT_EQUAL(s_overdue_has("HN-DINAF", c, "follow_up"), 1);
+    CU_ASSERT_EQUAL(s_overdue_has("MX-DIF", c, "follow_up"), 1);
+    CU_ASSERT_EQUAL(s_overdue_has("GT-PGN", c, "follow_up"), 0);
+    CU_ASSERT_EQUAL(s_overdue_has("operator", c, "follow_up"), 1);
+    CU_ASSERT_EQUAL(s_overdue_has("operator", "CASE-LC-EXPIRE-1", "respond_by"), 1);
+    CU_ASSERT_EQUAL(s_overdue_has("MX-DIF", "CASE-LC-EXPIRE-1", "respond_by"), 1);
+    CU_ASSERT_EQUAL(s_overdue_has("HN-DINAF", "CASE-LC-EXPIRE-1", "respond_by"), 0);
+    /* The CLI shows the same, scoped the same way. */
+    char out[16384];
+    CU_ASSERT_EQUAL(s_cli("overdue --as HN-DINAF --json-output", out, sizeof out), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"case_token\":\"CASE-LC-FOLLOWUP-1\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"deadline\":\"follow_up\""));
+    CU_ASSERT_PTR_NULL(strstr(out, "CASE-LC-EXPIRE-1"));
+    CU_ASSERT_EQUAL(s_cli("overdue", out, sizeof out), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "CASE-LC-EXPIRE-1"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "CASE-LC-FOLLOWUP-1"));
+    /* The follow-up report (with the next due date far ahead) clears it. */
+    s_msg_t followup = {"reintegration.followup", c, {"MX-DIF"}, corr};
+    followup.follow_up_due_ms = pt_now_ms() + 30LL * 24 * 3600 * 1000;
+    CU_ASSERT_EQUAL(s_send(hn, &followup, NULL), 0);
+    CU_ASSERT_EQUAL(s_overdue_has("HN-DINAF", c, "follow_up"), 0);
+    CU_ASSERT_EQUAL(s_overdue_has("MX-DIF", c, "follow_up"), 0);
+    pt_client_destroy(&hn);
+    pt_client_destroy(&mx);
+}
+
+/* Registered service types: `puente org add ID --services` replaces them; a
+   referral for a service the recipient does not offer is refused. */
+static void test_service_types(void)
+{
+    char out[4096];
+    CU_ASSERT_EQUAL_FATAL(s_cli("org add GT-PGN --services health,family_reunification", out,
+                                sizeof out),
+                          0);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM organisations WHERE org_id = "
+                                              "'GT-PGN' AND service_types = "
+                                              "'health,family_reunification'"),
+                    1);
+    CU_ASSERT_NOT_EQUAL(s_cli("org add GT-PGN --services 'Bad Name'", out, sizeof out), 0);
+    pt_client_t *mx = pt_harness_client(s_h, "MX-DIF", 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mx);
+    s_msg_t m = {"referral.request", "CASE-LC-SERVICE-1", {"GT-PGN"}};
+    m.service_type = "education";
+    CU_ASSERT_EQUAL(s_send(mx, &m, NULL), REJ(REJECT_SERVICE_NOT_OFFERED));
+    m.service_type = "health";
+    CU_ASSERT_EQUAL(s_send(mx, &m, NULL), 0);
+    /* HN-DINAF registered none: accepts every service type. */
+    s_msg_t other = {"referral.request", "CASE-LC-SERVICE-2", {"HN-DINAF"}};
+    other.service_type = "education";
+    CU_ASSERT_EQUAL(s_send(mx, &other, NULL), 0);
+    /* Registering again without --services accepts all again. */
+    CU_ASSERT_EQUAL(s_cli("org add GT-PGN", out, sizeof out), 0);
+    m.case_token = "CASE-LC-SERVICE-3";
+    m.service_type = "education";
+    CU_ASSERT_EQUAL(s_send(mx, &m, NULL), 0);
     pt_client_destroy(&mx);
 }
 
@@ -386,6 +526,8 @@ int main(void)
     CU_add_test(suite, "consent and policy refusals", test_consent_and_policy_refusals);
     CU_add_test(suite, "former owner after a transfer", test_former_owner_after_transfer);
     CU_add_test(suite, "respond-by passes: expired", test_respond_by_expires);
+    CU_add_test(suite, "follow-up due passes: overdue, listed, cleared", test_follow_up_overdue);
+    CU_add_test(suite, "registered service types", test_service_types);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();

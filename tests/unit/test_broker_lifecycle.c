@@ -346,6 +346,53 @@ static void test_check_parties(void)
     CU_ASSERT_EQUAL(pt_lifecycle_role(&lc, "MX-DIF"), PT_LIFECYCLE_ROLE_OTHER);
 }
 
+/* Deadlines: the opening message sets respond-by; each plan / follow-up report
+   sets the next follow-up due date (0 = none); other messages keep it. */
+static void test_deadlines(void)
+{
+    pt_lifecycle_t lc;
+    pt_lifecycle_effect_t effect;
+    pt_verdict_t verdict = {0};
+    char *to_hn[1] = {"HN-DINAF"}, *to_mx[1] = {"MX-DIF"};
+    Puente__V1__Header h = PUENTE__V1__HEADER__INIT;
+    memset(&lc, 0, sizeof lc);
+    h.message_type = "return.notice";
+    h.sender = "MX-DIF";
+    h.recipients = to_hn;
+    h.n_recipients = 1;
+    h.case_token = "CASE-D";
+    h.best_interests_ref = "BID-1";
+    h.respond_by_ms = 1000;
+    h.follow_up_due_ms = 5000;   /* ignored on a return notice */
+    CU_ASSERT_EQUAL_FATAL(pt_lifecycle_check(&lc, NULL, &h, &effect, &verdict), 0);
+    CU_ASSERT_EQUAL(lc.respond_by_ms, 1000);
+    CU_ASSERT_EQUAL(lc.follow_up_due_ms, 0);
+    h.sender = "HN-DINAF";
+    h.recipients = to_mx;
+    h.respond_by_ms = 0;
+    h.message_type = "return.arrival";
+    CU_ASSERT_EQUAL_FATAL(pt_lifecycle_check(&lc, NULL, &h, &effect, &verdict), 0);
+    CU_ASSERT_EQUAL(lc.follow_up_due_ms, 0);
+    CU_ASSERT_EQUAL(lc.respond_by_ms, 1000);   /* only an opening message sets it */
+    h.message_type = "reintegration.plan";
+    h.follow_up_due_ms = 7000;
+    CU_ASSERT_EQUAL_FATAL(pt_lifecycle_check(&lc, NULL, &h, &effect, &verdict), 0);
+    CU_ASSERT_EQUAL(lc.follow_up_due_ms, 7000);
+    h.message_type = "reintegration.followup";
+    h.follow_up_due_ms = 9000;
+    CU_ASSERT_EQUAL_FATAL(pt_lifecycle_check(&lc, NULL, &h, &effect, &verdict), 0);
+    CU_ASSERT_EQUAL(lc.follow_up_due_ms, 9000);
+    CU_ASSERT_STRING_EQUAL(lc.state, "implementation");
+    h.follow_up_due_ms = -5;   /* nonsense counts as none */
+    CU_ASSERT_EQUAL_FATAL(pt_lifecycle_check(&lc, NULL, &h, &effect, &verdict), 0);
+    CU_ASSERT_EQUAL(lc.follow_up_due_ms, 0);
+    /* A rejected message changes no deadline. */
+    h.message_type = "reintegration.reopen";
+    h.follow_up_due_ms = 12345;
+    CU_ASSERT_NOT_EQUAL(pt_lifecycle_check(&lc, NULL, &h, &effect, &verdict), 0);
+    CU_ASSERT_EQUAL(lc.follow_up_due_ms, 0);
+}
+
 static void test_check_ownership(void)
 {
     pt_lifecycle_t lc;
@@ -491,6 +538,7 @@ int main(void)
     CU_add_test(suite, "required header fields", test_required_fields);
     CU_add_test(suite, "parties and recipients", test_check_parties);
     CU_add_test(suite, "case ownership after transfers", test_check_ownership);
+    CU_add_test(suite, "respond-by and follow-up due dates", test_deadlines);
     CU_add_test(suite, "consent gate, override, withhold list", test_consent);
     CU_add_test(suite, "kinds and reject codes", test_kinds_and_reject_codes);
     CU_basic_set_mode(CU_BRM_VERBOSE);

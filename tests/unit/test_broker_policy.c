@@ -15,7 +15,7 @@
 static pt_directory_t *s_dir;
 static const int64_t NOW = 1760000000000LL;
 
-static int s_add_org(const char *id, int enabled)
+static int s_add_org_services(const char *id, int enabled, const char *services)
 {
     pt_sign_key_t *key = pt_sign_key_generate();
     pt_store_org_t org = {0};
@@ -24,9 +24,15 @@ static int s_add_org(const char *id, int enabled)
     memset(org.curve_public, id[0], 32);
     org.curve_public[1] = (uint8_t)id[1];
     org.enabled = enabled;
+    snprintf(org.service_types, sizeof org.service_types, "%s", services);
     int rc = pt_directory_put_org(s_dir, &org);
     pt_sign_key_destroy(&key);
     return rc;
+}
+
+static int s_add_org(const char *id, int enabled)
+{
+    return s_add_org_services(id, enabled, "");
 }
 
 static int s_init(void)
@@ -123,6 +129,46 @@ static void test_policy_table(void)
     }
 }
 
+/* Registered service types: a recipient that lists some refuses the others; one
+   that lists none accepts every service type; no service_type passes. */
+static void test_service_types(void)
+{
+    CU_ASSERT_EQUAL_FATAL(s_add_org_services("GT-PGN", 1, "health,family_reunification"), 0);
+    struct {
+        const char *recipient, *service;
+        Puente__V1__RejectCode expected;
+    } cases[] = {
+        {"GT-PGN", "health", 0},
+        {"GT-PGN", "family_reunification", 0},
+        {"GT-PGN", "education", REJ(REJECT_SERVICE_NOT_OFFERED)},
+        {"GT-PGN", "healt", REJ(REJECT_SERVICE_NOT_OFFERED)},
+        {"GT-PGN", "health,education", REJ(REJECT_SERVICE_NOT_OFFERED)},
+        {"GT-PGN", "", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *recipients[1] = {(char *)cases[i].recipient};
+        Puente__V1__Header h = PUENTE__V1__HEADER__INIT;
+        h.schema_version = 1;
+        h.message_type = "referral.request";
+        h.sender = "MX-DIF";
+        h.recipients = recipients;
+        h.n_recipients = 1;
+        h.case_token = "C-S";
+        h.purpose = "service_provision";
+        h.created_at_ms = NOW;
+        h.service_type = (char *)cases[i].service;
+        pt_verdict_t verdict = {0};
+        char agreement[PT_STORE_TEXT_MAX] = "";
+        Puente__V1__RejectCode got = pt_policy_check(s_dir, &h, NOW, agreement, &verdict);
+        CU_ASSERT_EQUAL(got, cases[i].expected);
+        if (got)
+            CU_ASSERT_PTR_NOT_NULL(strstr(verdict.reason, "GT-PGN"));
+    }
+    /* Registering again without services: accepts all again. */
+    CU_ASSERT_EQUAL_FATAL(s_add_org("GT-PGN", 1), 0);
+    CU_ASSERT_STRING_EQUAL(pt_directory_org(s_dir, "GT-PGN")->service_types, "");
+}
+
 static void test_authn(void)
 {
     Puente__V1__Header h = PUENTE__V1__HEADER__INIT;
@@ -170,6 +216,7 @@ int main(void)
         return 1;
     CU_pSuite suite = CU_add_suite("broker stages", s_init, s_clean);
     CU_add_test(suite, "policy table", test_policy_table);
+    CU_add_test(suite, "registered service types", test_service_types);
     CU_add_test(suite, "authn", test_authn);
     CU_add_test(suite, "directory identities", test_directory_identity);
     CU_add_test(suite, "delivery backoff", test_backoff);
