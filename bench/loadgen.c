@@ -1,0 +1,1246 @@
+/*  loadgen — the Puente benchmark (`make bench`, driven by bench/run.sh).
+
+    Measures a real puente-broker on a real PostgreSQL (durable commits) over real
+    CURVE sockets, and, in the same run, the limits of the parts it is made of:
+    Ed25519 verification with pt_verify, the store's insert path without crypto
+    (pt_store_submit_batch), and a ZeroMQ CURVE DEALER/ROUTER round trip.
+
+    Every envelope (1 KiB body, sealed and signed) is built BEFORE the timed
+    window, so the generator does not compete with the broker for the CPU while
+    it signs. Senders are raw DEALER sockets (one per sending organisation) kept
+    busy up to a window of outstanding submits; a receiver thread on its own
+    DEALER acks each delivery, without opening it (throughput modes) or after
+    checking, verifying and opening it (end-to-end mode).
+
+    Message ids are UUIDv7 whose last four bytes carry the message's index in
+    the run, so a receipt or a delivery finds its submit time without a lookup.
+
+    Needs PUENTE_TEST_DB (a cluster's admin conninfo) and PUENTE_BROKER_BIN /
+    PUENTE_SQL_DIR like the integration tests: tests/lib/harness.c creates the
+    database, the keys and the broker. Figures go to stdout as a table and to
+    --json as one JSON object; --dat gets the latency-versus-offered-rate points.
+*/
+#include <errno.h>
+#include <dirent.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "control.pb-c.h"
+#include "harness.h"
+#include "pt_envelope.h"
+#include "pt_json.h"
+#include "pt_keys.h"
+#include "pt_types.h"
+#include "store.h"
+
+#define BENCH_BODY_BYTES 1024
+#define BENCH_RECEIVER "GT-PGN"
+#define BENCH_SINK "US-ORR" /* ingest-only target: nobody ever receives for it */
+#define BENCH_MESSAGE_TYPE "referral.request"
+#define BENCH_MAX_SENDERS 3
+
+static const char *const s_senders_to_receiver[BENCH_MAX_SENDERS] = {"MX-DIF", "HN-DINAF",
+                                                                     "SV-CONNA"};
+/* SV-CONNA has no agreement with US-ORR in the demo set. */
+static const char *const s_senders_to_sink[BENCH_MAX_SENDERS] = {"MX-DIF", "HN-DINAF", "GT-PGN"};
+
+/* --- small helpers ---------------------------------------------------------- */
+
+static int64_t s_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int s_cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+typedef struct {
+    size_t n;
+    double p50_us, p95_us, p99_us, max_us;
+} s_pct_t;
+
+/* Percentiles of samples (ns), sorted in place. */
+static s_pct_t s_percentiles(int64_t *samples, size_t n)
+{
+    s_pct_t p = {n, 0, 0, 0, 0};
+    if (n == 0)
+        return p;
+    qsort(samples, n, sizeof *samples, s_cmp_i64);
+    p.p50_us = samples[(size_t)(0.50 * (double)(n - 1))] / 1000.0;
+    p.p95_us = samples[(size_t)(0.95 * (double)(n - 1))] / 1000.0;
+    p.p99_us = samples[(size_t)(0.99 * (double)(n - 1))] / 1000.0;
+    p.max_us = samples[n - 1] / 1000.0;
+    return p;
+}
+
+static uint32_t s_index_of(const uint8_t *id)
+{
+    return (uint32_t)id[12] << 24 | (uint32_t)id[13] << 16 | (uint32_t)id[14] << 8 | id[15];
+}
+
+/* --- the broker process (a child started by the harness) -------------------- */
+
+static pid_t s_find_broker(void)
+{
+    DIR *dir = opendir("/proc");
+    pid_t found = 0;
+    if (!dir)
+        return 0;
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL && !found) {
+        char path[300], buf[512];
+        if (entry->d_name[0] < '0' || entry->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", entry->d_name);
+        FILE *file = fopen(path, "r");
+        if (!file)
+            continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, file);
+        fclose(file);
+        buf[len] = '\0';
+        char *close_paren = strrchr(buf, ')');
+        if (!close_paren || !strstr(buf, "(puente-broker)"))
+            continue;
+        int ppid = 0;
+        char state;
+        if (sscanf(close_paren + 2, "%c %d", &state, &ppid) == 2 && ppid == getpid())
+            found = (pid_t)atoi(entry->d_name);
+    }
+    closedir(dir);
+    return found;
+}
+
+/* utime + stime of pid in microseconds, -1 if unreadable. */
+static int64_t s_cpu_us(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *file = fopen(path, "r");
+    if (!file)
+        return -1;
+    size_t len = fread(buf, 1, sizeof buf - 1, file);
+    fclose(file);
+    buf[len] = '\0';
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return -1;
+    unsigned long utime = 0, stime = 0;
+    /* Fields after the command: state(3) ... utime(14) stime(15). */
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
+        return -1;
+    return (int64_t)(utime + stime) * 1000000LL / sysconf(_SC_CLK_TCK);
+}
+
+/* CPU of the PostgreSQL cluster in microseconds: the postmaster with its reaped
+   children (cutime, cstime) plus the live backends. -1 without a pid file. */
+static int64_t s_pg_cpu_us(void)
+{
+    const char *pidfile = getenv("BENCH_PG_PIDFILE");
+    FILE *file = pidfile ? fopen(pidfile, "r") : NULL;
+    int postmaster = 0;
+    if (!file)
+        return -1;
+    if (fscanf(file, "%d", &postmaster) != 1)
+        postmaster = 0;
+    fclose(file);
+    if (postmaster <= 0)
+        return -1;
+    int64_t total = 0;
+    DIR *dir = opendir("/proc");
+    if (!dir)
+        return -1;
+    struct dirent *entry;
+    long tick = sysconf(_SC_CLK_TCK);
+    while ((entry = readdir(dir)) != NULL) {
+        char path[300], buf[1024];
+        if (entry->d_name[0] < '0' || entry->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", entry->d_name);
+        FILE *stat = fopen(path, "r");
+        if (!stat)
+            continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, stat);
+        fclose(stat);
+        buf[len] = '\0';
+        char *p = strrchr(buf, ')');
+        int ppid = 0;
+        unsigned long utime = 0, stime = 0;
+        long cutime = 0, cstime = 0;
+        if (!p || sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %ld %ld", &ppid,
+                         &utime, &stime, &cutime, &cstime) != 5)
+            continue;
+        int pid = atoi(entry->d_name);
+        if (pid == postmaster)
+            total += (int64_t)(utime + stime) + cutime + cstime;
+        else if (ppid == postmaster)
+            total += (int64_t)(utime + stime);
+    }
+    closedir(dir);
+    return total * 1000000LL / tick;
+}
+
+/* Busy and total jiffies of the whole machine (/proc/stat "cpu" line). */
+static void s_machine_jiffies(int64_t *busy, int64_t *total)
+{
+    unsigned long long v[8] = {0};
+    FILE *file = fopen("/proc/stat", "r");
+    *busy = *total = 0;
+    if (!file)
+        return;
+    if (fscanf(file, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+               &v[4], &v[5], &v[6], &v[7]) == 8) {
+        for (int i = 0; i < 8; i++)
+            *total += (int64_t)v[i];
+        *busy = *total - (int64_t)(v[3] + v[4]); /* minus idle and iowait */
+    }
+    fclose(file);
+}
+
+/* A "Vm...:" value of /proc/pid/status in KiB, -1 if absent. */
+static long s_status_kib(pid_t pid, const char *key)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *file = fopen(path, "r");
+    long value = -1;
+    if (!file)
+        return -1;
+    size_t key_len = strlen(key);
+    while (fgets(line, sizeof line, file))
+        if (strncmp(line, key, key_len) == 0 && line[key_len] == ':')
+            value = strtol(line + key_len + 1, NULL, 10);
+    fclose(file);
+    return value;
+}
+
+/* --- envelopes built before the timed window -------------------------------- */
+
+typedef struct {
+    uint8_t *frame; /* packed ClientFrame{submit}, ready to send */
+    size_t frame_len;
+    uint8_t message_id[16];
+    int sender; /* index into the mode's sender list */
+} s_msg_t;
+
+/* The example body of the type, padded to exactly BENCH_BODY_BYTES with an unknown
+   length-delimited field (number 1000), which decoders skip. */
+static uint8_t *s_body(size_t *len_out)
+{
+    const pt_type_t *type = pt_types_find(BENCH_MESSAGE_TYPE);
+    ProtobufCMessage *body = NULL;
+    char err[PT_JSON_ERR_BYTES];
+    if (!type || pt_json_to_message(type->descriptor, type->example_json,
+                                    strlen(type->example_json), &body, err, sizeof err) != 0)
+        return NULL;
+    size_t len = protobuf_c_message_get_packed_size(body);
+    uint8_t *out = calloc(1, BENCH_BODY_BYTES);
+    if (!out || len + 4 > BENCH_BODY_BYTES) {
+        protobuf_c_message_free_unpacked(body, NULL);
+        free(out);
+        return NULL;
+    }
+    protobuf_c_message_pack(body, out);
+    protobuf_c_message_free_unpacked(body, NULL);
+    size_t pad = BENCH_BODY_BYTES - len - 2 /* tag */ - 2 /* 2-byte varint length */;
+    out[len] = 0xC2; /* (1000 << 3) | 2 as a varint */
+    out[len + 1] = 0x3E;
+    out[len + 2] = (uint8_t)(0x80 | (pad & 0x7F));
+    out[len + 3] = (uint8_t)(pad >> 7);
+    memset(out + len + 4, 'x', pad);
+    *len_out = BENCH_BODY_BYTES;
+    return out;
+}
+
+/* Builds n envelopes from senders[i % n_senders] to recipient, tagged with run. */
+static s_msg_t *s_build(const char *keys_dir, const char *const *senders, int n_senders,
+                        const char *recipient, const char *run, size_t n)
+{
+    char why[256];
+    pt_keyset_t *from[BENCH_MAX_SENDERS] = {0};
+    pt_keyset_t *to = pt_keyset_load(keys_dir, recipient, 0, why, sizeof why);
+    size_t body_len = 0;
+    uint8_t *body = s_body(&body_len);
+    s_msg_t *msgs = calloc(n ? n : 1, sizeof *msgs);
+    int ok = to && body && msgs;
+    for (int s = 0; ok && s < n_senders; s++)
+        ok = (from[s] = pt_keyset_load(keys_dir, senders[s], 1, why, sizeof why)) != NULL;
+    const pt_type_t *type = pt_types_find(BENCH_MESSAGE_TYPE);
+    uint32_t tag;
+    pt_random(&tag, sizeof tag);
+    for (size_t i = 0; ok && i < n; i++) {
+        s_msg_t *m = &msgs[i];
+        m->sender = (int)(i % (size_t)n_senders);
+        uint8_t correlation_id[16];
+        pt_uuidv7(m->message_id);
+        pt_uuidv7(correlation_id);
+        memcpy(m->message_id + 8, &tag, 4);
+        m->message_id[8] = (uint8_t)(0x80 | (m->message_id[8] & 0x3F)); /* RFC 9562 variant */
+        m->message_id[12] = (uint8_t)(i >> 24);
+        m->message_id[13] = (uint8_t)(i >> 16);
+        m->message_id[14] = (uint8_t)(i >> 8);
+        m->message_id[15] = (uint8_t)i;
+        char case_token[64];
+        snprintf(case_token, sizeof case_token, "BENCH-%s-%zu", run, i);
+        char *recipients[1] = {(char *)recipient};
+        Puente__V1__ConsentSummary consent = PUENTE__V1__CONSENT_SUMMARY__INIT;
+        consent.consent_for_services = 1;
+        consent.disclosure_other_orgs = 1;
+        consent.consent_for_tracing = 1;
+        consent.legal_basis = PUENTE__V1__LEGAL_BASIS__LEGAL_BASIS_CONSENT;
+        Puente__V1__Header header = PUENTE__V1__HEADER__INIT;
+        header.message_id = (ProtobufCBinaryData){16, m->message_id};
+        header.correlation_id = (ProtobufCBinaryData){16, correlation_id};
+        header.message_type = (char *)BENCH_MESSAGE_TYPE;
+        header.sender = (char *)senders[m->sender];
+        header.recipients = recipients;
+        header.n_recipients = 1;
+        header.created_at_ms = pt_now_ms();
+        header.purpose = (char *)type->default_purpose;
+        header.case_token = case_token;
+        header.consent = &consent;
+        const pt_seal_key_t *seal = pt_keyset_seal(to);
+        uint8_t *env = NULL;
+        size_t env_len = 0;
+        if (pt_envelope_seal(&header, body, body_len, pt_keyset_sign(from[m->sender]), &seal, 1,
+                             &env, &env_len) != PT_ENV_OK) {
+            ok = 0;
+            break;
+        }
+        /* ClientFrame{submit = 1: Envelope}, encoded by hand around the packed bytes. */
+        m->frame = malloc(env_len + 11);
+        if (!m->frame) {
+            free(env);
+            ok = 0;
+            break;
+        }
+        size_t at = 0;
+        m->frame[at++] = 0x0A;
+        for (size_t v = env_len;; v >>= 7) {
+            m->frame[at++] = (uint8_t)((v & 0x7F) | (v > 0x7F ? 0x80 : 0));
+            if (v <= 0x7F)
+                break;
+        }
+        memcpy(m->frame + at, env, env_len);
+        m->frame_len = at + env_len;
+        free(env);
+    }
+    for (int s = 0; s < n_senders; s++)
+        pt_keyset_destroy(&from[s]);
+    pt_keyset_destroy(&to);
+    free(body);
+    if (!ok && msgs) {
+        for (size_t i = 0; i < n; i++)
+            free(msgs[i].frame);
+        free(msgs);
+        fprintf(stderr, "loadgen: cannot build envelopes (%s)\n", why);
+        return NULL;
+    }
+    return msgs;
+}
+
+static void s_msgs_free(s_msg_t **msgs_p, size_t n)
+{
+    if (!msgs_p || !*msgs_p)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free((*msgs_p)[i].frame);
+    free(*msgs_p);
+    *msgs_p = NULL;
+}
+
+/* --- raw CURVE DEALER sockets ------------------------------------------------ */
+
+static void *s_dealer(void *ctx, const char *keys_dir, const char *endpoint, const char *org)
+{
+    char why[256];
+    pt_keyset_t *mine = pt_keyset_load(keys_dir, org, 1, why, sizeof why);
+    pt_keyset_t *broker = pt_keyset_load(keys_dir, "broker", 0, why, sizeof why);
+    void *sock = NULL;
+    if (!mine || !broker)
+        goto done;
+    sock = zmq_socket(ctx, ZMQ_DEALER);
+    int linger = 0, hwm = 0;
+    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, pt_keyset_curve_public_z85(broker), 40);
+    zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, pt_keyset_curve_public_z85(mine), 40);
+    zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, pt_keyset_curve_secret_z85(mine), 40);
+    if (zmq_connect(sock, endpoint) != 0) {
+        zmq_close(sock);
+        sock = NULL;
+    }
+done:
+    if (!sock)
+        fprintf(stderr, "loadgen: no socket for %s (%s)\n", org, why);
+    pt_keyset_destroy(&mine);
+    pt_keyset_destroy(&broker);
+    return sock;
+}
+
+static int s_send_packed(void *sock, const ProtobufCMessage *msg)
+{
+    uint8_t buf[256];
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    if (len > sizeof buf)
+        return -1;
+    protobuf_c_message_pack(msg, buf);
+    return zmq_send(sock, buf, len, 0) < 0 ? -1 : 0;
+}
+
+/* Receives one BrokerFrame without waiting; NULL if none or undecodable. */
+static Puente__V1__BrokerFrame *s_recv_frame(void *sock)
+{
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    if (zmq_msg_recv(&msg, sock, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&msg);
+        return NULL;
+    }
+    Puente__V1__BrokerFrame *frame =
+        puente__v1__broker_frame__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
+    zmq_msg_close(&msg);
+    return frame;
+}
+
+/* --- the receiver thread ---------------------------------------------------- */
+
+typedef struct {
+    void *ctx;
+    const char *keys_dir;
+    const char *endpoint;
+    const s_msg_t *msgs;
+    size_t n;
+    int open; /* 1: check, verify, open before acking */
+    const char *const *senders;
+    int n_senders;
+    int64_t *deliver_ns; /* per index: first delivery seen */
+    int64_t *acked_ns;   /* per index: broker's Acked */
+    size_t delivered, acked, open_failures, redeliveries;
+    volatile int stop;
+    volatile int ready;
+    int failed;
+} s_receiver_t;
+
+static int s_receiver_index(const s_receiver_t *self, const ProtobufCBinaryData *id)
+{
+    if (id->len != 16)
+        return -1;
+    uint32_t idx = s_index_of(id->data);
+    if (idx >= self->n || memcmp(self->msgs[idx].message_id, id->data, 16) != 0)
+        return -1; /* from an earlier mode */
+    return (int)idx;
+}
+
+static void *s_receiver_run(void *arg)
+{
+    s_receiver_t *self = arg;
+    char why[256];
+    pt_keyset_t *me = pt_keyset_load(self->keys_dir, BENCH_RECEIVER, 1, why, sizeof why);
+    pt_keyset_t *from[BENCH_MAX_SENDERS] = {0};
+    for (int s = 0; me && s < self->n_senders; s++)
+        from[s] = pt_keyset_load(self->keys_dir, self->senders[s], 0, why, sizeof why);
+    void *sock = me ? s_dealer(self->ctx, self->keys_dir, self->endpoint, BENCH_RECEIVER) : NULL;
+    if (!sock) {
+        self->failed = 1;
+        self->ready = 1;
+        goto done;
+    }
+    Puente__V1__Hello hello = PUENTE__V1__HELLO__INIT;
+    hello.org_id = (char *)BENCH_RECEIVER;
+    hello.client = (char *)"puente-bench/0.1";
+    hello.receive = 1;
+    Puente__V1__ClientFrame hello_frame = PUENTE__V1__CLIENT_FRAME__INIT;
+    hello_frame.body_case = PUENTE__V1__CLIENT_FRAME__BODY_HELLO;
+    hello_frame.hello = &hello;
+    s_send_packed(sock, &hello_frame.base);
+    while (!self->stop) {
+        zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, 50) <= 0)
+            continue;
+        Puente__V1__BrokerFrame *frame;
+        while ((frame = s_recv_frame(sock)) != NULL) {
+            int64_t now = s_now_ns();
+            if (frame->body_case == PUENTE__V1__BROKER_FRAME__BODY_WELCOME) {
+                self->ready = 1;
+            } else if (frame->body_case == PUENTE__V1__BROKER_FRAME__BODY_DELIVER &&
+                       frame->deliver->envelope) {
+                const Puente__V1__Envelope *env = frame->deliver->envelope;
+                Puente__V1__Header *header = NULL;
+                int good;
+                if (self->open) {
+                    good = pt_envelope_check(env, &header) == PT_ENV_OK;
+                    const pt_keyset_t *sender = NULL;
+                    for (int s = 0; good && s < self->n_senders; s++)
+                        if (from[s] && strcmp(header->sender, self->senders[s]) == 0)
+                            sender = from[s];
+                    uint8_t *body = NULL;
+                    size_t body_len = 0;
+                    good =
+                        good && sender &&
+                        pt_envelope_verify_header(env, pt_keyset_sign(sender)) == PT_ENV_OK &&
+                        pt_envelope_open(env, header, BENCH_RECEIVER, pt_keyset_seal(me),
+                                         pt_keyset_sign(sender), &body, &body_len) == PT_ENV_OK &&
+                        body_len == BENCH_BODY_BYTES;
+                    free(body);
+                } else {
+                    header = puente__v1__header__unpack(NULL, env->header.len, env->header.data);
+                    good = header != NULL;
+                }
+                if (header && header->message_id.len == 16) {
+                    int idx = s_receiver_index(self, &header->message_id);
+                    if (idx >= 0 && !good)
+                        self->open_failures++;
+                    if (idx >= 0 && good) {
+                        if (self->deliver_ns[idx] == 0) {
+                            self->deliver_ns[idx] = now;
+                            self->delivered++;
+                        } else {
+                            self->redeliveries++;
+                        }
+                    }
+                    /* Ack everything, also leftovers of an earlier mode, so nothing
+                       stays pending into the next one. A refused message is acked
+                       too: the benchmark counts it and must not stall on it. */
+                    Puente__V1__Ack ack = PUENTE__V1__ACK__INIT;
+                    ack.message_id = header->message_id;
+                    Puente__V1__ClientFrame out = PUENTE__V1__CLIENT_FRAME__INIT;
+                    out.body_case = PUENTE__V1__CLIENT_FRAME__BODY_ACK;
+                    out.ack = &ack;
+                    s_send_packed(sock, &out.base);
+                }
+                if (header)
+                    puente__v1__header__free_unpacked(header, NULL);
+            } else if (frame->body_case == PUENTE__V1__BROKER_FRAME__BODY_ACKED) {
+                int idx = s_receiver_index(self, &frame->acked->message_id);
+                if (idx >= 0 && self->acked_ns[idx] == 0) {
+                    self->acked_ns[idx] = now;
+                    self->acked++;
+                }
+            }
+            puente__v1__broker_frame__free_unpacked(frame, NULL);
+        }
+    }
+done:
+    if (sock)
+        zmq_close(sock);
+    for (int s = 0; s < self->n_senders; s++)
+        pt_keyset_destroy(&from[s]);
+    pt_keyset_destroy(&me);
+    return NULL;
+}
+
+/* --- one mode ------------------------------------------------------------------ */
+
+typedef struct {
+    const char *name;
+    size_t n;      /* messages */
+    double rate;   /* offered msgs/s; 0 = saturation */
+    int receiver;  /* 0 none, 1 ack only, 2 open + verify + ack */
+    size_t window; /* outstanding submits over all senders */
+} s_mode_t;
+
+typedef struct {
+    s_mode_t mode;
+    int complete;
+    size_t receipts, rejects, delivered, acked, open_failures, redeliveries, late_sends;
+    int first_reject_code;
+    double seconds_ingest, seconds_e2e;
+    double ingest_per_s, e2e_per_s, achieved_offered_per_s;
+    s_pct_t receipt, delivery;
+    double broker_cpu_us_per_msg, broker_cpu_share;
+    double pg_cpu_us_per_msg, pg_cpu_share, machine_busy_share;
+    long broker_hwm_kib, broker_rss_kib;
+} s_result_t;
+
+typedef struct {
+    pt_harness_t *harness;
+    void *ctx;
+    pid_t broker;
+    int quick;
+    const char *perf_out; /* perf data file for the saturation mode, or NULL */
+    double perf_seconds;
+} s_bench_t;
+
+/* perf record (DWARF call graphs) on the broker for perf_seconds, into <perf_out>.<mode>. */
+static pid_t s_perf_start(const s_bench_t *bench, const char *mode)
+{
+    if (!bench->perf_out)
+        return 0;
+    pid_t pid = fork();
+    if (pid == 0) {
+        char target[32], secs[32], out[600];
+        snprintf(target, sizeof target, "%d", (int)bench->broker);
+        snprintf(secs, sizeof secs, "%.1f", bench->perf_seconds);
+        snprintf(out, sizeof out, "%s.%s", bench->perf_out, mode);
+        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
+            _exit(127);
+        /* DWARF unwinding: the broker is built without frame pointers. */
+        execlp("perf", "perf", "record", "-q", "--call-graph", "dwarf,16384", "-F", "499", "-o",
+               out, "-p", target, "--", "sleep", secs, (char *)NULL);
+        _exit(127);
+    }
+    return pid > 0 ? pid : 0;
+}
+
+static int s_run_mode(s_bench_t *bench, const s_mode_t *mode, s_result_t *result)
+{
+    const char *keys = pt_harness_keys(bench->harness);
+    const char *endpoint = pt_harness_endpoint(bench->harness);
+    const char *const *senders = mode->receiver ? s_senders_to_receiver : s_senders_to_sink;
+    const char *recipient = mode->receiver ? BENCH_RECEIVER : BENCH_SINK;
+    size_t n = mode->n;
+    int rc = -1;
+    memset(result, 0, sizeof *result);
+    result->mode = *mode;
+
+    fprintf(stderr, "loadgen: %s: building %zu envelopes...\n", mode->name, n);
+    s_msg_t *msgs = s_build(keys, senders, BENCH_MAX_SENDERS, recipient, mode->name, n);
+    int64_t *submit_ns = calloc(n, sizeof(int64_t));
+    int64_t *receipt_ns = calloc(n, sizeof(int64_t));
+    int64_t *deliver_ns = calloc(n, sizeof(int64_t));
+    int64_t *acked_ns = calloc(n, sizeof(int64_t));
+    int64_t *samples = calloc(n, sizeof(int64_t));
+    void *socks[BENCH_MAX_SENDERS] = {0};
+    s_receiver_t receiver = {0};
+    pthread_t thread;
+    int thread_started = 0;
+    pid_t perf = 0;
+    if (!msgs || !submit_ns || !receipt_ns || !deliver_ns || !acked_ns || !samples)
+        goto done;
+    for (int s = 0; s < BENCH_MAX_SENDERS; s++)
+        if (!(socks[s] = s_dealer(bench->ctx, keys, endpoint, senders[s])))
+            goto done;
+    if (mode->receiver) {
+        receiver = (s_receiver_t){.ctx = bench->ctx,
+                                  .keys_dir = keys,
+                                  .endpoint = endpoint,
+                                  .msgs = msgs,
+                                  .n = n,
+                                  .open = mode->receiver == 2,
+                                  .senders = senders,
+                                  .n_senders = BENCH_MAX_SENDERS,
+                                  .deliver_ns = deliver_ns,
+                                  .acked_ns = acked_ns};
+        if (pthread_create(&thread, NULL, s_receiver_run, &receiver) != 0)
+            goto done;
+        thread_started = 1;
+        for (int i = 0; i < 500 && !receiver.ready; i++)
+            usleep(10 * 1000);
+        if (!receiver.ready || receiver.failed) {
+            fprintf(stderr, "loadgen: receiver did not get a welcome\n");
+            goto done;
+        }
+        usleep(200 * 1000); /* let leftovers of earlier modes drain */
+    }
+    /* CURVE handshakes done before the window: one heartbeat per sender. */
+    for (int s = 0; s < BENCH_MAX_SENDERS; s++) {
+        Puente__V1__Heartbeat beat = PUENTE__V1__HEARTBEAT__INIT;
+        Puente__V1__ClientFrame frame = PUENTE__V1__CLIENT_FRAME__INIT;
+        frame.body_case = PUENTE__V1__CLIENT_FRAME__BODY_HEARTBEAT;
+        frame.heartbeat = &beat;
+        s_send_packed(socks[s], &frame.base);
+        zmq_pollitem_t item = {socks[s], 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, 5000) <= 0) {
+            fprintf(stderr, "loadgen: %s gets no answer from the broker\n", senders[s]);
+            goto done;
+        }
+        Puente__V1__BrokerFrame *reply = s_recv_frame(socks[s]);
+        if (reply)
+            puente__v1__broker_frame__free_unpacked(reply, NULL);
+    }
+
+    fprintf(stderr, "loadgen: %s: running\n", mode->name);
+    if (mode->rate == 0 && mode->receiver < 2)
+        perf = s_perf_start(bench, mode->name);
+    int64_t cpu_before = s_cpu_us(bench->broker);
+    int64_t pg_before = s_pg_cpu_us();
+    int64_t busy_before, total_before;
+    s_machine_jiffies(&busy_before, &total_before);
+    int64_t start = s_now_ns();
+    int64_t interval_ns = mode->rate > 0 ? (int64_t)(1e9 / mode->rate) : 0;
+    /* Bounded wall time per mode: a broker that falls behind gives partial figures
+       (flagged "complete": false), never a run that blocks other people's work. */
+    int64_t deadline = start + (int64_t)((bench->quick ? 15 : 45) * 1e9);
+    size_t next = 0, answered = 0, outstanding = 0;
+    int64_t last_receipt = start;
+    while (answered < n && s_now_ns() < deadline) {
+        int64_t now = s_now_ns();
+        while (next < n && outstanding < mode->window) {
+            if (interval_ns) {
+                int64_t due = start + (int64_t)next * interval_ns;
+                if (due > now)
+                    break;
+                if (now - due > 1000000)
+                    result->late_sends++;
+            }
+            const s_msg_t *m = &msgs[next];
+            submit_ns[next] = s_now_ns();
+            if (zmq_send(socks[m->sender], m->frame, m->frame_len, 0) < 0) {
+                fprintf(stderr, "loadgen: send failed: %s\n", zmq_strerror(errno));
+                goto done;
+            }
+            next++;
+            outstanding++;
+        }
+        long timeout_ms = 100;
+        if (interval_ns && next < n && outstanding < mode->window) {
+            int64_t wait = start + (int64_t)next * interval_ns - s_now_ns();
+            timeout_ms = wait <= 0 ? 0 : (long)(wait / 1000000) + 0;
+        }
+        zmq_pollitem_t items[BENCH_MAX_SENDERS];
+        for (int s = 0; s < BENCH_MAX_SENDERS; s++)
+            items[s] = (zmq_pollitem_t){socks[s], 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(items, BENCH_MAX_SENDERS, timeout_ms) <= 0)
+            continue;
+        for (int s = 0; s < BENCH_MAX_SENDERS; s++) {
+            if (!(items[s].revents & ZMQ_POLLIN))
+                continue;
+            Puente__V1__BrokerFrame *frame;
+            while ((frame = s_recv_frame(socks[s])) != NULL) {
+                int64_t t = s_now_ns();
+                const ProtobufCBinaryData *id = NULL;
+                if (frame->body_case == PUENTE__V1__BROKER_FRAME__BODY_RECEIPT)
+                    id = &frame->receipt->message_id;
+                else if (frame->body_case == PUENTE__V1__BROKER_FRAME__BODY_REJECT)
+                    id = &frame->reject->message_id;
+                uint32_t idx = id && id->len == 16 ? s_index_of(id->data) : UINT32_MAX;
+                if (idx < n && memcmp(msgs[idx].message_id, id->data, 16) == 0 &&
+                    receipt_ns[idx] == 0) {
+                    receipt_ns[idx] = t;
+                    last_receipt = t;
+                    answered++;
+                    outstanding--;
+                    if (frame->body_case == PUENTE__V1__BROKER_FRAME__BODY_RECEIPT) {
+                        result->receipts++;
+                    } else {
+                        if (result->rejects++ == 0) {
+                            result->first_reject_code = frame->reject->code;
+                            fprintf(stderr, "loadgen: rejected: %d %s\n", frame->reject->code,
+                                    frame->reject->reason);
+                        }
+                        receipt_ns[idx] = -1;
+                    }
+                }
+                puente__v1__broker_frame__free_unpacked(frame, NULL);
+            }
+        }
+    }
+    /* End to end: wait for the acks of everything receipted. */
+    int64_t wait_until = s_now_ns() + (int64_t)((bench->quick ? 10 : 20) * 1e9);
+    while (mode->receiver && receiver.acked < result->receipts && s_now_ns() < wait_until)
+        usleep(2000);
+    int64_t end = s_now_ns();
+    int64_t cpu_after = s_cpu_us(bench->broker);
+    int64_t pg_after = s_pg_cpu_us();
+    int64_t busy_after, total_after;
+    s_machine_jiffies(&busy_after, &total_after);
+    if (total_after > total_before)
+        result->machine_busy_share =
+            (double)(busy_after - busy_before) / (double)(total_after - total_before);
+    if (perf) {
+        int status;
+        waitpid(perf, &status, 0);
+    }
+    if (mode->receiver) {
+        receiver.stop = 1;
+        pthread_join(thread, NULL);
+        thread_started = 0;
+    }
+
+    int64_t last_acked = start;
+    for (size_t i = 0; i < n; i++)
+        if (acked_ns[i] > last_acked)
+            last_acked = acked_ns[i];
+    result->delivered = receiver.delivered;
+    result->acked = receiver.acked;
+    result->open_failures = receiver.open_failures;
+    result->redeliveries = receiver.redeliveries;
+    result->seconds_ingest = (double)(last_receipt - start) / 1e9;
+    result->seconds_e2e = (double)(last_acked - start) / 1e9;
+    result->ingest_per_s =
+        result->seconds_ingest > 0 ? result->receipts / result->seconds_ingest : 0;
+    result->e2e_per_s =
+        mode->receiver && result->seconds_e2e > 0 ? result->acked / result->seconds_e2e : 0;
+    result->achieved_offered_per_s =
+        next > 1 ? (double)(next - 1) / ((double)(submit_ns[next - 1] - start) / 1e9) : 0;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (receipt_ns[i] > 0)
+            samples[k++] = receipt_ns[i] - submit_ns[i];
+    result->receipt = s_percentiles(samples, k);
+    k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (deliver_ns[i] > 0)
+            samples[k++] = deliver_ns[i] - submit_ns[i];
+    result->delivery = s_percentiles(samples, k);
+    size_t done_msgs = mode->receiver ? result->acked : result->receipts;
+    if (cpu_before >= 0 && cpu_after >= 0 && done_msgs > 0) {
+        result->broker_cpu_us_per_msg = (double)(cpu_after - cpu_before) / (double)done_msgs;
+        result->broker_cpu_share = (double)(cpu_after - cpu_before) / ((double)(end - start) / 1e3);
+    }
+    if (pg_before >= 0 && pg_after >= 0 && done_msgs > 0) {
+        result->pg_cpu_us_per_msg = (double)(pg_after - pg_before) / (double)done_msgs;
+        result->pg_cpu_share = (double)(pg_after - pg_before) / ((double)(end - start) / 1e3);
+    }
+    result->broker_hwm_kib = s_status_kib(bench->broker, "VmHWM");
+    result->broker_rss_kib = s_status_kib(bench->broker, "VmRSS");
+    result->complete = result->receipts == n && (!mode->receiver || result->acked == n);
+    rc = result->complete ? 0 : -1;
+    if (rc)
+        fprintf(stderr, "loadgen: %s: %zu of %zu receipted (%zu rejected), %zu acked in time\n",
+                mode->name, result->receipts, n, result->rejects, result->acked);
+done:
+    if (thread_started) {
+        receiver.stop = 1;
+        pthread_join(thread, NULL);
+    }
+    for (int s = 0; s < BENCH_MAX_SENDERS; s++)
+        if (socks[s])
+            zmq_close(socks[s]);
+    s_msgs_free(&msgs, n);
+    free(submit_ns);
+    free(receipt_ns);
+    free(deliver_ns);
+    free(acked_ns);
+    free(samples);
+    return rc;
+}
+
+/* --- component limits ----------------------------------------------------------- */
+
+typedef struct {
+    double verify_per_s, sign_per_s;
+    double store_msgs_per_s;
+    size_t store_batch;
+    double zmq_rtt_p50_us, zmq_rtt_p99_us, zmq_roundtrips_per_s;
+} s_limits_t;
+
+static int s_limit_ed25519(double seconds, s_limits_t *out)
+{
+    pt_sign_key_t *key = pt_sign_key_generate();
+    uint8_t msg[BENCH_BODY_BYTES], sig[PT_ED25519_SIG_BYTES];
+    if (!key)
+        return -1;
+    pt_random(msg, sizeof msg);
+    int64_t start = s_now_ns(), stop = start + (int64_t)(seconds * 1e9);
+    size_t count = 0;
+    while (s_now_ns() < stop)
+        for (int i = 0; i < 50; i++, count++)
+            pt_sign(key, PT_DOMAIN_HEADER, msg, sizeof msg, sig);
+    out->sign_per_s = (double)count / ((double)(s_now_ns() - start) / 1e9);
+    start = s_now_ns();
+    stop = start + (int64_t)(seconds * 1e9);
+    count = 0;
+    int bad = 0;
+    while (s_now_ns() < stop)
+        for (int i = 0; i < 20; i++, count++)
+            bad |= pt_verify(key, PT_DOMAIN_HEADER, msg, sizeof msg, sig, sizeof sig) != 0;
+    out->verify_per_s = (double)count / ((double)(s_now_ns() - start) / 1e9);
+    pt_sign_key_destroy(&key);
+    return bad ? -1 : 0;
+}
+
+/* The broker's insert path without crypto: batches of PT_BROKER_BATCH_MAX-sized
+   groups of prepared submissions, each batch one transaction, as s_flush does. */
+static int s_limit_store(const char *conninfo, size_t n, size_t batch, s_limits_t *out)
+{
+    char err[256];
+    pt_store_t *store = pt_store_new(conninfo, err, sizeof err);
+    if (!store) {
+        fprintf(stderr, "loadgen: store: %s\n", err);
+        return -1;
+    }
+    uint8_t *ids = malloc(n * 32);
+    uint8_t envelope[1300];
+    pt_submission_t *subs = calloc(batch, sizeof *subs);
+    pt_store_receipt_t *receipts = calloc(batch, sizeof *receipts);
+    char(*tokens)[48] = calloc(n, 48);
+    int rc = -1;
+    if (!ids || !subs || !receipts || !tokens)
+        goto done;
+    pt_random(envelope, sizeof envelope);
+    uint32_t tag;
+    pt_random(&tag, sizeof tag);
+    for (size_t i = 0; i < n; i++) {
+        pt_uuidv7(ids + i * 32);
+        pt_uuidv7(ids + i * 32 + 16);
+        snprintf(tokens[i], 48, "BENCH-STORE-%08x-%zu", tag, i);
+    }
+    static const char *const recipients[1] = {BENCH_SINK};
+    uint8_t header_sha[32];
+    pt_random(header_sha, sizeof header_sha);
+    int64_t now_ms = pt_now_ms();
+    int64_t start = s_now_ns();
+    for (size_t done_n = 0; done_n < n;) {
+        size_t m = n - done_n < batch ? n - done_n : batch;
+        for (size_t j = 0; j < m; j++) {
+            size_t i = done_n + j;
+            subs[j] = (pt_submission_t){.message_id = ids + i * 32,
+                                        .correlation_id = ids + i * 32 + 16,
+                                        .message_type = BENCH_MESSAGE_TYPE,
+                                        .sender = "MX-DIF",
+                                        .recipients = recipients,
+                                        .n_recipients = 1,
+                                        .case_token = tokens[i],
+                                        .purpose = "service_provision",
+                                        .agreement_id = "AGR-MX-DIF-US-ORR",
+                                        .created_at_ms = now_ms,
+                                        .expires_at_ms = now_ms + 86400000LL,
+                                        .header_sha256 = header_sha,
+                                        .envelope = envelope,
+                                        .envelope_len = sizeof envelope};
+        }
+        if (pt_store_submit_batch(store, subs, m, receipts) != PT_STORE_OK) {
+            fprintf(stderr, "loadgen: store batch failed: %s\n", pt_store_last_error(store));
+            goto done;
+        }
+        done_n += m;
+    }
+    out->store_msgs_per_s = (double)n / ((double)(s_now_ns() - start) / 1e9);
+    out->store_batch = batch;
+    rc = 0;
+done:
+    free(ids);
+    free(subs);
+    free(receipts);
+    free(tokens);
+    pt_store_destroy(&store);
+    return rc;
+}
+
+typedef struct {
+    void *ctx;
+    char endpoint[128];
+    char server_secret[41];
+    volatile int ready;
+} s_echo_t;
+
+static void *s_echo_run(void *arg)
+{
+    s_echo_t *self = arg;
+    void *router = zmq_socket(self->ctx, ZMQ_ROUTER);
+    int one = 1, linger = 0, hwm = 0;
+    zmq_setsockopt(router, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(router, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(router, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(router, ZMQ_CURVE_SERVER, &one, sizeof one);
+    zmq_setsockopt(router, ZMQ_CURVE_SECRETKEY, self->server_secret, 40);
+    zmq_bind(router, "tcp://127.0.0.1:*");
+    size_t len = sizeof self->endpoint;
+    zmq_getsockopt(router, ZMQ_LAST_ENDPOINT, self->endpoint, &len);
+    self->ready = 1;
+    for (;;) {
+        zmq_msg_t rid, body;
+        zmq_msg_init(&rid);
+        zmq_msg_init(&body);
+        if (zmq_msg_recv(&rid, router, 0) < 0 || zmq_msg_recv(&body, router, 0) < 0) {
+            zmq_msg_close(&rid);
+            zmq_msg_close(&body);
+            break;
+        }
+        int stop = zmq_msg_size(&body) == 0;
+        zmq_msg_send(&rid, router, ZMQ_SNDMORE);
+        zmq_msg_send(&body, router, 0);
+        zmq_msg_close(&rid);
+        zmq_msg_close(&body);
+        if (stop)
+            break;
+    }
+    zmq_close(router);
+    return NULL;
+}
+
+/* CURVE DEALER/ROUTER echo of 1 KiB frames: sequential round trips (latency) and
+   pipelined ones with a window of 256 (round trips per second). */
+static int s_limit_zmq(size_t n_latency, size_t n_throughput, s_limits_t *out)
+{
+    char server_public[41], client_public[41], client_secret[41];
+    s_echo_t echo = {0};
+    echo.ctx = zmq_ctx_new();
+    if (zmq_curve_keypair(server_public, echo.server_secret) != 0 ||
+        zmq_curve_keypair(client_public, client_secret) != 0)
+        return -1;
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, s_echo_run, &echo) != 0)
+        return -1;
+    while (!echo.ready)
+        usleep(1000);
+    void *dealer = zmq_socket(echo.ctx, ZMQ_DEALER);
+    int linger = 0, hwm = 0;
+    zmq_setsockopt(dealer, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(dealer, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(dealer, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(dealer, ZMQ_CURVE_SERVERKEY, server_public, 40);
+    zmq_setsockopt(dealer, ZMQ_CURVE_PUBLICKEY, client_public, 40);
+    zmq_setsockopt(dealer, ZMQ_CURVE_SECRETKEY, client_secret, 40);
+    zmq_connect(dealer, echo.endpoint);
+    uint8_t buf[BENCH_BODY_BYTES];
+    memset(buf, 'x', sizeof buf);
+    int64_t *rtt = calloc(n_latency, sizeof *rtt);
+    int rc = -1;
+    if (!rtt)
+        goto done;
+    for (size_t i = 0; i < 100; i++) { /* warm-up, handshake */
+        zmq_send(dealer, buf, sizeof buf, 0);
+        zmq_recv(dealer, buf, sizeof buf, 0);
+    }
+    for (size_t i = 0; i < n_latency; i++) {
+        int64_t t0 = s_now_ns();
+        zmq_send(dealer, buf, sizeof buf, 0);
+        if (zmq_recv(dealer, buf, sizeof buf, 0) < 0)
+            goto done;
+        rtt[i] = s_now_ns() - t0;
+    }
+    s_pct_t p = s_percentiles(rtt, n_latency);
+    out->zmq_rtt_p50_us = p.p50_us;
+    out->zmq_rtt_p99_us = p.p99_us;
+    size_t sent = 0, got = 0;
+    int64_t start = s_now_ns();
+    while (got < n_throughput) {
+        while (sent < n_throughput && sent - got < 256) {
+            zmq_send(dealer, buf, sizeof buf, 0);
+            sent++;
+        }
+        if (zmq_recv(dealer, buf, sizeof buf, 0) < 0)
+            goto done;
+        got++;
+    }
+    out->zmq_roundtrips_per_s = (double)n_throughput / ((double)(s_now_ns() - start) / 1e9);
+    rc = 0;
+done:
+    zmq_send(dealer, "", 0, 0); /* stops the echo thread */
+    pthread_join(thread, NULL);
+    zmq_close(dealer);
+    zmq_ctx_term(echo.ctx);
+    free(rtt);
+    return rc;
+}
+
+/* --- output ----------------------------------------------------------------------- */
+
+static void s_json_mode(FILE *f, const s_result_t *r, int last)
+{
+    fprintf(f,
+            "    {\"name\": \"%s\", \"messages\": %zu, \"offered_per_s\": %.0f, "
+            "\"achieved_offered_per_s\": %.1f, \"receiver\": \"%s\", \"window\": %zu,\n"
+            "     \"receipts\": %zu, \"rejects\": %zu, \"delivered\": %zu, \"acked\": %zu, "
+            "\"open_failures\": %zu, \"redeliveries\": %zu, \"late_sends\": %zu,\n"
+            "     \"ingest_per_s\": %.1f, \"e2e_per_s\": %.1f,\n"
+            "     \"receipt_latency_us\": {\"p50\": %.1f, \"p95\": %.1f, \"p99\": %.1f, "
+            "\"max\": %.1f},\n"
+            "     \"delivery_latency_us\": {\"p50\": %.1f, \"p95\": %.1f, \"p99\": %.1f, "
+            "\"max\": %.1f},\n"
+            "     \"broker_cpu_us_per_msg\": %.1f, \"broker_cpu_cores\": %.2f, "
+            "\"broker_vmhwm_kib\": %ld, \"broker_vmrss_kib\": %ld,\n"
+            "     \"postgres_cpu_us_per_msg\": %.1f, \"postgres_cpu_cores\": %.2f, "
+            "\"machine_busy_fraction\": %.2f, \"complete\": %s}%s\n",
+            r->mode.name, r->mode.n, r->mode.rate, r->achieved_offered_per_s,
+            r->mode.receiver == 0   ? "none"
+            : r->mode.receiver == 1 ? "ack"
+                                    : "open+verify+ack",
+            r->mode.window, r->receipts, r->rejects, r->delivered, r->acked, r->open_failures,
+            r->redeliveries, r->late_sends, r->ingest_per_s, r->e2e_per_s, r->receipt.p50_us,
+            r->receipt.p95_us, r->receipt.p99_us, r->receipt.max_us, r->delivery.p50_us,
+            r->delivery.p95_us, r->delivery.p99_us, r->delivery.max_us, r->broker_cpu_us_per_msg,
+            r->broker_cpu_share, r->broker_hwm_kib, r->broker_rss_kib, r->pg_cpu_us_per_msg,
+            r->pg_cpu_share, r->machine_busy_share, r->complete ? "true" : "false",
+            last ? "" : ",");
+}
+
+static void s_print_table(const s_result_t *results, size_t n, const s_limits_t *limits)
+{
+    printf("\n%-11s %7s %8s %7s | %8s %7s %7s | %8s %7s %7s | %6s %5s %6s %5s | %7s %4s\n", "mode",
+           "offered", "ingest/s", "e2e/s", "rcpt p50", "p95", "p99", "dlv p50", "p95", "p99",
+           "broker", "cores", "pg", "cores", "HWM", "busy");
+    printf("%-11s %7s %8s %7s | %8s %7s %7s | %8s %7s %7s | %6s %5s %6s %5s | %7s %4s\n", "",
+           "msg/s", "", "", "ms", "ms", "ms", "ms", "ms", "ms", "us/msg", "", "us/msg", "", "MiB",
+           "");
+    for (size_t i = 0; i < n; i++) {
+        const s_result_t *r = &results[i];
+        char offered[16];
+        if (r->mode.rate > 0)
+            snprintf(offered, sizeof offered, "%.0f", r->mode.rate);
+        else
+            snprintf(offered, sizeof offered, "max");
+        printf("%-11s %7s %8.0f %7.0f | %8.2f %7.2f %7.2f | %8.2f %7.2f %7.2f | %6.0f %5.2f %6.0f "
+               "%5.2f | %7.1f %3.0f%%\n",
+               r->mode.name, offered, r->ingest_per_s, r->e2e_per_s, r->receipt.p50_us / 1000,
+               r->receipt.p95_us / 1000, r->receipt.p99_us / 1000, r->delivery.p50_us / 1000,
+               r->delivery.p95_us / 1000, r->delivery.p99_us / 1000, r->broker_cpu_us_per_msg,
+               r->broker_cpu_share, r->pg_cpu_us_per_msg, r->pg_cpu_share,
+               r->broker_hwm_kib / 1024.0, r->machine_busy_share * 100);
+        if (!r->complete)
+            printf("%-11s   (incomplete: %zu of %zu receipted, %zu acked within the time limit)\n",
+                   "", r->receipts, r->mode.n, r->acked);
+    }
+    printf("\ncomponent limits (same run, this machine):\n");
+    printf("  Ed25519 verify, 1 KiB, one core (pt_verify)     %10.0f /s   (sign %.0f /s)\n",
+           limits->verify_per_s, limits->sign_per_s);
+    printf("  store insert path, no crypto (submit_batch %3zu) %10.0f msg/s\n", limits->store_batch,
+           limits->store_msgs_per_s);
+    printf("  ZeroMQ CURVE DEALER/ROUTER 1 KiB round trip     p50 %.1f us, p99 %.1f us; "
+           "%.0f round trips/s with 256 in flight\n",
+           limits->zmq_rtt_p50_us, limits->zmq_rtt_p99_us, limits->zmq_roundtrips_per_s);
+}
+
+static void s_usage(void)
+{
+    fprintf(stderr, "usage: loadgen [--quick] [--json FILE] [--dat FILE] [--perf FILE]\n"
+                    "needs PUENTE_TEST_DB, PUENTE_BROKER_BIN, PUENTE_SQL_DIR (see bench/run.sh)\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *json_path = NULL, *dat_path = NULL;
+    s_bench_t bench = {0};
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0)
+            bench.quick = 1;
+        else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc)
+            json_path = argv[++i];
+        else if (strcmp(argv[i], "--dat") == 0 && i + 1 < argc)
+            dat_path = argv[++i];
+        else if (strcmp(argv[i], "--perf") == 0 && i + 1 < argc)
+            bench.perf_out = argv[++i];
+        else {
+            s_usage();
+            return 1;
+        }
+    }
+    signal(SIGPIPE, SIG_IGN);
+    int quick = bench.quick;
+    s_limits_t limits = {0};
+    s_result_t results[8];
+    size_t n_results = 0;
+    int rc = 1;
+
+    fprintf(stderr, "loadgen: component limits...\n");
+    if (s_limit_ed25519(quick ? 0.5 : 2.0, &limits) != 0 ||
+        s_limit_zmq(quick ? 2000 : 10000, quick ? 50000 : 200000, &limits) != 0) {
+        fprintf(stderr, "loadgen: component measurement failed\n");
+        return 1;
+    }
+
+    bench.harness = pt_harness_new("bench");
+    if (!bench.harness || pt_harness_broker_start(bench.harness) != 0 ||
+        pt_harness_register_demo(bench.harness) != 0)
+        goto done;
+    bench.broker = s_find_broker();
+    if (!bench.broker) {
+        fprintf(stderr, "loadgen: cannot find the broker's pid\n");
+        goto done;
+    }
+    bench.ctx = zmq_ctx_new();
+
+    /* Store limit: same database and schema as the broker, its own connection,
+       before the broker modes so both see a comparable (near empty) table. */
+    if (s_limit_store(pt_harness_conninfo(bench.harness), quick ? 10240 : 51200, 256, &limits) != 0)
+        goto done;
+
+    size_t sat_n = quick ? 6000 : 40000;
+    double paced_s = quick ? 3.0 : 10.0;
+    s_mode_t modes[] = {
+        {"ingest", sat_n, 0, 0, 512},
+        {"throughput", sat_n / 2, 0, 1, 512},
+        {"e2e", sat_n / 4, 0, 2, 512},
+        {"rate-1000", (size_t)(1000 * paced_s), 1000, 1, 2000},
+        {"rate-2000", (size_t)(2000 * paced_s), 2000, 1, 4000},
+        {"rate-5000", (size_t)(5000 * paced_s), 5000, 1, 10000},
+    };
+    bench.perf_seconds = quick ? 2.0 : 5.0;
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        if (s_run_mode(&bench, &modes[i], &results[n_results]) != 0)
+            fprintf(stderr, "loadgen: mode %s incomplete (figures kept)\n", modes[i].name);
+        n_results++;
+    }
+    s_print_table(results, n_results, &limits);
+
+    const s_result_t *ingest = &results[0], *e2e = &results[1];
+    printf(
+        "\nratios: ingest / Ed25519 verify on one core = %.2f; ingest / store insert path = "
+        "%.2f; ingest / CURVE round trips = %.3f; end to end / ingest = %.2f\n",
+        ingest->ingest_per_s / limits.verify_per_s, ingest->ingest_per_s / limits.store_msgs_per_s,
+        ingest->ingest_per_s / limits.zmq_roundtrips_per_s, e2e->e2e_per_s / ingest->ingest_per_s);
+
+    if (json_path) {
+        FILE *f = fopen(json_path, "w");
+        if (!f) {
+            fprintf(stderr, "loadgen: cannot write %s: %s\n", json_path, strerror(errno));
+            goto done;
+        }
+        char host[256] = "";
+        gethostname(host, sizeof host - 1);
+        time_t t = time(NULL);
+        char when[64];
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+        fprintf(f,
+                "{\n  \"benchmark\": \"puente loadgen\", \"version\": 1, \"time\": \"%s\", "
+                "\"host\": \"%s\", \"cpus\": %ld, \"quick\": %s,\n",
+                when, host, sysconf(_SC_NPROCESSORS_ONLN), quick ? "true" : "false");
+        fprintf(f, "  \"payload_bytes\": %d, \"message_type\": \"%s\", \"senders\": %d,\n",
+                BENCH_BODY_BYTES, BENCH_MESSAGE_TYPE, BENCH_MAX_SENDERS);
+        fprintf(f,
+                "  \"limits\": {\"ed25519_verify_per_s\": %.0f, \"ed25519_sign_per_s\": %.0f, "
+                "\"store_msgs_per_s\": %.0f, \"store_batch\": %zu, "
+                "\"zmq_curve_rtt_p50_us\": %.1f, \"zmq_curve_rtt_p99_us\": %.1f, "
+                "\"zmq_curve_roundtrips_per_s\": %.0f},\n",
+                limits.verify_per_s, limits.sign_per_s, limits.store_msgs_per_s, limits.store_batch,
+                limits.zmq_rtt_p50_us, limits.zmq_rtt_p99_us, limits.zmq_roundtrips_per_s);
+        fprintf(f,
+                "  \"ratios\": {\"ingest_over_verify\": %.3f, \"ingest_over_store\": %.3f, "
+                "\"ingest_over_zmq_roundtrips\": %.4f, \"e2e_over_ingest\": %.3f},\n",
+                ingest->ingest_per_s / limits.verify_per_s,
+                ingest->ingest_per_s / limits.store_msgs_per_s,
+                ingest->ingest_per_s / limits.zmq_roundtrips_per_s,
+                e2e->e2e_per_s / ingest->ingest_per_s);
+        fprintf(f, "  \"modes\": [\n");
+        for (size_t i = 0; i < n_results; i++)
+            s_json_mode(f, &results[i], i + 1 == n_results);
+        fprintf(f, "  ]\n}\n");
+        fclose(f);
+    }
+    if (dat_path) {
+        FILE *f = fopen(dat_path, "w");
+        if (f) {
+            fprintf(f, "# offered_per_s achieved_per_s receipt_p50_ms receipt_p99_ms "
+                       "delivery_p50_ms delivery_p99_ms\n");
+            /* Paced points in rising order, then saturation (offered = achieved). */
+            for (size_t pass = 0; pass < 2; pass++) {
+                if (pass == 1)
+                    fprintf(f, "\n\n# saturation (offered = achieved)\n");
+                for (size_t i = 0; i < n_results; i++) {
+                    const s_result_t *r = &results[i];
+                    if (r->mode.receiver != 1 || (pass == 0) != (r->mode.rate > 0))
+                        continue;
+                    double offered = r->mode.rate > 0 ? r->mode.rate : r->ingest_per_s;
+                    fprintf(f, "%.0f %.0f %.3f %.3f %.3f %.3f\n", offered, r->ingest_per_s,
+                            r->receipt.p50_us / 1000, r->receipt.p99_us / 1000,
+                            r->delivery.p50_us / 1000, r->delivery.p99_us / 1000);
+                }
+            }
+            fclose(f);
+        }
+    }
+    rc = 0;
+done:
+    if (bench.ctx)
+        zmq_ctx_term(bench.ctx);
+    pt_harness_destroy(&bench.harness);
+    return rc;
+}
