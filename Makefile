@@ -6,9 +6,14 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := all
 
+SAN     ?=
+# Sanitizer builds (make test SAN=address,undefined) go to their own tree so that
+# their objects never mix with the plain ones.
+ifneq ($(SAN),)
+BUILD   ?= build/san
+endif
 BUILD   ?= build
 CC      ?= cc
-SAN     ?=
 DEBIAN_PACKAGES := build-essential pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler \
                    libpq-dev libssl-dev postgresql libcunit1-dev libjansson-dev
 
@@ -48,7 +53,8 @@ LIB_PROTO  := $(BUILD)/libptproto.a
 LIB_BROKER := $(BUILD)/libptbroker.a
 LIB_SDK    := $(BUILD)/libpuente.a
 
-.PHONY: all deps run test unit-test integration-test clean format compile_commands
+.PHONY: all deps run test unit-test integration-test clean format compile_commands \
+        valgrind fuzz fuzz-long fuzz-build fuzz-seeds fuzz-lib
 all: $(BUILD)/puente-broker $(BUILD)/puente $(UNIT_BIN) $(ITEST_BIN)
 
 deps:
@@ -99,7 +105,41 @@ run: deps all
 	@deploy/run.sh
 
 test: deps all
-	@tests/run.sh $(UNIT_BIN) -- $(ITEST_BIN)
+	@BUILD=$(BUILD) tests/run.sh $(UNIT_BIN) -- $(ITEST_BIN)
+
+# ---- fuzzing, sanitizers, valgrind (see README "Fuzzing and sanitizers") ------------
+# Unit tests under valgrind memcheck (plain build; valgrind and ASan do not mix).
+valgrind: deps all
+	@BUILD=$(BUILD) UNIT_ONLY=1 VALGRIND=1 tests/run.sh $(UNIT_BIN) --
+
+# libFuzzer harnesses tests/fuzz/fuzz_*.c, built with clang into build/fuzz against a
+# libptproto compiled there with -fsanitize=fuzzer-no-link,address,undefined (by this
+# Makefile's own rules, BUILD=build/fuzz). Each runs FUZZ_SECONDS on a copy of its
+# committed corpus tests/fuzz/corpus/<name>/; crashes land in build/fuzz/artifacts/.
+FUZZ_SECONDS ?= 30
+FUZZ_BUILD   := build/fuzz
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN     := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRC))
+FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+                -Wno-missing-field-initializers -fno-omit-frame-pointer -fno-sanitize-recover=all \
+                -I$(FUZZ_BUILD)/gen -Iproto
+FUZZ_LIBS    := -lzmq -lprotobuf-c -lssl -lcrypto -ljansson -pthread
+
+fuzz-lib:
+	@$(MAKE) -s --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang SAN=fuzzer-no-link,address,undefined \
+	  $(FUZZ_BUILD)/libptproto.a $(patsubst $(BUILD)/gen/%,$(FUZZ_BUILD)/gen/%,$(GEN_H))
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_keys.h fuzz-lib
+	clang $(FUZZ_FLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_BUILD)/libptproto.a $(FUZZ_LIBS)
+fuzz-build: $(FUZZ_BIN)
+fuzz: fuzz-build
+	@tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
+fuzz-long:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=600
+# Regenerates the committed seed corpora (envelopes carry fresh ids and times).
+fuzz-seeds: $(LIB_PROTO)
+	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) -o $(BUILD)/make_seeds tests/fuzz/make_seeds.c $(LIB_PROTO) $(LDLIBS)
+	$(BUILD)/make_seeds tests/fuzz/corpus
+# ---- end fuzzing, sanitizers, valgrind ------------------------------------------------
 
 format:
 	clang-format -i $(PROTO_SRC) $(wildcard proto/*.h broker/*.[ch] adapters/*/*.[ch] tests/*/*.[ch])
@@ -108,3 +148,20 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# bench ---------------------------------------------------------------------------------
+# `make bench` (BENCH_QUICK=1: a few seconds per mode), `make bench-compare` (RabbitMQ).
+# See bench/run.sh and README "Performance". Figures go to bench/results/.
+BENCH_QUICK ?=
+$(BUILD)/bench/loadgen: $(call obj,bench/loadgen.c) $(TLIB_OBJ) $(LIB_BROKER) $(LIB_SDK) $(LIB_PROTO)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lm
+$(BUILD)/bench/rabbit: bench/rabbit.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< -lrabbitmq -lm
+.PHONY: bench bench-compare
+bench: $(BUILD)/puente-broker $(BUILD)/bench/loadgen
+	@BENCH_QUICK=$(BENCH_QUICK) bench/run.sh
+bench-compare:
+	@BENCH_QUICK=$(BENCH_QUICK) bench/compare.sh
+# ---- end bench ---------------------------------------------------------------------------

@@ -39,8 +39,18 @@ export PUENTE_TEST_DB="$conninfo"
 export PUENTE_TEST_PGDIR="$tmp/pg"
 export PUENTE_TEST_PGPORT="$port"
 export PUENTE_SQL_DIR="$PWD/broker/sql"
-export PUENTE_BROKER_BIN="$PWD/build/puente-broker"
-export PUENTE_CLI_BIN="$PWD/build/puente"
+# The Makefile passes BUILD (build, or build/san for `make test SAN=...`) so that the
+# broker and CLI the integration tests start are the ones built with the tests.
+build_dir=${BUILD:-build}
+export PUENTE_BROKER_BIN="$PWD/$build_dir/puente-broker"
+export PUENTE_CLI_BIN="$PWD/$build_dir/puente"
+# Only read by sanitizer builds (make test SAN=...). Reports go to files under $tmp so
+# that those of the brokers and CLIs the integration tests start (whose output goes
+# to logs nobody reads) fail the run too; tests/lsan.supp names third-party frames only.
+san_log="$tmp/sanitizer"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:exitcode=23:log_path=$san_log}"
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_suppressions=0}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:log_path=$san_log}"
 export PUENTE_TEST_TMP="$tmp"
 
 failed=()
@@ -50,7 +60,11 @@ run_one() {
     echo
     echo "=== $(basename "$bin")"
     if [ -n "${VALGRIND:-}" ]; then
-        valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 "$bin"
+        # OpenSSL's PCLMULQDQ/AVX GHASH (AES-GCM) makes memcheck report its correct
+        # output as uninitialised (openssl/openssl#19719): under valgrind only, that
+        # code path is masked off (AES-NI stays on); the known-answer tests still run.
+        OPENSSL_ia32cap="${OPENSSL_ia32cap:-~0x200000000}" \
+            valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 "$bin"
     else
         "$bin"
     fi
@@ -61,6 +75,14 @@ for bin in "${unit[@]}"; do run_one "$bin"; done
 if [ -z "${UNIT_ONLY:-}" ]; then
     for bin in "${itest[@]}"; do run_one "$bin"; done
 fi
+
+for report in "$san_log".*; do
+    [ -e "$report" ] || continue
+    echo
+    echo "=== sanitizer report $(basename "$report")"
+    cat "$report"
+    failed+=("sanitizer report from pid ${report##*.}")
+done
 
 echo
 echo "=== summary: $passed passed, ${#failed[@]} failed"

@@ -1,0 +1,3 @@
+
+TEST-TRF-US-ORR-2025-0107")
+HN-DINAFcw-dinaf-sps-04HN-DINAF-SPS
