@@ -13,6 +13,7 @@
 #include "consent.h"
 #include "deliver.h"
 #include "directory.h"
+#include "fanout.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "policy.h"
@@ -129,6 +130,34 @@ static void s_receipt(pt_broker_t *self, const s_pending_t *item, const pt_store
     s_send_frame(self, item->routing_id, item->routing_id_len, &frame);
 }
 
+/* --- fan-out: who holds data about a case --------------------------------------- */
+
+static void s_fanout_event(const pt_store_event_t *ev, void *arg)
+{
+    pt_fanout_add_event(arg, ev->event.kind, ev->event.message_type, ev->event.message_id,
+                        ev->event.actor, ev->event.counterparty);
+}
+
+/* The parties of case_token from its trail, or NULL with *rc set (UNAVAILABLE,
+   or ERROR when out of memory). Reads the whole trail: withdrawals are rare. */
+static pt_fanout_t *s_case_fanout(pt_broker_t *self, const char *case_token,
+                                  pt_store_result_t *rc)
+{
+    pt_fanout_t *fanout = pt_fanout_new();
+    if (!fanout) {
+        *rc = PT_STORE_ERROR;
+        return NULL;
+    }
+    *rc = pt_store_trail(self->store, case_token, s_fanout_event, fanout);
+    if (*rc == PT_STORE_OK && pt_fanout_add_event(fanout, "", "", NULL, "", "") != 0)
+        *rc = PT_STORE_ERROR;
+    if (*rc != PT_STORE_OK)
+        pt_fanout_destroy(&fanout);
+    return fanout;
+}
+
+static void s_flush(pt_broker_t *self);
+
 /* --- submit: stages 1-4, then queue for the group commit ---------------------- */
 
 static void s_pending_clear(s_pending_t *item)
@@ -165,6 +194,26 @@ static void s_handle_submit(pt_broker_t *self, const pt_inbound_t *in,
                  header->message_id.len, 0, verdict.code, verdict.reason, in->identity);
         puente__v1__header__free_unpacked(header, NULL);
         return;
+    }
+    if (pt_fanout_type(header->message_type)) {
+        /* Everything queued before it is committed first, so that a message to a
+           new party in the same batch counts. */
+        s_flush(self);
+        pt_store_result_t rc = PT_STORE_OK;
+        pt_fanout_t *fanout = s_case_fanout(self, header->case_token, &rc);
+        if (!fanout)
+            pt_verdict_reject(&verdict, REJ(REJECT_RETRY_LATER),
+                              "storage unavailable, nothing was stored; resubmit");
+        else
+            pt_fanout_check(fanout, header->sender, (const char *const *)header->recipients,
+                            header->n_recipients, &verdict);
+        pt_fanout_destroy(&fanout);
+        if (verdict.code) {
+            s_reject(self, in->routing_id, in->routing_id_len, header->message_id.data,
+                     header->message_id.len, 0, verdict.code, verdict.reason, in->identity);
+            puente__v1__header__free_unpacked(header, NULL);
+            return;
+        }
     }
     s_pending_t *item = &self->pending[self->n_pending];
     memset(item, 0, sizeof *item);
@@ -270,6 +319,8 @@ static pt_store_result_t s_lifecycle_stage(pt_broker_t *self, pt_submission_t *s
                 break;
             }
         }
+        if (pt_fanout_type(h->message_type))
+            continue;   /* withdrawals and erasure requests belong to no lifecycle */
         pt_verdict_t verdict = {0};
         if (pt_lifecycle_check(&self->lifecycles[i], &self->owners[i], h, &self->effects[i],
                                &verdict)) {
@@ -430,10 +481,107 @@ static void s_handle_ack(pt_broker_t *self, const pt_inbound_t *in, const Puente
     }
 }
 
+/* The agreements served in a directory reply, with their field sets split back
+   out of "purpose=path,path": one allocation per agreement. */
+typedef struct {
+    Puente__V1__AgreementSpec **list;
+    size_t n;
+} s_agreements_t;
+
+static void s_agreements_free(s_agreements_t *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        free(a->list[i]);
+    free(a->list);
+    a->list = NULL;
+    a->n = 0;
+}
+
+/* One block: spec, field set structs and pointers, then a copy of each set's
+   text cut at '=' and ','. */
+static Puente__V1__AgreementSpec *s_agreement_spec(const pt_store_agreement_t *ag)
+{
+    size_t n_sets = ag->n_field_sets, n_paths = 0, text = 0;
+    for (size_t i = 0; i < n_sets; i++) {
+        text += strlen(ag->field_sets[i]) + 1;
+        n_paths += 1;
+        for (const char *p = ag->field_sets[i]; *p; p++)
+            n_paths += *p == ',';
+    }
+    size_t size = sizeof(Puente__V1__AgreementSpec) + n_sets * sizeof(Puente__V1__FieldSet) +
+                  n_sets * sizeof(Puente__V1__FieldSet *) + n_paths * sizeof(char *) + text;
+    Puente__V1__AgreementSpec *spec = calloc(1, size);
+    if (!spec)
+        return NULL;
+    puente__v1__agreement_spec__init(spec);
+    spec->agreement_id = (char *)ag->agreement_id;
+    spec->org_a = (char *)ag->org_a;
+    spec->org_b = (char *)ag->org_b;
+    spec->purposes = (char **)ag->purposes;
+    spec->n_purposes = ag->n_purposes;
+    spec->message_types = (char **)ag->message_types;
+    spec->n_message_types = ag->n_message_types;
+    spec->valid_from_ms = ag->valid_from_ms;
+    spec->valid_until_ms = ag->valid_until_ms;
+    Puente__V1__FieldSet *sets = (Puente__V1__FieldSet *)(spec + 1);
+    Puente__V1__FieldSet **set_ptrs = (Puente__V1__FieldSet **)(sets + n_sets);
+    char **paths = (char **)(set_ptrs + n_sets);
+    char *w = (char *)(paths + n_paths);
+    for (size_t i = 0; i < n_sets; i++) {
+        Puente__V1__FieldSet *set = &sets[i];
+        puente__v1__field_set__init(set);
+        char *copy = strcpy(w, ag->field_sets[i]);
+        w += strlen(copy) + 1;
+        char *eq = strchr(copy, '=');
+        if (!eq) {
+            free(spec);
+            return NULL;
+        }
+        *eq = '\0';
+        set->purpose = copy;
+        set->fields = paths;
+        for (char *p = eq + 1; p;) {
+            char *comma = strchr(p, ',');
+            if (comma)
+                *comma = '\0';
+            paths[set->n_fields++] = p;
+            p = comma ? comma + 1 : NULL;
+        }
+        paths += set->n_fields;
+        set_ptrs[i] = set;
+    }
+    spec->field_sets = set_ptrs;
+    spec->n_field_sets = n_sets;
+    return spec;
+}
+
+/* The agreements requester is a party to (all for the operator). 0 or -1. */
+static int s_directory_agreements(pt_broker_t *self, const char *requester, s_agreements_t *out)
+{
+    size_t n = pt_directory_agreement_count(self->directory);
+    out->list = calloc(n ? n : 1, sizeof *out->list);
+    if (!out->list)
+        return -1;
+    int operator = strcmp(requester, PT_OPERATOR_ID) == 0;
+    for (size_t i = 0; i < n; i++) {
+        pt_store_agreement_t ag;
+        if (pt_directory_agreement_at(self->directory, i, &ag) != 0)
+            continue;
+        if (!operator && strcmp(ag.org_a, requester) != 0 && strcmp(ag.org_b, requester) != 0)
+            continue;
+        Puente__V1__AgreementSpec *spec = s_agreement_spec(&ag);
+        if (!spec)
+            return -1;
+        out->list[out->n++] = spec;
+    }
+    return 0;
+}
+
 static void s_handle_directory(pt_broker_t *self, const pt_inbound_t *in,
                                const Puente__V1__DirectoryRequest *request)
 {
     size_t n = pt_directory_org_count(self->directory);
+    s_agreements_t agreements = {0};
     Puente__V1__OrgKeys *keys = calloc(n ? n : 1, sizeof *keys);
     Puente__V1__OrgKeys **list = calloc(n ? n : 1, sizeof *list);
     /* Service types split out of each org's ','-joined list: one copy per org. */
@@ -478,6 +626,10 @@ static void s_handle_directory(pt_broker_t *self, const pt_inbound_t *in,
     Puente__V1__DirectoryEntries entries = PUENTE__V1__DIRECTORY_ENTRIES__INIT;
     entries.orgs = list;
     entries.n_orgs = count;
+    if (s_directory_agreements(self, in->identity, &agreements) != 0)
+        goto done;
+    entries.agreements = agreements.list;
+    entries.n_agreements = agreements.n;
     entries.issued_at_ms = pt_now_ms();
     size_t len = puente__v1__directory_entries__get_packed_size(&entries);
     packed = malloc(len ? len : 1);
@@ -502,6 +654,7 @@ done:
     }
     free(service_copy);
     free(service_lists);
+    s_agreements_free(&agreements);
     free(packed);
     free(list);
     free(keys);
@@ -513,6 +666,7 @@ typedef struct {
     const char *requester;
     int party;
     int failed;
+    pt_fanout_t *fanout;   /* pending acknowledgements of withdrawals / erasures */
 } s_trail_t;
 
 static void s_trail_event(const pt_store_event_t *ev, void *arg)
@@ -523,6 +677,11 @@ static void s_trail_event(const pt_store_event_t *ev, void *arg)
     if (strcmp(ev->event.actor, trail->requester) == 0 ||
         strcmp(ev->event.counterparty, trail->requester) == 0)
         trail->party = 1;
+    if (pt_fanout_add_event(trail->fanout, ev->event.kind, ev->event.message_type,
+                            ev->event.message_id, ev->event.actor, ev->event.counterparty) != 0) {
+        trail->failed = 1;
+        return;
+    }
     if (trail->n == trail->cap) {
         size_t cap = trail->cap ? trail->cap * 2 : 16;
         Puente__V1__TrailEvent **grown = realloc(trail->events, cap * sizeof *grown);
@@ -568,8 +727,16 @@ static void s_handle_trail(pt_broker_t *self, const pt_inbound_t *in,
                  REJ(REJECT_INVALID_FIELD), "invalid case token", in->identity);
         return;
     }
-    s_trail_t trail = {.requester = in->identity};
-    pt_store_result_t rc = pt_store_trail(self->store, request->case_token, s_trail_event, &trail);
+    s_trail_t trail = {.requester = in->identity, .fanout = pt_fanout_new()};
+    const char **pending = NULL;
+    pt_store_result_t rc = trail.fanout ? pt_store_trail(self->store, request->case_token,
+                                                         s_trail_event, &trail)
+                                        : PT_STORE_ERROR;
+    size_t n_pending = rc == PT_STORE_OK ? pt_fanout_pending_count(trail.fanout) : 0;
+    if (n_pending && !(pending = calloc(n_pending, sizeof *pending)))
+        trail.failed = 1;
+    for (size_t i = 0; pending && i < n_pending; i++)
+        pending[i] = pt_fanout_pending_at(trail.fanout, i);
     if (rc != PT_STORE_OK || trail.failed) {
         s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, request->request_id,
                  REJ(REJECT_RETRY_LATER), "storage unavailable", in->identity);
@@ -583,6 +750,8 @@ static void s_handle_trail(pt_broker_t *self, const pt_inbound_t *in,
         reply.events = trail.events;
         reply.n_events = trail.n;
         reply.request_id = request->request_id;
+        reply.pending_acknowledgement = (char **)pending;
+        reply.n_pending_acknowledgement = pending ? n_pending : 0;
         Puente__V1__BrokerFrame frame = PUENTE__V1__BROKER_FRAME__INIT;
         frame.body_case = PUENTE__V1__BROKER_FRAME__BODY_TRAIL;
         frame.trail = &reply;
@@ -591,6 +760,48 @@ static void s_handle_trail(pt_broker_t *self, const pt_inbound_t *in,
     for (size_t i = 0; i < trail.n; i++)
         free(trail.events[i]);
     free(trail.events);
+    free(pending);
+    pt_fanout_destroy(&trail.fanout);
+}
+
+/* Fan-out recipients: the parties of a case other than the requester, answered
+   only to a party (or the operator), with the same refusal whether or not the
+   case exists. */
+static void s_handle_recipients(pt_broker_t *self, const pt_inbound_t *in,
+                                const Puente__V1__RecipientsRequest *request)
+{
+    if (!pt_policy_case_token_valid(request->case_token)) {
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, request->request_id,
+                 REJ(REJECT_INVALID_FIELD), "invalid case token", in->identity);
+        return;
+    }
+    pt_store_result_t rc = PT_STORE_OK;
+    pt_fanout_t *fanout = s_case_fanout(self, request->case_token, &rc);
+    size_t n = pt_fanout_party_count(fanout), count = 0;
+    const char **orgs = calloc(n ? n : 1, sizeof *orgs);
+    if (!fanout || !orgs) {
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, request->request_id,
+                 REJ(REJECT_RETRY_LATER), "storage unavailable", in->identity);
+    } else if (strcmp(in->identity, PT_OPERATOR_ID) != 0 &&
+               !pt_fanout_is_party(fanout, in->identity)) {
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, request->request_id,
+                 REJ(REJECT_NOT_PERMITTED), "not a party to this case", in->identity);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(pt_fanout_party_at(fanout, i), in->identity) != 0)
+                orgs[count++] = pt_fanout_party_at(fanout, i);
+        Puente__V1__RecipientsReply reply = PUENTE__V1__RECIPIENTS_REPLY__INIT;
+        reply.case_token = request->case_token;
+        reply.orgs = (char **)orgs;
+        reply.n_orgs = count;
+        reply.request_id = request->request_id;
+        Puente__V1__BrokerFrame frame = PUENTE__V1__BROKER_FRAME__INIT;
+        frame.body_case = PUENTE__V1__BROKER_FRAME__BODY_RECIPIENTS;
+        frame.recipients = &reply;
+        s_send_frame(self, in->routing_id, in->routing_id_len, &frame);
+    }
+    free(orgs);
+    pt_fanout_destroy(&fanout);
 }
 
 /* Overdue items: one block per item (struct, then its strings) so that the
@@ -700,6 +911,57 @@ static int s_service_types_join(const Puente__V1__OrgKeys *keys, char *out, size
     return 0;
 }
 
+static void s_field_sets_free(char **list, size_t n)
+{
+    for (size_t i = 0; list && i < n; i++)
+        free(list[i]);
+    free(list);
+}
+
+/* Field sets of an AgreementSpec as the store keeps them: "purpose=path,path".
+   Checks every purpose (known, once) and path (1-64 of a-z 0-9 _ .). 0 and
+   *out (caller frees with s_field_sets_free, n = spec->n_field_sets), or -1. */
+static int s_field_sets_join(const Puente__V1__AgreementSpec *spec, char ***out)
+{
+    *out = NULL;
+    if (spec->n_field_sets > 16)
+        return -1;
+    char **list = calloc(spec->n_field_sets ? spec->n_field_sets : 1, sizeof *list);
+    if (!list)
+        return -1;
+    for (size_t i = 0; i < spec->n_field_sets; i++) {
+        const Puente__V1__FieldSet *set = spec->field_sets[i];
+        if (!pt_purpose_valid(set->purpose) || set->n_fields == 0 || set->n_fields > 64)
+            goto error;
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(spec->field_sets[k]->purpose, set->purpose) == 0)
+                goto error;
+        size_t len = strlen(set->purpose) + 1;
+        for (size_t k = 0; k < set->n_fields; k++) {
+            const char *path = set->fields[k];
+            size_t plen = strlen(path);
+            if (plen == 0 || plen > 64 || path[0] == '.' || path[plen - 1] == '.')
+                goto error;
+            for (size_t c = 0; c < plen; c++)
+                if (!((path[c] >= 'a' && path[c] <= 'z') || (path[c] >= '0' && path[c] <= '9') ||
+                      path[c] == '_' || path[c] == '.'))
+                    goto error;
+            len += plen + 1;
+        }
+        list[i] = malloc(len + 1);
+        if (!list[i])
+            goto error;
+        char *w = list[i] + sprintf(list[i], "%s=", set->purpose);
+        for (size_t k = 0; k < set->n_fields; k++)
+            w += sprintf(w, "%s%s", k ? "," : "", set->fields[k]);
+    }
+    *out = list;
+    return 0;
+error:
+    s_field_sets_free(list, spec->n_field_sets);
+    return -1;
+}
+
 static void s_handle_admin(pt_broker_t *self, const pt_inbound_t *in,
                            const Puente__V1__AdminRequest *request)
 {
@@ -765,6 +1027,15 @@ static void s_handle_admin(pt_broker_t *self, const pt_inbound_t *in,
                     (spec->valid_until_ms == 0 || spec->valid_until_ms > spec->valid_from_ms);
         for (size_t i = 0; valid && i < spec->n_purposes; i++)
             valid = pt_purpose_valid(spec->purposes[i]);
+        char **field_sets = NULL;
+        if (valid && s_field_sets_join(spec, &field_sets) != 0) {
+            s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid,
+                     REJ(REJECT_INVALID_FIELD),
+                     "agreement_add: a field set needs a known purpose (once) and 1-64 field "
+                     "paths of a-z 0-9 _ . (at most 64 characters each)",
+                     in->identity);
+            return;
+        }
         if (!valid) {
             s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid,
                      REJ(REJECT_INVALID_FIELD),
@@ -783,8 +1054,12 @@ static void s_handle_admin(pt_broker_t *self, const pt_inbound_t *in,
         agreement.n_message_types = spec->n_message_types;
         agreement.valid_from_ms = spec->valid_from_ms;
         agreement.valid_until_ms = spec->valid_until_ms;
-        if (pt_store_agreement_put(self->store, &agreement) != PT_STORE_OK ||
-            pt_directory_put_agreement(self->directory, &agreement) != 0) {
+        agreement.field_sets = (const char *const *)field_sets;
+        agreement.n_field_sets = spec->n_field_sets;
+        int stored = pt_store_agreement_put(self->store, &agreement) == PT_STORE_OK &&
+                     pt_directory_put_agreement(self->directory, &agreement) == 0;
+        s_field_sets_free(field_sets, spec->n_field_sets);
+        if (!stored) {
             s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid,
                      REJ(REJECT_RETRY_LATER), "could not store the agreement", in->identity);
             return;
@@ -864,6 +1139,9 @@ static void s_dispatch(pt_broker_t *self, const pt_inbound_t *in)
         break;
     case PUENTE__V1__CLIENT_FRAME__BODY_OVERDUE:
         s_handle_overdue(self, in, frame->overdue);
+        break;
+    case PUENTE__V1__CLIENT_FRAME__BODY_RECIPIENTS:
+        s_handle_recipients(self, in, frame->recipients);
         break;
     default:
         s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, 0, REJ(REJECT_MALFORMED),

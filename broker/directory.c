@@ -13,6 +13,8 @@ typedef struct {
     size_t n_purposes;
     char **message_types;
     size_t n_message_types;
+    char **field_sets;        /* "purpose=path,path" (store.h) */
+    size_t n_field_sets;
     int64_t valid_from_ms;
     int64_t valid_until_ms;
 } s_agreement_t;
@@ -63,6 +65,7 @@ static void s_clear(pt_directory_t *self)
     for (size_t i = 0; i < self->n_agreements; i++) {
         s_strings_free(self->agreements[i].purposes, self->agreements[i].n_purposes);
         s_strings_free(self->agreements[i].message_types, self->agreements[i].n_message_types);
+        s_strings_free(self->agreements[i].field_sets, self->agreements[i].n_field_sets);
     }
     free(self->agreements);
     self->agreements = NULL;
@@ -120,13 +123,16 @@ int pt_directory_put_agreement(pt_directory_t *self, const pt_store_agreement_t 
     fresh.n_purposes = agreement->n_purposes;
     fresh.message_types = s_strings_copy(agreement->message_types, agreement->n_message_types);
     fresh.n_message_types = agreement->n_message_types;
-    if (!fresh.purposes || !fresh.message_types)
+    fresh.field_sets = s_strings_copy(agreement->field_sets, agreement->n_field_sets);
+    fresh.n_field_sets = agreement->n_field_sets;
+    if (!fresh.purposes || !fresh.message_types || !fresh.field_sets)
         goto error;
     for (size_t i = 0; i < self->n_agreements; i++) {
         s_agreement_t *old = &self->agreements[i];
         if (strcmp(old->agreement_id, fresh.agreement_id) == 0) {
             s_strings_free(old->purposes, old->n_purposes);
             s_strings_free(old->message_types, old->n_message_types);
+            s_strings_free(old->field_sets, old->n_field_sets);
             *old = fresh;
             return 0;
         }
@@ -143,6 +149,8 @@ error:
         s_strings_free(fresh.purposes, fresh.n_purposes);
     if (fresh.message_types)
         s_strings_free(fresh.message_types, fresh.n_message_types);
+    if (fresh.field_sets)
+        s_strings_free(fresh.field_sets, fresh.n_field_sets);
     return -1;
 }
 
@@ -228,6 +236,45 @@ const char *pt_directory_agreement_for(const pt_directory_t *self, const char *a
             return ag->agreement_id;
     }
     return NULL;
+}
+
+const char *pt_directory_agreement_any(const pt_directory_t *self, const char *a, const char *b,
+                                       int64_t now_ms)
+{
+    for (size_t i = 0; i < self->n_agreements; i++) {
+        const s_agreement_t *ag = &self->agreements[i];
+        int parties = (strcmp(ag->org_a, a) == 0 && strcmp(ag->org_b, b) == 0) ||
+                      (strcmp(ag->org_a, b) == 0 && strcmp(ag->org_b, a) == 0);
+        if (parties && now_ms >= ag->valid_from_ms &&
+            (ag->valid_until_ms == 0 || now_ms < ag->valid_until_ms))
+            return ag->agreement_id;
+    }
+    return NULL;
+}
+
+size_t pt_directory_agreement_count(const pt_directory_t *self)
+{
+    return self->n_agreements;
+}
+
+int pt_directory_agreement_at(const pt_directory_t *self, size_t i, pt_store_agreement_t *out)
+{
+    if (i >= self->n_agreements)
+        return -1;
+    const s_agreement_t *ag = &self->agreements[i];
+    memset(out, 0, sizeof *out);
+    memcpy(out->agreement_id, ag->agreement_id, sizeof out->agreement_id);
+    memcpy(out->org_a, ag->org_a, sizeof out->org_a);
+    memcpy(out->org_b, ag->org_b, sizeof out->org_b);
+    out->purposes = (const char *const *)ag->purposes;
+    out->n_purposes = ag->n_purposes;
+    out->message_types = (const char *const *)ag->message_types;
+    out->n_message_types = ag->n_message_types;
+    out->field_sets = (const char *const *)ag->field_sets;
+    out->n_field_sets = ag->n_field_sets;
+    out->valid_from_ms = ag->valid_from_ms;
+    out->valid_until_ms = ag->valid_until_ms;
+    return 0;
 }
 
 size_t pt_directory_org_count(const pt_directory_t *self)

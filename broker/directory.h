@@ -59,6 +59,18 @@ const char *pt_directory_agreement_for(const pt_directory_t *self, const char *a
                                        const char *message_type, const char *purpose,
                                        const char *agreement_id, int64_t now_ms);
 
+/* The id of any agreement valid at now_ms between a and b (either order), whatever
+   its purposes and message types, or NULL: what a consent withdrawal or erasure
+   request needs (policy.h). O(agreements). */
+const char *pt_directory_agreement_any(const pt_directory_t *self, const char *a, const char *b,
+                                       int64_t now_ms);
+
+/* Number of agreements, and a view of the i-th (stable order) for directory
+   replies: out's lists point into the directory, valid until it changes. 0, or -1
+   past the end. */
+size_t pt_directory_agreement_count(const pt_directory_t *self);
+int pt_directory_agreement_at(const pt_directory_t *self, size_t i, pt_store_agreement_t *out);
+
 /* Number of organisations, and the i-th (stable order) for directory replies. */
 size_t pt_directory_org_count(const pt_directory_t *self);
 const pt_directory_org_t *pt_directory_org_at(const pt_directory_t *self, size_t i);

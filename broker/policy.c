@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fanout.h"
 #include "lifecycle.h"
 #include "pt_envelope.h"
 #include "pt_types.h"
@@ -59,9 +60,12 @@ Puente__V1__RejectCode pt_policy_check(const pt_directory_t *directory,
                                  (long long)(now_ms - expires));
     if (header->n_recipients == 0)
         return pt_verdict_reject(verdict, REJ(REJECT_UNKNOWN_RECIPIENT), "no recipient");
-    if (header->n_recipients > 1 && strcmp(header->message_type, "tracing.request") != 0)
+    int fanout = pt_fanout_type(header->message_type);
+    if (header->n_recipients > 1 && strcmp(header->message_type, "tracing.request") != 0 &&
+        !fanout)
         return pt_verdict_reject(verdict, REJ(REJECT_INVALID_FIELD),
-                                 "only tracing.request may have several recipients");
+                                 "only tracing.request, consent.withdraw and "
+                                 "case.erasure_request may have several recipients");
 
     for (size_t i = 0; i < header->n_recipients; i++) {
         const char *recipient = header->recipients[i];
@@ -77,9 +81,14 @@ Puente__V1__RejectCode pt_policy_check(const pt_directory_t *directory,
             return pt_verdict_reject(verdict, REJ(REJECT_UNKNOWN_RECIPIENT),
                                      "recipient %.40s is not a registered organisation",
                                      recipient);
-        const char *found = pt_directory_agreement_for(directory, header->sender, recipient,
-                                                       header->message_type, header->purpose,
-                                                       header->agreement_id, now_ms);
+        /* A withdrawal or erasure request must always be able to reach whoever
+           holds the data: any valid agreement between the two is enough,
+           whatever its purposes and message types. */
+        const char *found =
+            fanout ? pt_directory_agreement_any(directory, header->sender, recipient, now_ms)
+                   : pt_directory_agreement_for(directory, header->sender, recipient,
+                                                header->message_type, header->purpose,
+                                                header->agreement_id, now_ms);
         if (!found)
             return pt_verdict_reject(
                 verdict, REJ(REJECT_NO_AGREEMENT),

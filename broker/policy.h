@@ -1,9 +1,11 @@
 /*  policy — stage 4: may this message be routed? Decided from the signed header
     alone (the broker cannot read the payload):
       schema version, known message type, well-formed case token and purpose,
-      recipients registered and enabled, not addressed to the sender, fan-out only
-      for tracing requests, a valid agreement between sender and every recipient
-      that covers the type and purpose, not expired, not from the future, and a
+      recipients registered and enabled, not addressed to the sender, several
+      recipients only for tracing.request and the fan-out types (consent.withdraw,
+      case.erasure_request: fanout.h), a valid agreement between sender and every
+      recipient that covers the type and purpose (for the fan-out types: any valid
+      agreement between the two, so that a withdrawal can always flow), not expired, not from the future, and a
       header service_type that every recipient offers (a recipient that
       registered no service types accepts all: REJECT_SERVICE_NOT_OFFERED).
     The consent gate (consent.h) and the lifecycle stage (lifecycle.h) follow it.

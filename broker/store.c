@@ -177,16 +177,18 @@ static const s_stmt_t s_stmts[S_COUNT] = {
                     "ON k.org_id = o.org_id AND k.valid_until IS NULL ORDER BY o.org_id"},
     [S_AGR_UPSERT] = {"pt_agr_upsert",
                       "INSERT INTO agreements (agreement_id, org_a, org_b, purposes, "
-                      "message_types, valid_from, valid_until) VALUES ($1, $2, $3, $4::text[], "
-                      "$5::text[], pt_ms_to_ts($6::bigint), pt_ms_to_ts($7::bigint)) "
+                      "message_types, valid_from, valid_until, field_sets) VALUES ($1, $2, $3, "
+                      "$4::text[], $5::text[], pt_ms_to_ts($6::bigint), pt_ms_to_ts($7::bigint), "
+                      "$8::text[]) "
                       "ON CONFLICT (agreement_id) DO UPDATE SET org_a = EXCLUDED.org_a, "
                       "org_b = EXCLUDED.org_b, purposes = EXCLUDED.purposes, "
                       "message_types = EXCLUDED.message_types, valid_from = EXCLUDED.valid_from, "
-                      "valid_until = EXCLUDED.valid_until, updated_at = now()"},
+                      "valid_until = EXCLUDED.valid_until, field_sets = EXCLUDED.field_sets, "
+                      "updated_at = now()"},
     [S_AGR_LOAD] = {"pt_agr_load",
                     "SELECT agreement_id, org_a, org_b, purposes, message_types, "
-                    "pt_ts_to_ms(valid_from), pt_ts_to_ms(valid_until) FROM agreements "
-                    "ORDER BY agreement_id"},
+                    "pt_ts_to_ms(valid_from), pt_ts_to_ms(valid_until), field_sets "
+                    "FROM agreements ORDER BY agreement_id"},
     /* Lifecycles (002_lifecycle.sql): the functions raise 40001 when the row moved. */
     [S_LC_APPLY] = {"pt_lc_apply",
                     "SELECT pt_lifecycle_apply($1::uuid, $2, $3, $4, $5, $6, $7, $8::bigint, "
@@ -1085,19 +1087,20 @@ error:
 
 pt_store_result_t pt_store_agreement_put(pt_store_t *self, const pt_store_agreement_t *agreement)
 {
-    char *purposes = NULL, *types = NULL;
+    char *purposes = NULL, *types = NULL, *field_sets = NULL;
     s_params_t p;
     pt_store_result_t rc = PT_STORE_ERROR;
     const pt_store_agreement_t *a = agreement;
     if (!self || !a || !a->agreement_id[0] || !s_org_valid(a->org_a) || !s_org_valid(a->org_b) ||
         (a->n_purposes && !a->purposes) || (a->n_message_types && !a->message_types) ||
-        a->valid_until_ms < 0)
+        (a->n_field_sets && !a->field_sets) || a->valid_until_ms < 0)
         return PT_STORE_ERROR;
     if ((rc = s_ready(self)) != PT_STORE_OK)
         return rc;
     purposes = s_text_array(a->purposes, a->n_purposes);
     types = s_text_array(a->message_types, a->n_message_types);
-    if (!purposes || !types) {
+    field_sets = s_text_array(a->field_sets, a->n_field_sets);
+    if (!purposes || !types || !field_sets) {
         rc = PT_STORE_ERROR;
         goto done;
     }
@@ -1112,10 +1115,12 @@ pt_store_result_t pt_store_agreement_put(pt_store_t *self, const pt_store_agreem
         s_p_int(&p, a->valid_until_ms);
     else
         s_p_null(&p);
+    s_p_text(&p, field_sets);
     rc = s_exec0(self, S_AGR_UPSERT, &p);   /* one statement: its own transaction */
 done:
     free(purposes);
     free(types);
+    free(field_sets);
     return rc;
 }
 
@@ -1160,7 +1165,7 @@ pt_store_result_t pt_store_load_agreements(pt_store_t *self, pt_store_agreement_
         return rc;
     for (int i = 0; i < PQntuples(res); i++) {
         pt_store_agreement_t a;
-        char **purposes = NULL, **types = NULL;
+        char **purposes = NULL, **types = NULL, **field_sets = NULL;
         memset(&a, 0, sizeof a);
         int bad = s_copy_text(res, i, 0, a.agreement_id, sizeof a.agreement_id) ||
                   s_copy_text(res, i, 1, a.org_a, sizeof a.org_a) ||
@@ -1168,14 +1173,17 @@ pt_store_result_t pt_store_load_agreements(pt_store_t *self, pt_store_agreement_
                   s_parse_text_array(res, i, 3, &purposes, &a.n_purposes) ||
                   s_parse_text_array(res, i, 4, &types, &a.n_message_types) ||
                   s_get_int64(res, i, 5, &a.valid_from_ms) ||
-                  (!PQgetisnull(res, i, 6) && s_get_int64(res, i, 6, &a.valid_until_ms));
+                  (!PQgetisnull(res, i, 6) && s_get_int64(res, i, 6, &a.valid_until_ms)) ||
+                  s_parse_text_array(res, i, 7, &field_sets, &a.n_field_sets);
         if (!bad) {
             a.purposes = (const char *const *)purposes;
             a.message_types = (const char *const *)types;
+            a.field_sets = (const char *const *)field_sets;
             fn(&a, arg);
         }
         free(purposes);
         free(types);
+        free(field_sets);
         if (bad) {
             s_set_error(self, "agreement row %d is malformed", i);
             PQclear(res);

@@ -99,6 +99,11 @@ typedef struct {
     size_t n_message_types;
     int64_t valid_from_ms;
     int64_t valid_until_ms;        /* 0 = open-ended */
+    /* Field minimisation (004_field_sets.sql): one "purpose=path1,path2" string
+       per purpose that has a field set; none = no restriction. On load: valid
+       during the callback only. */
+    const char *const *field_sets;
+    size_t n_field_sets;
 } pt_store_agreement_t;
 
 /* Registers an organisation or replaces its current keys (the previous keys stay

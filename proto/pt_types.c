@@ -9,6 +9,7 @@
 
 #include <string.h>
 
+#include "consent.pb-c.h"
 #include "referral.pb-c.h"
 #include "reintegration.pb-c.h"
 #include "tracing.pb-c.h"
@@ -670,6 +671,33 @@ static const char s_ex_reintegration_reopen[] =
     "}\n";
 
 
+static const char s_ex_consent_withdraw[] =
+    "{\n"
+    "  \"case_ref\": \"TEST-MX-DIF-000123\",\n"
+    "  \"withdrawn_scopes\": [\"disclosure\", \"tracing\"],\n"
+    "  \"effective_date\": {\"year\": 2025, \"month\": 7, \"day\": 1},\n"
+    "  \"reason_code\": \"subject_request\",\n"
+    "  \"by\": {\n"
+    "    \"organisation\": \"MX-DIF\",\n"
+    "    \"pseudonym\": \"cw-tapachula-07\",\n"
+    "    \"intake_point\": \"MX-DIF-TAPACHULA\"\n"
+    "  }\n"
+    "}\n";
+
+static const char s_ex_case_erasure_request[] =
+    "{\n"
+    "  \"case_ref\": \"TEST-MX-DIF-000123\",\n"
+    "  \"scopes\": [\"all\"],\n"
+    "  \"legal_basis_ref\": \"TEST-LGPDPPSO-ART-46\",\n"
+    "  \"requested_on\": {\"year\": 2025, \"month\": 7, \"day\": 2},\n"
+    "  \"reason_code\": \"subject_request\",\n"
+    "  \"by\": {\n"
+    "    \"organisation\": \"MX-DIF\",\n"
+    "    \"pseudonym\": \"cw-tapachula-07\",\n"
+    "    \"intake_point\": \"MX-DIF-TAPACHULA\"\n"
+    "  }\n"
+    "}\n";
+
 static const pt_type_t s_types[] = {
     {"referral.request", "referral", &puente__v1__referral_request__descriptor, "service_provision",
      "Refer a child or a service need to the competent agency of another country", s_ex_referral_request},
@@ -729,11 +757,19 @@ static const pt_type_t s_types[] = {
      "Close the reintegration case, with a closure reason", s_ex_reintegration_close},
     {"reintegration.reopen", "reintegration", &puente__v1__reintegration_closure__descriptor, "reintegration",
      "Reopen a closed reintegration case", s_ex_reintegration_reopen},
+    /* Family "consent": the broker fans these out to every organisation that holds
+       data about the case token (docs/protocol.md). Revoking a referral is
+       referral.revoke, not one of these. */
+    {"consent.withdraw", "consent", &puente__v1__consent_withdrawal__descriptor, "data_protection",
+     "Consent withdrawn: reaches every organisation that received the case", s_ex_consent_withdraw},
+    {"case.erasure_request", "consent", &puente__v1__erasure_request__descriptor, "data_protection",
+     "Ask every organisation that received the case to erase its data", s_ex_case_erasure_request},
 };
 // clang-format on
 
 static const char *const s_purposes[] = {
     "service_provision", "case_transfer", "social_inquiry", "family_tracing", "reintegration",
+    "data_protection",
 };
 
 const pt_type_t *

@@ -226,10 +226,15 @@ static const char *s_agreement_help =
     "usage: puente agreement add --id AGR-ID --between ORG_A ORG_B --purposes p1,p2\n"
     "                            --types \"referral.*,tracing.request\"\n"
     "                            [--valid-from ISO8601] [--valid-until ISO8601]\n"
+    "                            [--fields PURPOSE=path1,path2 ...]\n"
     "Registers an information-sharing agreement, acting as the operator.\n"
     "--between also accepts ORG_A,ORG_B. Types may be \"*\" or a family prefix \"referral.*\".\n"
     "Purposes: service_provision, case_transfer, social_inquiry, family_tracing, reintegration.\n"
-    "Valid from now (or --valid-from) and open-ended unless --valid-until.\n" CLI_COMMON_HELP;
+    "Valid from now (or --valid-from) and open-ended unless --valid-until.\n"
+    "--fields (repeatable, one per purpose) limits the payload fields sent for that purpose:\n"
+    "paths like child.name_first or services (a message path allows all below it). The\n"
+    "SDKs of both sides refuse anything else; a purpose without --fields is unrestricted.\n"
+    CLI_COMMON_HELP;
 
 int cmd_agreement(int argc, char **argv)
 {
@@ -239,6 +244,7 @@ int cmd_agreement(int argc, char **argv)
                                               { "types", required_argument, 0, 't' },
                                               { "valid-from", required_argument, 0, 'f' },
                                               { "valid-until", required_argument, 0, 'u' },
+                                              { "fields", required_argument, 0, 'F' },
                                               CLI_COMMON_OPTIONS,
                                               { 0, 0, 0, 0 } };
     cli_common_t common;
@@ -247,6 +253,13 @@ int cmd_agreement(int argc, char **argv)
     int64_t valid_from = pt_now_ms(), valid_until = 0;
     char **pv = NULL, **tv = NULL, *between_copy = NULL;
     size_t np = 0, nt = 0;
+    /* --fields PURPOSE=a,b: up to 16, split in place in a copy of each value. */
+    enum { S_MAX_FIELD_SETS = 16 };
+    char *field_text[S_MAX_FIELD_SETS] = { 0 };
+    char **field_paths[S_MAX_FIELD_SETS] = { 0 };
+    Puente__V1__FieldSet field_sets[S_MAX_FIELD_SETS];
+    Puente__V1__FieldSet *field_set_ptrs[S_MAX_FIELD_SETS];
+    size_t n_field_sets = 0;
     int code = CLI_USAGE, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -275,6 +288,34 @@ int cmd_agreement(int argc, char **argv)
             break;
         case 'p': purposes = optarg; break;
         case 't': types = optarg; break;
+        case 'F': {
+            char *eq = strchr(optarg, '=');
+            if (n_field_sets == S_MAX_FIELD_SETS || !eq || eq == optarg || !eq[1]) {
+                code = cli_usage_error("agreement", "--fields: expected PURPOSE=path1,path2 (at most %d)",
+                                       S_MAX_FIELD_SETS);
+                goto done;
+            }
+            size_t k = n_field_sets;
+            field_text[k] = strdup(optarg);
+            if (!field_text[k])
+                goto done;
+            field_text[k][eq - optarg] = '\0';
+            size_t n_paths = 0;
+            if (!pt_purpose_valid(field_text[k])
+                || cli_split(field_text[k] + (eq - optarg) + 1, &field_paths[k], &n_paths) != 0) {
+                code = cli_usage_error("agreement", "--fields: '%s' needs a known purpose and paths",
+                                       optarg);
+                n_field_sets++;
+                goto done;
+            }
+            puente__v1__field_set__init(&field_sets[k]);
+            field_sets[k].purpose = field_text[k];
+            field_sets[k].fields = field_paths[k];
+            field_sets[k].n_fields = n_paths;
+            field_set_ptrs[k] = &field_sets[k];
+            n_field_sets++;
+            break;
+        }
         case 'f':
             if (puente_time_parse(optarg, &valid_from) != 0) {
                 code = cli_usage_error("agreement", "--valid-from: '%s' is not ISO 8601 (e.g. 2025-01-31 or 2025-01-31T00:00:00Z)", optarg);
@@ -340,6 +381,8 @@ int cmd_agreement(int argc, char **argv)
     spec.message_types = tv;
     spec.valid_from_ms = valid_from;
     spec.valid_until_ms = valid_until;
+    spec.field_sets = field_set_ptrs;
+    spec.n_field_sets = n_field_sets;
     Puente__V1__AdminRequest req = PUENTE__V1__ADMIN_REQUEST__INIT;
     req.op_case = PUENTE__V1__ADMIN_REQUEST__OP_AGREEMENT_ADD;
     req.agreement_add = &spec;
@@ -347,6 +390,10 @@ int cmd_agreement(int argc, char **argv)
 done:
     cli_strv_free(&pv);
     cli_strv_free(&tv);
+    for (size_t i = 0; i < n_field_sets; i++) {
+        cli_strv_free(&field_paths[i]);
+        free(field_text[i]);
+    }
     free(between_copy);
     return code;
 }

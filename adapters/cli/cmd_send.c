@@ -9,6 +9,8 @@
 
 static const char *s_help =
     "usage: puente send --as ORG --to ORG[,ORG...] --type TYPE --case TOKEN --json FILE|-\n"
+    "(consent.withdraw and case.erasure_request: without --to, every organisation that\n"
+    " sent or received a message about the case)\n"
     "                   [options]\n"
     "Parses the JSON body as TYPE (see `puente example TYPE`), seals it to each recipient,\n"
     "submits it and prints the broker's signed receipt.\n"
@@ -165,7 +167,7 @@ int cmd_send(int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage_error("send", "unexpected argument '%s'", argv[optind]);
-    if (!a.as || !a.to || !a.type || !a.case_token || !a.json_path)
+    if (!a.as || !a.type || !a.case_token || !a.json_path)
         return cli_usage_error("send", "--as, --to, --type, --case and --json are required");
     if (!pt_org_id_valid(a.as))
         return cli_usage_error("send", "--as: '%s' is not an organisation id", a.as);
@@ -198,7 +200,13 @@ int cmd_send(int argc, char **argv)
     ProtobufCMessage *body = NULL;
     uint8_t *packed = NULL;
     pt_client_t *client = NULL;
-    if (cli_split(a.to, &to, &n_to) != 0) {
+    /* consent.withdraw / case.erasure_request without --to: the SDK asks the
+       broker for every organisation that holds data about the case. */
+    if (!a.to && strcmp(type->family, "consent") != 0) {
+        code = cli_usage_error("send", "--as, --to, --type, --case and --json are required");
+        goto done;
+    }
+    if (a.to && cli_split(a.to, &to, &n_to) != 0) {
         code = cli_usage_error("send", "--to: expected ORG[,ORG...]");
         goto done;
     }

@@ -86,6 +86,10 @@ int cmd_trail(int argc, char **argv)
         json_t *doc = json_object();
         json_object_set_new(doc, "case_token", json_string(trail->case_token));
         json_object_set_new(doc, "events", events);
+        json_t *pending = json_array();
+        for (size_t i = 0; i < trail->n_pending_acknowledgement; i++)
+            json_array_append_new(pending, json_string(trail->pending_acknowledgement[i]));
+        json_object_set_new(doc, "pending_acknowledgement", pending);
         cli_print_json(doc, 1);
         json_decref(doc);
     }
@@ -113,6 +117,13 @@ int cmd_trail(int argc, char **argv)
         }
         if (trail->n_events == 0)
             fprintf(stderr, "no events for this case\n");
+        /* Withdrawals and erasure requests stay open until every recipient acked. */
+        if (trail->n_pending_acknowledgement) {
+            printf("awaiting acknowledgement: ");
+            for (size_t i = 0; i < trail->n_pending_acknowledgement; i++)
+                printf("%s%s", i ? ", " : "", trail->pending_acknowledgement[i]);
+            printf("\n");
+        }
     }
     if (trail)
         puente__v1__trail_reply__free_unpacked(trail, NULL);

@@ -17,6 +17,7 @@
 #define S_DEFAULT_MAX_FRAME (1u << 20)
 #define S_MAX_QUEUED 10000        /* deliveries held while waiting for a reply */
 #define S_MAX_SEEN 200000         /* handed-over ids remembered in memory */
+#define S_AGREEMENTS_TTL_MS 60000 /* refetch agreements (field sets) older than this */
 
 typedef struct s_queued {
     Puente__V1__BrokerFrame *frame;
@@ -51,6 +52,8 @@ struct _pt_client_t {
     size_t queue_len;
     pt_keyset_t **directory;
     size_t n_directory;
+    Puente__V1__DirectoryEntries *entries; /* last verified directory: its agreements */
+    int64_t entries_at_ms;
     s_seen_t *seen;
     size_t n_seen;
     size_t cap_seen;
@@ -262,6 +265,8 @@ static uint64_t s_frame_request_id(const Puente__V1__BrokerFrame *f)
     case PUENTE__V1__BROKER_FRAME__BODY_TRAIL: return f->trail ? f->trail->request_id : 0;
     case PUENTE__V1__BROKER_FRAME__BODY_ADMIN: return f->admin ? f->admin->request_id : 0;
     case PUENTE__V1__BROKER_FRAME__BODY_OVERDUE: return f->overdue ? f->overdue->request_id : 0;
+    case PUENTE__V1__BROKER_FRAME__BODY_RECIPIENTS:
+        return f->recipients ? f->recipients->request_id : 0;
     default: return 0;
     }
 }
@@ -495,6 +500,8 @@ void pt_client_destroy(pt_client_t **self_p)
     for (size_t i = 0; i < self->n_directory; i++)
         pt_keyset_destroy(&self->directory[i]);
     free(self->directory);
+    if (self->entries)
+        puente__v1__directory_entries__free_unpacked(self->entries, NULL);
     free(self->seen);
     if (self->sock) {
         zmq_socket_monitor(self->sock, NULL, 0);
@@ -594,6 +601,12 @@ static pt_client_result_t s_directory_fetch(pt_client_t *self, const char *const
         self->directory = grown;
         self->directory[self->n_directory++] = ks;
     }
+    /* Every reply carries all our agreements, whatever orgs were asked for. */
+    if (self->entries)
+        puente__v1__directory_entries__free_unpacked(self->entries, NULL);
+    self->entries = entries;
+    self->entries_at_ms = pt_now_ms();
+    entries = NULL;
     rc = PT_CLIENT_OK;
 error:
     puente__v1__directory_entries__free_unpacked(entries, NULL);
@@ -632,6 +645,45 @@ const pt_keyset_t *pt_client_directory_keys(pt_client_t *client, const char *org
     if (!ks)
         s_set_error(client, "%s is not in the broker's directory (unknown or disabled)", org_id);
     return ks;
+}
+
+/* --- Field minimisation ---------------------------------------------------- */
+
+/* The agreements from the signed directory, refetched when stale. NULL with
+   self->error set when the broker cannot be asked. */
+static const Puente__V1__DirectoryEntries *s_agreements(pt_client_t *self)
+{
+    if (!self->entries || pt_now_ms() - self->entries_at_ms > S_AGREEMENTS_TTL_MS) {
+        const char *mine = self->org;
+        if (s_directory_fetch(self, &mine, 1) != PT_CLIENT_OK)
+            return NULL;
+    }
+    return self->entries;
+}
+
+/* 0 if body fits the field set of the agreement between me and peer for this
+   header, else -1 with the offending path (or the reason) in why. */
+static int s_fields_ok(pt_client_t *self, const char *peer, const char *type, const char *purpose,
+                       const char *agreement_id, const ProtobufCMessage *body, char *why,
+                       size_t why_len)
+{
+    const Puente__V1__DirectoryEntries *e = s_agreements(self);
+    if (!e) {
+        snprintf(why, why_len, "agreements unavailable: %.150s", self->error);
+        return -1;
+    }
+    const Puente__V1__FieldSet *set =
+        puente_field_set_for(e->agreements, e->n_agreements, self->org, peer, type, purpose,
+                             agreement_id, pt_now_ms());
+    if (!set)
+        return 0;
+    char path[200];
+    if (puente_fields_check(body, (const char *const *) set->fields, set->n_fields, path,
+                            sizeof path) == 0)
+        return 0;
+    snprintf(why, why_len, "field %.80s is outside the agreement's field set for %.32s with %.32s", path,
+             purpose, peer);
+    return -1;
 }
 
 /* --- Sending ------------------------------------------------------------- */
@@ -684,6 +736,8 @@ pt_client_result_t pt_client_send(pt_client_t *client, const pt_send_t *msg,
     Puente__V1__Envelope *sealed = NULL;
     Puente__V1__BrokerFrame *reply = NULL;
     ProtobufCMessage *check = NULL;
+    char **fanout = NULL;
+    size_t n_fanout = 0;
     self->error[0] = '\0';
     if (rej)
         memset(rej, 0, sizeof *rej);
@@ -693,6 +747,24 @@ pt_client_result_t pt_client_send(pt_client_t *client, const pt_send_t *msg,
         s_set_error(self, "unknown message type %s (see `puente types`)",
                     msg && msg->message_type ? msg->message_type : "(none)");
         goto error;
+    }
+    pt_send_t filled;
+    if (msg->n_recipients == 0 && strcmp(type->family, "consent") == 0 && msg->case_token
+        && *msg->case_token) {
+        /* A withdrawal goes to every party of the case: ask the broker who. */
+        rc = pt_client_recipients(self, msg->case_token, &fanout, &n_fanout, rej);
+        if (rc != PT_CLIENT_OK)
+            goto error;
+        if (n_fanout == 0) {
+            s_set_error(self, "no other organisation holds data about this case");
+            rc = PT_CLIENT_INVALID;
+            goto error;
+        }
+        filled = *msg;
+        filled.recipients = (const char *const *) fanout;
+        filled.n_recipients = n_fanout;
+        msg = &filled;
+        rc = PT_CLIENT_INVALID;
     }
     if (!msg->recipients || msg->n_recipients == 0 || msg->n_recipients > 64) {
         s_set_error(self, "between 1 and 64 recipients are needed");
@@ -716,6 +788,15 @@ pt_client_result_t pt_client_send(pt_client_t *client, const pt_send_t *msg,
     if (!check) {
         s_set_error(self, "body is not a valid %s message", type->name);
         goto error;
+    }
+    /* Field minimisation: nothing leaves that an agreement does not let through. */
+    for (size_t i = 0; i < msg->n_recipients; i++) {
+        char why[PUENTE_ERR_BYTES - 40];
+        if (s_fields_ok(self, msg->recipients[i], type->name, purpose, s_str(msg->agreement_id),
+                        check, why, sizeof why) != 0) {
+            s_set_error(self, "refused before sealing: %s", why);
+            goto error;
+        }
     }
     protobuf_c_message_free_unpacked(check, NULL);
     check = NULL;
@@ -866,6 +947,9 @@ error:
         puente__v1__broker_frame__free_unpacked(reply, NULL);
     if (sealed)
         puente__v1__envelope__free_unpacked(sealed, NULL);
+    if (check)
+        protobuf_c_message_free_unpacked(check, NULL);
+    puente_strings_free(fanout, n_fanout);
     free(frame);
     free(env);
     free(seal);
@@ -997,6 +1081,12 @@ static pt_client_result_t s_accept(pt_client_t *self, Puente__V1__BrokerFrame *f
     m->body = s_unpack(type->descriptor, body, body_len);
     if (!m->body) {
         s_set_error(self, "refused %s: body does not decode as %s", idtext, type->name);
+        goto error;
+    }
+    char why[PUENTE_ERR_BYTES - 60];
+    if (s_fields_ok(self, hdr->sender, type->name, hdr->purpose, hdr->agreement_id, m->body, why,
+                    sizeof why) != 0) {
+        s_set_error(self, "refused %s: %s", idtext, why);
         goto error;
     }
     if (s_seen_add(self, hdr->message_id.data)) {
@@ -1168,6 +1258,68 @@ pt_client_result_t pt_client_trail(pt_client_t *client, const char *case_token,
         reply->body_case = PUENTE__V1__BROKER_FRAME__BODY__NOT_SET;
     }
     puente__v1__broker_frame__free_unpacked(reply, NULL);
+    return rc;
+}
+
+void puente_strings_free(char **list, size_t n)
+{
+    for (size_t i = 0; list && i < n; i++)
+        free(list[i]);
+    free(list);
+}
+
+pt_client_result_t pt_client_recipients(pt_client_t *client, const char *case_token, char ***orgs,
+                                        size_t *n, pt_reject_info_t *rej)
+{
+    if (!client || !case_token || !orgs || !n)
+        return PT_CLIENT_INVALID;
+    pt_client_t *self = client;
+    *orgs = NULL;
+    *n = 0;
+    Puente__V1__RecipientsRequest req = PUENTE__V1__RECIPIENTS_REQUEST__INIT;
+    req.case_token = (char *) case_token;
+    req.request_id = self->next_request_id++;
+    Puente__V1__ClientFrame frame = PUENTE__V1__CLIENT_FRAME__INIT;
+    frame.body_case = PUENTE__V1__CLIENT_FRAME__BODY_RECIPIENTS;
+    frame.recipients = &req;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    Puente__V1__BrokerFrame *reply = NULL;
+    pt_client_result_t rc = PT_CLIENT_INTERNAL;
+    if (s_pack_client_frame(&frame, &data, &len))
+        goto error;
+    s_match_t m = { .body_case = PUENTE__V1__BROKER_FRAME__BODY_RECIPIENTS,
+                    .request_id = req.request_id };
+    rc = s_request(self, data, len, &m, s_deadline(self->timeout_ms), &reply);
+    if (rc != PT_CLIENT_OK)
+        goto error;
+    if (reply->body_case == PUENTE__V1__BROKER_FRAME__BODY_REJECT) {
+        s_fill_reject(rej, reply->reject);
+        s_set_error(self, "%s (%d): %s", puente_reject_name(reply->reject->code),
+                    reply->reject->code, s_str(reply->reject->reason));
+        rc = PT_CLIENT_REJECTED;
+        goto error;
+    }
+    const Puente__V1__RecipientsReply *r = reply->recipients;
+    char **list = calloc(r->n_orgs ? r->n_orgs : 1, sizeof *list);
+    rc = PT_CLIENT_INTERNAL;
+    if (!list)
+        goto error;
+    for (size_t i = 0; i < r->n_orgs; i++) {
+        if (!pt_org_id_valid(r->orgs[i]) || !(list[i] = strdup(r->orgs[i]))) {
+            puente_strings_free(list, i);
+            s_set_error(self, "the broker named an invalid organisation id");
+            rc = PT_CLIENT_BAD_REPLY;
+            goto error;
+        }
+    }
+    *orgs = list;
+    *n = r->n_orgs;
+    rc = PT_CLIENT_OK;
+error:
+    if (reply)
+        puente__v1__broker_frame__free_unpacked(reply, NULL);
+    free(data);
     return rc;
 }
 

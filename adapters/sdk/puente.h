@@ -63,7 +63,9 @@ typedef struct {
 /* What the caller wants sent. Strings are borrowed for the duration of the call. */
 typedef struct {
     const char *message_type;        /* required, a name known to pt_types */
-    const char *const *recipients;   /* required, n_recipients >= 1 */
+    const char *const *recipients;   /* required, n_recipients >= 1; for consent.withdraw and
+                                        case.erasure_request, 0 = every party of the case
+                                        (pt_client_recipients) */
     size_t n_recipients;
     const char *case_token;          /* required */
     const char *purpose;             /* NULL = the type's default purpose */
@@ -172,6 +174,17 @@ void pt_message_destroy(pt_message_t **self_p);
 pt_client_result_t pt_client_trail(pt_client_t *client, const char *case_token,
                                    Puente__V1__TrailReply **out, pt_reject_info_t *rej);
 
+/* Fan-out (issue 3): the organisations other than this client's that sent or
+   received a message about case_token, i.e. who a consent.withdraw or
+   case.erasure_request must be addressed to. OK: *orgs (caller frees with
+   puente_strings_free(orgs, n)) and *n. REJECTED (NOT_PERMITTED when this
+   organisation is not a party of the case) with rej filled. */
+pt_client_result_t pt_client_recipients(pt_client_t *client, const char *case_token, char ***orgs,
+                                        size_t *n, pt_reject_info_t *rej);
+
+/* Frees a list returned by pt_client_recipients. No-op on NULL. */
+void puente_strings_free(char **list, size_t n);
+
 /* Overdue lifecycles (respond-by passed, or a reintegration plan's follow-up due
    date passed) this client's organisation is a party to; the operator gets all.
    OK: *out (caller frees with puente__v1__overdue_reply__free_unpacked(r, NULL)).
@@ -206,6 +219,25 @@ int puente_receipt_verify(const Puente__V1__Receipt *receipt, const pt_sign_key_
    legitimate_basis). 1 if the body has a consent block, 0 if
    not (out is then reset to defaults). */
 int puente_consent_derive(const ProtobufCMessage *body, Puente__V1__ConsentSummary *out);
+
+/* Field minimisation (issue 3). 0 if every set field of body (proto3: a value
+   other than the default; repeated: non-empty) is allowed by the field paths
+   ("child.name_first", "services"; a message path allows everything below it;
+   repeated fields are named without an index); else -1 and the first offending
+   path (depth-first, in field order) in offending. An empty allowed list allows
+   nothing. Cost: one walk of the message. */
+int puente_fields_check(const ProtobufCMessage *body, const char *const *allowed, size_t n_allowed,
+                        char *offending, size_t offending_len);
+
+/* The field set that applies to a message between a and b: the agreement the
+   broker would route it under (agreement_id if non-empty, else the first one in
+   the list valid at now_ms covering message_type and purpose), then that
+   agreement's FieldSet for purpose. NULL: no such agreement or no field set for
+   that purpose, i.e. no restriction. Borrowed from agreements. */
+const Puente__V1__FieldSet *puente_field_set_for(Puente__V1__AgreementSpec *const *agreements,
+                                                 size_t n, const char *a, const char *b,
+                                                 const char *message_type, const char *purpose,
+                                                 const char *agreement_id, int64_t now_ms);
 
 /* Parses a LegalBasis name: "consent", "vital_interests", ..., or the full enum
    name "LEGAL_BASIS_CONSENT". -1 if unknown, else the enum value. */

@@ -18,7 +18,7 @@ static const char *const s_expected_names[] = {
     "tracing.progress", "tracing.verify", "tracing.reunify", "tracing.close", "tracing.match",
     "tracing.verification", "tracing.reunification_plan", "return.notice", "return.arrival",
     "reintegration.assessment", "reintegration.plan", "reintegration.followup", "reintegration.close",
-    "reintegration.reopen",
+    "reintegration.reopen", "consent.withdraw", "case.erasure_request",
 };
 #define S_EXPECTED_COUNT (sizeof s_expected_names / sizeof s_expected_names[0])
 
@@ -79,7 +79,7 @@ test_families_and_purposes(void)
         CU_ASSERT(type->summary && strlen(type->summary) > 10);
         const char *family = type->family;
         int known = strcmp(family, "referral") == 0 || strcmp(family, "tracing") == 0
-                    || strcmp(family, "reintegration") == 0;
+                    || strcmp(family, "reintegration") == 0 || strcmp(family, "consent") == 0;
         CU_ASSERT_TRUE(known);
         //  The type name's prefix agrees with its family.
         if (strcmp(family, "tracing") == 0) {

@@ -1,0 +1,159 @@
+/*  test_sdk_fields — field minimisation in the SDK (adapters/sdk/pt_fields.c):
+    the descriptor-driven walk, the choice of the agreement's field set, and
+    possible matches that carry no personal data by construction. */
+#include <string.h>
+
+#include <CUnit/Basic.h>
+
+#include "pt_json.h"
+#include "puente.h"
+#include "referral.pb-c.h"
+#include "tracing.pb-c.h"
+
+static ProtobufCMessage *s_example(const char *type_name)
+{
+    const pt_type_t *type = pt_types_find(type_name);
+    CU_ASSERT_FATAL(type != NULL);
+    ProtobufCMessage *msg = NULL;
+    char err[200];
+    CU_ASSERT_FATAL(pt_json_to_message(type->descriptor, type->example_json,
+                                       strlen(type->example_json), &msg, err, sizeof err) == 0);
+    return msg;
+}
+
+static void test_walk(void)
+{
+    ProtobufCMessage *body = s_example("referral.request");
+    char bad[200];
+    const char *everything[] = {"referral_id", "referred_by", "child", "protection", "consent",
+                                "best_interests", "services", "care", "urgency", "respond_by",
+                                "notes"};
+    CU_ASSERT_EQUAL(puente_fields_check(body, everything, 11, bad, sizeof bad), 0);
+    CU_ASSERT_STRING_EQUAL(bad, "");
+    /* Only a child's first name and the services: the referral id is the first extra. */
+    const char *minimal[] = {"child.name_first", "services"};
+    CU_ASSERT_EQUAL(puente_fields_check(body, minimal, 2, bad, sizeof bad), -1);
+    CU_ASSERT_STRING_EQUAL(bad, "referral_id");
+    /* Entering "child" because a path below it is allowed: name_last is outside. */
+    const char *most[] = {"referral_id", "referred_by", "child.name_first", "protection",
+                          "consent", "best_interests", "services", "care", "urgency",
+                          "respond_by", "notes"};
+    CU_ASSERT_EQUAL(puente_fields_check(body, most, 11, bad, sizeof bad), -1);
+    CU_ASSERT_STRING_EQUAL(bad, "child.name_last");
+    /* Repeated messages: every element is walked. */
+    const char *services_part[] = {"referral_id", "referred_by", "child", "protection", "consent",
+                                   "best_interests", "services.service_type", "services.reason",
+                                   "services.implementing_agency", "services.response_timeframe",
+                                   "care", "urgency", "respond_by", "notes"};
+    CU_ASSERT_EQUAL(puente_fields_check(body, services_part, 14, bad, sizeof bad), -1);
+    CU_ASSERT_STRING_EQUAL(bad, "services.notes");
+    /* A prefix of a name is not a parent path. */
+    const char *prefix[] = {"ref"};
+    CU_ASSERT_EQUAL(puente_fields_check(body, prefix, 1, bad, sizeof bad), -1);
+    CU_ASSERT_STRING_EQUAL(bad, "referral_id");
+    /* Unset fields never offend. */
+    Puente__V1__ReferralRequest empty = PUENTE__V1__REFERRAL_REQUEST__INIT;
+    CU_ASSERT_EQUAL(puente_fields_check(&empty.base, NULL, 0, bad, sizeof bad), 0);
+    protobuf_c_message_free_unpacked(body, NULL);
+}
+
+static void test_field_set_for(void)
+{
+    char *purposes[] = {"service_provision"};
+    char *types[] = {"referral.*"};
+    char *fields[] = {"child.name_first", "services"};
+    Puente__V1__FieldSet set = PUENTE__V1__FIELD_SET__INIT;
+    set.purpose = "service_provision";
+    set.fields = fields;
+    set.n_fields = 2;
+    Puente__V1__FieldSet *sets[] = {&set};
+    Puente__V1__AgreementSpec plain = PUENTE__V1__AGREEMENT_SPEC__INIT;
+    plain.agreement_id = "AGR-PLAIN";
+    plain.org_a = "MX-DIF";
+    plain.org_b = "HN-DINAF";
+    plain.purposes = purposes;
+    plain.n_purposes = 1;
+    plain.message_types = types;
+    plain.n_message_types = 1;
+    plain.valid_from_ms = 1000;
+    Puente__V1__AgreementSpec minimised = plain;
+    minimised.agreement_id = "AGR-MIN";
+    minimised.org_a = "GT-PGN";
+    minimised.org_b = "MX-DIF";
+    minimised.field_sets = sets;
+    minimised.n_field_sets = 1;
+    Puente__V1__AgreementSpec *list[] = {&plain, &minimised};
+    CU_ASSERT_PTR_EQUAL(puente_field_set_for(list, 2, "MX-DIF", "GT-PGN", "referral.request",
+                                             "service_provision", "", 5000),
+                        &set);
+    CU_ASSERT_PTR_EQUAL(puente_field_set_for(list, 2, "GT-PGN", "MX-DIF", "referral.accept",
+                                             "service_provision", NULL, 5000),
+                        &set);
+    /* No field set for the pair, the purpose or the type: no restriction. */
+    CU_ASSERT_PTR_NULL(puente_field_set_for(list, 2, "MX-DIF", "HN-DINAF", "referral.request",
+                                            "service_provision", "", 5000));
+    CU_ASSERT_PTR_NULL(puente_field_set_for(list, 2, "MX-DIF", "GT-PGN", "tracing.request",
+                                            "service_provision", "", 5000));
+    CU_ASSERT_PTR_NULL(puente_field_set_for(list, 2, "MX-DIF", "GT-PGN", "referral.request",
+                                            "family_tracing", "", 5000));
+    /* Not yet valid, or another agreement named. */
+    CU_ASSERT_PTR_NULL(puente_field_set_for(list, 2, "MX-DIF", "GT-PGN", "referral.request",
+                                            "service_provision", "", 10));
+    CU_ASSERT_PTR_NULL(puente_field_set_for(list, 2, "MX-DIF", "GT-PGN", "referral.request",
+                                            "service_provision", "AGR-PLAIN", 5000));
+}
+
+/* Names of messages that carry a person's identity or contact data. */
+static int s_personal(const ProtobufCMessageDescriptor *d)
+{
+    return strcmp(d->short_name, "ChildIdentity") == 0 || strcmp(d->short_name, "Inquirer") == 0 ||
+           strcmp(d->short_name, "Date") == 0 || strcmp(d->short_name, "ExternalId") == 0;
+}
+
+static void s_no_personal(const ProtobufCMessageDescriptor *d, int depth)
+{
+    CU_ASSERT_FALSE(s_personal(d));
+    CU_ASSERT_FATAL(depth < 8);
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        /* Word-level: "candidate_token" is not a date. */
+        CU_ASSERT_PTR_NULL(strstr(f->name, "name_"));
+        CU_ASSERT_PTR_NULL(strstr(f->name, "relation_name"));
+        CU_ASSERT_PTR_NULL(strstr(f->name, "birth"));
+        CU_ASSERT(strncmp(f->name, "date", 4) != 0 && !strstr(f->name, "_date"));
+        if (f->type == PROTOBUF_C_TYPE_MESSAGE)
+            s_no_personal(f->descriptor, depth + 1);
+    }
+}
+
+static void test_possible_match(void)
+{
+    const pt_type_t *type = pt_types_find("tracing.match");
+    CU_ASSERT_FATAL(type != NULL);
+    CU_ASSERT_PTR_EQUAL(type->descriptor, &puente__v1__possible_match__descriptor);
+    s_no_personal(type->descriptor, 0);
+    /* The walk itself would find a ChildIdentity: the check above is not vacuous. */
+    CU_ASSERT_TRUE(s_personal(&puente__v1__child_identity__descriptor));
+    /* A field set naming the whole message refuses nothing of the example. */
+    ProtobufCMessage *body = s_example("tracing.match");
+    const char *all[] = {"tracing_request_id", "trace_id", "candidate_token", "score",
+                         "likelihood", "comparison"};
+    char bad[200];
+    CU_ASSERT_EQUAL(puente_fields_check(body, all, 6, bad, sizeof bad), 0);
+    protobuf_c_message_free_unpacked(body, NULL);
+}
+
+int main(void)
+{
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    CU_pSuite suite = CU_add_suite("sdk_fields", NULL, NULL);
+    CU_add_test(suite, "field path walk", test_walk);
+    CU_add_test(suite, "field set of the routing agreement", test_field_set_for);
+    CU_add_test(suite, "possible match has no personal data", test_possible_match);
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failures = CU_get_number_of_failures();
+    CU_cleanup_registry();
+    return failures ? 1 : 0;
+}
