@@ -508,15 +508,14 @@ static Puente__V1__AgreementSpec *s_agreement_spec(const pt_store_agreement_t *a
         for (const char *p = ag->field_sets[i]; *p; p++)
             n_paths += *p == ',';
     }
+    /* The ids are copied too: ag is the caller's loop variable, reused per agreement. */
+    text += strlen(ag->agreement_id) + strlen(ag->org_a) + strlen(ag->org_b) + 3;
     size_t size = sizeof(Puente__V1__AgreementSpec) + n_sets * sizeof(Puente__V1__FieldSet) +
                   n_sets * sizeof(Puente__V1__FieldSet *) + n_paths * sizeof(char *) + text;
     Puente__V1__AgreementSpec *spec = calloc(1, size);
     if (!spec)
         return NULL;
     puente__v1__agreement_spec__init(spec);
-    spec->agreement_id = (char *)ag->agreement_id;
-    spec->org_a = (char *)ag->org_a;
-    spec->org_b = (char *)ag->org_b;
     spec->purposes = (char **)ag->purposes;
     spec->n_purposes = ag->n_purposes;
     spec->message_types = (char **)ag->message_types;
@@ -527,6 +526,12 @@ static Puente__V1__AgreementSpec *s_agreement_spec(const pt_store_agreement_t *a
     Puente__V1__FieldSet **set_ptrs = (Puente__V1__FieldSet **)(sets + n_sets);
     char **paths = (char **)(set_ptrs + n_sets);
     char *w = (char *)(paths + n_paths);
+    spec->agreement_id = strcpy(w, ag->agreement_id);
+    w += strlen(w) + 1;
+    spec->org_a = strcpy(w, ag->org_a);
+    w += strlen(w) + 1;
+    spec->org_b = strcpy(w, ag->org_b);
+    w += strlen(w) + 1;
     for (size_t i = 0; i < n_sets; i++) {
         Puente__V1__FieldSet *set = &sets[i];
         puente__v1__field_set__init(set);
