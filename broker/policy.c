@@ -100,6 +100,15 @@ Puente__V1__RejectCode pt_policy_check(const pt_directory_t *directory,
             return pt_verdict_reject(verdict, REJ(REJECT_SERVICE_NOT_OFFERED),
                                      "%s does not offer the service type %.64s", recipient,
                                      header->service_type);
+        /* A trace request fans out only to tracing focal points: organisations that
+           registered the service type PT_POLICY_FOCAL_POINT (an organisation that
+           registered no service types accepts everything, as everywhere). */
+        if (strcmp(header->message_type, "tracing.request") == 0 && org->service_types[0] &&
+            !pt_lifecycle_list_has(org->service_types, PT_POLICY_FOCAL_POINT))
+            return pt_verdict_reject(verdict, REJ(REJECT_NOT_FOCAL_POINT),
+                                     "%s is not registered as a tracing focal point (service "
+                                     "type %s)",
+                                     recipient, PT_POLICY_FOCAL_POINT);
         if (i == 0)
             snprintf(agreement_id, PT_STORE_TEXT_MAX, "%s", found);
     }

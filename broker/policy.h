@@ -21,6 +21,8 @@
 #define PT_POLICY_MAX_SKEW_MS (5 * 60 * 1000)
 #define PT_POLICY_DEFAULT_TTL_MS (30LL * 24 * 3600 * 1000)
 #define PT_POLICY_CASE_TOKEN_MAX 128
+/* The service type that makes an organisation a tracing focal point of its country. */
+#define PT_POLICY_FOCAL_POINT "tracing_focal_point"
 
 /* On pass, agreement_id (PT_STORE_TEXT_MAX bytes) receives the agreement that
    covers the first recipient. */

@@ -164,6 +164,32 @@ static void test_service_types(void)
         if (got)
             CU_ASSERT_PTR_NOT_NULL(strstr(verdict.reason, "GT-PGN"));
     }
+    /* Trace requests reach tracing focal points only (GT-PGN still offers only
+       health and family_reunification here). */
+    struct {
+        const char *services;
+        Puente__V1__RejectCode expected;
+    } traces[] = {
+        {"health,family_reunification", REJ(REJECT_NOT_FOCAL_POINT)},
+        {"tracing_focal_point,health", 0},
+        {"", 0}, /* registered nothing: accepts everything */
+    };
+    for (size_t i = 0; i < sizeof traces / sizeof traces[0]; i++) {
+        CU_ASSERT_EQUAL_FATAL(s_add_org_services("GT-PGN", 1, traces[i].services), 0);
+        char *recipients[1] = {"GT-PGN"};
+        Puente__V1__Header h = PUENTE__V1__HEADER__INIT;
+        h.schema_version = 1;
+        h.message_type = "tracing.request";
+        h.sender = "MX-DIF";
+        h.recipients = recipients;
+        h.n_recipients = 1;
+        h.case_token = "C-T";
+        h.purpose = "family_tracing";
+        h.created_at_ms = NOW;
+        pt_verdict_t verdict = {0};
+        char agreement[PT_STORE_TEXT_MAX] = "";
+        CU_ASSERT_EQUAL(pt_policy_check(s_dir, &h, NOW, agreement, &verdict), traces[i].expected);
+    }
     /* Registering again without services: accepts all again. */
     CU_ASSERT_EQUAL_FATAL(s_add_org("GT-PGN", 1), 0);
     CU_ASSERT_STRING_EQUAL(pt_directory_org(s_dir, "GT-PGN")->service_types, "");
