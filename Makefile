@@ -15,13 +15,14 @@ endif
 BUILD   ?= build
 CC      ?= cc
 DEBIAN_PACKAGES := build-essential pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler \
-                   libpq-dev libssl-dev postgresql libcunit1-dev libjansson-dev
+                   libpq-dev libssl-dev postgresql libcunit1-dev libjansson-dev \
+                   libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev
 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
-               -Wno-missing-field-initializers -fno-strict-aliasing -pthread
+               -Wno-missing-field-initializers -fno-strict-aliasing -fPIC -pthread
 PG_INC  := $(shell pg_config --includedir 2>/dev/null)
 CPPFLAGS := -I$(BUILD)/gen -Iproto -Ibroker -Iadapters/sdk -Itests/lib $(if $(PG_INC),-I$(PG_INC))
-LDLIBS  := -lzmq -lprotobuf-c -lpq -lssl -lcrypto -ljansson -lcunit -pthread
+LDLIBS  := -lzmq -lprotobuf-c -lpq -lssl -lcrypto -ljansson -lcunit -lsqlite3 -pthread
 ifneq ($(SAN),)
 CFLAGS_BASE += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=$(SAN)
@@ -92,7 +93,7 @@ $(BUILD)/puente: $(CLI_OBJ) $(LIB_SDK) $(LIB_PROTO)
 # does not break another's tests: test_broker_* and test_store* link the broker
 # library, test_sdk_* the SDK, the rest only libptproto. The integration harness
 # (tests/lib) goes into integration tests only.
-unit_libs = $(if $(filter broker_% store%,$(1)),$(LIB_BROKER))$(if $(filter sdk_%,$(1)), $(LIB_SDK))
+unit_libs = $(if $(filter broker_% store%,$(1)),$(LIB_BROKER))$(if $(filter sdk_%,$(1)), $(LIB_SDK))$(if $(filter bridge_%,$(1)), $(LIB_BRIDGE) $(LIB_SDK))$(if $(filter primero_%,$(1)), $(LIB_PRIMERO))
 .SECONDEXPANSION:
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $$(call unit_libs,$$*) $(LIB_PROTO)
 	@mkdir -p $(dir $@)
@@ -165,3 +166,136 @@ bench: $(BUILD)/puente-broker $(BUILD)/bench/loadgen
 bench-compare:
 	@BENCH_QUICK=$(BENCH_QUICK) bench/compare.sh
 # ---- end bench ---------------------------------------------------------------------------
+
+# install -------------------------------------------------------------------------------
+# `make install PREFIX=/usr/local DESTDIR=...` and `make uninstall` (README "Installing").
+# libpuente ships as build/libpuente.so.0 (soname libpuente.so.0) and build/dist/libpuente.a,
+# both holding the SDK and the proto objects, so a program links with -lpuente alone.
+# (build/libpuente.a stays the SDK-only archive the tests link.) Their objects are compiled
+# again into $(BUILD)/pic: objects in $(BUILD)/obj may predate -fPIC, and make does not
+# rebuild on a change of flags, so reusing them could fail the shared link.
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DATADIR    ?= $(PREFIX)/share
+MANDIR     ?= $(DATADIR)/man
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+PUENTE_VERSION := 0.1.0
+PUENTE_SONAME  := libpuente.so.0
+LIB_SO     := $(BUILD)/$(PUENTE_SONAME)
+LIB_DIST_A := $(BUILD)/dist/libpuente.a
+PIC_OBJ    := $(patsubst %.c,$(BUILD)/pic/%.o,$(PROTO_SRC) $(SDK_SRC)) \
+              $(patsubst $(BUILD)/gen/%.c,$(BUILD)/pic/gen/%.o,$(GEN_C))
+LIB_DEPS   := -lzmq -lprotobuf-c -lssl -lcrypto -ljansson -lsqlite3 -pthread
+INSTALL_HEADERS := adapters/sdk/puente.h proto/pt_crypto.h proto/pt_keys.h proto/pt_types.h \
+                   proto/pt_json.h
+MAN_PAGES  := docs/man/puente.1 docs/man/puente-broker.8 docs/man/puente-bridge.8
+UNITS      := deploy/systemd/puente-broker.service deploy/systemd/puente-bridge@.service
+.PHONY: lib install uninstall
+
+$(BUILD)/pic/gen/%.o: $(BUILD)/gen/%.c $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -Werror -Wshadow -Wstrict-prototypes,$(ALL_CFLAGS)) -fPIC $(CPPFLAGS) -c $< -o $@
+$(BUILD)/pic/%.o: %.c $(GEN_H) $(wildcard proto/*.h adapters/sdk/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIC $(CPPFLAGS) -MMD -c $< -o $@
+$(LIB_SO): $(PIC_OBJ)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,$(PUENTE_SONAME) -Wl,--no-undefined -o $@ $^ $(LIB_DEPS)
+	ln -sf $(PUENTE_SONAME) $(BUILD)/libpuente.so
+$(LIB_DIST_A): $(PIC_OBJ)
+	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
+lib: $(LIB_SO) $(LIB_DIST_A)
+all: lib
+
+# The bridge is built and installed when its source is in the tree.
+install: $(BUILD)/puente-broker $(BUILD)/puente $(LIB_SO) $(LIB_DIST_A) $(GEN_H) \
+         $(if $(wildcard adapters/bridge/main.c),$(BUILD)/puente-bridge)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
+	  $(DESTDIR)$(INCLUDEDIR)/puente $(DESTDIR)$(DATADIR)/puente/sql $(DESTDIR)$(MANDIR)/man1 \
+	  $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR)
+	install -m 0755 $(BUILD)/puente $(DESTDIR)$(BINDIR)/puente
+	install -m 0755 $(BUILD)/puente-broker $(DESTDIR)$(SBINDIR)/puente-broker
+	if [ -x $(BUILD)/puente-bridge ]; then \
+	  install -m 0755 $(BUILD)/puente-bridge $(DESTDIR)$(SBINDIR)/puente-bridge; fi
+	install -m 0755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/$(PUENTE_SONAME)
+	ln -sf $(PUENTE_SONAME) $(DESTDIR)$(LIBDIR)/libpuente.so
+	install -m 0644 $(LIB_DIST_A) $(DESTDIR)$(LIBDIR)/libpuente.a
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@VERSION@|$(PUENTE_VERSION)|' \
+	    -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
+	    -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' \
+	    deploy/libpuente.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libpuente.pc
+	install -m 0644 $(INSTALL_HEADERS) $(GEN_H) $(DESTDIR)$(INCLUDEDIR)/puente/
+	install -m 0644 broker/sql/*.sql $(DESTDIR)$(DATADIR)/puente/sql/
+	install -m 0644 docs/man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 docs/man/*.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 deploy/puente.conf.example deploy/broker.env.example \
+	  deploy/bridge.env.example $(DESTDIR)$(DATADIR)/puente/
+	for unit in $(UNITS); do \
+	  sed 's|/usr/local|$(PREFIX)|g' $$unit > $(DESTDIR)$(UNITDIR)/$$(basename $$unit) || exit 1; \
+	  chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$unit); done
+	install -m 0644 deploy/systemd/puente.sysusers $(DESTDIR)$(SYSUSERSDIR)/puente.conf
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/puente $(DESTDIR)$(SBINDIR)/puente-broker \
+	  $(DESTDIR)$(SBINDIR)/puente-bridge $(DESTDIR)$(LIBDIR)/$(PUENTE_SONAME) \
+	  $(DESTDIR)$(LIBDIR)/libpuente.so $(DESTDIR)$(LIBDIR)/libpuente.a \
+	  $(DESTDIR)$(LIBDIR)/pkgconfig/libpuente.pc $(DESTDIR)$(SYSUSERSDIR)/puente.conf \
+	  $(foreach m,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m))) \
+	  $(foreach u,$(UNITS),$(DESTDIR)$(UNITDIR)/$(notdir $(u)))
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/puente $(DESTDIR)$(DATADIR)/puente
+
+-include $(shell find $(BUILD)/pic -name '*.d' 2>/dev/null)
+# ---- end install -----------------------------------------------------------------------
+
+# ---- puente-bridge (HTTP/JSON bridge, issue 5; see docs/bridge.md) ----------------------
+# adapters/bridge/*.c -> build/puente-bridge; everything but main.c also goes into
+# libptbridge.a for tests/unit/test_bridge_*.c. openapi.json is embedded as a C string.
+BRIDGE_SRC   := $(filter-out adapters/bridge/main.c,$(wildcard adapters/bridge/*.c))
+BRIDGE_OBJ   := $(call obj,$(BRIDGE_SRC)) $(BUILD)/obj/bridge_openapi.o
+LIB_BRIDGE   := $(BUILD)/libptbridge.a
+BRIDGE_LIBS  := -lmicrohttpd -lcurl -lsqlite3
+CPPFLAGS     += -Iadapters/bridge
+all: $(BUILD)/puente-bridge
+$(BUILD)/gen/bridge_openapi.c: adapters/bridge/openapi.json
+	@mkdir -p $(dir $@)
+	@{ echo '/* generated from adapters/bridge/openapi.json by the Makefile; do not edit */'; \
+	   echo 'const char pt_bridge_openapi[] ='; \
+	   sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; echo ';'; } > $@
+$(BUILD)/obj/bridge_openapi.o: $(BUILD)/gen/bridge_openapi.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+$(call obj,$(wildcard adapters/bridge/*.c)): $(wildcard adapters/bridge/*.h)
+$(LIB_BRIDGE): $(BRIDGE_OBJ)
+	@rm -f $@; ar rcs $@ $^
+$(BUILD)/puente-bridge: $(call obj,adapters/bridge/main.c) $(LIB_BRIDGE) $(LIB_SDK) $(LIB_PROTO)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(BRIDGE_LIBS)
+$(BUILD)/tests/test_bridge_%: LDLIBS += $(BRIDGE_LIBS)
+# The integration test uses bridge_http (signature check, route table): the archives
+# again after the test's own, in link order.
+$(BUILD)/tests/itest_bridge: $(LIB_BRIDGE) | $(BUILD)/puente-bridge
+$(BUILD)/tests/itest_bridge: LDLIBS := $(LIB_BRIDGE) $(LIB_SDK) $(LIB_PROTO) $(LDLIBS) $(BRIDGE_LIBS)
+# ---- end puente-bridge -------------------------------------------------------------------
+
+# primero ---------------------------------------------------------------------------------
+# puente-primero (Primero v2 adapter, issue 5; README "Primero adapter"):
+# adapters/primero/*.c -> build/puente-primero; mapping.c (pure Primero <-> Puente mapping)
+# also goes into libptprimero.a for tests/unit/test_primero_*.c (via unit_libs above).
+PRIMERO_SRC  := $(filter-out adapters/primero/main.c,$(wildcard adapters/primero/*.c))
+LIB_PRIMERO  := $(BUILD)/libptprimero.a
+PRIMERO_LIBS := -lcurl -lsqlite3 -ljansson
+CPPFLAGS     += -Iadapters/primero
+all: $(BUILD)/puente-primero
+$(call obj,$(wildcard adapters/primero/*.c) $(wildcard tests/unit/test_primero_*.c) \
+  tests/integration/itest_primero.c): $(wildcard adapters/primero/*.h)
+$(LIB_PRIMERO): $(call obj,$(PRIMERO_SRC))
+	@rm -f $@; ar rcs $@ $^
+$(BUILD)/puente-primero: $(call obj,adapters/primero/main.c) $(LIB_PRIMERO) $(LIB_SDK) $(LIB_PROTO)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(PRIMERO_LIBS)
+# The integration test runs fake Primero servers (libmicrohttpd) and the mapping library.
+$(BUILD)/tests/itest_primero: $(LIB_PRIMERO) | $(BUILD)/puente-primero $(BUILD)/puente
+$(BUILD)/tests/itest_primero: LDLIBS := $(LIB_PRIMERO) $(LIB_SDK) $(LIB_PROTO) $(LDLIBS) -lmicrohttpd
+# ---- end primero -------------------------------------------------------------------------

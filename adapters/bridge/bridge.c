@@ -1,0 +1,747 @@
+/*  bridge — HTTP server, broker clients and background threads of puente-bridge
+    (see bridge.h). Request validation and JSON shapes live in bridge_http.c,
+    state in bridge_store.c. */
+#include "bridge.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bridge_http.h"
+#include "bridge_store.h"
+#include "puente.h"
+
+#define S_RETRY_AFTER "5"
+#define S_WEBHOOK_MAX_ATTEMPTS 12
+#define S_WEBHOOK_MAX_BACKOFF_MS 60000
+#define S_ACK_BATCH 32
+
+struct _pt_bridge_t {
+    pt_bridge_config_t cfg;
+    pt_bridge_store_t *store;
+    struct MHD_Daemon *httpd;
+    pthread_mutex_t client_lock;   /* guards client: one thread at a time (puente.h) */
+    pt_client_t *client;           /* request client (send, trail, ack); NULL until needed */
+    pthread_t receiver, webhook;
+    int receiver_started, webhook_started;
+    pthread_mutex_t wake_lock;
+    pthread_cond_t wake;           /* a new inbox message for the webhook, or stop */
+    volatile int stop;
+};
+
+/* Per-request state: the body as it arrives. */
+typedef struct {
+    char *body;
+    size_t len, cap;
+    int too_large;
+} s_request_t;
+
+static void s_log(const char *level, const char *event, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* JSON lines without payload content (ids, codes and reasons only). */
+static void s_log(const char *level, const char *event, const char *fmt, ...)
+{
+    char text[512], at[40];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    puente_time_format(pt_now_ms(), at, sizeof at);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "at", at, "level", level, "event", event, "msg",
+                          text);
+    char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (line)
+        fprintf(stderr, "%s\n", line);
+    free(line);
+    json_decref(o);
+}
+
+static void s_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* --- HTTP responses ------------------------------------------------------------- */
+
+static enum MHD_Result s_send(struct MHD_Connection *c, int status, const char *content_type,
+                              char *text, const char *retry_after, const char *allow,
+                              int bearer_challenge)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", content_type);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    if (retry_after)
+        MHD_add_response_header(r, "Retry-After", retry_after);
+    if (allow)
+        MHD_add_response_header(r, "Allow", allow);
+    if (bearer_challenge)
+        MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"puente-bridge\"");
+    enum MHD_Result rc = MHD_queue_response(c, (unsigned int) status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+static enum MHD_Result s_json(struct MHD_Connection *c, int status, json_t *o)
+{
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!text)
+        text = strdup("{}");
+    if (!text)
+        return MHD_NO;
+    return s_send(c, status, "application/json", text, NULL, NULL, 0);
+}
+
+static enum MHD_Result s_problem(struct MHD_Connection *c, const pt_problem_t *p,
+                                 const json_t *extra, const char *allow)
+{
+    json_t *o = pt_problem_json(p, extra);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!text)
+        text = strdup("{\"status\":503}");
+    if (!text)
+        return MHD_NO;
+    return s_send(c, p->status, "application/problem+json", text,
+                  p->status == 503 ? S_RETRY_AFTER : NULL, allow, p->status == 401);
+}
+
+/* --- the request client --------------------------------------------------------- */
+
+/* Returns the connected request client (call with client_lock held), connecting
+   if needed; NULL with a problem (503) when the broker cannot be reached. */
+static pt_client_t *s_client(pt_bridge_t *self, pt_problem_t *problem)
+{
+    if (self->client)
+        return self->client;
+    pt_client_opts_t opts = {.endpoint = self->cfg.broker, .keys_dir = self->cfg.keys,
+                             .org_id = self->cfg.org, .receive = 0,
+                             .timeout_ms = self->cfg.timeout_ms,
+                             .client_name = "puente-bridge/0.1"};
+    char err[PUENTE_ERR_BYTES];
+    pt_client_result_t code = PT_CLIENT_UNREACHABLE;
+    self->client = pt_client_new_ex(&opts, err, sizeof err, &code);
+    if (!self->client) {
+        s_log("warn", "broker", "request client: %s", err);
+        if (code == PT_CLIENT_UNREACHABLE)
+            pt_problem_set(problem, 503, "broker-unreachable", "", "cannot reach the broker");
+        else
+            pt_problem_set(problem, 503, "internal", "", "cannot start a broker client: %s", err);
+    }
+    return self->client;
+}
+
+/* After a failed exchange the connection may be stale: start afresh next time. */
+static void s_client_drop(pt_bridge_t *self)
+{
+    pt_client_destroy(&self->client);
+}
+
+/* --- handlers ------------------------------------------------------------------------ */
+
+static enum MHD_Result s_submit(pt_bridge_t *self, struct MHD_Connection *c, s_request_t *req)
+{
+    pt_problem_t p;
+    const char *ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+    if (!ctype || strncasecmp(ctype, "application/json", 16) != 0
+        || (ctype[16] != '\0' && ctype[16] != ';' && ctype[16] != ' ')) {
+        pt_problem_set(&p, 415, "unsupported-media-type", "", "send Content-Type: application/json");
+        return s_problem(c, &p, NULL, NULL);
+    }
+    if (req->too_large) {
+        pt_problem_set(&p, 413, "body-too-large", "", "the body exceeds %zu bytes",
+                       self->cfg.max_body);
+        return s_problem(c, &p, NULL, NULL);
+    }
+    pt_submit_req_t *sub = NULL;
+    if (pt_submit_req_parse(req->body ? req->body : "", req->len, &sub, &p) != 0)
+        return s_problem(c, &p, NULL, NULL);
+
+    uint8_t local[PT_UUID_BYTES];
+    char local_id[PT_UUID_STR_BYTES];
+    enum MHD_Result rc;
+    json_t *to = json_array();
+    for (size_t i = 0; i < sub->n_to; i++)
+        json_array_append_new(to, json_string(sub->to[i]));
+    char *to_text = json_dumps(to, JSON_COMPACT);
+    json_decref(to);
+    if (pt_uuidv7(local) != 0 || !to_text) {
+        pt_problem_set(&p, 503, "internal", "", "cannot allocate a message id");
+        rc = s_problem(c, &p, NULL, NULL);
+        goto done;
+    }
+    pt_uuid_format(local, local_id);
+    if (pt_bridge_out_put(self->store, local_id, sub->type->name, sub->case_token, to_text) != 0) {
+        pt_problem_set(&p, 503, "storage-unavailable", "", "cannot record the message locally");
+        rc = s_problem(c, &p, NULL, NULL);
+        goto done;
+    }
+    pt_send_t msg;
+    pt_submit_req_to_send(sub, &msg);
+    pt_receipt_info_t receipt;
+    pt_reject_info_t rej;
+    memset(&rej, 0, sizeof rej);
+    char why[PUENTE_ERR_BYTES] = "";
+    pthread_mutex_lock(&self->client_lock);
+    pt_client_t *client = s_client(self, &p);
+    pt_client_result_t sr = PT_CLIENT_UNREACHABLE;
+    if (client) {
+        sr = pt_client_send(client, &msg, &receipt, &rej);
+        snprintf(why, sizeof why, "%s", pt_client_error(client));
+        if (sr == PT_CLIENT_UNREACHABLE || sr == PT_CLIENT_BAD_REPLY)
+            s_client_drop(self);
+    }
+    pthread_mutex_unlock(&self->client_lock);
+
+    json_t *extra = json_pack("{s:s}", "id", local_id);
+    if (sr == PT_CLIENT_OK) {
+        char mid[PT_UUID_STR_BYTES], cid[PT_UUID_STR_BYTES];
+        pt_uuid_format(receipt.message_id, mid);
+        pt_uuid_format(receipt.correlation_id, cid);
+        json_t *r = pt_bridge_receipt_json(&receipt);
+        char *rtext = json_dumps(r, JSON_COMPACT);
+        pt_bridge_out_submitted(self->store, local_id, mid, cid, rtext ? rtext : "{}");
+        free(rtext);
+        s_log("info", "submitted", "%s %s as %s", sub->type->name, local_id, mid);
+        json_decref(extra);
+        rc = s_json(c, 201, json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", local_id, "message_id",
+                                      mid, "correlation_id", cid, "status", "submitted",
+                                      "receipt", r));
+        goto done;
+    }
+    if (sr == PT_CLIENT_REJECTED) {
+        static const uint8_t zero[PT_UUID_BYTES] = {0};
+        char mid[PT_UUID_STR_BYTES] = "";
+        if (memcmp(rej.message_id, zero, PT_UUID_BYTES) != 0)
+            pt_uuid_format(rej.message_id, mid);
+        int retry = rej.code == PUENTE__V1__REJECT_CODE__REJECT_RETRY_LATER;
+        pt_bridge_out_failed(self->store, local_id, retry ? "not_sent" : "rejected", rej.code,
+                             rej.code_name, rej.reason, mid[0] ? mid : NULL);
+        if (retry)
+            pt_problem_set(&p, 503, "broker-unreachable", "",
+                           "the broker cannot store messages right now; send again later");
+        else
+            pt_problem_set(&p, 422, "rejected", "", "%s", rej.reason);
+        p.reject_code = rej.code;
+        snprintf(p.reject_name, sizeof p.reject_name, "%s", rej.code_name);
+        if (mid[0])
+            json_object_set_new(extra, "message_id", json_string(mid));
+        s_log("info", "rejected", "%s %s: %s", sub->type->name, local_id, rej.code_name);
+    }
+    else if (sr == PT_CLIENT_INVALID) {
+        pt_bridge_out_failed(self->store, local_id, "not_sent", 0, NULL, why, NULL);
+        pt_problem_set(&p, 422, "refused-locally", "", "%s", why);
+    }
+    else if (sr == PT_CLIENT_BAD_REPLY) {
+        pt_bridge_out_failed(self->store, local_id, "unconfirmed", 0, NULL, why, NULL);
+        pt_problem_set(&p, 502, "bad-broker-reply", "", "%s", why);
+    }
+    else {
+        pt_bridge_out_failed(self->store, local_id, "not_sent", 0, NULL,
+                             "the broker could not be reached", NULL);
+        if (client)
+            pt_problem_set(&p, 503, "broker-unreachable", "",
+                           "no answer from the broker; the message was not sent");
+    }
+    rc = s_problem(c, &p, extra, NULL);
+    json_decref(extra);
+done:
+    free(to_text);
+    pt_submit_req_destroy(&sub);
+    return rc;
+}
+
+static enum MHD_Result s_inbox(pt_bridge_t *self, struct MHD_Connection *c)
+{
+    pt_problem_t p;
+    int64_t since;
+    int limit;
+    if (pt_inbox_query_parse(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "since"),
+                             MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit"),
+                             &since, &limit, &p) != 0)
+        return s_problem(c, &p, NULL, NULL);
+    json_t *list = NULL;
+    int64_t next = since;
+    if (pt_bridge_inbox_list(self->store, since, limit, &list, &next) != 0) {
+        pt_problem_set(&p, 503, "storage-unavailable", "", "cannot read the inbox");
+        return s_problem(c, &p, NULL, NULL);
+    }
+    char cursor[24];
+    snprintf(cursor, sizeof cursor, "%lld", (long long) next);
+    return s_json(c, 200, json_pack("{s:o, s:s}", "messages", list, "next_cursor", cursor));
+}
+
+/* Fetches a trail with the request client: OK and *out, or a problem. */
+static int s_trail_fetch(pt_bridge_t *self, const char *token, Puente__V1__TrailReply **out,
+                         pt_problem_t *p)
+{
+    pt_reject_info_t rej;
+    memset(&rej, 0, sizeof rej);
+    pthread_mutex_lock(&self->client_lock);
+    pt_client_t *client = s_client(self, p);
+    pt_client_result_t rc = PT_CLIENT_UNREACHABLE;
+    if (client) {
+        rc = pt_client_trail(client, token, out, &rej);
+        if (rc == PT_CLIENT_UNREACHABLE || rc == PT_CLIENT_BAD_REPLY)
+            s_client_drop(self);
+    }
+    pthread_mutex_unlock(&self->client_lock);
+    if (rc == PT_CLIENT_OK)
+        return 0;
+    if (rc == PT_CLIENT_REJECTED) {
+        int not_found = rej.code == PUENTE__V1__REJECT_CODE__REJECT_NOT_FOUND;
+        pt_problem_set(p, not_found ? 404 : 403, not_found ? "not-found" : "rejected", "", "%s",
+                       rej.reason);
+        p->reject_code = rej.code;
+        snprintf(p->reject_name, sizeof p->reject_name, "%s", rej.code_name);
+    }
+    else if (client)
+        pt_problem_set(p, 503, "broker-unreachable", "", "the broker did not answer");
+    return -1;
+}
+
+static enum MHD_Result s_trail(pt_bridge_t *self, struct MHD_Connection *c, const char *token)
+{
+    pt_problem_t p;
+    Puente__V1__TrailReply *t = NULL;
+    if (s_trail_fetch(self, token, &t, &p) != 0)
+        return s_problem(c, &p, NULL, NULL);
+    json_t *o = pt_bridge_trail_json(t);
+    puente__v1__trail_reply__free_unpacked(t, NULL);
+    return s_json(c, 200, o);
+}
+
+static enum MHD_Result s_status(pt_bridge_t *self, struct MHD_Connection *c, const char *id)
+{
+    pt_problem_t p;
+    json_t *row = NULL;
+    int found = pt_bridge_out_get(self->store, id, &row);
+    if (found < 0) {
+        pt_problem_set(&p, 503, "storage-unavailable", "", "cannot read the outbound table");
+        return s_problem(c, &p, NULL, NULL);
+    }
+    if (found == 0) {
+        pt_problem_set(&p, 404, "message-not-found", "", "no message sent through this bridge "
+                                                         "has this id");
+        return s_problem(c, &p, NULL, NULL);
+    }
+    const char *status = json_string_value(json_object_get(row, "status"));
+    const char *mid = json_string_value(json_object_get(row, "message_id"));
+    const char *cid = json_string_value(json_object_get(row, "correlation_id"));
+    const char *token = json_string_value(json_object_get(row, "case_token"));
+    json_t *ids = NULL, *replies = NULL;
+    if (mid && pt_bridge_thread(self->store, cid, mid, &ids, &replies) == 0)
+        json_object_set_new(row, "replies", replies);
+    int live = status && mid && token
+               && (strcmp(status, "submitted") == 0 || strcmp(status, "delivered") == 0
+                   || strcmp(status, "acknowledged") == 0);
+    if (live) {
+        Puente__V1__TrailReply *t = NULL;
+        pt_problem_t tp;
+        if (s_trail_fetch(self, token, &t, &tp) == 0) {
+            json_t *to = json_object_get(row, "to");
+            size_t n = json_array_size(to), n_ids = json_array_size(ids);
+            char **orgs = calloc(n + 1, sizeof *orgs);
+            const char **related = calloc(n_ids + 1, sizeof *related);
+            if (orgs && related) {
+                for (size_t i = 0; i < n; i++)
+                    orgs[i] = (char *) json_string_value(json_array_get(to, i));
+                for (size_t i = 0; i < n_ids; i++)
+                    related[i] = json_string_value(json_array_get(ids, i));
+                const char *overall = "submitted";
+                char lifecycle[64] = "";
+                json_t *per = pt_bridge_status_from_trail(t, mid, orgs, n, related, n_ids,
+                                                          &overall, lifecycle, sizeof lifecycle);
+                json_object_set_new(row, "recipients", per);
+                json_object_set_new(row, "status", json_string(overall));
+                if (lifecycle[0])
+                    json_object_set_new(row, "lifecycle_state", json_string(lifecycle));
+                /* Copy before the row's strings change under us. */
+                char local[PT_UUID_STR_BYTES];
+                snprintf(local, sizeof local, "%s",
+                         json_string_value(json_object_get(row, "id")));
+                pt_bridge_out_progress(self->store, local, overall, lifecycle);
+            }
+            free(orgs);
+            free(related);
+            puente__v1__trail_reply__free_unpacked(t, NULL);
+        }
+        else
+            json_object_set_new(row, "stale", json_true()); /* broker unreachable: last known */
+    }
+    json_decref(ids);
+    return s_json(c, 200, row);
+}
+
+static enum MHD_Result s_ack(pt_bridge_t *self, struct MHD_Connection *c, const char *id)
+{
+    pt_problem_t p;
+    uint8_t mid[PT_UUID_BYTES];
+    int already = 0;
+    int found = pt_uuid_parse(id, mid) == 0 ? pt_bridge_inbox_app_ack(self->store, id, &already)
+                                            : 0;
+    if (found < 0) {
+        pt_problem_set(&p, 503, "storage-unavailable", "", "cannot record the acknowledgement");
+        return s_problem(c, &p, NULL, NULL);
+    }
+    if (found == 0) {
+        pt_problem_set(&p, 404, "message-not-found", "", "no received message has this id");
+        return s_problem(c, &p, NULL, NULL);
+    }
+    /* Recorded durably first: if the broker cannot take the ack now, the receiver
+       thread sends it later. */
+    pthread_mutex_lock(&self->client_lock);
+    pt_client_t *client = s_client(self, &p);
+    pt_client_result_t rc = PT_CLIENT_UNREACHABLE;
+    if (client) {
+        rc = pt_client_ack(client, mid);
+        if (rc == PT_CLIENT_UNREACHABLE || rc == PT_CLIENT_BAD_REPLY)
+            s_client_drop(self);
+    }
+    pthread_mutex_unlock(&self->client_lock);
+    /* REJECTED here is NOT_FOUND: the broker holds no open delivery (acked before). */
+    int done = rc == PT_CLIENT_OK || rc == PT_CLIENT_REJECTED;
+    if (done)
+        pt_bridge_inbox_broker_acked(self->store, id);
+    return s_json(c, done ? 200 : 202,
+                  json_pack("{s:s, s:s, s:b}", "id", id, "status",
+                            done ? "acknowledged" : "ack_pending", "already_acked", already));
+}
+
+/* --- dispatch ----------------------------------------------------------------------- */
+
+static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char *url,
+                                 const char *method, const char *version,
+                                 const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+    (void) version;
+    pt_bridge_t *self = cls;
+    s_request_t *req = *con_cls;
+    if (!req) {
+        req = calloc(1, sizeof *req);
+        if (!req)
+            return MHD_NO;
+        *con_cls = req;
+        const char *length = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        if (length && strtoull(length, NULL, 10) > self->cfg.max_body)
+            req->too_large = 1;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        /* An oversize body is read and dropped so that the answer is a clean 413. */
+        if (!req->too_large && req->len + *upload_data_size > self->cfg.max_body)
+            req->too_large = 1;
+        if (!req->too_large) {
+            if (req->len + *upload_data_size + 1 > req->cap) {
+                size_t cap = req->cap ? req->cap : 4096;
+                while (cap < req->len + *upload_data_size + 1)
+                    cap *= 2;
+                char *grown = realloc(req->body, cap);
+                if (!grown)
+                    return MHD_NO;
+                req->body = grown;
+                req->cap = cap;
+            }
+            memcpy(req->body + req->len, upload_data, *upload_data_size);
+            req->len += *upload_data_size;
+            req->body[req->len] = '\0';
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+
+    pt_problem_t p;
+    char param[PT_BRIDGE_MAX_TOKEN + 8], allow[64];
+    pt_route_t route = pt_bridge_route_match(method, url, param, sizeof param, allow, sizeof allow);
+    if (route == PT_ROUTE_OPENAPI) {
+        char *text = strdup(pt_bridge_openapi);
+        return text ? s_send(c, 200, "application/json", text, NULL, NULL, 0) : MHD_NO;
+    }
+    /* Everything but the API description needs the token, unknown paths included:
+       an unauthenticated caller learns nothing about what exists. */
+    if (!pt_bridge_bearer_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"),
+                             self->cfg.token)) {
+        pt_problem_set(&p, 401, "unauthorized", "", "send Authorization: Bearer <token>");
+        return s_problem(c, &p, NULL, NULL);
+    }
+    switch (route) {
+    case PT_ROUTE_SUBMIT: return s_submit(self, c, req);
+    case PT_ROUTE_INBOX: return s_inbox(self, c);
+    case PT_ROUTE_STATUS: return s_status(self, c, param);
+    case PT_ROUTE_ACK: return s_ack(self, c, param);
+    case PT_ROUTE_TRAIL: return s_trail(self, c, param);
+    case PT_ROUTE_BAD_METHOD:
+        pt_problem_set(&p, 405, "method-not-allowed", "", "%s is not allowed here (allowed: %s)",
+                       method, allow);
+        return s_problem(c, &p, NULL, allow);
+    default:
+        pt_problem_set(&p, 404, "not-found", "", "no such resource");
+        return s_problem(c, &p, NULL, NULL);
+    }
+}
+
+static void s_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                        enum MHD_RequestTerminationCode toe)
+{
+    (void) cls;
+    (void) c;
+    (void) toe;
+    s_request_t *req = *con_cls;
+    if (req) {
+        free(req->body);
+        free(req);
+        *con_cls = NULL;
+    }
+}
+
+/* --- receiver thread ------------------------------------------------------------------ */
+
+static void s_flush_acks(pt_bridge_t *self, pt_client_t *client)
+{
+    char ids[S_ACK_BATCH][37];
+    int n = pt_bridge_inbox_pending_acks(self->store, ids, S_ACK_BATCH);
+    for (int i = 0; i < n; i++) {
+        uint8_t mid[PT_UUID_BYTES];
+        if (pt_uuid_parse(ids[i], mid) != 0)
+            continue;
+        pt_client_result_t rc = pt_client_ack(client, mid);
+        if (rc == PT_CLIENT_OK || rc == PT_CLIENT_REJECTED)
+            pt_bridge_inbox_broker_acked(self->store, ids[i]);
+        else
+            break;
+    }
+}
+
+static void s_take(pt_bridge_t *self, pt_message_t *m)
+{
+    const Puente__V1__Header *h = pt_message_header(m);
+    json_t *o = pt_bridge_message_json(h, pt_message_body(m));
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    char mid[PT_UUID_STR_BYTES], cid[PT_UUID_STR_BYTES] = "", cause[PT_UUID_STR_BYTES] = "";
+    pt_uuid_format(pt_message_id(m), mid);
+    if (h->correlation_id.len == PT_UUID_BYTES)
+        pt_uuid_format(h->correlation_id.data, cid);
+    if (h->causation_id.len == PT_UUID_BYTES)
+        pt_uuid_format(h->causation_id.data, cause);
+    /* Not stored = not acked: the broker offers it again. */
+    if (!text)
+        s_log("error", "inbox", "%s cannot be rendered as JSON; left unacknowledged", mid);
+    else if (pt_bridge_inbox_put(self->store, mid, cid[0] ? cid : NULL, cause[0] ? cause : NULL,
+                                 text, self->cfg.webhook_url[0] != '\0') < 0)
+        s_log("error", "inbox", "%s cannot be stored; left unacknowledged", mid);
+    else {
+        s_log("info", "received", "%s %s from %s", h->message_type, mid, h->sender);
+        pthread_mutex_lock(&self->wake_lock);
+        pthread_cond_broadcast(&self->wake);
+        pthread_mutex_unlock(&self->wake_lock);
+    }
+    free(text);
+    json_decref(o);
+}
+
+static void *s_receiver(void *arg)
+{
+    pt_bridge_t *self = arg;
+    pt_client_t *client = NULL;
+    int backoff = 500;
+    pt_client_opts_t opts = {.endpoint = self->cfg.broker, .keys_dir = self->cfg.keys,
+                             .org_id = self->cfg.org, .receive = 1,
+                             .timeout_ms = self->cfg.timeout_ms,
+                             .client_name = "puente-bridge/0.1 receiver"};
+    while (!self->stop) {
+        if (!client) {
+            char err[PUENTE_ERR_BYTES];
+            client = pt_client_new(&opts, err, sizeof err);
+            if (!client) {
+                s_log("warn", "broker", "receiver: %s; retrying in %d ms", err, backoff);
+                for (int waited = 0; waited < backoff && !self->stop; waited += 100)
+                    s_sleep_ms(100);
+                backoff = backoff * 2 > 30000 ? 30000 : backoff * 2;
+                continue;
+            }
+            backoff = 500;
+        }
+        s_flush_acks(self, client);
+        pt_message_t *m = NULL;
+        pt_client_result_t rc = pt_client_recv(client, 300, &m);
+        if (rc == PT_CLIENT_OK) {
+            s_take(self, m);
+            pt_message_destroy(&m);
+        }
+        else if (rc == PT_CLIENT_REFUSED)
+            s_log("warn", "refused", "%s", pt_client_error(client));
+        else if (rc == PT_CLIENT_UNREACHABLE)
+            pt_client_destroy(&client);
+    }
+    pt_client_destroy(&client);
+    return NULL;
+}
+
+/* --- webhook thread --------------------------------------------------------------------- */
+
+static size_t s_discard(char *data, size_t size, size_t n, void *user)
+{
+    (void) data;
+    (void) user;
+    return size * n;
+}
+
+/* POSTs one message; the HTTP status, or 0 when there was no answer. */
+static long s_webhook_post(pt_bridge_t *self, const char *body)
+{
+    char sig[128], header[160];
+    if (pt_bridge_sign(self->cfg.webhook_secret, strlen(self->cfg.webhook_secret),
+                       (int64_t) time(NULL), body, strlen(body), sig, sizeof sig) != 0)
+        return 0;
+    CURL *curl = curl_easy_init();
+    if (!curl)
+        return 0;
+    struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
+    snprintf(header, sizeof header, "X-Puente-Signature: %s", sig);
+    headers = curl_slist_append(headers, header);
+    curl_easy_setopt(curl, CURLOPT_URL, self->cfg.webhook_url);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long) strlen(body));
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_discard);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    long status = 0;
+    if (curl_easy_perform(curl) == CURLE_OK)
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(curl);
+    return status;
+}
+
+static void *s_webhook(void *arg)
+{
+    pt_bridge_t *self = arg;
+    while (!self->stop) {
+        int64_t seq = 0;
+        char *body = NULL;
+        int attempts = 0;
+        int r = pt_bridge_webhook_next(self->store, pt_now_ms(), &seq, &body, &attempts);
+        if (r == 1) {
+            long status = s_webhook_post(self, body);
+            free(body);
+            if (status >= 200 && status < 300)
+                pt_bridge_webhook_result(self->store, seq, 1, 0);
+            else {
+                int64_t delay = 1000LL << (attempts < 16 ? attempts : 16);
+                if (delay > S_WEBHOOK_MAX_BACKOFF_MS)
+                    delay = S_WEBHOOK_MAX_BACKOFF_MS;
+                int give_up = attempts + 1 >= S_WEBHOOK_MAX_ATTEMPTS;
+                pt_bridge_webhook_result(self->store, seq, 0, give_up ? -1 : pt_now_ms() + delay);
+                s_log("warn", "webhook", "inbox #%lld: HTTP %ld (attempt %d)%s", (long long) seq,
+                      status, attempts + 1, give_up ? "; giving up, it stays in the inbox" : "");
+            }
+            continue;
+        }
+        /* Nothing due: sleep until a new message or at most a second. */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        pthread_mutex_lock(&self->wake_lock);
+        if (!self->stop)
+            pthread_cond_timedwait(&self->wake, &self->wake_lock, &until);
+        pthread_mutex_unlock(&self->wake_lock);
+    }
+    return NULL;
+}
+
+/* --- life cycle ----------------------------------------------------------------------- */
+
+pt_bridge_t *pt_bridge_new(const pt_bridge_config_t *cfg, char *err, size_t err_len)
+{
+    pt_bridge_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(err, err_len, "out of memory");
+        return NULL;
+    }
+    self->cfg = *cfg;
+    pthread_mutex_init(&self->client_lock, NULL);
+    pthread_mutex_init(&self->wake_lock, NULL);
+    pthread_cond_init(&self->wake, NULL);
+    self->store = pt_bridge_store_open(cfg->state_dir, err, err_len);
+    if (!self->store)
+        goto error;
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t) cfg->listen_port);
+    if (inet_pton(AF_INET, cfg->listen_host, &addr.sin_addr) != 1) {
+        snprintf(err, err_len, "--listen: %s is not an IPv4 address", cfg->listen_host);
+        goto error;
+    }
+    self->httpd = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t) cfg->listen_port, NULL,
+        NULL, s_handler, self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
+        MHD_OPTION_THREAD_POOL_SIZE, 4u, MHD_OPTION_CONNECTION_LIMIT, 256u,
+        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+        MHD_OPTION_END);
+    if (!self->httpd) {
+        snprintf(err, err_len, "cannot listen on %s:%d", cfg->listen_host, cfg->listen_port);
+        goto error;
+    }
+    if (pthread_create(&self->receiver, NULL, s_receiver, self) != 0) {
+        snprintf(err, err_len, "cannot start the receiver thread");
+        goto error;
+    }
+    self->receiver_started = 1;
+    if (cfg->webhook_url[0]) {
+        if (pthread_create(&self->webhook, NULL, s_webhook, self) != 0) {
+            snprintf(err, err_len, "cannot start the webhook thread");
+            goto error;
+        }
+        self->webhook_started = 1;
+    }
+    s_log("info", "start", "serving %s on %s:%d", cfg->org, cfg->listen_host, cfg->listen_port);
+    return self;
+error:
+    pt_bridge_destroy(&self);
+    return NULL;
+}
+
+void pt_bridge_destroy(pt_bridge_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    pt_bridge_t *self = *self_p;
+    if (self->httpd)
+        MHD_stop_daemon(self->httpd);
+    pthread_mutex_lock(&self->wake_lock);
+    self->stop = 1;
+    pthread_cond_broadcast(&self->wake);
+    pthread_mutex_unlock(&self->wake_lock);
+    if (self->receiver_started)
+        pthread_join(self->receiver, NULL);
+    if (self->webhook_started)
+        pthread_join(self->webhook, NULL);
+    pt_client_destroy(&self->client);
+    pt_bridge_store_destroy(&self->store);
+    pthread_mutex_destroy(&self->client_lock);
+    pthread_mutex_destroy(&self->wake_lock);
+    pthread_cond_destroy(&self->wake);
+    memset(self->cfg.token, 0, sizeof self->cfg.token);
+    memset(self->cfg.webhook_secret, 0, sizeof self->cfg.webhook_secret);
+    free(self);
+    *self_p = NULL;
+}

@@ -1,0 +1,619 @@
+/*  puente-primero — one process per organisation between a Primero v2 instance
+    and Puente (README "Primero adapter").
+
+    Outbound: every --poll-interval, GET /api/v2/cases?service_response_types=
+    referral_to_other_country (paged) and send one referral.request per service
+    row flagged "referral_to_other_country" whose service_implementing_agency is a
+    Puente organisation id, unless the state file says it was sent already.
+    Inbound: messages from pt_client_recv are mapped to Primero shape and POSTed
+    or PATCHed into the local instance; the message is acked to Puente only after
+    Primero answered 2xx (and the state file recorded it), otherwise it is kept
+    and retried.
+
+    Logs carry system ids (case ids, message ids, referral ids) and code-list
+    values, never names or notes.
+*/
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mapping.h"
+#include "pt_crypto.h"
+#include "puente.h"
+#include "referral.pb-c.h"
+
+#define S_MAX_REFERRALS 32
+#define S_MAX_PENDING 64
+#define S_MAX_RESPONSE (16 * 1024 * 1024)
+#define S_PAGE_SIZE 100
+
+typedef struct {
+    const char *org;
+    const char *broker;
+    const char *keys;
+    const char *primero;
+    const char *token_file;
+    const char *codelists;
+    const char *version;
+    const char *state;
+    int64_t poll_ms;
+    int once;
+} s_opts_t;
+
+typedef struct {
+    s_opts_t opts;
+    char token[1024];
+    pt_primero_codelists_t *lists;
+    sqlite3 *db;
+    pt_client_t *client;
+    CURL *curl;
+    pt_message_t *pending[S_MAX_PENDING];
+    size_t n_pending;
+} s_app_t;
+
+static volatile sig_atomic_t s_stop;
+
+static void s_on_signal(int sig)
+{
+    (void) sig;
+    s_stop = 1;
+}
+
+static const char *s_org_for_log = "?";
+
+static void s_log(const char *fmt, ...)
+{
+    char when[40];
+    puente_time_format((int64_t) time(NULL) * 1000, when, sizeof when);
+    fprintf(stderr, "%s puente-primero[%s] ", when, s_org_for_log);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fflush(stderr);
+}
+
+/* --- state file --------------------------------------------------------------- */
+
+static int s_db_open(s_app_t *app)
+{
+    if (sqlite3_open(app->opts.state, &app->db) != SQLITE_OK) {
+        s_log("state %s: %s", app->opts.state, app->db ? sqlite3_errmsg(app->db) : "cannot open");
+        return -1;
+    }
+    const char *schema =
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+        "CREATE TABLE IF NOT EXISTS sent (ref TEXT PRIMARY KEY, message_type TEXT NOT NULL,"
+        "  recipient TEXT NOT NULL, message_id TEXT, outcome TEXT NOT NULL, at_ms INTEGER NOT NULL);"
+        "CREATE TABLE IF NOT EXISTS received (message_id TEXT PRIMARY KEY,"
+        "  message_type TEXT NOT NULL, at_ms INTEGER NOT NULL);"
+        "CREATE TABLE IF NOT EXISTS links (puente_ref TEXT PRIMARY KEY, record_id TEXT NOT NULL,"
+        "  case_token TEXT NOT NULL);";
+    char *err = NULL;
+    if (sqlite3_exec(app->db, schema, NULL, NULL, &err) != SQLITE_OK) {
+        s_log("state %s: %s", app->opts.state, err ? err : "schema failed");
+        sqlite3_free(err);
+        return -1;
+    }
+    return 0;
+}
+
+/* 1 if the query with one text parameter returns a row, 0 if not, -1 on error. */
+static int s_db_exists(s_app_t *app, const char *sql, const char *param)
+{
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(app->db, sql, -1, &stmt, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(stmt, 1, param, -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(stmt);
+    sqlite3_finalize(stmt);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Runs sql with up to 5 text parameters (NULL = SQL NULL). 0 or -1. */
+static int s_db_exec(s_app_t *app, const char *sql, const char *const *params, int n)
+{
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(app->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        s_log("state: %s", sqlite3_errmsg(app->db));
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        sqlite3_bind_text(stmt, i + 1, params[i], -1, SQLITE_TRANSIENT);
+    int rc = sqlite3_step(stmt);
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_DONE) {
+        s_log("state: %s", sqlite3_errmsg(app->db));
+        return -1;
+    }
+    return 0;
+}
+
+static char *s_db_link(s_app_t *app, const char *ref)
+{
+    sqlite3_stmt *stmt = NULL;
+    char *record_id = NULL;
+    if (sqlite3_prepare_v2(app->db, "SELECT record_id FROM links WHERE puente_ref = ?", -1, &stmt,
+                           NULL) != SQLITE_OK)
+        return NULL;
+    sqlite3_bind_text(stmt, 1, ref, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(stmt) == SQLITE_ROW)
+        record_id = strdup((const char *) sqlite3_column_text(stmt, 0));
+    sqlite3_finalize(stmt);
+    return record_id;
+}
+
+/* --- HTTP to Primero ---------------------------------------------------------------- */
+
+typedef struct {
+    char *data;
+    size_t len;
+    int overflow;
+} s_buf_t;
+
+static size_t s_on_body(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+    s_buf_t *buf = arg;
+    size_t n = size * nmemb;
+    if (buf->len + n > S_MAX_RESPONSE) {
+        buf->overflow = 1;
+        return 0;
+    }
+    char *grown = realloc(buf->data, buf->len + n + 1);
+    if (!grown)
+        return 0;
+    buf->data = grown;
+    memcpy(buf->data + buf->len, ptr, n);
+    buf->len += n;
+    buf->data[buf->len] = '\0';
+    return n;
+}
+
+/* method path (appended to --primero) with an optional JSON body. Returns the HTTP
+   status (0 when there was no answer) and the parsed JSON answer in *reply (may
+   be NULL; caller decrefs). */
+static long s_http(s_app_t *app, const char *method, const char *path, json_t *body,
+                   json_t **reply)
+{
+    char url[2048];
+    snprintf(url, sizeof url, "%s%s", app->opts.primero, path);
+    s_buf_t buf = {NULL, 0, 0};
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    struct curl_slist *headers = NULL;
+    char auth[1100];
+    long status = 0;
+    if (reply)
+        *reply = NULL;
+    if (app->token[0]) {
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", app->token);
+        headers = curl_slist_append(headers, auth);
+    }
+    headers = curl_slist_append(headers, "Accept: application/json");
+    if (text)
+        headers = curl_slist_append(headers, "Content-Type: application/json");
+    CURL *curl = app->curl;
+    curl_easy_reset(curl);
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_on_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &buf);
+    if (text)
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, text);
+    CURLcode rc = curl_easy_perform(curl);
+    if (rc != CURLE_OK) {
+        s_log("primero %s %s: %s", method, path, curl_easy_strerror(rc));
+        goto done;
+    }
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    if (reply && buf.data) {
+        json_error_t jerr;
+        *reply = json_loadb(buf.data, buf.len, 0, &jerr);
+    }
+done:
+    curl_slist_free_all(headers);
+    free(text);
+    free(buf.data);
+    return status;
+}
+
+/* --- outbound ------------------------------------------------------------------------ */
+
+/* A case token is a pseudonym, not the local case number: a hash of org and case id. */
+static void s_case_token(const char *org, const char *case_id, char out[40])
+{
+    uint8_t digest[PT_SHA256_BYTES];
+    const void *parts[] = {"puente-primero:", org, ":", case_id};
+    size_t lens[] = {15, strlen(org), 1, strlen(case_id)};
+    memset(digest, 0, sizeof digest);
+    pt_sha256_parts(parts, lens, 4, digest);
+    strcpy(out, "PP-");
+    for (int i = 0; i < 16; i++)
+        snprintf(out + 3 + 2 * i, 3, "%02x", digest[i]);
+}
+
+/* Sends one mapped referral. 0 sent or refused for good (recorded), -1 try later. */
+static int s_send_referral(s_app_t *app, const json_t *record, pt_primero_out_t *out)
+{
+    const Puente__V1__ReferralRequest *r = (const Puente__V1__ReferralRequest *) out->body;
+    if (r->n_services != 1 || !r->services[0]->implementing_agency[0])
+        return 0;
+    const char *to = r->services[0]->implementing_agency;
+    const char *case_id = json_string_value(json_object_get(record, "id"));
+    char token[40];
+    s_case_token(app->opts.org, case_id ? case_id : out->ref, token);
+    size_t len = protobuf_c_message_get_packed_size(out->body);
+    uint8_t *bytes = malloc(len ? len : 1);
+    if (!bytes)
+        return -1;
+    protobuf_c_message_pack(out->body, bytes);
+    Puente__V1__ConsentSummary consent = PUENTE__V1__CONSENT_SUMMARY__INIT;
+    puente_consent_derive(out->body, &consent);
+    const char *recipients[] = {to};
+    pt_send_t msg = {.message_type = out->message_type,
+                     .recipients = recipients,
+                     .n_recipients = 1,
+                     .case_token = token,
+                     .consent = &consent,
+                     .service_type = out->service_type,
+                     .body = bytes,
+                     .body_len = len};
+    pt_receipt_info_t receipt;
+    pt_reject_info_t rej;
+    memset(&rej, 0, sizeof rej);
+    pt_client_result_t rc = pt_client_send(app->client, &msg, &receipt, &rej);
+    free(bytes);
+    char id[PT_UUID_STR_BYTES] = "";
+    if (rc == PT_CLIENT_OK) {
+        pt_uuid_format(receipt.message_id, id);
+        s_log("sent %s %s to %s: message %s", out->message_type, out->ref, to, id);
+        const char *params[] = {out->ref, out->message_type, to, id, "stored"};
+        s_db_exec(app,
+                  "INSERT OR REPLACE INTO sent (ref, message_type, recipient, message_id, outcome,"
+                  " at_ms) VALUES (?, ?, ?, ?, ?, strftime('%s','now') * 1000)",
+                  params, 5);
+        return 0;
+    }
+    if (rc == PT_CLIENT_REJECTED || rc == PT_CLIENT_INVALID) {
+        /* The same bytes would be refused again: record it, an operator fixes the
+           agreement or the record, then deletes the row to resend. */
+        s_log("refused %s %s to %s: %s %s", out->message_type, out->ref, to,
+              rc == PT_CLIENT_REJECTED ? rej.code_name : "INVALID",
+              rc == PT_CLIENT_REJECTED ? rej.reason : pt_client_error(app->client));
+        const char *params[] = {out->ref, out->message_type, to,
+                                rc == PT_CLIENT_REJECTED ? rej.code_name : "INVALID"};
+        s_db_exec(app,
+                  "INSERT OR REPLACE INTO sent (ref, message_type, recipient, message_id, outcome,"
+                  " at_ms) VALUES (?, ?, ?, NULL, ?, strftime('%s','now') * 1000)",
+                  params, 4);
+        return 0;
+    }
+    s_log("send %s %s: %s (will retry)", out->message_type, out->ref, pt_client_error(app->client));
+    return -1;
+}
+
+/* One poll of the local Primero. */
+static void s_poll(s_app_t *app)
+{
+    for (int page = 1; page < 10000 && !s_stop; page++) {
+        char path[256];
+        snprintf(path, sizeof path,
+                 "/api/v2/cases?service_response_types=referral_to_other_country&page=%d&per=%d",
+                 page, S_PAGE_SIZE);
+        json_t *reply = NULL;
+        long status = s_http(app, "GET", path, NULL, &reply);
+        if (status < 200 || status > 299 || !reply) {
+            if (status)
+                s_log("primero GET cases: HTTP %ld", status);
+            json_decref(reply);
+            return;
+        }
+        json_t *records = json_object_get(reply, "data");
+        size_t i;
+        json_t *record;
+        json_array_foreach(records, i, record)
+        {
+            pt_primero_out_t out[S_MAX_REFERRALS];
+            char err[PT_PRIMERO_ERR_BYTES];
+            int n = pt_primero_case_to_referrals(app->lists, record, app->opts.org, NULL, out,
+                                                 S_MAX_REFERRALS, err, sizeof err);
+            if (n < 0) {
+                const char *id = json_string_value(json_object_get(record, "id"));
+                s_log("case %s not sent: %s", id ? id : "?", err);
+                continue;
+            }
+            for (int k = 0; k < n; k++) {
+                if (s_db_exists(app, "SELECT 1 FROM sent WHERE ref = ?", out[k].ref) == 0)
+                    s_send_referral(app, record, &out[k]);
+                pt_primero_out_clear(&out[k]);
+            }
+        }
+        size_t got = json_array_size(records);
+        json_int_t total = json_integer_value(
+            json_object_get(json_object_get(reply, "metadata"), "total"));
+        json_decref(reply);
+        if (got < S_PAGE_SIZE || (json_int_t) page * S_PAGE_SIZE >= total)
+            return;
+    }
+}
+
+/* --- inbound ------------------------------------------------------------------------------ */
+
+typedef enum { S_DONE, S_RETRY, S_STUCK } s_outcome_t;
+
+/* Puts one received message into the local Primero. */
+static s_outcome_t s_deliver(s_app_t *app, pt_message_t *msg)
+{
+    const Puente__V1__Header *header = pt_message_header(msg);
+    const pt_type_t *type = pt_message_type(msg);
+    char id[PT_UUID_STR_BYTES];
+    pt_uuid_format(pt_message_id(msg), id);
+    if (s_db_exists(app, "SELECT 1 FROM received WHERE message_id = ?", id) == 1)
+        return S_DONE; /* posted before a crash, not acked yet: do not post twice */
+    char err[PT_PRIMERO_ERR_BYTES];
+    json_t *data = pt_primero_from_puente(app->lists, type->name, pt_message_body(msg), err,
+                                          sizeof err);
+    if (!data) {
+        s_log("message %s (%s) cannot be mapped, left unacknowledged: %s", id, type->name, err);
+        return S_STUCK;
+    }
+    char path[1024];
+    const char *method = "POST";
+    const char *ref = NULL;
+    char *record_id = NULL;
+    if (strcmp(type->name, "referral.request") == 0 || strcmp(type->name, "transfer.request") == 0) {
+        snprintf(path, sizeof path, "/api/v2/cases");
+        ref = json_string_value(json_object_get(
+            data, type->name[0] == 'r' ? "puente_referral_id" : "puente_transfer_id"));
+        json_object_set_new(data, "puente_case_token", json_string(header->case_token));
+    } else if (strcmp(type->name, "tracing.request") == 0) {
+        snprintf(path, sizeof path, "/api/v2/tracing_requests");
+        ref = json_string_value(json_object_get(data, "tracing_request_id"));
+        json_object_set_new(data, "puente_case_token", json_string(header->case_token));
+    } else if (json_object_get(data, "type")) {
+        /* A transition: the case and the service row it answers are in the
+           referral id this adapter sent; a remote transition has no id of its own
+           in the sending instance, so the service row's id names it. */
+        const char *record = json_string_value(json_object_get(data, "record_id"));
+        const char *service = json_string_value(json_object_get(data, "service_record_id"));
+        int referral = strcmp(json_string_value(json_object_get(data, "type")), "Referral") == 0;
+        char *escaped_record = curl_easy_escape(app->curl, record ? record : "", 0);
+        char *escaped_sub = curl_easy_escape(app->curl, referral && service ? service : record, 0);
+        snprintf(path, sizeof path, "/api/v2/cases/%s/%s/%s", escaped_record,
+                 referral ? "referrals" : "transfers", escaped_sub);
+        curl_free(escaped_record);
+        curl_free(escaped_sub);
+        method = "PATCH";
+    } else {
+        /* Follow-up or closure: onto the case created from that return/referral. */
+        const char *return_id = json_string_value(json_object_get(data, "puente_return_id"));
+        record_id = return_id ? s_db_link(app, return_id) : NULL;
+        char *escaped = curl_easy_escape(app->curl, record_id ? record_id : return_id, 0);
+        snprintf(path, sizeof path, "/api/v2/cases/%s", escaped);
+        curl_free(escaped);
+        method = "PATCH";
+    }
+    json_t *body = json_pack("{s:O}", "data", data);
+    json_t *reply = NULL;
+    long status = s_http(app, method, path, body, &reply);
+    json_decref(body);
+    free(record_id);
+    s_outcome_t outcome = S_RETRY;
+    if (status >= 200 && status <= 299) {
+        const char *params[] = {id, type->name};
+        s_db_exec(app,
+                  "INSERT OR IGNORE INTO received (message_id, message_type, at_ms)"
+                  " VALUES (?, ?, strftime('%s','now') * 1000)",
+                  params, 2);
+        const char *new_id = json_string_value(json_object_get(json_object_get(reply, "data"), "id"));
+        if (ref && new_id) {
+            const char *link[] = {ref, new_id, header->case_token};
+            s_db_exec(app,
+                      "INSERT OR REPLACE INTO links (puente_ref, record_id, case_token)"
+                      " VALUES (?, ?, ?)",
+                      link, 3);
+        }
+        s_log("posted message %s (%s) to primero: HTTP %ld", id, type->name, status);
+        outcome = S_DONE;
+    } else if (status) {
+        s_log("primero %s %s for message %s: HTTP %ld (will retry)", method, path, id, status);
+    }
+    json_decref(reply);
+    json_decref(data);
+    return outcome;
+}
+
+/* Delivers the pending messages in order; acks each one Primero accepted. */
+static void s_flush_pending(s_app_t *app)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < app->n_pending; i++) {
+        pt_message_t *msg = app->pending[i];
+        s_outcome_t outcome = kept ? S_RETRY : s_deliver(app, msg);
+        if (outcome == S_DONE) {
+            if (pt_client_ack(app->client, pt_message_id(msg)) != PT_CLIENT_OK)
+                s_log("ack: %s (the broker redelivers; the state file stops a second post)",
+                      pt_client_error(app->client));
+            pt_message_destroy(&msg);
+        } else if (outcome == S_STUCK) {
+            pt_message_destroy(&msg);
+        } else {
+            app->pending[kept++] = msg; /* keep order: later ones wait behind it */
+        }
+    }
+    app->n_pending = kept;
+}
+
+/* --- main ------------------------------------------------------------------------------------ */
+
+static void s_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: puente-primero --org ORG --primero URL [options]\n"
+            "  --org ORG                 organisation id this process acts for (MX-DIF)\n"
+            "  --broker ENDPOINT         broker (default %s)\n"
+            "  --keys DIR                key directory (default %s)\n"
+            "  --primero URL             base URL of the Primero instance (http://host:port)\n"
+            "  --primero-token-file FILE bearer token for the Primero API\n"
+            "  --codelists DIR           code lists (default adapters/primero/codelists)\n"
+            "  --codelist-version V      code-list version (default v1)\n"
+            "  --state FILE              SQLite state file (default puente-primero-ORG.db)\n"
+            "  --poll-interval DURATION  Primero poll interval (default 60s; 500ms, 5m, ...)\n"
+            "  --once                    one poll and one receive pass, then exit\n",
+            PUENTE_DEFAULT_BROKER, PUENTE_DEFAULT_KEYS);
+}
+
+static int s_read_token(s_app_t *app)
+{
+    if (!app->opts.token_file)
+        return 0;
+    FILE *file = fopen(app->opts.token_file, "r");
+    if (!file) {
+        s_log("token file %s: %s", app->opts.token_file, strerror(errno));
+        return -1;
+    }
+    if (!fgets(app->token, sizeof app->token, file))
+        app->token[0] = '\0';
+    fclose(file);
+    app->token[strcspn(app->token, "\r\n")] = '\0';
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static char state_default[300];
+    s_app_t app;
+    memset(&app, 0, sizeof app);
+    app.opts.codelists = "adapters/primero/codelists";
+    app.opts.version = "v1";
+    app.opts.poll_ms = 60000;
+    static const struct option options[] = {{"org", required_argument, NULL, 'o'},
+                                            {"broker", required_argument, NULL, 'b'},
+                                            {"keys", required_argument, NULL, 'k'},
+                                            {"primero", required_argument, NULL, 'p'},
+                                            {"primero-token-file", required_argument, NULL, 't'},
+                                            {"codelists", required_argument, NULL, 'c'},
+                                            {"codelist-version", required_argument, NULL, 'v'},
+                                            {"state", required_argument, NULL, 's'},
+                                            {"poll-interval", required_argument, NULL, 'i'},
+                                            {"once", no_argument, NULL, '1'},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {NULL, 0, NULL, 0}};
+    int opt;
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (opt) {
+        case 'o': app.opts.org = optarg; break;
+        case 'b': app.opts.broker = optarg; break;
+        case 'k': app.opts.keys = optarg; break;
+        case 'p': app.opts.primero = optarg; break;
+        case 't': app.opts.token_file = optarg; break;
+        case 'c': app.opts.codelists = optarg; break;
+        case 'v': app.opts.version = optarg; break;
+        case 's': app.opts.state = optarg; break;
+        case '1': app.opts.once = 1; break;
+        case 'i':
+            if (puente_duration_parse(optarg, &app.opts.poll_ms) != 0 || app.opts.poll_ms <= 0) {
+                fprintf(stderr, "puente-primero: --poll-interval: invalid duration\n");
+                return 1;
+            }
+            break;
+        case 'h': s_usage(stdout); return 0;
+        default: s_usage(stderr); return 1;
+        }
+    }
+    if (!app.opts.org || !app.opts.primero) {
+        s_usage(stderr);
+        return 1;
+    }
+    s_org_for_log = app.opts.org;
+    if (!app.opts.state) {
+        snprintf(state_default, sizeof state_default, "puente-primero-%s.db", app.opts.org);
+        app.opts.state = state_default;
+    }
+    int exit_code = 1;
+    char err[PUENTE_ERR_BYTES];
+    if (s_read_token(&app) != 0)
+        goto done;
+    app.lists = pt_primero_codelists_load(app.opts.codelists, app.opts.version, err, sizeof err);
+    if (!app.lists) {
+        s_log("code lists: %s", err);
+        goto done;
+    }
+    if (s_db_open(&app) != 0)
+        goto done;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(app.curl = curl_easy_init())) {
+        s_log("libcurl initialisation failed");
+        goto done;
+    }
+    pt_client_opts_t copts = {.endpoint = app.opts.broker,
+                              .keys_dir = app.opts.keys,
+                              .org_id = app.opts.org,
+                              .receive = 1,
+                              .client_name = "puente-primero/0.1"};
+    app.client = pt_client_new(&copts, err, sizeof err);
+    if (!app.client) {
+        s_log("broker: %s", err);
+        goto done;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    s_log("running: primero %s, code lists %s, state %s", app.opts.primero, app.opts.version,
+          app.opts.state);
+    int64_t next_poll = 0;
+    while (!s_stop) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        int64_t now_ms = (int64_t) now.tv_sec * 1000 + now.tv_nsec / 1000000;
+        if (now_ms >= next_poll) {
+            s_poll(&app);
+            s_flush_pending(&app);
+            next_poll = now_ms + app.opts.poll_ms;
+        }
+        int wait_ms = app.opts.once ? 1000 : (int) (app.opts.poll_ms < 500 ? app.opts.poll_ms : 500);
+        pt_message_t *msg = NULL;
+        pt_client_result_t rc = pt_client_recv(app.client, wait_ms, &msg);
+        if (rc == PT_CLIENT_OK) {
+            if (app.n_pending < S_MAX_PENDING) {
+                app.pending[app.n_pending++] = msg;
+                s_flush_pending(&app);
+            } else {
+                /* Full: not acked, so the broker keeps it for a later session. */
+                pt_message_destroy(&msg);
+            }
+        } else if (rc == PT_CLIENT_REFUSED) {
+            s_log("delivery refused: %s", pt_client_error(app.client));
+        }
+        if (app.opts.once && rc == PT_CLIENT_TIMEOUT)
+            break;
+    }
+    exit_code = app.n_pending ? 2 : 0;
+done:
+    for (size_t i = 0; i < app.n_pending; i++)
+        pt_message_destroy(&app.pending[i]);
+    pt_client_destroy(&app.client);
+    if (app.curl) {
+        curl_easy_cleanup(app.curl);
+        curl_global_cleanup();
+    }
+    if (app.db)
+        sqlite3_close(app.db);
+    pt_primero_codelists_destroy(&app.lists);
+    return exit_code;
+}
