@@ -5,11 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sqlite3.h>
 #include <zmq.h>
 
 #include "pt_envelope.h"
 #include "puente.h"
 #include "pt_decode.h"
+#include "pt_sdk_internal.h"
 
 #define S_RESEND_MS 2000          /* resend an unanswered request this often */
 #define S_RETRY_LATER_MS 500      /* pause after REJECT_RETRY_LATER */
@@ -18,6 +20,11 @@
 #define S_MAX_QUEUED 10000        /* deliveries held while waiting for a reply */
 #define S_MAX_SEEN 200000         /* handed-over ids remembered in memory */
 #define S_AGREEMENTS_TTL_MS 60000 /* refetch agreements (field sets) older than this */
+#define S_INBOX_APP_ID 0x50544942 /* "PTIB": SQLite application_id of an inbox file */
+#define S_INBOX_SCHEMA                                                                    \
+    "CREATE TABLE IF NOT EXISTS inbox (message_id BLOB PRIMARY KEY,"                      \
+    " state INTEGER NOT NULL," /* 1 handed over, 2 confirmed (acked) */                   \
+    " handed_at_ms INTEGER NOT NULL, acked_at_ms INTEGER) WITHOUT ROWID"
 
 typedef struct s_queued {
     Puente__V1__BrokerFrame *frame;
@@ -54,6 +61,11 @@ struct _pt_client_t {
     size_t n_directory;
     Puente__V1__DirectoryEntries *entries; /* last verified directory: its agreements */
     int64_t entries_at_ms;
+    uint8_t *entries_raw; /* the signed bytes of that directory and the signature */
+    size_t entries_raw_len;
+    uint8_t *entries_sig;
+    size_t entries_sig_len;
+    sqlite3 *inbox;       /* durable record of handed-over ids, or NULL */
     s_seen_t *seen;
     size_t n_seen;
     size_t cap_seen;
@@ -433,6 +445,12 @@ pt_client_t *pt_client_new_ex(const pt_client_opts_t *opts, char *err, size_t er
                  self->keys_dir, kerr[0] ? kerr : "unreadable");
         goto error;
     }
+    if (opts->inbox_path) {
+        self->inbox = pt_sdk_db_open(opts->inbox_path, S_INBOX_APP_ID, "inbox", S_INBOX_SCHEMA,
+                                     reason, sizeof reason);
+        if (!self->inbox)
+            goto error;
+    }
     code = s_connect(self);
     if (code != PT_CLIENT_OK) {
         snprintf(reason, sizeof reason, "%s", self->error[0] ? self->error : "socket setup failed");
@@ -503,6 +521,10 @@ void pt_client_destroy(pt_client_t **self_p)
     if (self->entries)
         puente__v1__directory_entries__free_unpacked(self->entries, NULL);
     free(self->seen);
+    free(self->entries_raw);
+    free(self->entries_sig);
+    if (self->inbox)
+        sqlite3_close(self->inbox);
     if (self->sock) {
         zmq_socket_monitor(self->sock, NULL, 0);
         zmq_close(self->sock);
@@ -528,6 +550,22 @@ const char *pt_client_error(const pt_client_t *client)
 const char *pt_client_org(const pt_client_t *client)
 {
     return client ? client->org : "";
+}
+
+const uint8_t *pt_sdk_directory_signed(const pt_client_t *client, size_t *entries_len,
+                                       const uint8_t **signature, size_t *signature_len)
+{
+    if (!client || !client->entries_raw)
+        return NULL;
+    *entries_len = client->entries_raw_len;
+    *signature = client->entries_sig;
+    *signature_len = client->entries_sig_len;
+    return client->entries_raw;
+}
+
+uint32_t pt_sdk_max_frame(const pt_client_t *client)
+{
+    return client ? client->max_frame_bytes : S_DEFAULT_MAX_FRAME;
 }
 
 /* --- Directory ----------------------------------------------------------- */
@@ -602,6 +640,23 @@ static pt_client_result_t s_directory_fetch(pt_client_t *self, const char *const
         self->directory[self->n_directory++] = ks;
     }
     /* Every reply carries all our agreements, whatever orgs were asked for. */
+    uint8_t *raw = malloc(reply->directory->entries.len + 1);
+    uint8_t *sig = malloc(reply->directory->signature.len + 1);
+    if (!raw || !sig) {
+        free(raw);
+        free(sig);
+        rc = PT_CLIENT_INTERNAL;
+        goto error;
+    }
+    if (reply->directory->entries.len)
+        memcpy(raw, reply->directory->entries.data, reply->directory->entries.len);
+    memcpy(sig, reply->directory->signature.data, reply->directory->signature.len);
+    free(self->entries_raw);
+    free(self->entries_sig);
+    self->entries_raw = raw;
+    self->entries_raw_len = reply->directory->entries.len;
+    self->entries_sig = sig;
+    self->entries_sig_len = reply->directory->signature.len;
     if (self->entries)
         puente__v1__directory_entries__free_unpacked(self->entries, NULL);
     self->entries = entries;
@@ -723,6 +778,229 @@ static void s_local_reject(pt_reject_info_t *rej, int code, const char *reason)
     snprintf(rej->reason, sizeof rej->reason, "%s", reason);
 }
 
+pt_client_result_t pt_sdk_seal(const char *org, const pt_keyset_t *me, const pt_send_t *msg,
+                               const pt_keyset_t *const *recipient_keys,
+                               const Puente__V1__DirectoryEntries *entries,
+                               uint32_t max_frame_bytes, uint8_t **env_out, size_t *env_len_out,
+                               uint8_t message_id[PT_UUID_BYTES],
+                               uint8_t correlation_id[PT_UUID_BYTES], char *err, size_t err_len)
+{
+    pt_client_result_t rc = PT_CLIENT_INVALID;
+    const pt_seal_key_t **seal = NULL;
+    ProtobufCMessage *check = NULL;
+    uint8_t *env = NULL;
+    size_t env_len = 0;
+    *env_out = NULL;
+    *env_len_out = 0;
+    const pt_type_t *type = msg ? pt_types_find(msg->message_type) : NULL;
+    if (!type) {
+        snprintf(err, err_len, "unknown message type %s (see `puente types`)",
+                 msg && msg->message_type ? msg->message_type : "(none)");
+        goto error;
+    }
+    if (!msg->recipients || msg->n_recipients == 0 || msg->n_recipients > 64) {
+        snprintf(err, err_len, "between 1 and 64 recipients are needed");
+        goto error;
+    }
+    for (size_t i = 0; i < msg->n_recipients; i++)
+        if (!msg->recipients[i] || !pt_org_id_valid(msg->recipients[i])) {
+            snprintf(err, err_len, "invalid recipient id %s", s_str(msg->recipients[i]));
+            goto error;
+        }
+    if (!msg->case_token || !*msg->case_token) {
+        snprintf(err, err_len, "a case token is required");
+        goto error;
+    }
+    const char *purpose = msg->purpose && *msg->purpose ? msg->purpose : type->default_purpose;
+    if (!pt_purpose_valid(purpose)) {
+        snprintf(err, err_len, "unknown purpose %s", purpose);
+        goto error;
+    }
+    check = s_unpack(type->descriptor, msg->body, msg->body_len);
+    if (!check) {
+        snprintf(err, err_len, "body is not a valid %s message", type->name);
+        goto error;
+    }
+    if (!entries) {
+        snprintf(err, err_len, "refused before sealing: agreements unavailable");
+        goto error;
+    }
+    /* Field minimisation: nothing leaves that an agreement does not let through. */
+    for (size_t i = 0; i < msg->n_recipients; i++) {
+        const Puente__V1__FieldSet *set = puente_field_set_for(
+            entries->agreements, entries->n_agreements, org, msg->recipients[i], type->name,
+            purpose, s_str(msg->agreement_id), pt_now_ms());
+        char path[200];
+        if (set
+            && puente_fields_check(check, (const char *const *) set->fields, set->n_fields, path,
+                                   sizeof path)
+                   != 0) {
+            snprintf(err, err_len,
+                     "refused before sealing: field %.80s is outside the agreement's field set "
+                     "for %.32s with %.32s",
+                     path, purpose, msg->recipients[i]);
+            goto error;
+        }
+    }
+    seal = calloc(msg->n_recipients, sizeof *seal);
+    if (!seal) {
+        rc = PT_CLIENT_INTERNAL;
+        goto error;
+    }
+    for (size_t i = 0; i < msg->n_recipients; i++) {
+        if (!recipient_keys[i]) {
+            snprintf(err, err_len, "no sealing key for %s", msg->recipients[i]);
+            goto error;
+        }
+        seal[i] = pt_keyset_seal(recipient_keys[i]);
+    }
+    if (pt_uuidv7(message_id)) {
+        rc = PT_CLIENT_INTERNAL;
+        goto error;
+    }
+    if (msg->correlation_id)
+        memcpy(correlation_id, msg->correlation_id, PT_UUID_BYTES);
+    else
+        memcpy(correlation_id, message_id, PT_UUID_BYTES); /* starts its own thread */
+    Puente__V1__ConsentSummary no_consent = PUENTE__V1__CONSENT_SUMMARY__INIT;
+    Puente__V1__Header h = PUENTE__V1__HEADER__INIT;
+    h.message_id = (ProtobufCBinaryData) { PT_UUID_BYTES, message_id };
+    h.correlation_id = (ProtobufCBinaryData) { PT_UUID_BYTES, correlation_id };
+    if (msg->causation_id)
+        h.causation_id = (ProtobufCBinaryData) { PT_UUID_BYTES, (uint8_t *) msg->causation_id };
+    h.message_type = (char *) type->name;
+    h.sender = (char *) org;
+    h.n_recipients = msg->n_recipients;
+    h.recipients = (char **) msg->recipients;
+    h.created_at_ms = pt_now_ms();
+    h.expires_at_ms = msg->expires_in_ms > 0 ? h.created_at_ms + msg->expires_in_ms : 0;
+    h.purpose = (char *) purpose;
+    h.agreement_id = s_str(msg->agreement_id);
+    h.case_token = (char *) msg->case_token;
+    h.consent = (Puente__V1__ConsentSummary *) (msg->consent ? msg->consent : &no_consent);
+    h.schema_version = PT_SCHEMA_VERSION;
+    h.service_type = s_str(msg->service_type);
+    h.respond_by_ms = msg->respond_by_ms;
+    h.follow_up_due_ms = msg->follow_up_due_ms;
+    h.best_interests_ref = s_str(msg->best_interests_ref);
+    h.reason_code = s_str(msg->reason_code);
+
+    pt_env_result_t er = pt_envelope_seal(&h, msg->body, msg->body_len, pt_keyset_sign(me), seal,
+                                          msg->n_recipients, &env, &env_len);
+    if (er != PT_ENV_OK) {
+        snprintf(err, err_len, "cannot seal the envelope: %s", pt_env_result_str(er));
+        rc = PT_CLIENT_INTERNAL;
+        goto error;
+    }
+    if (env_len + 16 > max_frame_bytes) {
+        snprintf(err, err_len, "envelope of %zu bytes exceeds the broker's limit of %u", env_len,
+                 max_frame_bytes);
+        goto error;
+    }
+    *env_out = env;
+    *env_len_out = env_len;
+    env = NULL;
+    rc = PT_CLIENT_OK;
+error:
+    if (check)
+        protobuf_c_message_free_unpacked(check, NULL);
+    free(env);
+    free(seal);
+    return rc;
+}
+
+pt_client_result_t pt_sdk_submit(pt_client_t *client, const uint8_t *env, size_t env_len,
+                                 int64_t deadline, pt_receipt_info_t *receipt,
+                                 pt_reject_info_t *rej)
+{
+    if (!client || !env)
+        return PT_CLIENT_INVALID;
+    pt_client_t *self = client;
+    pt_client_result_t rc = PT_CLIENT_INTERNAL;
+    uint8_t *frame = NULL;
+    size_t frame_len = 0;
+    Puente__V1__Envelope *sealed = NULL;
+    Puente__V1__Header *hdr = NULL;
+    Puente__V1__BrokerFrame *reply = NULL;
+    if (rej)
+        memset(rej, 0, sizeof *rej);
+    /* Our own bytes (possibly read back from an outbox file): checked, and used to
+       match the receipt to this very header. */
+    sealed = (Puente__V1__Envelope *) s_unpack(&puente__v1__envelope__descriptor, env, env_len);
+    uint8_t header_sha[PT_SHA256_BYTES];
+    if (!sealed || pt_envelope_check(sealed, &hdr) != PT_ENV_OK
+        || pt_sha256(sealed->header.data, sealed->header.len, header_sha)) {
+        s_set_error(self, "the envelope to submit does not decode");
+        rc = PT_CLIENT_INVALID;
+        goto error;
+    }
+    uint8_t message_id[PT_UUID_BYTES];
+    memcpy(message_id, hdr->message_id.data, PT_UUID_BYTES);
+    frame = s_submit_frame(env, env_len, &frame_len);
+    if (!frame)
+        goto error;
+    s_match_t m = { .body_case = PUENTE__V1__BROKER_FRAME__BODY_RECEIPT, .message_id = message_id };
+    for (;;) {
+        rc = s_request(self, frame, frame_len, &m, deadline, &reply);
+        if (rc != PT_CLIENT_OK)
+            goto error;
+        if (reply->body_case == PUENTE__V1__BROKER_FRAME__BODY_REJECT
+            && reply->reject->code == PUENTE__V1__REJECT_CODE__REJECT_RETRY_LATER
+            && pt_now_ms() + S_RETRY_LATER_MS < deadline) {
+            puente__v1__broker_frame__free_unpacked(reply, NULL);
+            reply = NULL;
+            Puente__V1__BrokerFrame *other = NULL;
+            int64_t pause_until = pt_now_ms() + S_RETRY_LATER_MS;
+            while (pt_now_ms() < pause_until) {
+                if (s_recv_one(self, (int) (pause_until - pt_now_ms()), &other) == 1)
+                    s_stash(self, other);
+            }
+            continue;
+        }
+        break;
+    }
+    if (reply->body_case == PUENTE__V1__BROKER_FRAME__BODY_REJECT) {
+        s_fill_reject(rej, reply->reject);
+        s_set_error(self, "%s (%d): %s", puente_reject_name(reply->reject->code),
+                    reply->reject->code, s_str(reply->reject->reason));
+        rc = PT_CLIENT_REJECTED;
+        goto error;
+    }
+    const Puente__V1__Receipt *r = reply->receipt;
+    if (puente_receipt_verify(r, pt_keyset_sign(self->broker)) != 0) {
+        s_set_error(self, "the broker's receipt signature does not verify");
+        rc = PT_CLIENT_BAD_REPLY;
+        goto error;
+    }
+    if (r->header_sha256.len != PT_SHA256_BYTES
+        || memcmp(r->header_sha256.data, header_sha, PT_SHA256_BYTES) != 0) {
+        s_set_error(self, "the receipt names a different header than the one sent");
+        rc = PT_CLIENT_BAD_REPLY;
+        goto error;
+    }
+    if (receipt) {
+        memset(receipt, 0, sizeof *receipt);
+        memcpy(receipt->message_id, message_id, PT_UUID_BYTES);
+        if (hdr->correlation_id.len == PT_UUID_BYTES)
+            memcpy(receipt->correlation_id, hdr->correlation_id.data, PT_UUID_BYTES);
+        receipt->stored_at_ms = r->stored_at_ms;
+        memcpy(receipt->header_sha256, r->header_sha256.data, PT_SHA256_BYTES);
+        if (r->event_hash.len == PT_SHA256_BYTES)
+            memcpy(receipt->event_hash, r->event_hash.data, PT_SHA256_BYTES);
+        receipt->duplicate = r->duplicate ? 1 : 0;
+    }
+    rc = PT_CLIENT_OK;
+error:
+    if (reply)
+        puente__v1__broker_frame__free_unpacked(reply, NULL);
+    if (hdr)
+        puente__v1__header__free_unpacked(hdr, NULL);
+    if (sealed)
+        protobuf_c_message_free_unpacked(&sealed->base, NULL);
+    free(frame);
+    return rc;
+}
+
 pt_client_result_t pt_client_send(pt_client_t *client, const pt_send_t *msg,
                                   pt_receipt_info_t *receipt, pt_reject_info_t *rej)
 {
@@ -730,12 +1008,9 @@ pt_client_result_t pt_client_send(pt_client_t *client, const pt_send_t *msg,
         return PT_CLIENT_INVALID;
     pt_client_t *self = client;
     pt_client_result_t rc = PT_CLIENT_INVALID;
-    const pt_seal_key_t **seal = NULL;
-    uint8_t *env = NULL, *frame = NULL;
-    size_t env_len = 0, frame_len = 0;
-    Puente__V1__Envelope *sealed = NULL;
-    Puente__V1__BrokerFrame *reply = NULL;
-    ProtobufCMessage *check = NULL;
+    const pt_keyset_t **keys = NULL;
+    uint8_t *env = NULL;
+    size_t env_len = 0;
     char **fanout = NULL;
     size_t n_fanout = 0;
     self->error[0] = '\0';
@@ -775,36 +1050,18 @@ pt_client_result_t pt_client_send(pt_client_t *client, const pt_send_t *msg,
             s_set_error(self, "invalid recipient id %s", s_str(msg->recipients[i]));
             goto error;
         }
-    if (!msg->case_token || !*msg->case_token) {
-        s_set_error(self, "a case token is required");
+    const Puente__V1__DirectoryEntries *entries = s_agreements(self);
+    if (!entries) {
+        char why[PUENTE_ERR_BYTES];
+        memcpy(why, self->error, sizeof why);
+        s_set_error(self, "refused before sealing: agreements unavailable: %.150s", why);
         goto error;
     }
-    const char *purpose = msg->purpose && *msg->purpose ? msg->purpose : type->default_purpose;
-    if (!pt_purpose_valid(purpose)) {
-        s_set_error(self, "unknown purpose %s", purpose);
-        goto error;
-    }
-    check = s_unpack(type->descriptor, msg->body, msg->body_len);
-    if (!check) {
-        s_set_error(self, "body is not a valid %s message", type->name);
-        goto error;
-    }
-    /* Field minimisation: nothing leaves that an agreement does not let through. */
-    for (size_t i = 0; i < msg->n_recipients; i++) {
-        char why[PUENTE_ERR_BYTES - 40];
-        if (s_fields_ok(self, msg->recipients[i], type->name, purpose, s_str(msg->agreement_id),
-                        check, why, sizeof why) != 0) {
-            s_set_error(self, "refused before sealing: %s", why);
-            goto error;
-        }
-    }
-    protobuf_c_message_free_unpacked(check, NULL);
-    check = NULL;
 
     /* Fetch every unknown recipient in one directory request. */
     const char **missing = calloc(msg->n_recipients, sizeof *missing);
-    seal = calloc(msg->n_recipients, sizeof *seal);
-    if (!missing || !seal) {
+    keys = calloc(msg->n_recipients, sizeof *keys);
+    if (!missing || !keys) {
         free(missing);
         rc = PT_CLIENT_INTERNAL;
         goto error;
@@ -822,8 +1079,8 @@ pt_client_result_t pt_client_send(pt_client_t *client, const pt_send_t *msg,
     else
         free(missing);
     for (size_t i = 0; i < msg->n_recipients; i++) {
-        const pt_keyset_t *ks = s_directory_find(self, msg->recipients[i]);
-        if (!ks) {
+        keys[i] = s_directory_find(self, msg->recipients[i]);
+        if (!keys[i]) {
             char reason[128];
             snprintf(reason, sizeof reason, "%s is not in the broker's directory",
                      msg->recipients[i]);
@@ -832,127 +1089,17 @@ pt_client_result_t pt_client_send(pt_client_t *client, const pt_send_t *msg,
             rc = PT_CLIENT_REJECTED;
             goto error;
         }
-        seal[i] = pt_keyset_seal(ks);
     }
-
     uint8_t message_id[PT_UUID_BYTES], correlation_id[PT_UUID_BYTES];
-    if (pt_uuidv7(message_id)) {
-        rc = PT_CLIENT_INTERNAL;
+    rc = pt_sdk_seal(self->org, self->me, msg, keys, self->entries, self->max_frame_bytes, &env,
+                     &env_len, message_id, correlation_id, self->error, sizeof self->error);
+    if (rc != PT_CLIENT_OK)
         goto error;
-    }
-    if (msg->correlation_id)
-        memcpy(correlation_id, msg->correlation_id, PT_UUID_BYTES);
-    else
-        memcpy(correlation_id, message_id, PT_UUID_BYTES); /* starts its own thread */
-    Puente__V1__ConsentSummary no_consent = PUENTE__V1__CONSENT_SUMMARY__INIT;
-    Puente__V1__Header h = PUENTE__V1__HEADER__INIT;
-    h.message_id = (ProtobufCBinaryData) { PT_UUID_BYTES, message_id };
-    h.correlation_id = (ProtobufCBinaryData) { PT_UUID_BYTES, correlation_id };
-    if (msg->causation_id)
-        h.causation_id = (ProtobufCBinaryData) { PT_UUID_BYTES, (uint8_t *) msg->causation_id };
-    h.message_type = (char *) type->name;
-    h.sender = self->org;
-    h.n_recipients = msg->n_recipients;
-    h.recipients = (char **) msg->recipients;
-    h.created_at_ms = pt_now_ms();
-    h.expires_at_ms = msg->expires_in_ms > 0 ? h.created_at_ms + msg->expires_in_ms : 0;
-    h.purpose = (char *) purpose;
-    h.agreement_id = s_str(msg->agreement_id);
-    h.case_token = (char *) msg->case_token;
-    h.consent = (Puente__V1__ConsentSummary *) (msg->consent ? msg->consent : &no_consent);
-    h.schema_version = PT_SCHEMA_VERSION;
-    h.service_type = s_str(msg->service_type);
-    h.respond_by_ms = msg->respond_by_ms;
-    h.follow_up_due_ms = msg->follow_up_due_ms;
-    h.best_interests_ref = s_str(msg->best_interests_ref);
-    h.reason_code = s_str(msg->reason_code);
-
-    pt_env_result_t er = pt_envelope_seal(&h, msg->body, msg->body_len, pt_keyset_sign(self->me),
-                                          seal, msg->n_recipients, &env, &env_len);
-    if (er != PT_ENV_OK) {
-        s_set_error(self, "cannot seal the envelope: %s", pt_env_result_str(er));
-        rc = PT_CLIENT_INTERNAL;
-        goto error;
-    }
-    if (env_len + 16 > self->max_frame_bytes) {
-        s_set_error(self, "envelope of %zu bytes exceeds the broker's limit of %u", env_len,
-                    self->max_frame_bytes);
-        rc = PT_CLIENT_INVALID;
-        goto error;
-    }
-    /* Our own bytes: used to check that the receipt is about this very header. */
-    sealed = puente__v1__envelope__unpack(NULL, env_len, env);
-    uint8_t header_sha[PT_SHA256_BYTES];
-    if (!sealed || pt_sha256(sealed->header.data, sealed->header.len, header_sha)) {
-        rc = PT_CLIENT_INTERNAL;
-        goto error;
-    }
-    frame = s_submit_frame(env, env_len, &frame_len);
-    if (!frame) {
-        rc = PT_CLIENT_INTERNAL;
-        goto error;
-    }
-
-    int64_t deadline = s_deadline(self->timeout_ms);
-    s_match_t m = { .body_case = PUENTE__V1__BROKER_FRAME__BODY_RECEIPT, .message_id = message_id };
-    for (;;) {
-        rc = s_request(self, frame, frame_len, &m, deadline, &reply);
-        if (rc != PT_CLIENT_OK)
-            goto error;
-        if (reply->body_case == PUENTE__V1__BROKER_FRAME__BODY_REJECT
-            && reply->reject->code == PUENTE__V1__REJECT_CODE__REJECT_RETRY_LATER
-            && pt_now_ms() + S_RETRY_LATER_MS < deadline) {
-            puente__v1__broker_frame__free_unpacked(reply, NULL);
-            reply = NULL;
-            Puente__V1__BrokerFrame *other = NULL;
-            int64_t pause_until = pt_now_ms() + S_RETRY_LATER_MS;
-            while (pt_now_ms() < pause_until) {
-                if (s_recv_one(self, (int) (pause_until - pt_now_ms()), &other) == 1)
-                    s_stash(self, other);
-            }
-            continue;
-        }
-        break;
-    }
-    if (reply->body_case == PUENTE__V1__BROKER_FRAME__BODY_REJECT) {
-        s_fill_reject(rej, reply->reject);
-        s_set_error(self, "%s (%d): %s", puente_reject_name(reply->reject->code),
-                    reply->reject->code, s_str(reply->reject->reason));
-        rc = PT_CLIENT_REJECTED;
-        goto error;
-    }
-    const Puente__V1__Receipt *r = reply->receipt;
-    if (puente_receipt_verify(r, pt_keyset_sign(self->broker)) != 0) {
-        s_set_error(self, "the broker's receipt signature does not verify");
-        rc = PT_CLIENT_BAD_REPLY;
-        goto error;
-    }
-    if (memcmp(r->header_sha256.data, header_sha, PT_SHA256_BYTES) != 0) {
-        s_set_error(self, "the receipt names a different header than the one sent");
-        rc = PT_CLIENT_BAD_REPLY;
-        goto error;
-    }
-    if (receipt) {
-        memset(receipt, 0, sizeof *receipt);
-        memcpy(receipt->message_id, message_id, PT_UUID_BYTES);
-        memcpy(receipt->correlation_id, correlation_id, PT_UUID_BYTES);
-        receipt->stored_at_ms = r->stored_at_ms;
-        memcpy(receipt->header_sha256, r->header_sha256.data, PT_SHA256_BYTES);
-        memcpy(receipt->event_hash, r->event_hash.data, PT_SHA256_BYTES);
-        receipt->duplicate = r->duplicate ? 1 : 0;
-    }
-    rc = PT_CLIENT_OK;
+    rc = pt_sdk_submit(self, env, env_len, s_deadline(self->timeout_ms), receipt, rej);
 error:
-    if (reply)
-        puente__v1__broker_frame__free_unpacked(reply, NULL);
-    if (sealed)
-        puente__v1__envelope__free_unpacked(sealed, NULL);
-    if (check)
-        protobuf_c_message_free_unpacked(check, NULL);
     puente_strings_free(fanout, n_fanout);
-    free(frame);
     free(env);
-    free(seal);
+    free(keys);
     return rc;
 }
 
@@ -997,6 +1144,47 @@ static void s_pack_ack(const uint8_t *id, uint8_t **data, size_t *len)
         *data = NULL;
 }
 
+/* The durable state of id: 0 unknown, 1 handed over, 2 confirmed; -1 on error. */
+static int s_inbox_state(pt_client_t *self, const uint8_t *id)
+{
+    sqlite3_stmt *st = NULL;
+    int state = -1;
+    if (sqlite3_prepare_v2(self->inbox, "SELECT state FROM inbox WHERE message_id = ?", -1, &st,
+                           NULL)
+            == SQLITE_OK
+        && sqlite3_bind_blob(st, 1, id, PT_UUID_BYTES, SQLITE_STATIC) == SQLITE_OK) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            state = sqlite3_column_int(st, 0);
+        else if (rc == SQLITE_DONE)
+            state = 0;
+    }
+    sqlite3_finalize(st);
+    return state;
+}
+
+/* Records id as handed over (1) or confirmed (2); a confirmation is never
+   downgraded. 0 or -1 (the reason in self->error). */
+static int s_inbox_record(pt_client_t *self, const uint8_t *id, int state)
+{
+    sqlite3_stmt *st = NULL;
+    int ok = 0;
+    const char *sql = state == 2
+                          ? "INSERT INTO inbox (message_id, state, handed_at_ms, acked_at_ms) "
+                            "VALUES (?1, 2, ?2, ?2) ON CONFLICT (message_id) DO UPDATE SET "
+                            "state = 2, acked_at_ms = ?2"
+                          : "INSERT INTO inbox (message_id, state, handed_at_ms) VALUES (?1, 1, ?2) "
+                            "ON CONFLICT (message_id) DO NOTHING";
+    if (sqlite3_prepare_v2(self->inbox, sql, -1, &st, NULL) == SQLITE_OK
+        && sqlite3_bind_blob(st, 1, id, PT_UUID_BYTES, SQLITE_STATIC) == SQLITE_OK
+        && sqlite3_bind_int64(st, 2, pt_now_ms()) == SQLITE_OK && sqlite3_step(st) == SQLITE_DONE)
+        ok = 1;
+    if (!ok)
+        s_set_error(self, "inbox file: %s", sqlite3_errmsg(self->inbox));
+    sqlite3_finalize(st);
+    return ok ? 0 : -1;
+}
+
 /* Verifies, opens and decodes one delivery. PT_CLIENT_OK with *out, REFUSED with
    the reason in self->error, or TIMEOUT for a duplicate that was skipped. */
 static pt_client_result_t s_accept(pt_client_t *self, Puente__V1__BrokerFrame *frame,
@@ -1032,6 +1220,25 @@ static pt_client_result_t s_accept(pt_client_t *self, Puente__V1__BrokerFrame *f
         }
         rc = PT_CLIENT_TIMEOUT;
         goto error;
+    }
+    if (self->inbox) {
+        int state = s_inbox_state(self, hdr->message_id.data);
+        if (state < 0) {
+            s_set_error(self, "refused %s for now: inbox file unreadable: %s", idtext,
+                        sqlite3_errmsg(self->inbox));
+            goto error;
+        }
+        if (state == 2) {
+            /* Confirmed by the application before (maybe by an earlier process). */
+            uint8_t *data = NULL;
+            size_t len = 0;
+            s_pack_ack(hdr->message_id.data, &data, &len);
+            if (data)
+                s_send_raw(self, data, len, 0);
+            free(data);
+            rc = PT_CLIENT_TIMEOUT;
+            goto error;
+        }
     }
     const pt_type_t *type = pt_types_find(hdr->message_type);
     if (!type) {
@@ -1083,10 +1290,14 @@ static pt_client_result_t s_accept(pt_client_t *self, Puente__V1__BrokerFrame *f
         s_set_error(self, "refused %s: body does not decode as %s", idtext, type->name);
         goto error;
     }
-    char why[PUENTE_ERR_BYTES - 60];
+    char why[PUENTE_ERR_BYTES];
     if (s_fields_ok(self, hdr->sender, type->name, hdr->purpose, hdr->agreement_id, m->body, why,
                     sizeof why) != 0) {
-        s_set_error(self, "refused %s: %s", idtext, why);
+        s_set_error(self, "refused %s: %.190s", idtext, why);
+        goto error;
+    }
+    if (self->inbox && s_inbox_record(self, hdr->message_id.data, 1) != 0) {
+        rc = PT_CLIENT_INTERNAL;
         goto error;
     }
     if (s_seen_add(self, hdr->message_id.data)) {
@@ -1151,6 +1362,10 @@ pt_client_result_t pt_client_ack(pt_client_t *client, const uint8_t *message_id)
 {
     if (!client || !message_id)
         return PT_CLIENT_INVALID;
+    /* The confirmation is recorded first: after a crash between the two steps the
+       redelivery is re-acked, never handed over again. */
+    if (client->inbox && s_inbox_record(client, message_id, 2) != 0)
+        return PT_CLIENT_INTERNAL;
     uint8_t *data = NULL;
     size_t len = 0;
     s_pack_ack(message_id, &data, &len);

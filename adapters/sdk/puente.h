@@ -58,6 +58,8 @@ typedef struct {
     int receive;             /* 1: ask the broker to deliver this org's messages here */
     int timeout_ms;          /* per request; <= 0 = PUENTE_DEFAULT_TIMEOUT_MS */
     const char *client_name; /* Hello.client; NULL = "puente-sdk/0.1" */
+    const char *inbox_path;  /* durable inbox (SQLite state file, created if absent) for
+                                pt_client_recv/pt_client_ack; NULL = in-memory only */
 } pt_client_opts_t;
 
 /* What the caller wants sent. Strings are borrowed for the duration of the call. */
@@ -151,10 +153,19 @@ pt_client_result_t pt_client_send(pt_client_t *client, const pt_send_t *msg,
    message; it still needs pt_client_ack once the application stored it. TIMEOUT:
    nothing came. REFUSED: a delivery failed a check and was not acked; the reason is
    in pt_client_error, and a message that fails is never handed over. Ids already
-   handed over in this process are dropped (and re-acked if already acked). */
+   handed over in this process are dropped (and re-acked if already acked).
+   With opts.inbox_path (the durable inbox) every handed-over id is recorded in
+   that SQLite file (WAL, synchronous=FULL) before it is returned, and an id the
+   application already confirmed with pt_client_ack is re-acked and dropped, in
+   this process and in any later one that opens the same file. An id handed over
+   but never confirmed (the application crashed before storing it) is handed over
+   again: at-least-once towards the application, exactly-once once confirmed. */
 pt_client_result_t pt_client_recv(pt_client_t *client, int timeout_ms, pt_message_t **out);
 
-/* Sends Ack for a handed-over message id (16 bytes) and waits for Acked. */
+/* Sends Ack for a handed-over message id (16 bytes) and waits for Acked. Call it
+   only AFTER the application durably stored the message: the ack tells the broker
+   (and the durable inbox, which records the confirmation first) never to offer it
+   again. INTERNAL if the inbox file cannot record it (nothing was acked then). */
 pt_client_result_t pt_client_ack(pt_client_t *client, const uint8_t *message_id);
 
 /* Accessors. Everything returned is owned by the message. */
@@ -253,5 +264,88 @@ int puente_time_parse(const char *text, int64_t *ms);
 
 /* Formats Unix ms as "2025-03-01T12:00:00.250Z" into out (at least 32 bytes). */
 void puente_time_format(int64_t ms, char *out, size_t out_len);
+
+/* ===========================================================================
+   Durable outbox (issue 5)
+
+   pt_outbox_send seals and signs a message at once and commits the envelope to
+   a local SQLite state file (WAL, synchronous=FULL) before it returns; a
+   background thread, with its own connection to the broker, submits the queued
+   envelopes one at a time in the order they were queued (global FIFO, so also
+   per correlation id), records each verified receipt, and records final rejects
+   with their code (never retried). REJECT_RETRY_LATER, timeouts and an
+   unreachable broker are retried forever with backoff (0.5 s doubling to 30 s).
+   Queued messages survive a crash or pt_outbox_destroy and are sent by the next
+   process that opens the same state file; since the envelope (and its message
+   id) is fixed when queued, a resubmission after a crash returns the broker's
+   original receipt: exactly-once effect.
+
+   Recipients' keys and the agreements (field sets) come from the broker's
+   signed directory, fetched by the background thread on every (re)connection
+   and cached, signature included, in the state file: sealing works while the
+   broker is down, with the keys of the last successful fetch. The cache is
+   re-verified with <keys>/broker/sign.pub whenever it is loaded.
+
+   Thread-safety: every pt_outbox_* function except pt_outbox_destroy may be
+   called from any thread at the same time (sends are serialised inside). One
+   state file is for one outbox object at a time (one process). pt_outbox_destroy
+   must not race with other calls on the same outbox.
+   =========================================================================== */
+
+typedef struct _pt_outbox_t pt_outbox_t;
+
+typedef struct {
+    pt_client_opts_t client; /* endpoint, keys_dir, org_id, client_name; timeout_ms is per
+                                submit attempt and connection attempt (<= 0: 5000);
+                                receive and inbox_path are ignored */
+    const char *state_path;  /* required: the SQLite state file, created if absent */
+} pt_outbox_opts_t;
+
+typedef enum {
+    PT_OUTBOX_UNKNOWN = 0,   /* not in this state file */
+    PT_OUTBOX_QUEUED = 1,    /* committed locally, not yet acknowledged by the broker */
+    PT_OUTBOX_SUBMITTED = 2, /* the broker's verified receipt is recorded */
+    PT_OUTBOX_REJECTED = 3   /* a final reject is recorded (code, reason) */
+} pt_outbox_state_t;
+
+/* Opens (or creates) the state file, loads the organisation's keys and the
+   broker's public keys, loads the cached directory if any, and starts the
+   background thread. Does not wait for the broker. NULL with a reason in err
+   (unreadable keys; a state file that is corrupt or belongs to something else). */
+pt_outbox_t *pt_outbox_new(const pt_outbox_opts_t *opts, char *err, size_t err_len);
+
+/* Stops the background thread (waits for an attempt in flight, at most about the
+   timeout), closes the file and frees. Queued messages stay in the file. No-op on
+   NULL; nulls *self_p. */
+void pt_outbox_destroy(pt_outbox_t **self_p);
+
+/* The calling thread's last error of a pt_outbox_* call ("" if none). */
+const char *pt_outbox_error(const pt_outbox_t *outbox);
+
+/* Builds, checks (field minimisation), seals and signs msg with the cached
+   directory, and commits it to the state file. OK: it is durable and message_id
+   (may be NULL) holds its id. INVALID: bad message, no explicit recipients (the
+   fan-out of consent.withdraw needs the broker: use pt_client_send), or a
+   recipient absent from the last fetched directory (or no directory fetched
+   yet); INTERNAL: the file could not be written. Never waits for the broker.
+   Cost: one seal and one fsync'ed commit. */
+pt_client_result_t pt_outbox_send(pt_outbox_t *outbox, const pt_send_t *msg,
+                                  uint8_t message_id[PT_UUID_BYTES]);
+
+/* The state of a message queued in this state file; receipt (SUBMITTED) and rej
+   (REJECTED) are filled when not NULL. UNKNOWN also on a read error. */
+pt_outbox_state_t pt_outbox_status(pt_outbox_t *outbox, const uint8_t *message_id,
+                                   pt_receipt_info_t *receipt, pt_reject_info_t *rej);
+
+/* Number of queued (not yet submitted or rejected) messages; -1 on error. */
+long pt_outbox_pending(pt_outbox_t *outbox);
+
+/* Waits until nothing is queued: OK, or TIMEOUT after timeout_ms (< 0: forever). */
+pt_client_result_t pt_outbox_flush(pt_outbox_t *outbox, int timeout_ms);
+
+/* Waits until a verified directory is available (cached from an earlier
+   process or fetched now): OK, or TIMEOUT after timeout_ms (< 0: forever).
+   Useful before a first pt_outbox_send on a fresh state file. */
+pt_client_result_t pt_outbox_wait_directory(pt_outbox_t *outbox, int timeout_ms);
 
 #endif
