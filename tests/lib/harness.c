@@ -478,3 +478,44 @@ done:
     pt_keyset_destroy(&to);
     return rc;
 }
+
+/* --- added for the crash and secrets tests (issue 7) ------------------------- */
+
+int pt_harness_broker_pid(const pt_harness_t *self)
+{
+    return self ? (int)self->broker : 0;
+}
+
+int pt_harness_broker_run_to_exit(pt_harness_t *self, int timeout_ms)
+{
+    if (!self || self->broker)
+        return -1;
+    const char *bin = getenv("PUENTE_BROKER_BIN");
+    const char *sql = getenv("PUENTE_SQL_DIR");
+    char log[600];
+    snprintf(log, sizeof log, "%s/broker.log", self->dir);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, STDERR_FILENO);
+            dup2(fd, STDOUT_FILENO);
+        }
+        execl(bin ? bin : "build/puente-broker", "puente-broker", "--endpoint", self->endpoint,
+              "--db", self->conninfo, "--keys", self->keys, "--sql", sql ? sql : "broker/sql",
+              (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    for (int waited = 0; waited <= timeout_ms; waited += 50) {
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        usleep(50 * 1000);
+    }
+    fprintf(stderr, "harness: broker still running after %d ms (see %s)\n", timeout_ms, log);
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return -1;
+}

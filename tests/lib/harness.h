@@ -78,4 +78,17 @@ int pt_harness_envelope(pt_harness_t *self, const char *sender, const char *reci
                         void (*mutate)(Puente__V1__Header *header, void *arg), void *arg,
                         uint8_t **out, size_t *out_len);
 
+/* --- added for the crash and secrets tests (issue 7) -------------------------- */
+
+/* Pid of the running broker, or 0 when none runs (for SIGSTOP / SIGKILL timing in
+   crash tests; stop it with pt_harness_broker_stop so that it is reaped). */
+int pt_harness_broker_pid(const pt_harness_t *self);
+
+/* Starts puente-broker as pt_harness_broker_start does (same arguments, output
+   appended to <dir>/broker.log) but expects it to exit by itself, e.g. because
+   it refuses its keys. Returns its exit status (128 + signal if a signal ended
+   it), or -1 if it could not be started or was still running after timeout_ms
+   (it is then killed and reaped). */
+int pt_harness_broker_run_to_exit(pt_harness_t *self, int timeout_ms);
+
 #endif
