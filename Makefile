@@ -286,7 +286,7 @@ $(BUILD)/tests/itest_bridge: LDLIBS := $(LIB_BRIDGE) $(LIB_SDK) $(LIB_PROTO) $(L
 # also goes into libptprimero.a for tests/unit/test_primero_*.c (via unit_libs above).
 PRIMERO_SRC  := $(filter-out adapters/primero/main.c,$(wildcard adapters/primero/*.c))
 LIB_PRIMERO  := $(BUILD)/libptprimero.a
-PRIMERO_LIBS := -lcurl -lsqlite3 -ljansson
+PRIMERO_LIBS := -lcurl -lsqlite3 -ljansson -lmicrohttpd
 CPPFLAGS     += -Iadapters/primero
 all: $(BUILD)/puente-primero
 $(call obj,$(wildcard adapters/primero/*.c) $(wildcard tests/unit/test_primero_*.c) \
@@ -297,5 +297,16 @@ $(BUILD)/puente-primero: $(call obj,adapters/primero/main.c) $(LIB_PRIMERO) $(LI
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(PRIMERO_LIBS)
 # The integration test runs fake Primero servers (libmicrohttpd) and the mapping library.
 $(BUILD)/tests/itest_primero: $(LIB_PRIMERO) | $(BUILD)/puente-primero $(BUILD)/puente
-$(BUILD)/tests/itest_primero: LDLIBS := $(LIB_PRIMERO) $(LIB_SDK) $(LIB_PROTO) $(LDLIBS) -lmicrohttpd
+$(BUILD)/tests/itest_primero: LDLIBS := $(LIB_PRIMERO) $(LIB_SDK) $(LIB_PROTO) $(LDLIBS) -lmicrohttpd -lcurl
 # ---- end primero -------------------------------------------------------------------------
+
+# chaos ---------------------------------------------------------------------------------
+# `make chaos`: the long crash test (README "Crash and hostile-input tests"); the short
+# one runs inside `make test`. Sizes: messages per sender, broker SIGKILLs per run.
+PUENTE_CHAOS_MESSAGES ?= 2000
+PUENTE_CHAOS_KILLS    ?= 20
+.PHONY: chaos
+chaos: all
+	@BUILD=$(BUILD) PUENTE_CHAOS_MESSAGES=$(PUENTE_CHAOS_MESSAGES) \
+	  PUENTE_CHAOS_KILLS=$(PUENTE_CHAOS_KILLS) tests/run.sh -- $(BUILD)/tests/itest_chaos
+# ---- end chaos -------------------------------------------------------------------------
