@@ -304,7 +304,9 @@ static int s_header_ok(const Puente__V1__Header *h)
     if (h->message_id.len != PT_UUID_BYTES || h->correlation_id.len != PT_UUID_BYTES ||
         (h->causation_id.len != 0 && h->causation_id.len != PT_UUID_BYTES))
         return 0;
-    if (h->sender_key_id.len != PT_KEY_ID_BYTES || h->schema_version != PT_SCHEMA_VERSION)
+    /* A missing schema version is malformed; a version this code does not speak is
+       the policy stage's to refuse, with its own code (REJECT_BAD_SCHEMA_VERSION). */
+    if (h->sender_key_id.len != PT_KEY_ID_BYTES || h->schema_version == 0)
         return 0;
     if (h->n_recipients == 0 || h->n_recipients > PT_ENV_MAX_RECIPIENTS)
         return 0;

@@ -1366,6 +1366,12 @@ pt_client_result_t pt_client_ack(pt_client_t *client, const uint8_t *message_id)
        redelivery is re-acked, never handed over again. */
     if (client->inbox && s_inbox_record(client, message_id, 2) != 0)
         return PT_CLIENT_INTERNAL;
+    /* Likewise in memory, before the broker answers: the application has stored the
+       message, so if this ack is lost (timeout, reconnect) the redelivery must be
+       re-acked, not dropped unanswered (which would stall its correlation id). */
+    s_seen_t *confirmed = s_seen_find(client, message_id);
+    if (confirmed)
+        confirmed->acked = 1;
     uint8_t *data = NULL;
     size_t len = 0;
     s_pack_ack(message_id, &data, &len);
@@ -1382,11 +1388,6 @@ pt_client_result_t pt_client_ack(pt_client_t *client, const uint8_t *message_id)
         s_set_error(client, "ack rejected: %s (%d): %s", puente_reject_name(reply->reject->code),
                     reply->reject->code, s_str(reply->reject->reason));
         rc = PT_CLIENT_REJECTED;
-    }
-    else {
-        s_seen_t *seen = s_seen_find(client, message_id);
-        if (seen)
-            seen->acked = 1;
     }
     puente__v1__broker_frame__free_unpacked(reply, NULL);
     return rc;

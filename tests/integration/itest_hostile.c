@@ -753,10 +753,8 @@ static s_case_t s_cases[] = {
         REJECT_INVALID_FIELD),
     /* shape of the header */
     ENV("unknown message type", MX, MX, GT, REF, m_unknown_type, NULL, REJECT_UNKNOWN_TYPE),
-    /* FIXME: proto/pt_envelope.c s_header_ok refuses schema_version != 1 as MALFORMED before
-       broker/policy.c can answer REJECT_BAD_SCHEMA_VERSION, which is therefore unreachable.
-       Safe (refused, nothing stored); the documented code would be BAD_SCHEMA_VERSION. */
-    ENV("schema version 2 (re-signed)", MX, MX, GT, REF, NULL, p_schema_2, REJECT_MALFORMED),
+    ENV("schema version 2 (re-signed)", MX, MX, GT, REF, NULL, p_schema_2,
+        REJECT_BAD_SCHEMA_VERSION),
     ENV("message id of 8 bytes (re-signed)", MX, MX, GT, REF, NULL, p_short_message_id,
         REJECT_MALFORMED),
     ENV("header over 64 KiB (70 KiB reason_code, re-signed)", MX, MX, GT, REF, NULL,
