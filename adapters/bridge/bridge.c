@@ -34,6 +34,9 @@ struct _pt_bridge_t {
     pthread_mutex_t wake_lock;
     pthread_cond_t wake;           /* a new inbox message for the webhook, or stop */
     volatile int stop;
+    pthread_mutex_t submit_lock;   /* Idempotency-Key check + outbox send + record */
+    pt_outbox_t *outbox;           /* durable outbound queue (state_dir/outbox.db) */
+    char inbox_path[1200];         /* the receiver's durable inbox (state_dir/inbox.db) */
 };
 
 /* Per-request state: the body as it arrives. */
@@ -154,6 +157,24 @@ static void s_client_drop(pt_bridge_t *self)
 
 /* --- handlers ------------------------------------------------------------------------ */
 
+#define S_IDEM_KEY_MAX 255
+
+/* The 202 answer for a message in the outbox (new, or replayed for a repeated
+   Idempotency-Key). */
+static enum MHD_Result s_accepted(struct MHD_Connection *c, const char *mid, const char *cid,
+                                  const char *status, int replayed)
+{
+    json_t *o = json_pack("{s:s, s:s, s:s}", "id", mid, "message_id", mid, "status", status);
+    if (o && cid && cid[0])
+        json_object_set_new(o, "correlation_id", json_string(cid));
+    if (o && replayed)
+        json_object_set_new(o, "idempotent_replay", json_true());
+    return s_json(c, 202, o);
+}
+
+/* POST /v1/messages: validated, sealed and committed to the SDK outbox before
+   the answer (202, status "queued"); the outbox's thread submits it whenever the
+   broker is reachable, and GET /v1/messages/{id} follows it from there. */
 static enum MHD_Result s_submit(pt_bridge_t *self, struct MHD_Connection *c, s_request_t *req)
 {
     pt_problem_t p;
@@ -168,99 +189,123 @@ static enum MHD_Result s_submit(pt_bridge_t *self, struct MHD_Connection *c, s_r
                        self->cfg.max_body);
         return s_problem(c, &p, NULL, NULL);
     }
+    const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
+    if (key) {
+        size_t klen = strlen(key);
+        int printable = klen > 0 && klen <= S_IDEM_KEY_MAX;
+        for (size_t i = 0; printable && i < klen; i++)
+            printable = key[i] > 0x20 && key[i] < 0x7f;
+        if (!printable) {
+            pt_problem_set(&p, 400, "invalid-header", "Idempotency-Key",
+                           "Idempotency-Key must be 1 to %d visible ASCII characters",
+                           S_IDEM_KEY_MAX);
+            return s_problem(c, &p, NULL, NULL);
+        }
+    }
     pt_submit_req_t *sub = NULL;
     if (pt_submit_req_parse(req->body ? req->body : "", req->len, &sub, &p) != 0)
         return s_problem(c, &p, NULL, NULL);
 
-    uint8_t local[PT_UUID_BYTES];
-    char local_id[PT_UUID_STR_BYTES];
     enum MHD_Result rc;
+    uint8_t digest[PT_SHA256_BYTES];
+    char body_hash[2 * PT_SHA256_BYTES + 1];
+    pt_sha256(req->body ? req->body : "", req->len, digest);
+    pt_hex(digest, PT_SHA256_BYTES, body_hash);
     json_t *to = json_array();
     for (size_t i = 0; i < sub->n_to; i++)
         json_array_append_new(to, json_string(sub->to[i]));
     char *to_text = json_dumps(to, JSON_COMPACT);
     json_decref(to);
-    if (pt_uuidv7(local) != 0 || !to_text) {
-        pt_problem_set(&p, 503, "internal", "", "cannot allocate a message id");
+    /* Check-then-send under one lock so that two requests with the same key cannot
+       both create a message. */
+    pthread_mutex_lock(&self->submit_lock);
+    if (!to_text) {
+        pt_problem_set(&p, 503, "internal", "", "out of memory");
         rc = s_problem(c, &p, NULL, NULL);
         goto done;
     }
-    pt_uuid_format(local, local_id);
-    if (pt_bridge_out_put(self->store, local_id, sub->type->name, sub->case_token, to_text) != 0) {
-        pt_problem_set(&p, 503, "storage-unavailable", "", "cannot record the message locally");
+    if (key) {
+        char was_hash[80], was_mid[64];
+        int known = pt_bridge_idem_get(self->store, key, was_hash, sizeof was_hash, was_mid,
+                                       sizeof was_mid);
+        if (known < 0) {
+            pt_problem_set(&p, 503, "storage-unavailable", "", "cannot read the idempotency keys");
+            rc = s_problem(c, &p, NULL, NULL);
+            goto done;
+        }
+        if (known == 1 && strcmp(was_hash, body_hash) != 0) {
+            pt_problem_set(&p, 409, "idempotency-key-reused", "Idempotency-Key",
+                           "this Idempotency-Key was used with a different body");
+            json_t *extra = json_pack("{s:s}", "message_id", was_mid);
+            rc = s_problem(c, &p, extra, NULL);
+            json_decref(extra);
+            goto done;
+        }
+        if (known == 1) {
+            json_t *row = NULL;
+            const char *status = "queued", *cid = NULL;
+            if (pt_bridge_out_get(self->store, was_mid, &row) == 1) {
+                status = json_string_value(json_object_get(row, "status"));
+                cid = json_string_value(json_object_get(row, "correlation_id"));
+            }
+            s_log("info", "replayed", "Idempotency-Key repeated for %s", was_mid);
+            rc = s_accepted(c, was_mid, cid, status ? status : "queued", 1);
+            json_decref(row);
+            goto done;
+        }
+    }
+    if (pt_outbox_wait_directory(self->outbox, 0) != PT_CLIENT_OK) {
+        /* A fresh state file and a broker never reached: nothing to seal with yet. */
+        pt_problem_set(&p, 503, "broker-unreachable", "",
+                       "the bridge has not reached the broker yet (no key directory); send "
+                       "again later");
         rc = s_problem(c, &p, NULL, NULL);
         goto done;
     }
     pt_send_t msg;
     pt_submit_req_to_send(sub, &msg);
-    pt_receipt_info_t receipt;
-    pt_reject_info_t rej;
-    memset(&rej, 0, sizeof rej);
-    char why[PUENTE_ERR_BYTES] = "";
-    pthread_mutex_lock(&self->client_lock);
-    pt_client_t *client = s_client(self, &p);
-    pt_client_result_t sr = PT_CLIENT_UNREACHABLE;
-    if (client) {
-        sr = pt_client_send(client, &msg, &receipt, &rej);
-        snprintf(why, sizeof why, "%s", pt_client_error(client));
-        if (sr == PT_CLIENT_UNREACHABLE || sr == PT_CLIENT_BAD_REPLY)
-            s_client_drop(self);
+    /* The bridge picks the thread id so that it can answer with it at once (the
+       outbox would otherwise tell it only with the receipt). */
+    uint8_t correlation[PT_UUID_BYTES];
+    if (!sub->has_correlation) {
+        if (pt_uuidv7(correlation) != 0) {
+            pt_problem_set(&p, 503, "internal", "", "cannot allocate a thread id");
+            rc = s_problem(c, &p, NULL, NULL);
+            goto done;
+        }
+        msg.correlation_id = correlation;
     }
-    pthread_mutex_unlock(&self->client_lock);
-
-    json_t *extra = json_pack("{s:s}", "id", local_id);
+    char mid[PT_UUID_STR_BYTES], cid[PT_UUID_STR_BYTES];
+    uint8_t id[PT_UUID_BYTES];
+    pt_client_result_t sr = pt_outbox_send(self->outbox, &msg, id);
     if (sr == PT_CLIENT_OK) {
-        char mid[PT_UUID_STR_BYTES], cid[PT_UUID_STR_BYTES];
-        pt_uuid_format(receipt.message_id, mid);
-        pt_uuid_format(receipt.correlation_id, cid);
-        json_t *r = pt_bridge_receipt_json(&receipt);
-        char *rtext = json_dumps(r, JSON_COMPACT);
-        pt_bridge_out_submitted(self->store, local_id, mid, cid, rtext ? rtext : "{}");
-        free(rtext);
-        s_log("info", "submitted", "%s %s as %s", sub->type->name, local_id, mid);
-        json_decref(extra);
-        rc = s_json(c, 201, json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", local_id, "message_id",
-                                      mid, "correlation_id", cid, "status", "submitted",
-                                      "receipt", r));
+        pt_uuid_format(id, mid);
+        pt_uuid_format(msg.correlation_id, cid);
+        if (pt_bridge_out_queued(self->store, mid, cid, sub->type->name, sub->case_token, to_text,
+                                 key, body_hash) != 0)
+            /* The message is durable in the outbox and will be sent; GET falls back
+               on the outbox for its status. Only the key is lost. */
+            s_log("error", "queued", "%s %s is in the outbox but not in bridge.db",
+                  sub->type->name, mid);
+        s_log("info", "queued", "%s %s", sub->type->name, mid);
+        rc = s_accepted(c, mid, cid, "queued", 0);
         goto done;
     }
-    if (sr == PT_CLIENT_REJECTED) {
-        static const uint8_t zero[PT_UUID_BYTES] = {0};
-        char mid[PT_UUID_STR_BYTES] = "";
-        if (memcmp(rej.message_id, zero, PT_UUID_BYTES) != 0)
-            pt_uuid_format(rej.message_id, mid);
-        int retry = rej.code == PUENTE__V1__REJECT_CODE__REJECT_RETRY_LATER;
-        pt_bridge_out_failed(self->store, local_id, retry ? "not_sent" : "rejected", rej.code,
-                             rej.code_name, rej.reason, mid[0] ? mid : NULL);
-        if (retry)
-            pt_problem_set(&p, 503, "broker-unreachable", "",
-                           "the broker cannot store messages right now; send again later");
-        else
-            pt_problem_set(&p, 422, "rejected", "", "%s", rej.reason);
-        p.reject_code = rej.code;
-        snprintf(p.reject_name, sizeof p.reject_name, "%s", rej.code_name);
-        if (mid[0])
-            json_object_set_new(extra, "message_id", json_string(mid));
-        s_log("info", "rejected", "%s %s: %s", sub->type->name, local_id, rej.code_name);
+    const char *why = pt_outbox_error(self->outbox);
+    if (sr == PT_CLIENT_INVALID && strstr(why, "directory")) {
+        pt_problem_set(&p, 422, "rejected", "to", "%s", why);
+        p.reject_code = PUENTE__V1__REJECT_CODE__REJECT_UNKNOWN_RECIPIENT;
+        snprintf(p.reject_name, sizeof p.reject_name, "%s",
+                 puente_reject_name(PUENTE__V1__REJECT_CODE__REJECT_UNKNOWN_RECIPIENT));
     }
-    else if (sr == PT_CLIENT_INVALID) {
-        pt_bridge_out_failed(self->store, local_id, "not_sent", 0, NULL, why, NULL);
+    else if (sr == PT_CLIENT_INVALID)
         pt_problem_set(&p, 422, "refused-locally", "", "%s", why);
-    }
-    else if (sr == PT_CLIENT_BAD_REPLY) {
-        pt_bridge_out_failed(self->store, local_id, "unconfirmed", 0, NULL, why, NULL);
-        pt_problem_set(&p, 502, "bad-broker-reply", "", "%s", why);
-    }
-    else {
-        pt_bridge_out_failed(self->store, local_id, "not_sent", 0, NULL,
-                             "the broker could not be reached", NULL);
-        if (client)
-            pt_problem_set(&p, 503, "broker-unreachable", "",
-                           "no answer from the broker; the message was not sent");
-    }
-    rc = s_problem(c, &p, extra, NULL);
-    json_decref(extra);
+    else
+        pt_problem_set(&p, 503, "storage-unavailable", "", "cannot queue the message: %s", why);
+    s_log("info", "refused", "%s: %s", sub->type->name, why);
+    rc = s_problem(c, &p, NULL, NULL);
 done:
+    pthread_mutex_unlock(&self->submit_lock);
     free(to_text);
     pt_submit_req_destroy(&sub);
     return rc;
@@ -326,6 +371,42 @@ static enum MHD_Result s_trail(pt_bridge_t *self, struct MHD_Connection *c, cons
     return s_json(c, 200, o);
 }
 
+/* A row still "queued" here: the outbox knows whether the broker took it since. */
+static void s_outbox_progress(pt_bridge_t *self, json_t *row)
+{
+    const char *status = json_string_value(json_object_get(row, "status"));
+    const char *mid = json_string_value(json_object_get(row, "message_id"));
+    uint8_t id[PT_UUID_BYTES];
+    if (!status || strcmp(status, "queued") != 0 || !mid || pt_uuid_parse(mid, id) != 0)
+        return;
+    char local[PT_UUID_STR_BYTES];
+    snprintf(local, sizeof local, "%s", json_string_value(json_object_get(row, "id")));
+    pt_receipt_info_t receipt;
+    pt_reject_info_t rej;
+    memset(&rej, 0, sizeof rej);
+    pt_outbox_state_t st = pt_outbox_status(self->outbox, id, &receipt, &rej);
+    if (st == PT_OUTBOX_SUBMITTED) {
+        char cid[PT_UUID_STR_BYTES];
+        pt_uuid_format(receipt.correlation_id, cid);
+        json_t *r = pt_bridge_receipt_json(&receipt);
+        char *rtext = r ? json_dumps(r, JSON_COMPACT) : NULL;
+        pt_bridge_out_submitted(self->store, local, local, cid, rtext ? rtext : "{}");
+        free(rtext);
+        json_object_set_new(row, "status", json_string("submitted"));
+        json_object_set_new(row, "correlation_id", json_string(cid));
+        if (r)
+            json_object_set_new(row, "receipt", r);
+    }
+    else if (st == PT_OUTBOX_REJECTED) {
+        pt_bridge_out_failed(self->store, local, "rejected", rej.code, rej.code_name, rej.reason,
+                             NULL);
+        json_object_set_new(row, "status", json_string("rejected"));
+        json_object_set_new(row, "reject_code", json_integer(rej.code));
+        json_object_set_new(row, "reject_code_name", json_string(rej.code_name));
+        json_object_set_new(row, "reason", json_string(rej.reason));
+    }
+}
+
 static enum MHD_Result s_status(pt_bridge_t *self, struct MHD_Connection *c, const char *id)
 {
     pt_problem_t p;
@@ -335,11 +416,34 @@ static enum MHD_Result s_status(pt_bridge_t *self, struct MHD_Connection *c, con
         pt_problem_set(&p, 503, "storage-unavailable", "", "cannot read the outbound table");
         return s_problem(c, &p, NULL, NULL);
     }
+    uint8_t uuid[PT_UUID_BYTES];
+    if (found == 0 && pt_uuid_parse(id, uuid) == 0) {
+        /* Queued in the outbox but not recorded in bridge.db (a crash between the two
+           commits): the outbox still knows it. */
+        pt_receipt_info_t receipt;
+        pt_reject_info_t rej;
+        memset(&rej, 0, sizeof rej);
+        pt_outbox_state_t st = pt_outbox_status(self->outbox, uuid, &receipt, &rej);
+        if (st != PT_OUTBOX_UNKNOWN) {
+            json_t *o = json_pack("{s:s, s:s, s:s}", "id", id, "message_id", id, "status",
+                                  st == PT_OUTBOX_QUEUED      ? "queued"
+                                  : st == PT_OUTBOX_SUBMITTED ? "submitted"
+                                                              : "rejected");
+            if (o && st == PT_OUTBOX_SUBMITTED)
+                json_object_set_new(o, "receipt", pt_bridge_receipt_json(&receipt));
+            if (o && st == PT_OUTBOX_REJECTED) {
+                json_object_set_new(o, "reject_code", json_integer(rej.code));
+                json_object_set_new(o, "reject_code_name", json_string(rej.code_name));
+            }
+            return s_json(c, 200, o);
+        }
+    }
     if (found == 0) {
         pt_problem_set(&p, 404, "message-not-found", "", "no message sent through this bridge "
                                                          "has this id");
         return s_problem(c, &p, NULL, NULL);
     }
+    s_outbox_progress(self, row);
     const char *status = json_string_value(json_object_get(row, "status"));
     const char *mid = json_string_value(json_object_get(row, "message_id"));
     const char *cid = json_string_value(json_object_get(row, "correlation_id"));
@@ -403,21 +507,21 @@ static enum MHD_Result s_ack(pt_bridge_t *self, struct MHD_Connection *c, const 
         pt_problem_set(&p, 404, "message-not-found", "", "no received message has this id");
         return s_problem(c, &p, NULL, NULL);
     }
-    /* Recorded durably first: if the broker cannot take the ack now, the receiver
-       thread sends it later. */
-    pthread_mutex_lock(&self->client_lock);
-    pt_client_t *client = s_client(self, &p);
-    pt_client_result_t rc = PT_CLIENT_UNREACHABLE;
-    if (client) {
-        rc = pt_client_ack(client, mid);
-        if (rc == PT_CLIENT_UNREACHABLE || rc == PT_CLIENT_BAD_REPLY)
-            s_client_drop(self);
+    /* Recorded durably first; the receiver thread sends the broker ack with its
+       client, whose durable inbox records the confirmation (a restarted bridge
+       never hands this message over again). Wait briefly for it to go out. */
+    pthread_mutex_lock(&self->wake_lock);
+    pthread_cond_broadcast(&self->wake);
+    pthread_mutex_unlock(&self->wake_lock);
+    int state = 1;
+    int wait_ms = self->cfg.timeout_ms < 2000 ? self->cfg.timeout_ms : 2000;
+    for (int waited = 0; waited <= wait_ms; waited += 20) {
+        state = pt_bridge_inbox_ack_state(self->store, id);
+        if (state != 1)
+            break;
+        s_sleep_ms(20);
     }
-    pthread_mutex_unlock(&self->client_lock);
-    /* REJECTED here is NOT_FOUND: the broker holds no open delivery (acked before). */
-    int done = rc == PT_CLIENT_OK || rc == PT_CLIENT_REJECTED;
-    if (done)
-        pt_bridge_inbox_broker_acked(self->store, id);
+    int done = state == 2;
     return s_json(c, done ? 200 : 202,
                   json_pack("{s:s, s:s, s:b}", "id", id, "status",
                             done ? "acknowledged" : "ack_pending", "already_acked", already));
@@ -539,11 +643,19 @@ static void s_take(pt_bridge_t *self, pt_message_t *m)
     if (h->causation_id.len == PT_UUID_BYTES)
         pt_uuid_format(h->causation_id.data, cause);
     /* Not stored = not acked: the broker offers it again. */
+    int put = text ? pt_bridge_inbox_put(self->store, mid, cid[0] ? cid : NULL,
+                                         cause[0] ? cause : NULL, text,
+                                         self->cfg.webhook_url[0] != '\0')
+                   : -1;
     if (!text)
         s_log("error", "inbox", "%s cannot be rendered as JSON; left unacknowledged", mid);
-    else if (pt_bridge_inbox_put(self->store, mid, cid[0] ? cid : NULL, cause[0] ? cause : NULL,
-                                 text, self->cfg.webhook_url[0] != '\0') < 0)
+    else if (put < 0)
         s_log("error", "inbox", "%s cannot be stored; left unacknowledged", mid);
+    else if (put == 0) {
+        /* Offered again: if the national system acked it, our broker ack was lost. */
+        if (pt_bridge_inbox_ack_state(self->store, mid) == 2)
+            pt_bridge_inbox_broker_ack_reset(self->store, mid);
+    }
     else {
         s_log("info", "received", "%s %s from %s", h->message_type, mid, h->sender);
         pthread_mutex_lock(&self->wake_lock);
@@ -562,7 +674,8 @@ static void *s_receiver(void *arg)
     pt_client_opts_t opts = {.endpoint = self->cfg.broker, .keys_dir = self->cfg.keys,
                              .org_id = self->cfg.org, .receive = 1,
                              .timeout_ms = self->cfg.timeout_ms,
-                             .client_name = "puente-bridge/0.1 receiver"};
+                             .client_name = "puente-bridge/0.1 receiver",
+                             .inbox_path = self->inbox_path};
     while (!self->stop) {
         if (!client) {
             char err[PUENTE_ERR_BYTES];
@@ -578,7 +691,7 @@ static void *s_receiver(void *arg)
         }
         s_flush_acks(self, client);
         pt_message_t *m = NULL;
-        pt_client_result_t rc = pt_client_recv(client, 300, &m);
+        pt_client_result_t rc = pt_client_recv(client, 100, &m);
         if (rc == PT_CLIENT_OK) {
             s_take(self, m);
             pt_message_destroy(&m);
@@ -680,8 +793,19 @@ pt_bridge_t *pt_bridge_new(const pt_bridge_config_t *cfg, char *err, size_t err_
     pthread_mutex_init(&self->client_lock, NULL);
     pthread_mutex_init(&self->wake_lock, NULL);
     pthread_cond_init(&self->wake, NULL);
+    pthread_mutex_init(&self->submit_lock, NULL);
     self->store = pt_bridge_store_open(cfg->state_dir, err, err_len);
     if (!self->store)
+        goto error;
+    char outbox_path[1200];
+    snprintf(outbox_path, sizeof outbox_path, "%s/outbox.db", cfg->state_dir);
+    snprintf(self->inbox_path, sizeof self->inbox_path, "%s/inbox.db", cfg->state_dir);
+    pt_outbox_opts_t oopts = {.client = {.endpoint = cfg->broker, .keys_dir = cfg->keys,
+                                         .org_id = cfg->org, .timeout_ms = cfg->timeout_ms,
+                                         .client_name = "puente-bridge/0.1 outbox"},
+                              .state_path = outbox_path};
+    self->outbox = pt_outbox_new(&oopts, err, err_len);
+    if (!self->outbox)
         goto error;
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof addr);
@@ -736,7 +860,9 @@ void pt_bridge_destroy(pt_bridge_t **self_p)
     if (self->webhook_started)
         pthread_join(self->webhook, NULL);
     pt_client_destroy(&self->client);
+    pt_outbox_destroy(&self->outbox);
     pt_bridge_store_destroy(&self->store);
+    pthread_mutex_destroy(&self->submit_lock);
     pthread_mutex_destroy(&self->client_lock);
     pthread_mutex_destroy(&self->wake_lock);
     pthread_cond_destroy(&self->wake);

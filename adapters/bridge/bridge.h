@@ -1,13 +1,16 @@
 /*  bridge — puente-bridge, the HTTP/JSON bridge of one organisation.
 
-    Threads: libmicrohttpd's pool serves requests; those that talk to the broker
-    (submit, trail, ack) share ONE request client under a mutex, because a
-    pt_client_t is single-threaded. A receiver thread owns its own receiving
-    client: it stores each delivery in the local inbox (SQLite) and never acks by
-    itself; the broker ack is sent when the national system acks through
-    POST /v1/messages/{id}/ack (pending acks are retried by the receiver). A
-    webhook thread POSTs each inbox message to the configured URL, signed, with
-    retries and backoff; a 2xx there does NOT ack the message (see docs/bridge.md).
+    Threads: libmicrohttpd's pool serves requests. POST /v1/messages commits to
+    ONE SDK outbox (pt_outbox_t, state_dir/outbox.db; its own thread submits in
+    order while the broker is reachable), under a mutex that makes the
+    Idempotency-Key check and the send atomic. Trail and status share ONE request
+    client under a mutex, because a pt_client_t is single-threaded. A receiver
+    thread owns its own receiving client with the SDK's durable inbox
+    (state_dir/inbox.db): it stores each delivery in the local inbox (SQLite) and
+    never acks by itself; the broker ack is sent by that thread once the national
+    system acked through POST /v1/messages/{id}/ack. A webhook thread POSTs each
+    inbox message to the configured URL, signed, with retries and backoff; a 2xx
+    there does NOT ack the message (see docs/bridge.md).
 */
 #ifndef PT_BRIDGE_H
 #define PT_BRIDGE_H

@@ -36,7 +36,10 @@ static const char s_schema[] =
     "  reject_code INTEGER, reject_name TEXT, reason TEXT,"
     "  receipt_json TEXT, lifecycle TEXT,"
     "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS outbound_corr ON outbound(correlation_id);";
+    "CREATE INDEX IF NOT EXISTS outbound_corr ON outbound(correlation_id);"
+    "CREATE TABLE IF NOT EXISTS idempotency ("
+    "  key TEXT PRIMARY KEY, body_sha256 TEXT NOT NULL, message_id TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL);";
 
 pt_bridge_store_t *pt_bridge_store_open(const char *dir, char *err, size_t err_len)
 {
@@ -467,4 +470,111 @@ done:
         json_decref(rep);
     }
     return rc;
+}
+
+int pt_bridge_out_queued(pt_bridge_store_t *self, const char *message_id,
+                         const char *correlation_id, const char *type, const char *case_token,
+                         const char *to_json, const char *idem_key, const char *idem_sha256)
+{
+    sqlite3_stmt *st = NULL, *st2 = NULL;
+    int rc = -1, began = 0;
+    int64_t now = pt_now_ms();
+    pthread_mutex_lock(&self->lock);
+    /* One transaction: a key never names a message that is not in the table. */
+    if (sqlite3_exec(self->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        goto done;
+    began = 1;
+    if (sqlite3_prepare_v2(self->db,
+                           "INSERT INTO outbound (local_id, message_id, type, case_token, "
+                           "to_json, correlation_id, state, created_at, updated_at) VALUES "
+                           "(?1, ?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?6)",
+                           -1, &st, NULL) != SQLITE_OK
+        || sqlite3_bind_text(st, 1, message_id, -1, SQLITE_TRANSIENT) != SQLITE_OK
+        || sqlite3_bind_text(st, 2, type, -1, SQLITE_TRANSIENT) != SQLITE_OK
+        || sqlite3_bind_text(st, 3, case_token, -1, SQLITE_TRANSIENT) != SQLITE_OK
+        || sqlite3_bind_text(st, 4, to_json, -1, SQLITE_TRANSIENT) != SQLITE_OK
+        || sqlite3_bind_text(st, 5, correlation_id, -1, SQLITE_TRANSIENT) != SQLITE_OK
+        || sqlite3_bind_int64(st, 6, now) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+        goto done;
+    if (idem_key) {
+        if (sqlite3_prepare_v2(self->db,
+                               "INSERT INTO idempotency (key, body_sha256, message_id, "
+                               "created_at) VALUES (?1, ?2, ?3, ?4)",
+                               -1, &st2, NULL) != SQLITE_OK
+            || sqlite3_bind_text(st2, 1, idem_key, -1, SQLITE_TRANSIENT) != SQLITE_OK
+            || sqlite3_bind_text(st2, 2, idem_sha256 ? idem_sha256 : "", -1, SQLITE_TRANSIENT)
+                   != SQLITE_OK
+            || sqlite3_bind_text(st2, 3, message_id, -1, SQLITE_TRANSIENT) != SQLITE_OK
+            || sqlite3_bind_int64(st2, 4, now) != SQLITE_OK || sqlite3_step(st2) != SQLITE_DONE)
+            goto done;
+    }
+    if (sqlite3_exec(self->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        goto done;
+    began = 0;
+    rc = 0;
+done:
+    sqlite3_finalize(st);
+    sqlite3_finalize(st2);
+    if (began)
+        sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
+    pthread_mutex_unlock(&self->lock);
+    return rc;
+}
+
+int pt_bridge_idem_get(pt_bridge_store_t *self, const char *key, char *sha256_out,
+                       size_t sha256_len, char *message_id_out, size_t message_id_len)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    pthread_mutex_lock(&self->lock);
+    if (sqlite3_prepare_v2(self->db,
+                           "SELECT body_sha256, message_id FROM idempotency WHERE key = ?1", -1,
+                           &st, NULL) != SQLITE_OK
+        || sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT) != SQLITE_OK)
+        goto done;
+    int step = sqlite3_step(st);
+    if (step == SQLITE_DONE)
+        rc = 0;
+    else if (step == SQLITE_ROW) {
+        const char *h = (const char *) sqlite3_column_text(st, 0);
+        const char *m = (const char *) sqlite3_column_text(st, 1);
+        snprintf(sha256_out, sha256_len, "%s", h ? h : "");
+        snprintf(message_id_out, message_id_len, "%s", m ? m : "");
+        rc = 1;
+    }
+done:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&self->lock);
+    return rc;
+}
+
+int pt_bridge_inbox_ack_state(pt_bridge_store_t *self, const char *message_id)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    pthread_mutex_lock(&self->lock);
+    if (sqlite3_prepare_v2(self->db,
+                           "SELECT app_acked_at IS NOT NULL, broker_acked_at IS NOT NULL FROM "
+                           "inbox WHERE message_id = ?1",
+                           -1, &st, NULL) != SQLITE_OK
+        || sqlite3_bind_text(st, 1, message_id, -1, SQLITE_TRANSIENT) != SQLITE_OK)
+        goto done;
+    int step = sqlite3_step(st);
+    if (step == SQLITE_DONE)
+        rc = 0;
+    else if (step == SQLITE_ROW)
+        rc = !sqlite3_column_int(st, 0) ? 0 : sqlite3_column_int(st, 1) ? 2 : 1;
+done:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&self->lock);
+    return rc;
+}
+
+int pt_bridge_inbox_broker_ack_reset(pt_bridge_store_t *self, const char *message_id)
+{
+    const char *p[] = {message_id};
+    return s_exec(self,
+                  "UPDATE inbox SET broker_acked_at = NULL WHERE message_id = ?1 AND "
+                  "app_acked_at IS NOT NULL",
+                  p, 1, NULL, 0) < 0 ? -1 : 0;
 }

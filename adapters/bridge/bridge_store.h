@@ -67,6 +67,27 @@ int pt_bridge_webhook_state(pt_bridge_store_t *self, const char *message_id, cha
 int pt_bridge_out_put(pt_bridge_store_t *self, const char *local_id, const char *type,
                       const char *case_token, const char *to_json);
 
+/* A message committed to the SDK outbox (message_id is also the row's id), in
+   state "queued", and, when idem_key is not NULL, the Idempotency-Key that made
+   it with the SHA-256 (hex) of its request body: both in one transaction. -1 on
+   a storage error or a key or id already recorded. */
+int pt_bridge_out_queued(pt_bridge_store_t *self, const char *message_id,
+                         const char *correlation_id, const char *type, const char *case_token,
+                         const char *to_json, const char *idem_key, const char *idem_sha256);
+
+/* The message an Idempotency-Key made: 1 with the body hash and message id
+   copied out, 0 unknown key, -1 error. */
+int pt_bridge_idem_get(pt_bridge_store_t *self, const char *key, char *sha256_out,
+                       size_t sha256_len, char *message_id_out, size_t message_id_len);
+
+/* Ack state of an inbox message: 0 not acked by the national system (or
+   unknown), 1 acked by it but not yet by the broker, 2 both, -1 error. */
+int pt_bridge_inbox_ack_state(pt_bridge_store_t *self, const char *message_id);
+
+/* The broker offered an app-acked message again (our ack was lost): mark its
+   broker ack as pending so the receiver sends it again. */
+int pt_bridge_inbox_broker_ack_reset(pt_bridge_store_t *self, const char *message_id);
+
 /* Receipted: state "submitted", message id, thread id, receipt JSON text. */
 int pt_bridge_out_submitted(pt_bridge_store_t *self, const char *local_id, const char *message_id,
                             const char *correlation_id, const char *receipt_json);

@@ -17,12 +17,16 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,6 +51,8 @@ typedef struct {
     const char *state;
     int64_t poll_ms;
     int once;
+    const char *webhook_listen;   /* HOST:PORT for Primero webhooks, NULL = none */
+    const char *webhook_key_file; /* the api_key Primero sends as x-api-key */
 } s_opts_t;
 
 typedef struct {
@@ -98,7 +104,12 @@ static int s_db_open(s_app_t *app)
         "CREATE TABLE IF NOT EXISTS received (message_id TEXT PRIMARY KEY,"
         "  message_type TEXT NOT NULL, at_ms INTEGER NOT NULL);"
         "CREATE TABLE IF NOT EXISTS links (puente_ref TEXT PRIMARY KEY, record_id TEXT NOT NULL,"
-        "  case_token TEXT NOT NULL);";
+        "  case_token TEXT NOT NULL);"
+        /* The Puente thread of each referral/transfer this adapter sent ('out') or
+           received ('in'): what a later transition answers or revokes. */
+        "CREATE TABLE IF NOT EXISTS threads (puente_ref TEXT PRIMARY KEY,"
+        "  message_type TEXT NOT NULL, peer TEXT NOT NULL, correlation_id TEXT NOT NULL,"
+        "  message_id TEXT NOT NULL, case_token TEXT NOT NULL, direction TEXT NOT NULL);";
     char *err = NULL;
     if (sqlite3_exec(app->db, schema, NULL, NULL, &err) != SQLITE_OK) {
         s_log("state %s: %s", app->opts.state, err ? err : "schema failed");
@@ -246,16 +257,27 @@ static void s_case_token(const char *org, const char *case_id, char out[40])
         snprintf(out + 3 + 2 * i, 3, "%02x", digest[i]);
 }
 
-/* Sends one mapped referral. 0 sent or refused for good (recorded), -1 try later. */
-static int s_send_referral(s_app_t *app, const json_t *record, pt_primero_out_t *out)
+/* Records the thread of a request sent or received. */
+static void s_thread_put(s_app_t *app, const char *ref, const char *type, const char *peer,
+                         const uint8_t *correlation, const char *message_id, const char *token,
+                         const char *direction)
 {
-    const Puente__V1__ReferralRequest *r = (const Puente__V1__ReferralRequest *) out->body;
-    if (r->n_services != 1 || !r->services[0]->implementing_agency[0])
-        return 0;
-    const char *to = r->services[0]->implementing_agency;
-    const char *case_id = json_string_value(json_object_get(record, "id"));
-    char token[40];
-    s_case_token(app->opts.org, case_id ? case_id : out->ref, token);
+    char cid[PT_UUID_STR_BYTES];
+    pt_uuid_format(correlation, cid);
+    const char *params[] = {ref, type, peer, cid, message_id, token, direction};
+    s_db_exec(app,
+              "INSERT OR REPLACE INTO threads (puente_ref, message_type, peer, correlation_id,"
+              " message_id, case_token, direction) VALUES (?, ?, ?, ?, ?, ?, ?)",
+              params, 7);
+}
+
+/* Sends one mapped message to `to`, recorded in `sent` under key. correlation
+   and causation (16 bytes) may be NULL. 0 sent or refused for good (recorded),
+   -1 try later. On success the receipt is copied to *receipt_out if not NULL. */
+static int s_send(s_app_t *app, pt_primero_out_t *out, const char *key, const char *to,
+                  const char *token, const uint8_t *correlation, const uint8_t *causation,
+                  pt_receipt_info_t *receipt_out)
+{
     size_t len = protobuf_c_message_get_packed_size(out->body);
     uint8_t *bytes = malloc(len ? len : 1);
     if (!bytes)
@@ -270,6 +292,8 @@ static int s_send_referral(s_app_t *app, const json_t *record, pt_primero_out_t 
                      .case_token = token,
                      .consent = &consent,
                      .service_type = out->service_type,
+                     .correlation_id = correlation,
+                     .causation_id = causation,
                      .body = bytes,
                      .body_len = len};
     pt_receipt_info_t receipt;
@@ -281,11 +305,13 @@ static int s_send_referral(s_app_t *app, const json_t *record, pt_primero_out_t 
     if (rc == PT_CLIENT_OK) {
         pt_uuid_format(receipt.message_id, id);
         s_log("sent %s %s to %s: message %s", out->message_type, out->ref, to, id);
-        const char *params[] = {out->ref, out->message_type, to, id, "stored"};
+        const char *params[] = {key, out->message_type, to, id, "stored"};
         s_db_exec(app,
                   "INSERT OR REPLACE INTO sent (ref, message_type, recipient, message_id, outcome,"
                   " at_ms) VALUES (?, ?, ?, ?, ?, strftime('%s','now') * 1000)",
                   params, 5);
+        if (receipt_out)
+            *receipt_out = receipt;
         return 0;
     }
     if (rc == PT_CLIENT_REJECTED || rc == PT_CLIENT_INVALID) {
@@ -294,7 +320,7 @@ static int s_send_referral(s_app_t *app, const json_t *record, pt_primero_out_t 
         s_log("refused %s %s to %s: %s %s", out->message_type, out->ref, to,
               rc == PT_CLIENT_REJECTED ? rej.code_name : "INVALID",
               rc == PT_CLIENT_REJECTED ? rej.reason : pt_client_error(app->client));
-        const char *params[] = {out->ref, out->message_type, to,
+        const char *params[] = {key, out->message_type, to,
                                 rc == PT_CLIENT_REJECTED ? rej.code_name : "INVALID"};
         s_db_exec(app,
                   "INSERT OR REPLACE INTO sent (ref, message_type, recipient, message_id, outcome,"
@@ -304,6 +330,318 @@ static int s_send_referral(s_app_t *app, const json_t *record, pt_primero_out_t 
     }
     s_log("send %s %s: %s (will retry)", out->message_type, out->ref, pt_client_error(app->client));
     return -1;
+}
+
+/* Sends one mapped referral. 0 sent or refused for good (recorded), -1 try later. */
+static int s_send_referral(s_app_t *app, const json_t *record, pt_primero_out_t *out)
+{
+    const Puente__V1__ReferralRequest *r = (const Puente__V1__ReferralRequest *) out->body;
+    if (r->n_services != 1 || !r->services[0]->implementing_agency[0])
+        return 0;
+    const char *to = r->services[0]->implementing_agency;
+    const char *case_id = json_string_value(json_object_get(record, "id"));
+    char token[40];
+    s_case_token(app->opts.org, case_id ? case_id : out->ref, token);
+    pt_receipt_info_t receipt;
+    memset(&receipt, 0, sizeof receipt);
+    char ref[sizeof out->ref];
+    snprintf(ref, sizeof ref, "%s", out->ref);
+    int rc = s_send(app, out, ref, to, token, NULL, NULL, &receipt);
+    if (rc == 0 && receipt.stored_at_ms) {
+        char id[PT_UUID_STR_BYTES];
+        pt_uuid_format(receipt.message_id, id);
+        s_thread_put(app, ref, "referral.request", to, receipt.correlation_id, id, token, "out");
+    }
+    return rc;
+}
+
+/* --- transitions -------------------------------------------------------------------- */
+
+#define S_MAX_THREADS 256
+
+typedef struct {
+    char ref[160], type[40], peer[64], correlation[40], message_id[40], token[64], direction[4];
+    char record_id[160];
+} s_thread_t;
+
+/* A transition this side may originate: the recipient of a referral answers it
+   (in_progress, accepted, rejected, done), its sender revokes it; a transfer's
+   recipient accepts or rejects it. */
+static int s_transition_ours(const s_thread_t *t, const char *status)
+{
+    int referral = strcmp(t->type, "referral.request") == 0;
+    if (strcmp(t->direction, "out") == 0)
+        return referral && strcmp(status, "revoked") == 0;
+    if (!referral)
+        return strcmp(status, "accepted") == 0 || strcmp(status, "rejected") == 0;
+    return strcmp(status, "in_progress") == 0 || strcmp(status, "accepted") == 0
+           || strcmp(status, "rejected") == 0 || strcmp(status, "done") == 0;
+}
+
+/* The transitions of one thread's record in the local Primero
+   (GET /api/v2/cases/:id/referrals or /transfers, as Primero v2 serves them):
+   each new status this side may originate is mapped and sent into the thread. */
+static void s_poll_thread(s_app_t *app, const s_thread_t *t)
+{
+    int referral = strcmp(t->type, "referral.request") == 0;
+    /* The original ids: "<case id>#<service id>" (referral) or "<case id>" (transfer)
+       in the sender's instance. */
+    char original_record[160], original_service[160] = "";
+    snprintf(original_record, sizeof original_record, "%.159s", t->ref);
+    char *hash = strrchr(original_record, '#');
+    if (hash) {
+        snprintf(original_service, sizeof original_service, "%.159s", hash + 1);
+        *hash = '\0';
+    }
+    const char *local = strcmp(t->direction, "in") == 0 ? t->record_id : original_record;
+    if (!local[0])
+        return;
+    char *escaped = curl_easy_escape(app->curl, local, 0);
+    char path[512];
+    snprintf(path, sizeof path, "/api/v2/cases/%s/%s", escaped ? escaped : "",
+             referral ? "referrals" : "transfers");
+    curl_free(escaped);
+    json_t *reply = NULL;
+    long status = s_http(app, "GET", path, NULL, &reply);
+    if (status < 200 || status > 299 || !reply) {
+        if (status && status != 404)
+            s_log("primero GET %s: HTTP %ld", path, status);
+        json_decref(reply);
+        return;
+    }
+    uint8_t correlation[PT_UUID_BYTES], causation[PT_UUID_BYTES];
+    if (pt_uuid_parse(t->correlation, correlation) != 0
+        || pt_uuid_parse(t->message_id, causation) != 0) {
+        json_decref(reply);
+        return;
+    }
+    size_t i;
+    json_t *row;
+    json_array_foreach(json_object_get(reply, "data"), i, row)
+    {
+        const char *row_status = json_string_value(json_object_get(row, "status"));
+        const char *row_service = json_string_value(json_object_get(row, "service_record_id"));
+        if (!row_status || !s_transition_ours(t, row_status))
+            continue;
+        /* On the sending side a case has a row per referred service: only ours. */
+        if (strcmp(t->direction, "out") == 0 && referral
+            && (!row_service || strcmp(row_service, original_service) != 0))
+            continue;
+        char key[256];
+        snprintf(key, sizeof key, "transition:%.159s:%.40s", t->ref, row_status);
+        if (s_db_exists(app, "SELECT 1 FROM sent WHERE ref = ?", key) != 0)
+            continue;
+        /* Answer in the sender's terms: its record and service ids name the referral. */
+        json_t *copy = json_deep_copy(row);
+        json_object_set_new(copy, "type", json_string(referral ? "Referral" : "Transfer"));
+        json_object_set_new(copy, "record_id", json_string(original_record));
+        if (referral)
+            json_object_set_new(copy, "service_record_id", json_string(original_service));
+        pt_primero_out_t out;
+        char err[PT_PRIMERO_ERR_BYTES];
+        if (pt_primero_transition_to_puente(app->lists, copy, app->opts.org, &out, err,
+                                            sizeof err) != 0) {
+            s_log("transition %s %s not sent: %s", t->ref, row_status, err);
+            json_decref(copy);
+            continue;
+        }
+        json_decref(copy);
+        s_send(app, &out, key, t->peer, t->token, correlation, causation, NULL);
+        pt_primero_out_clear(&out);
+    }
+    json_decref(reply);
+}
+
+/* Polls the transitions of every referral and transfer thread this adapter knows. */
+static void s_poll_transitions(s_app_t *app)
+{
+    static s_thread_t threads[S_MAX_THREADS];
+    size_t n = 0;
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(app->db,
+                           "SELECT t.puente_ref, t.message_type, t.peer, t.correlation_id,"
+                           " t.message_id, t.case_token, t.direction, COALESCE(l.record_id, '')"
+                           " FROM threads t LEFT JOIN links l ON l.puente_ref = t.puente_ref"
+                           " WHERE t.message_type IN ('referral.request', 'transfer.request')"
+                           " ORDER BY t.rowid",
+                           -1, &stmt, NULL) != SQLITE_OK)
+        return;
+    /* Read first, then talk HTTP: no statement stays open across the sends. */
+    while (n < S_MAX_THREADS && sqlite3_step(stmt) == SQLITE_ROW) {
+        s_thread_t *t = &threads[n++];
+        char *fields[] = {t->ref, t->type, t->peer, t->correlation, t->message_id, t->token,
+                          t->direction, t->record_id};
+        size_t caps[] = {sizeof t->ref, sizeof t->type, sizeof t->peer, sizeof t->correlation,
+                         sizeof t->message_id, sizeof t->token, sizeof t->direction,
+                         sizeof t->record_id};
+        for (int k = 0; k < 8; k++) {
+            const char *v = (const char *) sqlite3_column_text(stmt, k);
+            snprintf(fields[k], caps[k], "%s", v ? v : "");
+        }
+    }
+    sqlite3_finalize(stmt);
+    for (size_t i = 0; i < n && !s_stop; i++)
+        s_poll_thread(app, &threads[i]);
+}
+
+static void s_poll_transitions(s_app_t *app);
+
+/* Sends the cross-border referrals of one case record not sent before. */
+static void s_case_referrals(s_app_t *app, const json_t *record)
+{
+    pt_primero_out_t out[S_MAX_REFERRALS];
+    char err[PT_PRIMERO_ERR_BYTES];
+    int n = pt_primero_case_to_referrals(app->lists, record, app->opts.org, NULL, out,
+                                         S_MAX_REFERRALS, err, sizeof err);
+    if (n < 0) {
+        const char *id = json_string_value(json_object_get(record, "id"));
+        s_log("case %s not sent: %s", id ? id : "?", err);
+        return;
+    }
+    for (int k = 0; k < n; k++) {
+        if (s_db_exists(app, "SELECT 1 FROM sent WHERE ref = ?", out[k].ref) == 0)
+            s_send_referral(app, record, &out[k]);
+        pt_primero_out_clear(&out[k]);
+    }
+}
+
+/* --- webhooks from Primero ------------------------------------------------------------- */
+
+/* Primero's WebhookConnector POSTs {"data": {"record_id", "record_type", ...fields}}
+   on case.create and case.update, with its api_key in an "x-api-key" header. The
+   HTTP threads only queue the record; the main loop handles it like a polled one. */
+#define S_WEBHOOK_QUEUE 256
+#define S_WEBHOOK_MAX_BODY (1024 * 1024)
+
+typedef struct {
+    char *buf;
+    size_t len;
+    int too_large;
+} s_hook_upload_t;
+
+static pthread_mutex_t s_hook_lock = PTHREAD_MUTEX_INITIALIZER;
+static json_t *s_hook_queue[S_WEBHOOK_QUEUE];
+static size_t s_hook_n;
+static char s_hook_key[1024];
+
+static enum MHD_Result s_hook_reply(struct MHD_Connection *c, unsigned int status,
+                                    const char *body)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *) body,
+                                                             MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    enum MHD_Result rc = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return rc;
+}
+
+/* Constant time in the length of the expected key. */
+static int s_key_ok(const char *given)
+{
+    size_t want = strlen(s_hook_key);
+    if (!given || strlen(given) != want || want == 0)
+        return 0;
+    unsigned char diff = 0;
+    for (size_t i = 0; i < want; i++)
+        diff |= (unsigned char) (given[i] ^ s_hook_key[i]);
+    return diff == 0;
+}
+
+static enum MHD_Result s_hook_handler(void *cls, struct MHD_Connection *c, const char *url,
+                                      const char *method, const char *version, const char *data,
+                                      size_t *size, void **con_cls)
+{
+    (void) cls;
+    (void) version;
+    s_hook_upload_t *u = *con_cls;
+    if (!u) {
+        *con_cls = calloc(1, sizeof *u);
+        return *con_cls ? MHD_YES : MHD_NO;
+    }
+    if (*size) {
+        if (u->len + *size > S_WEBHOOK_MAX_BODY)
+            u->too_large = 1;
+        if (!u->too_large) {
+            char *grown = realloc(u->buf, u->len + *size + 1);
+            if (!grown)
+                return MHD_NO;
+            u->buf = grown;
+            memcpy(u->buf + u->len, data, *size);
+            u->len += *size;
+            u->buf[u->len] = '\0';
+        }
+        *size = 0;
+        return MHD_YES;
+    }
+    if (strcmp(url, "/primero/webhook") != 0)
+        return s_hook_reply(c, 404, "{\"error\":\"not found\"}");
+    if (strcmp(method, "POST") != 0)
+        return s_hook_reply(c, 405, "{\"error\":\"POST only\"}");
+    if (!s_key_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-api-key")))
+        return s_hook_reply(c, 401, "{\"error\":\"bad or missing x-api-key\"}");
+    if (u->too_large)
+        return s_hook_reply(c, 413, "{\"error\":\"body too large\"}");
+    json_error_t jerr;
+    json_t *root = u->buf ? json_loadb(u->buf, u->len, 0, &jerr) : NULL;
+    json_t *record = json_object_get(root, "data");
+    const char *type = json_string_value(json_object_get(record, "record_type"));
+    if (!json_is_object(record) || (type && strcmp(type, "case") != 0)) {
+        json_decref(root);
+        return s_hook_reply(c, 400, "{\"error\":\"expected {data: {record_id, record_type: case}}\"}");
+    }
+    json_t *copy = json_deep_copy(record);
+    json_decref(root);
+    /* The webhook names the record "record_id"; the API's records call it "id". */
+    if (copy && !json_object_get(copy, "id") && json_object_get(copy, "record_id"))
+        json_object_set(copy, "id", json_object_get(copy, "record_id"));
+    int queued = 0;
+    pthread_mutex_lock(&s_hook_lock);
+    if (copy && s_hook_n < S_WEBHOOK_QUEUE) {
+        s_hook_queue[s_hook_n++] = copy;
+        queued = 1;
+    }
+    pthread_mutex_unlock(&s_hook_lock);
+    if (!queued) {
+        json_decref(copy);
+        return s_hook_reply(c, 503, "{\"error\":\"queue full, retry later\"}");
+    }
+    return s_hook_reply(c, 202, "{\"status\":\"queued\"}");
+}
+
+static void s_hook_done(void *cls, struct MHD_Connection *c, void **con_cls,
+                        enum MHD_RequestTerminationCode toe)
+{
+    (void) cls;
+    (void) c;
+    (void) toe;
+    s_hook_upload_t *u = *con_cls;
+    if (u)
+        free(u->buf);
+    free(u);
+    *con_cls = NULL;
+}
+
+/* Handles the queued webhook records. 1 if there were any. */
+static int s_hook_drain(s_app_t *app)
+{
+    json_t *batch[S_WEBHOOK_QUEUE];
+    pthread_mutex_lock(&s_hook_lock);
+    size_t n = s_hook_n;
+    memcpy(batch, s_hook_queue, n * sizeof batch[0]);
+    s_hook_n = 0;
+    pthread_mutex_unlock(&s_hook_lock);
+    for (size_t i = 0; i < n; i++) {
+        const char *id = json_string_value(json_object_get(batch[i], "id"));
+        s_log("webhook: case %s", id ? id : "?");
+        s_case_referrals(app, batch[i]);
+        json_decref(batch[i]);
+    }
+    /* A case update may be a transition on a referral or transfer: look now. */
+    if (n)
+        s_poll_transitions(app);
+    return n > 0;
 }
 
 /* One poll of the local Primero. */
@@ -326,22 +664,7 @@ static void s_poll(s_app_t *app)
         size_t i;
         json_t *record;
         json_array_foreach(records, i, record)
-        {
-            pt_primero_out_t out[S_MAX_REFERRALS];
-            char err[PT_PRIMERO_ERR_BYTES];
-            int n = pt_primero_case_to_referrals(app->lists, record, app->opts.org, NULL, out,
-                                                 S_MAX_REFERRALS, err, sizeof err);
-            if (n < 0) {
-                const char *id = json_string_value(json_object_get(record, "id"));
-                s_log("case %s not sent: %s", id ? id : "?", err);
-                continue;
-            }
-            for (int k = 0; k < n; k++) {
-                if (s_db_exists(app, "SELECT 1 FROM sent WHERE ref = ?", out[k].ref) == 0)
-                    s_send_referral(app, record, &out[k]);
-                pt_primero_out_clear(&out[k]);
-            }
-        }
+            s_case_referrals(app, record);
         size_t got = json_array_size(records);
         json_int_t total = json_integer_value(
             json_object_get(json_object_get(reply, "metadata"), "total"));
@@ -426,6 +749,9 @@ static s_outcome_t s_deliver(s_app_t *app, pt_message_t *msg)
                       "INSERT OR REPLACE INTO links (puente_ref, record_id, case_token)"
                       " VALUES (?, ?, ?)",
                       link, 3);
+            if (header->correlation_id.len == PT_UUID_BYTES)
+                s_thread_put(app, ref, type->name, header->sender, header->correlation_id.data,
+                             id, header->case_token, "in");
         }
         s_log("posted message %s (%s) to primero: HTTP %ld", id, type->name, status);
         outcome = S_DONE;
@@ -473,7 +799,10 @@ static void s_usage(FILE *out)
             "  --codelist-version V      code-list version (default v1)\n"
             "  --state FILE              SQLite state file (default puente-primero-ORG.db)\n"
             "  --poll-interval DURATION  Primero poll interval (default 60s; 500ms, 5m, ...)\n"
-            "  --once                    one poll and one receive pass, then exit\n",
+            "  --once                    one poll and one receive pass, then exit\n"
+            "  --webhook-listen IP:PORT  also receive Primero webhooks (POST /primero/webhook)\n"
+            "  --webhook-key-file FILE   the webhook's api_key (sent as x-api-key; required\n"
+            "                            with --webhook-listen, mode 0600)\n",
             PUENTE_DEFAULT_BROKER, PUENTE_DEFAULT_KEYS);
 }
 
@@ -490,6 +819,57 @@ static int s_read_token(s_app_t *app)
         app->token[0] = '\0';
     fclose(file);
     app->token[strcspn(app->token, "\r\n")] = '\0';
+    return 0;
+}
+
+/* Reads the webhook key and starts the webhook listener. 0 or -1 (logged). */
+static int s_hook_start(s_app_t *app, struct MHD_Daemon **daemon)
+{
+    char host[64];
+    const char *colon = strrchr(app->opts.webhook_listen, ':');
+    long port = colon ? strtol(colon + 1, NULL, 10) : 0;
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t) port);
+    if (!colon || port < 1 || port > 65535 || (size_t) (colon - app->opts.webhook_listen) >= sizeof host) {
+        s_log("--webhook-listen: expected IPv4:PORT");
+        return -1;
+    }
+    snprintf(host, sizeof host, "%.*s", (int) (colon - app->opts.webhook_listen),
+             app->opts.webhook_listen);
+    if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
+        s_log("--webhook-listen: %s is not an IPv4 address", host);
+        return -1;
+    }
+    struct stat st;
+    FILE *file = app->opts.webhook_key_file ? fopen(app->opts.webhook_key_file, "r") : NULL;
+    if (!file) {
+        s_log("--webhook-key-file: required with --webhook-listen and readable");
+        return -1;
+    }
+    if (fstat(fileno(file), &st) != 0 || (st.st_mode & 077) != 0) {
+        s_log("--webhook-key-file: must not be readable by group or others");
+        fclose(file);
+        return -1;
+    }
+    if (!fgets(s_hook_key, sizeof s_hook_key, file))
+        s_hook_key[0] = '\0';
+    fclose(file);
+    s_hook_key[strcspn(s_hook_key, "\r\n")] = '\0';
+    if (!s_hook_key[0]) {
+        s_log("--webhook-key-file: empty key");
+        return -1;
+    }
+    *daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, (uint16_t) port, NULL, NULL,
+                               s_hook_handler, NULL, MHD_OPTION_SOCK_ADDR,
+                               (struct sockaddr *) &addr, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+                               MHD_OPTION_NOTIFY_COMPLETED, s_hook_done, NULL, MHD_OPTION_END);
+    if (!*daemon) {
+        s_log("--webhook-listen: cannot listen on %s", app->opts.webhook_listen);
+        return -1;
+    }
+    s_log("webhooks on %s/primero/webhook", app->opts.webhook_listen);
     return 0;
 }
 
@@ -511,6 +891,8 @@ int main(int argc, char **argv)
                                             {"state", required_argument, NULL, 's'},
                                             {"poll-interval", required_argument, NULL, 'i'},
                                             {"once", no_argument, NULL, '1'},
+                                            {"webhook-listen", required_argument, NULL, 'w'},
+                                            {"webhook-key-file", required_argument, NULL, 'K'},
                                             {"help", no_argument, NULL, 'h'},
                                             {NULL, 0, NULL, 0}};
     int opt;
@@ -525,6 +907,8 @@ int main(int argc, char **argv)
         case 'v': app.opts.version = optarg; break;
         case 's': app.opts.state = optarg; break;
         case '1': app.opts.once = 1; break;
+        case 'w': app.opts.webhook_listen = optarg; break;
+        case 'K': app.opts.webhook_key_file = optarg; break;
         case 'i':
             if (puente_duration_parse(optarg, &app.opts.poll_ms) != 0 || app.opts.poll_ms <= 0) {
                 fprintf(stderr, "puente-primero: --poll-interval: invalid duration\n");
@@ -545,6 +929,7 @@ int main(int argc, char **argv)
         app.opts.state = state_default;
     }
     int exit_code = 1;
+    struct MHD_Daemon *hook = NULL;
     char err[PUENTE_ERR_BYTES];
     if (s_read_token(&app) != 0)
         goto done;
@@ -569,6 +954,8 @@ int main(int argc, char **argv)
         s_log("broker: %s", err);
         goto done;
     }
+    if (app.opts.webhook_listen && s_hook_start(&app, &hook) != 0)
+        goto done;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = s_on_signal;
@@ -581,8 +968,11 @@ int main(int argc, char **argv)
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
         int64_t now_ms = (int64_t) now.tv_sec * 1000 + now.tv_nsec / 1000000;
+        if (s_hook_drain(&app))
+            s_flush_pending(&app);
         if (now_ms >= next_poll) {
             s_poll(&app);
+            s_poll_transitions(&app);
             s_flush_pending(&app);
             next_poll = now_ms + app.opts.poll_ms;
         }
@@ -605,6 +995,12 @@ int main(int argc, char **argv)
     }
     exit_code = app.n_pending ? 2 : 0;
 done:
+    if (hook)
+        MHD_stop_daemon(hook);
+    for (size_t i = 0; i < s_hook_n; i++)
+        json_decref(s_hook_queue[i]);
+    s_hook_n = 0;
+    memset(s_hook_key, 0, sizeof s_hook_key);
     for (size_t i = 0; i < app.n_pending; i++)
         pt_message_destroy(&app.pending[i]);
     pt_client_destroy(&app.client);

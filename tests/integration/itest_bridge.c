@@ -1,6 +1,9 @@
 /*  itest_bridge — two puente-bridge processes (MX-DIF, GT-PGN) over one real
-    broker: a referral POSTed at MX reaches GT's webhook (HMAC checked), GT acks
-    and accepts through its bridge, MX sees the acceptance in status and trail.
+    broker: a referral POSTed at MX (202, queued in the SDK outbox) reaches GT's
+    webhook (HMAC checked), GT acks and accepts through its bridge, MX sees the
+    acceptance in status and trail. With the broker stopped, POSTs are still
+    queued (202), a repeated Idempotency-Key creates no second message, and the
+    message is delivered and acknowledged once the broker is back.
     Then a table of bad requests, each with its status and problem type, and a
     bridge whose broker is down (503 with Retry-After). libcurl is the client;
     the webhook receiver is a small libmicrohttpd server inside the test. */
@@ -112,9 +115,21 @@ static size_t s_header(char *p, size_t size, size_t n, void *user)
 }
 
 /* One request to bridge i; returns the status and *out (parsed JSON or NULL). */
+static long s_http_ex(int i, const char *method, const char *path, const char *auth,
+                      const char *ctype, const char *extra_header, const char *body,
+                      size_t body_len, json_t **out, int *retry_after);
+
 static long s_http(int i, const char *method, const char *path, const char *auth,
                    const char *ctype, const char *body, size_t body_len, json_t **out,
                    int *retry_after)
+{
+    return s_http_ex(i, method, path, auth, ctype, NULL, body, body_len, out, retry_after);
+}
+
+/* As s_http, with one more request header line ("Idempotency-Key: k"). */
+static long s_http_ex(int i, const char *method, const char *path, const char *auth,
+                      const char *ctype, const char *extra_header, const char *body,
+                      size_t body_len, json_t **out, int *retry_after)
 {
     char url[512];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s_port[i], path);
@@ -129,6 +144,8 @@ static long s_http(int i, const char *method, const char *path, const char *auth
         snprintf(line, sizeof line, "Content-Type: %s", ctype);
         h = curl_slist_append(h, line);
     }
+    if (extra_header)
+        h = curl_slist_append(h, extra_header);
     h = curl_slist_append(h, "Expect:");
     s_buf_t b = {0};
     int ra = 0;
@@ -274,6 +291,33 @@ static int s_suite_clean(void)
     return 0;
 }
 
+/* Polls GET /v1/messages/{id} at bridge i (up to 60 s) until its status is no
+   longer `from` (until == 0) or is `until` (until == 1). 0 and the status (and
+   reject code) copied out, -1 on timeout. */
+static int s_wait_status(int i, const char *id, const char *status, int until, char *out,
+                         size_t out_len, int *reject_code)
+{
+    char path[200];
+    snprintf(path, sizeof path, "/v1/messages/%s", id);
+    for (int t = 0; t < 600; t++) {
+        json_t *r = NULL;
+        if (s_http(i, "GET", path, "Bearer " S_TOKEN, NULL, NULL, 0, &r, NULL) == 200) {
+            const char *now = s_str(r, "status");
+            int done = until ? strcmp(now, status) == 0 : strcmp(now, status) != 0;
+            if (done) {
+                snprintf(out, out_len, "%s", now);
+                if (reject_code)
+                    *reject_code = (int) json_integer_value(json_object_get(r, "reject_code"));
+                json_decref(r);
+                return 0;
+            }
+        }
+        json_decref(r);
+        usleep(100000);
+    }
+    return -1;
+}
+
 /* --- the referral end to end ------------------------------------------------------- */
 
 static void test_referral_through_bridges(void)
@@ -287,14 +331,16 @@ static void test_referral_through_bridges(void)
     json_decref(req);
     json_t *r = NULL;
     CU_ASSERT_EQUAL_FATAL(s_http(0, "POST", "/v1/messages", auth, "application/json", text,
-                                 strlen(text), &r, NULL), 201);
+                                 strlen(text), &r, NULL), 202);
     free(text);
     char mid[64], cid[64], local[64];
     snprintf(mid, sizeof mid, "%s", s_str(r, "message_id"));
     snprintf(cid, sizeof cid, "%s", s_str(r, "correlation_id"));
     snprintf(local, sizeof local, "%s", s_str(r, "id"));
     CU_ASSERT_EQUAL(strlen(mid), 36);
-    CU_ASSERT_STRING_EQUAL(s_str(json_object_get(r, "receipt"), "message_id"), mid);
+    CU_ASSERT_EQUAL(strlen(cid), 36);
+    CU_ASSERT_STRING_EQUAL(local, mid); /* one id: the Puente message id */
+    CU_ASSERT_STRING_EQUAL(s_str(r, "status"), "queued");
     json_decref(r);
 
     /* GT's webhook receives it, signed. */
@@ -340,19 +386,24 @@ static void test_referral_through_bridges(void)
     /* The broker may still be committing the request's delivery when GT answers
        at once (REJECT_ILLEGAL_TRANSITION from state submitted): a national system
        retries such a refusal; so does the test, briefly. */
-    long status = 0;
+    char final[32] = "";
     for (int t = 0; t < 50; t++) {
+        char accept_id[64];
         r = NULL;
-        status = s_http(1, "POST", "/v1/messages", auth, "application/json", text, strlen(text),
-                        &r, NULL);
-        if (status != 422 || json_integer_value(json_object_get(r, "reject_code")) != 19)
-            break;
+        CU_ASSERT_EQUAL_FATAL(s_http(1, "POST", "/v1/messages", auth, "application/json", text,
+                                     strlen(text), &r, NULL), 202);
+        snprintf(accept_id, sizeof accept_id, "%s", s_str(r, "id"));
         json_decref(r);
+        int code = 0;
+        if (s_wait_status(1, accept_id, "queued", 0, final, sizeof final, &code) != 0)
+            break;
+        if (strcmp(final, "rejected") != 0 || code != 19)
+            break;
         usleep(100000);
     }
-    CU_ASSERT_EQUAL(status, 201);
+    CU_ASSERT(strcmp(final, "submitted") == 0 || strcmp(final, "delivered") == 0
+              || strcmp(final, "acknowledged") == 0);
     free(text);
-    json_decref(r);
 
     /* MX sees the acceptance in the status of its referral and in the trail. */
     snprintf(path, sizeof path, "/v1/messages/%s", local);
@@ -430,10 +481,6 @@ static const struct {
     {0, "POST", "/v1/messages", 1, "application/json; charset=utf-8",
      "{\"type\":\"referral.accept\",\"to\":[\"GT-PGN\"],\"case_token\":\"C\","
      "\"body\":{\"by\":{\"organisation\":false}}}", 400, "wrong-type"},
-    /* Valid JSON the broker refuses: no referral to accept (lifecycle). */
-    {0, "POST", "/v1/messages", 1, "application/json",
-     "{\"type\":\"referral.accept\",\"to\":[\"GT-PGN\"],\"case_token\":\"CASE-BRIDGE-X\","
-     "\"body\":{\"referral_id\":\"R\"}}", 422, "rejected"},
     /* Recipient not in the directory: refused before sealing. */
     {0, "POST", "/v1/messages", 1, "application/json",
      "{\"type\":\"referral.accept\",\"to\":[\"ZZ-NOBODY\"],\"case_token\":\"C\",\"body\":{}}",
@@ -510,6 +557,89 @@ static void test_bad_requests(void)
     CU_ASSERT_EQUAL(kill(s_pid[0], 0), 0);
 }
 
+/* --- the broker down: durable queue, idempotency, later delivery ----------------- */
+
+static void test_outage_and_idempotency(void)
+{
+    const char *auth = "Bearer " S_TOKEN;
+    json_t *body = json_loads(pt_types_find("referral.request")->example_json, 0, NULL);
+    json_t *req = json_pack("{s:s, s:[s], s:s, s:s, s:o}", "type", "referral.request", "to",
+                            "GT-PGN", "case_token", "CASE-BRIDGE-OUT", "service_type",
+                            "psychosocial", "body", body);
+    char *text = json_dumps(req, 0);
+    json_object_set_new(req, "case_token", json_string("CASE-BRIDGE-OTHER"));
+    char *other = json_dumps(req, 0);
+    json_decref(req);
+
+    CU_ASSERT_EQUAL_FATAL(pt_harness_broker_stop(s_h, SIGTERM), 0);
+    json_t *r = NULL;
+    CU_ASSERT_EQUAL_FATAL(s_http_ex(0, "POST", "/v1/messages", auth, "application/json",
+                                    "Idempotency-Key: outage-1", text, strlen(text), &r, NULL),
+                          202);
+    char mid[64];
+    snprintf(mid, sizeof mid, "%s", s_str(r, "id"));
+    CU_ASSERT_STRING_EQUAL(s_str(r, "status"), "queued");
+    CU_ASSERT_EQUAL(strlen(mid), 36);
+    json_decref(r);
+    char path[200];
+    snprintf(path, sizeof path, "/v1/messages/%s", mid);
+    CU_ASSERT_EQUAL(s_http(0, "GET", path, auth, NULL, NULL, 0, &r, NULL), 200);
+    CU_ASSERT_STRING_EQUAL(s_str(r, "status"), "queued");
+    json_decref(r);
+    /* The national system did not hear the answer and retries: same id, no second message. */
+    CU_ASSERT_EQUAL(s_http_ex(0, "POST", "/v1/messages", auth, "application/json",
+                              "Idempotency-Key: outage-1", text, strlen(text), &r, NULL),
+                    202);
+    CU_ASSERT_STRING_EQUAL(s_str(r, "id"), mid);
+    CU_ASSERT(json_is_true(json_object_get(r, "idempotent_replay")));
+    json_decref(r);
+    /* The same key with another body is a client bug: 409, nothing queued. */
+    CU_ASSERT_EQUAL(s_http_ex(0, "POST", "/v1/messages", auth, "application/json",
+                              "Idempotency-Key: outage-1", other, strlen(other), &r, NULL),
+                    409);
+    CU_ASSERT_STRING_EQUAL(s_str(r, "type"), PT_BRIDGE_PROBLEM_BASE "idempotency-key-reused");
+    CU_ASSERT_STRING_EQUAL(s_str(r, "message_id"), mid);
+    json_decref(r);
+    /* A lifecycle the broker will refuse is still accepted locally while it is down. */
+    const char *bad = "{\"type\":\"referral.accept\",\"to\":[\"GT-PGN\"],"
+                      "\"case_token\":\"CASE-BRIDGE-X\",\"body\":{\"referral_id\":\"R\"}}";
+    CU_ASSERT_EQUAL(s_http(0, "POST", "/v1/messages", auth, "application/json", bad, strlen(bad),
+                           &r, NULL), 202);
+    char bad_id[64];
+    snprintf(bad_id, sizeof bad_id, "%s", s_str(r, "id"));
+    json_decref(r);
+    sleep(2); /* the outbox keeps trying against a dead broker */
+
+    CU_ASSERT_EQUAL_FATAL(pt_harness_broker_start(s_h), 0);
+    char final[32] = "";
+    int code = 0;
+    CU_ASSERT_EQUAL(s_wait_status(0, bad_id, "queued", 0, final, sizeof final, &code), 0);
+    CU_ASSERT_STRING_EQUAL(final, "rejected");
+    CU_ASSERT(code > 0);
+    /* Delivered to GT (its bridge stored it), then acknowledged once GT acks. */
+    CU_ASSERT_EQUAL(s_wait_status(0, mid, "delivered", 1, final, sizeof final, NULL), 0);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM messages WHERE case_token = "
+                                              "'CASE-BRIDGE-OUT'"), 1);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM messages WHERE case_token = "
+                                              "'CASE-BRIDGE-OTHER'"), 0);
+    snprintf(path, sizeof path, "/v1/messages/%s/ack", mid);
+    CU_ASSERT_EQUAL(s_http(1, "POST", path, auth, NULL, NULL, 0, &r, NULL), 200);
+    CU_ASSERT_STRING_EQUAL(s_str(r, "status"), "acknowledged");
+    json_decref(r);
+    CU_ASSERT_EQUAL(s_wait_status(0, mid, "acknowledged", 1, final, sizeof final, NULL), 0);
+    /* Retried after delivery: still the one message. */
+    CU_ASSERT_EQUAL(s_http_ex(0, "POST", "/v1/messages", auth, "application/json",
+                              "Idempotency-Key: outage-1", text, strlen(text), &r, NULL),
+                    202);
+    CU_ASSERT_STRING_EQUAL(s_str(r, "id"), mid);
+    CU_ASSERT_STRING_EQUAL(s_str(r, "status"), "acknowledged");
+    json_decref(r);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM messages WHERE case_token = "
+                                              "'CASE-BRIDGE-OUT'"), 1);
+    free(text);
+    free(other);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -517,6 +647,8 @@ int main(void)
     CU_pSuite suite = CU_add_suite("bridge", s_suite_init, s_suite_clean);
     CU_add_test(suite, "referral MX -> GT webhook, GT ack + accept, MX status and trail",
                 test_referral_through_bridges);
+    CU_add_test(suite, "broker down: 202 queued, Idempotency-Key, delivered and acked later",
+                test_outage_and_idempotency);
     CU_add_test(suite, "bad requests: status and problem type", test_bad_requests);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();

@@ -12,6 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,6 +24,7 @@
 
 #define S_TOKEN "test-primero-api-token"
 #define S_MAX_SEEN 16
+#define S_HOOK_KEY "test-primero-webhook-api-key"
 
 typedef struct {
     const char *name;
@@ -30,6 +35,10 @@ typedef struct {
     int n_get, n_unauthorised;
     int n_posts;
     char *posts[S_MAX_SEEN];      /* bodies of POST /api/v2/cases */
+    char *transition_case;        /* a case whose GET .../referrals serves transitions_json */
+    char *transitions_json;
+    int n_patches;
+    char *patch_urls[S_MAX_SEEN], *patch_bodies[S_MAX_SEEN]; /* PATCH requests received */
 } s_fake_t;
 
 typedef struct {
@@ -41,6 +50,7 @@ static pt_harness_t *s_h;
 static s_fake_t s_mx = {.name = "MX"}, s_gt = {.name = "GT"};
 static pid_t s_pid[2];
 static char s_log[2][600];
+static int s_hook_port;
 
 static enum MHD_Result s_reply(struct MHD_Connection *c, int status, const char *body)
 {
@@ -93,6 +103,27 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
         free(copy);
         return rc;
     }
+    if (strcmp(method, "GET") == 0 && strncmp(url, "/api/v2/cases/", 14) == 0
+        && (strstr(url, "/referrals") || strstr(url, "/transfers"))) {
+        char want[300] = "";
+        if (fake->transition_case)
+            snprintf(want, sizeof want, "/api/v2/cases/%s/referrals", fake->transition_case);
+        char *copy = strdup(fake->transitions_json && strcmp(url, want) == 0
+                                ? fake->transitions_json
+                                : "{\"data\":[]}");
+        pthread_mutex_unlock(&fake->lock);
+        enum MHD_Result rc = s_reply(c, 200, copy);
+        free(copy);
+        return rc;
+    }
+    if (strcmp(method, "PATCH") == 0 && strncmp(url, "/api/v2/cases/", 14) == 0) {
+        if (fake->n_patches < S_MAX_SEEN) {
+            fake->patch_urls[fake->n_patches] = strdup(url);
+            fake->patch_bodies[fake->n_patches++] = u->buf ? strdup(u->buf) : strdup("");
+        }
+        pthread_mutex_unlock(&fake->lock);
+        return s_reply(c, 200, "{\"data\":{\"status\":\"ok\"}}");
+    }
     if (strcmp(method, "POST") == 0 && strcmp(url, "/api/v2/cases") == 0) {
         int n = fake->n_posts;
         if (n < S_MAX_SEEN)
@@ -138,8 +169,39 @@ static void s_fake_stop(s_fake_t *fake)
     for (int i = 0; i < fake->n_posts; i++)
         free(fake->posts[i]);
     fake->n_posts = 0;
+    for (int i = 0; i < fake->n_patches; i++) {
+        free(fake->patch_urls[i]);
+        free(fake->patch_bodies[i]);
+    }
+    fake->n_patches = 0;
+    free(fake->transition_case);
+    free(fake->transitions_json);
+    fake->transition_case = fake->transitions_json = NULL;
     free(fake->cases_json);
     fake->cases_json = NULL;
+}
+
+static int s_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *) &a, sizeof a) != 0
+        || getsockname(fd, (struct sockaddr *) &a, &len) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static int s_patches(s_fake_t *fake)
+{
+    pthread_mutex_lock(&fake->lock);
+    int n = fake->n_patches;
+    pthread_mutex_unlock(&fake->lock);
+    return n;
 }
 
 static int s_posts(s_fake_t *fake)
@@ -176,6 +238,15 @@ static int s_adapter_start(int i, const char *org, const s_fake_t *fake)
     snprintf(url, sizeof url, "http://127.0.0.1:%d", fake->port);
     snprintf(state, sizeof state, "%s/primero-%s.db", pt_harness_dir(s_h), org);
     snprintf(s_log[i], sizeof s_log[i], "%s/primero-%s.log", pt_harness_dir(s_h), org);
+    char hook_listen[64], hook_key[600];
+    snprintf(hook_listen, sizeof hook_listen, "127.0.0.1:%d", s_hook_port);
+    snprintf(hook_key, sizeof hook_key, "%s/primero-webhook-key", pt_harness_dir(s_h));
+    file = fopen(hook_key, "w");
+    if (!file)
+        return -1;
+    fprintf(file, "%s\n", S_HOOK_KEY);
+    fclose(file);
+    chmod(hook_key, 0600);
     const char *bin = s_bin();
     pid_t pid = fork();
     if (pid < 0)
@@ -183,11 +254,19 @@ static int s_adapter_start(int i, const char *org, const s_fake_t *fake)
     if (pid == 0) {
         FILE *log = freopen(s_log[i], "a", stderr);
         (void) log;
-        char *argv[] = {(char *) bin, "--org", (char *) org, "--broker",
-                        (char *) pt_harness_endpoint(s_h), "--keys", (char *) pt_harness_keys(s_h),
-                        "--primero", url, "--primero-token-file", token, "--codelists",
-                        "adapters/primero/codelists", "--codelist-version", "v1", "--state",
-                        state, "--poll-interval", "300ms", NULL};
+        char *argv[24] = {(char *) bin, "--org", (char *) org, "--broker",
+                          (char *) pt_harness_endpoint(s_h), "--keys",
+                          (char *) pt_harness_keys(s_h), "--primero", url,
+                          "--primero-token-file", token, "--codelists",
+                          "adapters/primero/codelists", "--codelist-version", "v1", "--state",
+                          state, "--poll-interval", "300ms", NULL};
+        if (i == 0) {
+            argv[19] = "--webhook-listen";
+            argv[20] = hook_listen;
+            argv[21] = "--webhook-key-file";
+            argv[22] = hook_key;
+            argv[23] = NULL;
+        }
         execv(bin, argv);
         _exit(127);
     }
@@ -208,7 +287,8 @@ static int s_suite_init(void)
         return 1;
     if (s_fake_start(&s_mx) != 0 || s_fake_start(&s_gt) != 0)
         return 1;
-    if (s_adapter_start(0, "MX-DIF", &s_mx) != 0 || s_adapter_start(1, "GT-PGN", &s_gt) != 0)
+    s_hook_port = s_free_port();
+    if (s_hook_port < 0 || s_adapter_start(0, "MX-DIF", &s_mx) != 0 || s_adapter_start(1, "GT-PGN", &s_gt) != 0)
         return 1;
     return 0;
 }
@@ -323,6 +403,115 @@ static void test_trail(void)
     }
 }
 
+/* GT's Primero marks the received referral accepted: MX's Primero receives the
+   transition (PATCH onto its case's referral) and the trail shows state:accepted. */
+static void test_transition_gt_to_mx(void)
+{
+    CU_ASSERT_FATAL(s_token[0] != '\0');
+    pthread_mutex_lock(&s_gt.lock);
+    s_gt.transition_case = strdup("TEST-GT-LOCAL-1");
+    s_gt.transitions_json = strdup(
+        "{\"data\":[{\"id\":\"TEST-gt-transition-1\",\"type\":\"Referral\","
+        "\"status\":\"accepted\",\"record_type\":\"case\",\"record_id\":\"TEST-GT-LOCAL-1\","
+        "\"service_record_id\":\"TEST-gt-svc-1\",\"notes\":\"Accepted (test).\"}]}");
+    pthread_mutex_unlock(&s_gt.lock);
+    for (int t = 0; t < 300 && s_patches(&s_mx) < 1; t++)
+        usleep(100000);
+    CU_ASSERT_EQUAL_FATAL(s_patches(&s_mx), 1);
+    pthread_mutex_lock(&s_mx.lock);
+    const char *prefix = "/api/v2/cases/TEST-2b7e1f1c-5a8d-4c3e-9f10-6d4f6f0a0001/referrals/"
+                         "TEST-svc-000";
+    CU_ASSERT_EQUAL(strncmp(s_mx.patch_urls[0], prefix, strlen(prefix)), 0);
+    json_t *root = json_loads(s_mx.patch_bodies[0], 0, NULL);
+    pthread_mutex_unlock(&s_mx.lock);
+    json_t *data = json_object_get(root, "data");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(data, "status")), "accepted");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(data, "type")), "Referral");
+    json_decref(root);
+    /* Polled again and again: the acceptance crossed once. */
+    usleep(1500000);
+    CU_ASSERT_EQUAL(s_patches(&s_mx), 1);
+    const char *cli = getenv("PUENTE_CLI_BIN") ? getenv("PUENTE_CLI_BIN") : "build/puente";
+    char command[800];
+    snprintf(command, sizeof command, "%s trail --case %s", cli, s_token);
+    static char out[65536], err[8192];
+    CU_ASSERT_EQUAL(pt_harness_sh(s_h, command, out, sizeof out, err, sizeof err), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "state:accepted"));
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM messages WHERE case_token = '%s' AND message_type = "
+             "'referral.accept'",
+             s_token);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, sql), 1);
+}
+
+static long s_hook_post(const char *key, const char *body)
+{
+    char url[128], line[200];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/primero/webhook", s_hook_port);
+    CURL *curl = curl_easy_init();
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    if (key) {
+        snprintf(line, sizeof line, "x-api-key: %s", key);
+        h = curl_slist_append(h, line);
+    }
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    FILE *null = fopen("/dev/null", "w");
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, null);
+    long status = 0;
+    if (curl_easy_perform(curl) == CURLE_OK)
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    if (null)
+        fclose(null);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(curl);
+    return status;
+}
+
+/* A case.create webhook from MX's Primero (a case its case list does not serve)
+   sends its referral as polling would; a wrong api_key is refused. */
+static void test_webhook(void)
+{
+    json_t *fixture = json_load_file("tests/fixtures/primero/case_referral.json", 0, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fixture);
+    json_t *record = json_deep_copy(json_array_get(json_object_get(fixture, "data"), 0));
+    json_decref(fixture);
+    json_object_del(record, "id");
+    json_object_set_new(record, "record_id", json_string("TEST-WEBHOOK-CASE-1"));
+    json_object_set_new(record, "record_type", json_string("case"));
+    json_array_remove(json_object_get(record, "services_section"), 1); /* one referral */
+    json_t *root = json_pack("{s:o}", "data", record);
+    char *body = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    int before = s_posts(&s_gt);
+    CU_ASSERT_EQUAL(s_hook_post(NULL, body), 401);
+    CU_ASSERT_EQUAL(s_hook_post("wrong-key", body), 401);
+    CU_ASSERT_EQUAL(s_hook_post(S_HOOK_KEY, "{\"data\":[]}"), 400);
+    CU_ASSERT_EQUAL(s_hook_post(S_HOOK_KEY, "not json"), 400);
+    usleep(1000000);
+    CU_ASSERT_EQUAL(s_posts(&s_gt), before);
+    CU_ASSERT_EQUAL(s_hook_post(S_HOOK_KEY, body), 202);
+    for (int t = 0; t < 300 && s_posts(&s_gt) < before + 1; t++)
+        usleep(100000);
+    CU_ASSERT_EQUAL_FATAL(s_posts(&s_gt), before + 1);
+    /* The same webhook again (Primero resends on every update): no second referral. */
+    CU_ASSERT_EQUAL(s_hook_post(S_HOOK_KEY, body), 202);
+    usleep(1500000);
+    CU_ASSERT_EQUAL(s_posts(&s_gt), before + 1);
+    pthread_mutex_lock(&s_gt.lock);
+    json_t *got = json_loads(s_gt.posts[before], 0, NULL);
+    pthread_mutex_unlock(&s_gt.lock);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(json_object_get(got, "data"),
+                                                             "puente_referral_id")),
+                           "TEST-WEBHOOK-CASE-1#TEST-svc-0001-psychosocial");
+    json_decref(got);
+    free(body);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -331,6 +520,10 @@ int main(void)
     CU_add_test(suite, "referral from MX Primero arrives as a case in GT Primero",
                 test_referral_mx_to_gt);
     CU_add_test(suite, "trail: submitted, stored, delivered, acknowledged", test_trail);
+    CU_add_test(suite, "GT Primero accepts: MX Primero gets the transition, trail state:accepted",
+                test_transition_gt_to_mx);
+    CU_add_test(suite, "Primero webhook (x-api-key) sends a new case's referral",
+                test_webhook);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
