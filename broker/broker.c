@@ -26,6 +26,7 @@
 #include "store.h"
 #include "transport.h"
 #include "verify.h"
+#include "workers.h"
 
 #define REJ(code) PUENTE__V1__REJECT_CODE__##code
 
@@ -40,6 +41,33 @@ typedef struct {
     char agreement_id[PT_STORE_TEXT_MAX];
     int consent_overridden;
 } s_pending_t;
+
+/* What the worker pool worked out for one received frame (s_prepare_frame):
+   the decoded frame and, for a submission, stages 1-3 (envelope check, authn,
+   verify) and the header digest. The loop thread then runs the rest in order. */
+typedef struct {
+    ProtobufCMessage *decoded;          /* NULL unless decode_rc == PT_DECODE_OK */
+    pt_decode_result_t decode_rc;
+    char why[160];
+    int checked;                        /* a submission: the fields below are set */
+    Puente__V1__Header *header;         /* owned until queued or rejected */
+    pt_env_result_t env;
+    pt_verdict_t verdict;
+    uint8_t header_sha256[32];
+} s_prepared_t;
+
+/* A receipt signature computed by the pool after the commit. */
+typedef struct {
+    uint8_t sig[PT_ED25519_SIG_BYTES];
+    int ok;
+} s_receipt_sig_t;
+
+/* An acknowledgement that waits for the commit of its loop pass. */
+typedef struct {
+    uint8_t routing_id[PT_ROUTING_ID_MAX];
+    size_t routing_id_len;
+    char identity[PT_STORE_ORG_ID_MAX];
+} s_ack_wait_t;
 
 /* Respond-by sweep: how often, and how many lifecycles per pass. */
 #define S_EXPIRE_SWEEP_MS 1000
@@ -64,6 +92,19 @@ struct _pt_broker_t {
     pt_case_owner_t owners[PT_BROKER_BATCH_MAX];
     pt_lifecycle_effect_t effects[PT_BROKER_BATCH_MAX];
     int known[PT_BROKER_BATCH_MAX];
+    /* Acks received in this loop pass, committed together by s_flush_acks. */
+    s_ack_wait_t ack_waits[PT_BROKER_BATCH_MAX];
+    pt_store_ack_item_t acks[PT_BROKER_BATCH_MAX];
+    size_t n_acks;
+    /* The worker pool and what one loop pass received and prepared with it. */
+    pt_workers_t *workers;
+    pt_inbound_t inbound[PT_BROKER_BATCH_MAX];
+    s_prepared_t prepared[PT_BROKER_BATCH_MAX];
+    size_t n_inbound;
+    /* s_flush's receipts, signed by the pool. */
+    const pt_store_receipt_t *sign_receipts[PT_BROKER_BATCH_MAX];
+    const uint8_t *sign_ids[PT_BROKER_BATCH_MAX];
+    s_receipt_sig_t sigs[PT_BROKER_BATCH_MAX];
 };
 
 /* --- replies ---------------------------------------------------------------- */
@@ -102,12 +143,13 @@ static void s_reject(pt_broker_t *self, const uint8_t *rid, size_t rid_len,
            reason);
 }
 
-static void s_receipt(pt_broker_t *self, const s_pending_t *item, const pt_store_receipt_t *stored)
+/* Sends the receipt of item with its signature (computed by the pool in s_flush). */
+static void s_receipt(pt_broker_t *self, const s_pending_t *item, const pt_store_receipt_t *stored,
+                      const s_receipt_sig_t *signed_)
 {
-    uint8_t sig[PT_ED25519_SIG_BYTES];
+    const uint8_t *sig = signed_->sig;
     const uint8_t *message_id = item->header->message_id.data;
-    if (pt_receipt_sign(pt_keyset_sign(self->keys), message_id, stored->stored_at_ms,
-                        stored->header_sha256, stored->event_hash, sig) != 0) {
+    if (!signed_->ok) {
         s_reject(self, item->routing_id, item->routing_id_len, message_id, 16, 0,
                  REJ(REJECT_RETRY_LATER), "broker could not sign the receipt; resubmit",
                  item->header->sender);
@@ -122,8 +164,8 @@ static void s_receipt(pt_broker_t *self, const s_pending_t *item, const pt_store
     receipt.event_hash.data = (uint8_t *)stored->event_hash;
     receipt.event_hash.len = 32;
     receipt.duplicate = stored->result == PT_STORE_DUPLICATE;
-    receipt.broker_signature.data = sig;
-    receipt.broker_signature.len = sizeof sig;
+    receipt.broker_signature.data = (uint8_t *)sig;
+    receipt.broker_signature.len = PT_ED25519_SIG_BYTES;
     Puente__V1__BrokerFrame frame = PUENTE__V1__BROKER_FRAME__INIT;
     frame.body_case = PUENTE__V1__BROKER_FRAME__BODY_RECEIPT;
     frame.receipt = &receipt;
@@ -168,12 +210,30 @@ static void s_pending_clear(s_pending_t *item)
     memset(item, 0, sizeof *item);
 }
 
-static void s_handle_submit(pt_broker_t *self, const pt_inbound_t *in,
-                            const Puente__V1__Envelope *envelope)
+/* Stages 1-3 of a submission: pure (reads the directory, writes only *pre), so
+   the pool runs them for a whole batch at once. */
+static void s_precheck(const pt_broker_t *self, const pt_inbound_t *in,
+                       const Puente__V1__Envelope *envelope, s_prepared_t *pre)
 {
-    Puente__V1__Header *header = NULL;
-    pt_verdict_t verdict = {0};
-    pt_env_result_t env = pt_envelope_check(envelope, &header);
+    pre->checked = 1;
+    pre->header = NULL;
+    memset(&pre->verdict, 0, sizeof pre->verdict);
+    pre->env = pt_envelope_check(envelope, &pre->header);
+    if (pre->env != PT_ENV_OK)
+        return;
+    if (pt_authn_check(in->identity, pre->header, &pre->verdict) ||
+        pt_verify_check(self->directory, envelope, pre->header, &pre->verdict))
+        return;
+    pt_sha256(envelope->header.data, envelope->header.len, pre->header_sha256);
+}
+
+static void s_handle_submit(pt_broker_t *self, const pt_inbound_t *in,
+                            const Puente__V1__Envelope *envelope, s_prepared_t *pre)
+{
+    Puente__V1__Header *header = pre->header;
+    pt_verdict_t verdict = pre->verdict;
+    pt_env_result_t env = pre->env;
+    pre->header = NULL;   /* ours now */
     if (env != PT_ENV_OK) {
         s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, 0,
                  env == PT_ENV_PAYLOAD_MISMATCH ? REJ(REJECT_PAYLOAD_MISMATCH)
@@ -186,8 +246,7 @@ static void s_handle_submit(pt_broker_t *self, const pt_inbound_t *in,
     }
     int64_t now = pt_now_ms();
     char agreement_id[PT_STORE_TEXT_MAX] = "";
-    if (pt_authn_check(in->identity, header, &verdict) ||
-        pt_verify_check(self->directory, envelope, header, &verdict) ||
+    if (verdict.code ||
         pt_policy_check(self->directory, header, now, agreement_id, &verdict) ||
         pt_consent_check(header, &verdict)) {
         s_reject(self, in->routing_id, in->routing_id_len, header->message_id.data,
@@ -222,7 +281,7 @@ static void s_handle_submit(pt_broker_t *self, const pt_inbound_t *in,
     item->header = header;
     item->consent_overridden = pt_consent_overridden(header);
     memcpy(item->agreement_id, agreement_id, sizeof item->agreement_id);
-    pt_sha256(envelope->header.data, envelope->header.len, item->header_sha256);
+    memcpy(item->header_sha256, pre->header_sha256, 32);
     item->envelope_len = puente__v1__envelope__get_packed_size(envelope);
     item->envelope = malloc(item->envelope_len);
     if (!item->envelope) {
@@ -258,11 +317,12 @@ static void s_submission_from(const s_pending_t *item, pt_submission_t *sub)
     sub->consent_overridden = item->consent_overridden;
 }
 
-static void s_answer_stored(pt_broker_t *self, s_pending_t *item, const pt_store_receipt_t *r)
+static void s_answer_stored(pt_broker_t *self, s_pending_t *item, const pt_store_receipt_t *r,
+                            const s_receipt_sig_t *sig)
 {
     const Puente__V1__Header *h = item->header;
     if (r->result == PT_STORE_OK || r->result == PT_STORE_DUPLICATE) {
-        s_receipt(self, item, r);
+        s_receipt(self, item, r, sig);
         if (r->result == PT_STORE_OK) {
             pt_log(PT_LOG_INFO, "persist", h->message_id.data, h->case_token, "stored %s from %s",
                    h->message_type, h->sender);
@@ -347,6 +407,19 @@ static pt_store_result_t s_lifecycle_stage(pt_broker_t *self, pt_submission_t *s
     return PT_STORE_OK;
 }
 
+/* Pool item: the receipt signature of the k-th stored item of s_flush. Only
+   OK and DUPLICATE receipts are signed. The signing key is immutable. */
+static void s_sign_receipt(size_t k, void *arg)
+{
+    pt_broker_t *self = arg;
+    const pt_store_receipt_t *r = self->sign_receipts[k];
+    if (r->result != PT_STORE_OK && r->result != PT_STORE_DUPLICATE)
+        return;
+    self->sigs[k].ok = pt_receipt_sign(pt_keyset_sign(self->keys), self->sign_ids[k],
+                                       r->stored_at_ms, r->header_sha256, r->event_hash,
+                                       self->sigs[k].sig) == 0;
+}
+
 /* Group commit: one transaction for everything that passed the stages in this loop
    pass. If the batch fails permanently, each item is retried alone so one bad
    message cannot cost other senders theirs. */
@@ -383,12 +456,21 @@ static void s_flush(pt_broker_t *self)
         }
         rc = PT_STORE_OK;
     }
+    /* One broker signature per receipt, computed by the pool after COMMIT. */
+    memset(self->sigs, 0, sizeof self->sigs);
+    if (rc == PT_STORE_OK) {
+        for (size_t k = 0; k < n; k++) {
+            self->sign_receipts[k] = &receipts[k];
+            self->sign_ids[k] = self->pending[index[k]].header->message_id.data;
+        }
+        pt_workers_run(self->workers, n, s_sign_receipt, self);
+    }
     for (size_t k = 0; k < n; k++) {
         size_t i = index[k];
         s_pending_t *item = &self->pending[i];
         const pt_store_receipt_t *r = &receipts[k];
         if (rc == PT_STORE_OK) {
-            s_answer_stored(self, item, r);
+            s_answer_stored(self, item, r, &self->sigs[k]);
         } else if (rc == PT_STORE_UNAVAILABLE) {
             s_reject(self, item->routing_id, item->routing_id_len, item->header->message_id.data,
                      16, 0, REJ(REJECT_RETRY_LATER),
@@ -452,6 +534,9 @@ static void s_handle_hello(pt_broker_t *self, const pt_inbound_t *in, const Puen
     s_send_frame(self, in->routing_id, in->routing_id_len, &frame);
 }
 
+static void s_flush_acks(pt_broker_t *self);
+
+/* Queues the ack for the commit at the end of this loop pass (s_flush_acks). */
 static void s_handle_ack(pt_broker_t *self, const pt_inbound_t *in, const Puente__V1__Ack *ack)
 {
     if (ack->message_id.len != 16) {
@@ -459,26 +544,57 @@ static void s_handle_ack(pt_broker_t *self, const pt_inbound_t *in, const Puente
                  "ack message_id must be 16 bytes", in->identity);
         return;
     }
-    pt_store_result_t rc = pt_store_ack(self->store, in->identity, ack->message_id.data, pt_now_ms());
-    if (rc == PT_STORE_OK || rc == PT_STORE_DUPLICATE) {
-        Puente__V1__Acked acked = PUENTE__V1__ACKED__INIT;
-        acked.message_id = ack->message_id;
-        Puente__V1__BrokerFrame frame = PUENTE__V1__BROKER_FRAME__INIT;
-        frame.body_case = PUENTE__V1__BROKER_FRAME__BODY_ACKED;
-        frame.acked = &acked;
-        s_send_frame(self, in->routing_id, in->routing_id_len, &frame);
-        if (rc == PT_STORE_OK) {
-            pt_log(PT_LOG_INFO, "ack", ack->message_id.data, NULL, "acknowledged by %s",
-                   in->identity);
-            pt_deliver_wake(self->deliver, in->identity); /* next of that correlation id */
-        }
-    } else if (rc == PT_STORE_NOT_FOUND) {
+    if (strlen(in->identity) >= PT_STORE_ORG_ID_MAX) {
         s_reject(self, in->routing_id, in->routing_id_len, ack->message_id.data, 16, 0,
                  REJ(REJECT_NOT_FOUND), "no delivery of this message to you", in->identity);
-    } else {
-        s_reject(self, in->routing_id, in->routing_id_len, ack->message_id.data, 16, 0,
-                 REJ(REJECT_RETRY_LATER), "storage unavailable; ack again", in->identity);
+        return;
     }
+    if (self->n_acks == PT_BROKER_BATCH_MAX)
+        s_flush_acks(self);
+    s_ack_wait_t *wait = &self->ack_waits[self->n_acks];
+    pt_store_ack_item_t *item = &self->acks[self->n_acks];
+    memcpy(wait->routing_id, in->routing_id, in->routing_id_len);
+    wait->routing_id_len = in->routing_id_len;
+    snprintf(wait->identity, sizeof wait->identity, "%s", in->identity);
+    memset(item, 0, sizeof *item);
+    item->recipient = wait->identity;
+    memcpy(item->message_id, ack->message_id.data, 16);
+    self->n_acks++;
+}
+
+/* Commits every queued ack in one transaction, then answers each: Acked only
+   after COMMIT returned. */
+static void s_flush_acks(pt_broker_t *self)
+{
+    if (self->n_acks == 0)
+        return;
+    pt_store_result_t batch = pt_store_ack_batch(self->store, self->acks, self->n_acks, pt_now_ms());
+    for (size_t i = 0; i < self->n_acks; i++) {
+        const s_ack_wait_t *wait = &self->ack_waits[i];
+        const pt_store_ack_item_t *item = &self->acks[i];
+        pt_store_result_t rc = batch == PT_STORE_OK ? item->result : batch;
+        ProtobufCBinaryData id = {16, (uint8_t *)item->message_id};
+        if (rc == PT_STORE_OK || rc == PT_STORE_DUPLICATE) {
+            Puente__V1__Acked acked = PUENTE__V1__ACKED__INIT;
+            acked.message_id = id;
+            Puente__V1__BrokerFrame frame = PUENTE__V1__BROKER_FRAME__INIT;
+            frame.body_case = PUENTE__V1__BROKER_FRAME__BODY_ACKED;
+            frame.acked = &acked;
+            s_send_frame(self, wait->routing_id, wait->routing_id_len, &frame);
+            if (rc == PT_STORE_OK) {
+                pt_log(PT_LOG_INFO, "ack", item->message_id, NULL, "acknowledged by %s",
+                       wait->identity);
+                pt_deliver_wake(self->deliver, wait->identity); /* next of that correlation id */
+            }
+        } else if (rc == PT_STORE_NOT_FOUND) {
+            s_reject(self, wait->routing_id, wait->routing_id_len, item->message_id, 16, 0,
+                     REJ(REJECT_NOT_FOUND), "no delivery of this message to you", wait->identity);
+        } else {
+            s_reject(self, wait->routing_id, wait->routing_id_len, item->message_id, 16, 0,
+                     REJ(REJECT_RETRY_LATER), "storage unavailable; ack again", wait->identity);
+        }
+    }
+    self->n_acks = 0;
 }
 
 /* The agreements served in a directory reply, with their field sets split back
@@ -1081,7 +1197,37 @@ static void s_handle_admin(pt_broker_t *self, const pt_inbound_t *in,
 
 /* --- dispatch ----------------------------------------------------------------- */
 
-static void s_dispatch(pt_broker_t *self, const pt_inbound_t *in)
+/* Pool item: decodes received frame i and, if it is a submission, runs stages
+   1-3 on it. Reads only the frame, the decode limits and the directory. */
+static void s_prepare_frame(size_t i, void *arg)
+{
+    pt_broker_t *self = arg;
+    const pt_inbound_t *in = &self->inbound[i];
+    s_prepared_t *pre = &self->prepared[i];
+    memset(pre, 0, sizeof *pre);
+    if (in->status != PT_INBOUND_OK)
+        return;
+    pre->decode_rc = pt_decode_message(&puente__v1__client_frame__descriptor, in->data, in->len,
+                                       &self->limits, &pre->decoded, pre->why, sizeof pre->why);
+    if (pre->decode_rc != PT_DECODE_OK)
+        return;
+    const Puente__V1__ClientFrame *frame = (const Puente__V1__ClientFrame *)pre->decoded;
+    if (frame->body_case == PUENTE__V1__CLIENT_FRAME__BODY_SUBMIT)
+        s_precheck(self, in, frame->submit, pre);
+}
+
+static void s_prepared_clear(s_prepared_t *pre)
+{
+    if (pre->header)
+        puente__v1__header__free_unpacked(pre->header, NULL);
+    pre->header = NULL;
+    pt_decode_free(&pre->decoded);
+}
+
+/* Runs frame in through the pipeline, in arrival order, with what the pool
+   prepared. stale: the directory changed since the pool verified it (an admin
+   request earlier in this pass), so stages 1-3 are run again here. */
+static void s_dispatch(pt_broker_t *self, const pt_inbound_t *in, s_prepared_t *pre, int stale)
 {
     switch (in->status) {
     case PT_INBOUND_EMPTY:
@@ -1103,20 +1249,22 @@ static void s_dispatch(pt_broker_t *self, const pt_inbound_t *in)
     case PT_INBOUND_OK:
         break;
     }
-    ProtobufCMessage *decoded = NULL;
-    char why[160];
-    pt_decode_result_t rc = pt_decode_message(&puente__v1__client_frame__descriptor, in->data,
-                                              in->len, &self->limits, &decoded, why, sizeof why);
+    pt_decode_result_t rc = pre->decode_rc;
     if (rc != PT_DECODE_OK) {
         s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, 0,
-                 rc == PT_DECODE_TOO_LARGE ? REJ(REJECT_TOO_LARGE) : REJ(REJECT_MALFORMED), why,
-                 in->identity);
+                 rc == PT_DECODE_TOO_LARGE ? REJ(REJECT_TOO_LARGE) : REJ(REJECT_MALFORMED),
+                 pre->why, in->identity);
         return;
     }
-    const Puente__V1__ClientFrame *frame = (const Puente__V1__ClientFrame *)decoded;
+    const Puente__V1__ClientFrame *frame = (const Puente__V1__ClientFrame *)pre->decoded;
     switch (frame->body_case) {
     case PUENTE__V1__CLIENT_FRAME__BODY_SUBMIT:
-        s_handle_submit(self, in, frame->submit);
+        if (stale || !pre->checked) {
+            if (pre->header)
+                puente__v1__header__free_unpacked(pre->header, NULL);
+            s_precheck(self, in, frame->submit, pre);
+        }
+        s_handle_submit(self, in, frame->submit, pre);
         break;
     case PUENTE__V1__CLIENT_FRAME__BODY_ACK:
         s_handle_ack(self, in, frame->ack);
@@ -1153,7 +1301,6 @@ static void s_dispatch(pt_broker_t *self, const pt_inbound_t *in)
                  "frame has no known body", in->identity);
         break;
     }
-    pt_decode_free(&decoded);
 }
 
 /* --- life cycle ---------------------------------------------------------------- */
@@ -1203,6 +1350,11 @@ pt_broker_t *pt_broker_new(const pt_broker_config_t *config, volatile sig_atomic
                  config->keys_dir, why);
         goto error;
     }
+    self->workers = pt_workers_new(pt_workers_default());
+    if (!self->workers) {
+        snprintf(err, err_len, "cannot start the worker threads");
+        goto error;
+    }
     self->directory = pt_directory_new();
     if (!self->directory || s_load_operator(self, err, err_len) != 0)
         goto error;
@@ -1242,8 +1394,9 @@ pt_broker_t *pt_broker_new(const pt_broker_config_t *config, volatile sig_atomic
         goto error;
     }
     pt_log(PT_LOG_INFO, "broker", NULL, NULL,
-           "puente-broker %s listening on %s with %zu organisations", PT_BROKER_VERSION,
-           config->endpoint, pt_directory_org_count(self->directory));
+           "puente-broker %s listening on %s with %zu organisations, %zu crypto threads",
+           PT_BROKER_VERSION, config->endpoint, pt_directory_org_count(self->directory),
+           pt_workers_parallelism(self->workers));
     return self;
 error:
     pt_broker_destroy(&self);
@@ -1270,21 +1423,36 @@ int pt_broker_run(pt_broker_t *self, volatile sig_atomic_t *stop)
         }
         if (items[1].revents & ZMQ_POLLIN)
             pt_transport_handle_zap(self->transport);
-        /* Drain what is waiting, up to one batch, then commit it together. */
-        for (size_t n = 0; n < PT_BROKER_BATCH_MAX && self->n_pending < PT_BROKER_BATCH_MAX; n++) {
-            pt_inbound_t in;
-            int got = pt_transport_recv(self->transport, &in);
-            if (got <= 0)
-                break;
-            s_dispatch(self, &in);
-            pt_inbound_release(&in);
+        /* Drain what is waiting, up to one batch; decode and verify it on the pool;
+           run the rest of the pipeline in arrival order; commit it together. */
+        self->n_inbound = 0;
+        while (self->n_inbound < PT_BROKER_BATCH_MAX &&
+               pt_transport_recv(self->transport, &self->inbound[self->n_inbound]) > 0)
+            self->n_inbound++;
+        pt_workers_run(self->workers, self->n_inbound, s_prepare_frame, self);
+        int stale = 0;
+        for (size_t i = 0; i < self->n_inbound; i++) {
+            pt_inbound_t *in = &self->inbound[i];
+            s_prepared_t *pre = &self->prepared[i];
+            if (self->n_pending == PT_BROKER_BATCH_MAX)
+                s_flush(self);
+            s_dispatch(self, in, pre, stale);
+            if (pre->decoded &&
+                ((const Puente__V1__ClientFrame *)pre->decoded)->body_case ==
+                    PUENTE__V1__CLIENT_FRAME__BODY_ADMIN)
+                stale = 1;
+            s_prepared_clear(pre);
+            pt_inbound_release(in);
         }
+        self->n_inbound = 0;
         s_flush(self);
+        s_flush_acks(self);
         s_expire_sweep(self, pt_now_ms());
         if (pt_deliver_run(self->deliver, pt_now_ms()) == PT_STORE_UNAVAILABLE)
             pt_log(PT_LOG_WARN, "deliver", NULL, NULL, "database unavailable; deliveries wait");
     }
     s_flush(self);
+    s_flush_acks(self);
     pt_log(PT_LOG_INFO, "broker", NULL, NULL, "stopped");
     return 0;
 }
@@ -1296,6 +1464,7 @@ void pt_broker_destroy(pt_broker_t **self_p)
     pt_broker_t *self = *self_p;
     for (size_t i = 0; i < self->n_pending; i++)
         s_pending_clear(&self->pending[i]);
+    pt_workers_destroy(&self->workers);
     pt_deliver_destroy(&self->deliver);
     pt_transport_destroy(&self->transport);
     if (self->zmq_context)

@@ -157,7 +157,14 @@ static pt_store_result_t s_pass(pt_deliver_t *self, s_session_t *session, int64_
     pt_store_result_t rc =
         pt_store_due_deliveries(self->store, session->org, now_ms, PT_DELIVER_BATCH, s_collect, list);
     *more = rc == PT_STORE_OK && list->n == PT_DELIVER_BATCH;
-    for (size_t i = 0; rc == PT_STORE_OK && i < list->n; i++) {
+    /* Send the whole batch, then record every send in one transaction. A crash in
+       between only means those are sent again (at-least-once; the SDK drops
+       redelivered ids). */
+    pt_store_sent_t *sent = rc == PT_STORE_OK && list->n ? calloc(list->n, sizeof *sent) : NULL;
+    size_t n_sent = 0;
+    if (rc == PT_STORE_OK && list->n && !sent)
+        rc = PT_STORE_ERROR;
+    for (size_t i = 0; sent && i < list->n; i++) {
         s_due_t *item = &list->items[i];
         size_t len = 0;
         uint8_t *frame = s_pack_deliver(item, &len);
@@ -167,20 +174,24 @@ static pt_store_result_t s_pass(pt_deliver_t *self, s_session_t *session, int64_
                    (long long)item->delivery_id);
             continue;
         }
-        int sent = pt_transport_send(self->transport, session->routing_id,
-                                     session->routing_id_len, frame, len);
+        int failed = pt_transport_send(self->transport, session->routing_id,
+                                       session->routing_id_len, frame, len);
         free(frame);
-        if (sent != 0) {
+        if (failed != 0) {
             /* Connection gone or not reading: keep everything in the database. */
             *gone = 1;
             *more = 0;
             break;
         }
-        rc = pt_store_mark_sent(self->store, item->delivery_id, now_ms,
-                                now_ms + pt_deliver_backoff_ms(item->attempts));
+        sent[n_sent].delivery_id = item->delivery_id;
+        sent[n_sent].retry_at_ms = now_ms + pt_deliver_backoff_ms(item->attempts);
+        n_sent++;
         pt_log(PT_LOG_DEBUG, "deliver", item->message_id, NULL, "delivered to %s (attempt %u)",
                session->org, item->attempts + 1);
     }
+    if (n_sent > 0)
+        rc = pt_store_mark_sent_batch(self->store, sent, n_sent, now_ms);
+    free(sent);
     for (size_t i = 0; i < list->n; i++)
         free(list->items[i].envelope);
     free(list);

@@ -174,8 +174,9 @@ typedef struct {
    and stored_at), and add nothing; the same id twice in one batch is treated the
    same way against its first occurrence. expires_at_ms 0 = never expires.
    causation_id, purpose and agreement_id may be NULL; the other pointers are
-   required, and a recipient id may not contain ','. Cost: two round trips per
-   128 new items, one commit. A batch without new items commits nothing. Returns PT_STORE_OK when
+   required, and a recipient id may not contain ','. Cost: two round trips
+   (messages with their deliveries, events and chain heads each one multi-row
+   statement; lifecycle and ownership changes one statement each), one commit. A batch without new items commits nothing. Returns PT_STORE_OK when
    the transaction committed (then receipts[i].result is set for every i), or
    PT_STORE_UNAVAILABLE / PT_STORE_ERROR when nothing was committed. */
 pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t *subs, size_t n,
@@ -265,7 +266,9 @@ typedef void(pt_store_delivery_fn)(const pt_store_delivery_t *delivery, void *ar
 /* Calls fn, in submission order, for up to max deliveries to recipient that are
    not acknowledged, not expired and due (next_attempt_at <= now_ms), taking for
    each correlation id only its oldest unacknowledged delivery (order is kept per
-   correlation id: the next one is offered once this one is acknowledged). */
+   correlation id: the next one is offered once this one is acknowledged).
+   Cost: index range scans, O(max + deliveries waiting behind an older one of
+   their correlation id), whatever the backlog (005_delivery_queue.sql). */
 pt_store_result_t pt_store_due_deliveries(pt_store_t *self, const char *recipient, int64_t now_ms,
                                           size_t max, pt_store_delivery_fn *fn, void *arg);
 
@@ -277,6 +280,22 @@ pt_store_result_t pt_store_due_deliveries(pt_store_t *self, const char *recipien
 pt_store_result_t pt_store_mark_sent(pt_store_t *self, int64_t delivery_id, int64_t now_ms,
                                      int64_t retry_at_ms);
 
+/* One send to record (pt_store_mark_sent_batch). */
+typedef struct {
+    int64_t delivery_id;
+    int64_t retry_at_ms;             /* next_attempt_at if no ack comes */
+    pt_store_result_t result;        /* out: OK or NOT_FOUND */
+} pt_store_sent_t;
+
+/* pt_store_mark_sent for n deliveries in ONE transaction: one UPDATE for all,
+   then the "delivered" events and lifecycle moves of the first attempts in the
+   order of items (as n calls would). Per-item outcome in items[i].result.
+   Returns PT_STORE_OK when the transaction committed, else the failure (then
+   nothing was recorded and every result holds it). Cost: about four round trips
+   whatever n is. */
+pt_store_result_t pt_store_mark_sent_batch(pt_store_t *self, pt_store_sent_t *items, size_t n,
+                                           int64_t now_ms);
+
 /* Records the recipient's acknowledgement of message_id and appends the case event
    "acknowledged" (once; a repeated ack returns DUPLICATE and adds nothing); an
    initiator's message acknowledged in lifecycle state "delivered" moves it to
@@ -284,6 +303,21 @@ pt_store_result_t pt_store_mark_sent(pt_store_t *self, int64_t delivery_id, int6
    NOT_FOUND if recipient has no delivery of that message. */
 pt_store_result_t pt_store_ack(pt_store_t *self, const char *recipient, const uint8_t *message_id,
                                int64_t now_ms);
+
+/* One acknowledgement to record (pt_store_ack_batch). */
+typedef struct {
+    const char *recipient;           /* borrowed */
+    uint8_t message_id[16];
+    pt_store_result_t result;        /* out: OK, DUPLICATE or NOT_FOUND */
+} pt_store_ack_item_t;
+
+/* pt_store_ack for n acknowledgements in ONE transaction (events in the order
+   of items; the same ack twice: the second is DUPLICATE). Per-item outcome in
+   items[i].result. Returns PT_STORE_OK when committed (or when nothing needed
+   committing), else the failure (nothing recorded; every result holds it).
+   Cost: about five round trips whatever n is. */
+pt_store_result_t pt_store_ack_batch(pt_store_t *self, pt_store_ack_item_t *items, size_t n,
+                                     int64_t now_ms);
 
 /* Earliest next_attempt_at among unacknowledged, unexpired deliveries of any
    recipient, or INT64_MAX if none (or on error). Used to sleep until the next retry.

@@ -630,10 +630,10 @@ typedef struct {
     int n;
     int chain_ok;
     uint8_t last[32];
-    char kinds[8][16];
-    char actors[8][PT_STORE_ORG_ID_MAX];
-    uint8_t hashes[8][32];
-    uint64_t seqs[8];
+    char kinds[16][24];
+    char actors[16][PT_STORE_ORG_ID_MAX];
+    uint8_t hashes[16][32];
+    uint64_t seqs[16];
 } s_trail_t;
 
 static void s_collect_event(const pt_store_event_t *e, void *arg)
@@ -644,7 +644,7 @@ static void s_collect_event(const pt_store_event_t *e, void *arg)
         memcmp(h, e->hash, 32) != 0 || e->event.seq != (uint64_t)t->n + 1)
         t->chain_ok = 0;
     memcpy(t->last, e->hash, 32);
-    if (t->n < 8) {
+    if (t->n < 16) {
         snprintf(t->kinds[t->n], sizeof t->kinds[t->n], "%s", e->event.kind);
         snprintf(t->actors[t->n], sizeof t->actors[t->n], "%s", e->event.actor);
         memcpy(t->hashes[t->n], e->hash, 32);
@@ -701,6 +701,168 @@ static void test_trail(void)
 }
 
 /* --- append-only ------------------------------------------------------------------------- */
+
+/* --- batched group commit, sends and acks (issue 8) ------------------------------------ */
+
+/* A batch where lifecycle 70 is created and moved again (one statement per change,
+   in order) and lifecycles 71 and 72 are created once each (one multi-row
+   statement); then every send of the batch in one transaction and every ack in
+   one; then a batch whose move finds the lifecycle already moved fails whole. */
+static void test_batched_paths(void)
+{
+    int64_t now = s_now();
+    static const char *to_sv[] = {"SV-CONNA"};
+    s_msg_data_t d[4];
+    pt_submission_t subs[4];
+    pt_store_receipt_t r[4];
+    subs[0] = s_sub(&d[0], 700, 70, "ct-L", 0);
+    subs[1] = s_sub(&d[1], 701, 70, "ct-L", 0);
+    subs[2] = s_sub(&d[2], 702, 71, "ct-M", 0);
+    subs[3] = s_sub(&d[3], 703, 72, "ct-M", 0);
+    for (int i = 0; i < 4; i++) {
+        subs[i].recipients = to_sv;
+        subs[i].lifecycle_kind = "referral";
+        subs[i].lifecycle_from = "";
+        subs[i].lifecycle_to = "submitted";
+        subs[i].lifecycle_initiator = "MX-DIF";
+        subs[i].lifecycle_counterparty = "SV-CONNA";
+    }
+    subs[1].lifecycle_from = "submitted";
+    subs[1].lifecycle_to = "revoked";
+    CU_ASSERT_EQUAL_FATAL(pt_store_submit_batch(s_store, subs, 4, r), PT_STORE_OK);
+    for (int i = 0; i < 4; i++)
+        CU_ASSERT_EQUAL(r[i].result, PT_STORE_OK);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM lifecycles WHERE correlation_id IN "
+                                 "(SELECT correlation_id FROM messages WHERE case_token IN "
+                                 "('ct-L', 'ct-M'))"),
+                    3);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM lifecycles l JOIN messages m ON "
+                                 "m.correlation_id = l.correlation_id WHERE m.case_token = 'ct-L' "
+                                 "AND l.state = 'revoked'"),
+                    2);
+    /* ct-M: submitted, stored, state:submitted for each message, chained in order. */
+    s_trail_t t = s_trail("ct-M");
+    CU_ASSERT_EQUAL(t.n, 6);
+    CU_ASSERT(t.chain_ok);
+    CU_ASSERT_STRING_EQUAL(t.kinds[2], "state:submitted");
+    CU_ASSERT_STRING_EQUAL(t.kinds[5], "state:submitted");
+    /* Delivery ids follow submission order. */
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM (SELECT delivery_id, seq, lag(seq) OVER "
+                                 "(ORDER BY delivery_id) AS prev FROM deliveries) x "
+                                 "WHERE prev > seq"),
+                    0);
+
+    /* Due: 700 (corr 70; 701 waits behind it), 702, 703; plus ct-E's earlier one. */
+    now = s_now();
+    s_due_t c = s_due("SV-CONNA", now, 10);
+    CU_ASSERT_EQUAL_FATAL(c.n, 4);
+    CU_ASSERT_EQUAL(memcmp(c.message_ids[1], d[0].id, 16), 0);
+    CU_ASSERT_EQUAL(memcmp(c.message_ids[2], d[2].id, 16), 0);
+    CU_ASSERT_EQUAL(memcmp(c.message_ids[3], d[3].id, 16), 0);
+    /* One transaction for three sends (one twice) and an unknown id. */
+    pt_store_sent_t sent[5] = {{.delivery_id = c.ids[2], .retry_at_ms = now + 60000},
+                               {.delivery_id = c.ids[3], .retry_at_ms = now + 60000},
+                               {.delivery_id = 987654321, .retry_at_ms = now},
+                               {.delivery_id = c.ids[3], .retry_at_ms = now + 60000},
+                               {.delivery_id = c.ids[1], .retry_at_ms = now + 60000}};
+    CU_ASSERT_EQUAL(pt_store_mark_sent_batch(s_store, sent, 5, now), PT_STORE_OK);
+    CU_ASSERT_EQUAL(sent[0].result, PT_STORE_OK);
+    CU_ASSERT_EQUAL(sent[1].result, PT_STORE_OK);
+    CU_ASSERT_EQUAL(sent[2].result, PT_STORE_NOT_FOUND);
+    CU_ASSERT_EQUAL(sent[3].result, PT_STORE_OK);
+    CU_ASSERT_EQUAL(sent[4].result, PT_STORE_OK);
+    /* 702 and 703 were the initiator's, lifecycles "submitted": both delivered. */
+    t = s_trail("ct-M");
+    CU_ASSERT_EQUAL_FATAL(t.n, 10);
+    CU_ASSERT(t.chain_ok);
+    CU_ASSERT_STRING_EQUAL(t.kinds[6], "delivered");
+    CU_ASSERT_STRING_EQUAL(t.actors[6], "SV-CONNA");
+    CU_ASSERT_STRING_EQUAL(t.kinds[7], "state:delivered");
+    CU_ASSERT_STRING_EQUAL(t.kinds[8], "delivered");
+    CU_ASSERT_STRING_EQUAL(t.kinds[9], "state:delivered");
+    /* 700's lifecycle was already revoked: delivered, no state move. */
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM case_events WHERE case_token = 'ct-L' "
+                                 "AND kind LIKE 'state:deliv%'"),
+                    0);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM case_events WHERE case_token = 'ct-L' "
+                                 "AND kind = 'delivered'"),
+                    1);
+
+    /* One transaction for acks: good, repeated in the batch, unknown, wrong recipient. */
+    uint8_t unknown[16] = {0xEE};
+    pt_store_ack_item_t acks[5] = {{.recipient = "SV-CONNA"}, {.recipient = "SV-CONNA"},
+                                   {.recipient = "SV-CONNA"}, {.recipient = "GT-PGN"},
+                                   {.recipient = "SV-CONNA"}};
+    memcpy(acks[0].message_id, d[2].id, 16);
+    memcpy(acks[1].message_id, d[2].id, 16);
+    memcpy(acks[2].message_id, unknown, 16);
+    memcpy(acks[3].message_id, d[3].id, 16);
+    memcpy(acks[4].message_id, d[3].id, 16);
+    CU_ASSERT_EQUAL(pt_store_ack_batch(s_store, acks, 5, now + 5), PT_STORE_OK);
+    CU_ASSERT_EQUAL(acks[0].result, PT_STORE_OK);
+    CU_ASSERT_EQUAL(acks[1].result, PT_STORE_DUPLICATE);
+    CU_ASSERT_EQUAL(acks[2].result, PT_STORE_NOT_FOUND);
+    CU_ASSERT_EQUAL(acks[3].result, PT_STORE_NOT_FOUND);
+    CU_ASSERT_EQUAL(acks[4].result, PT_STORE_OK);
+    t = s_trail("ct-M");
+    CU_ASSERT_EQUAL_FATAL(t.n, 14);
+    CU_ASSERT(t.chain_ok);
+    CU_ASSERT_STRING_EQUAL(t.kinds[10], "acknowledged");
+    CU_ASSERT_STRING_EQUAL(t.kinds[11], "state:received");
+    CU_ASSERT_STRING_EQUAL(t.kinds[12], "acknowledged");
+    CU_ASSERT_STRING_EQUAL(t.kinds[13], "state:received");
+    /* The same acks again: all already done, nothing appended. */
+    CU_ASSERT_EQUAL(pt_store_ack_batch(s_store, acks, 2, now + 6), PT_STORE_OK);
+    CU_ASSERT_EQUAL(acks[0].result, PT_STORE_DUPLICATE);
+    CU_ASSERT_EQUAL(acks[1].result, PT_STORE_DUPLICATE);
+    CU_ASSERT_EQUAL(s_trail("ct-M").n, 14);
+
+    /* A move from a state the lifecycle is no longer in (another broker moved it):
+       the whole batch fails as UNAVAILABLE and nothing of it is stored. */
+    s_msg_data_t e[2];
+    pt_submission_t late[2] = {s_sub(&e[0], 710, 73, "ct-N", 0), s_sub(&e[1], 711, 71, "ct-M", 0)};
+    late[1].lifecycle_kind = "referral";
+    late[1].lifecycle_from = "submitted";   /* it is "received" now */
+    late[1].lifecycle_to = "revoked";
+    late[1].lifecycle_initiator = "MX-DIF";
+    late[1].lifecycle_counterparty = "SV-CONNA";
+    long long before = s_raw_scalar("SELECT count(*) FROM messages");
+    CU_ASSERT_EQUAL(pt_store_submit_batch(s_store, late, 2, r), PT_STORE_UNAVAILABLE);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM messages"), before);
+    CU_ASSERT_EQUAL(s_trail("ct-M").n, 14);
+    /* A create that finds the lifecycle already there fails the same way. */
+    late[1] = late[0];
+    late[1].message_id = e[1].id;
+    late[1].correlation_id = d[2].corr;
+    late[1].lifecycle_kind = "referral";
+    late[1].lifecycle_from = "";
+    late[1].lifecycle_to = "submitted";
+    late[1].lifecycle_initiator = "MX-DIF";
+    late[1].lifecycle_counterparty = "SV-CONNA";
+    CU_ASSERT_EQUAL(pt_store_submit_batch(s_store, late, 2, r), PT_STORE_UNAVAILABLE);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM messages"), before);
+    /* The store is usable right after. */
+    CU_ASSERT_EQUAL(pt_store_submit_batch(s_store, late, 1, r), PT_STORE_OK);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM messages"), before + 1);
+}
+
+/* Due deliveries walk indexes: the plan for a large backlog never sorts the
+   recipient's whole backlog. */
+static void test_due_plan(void)
+{
+    PGresult *res = PQexec(s_raw, "SELECT indexname FROM pg_indexes WHERE tablename = 'deliveries' "
+                                  "AND indexname IN ('deliveries_pending', 'deliveries_retry', "
+                                  "'deliveries_unacked_order', 'deliveries_due', 'deliveries_order') "
+                                  "ORDER BY indexname");
+    CU_ASSERT_EQUAL_FATAL(PQresultStatus(res), PGRES_TUPLES_OK);
+    CU_ASSERT_EQUAL(PQntuples(res), 3);
+    if (PQntuples(res) == 3) {
+        CU_ASSERT_STRING_EQUAL(PQgetvalue(res, 0, 0), "deliveries_pending");
+        CU_ASSERT_STRING_EQUAL(PQgetvalue(res, 1, 0), "deliveries_retry");
+        CU_ASSERT_STRING_EQUAL(PQgetvalue(res, 2, 0), "deliveries_unacked_order");
+    }
+    PQclear(res);
+}
 
 static void test_append_only(void)
 {
@@ -784,6 +946,8 @@ int main(void)
         !CU_add_test(suite, "failed batch rolls back", test_submit_error_rolls_back) ||
         !CU_add_test(suite, "deliveries and acks", test_deliveries) ||
         !CU_add_test(suite, "trail", test_trail) ||
+        !CU_add_test(suite, "batched lifecycles, sends and acks", test_batched_paths) ||
+        !CU_add_test(suite, "due deliveries use the queue indexes", test_due_plan) ||
         !CU_add_test(suite, "append-only", test_append_only) ||
         !CU_add_test(suite, "unavailable, then recovers", test_unavailable_then_recovers)) {
         CU_cleanup_registry();
