@@ -16,13 +16,13 @@ BUILD   ?= build
 CC      ?= cc
 DEBIAN_PACKAGES := build-essential pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler \
                    libpq-dev libssl-dev postgresql libcunit1-dev libjansson-dev \
-                   libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev
+                   libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev libinih-dev
 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
                -Wno-missing-field-initializers -fno-strict-aliasing -fPIC -pthread
 PG_INC  := $(shell pg_config --includedir 2>/dev/null)
 CPPFLAGS := -I$(BUILD)/gen -Iproto -Ibroker -Iadapters/sdk -Itests/lib $(if $(PG_INC),-I$(PG_INC))
-LDLIBS  := -lzmq -lprotobuf-c -lpq -lssl -lcrypto -ljansson -lcunit -lsqlite3 -pthread
+LDLIBS  := -lzmq -lprotobuf-c -lpq -lssl -lcrypto -ljansson -lcunit -lsqlite3 -linih -pthread
 ifneq ($(SAN),)
 CFLAGS_BASE += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=$(SAN)
@@ -86,7 +86,9 @@ $(LIB_SDK): $(SDK_OBJ)
 	@rm -f $@; ar rcs $@ $^
 
 $(BUILD)/puente-broker: $(call obj,broker/main.c) $(LIB_BROKER) $(LIB_PROTO)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lmicrohttpd
+# broker/metrics.c serves /metrics over libmicrohttpd; its test scrapes with libcurl.
+$(BUILD)/tests/test_broker_metrics: LDLIBS += -lmicrohttpd -lcurl
 $(BUILD)/puente: $(CLI_OBJ) $(LIB_SDK) $(LIB_PROTO)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 # Unit tests link only the libraries they test, so one module's work in progress
@@ -188,7 +190,7 @@ PUENTE_VERSION := 0.1.0
 PUENTE_SONAME  := libpuente.so.0
 LIB_SO     := $(BUILD)/$(PUENTE_SONAME)
 LIB_DIST_A := $(BUILD)/dist/libpuente.a
-PIC_OBJ    := $(patsubst %.c,$(BUILD)/pic/%.o,$(PROTO_SRC) $(SDK_SRC)) \
+PIC_OBJ    := $(patsubst %.c,$(BUILD)/pic/%.o,$(filter-out proto/pt_config.c,$(PROTO_SRC)) $(SDK_SRC)) \
               $(patsubst $(BUILD)/gen/%.c,$(BUILD)/pic/gen/%.o,$(GEN_C))
 LIB_DEPS   := -lzmq -lprotobuf-c -lssl -lcrypto -ljansson -lsqlite3 -pthread
 INSTALL_HEADERS := adapters/sdk/puente.h proto/pt_crypto.h proto/pt_keys.h proto/pt_types.h \

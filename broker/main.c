@@ -1,21 +1,21 @@
 /*  puente-broker — the Puente message broker daemon. See README.md and
     docs/architecture.md.
 
-    Configuration (flags override environment variables, which override defaults):
-        --endpoint E   PUENTE_ENDPOINT   tcp://127.0.0.1:7550
-        --db CONNINFO  PUENTE_DB         (required) libpq connection string
-        --keys DIR     PUENTE_KEYS       var/keys  (DIR/broker/, DIR/operator/)
-        --sql DIR      PUENTE_SQL_DIR    broker/sql
-        --max-frame N  PUENTE_MAX_FRAME  1048576 bytes
+    Configuration: the [broker] section of the INI file named by --config PATH
+    (or PUENTE_CONFIG), then environment variables, then flags (each overrides
+    the one before); the key table below is the whole list, and
+    `puente-broker --check-config` prints the effective values with their sources.
 */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "broker.h"
 #include "log.h"
+#include "metrics.h"
+#include "pt_config.h"
 
 static volatile sig_atomic_t s_stop = 0;
 
@@ -25,74 +25,91 @@ static void s_on_signal(int signum)
     s_stop = 1;
 }
 
-static void s_usage(FILE *out)
+
+static const pt_config_key_t s_keys[] = {
+    {"broker", "endpoint", PT_CONFIG_ENDPOINT, PT_BROKER_DEFAULT_ENDPOINT, 0, "PUENTE_ENDPOINT",
+     "endpoint", 0, 0, 0, "ZeroMQ endpoint to bind (CURVE; loopback unless you mean it)"},
+    {"broker", "db", PT_CONFIG_STRING, NULL, 1, "PUENTE_DB", "db", 0, 0, 1,
+     "libpq connection string (secret: may hold a password)"},
+    {"broker", "keys", PT_CONFIG_PATH, "var/keys", 0, "PUENTE_KEYS", "keys", 0, 0, 0,
+     "key directory holding broker/ and operator/"},
+    {"broker", "sql_dir", PT_CONFIG_PATH, "broker/sql", 0, "PUENTE_SQL_DIR", "sql", 0, 0, 0,
+     "SQL migrations (installed: PREFIX/share/puente/sql)"},
+    {"broker", "max_frame", PT_CONFIG_SIZE, "1MiB" /* PT_BROKER_DEFAULT_MAX_FRAME */, 0,
+     "PUENTE_MAX_FRAME", "max-frame", 1024, 64LL * 1024 * 1024, 0,
+     "largest accepted frame (1KiB..64MiB)"},
+    {"broker", "log_level", PT_CONFIG_STRING, "info", 0, "PUENTE_LOG_LEVEL", "log-level", 0, 0, 0,
+     "debug, info, warn or error (JSON lines on stderr)"},
+    {"broker", "metrics_listen", PT_CONFIG_ENDPOINT, PT_METRICS_DEFAULT_LISTEN, 0,
+     "PUENTE_METRICS_LISTEN", "metrics-listen", 0, 0, 0,
+     "HOST:PORT for /metrics, /healthz, /readyz; empty = off"},
+};
+#define S_N_KEYS (sizeof s_keys / sizeof s_keys[0])
+
+static void s_usage(pt_config_t *config, FILE *out)
 {
-    fprintf(out,
-            "usage: puente-broker [--endpoint E] [--db CONNINFO] [--keys DIR] [--sql DIR]\n"
-            "                     [--max-frame BYTES]\n"
-            "  --endpoint E     ZeroMQ endpoint to bind (env PUENTE_ENDPOINT, default %s)\n"
-            "  --db CONNINFO    libpq connection string (env PUENTE_DB; required)\n"
-            "  --keys DIR       key directory holding broker/ and operator/ (env PUENTE_KEYS,\n"
-            "                   default var/keys)\n"
-            "  --sql DIR        SQL migrations (env PUENTE_SQL_DIR, default broker/sql)\n"
-            "  --max-frame N    largest accepted frame in bytes (env PUENTE_MAX_FRAME,\n"
-            "                   default %d)\n"
-            "Stops cleanly on SIGINT or SIGTERM after committing and answering what it holds.\n",
-            PT_BROKER_DEFAULT_ENDPOINT, PT_BROKER_DEFAULT_MAX_FRAME);
+    fprintf(out, "usage: puente-broker [--config PATH] [--check-config] [options]\n");
+    pt_config_usage(config, out);
+    fprintf(out, "Stops cleanly on SIGINT or SIGTERM after committing and answering what it "
+                 "holds.\n");
 }
 
-static const char *s_env_or(const char *name, const char *fallback)
+static int s_log_level(const char *text, pt_log_level_t *out)
 {
-    const char *value = getenv(name);
-    return value && value[0] ? value : fallback;
+    static const char *names[] = {"debug", "info", "warn", "error"};
+    for (int i = 0; i < 4; i++)
+        if (strcasecmp(text, names[i]) == 0) {
+            *out = (pt_log_level_t)i;
+            return 0;
+        }
+    return -1;
 }
 
 int main(int argc, char **argv)
 {
-    pt_log_init_from_env();
+    int rc = 1;
+    pt_metrics_t *metrics = NULL;
+    pt_metrics_http_t *http = NULL;
+    pt_broker_t *broker = NULL;
+    char err[1024] = "";
+    pt_config_t *cfg = pt_config_new("puente-broker", s_keys, S_N_KEYS);
+    if (!cfg) {
+        fprintf(stderr, "puente-broker: cannot set up the configuration\n");
+        return 1;
+    }
+    if (pt_config_load(cfg, argc, argv, NULL, err, sizeof err) != 0) {
+        fprintf(stderr, "puente-broker: %s\n", err);
+        if (!strstr(err, "]"))
+            s_usage(cfg, stderr);
+        goto done;
+    }
+    if (pt_config_help_requested(cfg)) {
+        s_usage(cfg, stdout);
+        rc = 0;
+        goto done;
+    }
+    pt_log_level_t level;
+    if (s_log_level(pt_config_get(cfg, "broker", "log_level"), &level) != 0) {
+        fprintf(stderr, "puente-broker: [broker] log_level: expected debug, info, warn or error, "
+                        "got '%s'\n", pt_config_get(cfg, "broker", "log_level"));
+        goto done;
+    }
+    if (pt_config_check_requested(cfg)) {
+        rc = pt_config_print(cfg, stdout) == 0 ? 0 : 1;
+        goto done;
+    }
+    pt_log_set_level(level);
     pt_broker_config_t config = {
-        .endpoint = s_env_or("PUENTE_ENDPOINT", PT_BROKER_DEFAULT_ENDPOINT),
-        .conninfo = s_env_or("PUENTE_DB", NULL),
-        .keys_dir = s_env_or("PUENTE_KEYS", "var/keys"),
-        .sql_dir = s_env_or("PUENTE_SQL_DIR", "broker/sql"),
-        .max_frame_bytes = PT_BROKER_DEFAULT_MAX_FRAME,
+        .endpoint = pt_config_get(cfg, "broker", "endpoint"),
+        .conninfo = pt_config_get(cfg, "broker", "db"),
+        .keys_dir = pt_config_get(cfg, "broker", "keys"),
+        .sql_dir = pt_config_get(cfg, "broker", "sql_dir"),
+        .max_frame_bytes = (size_t)pt_config_number(cfg, "broker", "max_frame",
+                                                     PT_BROKER_DEFAULT_MAX_FRAME),
     };
-    const char *max_frame = s_env_or("PUENTE_MAX_FRAME", NULL);
-    static const struct option options[] = {
-        {"endpoint", required_argument, NULL, 'e'}, {"db", required_argument, NULL, 'd'},
-        {"keys", required_argument, NULL, 'k'},     {"sql", required_argument, NULL, 's'},
-        {"max-frame", required_argument, NULL, 'm'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
-    int opt;
-    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-        switch (opt) {
-        case 'e': config.endpoint = optarg; break;
-        case 'd': config.conninfo = optarg; break;
-        case 'k': config.keys_dir = optarg; break;
-        case 's': config.sql_dir = optarg; break;
-        case 'm': max_frame = optarg; break;
-        case 'h': s_usage(stdout); return 0;
-        default: s_usage(stderr); return 1;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "puente-broker: unexpected argument '%s'\n", argv[optind]);
-        s_usage(stderr);
-        return 1;
-    }
-    if (max_frame) {
-        char *end = NULL;
-        unsigned long long value = strtoull(max_frame, &end, 10);
-        if (!end || *end || value < 1024 || value > 64ULL * 1024 * 1024) {
-            fprintf(stderr, "puente-broker: --max-frame must be 1024..67108864 bytes, got '%s'\n",
-                    max_frame);
-            return 1;
-        }
-        config.max_frame_bytes = (size_t)value;
-    }
-    if (!config.conninfo) {
-        fprintf(stderr, "puente-broker: no database: set PUENTE_DB or pass --db CONNINFO\n");
-        return 1;
+    if (!config.endpoint || !config.keys_dir || !config.sql_dir) {
+        fprintf(stderr, "puente-broker: [broker] endpoint, keys and sql_dir must not be empty\n");
+        goto done;
     }
     struct sigaction action;
     memset(&action, 0, sizeof action);
@@ -101,14 +118,43 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &action, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    char err[512] = "";
-    pt_broker_t *broker = pt_broker_new(&config, &s_stop, err, sizeof err);
+    /* The metrics endpoint runs beside the broker core. Until broker.c takes the
+       registry (see metrics.h, pt_broker_metrics_t) it serves the families at zero
+       and /readyz answers 503 "starting". A port already in use is logged, not
+       fatal: losing metrics must not stop case traffic. */
+    pt_broker_metrics_t families;
+    metrics = pt_metrics_new();
+    if (!metrics || pt_metrics_broker_register(metrics, PT_BROKER_VERSION, &families) != 0) {
+        fprintf(stderr, "puente-broker: cannot set up metrics\n");
+        rc = 3;
+        goto done;
+    }
+    const char *metrics_listen = pt_config_get(cfg, "broker", "metrics_listen");
+    if (metrics_listen) {
+        http = pt_metrics_http_new(metrics, metrics_listen, NULL, NULL, err, sizeof err);
+        if (!http)
+            pt_log(PT_LOG_ERROR, "metrics", NULL, NULL, "%s; continuing without metrics", err);
+        else
+            pt_log(PT_LOG_INFO, "metrics", NULL, NULL, "serving /metrics on %s",
+                   metrics_listen);
+    }
+
+    broker = pt_broker_new(&config, &s_stop, err, sizeof err);
     if (!broker) {
         pt_log(PT_LOG_ERROR, "broker", NULL, NULL, "cannot start: %s", err);
         fprintf(stderr, "puente-broker: cannot start: %s\n", err);
-        return s_stop ? 0 : 3;
+        rc = s_stop ? 0 : 3;
+        goto done;
     }
-    int rc = pt_broker_run(broker, &s_stop);
+    /* pt_broker_new returned: the database answered and migrations are applied. */
+    pt_metrics_set_ready(metrics, 1, NULL);
+    pt_metric_set(families.ready, NULL, 1);
+    rc = pt_broker_run(broker, &s_stop) == 0 ? 0 : 3;
+    pt_metrics_set_ready(metrics, 0, "shutting down");
+done:
     pt_broker_destroy(&broker);
-    return rc == 0 ? 0 : 3;
+    pt_metrics_http_destroy(&http);
+    pt_metrics_destroy(&metrics);
+    pt_config_destroy(&cfg);
+    return rc;
 }

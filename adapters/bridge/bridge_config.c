@@ -1,15 +1,15 @@
-/*  bridge_config — flags and environment into one struct (see bridge_config.h). */
+/*  bridge_config — file, environment and flags into one struct (see bridge_config.h). */
 #include "bridge_config.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pt_config.h"
 #include "pt_keys.h"
 #include "puente.h"
 
@@ -26,8 +26,12 @@ static const char s_usage[] =
     "  --webhook URL               POST each incoming message here (PUENTE_BRIDGE_WEBHOOK)\n"
     "  --webhook-secret-file PATH  HMAC-SHA256 key for X-Puente-Signature, mode 0600\n"
     "                              (PUENTE_BRIDGE_WEBHOOK_SECRET_FILE)\n"
-    "  --max-body BYTES            largest request body (PUENTE_BRIDGE_MAX_BODY, default 1 MiB)\n"
-    "  --timeout-ms MS             broker request timeout (PUENTE_BRIDGE_TIMEOUT_MS, 10000)\n";
+    "  --max-body SIZE             largest request body (PUENTE_BRIDGE_MAX_BODY, default 1 MiB)\n"
+    "  --timeout-ms TIME           broker request timeout (PUENTE_BRIDGE_TIMEOUT_MS, 10s;\n"
+    "                              bare numbers are milliseconds)\n"
+    "  --config PATH               INI file, [bridge] section (PUENTE_CONFIG)\n"
+    "  --check-config              validate, print the effective configuration, exit 0/1\n"
+    "Precedence: flags > environment > file > defaults. Sizes take KiB/MiB, times ms/s/m.\n";
 
 const char *pt_bridge_config_usage(void)
 {
@@ -98,97 +102,66 @@ static int s_parse_listen(pt_bridge_config_t *cfg, const char *text, char *err, 
     return 0;
 }
 
-static int s_parse_size(const char *text, long min, long max, long *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (errno || !end || end == text || *end || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
+static const pt_config_key_t s_keys[] = {
+    {"bridge", "listen", PT_CONFIG_ENDPOINT, PT_BRIDGE_DEFAULT_LISTEN, 0, "PUENTE_BRIDGE_LISTEN",
+     "listen", 0, 0, 0, "numeric IPv4 HOST:PORT to serve the HTTP API on"},
+    {"bridge", "org", PT_CONFIG_STRING, NULL, 0, "PUENTE_BRIDGE_ORG", "org", 0, 0, 0,
+     "organisation this bridge acts as (required)"},
+    {"bridge", "token_file", PT_CONFIG_PATH, NULL, 0, "PUENTE_BRIDGE_TOKEN_FILE", "token-file", 0,
+     0, 0, "bearer token file, mode 0600 (required)"},
+    {"bridge", "broker", PT_CONFIG_ENDPOINT, PUENTE_DEFAULT_BROKER, 0, "PUENTE_BROKER", "broker",
+     0, 0, 0, "broker endpoint"},
+    {"bridge", "keys", PT_CONFIG_PATH, PUENTE_DEFAULT_KEYS, 0, "PUENTE_KEYS", "keys", 0, 0, 0,
+     "key directory (ORG/ and broker/)"},
+    {"bridge", "state_dir", PT_CONFIG_PATH, NULL, 0, "PUENTE_BRIDGE_STATE", "state", 0, 0, 0,
+     "SQLite state directory (default var/bridge/ORG)"},
+    {"bridge", "webhook", PT_CONFIG_STRING, NULL, 0, "PUENTE_BRIDGE_WEBHOOK", "webhook", 0, 0, 0,
+     "http(s) URL that receives each incoming message"},
+    {"bridge", "webhook_secret_file", PT_CONFIG_PATH, NULL, 0,
+     "PUENTE_BRIDGE_WEBHOOK_SECRET_FILE", "webhook-secret-file", 0, 0, 0,
+     "HMAC-SHA256 key for X-Puente-Signature, mode 0600 (required with a webhook)"},
+    {"bridge", "max_body", PT_CONFIG_SIZE, "1MiB", 0, "PUENTE_BRIDGE_MAX_BODY", "max-body", 1024,
+     64LL * 1024 * 1024, 0, "largest request body (1KiB..64MiB)"},
+    {"bridge", "broker_timeout", PT_CONFIG_DURATION, "10s", 0, "PUENTE_BRIDGE_TIMEOUT_MS",
+     "timeout-ms", 100, 600000, 0, "broker request timeout (bare numbers are milliseconds)"},
+};
 
-int pt_bridge_config_parse(pt_bridge_config_t *cfg, int argc, char **argv,
-                           const char *(*env)(const char *name), char *err, size_t err_len)
+static int s_fill(pt_bridge_config_t *cfg, pt_config_t *c, char *err, size_t err_len)
 {
-    static const struct option longopts[] = {
-        {"listen", required_argument, 0, 'l'},      {"org", required_argument, 0, 'o'},
-        {"token-file", required_argument, 0, 't'},  {"broker", required_argument, 0, 'b'},
-        {"keys", required_argument, 0, 'k'},        {"state", required_argument, 0, 's'},
-        {"webhook", required_argument, 0, 'w'},     {"webhook-secret-file", required_argument, 0, 'W'},
-        {"max-body", required_argument, 0, 'm'},    {"timeout-ms", required_argument, 0, 'T'},
-        {"help", no_argument, 0, 'h'},              {0, 0, 0, 0}};
-    /* Flags first into this table, then the environment fills the gaps. */
-    const char *v[128] = {0};
-    const char *(*get)(const char *) = env ? env : (const char *(*)(const char *)) getenv;
-    memset(cfg, 0, sizeof *cfg);
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        if (c == 'h') {
-            cfg->help = 1;
-            return 0;
-        }
-        if (c == ':' || c == '?') {
-            snprintf(err, err_len, "%s option %s", c == ':' ? "missing value for" : "unknown",
-                     argv[optind - 1]);
-            return -1;
-        }
-        v[c] = optarg;
-    }
-    if (optind < argc) {
-        snprintf(err, err_len, "unexpected argument '%s'", argv[optind]);
+    const char *org = pt_config_get(c, "bridge", "org");
+    const char *broker = pt_config_get(c, "bridge", "broker");
+    const char *keys = pt_config_get(c, "bridge", "keys");
+    const char *state = pt_config_get(c, "bridge", "state_dir");
+    const char *webhook = pt_config_get(c, "bridge", "webhook");
+    const char *webhook_secret = pt_config_get(c, "bridge", "webhook_secret_file");
+    const char *token_file = pt_config_get(c, "bridge", "token_file");
+    const char *listen = pt_config_get(c, "bridge", "listen");
+    if (s_parse_listen(cfg, listen ? listen : PT_BRIDGE_DEFAULT_LISTEN, err, err_len) != 0)
         return -1;
-    }
-    static const struct { char opt; const char *name; } envs[] = {
-        {'l', "PUENTE_BRIDGE_LISTEN"}, {'o', "PUENTE_BRIDGE_ORG"},
-        {'t', "PUENTE_BRIDGE_TOKEN_FILE"}, {'b', "PUENTE_BROKER"}, {'k', "PUENTE_KEYS"},
-        {'s', "PUENTE_BRIDGE_STATE"}, {'w', "PUENTE_BRIDGE_WEBHOOK"},
-        {'W', "PUENTE_BRIDGE_WEBHOOK_SECRET_FILE"}, {'m', "PUENTE_BRIDGE_MAX_BODY"},
-        {'T', "PUENTE_BRIDGE_TIMEOUT_MS"}};
-    for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
-        const char *e = v[(int) envs[i].opt] ? NULL : get(envs[i].name);
-        if (e && *e)
-            v[(int) envs[i].opt] = e;
-    }
-    if (s_parse_listen(cfg, v['l'] ? v['l'] : PT_BRIDGE_DEFAULT_LISTEN, err, err_len) != 0)
-        return -1;
-    if (!v['o'] || !pt_org_id_valid(v['o'])) {
+    if (!org || !pt_org_id_valid(org)) {
         snprintf(err, err_len, "--org: an organisation id such as MX-DIF is required");
         return -1;
     }
-    if (s_copy(cfg->org, sizeof cfg->org, v['o'], "--org", err, err_len) != 0
-        || s_copy(cfg->broker, sizeof cfg->broker, v['b'] ? v['b'] : PUENTE_DEFAULT_BROKER,
+    if (s_copy(cfg->org, sizeof cfg->org, org, "--org", err, err_len) != 0
+        || s_copy(cfg->broker, sizeof cfg->broker, broker ? broker : PUENTE_DEFAULT_BROKER,
                   "--broker", err, err_len) != 0
-        || s_copy(cfg->keys, sizeof cfg->keys, v['k'] ? v['k'] : PUENTE_DEFAULT_KEYS, "--keys",
-                  err, err_len) != 0)
+        || s_copy(cfg->keys, sizeof cfg->keys, keys ? keys : PUENTE_DEFAULT_KEYS, "--keys", err,
+                  err_len) != 0)
         return -1;
-    if (v['s']) {
-        if (s_copy(cfg->state_dir, sizeof cfg->state_dir, v['s'], "--state", err, err_len) != 0)
+    if (state) {
+        if (s_copy(cfg->state_dir, sizeof cfg->state_dir, state, "--state", err, err_len) != 0)
             return -1;
     }
     else
         snprintf(cfg->state_dir, sizeof cfg->state_dir, "var/bridge/%s", cfg->org);
-    long n = PT_BRIDGE_DEFAULT_MAX_BODY;
-    if (v['m'] && s_parse_size(v['m'], 1024, 64L * 1024 * 1024, &n) != 0) {
-        snprintf(err, err_len, "--max-body: expected bytes between 1024 and 67108864");
-        return -1;
-    }
-    cfg->max_body = (size_t) n;
-    n = 10000;
-    if (v['T'] && s_parse_size(v['T'], 100, 600000, &n) != 0) {
-        snprintf(err, err_len, "--timeout-ms: expected milliseconds between 100 and 600000");
-        return -1;
-    }
-    cfg->timeout_ms = (int) n;
-    if (!v['t']) {
+    cfg->max_body = (size_t) pt_config_number(c, "bridge", "max_body", PT_BRIDGE_DEFAULT_MAX_BODY);
+    cfg->timeout_ms = (int) pt_config_number(c, "bridge", "broker_timeout", 10000);
+    if (!token_file) {
         snprintf(err, err_len, "--token-file is required (a file of mode 0600 with the token)");
         return -1;
     }
     char why[512];
-    if (pt_bridge_secret_read(v['t'], cfg->token, sizeof cfg->token, why, sizeof why) != 0) {
+    if (pt_bridge_secret_read(token_file, cfg->token, sizeof cfg->token, why, sizeof why) != 0) {
         snprintf(err, err_len, "--token-file: %s", why);
         return -1;
     }
@@ -196,23 +169,63 @@ int pt_bridge_config_parse(pt_bridge_config_t *cfg, int argc, char **argv,
         snprintf(err, err_len, "--token-file: the token must be at least 16 characters");
         return -1;
     }
-    if (v['w']) {
-        if (strncmp(v['w'], "http://", 7) != 0 && strncmp(v['w'], "https://", 8) != 0) {
+    if (webhook) {
+        if (strncmp(webhook, "http://", 7) != 0 && strncmp(webhook, "https://", 8) != 0) {
             snprintf(err, err_len, "--webhook: expected an http:// or https:// URL");
             return -1;
         }
-        if (s_copy(cfg->webhook_url, sizeof cfg->webhook_url, v['w'], "--webhook", err,
+        if (s_copy(cfg->webhook_url, sizeof cfg->webhook_url, webhook, "--webhook", err,
                    err_len) != 0)
             return -1;
-        if (!v['W']) {
+        if (!webhook_secret) {
             snprintf(err, err_len, "--webhook needs --webhook-secret-file");
             return -1;
         }
-        if (pt_bridge_secret_read(v['W'], cfg->webhook_secret, sizeof cfg->webhook_secret, why,
-                                  sizeof why) != 0) {
+        if (pt_bridge_secret_read(webhook_secret, cfg->webhook_secret, sizeof cfg->webhook_secret,
+                                  why, sizeof why) != 0) {
             snprintf(err, err_len, "--webhook-secret-file: %s", why);
             return -1;
         }
     }
     return 0;
+}
+
+int pt_bridge_config_parse(pt_bridge_config_t *cfg, int argc, char **argv,
+                           const char *(*env)(const char *name), char *err, size_t err_len)
+{
+    int rc = -1;
+    memset(cfg, 0, sizeof *cfg);
+    pt_config_t *c = pt_config_new("puente-bridge", s_keys, sizeof s_keys / sizeof s_keys[0]);
+    if (!c) {
+        snprintf(err, err_len, "cannot set up the configuration");
+        return -1;
+    }
+    if (pt_config_load(c, argc, argv, env, err, err_len) != 0)
+        goto done;
+    if (pt_config_help_requested(c)) {
+        cfg->help = 1;
+        rc = 0;
+        goto done;
+    }
+    if (s_fill(cfg, c, err, err_len) != 0)
+        goto done;
+    if (pt_config_check_requested(c)) {
+        FILE *out = fmemopen(cfg->check_report, sizeof cfg->check_report - 1, "w");
+        if (!out || pt_config_print(c, out) != 0) {
+            snprintf(err, err_len, "cannot format the configuration report");
+            if (out)
+                fclose(out);
+            goto done;
+        }
+        fclose(out);
+        cfg->check_config = 1;
+    }
+    rc = 0;
+done:
+    pt_config_destroy(&c);
+    if (rc != 0) {
+        memset(cfg->token, 0, sizeof cfg->token);
+        memset(cfg->webhook_secret, 0, sizeof cfg->webhook_secret);
+    }
+    return rc;
 }

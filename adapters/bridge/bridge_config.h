@@ -1,20 +1,23 @@
 /*  bridge_config — the puente-bridge options: one struct, one parse function.
 
-    Every option comes from a flag or, when the flag is absent, from an
-    environment variable (flags win). A later change moves this to an INI file;
-    keep all option handling here so that change touches one place.
+    Options come from the [bridge] section of the INI file named by --config PATH
+    (or PUENTE_CONFIG), then the environment, then flags (each overrides the one
+    before), through proto/pt_config. `--check-config` validates everything
+    (token files included) and prints the effective values with their sources.
 
-      --listen HOST:PORT          PUENTE_BRIDGE_LISTEN     (default 127.0.0.1:8081)
-      --org ORG                   PUENTE_BRIDGE_ORG        (required)
-      --token-file PATH           PUENTE_BRIDGE_TOKEN_FILE (required, mode 0600 or stricter)
-      --broker ENDPOINT           PUENTE_BROKER            (default PUENTE_DEFAULT_BROKER)
-      --keys DIR                  PUENTE_KEYS              (default PUENTE_DEFAULT_KEYS)
-      --state DIR                 PUENTE_BRIDGE_STATE      (default var/bridge/<ORG>)
-      --webhook URL               PUENTE_BRIDGE_WEBHOOK    (optional)
-      --webhook-secret-file PATH  PUENTE_BRIDGE_WEBHOOK_SECRET_FILE (required with --webhook,
-                                                           mode 0600 or stricter)
-      --max-body BYTES            PUENTE_BRIDGE_MAX_BODY   (default 1 MiB)
-      --timeout-ms MS             PUENTE_BRIDGE_TIMEOUT_MS (broker requests, default 10000)
+      key                   flag                   environment
+      listen                --listen HOST:PORT     PUENTE_BRIDGE_LISTEN     (default 127.0.0.1:8081)
+      org                   --org ORG              PUENTE_BRIDGE_ORG        (required)
+      token_file            --token-file PATH      PUENTE_BRIDGE_TOKEN_FILE (required, mode 0600 or stricter)
+      broker                --broker ENDPOINT      PUENTE_BROKER            (default PUENTE_DEFAULT_BROKER)
+      keys                  --keys DIR             PUENTE_KEYS              (default PUENTE_DEFAULT_KEYS)
+      state_dir             --state DIR            PUENTE_BRIDGE_STATE      (default var/bridge/<ORG>)
+      webhook               --webhook URL          PUENTE_BRIDGE_WEBHOOK    (optional)
+      webhook_secret_file   --webhook-secret-file PATH  PUENTE_BRIDGE_WEBHOOK_SECRET_FILE
+                                                   (required with a webhook, mode 0600 or stricter)
+      max_body              --max-body SIZE        PUENTE_BRIDGE_MAX_BODY   (default 1MiB)
+      broker_timeout        --timeout-ms TIME      PUENTE_BRIDGE_TIMEOUT_MS (default 10s; bare
+                                                   numbers are milliseconds)
 */
 #ifndef PT_BRIDGE_CONFIG_H
 #define PT_BRIDGE_CONFIG_H
@@ -38,10 +41,13 @@ typedef struct {
     size_t max_body;
     int timeout_ms;
     int help;                 /* --help was given: print pt_bridge_config_usage() and exit 0 */
+    int check_config;         /* --check-config was given: print check_report and exit 0 */
+    char check_report[4096];  /* the effective configuration, secrets masked */
 } pt_bridge_config_t;
 
-/* Fills cfg from argv (argv[0] is the program) and, for options not given as
-   flags, from getenv-style lookup env(name) (NULL = getenv). Reads the token and
+/* Fills cfg from the configuration file (--config / PUENTE_CONFIG), then the
+   getenv-style lookup env(name) (NULL = getenv), then argv (argv[0] is the
+   program). Reads the token and
    webhook secret files, refusing files readable or writable by group or others.
    0 on success; -1 with a one-line reason in err. Not thread-safe (getopt). */
 int pt_bridge_config_parse(pt_bridge_config_t *cfg, int argc, char **argv,

@@ -27,6 +27,12 @@ int main(int argc, char **argv)
         fputs(pt_bridge_config_usage(), stdout);
         return 0;
     }
+    if (cfg.check_config) {
+        memset(cfg.token, 0, sizeof cfg.token);
+        memset(cfg.webhook_secret, 0, sizeof cfg.webhook_secret);
+        fputs(cfg.check_report, stdout);
+        return 0;
+    }
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
