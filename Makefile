@@ -312,3 +312,18 @@ chaos: all
 	@BUILD=$(BUILD) PUENTE_CHAOS_MESSAGES=$(PUENTE_CHAOS_MESSAGES) \
 	  PUENTE_CHAOS_KILLS=$(PUENTE_CHAOS_KILLS) tests/run.sh -- $(BUILD)/tests/itest_chaos
 # ---- end chaos -------------------------------------------------------------------------
+
+# ha ------------------------------------------------------------------------------------
+# `make deps-ha`: the packages of deploy/ha/ha-stack.sh (etcd, Patroni; Patroni's etcd3
+# client needs python3-etcd). `make ha-test`: tests/ha/ha_test.sh (about 50 s, not in
+# `make test`): Patroni failover under a writer and a broker (docs/ha.md).
+HA_PACKAGES := etcd-server etcd-client patroni python3-etcd python3-psycopg2 curl postgresql-15
+.PHONY: deps-ha ha-test
+deps-ha:
+	@$(MAKE) --no-print-directory deps DEBIAN_PACKAGES="$(HA_PACKAGES)"
+$(BUILD)/ha/ha_writer: tests/ha/ha_writer.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) -o $@ $< -lpq
+ha-test: deps-ha $(BUILD)/ha/ha_writer $(BUILD)/puente-broker $(BUILD)/puente
+	@BUILD=$(BUILD) tests/ha/ha_test.sh
+# ---- end ha ----------------------------------------------------------------------------

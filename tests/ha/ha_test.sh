@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# tests/ha/ha_test.sh — what `make ha-test` runs (docs/ha.md):
+#   1. brings up deploy/ha/ha-stack.sh (three etcd, three PostgreSQL 15 under Patroni,
+#      synchronous replication) in a scratch directory;
+#   2. starts a real puente-broker on the multi-host connection string and sends a
+#      referral MX-DIF -> GT-PGN through the CLI (HA_BROKER=0 skips the broker part);
+#   3. starts build/ha/ha_writer: one-row transactions in a loop, each retried on a new
+#      connection until it commits;
+#   4. loses the primary's machine (SIGKILL of its Patroni, postmaster and backends);
+#   5. waits for the writer to commit on the new primary, sends a second referral
+#      (retried while the broker answers "retry later"), receives both at GT-PGN;
+#   6. stops the writer, which checks every acknowledged row on the new primary;
+#   7. brings the lost node back (`up`: it rejoins as a standby), then everything down.
+# Prints the failover time, rows committed and rows lost; exits non-zero when a row
+# is lost, the stack does not fail over, or (with the broker) a referral is missing.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+BUILD=${BUILD:-build}
+STACK=deploy/ha/ha-stack.sh
+WRITER=$BUILD/ha/ha_writer
+CLI=$BUILD/puente
+BROKER=$BUILD/puente-broker
+HA_BROKER=${HA_BROKER:-1}
+WRITE_AFTER=${HA_WRITE_AFTER:-3}   # seconds of writing before and after the failover
+
+[ -x "$WRITER" ] || { echo "ha_test: $WRITER missing (make ha-test builds it)" >&2; exit 2; }
+if [ "$HA_BROKER" = 1 ] && { [ ! -x "$BROKER" ] || [ ! -x "$CLI" ]; }; then
+    echo "ha_test: $BROKER or $CLI missing; run make first or set HA_BROKER=0" >&2
+    exit 2
+fi
+
+DIR=$(mktemp -d /tmp/puente-ha.XXXXXX)
+writer_pid=""
+broker_pid=""
+fail=0
+cleanup() {
+    set +e
+    [ -n "$writer_pid" ] && kill -TERM "$writer_pid" 2>/dev/null && wait "$writer_pid" 2>/dev/null
+    if [ -n "$broker_pid" ] && kill -0 "$broker_pid" 2>/dev/null; then
+        kill -TERM "$broker_pid"; wait "$broker_pid" 2>/dev/null
+    fi
+    "$STACK" down "$DIR" >/dev/null 2>&1
+    if [ "$fail" -eq 0 ] && [ -z "${HA_KEEP:-}" ]; then
+        rm -rf -- "$DIR"
+    else
+        echo "ha_test: logs kept in $DIR" >&2
+    fi
+}
+trap cleanup EXIT
+t_start=$SECONDS
+
+echo "ha_test: bringing up the stack in $DIR"
+CONNINFO=$("$STACK" up "$DIR" 2>"$DIR/up.log" | tail -n 1) || { cat "$DIR/up.log" >&2; fail=1; exit 1; }
+echo "ha_test: $CONNINFO"
+
+# --- the broker on the multi-host string --------------------------------------------------
+free_port() {
+    local p
+    for p in $(seq $((30000 + RANDOM % 20000)) 60000); do
+        ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
+    done
+}
+# Sends a referral, retrying while the broker cannot commit (exit 3: unreachable or
+# "retry later"). Prints the receipt's message id.
+send_referral() {
+    local case_token=$1 deadline=$((SECONDS + 90)) out rc
+    while :; do
+        rc=0
+        out=$("$CLI" send --as MX-DIF --to GT-PGN --type referral.request --case "$case_token" \
+            --json "$DIR/referral.json" --timeout 5s --json-output 2>>"$DIR/cli.err") || rc=$?
+        if [ $rc -eq 0 ]; then
+            echo "$out"
+            return 0
+        fi
+        [ $rc -eq 3 ] && [ $SECONDS -lt $deadline ] || { echo "ha_test: send $case_token exit $rc" >&2; return 1; }
+        echo "ha_test: send $case_token: exit $rc, retrying" >&2
+        sleep 1
+    done
+}
+if [ "$HA_BROKER" = 1 ]; then
+    PUENTE_BROKER=tcp://127.0.0.1:$(free_port)
+    export PUENTE_KEYS=$DIR/keys PUENTE_BROKER
+    for org in broker operator MX-DIF GT-PGN; do
+        "$CLI" keygen --org "$org" --keys "$PUENTE_KEYS" --if-missing >/dev/null
+    done
+    "$BROKER" --endpoint "$PUENTE_BROKER" --db "$CONNINFO" --keys "$PUENTE_KEYS" --sql broker/sql \
+        --metrics-listen "" --log-level warn 2>"$DIR/broker.log" &
+    broker_pid=$!
+    for _ in $(seq 1 100); do
+        "$CLI" org add MX-DIF >/dev/null 2>&1 && break
+        kill -0 "$broker_pid" 2>/dev/null || { echo "ha_test: broker exited" >&2; cat "$DIR/broker.log" >&2; fail=1; exit 1; }
+        sleep 0.2
+    done
+    "$CLI" org add GT-PGN >/dev/null
+    "$CLI" agreement add --id AGR-HA --between MX-DIF GT-PGN \
+        --purposes service_provision,case_transfer,social_inquiry,family_tracing,reintegration \
+        --types '*' >/dev/null
+    "$CLI" example referral.request >"$DIR/referral.json"
+    send_referral CASE-HA-BEFORE >"$DIR/receipt-before.json" || { fail=1; exit 1; }
+    echo "ha_test: broker on $PUENTE_BROKER, referral CASE-HA-BEFORE receipted"
+fi
+
+# --- writer, failover ---------------------------------------------------------------------
+"$WRITER" "$CONNINFO" >"$DIR/writer.out" 2>"$DIR/writer.err" &
+writer_pid=$!
+sleep "$WRITE_AFTER"
+kill -0 "$writer_pid" 2>/dev/null || { cat "$DIR/writer.err" >&2; fail=1; exit 1; }
+lost_node=$("$STACK" leader "$DIR" 2>/dev/null || true)
+if ! new_primary=$("$STACK" failover "$DIR" 2>"$DIR/failover.log"); then
+    cat "$DIR/failover.log" >&2; fail=1; exit 1
+fi
+cat "$DIR/failover.log"
+deadline=$((SECONDS + 120))
+until grep -q "recovered after" "$DIR/writer.err"; do
+    [ $SECONDS -lt $deadline ] || { echo "ha_test: the writer did not recover" >&2; cat "$DIR/writer.err" >&2; fail=1; exit 1; }
+    sleep 0.2
+done
+grep -v "committed [0-9]" "$DIR/writer.err" | sed 's/^/  /'
+
+if [ "$HA_BROKER" = 1 ]; then
+    send_referral CASE-HA-AFTER >"$DIR/receipt-after.json" || { fail=1; exit 1; }
+    echo "ha_test: referral CASE-HA-AFTER receipted after the failover"
+fi
+sleep "$WRITE_AFTER"
+kill -TERM "$writer_pid"
+wrc=0
+wait "$writer_pid" || wrc=$?
+writer_pid=""
+result=$(cat "$DIR/writer.out")
+[ -n "$result" ] || { cat "$DIR/writer.err" >&2; fail=1; exit 1; }
+committed=0 retried=0 outages=0 failover_ms=unknown lost=-1
+for kv in $result; do   # committed= retried= outages= failover_ms= lost= in_doubt_present=
+    key=${kv%%=*} val=${kv#*=}
+    case $key in
+        committed | retried | outages | failover_ms | lost) [[ $val =~ ^[0-9]+$ ]] && printf -v "$key" '%s' "$val" ;;
+    esac
+done
+
+delivered_before=- delivered_after=-
+if [ "$HA_BROKER" = 1 ]; then
+    "$CLI" recv --as GT-PGN --timeout 5s --json-output >"$DIR/recv.json" 2>>"$DIR/cli.err" || true
+    delivered_before=$(grep -o '"case_token": *"CASE-HA-BEFORE"' "$DIR/recv.json" | wc -l)
+    delivered_after=$(grep -o '"case_token": *"CASE-HA-AFTER"' "$DIR/recv.json" | wc -l)
+    kill -TERM "$broker_pid"; wait "$broker_pid" || true; broker_pid=""
+fi
+
+# The lost node comes back as a standby of the new primary.
+"$STACK" up "$DIR" >/dev/null 2>"$DIR/rejoin.log" || { cat "$DIR/rejoin.log" >&2; fail=1; }
+rejoined=no
+for _ in $(seq 1 60); do
+    if "$STACK" status "$DIR" >"$DIR/status.txt" 2>&1 && ! grep -q "role unknown" "$DIR/status.txt"; then
+        rejoined=yes; break
+    fi
+    sleep 0.5
+done
+
+echo
+echo "ha_test: failover time (first failed commit -> first commit on the new primary): ${failover_ms} ms"
+echo "ha_test: primary lost: ${lost_node:-?}, new primary: $new_primary"
+echo "ha_test: rows committed (acknowledged): $committed, transactions retried: $retried, rows lost: $lost"
+[ "$HA_BROKER" = 1 ] && echo "ha_test: broker referrals delivered to GT-PGN: before failover $delivered_before, after $delivered_after (each must be 1)"
+echo "ha_test: lost node rejoined as a standby: $rejoined"
+echo "ha_test: total $((SECONDS - t_start)) s"
+[ "$wrc" -eq 0 ] && [ "$lost" -eq 0 ] && [ "$committed" -gt 0 ] && [ "$outages" -ge 1 ] || fail=1
+[ "$rejoined" = yes ] || fail=1
+if [ "$HA_BROKER" = 1 ]; then
+    [ "$delivered_before" = 1 ] && [ "$delivered_after" = 1 ] || fail=1
+fi
+if [ "$fail" -ne 0 ]; then
+    echo "ha_test: FAIL"
+    exit 1
+fi
+echo "ha_test: PASS"
