@@ -61,22 +61,6 @@ static long s_env_long(const char *name, long fallback)
     return n > 0 ? n : fallback;
 }
 
-static uint8_t *s_example_body(size_t *len)
-{
-    const pt_type_t *type = pt_types_find("referral.request");
-    ProtobufCMessage *msg = NULL;
-    char err[PT_JSON_ERR_BYTES];
-    if (!type || pt_json_to_message(type->descriptor, type->example_json,
-                                    strlen(type->example_json), &msg, err, sizeof err) != 0)
-        return NULL;
-    *len = protobuf_c_message_get_packed_size(msg);
-    uint8_t *out = malloc(*len);
-    if (out)
-        protobuf_c_message_pack(msg, out);
-    protobuf_c_message_free_unpacked(msg, NULL);
-    return out;
-}
-
 /* --- what was sent and what arrived ------------------------------------------ */
 
 typedef struct {
@@ -296,7 +280,7 @@ static void test_broker_killed_under_load(void)
 
     /* Stream: one message per sender per round, round-robin over its streams. */
     size_t body_len = 0;
-    uint8_t *body = s_example_body(&body_len);
+    uint8_t *body = pt_harness_example_body("referral.request", &body_len);
     CU_ASSERT_PTR_NOT_NULL_FATAL(body);
     s_sent_t *sent = calloc((size_t)(N_SENDERS * per_sender), sizeof *sent);
     size_t n_sent = 0, n_refused_sent = 0, send_failures = 0;
@@ -533,7 +517,7 @@ static void test_recipient_killed_mid_delivery(void)
     pt_client_t *mx = pt_harness_client(s_h, "MX-DIF", 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(mx);
     size_t body_len = 0;
-    uint8_t *body = s_example_body(&body_len);
+    uint8_t *body = pt_harness_example_body("referral.request", &body_len);
     uint8_t corr[RC_STREAMS][16], ids[RC_TOTAL][16];
     int stream_of[RC_TOTAL];
     for (int k = 0; k < RC_STREAMS; k++)

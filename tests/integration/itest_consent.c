@@ -27,27 +27,12 @@ static int s_suite_clean(void)
     return 0;
 }
 
-static uint8_t *s_body(const char *type_name, size_t *len)
-{
-    const pt_type_t *type = pt_types_find(type_name);
-    ProtobufCMessage *msg = NULL;
-    char err[PT_JSON_ERR_BYTES];
-    if (!type || pt_json_to_message(type->descriptor, type->example_json,
-                                    strlen(type->example_json), &msg, err, sizeof err) != 0)
-        return NULL;
-    *len = protobuf_c_message_get_packed_size(msg);
-    uint8_t *out = malloc(*len);
-    protobuf_c_message_pack(msg, out);
-    protobuf_c_message_free_unpacked(msg, NULL);
-    return out;
-}
-
 static pt_client_result_t s_send(pt_client_t *client, const char *const *to, size_t n_to,
                                  const char *type, const char *case_token, const char *agreement,
                                  pt_receipt_info_t *receipt, pt_reject_info_t *rej)
 {
     size_t len = 0;
-    uint8_t *body = s_body(type, &len);
+    uint8_t *body = pt_harness_example_body(type, &len);
     if (!body)
         return PT_CLIENT_INVALID;
     Puente__V1__ConsentSummary consent = PUENTE__V1__CONSENT_SUMMARY__INIT;

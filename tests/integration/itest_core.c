@@ -34,30 +34,12 @@ static int s_suite_clean(void)
     return 0;
 }
 
-/* Packs the example body of a type. Caller frees. */
-static uint8_t *s_example_body(const char *type_name, size_t *len)
-{
-    const pt_type_t *type = pt_types_find(type_name);
-    if (!type)
-        return NULL;
-    ProtobufCMessage *msg = NULL;
-    char err[PT_JSON_ERR_BYTES];
-    if (pt_json_to_message(type->descriptor, type->example_json, strlen(type->example_json), &msg,
-                           err, sizeof err) != 0)
-        return NULL;
-    *len = protobuf_c_message_get_packed_size(msg);
-    uint8_t *out = malloc(*len);
-    protobuf_c_message_pack(msg, out);
-    protobuf_c_message_free_unpacked(msg, NULL);
-    return out;
-}
-
 static pt_client_result_t s_send(pt_client_t *client, const char *to, const char *type,
                                  const char *case_token, const uint8_t *correlation,
                                  pt_receipt_info_t *receipt, pt_reject_info_t *rej)
 {
     size_t len = 0;
-    uint8_t *body = s_example_body(type, &len);
+    uint8_t *body = pt_harness_example_body(type, &len);
     if (!body)
         return PT_CLIENT_INVALID;
     Puente__V1__ConsentSummary consent = PUENTE__V1__CONSENT_SUMMARY__INIT;
@@ -113,7 +95,7 @@ static void test_referral_end_to_end(void)
     CU_ASSERT_STRING_EQUAL(header->case_token, "CASE-E2E-1");
     CU_ASSERT_EQUAL(memcmp(pt_message_id(msg), receipt.message_id, 16), 0);
     size_t sent_len = 0, got_len = 0;
-    uint8_t *sent = s_example_body("referral.request", &sent_len);
+    uint8_t *sent = pt_harness_example_body("referral.request", &sent_len);
     const uint8_t *got = pt_message_body_bytes(msg, &got_len);
     CU_ASSERT_EQUAL(sent_len, got_len);
     CU_ASSERT_EQUAL(memcmp(sent, got, sent_len), 0);

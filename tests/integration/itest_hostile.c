@@ -93,22 +93,6 @@ static int s_pack_submit(const Puente__V1__Envelope *env, s_frames_t *out)
     return s_pack_frame(&frame, out);
 }
 
-static uint8_t *s_example_body(const char *type_name, size_t *len)
-{
-    const pt_type_t *type = pt_types_find(type_name);
-    ProtobufCMessage *msg = NULL;
-    char err[PT_JSON_ERR_BYTES];
-    if (!type || pt_json_to_message(type->descriptor, type->example_json,
-                                    strlen(type->example_json), &msg, err, sizeof err) != 0)
-        return NULL;
-    *len = protobuf_c_message_get_packed_size(msg);
-    uint8_t *out = malloc(*len ? *len : 1);
-    if (out)
-        protobuf_c_message_pack(msg, out);
-    protobuf_c_message_free_unpacked(msg, NULL);
-    return out;
-}
-
 /* An envelope from sender to n recipients (pt_harness_envelope handles one). */
 static Puente__V1__Envelope *s_seal_multi(const char *sender, const char *const *to, size_t n,
                                           const char *type_name, const char *case_token)
@@ -119,7 +103,7 @@ static Puente__V1__Envelope *s_seal_multi(const char *sender, const char *const 
     pt_keyset_t *keys[4] = {NULL};
     const pt_seal_key_t *seals[4];
     size_t body_len = 0;
-    uint8_t *body = s_example_body(type_name, &body_len);
+    uint8_t *body = pt_harness_example_body(type_name, &body_len);
     uint8_t *bytes = NULL;
     size_t bytes_len = 0;
     if (!from || !body || n > 4)

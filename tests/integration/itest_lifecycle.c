@@ -72,16 +72,10 @@ typedef struct {
    (0 on receipt, -1 on any other failure); *corr receives the correlation id. */
 static int s_send(pt_client_t *client, const s_msg_t *m, uint8_t *corr)
 {
-    const pt_type_t *type = pt_types_find(m->type);
-    ProtobufCMessage *body = NULL;
-    char err[PT_JSON_ERR_BYTES];
-    if (!type || pt_json_to_message(type->descriptor, type->example_json,
-                                    strlen(type->example_json), &body, err, sizeof err) != 0)
+    size_t len = 0;
+    uint8_t *bytes = pt_harness_example_body(m->type, &len);
+    if (!bytes)
         return -1;
-    size_t len = protobuf_c_message_get_packed_size(body);
-    uint8_t *bytes = malloc(len ? len : 1);
-    protobuf_c_message_pack(body, bytes);
-    protobuf_c_message_free_unpacked(body, NULL);
     Puente__V1__ConsentSummary all = PUENTE__V1__CONSENT_SUMMARY__INIT;
     all.consent_for_services = all.disclosure_other_orgs = all.consent_for_tracing = 1;
     all.legal_basis = PUENTE__V1__LEGAL_BASIS__LEGAL_BASIS_CONSENT;

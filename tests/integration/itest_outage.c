@@ -46,15 +46,9 @@ static void test_database_outage(void)
 {
     const char *type_name = "referral.request";
     const pt_type_t *type = pt_types_find(type_name);
-    ProtobufCMessage *body = NULL;
-    char err[PT_JSON_ERR_BYTES];
-    CU_ASSERT_EQUAL_FATAL(pt_json_to_message(type->descriptor, type->example_json,
-                                             strlen(type->example_json), &body, err, sizeof err),
-                          0);
-    size_t len = protobuf_c_message_get_packed_size(body);
-    uint8_t *bytes = malloc(len);
-    protobuf_c_message_pack(body, bytes);
-    protobuf_c_message_free_unpacked(body, NULL);
+    size_t len = 0;
+    uint8_t *bytes = pt_harness_example_body(type_name, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(bytes);
 
     pt_client_t *mx = pt_harness_client(s_h, "MX-DIF", 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(mx);

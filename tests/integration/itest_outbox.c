@@ -40,23 +40,6 @@ static int s_suite_clean(void)
     return 0;
 }
 
-static uint8_t *s_example_body(const char *type_name, size_t *len)
-{
-    const pt_type_t *type = pt_types_find(type_name);
-    ProtobufCMessage *msg = NULL;
-    char err[PT_JSON_ERR_BYTES];
-    if (!type
-        || pt_json_to_message(type->descriptor, type->example_json, strlen(type->example_json),
-                              &msg, err, sizeof err)
-               != 0)
-        return NULL;
-    *len = protobuf_c_message_get_packed_size(msg);
-    uint8_t *out = malloc(*len);
-    protobuf_c_message_pack(msg, out);
-    protobuf_c_message_free_unpacked(msg, NULL);
-    return out;
-}
-
 static pt_outbox_t *s_outbox(char *err, size_t err_len)
 {
     pt_outbox_opts_t o = { .client = { .endpoint = pt_harness_endpoint(s_h),
@@ -73,7 +56,7 @@ static void s_child(int report_fd)
     pt_outbox_t *ob = s_outbox(err, sizeof err);
     char status = 'F';
     size_t len = 0;
-    uint8_t *body = s_example_body("referral.request", &len);
+    uint8_t *body = pt_harness_example_body("referral.request", &len);
     if (!ob || !body) {
         fprintf(stderr, "child: %s\n", err);
         goto done;

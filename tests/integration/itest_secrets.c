@@ -81,22 +81,6 @@ static void test_world_readable_key_refused(void)
     CU_ASSERT_EQUAL_FATAL(pt_harness_register_demo(s_h), 0);
 }
 
-static uint8_t *s_example_body(size_t *len)
-{
-    const pt_type_t *type = pt_types_find("referral.request");
-    ProtobufCMessage *msg = NULL;
-    char err[PT_JSON_ERR_BYTES];
-    if (!type || pt_json_to_message(type->descriptor, type->example_json,
-                                    strlen(type->example_json), &msg, err, sizeof err) != 0)
-        return NULL;
-    *len = protobuf_c_message_get_packed_size(msg);
-    uint8_t *out = malloc(*len);
-    if (out)
-        protobuf_c_message_pack(msg, out);
-    protobuf_c_message_free_unpacked(msg, NULL);
-    return out;
-}
-
 static int s_cli_run(const char *args, char *out, size_t out_cap)
 {
     char command[2048], err[16384];
@@ -128,7 +112,7 @@ static void test_logs_hold_no_payload(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(mx);
     CU_ASSERT_PTR_NOT_NULL_FATAL(gt);
     size_t len = 0;
-    uint8_t *body = s_example_body(&len);
+    uint8_t *body = pt_harness_example_body("referral.request", &len);
     CU_ASSERT_PTR_NOT_NULL_FATAL(body);
     Puente__V1__ConsentSummary consent = PUENTE__V1__CONSENT_SUMMARY__INIT;
     consent.consent_for_services = 1;

@@ -418,6 +418,22 @@ Puente__V1__BrokerFrame *pt_raw_recv(pt_raw_t *self, int timeout_ms)
     return frame;
 }
 
+uint8_t *pt_harness_example_body(const char *message_type, size_t *len)
+{
+    const pt_type_t *type = pt_types_find(message_type);
+    ProtobufCMessage *msg = NULL;
+    char err[PT_JSON_ERR_BYTES];
+    if (!type || pt_json_to_message(type->descriptor, type->example_json,
+                                    strlen(type->example_json), &msg, err, sizeof err) != 0)
+        return NULL;
+    *len = protobuf_c_message_get_packed_size(msg);
+    uint8_t *out = malloc(*len ? *len : 1);
+    if (out)
+        protobuf_c_message_pack(msg, out);
+    protobuf_c_message_free_unpacked(msg, NULL);
+    return out;
+}
+
 int pt_harness_envelope(pt_harness_t *self, const char *sender, const char *recipient,
                         const char *message_type, const char *case_token,
                         void (*mutate)(Puente__V1__Header *header, void *arg), void *arg,
@@ -428,19 +444,13 @@ int pt_harness_envelope(pt_harness_t *self, const char *sender, const char *reci
     pt_keyset_t *from = pt_keyset_load(self->keys, sender, 1, why, sizeof why);
     pt_keyset_t *to = pt_keyset_load(self->keys, recipient, 0, why, sizeof why);
     const pt_type_t *type = pt_types_find(message_type);
-    ProtobufCMessage *body = NULL;
+    size_t body_len = 0;
     uint8_t *body_bytes = NULL;
     if (!from || !to || !type)
         goto done;
-    char err[PT_JSON_ERR_BYTES];
-    if (pt_json_to_message(type->descriptor, type->example_json, strlen(type->example_json), &body,
-                           err, sizeof err) != 0)
-        goto done;
-    size_t body_len = protobuf_c_message_get_packed_size(body);
-    body_bytes = malloc(body_len ? body_len : 1);
+    body_bytes = pt_harness_example_body(message_type, &body_len);
     if (!body_bytes)
         goto done;
-    protobuf_c_message_pack(body, body_bytes);
 
     uint8_t message_id[16], correlation_id[16];
     pt_uuidv7(message_id);
@@ -471,8 +481,6 @@ int pt_harness_envelope(pt_harness_t *self, const char *sender, const char *reci
 done:
     if (rc != 0)
         fprintf(stderr, "harness: cannot build envelope %s -> %s (%s)\n", sender, recipient, why);
-    if (body)
-        protobuf_c_message_free_unpacked(body, NULL);
     free(body_bytes);
     pt_keyset_destroy(&from);
     pt_keyset_destroy(&to);
@@ -518,4 +526,36 @@ int pt_harness_broker_run_to_exit(pt_harness_t *self, int timeout_ms)
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
     return -1;
+}
+
+/* --- added for the audit tests (issue 4) ------------------------------------ */
+
+const char *pt_harness_dbname(const pt_harness_t *self)
+{
+    return self->dbname;
+}
+
+void pt_harness_conninfo_for(const pt_harness_t *self, const char *dbname, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s dbname=%s", self->admin_conninfo, dbname);
+}
+
+int pt_harness_sql_exec(pt_harness_t *self, const char *dbname, const char *sql)
+{
+    char conninfo[1200];
+    pt_harness_conninfo_for(self, dbname ? dbname : self->dbname, conninfo, sizeof conninfo);
+    PGconn *conn = PQconnectdb(conninfo);
+    int rc = -1;
+    if (PQstatus(conn) == CONNECTION_OK) {
+        PGresult *res = PQexec(conn, sql);
+        if (PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK)
+            rc = 0;
+        else
+            fprintf(stderr, "harness: %s: %s", sql, PQerrorMessage(conn));
+        PQclear(res);
+    } else {
+        fprintf(stderr, "harness: %s", PQerrorMessage(conn));
+    }
+    PQfinish(conn);
+    return rc;
 }

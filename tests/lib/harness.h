@@ -69,6 +69,10 @@ int pt_raw_send_frame(pt_raw_t *self, const Puente__V1__ClientFrame *frame);
    decode. Caller frees with puente__v1__broker_frame__free_unpacked. */
 Puente__V1__BrokerFrame *pt_raw_recv(pt_raw_t *self, int timeout_ms);
 
+/* The packed example body of message_type (pt_types' example JSON). NULL if the
+   type is unknown. Caller frees. */
+uint8_t *pt_harness_example_body(const char *message_type, size_t *len);
+
 /* Builds a sealed, signed envelope from sender to recipient with the example body
    of message_type, using keys from the harness key directory (sealing key of the
    recipient read from its files). expires_at_ms 0 = none. Caller frees *out. 0 or -1.
@@ -90,5 +94,17 @@ int pt_harness_broker_pid(const pt_harness_t *self);
    it), or -1 if it could not be started or was still running after timeout_ms
    (it is then killed and reaped). */
 int pt_harness_broker_run_to_exit(pt_harness_t *self, int timeout_ms);
+
+/* --- added for the audit tests (issue 4) ------------------------------------ */
+
+/* Runs one SQL script (several statements allowed) as the cluster's superuser in
+   database dbname of the test cluster (NULL = this harness's database). 0 or -1
+   (the error is printed). */
+int pt_harness_sql_exec(pt_harness_t *self, const char *dbname, const char *sql);
+
+/* This harness's database name, and the conninfo of another database of the same
+   cluster (written into out). */
+const char *pt_harness_dbname(const pt_harness_t *self);
+void pt_harness_conninfo_for(const pt_harness_t *self, const char *dbname, char *out, size_t cap);
 
 #endif
