@@ -22,6 +22,7 @@
 #include "pt_keys.h"
 #include "pt_receipt.h"
 #include "pt_types.h"
+#include "audit.h"
 #include "stage.h"
 #include "store.h"
 #include "transport.h"
@@ -81,6 +82,7 @@ struct _pt_broker_t {
     pt_directory_t *directory;
     pt_transport_t *transport;
     pt_deliver_t *deliver;
+    pt_audit_t *audit;
     pt_decode_limits_t limits;
     s_pending_t pending[PT_BROKER_BATCH_MAX];
     size_t n_pending;
@@ -164,6 +166,8 @@ static void s_receipt(pt_broker_t *self, const s_pending_t *item, const pt_store
     receipt.event_hash.data = (uint8_t *)stored->event_hash;
     receipt.event_hash.len = 32;
     receipt.duplicate = stored->result == PT_STORE_DUPLICATE;
+    receipt.in_log = stored->leaf_index >= 0;
+    receipt.leaf_index = stored->leaf_index >= 0 ? (uint64_t)stored->leaf_index : 0;
     receipt.broker_signature.data = (uint8_t *)sig;
     receipt.broker_signature.len = PT_ED25519_SIG_BYTES;
     Puente__V1__BrokerFrame frame = PUENTE__V1__BROKER_FRAME__INIT;
@@ -1177,6 +1181,8 @@ static void s_handle_admin(pt_broker_t *self, const pt_inbound_t *in,
         agreement.valid_until_ms = spec->valid_until_ms;
         agreement.field_sets = (const char *const *)field_sets;
         agreement.n_field_sets = spec->n_field_sets;
+        agreement.retention_days = spec->retention_days > INT32_MAX ? INT32_MAX
+                                                                    : (int32_t)spec->retention_days;
         int stored = pt_store_agreement_put(self->store, &agreement) == PT_STORE_OK &&
                      pt_directory_put_agreement(self->directory, &agreement) == 0;
         s_field_sets_free(field_sets, spec->n_field_sets);
@@ -1189,10 +1195,98 @@ static void s_handle_admin(pt_broker_t *self, const pt_inbound_t *in,
                  agreement.agreement_id, agreement.org_a, agreement.org_b);
         pt_log(PT_LOG_INFO, "admin", NULL, NULL, "%s", result);
         s_admin_reply(self, in, rid, result);
+    } else if (request->op_case == PUENTE__V1__ADMIN_REQUEST__OP_AUDITOR_ADD) {
+        const Puente__V1__AuditorSpec *spec = request->auditor_add;
+        pt_store_auditor_t auditor = {0};
+        int valid = spec->auditor_id[0] && strlen(spec->auditor_id) <= PT_DIRECTORY_AUDITOR_ID_MAX &&
+                    spec->sign_public.len == 32 && spec->curve_public.len == 32 &&
+                    spec->n_scope > 0;
+        /* Same shape as organisation ids (CC-NAME): the SDK keeps auditor keys under
+           <keys>/auditors/<ID>/ and loads them like an organisation's. */
+        valid = valid && pt_org_id_valid(spec->auditor_id) &&
+                strcmp(spec->auditor_id, PT_OPERATOR_ID) != 0 &&
+                strcmp(spec->auditor_id, "broker") != 0;
+        size_t used = 0;
+        for (size_t i = 0; valid && i < spec->n_scope; i++) {
+            const char *e = spec->scope[i];
+            valid = (strlen(e) == 2 || pt_org_id_valid(e)) && !strchr(e, ',') &&
+                    used + strlen(e) + 2 < sizeof auditor.scope;
+            if (valid)
+                used += (size_t)snprintf(auditor.scope + used, sizeof auditor.scope - used, "%s%s",
+                                         i ? "," : "", e);
+        }
+        pt_sign_key_t *check = valid ? pt_sign_key_from_public(spec->sign_public.data, 32) : NULL;
+        valid = valid && check;
+        pt_sign_key_destroy(&check);
+        if (!valid) {
+            s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid,
+                     REJ(REJECT_INVALID_FIELD),
+                     "auditor_add needs an id like GT-OMBUDS (at most 24 characters), a scope of country codes "
+                     "or organisation ids, and two 32-byte public keys",
+                     in->identity);
+            return;
+        }
+        snprintf(auditor.auditor_id, sizeof auditor.auditor_id, "%s", spec->auditor_id);
+        memcpy(auditor.sign_public, spec->sign_public.data, 32);
+        memcpy(auditor.curve_public, spec->curve_public.data, 32);
+        if (pt_store_auditor_put(self->store, &auditor) != PT_STORE_OK ||
+            pt_directory_put_auditor(self->directory, &auditor) != 0) {
+            s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid,
+                     REJ(REJECT_RETRY_LATER), "could not store the auditor", in->identity);
+            return;
+        }
+        snprintf(result, sizeof result, "auditor %s registered with scope %.400s",
+                 auditor.auditor_id, auditor.scope);
+        pt_log(PT_LOG_INFO, "admin", NULL, NULL, "%s", result);
+        s_admin_reply(self, in, rid, result);
+    } else if (request->op_case == PUENTE__V1__ADMIN_REQUEST__OP_RETENTION_RUN) {
+        int64_t now = request->retention_run->now_ms > 0 ? request->retention_run->now_ms
+                                                         : pt_now_ms();
+        size_t deleted = 0, batch = 0;
+        pt_store_result_t rc;
+        do {
+            rc = pt_store_retention_run(self->store, now, 1000, &batch);
+            deleted += batch;
+        } while (rc == PT_STORE_OK && batch == 1000);
+        if (rc != PT_STORE_OK) {
+            s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid,
+                     REJ(REJECT_RETRY_LATER), "retention run failed; run it again", in->identity);
+            return;
+        }
+        snprintf(result, sizeof result, "retention: deleted the payloads of %zu messages", deleted);
+        pt_log(PT_LOG_INFO, "admin", NULL, NULL, "%s", result);
+        s_admin_reply(self, in, rid, result);
     } else {
         s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid, REJ(REJECT_MALFORMED),
                  "unknown admin operation", in->identity);
     }
+}
+
+/* Audit log requests (audit.h): the answer is a packed frame or a reject. */
+static void s_handle_audit(pt_broker_t *self, const pt_inbound_t *in,
+                           const Puente__V1__ClientFrame *frame)
+{
+    pt_audit_answer_t answer;
+    uint64_t rid = 0;
+    if (frame->body_case == PUENTE__V1__CLIENT_FRAME__BODY_CHECKPOINT) {
+        rid = frame->checkpoint->request_id;
+        pt_audit_checkpoint_request(self->audit, frame->checkpoint, &answer);
+    } else if (frame->body_case == PUENTE__V1__CLIENT_FRAME__BODY_PROOF) {
+        rid = frame->proof->request_id;
+        pt_audit_proof_request(self->audit, frame->proof, &answer);
+    } else {
+        rid = frame->audit->request_id;
+        pt_audit_query(self->audit, in->identity, frame->audit, &answer);
+    }
+    if (answer.frame) {
+        if (pt_transport_send(self->transport, in->routing_id, in->routing_id_len, answer.frame,
+                              answer.len) != 0)
+            pt_log(PT_LOG_DEBUG, "broker", NULL, NULL, "reply dropped: peer gone");
+    } else {
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid, answer.code,
+                 answer.reason, in->identity);
+    }
+    pt_audit_answer_clear(&answer);
 }
 
 /* --- dispatch ----------------------------------------------------------------- */
@@ -1296,6 +1390,11 @@ static void s_dispatch(pt_broker_t *self, const pt_inbound_t *in, s_prepared_t *
     case PUENTE__V1__CLIENT_FRAME__BODY_RECIPIENTS:
         s_handle_recipients(self, in, frame->recipients);
         break;
+    case PUENTE__V1__CLIENT_FRAME__BODY_CHECKPOINT:
+    case PUENTE__V1__CLIENT_FRAME__BODY_PROOF:
+    case PUENTE__V1__CLIENT_FRAME__BODY_AUDIT:
+        s_handle_audit(self, in, frame);
+        break;
     default:
         s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, 0, REJ(REJECT_MALFORMED),
                  "frame has no known body", in->identity);
@@ -1389,7 +1488,8 @@ pt_broker_t *pt_broker_new(const pt_broker_config_t *config, volatile sig_atomic
     if (!self->transport)
         goto error;
     self->deliver = pt_deliver_new(self->store, self->transport);
-    if (!self->deliver) {
+    self->audit = pt_audit_new(self->store, pt_keyset_sign(self->keys), self->directory);
+    if (!self->deliver || !self->audit) {
         snprintf(err, err_len, "out of memory");
         goto error;
     }
@@ -1448,11 +1548,13 @@ int pt_broker_run(pt_broker_t *self, volatile sig_atomic_t *stop)
         s_flush(self);
         s_flush_acks(self);
         s_expire_sweep(self, pt_now_ms());
+        pt_audit_tick(self->audit, pt_now_ms(), 0);
         if (pt_deliver_run(self->deliver, pt_now_ms()) == PT_STORE_UNAVAILABLE)
             pt_log(PT_LOG_WARN, "deliver", NULL, NULL, "database unavailable; deliveries wait");
     }
     s_flush(self);
     s_flush_acks(self);
+    pt_audit_tick(self->audit, pt_now_ms(), 1);   /* the last events get a checkpoint */
     pt_log(PT_LOG_INFO, "broker", NULL, NULL, "stopped");
     return 0;
 }
@@ -1466,6 +1568,7 @@ void pt_broker_destroy(pt_broker_t **self_p)
         s_pending_clear(&self->pending[i]);
     pt_workers_destroy(&self->workers);
     pt_deliver_destroy(&self->deliver);
+    pt_audit_destroy(&self->audit);
     pt_transport_destroy(&self->transport);
     if (self->zmq_context)
         zmq_ctx_term(self->zmq_context);

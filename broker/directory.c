@@ -3,6 +3,7 @@
 #include "directory.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 typedef struct {
@@ -26,6 +27,8 @@ struct _pt_directory_t {
     size_t n_agreements;
     uint8_t (*operators)[32];
     size_t n_operators;
+    pt_directory_auditor_t *auditors;
+    size_t n_auditors;
 };
 
 pt_directory_t *pt_directory_new(void)
@@ -70,6 +73,9 @@ static void s_clear(pt_directory_t *self)
     free(self->agreements);
     self->agreements = NULL;
     self->n_agreements = 0;
+    free(self->auditors);
+    self->auditors = NULL;
+    self->n_auditors = 0;
 }
 
 void pt_directory_destroy(pt_directory_t **self_p)
@@ -169,6 +175,11 @@ static void s_load_org(const pt_store_org_t *org, void *arg)
     pt_directory_put_org(arg, org);
 }
 
+static void s_load_auditor(const pt_store_auditor_t *auditor, void *arg)
+{
+    pt_directory_put_auditor(arg, auditor);
+}
+
 static void s_load_agreement(const pt_store_agreement_t *agreement, void *arg)
 {
     pt_directory_put_agreement(arg, agreement);
@@ -180,6 +191,8 @@ pt_store_result_t pt_directory_load(pt_directory_t *self, pt_store_t *store)
     pt_store_result_t rc = pt_store_load_orgs(store, s_load_org, self);
     if (rc == PT_STORE_OK)
         rc = pt_store_load_agreements(store, s_load_agreement, self);
+    if (rc == PT_STORE_OK)
+        rc = pt_store_load_auditors(store, s_load_auditor, self);
     return rc;
 }
 
@@ -200,7 +213,62 @@ const char *pt_directory_identity_for_curve(const pt_directory_t *self,
     for (size_t i = 0; i < self->n_orgs; i++)
         if (self->orgs[i].enabled && memcmp(self->orgs[i].curve_public, curve_public, 32) == 0)
             return self->orgs[i].org_id;
+    for (size_t i = 0; i < self->n_auditors; i++)
+        if (memcmp(self->auditors[i].curve_public, curve_public, 32) == 0)
+            return self->auditors[i].identity;
     return NULL;
+}
+
+int pt_directory_put_auditor(pt_directory_t *self, const pt_store_auditor_t *auditor)
+{
+    char identity[PT_STORE_ORG_ID_MAX];
+    if (!auditor || strlen(auditor->auditor_id) > PT_DIRECTORY_AUDITOR_ID_MAX)
+        return -1;
+    snprintf(identity, sizeof identity, "%s%s", PT_AUDITOR_PREFIX, auditor->auditor_id);
+    pt_directory_auditor_t *slot = (pt_directory_auditor_t *)pt_directory_auditor(self, identity);
+    if (!slot) {
+        pt_directory_auditor_t *grown =
+            realloc(self->auditors, (self->n_auditors + 1) * sizeof *self->auditors);
+        if (!grown)
+            return -1;
+        self->auditors = grown;
+        slot = &self->auditors[self->n_auditors++];
+    }
+    memset(slot, 0, sizeof *slot);
+    memcpy(slot->identity, identity, sizeof identity);
+    snprintf(slot->scope, sizeof slot->scope, "%s", auditor->scope);
+    memcpy(slot->sign_public, auditor->sign_public, 32);
+    memcpy(slot->curve_public, auditor->curve_public, 32);
+    return 0;
+}
+
+const pt_directory_auditor_t *pt_directory_auditor(const pt_directory_t *self,
+                                                   const char *identity)
+{
+    for (size_t i = 0; self && identity && i < self->n_auditors; i++)
+        if (strcmp(self->auditors[i].identity, identity) == 0)
+            return &self->auditors[i];
+    return NULL;
+}
+
+int pt_directory_in_scope(const char *scope, const char *org_id)
+{
+    if (!scope || !org_id)
+        return 0;
+    const char *p = scope;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        /* "GT" covers every GT-* organisation; "HN-DINAF" exactly that one. */
+        if (len == 2 && strncmp(org_id, p, 2) == 0 && org_id[2] == '-')
+            return 1;
+        if (len == strlen(org_id) && strncmp(org_id, p, len) == 0)
+            return 1;
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    return 0;
 }
 
 /* "*" matches everything, "referral.*" a family prefix, anything else exactly. */

@@ -29,6 +29,17 @@ typedef struct {
 /* The reserved identity of operators (admin and audit of everything). */
 #define PT_OPERATOR_ID "operator"
 
+/* Auditors (issue 4) connect as "auditor:<ID>" with their own CURVE key. */
+#define PT_AUDITOR_PREFIX "auditor:"
+#define PT_DIRECTORY_AUDITOR_ID_MAX 24
+
+typedef struct {
+    char identity[PT_STORE_ORG_ID_MAX];          /* "auditor:<ID>" */
+    char scope[PT_STORE_SERVICES_MAX];           /* "GT,HN-DINAF" */
+    uint8_t sign_public[32];
+    uint8_t curve_public[32];
+} pt_directory_auditor_t;
+
 pt_directory_t *pt_directory_new(void);
 void pt_directory_destroy(pt_directory_t **self_p);
 
@@ -47,8 +58,18 @@ pt_store_result_t pt_directory_load(pt_directory_t *self, pt_store_t *store);
 /* The organisation with this id, or NULL. O(n). */
 const pt_directory_org_t *pt_directory_org(const pt_directory_t *self, const char *org_id);
 
+/* Adds or replaces an auditor (id at most PT_DIRECTORY_AUDITOR_ID_MAX). 0 or -1. */
+int pt_directory_put_auditor(pt_directory_t *self, const pt_store_auditor_t *auditor);
+
+/* The auditor with this identity ("auditor:<ID>"), or NULL. O(n). */
+const pt_directory_auditor_t *pt_directory_auditor(const pt_directory_t *self,
+                                                   const char *identity);
+
+/* 1 if org_id is in scope: a listed organisation, or of a listed country code. */
+int pt_directory_in_scope(const char *scope, const char *org_id);
+
 /* The identity a CURVE key stands for: an enabled organisation's id, PT_OPERATOR_ID,
-   or NULL if the key is not admitted. O(n). */
+   "auditor:<ID>", or NULL if the key is not admitted. O(n). */
 const char *pt_directory_identity_for_curve(const pt_directory_t *self,
                                             const uint8_t curve_public[32]);
 

@@ -21,6 +21,8 @@
 
 #include <libpq-fe.h>
 
+#include "pt_audit.h"
+
 /* Statements are prepared under these names; the index is their bit in
    self->prepared. */
 typedef enum {
@@ -56,6 +58,21 @@ typedef enum {
     S_LC_EXPIRE,
     S_LC_FOLLOW_UP_OVERDUE,
     S_OVERDUE_LIST,
+    S_LEAVES_FIND,
+    S_AUDIT_HEAD,
+    S_CHECKPOINT_PUT,
+    S_CHECKPOINT_GET,
+    S_AUDIT_LEAVES,
+    S_AUDITOR_PUT,
+    S_AUDITOR_LOAD,
+    S_CASE_PARTIES,
+    S_Q_ACTIVITY,
+    S_Q_ITEMS,
+    S_Q_CORRIDORS,
+    S_Q_REJECTS,
+    S_RETENTION_DUE,
+    S_RETENTION_SET,
+    S_LEAF_EVENT,
     S_COUNT
 } s_stmt_id_t;
 
@@ -146,14 +163,15 @@ static const s_stmt_t s_stmts[S_COUNT] = {
                     "ON k.org_id = o.org_id AND k.valid_until IS NULL ORDER BY o.org_id"},
     [S_AGR_UPSERT] = {"pt_agr_upsert",
                       "INSERT INTO agreements (agreement_id, org_a, org_b, purposes, "
-                      "message_types, valid_from, valid_until, field_sets) VALUES ($1, $2, $3, "
+                      "message_types, valid_from, valid_until, field_sets, retention_days) "
+                      "VALUES ($1, $2, $3, "
                       "$4::text[], $5::text[], pt_ms_to_ts($6::bigint), pt_ms_to_ts($7::bigint), "
-                      "$8::text[]) "
+                      "$8::text[], $9::integer) "
                       "ON CONFLICT (agreement_id) DO UPDATE SET org_a = EXCLUDED.org_a, "
                       "org_b = EXCLUDED.org_b, purposes = EXCLUDED.purposes, "
                       "message_types = EXCLUDED.message_types, valid_from = EXCLUDED.valid_from, "
                       "valid_until = EXCLUDED.valid_until, field_sets = EXCLUDED.field_sets, "
-                      "updated_at = now()"},
+                      "retention_days = EXCLUDED.retention_days, updated_at = now()"},
     [S_AGR_LOAD] = {"pt_agr_load",
                     "SELECT agreement_id, org_a, org_b, purposes, message_types, "
                     "pt_ts_to_ms(valid_from), pt_ts_to_ms(valid_until), field_sets "
@@ -297,6 +315,87 @@ static const s_stmt_t s_stmts[S_COUNT] = {
                         "FROM lifecycles WHERE overdue_at_ms > 0 AND ($1 = '' OR initiator = $1 "
                         "OR $1 = ANY(string_to_array(counterparty, ','))) "
                         "ORDER BY overdue_at_ms, correlation_id LIMIT $2::bigint"},
+    /* --- audit log (006_audit_log.sql) --- */
+    /* Leaf of each message's "stored" event; run after COMMIT, when the deferred
+       trigger has assigned it. */
+    [S_LEAVES_FIND] = {"pt_leaves_find",
+                       "SELECT e.message_id, a.leaf_index FROM case_events e "
+                       "JOIN audit_log a ON a.event_id = e.event_id "
+                       "WHERE e.message_id = ANY($1::uuid[]) AND e.kind = 'stored'"},
+    [S_AUDIT_HEAD] = {"pt_audit_head", "SELECT size, frontier FROM audit_head WHERE id = 1"},
+    [S_CHECKPOINT_PUT] = {"pt_checkpoint_put",
+                          "INSERT INTO checkpoints (tree_size, root, at_ms, signer, signature) "
+                          "VALUES ($1::bigint, $2::bytea, $3::bigint, $4::bytea, $5::bytea) "
+                          "ON CONFLICT (tree_size) DO NOTHING"},
+    [S_CHECKPOINT_GET] = {"pt_checkpoint_get",
+                          "SELECT tree_size, root, at_ms, signer, signature FROM checkpoints "
+                          "WHERE $1::bigint = 0 OR tree_size = $1::bigint "
+                          "ORDER BY tree_size DESC LIMIT 1"},
+    [S_AUDIT_LEAVES] = {"pt_audit_leaves",
+                        "SELECT leaf_hash FROM audit_log WHERE leaf_index < $1::bigint "
+                        "ORDER BY leaf_index"},
+    [S_AUDITOR_PUT] = {"pt_auditor_put",
+                       "INSERT INTO auditors (auditor_id, scope, sign_public, curve_public) "
+                       "VALUES ($1, string_to_array($2, ','), $3::bytea, $4::bytea) "
+                       "ON CONFLICT (auditor_id) DO UPDATE SET scope = EXCLUDED.scope, "
+                       "sign_public = EXCLUDED.sign_public, curve_public = EXCLUDED.curve_public, "
+                       "enabled = true"},
+    [S_AUDITOR_LOAD] = {"pt_auditor_load",
+                        "SELECT auditor_id, array_to_string(scope, ','), sign_public, curve_public "
+                        "FROM auditors WHERE enabled ORDER BY auditor_id"},
+    [S_CASE_PARTIES] = {"pt_case_parties",
+                        "SELECT sender FROM messages WHERE case_token = $1 UNION "
+                        "SELECT unnest(recipients) FROM messages WHERE case_token = $1"},
+    [S_Q_ACTIVITY] = {"pt_q_activity",
+                      "SELECT event_id, at_ms, case_token, seq, kind, actor, counterparty, "
+                      "message_type FROM case_events WHERE at_ms >= $2::bigint "
+                      "AND at_ms < $3::bigint AND (actor = $1 "
+                      "OR $1 = ANY(string_to_array(counterparty, ','))) "
+                      "ORDER BY at_ms, event_id LIMIT $4::bigint"},
+    [S_Q_ITEMS] = {"pt_q_items",
+                   "SELECT case_token, kind, state, initiator, counterparty, "
+                   "pt_ts_to_ms(updated_at), pt_ts_to_ms(created_at) FROM lifecycles "
+                   "WHERE ($1 = '' OR kind = $1) AND ($2 = '' OR state = $2) "
+                   "AND updated_at <= pt_ms_to_ts($3::bigint) ORDER BY updated_at "
+                   "LIMIT $4::bigint"},
+    /* Per lifecycle opened in the range: sender country, recipient country, kind,
+       and the time to its first "state:accepted" event (NULL if none). */
+    [S_Q_CORRIDORS] = {"pt_q_corridors",
+                       "SELECT left(l.initiator, 2), left(r.cp, 2), l.kind, count(*), "
+                       "count(a.at_ms), "
+                       "COALESCE(percentile_cont(0.5) WITHIN GROUP (ORDER BY a.at_ms - "
+                       "pt_ts_to_ms(l.created_at)), -1)::bigint, "
+                       "count(*) FILTER (WHERE l.state = 'rejected') "
+                       "FROM lifecycles l CROSS JOIN LATERAL unnest(string_to_array(l.counterparty, ',')) "
+                       "AS r(cp) LEFT JOIN LATERAL (SELECT min(e.at_ms) AS at_ms FROM case_events e "
+                       "JOIN messages m ON m.message_id = e.message_id "
+                       "WHERE e.case_token = l.case_token AND e.kind = 'state:accepted' "
+                       "AND m.correlation_id = l.correlation_id) AS a ON true "
+                       "WHERE l.created_at >= pt_ms_to_ts($1::bigint) "
+                       "AND l.created_at < pt_ms_to_ts($2::bigint) "
+                       "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"},
+    /* Rejections in the range with their signed headers (reason_code is read
+       from the header: it is not a column). */
+    [S_Q_REJECTS] = {"pt_q_rejects",
+                     "SELECT m.sender, m.recipients[1], l.kind, m.envelope FROM messages m "
+                     "JOIN lifecycles l ON l.correlation_id = m.correlation_id "
+                     "WHERE m.message_type LIKE '%.reject' "
+                     "AND l.created_at >= pt_ms_to_ts($1::bigint) "
+                     "AND l.created_at < pt_ms_to_ts($2::bigint) ORDER BY m.seq"},
+    /* Messages whose agreement's retention passed and whose payload is still held. */
+    [S_RETENTION_DUE] = {"pt_retention_due",
+                         "SELECT m.message_id, m.envelope FROM messages m "
+                         "JOIN agreements a ON a.agreement_id = m.agreement_id "
+                         "WHERE a.retention_days > 0 AND m.payload_deleted_at IS NULL "
+                         "AND m.stored_at + a.retention_days * interval '1 day' "
+                         "<= pt_ms_to_ts($1::bigint) ORDER BY m.seq LIMIT $2::bigint"},
+    [S_RETENTION_SET] = {"pt_retention_set",
+                         "UPDATE messages SET envelope = $2::bytea, "
+                         "payload_deleted_at = pt_ms_to_ts($3::bigint) WHERE message_id = $1::uuid "
+                         "AND payload_deleted_at IS NULL"},
+    [S_LEAF_EVENT] = {"pt_leaf_event",
+                      "SELECT e.event_id, e.hash FROM audit_log a JOIN case_events e "
+                      "ON e.event_id = a.event_id WHERE a.leaf_index = $1::bigint"},
 };
 
 /* Key of the advisory lock that serialises migrations across brokers ("puente"). */
@@ -1281,6 +1380,7 @@ pt_store_result_t pt_store_agreement_put(pt_store_t *self, const pt_store_agreem
     else
         s_p_null(&p);
     s_p_text(&p, field_sets);
+    s_p_int(&p, a->retention_days);
     rc = s_exec0(self, S_AGR_UPSERT, &p);   /* one statement: its own transaction */
 done:
     free(purposes);
@@ -1534,7 +1634,8 @@ pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t 
         (rc = s_prepare(self, S_HEADS_UPDATE_MANY)) != PT_STORE_OK)
         goto error;
     if ((rc = s_prepare(self, S_LC_APPLY)) != PT_STORE_OK ||
-        (rc = s_prepare(self, S_OWNER_SET)) != PT_STORE_OK)
+        (rc = s_prepare(self, S_OWNER_SET)) != PT_STORE_OK ||
+        (rc = s_prepare(self, S_LEAVES_FIND)) != PT_STORE_OK)
         goto error;
 
     /* Round trip 1: begin, lock the chain heads, find message ids already stored. */
@@ -1858,13 +1959,35 @@ pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t 
     if ((rc = s_send_sql(self, n_new ? "COMMIT" : "ROLLBACK")) != PT_STORE_OK)
         goto error;
     queued++;
+    /* After COMMIT, in the same round trip: the leaf index the audit log's
+       deferred trigger gave each message's "stored" event (new or duplicate). */
+    p.n = 0;
+    s_p_text(&p, id_array);
+    if ((rc = s_send(self, S_LEAVES_FIND, &p)) != PT_STORE_OK)
+        goto error;
+    queued++;
     n_results = queued;
     if ((rc = s_pipe_collect(self, n_results, results)) != PT_STORE_OK)
         goto error;
-    if (n_new && strcmp(PQcmdStatus(results[queued - 1]), "COMMIT") != 0) {
+    if (n_new && strcmp(PQcmdStatus(results[queued - 2]), "COMMIT") != 0) {
         s_set_error(self, "commit did not commit");
         rc = PT_STORE_UNAVAILABLE;
         goto error;
+    }
+    for (size_t i = 0; i < n; i++)
+        receipts[i].leaf_index = -1;
+    {
+        const PGresult *leaves = results[queued - 1];
+        for (int row = 0; row < PQntuples(leaves); row++) {
+            uint8_t id[16];
+            int64_t leaf;
+            if (s_get_fixed(leaves, row, 0, id, 16) || s_get_int64(leaves, row, 1, &leaf))
+                continue;
+            for (size_t i = 0; i < n; i++)
+                if (receipts[i].result != PT_STORE_CONFLICT &&
+                    memcmp(subs[i].message_id, id, 16) == 0)
+                    receipts[i].leaf_index = leaf;
+        }
     }
     s_clear_all(results, n_results);
     n_results = 0;
@@ -2902,6 +3025,363 @@ pt_store_result_t pt_store_trail(pt_store_t *self, const char *case_token, pt_st
         e.event.detail = (const uint8_t *)PQgetvalue(res, i, 8);
         e.event.detail_len = (size_t)PQgetlength(res, i, 8);
         fn(&e, arg);
+    }
+    PQclear(res);
+    return PT_STORE_OK;
+}
+
+/* --- audit log, checkpoints, auditors, retention (issue 4) --------------------------- */
+
+pt_store_result_t pt_store_audit_root(pt_store_t *self, uint64_t *size, uint8_t root[32])
+{
+    PGresult *res = NULL;
+    pt_store_result_t rc;
+    pt_merkle_frontier_t frontier;
+    int64_t n;
+    if (!self || !size || !root)
+        return PT_STORE_ERROR;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    if ((rc = s_exec(self, S_AUDIT_HEAD, NULL, &res)) != PT_STORE_OK)
+        return rc;
+    if (PQntuples(res) != 1 || s_get_int64(res, 0, 0, &n) || n < 0 || PQgetisnull(res, 0, 1) ||
+        pt_audit_frontier_decode((uint64_t)n, (const uint8_t *)PQgetvalue(res, 0, 1),
+                                 (size_t)PQgetlength(res, 0, 1), &frontier) != 0) {
+        s_set_error(self, "audit_head row is malformed");
+        PQclear(res);
+        return PT_STORE_ERROR;
+    }
+    PQclear(res);
+    *size = (uint64_t)n;
+    pt_merkle_frontier_root(&frontier, root);
+    return PT_STORE_OK;
+}
+
+pt_store_result_t pt_store_checkpoint_put(pt_store_t *self, const pt_store_checkpoint_t *cp)
+{
+    s_params_t p;
+    pt_store_result_t rc;
+    if (!self || !cp || cp->tree_size > INT64_MAX)
+        return PT_STORE_ERROR;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    p.n = 0;
+    s_p_int(&p, (int64_t)cp->tree_size);
+    s_p_bin(&p, cp->root, 32);
+    s_p_int(&p, cp->at_ms);
+    s_p_bin(&p, cp->signer, 32);
+    s_p_bin(&p, cp->signature, 64);
+    return s_exec0(self, S_CHECKPOINT_PUT, &p);
+}
+
+pt_store_result_t pt_store_checkpoint_get(pt_store_t *self, uint64_t tree_size,
+                                          pt_store_checkpoint_t *out)
+{
+    PGresult *res = NULL;
+    s_params_t p;
+    pt_store_result_t rc;
+    int64_t size;
+    if (!self || !out || tree_size > INT64_MAX)
+        return PT_STORE_ERROR;
+    memset(out, 0, sizeof *out);
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    p.n = 0;
+    s_p_int(&p, (int64_t)tree_size);
+    if ((rc = s_exec(self, S_CHECKPOINT_GET, &p, &res)) != PT_STORE_OK)
+        return rc;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return PT_STORE_NOT_FOUND;
+    }
+    if (s_get_int64(res, 0, 0, &size) || size < 0 || s_get_fixed(res, 0, 1, out->root, 32) ||
+        s_get_int64(res, 0, 2, &out->at_ms) || s_get_fixed(res, 0, 3, out->signer, 32) ||
+        s_get_fixed(res, 0, 4, out->signature, 64)) {
+        s_set_error(self, "checkpoint row is malformed");
+        PQclear(res);
+        return PT_STORE_ERROR;
+    }
+    out->tree_size = (uint64_t)size;
+    PQclear(res);
+    return PT_STORE_OK;
+}
+
+pt_store_result_t pt_store_audit_leaves(pt_store_t *self, uint64_t n, uint8_t **leaves_p)
+{
+    PGresult *res = NULL;
+    s_params_t p;
+    pt_store_result_t rc;
+    uint8_t *leaves = NULL;
+    if (!self || !leaves_p || n > INT32_MAX)
+        return PT_STORE_ERROR;
+    *leaves_p = NULL;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    p.n = 0;
+    s_p_int(&p, (int64_t)n);
+    if ((rc = s_exec(self, S_AUDIT_LEAVES, &p, &res)) != PT_STORE_OK)
+        return rc;
+    if ((uint64_t)PQntuples(res) != n || !(leaves = malloc(n ? n * 32 : 1))) {
+        s_set_error(self, "audit log: expected %llu leaves, got %d", (unsigned long long)n,
+                    PQntuples(res));
+        PQclear(res);
+        return PT_STORE_ERROR;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        if (s_get_fixed(res, (int)i, 0, leaves + i * 32, 32)) {
+            s_set_error(self, "audit log leaf %llu is malformed", (unsigned long long)i);
+            free(leaves);
+            PQclear(res);
+            return PT_STORE_ERROR;
+        }
+    }
+    PQclear(res);
+    *leaves_p = leaves;
+    return PT_STORE_OK;
+}
+
+pt_store_result_t pt_store_event_append(pt_store_t *self, const pt_trail_event_t *ev)
+{
+    pt_store_result_t rc;
+    if (!self || !ev || !ev->kind || !ev->case_token || !ev->case_token[0])
+        return PT_STORE_ERROR;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    pt_trail_event_t copy = *ev;
+    if ((rc = s_command(self, "BEGIN")) != PT_STORE_OK)
+        return rc;
+    if ((rc = s_append_events(self, &copy, 1)) != PT_STORE_OK ||
+        (rc = s_command(self, "COMMIT")) != PT_STORE_OK) {
+        s_rollback(self);
+        return rc;
+    }
+    return PT_STORE_OK;
+}
+
+pt_store_result_t pt_store_auditor_put(pt_store_t *self, const pt_store_auditor_t *auditor)
+{
+    s_params_t p;
+    pt_store_result_t rc;
+    if (!self || !auditor || !auditor->auditor_id[0] || !auditor->scope[0])
+        return PT_STORE_ERROR;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    p.n = 0;
+    s_p_text(&p, auditor->auditor_id);
+    s_p_text(&p, auditor->scope);
+    s_p_bin(&p, auditor->sign_public, 32);
+    s_p_bin(&p, auditor->curve_public, 32);
+    return s_exec0(self, S_AUDITOR_PUT, &p);
+}
+
+pt_store_result_t pt_store_load_auditors(pt_store_t *self, pt_store_auditor_fn *fn, void *arg)
+{
+    PGresult *res = NULL;
+    pt_store_result_t rc;
+    if (!self || !fn)
+        return PT_STORE_ERROR;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    if ((rc = s_exec(self, S_AUDITOR_LOAD, NULL, &res)) != PT_STORE_OK)
+        return rc;
+    for (int i = 0; i < PQntuples(res); i++) {
+        pt_store_auditor_t a;
+        memset(&a, 0, sizeof a);
+        if (s_copy_text(res, i, 0, a.auditor_id, sizeof a.auditor_id) ||
+            s_copy_text(res, i, 1, a.scope, sizeof a.scope) ||
+            s_get_fixed(res, i, 2, a.sign_public, 32) || s_get_fixed(res, i, 3, a.curve_public, 32))
+            continue;
+        fn(&a, arg);
+    }
+    PQclear(res);
+    return PT_STORE_OK;
+}
+
+pt_store_result_t pt_store_case_parties(pt_store_t *self, const char *case_token,
+                                        void (*fn)(const char *org, void *arg), void *arg)
+{
+    PGresult *res = NULL;
+    s_params_t p;
+    pt_store_result_t rc;
+    if (!self || !case_token || !fn)
+        return PT_STORE_ERROR;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    p.n = 0;
+    s_p_text(&p, case_token);
+    if ((rc = s_exec(self, S_CASE_PARTIES, &p, &res)) != PT_STORE_OK)
+        return rc;
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *org = s_get_text(res, i, 0);
+        if (org)
+            fn(org, arg);
+    }
+    PQclear(res);
+    return PT_STORE_OK;
+}
+
+/* Runs a read-only query with TEXT results and hands every row to fn as strings
+   (NULL -> ""). */
+static pt_store_result_t s_rows(pt_store_t *self, s_stmt_id_t id, const s_params_t *p,
+                                pt_store_row_fn *fn, void *arg)
+{
+    pt_store_result_t rc;
+    if ((rc = s_ready(self)) != PT_STORE_OK || (rc = s_prepare(self, id)) != PT_STORE_OK)
+        return rc;
+    PGresult *res = PQexecPrepared(self->conn, s_stmts[id].name, p->n, p->values, p->lengths,
+                                   p->formats, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        rc = s_classify(self, res);
+        PQclear(res);
+        return rc;
+    }
+    int cols = PQnfields(res);
+    const char *cells[16];
+    if (cols > 16)
+        cols = 16;
+    for (int i = 0; i < PQntuples(res); i++) {
+        for (int c = 0; c < cols; c++)
+            cells[c] = PQgetisnull(res, i, c) ? "" : PQgetvalue(res, i, c);
+        fn(cells, (size_t)cols, arg);
+    }
+    PQclear(res);
+    return PT_STORE_OK;
+}
+
+pt_store_result_t pt_store_audit_activity(pt_store_t *self, const char *org, int64_t from_ms,
+                                          int64_t until_ms, size_t max, pt_store_row_fn *fn,
+                                          void *arg)
+{
+    s_params_t p;
+    if (!self || !org || !fn)
+        return PT_STORE_ERROR;
+    p.n = 0;
+    s_p_text(&p, org);
+    s_p_int(&p, from_ms);
+    s_p_int(&p, until_ms);
+    s_p_int(&p, (int64_t)max);
+    return s_rows(self, S_Q_ACTIVITY, &p, fn, arg);
+}
+
+pt_store_result_t pt_store_audit_items(pt_store_t *self, const char *kind, const char *state,
+                                       int64_t updated_before_ms, size_t max, pt_store_row_fn *fn,
+                                       void *arg)
+{
+    s_params_t p;
+    if (!self || !fn)
+        return PT_STORE_ERROR;
+    p.n = 0;
+    s_p_text(&p, kind ? kind : "");
+    s_p_text(&p, state ? state : "");
+    s_p_int(&p, updated_before_ms);
+    s_p_int(&p, (int64_t)max);
+    return s_rows(self, S_Q_ITEMS, &p, fn, arg);
+}
+
+pt_store_result_t pt_store_audit_corridors(pt_store_t *self, int64_t from_ms, int64_t until_ms,
+                                           pt_store_row_fn *fn, void *arg)
+{
+    s_params_t p;
+    if (!self || !fn)
+        return PT_STORE_ERROR;
+    p.n = 0;
+    s_p_int(&p, from_ms);
+    s_p_int(&p, until_ms);
+    return s_rows(self, S_Q_CORRIDORS, &p, fn, arg);
+}
+
+pt_store_result_t pt_store_audit_rejects(pt_store_t *self, int64_t from_ms, int64_t until_ms,
+                                         pt_store_reject_fn *fn, void *arg)
+{
+    PGresult *res = NULL;
+    s_params_t p;
+    pt_store_result_t rc;
+    if (!self || !fn)
+        return PT_STORE_ERROR;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    p.n = 0;
+    s_p_int(&p, from_ms);
+    s_p_int(&p, until_ms);
+    if ((rc = s_exec(self, S_Q_REJECTS, &p, &res)) != PT_STORE_OK)
+        return rc;
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *sender = s_get_text(res, i, 0), *recipient = s_get_text(res, i, 1);
+        const char *kind = s_get_text(res, i, 2);
+        if (!sender || !recipient || !kind || PQgetisnull(res, i, 3))
+            continue;
+        fn(sender, recipient, kind, (const uint8_t *)PQgetvalue(res, i, 3),
+           (size_t)PQgetlength(res, i, 3), arg);
+    }
+    PQclear(res);
+    return PT_STORE_OK;
+}
+
+pt_store_result_t pt_store_retention_run(pt_store_t *self, int64_t now_ms, size_t max,
+                                         size_t *deleted)
+{
+    PGresult *res = NULL;
+    s_params_t p;
+    pt_store_result_t rc;
+    size_t done = 0;
+    if (!self || !deleted)
+        return PT_STORE_ERROR;
+    *deleted = 0;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    p.n = 0;
+    s_p_int(&p, now_ms);
+    s_p_int(&p, (int64_t)max);
+    if ((rc = s_exec(self, S_RETENTION_DUE, &p, &res)) != PT_STORE_OK)
+        return rc;
+    for (int i = 0; i < PQntuples(res) && rc == PT_STORE_OK; i++) {
+        uint8_t id[16];
+        uint8_t *stripped = NULL;
+        size_t stripped_len = 0;
+        if (s_get_fixed(res, i, 0, id, 16) || PQgetisnull(res, i, 1) ||
+            pt_audit_strip_payloads((const uint8_t *)PQgetvalue(res, i, 1),
+                                    (size_t)PQgetlength(res, i, 1), &stripped,
+                                    &stripped_len) != 0) {
+            s_set_error(self, "stored envelope %d does not decode; left as it is", i);
+            continue;
+        }
+        s_params_t u;
+        u.n = 0;
+        s_p_bin(&u, id, 16);
+        s_p_bin(&u, stripped, stripped_len);
+        s_p_int(&u, now_ms);
+        rc = s_exec0(self, S_RETENTION_SET, &u);
+        free(stripped);
+        if (rc == PT_STORE_OK)
+            done++;
+    }
+    PQclear(res);
+    *deleted = done;
+    return rc;
+}
+
+pt_store_result_t pt_store_leaf_event(pt_store_t *self, uint64_t leaf_index, int64_t *event_id,
+                                      uint8_t event_hash[32])
+{
+    PGresult *res = NULL;
+    s_params_t p;
+    pt_store_result_t rc;
+    if (!self || !event_id || !event_hash || leaf_index > INT64_MAX)
+        return PT_STORE_ERROR;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    p.n = 0;
+    s_p_int(&p, (int64_t)leaf_index);
+    if ((rc = s_exec(self, S_LEAF_EVENT, &p, &res)) != PT_STORE_OK)
+        return rc;
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return PT_STORE_NOT_FOUND;
+    }
+    if (s_get_int64(res, 0, 0, event_id) || s_get_fixed(res, 0, 1, event_hash, 32)) {
+        s_set_error(self, "leaf event row is malformed");
+        PQclear(res);
+        return PT_STORE_ERROR;
     }
     PQclear(res);
     return PT_STORE_OK;

@@ -8,7 +8,10 @@
     may be retried (the connection is reset on the next call).
 
     Messages and case events are append-only (grants + triggers, see
-    broker/sql/). Every case event is chained per case token (pt_trail.h).
+    broker/sql/). Every case event is chained per case token (pt_trail.h) and,
+    at COMMIT of the transaction that wrote it, appended to the global Merkle log
+    (audit_log, by the triggers of 006_audit_log.sql; formats in pt_audit.h).
+    The one change allowed to a messages row is retention's payload deletion.
 
     Restricted role: after connecting and after migrating, the store runs
     SET ROLE puente_broker when that role exists and the login role may use it
@@ -39,6 +42,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pt_merkle.h"
 #include "pt_trail.h"
 
 typedef struct _pt_store_t pt_store_t;
@@ -104,6 +108,9 @@ typedef struct {
        during the callback only. */
     const char *const *field_sets;
     size_t n_field_sets;
+    /* Retention (006_audit_log.sql): sealed payloads are deleted this many days
+       after storing; 0 = kept. Written by agreement_put (not loaded). */
+    int32_t retention_days;
 } pt_store_agreement_t;
 
 /* Registers an organisation or replaces its current keys (the previous keys stay
@@ -158,6 +165,7 @@ typedef struct {
     int64_t stored_at_ms;
     uint8_t header_sha256[32];
     uint8_t event_hash[32];          /* hash of the "stored" event */
+    int64_t leaf_index;              /* its leaf in the global audit log; -1 = unknown */
 } pt_store_receipt_t;
 
 /* Stores n submissions in ONE transaction (group commit): for each new one the
@@ -343,5 +351,96 @@ typedef void(pt_store_event_fn)(const pt_store_event_t *event, void *arg);
 /* Calls fn for every event of case_token in chain order. */
 pt_store_result_t pt_store_trail(pt_store_t *self, const char *case_token, pt_store_event_fn *fn,
                                  void *arg);
+
+/* --- audit log, checkpoints, auditors, retention (issue 4) ------------------
+   Every case event joins the global Merkle log at COMMIT (006_audit_log.sql,
+   formats in pt_audit.h); these functions read it and record checkpoints. */
+
+typedef struct {
+    uint64_t tree_size;
+    uint8_t root[32];
+    int64_t at_ms;
+    uint8_t signer[32];              /* the broker's Ed25519 public key */
+    uint8_t signature[64];
+} pt_store_checkpoint_t;
+
+/* Size and root of the log now, from audit_head's frontier (no leaves read). O(log n). */
+pt_store_result_t pt_store_audit_root(pt_store_t *self, uint64_t *size, uint8_t root[32]);
+
+/* Records a signed checkpoint (a second one of the same size is ignored). */
+pt_store_result_t pt_store_checkpoint_put(pt_store_t *self, const pt_store_checkpoint_t *cp);
+
+/* The checkpoint of exactly tree_size, or the latest when tree_size is 0.
+   NOT_FOUND if none. */
+pt_store_result_t pt_store_checkpoint_get(pt_store_t *self, uint64_t tree_size,
+                                          pt_store_checkpoint_t *out);
+
+/* The first n leaf hashes, 32 bytes each, in *leaves_p (caller frees). ERROR if
+   the log holds fewer. O(n): proofs are built from the leaves. */
+pt_store_result_t pt_store_audit_leaves(pt_store_t *self, uint64_t n, uint8_t **leaves_p);
+
+/* The case event behind leaf leaf_index: its event_id and chain hash. NOT_FOUND if
+   the log has no such leaf. */
+pt_store_result_t pt_store_leaf_event(pt_store_t *self, uint64_t leaf_index, int64_t *event_id,
+                                      uint8_t event_hash[32]);
+
+/* Appends one case event (seq and hashes computed here) in its own transaction;
+   used for events that come with no message (auditor queries). */
+pt_store_result_t pt_store_event_append(pt_store_t *self, const pt_trail_event_t *ev);
+
+typedef struct {
+    char auditor_id[PT_STORE_ORG_ID_MAX];
+    char scope[PT_STORE_SERVICES_MAX];   /* "GT,HN-DINAF": countries and organisations */
+    uint8_t sign_public[32];
+    uint8_t curve_public[32];
+} pt_store_auditor_t;
+
+typedef void(pt_store_auditor_fn)(const pt_store_auditor_t *auditor, void *arg);
+
+/* Registers or replaces an auditor. */
+pt_store_result_t pt_store_auditor_put(pt_store_t *self, const pt_store_auditor_t *auditor);
+/* Calls fn for every enabled auditor. */
+pt_store_result_t pt_store_load_auditors(pt_store_t *self, pt_store_auditor_fn *fn, void *arg);
+
+/* Calls fn for every organisation that sent or received a message of case_token. */
+pt_store_result_t pt_store_case_parties(pt_store_t *self, const char *case_token,
+                                        void (*fn)(const char *org, void *arg), void *arg);
+
+/* A result row of an audit query, as text cells (valid during the callback). */
+typedef void(pt_store_row_fn)(const char *const *cells, size_t n, void *arg);
+
+/* Case events org took part in with from_ms <= at_ms < until_ms, oldest first, up
+   to max: event_id, at_ms, case_token, seq, kind, actor, counterparty, message_type.
+   Scans case_events (no time index yet). */
+pt_store_result_t pt_store_audit_activity(pt_store_t *self, const char *org, int64_t from_ms,
+                                          int64_t until_ms, size_t max, pt_store_row_fn *fn,
+                                          void *arg);
+
+/* Lifecycles of kind ("" = any) in state ("" = any) not moved since
+   updated_before_ms, up to max: case_token, kind, state, initiator, counterparty,
+   updated_ms, created_ms. */
+pt_store_result_t pt_store_audit_items(pt_store_t *self, const char *kind, const char *state,
+                                       int64_t updated_before_ms, size_t max, pt_store_row_fn *fn,
+                                       void *arg);
+
+/* Lifecycles opened in [from_ms, until_ms) grouped by sender country, recipient
+   country and kind: country, country, kind, count, accepted, median ms to accept
+   (-1 = none), rejected. */
+pt_store_result_t pt_store_audit_corridors(pt_store_t *self, int64_t from_ms, int64_t until_ms,
+                                           pt_store_row_fn *fn, void *arg);
+
+typedef void(pt_store_reject_fn)(const char *sender, const char *recipient, const char *kind,
+                                 const uint8_t *envelope, size_t envelope_len, void *arg);
+
+/* Every *.reject message of the lifecycles opened in [from_ms, until_ms) with its
+   stored envelope (the reason code is in the signed header). */
+pt_store_result_t pt_store_audit_rejects(pt_store_t *self, int64_t from_ms, int64_t until_ms,
+                                         pt_store_reject_fn *fn, void *arg);
+
+/* Deletes the sealed payload bytes of up to max messages whose agreement's
+   retention_days passed at now_ms (envelope rewritten by pt_audit_strip_payloads,
+   header and signature kept; payload_deleted_at set). *deleted receives how many. */
+pt_store_result_t pt_store_retention_run(pt_store_t *self, int64_t now_ms, size_t max,
+                                         size_t *deleted);
 
 #endif

@@ -14,7 +14,8 @@ enum {
     CLI_USAGE = 1,       /* bad flags, unreadable or invalid input, local keys */
     CLI_REJECTED = 2,    /* the broker rejected the request */
     CLI_UNREACHABLE = 3, /* cannot reach the broker (or its database) */
-    CLI_REFUSED = 4      /* recv: a delivered message failed verification (not acked) */
+    CLI_REFUSED = 4,     /* recv: a delivered message failed verification (not acked) */
+    CLI_TAMPERED = 5     /* audit verify: the trail, the log or a signature does not verify */
 };
 
 typedef struct {
@@ -73,5 +74,16 @@ int cmd_trail(int argc, char **argv);
 int cmd_overdue(int argc, char **argv);
 int cmd_types(int argc, char **argv);
 int cmd_example(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+int cmd_auditor(int argc, char **argv);
+int cmd_retention(int argc, char **argv);
+
+/* audit verify / export (cmd_audit_verify.c: the only database reader outside
+   broker/, through the read-only role puente_auditor). */
+struct _pt_audit_verifier_t;
+int cli_audit_verify_db(const char *conninfo, struct _pt_audit_verifier_t *v);
+int cli_audit_report(struct _pt_audit_verifier_t *v, int json, double seconds);
+/* The bundle of a case (jansson json_t *), or NULL (printed). */
+void *cli_audit_export_db(const char *conninfo, const char *case_token);
 
 #endif

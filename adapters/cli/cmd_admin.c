@@ -226,7 +226,7 @@ static const char *s_agreement_help =
     "usage: puente agreement add --id AGR-ID --between ORG_A ORG_B --purposes p1,p2\n"
     "                            --types \"referral.*,tracing.request\"\n"
     "                            [--valid-from ISO8601] [--valid-until ISO8601]\n"
-    "                            [--fields PURPOSE=path1,path2 ...]\n"
+    "                            [--fields PURPOSE=path1,path2 ...] [--retention-days N]\n"
     "Registers an information-sharing agreement, acting as the operator.\n"
     "--between also accepts ORG_A,ORG_B. Types may be \"*\" or a family prefix \"referral.*\".\n"
     "Purposes: service_provision, case_transfer, social_inquiry, family_tracing, reintegration.\n"
@@ -234,6 +234,8 @@ static const char *s_agreement_help =
     "--fields (repeatable, one per purpose) limits the payload fields sent for that purpose:\n"
     "paths like child.name_first or services (a message path allows all below it). The\n"
     "SDKs of both sides refuse anything else; a purpose without --fields is unrestricted.\n"
+    "--retention-days N: `puente retention run` deletes the sealed payloads of its messages\n"
+    "N days after they were stored (headers, signatures and the trail stay); 0 = kept.\n"
     CLI_COMMON_HELP;
 
 int cmd_agreement(int argc, char **argv)
@@ -245,12 +247,14 @@ int cmd_agreement(int argc, char **argv)
                                               { "valid-from", required_argument, 0, 'f' },
                                               { "valid-until", required_argument, 0, 'u' },
                                               { "fields", required_argument, 0, 'F' },
+                                              { "retention-days", required_argument, 0, 'R' },
                                               CLI_COMMON_OPTIONS,
                                               { 0, 0, 0, 0 } };
     cli_common_t common;
     cli_common_init(&common, PUENTE_DEFAULT_TIMEOUT_MS);
     const char *id = NULL, *org_a = NULL, *org_b = NULL, *purposes = NULL, *types = NULL;
     int64_t valid_from = pt_now_ms(), valid_until = 0;
+    uint32_t retention_days = 0;
     char **pv = NULL, **tv = NULL, *between_copy = NULL;
     size_t np = 0, nt = 0;
     /* --fields PURPOSE=a,b: up to 16, split in place in a copy of each value. */
@@ -328,6 +332,16 @@ int cmd_agreement(int argc, char **argv)
                 goto done;
             }
             break;
+        case 'R': {
+            char *end = NULL;
+            unsigned long days = strtoul(optarg, &end, 10);
+            if (!*optarg || !end || *end || days > 365000) {
+                code = cli_usage_error("agreement", "--retention-days: '%s' is not a number of days", optarg);
+                goto done;
+            }
+            retention_days = (uint32_t) days;
+            break;
+        }
         case 'h': fputs(s_agreement_help, stdout); code = CLI_OK; goto done;
         case ':': code = cli_usage_error("agreement", "option %s needs a value", argv[optind - 1]); goto done;
         default: code = cli_usage_error("agreement", "unknown option %s", argv[optind - 1]); goto done;
@@ -383,6 +397,7 @@ int cmd_agreement(int argc, char **argv)
     spec.valid_until_ms = valid_until;
     spec.field_sets = field_set_ptrs;
     spec.n_field_sets = n_field_sets;
+    spec.retention_days = retention_days;
     Puente__V1__AdminRequest req = PUENTE__V1__ADMIN_REQUEST__INIT;
     req.op_case = PUENTE__V1__ADMIN_REQUEST__OP_AGREEMENT_ADD;
     req.agreement_add = &spec;

@@ -20,6 +20,9 @@ static const char *s_usage =
     "  recv --as ORG [--follow]     receive, verify, open, print and acknowledge messages\n"
     "  trail --case TOKEN           show a case's trail of events\n"
     "  overdue [--as ORG]           list lifecycles past their respond-by or follow-up date\n"
+    "  audit COMMAND                auditor queries, checkpoints, proofs, verify, export\n"
+    "  auditor add ID --scope LIST  register an auditor (operator)\n"
+    "  retention run                delete payloads past their agreement's retention (operator)\n"
     "  types                        list the message types\n"
     "  example TYPE                 print an example JSON body for a type\n"
     "\n"
@@ -28,7 +31,8 @@ static const char *s_usage =
     PUENTE_DEFAULT_KEYS " (--keys, env PUENTE_KEYS).\n"
     "\n"
     "exit codes: 0 ok, 1 usage or input error, 2 rejected by the broker,\n"
-    "            3 cannot reach the broker or its database, 4 (recv) a message failed verification\n";
+    "            3 cannot reach the broker or its database, 4 (recv) a message failed verification,\n"
+    "            5 (audit) verification failed\n";
 
 void cli_common_init(cli_common_t *common, int default_timeout_ms)
 {
@@ -228,7 +232,8 @@ int main(int argc, char **argv)
     } commands[] = { { "keygen", cmd_keygen }, { "org", cmd_org },     { "agreement", cmd_agreement },
                      { "send", cmd_send },     { "recv", cmd_recv },   { "trail", cmd_trail },
                      { "types", cmd_types },   { "example", cmd_example },
-                     { "overdue", cmd_overdue } };
+                     { "overdue", cmd_overdue }, { "audit", cmd_audit },
+                     { "auditor", cmd_auditor }, { "retention", cmd_retention } };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0)
             return commands[i].fn(argc - 1, argv + 1);

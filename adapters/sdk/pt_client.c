@@ -279,6 +279,10 @@ static uint64_t s_frame_request_id(const Puente__V1__BrokerFrame *f)
     case PUENTE__V1__BROKER_FRAME__BODY_OVERDUE: return f->overdue ? f->overdue->request_id : 0;
     case PUENTE__V1__BROKER_FRAME__BODY_RECIPIENTS:
         return f->recipients ? f->recipients->request_id : 0;
+    case PUENTE__V1__BROKER_FRAME__BODY_CHECKPOINT:
+        return f->checkpoint ? f->checkpoint->request_id : 0;
+    case PUENTE__V1__BROKER_FRAME__BODY_PROOF: return f->proof ? f->proof->request_id : 0;
+    case PUENTE__V1__BROKER_FRAME__BODY_AUDIT: return f->audit ? f->audit->request_id : 0;
     default: return 0;
     }
 }
@@ -410,7 +414,13 @@ pt_client_t *pt_client_new_ex(const pt_client_opts_t *opts, char *err, size_t er
     char reason[PUENTE_ERR_BYTES] = "";
     pt_client_t *self = NULL;
     Puente__V1__BrokerFrame *reply = NULL;
-    if (!opts || !opts->org_id || !pt_org_id_valid(opts->org_id)) {
+    /* An auditor connects as "auditor:<ID>" with keys in <keys>/auditors/<ID>/. */
+    int auditor = opts && opts->org_id &&
+                  strncmp(opts->org_id, PUENTE_AUDITOR_PREFIX, strlen(PUENTE_AUDITOR_PREFIX)) == 0;
+    const char *key_name = auditor ? opts->org_id + strlen(PUENTE_AUDITOR_PREFIX)
+                                   : (opts ? opts->org_id : NULL);
+    if (!opts || !opts->org_id || !pt_org_id_valid(key_name) ||
+        (auditor && strlen(key_name) > PUENTE_AUDITOR_ID_MAX)) {
         snprintf(reason, sizeof reason, "invalid organisation id");
         goto error;
     }
@@ -432,7 +442,10 @@ pt_client_t *pt_client_new_ex(const pt_client_opts_t *opts, char *err, size_t er
     self->next_request_id = 1;
 
     char kerr[200] = "";
-    self->me = pt_keyset_load(self->keys_dir, self->org, 1, kerr, sizeof kerr);
+    char auditor_dir[4096];
+    snprintf(auditor_dir, sizeof auditor_dir, "%s/auditors", self->keys_dir);
+    self->me = pt_keyset_load(auditor ? auditor_dir : self->keys_dir, key_name, 1, kerr,
+                              sizeof kerr);
     if (!self->me) {
         snprintf(reason, sizeof reason, "cannot load keys of %s from %s/%s: %s", self->org,
                  self->keys_dir, self->org, kerr[0] ? kerr : "unreadable");
@@ -988,6 +1001,7 @@ pt_client_result_t pt_sdk_submit(pt_client_t *client, const uint8_t *env, size_t
         if (r->event_hash.len == PT_SHA256_BYTES)
             memcpy(receipt->event_hash, r->event_hash.data, PT_SHA256_BYTES);
         receipt->duplicate = r->duplicate ? 1 : 0;
+        receipt->leaf_index = r->in_log && r->leaf_index <= INT64_MAX ? (int64_t)r->leaf_index : -1;
     }
     rc = PT_CLIENT_OK;
 error:
@@ -1614,4 +1628,109 @@ pt_client_result_t pt_client_admin(pt_client_t *client, const Puente__V1__AdminR
     }
     puente__v1__broker_frame__free_unpacked(reply, NULL);
     return rc;
+}
+
+/* --- Audit log (issue 4) ------------------------------------------------------------ */
+
+/* Sends frame (request id already set) and waits for body_case or a reject. On OK
+   *reply_p holds the whole frame (caller frees). */
+static pt_client_result_t s_audit_call(pt_client_t *client, const Puente__V1__ClientFrame *frame,
+                                       uint64_t request_id, Puente__V1__BrokerFrame__BodyCase body,
+                                       Puente__V1__BrokerFrame **reply_p, pt_reject_info_t *rej)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    *reply_p = NULL;
+    if (s_pack_client_frame(frame, &data, &len))
+        return PT_CLIENT_INTERNAL;
+    Puente__V1__BrokerFrame *reply = NULL;
+    s_match_t m = {.body_case = body, .request_id = request_id};
+    pt_client_result_t rc = s_request(client, data, len, &m, s_deadline(client->timeout_ms), &reply);
+    free(data);
+    if (rc != PT_CLIENT_OK)
+        return rc;
+    if (reply->body_case == PUENTE__V1__BROKER_FRAME__BODY_REJECT) {
+        s_fill_reject(rej, reply->reject);
+        s_set_error(client, "%s (%d): %s", puente_reject_name(reply->reject->code),
+                    reply->reject->code, s_str(reply->reject->reason));
+        puente__v1__broker_frame__free_unpacked(reply, NULL);
+        return PT_CLIENT_REJECTED;
+    }
+    if (reply->body_case != body) {
+        s_set_error(client, "unexpected answer from the broker");
+        puente__v1__broker_frame__free_unpacked(reply, NULL);
+        return PT_CLIENT_BAD_REPLY;
+    }
+    *reply_p = reply;
+    return PT_CLIENT_OK;
+}
+
+pt_client_result_t pt_client_checkpoint(pt_client_t *client, uint64_t tree_size,
+                                        Puente__V1__CheckpointReply **out, pt_reject_info_t *rej)
+{
+    if (!client || !out)
+        return PT_CLIENT_INVALID;
+    *out = NULL;
+    Puente__V1__CheckpointRequest req = PUENTE__V1__CHECKPOINT_REQUEST__INIT;
+    req.request_id = client->next_request_id++;
+    req.tree_size = tree_size;
+    Puente__V1__ClientFrame frame = PUENTE__V1__CLIENT_FRAME__INIT;
+    frame.body_case = PUENTE__V1__CLIENT_FRAME__BODY_CHECKPOINT;
+    frame.checkpoint = &req;
+    Puente__V1__BrokerFrame *reply = NULL;
+    pt_client_result_t rc = s_audit_call(client, &frame, req.request_id,
+                                         PUENTE__V1__BROKER_FRAME__BODY_CHECKPOINT, &reply, rej);
+    if (rc != PT_CLIENT_OK)
+        return rc;
+    *out = reply->checkpoint;
+    reply->checkpoint = NULL;
+    reply->body_case = PUENTE__V1__BROKER_FRAME__BODY__NOT_SET;
+    puente__v1__broker_frame__free_unpacked(reply, NULL);
+    return PT_CLIENT_OK;
+}
+
+pt_client_result_t pt_client_proof(pt_client_t *client, const Puente__V1__ProofRequest *req,
+                                   Puente__V1__ProofReply **out, pt_reject_info_t *rej)
+{
+    if (!client || !req || !out)
+        return PT_CLIENT_INVALID;
+    *out = NULL;
+    Puente__V1__ProofRequest copy = *req;
+    copy.request_id = client->next_request_id++;
+    Puente__V1__ClientFrame frame = PUENTE__V1__CLIENT_FRAME__INIT;
+    frame.body_case = PUENTE__V1__CLIENT_FRAME__BODY_PROOF;
+    frame.proof = &copy;
+    Puente__V1__BrokerFrame *reply = NULL;
+    pt_client_result_t rc = s_audit_call(client, &frame, copy.request_id,
+                                         PUENTE__V1__BROKER_FRAME__BODY_PROOF, &reply, rej);
+    if (rc != PT_CLIENT_OK)
+        return rc;
+    *out = reply->proof;
+    reply->proof = NULL;
+    reply->body_case = PUENTE__V1__BROKER_FRAME__BODY__NOT_SET;
+    puente__v1__broker_frame__free_unpacked(reply, NULL);
+    return PT_CLIENT_OK;
+}
+
+pt_client_result_t pt_client_audit(pt_client_t *client, const Puente__V1__AuditQuery *query,
+                                   Puente__V1__AuditReply **out, pt_reject_info_t *rej)
+{
+    if (!client || !query || !out)
+        return PT_CLIENT_INVALID;
+    *out = NULL;
+    Puente__V1__AuditQuery copy = *query;
+    copy.request_id = client->next_request_id++;
+    Puente__V1__ClientFrame frame = PUENTE__V1__CLIENT_FRAME__INIT;
+    frame.body_case = PUENTE__V1__CLIENT_FRAME__BODY_AUDIT;
+    frame.audit = &copy;
+    Puente__V1__BrokerFrame *reply = NULL;
+    pt_client_result_t rc = s_audit_call(client, &frame, copy.request_id,
+                                         PUENTE__V1__BROKER_FRAME__BODY_AUDIT, &reply, rej);
+    if (rc != PT_CLIENT_OK)
+        return rc;
+    *out = reply->audit;
+    reply->audit = NULL;
+    reply->body_case = PUENTE__V1__BROKER_FRAME__BODY__NOT_SET;
+    puente__v1__broker_frame__free_unpacked(reply, NULL);
+    return PT_CLIENT_OK;
 }

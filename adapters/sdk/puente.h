@@ -93,6 +93,7 @@ typedef struct {
     uint8_t header_sha256[PT_SHA256_BYTES];
     uint8_t event_hash[PT_SHA256_BYTES];
     int duplicate;
+    int64_t leaf_index;              /* the "stored" event's leaf in the audit log; -1 = unknown */
 } pt_receipt_info_t;
 
 typedef struct {
@@ -207,6 +208,30 @@ pt_client_result_t pt_client_overdue(pt_client_t *client, Puente__V1__OverdueRep
    client on a copy. OK: *result (caller frees, may be NULL) is the broker's result text. */
 pt_client_result_t pt_client_admin(pt_client_t *client, const Puente__V1__AdminRequest *req,
                                    char **result, pt_reject_info_t *rej);
+
+/* --- Audit log (issue 4) ------------------------------------------------------
+   An auditor connects with org_id "auditor:<ID>" (ID an organisation-style id of
+   at most PUENTE_AUDITOR_ID_MAX characters); its keys are read from
+   <keys>/auditors/<ID>/ (puente keygen --org ID --keys <keys>/auditors). */
+#define PUENTE_AUDITOR_PREFIX "auditor:"
+#define PUENTE_AUDITOR_ID_MAX 24
+
+/* The checkpoint of tree_size (0 = latest). OK: *out (caller frees with
+   puente__v1__checkpoint_reply__free_unpacked(r, NULL)); verify it with
+   pt_audit_checkpoint_verify (pt_audit.h) and the broker's key. */
+pt_client_result_t pt_client_checkpoint(pt_client_t *client, uint64_t tree_size,
+                                        Puente__V1__CheckpointReply **out, pt_reject_info_t *rej);
+
+/* An inclusion and/or consistency proof (see ProofRequest). OK: *out (caller frees
+   with puente__v1__proof_reply__free_unpacked(r, NULL)). */
+pt_client_result_t pt_client_proof(pt_client_t *client, const Puente__V1__ProofRequest *req,
+                                   Puente__V1__ProofReply **out, pt_reject_info_t *rej);
+
+/* An auditor query (auditor identities and the operator). OK: *out (caller frees
+   with puente__v1__audit_reply__free_unpacked(r, NULL)); REJECTED NOT_PERMITTED
+   out of scope (the broker logs the refusal too). */
+pt_client_result_t pt_client_audit(pt_client_t *client, const Puente__V1__AuditQuery *query,
+                                   Puente__V1__AuditReply **out, pt_reject_info_t *rej);
 
 /* --- Helpers (no client needed; thread-safe) ---------------------------- */
 

@@ -1,0 +1,614 @@
+/*  audit — see audit.h. */
+#include "audit.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "envelope.pb-c.h"
+#include "log.h"
+#include "pt_audit.h"
+#include "pt_merkle.h"
+
+#define S_TICK_MS 200
+#define S_QUERY_ROWS_MAX 10000
+#define S_PROOF_LEAVES_MAX ((uint64_t)1 << 24)
+#define REJ(code) PUENTE__V1__REJECT_CODE__##code
+
+struct _pt_audit_t {
+    pt_store_t *store;
+    const pt_sign_key_t *key;
+    const pt_directory_t *directory;
+    uint64_t every_events;
+    int64_t every_ms;
+    uint64_t last_size;          /* of the last checkpoint */
+    int64_t last_ms;
+    int64_t last_tick_ms;
+    int loaded;
+};
+
+static uint64_t s_env_u64(const char *name, uint64_t fallback)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return fallback;
+    char *end = NULL;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (!end || *end || n == 0) {
+        pt_log(PT_LOG_WARN, "audit", NULL, NULL, "%s=%s is not a positive number; using %llu",
+               name, v, (unsigned long long)fallback);
+        return fallback;
+    }
+    return n;
+}
+
+pt_audit_t *pt_audit_new(pt_store_t *store, const pt_sign_key_t *broker_key,
+                         const pt_directory_t *directory)
+{
+    pt_audit_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->store = store;
+    self->key = broker_key;
+    self->directory = directory;
+    self->every_events = s_env_u64("PUENTE_CHECKPOINT_EVENTS", 1000);
+    self->every_ms = (int64_t)s_env_u64("PUENTE_CHECKPOINT_SECONDS", 10) * 1000;
+    return self;
+}
+
+void pt_audit_destroy(pt_audit_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free(*self_p);
+    *self_p = NULL;
+}
+
+void pt_audit_answer_clear(pt_audit_answer_t *out)
+{
+    if (!out)
+        return;
+    free(out->frame);
+    memset(out, 0, sizeof *out);
+}
+
+static void s_refuse(pt_audit_answer_t *out, Puente__V1__RejectCode code, const char *reason)
+{
+    out->frame = NULL;
+    out->len = 0;
+    out->code = code;
+    snprintf(out->reason, sizeof out->reason, "%s", reason);
+}
+
+static void s_pack(pt_audit_answer_t *out, const Puente__V1__BrokerFrame *frame)
+{
+    size_t len = puente__v1__broker_frame__get_packed_size(frame);
+    out->frame = malloc(len ? len : 1);
+    if (!out->frame) {
+        s_refuse(out, REJ(REJECT_RETRY_LATER), "broker out of memory");
+        return;
+    }
+    puente__v1__broker_frame__pack(frame, out->frame);
+    out->len = len;
+}
+
+/* --- checkpoints --------------------------------------------------------------------- */
+
+void pt_audit_tick(pt_audit_t *self, int64_t now_ms, int force)
+{
+    if (!self || !self->key)
+        return;
+    if (!force && now_ms - self->last_tick_ms < S_TICK_MS)
+        return;
+    self->last_tick_ms = now_ms;
+    if (!self->loaded) {
+        pt_store_checkpoint_t last;
+        pt_store_result_t rc = pt_store_checkpoint_get(self->store, 0, &last);
+        if (rc == PT_STORE_OK) {
+            self->last_size = last.tree_size;
+            self->last_ms = last.at_ms;
+        } else if (rc != PT_STORE_NOT_FOUND) {
+            return;
+        }
+        self->loaded = 1;
+    }
+    uint64_t size;
+    uint8_t root[32];
+    if (pt_store_audit_root(self->store, &size, root) != PT_STORE_OK)
+        return;
+    if (size <= self->last_size)
+        return;
+    if (!force && size - self->last_size < self->every_events && now_ms - self->last_ms < self->every_ms)
+        return;
+    pt_store_checkpoint_t cp;
+    memset(&cp, 0, sizeof cp);
+    cp.tree_size = size;
+    memcpy(cp.root, root, 32);
+    cp.at_ms = now_ms;
+    pt_sign_key_public(self->key, cp.signer);
+    if (pt_audit_checkpoint_sign(self->key, size, root, now_ms, cp.signature) != 0) {
+        pt_log(PT_LOG_ERROR, "audit", NULL, NULL, "cannot sign a checkpoint");
+        return;
+    }
+    if (pt_store_checkpoint_put(self->store, &cp) != PT_STORE_OK) {
+        pt_log(PT_LOG_WARN, "audit", NULL, NULL, "cannot store the checkpoint of %" PRIu64 ": %s",
+               size, pt_store_last_error(self->store));
+        return;
+    }
+    self->last_size = size;
+    self->last_ms = now_ms;
+    pt_log(PT_LOG_DEBUG, "audit", NULL, NULL, "checkpoint of %" PRIu64 " leaves", size);
+}
+
+static void s_checkpoint_msg(const pt_store_checkpoint_t *cp, Puente__V1__Checkpoint *msg)
+{
+    puente__v1__checkpoint__init(msg);
+    msg->tree_size = cp->tree_size;
+    msg->root = (ProtobufCBinaryData){32, (uint8_t *)cp->root};
+    msg->at_ms = cp->at_ms;
+    msg->signature = (ProtobufCBinaryData){64, (uint8_t *)cp->signature};
+}
+
+void pt_audit_checkpoint_request(pt_audit_t *self, const Puente__V1__CheckpointRequest *request,
+                                 pt_audit_answer_t *out)
+{
+    memset(out, 0, sizeof *out);
+    pt_store_checkpoint_t cp;
+    pt_store_result_t rc = pt_store_checkpoint_get(self->store, request->tree_size, &cp);
+    if (rc == PT_STORE_NOT_FOUND) {
+        s_refuse(out, REJ(REJECT_NOT_FOUND), "no checkpoint of that size");
+        return;
+    }
+    if (rc != PT_STORE_OK) {
+        s_refuse(out, REJ(REJECT_RETRY_LATER), "storage unavailable");
+        return;
+    }
+    Puente__V1__Checkpoint msg;
+    s_checkpoint_msg(&cp, &msg);
+    Puente__V1__CheckpointReply reply = PUENTE__V1__CHECKPOINT_REPLY__INIT;
+    reply.request_id = request->request_id;
+    reply.checkpoint = &msg;
+    Puente__V1__BrokerFrame frame = PUENTE__V1__BROKER_FRAME__INIT;
+    frame.body_case = PUENTE__V1__BROKER_FRAME__BODY_CHECKPOINT;
+    frame.checkpoint = &reply;
+    s_pack(out, &frame);
+}
+
+/* --- proofs ---------------------------------------------------------------------------- */
+
+void pt_audit_proof_request(pt_audit_t *self, const Puente__V1__ProofRequest *request,
+                            pt_audit_answer_t *out)
+{
+    memset(out, 0, sizeof *out);
+    pt_store_checkpoint_t cp, old;
+    uint8_t *leaves = NULL;
+    pt_merkle_hash_t inclusion[PT_MERKLE_MAX_PROOF], consistency[PT_MERKLE_MAX_PROOF];
+    ProtobufCBinaryData inc_bin[PT_MERKLE_MAX_PROOF], con_bin[PT_MERKLE_MAX_PROOF];
+    size_t n_inc = 0, n_con = 0;
+    pt_store_result_t rc = pt_store_checkpoint_get(self->store, request->tree_size, &cp);
+    if (rc == PT_STORE_NOT_FOUND) {
+        s_refuse(out, REJ(REJECT_NOT_FOUND), "no checkpoint of that size");
+        return;
+    }
+    if (rc != PT_STORE_OK) {
+        s_refuse(out, REJ(REJECT_RETRY_LATER), "storage unavailable");
+        return;
+    }
+    if (cp.tree_size > S_PROOF_LEAVES_MAX) {
+        s_refuse(out, REJ(REJECT_TOO_LARGE), "tree too large for a proof from this broker");
+        return;
+    }
+    if (request->inclusion && request->leaf_index >= cp.tree_size) {
+        s_refuse(out, REJ(REJECT_NOT_FOUND), "leaf not in that checkpoint (ask a later one)");
+        return;
+    }
+    if (request->old_size > 0) {
+        if (request->old_size > cp.tree_size) {
+            s_refuse(out, REJ(REJECT_INVALID_FIELD), "old_size is larger than tree_size");
+            return;
+        }
+        rc = pt_store_checkpoint_get(self->store, request->old_size, &old);
+        if (rc != PT_STORE_OK) {
+            s_refuse(out, rc == PT_STORE_NOT_FOUND ? REJ(REJECT_NOT_FOUND) : REJ(REJECT_RETRY_LATER),
+                     "no checkpoint of old_size");
+            return;
+        }
+    }
+    if (pt_store_audit_leaves(self->store, cp.tree_size, &leaves) != PT_STORE_OK) {
+        s_refuse(out, REJ(REJECT_RETRY_LATER), "storage unavailable");
+        return;
+    }
+    const pt_merkle_hash_t *hashes = (const pt_merkle_hash_t *)leaves;
+    if (request->inclusion &&
+        pt_merkle_inclusion_proof(hashes, cp.tree_size, request->leaf_index, inclusion, &n_inc) != 0) {
+        free(leaves);
+        s_refuse(out, REJ(REJECT_INVALID_FIELD), "cannot build the inclusion proof");
+        return;
+    }
+    if (request->old_size > 0 &&
+        pt_merkle_consistency_proof(hashes, cp.tree_size, request->old_size, consistency, &n_con) != 0) {
+        free(leaves);
+        s_refuse(out, REJ(REJECT_INVALID_FIELD), "cannot build the consistency proof");
+        return;
+    }
+    for (size_t i = 0; i < n_inc; i++)
+        inc_bin[i] = (ProtobufCBinaryData){32, inclusion[i]};
+    for (size_t i = 0; i < n_con; i++)
+        con_bin[i] = (ProtobufCBinaryData){32, consistency[i]};
+    Puente__V1__Checkpoint cp_msg, old_msg;
+    s_checkpoint_msg(&cp, &cp_msg);
+    Puente__V1__ProofReply reply = PUENTE__V1__PROOF_REPLY__INIT;
+    reply.request_id = request->request_id;
+    reply.checkpoint = &cp_msg;
+    int64_t event_id = 0;
+    uint8_t event_hash[32];
+    if (request->inclusion &&
+        pt_store_leaf_event(self->store, request->leaf_index, &event_id, event_hash) == PT_STORE_OK) {
+        reply.event_id = event_id;
+        reply.event_hash = (ProtobufCBinaryData){32, event_hash};
+    }
+    if (request->inclusion) {
+        reply.leaf_index = request->leaf_index;
+        reply.leaf_hash = (ProtobufCBinaryData){32, leaves + request->leaf_index * 32};
+        reply.inclusion = inc_bin;
+        reply.n_inclusion = n_inc;
+    }
+    if (request->old_size > 0) {
+        s_checkpoint_msg(&old, &old_msg);
+        reply.old_checkpoint = &old_msg;
+        reply.consistency = con_bin;
+        reply.n_consistency = n_con;
+    }
+    Puente__V1__BrokerFrame frame = PUENTE__V1__BROKER_FRAME__INIT;
+    frame.body_case = PUENTE__V1__BROKER_FRAME__BODY_PROOF;
+    frame.proof = &reply;
+    s_pack(out, &frame);
+    free(leaves);
+}
+
+/* --- auditor queries ------------------------------------------------------------------ */
+
+typedef struct {
+    char **cells;                /* n_rows x n_cols, strdup'd */
+    size_t n_rows, cap_rows, n_cols;
+    int failed;
+} s_table_t;
+
+static void s_table_add(s_table_t *t, const char *const *cells)
+{
+    if (t->failed)
+        return;
+    if (t->n_rows == t->cap_rows) {
+        size_t cap = t->cap_rows ? t->cap_rows * 2 : 64;
+        char **grown = realloc(t->cells, cap * t->n_cols * sizeof *grown);
+        if (!grown) {
+            t->failed = 1;
+            return;
+        }
+        t->cells = grown;
+        t->cap_rows = cap;
+    }
+    for (size_t c = 0; c < t->n_cols; c++) {
+        t->cells[t->n_rows * t->n_cols + c] = strdup(cells[c] ? cells[c] : "");
+        if (!t->cells[t->n_rows * t->n_cols + c])
+            t->failed = 1;
+    }
+    t->n_rows++;
+}
+
+static void s_table_free(s_table_t *t)
+{
+    for (size_t i = 0; i < t->n_rows * t->n_cols; i++)
+        free(t->cells[i]);
+    free(t->cells);
+    memset(t, 0, sizeof *t);
+}
+
+/* Packs columns and the table into an AuditReply frame. */
+static void s_table_answer(const s_table_t *t, const char *const *columns, uint64_t request_id,
+                           pt_audit_answer_t *out)
+{
+    Puente__V1__AuditRow *rows = calloc(t->n_rows ? t->n_rows : 1, sizeof *rows);
+    Puente__V1__AuditRow **row_ptrs = calloc(t->n_rows ? t->n_rows : 1, sizeof *row_ptrs);
+    if (!rows || !row_ptrs || t->failed) {
+        free(rows);
+        free(row_ptrs);
+        s_refuse(out, REJ(REJECT_RETRY_LATER), "broker out of memory");
+        return;
+    }
+    for (size_t r = 0; r < t->n_rows; r++) {
+        puente__v1__audit_row__init(&rows[r]);
+        rows[r].cells = &t->cells[r * t->n_cols];
+        rows[r].n_cells = t->n_cols;
+        row_ptrs[r] = &rows[r];
+    }
+    Puente__V1__AuditReply reply = PUENTE__V1__AUDIT_REPLY__INIT;
+    reply.request_id = request_id;
+    reply.columns = (char **)columns;
+    reply.n_columns = t->n_cols;
+    reply.rows = row_ptrs;
+    reply.n_rows = t->n_rows;
+    Puente__V1__BrokerFrame frame = PUENTE__V1__BROKER_FRAME__INIT;
+    frame.body_case = PUENTE__V1__BROKER_FRAME__BODY_AUDIT;
+    frame.audit = &reply;
+    s_pack(out, &frame);
+    free(rows);
+    free(row_ptrs);
+}
+
+typedef struct {
+    const char *scope;           /* NULL: operator, everything */
+    int in_scope;
+    int any;
+} s_parties_t;
+
+static void s_party(const char *org, void *arg)
+{
+    s_parties_t *p = arg;
+    p->any = 1;
+    if (!p->scope || pt_directory_in_scope(p->scope, org))
+        p->in_scope = 1;
+}
+
+static void s_hex(const uint8_t *b, size_t n, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex[b[i] >> 4];
+        out[2 * i + 1] = hex[b[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static void s_trail_row(const pt_store_event_t *ev, void *arg)
+{
+    s_table_t *t = arg;
+    char seq[24], at[24], hash[65];
+    snprintf(seq, sizeof seq, "%" PRIu64, ev->event.seq);
+    snprintf(at, sizeof at, "%" PRId64, ev->event.at_ms);
+    s_hex(ev->hash, 32, hash);
+    const char *cells[7] = {seq, at, ev->event.kind, ev->event.actor, ev->event.counterparty,
+                            ev->event.message_type, hash};
+    s_table_add(t, cells);
+}
+
+typedef struct {
+    s_table_t *t;
+    const char *scope;
+    int mode;                    /* 0 copy, 1 items filter (cols 3,4), 2 corridors filter (cols 0,1) */
+} s_rows_t;
+
+static int s_country_in_scope(const char *scope, const char *cc)
+{
+    char probe[8];
+    snprintf(probe, sizeof probe, "%.2s-", cc);
+    return pt_directory_in_scope(scope, probe) && strlen(cc) == 2;
+}
+
+static void s_row(const char *const *cells, size_t n, void *arg)
+{
+    s_rows_t *r = arg;
+    if (n < r->t->n_cols)
+        return;
+    if (r->scope && r->mode == 1) {
+        int ok = pt_directory_in_scope(r->scope, cells[3]);
+        char cp[PT_STORE_PARTIES_MAX];
+        snprintf(cp, sizeof cp, "%s", cells[4]);
+        for (char *save = NULL, *tok = strtok_r(cp, ",", &save); tok && !ok;
+             tok = strtok_r(NULL, ",", &save))
+            ok = pt_directory_in_scope(r->scope, tok);
+        if (!ok)
+            return;
+    }
+    if (r->scope && r->mode == 2 &&
+        !s_country_in_scope(r->scope, cells[0]) && !s_country_in_scope(r->scope, cells[1]))
+        return;
+    s_table_add(r->t, cells);
+}
+
+/* Rejection reasons per corridor: "cc|cc|kind" -> "reason:count,..." */
+typedef struct {
+    char key[48];
+    char reasons[256];
+} s_reason_t;
+
+typedef struct {
+    s_reason_t *items;
+    size_t n, cap;
+} s_reasons_t;
+
+static void s_reject_row(const char *sender, const char *recipient, const char *kind,
+                         const uint8_t *envelope, size_t len, void *arg)
+{
+    s_reasons_t *rs = arg;
+    Puente__V1__Envelope *env = puente__v1__envelope__unpack(NULL, len, envelope);
+    Puente__V1__Header *h = env ? puente__v1__header__unpack(NULL, env->header.len, env->header.data)
+                                : NULL;
+    const char *reason = h && h->reason_code && h->reason_code[0] ? h->reason_code : "unspecified";
+    /* The reject goes from the counterparty back to the initiator: the corridor is
+       the initiator's (recipient's) country to the rejecter's. */
+    char key[48];
+    snprintf(key, sizeof key, "%.2s|%.2s|%s", recipient, sender, kind);
+    s_reason_t *slot = NULL;
+    for (size_t i = 0; i < rs->n && !slot; i++)
+        if (strcmp(rs->items[i].key, key) == 0)
+            slot = &rs->items[i];
+    if (!slot && rs->n < rs->cap) {
+        slot = &rs->items[rs->n++];
+        memset(slot, 0, sizeof *slot);
+        snprintf(slot->key, sizeof slot->key, "%s", key);
+    }
+    if (slot) {
+        /* Counts are kept inline: "reason:n" entries, updated in place. */
+        char updated[256] = "";
+        int found = 0;
+        char copy[256];
+        snprintf(copy, sizeof copy, "%s", slot->reasons);
+        for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
+             tok = strtok_r(NULL, ",", &save)) {
+            char *colon = strrchr(tok, ':');
+            if (!colon)
+                continue;
+            *colon = '\0';
+            long count = strtol(colon + 1, NULL, 10);
+            if (strcmp(tok, reason) == 0) {
+                count++;
+                found = 1;
+            }
+            size_t used = strlen(updated);
+            snprintf(updated + used, sizeof updated - used, "%s%s:%ld", used ? "," : "", tok, count);
+        }
+        if (!found) {
+            size_t used = strlen(updated);
+            snprintf(updated + used, sizeof updated - used, "%s%.40s:1", used ? "," : "", reason);
+        }
+        memcpy(slot->reasons, updated, sizeof updated);
+    }
+    if (h)
+        puente__v1__header__free_unpacked(h, NULL);
+    if (env)
+        puente__v1__envelope__free_unpacked(env, NULL);
+}
+
+/* Appends the query as a case event on the identity's own chain. No personal
+   data: the target is a case token (a pseudonym) or an organisation id. */
+static void s_log_query(pt_audit_t *self, const char *identity, const Puente__V1__AuditQuery *q,
+                        const char *target, int refused)
+{
+    char description[512];
+    uint8_t digest[32];
+    char type[48];
+    snprintf(description, sizeof description, "%s|%s|%s|%" PRId64 "|%" PRId64 "|%s|%s|%" PRId64,
+             q->kind, q->case_token, q->org_id, q->from_ms, q->until_ms, q->lifecycle_kind,
+             q->state, q->older_than_ms);
+    pt_sha256(description, strlen(description), digest);
+    snprintf(type, sizeof type, "audit.%.32s", q->kind);
+    pt_trail_event_t ev = {.at_ms = pt_now_ms(),
+                           .kind = refused ? "audit_query_refused" : "audit_query",
+                           .case_token = identity,
+                           .actor = identity,
+                           .counterparty = target,
+                           .message_type = type,
+                           .detail = digest,
+                           .detail_len = 32};
+    if (pt_store_event_append(self->store, &ev) != PT_STORE_OK)
+        pt_log(PT_LOG_WARN, "audit", NULL, NULL, "could not log the query of %s: %s", identity,
+               pt_store_last_error(self->store));
+}
+
+static int s_text_ok(const char *s, size_t max)
+{
+    return s && strlen(s) <= max;
+}
+
+void pt_audit_query(pt_audit_t *self, const char *identity, const Puente__V1__AuditQuery *q,
+                    pt_audit_answer_t *out)
+{
+    memset(out, 0, sizeof *out);
+    const char *scope = NULL;
+    int operator = strcmp(identity, PT_OPERATOR_ID) == 0;
+    if (!operator) {
+        const pt_directory_auditor_t *auditor = pt_directory_auditor(self->directory, identity);
+        if (!auditor) {
+            s_refuse(out, REJ(REJECT_NOT_PERMITTED), "audit queries need an auditor identity");
+            return;
+        }
+        scope = auditor->scope;
+    }
+    if (!s_text_ok(q->kind, 32) || !s_text_ok(q->case_token, 128) || !s_text_ok(q->org_id, 32) ||
+        !s_text_ok(q->lifecycle_kind, 31) || !s_text_ok(q->state, 31)) {
+        s_refuse(out, REJ(REJECT_INVALID_FIELD), "audit query field too long");
+        return;
+    }
+    int64_t now = pt_now_ms();
+    int64_t until = q->until_ms > 0 ? q->until_ms : now + 1;
+    s_table_t t = {0};
+    pt_store_result_t rc = PT_STORE_OK;
+    if (strcmp(q->kind, "trail") == 0) {
+        static const char *const cols[] = {"seq", "at_ms", "kind", "actor", "counterparty",
+                                           "message_type", "hash"};
+        if (!q->case_token[0]) {
+            s_refuse(out, REJ(REJECT_INVALID_FIELD), "trail needs a case token");
+            return;
+        }
+        s_parties_t parties = {.scope = scope};
+        rc = pt_store_case_parties(self->store, q->case_token, s_party, &parties);
+        if (rc != PT_STORE_OK) {
+            s_refuse(out, REJ(REJECT_RETRY_LATER), "storage unavailable");
+            return;
+        }
+        if (!parties.in_scope) {
+            s_log_query(self, identity, q, q->case_token, 1);
+            s_refuse(out, REJ(REJECT_NOT_PERMITTED), "case not in your scope (query logged)");
+            return;
+        }
+        s_log_query(self, identity, q, q->case_token, 0);
+        t.n_cols = 7;
+        rc = pt_store_trail(self->store, q->case_token, s_trail_row, &t);
+        if (rc == PT_STORE_OK)
+            s_table_answer(&t, cols, q->request_id, out);
+    } else if (strcmp(q->kind, "activity") == 0) {
+        static const char *const cols[] = {"event_id", "at_ms", "case_token", "seq", "kind",
+                                           "actor", "counterparty", "message_type"};
+        if (!q->org_id[0]) {
+            s_refuse(out, REJ(REJECT_INVALID_FIELD), "activity needs an organisation");
+            return;
+        }
+        if (scope && !pt_directory_in_scope(scope, q->org_id)) {
+            s_log_query(self, identity, q, q->org_id, 1);
+            s_refuse(out, REJ(REJECT_NOT_PERMITTED), "organisation not in your scope (query logged)");
+            return;
+        }
+        s_log_query(self, identity, q, q->org_id, 0);
+        t.n_cols = 8;
+        s_rows_t r = {.t = &t, .scope = NULL, .mode = 0};
+        rc = pt_store_audit_activity(self->store, q->org_id, q->from_ms, until, S_QUERY_ROWS_MAX,
+                                     s_row, &r);
+        if (rc == PT_STORE_OK)
+            s_table_answer(&t, cols, q->request_id, out);
+    } else if (strcmp(q->kind, "items") == 0) {
+        static const char *const cols[] = {"case_token", "kind", "state", "initiator",
+                                           "counterparty", "updated_ms", "created_ms"};
+        s_log_query(self, identity, q, "", 0);
+        t.n_cols = 7;
+        s_rows_t r = {.t = &t, .scope = scope, .mode = 1};
+        rc = pt_store_audit_items(self->store, q->lifecycle_kind, q->state, now - q->older_than_ms,
+                                  S_QUERY_ROWS_MAX, s_row, &r);
+        if (rc == PT_STORE_OK)
+            s_table_answer(&t, cols, q->request_id, out);
+    } else if (strcmp(q->kind, "corridors") == 0) {
+        static const char *const cols[] = {"from", "to", "family", "opened", "accepted",
+                                           "median_accept_ms", "rejected", "rejected_by_reason"};
+        s_log_query(self, identity, q, "", 0);
+        s_table_t raw = {.n_cols = 7};
+        s_rows_t r = {.t = &raw, .scope = scope, .mode = 2};
+        rc = pt_store_audit_corridors(self->store, q->from_ms, until, s_row, &r);
+        s_reasons_t reasons = {.items = calloc(256, sizeof(s_reason_t)), .cap = 256};
+        if (rc == PT_STORE_OK && reasons.items)
+            rc = pt_store_audit_rejects(self->store, q->from_ms, until, s_reject_row, &reasons);
+        t.n_cols = 8;
+        for (size_t i = 0; rc == PT_STORE_OK && i < raw.n_rows; i++) {
+            char *const *c = &raw.cells[i * 7];
+            char key[48];
+            const char *why = "";
+            snprintf(key, sizeof key, "%.2s|%.2s|%s", c[0], c[1], c[2]);
+            for (size_t k = 0; k < reasons.n; k++)
+                if (strcmp(reasons.items[k].key, key) == 0)
+                    why = reasons.items[k].reasons;
+            const char *cells[8] = {c[0], c[1], c[2], c[3], c[4], c[5], c[6], why};
+            s_table_add(&t, cells);
+        }
+        free(reasons.items);
+        s_table_free(&raw);
+        if (rc == PT_STORE_OK)
+            s_table_answer(&t, cols, q->request_id, out);
+    } else {
+        s_refuse(out, REJ(REJECT_INVALID_FIELD),
+                 "unknown audit query (trail, activity, items, corridors)");
+        return;
+    }
+    if (rc != PT_STORE_OK)
+        s_refuse(out, REJ(REJECT_RETRY_LATER), "storage unavailable");
+    s_table_free(&t);
+}

@@ -1,0 +1,63 @@
+/*  audit — the broker's side of the global audit log (issue 4): signed
+    checkpoints at a cadence, inclusion and consistency proofs, and scoped
+    auditor queries, each of which is itself a case event.
+
+    Checkpoint cadence (read from the environment when created):
+      PUENTE_CHECKPOINT_EVENTS   (default 1000) leaves since the last checkpoint
+      PUENTE_CHECKPOINT_SECONDS  (default 10)   seconds since the last checkpoint
+    whichever comes first, checked at most every 200 ms, and at clean shutdown
+    (pt_audit_tick with force). Only a log that grew gets a new checkpoint.
+
+    Every answer is either a packed BrokerFrame or a reject code with a reason.
+    Single-threaded: owned by the broker loop.
+*/
+#ifndef PT_BROKER_AUDIT_H
+#define PT_BROKER_AUDIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "control.pb-c.h"
+#include "directory.h"
+#include "pt_crypto.h"
+#include "store.h"
+
+typedef struct _pt_audit_t pt_audit_t;
+
+typedef struct {
+    uint8_t *frame;                  /* packed BrokerFrame to send (malloc'd), or NULL */
+    size_t len;
+    Puente__V1__RejectCode code;     /* when frame is NULL */
+    char reason[200];
+} pt_audit_answer_t;
+
+/* Borrowed: store, the broker's signing key (private), directory. NULL on OOM. */
+pt_audit_t *pt_audit_new(pt_store_t *store, const pt_sign_key_t *broker_key,
+                         const pt_directory_t *directory);
+void pt_audit_destroy(pt_audit_t **self_p);
+
+/* Signs and stores a checkpoint of the log if one is due (force: whenever the log
+   grew since the last one). Failures are logged and retried on a later tick. */
+void pt_audit_tick(pt_audit_t *self, int64_t now_ms, int force);
+
+/* CheckpointRequest: any authenticated identity. */
+void pt_audit_checkpoint_request(pt_audit_t *self, const Puente__V1__CheckpointRequest *request,
+                                 pt_audit_answer_t *out);
+
+/* ProofRequest: any authenticated identity (proofs reveal only hashes). Reads
+   the first tree_size leaves: O(tree_size). */
+void pt_audit_proof_request(pt_audit_t *self, const Puente__V1__ProofRequest *request,
+                            pt_audit_answer_t *out);
+
+/* AuditQuery from identity: auditors within their scope, the operator for all;
+   anyone else REJECT_NOT_PERMITTED. Every query by an auditor or the operator is
+   appended as a case event on the chain named after the identity (kind
+   "audit_query", or "audit_query_refused" when out of scope, which is also
+   REJECT_NOT_PERMITTED). */
+void pt_audit_query(pt_audit_t *self, const char *identity, const Puente__V1__AuditQuery *query,
+                    pt_audit_answer_t *out);
+
+/* Frees out->frame and resets out. */
+void pt_audit_answer_clear(pt_audit_answer_t *out);
+
+#endif
