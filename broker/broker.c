@@ -41,6 +41,7 @@ typedef struct {
     uint8_t header_sha256[32];
     char agreement_id[PT_STORE_TEXT_MAX];
     int consent_overridden;
+    int64_t arrived_ms;                 /* loop pass that received it (latency metric) */
 } s_pending_t;
 
 /* What the worker pool worked out for one received frame (s_prepare_frame):
@@ -55,6 +56,7 @@ typedef struct {
     pt_env_result_t env;
     pt_verdict_t verdict;
     uint8_t header_sha256[32];
+    const char *failed_stage;           /* "authenticate" or "verify" when verdict.code */
 } s_prepared_t;
 
 /* A receipt signature computed by the pool after the commit. */
@@ -107,6 +109,12 @@ struct _pt_broker_t {
     const pt_store_receipt_t *sign_receipts[PT_BROKER_BATCH_MAX];
     const uint8_t *sign_ids[PT_BROKER_BATCH_MAX];
     s_receipt_sig_t sigs[PT_BROKER_BATCH_MAX];
+    /* Metrics and readiness (config.metrics / config.families, may be NULL). */
+    int64_t received_ms;                /* when this loop pass drained the socket */
+    int64_t last_db_ms;                 /* last store call, for the idle ping */
+    int64_t last_stats_ms;              /* queue gauges, once a second */
+    uint64_t delivered_counted;         /* pt_deliver_sent_count already in the counter */
+    int db_down;
 };
 
 /* --- replies ---------------------------------------------------------------- */
@@ -124,10 +132,87 @@ static void s_send_frame(pt_broker_t *self, const uint8_t *rid, size_t rid_len,
     free(buf);
 }
 
+/* --- metrics and readiness ------------------------------------------------------ */
+
+/* How often the loop checks an otherwise idle database, so /readyz flips
+   without traffic. */
+#define S_DB_PING_MS 2000
+#define S_QUEUE_STATS_MS 1000
+
+static void s_count(pt_broker_t *self, const char *stage, const char *outcome)
+{
+    if (self->config.families)
+        pt_metric_add(self->config.families->messages, (const char *const[]){stage, outcome}, 1);
+}
+
+static void s_set_ready(pt_broker_t *self, int ready, const char *reason)
+{
+    if (self->config.metrics)
+        pt_metrics_set_ready(self->config.metrics, ready, reason);
+    if (self->config.families)
+        pt_metric_set(self->config.families->ready, NULL, ready ? 1 : 0);
+}
+
+/* Records the outcome of one store call. UNAVAILABLE is confirmed with a ping
+   (a serialization failure is not an outage) before readiness drops; the next
+   call the database answers brings it back. */
+static void s_db(pt_broker_t *self, const char *operation, pt_store_result_t rc)
+{
+    self->last_db_ms = pt_now_ms();
+    pt_broker_metrics_t *m = self->config.families;
+    if (m)
+        pt_metric_add(m->db_round_trips, (const char *const[]){operation}, 1);
+    if (rc == PT_STORE_UNAVAILABLE || rc == PT_STORE_ERROR) {
+        if (m)
+            pt_metric_add(m->db_errors, (const char *const[]){operation}, 1);
+        if (rc == PT_STORE_ERROR)
+            return;
+        if (!self->db_down && pt_store_ping(self->store) == PT_STORE_OK)
+            return;
+        if (!self->db_down)
+            pt_log(PT_LOG_WARN, "store", NULL, NULL, "database unreachable: not ready");
+        self->db_down = 1;
+        s_set_ready(self, 0, "database unreachable");
+    } else if (self->db_down) {
+        self->db_down = 0;
+        pt_log(PT_LOG_INFO, "store", NULL, NULL, "database reachable again: ready");
+        s_set_ready(self, 1, NULL);
+    }
+}
+
+/* "REJECT_BAD_SIGNATURE" -> "bad_signature" (a closed set: the enum's names). */
+static void s_count_reject(pt_broker_t *self, Puente__V1__RejectCode code)
+{
+    if (!self->config.families)
+        return;
+    const char *name = pt_reject_name(code);
+    if (strncmp(name, "REJECT_", 7) == 0)
+        name += 7;
+    char lower[PT_METRICS_LABEL_MAX];
+    size_t i = 0;
+    for (; name[i] && i + 1 < sizeof lower; i++)
+        lower[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] - 'A' + 'a' : name[i]);
+    lower[i] = '\0';
+    pt_metric_add(self->config.families->rejects, (const char *const[]){lower}, 1);
+}
+
+/* Message ids are UUIDv7 (DESIGN.md): their first 48 bits are the sender's
+   creation time in ms. -1 for anything else. */
+static int64_t s_uuid7_ms(const uint8_t id[16])
+{
+    if ((id[6] >> 4) != 7)
+        return -1;
+    int64_t ms = 0;
+    for (int i = 0; i < 6; i++)
+        ms = (ms << 8) | id[i];
+    return ms;
+}
+
 static void s_reject(pt_broker_t *self, const uint8_t *rid, size_t rid_len,
                      const uint8_t *message_id, size_t id_len, uint64_t request_id,
                      Puente__V1__RejectCode code, const char *reason, const char *identity)
 {
+    s_count_reject(self, code);
     Puente__V1__Reject reject = PUENTE__V1__REJECT__INIT;
     if (message_id && id_len == 16) {
         reject.message_id.data = (uint8_t *)message_id;
@@ -174,6 +259,7 @@ static void s_receipt(pt_broker_t *self, const s_pending_t *item, const pt_store
     frame.body_case = PUENTE__V1__BROKER_FRAME__BODY_RECEIPT;
     frame.receipt = &receipt;
     s_send_frame(self, item->routing_id, item->routing_id_len, &frame);
+    s_count(self, "receipt", "ok");
 }
 
 /* --- fan-out: who holds data about a case --------------------------------------- */
@@ -225,9 +311,13 @@ static void s_precheck(const pt_broker_t *self, const pt_inbound_t *in,
     pre->env = pt_envelope_check(envelope, &pre->header);
     if (pre->env != PT_ENV_OK)
         return;
-    if (pt_authn_check(in->identity, pre->header, &pre->verdict) ||
-        pt_verify_check(self->directory, envelope, pre->header, &pre->verdict))
+    pre->failed_stage = "authenticate";
+    if (pt_authn_check(in->identity, pre->header, &pre->verdict))
         return;
+    pre->failed_stage = "verify";
+    if (pt_verify_check(self->directory, envelope, pre->header, &pre->verdict))
+        return;
+    pre->failed_stage = NULL;
     pt_sha256(envelope->header.data, envelope->header.len, pre->header_sha256);
 }
 
@@ -238,6 +328,14 @@ static void s_handle_submit(pt_broker_t *self, const pt_inbound_t *in,
     pt_verdict_t verdict = pre->verdict;
     pt_env_result_t env = pre->env;
     pre->header = NULL;   /* ours now */
+    s_count(self, "decode", env == PT_ENV_OK ? "ok" : "rejected");
+    if (env == PT_ENV_OK) {
+        s_count(self, "authenticate",
+                verdict.code && strcmp(pre->failed_stage ? pre->failed_stage : "", "authenticate") == 0
+                    ? "rejected" : "ok");
+        if (!verdict.code || strcmp(pre->failed_stage ? pre->failed_stage : "", "verify") == 0)
+            s_count(self, "verify", verdict.code ? "rejected" : "ok");
+    }
     if (env != PT_ENV_OK) {
         s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, 0,
                  env == PT_ENV_PAYLOAD_MISMATCH ? REJ(REJECT_PAYLOAD_MISMATCH)
@@ -253,6 +351,8 @@ static void s_handle_submit(pt_broker_t *self, const pt_inbound_t *in,
     if (verdict.code ||
         pt_policy_check(self->directory, header, now, agreement_id, &verdict) ||
         pt_consent_check(header, &verdict)) {
+        if (!pre->verdict.code)
+            s_count(self, "policy", "rejected");
         s_reject(self, in->routing_id, in->routing_id_len, header->message_id.data,
                  header->message_id.len, 0, verdict.code, verdict.reason, in->identity);
         puente__v1__header__free_unpacked(header, NULL);
@@ -271,15 +371,19 @@ static void s_handle_submit(pt_broker_t *self, const pt_inbound_t *in,
             pt_fanout_check(fanout, header->sender, (const char *const *)header->recipients,
                             header->n_recipients, &verdict);
         pt_fanout_destroy(&fanout);
+        s_db(self, "query", rc);
         if (verdict.code) {
+            s_count(self, "policy", "rejected");
             s_reject(self, in->routing_id, in->routing_id_len, header->message_id.data,
                      header->message_id.len, 0, verdict.code, verdict.reason, in->identity);
             puente__v1__header__free_unpacked(header, NULL);
             return;
         }
     }
+    s_count(self, "policy", "ok");
     s_pending_t *item = &self->pending[self->n_pending];
     memset(item, 0, sizeof *item);
+    item->arrived_ms = self->received_ms ? self->received_ms : now;
     memcpy(item->routing_id, in->routing_id, in->routing_id_len);
     item->routing_id_len = in->routing_id_len;
     item->header = header;
@@ -326,7 +430,11 @@ static void s_answer_stored(pt_broker_t *self, s_pending_t *item, const pt_store
 {
     const Puente__V1__Header *h = item->header;
     if (r->result == PT_STORE_OK || r->result == PT_STORE_DUPLICATE) {
+        s_count(self, "persist", "ok");
         s_receipt(self, item, r, sig);
+        if (self->config.families && sig->ok)
+            pt_metric_observe(self->config.families->submit_to_receipt, NULL,
+                              (double)(pt_now_ms() - item->arrived_ms) / 1000.0);
         if (r->result == PT_STORE_OK) {
             pt_log(PT_LOG_INFO, "persist", h->message_id.data, h->case_token, "stored %s from %s",
                    h->message_type, h->sender);
@@ -334,10 +442,12 @@ static void s_answer_stored(pt_broker_t *self, s_pending_t *item, const pt_store
                 pt_deliver_wake(self->deliver, h->recipients[k]);
         }
     } else if (r->result == PT_STORE_CONFLICT) {
+        s_count(self, "persist", "rejected");
         s_reject(self, item->routing_id, item->routing_id_len, h->message_id.data, 16, 0,
                  REJ(REJECT_DUPLICATE_CONFLICT),
                  "this message id was already used for a different message", h->sender);
     } else {
+        s_count(self, "persist", "error");
         s_reject(self, item->routing_id, item->routing_id_len, h->message_id.data, 16, 0,
                  REJ(REJECT_INVALID_FIELD), "storage refused the message", h->sender);
     }
@@ -388,6 +498,7 @@ static pt_store_result_t s_lifecycle_stage(pt_broker_t *self, pt_submission_t *s
         pt_verdict_t verdict = {0};
         if (pt_lifecycle_check(&self->lifecycles[i], &self->owners[i], h, &self->effects[i],
                                &verdict)) {
+            s_count(self, "policy", "rejected");
             s_reject(self, item->routing_id, item->routing_id_len, h->message_id.data, 16, 0,
                      verdict.code, verdict.reason, h->sender);
             keep[i] = 0;
@@ -450,8 +561,12 @@ static void s_flush(pt_broker_t *self)
         }
     }
     memset(receipts, 0, sizeof receipts);
-    if (rc == PT_STORE_OK && n > 0)
+    if (rc != PT_STORE_OK)
+        s_db(self, "query", rc);
+    if (rc == PT_STORE_OK && n > 0) {
         rc = pt_store_submit_batch(self->store, subs, n, receipts);
+        s_db(self, "commit", rc);
+    }
     if (rc == PT_STORE_ERROR && n > 1) {
         for (size_t i = 0; i < n; i++) {
             pt_store_result_t one = pt_store_submit_batch(self->store, &subs[i], 1, &receipts[i]);
@@ -476,11 +591,13 @@ static void s_flush(pt_broker_t *self)
         if (rc == PT_STORE_OK) {
             s_answer_stored(self, item, r, &self->sigs[k]);
         } else if (rc == PT_STORE_UNAVAILABLE) {
+            s_count(self, "persist", "error");
             s_reject(self, item->routing_id, item->routing_id_len, item->header->message_id.data,
                      16, 0, REJ(REJECT_RETRY_LATER),
                      "storage unavailable, nothing was stored; resubmit the same envelope",
                      item->header->sender);
         } else {
+            s_count(self, "persist", "error");
             s_reject(self, item->routing_id, item->routing_id_len, item->header->message_id.data,
                      16, 0, REJ(REJECT_INVALID_FIELD), "storage refused the message",
                      item->header->sender);
@@ -491,6 +608,145 @@ static void s_flush(pt_broker_t *self)
     self->n_pending = 0;
 }
 
+/* --- notices (007_notices.sql, docs/protocol.md "Notices") ------------------- */
+
+/* Unacknowledged notices sent per party and pass; notices are few (one per
+   party and overdue deadline), the rest go on the next attach. */
+#define S_NOTICES_MAX 256
+#define S_NOTICE_SIGNED_MAX 512
+
+/* Appends a 2-byte big-endian length and the string; -1 if it does not fit. */
+static int s_notice_put_str(uint8_t *out, size_t cap, size_t *at, const char *str)
+{
+    size_t len = str ? strlen(str) : 0;
+    if (len > 0xFFFF || *at + 2 + len > cap)
+        return -1;
+    out[(*at)++] = (uint8_t)(len >> 8);
+    out[(*at)++] = (uint8_t)len;
+    if (len)
+        memcpy(out + *at, str, len);
+    *at += len;
+    return 0;
+}
+
+static void s_notice_put_u64(uint8_t *out, size_t *at, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        out[(*at)++] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+/* The signed bytes of a notice (without the domain, which pt_sign adds):
+   notice_id u64 BE | kind | case_token (u16 BE length + UTF-8 each) |
+   correlation_id (16 bytes) | message_type (u16 length + bytes) |
+   due_at_ms i64 BE | created_at_ms i64 BE. The SDK builds the same bytes
+   (pt_client.c). Returns the length, 0 if the notice does not fit. */
+static size_t s_notice_signed_bytes(const Puente__V1__Notice *n, uint8_t *out, size_t cap)
+{
+    size_t at = 0;
+    if (n->correlation_id.len != 16 || cap < 8)
+        return 0;
+    s_notice_put_u64(out, &at, n->notice_id);
+    if (s_notice_put_str(out, cap, &at, n->kind) || s_notice_put_str(out, cap, &at, n->case_token))
+        return 0;
+    if (at + 16 > cap)
+        return 0;
+    memcpy(out + at, n->correlation_id.data, 16);
+    at += 16;
+    if (s_notice_put_str(out, cap, &at, n->message_type) || at + 16 > cap)
+        return 0;
+    s_notice_put_u64(out, &at, (uint64_t)n->due_at_ms);
+    s_notice_put_u64(out, &at, (uint64_t)n->created_at_ms);
+    return at;
+}
+
+/* Where s_notice_send sends: rid NULL = the party's receiving connection, if any. */
+typedef struct {
+    pt_broker_t *self;
+    const uint8_t *rid;
+    size_t rid_len;
+} s_notice_push_t;
+
+/* Signs and sends one notice; marks it sent once the socket took it. */
+static void s_notice_send(const pt_store_notice_t *notice, void *arg)
+{
+    s_notice_push_t *push = arg;
+    pt_broker_t *self = push->self;
+    const uint8_t *rid = push->rid;
+    size_t rid_len = push->rid_len;
+    if (!rid && pt_deliver_routing_id(self->deliver, notice->org_id, &rid, &rid_len) != 0)
+        return;   /* not receiving now: it gets the notice when it attaches */
+    Puente__V1__Notice msg = PUENTE__V1__NOTICE__INIT;
+    msg.notice_id = (uint64_t)notice->notice_id;
+    msg.kind = (char *)notice->kind;
+    msg.case_token = (char *)notice->case_token;
+    msg.correlation_id = (ProtobufCBinaryData){16, (uint8_t *)notice->correlation_id};
+    msg.message_type = (char *)notice->message_type;
+    msg.due_at_ms = notice->due_at_ms;
+    msg.created_at_ms = notice->created_at_ms;
+    uint8_t bytes[S_NOTICE_SIGNED_MAX], sig[PT_ED25519_SIG_BYTES];
+    size_t len = s_notice_signed_bytes(&msg, bytes, sizeof bytes);
+    if (len == 0 || pt_sign(pt_keyset_sign(self->keys), PT_DOMAIN_NOTICE, bytes, len, sig) != 0) {
+        pt_log(PT_LOG_WARN, "notice", NULL, NULL, "could not sign notice %lld",
+               (long long)notice->notice_id);
+        return;
+    }
+    msg.broker_signature = (ProtobufCBinaryData){sizeof sig, sig};
+    Puente__V1__BrokerFrame frame = PUENTE__V1__BROKER_FRAME__INIT;
+    frame.body_case = PUENTE__V1__BROKER_FRAME__BODY_NOTICE;
+    frame.notice = &msg;
+    size_t packed_len = puente__v1__broker_frame__get_packed_size(&frame);
+    uint8_t *packed = malloc(packed_len ? packed_len : 1);
+    if (!packed)
+        return;
+    puente__v1__broker_frame__pack(&frame, packed);
+    int failed = pt_transport_send(self->transport, rid, rid_len, packed, packed_len);
+    free(packed);
+    if (!failed)
+        (void)pt_store_notice_sent(self->store, notice->notice_id, pt_now_ms());
+}
+
+/* Sends org's unacknowledged notices on rid (an attach), or, with org NULL, the
+   notices never sent yet to every party that is receiving (just created). */
+static void s_notices_push(pt_broker_t *self, const char *org, const uint8_t *rid,
+                           size_t rid_len)
+{
+    s_notice_push_t push = {self, rid, rid_len};
+    pt_store_result_t rc =
+        pt_store_notices_pending(self->store, org, org == NULL, S_NOTICES_MAX, s_notice_send, &push);
+    if (rc != PT_STORE_OK && rc != PT_STORE_UNAVAILABLE)
+        pt_log(PT_LOG_WARN, "notice", NULL, NULL, "loading notices failed: %s",
+               pt_store_last_error(self->store));
+}
+
+/* The party recorded a notice: it is not sent again. */
+static void s_handle_notice_ack(pt_broker_t *self, const pt_inbound_t *in,
+                                const Puente__V1__NoticeAck *ack)
+{
+    if (ack->notice_id == 0 || ack->notice_id > INT64_MAX) {
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, 0, REJ(REJECT_INVALID_FIELD),
+                 "notice_ack needs a notice id", in->identity);
+        return;
+    }
+    pt_store_result_t rc =
+        pt_store_notice_ack(self->store, in->identity, (int64_t)ack->notice_id, pt_now_ms());
+    if (rc == PT_STORE_NOT_FOUND) {
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, 0, REJ(REJECT_NOT_FOUND),
+                 "no such notice for this organisation", in->identity);
+        return;
+    }
+    if (rc != PT_STORE_OK) {
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, 0, REJ(REJECT_RETRY_LATER),
+                 "storage unavailable; ack the notice again", in->identity);
+        return;
+    }
+    Puente__V1__Acked acked = PUENTE__V1__ACKED__INIT;
+    acked.notice_id = ack->notice_id;
+    Puente__V1__BrokerFrame frame = PUENTE__V1__BROKER_FRAME__INIT;
+    frame.body_case = PUENTE__V1__BROKER_FRAME__BODY_ACKED;
+    frame.acked = &acked;
+    s_send_frame(self, in->routing_id, in->routing_id_len, &frame);
+}
+
 /* Respond-by deadlines: lifecycles still waiting for an answer expire. */
 static void s_expire_sweep(pt_broker_t *self, int64_t now)
 {
@@ -499,6 +755,7 @@ static void s_expire_sweep(pt_broker_t *self, int64_t now)
     self->last_expire_sweep_ms = now;
     size_t expired = 0;
     pt_store_result_t rc = pt_store_lifecycle_expire(self->store, now, S_EXPIRE_SWEEP_MAX, &expired);
+    s_db(self, "query", rc);
     if (rc == PT_STORE_OK && expired > 0)
         pt_log(PT_LOG_INFO, "lifecycle", NULL, NULL, "%zu lifecycles passed their respond-by",
                expired);
@@ -513,6 +770,9 @@ static void s_expire_sweep(pt_broker_t *self, int64_t now)
     else if (rc != PT_STORE_OK && rc != PT_STORE_UNAVAILABLE)
         pt_log(PT_LOG_WARN, "lifecycle", NULL, NULL, "follow-up sweep failed: %s",
                pt_store_last_error(self->store));
+    /* The sweeps created a notice per party in their transactions. */
+    if (expired + raised > 0)
+        s_notices_push(self, NULL, NULL, 0);
 }
 
 /* --- other requests ---------------------------------------------------------- */
@@ -536,6 +796,9 @@ static void s_handle_hello(pt_broker_t *self, const pt_inbound_t *in, const Puen
     frame.body_case = PUENTE__V1__BROKER_FRAME__BODY_WELCOME;
     frame.welcome = &welcome;
     s_send_frame(self, in->routing_id, in->routing_id_len, &frame);
+    /* After the Welcome: every notice not acknowledged yet, on each attach. */
+    if (hello->receive && strcmp(in->identity, PT_OPERATOR_ID) != 0)
+        s_notices_push(self, in->identity, in->routing_id, in->routing_id_len);
 }
 
 static void s_flush_acks(pt_broker_t *self);
@@ -573,6 +836,7 @@ static void s_flush_acks(pt_broker_t *self)
     if (self->n_acks == 0)
         return;
     pt_store_result_t batch = pt_store_ack_batch(self->store, self->acks, self->n_acks, pt_now_ms());
+    s_db(self, "commit", batch);
     for (size_t i = 0; i < self->n_acks; i++) {
         const s_ack_wait_t *wait = &self->ack_waits[i];
         const pt_store_ack_item_t *item = &self->acks[i];
@@ -586,6 +850,11 @@ static void s_flush_acks(pt_broker_t *self)
             frame.acked = &acked;
             s_send_frame(self, wait->routing_id, wait->routing_id_len, &frame);
             if (rc == PT_STORE_OK) {
+                s_count(self, "ack", "ok");
+                int64_t created = s_uuid7_ms(item->message_id), now = pt_now_ms();
+                if (self->config.families && created > 0 && created <= now)
+                    pt_metric_observe(self->config.families->submit_to_delivery, NULL,
+                                      (double)(now - created) / 1000.0);
                 pt_log(PT_LOG_INFO, "ack", item->message_id, NULL, "acknowledged by %s",
                        wait->identity);
                 pt_deliver_wake(self->deliver, wait->identity); /* next of that correlation id */
@@ -1323,6 +1592,8 @@ static void s_prepared_clear(s_prepared_t *pre)
    request earlier in this pass), so stages 1-3 are run again here. */
 static void s_dispatch(pt_broker_t *self, const pt_inbound_t *in, s_prepared_t *pre, int stale)
 {
+    if (in->status != PT_INBOUND_OK || pre->decode_rc != PT_DECODE_OK)
+        s_count(self, "decode", "rejected");
     switch (in->status) {
     case PT_INBOUND_EMPTY:
         s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, 0, REJ(REJECT_MALFORMED),
@@ -1389,6 +1660,9 @@ static void s_dispatch(pt_broker_t *self, const pt_inbound_t *in, s_prepared_t *
         break;
     case PUENTE__V1__CLIENT_FRAME__BODY_RECIPIENTS:
         s_handle_recipients(self, in, frame->recipients);
+        break;
+    case PUENTE__V1__CLIENT_FRAME__BODY_NOTICE_ACK:
+        s_handle_notice_ack(self, in, frame->notice_ack);
         break;
     case PUENTE__V1__CLIENT_FRAME__BODY_CHECKPOINT:
     case PUENTE__V1__CLIENT_FRAME__BODY_PROOF:
@@ -1503,6 +1777,60 @@ error:
     return NULL;
 }
 
+typedef struct {
+    pt_store_queue_stat_t rows[PT_METRICS_MAX_SERIES];
+    size_t n;
+} s_queue_rows_t;
+
+static void s_queue_row(const pt_store_queue_stat_t *stat, void *arg)
+{
+    s_queue_rows_t *rows = arg;
+    if (rows->n < PT_METRICS_MAX_SERIES)
+        rows->rows[rows->n++] = *stat;
+}
+
+/* Once a second: queue gauges for every registered organisation (0 when its
+   queue is empty) from one grouped query, the checkpoint age, and the
+   connected organisations. Label values come from the directory only. */
+static void s_queue_stats(pt_broker_t *self, int64_t now)
+{
+    pt_broker_metrics_t *m = self->config.families;
+    if (!m || now - self->last_stats_ms < S_QUEUE_STATS_MS)
+        return;
+    self->last_stats_ms = now;
+    pt_metric_set(m->connected_orgs, NULL, (double)pt_deliver_receiving_count(self->deliver));
+    s_queue_rows_t *rows = calloc(1, sizeof *rows);
+    if (!rows)
+        return;
+    pt_store_result_t rc = pt_store_queue_stats(self->store, s_queue_row, rows);
+    s_db(self, "query", rc);
+    if (rc == PT_STORE_OK) {
+        for (size_t i = 0; i < pt_directory_org_count(self->directory); i++) {
+            const char *org = pt_directory_org_at(self->directory, i)->org_id;
+            double depth = 0, age = 0;
+            for (size_t k = 0; k < rows->n; k++) {
+                if (strcmp(rows->rows[k].recipient, org) == 0) {
+                    depth = (double)rows->rows[k].depth;
+                    int64_t oldest = rows->rows[k].oldest_stored_at_ms;
+                    age = oldest > 0 && oldest < now ? (double)(now - oldest) / 1000.0 : 0;
+                }
+            }
+            pt_metric_set(m->queue_depth, (const char *const[]){org}, depth);
+            pt_metric_set(m->queue_oldest_age, (const char *const[]){org}, age);
+        }
+    }
+    free(rows);
+    if (rc != PT_STORE_OK)
+        return;
+    pt_store_checkpoint_t cp;
+    rc = pt_store_checkpoint_get(self->store, 0, &cp);
+    if (rc != PT_STORE_NOT_FOUND)
+        s_db(self, "query", rc);
+    if (rc == PT_STORE_OK)
+        pt_metric_set(m->checkpoint_age, NULL,
+                      cp.at_ms < now ? (double)(now - cp.at_ms) / 1000.0 : 0);
+}
+
 int pt_broker_run(pt_broker_t *self, volatile sig_atomic_t *stop)
 {
     zmq_pollitem_t items[2] = {
@@ -1526,6 +1854,7 @@ int pt_broker_run(pt_broker_t *self, volatile sig_atomic_t *stop)
         /* Drain what is waiting, up to one batch; decode and verify it on the pool;
            run the rest of the pipeline in arrival order; commit it together. */
         self->n_inbound = 0;
+        self->received_ms = pt_now_ms();
         while (self->n_inbound < PT_BROKER_BATCH_MAX &&
                pt_transport_recv(self->transport, &self->inbound[self->n_inbound]) > 0)
             self->n_inbound++;
@@ -1534,6 +1863,7 @@ int pt_broker_run(pt_broker_t *self, volatile sig_atomic_t *stop)
         for (size_t i = 0; i < self->n_inbound; i++) {
             pt_inbound_t *in = &self->inbound[i];
             s_prepared_t *pre = &self->prepared[i];
+            s_count(self, "receive", "ok");
             if (self->n_pending == PT_BROKER_BATCH_MAX)
                 s_flush(self);
             s_dispatch(self, in, pre, stale);
@@ -1549,8 +1879,19 @@ int pt_broker_run(pt_broker_t *self, volatile sig_atomic_t *stop)
         s_flush_acks(self);
         s_expire_sweep(self, pt_now_ms());
         pt_audit_tick(self->audit, pt_now_ms(), 0);
-        if (pt_deliver_run(self->deliver, pt_now_ms()) == PT_STORE_UNAVAILABLE)
+        pt_store_result_t delivered = pt_deliver_run(self->deliver, pt_now_ms());
+        if (delivered == PT_STORE_UNAVAILABLE)
             pt_log(PT_LOG_WARN, "deliver", NULL, NULL, "database unavailable; deliveries wait");
+        if (delivered != PT_STORE_OK)   /* OK may mean no pass ran: not a sign of health */
+            s_db(self, "query", delivered);
+        uint64_t sent = pt_deliver_sent_count(self->deliver);
+        if (self->config.families && sent > self->delivered_counted)
+            pt_metric_add(self->config.families->messages, (const char *const[]){"deliver", "ok"},
+                          (double)(sent - self->delivered_counted));
+        self->delivered_counted = sent;
+        s_queue_stats(self, pt_now_ms());
+        if (pt_now_ms() - self->last_db_ms >= S_DB_PING_MS)
+            s_db(self, "query", pt_store_ping(self->store));
     }
     s_flush(self);
     s_flush_acks(self);

@@ -11,6 +11,8 @@
 #include <signal.h>
 #include <stddef.h>
 
+#include "metrics.h"
+
 #define PT_BROKER_VERSION "0.1.0"
 #define PT_BROKER_DEFAULT_ENDPOINT "tcp://127.0.0.1:7550"
 #define PT_BROKER_DEFAULT_MAX_FRAME (1024 * 1024)
@@ -22,6 +24,10 @@ typedef struct {
     const char *keys_dir;        /* holds broker/ and operator/ key sets */
     const char *sql_dir;         /* migrations */
     size_t max_frame_bytes;
+    /* Both borrowed, may be NULL (no metrics). The loop fills the families and
+       sets readiness in the registry: not ready while the database is unreachable. */
+    pt_metrics_t *metrics;
+    pt_broker_metrics_t *families;
 } pt_broker_config_t;
 
 typedef struct _pt_broker_t pt_broker_t;

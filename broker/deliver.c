@@ -21,6 +21,7 @@ struct _pt_deliver_t {
     size_t n_sessions;
     int64_t last_sweep_ms;
     int64_t paused_until_ms;    /* database unavailable: wait before trying again */
+    uint64_t sent_count;
 };
 
 typedef struct {
@@ -94,6 +95,18 @@ void pt_deliver_wake(pt_deliver_t *self, const char *org)
     s_session_t *session = s_session(self, org);
     if (session)
         session->scheduled = 1;
+}
+
+int pt_deliver_routing_id(const pt_deliver_t *self, const char *org, const uint8_t **routing_id,
+                          size_t *routing_id_len)
+{
+    for (size_t i = 0; self && org && i < self->n_sessions; i++)
+        if (strcmp(self->sessions[i].org, org) == 0) {
+            *routing_id = self->sessions[i].routing_id;
+            *routing_id_len = self->sessions[i].routing_id_len;
+            return 0;
+        }
+    return -1;
 }
 
 int64_t pt_deliver_backoff_ms(uint32_t attempts)
@@ -183,6 +196,7 @@ static pt_store_result_t s_pass(pt_deliver_t *self, s_session_t *session, int64_
             *more = 0;
             break;
         }
+        self->sent_count++;
         sent[n_sent].delivery_id = item->delivery_id;
         sent[n_sent].retry_at_ms = now_ms + pt_deliver_backoff_ms(item->attempts);
         n_sent++;
@@ -233,6 +247,16 @@ pt_store_result_t pt_deliver_run(pt_deliver_t *self, int64_t now_ms)
         i++;
     }
     return result;
+}
+
+uint64_t pt_deliver_sent_count(const pt_deliver_t *self)
+{
+    return self->sent_count;
+}
+
+size_t pt_deliver_receiving_count(const pt_deliver_t *self)
+{
+    return self->n_sessions;
 }
 
 int64_t pt_deliver_timeout_ms(const pt_deliver_t *self, int64_t now_ms)

@@ -34,6 +34,11 @@ int pt_deliver_attach(pt_deliver_t *self, const char *org, const uint8_t *routin
    message of a correlation id). No-op if org has no receiving connection. */
 void pt_deliver_wake(pt_deliver_t *self, const char *org);
 
+/* The receiving connection of org: 0 and *routing_id (borrowed, valid until the
+   next attach) and *routing_id_len, or -1 when org has none. */
+int pt_deliver_routing_id(const pt_deliver_t *self, const char *org, const uint8_t **routing_id,
+                          size_t *routing_id_len);
+
 /* Runs the scheduled passes and, every PT_DELIVER_SWEEP_MS, a pass for every
    attached organisation (retries). Returns PT_STORE_UNAVAILABLE if the database
    could not be reached (passes stay scheduled). */
@@ -44,5 +49,13 @@ int64_t pt_deliver_timeout_ms(const pt_deliver_t *self, int64_t now_ms);
 
 /* Backoff before attempt number attempts+1. */
 int64_t pt_deliver_backoff_ms(uint32_t attempts);
+
+/* Frames handed to recipients' connections since creation (the broker adds the
+   growth to puente_messages_total{deliver,ok}; a counter here keeps this module
+   free of the metrics library). */
+uint64_t pt_deliver_sent_count(const pt_deliver_t *self);
+
+/* Organisations with a receiving connection now (puente_connected_organisations). */
+size_t pt_deliver_receiving_count(const pt_deliver_t *self);
 
 #endif

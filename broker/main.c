@@ -118,10 +118,11 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &action, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    /* The metrics endpoint runs beside the broker core. Until broker.c takes the
-       registry (see metrics.h, pt_broker_metrics_t) it serves the families at zero
-       and /readyz answers 503 "starting". A port already in use is logged, not
-       fatal: losing metrics must not stop case traffic. */
+    /* The metrics endpoint runs beside the broker core, which fills the families
+       and flips readiness (see metrics.h, pt_broker_metrics_t); /readyz answers 503
+       "starting" until the database answered and migrations are applied. A port
+       already in use is logged, not fatal: losing metrics must not stop case
+       traffic. */
     pt_broker_metrics_t families;
     metrics = pt_metrics_new();
     if (!metrics || pt_metrics_broker_register(metrics, PT_BROKER_VERSION, &families) != 0) {
@@ -139,6 +140,8 @@ int main(int argc, char **argv)
                    metrics_listen);
     }
 
+    config.metrics = metrics;
+    config.families = &families;
     broker = pt_broker_new(&config, &s_stop, err, sizeof err);
     if (!broker) {
         pt_log(PT_LOG_ERROR, "broker", NULL, NULL, "cannot start: %s", err);

@@ -58,6 +58,9 @@ typedef enum {
     S_LC_EXPIRE,
     S_LC_FOLLOW_UP_OVERDUE,
     S_OVERDUE_LIST,
+    S_NOTICES_PENDING,
+    S_NOTICE_SENT,
+    S_NOTICE_ACK,
     S_LEAVES_FIND,
     S_AUDIT_HEAD,
     S_CHECKPOINT_PUT,
@@ -82,6 +85,18 @@ typedef struct {
 } s_stmt_t;
 
 #define S_ZERO_HASH_SQL "decode(repeat('00', 32), 'hex')"
+
+/* Tail of the deadline sweeps (007_notices.sql): the CTE "moved" holds the
+   lifecycles just raised; one "overdue" notice per distinct party is inserted by
+   the same statement, so in the transaction of the "overdue" event. type_sql is
+   the SQL for the notice's message type. Returns the rows s_deadline_sweep reads. */
+#define S_NOTICES_INSERT(type_sql)                                                            \
+    ", sent AS (INSERT INTO notices (org_id, kind, case_token, correlation_id, message_type, " \
+    "due_at, created_at) SELECT p.org, 'overdue', m.case_token, m.correlation_id, "           \
+    "COALESCE(" type_sql ", ''), pt_ms_to_ts(m.due_ms), pt_ms_to_ts($1::bigint) "             \
+    "FROM moved m, LATERAL (SELECT DISTINCT unnest(string_to_array(m.initiator || ',' || "    \
+    "m.counterparty, ',')) AS org) p WHERE p.org <> '') "                                     \
+    "SELECT case_token, kind, initiator, counterparty FROM moved"
 
 static const s_stmt_t s_stmts[S_COUNT] = {
     [S_PING] = {"pt_ping", "SELECT 1"},
@@ -288,17 +303,21 @@ static const s_stmt_t s_stmts[S_COUNT] = {
                             "JOIN unnest($1::text[], $2::uuid[]) AS a(recipient, id) "
                             "ON d.recipient = a.recipient AND d.message_id = a.id"},
     [S_LC_EXPIRE] = {"pt_lc_expire",
-                     "UPDATE lifecycles SET state = 'expired', updated_at = pt_ms_to_ts($1::bigint), "
+                     "WITH moved AS (UPDATE lifecycles SET state = 'expired', updated_at = pt_ms_to_ts($1::bigint), "
                      "overdue_at_ms = $1::bigint, overdue_deadline = 'respond_by' "
                      "WHERE correlation_id IN (SELECT correlation_id FROM lifecycles "
                      "WHERE respond_by_ms > 0 AND respond_by_ms <= $1::bigint "
                      "AND state IN ('submitted', 'delivered', 'received') "
                      "ORDER BY respond_by_ms LIMIT $2::bigint FOR UPDATE SKIP LOCKED) "
-                     "RETURNING case_token, kind, initiator, counterparty"},
+                     "RETURNING correlation_id, case_token, kind, initiator, counterparty, "
+                     "respond_by_ms AS due_ms) "
+                     S_NOTICES_INSERT("(SELECT x.message_type FROM messages x "
+                                      "WHERE x.correlation_id = m.correlation_id "
+                                      "ORDER BY x.seq LIMIT 1)")},
     /* A plan's follow-up due date passed while the plan is being implemented:
        raised once (overdue_at_ms), cleared by the next move of the lifecycle. */
     [S_LC_FOLLOW_UP_OVERDUE] = {"pt_lc_follow_up_overdue",
-                                "UPDATE lifecycles SET overdue_at_ms = $1::bigint, "
+                                "WITH moved AS (UPDATE lifecycles SET overdue_at_ms = $1::bigint, "
                                 "overdue_deadline = 'follow_up' "
                                 "WHERE correlation_id IN (SELECT correlation_id FROM lifecycles "
                                 "WHERE follow_up_due_ms > 0 AND follow_up_due_ms <= $1::bigint "
@@ -306,7 +325,9 @@ static const s_stmt_t s_stmts[S_COUNT] = {
                                 "AND state IN ('planned', 'implementation') "
                                 "ORDER BY follow_up_due_ms LIMIT $2::bigint "
                                 "FOR UPDATE SKIP LOCKED) "
-                                "RETURNING case_token, kind, initiator, counterparty"},
+                                "RETURNING correlation_id, case_token, kind, initiator, "
+                                "counterparty, follow_up_due_ms AS due_ms) "
+                                S_NOTICES_INSERT("'reintegration.followup'")},
     /* $1 = '' for every item (operator), else only the items org $1 is a party to. */
     [S_OVERDUE_LIST] = {"pt_overdue_list",
                         "SELECT case_token, correlation_id, kind, state, overdue_deadline, "
@@ -315,6 +336,19 @@ static const s_stmt_t s_stmts[S_COUNT] = {
                         "FROM lifecycles WHERE overdue_at_ms > 0 AND ($1 = '' OR initiator = $1 "
                         "OR $1 = ANY(string_to_array(counterparty, ','))) "
                         "ORDER BY overdue_at_ms, correlation_id LIMIT $2::bigint"},
+    /* --- notices (007_notices.sql) --- */
+    [S_NOTICES_PENDING] = {"pt_notices_pending",
+                           "SELECT notice_id, org_id, kind, case_token, correlation_id, "
+                           "message_type, pt_ts_to_ms(due_at), pt_ts_to_ms(created_at) "
+                           "FROM notices WHERE acked_at IS NULL AND ($1 = '' OR org_id = $1) "
+                           "AND (NOT $2::boolean OR delivered_at IS NULL) "
+                           "ORDER BY notice_id LIMIT $3::bigint"},
+    [S_NOTICE_SENT] = {"pt_notice_sent",
+                       "UPDATE notices SET delivered_at = pt_ms_to_ts($2::bigint) "
+                       "WHERE notice_id = $1::bigint"},
+    [S_NOTICE_ACK] = {"pt_notice_ack",
+                      "UPDATE notices SET acked_at = COALESCE(acked_at, pt_ms_to_ts($3::bigint)) "
+                      "WHERE notice_id = $1::bigint AND org_id = $2 RETURNING notice_id"},
     /* --- audit log (006_audit_log.sql) --- */
     /* Leaf of each message's "stored" event; run after COMMIT, when the deferred
        trigger has assigned it. */
@@ -1026,6 +1060,41 @@ pt_store_result_t pt_store_ping(pt_store_t *self)
         return PT_STORE_UNAVAILABLE;
     pt_store_result_t rc = s_exec0(self, S_PING, NULL);
     return rc == PT_STORE_OK ? PT_STORE_OK : PT_STORE_UNAVAILABLE;
+}
+
+/* Not a prepared statement, so that it needs no slot in s_stmts: it runs once a
+   second at most and has no parameters. */
+#define S_QUEUE_STATS_SQL                                                                  \
+    "SELECT d.recipient, count(*)::bigint,"                                                \
+    " (extract(epoch FROM min(m.stored_at)) * 1000)::bigint"                               \
+    " FROM deliveries d JOIN messages m ON m.message_id = d.message_id"                    \
+    " WHERE d.state <> 'acked' AND (d.expires_at IS NULL OR d.expires_at > now())"         \
+    " GROUP BY d.recipient"
+
+pt_store_result_t pt_store_queue_stats(pt_store_t *self, pt_store_queue_stat_fn *fn, void *arg)
+{
+    if (!self || !fn)
+        return PT_STORE_ERROR;
+    pt_store_result_t rc = s_ready(self);
+    if (rc != PT_STORE_OK)
+        return rc;
+    PGresult *res = PQexecParams(self->conn, S_QUEUE_STATS_SQL, 0, NULL, NULL, NULL, NULL, 1);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        rc = s_classify(self, res);
+        PQclear(res);
+        return rc;
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        pt_store_queue_stat_t stat;
+        memset(&stat, 0, sizeof stat);
+        if (s_copy_text(res, i, 0, stat.recipient, sizeof stat.recipient) != 0 ||
+            s_get_int64(res, i, 1, &stat.depth) != 0 ||
+            s_get_int64(res, i, 2, &stat.oldest_stored_at_ms) != 0)
+            continue;   /* an over-long recipient id is not a registered one */
+        fn(&stat, arg);
+    }
+    PQclear(res);
+    return PT_STORE_OK;
 }
 
 /* --- migrations -------------------------------------------------------------- */
@@ -2424,6 +2493,80 @@ pt_store_result_t pt_store_overdue_list(pt_store_t *self, const char *org, size_
     }
     PQclear(res);
     return PT_STORE_OK;
+}
+
+/* --- notices (007_notices.sql) ---------------------------------------------------- */
+
+pt_store_result_t pt_store_notices_pending(pt_store_t *self, const char *org, int unsent_only,
+                                           size_t max, pt_store_notice_fn *fn, void *arg)
+{
+    PGresult *res = NULL;
+    s_params_t p;
+    pt_store_result_t rc;
+    if (!self || !fn)
+        return PT_STORE_ERROR;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    p.n = 0;
+    s_p_text(&p, org ? org : "");
+    s_p_text(&p, unsent_only ? "true" : "false");
+    s_p_int(&p, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+    if ((rc = s_exec(self, S_NOTICES_PENDING, &p, &res)) != PT_STORE_OK)
+        return rc;
+    for (int row = 0; row < PQntuples(res); row++) {
+        pt_store_notice_t notice;
+        memset(&notice, 0, sizeof notice);
+        if (s_get_int64(res, row, 0, &notice.notice_id) ||
+            s_copy_text(res, row, 1, notice.org_id, sizeof notice.org_id) ||
+            s_copy_text(res, row, 2, notice.kind, sizeof notice.kind) ||
+            s_copy_text(res, row, 3, notice.case_token, sizeof notice.case_token) ||
+            s_get_fixed(res, row, 4, notice.correlation_id, 16) ||
+            s_copy_text(res, row, 5, notice.message_type, sizeof notice.message_type) ||
+            s_get_int64(res, row, 6, &notice.due_at_ms) ||
+            s_get_int64(res, row, 7, &notice.created_at_ms)) {
+            s_set_error(self, "notice row %d is malformed", row);
+            PQclear(res);
+            return PT_STORE_ERROR;
+        }
+        fn(&notice, arg);
+    }
+    PQclear(res);
+    return PT_STORE_OK;
+}
+
+pt_store_result_t pt_store_notice_sent(pt_store_t *self, int64_t notice_id, int64_t now_ms)
+{
+    s_params_t p;
+    pt_store_result_t rc;
+    if (!self)
+        return PT_STORE_ERROR;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    p.n = 0;
+    s_p_int(&p, notice_id);
+    s_p_int(&p, now_ms);
+    return s_exec0(self, S_NOTICE_SENT, &p);
+}
+
+pt_store_result_t pt_store_notice_ack(pt_store_t *self, const char *org, int64_t notice_id,
+                                      int64_t now_ms)
+{
+    PGresult *res = NULL;
+    s_params_t p;
+    pt_store_result_t rc;
+    if (!self || !org)
+        return PT_STORE_ERROR;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    p.n = 0;
+    s_p_int(&p, notice_id);
+    s_p_text(&p, org);
+    s_p_int(&p, now_ms);
+    if ((rc = s_exec(self, S_NOTICE_ACK, &p, &res)) != PT_STORE_OK)
+        return rc;
+    rc = PQntuples(res) == 1 ? PT_STORE_OK : PT_STORE_NOT_FOUND;
+    PQclear(res);
+    return rc;
 }
 
 /* --- deliveries ----------------------------------------------------------------- */

@@ -81,6 +81,20 @@ int pt_store_migrations_current(pt_store_t *self, const char *sql_dir);
 /* Checks the connection (SELECT 1), resetting it if broken. PT_STORE_OK or UNAVAILABLE. */
 pt_store_result_t pt_store_ping(pt_store_t *self);
 
+/* One recipient's backlog: deliveries not acknowledged and not expired. */
+typedef struct {
+    char recipient[PT_STORE_ORG_ID_MAX];
+    int64_t depth;
+    int64_t oldest_stored_at_ms;     /* stored_at of its oldest unacknowledged message */
+} pt_store_queue_stat_t;
+
+typedef void(pt_store_queue_stat_fn)(const pt_store_queue_stat_t *stat, void *arg);
+
+/* Calls fn once per recipient with a backlog (metrics, `puente queue list`). One
+   grouped query over the partial index deliveries_unacked_order (005): O(backlog),
+   not O(history). */
+pt_store_result_t pt_store_queue_stats(pt_store_t *self, pt_store_queue_stat_fn *fn, void *arg);
+
 /* --- directory: organisations and agreements ---------------------------- */
 
 typedef struct {
@@ -258,6 +272,38 @@ typedef void(pt_store_overdue_fn)(const pt_store_overdue_t *item, void *arg);
    counterparty of. */
 pt_store_result_t pt_store_overdue_list(pt_store_t *self, const char *org, size_t max,
                                         pt_store_overdue_fn *fn, void *arg);
+
+/* --- notices (007_notices.sql) --------------------------------------------
+   The deadline sweeps above also insert one notice ("overdue") per party of each
+   lifecycle they raise, in the same transaction as its "overdue" event. */
+
+/* One notice to org_id. */
+typedef struct {
+    int64_t notice_id;
+    char org_id[PT_STORE_ORG_ID_MAX];
+    char kind[PT_STORE_NAME_MAX];          /* "overdue" */
+    char case_token[PT_STORE_TEXT_MAX];
+    uint8_t correlation_id[16];
+    char message_type[PT_STORE_TEXT_MAX];  /* "" when unknown */
+    int64_t due_at_ms;
+    int64_t created_at_ms;
+} pt_store_notice_t;
+
+typedef void(pt_store_notice_fn)(const pt_store_notice_t *notice, void *arg);
+
+/* Calls fn for up to max unacknowledged notices, oldest first: those of org, or
+   of every organisation when org is NULL or ""; with unsent_only, only those
+   never marked sent (just created). One round trip. */
+pt_store_result_t pt_store_notices_pending(pt_store_t *self, const char *org, int unsent_only,
+                                           size_t max, pt_store_notice_fn *fn, void *arg);
+
+/* Records that notice_id was handed to its party's receiving connection at now_ms. */
+pt_store_result_t pt_store_notice_sent(pt_store_t *self, int64_t notice_id, int64_t now_ms);
+
+/* Records org's acknowledgement of notice_id (idempotent: the first time is kept).
+   NOT_FOUND when org has no such notice. */
+pt_store_result_t pt_store_notice_ack(pt_store_t *self, const char *org, int64_t notice_id,
+                                      int64_t now_ms);
 
 /* --- deliveries ----------------------------------------------------------- */
 

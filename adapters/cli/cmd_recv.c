@@ -15,7 +15,11 @@ static const char *s_help =
     "object {message_id, type, sender, case_token, correlation_id, created_at, body},\n"
     "then acknowledges it. A message that fails a check is reported on stderr and NOT\n"
     "acknowledged (exit 4). Without --follow, exits when nothing arrives for the\n"
-    "--timeout (default 2s); with --follow, waits until interrupted (Ctrl-C).\n" CLI_COMMON_HELP;
+    "--timeout (default 2s); with --follow, waits until interrupted (Ctrl-C).\n"
+    "Broker notices (a deadline of a case passed) are printed as\n"
+    "  notice: overdue referral.request case CASE-1 due 2026-...\n"
+    "(JSON {notice_id, notice, message_type, case_token, correlation_id, due_at,\n"
+    "created_at} with --json-output) and acknowledged.\n" CLI_COMMON_HELP;
 
 static volatile sig_atomic_t s_stop = 0;
 
@@ -47,6 +51,35 @@ static json_t *s_message_json(const pt_message_t *m)
     json_object_set_new(o, "created_at", json_string(at));
     json_object_set_new(o, "body", body);
     return o;
+}
+
+/* Prints a verified broker notice; returns 0 once printed. */
+static int s_print_notice(const Puente__V1__Notice *n, int json_output)
+{
+    char due[40], created[40], cid[PT_UUID_STR_BYTES] = "";
+    puente_time_format(n->due_at_ms, due, sizeof due);
+    puente_time_format(n->created_at_ms, created, sizeof created);
+    if (n->correlation_id.len == PT_UUID_BYTES)
+        pt_uuid_format(n->correlation_id.data, cid);
+    if (!json_output) {
+        printf("notice: %s %s case %s due %s\n", n->kind, n->message_type[0] ? n->message_type : "-",
+               n->case_token, due);
+        fflush(stdout);
+        return 0;
+    }
+    json_t *o = json_object();
+    if (!o)
+        return -1;
+    json_object_set_new(o, "notice_id", json_integer((json_int_t) n->notice_id));
+    json_object_set_new(o, "notice", json_string(n->kind));
+    json_object_set_new(o, "message_type", json_string(n->message_type));
+    json_object_set_new(o, "case_token", json_string(n->case_token));
+    json_object_set_new(o, "correlation_id", json_string(cid));
+    json_object_set_new(o, "due_at", json_string(due));
+    json_object_set_new(o, "created_at", json_string(created));
+    cli_print_json(o, 1);
+    json_decref(o);
+    return 0;
 }
 
 int cmd_recv(int argc, char **argv)
@@ -98,6 +131,7 @@ int cmd_recv(int argc, char **argv)
     int code = cli_connect(&conn, as, 1, &client);
     if (code != CLI_OK)
         return code;
+    pt_client_want_notices(client, 1);
     size_t received = 0, refused = 0;
     while (!s_stop) {
         pt_message_t *m = NULL;
@@ -110,6 +144,18 @@ int cmd_recv(int argc, char **argv)
         if (rc == PT_CLIENT_REFUSED) {
             fprintf(stderr, "puente recv: %s (not acknowledged)\n", pt_client_error(client));
             refused++;
+            continue;
+        }
+        if (rc == PT_CLIENT_NOTICE) {
+            /* Printed is our "recorded", as for messages. */
+            int printed = s_print_notice(pt_message_notice(m), common.json_output);
+            uint64_t notice_id = pt_message_notice(m)->notice_id;
+            pt_message_destroy(&m);
+            if (printed == 0 && (rc = pt_client_notice_ack(client, notice_id)) != PT_CLIENT_OK) {
+                code = cli_fail(client, rc, NULL);
+                break;
+            }
+            received++;
             continue;
         }
         if (rc != PT_CLIENT_OK) {

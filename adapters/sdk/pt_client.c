@@ -41,6 +41,7 @@ struct _pt_client_t {
     char *keys_dir;
     char org[PT_ORG_ID_MAX + 1];
     int receive;
+    int want_notices;   /* hand notices to the application (else ack them silently) */
     int timeout_ms;
     pt_keyset_t *me;
     pt_keyset_t *broker;
@@ -73,7 +74,8 @@ struct _pt_client_t {
 };
 
 struct _pt_message_t {
-    Puente__V1__BrokerFrame *frame; /* owns the envelope */
+    Puente__V1__BrokerFrame *frame; /* owns the envelope, or the notice */
+    const Puente__V1__Notice *notice; /* a PT_CLIENT_NOTICE result: in frame; else NULL */
     Puente__V1__Header *header;
     const pt_type_t *type;
     ProtobufCMessage *body;
@@ -224,7 +226,8 @@ static int s_recv_one(pt_client_t *self, int wait_ms, Puente__V1__BrokerFrame **
    rest (late duplicates, heartbeats, welcomes after reconnect) dropped. */
 static void s_stash(pt_client_t *self, Puente__V1__BrokerFrame *frame)
 {
-    if (frame->body_case == PUENTE__V1__BROKER_FRAME__BODY_DELIVER && frame->deliver
+    if (((frame->body_case == PUENTE__V1__BROKER_FRAME__BODY_DELIVER && frame->deliver)
+         || (frame->body_case == PUENTE__V1__BROKER_FRAME__BODY_NOTICE && frame->notice))
         && self->queue_len < S_MAX_QUEUED) {
         s_queued_t *q = malloc(sizeof *q);
         if (q) {
@@ -261,6 +264,7 @@ typedef struct {
     int body_case;              /* expected answer */
     uint64_t request_id;        /* 0 = match by message id */
     const uint8_t *message_id;  /* NULL = match by request id */
+    uint64_t notice_id;         /* Acked of a NoticeAck (message_id NULL) */
 } s_match_t;
 
 static int s_bytes_eq(ProtobufCBinaryData b, const uint8_t *id)
@@ -306,6 +310,8 @@ static int s_matches(const Puente__V1__BrokerFrame *f, const s_match_t *m)
     case PUENTE__V1__BROKER_FRAME__BODY_RECEIPT:
         return f->receipt && m->message_id && s_bytes_eq(f->receipt->message_id, m->message_id);
     case PUENTE__V1__BROKER_FRAME__BODY_ACKED:
+        if (m->notice_id)
+            return f->acked && f->acked->notice_id == m->notice_id;
         return f->acked && m->message_id && s_bytes_eq(f->acked->message_id, m->message_id);
     case PUENTE__V1__BROKER_FRAME__BODY_WELCOME: return f->welcome != NULL;
     default:
@@ -437,6 +443,7 @@ pt_client_t *pt_client_new_ex(const pt_client_opts_t *opts, char *err, size_t er
     }
     snprintf(self->org, sizeof self->org, "%s", opts->org_id);
     self->receive = opts->receive ? 1 : 0;
+    self->want_notices = opts->want_notices ? 1 : 0;
     self->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : PUENTE_DEFAULT_TIMEOUT_MS;
     self->max_frame_bytes = S_DEFAULT_MAX_FRAME;
     self->next_request_id = 1;
@@ -1338,6 +1345,144 @@ error:
     return rc;
 }
 
+/* --- Notices ---------------------------------------------------------------- */
+
+#define S_NOTICE_SIGNED_MAX 512
+
+static int s_notice_put_str(uint8_t *out, size_t cap, size_t *at, const char *str)
+{
+    size_t len = str ? strlen(str) : 0;
+    if (len > 0xFFFF || *at + 2 + len > cap)
+        return -1;
+    out[(*at)++] = (uint8_t) (len >> 8);
+    out[(*at)++] = (uint8_t) len;
+    if (len)
+        memcpy(out + *at, str, len);
+    *at += len;
+    return 0;
+}
+
+static void s_notice_put_u64(uint8_t *out, size_t *at, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        out[(*at)++] = (uint8_t) (v >> (56 - 8 * i));
+}
+
+/* The bytes the broker signs for a notice (docs/protocol.md "Notices"; the
+   broker's copy is in broker.c). 0 if the notice does not fit or is malformed. */
+static size_t s_notice_signed_bytes(const Puente__V1__Notice *n, uint8_t *out, size_t cap)
+{
+    size_t at = 0;
+    if (n->correlation_id.len != 16 || cap < 8)
+        return 0;
+    s_notice_put_u64(out, &at, n->notice_id);
+    if (s_notice_put_str(out, cap, &at, n->kind) || s_notice_put_str(out, cap, &at, n->case_token))
+        return 0;
+    if (at + 16 > cap)
+        return 0;
+    memcpy(out + at, n->correlation_id.data, 16);
+    at += 16;
+    if (s_notice_put_str(out, cap, &at, n->message_type) || at + 16 > cap)
+        return 0;
+    s_notice_put_u64(out, &at, (uint64_t) n->due_at_ms);
+    s_notice_put_u64(out, &at, (uint64_t) n->created_at_ms);
+    return at;
+}
+
+int puente_notice_verify(const Puente__V1__Notice *notice, const pt_sign_key_t *broker)
+{
+    uint8_t bytes[S_NOTICE_SIGNED_MAX];
+    if (!notice || !broker)
+        return -1;
+    size_t len = s_notice_signed_bytes(notice, bytes, sizeof bytes);
+    if (len == 0)
+        return -1;
+    return pt_verify(broker, PT_DOMAIN_NOTICE, bytes, len, notice->broker_signature.data,
+                     notice->broker_signature.len) == 0 ? 0 : -1;
+}
+
+static void s_pack_notice_ack(uint64_t notice_id, uint8_t **data, size_t *len)
+{
+    Puente__V1__NoticeAck ack = PUENTE__V1__NOTICE_ACK__INIT;
+    ack.notice_id = notice_id;
+    Puente__V1__ClientFrame frame = PUENTE__V1__CLIENT_FRAME__INIT;
+    frame.body_case = PUENTE__V1__CLIENT_FRAME__BODY_NOTICE_ACK;
+    frame.notice_ack = &ack;
+    if (s_pack_client_frame(&frame, data, len) != 0)
+        *data = NULL;
+}
+
+/* A Notice frame (owned): verified, then handed over (NOTICE, *out owns the frame)
+   when the application wants notices, else acknowledged without waiting (TIMEOUT:
+   look for the next frame; a lost ack only means the notice comes again). */
+static pt_client_result_t s_notice(pt_client_t *self, Puente__V1__BrokerFrame *frame,
+                                   pt_message_t **out)
+{
+    const Puente__V1__Notice *notice = frame->notice;
+    if (puente_notice_verify(notice, pt_keyset_sign(self->broker)) != 0) {
+        s_set_error(self, "notice %llu dropped: the broker signature does not verify",
+                    (unsigned long long) notice->notice_id);
+        puente__v1__broker_frame__free_unpacked(frame, NULL);
+        return PT_CLIENT_TIMEOUT;
+    }
+    if (!self->want_notices) {
+        uint8_t *data = NULL;
+        size_t len = 0;
+        s_pack_notice_ack(notice->notice_id, &data, &len);
+        if (data)
+            s_send_raw(self, data, len, 0);
+        free(data);
+        puente__v1__broker_frame__free_unpacked(frame, NULL);
+        return PT_CLIENT_TIMEOUT;
+    }
+    pt_message_t *msg = calloc(1, sizeof *msg);
+    if (!msg) {
+        puente__v1__broker_frame__free_unpacked(frame, NULL);
+        return PT_CLIENT_INTERNAL;
+    }
+    msg->frame = frame;
+    msg->notice = notice;
+    *out = msg;
+    return PT_CLIENT_NOTICE;
+}
+
+pt_client_result_t pt_client_notice_ack(pt_client_t *client, uint64_t notice_id)
+{
+    if (!client || notice_id == 0)
+        return PT_CLIENT_INVALID;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    s_pack_notice_ack(notice_id, &data, &len);
+    if (!data)
+        return PT_CLIENT_INTERNAL;
+    Puente__V1__BrokerFrame *reply = NULL;
+    s_match_t m = { .body_case = PUENTE__V1__BROKER_FRAME__BODY_ACKED, .notice_id = notice_id };
+    pt_client_result_t rc =
+        s_request(client, data, len, &m, s_deadline(client->timeout_ms), &reply);
+    free(data);
+    if (rc != PT_CLIENT_OK)
+        return rc;
+    if (reply->body_case == PUENTE__V1__BROKER_FRAME__BODY_REJECT) {
+        s_set_error(client, "notice ack rejected: %s (%d): %s",
+                    puente_reject_name(reply->reject->code), reply->reject->code,
+                    s_str(reply->reject->reason));
+        rc = PT_CLIENT_REJECTED;
+    }
+    puente__v1__broker_frame__free_unpacked(reply, NULL);
+    return rc;
+}
+
+void pt_client_want_notices(pt_client_t *client, int want)
+{
+    if (client)
+        client->want_notices = want ? 1 : 0;
+}
+
+const Puente__V1__Notice *pt_message_notice(const pt_message_t *msg)
+{
+    return msg ? msg->notice : NULL;
+}
+
 pt_client_result_t pt_client_recv(pt_client_t *client, int timeout_ms, pt_message_t **out)
 {
     if (!client || !out)
@@ -1360,10 +1505,17 @@ pt_client_result_t pt_client_recv(pt_client_t *client, int timeout_ms, pt_messag
                 return PT_CLIENT_TIMEOUT; /* a signal: let the caller decide */
             if (rc == 0)
                 continue;
-            if (frame->body_case != PUENTE__V1__BROKER_FRAME__BODY_DELIVER || !frame->deliver) {
+            if ((frame->body_case != PUENTE__V1__BROKER_FRAME__BODY_DELIVER || !frame->deliver)
+                && (frame->body_case != PUENTE__V1__BROKER_FRAME__BODY_NOTICE || !frame->notice)) {
                 puente__v1__broker_frame__free_unpacked(frame, NULL);
                 frame = NULL;
             }
+        }
+        if (frame->body_case == PUENTE__V1__BROKER_FRAME__BODY_NOTICE) {
+            pt_client_result_t rc = s_notice(client, frame, out);
+            if (rc == PT_CLIENT_TIMEOUT)
+                continue; /* dropped or acknowledged silently */
+            return rc;
         }
         pt_client_result_t rc = s_accept(client, frame, out);
         if (rc == PT_CLIENT_TIMEOUT)
@@ -1431,7 +1583,7 @@ const uint8_t *pt_message_body_bytes(const pt_message_t *msg, size_t *len)
 
 const uint8_t *pt_message_id(const pt_message_t *msg)
 {
-    return msg ? msg->header->message_id.data : NULL;
+    return msg && msg->header ? msg->header->message_id.data : NULL;
 }
 
 void pt_message_destroy(pt_message_t **self_p)

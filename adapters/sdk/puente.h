@@ -48,7 +48,8 @@ typedef enum {
     PT_CLIENT_INVALID = -4,     /* bad arguments or local configuration (keys, type, sizes) */
     PT_CLIENT_REFUSED = -5,     /* a delivered message failed a check; it was NOT acked */
     PT_CLIENT_BAD_REPLY = -6,   /* the broker's answer failed its signature check or decode */
-    PT_CLIENT_INTERNAL = -7     /* allocation or library failure */
+    PT_CLIENT_INTERNAL = -7,    /* allocation or library failure */
+    PT_CLIENT_NOTICE = 1        /* pt_client_recv: *out is a broker notice (opts.want_notices) */
 } pt_client_result_t;
 
 typedef struct {
@@ -60,6 +61,9 @@ typedef struct {
     const char *client_name; /* Hello.client; NULL = "puente-sdk/0.1" */
     const char *inbox_path;  /* durable inbox (SQLite state file, created if absent) for
                                 pt_client_recv/pt_client_ack; NULL = in-memory only */
+    int want_notices;        /* 1: pt_client_recv also hands over broker notices (result
+                                PT_CLIENT_NOTICE; confirm with pt_client_notice_ack);
+                                0: they are verified and acknowledged silently */
 } pt_client_opts_t;
 
 /* What the caller wants sent. Strings are borrowed for the duration of the call. */
@@ -169,13 +173,34 @@ pt_client_result_t pt_client_recv(pt_client_t *client, int timeout_ms, pt_messag
    again. INTERNAL if the inbox file cannot record it (nothing was acked then). */
 pt_client_result_t pt_client_ack(pt_client_t *client, const uint8_t *message_id);
 
+/* Notices (issue 3; docs/protocol.md "Notices"): the broker tells both parties of a
+   lifecycle that a deadline passed ("overdue"). Each carries the broker's signature,
+   checked by pt_client_recv against the broker key in keys_dir (a notice that fails
+   is dropped, with the reason in pt_client_error). With opts.want_notices,
+   pt_client_recv returns PT_CLIENT_NOTICE and *out is a message whose header, type
+   and id are NULL; read it with pt_message_notice. The broker sends an
+   unacknowledged notice again on every attach (at-least-once).
+   pt_client_notice_ack confirms notice_id and waits for the broker's Acked. */
+pt_client_result_t pt_client_notice_ack(pt_client_t *client, uint64_t notice_id);
+
+/* Sets opts.want_notices after connecting (1 or 0); notices not yet handed over
+   follow the new setting. */
+void pt_client_want_notices(pt_client_t *client, int want);
+
+/* The verified notice of a PT_CLIENT_NOTICE result, NULL for a delivered message.
+   Owned by msg. */
+const Puente__V1__Notice *pt_message_notice(const pt_message_t *msg);
+
+/* Verifies a Notice's broker_signature (see docs/protocol.md). 0 or -1. */
+int puente_notice_verify(const Puente__V1__Notice *notice, const pt_sign_key_t *broker);
+
 /* Accessors. Everything returned is owned by the message. */
 const Puente__V1__Header *pt_message_header(const pt_message_t *msg);
 const pt_type_t *pt_message_type(const pt_message_t *msg);
 const ProtobufCMessage *pt_message_body(const pt_message_t *msg);
 /* The verified, decrypted body bytes (the packed family message). */
 const uint8_t *pt_message_body_bytes(const pt_message_t *msg, size_t *len);
-/* 16-byte message id. */
+/* 16-byte message id (NULL for a notice). */
 const uint8_t *pt_message_id(const pt_message_t *msg);
 void pt_message_destroy(pt_message_t **self_p);
 

@@ -477,6 +477,112 @@ static void test_follow_up_overdue(void)
     pt_client_destroy(&mx);
 }
 
+/* Receives for up to wait_ms on client (want_notices on), acks every notice and
+   drops messages unacked; returns how many notices for case_token came, and
+   copies the last one's id, message type and correlation id. */
+static int s_notices_for(pt_client_t *client, const char *case_token, int wait_ms,
+                         uint64_t *notice_id, char *type, size_t type_cap, uint8_t *corr)
+{
+    int found = 0;
+    int64_t until = pt_now_ms() + wait_ms;
+    while (pt_now_ms() < until) {
+        pt_message_t *m = NULL;
+        pt_client_result_t rc = pt_client_recv(client, 200, &m);
+        if (rc == PT_CLIENT_NOTICE) {
+            const Puente__V1__Notice *n = pt_message_notice(m);
+            CU_ASSERT_PTR_NULL(pt_message_header(m));
+            CU_ASSERT_PTR_NULL(pt_message_id(m));
+            CU_ASSERT_STRING_EQUAL(n->kind, "overdue");
+            CU_ASSERT_EQUAL(n->broker_signature.len, 64);
+            if (strcmp(n->case_token, case_token) == 0) {
+                found++;
+                if (notice_id)
+                    *notice_id = n->notice_id;
+                if (type)
+                    snprintf(type, type_cap, "%s", n->message_type);
+                if (corr && n->correlation_id.len == 16)
+                    memcpy(corr, n->correlation_id.data, 16);
+                CU_ASSERT(n->due_at_ms > 0 && n->due_at_ms <= n->created_at_ms);
+                /* Signed by the broker's key; any changed field breaks it. */
+                pt_keyset_t *broker = pt_keyset_load(pt_harness_keys(s_h), "broker", 0, NULL, 0);
+                CU_ASSERT_PTR_NOT_NULL_FATAL(broker);
+                CU_ASSERT_EQUAL(puente_notice_verify(n, pt_keyset_sign(broker)), 0);
+                Puente__V1__Notice forged = *n;
+                forged.due_at_ms += 1;
+                CU_ASSERT_EQUAL(puente_notice_verify(&forged, pt_keyset_sign(broker)), -1);
+                pt_keyset_destroy(&broker);
+            }
+            CU_ASSERT_EQUAL(pt_client_notice_ack(client, n->notice_id), PT_CLIENT_OK);
+        }
+        pt_message_destroy(&m);
+    }
+    return found;
+}
+
+/* Overdue items raise a notice to both sides: signed by the broker, sent to a
+   receiving party when raised and to an offline one when it attaches, never
+   again once acknowledged. `puente recv` prints and acknowledges them. */
+static void test_overdue_notices(void)
+{
+    pt_client_t *mx = pt_harness_client(s_h, "MX-DIF", 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mx);
+    pt_client_want_notices(mx, 1);
+    uint8_t corr[16], got_corr[16] = {0};
+    const char *c = "CASE-LC-NOTICE-1";
+    CU_ASSERT_EQUAL_FATAL(s_send(mx, &(s_msg_t){"referral.request", c, {"SV-CONNA"}, NULL, NULL,
+                                                NULL, NULL, pt_now_ms() + 300},
+                                 corr),
+                          0);
+    /* MX-DIF is receiving: the notice comes when the sweep raises it. */
+    uint64_t id = 0;
+    char type[64] = "";
+    CU_ASSERT_EQUAL(s_notices_for(mx, c, 3000, &id, type, sizeof type, got_corr), 1);
+    CU_ASSERT_STRING_EQUAL(type, "referral.request");
+    CU_ASSERT_EQUAL(memcmp(got_corr, corr, 16), 0);
+    CU_ASSERT_NOT_EQUAL(id, 0);
+    /* One row per party, in the transaction of the "overdue" event. */
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM notices WHERE case_token = "
+                                              "'CASE-LC-NOTICE-1' AND kind = 'overdue'"),
+                    2);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM notices WHERE case_token = "
+                                              "'CASE-LC-NOTICE-1' AND org_id = 'MX-DIF' "
+                                              "AND acked_at IS NOT NULL"),
+                    1);
+    /* Acknowledged: not sent again on the next attach. */
+    pt_client_destroy(&mx);
+    mx = pt_harness_client(s_h, "MX-DIF", 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mx);
+    pt_client_want_notices(mx, 1);
+    CU_ASSERT_EQUAL(s_notices_for(mx, c, 1500, NULL, NULL, 0, NULL), 0);
+    pt_client_destroy(&mx);
+    /* SV-CONNA was offline: it gets the notice when it attaches, once. */
+    pt_client_t *sv = pt_harness_client(s_h, "SV-CONNA", 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sv);
+    pt_client_want_notices(sv, 1);
+    CU_ASSERT_EQUAL(s_notices_for(sv, c, 1500, NULL, type, sizeof type, NULL), 1);
+    CU_ASSERT_STRING_EQUAL(type, "referral.request");
+    pt_client_destroy(&sv);
+    sv = pt_harness_client(s_h, "SV-CONNA", 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sv);
+    pt_client_want_notices(sv, 1);
+    CU_ASSERT_EQUAL(s_notices_for(sv, c, 1500, NULL, NULL, 0, NULL), 0);
+    pt_client_destroy(&sv);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM notices WHERE case_token = "
+                                              "'CASE-LC-NOTICE-1' AND acked_at IS NULL"),
+                    0);
+    /* The CLI: HN-DINAF never received since its plan's follow-up became overdue. */
+    char out[16384];
+    CU_ASSERT_EQUAL(s_cli("recv --as HN-DINAF --timeout 2s", out, sizeof out), 0);
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(out, "notice: overdue reintegration.followup case CASE-LC-FOLLOWUP-1 due 20"));
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM notices WHERE org_id = "
+                                              "'HN-DINAF' AND acked_at IS NULL"),
+                    0);
+    /* `puente overdue` still lists the item. */
+    CU_ASSERT_EQUAL(s_cli("overdue --as SV-CONNA --json-output", out, sizeof out), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "CASE-LC-NOTICE-1"));
+}
+
 /* Registered service types: `puente org add ID --services` replaces them; a
    referral for a service the recipient does not offer is refused. */
 static void test_service_types(void)
@@ -521,6 +627,7 @@ int main(void)
     CU_add_test(suite, "former owner after a transfer", test_former_owner_after_transfer);
     CU_add_test(suite, "respond-by passes: expired", test_respond_by_expires);
     CU_add_test(suite, "follow-up due passes: overdue, listed, cleared", test_follow_up_overdue);
+    CU_add_test(suite, "overdue notices to both sides", test_overdue_notices);
     CU_add_test(suite, "registered service types", test_service_types);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();

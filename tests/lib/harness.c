@@ -139,7 +139,11 @@ int pt_harness_broker_start(pt_harness_t *self)
     for (int i = 0; i < 100; i++) {
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid) {
-            fprintf(stderr, "harness: broker exited at start (see %s)\n", log);
+            fprintf(stderr, "harness: broker exited at start (see %s); its log ends:\n", log);
+            char tail[1200];
+            snprintf(tail, sizeof tail, "tail -n 8 '%s' >&2", log);
+            if (system(tail) != 0)
+                fprintf(stderr, "harness: (no log)\n");
             self->broker = 0;
             return -1;
         }
@@ -558,4 +562,21 @@ int pt_harness_sql_exec(pt_harness_t *self, const char *dbname, const char *sql)
     }
     PQfinish(conn);
     return rc;
+}
+
+const char *pt_harness_metrics_url(pt_harness_t *self)
+{
+    static char url[64];
+    char listen[40];
+    (void)self;
+    if (url[0])
+        return url;
+    int port = s_free_port();
+    if (port < 0)
+        return NULL;
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    if (setenv("PUENTE_METRICS_LISTEN", listen, 1) != 0)
+        return NULL;
+    snprintf(url, sizeof url, "http://%s", listen);
+    return url;
 }

@@ -107,4 +107,13 @@ int pt_harness_sql_exec(pt_harness_t *self, const char *dbname, const char *sql)
 const char *pt_harness_dbname(const pt_harness_t *self);
 void pt_harness_conninfo_for(const pt_harness_t *self, const char *dbname, char *out, size_t cap);
 
+/* --- added for the metrics tests (issue 6) ---------------------------------- */
+
+/* Picks a free loopback port for the broker's metrics endpoint and exports
+   PUENTE_METRICS_LISTEN=127.0.0.1:PORT, so every broker this process starts
+   afterwards (pt_harness_broker_start) serves /metrics there. Returns the base
+   URL "http://127.0.0.1:PORT" (static storage: one per process), or NULL. Call
+   before starting the broker. */
+const char *pt_harness_metrics_url(pt_harness_t *self);
+
 #endif
