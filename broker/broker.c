@@ -20,6 +20,7 @@
 #include "pt_decode.h"
 #include "pt_envelope.h"
 #include "pt_keys.h"
+#include "pt_notice.h"
 #include "pt_receipt.h"
 #include "pt_types.h"
 #include "audit.h"
@@ -613,52 +614,8 @@ static void s_flush(pt_broker_t *self)
 /* Unacknowledged notices sent per party and pass; notices are few (one per
    party and overdue deadline), the rest go on the next attach. */
 #define S_NOTICES_MAX 256
-#define S_NOTICE_SIGNED_MAX 512
 
 /* Appends a 2-byte big-endian length and the string; -1 if it does not fit. */
-static int s_notice_put_str(uint8_t *out, size_t cap, size_t *at, const char *str)
-{
-    size_t len = str ? strlen(str) : 0;
-    if (len > 0xFFFF || *at + 2 + len > cap)
-        return -1;
-    out[(*at)++] = (uint8_t)(len >> 8);
-    out[(*at)++] = (uint8_t)len;
-    if (len)
-        memcpy(out + *at, str, len);
-    *at += len;
-    return 0;
-}
-
-static void s_notice_put_u64(uint8_t *out, size_t *at, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        out[(*at)++] = (uint8_t)(v >> (56 - 8 * i));
-}
-
-/* The signed bytes of a notice (without the domain, which pt_sign adds):
-   notice_id u64 BE | kind | case_token (u16 BE length + UTF-8 each) |
-   correlation_id (16 bytes) | message_type (u16 length + bytes) |
-   due_at_ms i64 BE | created_at_ms i64 BE. The SDK builds the same bytes
-   (pt_client.c). Returns the length, 0 if the notice does not fit. */
-static size_t s_notice_signed_bytes(const Puente__V1__Notice *n, uint8_t *out, size_t cap)
-{
-    size_t at = 0;
-    if (n->correlation_id.len != 16 || cap < 8)
-        return 0;
-    s_notice_put_u64(out, &at, n->notice_id);
-    if (s_notice_put_str(out, cap, &at, n->kind) || s_notice_put_str(out, cap, &at, n->case_token))
-        return 0;
-    if (at + 16 > cap)
-        return 0;
-    memcpy(out + at, n->correlation_id.data, 16);
-    at += 16;
-    if (s_notice_put_str(out, cap, &at, n->message_type) || at + 16 > cap)
-        return 0;
-    s_notice_put_u64(out, &at, (uint64_t)n->due_at_ms);
-    s_notice_put_u64(out, &at, (uint64_t)n->created_at_ms);
-    return at;
-}
-
 /* Where s_notice_send sends: rid NULL = the party's receiving connection, if any. */
 typedef struct {
     pt_broker_t *self;
@@ -683,9 +640,8 @@ static void s_notice_send(const pt_store_notice_t *notice, void *arg)
     msg.message_type = (char *)notice->message_type;
     msg.due_at_ms = notice->due_at_ms;
     msg.created_at_ms = notice->created_at_ms;
-    uint8_t bytes[S_NOTICE_SIGNED_MAX], sig[PT_ED25519_SIG_BYTES];
-    size_t len = s_notice_signed_bytes(&msg, bytes, sizeof bytes);
-    if (len == 0 || pt_sign(pt_keyset_sign(self->keys), PT_DOMAIN_NOTICE, bytes, len, sig) != 0) {
+    uint8_t sig[PT_ED25519_SIG_BYTES];
+    if (pt_notice_sign(pt_keyset_sign(self->keys), &msg, sig) != 0) {
         pt_log(PT_LOG_WARN, "notice", NULL, NULL, "could not sign notice %lld",
                (long long)notice->notice_id);
         return;
@@ -1356,6 +1312,309 @@ error:
     return -1;
 }
 
+/* --- issue 6: operations (org list/show/enable, agreement list/revoke, queue
+   list, status). Answers carry structured AdminReply fields; result is a one-line
+   summary for older clients. */
+
+static void s_admin_send(pt_broker_t *self, const pt_inbound_t *in,
+                         Puente__V1__AdminReply *reply)
+{
+    Puente__V1__BrokerFrame frame = PUENTE__V1__BROKER_FRAME__INIT;
+    frame.body_case = PUENTE__V1__BROKER_FRAME__BODY_ADMIN;
+    frame.admin = reply;
+    s_send_frame(self, in->routing_id, in->routing_id_len, &frame);
+}
+
+/* Fills info from a directory entry. service_types are split in place into
+   buf/ptrs (at most cap names); everything borrowed from org and buf. */
+static void s_org_info_fill(const pt_broker_t *self, const pt_directory_org_t *org,
+                            Puente__V1__OrgInfo *info, char *buf, size_t buf_len, char **ptrs,
+                            size_t cap)
+{
+    puente__v1__org_info__init(info);
+    info->org_id = (char *)org->org_id;
+    info->enabled = org->enabled ? 1 : 0;
+    info->sign_key_id.data = (uint8_t *)org->sign_key_id;
+    info->sign_key_id.len = 32;
+    info->curve_public.data = (uint8_t *)org->curve_public;
+    info->curve_public.len = 32;
+    const uint8_t *rid = NULL;
+    size_t rid_len = 0;
+    info->connected = pt_deliver_routing_id(self->deliver, org->org_id, &rid, &rid_len) == 0;
+    snprintf(buf, buf_len, "%s", org->service_types);
+    size_t n = 0;
+    for (char *p = buf; *p && n < cap;) {
+        ptrs[n++] = p;
+        char *comma = strchr(p, ',');
+        if (!comma)
+            break;
+        *comma = '\0';
+        p = comma + 1;
+    }
+    info->service_types = ptrs;
+    info->n_service_types = n;
+}
+
+typedef struct {
+    Puente__V1__QueueStat *items;
+    size_t n, cap;
+    int failed;
+} s_queue_list_t;
+
+static void s_queue_collect(const pt_store_queue_stat_t *stat, void *arg)
+{
+    s_queue_list_t *list = arg;
+    if (list->failed)
+        return;
+    if (list->n == list->cap) {
+        size_t cap = list->cap ? list->cap * 2 : 16;
+        Puente__V1__QueueStat *grown = realloc(list->items, cap * sizeof *grown);
+        if (!grown) {
+            list->failed = 1;
+            return;
+        }
+        list->items = grown;
+        list->cap = cap;
+    }
+    Puente__V1__QueueStat *q = &list->items[list->n];
+    puente__v1__queue_stat__init(q);
+    q->recipient = strdup(stat->recipient);
+    if (!q->recipient) {
+        list->failed = 1;
+        return;
+    }
+    q->depth = stat->depth;
+    q->oldest_stored_at_ms = stat->oldest_stored_at_ms;
+    list->n++;
+}
+
+static void s_queue_list_clear(s_queue_list_t *list)
+{
+    for (size_t i = 0; i < list->n; i++)
+        free(list->items[i].recipient);
+    free(list->items);
+    memset(list, 0, sizeof *list);
+}
+
+/* 1 if the request was one of these operations (answered), 0 otherwise. */
+static int s_handle_admin_ops(pt_broker_t *self, const pt_inbound_t *in,
+                              const Puente__V1__AdminRequest *request)
+{
+    uint64_t rid = request->request_id;
+    char result[512];
+    Puente__V1__AdminReply reply = PUENTE__V1__ADMIN_REPLY__INIT;
+    reply.request_id = rid;
+    reply.result = result;
+    switch (request->op_case) {
+    case PUENTE__V1__ADMIN_REQUEST__OP_ORG_LIST:
+    case PUENTE__V1__ADMIN_REQUEST__OP_ORG_SHOW: {
+        const char *only = request->op_case == PUENTE__V1__ADMIN_REQUEST__OP_ORG_SHOW
+                               ? request->org_show
+                               : NULL;
+        if (only && !pt_directory_org(self->directory, only)) {
+            s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid,
+                     REJ(REJECT_UNKNOWN_RECIPIENT), "no such organisation", in->identity);
+            return 1;
+        }
+        size_t n = pt_directory_org_count(self->directory);
+        Puente__V1__OrgInfo *infos = calloc(n ? n : 1, sizeof *infos);
+        Puente__V1__OrgInfo **ptrs = calloc(n ? n : 1, sizeof *ptrs);
+        char(*bufs)[PT_STORE_SERVICES_MAX] = calloc(n ? n : 1, sizeof *bufs);
+        char *(*names)[64] = calloc(n ? n : 1, sizeof *names);
+        if (!infos || !ptrs || !bufs || !names) {
+            free(infos);
+            free(ptrs);
+            free(bufs);
+            free(names);
+            s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid,
+                     REJ(REJECT_RETRY_LATER), "out of memory", in->identity);
+            return 1;
+        }
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            const pt_directory_org_t *org = pt_directory_org_at(self->directory, i);
+            if (!org || (only && strcmp(org->org_id, only) != 0))
+                continue;
+            s_org_info_fill(self, org, &infos[k], bufs[k], sizeof bufs[k], names[k], 64);
+            ptrs[k] = &infos[k];
+            k++;
+        }
+        reply.orgs = ptrs;
+        reply.n_orgs = k;
+        snprintf(result, sizeof result, "%zu organisation%s", k, k == 1 ? "" : "s");
+        s_admin_send(self, in, &reply);
+        free(infos);
+        free(ptrs);
+        free(bufs);
+        free(names);
+        return 1;
+    }
+    case PUENTE__V1__ADMIN_REQUEST__OP_ORG_ENABLE: {
+        const Puente__V1__OrgEnable *op = request->org_enable;
+        const pt_directory_org_t *org = pt_directory_org(self->directory, op->org_id);
+        if (!org) {
+            s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid,
+                     REJ(REJECT_UNKNOWN_RECIPIENT), "no such organisation", in->identity);
+            return 1;
+        }
+        /* Stored first: the directory must never admit what the database refuses. */
+        if (pt_store_org_set_enabled(self->store, op->org_id, op->enabled) != PT_STORE_OK ||
+            pt_directory_set_org_enabled(self->directory, op->org_id, op->enabled) != 0) {
+            s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid,
+                     REJ(REJECT_RETRY_LATER), "could not store the organisation", in->identity);
+            return 1;
+        }
+        snprintf(result, sizeof result, "organisation %s %s", org->org_id,
+                 op->enabled ? "enabled" : "disabled");
+        pt_log(PT_LOG_INFO, "admin", NULL, NULL, "%s", result);
+        Puente__V1__OrgInfo info;
+        Puente__V1__OrgInfo *info_p = &info;
+        char buf[PT_STORE_SERVICES_MAX];
+        char *names[64];
+        s_org_info_fill(self, org, &info, buf, sizeof buf, names, 64);
+        reply.orgs = &info_p;
+        reply.n_orgs = 1;
+        s_admin_send(self, in, &reply);
+        return 1;
+    }
+    case PUENTE__V1__ADMIN_REQUEST__OP_AGREEMENT_LIST:
+    case PUENTE__V1__ADMIN_REQUEST__OP_AGREEMENT_REVOKE: {
+        const char *only = NULL;
+        if (request->op_case == PUENTE__V1__ADMIN_REQUEST__OP_AGREEMENT_REVOKE) {
+            only = request->agreement_revoke;
+            int held = 0;
+            pt_store_agreement_t ag;
+            for (size_t i = 0; !held && i < pt_directory_agreement_count(self->directory); i++)
+                held = pt_directory_agreement_at(self->directory, i, &ag) == 0 &&
+                       strcmp(ag.agreement_id, only) == 0;
+            if (!held) {
+                s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid,
+                         REJ(REJECT_NO_AGREEMENT), "no such agreement", in->identity);
+                return 1;
+            }
+            int64_t now = pt_now_ms();
+            if (pt_store_agreement_revoke(self->store, only, now) != PT_STORE_OK ||
+                pt_directory_agreement_revoke(self->directory, only, now) != 0) {
+                s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid,
+                         REJ(REJECT_RETRY_LATER), "could not store the agreement", in->identity);
+                return 1;
+            }
+            snprintf(result, sizeof result, "agreement %.128s revoked", only);
+            pt_log(PT_LOG_INFO, "admin", NULL, NULL, "%s", result);
+        }
+        size_t n = pt_directory_agreement_count(self->directory);
+        Puente__V1__AgreementSpec *specs = calloc(n ? n : 1, sizeof *specs);
+        Puente__V1__AgreementSpec **ptrs = calloc(n ? n : 1, sizeof *ptrs);
+        pt_store_agreement_t *views = calloc(n ? n : 1, sizeof *views);
+        if (!specs || !ptrs || !views) {
+            free(specs);
+            free(ptrs);
+            free(views);
+            s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid,
+                     REJ(REJECT_RETRY_LATER), "out of memory", in->identity);
+            return 1;
+        }
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            pt_store_agreement_t *ag = &views[k];
+            if (pt_directory_agreement_at(self->directory, i, ag) != 0 ||
+                (only && strcmp(ag->agreement_id, only) != 0))
+                continue;
+            Puente__V1__AgreementSpec *spec = &specs[k];
+            puente__v1__agreement_spec__init(spec);
+            spec->agreement_id = ag->agreement_id;
+            spec->org_a = ag->org_a;
+            spec->org_b = ag->org_b;
+            spec->purposes = (char **)ag->purposes;
+            spec->n_purposes = ag->n_purposes;
+            spec->message_types = (char **)ag->message_types;
+            spec->n_message_types = ag->n_message_types;
+            spec->valid_from_ms = ag->valid_from_ms;
+            spec->valid_until_ms = ag->valid_until_ms;
+            ptrs[k] = spec;
+            k++;
+        }
+        reply.agreements = ptrs;
+        reply.n_agreements = k;
+        if (!only)
+            snprintf(result, sizeof result, "%zu agreement%s", k, k == 1 ? "" : "s");
+        s_admin_send(self, in, &reply);
+        free(specs);
+        free(ptrs);
+        free(views);
+        return 1;
+    }
+    case PUENTE__V1__ADMIN_REQUEST__OP_QUEUE_LIST:
+    case PUENTE__V1__ADMIN_REQUEST__OP_STATUS: {
+        int status = request->op_case == PUENTE__V1__ADMIN_REQUEST__OP_STATUS;
+        s_queue_list_t list = {0};
+        pt_store_result_t qrc = pt_store_queue_stats(self->store, s_queue_collect, &list);
+        if (!status && (qrc != PT_STORE_OK || list.failed)) {
+            s_queue_list_clear(&list);
+            s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid,
+                     REJ(REJECT_RETRY_LATER), "could not read the queues", in->identity);
+            return 1;
+        }
+        Puente__V1__QueueStat **qptrs = calloc(list.n ? list.n : 1, sizeof *qptrs);
+        size_t n_orgs = pt_directory_org_count(self->directory);
+        char **connected = calloc(n_orgs ? n_orgs : 1, sizeof *connected);
+        if (!qptrs || !connected) {
+            free(qptrs);
+            free(connected);
+            s_queue_list_clear(&list);
+            s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid,
+                     REJ(REJECT_RETRY_LATER), "out of memory", in->identity);
+            return 1;
+        }
+        int64_t total = 0;
+        for (size_t i = 0; i < list.n; i++) {
+            qptrs[i] = &list.items[i];
+            total += list.items[i].depth;
+        }
+        reply.queues = qptrs;
+        reply.n_queues = list.n;
+        Puente__V1__BrokerStatus st = PUENTE__V1__BROKER_STATUS__INIT;
+        if (status) {
+            int64_t now = pt_now_ms();
+            st.broker_version = PT_BROKER_VERSION;
+            st.started_at_ms = self->started_ms;
+            st.uptime_ms = now - self->started_ms;
+            st.database_reachable = qrc == PT_STORE_OK || pt_store_ping(self->store) == PT_STORE_OK;
+            st.migrations_current = st.database_reachable && self->config.sql_dir &&
+                                    pt_store_migrations_current(self->store,
+                                                                self->config.sql_dir) == 1;
+            st.queued_total = total;
+            st.recipients_with_backlog = (uint32_t)list.n;
+            st.organisations = (uint32_t)n_orgs;
+            st.agreements = (uint32_t)pt_directory_agreement_count(self->directory);
+            size_t c = 0;
+            for (size_t i = 0; i < n_orgs; i++) {
+                const pt_directory_org_t *org = pt_directory_org_at(self->directory, i);
+                const uint8_t *r = NULL;
+                size_t r_len = 0;
+                if (org && pt_deliver_routing_id(self->deliver, org->org_id, &r, &r_len) == 0)
+                    connected[c++] = (char *)org->org_id;
+            }
+            st.connected_orgs = connected;
+            st.n_connected_orgs = c;
+            reply.status = &st;
+            snprintf(result, sizeof result, "broker %s up %llds, database %s, %lld queued",
+                     PT_BROKER_VERSION, (long long)(st.uptime_ms / 1000),
+                     st.database_reachable ? "reachable" : "unreachable", (long long)total);
+        } else {
+            snprintf(result, sizeof result, "%lld queued for %zu recipient%s", (long long)total,
+                     list.n, list.n == 1 ? "" : "s");
+        }
+        s_admin_send(self, in, &reply);
+        free(qptrs);
+        free(connected);
+        s_queue_list_clear(&list);
+        return 1;
+    }
+    default: return 0;
+    }
+}
+
 static void s_handle_admin(pt_broker_t *self, const pt_inbound_t *in,
                            const Puente__V1__AdminRequest *request)
 {
@@ -1366,6 +1625,8 @@ static void s_handle_admin(pt_broker_t *self, const pt_inbound_t *in,
                  "administration needs the operator identity", in->identity);
         return;
     }
+    if (s_handle_admin_ops(self, in, request))
+        return;
     if (request->op_case == PUENTE__V1__ADMIN_REQUEST__OP_ORG_ADD) {
         const Puente__V1__OrgKeys *keys = request->org_add;
         pt_store_org_t org = {0};

@@ -11,6 +11,7 @@
 #include "pt_envelope.h"
 #include "puente.h"
 #include "pt_decode.h"
+#include "pt_notice.h"
 #include "pt_sdk_internal.h"
 
 #define S_RESEND_MS 2000          /* resend an unanswered request this often */
@@ -1347,58 +1348,9 @@ error:
 
 /* --- Notices ---------------------------------------------------------------- */
 
-#define S_NOTICE_SIGNED_MAX 512
-
-static int s_notice_put_str(uint8_t *out, size_t cap, size_t *at, const char *str)
-{
-    size_t len = str ? strlen(str) : 0;
-    if (len > 0xFFFF || *at + 2 + len > cap)
-        return -1;
-    out[(*at)++] = (uint8_t) (len >> 8);
-    out[(*at)++] = (uint8_t) len;
-    if (len)
-        memcpy(out + *at, str, len);
-    *at += len;
-    return 0;
-}
-
-static void s_notice_put_u64(uint8_t *out, size_t *at, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        out[(*at)++] = (uint8_t) (v >> (56 - 8 * i));
-}
-
-/* The bytes the broker signs for a notice (docs/protocol.md "Notices"; the
-   broker's copy is in broker.c). 0 if the notice does not fit or is malformed. */
-static size_t s_notice_signed_bytes(const Puente__V1__Notice *n, uint8_t *out, size_t cap)
-{
-    size_t at = 0;
-    if (n->correlation_id.len != 16 || cap < 8)
-        return 0;
-    s_notice_put_u64(out, &at, n->notice_id);
-    if (s_notice_put_str(out, cap, &at, n->kind) || s_notice_put_str(out, cap, &at, n->case_token))
-        return 0;
-    if (at + 16 > cap)
-        return 0;
-    memcpy(out + at, n->correlation_id.data, 16);
-    at += 16;
-    if (s_notice_put_str(out, cap, &at, n->message_type) || at + 16 > cap)
-        return 0;
-    s_notice_put_u64(out, &at, (uint64_t) n->due_at_ms);
-    s_notice_put_u64(out, &at, (uint64_t) n->created_at_ms);
-    return at;
-}
-
 int puente_notice_verify(const Puente__V1__Notice *notice, const pt_sign_key_t *broker)
 {
-    uint8_t bytes[S_NOTICE_SIGNED_MAX];
-    if (!notice || !broker)
-        return -1;
-    size_t len = s_notice_signed_bytes(notice, bytes, sizeof bytes);
-    if (len == 0)
-        return -1;
-    return pt_verify(broker, PT_DOMAIN_NOTICE, bytes, len, notice->broker_signature.data,
-                     notice->broker_signature.len) == 0 ? 0 : -1;
+    return pt_notice_verify(broker, notice);
 }
 
 static void s_pack_notice_ack(uint64_t notice_id, uint8_t **data, size_t *len)
