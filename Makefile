@@ -164,10 +164,13 @@ $(BUILD)/bench/loadgen: $(call obj,bench/loadgen.c) $(TLIB_OBJ) $(LIB_BROKER) $(
 $(BUILD)/bench/rabbit: bench/rabbit.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< -lrabbitmq -lm
-.PHONY: bench bench-compare
-bench: $(BUILD)/puente-broker $(BUILD)/bench/loadgen
+.PHONY: bench bench-compare deps-bench
+# The comparison and the plot need three more Debian packages; same install step as `deps`.
+deps-bench:
+	@$(MAKE) --no-print-directory deps DEBIAN_PACKAGES="rabbitmq-server librabbitmq-dev gnuplot-nox"
+bench: deps $(BUILD)/puente-broker $(BUILD)/bench/loadgen
 	@BENCH_QUICK=$(BENCH_QUICK) bench/run.sh
-bench-compare:
+bench-compare: deps deps-bench
 	@BENCH_QUICK=$(BENCH_QUICK) bench/compare.sh
 # ---- end bench ---------------------------------------------------------------------------
 

@@ -2099,6 +2099,17 @@ int pt_broker_run(pt_broker_t *self, volatile sig_atomic_t *stop)
         {pt_transport_zap(self->transport), 0, ZMQ_POLLIN, 0},
     };
     while (!*stop) {
+        /* SIGHUP (main.c): between batches, so no stage sees a half-loaded directory;
+           connections stay open. A failed load keeps the old directory. */
+        if (pt_directory_reload_requested()) {
+            pt_store_result_t reloaded = pt_directory_reload(self->directory, self->store);
+            pt_log(reloaded == PT_STORE_OK ? PT_LOG_INFO : PT_LOG_ERROR, "broker", NULL, NULL,
+                   reloaded == PT_STORE_OK
+                       ? "reloaded the directory: %zu organisations, %zu agreements"
+                       : "directory reload failed; keeping the previous one (%zu, %zu)",
+                   pt_directory_org_count(self->directory),
+                   pt_directory_agreement_count(self->directory));
+        }
         int64_t now = pt_now_ms();
         int64_t timeout = pt_deliver_timeout_ms(self->deliver, now);
         if (timeout > 1000)

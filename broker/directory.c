@@ -354,3 +354,74 @@ const pt_directory_org_t *pt_directory_org_at(const pt_directory_t *self, size_t
 {
     return i < self->n_orgs ? &self->orgs[i] : NULL;
 }
+
+int pt_directory_set_org_enabled(pt_directory_t *self, const char *org_id, int enabled)
+{
+    if (!self || !org_id)
+        return -1;
+    for (size_t i = 0; i < self->n_orgs; i++)
+        if (strcmp(self->orgs[i].org_id, org_id) == 0) {
+            self->orgs[i].enabled = enabled ? 1 : 0;
+            return 0;
+        }
+    return -1;
+}
+
+int pt_directory_agreement_revoke(pt_directory_t *self, const char *agreement_id,
+                                  int64_t until_ms)
+{
+    if (!self || !agreement_id)
+        return -1;
+    for (size_t i = 0; i < self->n_agreements; i++) {
+        s_agreement_t *a = &self->agreements[i];
+        if (strcmp(a->agreement_id, agreement_id) == 0) {
+            if (a->valid_until_ms == 0 || a->valid_until_ms > until_ms)
+                a->valid_until_ms = until_ms;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static volatile sig_atomic_t s_reload_requested = 0;
+
+void pt_directory_request_reload(void)
+{
+    s_reload_requested = 1;
+}
+
+int pt_directory_reload_requested(void)
+{
+    if (!s_reload_requested)
+        return 0;
+    s_reload_requested = 0;
+    return 1;
+}
+
+pt_store_result_t pt_directory_reload(pt_directory_t *self, pt_store_t *store)
+{
+    if (!self || !store)
+        return PT_STORE_ERROR;
+    pt_directory_t *fresh = pt_directory_new();
+    if (!fresh)
+        return PT_STORE_ERROR;
+    pt_store_result_t rc = pt_directory_load(fresh, store);
+    if (rc == PT_STORE_OK) {
+        /* Swap everything but the operators, then free the old tables with fresh. */
+        pt_directory_t old = *self;
+        self->orgs = fresh->orgs;
+        self->n_orgs = fresh->n_orgs;
+        self->agreements = fresh->agreements;
+        self->n_agreements = fresh->n_agreements;
+        self->auditors = fresh->auditors;
+        self->n_auditors = fresh->n_auditors;
+        fresh->orgs = old.orgs;
+        fresh->n_orgs = old.n_orgs;
+        fresh->agreements = old.agreements;
+        fresh->n_agreements = old.n_agreements;
+        fresh->auditors = old.auditors;
+        fresh->n_auditors = old.n_auditors;
+    }
+    pt_directory_destroy(&fresh);
+    return rc;
+}

@@ -7,6 +7,7 @@
 #ifndef PT_DIRECTORY_H
 #define PT_DIRECTORY_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -91,6 +92,26 @@ const char *pt_directory_agreement_any(const pt_directory_t *self, const char *a
    past the end. */
 size_t pt_directory_agreement_count(const pt_directory_t *self);
 int pt_directory_agreement_at(const pt_directory_t *self, size_t i, pt_store_agreement_t *out);
+
+/* Issue 6: marks a held organisation enabled or disabled (a disabled one is not
+   admitted by ZAP and is not a valid recipient). 0, or -1 if it is not held. */
+int pt_directory_set_org_enabled(pt_directory_t *self, const char *org_id, int enabled);
+
+/* Issue 6: ends a held agreement at until_ms (keeps an earlier end). 0, or -1 if
+   it is not held. */
+int pt_directory_agreement_revoke(pt_directory_t *self, const char *agreement_id,
+                                  int64_t until_ms);
+
+/* Issue 6 (SIGHUP): loads organisations, agreements and auditors from the store
+   into a fresh table and swaps it in only when everything loaded, so a failure
+   leaves self unchanged. Operators are kept. Same thread rules as the rest. */
+pt_store_result_t pt_directory_reload(pt_directory_t *self, pt_store_t *store);
+
+/* Async-signal-safe (the SIGHUP handler): records that a reload was asked for. */
+void pt_directory_request_reload(void);
+
+/* 1 if a reload was asked for since the last call (and clears the request), else 0. */
+int pt_directory_reload_requested(void);
 
 /* Number of organisations, and the i-th (stable order) for directory replies. */
 size_t pt_directory_org_count(const pt_directory_t *self);

@@ -13,11 +13,18 @@
 #include <strings.h>
 
 #include "broker.h"
+#include "directory.h"
 #include "log.h"
 #include "metrics.h"
 #include "pt_config.h"
 
 static volatile sig_atomic_t s_stop = 0;
+
+static void s_on_hup(int signum)
+{
+    (void)signum;
+    pt_directory_request_reload();
+}
 
 static void s_on_signal(int signum)
 {
@@ -51,7 +58,9 @@ static void s_usage(pt_config_t *config, FILE *out)
     fprintf(out, "usage: puente-broker [--config PATH] [--check-config] [options]\n");
     pt_config_usage(config, out);
     fprintf(out, "Stops cleanly on SIGINT or SIGTERM after committing and answering what it "
-                 "holds.\n");
+                 "holds.\n"
+                 "SIGHUP reloads organisations, keys and agreements from the database without "
+                 "dropping connections.\n");
 }
 
 static int s_log_level(const char *text, pt_log_level_t *out)
@@ -116,6 +125,10 @@ int main(int argc, char **argv)
     action.sa_handler = s_on_signal;
     sigaction(SIGINT, &action, NULL);
     sigaction(SIGTERM, &action, NULL);
+    /* SIGHUP: reload organisations, keys and agreements from the database (the loop
+       does it between batches; connections stay open). */
+    action.sa_handler = s_on_hup;
+    sigaction(SIGHUP, &action, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     /* The metrics endpoint runs beside the broker core, which fills the families

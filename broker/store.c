@@ -1097,6 +1097,54 @@ pt_store_result_t pt_store_queue_stats(pt_store_t *self, pt_store_queue_stat_fn 
     return PT_STORE_OK;
 }
 
+/* --- issue 6: organisation and agreement administration ------------------------ */
+
+/* Runs one parameterised UPDATE (text parameters): OK, NOT_FOUND when no row
+   matched, or the classified failure. */
+static pt_store_result_t s_update_one(pt_store_t *self, const char *sql, int n,
+                                      const char *const *values)
+{
+    pt_store_result_t rc = s_ready(self);
+    if (rc != PT_STORE_OK)
+        return rc;
+    PGresult *res = PQexecParams(self->conn, sql, n, NULL, values, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        rc = s_classify(self, res);
+        PQclear(res);
+        return rc;
+    }
+    const char *tuples = PQcmdTuples(res);
+    rc = tuples && strcmp(tuples, "0") != 0 ? PT_STORE_OK : PT_STORE_NOT_FOUND;
+    PQclear(res);
+    return rc;
+}
+
+pt_store_result_t pt_store_org_set_enabled(pt_store_t *self, const char *org_id, int enabled)
+{
+    if (!self || !org_id || !org_id[0] || strlen(org_id) >= PT_STORE_ORG_ID_MAX)
+        return PT_STORE_ERROR;
+    const char *values[2] = { org_id, enabled ? "true" : "false" };
+    return s_update_one(self, "UPDATE organisations SET enabled = $2::boolean WHERE org_id = $1",
+                        2, values);
+}
+
+pt_store_result_t pt_store_agreement_revoke(pt_store_t *self, const char *agreement_id,
+                                            int64_t until_ms)
+{
+    if (!self || !agreement_id || !agreement_id[0] || strlen(agreement_id) >= PT_STORE_TEXT_MAX)
+        return PT_STORE_ERROR;
+    char until[32];
+    snprintf(until, sizeof until, "%lld", (long long) until_ms);
+    const char *values[2] = { agreement_id, until };
+    /* LEAST keeps an earlier end: revoking never extends an agreement. */
+    return s_update_one(self,
+                        "UPDATE agreements SET valid_until = CASE WHEN valid_until IS NULL "
+                        "THEN pt_ms_to_ts($2::bigint) "
+                        "ELSE LEAST(valid_until, pt_ms_to_ts($2::bigint)) END, "
+                        "updated_at = now() WHERE agreement_id = $1",
+                        2, values);
+}
+
 /* --- migrations -------------------------------------------------------------- */
 
 typedef struct {

@@ -141,6 +141,16 @@ typedef void(pt_store_agreement_fn)(const pt_store_agreement_t *agreement, void 
 pt_store_result_t pt_store_load_orgs(pt_store_t *self, pt_store_org_fn *fn, void *arg);
 pt_store_result_t pt_store_load_agreements(pt_store_t *self, pt_store_agreement_fn *fn, void *arg);
 
+/* Issue 6: disables or re-enables an organisation (its keys stay). PT_STORE_OK,
+   NOT_FOUND if org_id is not registered, UNAVAILABLE or ERROR. */
+pt_store_result_t pt_store_org_set_enabled(pt_store_t *self, const char *org_id, int enabled);
+
+/* Issue 6: ends an agreement at until_ms (valid_until = until_ms unless it already
+   ends earlier). PT_STORE_OK, NOT_FOUND if there is no such agreement, UNAVAILABLE
+   or ERROR. */
+pt_store_result_t pt_store_agreement_revoke(pt_store_t *self, const char *agreement_id,
+                                            int64_t until_ms);
+
 /* --- submissions ---------------------------------------------------------- */
 
 typedef struct {

@@ -1,4 +1,5 @@
-/*  puente keygen / org add / agreement add — key files and operator administration. */
+/*  puente keygen / org add|list|show|disable|enable / agreement add|list|revoke /
+    queue list / status — key files and operator administration. */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -122,11 +123,18 @@ int cmd_keygen(int argc, char **argv)
 
 /* --- org add ------------------------------------------------------------- */
 
+static int s_org_admin(const cli_common_t *common, const char *verb, const char *org);
+static int s_agreement_admin(const cli_common_t *common, const char *revoke_id);
+
 static const char *s_org_help =
     "usage: puente org add ID [--services a,b] [--keys DIR] [--broker URL]\n"
-    "Registers organisation ID with the public keys in DIR/ID/*.pub, acting as the\n"
+    "       puente org list | show ID | disable ID | enable ID [--json-output]\n"
+    "add: registers organisation ID with the public keys in DIR/ID/*.pub, acting as the\n"
     "operator (keys in DIR/operator/). Idempotent; registering again replaces the\n"
-    "service types.\n"
+    "service types (and enables it again).\n"
+    "list: every organisation (enabled, connected, services); show: one, with its key id.\n"
+    "disable: new connections with its key are refused and messages to it are refused\n"
+    "(REJECT_UNKNOWN_RECIPIENT); enable undoes it. All act as the operator.\n"
     "  --services LIST   service types it receives (lower-case, e.g.\n"
     "                    health,education); none = accepts every service type\n" CLI_COMMON_HELP;
 
@@ -181,8 +189,18 @@ int cmd_org(int argc, char **argv)
             return cli_usage_error("org", "option %s needs a value", argv[optind - 1]);
         return cli_usage_error("org", "unknown option %s", argv[optind - 1]);
     }
+    if (argc - optind == 1 && strcmp(argv[optind], "list") == 0)
+        return s_org_admin(&common, "list", NULL);
+    if (argc - optind == 2 && (strcmp(argv[optind], "show") == 0 ||
+                               strcmp(argv[optind], "disable") == 0 ||
+                               strcmp(argv[optind], "enable") == 0)) {
+        if (!pt_org_id_valid(argv[optind + 1]))
+            return cli_usage_error("org", "'%s' is not a valid organisation id (e.g. MX-DIF)",
+                                   argv[optind + 1]);
+        return s_org_admin(&common, argv[optind], argv[optind + 1]);
+    }
     if (argc - optind != 2 || strcmp(argv[optind], "add") != 0)
-        return cli_usage_error("org", "expected: org add ID");
+        return cli_usage_error("org", "expected: org add ID | list | show ID | disable ID | enable ID");
     const char *org = argv[optind + 1];
     if (!pt_org_id_valid(org) || strcmp(org, "broker") == 0 || strcmp(org, "operator") == 0)
         return cli_usage_error("org", "'%s' is not a valid organisation id (e.g. MX-DIF)", org);
@@ -236,6 +254,12 @@ static const char *s_agreement_help =
     "SDKs of both sides refuse anything else; a purpose without --fields is unrestricted.\n"
     "--retention-days N: `puente retention run` deletes the sealed payloads of its messages\n"
     "N days after they were stored (headers, signatures and the trail stay); 0 = kept.\n"
+    "\n"
+    "usage: puente agreement list [--json-output]\n"
+    "       puente agreement revoke ID\n"
+    "list: every agreement with its parties, validity (* = ended) and purposes.\n"
+    "revoke: ends it now (valid_until = now); later messages under it are refused\n"
+    "with REJECT_NO_AGREEMENT. Both act as the operator.\n"
     CLI_COMMON_HELP;
 
 int cmd_agreement(int argc, char **argv)
@@ -347,8 +371,17 @@ int cmd_agreement(int argc, char **argv)
         default: code = cli_usage_error("agreement", "unknown option %s", argv[optind - 1]); goto done;
         }
     }
+    if (argc - optind == 1 && strcmp(argv[optind], "list") == 0) {
+        code = s_agreement_admin(&common, NULL);
+        goto done;
+    }
+    if (argc - optind == 2 && strcmp(argv[optind], "revoke") == 0) {
+        code = argv[optind + 1][0] ? s_agreement_admin(&common, argv[optind + 1])
+                                   : cli_usage_error("agreement", "revoke needs an agreement id");
+        goto done;
+    }
     if (argc - optind != 1 || strcmp(argv[optind], "add") != 0) {
-        code = cli_usage_error("agreement", "expected: agreement add --id ID --between A B ...");
+        code = cli_usage_error("agreement", "expected: agreement add --id ID --between A B ... | list | revoke ID");
         goto done;
     }
     if (!id || !*id) {
@@ -411,4 +444,317 @@ done:
     }
     free(between_copy);
     return code;
+}
+
+/* --- issue 6: org list/show/disable/enable, agreement list/revoke, queue list,
+   status. Each sends one AdminRequest and prints the structured AdminReply as a
+   table or (--json-output) one JSON document. */
+
+/* Sends req as the operator; CLI_OK with *out (free with
+   puente__v1__admin_reply__free_unpacked), or the exit code after printing why. */
+static int s_admin_call(const cli_common_t *common, const Puente__V1__AdminRequest *req,
+                        Puente__V1__AdminReply **out)
+{
+    pt_client_t *client = NULL;
+    *out = NULL;
+    int code = cli_connect(common, PUENTE_OPERATOR, 0, &client);
+    if (code != CLI_OK)
+        return code;
+    pt_reject_info_t rej;
+    memset(&rej, 0, sizeof rej);
+    pt_client_result_t rc = pt_client_admin_reply(client, req, out, &rej);
+    code = cli_fail(client, rc, &rej);
+    pt_client_destroy(&client);
+    return code;
+}
+
+static void s_time_or(int64_t ms, const char *none, char *out, size_t out_len)
+{
+    if (ms <= 0)
+        snprintf(out, out_len, "%s", none);
+    else
+        puente_time_format(ms, out, out_len);
+}
+
+static json_t *s_strings_json(char **v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        json_array_append_new(a, json_string(v[i]));
+    return a;
+}
+
+static void s_print_orgs(const Puente__V1__AdminReply *reply, int json_output, int detail)
+{
+    if (json_output) {
+        json_t *a = json_array();
+        for (size_t i = 0; a && i < reply->n_orgs; i++) {
+            const Puente__V1__OrgInfo *o = reply->orgs[i];
+            char key_id[2 * 32 + 1] = "";
+            if (o->sign_key_id.len == 32)
+                pt_hex(o->sign_key_id.data, 32, key_id);
+            json_array_append_new(
+                a, json_pack("{s:s, s:b, s:b, s:o, s:s}", "org_id", o->org_id, "enabled",
+                             (int) o->enabled, "connected", (int) o->connected, "service_types",
+                             s_strings_json(o->service_types, o->n_service_types), "sign_key_id",
+                             key_id));
+        }
+        json_t *doc = detail && reply->n_orgs == 1 ? json_incref(json_array_get(a, 0))
+                                                   : json_pack("{s:o}", "orgs", json_incref(a));
+        cli_print_json(doc, 0);
+        json_decref(doc);
+        json_decref(a);
+        return;
+    }
+    if (!detail)
+        printf("%-24s %-8s %-9s %s\n", "ORG", "ENABLED", "CONNECTED", "SERVICES");
+    for (size_t i = 0; i < reply->n_orgs; i++) {
+        const Puente__V1__OrgInfo *o = reply->orgs[i];
+        char services[600] = "";
+        size_t used = 0;
+        for (size_t k = 0; k < o->n_service_types && used < sizeof services; k++)
+            used += (size_t) snprintf(services + used, sizeof services - used, "%s%s",
+                                      k ? "," : "", o->service_types[k]);
+        if (!detail) {
+            printf("%-24s %-8s %-9s %s\n", o->org_id, o->enabled ? "yes" : "no",
+                   o->connected ? "yes" : "no", services[0] ? services : "(all)");
+            continue;
+        }
+        char key_id[2 * 32 + 1] = "";
+        if (o->sign_key_id.len == 32)
+            pt_hex(o->sign_key_id.data, 32, key_id);
+        printf("org:          %s\n", o->org_id);
+        printf("enabled:      %s\n", o->enabled ? "yes" : "no");
+        printf("connected:    %s\n", o->connected ? "yes" : "no");
+        printf("services:     %s\n", services[0] ? services : "(all)");
+        printf("sign key id:  %s\n", key_id);
+    }
+}
+
+static int s_org_admin(const cli_common_t *common, const char *verb, const char *org)
+{
+    Puente__V1__AdminRequest req = PUENTE__V1__ADMIN_REQUEST__INIT;
+    Puente__V1__OrgListRequest list = PUENTE__V1__ORG_LIST_REQUEST__INIT;
+    Puente__V1__OrgEnable enable = PUENTE__V1__ORG_ENABLE__INIT;
+    int detail = 1;
+    if (strcmp(verb, "list") == 0) {
+        req.op_case = PUENTE__V1__ADMIN_REQUEST__OP_ORG_LIST;
+        req.org_list = &list;
+        detail = 0;
+    }
+    else if (strcmp(verb, "show") == 0) {
+        req.op_case = PUENTE__V1__ADMIN_REQUEST__OP_ORG_SHOW;
+        req.org_show = (char *) org;
+    }
+    else {
+        req.op_case = PUENTE__V1__ADMIN_REQUEST__OP_ORG_ENABLE;
+        enable.org_id = (char *) org;
+        enable.enabled = strcmp(verb, "enable") == 0;
+        req.org_enable = &enable;
+    }
+    Puente__V1__AdminReply *reply = NULL;
+    int code = s_admin_call(common, &req, &reply);
+    if (code != CLI_OK)
+        return code;
+    if (req.op_case == PUENTE__V1__ADMIN_REQUEST__OP_ORG_ENABLE && !common->json_output)
+        printf("%s\n", reply->result ? reply->result : "ok");
+    else
+        s_print_orgs(reply, common->json_output, detail);
+    puente__v1__admin_reply__free_unpacked(reply, NULL);
+    return CLI_OK;
+}
+
+static int s_agreement_admin(const cli_common_t *common, const char *revoke_id)
+{
+    Puente__V1__AdminRequest req = PUENTE__V1__ADMIN_REQUEST__INIT;
+    Puente__V1__AgreementListRequest list = PUENTE__V1__AGREEMENT_LIST_REQUEST__INIT;
+    if (revoke_id) {
+        req.op_case = PUENTE__V1__ADMIN_REQUEST__OP_AGREEMENT_REVOKE;
+        req.agreement_revoke = (char *) revoke_id;
+    }
+    else {
+        req.op_case = PUENTE__V1__ADMIN_REQUEST__OP_AGREEMENT_LIST;
+        req.agreement_list = &list;
+    }
+    Puente__V1__AdminReply *reply = NULL;
+    int code = s_admin_call(common, &req, &reply);
+    if (code != CLI_OK)
+        return code;
+    if (common->json_output) {
+        json_t *a = json_array();
+        for (size_t i = 0; a && i < reply->n_agreements; i++) {
+            const Puente__V1__AgreementSpec *g = reply->agreements[i];
+            json_array_append_new(
+                a, json_pack("{s:s, s:s, s:s, s:o, s:o, s:I, s:I}", "agreement_id",
+                             g->agreement_id, "org_a", g->org_a, "org_b", g->org_b, "purposes",
+                             s_strings_json(g->purposes, g->n_purposes), "message_types",
+                             s_strings_json(g->message_types, g->n_message_types),
+                             "valid_from_ms", (json_int_t) g->valid_from_ms, "valid_until_ms",
+                             (json_int_t) g->valid_until_ms));
+        }
+        json_t *doc = json_pack("{s:s, s:o}", "result", reply->result ? reply->result : "",
+                                "agreements", a);
+        cli_print_json(doc, 0);
+        json_decref(doc);
+    }
+    else if (revoke_id)
+        printf("%s\n", reply->result ? reply->result : "ok");
+    else {
+        printf("%-20s %-14s %-14s %-22s %-22s %s\n", "AGREEMENT", "ORG_A", "ORG_B",
+               "VALID_FROM", "VALID_UNTIL", "PURPOSES");
+        int64_t now = pt_now_ms();
+        for (size_t i = 0; i < reply->n_agreements; i++) {
+            const Puente__V1__AgreementSpec *g = reply->agreements[i];
+            char from[40], until[48], purposes[300] = "";
+            s_time_or(g->valid_from_ms, "-", from, sizeof from);
+            s_time_or(g->valid_until_ms, "(open)", until, sizeof until);
+            if (g->valid_until_ms > 0 && g->valid_until_ms <= now)
+                strncat(until, "*", sizeof until - strlen(until) - 1);
+            size_t used = 0;
+            for (size_t k = 0; k < g->n_purposes && used < sizeof purposes; k++)
+                used += (size_t) snprintf(purposes + used, sizeof purposes - used, "%s%s",
+                                          k ? "," : "", g->purposes[k]);
+            printf("%-20s %-14s %-14s %-22s %-22s %s\n", g->agreement_id, g->org_a, g->org_b,
+                   from, until, purposes);
+        }
+    }
+    puente__v1__admin_reply__free_unpacked(reply, NULL);
+    return CLI_OK;
+}
+
+/* Parses only the common options; the positional words are left in argv[optind..]. */
+static int s_common_only(const char *cmd, const char *help, int argc, char **argv,
+                         cli_common_t *common, int *done)
+{
+    static const struct option longopts[] = { CLI_COMMON_OPTIONS, { 0, 0, 0, 0 } };
+    cli_common_init(common, PUENTE_DEFAULT_TIMEOUT_MS);
+    *done = 0;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+        int r = cli_common_opt(c, optarg, common);
+        if (r < 0)
+            return CLI_USAGE;
+        if (r > 0)
+            continue;
+        *done = 1;
+        if (c == 'h') {
+            fputs(help, stdout);
+            return CLI_OK;
+        }
+        if (c == ':')
+            return cli_usage_error(cmd, "option %s needs a value", argv[optind - 1]);
+        return cli_usage_error(cmd, "unknown option %s", argv[optind - 1]);
+    }
+    return CLI_OK;
+}
+
+static const char *s_queue_help =
+    "usage: puente queue list [--json-output]\n"
+    "Lists each recipient's backlog (deliveries neither acknowledged nor expired):\n"
+    "depth and the storage time of its oldest message. Acts as the operator.\n" CLI_COMMON_HELP;
+
+int cmd_queue(int argc, char **argv)
+{
+    cli_common_t common;
+    int done = 0;
+    int code = s_common_only("queue", s_queue_help, argc, argv, &common, &done);
+    if (code != CLI_OK || done)
+        return code;
+    if (argc - optind != 1 || strcmp(argv[optind], "list") != 0)
+        return cli_usage_error("queue", "expected: queue list");
+    Puente__V1__AdminRequest req = PUENTE__V1__ADMIN_REQUEST__INIT;
+    Puente__V1__QueueListRequest list = PUENTE__V1__QUEUE_LIST_REQUEST__INIT;
+    req.op_case = PUENTE__V1__ADMIN_REQUEST__OP_QUEUE_LIST;
+    req.queue_list = &list;
+    Puente__V1__AdminReply *reply = NULL;
+    if ((code = s_admin_call(&common, &req, &reply)) != CLI_OK)
+        return code;
+    int64_t now = pt_now_ms();
+    if (common.json_output) {
+        json_t *a = json_array();
+        for (size_t i = 0; a && i < reply->n_queues; i++) {
+            const Puente__V1__QueueStat *q = reply->queues[i];
+            json_array_append_new(a, json_pack("{s:s, s:I, s:I, s:I}", "recipient", q->recipient,
+                                               "depth", (json_int_t) q->depth,
+                                               "oldest_stored_at_ms",
+                                               (json_int_t) q->oldest_stored_at_ms, "oldest_age_ms",
+                                               (json_int_t) (now - q->oldest_stored_at_ms)));
+        }
+        json_t *doc = json_pack("{s:o}", "queues", a);
+        cli_print_json(doc, 0);
+        json_decref(doc);
+    }
+    else {
+        printf("%-24s %8s  %-22s %s\n", "RECIPIENT", "DEPTH", "OLDEST", "AGE");
+        for (size_t i = 0; i < reply->n_queues; i++) {
+            const Puente__V1__QueueStat *q = reply->queues[i];
+            char oldest[40];
+            s_time_or(q->oldest_stored_at_ms, "-", oldest, sizeof oldest);
+            printf("%-24s %8lld  %-22s %llds\n", q->recipient, (long long) q->depth, oldest,
+                   (long long) ((now - q->oldest_stored_at_ms) / 1000));
+        }
+    }
+    puente__v1__admin_reply__free_unpacked(reply, NULL);
+    return CLI_OK;
+}
+
+static const char *s_status_help =
+    "usage: puente status [--json-output]\n"
+    "The broker's version, uptime, whether its database is reachable and its\n"
+    "migrations current, queue totals and the connected organisations. Acts as the\n"
+    "operator. Exit 3 when the broker (or its database) cannot be reached.\n" CLI_COMMON_HELP;
+
+int cmd_status(int argc, char **argv)
+{
+    cli_common_t common;
+    int done = 0;
+    int code = s_common_only("status", s_status_help, argc, argv, &common, &done);
+    if (code != CLI_OK || done)
+        return code;
+    if (argc - optind != 0)
+        return cli_usage_error("status", "unexpected argument '%s'", argv[optind]);
+    Puente__V1__AdminRequest req = PUENTE__V1__ADMIN_REQUEST__INIT;
+    Puente__V1__StatusRequest sreq = PUENTE__V1__STATUS_REQUEST__INIT;
+    req.op_case = PUENTE__V1__ADMIN_REQUEST__OP_STATUS;
+    req.status = &sreq;
+    Puente__V1__AdminReply *reply = NULL;
+    if ((code = s_admin_call(&common, &req, &reply)) != CLI_OK)
+        return code;
+    const Puente__V1__BrokerStatus *st = reply->status;
+    if (!st) {
+        fprintf(stderr, "puente status: the broker sent no status (older broker?)\n");
+        puente__v1__admin_reply__free_unpacked(reply, NULL);
+        return CLI_UNREACHABLE;
+    }
+    if (common.json_output) {
+        json_t *doc = json_pack(
+            "{s:s, s:I, s:I, s:b, s:b, s:I, s:i, s:i, s:i, s:o}", "broker_version",
+            st->broker_version, "started_at_ms", (json_int_t) st->started_at_ms, "uptime_ms",
+            (json_int_t) st->uptime_ms, "database_reachable", (int) st->database_reachable,
+            "migrations_current", (int) st->migrations_current, "queued_total",
+            (json_int_t) st->queued_total, "recipients_with_backlog",
+            (int) st->recipients_with_backlog, "organisations", (int) st->organisations,
+            "agreements", (int) st->agreements, "connected_orgs",
+            s_strings_json(st->connected_orgs, st->n_connected_orgs));
+        cli_print_json(doc, 0);
+        json_decref(doc);
+    }
+    else {
+        char started[40];
+        s_time_or(st->started_at_ms, "-", started, sizeof started);
+        printf("broker version:  %s\n", st->broker_version);
+        printf("started:         %s (up %llds)\n", started, (long long) (st->uptime_ms / 1000));
+        printf("database:        %s\n", st->database_reachable ? "reachable" : "UNREACHABLE");
+        printf("migrations:      %s\n", st->migrations_current ? "current" : "PENDING or unknown");
+        printf("queued:          %lld message deliveries for %u recipients\n",
+               (long long) st->queued_total, st->recipients_with_backlog);
+        printf("organisations:   %u (%zu connected", st->organisations, st->n_connected_orgs);
+        for (size_t i = 0; i < st->n_connected_orgs; i++)
+            printf("%s%s", i ? ", " : ": ", st->connected_orgs[i]);
+        printf(")\n");
+        printf("agreements:      %u\n", st->agreements);
+    }
+    puente__v1__admin_reply__free_unpacked(reply, NULL);
+    return CLI_OK;
 }

@@ -15,7 +15,11 @@ static const char *s_usage =
     "commands:\n"
     "  keygen --org ID              create an organisation's key files\n"
     "  org add ID                   register an organisation's public keys (operator)\n"
+    "  org list|show|disable|enable list, inspect, disable or re-enable organisations (operator)\n"
     "  agreement add --id ID ...    register an information-sharing agreement (operator)\n"
+    "  agreement list|revoke ID     list agreements, or end one now (operator)\n"
+    "  queue list                   backlog per recipient: depth and oldest (operator)\n"
+    "  status                       broker version, uptime, database, queues (operator)\n"
     "  send --as ORG --to ORG ...   send a case message and print the broker's receipt\n"
     "  recv --as ORG [--follow]     receive, verify, open, print and acknowledge messages\n"
     "  trail --case TOKEN           show a case's trail of events\n"
@@ -215,6 +219,10 @@ void cli_print_json(void *json, int one_line)
     fflush(stdout);
 }
 
+/* Issue 6 (cmd_admin.c); declared here because cli.h is not this change's file. */
+int cmd_queue(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -233,7 +241,8 @@ int main(int argc, char **argv)
                      { "send", cmd_send },     { "recv", cmd_recv },   { "trail", cmd_trail },
                      { "types", cmd_types },   { "example", cmd_example },
                      { "overdue", cmd_overdue }, { "audit", cmd_audit },
-                     { "auditor", cmd_auditor }, { "retention", cmd_retention } };
+                     { "auditor", cmd_auditor }, { "retention", cmd_retention },
+                     { "queue", cmd_queue },     { "status", cmd_status } };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0)
             return commands[i].fn(argc - 1, argv + 1);

@@ -1695,13 +1695,12 @@ pt_client_result_t pt_client_overdue(pt_client_t *client, Puente__V1__OverdueRep
     return rc;
 }
 
-pt_client_result_t pt_client_admin(pt_client_t *client, const Puente__V1__AdminRequest *req,
-                                   char **result, pt_reject_info_t *rej)
+pt_client_result_t pt_client_admin_reply(pt_client_t *client, const Puente__V1__AdminRequest *req,
+                                         Puente__V1__AdminReply **out, pt_reject_info_t *rej)
 {
-    if (!client || !req)
+    if (!client || !req || !out)
         return PT_CLIENT_INVALID;
-    if (result)
-        *result = NULL;
+    *out = NULL;
     Puente__V1__AdminRequest copy = *req;
     copy.request_id = client->next_request_id++;
     Puente__V1__ClientFrame frame = PUENTE__V1__CLIENT_FRAME__INIT;
@@ -1725,12 +1724,30 @@ pt_client_result_t pt_client_admin(pt_client_t *client, const Puente__V1__AdminR
                     reply->reject->code, s_str(reply->reject->reason));
         rc = PT_CLIENT_REJECTED;
     }
-    else if (result) {
-        *result = strdup(reply->admin->result ? reply->admin->result : "");
+    else {
+        /* Detached from the frame: protobuf-c allocates each sub-message on its own. */
+        *out = reply->admin;
+        reply->admin = NULL;
+        reply->body_case = PUENTE__V1__BROKER_FRAME__BODY__NOT_SET;
+    }
+    puente__v1__broker_frame__free_unpacked(reply, NULL);
+    return rc;
+}
+
+pt_client_result_t pt_client_admin(pt_client_t *client, const Puente__V1__AdminRequest *req,
+                                   char **result, pt_reject_info_t *rej)
+{
+    if (result)
+        *result = NULL;
+    Puente__V1__AdminReply *reply = NULL;
+    pt_client_result_t rc = pt_client_admin_reply(client, req, &reply, rej);
+    if (rc == PT_CLIENT_OK && result) {
+        *result = strdup(reply->result ? reply->result : "");
         if (!*result)
             rc = PT_CLIENT_INTERNAL;
     }
-    puente__v1__broker_frame__free_unpacked(reply, NULL);
+    if (reply)
+        puente__v1__admin_reply__free_unpacked(reply, NULL);
     return rc;
 }
 

@@ -234,6 +234,11 @@ pt_client_result_t pt_client_overdue(pt_client_t *client, Puente__V1__OverdueRep
 pt_client_result_t pt_client_admin(pt_client_t *client, const Puente__V1__AdminRequest *req,
                                    char **result, pt_reject_info_t *rej);
 
+/* Issue 6: like pt_client_admin, but OK gives the whole reply (orgs, agreements,
+   queues, status): caller frees with puente__v1__admin_reply__free_unpacked(r, NULL). */
+pt_client_result_t pt_client_admin_reply(pt_client_t *client, const Puente__V1__AdminRequest *req,
+                                         Puente__V1__AdminReply **out, pt_reject_info_t *rej);
+
 /* --- Audit log (issue 4) ------------------------------------------------------
    An auditor connects with org_id "auditor:<ID>" (ID an organisation-style id of
    at most PUENTE_AUDITOR_ID_MAX characters); its keys are read from

@@ -114,7 +114,28 @@ error:
     return NULL;
 }
 
+static int s_broker_start_once(pt_harness_t *self);
+
+/* Random free ports can be taken between the check and the broker's bind (another
+   test's process, the PostgreSQL cluster): on "Address already in use" the broker
+   gets a new port, up to three times. Clients must be created after this returns. */
 int pt_harness_broker_start(pt_harness_t *self)
+{
+    for (int attempt = 0;; attempt++) {
+        char log[600], cmd[800];
+        snprintf(log, sizeof log, "%s/broker.log", self->dir);
+        int rc = s_broker_start_once(self);
+        if (rc == 0 || attempt == 2)
+            return rc;
+        snprintf(cmd, sizeof cmd, "tail -n 5 '%s' | grep -q 'Address already in use'", log);
+        if (system(cmd) != 0)
+            return rc;
+        snprintf(self->endpoint, sizeof self->endpoint, "tcp://127.0.0.1:%d", s_free_port());
+        fprintf(stderr, "harness: port taken, retrying the broker on %s\n", self->endpoint);
+    }
+}
+
+static int s_broker_start_once(pt_harness_t *self)
 {
     const char *bin = getenv("PUENTE_BROKER_BIN");
     const char *sql = getenv("PUENTE_SQL_DIR");
