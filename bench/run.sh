@@ -91,3 +91,10 @@ else
 fi
 cp "$tmp/latency.dat" "$stem.dat" 2>/dev/null
 echo "results: $stem.json"
+
+# The auditor's figure (issue 4): `puente audit verify` over a log of one million
+# events (100 000 in quick mode). BENCH_AUDIT=0 skips it.
+if [ "${BENCH_AUDIT:-1}" != 0 ]; then
+    BENCH_AUDIT_EVENTS=${BENCH_AUDIT_EVENTS:-$([ -n "${BENCH_QUICK:-}" ] && echo 100000 || echo 1000000)} \
+        bench/audit_verify.sh
+fi
