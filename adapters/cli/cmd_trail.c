@@ -94,7 +94,7 @@ int cmd_trail(int argc, char **argv)
         json_decref(doc);
     }
     else if (rc == PT_CLIENT_OK) {
-        printf("%-4s %-24s %-13s %-28s %-30s %-9s %s\n", "SEQ", "TIME (UTC)", "EVENT", "TYPE",
+        printf("%-4s %-24s %-22s %-28s %-30s %-9s %s\n", "SEQ", "TIME (UTC)", "EVENT", "TYPE",
                "ACTOR -> COUNTERPARTY", "MESSAGE", "HASH");
         for (size_t i = 0; i < trail->n_events; i++) {
             const Puente__V1__TrailEvent *e = trail->events[i];
@@ -111,7 +111,7 @@ int cmd_trail(int argc, char **argv)
             }
             snprintf(parties, sizeof parties, "%s -> %s", e->actor,
                      e->counterparty && *e->counterparty ? e->counterparty : "-");
-            printf("%-4llu %-24s %-13s %-28s %-30s %-9s %s\n", (unsigned long long) e->seq, at,
+            printf("%-4llu %-24s %-22s %-28s %-30s %-9s %s\n", (unsigned long long) e->seq, at,
                    e->kind, e->message_type && *e->message_type ? e->message_type : "-", parties,
                    mid, hash);
         }
