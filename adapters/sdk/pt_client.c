@@ -1125,6 +1125,21 @@ error:
     return rc;
 }
 
+/* Takes the oneof body out of a reply, which the caller then frees as usual: the
+   body (a separately allocated sub-message) is the caller's. NULL if none. */
+static void *s_detach_body(Puente__V1__BrokerFrame *reply)
+{
+    const ProtobufCFieldDescriptor *field = protobuf_c_message_descriptor_get_field(
+        &puente__v1__broker_frame__descriptor, (unsigned) reply->body_case);
+    if (!field || field->type != PROTOBUF_C_TYPE_MESSAGE)
+        return NULL;
+    void **slot = (void **) ((char *) reply + field->offset);
+    void *body = *slot;
+    *slot = NULL;
+    reply->body_case = PUENTE__V1__BROKER_FRAME__BODY__NOT_SET;
+    return body;
+}
+
 /* --- Receiving ----------------------------------------------------------- */
 
 static s_seen_t *s_seen_find(pt_client_t *self, const uint8_t *id)
@@ -1587,9 +1602,7 @@ pt_client_result_t pt_client_trail(pt_client_t *client, const char *case_token,
         rc = PT_CLIENT_REJECTED;
     }
     else {
-        *out = reply->trail;
-        reply->trail = NULL; /* detach: the caller owns the trail now */
-        reply->body_case = PUENTE__V1__BROKER_FRAME__BODY__NOT_SET;
+        *out = s_detach_body(reply);
     }
     puente__v1__broker_frame__free_unpacked(reply, NULL);
     return rc;
@@ -1687,9 +1700,7 @@ pt_client_result_t pt_client_overdue(pt_client_t *client, Puente__V1__OverdueRep
         rc = PT_CLIENT_REJECTED;
     }
     else {
-        *out = reply->overdue;
-        reply->overdue = NULL; /* detach: the caller owns the list now */
-        reply->body_case = PUENTE__V1__BROKER_FRAME__BODY__NOT_SET;
+        *out = s_detach_body(reply);
     }
     puente__v1__broker_frame__free_unpacked(reply, NULL);
     return rc;
@@ -1725,10 +1736,7 @@ pt_client_result_t pt_client_admin_reply(pt_client_t *client, const Puente__V1__
         rc = PT_CLIENT_REJECTED;
     }
     else {
-        /* Detached from the frame: protobuf-c allocates each sub-message on its own. */
-        *out = reply->admin;
-        reply->admin = NULL;
-        reply->body_case = PUENTE__V1__BROKER_FRAME__BODY__NOT_SET;
+        *out = s_detach_body(reply);
     }
     puente__v1__broker_frame__free_unpacked(reply, NULL);
     return rc;
@@ -1803,9 +1811,7 @@ pt_client_result_t pt_client_checkpoint(pt_client_t *client, uint64_t tree_size,
                                          PUENTE__V1__BROKER_FRAME__BODY_CHECKPOINT, &reply, rej);
     if (rc != PT_CLIENT_OK)
         return rc;
-    *out = reply->checkpoint;
-    reply->checkpoint = NULL;
-    reply->body_case = PUENTE__V1__BROKER_FRAME__BODY__NOT_SET;
+    *out = s_detach_body(reply);
     puente__v1__broker_frame__free_unpacked(reply, NULL);
     return PT_CLIENT_OK;
 }
@@ -1826,9 +1832,7 @@ pt_client_result_t pt_client_proof(pt_client_t *client, const Puente__V1__ProofR
                                          PUENTE__V1__BROKER_FRAME__BODY_PROOF, &reply, rej);
     if (rc != PT_CLIENT_OK)
         return rc;
-    *out = reply->proof;
-    reply->proof = NULL;
-    reply->body_case = PUENTE__V1__BROKER_FRAME__BODY__NOT_SET;
+    *out = s_detach_body(reply);
     puente__v1__broker_frame__free_unpacked(reply, NULL);
     return PT_CLIENT_OK;
 }
@@ -1849,9 +1853,7 @@ pt_client_result_t pt_client_audit(pt_client_t *client, const Puente__V1__AuditQ
                                          PUENTE__V1__BROKER_FRAME__BODY_AUDIT, &reply, rej);
     if (rc != PT_CLIENT_OK)
         return rc;
-    *out = reply->audit;
-    reply->audit = NULL;
-    reply->body_case = PUENTE__V1__BROKER_FRAME__BODY__NOT_SET;
+    *out = s_detach_body(reply);
     puente__v1__broker_frame__free_unpacked(reply, NULL);
     return PT_CLIENT_OK;
 }
