@@ -370,6 +370,19 @@ static int s_event_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* qsort and bsearch with an empty (possibly NULL) array: C leaves that undefined. */
+static void s_sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    if (n > 0)
+        qsort(base, n, size, cmp);
+}
+
+static void *s_search(const void *key, void *base, size_t n, size_t size,
+                      int (*cmp)(const void *, const void *))
+{
+    return n > 0 ? bsearch(key, base, n, size, cmp) : NULL;
+}
+
 int pt_audit_verifier_event(pt_audit_verifier_t *self, int64_t event_id,
                             const pt_trail_event_t *ev, const uint8_t *prev_hash,
                             size_t prev_len, const uint8_t *hash, size_t hash_len)
@@ -380,7 +393,7 @@ int pt_audit_verifier_event(pt_audit_verifier_t *self, int64_t event_id,
     if (self->phase < S_PHASE_EVENTS) {
         if (s_phase(self, S_PHASE_EVENTS))
             return -1;
-        qsort(self->messages, self->n_messages, sizeof *self->messages, s_message_cmp);
+        s_sort(self->messages, self->n_messages, sizeof *self->messages, s_message_cmp);
     } else if (s_phase(self, S_PHASE_EVENTS)) {
         return -1;
     }
@@ -430,8 +443,8 @@ int pt_audit_verifier_event(pt_audit_verifier_t *self, int64_t event_id,
     if (ev->message_id) {
         s_message_t key;
         memcpy(key.id, ev->message_id, 16);
-        s_message_t *m = bsearch(&key, self->messages, self->n_messages, sizeof *self->messages,
-                                 s_message_cmp);
+        s_message_t *m = s_search(&key, self->messages, self->n_messages, sizeof *self->messages,
+                                  s_message_cmp);
         if (!m)
             s_find(self, "case_events", row, tok, ev->seq,
                    "event refers to a message that is not stored (messages row deleted?)");
@@ -520,7 +533,7 @@ int pt_audit_verifier_leaf(pt_audit_verifier_t *self, uint64_t leaf_index, int64
     if (self->phase < S_PHASE_LEAVES) {
         if (s_phase(self, S_PHASE_LEAVES))
             return -1;
-        qsort(self->events, self->n_events, sizeof *self->events, s_event_cmp);
+        s_sort(self->events, self->n_events, sizeof *self->events, s_event_cmp);
         s_check_roots(self);   /* a checkpoint of size 0 */
     } else if (s_phase(self, S_PHASE_LEAVES)) {
         return -1;
@@ -530,7 +543,7 @@ int pt_audit_verifier_leaf(pt_audit_verifier_t *self, uint64_t leaf_index, int64
         s_find(self, "audit_log", row, NULL, 0, "leaf index %llu where %llu was expected (leaf deleted or inserted)",
                (unsigned long long)leaf_index, (unsigned long long)self->leaves);
     s_event_t key = {.event_id = event_id};
-    s_event_t *e = bsearch(&key, self->events, self->n_events, sizeof *self->events, s_event_cmp);
+    s_event_t *e = s_search(&key, self->events, self->n_events, sizeof *self->events, s_event_cmp);
     pt_merkle_hash_t leaf;
     if (!leaf_hash || len != 32) {
         s_find(self, "audit_log", row, e ? e->case_token : NULL, e ? e->seq : 0,
@@ -567,7 +580,7 @@ int pt_audit_verifier_head(pt_audit_verifier_t *self, uint64_t size, const uint8
     if (!self)
         return -1;
     if (self->phase < S_PHASE_LEAVES) {
-        qsort(self->events, self->n_events, sizeof *self->events, s_event_cmp);
+        s_sort(self->events, self->n_events, sizeof *self->events, s_event_cmp);
         s_check_roots(self);
     }
     if (s_phase(self, S_PHASE_HEAD))
@@ -594,7 +607,7 @@ int pt_audit_verifier_finish(pt_audit_verifier_t *self)
     if (!self)
         return -1;
     if (self->phase < S_PHASE_LEAVES) {
-        qsort(self->events, self->n_events, sizeof *self->events, s_event_cmp);
+        s_sort(self->events, self->n_events, sizeof *self->events, s_event_cmp);
         s_check_roots(self);
     }
     if (s_phase(self, S_PHASE_DONE))
