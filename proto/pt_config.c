@@ -1,5 +1,6 @@
 /*  pt_config — schema-driven INI + environment + flags (see pt_config.h). */
 #include "pt_config.h"
+#include "pt_endpoints.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -187,6 +188,7 @@ static const char *s_expected(pt_config_type_t type)
     case PT_CONFIG_SIZE: return "a size like 1MiB";
     case PT_CONFIG_PATH: return "a path";
     case PT_CONFIG_ENDPOINT: return "an endpoint like tcp://127.0.0.1:7550 or 127.0.0.1:9750";
+    case PT_CONFIG_ENDPOINT_LIST: return "endpoints like tcp://10.0.0.1:7550,tcp://10.0.0.2:7550";
     default: return "text";
     }
 }
@@ -209,6 +211,13 @@ static int s_check(const pt_config_key_t *key, const char *text, long long *numb
     case PT_CONFIG_DURATION: rc = s_parse_duration(text, &v); break;
     case PT_CONFIG_SIZE: rc = s_parse_size(text, &v); break;
     case PT_CONFIG_ENDPOINT: rc = s_parse_endpoint(text); break;
+    case PT_CONFIG_ENDPOINT_LIST: {
+        /* The list parser names the entry that is wrong. */
+        char why[200];
+        if (pt_endpoints_parse(text, NULL, NULL, why, sizeof why) != 0)
+            return s_fail(err, err_len, "%s: [%s] %s: %s", origin, key->section, key->name, why);
+        break;
+    }
     case PT_CONFIG_PATH: rc = strchr(text, '\n') ? -1 : 0; break;
     case PT_CONFIG_STRING: break;
     }

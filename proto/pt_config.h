@@ -31,7 +31,9 @@ typedef enum {
     PT_CONFIG_DURATION, /* 500ms, 10s, 5m, 1h; a bare number is milliseconds */
     PT_CONFIG_SIZE,     /* 1048576, 64KiB, 1MiB, 2GiB (K/M/G are binary too) */
     PT_CONFIG_PATH,     /* a file or directory name */
-    PT_CONFIG_ENDPOINT  /* tcp://HOST:PORT, ipc://PATH, http(s)://..., or HOST:PORT */
+    PT_CONFIG_ENDPOINT, /* tcp://HOST:PORT, ipc://PATH, http(s)://..., or HOST:PORT */
+    PT_CONFIG_ENDPOINT_LIST /* broker endpoints a client connects to, comma-separated:
+                               tcp://HOST:PORT or ipc://PATH each (pt_endpoints.h) */
 } pt_config_type_t;
 
 typedef enum {

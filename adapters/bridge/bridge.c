@@ -37,6 +37,9 @@ struct _pt_bridge_t {
     pthread_mutex_t submit_lock;   /* Idempotency-Key check + outbox send + record */
     pt_outbox_t *outbox;           /* durable outbound queue (state_dir/outbox.db) */
     char inbox_path[1200];         /* the receiver's durable inbox (state_dir/inbox.db) */
+    char broker_request[256];      /* last logged broker of each connection (issue 9: with */
+    char broker_receiver[256];     /* several endpoints each may move on its own) */
+    char broker_outbox[256];
 };
 
 /* Per-request state: the body as it arrives. */
@@ -65,6 +68,21 @@ static void s_log(const char *level, const char *event, const char *fmt, ...)
         fprintf(stderr, "%s\n", line);
     free(line);
     json_decref(o);
+}
+
+/* Logs which broker a connection uses when that changes (start, or a failover to
+   another endpoint of the --broker list). last holds the previous one. */
+static void s_log_broker(const char *who, const char *endpoint, unsigned long failovers,
+                         char *last, size_t last_len)
+{
+    if (!endpoint[0] || strcmp(endpoint, last) == 0)
+        return;
+    if (last[0])
+        s_log("warn", "broker", "%s moved from %s to %s (failover %lu)", who, last, endpoint,
+              failovers);
+    else
+        s_log("info", "broker", "%s connected to %s", who, endpoint);
+    snprintf(last, last_len, "%s", endpoint);
 }
 
 static void s_sleep_ms(int ms)
@@ -130,8 +148,12 @@ static enum MHD_Result s_problem(struct MHD_Connection *c, const pt_problem_t *p
    if needed; NULL with a problem (503) when the broker cannot be reached. */
 static pt_client_t *s_client(pt_bridge_t *self, pt_problem_t *problem)
 {
-    if (self->client)
+    if (self->client) {
+        s_log_broker("request client", pt_client_endpoint(self->client),
+                     pt_client_failovers(self->client), self->broker_request,
+                     sizeof self->broker_request);
         return self->client;
+    }
     pt_client_opts_t opts = {.endpoint = self->cfg.broker, .keys_dir = self->cfg.keys,
                              .org_id = self->cfg.org, .receive = 0,
                              .timeout_ms = self->cfg.timeout_ms,
@@ -146,6 +168,10 @@ static pt_client_t *s_client(pt_bridge_t *self, pt_problem_t *problem)
         else
             pt_problem_set(problem, 503, "internal", "", "cannot start a broker client: %s", err);
     }
+    else
+        s_log_broker("request client", pt_client_endpoint(self->client),
+                     pt_client_failovers(self->client), self->broker_request,
+                     sizeof self->broker_request);
     return self->client;
 }
 
@@ -689,6 +715,12 @@ static void *s_receiver(void *arg)
             }
             backoff = 500;
         }
+        s_log_broker("receiver", pt_client_endpoint(client), pt_client_failovers(client),
+                     self->broker_receiver, sizeof self->broker_receiver);
+        char outbox_at[256];
+        unsigned long outbox_moves = pt_outbox_endpoint(self->outbox, outbox_at, sizeof outbox_at);
+        s_log_broker("outbox", outbox_at, outbox_moves, self->broker_outbox,
+                     sizeof self->broker_outbox);
         s_flush_acks(self, client);
         pt_message_t *m = NULL;
         pt_client_result_t rc = pt_client_recv(client, 100, &m);

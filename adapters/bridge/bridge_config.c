@@ -20,7 +20,8 @@ static const char s_usage[] =
     PT_BRIDGE_DEFAULT_LISTEN ")\n"
     "  --org ORG                   organisation this bridge acts as (PUENTE_BRIDGE_ORG)\n"
     "  --token-file PATH           bearer token, file mode 0600 (PUENTE_BRIDGE_TOKEN_FILE)\n"
-    "  --broker ENDPOINT           broker (PUENTE_BROKER, default " PUENTE_DEFAULT_BROKER ")\n"
+    "  --broker ENDPOINT[,...]     broker, or several comma-separated for failover\n"
+    "                              (PUENTE_BROKER, default " PUENTE_DEFAULT_BROKER ")\n"
     "  --keys DIR                  key directory (PUENTE_KEYS, default " PUENTE_DEFAULT_KEYS ")\n"
     "  --state DIR                 SQLite state (PUENTE_BRIDGE_STATE, default var/bridge/ORG)\n"
     "  --webhook URL               POST each incoming message here (PUENTE_BRIDGE_WEBHOOK)\n"
@@ -109,8 +110,8 @@ static const pt_config_key_t s_keys[] = {
      "organisation this bridge acts as (required)"},
     {"bridge", "token_file", PT_CONFIG_PATH, NULL, 0, "PUENTE_BRIDGE_TOKEN_FILE", "token-file", 0,
      0, 0, "bearer token file, mode 0600 (required)"},
-    {"bridge", "broker", PT_CONFIG_ENDPOINT, PUENTE_DEFAULT_BROKER, 0, "PUENTE_BROKER", "broker",
-     0, 0, 0, "broker endpoint"},
+    {"bridge", "broker", PT_CONFIG_ENDPOINT_LIST, PUENTE_DEFAULT_BROKER, 0, "PUENTE_BROKER",
+     "broker", 0, 0, 0, "broker endpoint, or several comma-separated (failover)"},
     {"bridge", "keys", PT_CONFIG_PATH, PUENTE_DEFAULT_KEYS, 0, "PUENTE_KEYS", "keys", 0, 0, 0,
      "key directory (ORG/ and broker/)"},
     {"bridge", "state_dir", PT_CONFIG_PATH, NULL, 0, "PUENTE_BRIDGE_STATE", "state", 0, 0, 0,

@@ -9,7 +9,8 @@
       listen                --listen HOST:PORT     PUENTE_BRIDGE_LISTEN     (default 127.0.0.1:8081)
       org                   --org ORG              PUENTE_BRIDGE_ORG        (required)
       token_file            --token-file PATH      PUENTE_BRIDGE_TOKEN_FILE (required, mode 0600 or stricter)
-      broker                --broker ENDPOINT      PUENTE_BROKER            (default PUENTE_DEFAULT_BROKER)
+      broker                --broker ENDPOINT[,..] PUENTE_BROKER            (default PUENTE_DEFAULT_BROKER;
+                                                   a comma-separated list fails over, puente.h)
       keys                  --keys DIR             PUENTE_KEYS              (default PUENTE_DEFAULT_KEYS)
       state_dir             --state DIR            PUENTE_BRIDGE_STATE      (default var/bridge/<ORG>)
       webhook               --webhook URL          PUENTE_BRIDGE_WEBHOOK    (optional)
@@ -32,7 +33,7 @@ typedef struct {
     char listen_host[64];     /* numeric IPv4 address */
     int listen_port;          /* 1..65535 */
     char org[64];
-    char broker[512];
+    char broker[1024];        /* one endpoint or a comma-separated list */
     char keys[1024];
     char state_dir[1024];
     char webhook_url[1024];   /* "" = no webhook */

@@ -32,7 +32,8 @@ typedef struct {
         { "help", no_argument, 0, 'h' }
 
 #define CLI_COMMON_HELP                                                                        \
-    "  --broker URL      broker endpoint (env PUENTE_BROKER, default " PUENTE_DEFAULT_BROKER ")\n" \
+    "  --broker URL      broker endpoint, or several comma-separated: the client moves to the\n" \
+    "                    next when one is lost (env PUENTE_BROKER, default " PUENTE_DEFAULT_BROKER ")\n" \
     "  --keys DIR        key directory (env PUENTE_KEYS, default " PUENTE_DEFAULT_KEYS ")\n"       \
     "  --timeout D       how long to wait for the broker (e.g. 10s, 500ms)\n"                    \
     "  --json-output     machine-readable output\n"                                               \

@@ -791,7 +791,8 @@ static void s_usage(FILE *out)
     fprintf(out,
             "usage: puente-primero --org ORG --primero URL [options]\n"
             "  --org ORG                 organisation id this process acts for (MX-DIF)\n"
-            "  --broker ENDPOINT         broker (default %s)\n"
+            "  --broker ENDPOINT[,...]   broker, or several comma-separated: moves to the next\n"
+            "                            when one is lost (default %s)\n"
             "  --keys DIR                key directory (default %s)\n"
             "  --primero URL             base URL of the Primero instance (http://host:port)\n"
             "  --primero-token-file FILE bearer token for the Primero API\n"
@@ -954,6 +955,8 @@ int main(int argc, char **argv)
         s_log("broker: %s", err);
         goto done;
     }
+    s_log("broker: connected to %s", pt_client_endpoint(app.client));
+    unsigned long failovers = 0;
     if (app.opts.webhook_listen && s_hook_start(&app, &hook) != 0)
         goto done;
     struct sigaction sa;
@@ -979,6 +982,10 @@ int main(int argc, char **argv)
         int wait_ms = app.opts.once ? 1000 : (int) (app.opts.poll_ms < 500 ? app.opts.poll_ms : 500);
         pt_message_t *msg = NULL;
         pt_client_result_t rc = pt_client_recv(app.client, wait_ms, &msg);
+        if (pt_client_failovers(app.client) != failovers) {
+            failovers = pt_client_failovers(app.client);
+            s_log("broker: moved to %s (failover %lu)", pt_client_endpoint(app.client), failovers);
+        }
         if (rc == PT_CLIENT_OK) {
             if (app.n_pending < S_MAX_PENDING) {
                 app.pending[app.n_pending++] = msg;

@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 #include <zmq.h>
 
+#include "pt_endpoints.h"
 #include "pt_envelope.h"
 #include "puente.h"
 #include "pt_decode.h"
@@ -15,6 +16,8 @@
 #include "pt_sdk_internal.h"
 
 #define S_RESEND_MS 2000          /* resend an unanswered request this often */
+#define S_SEND_WAIT_LIST_MS 250   /* with several endpoints, a send waits at most this long for
+                                     a connection, so that a lost broker is noticed in time */
 #define S_RETRY_LATER_MS 500      /* pause after REJECT_RETRY_LATER */
 #define S_MAX_FRAME_IN (8u << 20) /* largest frame accepted from the broker */
 #define S_DEFAULT_MAX_FRAME (1u << 20)
@@ -38,7 +41,17 @@ typedef struct {
 } s_seen_t;
 
 struct _pt_client_t {
-    char *endpoint;
+    char *endpoint;     /* opts.endpoint as given: one endpoint or the list (messages) */
+    char **endpoints;   /* the parsed list (pt_endpoints), in order of preference */
+    size_t n_endpoints;
+    size_t current;     /* endpoints[current] is where the socket connects */
+    unsigned generation;          /* sockets made so far: names monitors, marks a move */
+    unsigned long failovers;      /* moves to another endpoint */
+    int64_t lost_since_ms;        /* 0: the socket has a working connection; else since when
+                                     it has none (never had one, or lost it) */
+    int64_t failover_after_ms;    /* an endpoint gets this long without a working connection
+                                     before the next is tried; doubles after a whole round */
+    size_t tried_in_round;        /* endpoints moved past since the last working connection */
     char *keys_dir;
     char org[PT_ORG_ID_MAX + 1];
     int receive;
@@ -51,9 +64,10 @@ struct _pt_client_t {
     void *monitor;
     uint8_t *hello_frame;
     size_t hello_len;
-    int handshakes;     /* successful CURVE handshakes seen */
+    int welcomed;       /* pt_client_new got the broker's Welcome */
     int auth_failed;    /* the broker's ZAP handler refused our key */
-    int rehello;        /* reconnected: the broker needs our Hello again */
+    int rehello;        /* a new connection after the Welcome: the broker (maybe another one)
+                           needs our Hello again; kept until the Hello went out */
     uint64_t next_request_id;
     uint32_t max_frame_bytes;
     s_queued_t *queue_head;
@@ -138,6 +152,8 @@ static void s_drain_monitor(pt_client_t *self)
         uint16_t event = 0;
         if (zmq_msg_size(&msg) >= 6)
             memcpy(&event, zmq_msg_data(&msg), sizeof event);
+        /* The monitor belongs to the current socket (a move makes a new one), so
+           every event is about endpoints[current]. */
         int more = zmq_msg_more(&msg);
         zmq_msg_close(&msg);
         while (more) {
@@ -151,8 +167,16 @@ static void s_drain_monitor(pt_client_t *self)
         }
         if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
             self->auth_failed = 0;
-            if (++self->handshakes > 1)
+            self->lost_since_ms = 0;
+            self->tried_in_round = 0;
+            self->failover_after_ms = PUENTE_FAILOVER_AFTER_MS;
+            if (self->welcomed)
                 self->rehello = 1;
+        }
+        else if (event == ZMQ_EVENT_DISCONNECTED) {
+            /* The peer closed, or missed heartbeats for ZMQ_HEARTBEAT_TIMEOUT. */
+            if (!self->lost_since_ms)
+                self->lost_since_ms = pt_now_ms();
         }
         else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
             self->auth_failed = 1;
@@ -163,6 +187,8 @@ static void s_drain_monitor(pt_client_t *self)
    callers resend until their deadline. */
 static int s_send_raw(pt_client_t *self, const uint8_t *data, size_t len, int wait_ms)
 {
+    if (!self->sock)
+        return -1;
     if (wait_ms < 0)
         wait_ms = 0;
     zmq_setsockopt(self->sock, ZMQ_SNDTIMEO, &wait_ms, sizeof wait_ms);
@@ -181,22 +207,37 @@ static int s_pack_client_frame(const Puente__V1__ClientFrame *frame, uint8_t **o
     return 0;
 }
 
-/* Waits up to wait_ms for one frame. 1 with *out, 0 on timeout, -2 when a signal
-   interrupted the wait, -1 on a socket error. Malformed frames are dropped (the broker never sends them). */
+static void s_failover_check(pt_client_t *self);
+
+/* Reads the monitor's news, moves to the next endpoint when the current one has
+   been without a working connection for too long, and sends a pending Hello. */
+static void s_connection_upkeep(pt_client_t *self)
+{
+    if (self->monitor)
+        s_drain_monitor(self);
+    s_failover_check(self);
+    /* Kept until it went out: the broker must attach us again after a reconnect. */
+    if (self->rehello && self->hello_frame
+        && s_send_raw(self, self->hello_frame, self->hello_len, 0) == 0)
+        self->rehello = 0;
+}
+
+/* Waits up to wait_ms for one frame. 1 with *out, 0 on timeout (or when the client
+   just moved to another endpoint), -2 when a signal interrupted the wait, -1 on a
+   socket error. Malformed frames are dropped (the broker never sends them). */
 static int s_recv_one(pt_client_t *self, int wait_ms, Puente__V1__BrokerFrame **out)
 {
     *out = NULL;
+    unsigned generation = self->generation;
     zmq_pollitem_t items[2] = { { self->sock, 0, ZMQ_POLLIN, 0 },
                                 { self->monitor, 0, ZMQ_POLLIN, 0 } };
     int rc = zmq_poll(items, self->monitor ? 2 : 1, wait_ms);
-    if (self->monitor)
-        s_drain_monitor(self);
-    if (self->rehello && self->hello_frame) {
-        self->rehello = 0;
-        s_send_raw(self, self->hello_frame, self->hello_len, 0);
-    }
+    int poll_errno = errno;
+    s_connection_upkeep(self);
+    if (self->generation != generation)
+        return 0; /* moved on: whatever the old socket held is offered again by the new broker */
     if (rc < 0)
-        return errno == EINTR ? -2 : -1;
+        return poll_errno == EINTR ? -2 : -1;
     if (!(items[0].revents & ZMQ_POLLIN))
         return 0;
     zmq_msg_t msg;
@@ -329,20 +370,32 @@ static pt_client_result_t s_request(pt_client_t *self, const uint8_t *data, size
 {
     *out = NULL;
     int64_t next_send = 0;
+    s_connection_upkeep(self); /* a broker lost while we were idle: move on before sending */
+    unsigned generation = self->generation;
     for (;;) {
         int64_t now = pt_now_ms();
         if (now >= deadline)
             break;
         if (now >= next_send) {
+            /* With ZMQ_IMMEDIATE a send waits for a connection. With several
+               endpoints it waits briefly, so that the failover check runs. */
             int64_t wait = deadline - now < S_RESEND_MS ? deadline - now : S_RESEND_MS;
-            s_send_raw(self, data, len, (int) wait);
-            next_send = pt_now_ms() + S_RESEND_MS;
+            if (self->n_endpoints > 1 && wait > S_SEND_WAIT_LIST_MS)
+                wait = S_SEND_WAIT_LIST_MS;
+            int sent = s_send_raw(self, data, len, (int) wait) == 0;
+            /* Not sent (no connection yet): try again right after the next look. */
+            next_send = sent ? pt_now_ms() + S_RESEND_MS : pt_now_ms();
         }
         now = pt_now_ms();
         int64_t until = next_send < deadline ? next_send : deadline;
         int64_t wait = until > now ? until - now : 0;
         Puente__V1__BrokerFrame *frame = NULL;
         int rc = s_recv_one(self, (int) wait, &frame);
+        if (self->generation != generation) {
+            /* Moved to another broker: send the (idempotent) request there at once. */
+            generation = self->generation;
+            next_send = 0;
+        }
         if (rc == -1)
             break;
         if (rc <= 0)
@@ -353,12 +406,16 @@ static pt_client_result_t s_request(pt_client_t *self, const uint8_t *data, size
         }
         s_stash(self, frame);
     }
+    const char *at = self->endpoints[self->current];
     if (self->auth_failed)
         s_set_error(self, "broker at %s refused the CURVE key of %s (not registered or disabled?)",
-                    self->endpoint, self->org);
-    else
-        s_set_error(self, "cannot reach broker at %s (no answer within %d ms)", self->endpoint,
+                    at, self->org);
+    else if (self->n_endpoints == 1)
+        s_set_error(self, "cannot reach broker at %s (no answer within %d ms)", at,
                     self->timeout_ms);
+    else
+        s_set_error(self, "cannot reach any of %zu brokers (%.120s; last tried %s, no answer "
+                    "within %d ms)", self->n_endpoints, self->endpoint, at, self->timeout_ms);
     return PT_CLIENT_UNREACHABLE;
 }
 
@@ -369,49 +426,135 @@ static int s_setopt_int(void *sock, int opt, int value)
     return zmq_setsockopt(sock, opt, &value, sizeof value);
 }
 
+/* A DEALER with our CURVE keys and its monitor (NULL if monitoring is not
+   available: the client then never moves on by itself), connected to endpoint.
+   OK, or INVALID / INTERNAL with self->error set; on failure nothing is left open. */
+static pt_client_result_t s_socket_open(pt_client_t *self, const char *endpoint, void **sock_out,
+                                        void **monitor_out)
+{
+    pt_client_result_t rc = PT_CLIENT_INTERNAL;
+    void *monitor = NULL;
+    void *sock = zmq_socket(self->ctx, ZMQ_DEALER);
+    if (!sock) {
+        s_set_error(self, "cannot create a socket: %s", zmq_strerror(errno));
+        goto error;
+    }
+    const char *server = pt_keyset_curve_public_z85(self->broker);
+    const char *pub = pt_keyset_curve_public_z85(self->me);
+    const char *sec = pt_keyset_curve_secret_z85(self->me);
+    int64_t max_in = S_MAX_FRAME_IN;
+    /* Every broker of a deployment has the same keys (<keys>/broker/), so the server
+       key is the same whichever endpoint this is. */
+    if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, server, strlen(server))
+        || zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, pub, strlen(pub))
+        || zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, sec, strlen(sec))) {
+        s_set_error(self, "invalid CURVE keys for %s or the broker", self->org);
+        rc = PT_CLIENT_INVALID;
+        goto error;
+    }
+    /* Short linger: unsent frames are resent by the next process anyway. */
+    if (s_setopt_int(sock, ZMQ_LINGER, 200) || s_setopt_int(sock, ZMQ_IMMEDIATE, 1)
+        || s_setopt_int(sock, ZMQ_HEARTBEAT_IVL, 5000)
+        || s_setopt_int(sock, ZMQ_HEARTBEAT_TIMEOUT, 15000)
+        || s_setopt_int(sock, ZMQ_HEARTBEAT_TTL, 20000)
+        || s_setopt_int(sock, ZMQ_RECONNECT_IVL, 100)
+        || s_setopt_int(sock, ZMQ_RECONNECT_IVL_MAX, 5000)
+        || zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max_in, sizeof max_in)) {
+        s_set_error(self, "cannot set socket options: %s", zmq_strerror(errno));
+        goto error;
+    }
+    char mon_ep[80];
+    snprintf(mon_ep, sizeof mon_ep, "inproc://pt-client-monitor-%p-%u", (void *) self,
+             self->generation);
+    if (zmq_socket_monitor(sock, mon_ep,
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                               | ZMQ_EVENT_DISCONNECTED)
+        == 0) {
+        monitor = zmq_socket(self->ctx, ZMQ_PAIR);
+        if (monitor && zmq_connect(monitor, mon_ep) != 0) {
+            zmq_close(monitor);
+            monitor = NULL;
+        }
+    }
+    if (zmq_connect(sock, endpoint) != 0) {
+        s_set_error(self, "invalid broker endpoint %s: %s", endpoint, zmq_strerror(errno));
+        rc = PT_CLIENT_INVALID;
+        goto error;
+    }
+    *sock_out = sock;
+    *monitor_out = monitor;
+    return PT_CLIENT_OK;
+error:
+    if (sock) {
+        s_setopt_int(sock, ZMQ_LINGER, 0);
+        zmq_socket_monitor(sock, NULL, 0);
+        zmq_close(sock);
+    }
+    if (monitor)
+        zmq_close(monitor);
+    return rc;
+}
+
+/* Closes the current socket and its monitor, dropping what it still held. */
+static void s_socket_close(pt_client_t *self, int linger_ms)
+{
+    if (self->sock) {
+        s_setopt_int(self->sock, ZMQ_LINGER, linger_ms);
+        zmq_socket_monitor(self->sock, NULL, 0);
+        zmq_close(self->sock);
+        self->sock = NULL;
+    }
+    if (self->monitor) {
+        zmq_close(self->monitor);
+        self->monitor = NULL;
+    }
+}
+
 static pt_client_result_t s_connect(pt_client_t *self)
 {
     self->ctx = zmq_ctx_new();
     if (!self->ctx)
         return PT_CLIENT_INTERNAL;
-    self->sock = zmq_socket(self->ctx, ZMQ_DEALER);
-    if (!self->sock)
-        return PT_CLIENT_INTERNAL;
-    const char *server = pt_keyset_curve_public_z85(self->broker);
-    const char *pub = pt_keyset_curve_public_z85(self->me);
-    const char *sec = pt_keyset_curve_secret_z85(self->me);
-    int64_t max_in = S_MAX_FRAME_IN;
-    if (zmq_setsockopt(self->sock, ZMQ_CURVE_SERVERKEY, server, strlen(server))
-        || zmq_setsockopt(self->sock, ZMQ_CURVE_PUBLICKEY, pub, strlen(pub))
-        || zmq_setsockopt(self->sock, ZMQ_CURVE_SECRETKEY, sec, strlen(sec))) {
-        s_set_error(self, "invalid CURVE keys for %s or the broker", self->org);
-        return PT_CLIENT_INVALID;
+    self->lost_since_ms = pt_now_ms(); /* no working connection yet */
+    return s_socket_open(self, self->endpoints[self->current], &self->sock, &self->monitor);
+}
+
+/* Failover (issue 9; puente.h "Several brokers"): the current endpoint has had no
+   working connection (no completed CURVE handshake since the socket was made, or
+   none since it was lost) for failover_after_ms: a new socket goes to the next
+   endpoint in the list, wrapping round. After a whole round without a working
+   connection the wait per endpoint doubles, up to PUENTE_FAILOVER_MAX_MS. The
+   old socket is dropped with what it held: requests are resent by s_request (all
+   are idempotent), unacknowledged deliveries are offered again by the broker the
+   client moves to, after the Hello that the new handshake triggers. */
+static void s_failover_check(pt_client_t *self)
+{
+    if (self->n_endpoints < 2 || !self->monitor || !self->lost_since_ms)
+        return;
+    int64_t now = pt_now_ms();
+    if (now - self->lost_since_ms < self->failover_after_ms)
+        return;
+    size_t next = (self->current + 1) % self->n_endpoints;
+    void *sock = NULL, *monitor = NULL;
+    self->generation++;
+    if (s_socket_open(self, self->endpoints[next], &sock, &monitor) != PT_CLIENT_OK) {
+        self->lost_since_ms = now; /* try again after another wait */
+        return;
     }
-    /* Short linger: unsent frames are resent by the next process anyway. */
-    if (s_setopt_int(self->sock, ZMQ_LINGER, 200) || s_setopt_int(self->sock, ZMQ_IMMEDIATE, 1)
-        || s_setopt_int(self->sock, ZMQ_HEARTBEAT_IVL, 5000)
-        || s_setopt_int(self->sock, ZMQ_HEARTBEAT_TIMEOUT, 15000)
-        || s_setopt_int(self->sock, ZMQ_HEARTBEAT_TTL, 20000)
-        || s_setopt_int(self->sock, ZMQ_RECONNECT_IVL, 100)
-        || s_setopt_int(self->sock, ZMQ_RECONNECT_IVL_MAX, 5000)
-        || zmq_setsockopt(self->sock, ZMQ_MAXMSGSIZE, &max_in, sizeof max_in))
-        return PT_CLIENT_INTERNAL;
-    char mon_ep[64];
-    snprintf(mon_ep, sizeof mon_ep, "inproc://pt-client-monitor-%p", (void *) self);
-    if (zmq_socket_monitor(self->sock, mon_ep,
-                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
-        == 0) {
-        self->monitor = zmq_socket(self->ctx, ZMQ_PAIR);
-        if (self->monitor && zmq_connect(self->monitor, mon_ep) != 0) {
-            zmq_close(self->monitor);
-            self->monitor = NULL;
-        }
+    s_socket_close(self, 0);
+    self->sock = sock;
+    self->monitor = monitor;
+    self->current = next;
+    self->failovers++;
+    self->lost_since_ms = now;
+    self->auth_failed = 0;
+    self->rehello = 0; /* the new connection's handshake asks for it */
+    if (++self->tried_in_round >= self->n_endpoints) {
+        self->tried_in_round = 0;
+        self->failover_after_ms *= 2;
+        if (self->failover_after_ms > PUENTE_FAILOVER_MAX_MS)
+            self->failover_after_ms = PUENTE_FAILOVER_MAX_MS;
     }
-    if (zmq_connect(self->sock, self->endpoint) != 0) {
-        s_set_error(self, "invalid broker endpoint %s: %s", self->endpoint, zmq_strerror(errno));
-        return PT_CLIENT_INVALID;
-    }
-    return PT_CLIENT_OK;
 }
 
 pt_client_t *pt_client_new_ex(const pt_client_opts_t *opts, char *err, size_t err_len,
@@ -442,6 +585,11 @@ pt_client_t *pt_client_new_ex(const pt_client_opts_t *opts, char *err, size_t er
         code = PT_CLIENT_INTERNAL;
         goto error;
     }
+    if (pt_endpoints_parse(self->endpoint, &self->endpoints, &self->n_endpoints, reason,
+                           sizeof reason)
+        != 0)
+        goto error;
+    self->failover_after_ms = PUENTE_FAILOVER_AFTER_MS;
     snprintf(self->org, sizeof self->org, "%s", opts->org_id);
     self->receive = opts->receive ? 1 : 0;
     self->want_notices = opts->want_notices ? 1 : 0;
@@ -506,6 +654,7 @@ pt_client_t *pt_client_new_ex(const pt_client_opts_t *opts, char *err, size_t er
     if (reply->welcome->max_frame_bytes > 0)
         self->max_frame_bytes = reply->welcome->max_frame_bytes;
     puente__v1__broker_frame__free_unpacked(reply, NULL);
+    self->welcomed = 1;
     if (err && err_len)
         err[0] = '\0';
     if (err_code)
@@ -546,17 +695,13 @@ void pt_client_destroy(pt_client_t **self_p)
     free(self->entries_sig);
     if (self->inbox)
         sqlite3_close(self->inbox);
-    if (self->sock) {
-        zmq_socket_monitor(self->sock, NULL, 0);
-        zmq_close(self->sock);
-    }
-    if (self->monitor)
-        zmq_close(self->monitor);
+    s_socket_close(self, 200);
     if (self->ctx)
         zmq_ctx_term(self->ctx);
     pt_keyset_destroy(&self->me);
     pt_keyset_destroy(&self->broker);
     free(self->hello_frame);
+    pt_endpoints_free(self->endpoints);
     free(self->endpoint);
     free(self->keys_dir);
     free(self);
@@ -571,6 +716,16 @@ const char *pt_client_error(const pt_client_t *client)
 const char *pt_client_org(const pt_client_t *client)
 {
     return client ? client->org : "";
+}
+
+const char *pt_client_endpoint(const pt_client_t *client)
+{
+    return client && client->endpoints ? client->endpoints[client->current] : "";
+}
+
+unsigned long pt_client_failovers(const pt_client_t *client)
+{
+    return client ? client->failovers : 0;
 }
 
 const uint8_t *pt_sdk_directory_signed(const pt_client_t *client, size_t *entries_len,

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "pt_decode.h"
+#include "pt_endpoints.h"
 #include "pt_sdk_internal.h"
 
 #define S_BACKOFF_MIN_MS 500
@@ -37,6 +38,8 @@ struct _pt_outbox_t {
     size_t n_keys;
     Puente__V1__DirectoryEntries *entries;
     uint32_t max_frame_bytes;
+    char current_endpoint[PT_ENDPOINT_MAX_LEN + 1]; /* the worker's connection, "" = none yet */
+    unsigned long failovers;  /* moves of the worker's clients, for pt_outbox_endpoint */
     int stop;
     int thread_started;
     pthread_t thread;
@@ -167,6 +170,17 @@ static void s_notify(pt_outbox_t *self)
     pthread_mutex_unlock(&self->lock);
 }
 
+/* Publishes where the worker's client is connected (pt_outbox_endpoint). The
+   worker keeps one client for its whole life, so its count is the outbox's. */
+static void s_track_endpoint(pt_outbox_t *self, const pt_client_t *client)
+{
+    pthread_mutex_lock(&self->lock);
+    snprintf(self->current_endpoint, sizeof self->current_endpoint, "%s",
+             pt_client_endpoint(client));
+    self->failovers = pt_client_failovers(client);
+    pthread_mutex_unlock(&self->lock);
+}
+
 static void *s_worker(void *arg)
 {
     pt_outbox_t *self = arg;
@@ -188,6 +202,7 @@ static void *s_worker(void *arg)
                 continue;
             }
             directory_at = 0;
+            s_track_endpoint(self, client);
         }
         if (pt_now_ms() - directory_at > S_DIRECTORY_REFRESH_MS) {
             directory_at = pt_now_ms();
@@ -208,9 +223,13 @@ static void *s_worker(void *arg)
         }
         pt_receipt_info_t receipt;
         pt_reject_info_t rej;
+        /* A broker lost during the attempt: the client moves to the next endpoint and
+           sends the same envelope there (same message id: one effect, maybe a
+           duplicate receipt); an attempt that still fails is retried below. */
         pt_client_result_t rc =
             pt_sdk_submit(client, env, env_len, pt_now_ms() + self->attempt_ms, &receipt, &rej);
         free(env);
+        s_track_endpoint(self, client);
         int retry = 0;
         if (rc == PT_CLIENT_OK) {
             if (memcmp(receipt.message_id, id, PT_UUID_BYTES) != 0
@@ -272,6 +291,9 @@ pt_outbox_t *pt_outbox_new(const pt_outbox_opts_t *opts, char *err, size_t err_l
     self->attempt_ms = opts->client.timeout_ms > 0 ? opts->client.timeout_ms : S_DEFAULT_ATTEMPT_MS;
     self->max_frame_bytes = S_MAX_FRAME;
     if (!self->endpoint || !self->keys_dir || !self->client_name || !self->state_path)
+        goto error;
+    /* A bad list would make the worker fail for ever: refuse it here. */
+    if (pt_endpoints_parse(self->endpoint, NULL, NULL, reason, sizeof reason) != 0)
         goto error;
     char kerr[200] = "";
     self->me = pt_keyset_load(self->keys_dir, self->org, 1, kerr, sizeof kerr);
@@ -478,6 +500,21 @@ pt_client_result_t pt_outbox_flush(pt_outbox_t *outbox, int timeout_ms)
     if (!outbox)
         return PT_CLIENT_INVALID;
     return s_wait_until(outbox, s_empty, timeout_ms);
+}
+
+unsigned long pt_outbox_endpoint(pt_outbox_t *outbox, char *out, size_t out_len)
+{
+    if (!outbox) {
+        if (out && out_len)
+            out[0] = '\0';
+        return 0;
+    }
+    pthread_mutex_lock(&outbox->lock);
+    if (out && out_len)
+        snprintf(out, out_len, "%s", outbox->current_endpoint);
+    unsigned long failovers = outbox->failovers;
+    pthread_mutex_unlock(&outbox->lock);
+    return failovers;
 }
 
 pt_client_result_t pt_outbox_wait_directory(pt_outbox_t *outbox, int timeout_ms)

@@ -18,6 +18,28 @@
     Errors: functions returning pt_client_result_t give PT_CLIENT_OK (0) on
     success and a negative code otherwise; pt_client_error() then holds a short
     reason (no payload content).
+
+    Several brokers (issue 9): opts.endpoint may list the brokers of one
+    deployment, comma-separated, in order of preference:
+        "tcp://10.0.0.1:7550,tcp://10.0.0.2:7550"
+    (tcp://HOST:PORT or ipc://PATH each, at most 16; see proto/pt_endpoints.h).
+    They work over one database and share one key pair, so the client trusts
+    each of them with the same <keys>/broker/ keys. The client connects to ONE
+    at a time: the first entry at start. When the current one has had no
+    working connection for PUENTE_FAILOVER_AFTER_MS (refused or unanswered
+    connection attempts, a connection closed by the peer, or ZeroMQ heartbeats
+    missed for 15 s), it moves to the next entry, wrapping round; after a whole
+    round without a working connection the wait per endpoint doubles, up to
+    PUENTE_FAILOVER_MAX_MS. It stays where it is as long as that connection
+    works (no return to an earlier entry), so to spread clients over the
+    brokers give them the list in different orders. The move happens inside
+    whatever call is waiting on the broker (pt_client_new included): a request
+    in flight is sent again to the new broker (every request is idempotent: a
+    resubmitted message id gets the original receipt, flagged duplicate); a
+    receiving client says Hello again there and the new broker offers every
+    delivery not yet acknowledged, which the inbox drops if already handed over.
+    A single endpoint behaves as before: ZeroMQ reconnects to it for ever.
+    pt_client_endpoint and pt_client_failovers tell where a client is.
 */
 #ifndef PUENTE_H
 #define PUENTE_H
@@ -36,6 +58,8 @@
 #define PUENTE_DEFAULT_TIMEOUT_MS 10000
 #define PUENTE_OPERATOR "operator"
 #define PUENTE_ERR_BYTES 256
+#define PUENTE_FAILOVER_AFTER_MS 2000 /* without a working connection, then the next endpoint */
+#define PUENTE_FAILOVER_MAX_MS 16000  /* the longest wait per endpoint (all of them down) */
 
 typedef struct _pt_client_t pt_client_t;
 typedef struct _pt_message_t pt_message_t;
@@ -53,7 +77,9 @@ typedef enum {
 } pt_client_result_t;
 
 typedef struct {
-    const char *endpoint;    /* NULL = PUENTE_DEFAULT_BROKER */
+    const char *endpoint;    /* a broker endpoint, or several comma-separated in order of
+                                preference (failover, see above); NULL = PUENTE_DEFAULT_BROKER.
+                                A malformed list fails pt_client_new (INVALID) naming the entry */
     const char *keys_dir;    /* NULL = PUENTE_DEFAULT_KEYS */
     const char *org_id;      /* organisation id or PUENTE_OPERATOR; required */
     int receive;             /* 1: ask the broker to deliver this org's messages here */
@@ -129,6 +155,15 @@ const char *pt_client_error(const pt_client_t *client);
 
 /* The organisation id this client acts as. */
 const char *pt_client_org(const pt_client_t *client);
+
+/* Issue 9: the endpoint the client's connection uses now, one entry of
+   opts.endpoint (for logs, metrics and tests; it changes only inside calls that
+   wait on the broker). Owned by the client; valid until the next call on it. */
+const char *pt_client_endpoint(const pt_client_t *client);
+
+/* How many times the client moved to another endpoint since pt_client_new
+   (always 0 with a single endpoint). */
+unsigned long pt_client_failovers(const pt_client_t *client);
 
 /* --- Directory ---------------------------------------------------------- */
 
@@ -350,7 +385,10 @@ void puente_time_format(int64_t ms, char *out, size_t out_len);
 typedef struct _pt_outbox_t pt_outbox_t;
 
 typedef struct {
-    pt_client_opts_t client; /* endpoint, keys_dir, org_id, client_name; timeout_ms is per
+    pt_client_opts_t client; /* endpoint (one or a list: the background connection fails
+                                over as a client does, and an envelope in flight is submitted
+                                again to the next broker: same message id, one effect),
+                                keys_dir, org_id, client_name; timeout_ms is per
                                 submit attempt and connection attempt (<= 0: 5000);
                                 receive and inbox_path are ignored */
     const char *state_path;  /* required: the SQLite state file, created if absent */
@@ -366,7 +404,8 @@ typedef enum {
 /* Opens (or creates) the state file, loads the organisation's keys and the
    broker's public keys, loads the cached directory if any, and starts the
    background thread. Does not wait for the broker. NULL with a reason in err
-   (unreadable keys; a state file that is corrupt or belongs to something else). */
+   (a malformed endpoint list; unreadable keys; a state file that is corrupt or
+   belongs to something else). */
 pt_outbox_t *pt_outbox_new(const pt_outbox_opts_t *opts, char *err, size_t err_len);
 
 /* Stops the background thread (waits for an attempt in flight, at most about the
@@ -397,6 +436,11 @@ long pt_outbox_pending(pt_outbox_t *outbox);
 
 /* Waits until nothing is queued: OK, or TIMEOUT after timeout_ms (< 0: forever). */
 pt_client_result_t pt_outbox_flush(pt_outbox_t *outbox, int timeout_ms);
+
+/* Issue 9: copies the endpoint the background connection uses now into out
+   ("" before it first connected) and returns how many times the outbox moved
+   to another endpoint since pt_outbox_new. Thread-safe. */
+unsigned long pt_outbox_endpoint(pt_outbox_t *outbox, char *out, size_t out_len);
 
 /* Waits until a verified directory is available (cached from an earlier
    process or fetched now): OK, or TIMEOUT after timeout_ms (< 0: forever).

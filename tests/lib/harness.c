@@ -29,6 +29,8 @@ struct _pt_harness_t {
     char endpoint[64];
     pid_t broker;
     void *zmq;
+    char second_endpoint[64]; /* pt_harness_second_broker_* (issue 9) */
+    pid_t second_broker;
 };
 
 struct _pt_raw_t {
@@ -347,6 +349,8 @@ void pt_harness_destroy(pt_harness_t **self_p)
     if (!self_p || !*self_p)
         return;
     pt_harness_t *self = *self_p;
+    if (self->second_broker)
+        pt_harness_second_broker_stop(self, SIGTERM);
     if (self->broker)
         pt_harness_broker_stop(self, SIGTERM);
     if (self->zmq)
@@ -600,4 +604,101 @@ const char *pt_harness_metrics_url(pt_harness_t *self)
         return NULL;
     snprintf(url, sizeof url, "http://%s", listen);
     return url;
+}
+
+/* --- added for the client failover test (issue 9) ---------------------------- */
+
+/* One attempt: fork the second broker on self->second_endpoint, wait until it
+   answers. 0, -1, or -2 when its port was taken (its log says so). */
+static int s_second_broker_start_once(pt_harness_t *self)
+{
+    const char *bin = getenv("PUENTE_BROKER_BIN");
+    const char *sql = getenv("PUENTE_SQL_DIR");
+    char log[600];
+    snprintf(log, sizeof log, "%s/broker-second.log", self->dir);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, STDERR_FILENO);
+            dup2(fd, STDOUT_FILENO);
+        }
+        execl(bin ? bin : "build/puente-broker", "puente-broker", "--endpoint",
+              self->second_endpoint, "--db", self->conninfo, "--keys", self->keys, "--sql",
+              sql ? sql : "broker/sql", (char *)NULL);
+        _exit(127);
+    }
+    self->second_broker = pid;
+    for (int i = 0; i < 100; i++) {
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            self->second_broker = 0;
+            char cmd[800];
+            snprintf(cmd, sizeof cmd, "tail -n 5 '%s' | grep -q 'Address already in use'", log);
+            if (system(cmd) == 0)
+                return -2;
+            fprintf(stderr, "harness: second broker exited at start (see %s); its log ends:\n",
+                    log);
+            snprintf(cmd, sizeof cmd, "tail -n 8 '%s' >&2", log);
+            if (system(cmd) != 0)
+                fprintf(stderr, "harness: (no log)\n");
+            return -1;
+        }
+        char err[256];
+        pt_client_opts_t opts = {.endpoint = self->second_endpoint, .keys_dir = self->keys,
+                                 .org_id = "operator", .timeout_ms = 300};
+        pt_client_t *client = pt_client_new(&opts, err, sizeof err);
+        if (client) {
+            pt_client_destroy(&client);
+            return 0;
+        }
+        usleep(100 * 1000);
+    }
+    fprintf(stderr, "harness: second broker did not answer (see %s)\n", log);
+    return -1;
+}
+
+int pt_harness_second_broker_start(pt_harness_t *self)
+{
+    if (!self || self->second_broker)
+        return -1;
+    if (!self->second_endpoint[0])
+        snprintf(self->second_endpoint, sizeof self->second_endpoint, "tcp://127.0.0.1:%d",
+                 s_free_port());
+    for (int attempt = 0;; attempt++) {
+        int rc = s_second_broker_start_once(self);
+        if (rc != -2)
+            return rc;
+        if (attempt == 2)
+            return -1;
+        snprintf(self->second_endpoint, sizeof self->second_endpoint, "tcp://127.0.0.1:%d",
+                 s_free_port());
+        fprintf(stderr, "harness: port taken, retrying the second broker on %s\n",
+                self->second_endpoint);
+    }
+}
+
+int pt_harness_second_broker_stop(pt_harness_t *self, int sig)
+{
+    if (!self || !self->second_broker)
+        return -1;
+    kill(self->second_broker, sig);
+    int status = 0;
+    waitpid(self->second_broker, &status, 0);
+    self->second_broker = 0;
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    return 128 + WTERMSIG(status);
+}
+
+const char *pt_harness_second_broker_endpoint(const pt_harness_t *self)
+{
+    return self ? self->second_endpoint : "";
+}
+
+int pt_harness_second_broker_pid(const pt_harness_t *self)
+{
+    return self ? (int)self->second_broker : 0;
 }

@@ -116,4 +116,22 @@ void pt_harness_conninfo_for(const pt_harness_t *self, const char *dbname, char 
    before starting the broker. */
 const char *pt_harness_metrics_url(pt_harness_t *self);
 
+/* --- added for the client failover test (issue 9) ---------------------------- */
+
+/* A second puente-broker process over the SAME database and key directory as
+   the harness's broker (one deployment, two brokers sharing the broker keys),
+   on its own free loopback port, logging to <dir>/broker-second.log. It runs
+   independently of the first: either may be stopped or killed while the other
+   serves. Start it after pt_harness_broker_start (migrations are done then).
+   0 once the operator can say hello to it, or -1. Destroy stops it too. */
+int pt_harness_second_broker_start(pt_harness_t *self);
+
+/* Sends sig to the second broker and reaps it: its exit status (128 + signal),
+   or -1 when it is not running. */
+int pt_harness_second_broker_stop(pt_harness_t *self, int sig);
+
+/* Its endpoint ("" before the first start) and pid (0 when not running). */
+const char *pt_harness_second_broker_endpoint(const pt_harness_t *self);
+int pt_harness_second_broker_pid(const pt_harness_t *self);
+
 #endif

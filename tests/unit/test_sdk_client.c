@@ -1,7 +1,8 @@
 /*  Unit tests of the client against a scripted fake broker (a ROUTER with CURVE in a
     thread): hello, directory, send with verified receipt, bad receipts, rejects,
     retry-later resubmission of the same envelope, receive/verify/open, refusal of a
-    tampered delivery, dedup of redeliveries, connection errors. */
+    tampered delivery, dedup of redeliveries, connection errors; and, with a second
+    fake broker on the same keys, failover across an endpoint list (issue 9). */
 #include <CUnit/Basic.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@ typedef struct {
     volatile int same_id;
     uint8_t first_id[16];
     volatile int acks;
+    volatile int hellos;
     void *ctx;
     void *router;
     volatile int stop;
@@ -57,6 +59,7 @@ static void s_handle(fake_t *f, zmq_msg_t *ident, const uint8_t *data, size_t le
     Puente__V1__BrokerFrame bf = PUENTE__V1__BROKER_FRAME__INIT;
     switch (cf->body_case) {
     case PUENTE__V1__CLIENT_FRAME__BODY_HELLO: {
+        f->hellos++;
         Puente__V1__Welcome w = PUENTE__V1__WELCOME__INIT;
         w.broker_version = "fake";
         w.max_frame_bytes = 1 << 20;
@@ -191,17 +194,10 @@ static void *s_fake_run(void *arg)
     return NULL;
 }
 
-static int s_suite_init(void)
+/* Binds f's ROUTER (with f->broker's keys) on a free loopback port and starts its thread. */
+static int s_fake_start(fake_t *f)
 {
-    if (!mkdtemp(s_keys_dir))
-        return -1;
-    fake_t *f = &s_fake;
-    f->broker = pt_keyset_generate("broker");
-    f->orgs[0] = pt_keyset_generate("MX-DIF");
-    f->orgs[1] = pt_keyset_generate("GT-PGN");
-    if (!f->broker || !f->orgs[0] || !f->orgs[1] || pt_keyset_save(f->broker, s_keys_dir)
-        || pt_keyset_save(f->orgs[0], s_keys_dir) || pt_keyset_save(f->orgs[1], s_keys_dir))
-        return -1;
+    f->stop = 0;
     f->ctx = zmq_ctx_new();
     f->router = zmq_socket(f->ctx, ZMQ_ROUTER);
     int one = 1, linger = 0;
@@ -216,13 +212,35 @@ static int s_suite_init(void)
     return pthread_create(&f->thread, NULL, s_fake_run, f) == 0 ? 0 : -1;
 }
 
-static int s_suite_clean(void)
+/* Stops the thread and closes the socket: the broker is gone (its port refuses). */
+static void s_fake_stop(fake_t *f)
 {
-    fake_t *f = &s_fake;
     f->stop = 1;
     pthread_join(f->thread, NULL);
     zmq_close(f->router);
     zmq_ctx_term(f->ctx);
+    f->router = NULL;
+    f->ctx = NULL;
+}
+
+static int s_suite_init(void)
+{
+    if (!mkdtemp(s_keys_dir))
+        return -1;
+    fake_t *f = &s_fake;
+    f->broker = pt_keyset_generate("broker");
+    f->orgs[0] = pt_keyset_generate("MX-DIF");
+    f->orgs[1] = pt_keyset_generate("GT-PGN");
+    if (!f->broker || !f->orgs[0] || !f->orgs[1] || pt_keyset_save(f->broker, s_keys_dir)
+        || pt_keyset_save(f->orgs[0], s_keys_dir) || pt_keyset_save(f->orgs[1], s_keys_dir))
+        return -1;
+    return s_fake_start(f);
+}
+
+static int s_suite_clean(void)
+{
+    fake_t *f = &s_fake;
+    s_fake_stop(f);
     for (int i = 0; i < f->n_deliver; i++)
         free(f->deliver[i]);
     pt_keyset_destroy(&f->broker);
@@ -461,6 +479,71 @@ static void test_receive(void)
     s_fake.deliver[0] = s_fake.deliver[1] = s_fake.deliver[2] = NULL;
 }
 
+/* Issue 9: a list of two brokers with the same keys. The client starts on the
+   first, moves to the second when the first goes away (inside the send that
+   needs it, which then gets its receipt there), says Hello there again, and
+   reports where it is. A first endpoint that refuses at start is skipped. */
+static void test_failover(void)
+{
+    fake_t second;
+    memset(&second, 0, sizeof second);
+    second.broker = s_fake.broker; /* one deployment: one broker key pair */
+    second.orgs[0] = s_fake.orgs[0];
+    second.orgs[1] = s_fake.orgs[1];
+    CU_ASSERT_EQUAL_FATAL(s_fake_start(&second), 0);
+    s_fake.mode = MODE_GOOD;
+    s_fake.submits = 0;
+    s_fake.hellos = 0;
+    char list[200];
+    snprintf(list, sizeof list, "%s, %s", second.endpoint, s_fake.endpoint);
+    pt_client_opts_t opts = { .endpoint = list, .keys_dir = s_keys_dir, .org_id = "MX-DIF",
+                              .receive = 1, .timeout_ms = 15000 };
+    char err[PUENTE_ERR_BYTES];
+    pt_client_t *c = pt_client_new(&opts, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_STRING_EQUAL(pt_client_endpoint(c), second.endpoint);
+    CU_ASSERT_EQUAL(pt_client_failovers(c), 0);
+    pt_receipt_info_t r;
+    CU_ASSERT_EQUAL(s_send_one(c, &r, NULL), PT_CLIENT_OK);
+    CU_ASSERT_EQUAL(second.submits, 1);
+    CU_ASSERT_EQUAL(second.hellos, 1);
+
+    s_fake_stop(&second); /* the first broker dies */
+    CU_ASSERT_EQUAL(s_send_one(c, &r, NULL), PT_CLIENT_OK);
+    CU_ASSERT_STRING_EQUAL(pt_client_endpoint(c), s_fake.endpoint);
+    CU_ASSERT_EQUAL(pt_client_failovers(c), 1);
+    CU_ASSERT_EQUAL(s_fake.submits, 1);
+    /* The receiving session is set up again on the new broker. */
+    pt_message_t *m = NULL;
+    for (int i = 0; i < 50 && s_fake.hellos == 0; i++)
+        CU_ASSERT_EQUAL(pt_client_recv(c, 100, &m), PT_CLIENT_TIMEOUT);
+    CU_ASSERT_EQUAL(s_fake.hellos, 1);
+    pt_client_destroy(&c);
+
+    /* A dead first entry at start: pt_client_new moves on by itself. */
+    snprintf(list, sizeof list, "%s,%s", second.endpoint, s_fake.endpoint);
+    opts.receive = 0;
+    c = pt_client_new(&opts, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_STRING_EQUAL(pt_client_endpoint(c), s_fake.endpoint);
+    CU_ASSERT_EQUAL(pt_client_failovers(c), 1);
+    pt_client_destroy(&c);
+
+    /* Nobody there at all: unreachable, naming the list. */
+    opts.endpoint = "tcp://127.0.0.1:1,tcp://127.0.0.1:2";
+    opts.timeout_ms = 2500;
+    pt_client_result_t code = PT_CLIENT_OK;
+    CU_ASSERT_PTR_NULL(pt_client_new_ex(&opts, err, sizeof err, &code));
+    CU_ASSERT_EQUAL(code, PT_CLIENT_UNREACHABLE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "cannot reach any of 2 brokers"));
+    /* A malformed list is a local error naming the entry. */
+    opts.endpoint = "tcp://127.0.0.1:1,tcp://127.0.0.1";
+    CU_ASSERT_PTR_NULL(pt_client_new_ex(&opts, err, sizeof err, &code));
+    CU_ASSERT_EQUAL(code, PT_CLIENT_INVALID);
+    CU_ASSERT_STRING_EQUAL(err, "broker endpoint list, entry 2 of 2 ('tcp://127.0.0.1'): no port "
+                                "(expected tcp://HOST:PORT)");
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -470,6 +553,7 @@ int main(void)
     CU_add_test(s, "send, receipt, rejects, retry-later", test_send_receipt);
     CU_add_test(s, "resubmits the same envelope until the timeout", test_send_timeout);
     CU_add_test(s, "receive, verify, refuse, dedup", test_receive);
+    CU_add_test(s, "fails over across an endpoint list", test_failover);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
