@@ -17,6 +17,15 @@
     lost, none twice), the database holds each sender's messages once, and every
     client ends on B. Prints the counts and the failover times.
 
+    Then a broker that hangs instead of dying: A is started again, a receiving
+    client given "B,A" attaches to B, and B is stopped with SIGSTOP (its sockets stay
+    open, nothing answers). The client's ZeroMQ heartbeats time out (15 s), it moves
+    to A, and the message sent meanwhile through A reaches it once.
+
+    Last, the CLI: `puente send --broker B,A` with B down sends through A, `puente
+    recv` takes the list from PUENTE_BROKER, and a malformed list is a usage error
+    (exit 1) naming the entry.
+
     The recipient is connected to one broker at a time, as every SDK client is. That
     is also what makes this test valid before the brokers claim deliveries through
     the database (issue 9, broker side): today two brokers would each deliver to a
@@ -24,6 +33,7 @@
 #include <CUnit/Basic.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/types.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,15 +41,15 @@
 
 #include "harness.h"
 
-#define N_OUTBOX 400         /* through the outbox: N_OUTBOX_BEFORE before the kill */
+#define N_OUTBOX 400 /* through the outbox: N_OUTBOX_BEFORE before the kill */
 #define N_OUTBOX_BEFORE 150
-#define N_SYNC 100           /* pt_client_send: half before the kill, half after */
+#define N_SYNC 100 /* pt_client_send: half before the kill, half after */
 #define N_TOTAL (N_OUTBOX + N_SYNC)
-#define DEADLINE_MS 180000   /* generous: the machine is shared */
+#define DEADLINE_MS 180000 /* generous: the machine is shared */
 
 static pt_harness_t *s_h;
-static char s_list[200];      /* "A,B" */
-static char s_b[64];          /* B's endpoint */
+static char s_list[200]; /* "A,B" */
+static char s_b[64];     /* B's endpoint */
 static char s_inbox[512];
 static char s_state[512];
 static char s_token_outbox[64];
@@ -56,7 +66,7 @@ typedef struct {
     int connected;               /* 1 once its client is up, -1 if it could not connect */
     int64_t first_after_kill_ms; /* first message handed over after the kill */
     int64_t killed_at_ms;
-    char endpoint[64];           /* where its client ended */
+    char endpoint[64]; /* where its client ended */
     unsigned long failovers;
     volatile int stop;
 } s_recipient_t;
@@ -65,11 +75,14 @@ static s_recipient_t s_rx;
 
 static void *s_recipient(void *arg)
 {
-    (void) arg;
+    (void)arg;
     char err[PUENTE_ERR_BYTES];
-    pt_client_opts_t o = { .endpoint = s_list, .keys_dir = pt_harness_keys(s_h),
-                           .org_id = "GT-PGN", .receive = 1, .timeout_ms = 15000,
-                           .inbox_path = s_inbox };
+    pt_client_opts_t o = {.endpoint = s_list,
+                          .keys_dir = pt_harness_keys(s_h),
+                          .org_id = "GT-PGN",
+                          .receive = 1,
+                          .timeout_ms = 15000,
+                          .inbox_path = s_inbox};
     pt_client_t *c = pt_client_new(&o, err, sizeof err);
     pthread_mutex_lock(&s_rx.lock);
     s_rx.connected = c ? 1 : -1;
@@ -137,8 +150,8 @@ static int s_rx_has(const uint8_t *id)
 typedef struct {
     pthread_mutex_t lock;
     pthread_cond_t changed;
-    int half_done;      /* sent the first half, waiting for the gate */
-    int gate_open;      /* A was killed: send the second half */
+    int half_done; /* sent the first half, waiting for the gate */
+    int gate_open; /* A was killed: send the second half */
     pt_receipt_info_t receipts[N_SYNC];
     pt_client_result_t results[N_SYNC];
     char endpoint[64];
@@ -154,24 +167,31 @@ static pt_send_t s_message(const char *const *to, const char *token, uint8_t *bo
     consent->consent_for_services = 1;
     consent->disclosure_other_orgs = 1;
     consent->legal_basis = PUENTE__V1__LEGAL_BASIS__LEGAL_BASIS_CONSENT;
-    pt_send_t msg = { .message_type = "referral.request", .recipients = to, .n_recipients = 1,
-                      .case_token = token, .consent = consent, .body = body, .body_len = len };
+    pt_send_t msg = {.message_type = "referral.request",
+                     .recipients = to,
+                     .n_recipients = 1,
+                     .case_token = token,
+                     .consent = consent,
+                     .body = body,
+                     .body_len = len};
     return msg;
 }
 
 static void *s_sync_sender(void *arg)
 {
-    (void) arg;
+    (void)arg;
     char err[PUENTE_ERR_BYTES];
     size_t len = 0;
     uint8_t *body = pt_harness_example_body("referral.request", &len);
     /* The timeout covers a failover (about PUENTE_FAILOVER_AFTER_MS) with room to spare. */
-    pt_client_opts_t o = { .endpoint = s_list, .keys_dir = pt_harness_keys(s_h),
-                           .org_id = "HN-DINAF", .timeout_ms = 30000 };
+    pt_client_opts_t o = {.endpoint = s_list,
+                          .keys_dir = pt_harness_keys(s_h),
+                          .org_id = "HN-DINAF",
+                          .timeout_ms = 30000};
     pt_client_t *c = body ? pt_client_new(&o, err, sizeof err) : NULL;
     if (!c)
         fprintf(stderr, "sync sender: %s\n", body ? err : "no example body");
-    const char *to[1] = { "GT-PGN" };
+    const char *to[1] = {"GT-PGN"};
     Puente__V1__ConsentSummary consent = PUENTE__V1__CONSENT_SUMMARY__INIT;
     pt_send_t msg = s_message(to, s_token_sync, body, len, &consent);
     for (int i = 0; c && i < N_SYNC; i++) {
@@ -207,15 +227,15 @@ static void *s_sync_sender(void *arg)
 static int s_suite_init(void)
 {
     s_h = pt_harness_new("failover");
-    if (!s_h || pt_harness_broker_start(s_h) != 0 || pt_harness_register_demo(s_h) != 0
-        || pt_harness_second_broker_start(s_h) != 0)
+    if (!s_h || pt_harness_broker_start(s_h) != 0 || pt_harness_register_demo(s_h) != 0 ||
+        pt_harness_second_broker_start(s_h) != 0)
         return 1;
     snprintf(s_b, sizeof s_b, "%s", pt_harness_second_broker_endpoint(s_h));
     snprintf(s_list, sizeof s_list, "%s,%s", pt_harness_endpoint(s_h), s_b);
     snprintf(s_inbox, sizeof s_inbox, "%s/inbox.db", pt_harness_dir(s_h));
     snprintf(s_state, sizeof s_state, "%s/outbox.db", pt_harness_dir(s_h));
-    snprintf(s_token_outbox, sizeof s_token_outbox, "FAILOVER-OB-%ld", (long) getpid());
-    snprintf(s_token_sync, sizeof s_token_sync, "FAILOVER-SY-%ld", (long) getpid());
+    snprintf(s_token_outbox, sizeof s_token_outbox, "FAILOVER-OB-%ld", (long)getpid());
+    snprintf(s_token_sync, sizeof s_token_sync, "FAILOVER-SY-%ld", (long)getpid());
     pthread_mutex_init(&s_rx.lock, NULL);
     pthread_mutex_init(&s_sync.lock, NULL);
     pthread_cond_init(&s_sync.changed, NULL);
@@ -284,7 +304,7 @@ static void test_clients_fail_over_without_loss_or_duplicates(void)
     size_t len = 0;
     uint8_t *body = pt_harness_example_body("referral.request", &len);
     CU_ASSERT_PTR_NOT_NULL_FATAL(body);
-    const char *to[1] = { "GT-PGN" };
+    const char *to[1] = {"GT-PGN"};
     Puente__V1__ConsentSummary consent = PUENTE__V1__CONSENT_SUMMARY__INIT;
     pt_send_t msg = s_message(to, s_token_outbox, body, len, &consent);
     static uint8_t outbox_ids[N_OUTBOX][PT_UUID_BYTES];
@@ -294,9 +314,11 @@ static void test_clients_fail_over_without_loss_or_duplicates(void)
     CU_ASSERT_EQUAL_FATAL(pthread_create(&rx, NULL, s_recipient, NULL), 0);
     CU_ASSERT_FATAL(s_wait_for(s_rx_connected, DEADLINE_MS));
     CU_ASSERT_EQUAL_FATAL(s_rx.connected, 1);
-    pt_outbox_opts_t oo = { .client = { .endpoint = s_list, .keys_dir = pt_harness_keys(s_h),
-                                        .org_id = "MX-DIF", .timeout_ms = 5000 },
-                            .state_path = s_state };
+    pt_outbox_opts_t oo = {.client = {.endpoint = s_list,
+                                      .keys_dir = pt_harness_keys(s_h),
+                                      .org_id = "MX-DIF",
+                                      .timeout_ms = 5000},
+                           .state_path = s_state};
     s_ob = pt_outbox_new(&oo, err, sizeof err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s_ob);
     CU_ASSERT_EQUAL_FATAL(pt_outbox_wait_directory(s_ob, DEADLINE_MS), PT_CLIENT_OK);
@@ -391,12 +413,12 @@ static void test_clients_fail_over_without_loss_or_duplicates(void)
     printf("itest_failover: failover time: outbox on B %lld ms after the kill, first message to "
            "the recipient via B %lld ms after it; failovers: outbox %lu, sender %lu, recipient "
            "%lu\n",
-           (long long) outbox_moved_ms,
-           (long long) (s_rx.first_after_kill_ms ? s_rx.first_after_kill_ms - killed_at : -1),
+           (long long)outbox_moved_ms,
+           (long long)(s_rx.first_after_kill_ms ? s_rx.first_after_kill_ms - killed_at : -1),
            ob_failovers, s_sync.failovers, s_rx.failovers);
 
-    CU_ASSERT(pending_at_kill > 0);     /* the kill was mid-stream ... */
-    CU_ASSERT(received_at_kill >= 10);  /* ... for the recipient too */
+    CU_ASSERT(pending_at_kill > 0);    /* the kill was mid-stream ... */
+    CU_ASSERT(received_at_kill >= 10); /* ... for the recipient too */
     CU_ASSERT_EQUAL(receipted, N_TOTAL);
     CU_ASSERT_EQUAL(lost, 0);
     CU_ASSERT_EQUAL(app_twice, 0);
@@ -415,6 +437,130 @@ static void test_clients_fail_over_without_loss_or_duplicates(void)
     free(body);
 }
 
+static void test_hung_broker_left_after_heartbeat_timeout(void)
+{
+    char err[PUENTE_ERR_BYTES];
+    CU_ASSERT_EQUAL_FATAL(pt_harness_broker_start(s_h), 0); /* A is back */
+    char list[200];
+    snprintf(list, sizeof list, "%s,%s", s_b, pt_harness_endpoint(s_h));
+    pt_client_opts_t o = {.endpoint = list,
+                          .keys_dir = pt_harness_keys(s_h),
+                          .org_id = "GT-PGN",
+                          .receive = 1,
+                          .timeout_ms = 15000,
+                          .inbox_path = s_inbox};
+    pt_client_t *rx = pt_client_new(&o, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rx);
+    CU_ASSERT_STRING_EQUAL(pt_client_endpoint(rx), s_b);
+    pt_message_t *m = NULL;
+    CU_ASSERT_EQUAL(pt_client_recv(rx, 500, &m), PT_CLIENT_TIMEOUT); /* attached, nothing due */
+
+    /* B hangs. A message goes through A meanwhile. */
+    pid_t b = (pid_t)pt_harness_second_broker_pid(s_h);
+    CU_ASSERT_FATAL(b > 0);
+    int64_t stopped_at = pt_now_ms();
+    CU_ASSERT_EQUAL_FATAL(kill(b, SIGSTOP), 0);
+    pt_client_t *tx = pt_harness_client(s_h, "MX-DIF", 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(tx);
+    size_t len = 0;
+    uint8_t *body = pt_harness_example_body("referral.request", &len);
+    const char *to[1] = {"GT-PGN"};
+    Puente__V1__ConsentSummary consent = PUENTE__V1__CONSENT_SUMMARY__INIT;
+    pt_send_t msg = s_message(to, "FAILOVER-HUNG", body, len, &consent);
+    pt_receipt_info_t receipt;
+    CU_ASSERT_EQUAL(pt_client_send(tx, &msg, &receipt, NULL), PT_CLIENT_OK);
+    pt_client_destroy(&tx);
+    free(body);
+
+    /* The receiving client notices only through its heartbeats, and moves to A. */
+    int64_t until = pt_now_ms() + DEADLINE_MS;
+    while (strcmp(pt_client_endpoint(rx), pt_harness_endpoint(s_h)) != 0 && pt_now_ms() < until) {
+        if (pt_client_recv(rx, 500, &m) == PT_CLIENT_OK) {
+            CU_FAIL("a message arrived before the client left the hung broker");
+            pt_message_destroy(&m);
+        }
+    }
+    int64_t moved_ms = pt_now_ms() - stopped_at;
+    CU_ASSERT_STRING_EQUAL(pt_client_endpoint(rx), pt_harness_endpoint(s_h));
+    CU_ASSERT_EQUAL(pt_client_failovers(rx), 1);
+    /* B may have been frozen inside a transaction; let it finish before A needs its rows. */
+    kill(b, SIGCONT);
+
+    size_t handed = 0, others = 0;
+    until = pt_now_ms() + DEADLINE_MS;
+    while (handed == 0 && pt_now_ms() < until) {
+        if (pt_client_recv(rx, 500, &m) != PT_CLIENT_OK)
+            continue;
+        if (memcmp(pt_message_id(m), receipt.message_id, PT_UUID_BYTES) == 0)
+            handed++;
+        else
+            others++;
+        CU_ASSERT_EQUAL(pt_client_ack(rx, pt_message_id(m)), PT_CLIENT_OK);
+        pt_message_destroy(&m);
+    }
+    /* Once only. */
+    while (pt_client_recv(rx, 2000, &m) == PT_CLIENT_OK) {
+        if (memcmp(pt_message_id(m), receipt.message_id, PT_UUID_BYTES) == 0)
+            handed++;
+        pt_message_destroy(&m);
+    }
+    printf("\nitest_failover: hung broker (SIGSTOP) left after %lld ms (ZeroMQ heartbeats: 15 s "
+           "without an answer, then %d ms without a connection); the message sent meanwhile "
+           "handed over %zu time(s)\n",
+           (long long)moved_ms, PUENTE_FAILOVER_AFTER_MS, handed);
+    CU_ASSERT_EQUAL(handed, 1);
+    CU_ASSERT_EQUAL(others, 0);
+    pt_client_destroy(&rx);
+    pt_harness_second_broker_stop(s_h, SIGTERM);
+}
+
+static char s_out[8192], s_err[8192];
+
+/* Runs the CLI with args, env (may be "") put before it. Its exit status. */
+static int s_cli(const char *env, const char *args)
+{
+    char command[2400];
+    const char *cli = getenv("PUENTE_CLI_BIN");
+    snprintf(command, sizeof command, "%s %s %s", env, cli ? cli : "build/puente", args);
+    return pt_harness_sh(s_h, command, s_out, sizeof s_out, s_err, sizeof s_err);
+}
+
+static void test_cli_takes_the_list(void)
+{
+    /* B is down since the test before; A runs. */
+    CU_ASSERT_EQUAL_FATAL(pt_harness_second_broker_pid(s_h), 0);
+    char json[700], args[2000], env[300];
+    snprintf(json, sizeof json, "%s/referral.json", pt_harness_dir(s_h));
+    CU_ASSERT_EQUAL_FATAL(s_cli("", "example referral.request"), 0);
+    FILE *file = fopen(json, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(file);
+    fputs(s_out, file);
+    fclose(file);
+    snprintf(args, sizeof args,
+             "send --as MX-DIF --to GT-PGN --type referral.request --case FAILOVER-CLI "
+             "--json '%s' --broker '%s,%s'",
+             json, s_b, pt_harness_endpoint(s_h));
+    CU_ASSERT_EQUAL(s_cli("", args), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s_out, "message_id"));
+
+    /* PUENTE_BROKER with the list (overriding the harness's single endpoint). */
+    snprintf(env, sizeof env, "env PUENTE_BROKER='%s,%s'", s_b, pt_harness_endpoint(s_h));
+    CU_ASSERT_EQUAL(s_cli(env, "recv --as GT-PGN --json-output"), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s_out, "\"case_token\":\"FAILOVER-CLI\""));
+
+    /* A malformed list: exit 1, the entry named, nothing sent. */
+    snprintf(args, sizeof args,
+             "send --as MX-DIF --to GT-PGN --type referral.request --case FAILOVER-CLI-2 "
+             "--json '%s' --broker '%s,,%s'",
+             json, pt_harness_endpoint(s_h), s_b);
+    CU_ASSERT_EQUAL(s_cli("", args), 1);
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(s_err, "broker endpoint list, entry 2 of 3 is empty (a comma too many?)"));
+    CU_ASSERT_EQUAL(pt_harness_sql_count(
+                        s_h, "SELECT count(*) FROM messages WHERE case_token = 'FAILOVER-CLI-2'"),
+                    0);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -424,6 +570,9 @@ int main(void)
                 "broker A killed mid-stream: senders and recipient move to B, every receipted "
                 "message handed over once",
                 test_clients_fail_over_without_loss_or_duplicates);
+    CU_add_test(suite, "a hung broker is left after the heartbeat timeout",
+                test_hung_broker_left_after_heartbeat_timeout);
+    CU_add_test(suite, "the CLI takes the list", test_cli_takes_the_list);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failures = CU_get_number_of_failures();

@@ -105,7 +105,7 @@ static void test_errors_name_the_entry(void)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char err[256] = "";
-        char **list = (char **) 1;
+        char **list = (char **)1;
         size_t n = 99;
         int rc = pt_endpoints_parse(bad[i].list, &list, &n, err, sizeof err);
         CU_ASSERT_EQUAL(rc, -1);
@@ -168,9 +168,9 @@ int main(void)
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 1;
     CU_pSuite suite = CU_add_suite("endpoints", NULL, NULL);
-    if (!suite || !CU_add_test(suite, "one endpoint and lists", test_single_and_lists)
-        || !CU_add_test(suite, "errors name the entry", test_errors_name_the_entry)
-        || !CU_add_test(suite, "configuration type", test_config_type)) {
+    if (!suite || !CU_add_test(suite, "one endpoint and lists", test_single_and_lists) ||
+        !CU_add_test(suite, "errors name the entry", test_errors_name_the_entry) ||
+        !CU_add_test(suite, "configuration type", test_config_type)) {
         CU_cleanup_registry();
         return 1;
     }
