@@ -74,6 +74,14 @@ typedef struct {
     char identity[PT_STORE_ORG_ID_MAX];
 } s_ack_wait_t;
 
+/* A receiving connection and the CURVE key it was admitted with (issue 6). */
+typedef struct {
+    char org[PT_STORE_ORG_ID_MAX];
+    uint8_t routing_id[PT_ROUTING_ID_MAX];
+    size_t routing_id_len;
+    uint8_t curve_public[32];
+} s_receiver_t;
+
 /* Respond-by sweep: how often, and how many lifecycles per pass. */
 #define S_EXPIRE_SWEEP_MS 1000
 #define S_EXPIRE_SWEEP_MAX 100
@@ -117,6 +125,11 @@ struct _pt_broker_t {
     int64_t last_stats_ms;              /* queue gauges, once a second */
     uint64_t delivered_counted;         /* pt_deliver_sent_count already in the counter */
     int db_down;
+    /* Issue 6: the CURVE key of each organisation's receiving connection, so that
+       a revocation (or the end of a window) also stops deliveries to it. */
+    s_receiver_t *receivers;
+    size_t n_receivers;
+    int64_t last_evict_ms;
 };
 
 /* --- replies ---------------------------------------------------------------- */
@@ -734,6 +747,63 @@ static void s_expire_sweep(pt_broker_t *self, int64_t now)
 
 /* --- other requests ---------------------------------------------------------- */
 
+/* --- issue 6: connections whose CURVE key is no longer admitted ------------------ */
+
+/* Remembers the key of org's new receiving connection (replacing the older one). */
+static void s_receiver_note(pt_broker_t *self, const pt_inbound_t *in)
+{
+    if (!in->has_curve_public)
+        return;
+    s_receiver_t *r = NULL;
+    for (size_t i = 0; i < self->n_receivers && !r; i++)
+        if (strcmp(self->receivers[i].org, in->identity) == 0)
+            r = &self->receivers[i];
+    if (!r) {
+        s_receiver_t *grown =
+            realloc(self->receivers, (self->n_receivers + 1) * sizeof *self->receivers);
+        if (!grown)
+            return;
+        self->receivers = grown;
+        r = &self->receivers[self->n_receivers++];
+    }
+    memset(r, 0, sizeof *r);
+    snprintf(r->org, sizeof r->org, "%s", in->identity);
+    memcpy(r->routing_id, in->routing_id, in->routing_id_len);
+    r->routing_id_len = in->routing_id_len;
+    memcpy(r->curve_public, in->curve_public, 32);
+}
+
+/* 1 unless in comes from an organisation's connection whose CURVE key is no longer
+   admitted (revoked, or past its window): ZAP checks keys only when a connection
+   opens. Operators and auditors have no key history. */
+static int s_connection_admitted(const pt_broker_t *self, const pt_inbound_t *in, int64_t now)
+{
+    const pt_directory_org_t *org =
+        in->has_curve_public ? pt_directory_org(self->directory, in->identity) : NULL;
+    return !org || pt_directory_curve_admitted(org, in->curve_public, now);
+}
+
+/* Stops deliveries to receiving connections whose key is no longer admitted. Runs
+   after key changes, after a reload, and once a second (windows end by themselves). */
+static void s_evict_receivers(pt_broker_t *self, int64_t now)
+{
+    self->last_evict_ms = now;
+    size_t kept = 0;
+    for (size_t i = 0; i < self->n_receivers; i++) {
+        s_receiver_t *r = &self->receivers[i];
+        const pt_directory_org_t *org = pt_directory_org(self->directory, r->org);
+        if (org && !pt_directory_curve_admitted(org, r->curve_public, now)) {
+            if (pt_deliver_detach(self->deliver, r->org, r->routing_id, r->routing_id_len))
+                pt_log(PT_LOG_WARN, "deliver", NULL, NULL,
+                       "stopped delivering to a connection of %s: its CURVE key was revoked or "
+                       "its window ended", r->org);
+            continue;
+        }
+        self->receivers[kept++] = *r;
+    }
+    self->n_receivers = kept;
+}
+
 static void s_handle_hello(pt_broker_t *self, const pt_inbound_t *in, const Puente__V1__Hello *hello)
 {
     if (strcmp(hello->org_id, in->identity) != 0) {
@@ -743,6 +813,7 @@ static void s_handle_hello(pt_broker_t *self, const pt_inbound_t *in, const Puen
     }
     if (hello->receive && strcmp(in->identity, PT_OPERATOR_ID) != 0) {
         pt_deliver_attach(self->deliver, in->identity, in->routing_id, in->routing_id_len);
+        s_receiver_note(self, in);
         pt_log(PT_LOG_INFO, "deliver", NULL, NULL, "%s is receiving", in->identity);
     }
     Puente__V1__Welcome welcome = PUENTE__V1__WELCOME__INIT;
@@ -1927,9 +1998,11 @@ static int s_handle_key_admin(pt_broker_t *self, const pt_inbound_t *in,
     switch (request->op_case) {
     case PUENTE__V1__ADMIN_REQUEST__OP_KEY_ROTATE:
         s_key_rotate(self, in, rid, request->key_rotate);
+        s_evict_receivers(self, pt_now_ms());
         return 1;
     case PUENTE__V1__ADMIN_REQUEST__OP_KEY_REVOKE:
         s_key_revoke(self, in, rid, request->key_revoke);
+        s_evict_receivers(self, pt_now_ms());
         return 1;
     case PUENTE__V1__ADMIN_REQUEST__OP_KEY_LIST: {
         const pt_directory_org_t *org = s_key_org(self, in, rid, request->key_list->org_id);
@@ -2219,6 +2292,20 @@ static void s_dispatch(pt_broker_t *self, const pt_inbound_t *in, s_prepared_t *
         return;
     }
     const Puente__V1__ClientFrame *frame = (const Puente__V1__ClientFrame *)pre->decoded;
+    if (!s_connection_admitted(self, in, pt_now_ms())) {
+        /* request_id 0 without a message id answers whatever the client waits for;
+           a submission gets its message id (the pool decoded the header). */
+        const Puente__V1__Header *h =
+            frame->body_case == PUENTE__V1__CLIENT_FRAME__BODY_SUBMIT ? pre->header : NULL;
+        pt_deliver_detach(self->deliver, in->identity, in->routing_id, in->routing_id_len);
+        s_reject(self, in->routing_id, in->routing_id_len, h ? h->message_id.data : NULL,
+                 h ? h->message_id.len : 0, 0,
+                 REJ(REJECT_UNAUTHENTICATED),
+                 "the CURVE key of this connection was revoked or its window ended; connect "
+                 "with the organisation's current keys",
+                 in->identity);
+        return;
+    }
     switch (frame->body_case) {
     case PUENTE__V1__CLIENT_FRAME__BODY_SUBMIT:
         if (stale || !pre->checked) {
@@ -2468,6 +2555,7 @@ int pt_broker_run(pt_broker_t *self, volatile sig_atomic_t *stop)
                        : "directory reload failed; keeping the previous one (%zu, %zu)",
                    pt_directory_org_count(self->directory),
                    pt_directory_agreement_count(self->directory));
+            s_evict_receivers(self, pt_now_ms());
         }
         int64_t now = pt_now_ms();
         int64_t timeout = pt_deliver_timeout_ms(self->deliver, now);
@@ -2521,6 +2609,8 @@ int pt_broker_run(pt_broker_t *self, volatile sig_atomic_t *stop)
                           (double)(sent - self->delivered_counted));
         self->delivered_counted = sent;
         s_queue_stats(self, pt_now_ms());
+        if (pt_now_ms() - self->last_evict_ms >= S_QUEUE_STATS_MS)
+            s_evict_receivers(self, pt_now_ms());
         if (pt_now_ms() - self->last_db_ms >= S_DB_PING_MS)
             s_db(self, "query", pt_store_ping(self->store));
     }
@@ -2546,6 +2636,7 @@ void pt_broker_destroy(pt_broker_t **self_p)
         zmq_ctx_term(self->zmq_context);
     pt_store_destroy(&self->store);
     pt_directory_destroy(&self->directory);
+    free(self->receivers);
     pt_keyset_destroy(&self->keys);
     free(self);
     *self_p = NULL;

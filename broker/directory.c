@@ -525,6 +525,20 @@ const pt_directory_key_set_t *pt_directory_seal_key_set(const pt_directory_org_t
     return NULL;
 }
 
+int pt_directory_curve_admitted(const pt_directory_org_t *org, const uint8_t curve_public[32],
+                                int64_t now_ms)
+{
+    if (!org || !curve_public)
+        return 0;
+    if (org->n_key_sets == 0)
+        return memcmp(org->curve_public, curve_public, 32) == 0;
+    for (size_t k = 0; k < org->n_key_sets; k++)
+        if (memcmp(org->key_sets[k].curve_public, curve_public, 32) == 0 &&
+            pt_key_window_admits(&org->key_sets[k].window, now_ms))
+            return 1;
+    return 0;
+}
+
 const pt_directory_key_set_t *pt_directory_current_key_set(const pt_directory_org_t *org)
 {
     for (size_t k = 0; org && k < org->n_key_sets; k++)

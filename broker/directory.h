@@ -150,6 +150,12 @@ const pt_directory_key_set_t *pt_directory_key_set(const pt_directory_org_t *org
 const pt_directory_key_set_t *pt_directory_seal_key_set(const pt_directory_org_t *org,
                                                         const uint8_t *key_id, size_t key_id_len);
 
+/* 1 if curve_public is the CURVE key of a set of org admitted at now_ms
+   (pt_key_window_admits; without a loaded history, the current key). For frames of
+   connections opened before a revocation or the end of a window. O(sets). */
+int pt_directory_curve_admitted(const pt_directory_org_t *org, const uint8_t curve_public[32],
+                                int64_t now_ms);
+
 /* The current key set of org (valid_until 0), or NULL (none loaded). */
 const pt_directory_key_set_t *pt_directory_current_key_set(const pt_directory_org_t *org);
 

@@ -182,6 +182,21 @@ static int s_connect(const char *keys_dir, const char *org)
     return rc;
 }
 
+/* How many lines of the broker's log contain text. */
+static int s_log_count(const char *text)
+{
+    char path[700], line[4096];
+    snprintf(path, sizeof path, "%s/broker.log", pt_harness_dir(s_h));
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f))
+        n += strstr(line, text) != NULL;
+    fclose(f);
+    return n;
+}
+
 /* --- metrics over HTTP --------------------------------------------------------- */
 
 typedef struct {
@@ -405,6 +420,13 @@ static void test_revoke_replaced_set(void)
     CU_ASSERT_EQUAL_FATAL(s_key_copy(s_sv_retired, "SV-CONNA", "stolen-sv", stolen, sizeof stolen),
                           0);
     CU_ASSERT_EQUAL(s_connect(stolen, "SV-CONNA"), 0);
+    /* and one such connection stays open, receiving for SV-CONNA. */
+    char err[256] = "";
+    pt_client_opts_t opts = {.endpoint = pt_harness_endpoint(s_h), .keys_dir = stolen,
+                             .org_id = "SV-CONNA", .receive = 1, .timeout_ms = 10000};
+    pt_client_t *open_conn = pt_client_new(&opts, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(open_conn);
+    int evicted = s_log_count("stopped delivering to a connection of SV-CONNA");
 
     /* ...until the old set is revoked. */
     CU_ASSERT_EQUAL(s_run("key revoke --org SV-CONNA --key-id %.16s", old_id), 1); /* no reason */
@@ -414,6 +436,12 @@ static void test_revoke_replaced_set(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(s_out, "revoked key set"));
     CU_ASSERT_PTR_NOT_NULL(strstr(s_out, "REJECT_UNKNOWN_KEY"));
     CU_ASSERT_PTR_NULL(strstr(s_out, "cannot send or connect")); /* not the current set */
+    /* The connection opened before: no more deliveries, nothing it sends is served. */
+    CU_ASSERT_EQUAL(s_log_count("stopped delivering to a connection of SV-CONNA"), evicted + 1);
+    CU_ASSERT_EQUAL(pt_client_directory_refresh(open_conn, NULL, 0), PT_CLIENT_REJECTED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pt_client_error(open_conn), "REJECT_UNAUTHENTICATED"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(pt_client_error(open_conn), "revoked"));
+    pt_client_destroy(&open_conn);
 
     /* Signed with the revoked key: refused with UNKNOWN_KEY, the reason says revoked. */
     CU_ASSERT_EQUAL(s_submit("SV-CONNA", held, held_len), PUENTE__V1__REJECT_CODE__REJECT_UNKNOWN_KEY);
@@ -483,21 +511,6 @@ static void test_expiry_metric(void)
 }
 
 /* --- SIGHUP: a revocation written by another broker ----------------------------------- */
-
-/* How many lines of the broker's log contain text. */
-static int s_log_count(const char *text)
-{
-    char path[700], line[4096];
-    snprintf(path, sizeof path, "%s/broker.log", pt_harness_dir(s_h));
-    FILE *f = fopen(path, "r");
-    int n = 0;
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof line, f))
-        n += strstr(line, text) != NULL;
-    fclose(f);
-    return n;
-}
 
 static void test_sighup_reload(void)
 {
