@@ -34,10 +34,14 @@ int pt_key_window_admits(const pt_key_window_t *window, int64_t now_ms)
 const char *pt_key_window_result_str(pt_key_window_result_t result)
 {
     switch (result) {
-    case PT_KEY_WINDOW_OK: return "valid";
-    case PT_KEY_WINDOW_NOT_YET_VALID: return "not yet valid";
-    case PT_KEY_WINDOW_REPLACED: return "replaced before the message was created";
-    case PT_KEY_WINDOW_REVOKED: return "revoked";
+    case PT_KEY_WINDOW_OK:
+        return "valid";
+    case PT_KEY_WINDOW_NOT_YET_VALID:
+        return "not yet valid";
+    case PT_KEY_WINDOW_REPLACED:
+        return "replaced before the message was created";
+    case PT_KEY_WINDOW_REVOKED:
+        return "revoked";
     }
     return "unknown";
 }

@@ -27,15 +27,15 @@
 
 typedef struct {
     int64_t valid_from_ms;
-    int64_t valid_until_ms;   /* 0 = open-ended (the current set) */
-    int64_t revoked_at_ms;    /* 0 = not revoked */
+    int64_t valid_until_ms; /* 0 = open-ended (the current set) */
+    int64_t revoked_at_ms;  /* 0 = not revoked */
 } pt_key_window_t;
 
 typedef enum {
     PT_KEY_WINDOW_OK = 0,
-    PT_KEY_WINDOW_NOT_YET_VALID,  /* at_ms before valid_from */
-    PT_KEY_WINDOW_REPLACED,       /* created at or after valid_until */
-    PT_KEY_WINDOW_REVOKED         /* created or presented at or after revoked_at */
+    PT_KEY_WINDOW_NOT_YET_VALID, /* at_ms before valid_from */
+    PT_KEY_WINDOW_REPLACED,      /* created at or after valid_until */
+    PT_KEY_WINDOW_REVOKED        /* created or presented at or after revoked_at */
 } pt_key_window_result_t;
 
 /* Applies the rule above. A NULL window is NOT_YET_VALID. O(1), no side effects. */

@@ -37,8 +37,8 @@ static const char *s_help =
     "list (operator): every key set of ORG: key id, state, validity, revocation.\n"
     "install (the organisation, on its own host): makes DIR/ORG/ its keys in --keys,\n"
     "  moving the current ones to KEYS/ORG/retired/<KEY-ID>/, where the SDK finds the\n"
-    "  former sealing key to open messages still sealed to it. Run it after rotate.\n"
-    CLI_COMMON_HELP;
+    "  former sealing key to open messages still sealed to it. Run it after "
+    "rotate.\n" CLI_COMMON_HELP;
 
 enum { S_ROTATE, S_REVOKE, S_LIST, S_INSTALL };
 
@@ -88,7 +88,8 @@ static void s_print_keys(const char *org, const Puente__V1__AdminReply *reply, i
                                 k->revoked_at_ms ? json_integer(k->revoked_at_ms) : json_null());
             json_object_set_new(o, "revoke_reason",
                                 k->revoke_reason && k->revoke_reason[0]
-                                    ? json_string(k->revoke_reason) : json_null());
+                                    ? json_string(k->revoke_reason)
+                                    : json_null());
             json_array_append_new(a, o);
         }
         json_t *doc = json_object();
@@ -99,8 +100,8 @@ static void s_print_keys(const char *org, const Puente__V1__AdminReply *reply, i
         json_decref(doc);
         return;
     }
-    printf("%-16s  %-24s %-24s %-24s %-24s %s\n", "KEY ID", "STATE", "VALID_FROM",
-           "VALID_UNTIL", "REVOKED_AT", "REASON");
+    printf("%-16s  %-24s %-24s %-24s %-24s %s\n", "KEY ID", "STATE", "VALID_FROM", "VALID_UNTIL",
+           "REVOKED_AT", "REASON");
     for (size_t i = 0; i < reply->n_keys; i++) {
         const Puente__V1__KeySetInfo *k = reply->keys[i];
         char id[2 * 32 + 1] = "?", from[40], until[40], revoked[40];
@@ -132,8 +133,8 @@ static int s_key_id_parse(const char *text, uint8_t out[32])
 }
 
 /* Sends req as the operator; prints the result and the key sets. */
-static int s_call(const cli_common_t *common, const char *org,
-                  const Puente__V1__AdminRequest *req, int show_result)
+static int s_call(const cli_common_t *common, const char *org, const Puente__V1__AdminRequest *req,
+                  int show_result)
 {
     pt_client_t *client = NULL;
     int code = cli_connect(common, PUENTE_OPERATOR, 0, &client);
@@ -156,15 +157,15 @@ static int s_call(const cli_common_t *common, const char *org,
 
 int cmd_key(int argc, char **argv)
 {
-    static const struct option longopts[] = { { "org", required_argument, 0, 'o' },
-                                              { "keys-from", required_argument, 0, 'F' },
-                                              { "from", required_argument, 0, 'f' },
-                                              { "overlap", required_argument, 0, 'O' },
-                                              { "key-id", required_argument, 0, 'k' },
-                                              { "at", required_argument, 0, 'a' },
-                                              { "reason", required_argument, 0, 'r' },
-                                              CLI_COMMON_OPTIONS,
-                                              { 0, 0, 0, 0 } };
+    static const struct option longopts[] = {{"org", required_argument, 0, 'o'},
+                                             {"keys-from", required_argument, 0, 'F'},
+                                             {"from", required_argument, 0, 'f'},
+                                             {"overlap", required_argument, 0, 'O'},
+                                             {"key-id", required_argument, 0, 'k'},
+                                             {"at", required_argument, 0, 'a'},
+                                             {"reason", required_argument, 0, 'r'},
+                                             CLI_COMMON_OPTIONS,
+                                             {0, 0, 0, 0}};
     cli_common_t common;
     cli_common_init(&common, PUENTE_DEFAULT_TIMEOUT_MS);
     const char *org = NULL, *keys_from = NULL, *from = NULL, *overlap = S_DEFAULT_OVERLAP,
@@ -178,24 +179,42 @@ int cmd_key(int argc, char **argv)
         if (r > 0)
             continue;
         switch (c) {
-        case 'o': org = optarg; break;
-        case 'F': keys_from = optarg; break;
-        case 'f': from = optarg; break;
-        case 'O': overlap = optarg; break;
-        case 'k': key_id = optarg; break;
-        case 'a': at = optarg; break;
-        case 'r': reason = optarg; break;
-        case 'h': fputs(s_help, stdout); return CLI_OK;
-        case ':': return cli_usage_error("key", "option %s needs a value", argv[optind - 1]);
-        default: return cli_usage_error("key", "unknown option %s", argv[optind - 1]);
+        case 'o':
+            org = optarg;
+            break;
+        case 'F':
+            keys_from = optarg;
+            break;
+        case 'f':
+            from = optarg;
+            break;
+        case 'O':
+            overlap = optarg;
+            break;
+        case 'k':
+            key_id = optarg;
+            break;
+        case 'a':
+            at = optarg;
+            break;
+        case 'r':
+            reason = optarg;
+            break;
+        case 'h':
+            fputs(s_help, stdout);
+            return CLI_OK;
+        case ':':
+            return cli_usage_error("key", "option %s needs a value", argv[optind - 1]);
+        default:
+            return cli_usage_error("key", "unknown option %s", argv[optind - 1]);
         }
     }
     if (argc - optind != 1)
         return cli_usage_error("key", "expected: key rotate | revoke | list | install");
     const char *verb = argv[optind];
-    int op = strcmp(verb, "rotate") == 0   ? S_ROTATE
-             : strcmp(verb, "revoke") == 0 ? S_REVOKE
-             : strcmp(verb, "list") == 0   ? S_LIST
+    int op = strcmp(verb, "rotate") == 0    ? S_ROTATE
+             : strcmp(verb, "revoke") == 0  ? S_REVOKE
+             : strcmp(verb, "list") == 0    ? S_LIST
              : strcmp(verb, "install") == 0 ? S_INSTALL
                                             : -1;
     if (op < 0)
@@ -220,14 +239,18 @@ int cmd_key(int argc, char **argv)
     case S_ROTATE: {
         int64_t overlap_ms = 0;
         if (puente_duration_parse(overlap, &overlap_ms) != 0 || overlap_ms > 366 * S_DAY_MS)
-            return cli_usage_error("key", "--overlap: expected a duration up to 366d (e.g. 7d, "
-                                          "12h, 0), got '%s'", overlap);
+            return cli_usage_error("key",
+                                   "--overlap: expected a duration up to 366d (e.g. 7d, "
+                                   "12h, 0), got '%s'",
+                                   overlap);
         const char *dir = keys_from ? keys_from : common.keys;
         char err[300] = "";
         pt_keyset_t *ks = pt_keyset_load(dir, org, 0, err, sizeof err);
         if (!ks) {
-            fprintf(stderr, "puente key rotate: cannot read the new public keys of %s in %s/%s/: "
-                            "%s\n", org, dir, org, err);
+            fprintf(stderr,
+                    "puente key rotate: cannot read the new public keys of %s in %s/%s/: "
+                    "%s\n",
+                    org, dir, org, err);
             return CLI_USAGE;
         }
         uint8_t sign_pub[PT_ED25519_PUBLIC_BYTES], seal_pub[PT_X25519_PUBLIC_BYTES],
@@ -238,9 +261,9 @@ int cmd_key(int argc, char **argv)
         pt_keyset_destroy(&ks);
         Puente__V1__KeyRotate rotate = PUENTE__V1__KEY_ROTATE__INIT;
         rotate.org_id = (char *)org;
-        rotate.sign_public = (ProtobufCBinaryData){ sizeof sign_pub, sign_pub };
-        rotate.seal_public = (ProtobufCBinaryData){ sizeof seal_pub, seal_pub };
-        rotate.curve_public = (ProtobufCBinaryData){ sizeof curve_pub, curve_pub };
+        rotate.sign_public = (ProtobufCBinaryData){sizeof sign_pub, sign_pub};
+        rotate.seal_public = (ProtobufCBinaryData){sizeof seal_pub, seal_pub};
+        rotate.curve_public = (ProtobufCBinaryData){sizeof curve_pub, curve_pub};
         rotate.overlap_ms = overlap_ms;
         req.op_case = PUENTE__V1__ADMIN_REQUEST__OP_KEY_ROTATE;
         req.key_rotate = &rotate;
@@ -262,11 +285,13 @@ int cmd_key(int argc, char **argv)
                                    key_id);
         int64_t at_ms = 0;
         if (at && strcmp(at, "now") != 0 && (puente_time_parse(at, &at_ms) != 0 || at_ms <= 0))
-            return cli_usage_error("key", "--at: expected an ISO 8601 time such as "
-                                          "2026-03-01T12:00:00Z, got '%s'", at);
+            return cli_usage_error("key",
+                                   "--at: expected an ISO 8601 time such as "
+                                   "2026-03-01T12:00:00Z, got '%s'",
+                                   at);
         Puente__V1__KeyRevoke revoke = PUENTE__V1__KEY_REVOKE__INIT;
         revoke.org_id = (char *)org;
-        revoke.sign_key_id = (ProtobufCBinaryData){ (size_t)id_len, id };
+        revoke.sign_key_id = (ProtobufCBinaryData){(size_t)id_len, id};
         revoke.at_ms = at_ms;
         revoke.reason = (char *)reason;
         req.op_case = PUENTE__V1__ADMIN_REQUEST__OP_KEY_REVOKE;
@@ -300,7 +325,8 @@ int cmd_key(int argc, char **argv)
             printf("installed the key set %.16s as %s/%s/\n", hex, common.keys, org);
             if (retired[0])
                 printf("the former set is kept in %s/%s/retired/%s/ (its sealing key opens "
-                       "messages still sealed to it)\n", common.keys, org, retired);
+                       "messages still sealed to it)\n",
+                       common.keys, org, retired);
             printf("restart %s's adapters (bridge, SDK clients) so that they use the new keys\n",
                    org);
         }

@@ -174,8 +174,10 @@ static int s_key_copy(const char *src, const char *org, const char *name, char *
 /* Connects as org with the keys in keys_dir: 0 connected, else the SDK's error in s_reason. */
 static int s_connect(const char *keys_dir, const char *org)
 {
-    pt_client_opts_t opts = {.endpoint = pt_harness_endpoint(s_h), .keys_dir = keys_dir,
-                             .org_id = org, .timeout_ms = 4000};
+    pt_client_opts_t opts = {.endpoint = pt_harness_endpoint(s_h),
+                             .keys_dir = keys_dir,
+                             .org_id = org,
+                             .timeout_ms = 4000};
     pt_client_t *c = pt_client_new(&opts, s_reason, sizeof s_reason);
     int rc = c ? 0 : -1;
     pt_client_destroy(&c);
@@ -265,7 +267,7 @@ static double s_metric_wait(const char *series, double lo, double hi)
 
 /* --- MX-DIF: rotation with an overlap -------------------------------------------- */
 
-static uint8_t *s_mx_old_late;     /* signed with MX-DIF's old key, for the SIGHUP test */
+static uint8_t *s_mx_old_late; /* signed with MX-DIF's old key, for the SIGHUP test */
 static size_t s_mx_old_late_len;
 
 static void test_rotate_with_overlap(void)
@@ -286,14 +288,17 @@ static void test_rotate_with_overlap(void)
     snprintf(id16, sizeof id16, "%.16s", new_id);
     CU_ASSERT_PTR_NOT_NULL(strstr(s_out, id16));
     CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM org_keys WHERE org_id = "
-                                              "'MX-DIF' AND valid_until IS NULL"), 1);
+                                              "'MX-DIF' AND valid_until IS NULL"),
+                    1);
     CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM org_keys WHERE org_id = "
                                               "'MX-DIF' AND valid_until > now() + interval '59 "
                                               "minutes' AND valid_until < now() + interval "
-                                              "'61 minutes'"), 1);
+                                              "'61 minutes'"),
+                    1);
     /* The rotation is in the trail (and so in the Merkle log). */
     CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM case_events WHERE case_token "
-                                              "= 'keys:MX-DIF' AND kind = 'key_rotated'"), 1);
+                                              "= 'keys:MX-DIF' AND kind = 'key_rotated'"),
+                    1);
     /* Reusing a key set is refused. */
     CU_ASSERT_EQUAL(s_run("key rotate --org MX-DIF --keys-from %s", fresh), 2);
     CU_ASSERT_PTR_NOT_NULL(strstr(s_err, "never reused"));
@@ -360,11 +365,13 @@ static void test_rotate_without_overlap(void)
     CU_ASSERT_EQUAL_FATAL(s_run("key install --org HN-DINAF --from %s", fresh), 0);
 
     /* Over the new connection (the old CURVE key is past its window too). */
-    CU_ASSERT_EQUAL(s_submit("HN-DINAF", late, late_len), PUENTE__V1__REJECT_CODE__REJECT_UNKNOWN_KEY);
+    CU_ASSERT_EQUAL(s_submit("HN-DINAF", late, late_len),
+                    PUENTE__V1__REJECT_CODE__REJECT_UNKNOWN_KEY);
     CU_ASSERT_PTR_NOT_NULL(strstr(s_reason, "replaced"));
     CU_ASSERT_EQUAL(s_submit("HN-DINAF", held, held_len), 0);
     CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM messages WHERE case_token "
-                                              "LIKE 'CASE-KEY-HN-%'"), 1);
+                                              "LIKE 'CASE-KEY-HN-%'"),
+                    1);
     CU_ASSERT_EQUAL(s_send("HN-DINAF", "US-ORR", "CASE-KEY-HN-3"), 0);
     free(held);
     free(late);
@@ -385,8 +392,8 @@ static void test_recipient_rotation(void)
     /* GT-PGN, with its new keys, receives everything: sealed to its old and new keys,
        signed by MX-DIF's old key (inside its window) and new key. */
     CU_ASSERT_EQUAL(s_run("recv --as GT-PGN --timeout 5s --json-output"), 0);
-    const char *cases[] = {"CASE-KEY-MX-1", "CASE-KEY-MX-2", "CASE-KEY-MX-3", "CASE-KEY-MX-4",
-                           "CASE-KEY-GT-OLD", "CASE-KEY-GT-NEW"};
+    const char *cases[] = {"CASE-KEY-MX-1", "CASE-KEY-MX-2",   "CASE-KEY-MX-3",
+                           "CASE-KEY-MX-4", "CASE-KEY-GT-OLD", "CASE-KEY-GT-NEW"};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char want[64];
         snprintf(want, sizeof want, "\"%s\"", cases[i]);
@@ -395,7 +402,8 @@ static void test_recipient_rotation(void)
         CU_ASSERT_PTR_NOT_NULL(strstr(s_out, want));
     }
     CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM deliveries WHERE recipient = "
-                                              "'GT-PGN' AND state <> 'acked'"), 0);
+                                              "'GT-PGN' AND state <> 'acked'"),
+                    0);
 }
 
 /* --- SV-CONNA: a replaced set turns out compromised ------------------------------- */
@@ -414,16 +422,19 @@ static void test_revoke_replaced_set(void)
     CU_ASSERT_EQUAL_FATAL(s_keygen("SV-CONNA", "new-sv", fresh, sizeof fresh), 0);
     CU_ASSERT_EQUAL_FATAL(s_run("key rotate --org SV-CONNA --keys-from %s", fresh), 0);
     CU_ASSERT_EQUAL_FATAL(s_run("key install --org SV-CONNA --from %s", fresh), 0);
-    snprintf(s_sv_retired, sizeof s_sv_retired, "%s/SV-CONNA/retired/%.16s",
-             pt_harness_keys(s_h), old_id);
+    snprintf(s_sv_retired, sizeof s_sv_retired, "%s/SV-CONNA/retired/%.16s", pt_harness_keys(s_h),
+             old_id);
     /* Whoever holds the old set can connect during the overlap... */
     CU_ASSERT_EQUAL_FATAL(s_key_copy(s_sv_retired, "SV-CONNA", "stolen-sv", stolen, sizeof stolen),
                           0);
     CU_ASSERT_EQUAL(s_connect(stolen, "SV-CONNA"), 0);
     /* and one such connection stays open, receiving for SV-CONNA. */
     char err[256] = "";
-    pt_client_opts_t opts = {.endpoint = pt_harness_endpoint(s_h), .keys_dir = stolen,
-                             .org_id = "SV-CONNA", .receive = 1, .timeout_ms = 10000};
+    pt_client_opts_t opts = {.endpoint = pt_harness_endpoint(s_h),
+                             .keys_dir = stolen,
+                             .org_id = "SV-CONNA",
+                             .receive = 1,
+                             .timeout_ms = 10000};
     pt_client_t *open_conn = pt_client_new(&opts, err, sizeof err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(open_conn);
     int evicted = s_log_count("stopped delivering to a connection of SV-CONNA");
@@ -432,7 +443,9 @@ static void test_revoke_replaced_set(void)
     CU_ASSERT_EQUAL(s_run("key revoke --org SV-CONNA --key-id %.16s", old_id), 1); /* no reason */
     CU_ASSERT_EQUAL(s_run("key revoke --org SV-CONNA --key-id 00000000 --reason test"), 2);
     CU_ASSERT_EQUAL_FATAL(s_run("key revoke --org SV-CONNA --key-id %.16s --reason "
-                                "'backup tape of the old key lost'", old_id), 0);
+                                "'backup tape of the old key lost'",
+                                old_id),
+                          0);
     CU_ASSERT_PTR_NOT_NULL(strstr(s_out, "revoked key set"));
     CU_ASSERT_PTR_NOT_NULL(strstr(s_out, "REJECT_UNKNOWN_KEY"));
     CU_ASSERT_PTR_NULL(strstr(s_out, "cannot send or connect")); /* not the current set */
@@ -444,7 +457,8 @@ static void test_revoke_replaced_set(void)
     pt_client_destroy(&open_conn);
 
     /* Signed with the revoked key: refused with UNKNOWN_KEY, the reason says revoked. */
-    CU_ASSERT_EQUAL(s_submit("SV-CONNA", held, held_len), PUENTE__V1__REJECT_CODE__REJECT_UNKNOWN_KEY);
+    CU_ASSERT_EQUAL(s_submit("SV-CONNA", held, held_len),
+                    PUENTE__V1__REJECT_CODE__REJECT_UNKNOWN_KEY);
     CU_ASSERT_PTR_NOT_NULL(strstr(s_reason, "revoked"));
     /* Meanwhile the others are served, SV-CONNA too with its current key. */
     CU_ASSERT_EQUAL(s_send("MX-DIF", "GT-PGN", "CASE-KEY-SV-3"), 0);
@@ -458,7 +472,8 @@ static void test_revoke_replaced_set(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(s_out, "revoked"));
     CU_ASSERT_PTR_NOT_NULL(strstr(s_out, "backup tape of the old key lost"));
     CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM case_events WHERE case_token "
-                                              "= 'keys:SV-CONNA' AND kind = 'key_revoked'"), 1);
+                                              "= 'keys:SV-CONNA' AND kind = 'key_revoked'"),
+                    1);
     free(held);
 }
 
@@ -517,11 +532,12 @@ static void test_sighup_reload(void)
     /* Before: MX-DIF's old key is inside its window. Revoke it in the database only
        (another broker's change), then SIGHUP. */
     CU_ASSERT_PTR_NOT_NULL_FATAL(s_mx_old_late);
-    CU_ASSERT_EQUAL_FATAL(pt_harness_sql_exec(s_h, NULL,
-                                              "UPDATE org_keys SET revoked_at = now(), "
-                                              "revoke_reason = 'revoked elsewhere' "
-                                              "WHERE org_id = 'MX-DIF' AND valid_until IS NOT NULL"),
-                          0);
+    CU_ASSERT_EQUAL_FATAL(
+        pt_harness_sql_exec(s_h, NULL,
+                            "UPDATE org_keys SET revoked_at = now(), "
+                            "revoke_reason = 'revoked elsewhere' "
+                            "WHERE org_id = 'MX-DIF' AND valid_until IS NOT NULL"),
+        0);
     /* Submitting before the reload would store it (the broker still holds the old
        window), so wait for the broker to log the reload first. */
     int reloads = s_log_count("reloaded the directory");
@@ -554,11 +570,13 @@ static void test_audit_verify(void)
     CU_ASSERT_EQUAL(s_run("audit verify --db '%s' --json", pt_harness_conninfo(s_h)), 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(s_out, "\"ok\": true"));
     CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM messages WHERE case_token "
-                                              "= 'CASE-KEY-SV-1'"), 1);
+                                              "= 'CASE-KEY-SV-1'"),
+                    1);
     char bundle[700];
     snprintf(bundle, sizeof bundle, "%s/sv1.json", pt_harness_dir(s_h));
     CU_ASSERT_EQUAL(s_run("audit export --case CASE-KEY-SV-1 --db '%s' --out %s",
-                          pt_harness_conninfo(s_h), bundle), 0);
+                          pt_harness_conninfo(s_h), bundle),
+                    0);
     CU_ASSERT_EQUAL(s_run("audit verify --bundle %s", bundle), 0);
     /* A message recorded as signed after its key's revocation is named. */
     CU_ASSERT_EQUAL_FATAL(pt_harness_sql_exec(s_h, NULL,

@@ -4,7 +4,7 @@
 
 #include "pt_key_window.h"
 
-#define T0 1760000000000LL          /* registration of the set */
+#define T0 1760000000000LL /* registration of the set */
 #define DAY (86400LL * 1000)
 
 static void test_current_set(void)
@@ -50,8 +50,8 @@ static void test_revoked_set(void)
     CU_ASSERT_EQUAL(pt_key_window_check(&w, T0 + DAY, 0), PT_KEY_WINDOW_OK);
     CU_ASSERT_EQUAL(pt_key_window_check(&w, T0 + 6 * DAY, 0), PT_KEY_WINDOW_REVOKED);
     /* Revoked inside an overlap: the earlier end counts. */
-    pt_key_window_t both = {.valid_from_ms = T0, .valid_until_ms = T0 + 7 * DAY,
-                            .revoked_at_ms = T0 + 3 * DAY};
+    pt_key_window_t both = {
+        .valid_from_ms = T0, .valid_until_ms = T0 + 7 * DAY, .revoked_at_ms = T0 + 3 * DAY};
     CU_ASSERT_EQUAL(pt_key_window_check(&both, T0 + 4 * DAY, T0 + DAY), PT_KEY_WINDOW_REVOKED);
     CU_ASSERT_EQUAL(pt_key_window_check(&both, T0 + 2 * DAY, T0 + 2 * DAY), PT_KEY_WINDOW_OK);
 }
