@@ -103,8 +103,9 @@ $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $$(call unit_libs,$$*) $
 $(BUILD)/tests/itest_%: $(BUILD)/obj/tests/integration/itest_%.o $(TLIB_OBJ) $(LIB_SDK) $(LIB_PROTO)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-# itest_metrics scrapes the broker's /metrics with libcurl.
+# itest_metrics and itest_keys scrape the broker's /metrics with libcurl.
 $(BUILD)/tests/itest_metrics: LDLIBS += -lcurl
+$(BUILD)/tests/itest_keys: LDLIBS += -lcurl
 
 run: deps all
 	@deploy/run.sh

@@ -3,6 +3,7 @@
 #include "broker.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,14 @@ typedef struct {
     char identity[PT_STORE_ORG_ID_MAX];
 } s_ack_wait_t;
 
+/* A receiving connection and the CURVE key it was admitted with (issue 6). */
+typedef struct {
+    char org[PT_STORE_ORG_ID_MAX];
+    uint8_t routing_id[PT_ROUTING_ID_MAX];
+    size_t routing_id_len;
+    uint8_t curve_public[32];
+} s_receiver_t;
+
 /* Respond-by sweep: how often, and how many lifecycles per pass. */
 #define S_EXPIRE_SWEEP_MS 1000
 #define S_EXPIRE_SWEEP_MAX 100
@@ -116,6 +125,11 @@ struct _pt_broker_t {
     int64_t last_stats_ms;              /* queue gauges, once a second */
     uint64_t delivered_counted;         /* pt_deliver_sent_count already in the counter */
     int db_down;
+    /* Issue 6: the CURVE key of each organisation's receiving connection, so that
+       a revocation (or the end of a window) also stops deliveries to it. */
+    s_receiver_t *receivers;
+    size_t n_receivers;
+    int64_t last_evict_ms;
 };
 
 /* --- replies ---------------------------------------------------------------- */
@@ -316,7 +330,7 @@ static void s_precheck(const pt_broker_t *self, const pt_inbound_t *in,
     if (pt_authn_check(in->identity, pre->header, &pre->verdict))
         return;
     pre->failed_stage = "verify";
-    if (pt_verify_check(self->directory, envelope, pre->header, &pre->verdict))
+    if (pt_verify_check(self->directory, envelope, pre->header, pt_now_ms(), &pre->verdict))
         return;
     pre->failed_stage = NULL;
     pt_sha256(envelope->header.data, envelope->header.len, pre->header_sha256);
@@ -733,6 +747,63 @@ static void s_expire_sweep(pt_broker_t *self, int64_t now)
 
 /* --- other requests ---------------------------------------------------------- */
 
+/* --- issue 6: connections whose CURVE key is no longer admitted ------------------ */
+
+/* Remembers the key of org's new receiving connection (replacing the older one). */
+static void s_receiver_note(pt_broker_t *self, const pt_inbound_t *in)
+{
+    if (!in->has_curve_public)
+        return;
+    s_receiver_t *r = NULL;
+    for (size_t i = 0; i < self->n_receivers && !r; i++)
+        if (strcmp(self->receivers[i].org, in->identity) == 0)
+            r = &self->receivers[i];
+    if (!r) {
+        s_receiver_t *grown =
+            realloc(self->receivers, (self->n_receivers + 1) * sizeof *self->receivers);
+        if (!grown)
+            return;
+        self->receivers = grown;
+        r = &self->receivers[self->n_receivers++];
+    }
+    memset(r, 0, sizeof *r);
+    snprintf(r->org, sizeof r->org, "%s", in->identity);
+    memcpy(r->routing_id, in->routing_id, in->routing_id_len);
+    r->routing_id_len = in->routing_id_len;
+    memcpy(r->curve_public, in->curve_public, 32);
+}
+
+/* 1 unless in comes from an organisation's connection whose CURVE key is no longer
+   admitted (revoked, or past its window): ZAP checks keys only when a connection
+   opens. Operators and auditors have no key history. */
+static int s_connection_admitted(const pt_broker_t *self, const pt_inbound_t *in, int64_t now)
+{
+    const pt_directory_org_t *org =
+        in->has_curve_public ? pt_directory_org(self->directory, in->identity) : NULL;
+    return !org || pt_directory_curve_admitted(org, in->curve_public, now);
+}
+
+/* Stops deliveries to receiving connections whose key is no longer admitted. Runs
+   after key changes, after a reload, and once a second (windows end by themselves). */
+static void s_evict_receivers(pt_broker_t *self, int64_t now)
+{
+    self->last_evict_ms = now;
+    size_t kept = 0;
+    for (size_t i = 0; i < self->n_receivers; i++) {
+        s_receiver_t *r = &self->receivers[i];
+        const pt_directory_org_t *org = pt_directory_org(self->directory, r->org);
+        if (org && !pt_directory_curve_admitted(org, r->curve_public, now)) {
+            if (pt_deliver_detach(self->deliver, r->org, r->routing_id, r->routing_id_len))
+                pt_log(PT_LOG_WARN, "deliver", NULL, NULL,
+                       "stopped delivering to a connection of %s: its CURVE key was revoked or "
+                       "its window ended", r->org);
+            continue;
+        }
+        self->receivers[kept++] = *r;
+    }
+    self->n_receivers = kept;
+}
+
 static void s_handle_hello(pt_broker_t *self, const pt_inbound_t *in, const Puente__V1__Hello *hello)
 {
     if (strcmp(hello->org_id, in->identity) != 0) {
@@ -742,6 +813,7 @@ static void s_handle_hello(pt_broker_t *self, const pt_inbound_t *in, const Puen
     }
     if (hello->receive && strcmp(in->identity, PT_OPERATOR_ID) != 0) {
         pt_deliver_attach(self->deliver, in->identity, in->routing_id, in->routing_id_len);
+        s_receiver_note(self, in);
         pt_log(PT_LOG_INFO, "deliver", NULL, NULL, "%s is receiving", in->identity);
     }
     Puente__V1__Welcome welcome = PUENTE__V1__WELCOME__INIT;
@@ -927,6 +999,25 @@ static int s_directory_agreements(pt_broker_t *self, const char *requester, s_ag
     return 0;
 }
 
+/* Fills info from one key set of org_id; everything borrowed from set. The
+   revocation reason is the operator's text: only admin replies carry it. */
+static void s_key_set_info(const char *org_id, const pt_directory_key_set_t *set, int with_reason,
+                           Puente__V1__KeySetInfo *info)
+{
+    puente__v1__key_set_info__init(info);
+    info->org_id = (char *)org_id;
+    info->sign_key_id = (ProtobufCBinaryData){32, (uint8_t *)set->sign_key_id};
+    info->seal_key_id = (ProtobufCBinaryData){32, (uint8_t *)set->seal_key_id};
+    info->sign_public = (ProtobufCBinaryData){32, (uint8_t *)set->sign_public};
+    info->seal_public = (ProtobufCBinaryData){32, (uint8_t *)set->seal_public};
+    info->curve_public = (ProtobufCBinaryData){32, (uint8_t *)set->curve_public};
+    info->valid_from_ms = set->window.valid_from_ms;
+    info->valid_until_ms = set->window.valid_until_ms;
+    info->revoked_at_ms = set->window.revoked_at_ms;
+    if (with_reason)
+        info->revoke_reason = (char *)set->revoke_reason;
+}
+
 static void s_handle_directory(pt_broker_t *self, const pt_inbound_t *in,
                                const Puente__V1__DirectoryRequest *request)
 {
@@ -937,8 +1028,11 @@ static void s_handle_directory(pt_broker_t *self, const pt_inbound_t *in,
     /* Service types split out of each org's ','-joined list: one copy per org. */
     char **service_copy = calloc(n ? n : 1, sizeof *service_copy);
     char ***service_lists = calloc(n ? n : 1, sizeof *service_lists);
+    /* Issue 6: each organisation's key history (OrgKeys.key_sets). */
+    Puente__V1__KeySetInfo **set_infos = calloc(n ? n : 1, sizeof *set_infos);
+    Puente__V1__KeySetInfo ***set_lists = calloc(n ? n : 1, sizeof *set_lists);
     uint8_t *packed = NULL;
-    if (!keys || !list || !service_copy || !service_lists)
+    if (!keys || !list || !service_copy || !service_lists || !set_infos || !set_lists)
         goto done;
     size_t count = 0;
     for (size_t i = 0; i < n; i++) {
@@ -955,6 +1049,18 @@ static void s_handle_directory(pt_broker_t *self, const pt_inbound_t *in,
         entry->seal_public = (ProtobufCBinaryData){32, (uint8_t *)org->seal_public};
         entry->curve_public = (ProtobufCBinaryData){32, (uint8_t *)org->curve_public};
         entry->enabled = org->enabled;
+        if (org->n_key_sets) {
+            set_infos[count] = calloc(org->n_key_sets, sizeof *set_infos[count]);
+            set_lists[count] = calloc(org->n_key_sets, sizeof *set_lists[count]);
+            if (!set_infos[count] || !set_lists[count])
+                goto done;
+            for (size_t k = 0; k < org->n_key_sets; k++) {
+                s_key_set_info(org->org_id, &org->key_sets[k], 0, &set_infos[count][k]);
+                set_lists[count][k] = &set_infos[count][k];
+            }
+            entry->key_sets = set_lists[count];
+            entry->n_key_sets = org->n_key_sets;
+        }
         if (org->service_types[0]) {
             size_t n_types = 1;
             for (const char *p = org->service_types; *p; p++)
@@ -1002,6 +1108,12 @@ done:
         free(service_copy[i]);
         free(service_lists[i]);
     }
+    for (size_t i = 0; i < n && set_infos && set_lists; i++) {
+        free(set_infos[i]);
+        free(set_lists[i]);
+    }
+    free(set_infos);
+    free(set_lists);
     free(service_copy);
     free(service_lists);
     s_agreements_free(&agreements);
@@ -1615,6 +1727,297 @@ static int s_handle_admin_ops(pt_broker_t *self, const pt_inbound_t *in,
     }
 }
 
+/* --- issue 6: key rotation, revocation and listing ------------------------------ */
+
+/* 1 if text is 1..max_len bytes of valid UTF-8 without control characters. */
+static int s_reason_ok(const char *text, size_t max_len)
+{
+    size_t len = text ? strlen(text) : 0;
+    if (len == 0 || len > max_len)
+        return 0;
+    const unsigned char *p = (const unsigned char *)text;
+    while (*p) {
+        size_t n = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3
+                 : (*p & 0xF8) == 0xF0 ? 4 : 0;
+        if (n == 0 || (n == 1 && (*p < 0x20 || *p == 0x7f)) || (n == 2 && *p < 0xC2) ||
+            (n == 4 && *p > 0xF4))
+            return 0;
+        for (size_t k = 1; k < n; k++)
+            if ((p[k] & 0xC0) != 0x80)
+                return 0;
+        /* Overlong 3/4-byte forms and UTF-16 surrogates. */
+        if ((n == 3 && ((*p == 0xE0 && p[1] < 0xA0) || (*p == 0xED && p[1] >= 0xA0))) ||
+            (n == 4 && ((*p == 0xF0 && p[1] < 0x90) || (*p == 0xF4 && p[1] >= 0x90))))
+            return 0;
+        p += n;
+    }
+    return 1;
+}
+
+/* The first 16 hex digits of a key id: what `puente key list` shows. */
+static void s_key_id_short(const uint8_t id[32], char out[17])
+{
+    char full[65];
+    pt_hex(id, 32, full);
+    memcpy(out, full, 16);
+    out[16] = '\0';
+}
+
+static void s_time_text(int64_t ms, char *out, size_t len)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    char secs[32];
+    if (ms < 0 || !gmtime_r(&t, &tm) || strftime(secs, sizeof secs, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+        snprintf(out, len, "%lld ms", (long long)ms);
+    else
+        snprintf(out, len, "%s.%03dZ", secs, (int)(ms % 1000));
+}
+
+/* Sends the key sets of org (all, or the ones listed by key_set_id) in an AdminReply. */
+static void s_key_reply(pt_broker_t *self, const pt_inbound_t *in, uint64_t rid,
+                        const char *result, const pt_directory_org_t *org,
+                        const int64_t *only_ids, size_t n_only)
+{
+    Puente__V1__AdminReply reply = PUENTE__V1__ADMIN_REPLY__INIT;
+    size_t n = org->n_key_sets;
+    Puente__V1__KeySetInfo *infos = calloc(n ? n : 1, sizeof *infos);
+    Puente__V1__KeySetInfo **ptrs = calloc(n ? n : 1, sizeof *ptrs);
+    if (!infos || !ptrs) {
+        free(infos);
+        free(ptrs);
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid, REJ(REJECT_RETRY_LATER),
+                 "out of memory", in->identity);
+        return;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        int wanted = n_only == 0;
+        for (size_t j = 0; j < n_only && !wanted; j++)
+            wanted = org->key_sets[i].key_set_id == only_ids[j];
+        if (!wanted)
+            continue;
+        s_key_set_info(org->org_id, &org->key_sets[i], 1, &infos[k]);
+        ptrs[k] = &infos[k];
+        k++;
+    }
+    reply.request_id = rid;
+    reply.result = (char *)result;
+    reply.keys = ptrs;
+    reply.n_keys = k;
+    s_admin_send(self, in, &reply);
+    free(infos);
+    free(ptrs);
+}
+
+/* Refreshes org's key history from the store (another broker may have changed it)
+   and returns the organisation, or NULL after rejecting. */
+static const pt_directory_org_t *s_key_org(pt_broker_t *self, const pt_inbound_t *in,
+                                           uint64_t rid, const char *org_id)
+{
+    const pt_directory_org_t *org = org_id ? pt_directory_org(self->directory, org_id) : NULL;
+    if (!org) {
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid,
+                 REJ(REJECT_UNKNOWN_RECIPIENT), "no such organisation", in->identity);
+        return NULL;
+    }
+    if (pt_directory_load_key_sets(self->directory, self->store, org_id) != PT_STORE_OK) {
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid,
+                 REJ(REJECT_RETRY_LATER), "could not read the key history", in->identity);
+        return NULL;
+    }
+    return org;
+}
+
+static void s_key_rotate(pt_broker_t *self, const pt_inbound_t *in, uint64_t rid,
+                         const Puente__V1__KeyRotate *op)
+{
+    char result[512];
+    const pt_directory_org_t *org = s_key_org(self, in, rid, op->org_id);
+    if (!org)
+        return;
+    pt_sign_key_t *check = op->sign_public.len == 32
+                               ? pt_sign_key_from_public(op->sign_public.data, 32) : NULL;
+    pt_seal_key_t *check_seal = op->seal_public.len == 32
+                                    ? pt_seal_key_from_public(op->seal_public.data, 32) : NULL;
+    int valid = check && check_seal && op->curve_public.len == 32 && op->overlap_ms >= 0 &&
+                op->overlap_ms <= PT_STORE_KEY_OVERLAP_MAX_MS;
+    pt_sign_key_destroy(&check);
+    pt_seal_key_destroy(&check_seal);
+    if (!valid) {
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid, REJ(REJECT_INVALID_FIELD),
+                 "key_rotate needs three valid 32-byte public keys and an overlap of 0 to 366 "
+                 "days", in->identity);
+        return;
+    }
+    const pt_directory_key_set_t *old = pt_directory_current_key_set(org);
+    int64_t old_id = old ? old->key_set_id : 0;
+    int64_t now = pt_now_ms();
+    pt_store_result_t rc = pt_store_key_rotate(self->store, op->org_id, op->sign_public.data,
+                                               op->seal_public.data, op->curve_public.data, now,
+                                               op->overlap_ms);
+    if (rc == PT_STORE_CONFLICT) {
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid, REJ(REJECT_INVALID_FIELD),
+                 "a key of this set was registered before (key sets are never reused): make "
+                 "a new one with puente keygen", in->identity);
+        return;
+    }
+    if (rc != PT_STORE_OK) {
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid, REJ(REJECT_RETRY_LATER),
+                 "could not store the key set", in->identity);
+        return;
+    }
+    /* The directory follows the database: the new set is current, the old one keeps
+       its window (and stays in the history that verify and ZAP read). */
+    pt_store_org_t put = {0};
+    snprintf(put.org_id, sizeof put.org_id, "%s", org->org_id);
+    memcpy(put.sign_public, op->sign_public.data, 32);
+    memcpy(put.seal_public, op->seal_public.data, 32);
+    memcpy(put.curve_public, op->curve_public.data, 32);
+    put.enabled = org->enabled;
+    snprintf(put.service_types, sizeof put.service_types, "%s", org->service_types);
+    if (pt_directory_put_org(self->directory, &put) != 0 ||
+        pt_directory_load_key_sets(self->directory, self->store, put.org_id) != PT_STORE_OK)
+        pt_log(PT_LOG_ERROR, "admin", NULL, NULL,
+               "key rotation of %s stored but the directory was not updated; send SIGHUP",
+               put.org_id);
+    org = pt_directory_org(self->directory, put.org_id);
+    const pt_directory_key_set_t *fresh = pt_directory_current_key_set(org);
+    char new_id[17] = "?", old_text[17] = "", until[40] = "";
+    if (fresh)
+        s_key_id_short(fresh->sign_key_id, new_id);
+    int64_t ids[2] = {fresh ? fresh->key_set_id : 0, old_id};
+    const pt_directory_key_set_t *replaced = NULL;
+    for (size_t k = 0; org && k < org->n_key_sets; k++)
+        if (org->key_sets[k].key_set_id == old_id)
+            replaced = &org->key_sets[k];
+    if (replaced && replaced->window.revoked_at_ms != 0) {
+        s_key_id_short(replaced->sign_key_id, old_text);
+        snprintf(result, sizeof result,
+                 "rotated the keys of %s: key set %s is current; the previous set %s stays "
+                 "revoked", put.org_id, new_id, old_text);
+    } else if (replaced) {
+        s_key_id_short(replaced->sign_key_id, old_text);
+        s_time_text(replaced->window.valid_until_ms, until, sizeof until);
+        snprintf(result, sizeof result,
+                 "rotated the keys of %s: key set %s is current; the previous set %s signs "
+                 "messages created until %s and its CURVE key connects until then",
+                 put.org_id, new_id, old_text, until);
+    } else {
+        snprintf(result, sizeof result, "rotated the keys of %s: key set %s is current",
+                 put.org_id, new_id);
+    }
+    pt_log(PT_LOG_INFO, "admin", NULL, NULL, "%s", result);
+    s_key_reply(self, in, rid, result, org, ids, replaced ? 2 : 1);
+}
+
+static void s_key_revoke(pt_broker_t *self, const pt_inbound_t *in, uint64_t rid,
+                         const Puente__V1__KeyRevoke *op)
+{
+    char result[512];
+    if (!s_reason_ok(op->reason, PT_STORE_REASON_MAX - 1) || op->at_ms < 0 ||
+        (op->sign_key_id.len != 0 && (op->sign_key_id.len < 4 || op->sign_key_id.len > 32))) {
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid, REJ(REJECT_INVALID_FIELD),
+                 "key_revoke needs a reason (1-200 characters, no control characters), a key "
+                 "id of 4 to 32 bytes or none (the current set), and a time >= 0",
+                 in->identity);
+        return;
+    }
+    const pt_directory_org_t *org = s_key_org(self, in, rid, op->org_id);
+    if (!org)
+        return;
+    const pt_directory_key_set_t *set = NULL;
+    size_t matches = 0;
+    if (op->sign_key_id.len == 0) {
+        set = pt_directory_current_key_set(org);
+        matches = set ? 1 : 0;
+    } else {
+        for (size_t k = 0; k < org->n_key_sets; k++)
+            if (memcmp(org->key_sets[k].sign_key_id, op->sign_key_id.data,
+                       op->sign_key_id.len) == 0) {
+                set = &org->key_sets[k];
+                matches++;
+            }
+    }
+    if (matches != 1) {
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid,
+                 matches ? REJ(REJECT_INVALID_FIELD) : REJ(REJECT_NOT_FOUND),
+                 matches ? "several key sets start with that key id: give more of it"
+                         : "no key set of that organisation has that key id",
+                 in->identity);
+        return;
+    }
+    int64_t now = pt_now_ms();
+    int64_t at = op->at_ms ? op->at_ms : now;
+    int64_t set_id = set->key_set_id;
+    int current = set->window.valid_until_ms == 0;
+    char org_id[PT_STORE_ORG_ID_MAX];
+    snprintf(org_id, sizeof org_id, "%s", org->org_id);
+    pt_store_result_t rc = pt_store_key_revoke(self->store, org_id, set_id, at, op->reason, now);
+    if (rc != PT_STORE_OK) {
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid,
+                 rc == PT_STORE_NOT_FOUND ? REJ(REJECT_NOT_FOUND) : REJ(REJECT_RETRY_LATER),
+                 rc == PT_STORE_NOT_FOUND ? "no key set of that organisation has that key id"
+                                          : "could not store the revocation",
+                 in->identity);
+        return;
+    }
+    if (pt_directory_load_key_sets(self->directory, self->store, org_id) != PT_STORE_OK)
+        pt_log(PT_LOG_ERROR, "admin", NULL, NULL,
+               "revocation of a key set of %s stored but the directory was not updated; send "
+               "SIGHUP", org_id);
+    org = pt_directory_org(self->directory, org_id);
+    set = NULL;
+    for (size_t k = 0; org && k < org->n_key_sets; k++)
+        if (org->key_sets[k].key_set_id == set_id)
+            set = &org->key_sets[k];
+    char id_text[17] = "?", from[40] = "";
+    if (set) {
+        s_key_id_short(set->sign_key_id, id_text);
+        s_time_text(set->window.revoked_at_ms, from, sizeof from);
+    }
+    int used = snprintf(result, sizeof result,
+                        "revoked key set %s of %s from %s: messages signed with it are refused "
+                        "(REJECT_UNKNOWN_KEY) and its CURVE key is no longer admitted",
+                        id_text, org_id, from);
+    if (current && used > 0 && (size_t)used < sizeof result)
+        snprintf(result + used, sizeof result - (size_t)used,
+                 ". It was the current key set: %s cannot send or connect until `puente key "
+                 "rotate --org %s` registers new keys",
+                 org_id, org_id);
+    pt_log(PT_LOG_INFO, "admin", NULL, NULL, "%s", result);
+    if (org)
+        s_key_reply(self, in, rid, result, org, &set_id, 1);
+}
+
+/* 1 if the request was a key operation (answered), 0 otherwise. */
+static int s_handle_key_admin(pt_broker_t *self, const pt_inbound_t *in,
+                              const Puente__V1__AdminRequest *request)
+{
+    uint64_t rid = request->request_id;
+    switch (request->op_case) {
+    case PUENTE__V1__ADMIN_REQUEST__OP_KEY_ROTATE:
+        s_key_rotate(self, in, rid, request->key_rotate);
+        s_evict_receivers(self, pt_now_ms());
+        return 1;
+    case PUENTE__V1__ADMIN_REQUEST__OP_KEY_REVOKE:
+        s_key_revoke(self, in, rid, request->key_revoke);
+        s_evict_receivers(self, pt_now_ms());
+        return 1;
+    case PUENTE__V1__ADMIN_REQUEST__OP_KEY_LIST: {
+        const pt_directory_org_t *org = s_key_org(self, in, rid, request->key_list->org_id);
+        if (org) {
+            char result[128];
+            snprintf(result, sizeof result, "%zu key set%s of %s", org->n_key_sets,
+                     org->n_key_sets == 1 ? "" : "s", org->org_id);
+            s_key_reply(self, in, rid, result, org, NULL, 0);
+        }
+        return 1;
+    }
+    default: return 0;
+    }
+}
+
 static void s_handle_admin(pt_broker_t *self, const pt_inbound_t *in,
                            const Puente__V1__AdminRequest *request)
 {
@@ -1626,6 +2029,8 @@ static void s_handle_admin(pt_broker_t *self, const pt_inbound_t *in,
         return;
     }
     if (s_handle_admin_ops(self, in, request))
+        return;
+    if (s_handle_key_admin(self, in, request))
         return;
     if (request->op_case == PUENTE__V1__ADMIN_REQUEST__OP_ORG_ADD) {
         const Puente__V1__OrgKeys *keys = request->org_add;
@@ -1669,6 +2074,10 @@ static void s_handle_admin(pt_broker_t *self, const pt_inbound_t *in,
                      REJ(REJECT_RETRY_LATER), "could not store the organisation", in->identity);
             return;
         }
+        /* Issue 6: its key history (new keys end the previous set now). */
+        if (pt_directory_load_key_sets(self->directory, self->store, org.org_id) != PT_STORE_OK)
+            pt_log(PT_LOG_ERROR, "admin", NULL, NULL,
+                   "could not load the key history of %s; send SIGHUP", org.org_id);
         snprintf(result, sizeof result, "organisation %s registered", org.org_id);
         pt_log(PT_LOG_INFO, "admin", NULL, NULL, "%s", result);
         s_admin_reply(self, in, rid, result);
@@ -1883,6 +2292,20 @@ static void s_dispatch(pt_broker_t *self, const pt_inbound_t *in, s_prepared_t *
         return;
     }
     const Puente__V1__ClientFrame *frame = (const Puente__V1__ClientFrame *)pre->decoded;
+    if (!s_connection_admitted(self, in, pt_now_ms())) {
+        /* request_id 0 without a message id answers whatever the client waits for;
+           a submission gets its message id (the pool decoded the header). */
+        const Puente__V1__Header *h =
+            frame->body_case == PUENTE__V1__CLIENT_FRAME__BODY_SUBMIT ? pre->header : NULL;
+        pt_deliver_detach(self->deliver, in->identity, in->routing_id, in->routing_id_len);
+        s_reject(self, in->routing_id, in->routing_id_len, h ? h->message_id.data : NULL,
+                 h ? h->message_id.len : 0, 0,
+                 REJ(REJECT_UNAUTHENTICATED),
+                 "the CURVE key of this connection was revoked or its window ended; connect "
+                 "with the organisation's current keys",
+                 in->identity);
+        return;
+    }
     switch (frame->body_case) {
     case PUENTE__V1__CLIENT_FRAME__BODY_SUBMIT:
         if (stale || !pre->checked) {
@@ -2053,12 +2476,35 @@ static void s_queue_row(const pt_store_queue_stat_t *stat, void *arg)
 /* Once a second: queue gauges for every registered organisation (0 when its
    queue is empty) from one grouped query, the checkpoint age, and the
    connected organisations. Label values come from the directory only. */
+/* puente_key_expiry_days{org}: days until the current key set of each
+   organisation is due for replacement (its revocation time, or key_rotation_days
+   after its valid_from); +Inf when neither applies. From the directory only. */
+static void s_key_expiry(pt_broker_t *self, int64_t now)
+{
+    pt_broker_metrics_t *m = self->config.families;
+    const double day_ms = 86400.0 * 1000.0;
+    for (size_t i = 0; i < pt_directory_org_count(self->directory); i++) {
+        const pt_directory_org_t *org = pt_directory_org_at(self->directory, i);
+        const pt_directory_key_set_t *cur = pt_directory_current_key_set(org);
+        if (!cur)
+            continue;
+        double end = INFINITY;
+        if (self->config.key_rotation_days > 0)
+            end = (double)cur->window.valid_from_ms + self->config.key_rotation_days * day_ms;
+        if (cur->window.revoked_at_ms != 0 && (double)cur->window.revoked_at_ms < end)
+            end = (double)cur->window.revoked_at_ms;
+        pt_metric_set(m->key_expiry_days, (const char *const[]){org->org_id},
+                      isinf(end) ? INFINITY : (end - (double)now) / day_ms);
+    }
+}
+
 static void s_queue_stats(pt_broker_t *self, int64_t now)
 {
     pt_broker_metrics_t *m = self->config.families;
     if (!m || now - self->last_stats_ms < S_QUEUE_STATS_MS)
         return;
     self->last_stats_ms = now;
+    s_key_expiry(self, now);
     pt_metric_set(m->connected_orgs, NULL, (double)pt_deliver_receiving_count(self->deliver));
     s_queue_rows_t *rows = calloc(1, sizeof *rows);
     if (!rows)
@@ -2109,6 +2555,7 @@ int pt_broker_run(pt_broker_t *self, volatile sig_atomic_t *stop)
                        : "directory reload failed; keeping the previous one (%zu, %zu)",
                    pt_directory_org_count(self->directory),
                    pt_directory_agreement_count(self->directory));
+            s_evict_receivers(self, pt_now_ms());
         }
         int64_t now = pt_now_ms();
         int64_t timeout = pt_deliver_timeout_ms(self->deliver, now);
@@ -2162,6 +2609,8 @@ int pt_broker_run(pt_broker_t *self, volatile sig_atomic_t *stop)
                           (double)(sent - self->delivered_counted));
         self->delivered_counted = sent;
         s_queue_stats(self, pt_now_ms());
+        if (pt_now_ms() - self->last_evict_ms >= S_QUEUE_STATS_MS)
+            s_evict_receivers(self, pt_now_ms());
         if (pt_now_ms() - self->last_db_ms >= S_DB_PING_MS)
             s_db(self, "query", pt_store_ping(self->store));
     }
@@ -2187,6 +2636,7 @@ void pt_broker_destroy(pt_broker_t **self_p)
         zmq_ctx_term(self->zmq_context);
     pt_store_destroy(&self->store);
     pt_directory_destroy(&self->directory);
+    free(self->receivers);
     pt_keyset_destroy(&self->keys);
     free(self);
     *self_p = NULL;

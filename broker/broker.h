@@ -28,6 +28,9 @@ typedef struct {
        sets readiness in the registry: not ready while the database is unreachable. */
     pt_metrics_t *metrics;
     pt_broker_metrics_t *families;
+    /* Issue 6: a key set is due for replacement this many days after it was
+       registered (puente_key_expiry_days; advisory, nothing is refused); 0 = never. */
+    int key_rotation_days;
 } pt_broker_config_t;
 
 typedef struct _pt_broker_t pt_broker_t;

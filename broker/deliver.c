@@ -90,6 +90,17 @@ int pt_deliver_attach(pt_deliver_t *self, const char *org, const uint8_t *routin
     return 0;
 }
 
+int pt_deliver_detach(pt_deliver_t *self, const char *org, const uint8_t *routing_id,
+                      size_t routing_id_len)
+{
+    s_session_t *session = s_session(self, org);
+    if (!session || session->routing_id_len != routing_id_len ||
+        memcmp(session->routing_id, routing_id, routing_id_len) != 0)
+        return 0;
+    s_detach(self, session);
+    return 1;
+}
+
 void pt_deliver_wake(pt_deliver_t *self, const char *org)
 {
     s_session_t *session = s_session(self, org);

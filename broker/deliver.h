@@ -30,6 +30,12 @@ void pt_deliver_destroy(pt_deliver_t **self_p);
 int pt_deliver_attach(pt_deliver_t *self, const char *org, const uint8_t *routing_id,
                       size_t routing_id_len);
 
+/* Issue 6: forgets org's receiving connection if it is routing_id (its CURVE key
+   was revoked or its window ended); nothing more is delivered there. 1 if it was
+   forgotten, 0 otherwise. */
+int pt_deliver_detach(pt_deliver_t *self, const char *org, const uint8_t *routing_id,
+                      size_t routing_id_len);
+
 /* Schedules a delivery pass for org (new message stored, or an ack freed the next
    message of a correlation id). No-op if org has no receiving connection. */
 void pt_deliver_wake(pt_deliver_t *self, const char *org);

@@ -58,10 +58,21 @@ static char **s_strings_copy(const char *const *list, size_t n)
     return copy;
 }
 
+static void s_key_sets_free(pt_directory_org_t *org)
+{
+    for (size_t k = 0; k < org->n_key_sets; k++)
+        pt_sign_key_destroy(&org->key_sets[k].sign_key);
+    free(org->key_sets);
+    org->key_sets = NULL;
+    org->n_key_sets = 0;
+}
+
 static void s_clear(pt_directory_t *self)
 {
-    for (size_t i = 0; i < self->n_orgs; i++)
+    for (size_t i = 0; i < self->n_orgs; i++) {
         pt_sign_key_destroy(&self->orgs[i].sign_key);
+        s_key_sets_free(&self->orgs[i]);
+    }
     free(self->orgs);
     self->orgs = NULL;
     self->n_orgs = 0;
@@ -190,6 +201,8 @@ pt_store_result_t pt_directory_load(pt_directory_t *self, pt_store_t *store)
     s_clear(self);
     pt_store_result_t rc = pt_store_load_orgs(store, s_load_org, self);
     if (rc == PT_STORE_OK)
+        rc = pt_directory_load_key_sets(self, store, NULL);
+    if (rc == PT_STORE_OK)
         rc = pt_store_load_agreements(store, s_load_agreement, self);
     if (rc == PT_STORE_OK)
         rc = pt_store_load_auditors(store, s_load_auditor, self);
@@ -210,9 +223,18 @@ const char *pt_directory_identity_for_curve(const pt_directory_t *self,
     for (size_t i = 0; i < self->n_operators; i++)
         if (memcmp(self->operators[i], curve_public, 32) == 0)
             return PT_OPERATOR_ID;
-    for (size_t i = 0; i < self->n_orgs; i++)
-        if (self->orgs[i].enabled && memcmp(self->orgs[i].curve_public, curve_public, 32) == 0)
-            return self->orgs[i].org_id;
+    int64_t now = pt_now_ms();
+    for (size_t i = 0; i < self->n_orgs; i++) {
+        const pt_directory_org_t *org = &self->orgs[i];
+        if (!org->enabled)
+            continue;
+        if (org->n_key_sets == 0 && memcmp(org->curve_public, curve_public, 32) == 0)
+            return org->org_id;
+        for (size_t k = 0; k < org->n_key_sets; k++)
+            if (memcmp(org->key_sets[k].curve_public, curve_public, 32) == 0 &&
+                pt_key_window_admits(&org->key_sets[k].window, now))
+                return org->org_id;
+    }
     for (size_t i = 0; i < self->n_auditors; i++)
         if (memcmp(self->auditors[i].curve_public, curve_public, 32) == 0)
             return self->auditors[i].identity;
@@ -424,4 +446,103 @@ pt_store_result_t pt_directory_reload(pt_directory_t *self, pt_store_t *store)
     }
     pt_directory_destroy(&fresh);
     return rc;
+}
+
+/* --- issue 6: key history ---------------------------------------------------------- */
+
+typedef struct {
+    pt_directory_t *directory;
+    int failed;
+} s_key_load_t;
+
+static void s_load_key_set(const pt_store_key_set_t *set, void *arg)
+{
+    s_key_load_t *load = arg;
+    pt_directory_org_t *org = (pt_directory_org_t *)pt_directory_org(load->directory, set->org_id);
+    if (!org || load->failed)
+        return;
+    pt_sign_key_t *key = pt_sign_key_from_public(set->sign_public, 32);
+    pt_directory_key_set_t *grown =
+        key ? realloc(org->key_sets, (org->n_key_sets + 1) * sizeof *grown) : NULL;
+    if (!grown) {
+        /* A key OpenSSL refuses cannot verify anything: leaving it out refuses what
+           it signed, which is the safe side. Out of memory fails the load. */
+        if (key)
+            load->failed = 1;
+        pt_sign_key_destroy(&key);
+        return;
+    }
+    org->key_sets = grown;
+    pt_directory_key_set_t *ks = &org->key_sets[org->n_key_sets++];
+    memset(ks, 0, sizeof *ks);
+    ks->key_set_id = set->key_set_id;
+    memcpy(ks->sign_public, set->sign_public, 32);
+    memcpy(ks->seal_public, set->seal_public, 32);
+    memcpy(ks->curve_public, set->curve_public, 32);
+    pt_sha256(set->sign_public, 32, ks->sign_key_id);
+    pt_sha256(set->seal_public, 32, ks->seal_key_id);
+    ks->sign_key = key;
+    ks->window.valid_from_ms = set->valid_from_ms;
+    ks->window.valid_until_ms = set->valid_until_ms;
+    ks->window.revoked_at_ms = set->revoked_at_ms;
+    snprintf(ks->revoke_reason, sizeof ks->revoke_reason, "%s", set->revoke_reason);
+}
+
+pt_store_result_t pt_directory_load_key_sets(pt_directory_t *self, pt_store_t *store,
+                                             const char *org_id)
+{
+    if (!self || !store)
+        return PT_STORE_ERROR;
+    for (size_t i = 0; i < self->n_orgs; i++)
+        if (!org_id || strcmp(self->orgs[i].org_id, org_id) == 0)
+            s_key_sets_free(&self->orgs[i]);
+    s_key_load_t load = {.directory = self};
+    pt_store_result_t rc = pt_store_load_key_sets(store, org_id, s_load_key_set, &load);
+    if (rc == PT_STORE_OK && load.failed)
+        rc = PT_STORE_ERROR;
+    return rc;
+}
+
+const pt_directory_key_set_t *pt_directory_key_set(const pt_directory_org_t *org,
+                                                   const uint8_t *key_id, size_t key_id_len)
+{
+    if (!org || !key_id || key_id_len != 32)
+        return NULL;
+    for (size_t k = 0; k < org->n_key_sets; k++)
+        if (memcmp(org->key_sets[k].sign_key_id, key_id, 32) == 0)
+            return &org->key_sets[k];
+    return NULL;
+}
+
+const pt_directory_key_set_t *pt_directory_seal_key_set(const pt_directory_org_t *org,
+                                                        const uint8_t *key_id, size_t key_id_len)
+{
+    if (!org || !key_id || key_id_len != 32)
+        return NULL;
+    for (size_t k = 0; k < org->n_key_sets; k++)
+        if (memcmp(org->key_sets[k].seal_key_id, key_id, 32) == 0)
+            return &org->key_sets[k];
+    return NULL;
+}
+
+int pt_directory_curve_admitted(const pt_directory_org_t *org, const uint8_t curve_public[32],
+                                int64_t now_ms)
+{
+    if (!org || !curve_public)
+        return 0;
+    if (org->n_key_sets == 0)
+        return memcmp(org->curve_public, curve_public, 32) == 0;
+    for (size_t k = 0; k < org->n_key_sets; k++)
+        if (memcmp(org->key_sets[k].curve_public, curve_public, 32) == 0 &&
+            pt_key_window_admits(&org->key_sets[k].window, now_ms))
+            return 1;
+    return 0;
+}
+
+const pt_directory_key_set_t *pt_directory_current_key_set(const pt_directory_org_t *org)
+{
+    for (size_t k = 0; org && k < org->n_key_sets; k++)
+        if (org->key_sets[k].window.valid_until_ms == 0)
+            return &org->key_sets[k];
+    return NULL;
 }

@@ -12,12 +12,27 @@
 #include <stdint.h>
 
 #include "pt_crypto.h"
+#include "pt_key_window.h"
 #include "store.h"
 
 typedef struct _pt_directory_t pt_directory_t;
 
+/* Issue 6: one key set of an organisation's history (org_keys), with its window. */
+typedef struct {
+    int64_t key_set_id;
+    uint8_t sign_public[32];
+    uint8_t seal_public[32];
+    uint8_t curve_public[32];
+    uint8_t sign_key_id[32];
+    uint8_t seal_key_id[32];
+    pt_sign_key_t *sign_key;    /* owned by the directory */
+    pt_key_window_t window;
+    char revoke_reason[PT_STORE_REASON_MAX];
+} pt_directory_key_set_t;
+
 typedef struct {
     char org_id[PT_STORE_ORG_ID_MAX];
+    /* The current key set (valid_until NULL), as registered by org_add. */
     uint8_t sign_public[32];
     uint8_t seal_public[32];
     uint8_t curve_public[32];
@@ -25,6 +40,11 @@ typedef struct {
     pt_sign_key_t *sign_key;    /* owned by the directory */
     int enabled;
     char service_types[PT_STORE_SERVICES_MAX];   /* joined by ','; "" = accepts all */
+    /* Issue 6: every key set, oldest first, the current one included. Empty only
+       for an organisation put without loading its history (unit tests): the
+       current keys above then stand for a set valid since the epoch. */
+    pt_directory_key_set_t *key_sets;
+    size_t n_key_sets;
 } pt_directory_org_t;
 
 /* The reserved identity of operators (admin and audit of everything). */
@@ -69,8 +89,10 @@ const pt_directory_auditor_t *pt_directory_auditor(const pt_directory_t *self,
 /* 1 if org_id is in scope: a listed organisation, or of a listed country code. */
 int pt_directory_in_scope(const char *scope, const char *org_id);
 
-/* The identity a CURVE key stands for: an enabled organisation's id, PT_OPERATOR_ID,
-   "auditor:<ID>", or NULL if the key is not admitted. O(n). */
+/* The identity a CURVE key stands for: an enabled organisation's id (the CURVE
+   key of any of its key sets admitted now: registered, not past valid_until, not
+   revoked; pt_key_window_admits), PT_OPERATOR_ID, "auditor:<ID>", or NULL if the
+   key is not admitted. O(key sets). */
 const char *pt_directory_identity_for_curve(const pt_directory_t *self,
                                             const uint8_t curve_public[32]);
 
@@ -112,6 +134,30 @@ void pt_directory_request_reload(void);
 
 /* 1 if a reload was asked for since the last call (and clears the request), else 0. */
 int pt_directory_reload_requested(void);
+
+/* --- issue 6: key history --------------------------------------------------- */
+
+/* Loads the key sets of org_id (NULL = of every organisation) from the store,
+   replacing those held for it. Organisations not held are skipped. */
+pt_store_result_t pt_directory_load_key_sets(pt_directory_t *self, pt_store_t *store,
+                                             const char *org_id);
+
+/* The key set of org whose signing key id is key_id (32 bytes), or NULL. O(sets). */
+const pt_directory_key_set_t *pt_directory_key_set(const pt_directory_org_t *org,
+                                                   const uint8_t *key_id, size_t key_id_len);
+
+/* The key set of org whose sealing key id is key_id (32 bytes), or NULL. O(sets). */
+const pt_directory_key_set_t *pt_directory_seal_key_set(const pt_directory_org_t *org,
+                                                        const uint8_t *key_id, size_t key_id_len);
+
+/* 1 if curve_public is the CURVE key of a set of org admitted at now_ms
+   (pt_key_window_admits; without a loaded history, the current key). For frames of
+   connections opened before a revocation or the end of a window. O(sets). */
+int pt_directory_curve_admitted(const pt_directory_org_t *org, const uint8_t curve_public[32],
+                                int64_t now_ms);
+
+/* The current key set of org (valid_until 0), or NULL (none loaded). */
+const pt_directory_key_set_t *pt_directory_current_key_set(const pt_directory_org_t *org);
 
 /* Number of organisations, and the i-th (stable order) for directory replies. */
 size_t pt_directory_org_count(const pt_directory_t *self);

@@ -50,6 +50,10 @@ static const pt_config_key_t s_keys[] = {
     {"broker", "metrics_listen", PT_CONFIG_ENDPOINT, PT_METRICS_DEFAULT_LISTEN, 0,
      "PUENTE_METRICS_LISTEN", "metrics-listen", 0, 0, 0,
      "HOST:PORT for /metrics, /healthz, /readyz; empty = off"},
+    {"broker", "key_rotation_days", PT_CONFIG_INT, "365", 0, "PUENTE_KEY_ROTATION_DAYS",
+     "key-rotation-days", 0, 3650, 0,
+     "days after registration a key set is due for rotation (puente_key_expiry_days; "
+     "advisory); 0 = never"},
 };
 #define S_N_KEYS (sizeof s_keys / sizeof s_keys[0])
 
@@ -115,6 +119,7 @@ int main(int argc, char **argv)
         .sql_dir = pt_config_get(cfg, "broker", "sql_dir"),
         .max_frame_bytes = (size_t)pt_config_number(cfg, "broker", "max_frame",
                                                      PT_BROKER_DEFAULT_MAX_FRAME),
+        .key_rotation_days = (int)pt_config_number(cfg, "broker", "key_rotation_days", 365),
     };
     if (!config.endpoint || !config.keys_dir || !config.sql_dir) {
         fprintf(stderr, "puente-broker: [broker] endpoint, keys and sql_dir must not be empty\n");

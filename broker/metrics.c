@@ -500,7 +500,7 @@ int pt_metrics_broker_register(pt_metrics_t *self, const char *version, pt_broke
     static const char *const code[] = {"code"};
     static const char *const recipient[] = {"recipient"};
     static const char *const operation[] = {"operation"};
-    static const char *const org_key[] = {"org", "key"};
+    static const char *const org_label[] = {"org"};
     static const char *const version_label[] = {"version"};
     memset(out, 0, sizeof *out);
     out->messages = pt_metrics_counter(
@@ -536,7 +536,10 @@ int pt_metrics_broker_register(pt_metrics_t *self, const char *version, pt_broke
         "Organisations with a live connection (seen within the heartbeat window).", NULL, 0);
     out->key_expiry_days = pt_metrics_gauge(
         self, "puente_key_expiry_days",
-        "Days until a registered key's validity ends (negative once expired).", org_key, 2);
+        "Days until the organisation's current key set is due for replacement: its revocation "
+        "time, or key_rotation_days after it was registered (advisory); negative once past; "
+        "+Inf when it never expires (key_rotation_days = 0).",
+        org_label, 1);
     out->ready = pt_metrics_gauge(self, "puente_ready",
                                   "1 when the database is reachable and migrations are current.",
                                   NULL, 0);

@@ -85,8 +85,7 @@ void pt_metrics_set_ready(pt_metrics_t *self, int ready, const char *reason);
      outcome  ok rejected error
      code     RejectCode names without the prefix (e.g. "bad_signature")
      operation  commit query prepare listen admin
-     recipient, org  registered organisation ids (from the directory only)
-     key      signing sealing transport                                           */
+     recipient, org  registered organisation ids (from the directory only)     */
 typedef struct {
     pt_metric_t *messages;           /* puente_messages_total{stage,outcome} */
     pt_metric_t *rejects;            /* puente_rejects_total{code} */
@@ -98,7 +97,7 @@ typedef struct {
     pt_metric_t *db_errors;          /* puente_db_errors_total{operation} */
     pt_metric_t *checkpoint_age;     /* puente_checkpoint_age_seconds */
     pt_metric_t *connected_orgs;     /* puente_connected_organisations */
-    pt_metric_t *key_expiry_days;    /* puente_key_expiry_days{org,key} */
+    pt_metric_t *key_expiry_days;    /* puente_key_expiry_days{org} */
     pt_metric_t *ready;              /* puente_ready (1/0, mirrors /readyz) */
     pt_metric_t *start_time;         /* puente_start_time_seconds */
     pt_metric_t *build_info;         /* puente_build_info{version} = 1 */

@@ -3577,3 +3577,228 @@ pt_store_result_t pt_store_leaf_event(pt_store_t *self, uint64_t leaf_index, int
     PQclear(res);
     return PT_STORE_OK;
 }
+
+/* --- issue 6: key history, rotation and revocation ------------------------------- */
+
+/* Runs an unprepared parameterised statement (binary results): for the rare
+   administrative statements, so they take no bit of self->prepared. */
+static pt_store_result_t s_exec_sql(pt_store_t *self, const char *sql, const s_params_t *p,
+                                    PGresult **res_p)
+{
+    *res_p = NULL;
+    PGresult *res = PQexecParams(self->conn, sql, p ? p->n : 0, NULL, p ? p->values : NULL,
+                                 p ? p->lengths : NULL, p ? p->formats : NULL, 1);
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        pt_store_result_t rc = s_classify(self, res);
+        PQclear(res);
+        return rc;
+    }
+    *res_p = res;
+    return PT_STORE_OK;
+}
+
+pt_store_result_t pt_store_load_key_sets(pt_store_t *self, const char *org_id,
+                                         pt_store_key_set_fn *fn, void *arg)
+{
+    PGresult *res = NULL;
+    s_params_t p;
+    pt_store_result_t rc;
+    if (!self || !fn || (org_id && strlen(org_id) >= PT_STORE_ORG_ID_MAX))
+        return PT_STORE_ERROR;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    p.n = 0;
+    s_p_text(&p, org_id ? org_id : "");
+    rc = s_exec_sql(self,
+                    "SELECT key_set_id, org_id, sign_public, seal_public, curve_public, "
+                    "pt_ts_to_ms(valid_from), pt_ts_to_ms(valid_until), pt_ts_to_ms(revoked_at), "
+                    "revoke_reason FROM org_keys WHERE $1 = '' OR org_id = $1 "
+                    "ORDER BY org_id, key_set_id",
+                    &p, &res);
+    if (rc != PT_STORE_OK)
+        return rc;
+    for (int i = 0; i < PQntuples(res); i++) {
+        pt_store_key_set_t set;
+        memset(&set, 0, sizeof set);
+        if (s_get_int64(res, i, 0, &set.key_set_id) ||
+            s_copy_text(res, i, 1, set.org_id, sizeof set.org_id) ||
+            s_get_fixed(res, i, 2, set.sign_public, 32) ||
+            s_get_fixed(res, i, 3, set.seal_public, 32) ||
+            s_get_fixed(res, i, 4, set.curve_public, 32) ||
+            s_get_int64(res, i, 5, &set.valid_from_ms) ||
+            (!PQgetisnull(res, i, 6) && s_get_int64(res, i, 6, &set.valid_until_ms)) ||
+            (!PQgetisnull(res, i, 7) && s_get_int64(res, i, 7, &set.revoked_at_ms)) ||
+            (!PQgetisnull(res, i, 8) &&
+             s_copy_text(res, i, 8, set.revoke_reason, sizeof set.revoke_reason))) {
+            s_set_error(self, "org_keys row %d is malformed", i);
+            PQclear(res);
+            return PT_STORE_ERROR;
+        }
+        /* An end at the Unix epoch would read as "none": never written, but be exact. */
+        if (!PQgetisnull(res, i, 6) && set.valid_until_ms == 0)
+            set.valid_until_ms = 1;
+        if (!PQgetisnull(res, i, 7) && set.revoked_at_ms == 0)
+            set.revoked_at_ms = 1;
+        fn(&set, arg);
+    }
+    PQclear(res);
+    return PT_STORE_OK;
+}
+
+/* Appends one key event to the chain "keys:<ORG>" inside the caller's transaction. */
+static pt_store_result_t s_key_event(pt_store_t *self, const char *kind, const char *org_id,
+                                     const uint8_t sign_key_id[32], int64_t now_ms)
+{
+    char token[PT_STORE_ORG_ID_MAX + 8];
+    char type[32];
+    snprintf(token, sizeof token, "keys:%s", org_id);
+    snprintf(type, sizeof type, "admin.%s", kind);
+    pt_trail_event_t ev = {.at_ms = now_ms,
+                           .kind = kind,
+                           .case_token = token,
+                           .actor = "operator",
+                           .counterparty = org_id,
+                           .message_type = type,
+                           .detail = sign_key_id,
+                           .detail_len = 32};
+    return s_append_events(self, &ev, 1);
+}
+
+pt_store_result_t pt_store_key_rotate(pt_store_t *self, const char *org_id,
+                                      const uint8_t sign_public[32], const uint8_t seal_public[32],
+                                      const uint8_t curve_public[32], int64_t now_ms,
+                                      int64_t overlap_ms)
+{
+    PGresult *res = NULL;
+    s_params_t p;
+    pt_store_result_t rc;
+    uint8_t sign_id[32], seal_id[32];
+    if (!self || !s_org_valid(org_id) || !sign_public || !seal_public || !curve_public ||
+        now_ms <= 0 || overlap_ms < 0 || overlap_ms > PT_STORE_KEY_OVERLAP_MAX_MS)
+        return PT_STORE_ERROR;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    pt_sha256(sign_public, 32, sign_id);
+    pt_sha256(seal_public, 32, seal_id);
+    if ((rc = s_command(self, "BEGIN")) != PT_STORE_OK)
+        goto error;
+    /* The organisation's row lock serialises rotations and revocations of one org
+       (several brokers may share the database). */
+    p.n = 0;
+    s_p_text(&p, org_id);
+    if ((rc = s_exec_sql(self, "SELECT 1 FROM organisations WHERE org_id = $1 FOR UPDATE", &p,
+                         &res)) != PT_STORE_OK)
+        goto error;
+    if (PQntuples(res) != 1) {
+        rc = PT_STORE_NOT_FOUND;
+        goto error;
+    }
+    PQclear(res);
+    res = NULL;
+    p.n = 0;
+    s_p_bin(&p, sign_id, 32);
+    s_p_bin(&p, seal_id, 32);
+    s_p_bin(&p, curve_public, 32);
+    if ((rc = s_exec_sql(self,
+                         "SELECT 1 FROM org_keys WHERE sign_key_id = $1::bytea "
+                         "OR seal_key_id = $2::bytea OR curve_public = $3::bytea LIMIT 1",
+                         &p, &res)) != PT_STORE_OK)
+        goto error;
+    if (PQntuples(res) != 0) {
+        s_set_error(self, "a key of the new set was registered before");
+        rc = PT_STORE_CONFLICT;
+        goto error;
+    }
+    PQclear(res);
+    res = NULL;
+    p.n = 0;
+    s_p_text(&p, org_id);
+    s_p_int(&p, now_ms + overlap_ms);
+    if ((rc = s_exec_sql(self,
+                         /* A revoked set's window ends at its revocation
+                            (LEAST skips a NULL revoked_at). */
+                         "UPDATE org_keys SET valid_until = "
+                         "GREATEST(valid_from, LEAST(pt_ms_to_ts($2::bigint), revoked_at)) "
+                         "WHERE org_id = $1 AND valid_until IS NULL",
+                         &p, &res)) != PT_STORE_OK)
+        goto error;
+    PQclear(res);
+    res = NULL;
+    p.n = 0;
+    s_p_text(&p, org_id);
+    s_p_bin(&p, sign_public, 32);
+    s_p_bin(&p, seal_public, 32);
+    s_p_bin(&p, curve_public, 32);
+    s_p_int(&p, now_ms);
+    if ((rc = s_exec_sql(self,
+                         "INSERT INTO org_keys (org_id, sign_public, seal_public, curve_public, "
+                         "valid_from) VALUES ($1, $2::bytea, $3::bytea, $4::bytea, "
+                         "pt_ms_to_ts($5::bigint))",
+                         &p, &res)) != PT_STORE_OK)
+        goto error;
+    PQclear(res);
+    res = NULL;
+    if ((rc = s_key_event(self, "key_rotated", org_id, sign_id, now_ms)) != PT_STORE_OK ||
+        (rc = s_command(self, "COMMIT")) != PT_STORE_OK)
+        goto error;
+    return PT_STORE_OK;
+
+error:
+    PQclear(res);
+    s_rollback(self);
+    return rc;
+}
+
+pt_store_result_t pt_store_key_revoke(pt_store_t *self, const char *org_id, int64_t key_set_id,
+                                      int64_t at_ms, const char *reason, int64_t now_ms)
+{
+    PGresult *res = NULL;
+    s_params_t p;
+    pt_store_result_t rc;
+    uint8_t sign_id[32];
+    if (!self || !s_org_valid(org_id) || key_set_id <= 0 || at_ms <= 0 || now_ms <= 0 ||
+        !reason || !reason[0] || strlen(reason) >= PT_STORE_REASON_MAX)
+        return PT_STORE_ERROR;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    if ((rc = s_command(self, "BEGIN")) != PT_STORE_OK)
+        goto error;
+    p.n = 0;
+    s_p_int(&p, key_set_id);
+    s_p_text(&p, org_id);
+    s_p_int(&p, at_ms);
+    s_p_text(&p, reason);
+    /* The right-hand sides read the row as it was: an earlier revocation (and its
+       reason) is kept. */
+    if ((rc = s_exec_sql(self,
+                         "UPDATE org_keys SET "
+                         "revoke_reason = CASE WHEN revoked_at IS NULL "
+                         "OR revoked_at > pt_ms_to_ts($3::bigint) THEN $4 ELSE revoke_reason END, "
+                         "revoked_at = CASE WHEN revoked_at IS NULL "
+                         "OR revoked_at > pt_ms_to_ts($3::bigint) THEN pt_ms_to_ts($3::bigint) "
+                         "ELSE revoked_at END "
+                         "WHERE key_set_id = $1::bigint AND org_id = $2 RETURNING sign_key_id",
+                         &p, &res)) != PT_STORE_OK)
+        goto error;
+    if (PQntuples(res) != 1) {
+        rc = PT_STORE_NOT_FOUND;
+        goto error;
+    }
+    if (s_get_fixed(res, 0, 0, sign_id, 32)) {
+        s_set_error(self, "org_keys: sign_key_id is not 32 bytes");
+        rc = PT_STORE_ERROR;
+        goto error;
+    }
+    PQclear(res);
+    res = NULL;
+    if ((rc = s_key_event(self, "key_revoked", org_id, sign_id, now_ms)) != PT_STORE_OK ||
+        (rc = s_command(self, "COMMIT")) != PT_STORE_OK)
+        goto error;
+    return PT_STORE_OK;
+
+error:
+    PQclear(res);
+    s_rollback(self);
+    return rc;
+}

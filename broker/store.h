@@ -499,4 +499,50 @@ pt_store_result_t pt_store_audit_rejects(pt_store_t *self, int64_t from_ms, int6
 pt_store_result_t pt_store_retention_run(pt_store_t *self, int64_t now_ms, size_t max,
                                          size_t *deleted);
 
+/* --- issue 6: key history, rotation and revocation (008_key_windows.sql) -------
+
+   Every key set an organisation ever registered, with its window; the rule for
+   using one is proto/pt_key_window.h. */
+
+#define PT_STORE_REASON_MAX 201      /* revoke_reason: 1-200 characters */
+#define PT_STORE_KEY_OVERLAP_MAX_MS (366LL * 86400 * 1000)
+
+typedef struct {
+    int64_t key_set_id;
+    char org_id[PT_STORE_ORG_ID_MAX];
+    uint8_t sign_public[32];
+    uint8_t seal_public[32];
+    uint8_t curve_public[32];
+    int64_t valid_from_ms;
+    int64_t valid_until_ms;          /* 0 = the current set */
+    int64_t revoked_at_ms;           /* 0 = not revoked */
+    char revoke_reason[PT_STORE_REASON_MAX];   /* "" when not revoked */
+} pt_store_key_set_t;
+
+typedef void(pt_store_key_set_fn)(const pt_store_key_set_t *set, void *arg);
+
+/* Calls fn for every key set of org_id (NULL or "" = of every organisation),
+   ordered by organisation and then oldest first. O(key sets). */
+pt_store_result_t pt_store_load_key_sets(pt_store_t *self, const char *org_id,
+                                         pt_store_key_set_fn *fn, void *arg);
+
+/* Rotation, in one transaction: the current set of org_id ends at
+   max(its valid_from, min(now_ms + overlap_ms, its revoked_at)), a set of the three public keys
+   becomes current from now_ms, and the event "key_rotated" (actor "operator",
+   counterparty org_id, detail = the new signing key id) joins the chain
+   "keys:<ORG>". overlap_ms in [0, PT_STORE_KEY_OVERLAP_MAX_MS]. NOT_FOUND: org_id
+   is not registered; CONFLICT: one of the keys was registered before, by any
+   organisation (a key set is never reused). */
+pt_store_result_t pt_store_key_rotate(pt_store_t *self, const char *org_id,
+                                      const uint8_t sign_public[32], const uint8_t seal_public[32],
+                                      const uint8_t curve_public[32], int64_t now_ms,
+                                      int64_t overlap_ms);
+
+/* Revocation, in one transaction: key set key_set_id of org_id gets revoked_at =
+   at_ms (or keeps an earlier one; the reason of the earliest is kept) and the
+   event "key_revoked" (detail = its signing key id) joins "keys:<ORG>" at now_ms.
+   reason: 1-200 characters. NOT_FOUND: no such set of that organisation. */
+pt_store_result_t pt_store_key_revoke(pt_store_t *self, const char *org_id, int64_t key_set_id,
+                                      int64_t at_ms, const char *reason, int64_t now_ms);
+
 #endif

@@ -146,7 +146,20 @@ void pt_transport_handle_zap(pt_transport_t *self)
         zmq_send(self->zap, status, 3, ZMQ_SNDMORE);
         zmq_send(self->zap, text, strlen(text), ZMQ_SNDMORE);
         zmq_send(self->zap, identity ? identity : "", identity ? strlen(identity) : 0, ZMQ_SNDMORE);
-        zmq_send(self->zap, "", 0, 0);
+        /* Metadata (ZMTP property list: name length, name, be32 value length, value):
+           the client's CURVE key, Z85, for pt_transport_recv. */
+        uint8_t meta[1 + 11 + 4 + PT_Z85_KEY_CHARS];
+        char z85[PT_Z85_KEY_CHARS + 1];
+        if (identity && zmq_z85_encode(z85, zmq_msg_data(&frames[6]), 32)) {
+            meta[0] = 11;
+            memcpy(meta + 1, "X-Curve-Key", 11);
+            meta[12] = meta[13] = meta[14] = 0;
+            meta[15] = PT_Z85_KEY_CHARS;
+            memcpy(meta + 16, z85, PT_Z85_KEY_CHARS);
+            zmq_send(self->zap, meta, sizeof meta, 0);
+        } else {
+            zmq_send(self->zap, "", 0, 0);
+        }
         for (int i = 0; i < count; i++)
             zmq_msg_close(&frames[i]);
     }
@@ -183,6 +196,9 @@ int pt_transport_recv(pt_transport_t *self, pt_inbound_t *in)
             const char *user = zmq_msg_gets(&part, "User-Id");
             if (user)
                 snprintf(in->identity, sizeof in->identity, "%s", user);
+            const char *curve = zmq_msg_gets(&part, "X-Curve-Key");
+            in->has_curve_public = curve && strlen(curve) == PT_Z85_KEY_CHARS &&
+                                   zmq_z85_decode(in->curve_public, curve) != NULL;
             size_t size = zmq_msg_size(&part);
             in->len = size;
             if (size == 0) {

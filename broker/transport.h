@@ -4,7 +4,11 @@
     a connection only if its CURVE public key belongs to an enabled organisation or
     an operator in the directory, and sets the ZeroMQ User-Id of everything that
     connection sends to that identity. pt_transport_recv reads it back per message:
-    the broker never trusts an identity written in a frame.
+    the broker never trusts an identity written in a frame. The ZAP reply also
+    carries the key itself as the metadata property X-Curve-Key (Z85), read back
+    into pt_inbound_t.curve_public: an organisation's key sets have windows and
+    can be revoked (issue 6), and the broker refuses frames from a connection
+    whose key is no longer admitted.
 
     Frames: a client message must be exactly one non-empty frame of at most
     max_frame_bytes. Larger frames up to a hard cap (4 x max_frame_bytes, the
@@ -35,6 +39,10 @@ typedef struct {
     uint8_t routing_id[PT_ROUTING_ID_MAX];
     size_t routing_id_len;
     char identity[PT_STORE_ORG_ID_MAX];   /* from ZAP; "" if none */
+    /* Issue 6: the connection's CURVE public key (ZAP metadata X-Curve-Key), so a
+       connection opened with a key revoked since can be refused. */
+    uint8_t curve_public[32];
+    int has_curve_public;
     pt_inbound_status_t status;
     uint8_t *data;                        /* the frame (owned; free with pt_inbound_release) */
     size_t len;

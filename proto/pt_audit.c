@@ -11,6 +11,7 @@
 
 #include "envelope.pb-c.h"
 #include "pt_envelope.h"
+#include "pt_key_window.h"
 
 static const char s_leaf_domain[] = "puente.v1 leaf";   /* hashed with its NUL */
 
@@ -135,7 +136,7 @@ typedef struct {
     char org_id[33];
     uint8_t sign_public[32];
     uint8_t key_id[32];
-    int64_t from_ms, until_ms;
+    pt_key_window_t window;
 } s_key_t;
 
 typedef struct {
@@ -256,9 +257,9 @@ static int s_phase(pt_audit_verifier_t *self, int phase)
     return 0;
 }
 
-int pt_audit_verifier_org_key(pt_audit_verifier_t *self, const char *org_id,
+int pt_audit_verifier_key_set(pt_audit_verifier_t *self, const char *org_id,
                               const uint8_t *sign_public, size_t len, int64_t valid_from_ms,
-                              int64_t valid_until_ms)
+                              int64_t valid_until_ms, int64_t revoked_at_ms)
 {
     if (!self || !org_id || s_phase(self, S_PHASE_KEYS))
         return -1;
@@ -274,9 +275,18 @@ int pt_audit_verifier_org_key(pt_audit_verifier_t *self, const char *org_id,
     snprintf(k->org_id, sizeof k->org_id, "%s", org_id);
     memcpy(k->sign_public, sign_public, 32);
     pt_sha256(sign_public, 32, k->key_id);
-    k->from_ms = valid_from_ms;
-    k->until_ms = valid_until_ms;
+    k->window.valid_from_ms = valid_from_ms;
+    k->window.valid_until_ms = valid_until_ms;
+    k->window.revoked_at_ms = revoked_at_ms;
     return 0;
+}
+
+int pt_audit_verifier_org_key(pt_audit_verifier_t *self, const char *org_id,
+                              const uint8_t *sign_public, size_t len, int64_t valid_from_ms,
+                              int64_t valid_until_ms)
+{
+    return pt_audit_verifier_key_set(self, org_id, sign_public, len, valid_from_ms,
+                                     valid_until_ms, 0);
 }
 
 int pt_audit_verifier_message(pt_audit_verifier_t *self, const uint8_t *message_id, size_t id_len,
@@ -331,18 +341,30 @@ int pt_audit_verifier_message(pt_audit_verifier_t *self, const uint8_t *message_
                "message id, sender or case token of the row differ from the signed header");
         goto done;
     }
+    /* The key named by the header, used inside its window: created before the set
+       was replaced or revoked, stored while registered and before any revocation
+       (pt_key_window.h, the broker's rule with the stored time for "now"). */
     const s_key_t *key = NULL;
+    pt_key_window_result_t why = PT_KEY_WINDOW_NOT_YET_VALID;
+    int named = 0;
     for (size_t i = 0; i < self->n_keys && !key; i++) {
         const s_key_t *k = &self->keys[i];
-        if (strcmp(k->org_id, sender) == 0 && header->sender_key_id.len == 32 &&
-            memcmp(header->sender_key_id.data, k->key_id, 32) == 0 && k->from_ms <= stored_at_ms &&
-            (k->until_ms == 0 || stored_at_ms <= k->until_ms))
+        if (strcmp(k->org_id, sender) != 0 || header->sender_key_id.len != 32 ||
+            memcmp(header->sender_key_id.data, k->key_id, 32) != 0)
+            continue;
+        named = 1;
+        why = pt_key_window_check(&k->window, header->created_at_ms, stored_at_ms);
+        if (why == PT_KEY_WINDOW_OK)
             key = k;
     }
     if (!key) {
-        s_find(self, "messages", row, case_token, 0,
-               "no signing key of %.40s valid at the stored time matches the header's key id",
-               sender);
+        if (named)
+            s_find(self, "messages", row, case_token, 0,
+                   "signed with a key of %.40s that was %s when the message was created or "
+                   "stored", sender, pt_key_window_result_str(why));
+        else
+            s_find(self, "messages", row, case_token, 0,
+                   "no signing key of %.40s matches the header's key id", sender);
         goto done;
     }
     pt_sign_key_t *pub = pt_sign_key_from_public(key->sign_public, 32);

@@ -91,15 +91,24 @@ void pt_audit_verifier_destroy(pt_audit_verifier_t **self_p);
    Each returns 0, or -1 only on out of memory / order misuse (findings are not
    errors). Byte arguments are hostile: every length is checked. */
 
-/* One org_keys row: [valid_from_ms, valid_until_ms] (0 = still current). */
+/* One org_keys row: window [valid_from_ms, valid_until_ms) (0 = still current) and
+   revocation time (0 = not revoked), as in proto/pt_key_window.h. */
+int pt_audit_verifier_key_set(pt_audit_verifier_t *self, const char *org_id,
+                              const uint8_t *sign_public, size_t len, int64_t valid_from_ms,
+                              int64_t valid_until_ms, int64_t revoked_at_ms);
+
+/* Same, for a row without revocation (before 008_key_windows.sql). */
 int pt_audit_verifier_org_key(pt_audit_verifier_t *self, const char *org_id,
                               const uint8_t *sign_public, size_t len, int64_t valid_from_ms,
                               int64_t valid_until_ms);
 
 /* One messages row. Checks SHA-256(envelope.header) = header_sha256, the header's
    message id, sender and case token against the row, and the header signature with
-   the sender's key valid at stored_at_ms (sender_key_id must match it). A message
-   whose payload was deleted by retention is checked the same way (the header stays). */
+   the sender's key the header names (sender_key_id), which must have been usable
+   for it: pt_key_window_check(window, the header's created time, stored_at_ms) is
+   OK, so a key replaced or revoked later still verifies what it signed before. A
+   message whose payload was deleted by retention is checked the same way (the
+   header stays). */
 int pt_audit_verifier_message(pt_audit_verifier_t *self, const uint8_t *message_id, size_t id_len,
                               const char *sender, const char *case_token, int64_t stored_at_ms,
                               const uint8_t *header_sha256, size_t sha_len,

@@ -1,6 +1,7 @@
 /*  pt_keys — an organisation's key set on disk. See pt_keys.h for the contract. */
 #include "pt_keys.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -463,4 +464,202 @@ void pt_keyset_destroy(pt_keyset_t **self_p)
     OPENSSL_cleanse(self->curve_secret_z85, sizeof self->curve_secret_z85);
     free(self);
     *self_p = NULL;
+}
+
+/* --- former key sets (issue 6) ------------------------------------------------------ */
+
+int pt_keyset_load_retired_seal(const char *dir, const char *org_id, pt_seal_key_t ***keys_p,
+                                size_t *n_p, char *errmsg, size_t errmsg_len)
+{
+    pt_seal_key_t **keys = NULL;
+    size_t n = 0;
+    char *retired = NULL;
+    DIR *d = NULL;
+    s_errmsg(errmsg, errmsg_len, "%s", "");
+    if (!dir || !pt_org_id_valid(org_id) || !keys_p || !n_p) {
+        s_errmsg(errmsg, errmsg_len, "invalid arguments");
+        return -1;
+    }
+    *keys_p = NULL;
+    *n_p = 0;
+    retired = s_path(dir, org_id, "retired");
+    if (!retired)
+        goto nomem;
+    d = opendir(retired);
+    if (!d) {
+        int missing = errno == ENOENT;
+        if (!missing)
+            s_errmsg(errmsg, errmsg_len, "%s: %s", retired, strerror(errno));
+        free(retired);
+        return missing ? 0 : -1;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        size_t len = strlen(retired) + strlen(de->d_name) + sizeof "/seal.key" + 1;
+        char *path = malloc(len);
+        if (!path)
+            goto nomem;
+        snprintf(path, len, "%s/%s/seal.key", retired, de->d_name);
+        struct stat st;
+        if (stat(path, &st) != 0 && errno == ENOENT) {
+            free(path);     /* a NAME without a private sealing key opens nothing */
+            continue;
+        }
+        pt_seal_key_t *key = NULL;
+        if (s_check_private_mode(path, errmsg, errmsg_len) != 0 ||
+            !(key = pt_seal_key_load(path)) || !pt_seal_key_has_private(key)) {
+            if (key || errno == 0)
+                errno = EINVAL;
+            if (key || !errmsg || !errmsg[0])
+                s_load_errmsg(path, "X25519 private", errmsg, errmsg_len);
+            pt_seal_key_destroy(&key);
+            free(path);
+            goto error;
+        }
+        free(path);
+        pt_seal_key_t **grown = realloc(keys, (n + 1) * sizeof *grown);
+        if (!grown) {
+            pt_seal_key_destroy(&key);
+            goto nomem;
+        }
+        keys = grown;
+        keys[n++] = key;
+    }
+    closedir(d);
+    free(retired);
+    *keys_p = keys;
+    *n_p = n;
+    return 0;
+
+nomem:
+    s_errmsg(errmsg, errmsg_len, "out of memory");
+error:
+    if (d)
+        closedir(d);
+    free(retired);
+    for (size_t i = 0; i < n; i++)
+        pt_seal_key_destroy(&keys[i]);
+    free(keys);
+    return -1;
+}
+
+/* Moves the first n of the six key files between two directories (from -> to). */
+static int s_move_files(const char *from, const char *to, size_t n, size_t *moved)
+{
+    char a[4096], b[4096];
+    *moved = 0;
+    for (size_t i = 0; i < n; i++) {
+        if ((size_t)snprintf(a, sizeof a, "%s/%s", from, s_file_names[i]) >= sizeof a ||
+            (size_t)snprintf(b, sizeof b, "%s/%s", to, s_file_names[i]) >= sizeof b) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        if (rename(a, b) != 0)
+            return -1;
+        (*moved)++;
+    }
+    return 0;
+}
+
+int pt_keyset_install(const char *dir, const char *org_id, const char *from_dir,
+                      char *retired_name, char *errmsg, size_t errmsg_len)
+{
+    pt_keyset_t *fresh = NULL, *current = NULL;
+    char *org_dir = NULL, *probe = NULL;
+    char retired[4096] = "", name[17] = "";
+    size_t moved = 0;
+    int rc = -1;
+    s_errmsg(errmsg, errmsg_len, "%s", "");
+    if (retired_name)
+        retired_name[0] = '\0';
+    if (!dir || !from_dir || !pt_org_id_valid(org_id)) {
+        s_errmsg(errmsg, errmsg_len, "invalid organisation id");
+        return -1;
+    }
+    char why[300] = "";
+    fresh = pt_keyset_load(from_dir, org_id, 1, why, sizeof why);
+    if (!fresh) {
+        s_errmsg(errmsg, errmsg_len, "the new key set: %s", why);
+        goto done;
+    }
+    org_dir = s_path(dir, org_id, NULL);
+    probe = s_path(dir, org_id, "sign.pub");
+    if (!org_dir || !probe) {
+        s_errmsg(errmsg, errmsg_len, "out of memory");
+        goto done;
+    }
+    struct stat st;
+    if (stat(probe, &st) == 0) {
+        why[0] = '\0';
+        current = pt_keyset_load(dir, org_id, 1, why, sizeof why);
+        if (!current) {
+            s_errmsg(errmsg, errmsg_len, "the current key set: %s", why);
+            goto done;
+        }
+        uint8_t a[PT_KEY_ID_BYTES], b[PT_KEY_ID_BYTES];
+        pt_sign_key_id(pt_keyset_sign(current), a);
+        pt_sign_key_id(pt_keyset_sign(fresh), b);
+        if (memcmp(a, b, sizeof a) == 0) {
+            s_errmsg(errmsg, errmsg_len, "%s/%s/ already holds that key set", dir, org_id);
+            goto done;
+        }
+        char hex[2 * PT_KEY_ID_BYTES + 1];
+        pt_hex(a, sizeof a, hex);
+        memcpy(name, hex, 16);
+        name[16] = '\0';
+        if ((size_t)snprintf(retired, sizeof retired, "%s/retired/%s", org_dir, name) >=
+            sizeof retired) {
+            s_errmsg(errmsg, errmsg_len, "path too long");
+            goto done;
+        }
+        if (s_mkdir_p(retired) != 0) {
+            s_errmsg(errmsg, errmsg_len, "cannot create %s: %s", retired, strerror(errno));
+            goto done;
+        }
+        /* A former set already kept under that name is never overwritten. */
+        char taken[4200];
+        snprintf(taken, sizeof taken, "%s/sign.pub", retired);
+        if (lstat(taken, &st) == 0) {
+            s_errmsg(errmsg, errmsg_len, "%s already holds a key set; refusing to overwrite",
+                     retired);
+            goto done;
+        }
+        if (s_move_files(org_dir, retired, S_FILE_COUNT, &moved) != 0) {
+            s_errmsg(errmsg, errmsg_len, "cannot move the current keys to %s: %s", retired,
+                     strerror(errno));
+            goto done;
+        }
+        char parent[4200];
+        snprintf(parent, sizeof parent, "%s/retired", org_dir);
+        if (s_fsync_path(retired) != 0 || s_fsync_path(parent) != 0 || s_fsync_path(org_dir) != 0) {
+            s_errmsg(errmsg, errmsg_len, "cannot sync %s: %s", retired, strerror(errno));
+            goto done;
+        }
+    }
+    if (pt_keyset_save(fresh, dir) != 0) {
+        s_errmsg(errmsg, errmsg_len, "cannot write %s: %s", org_dir, strerror(errno));
+        goto done;
+    }
+    if (retired_name)
+        snprintf(retired_name, 17, "%s", name);
+    moved = 0;   /* installed: the former set stays where it now is */
+    rc = 0;
+done:
+    if (moved) {
+        /* Put the current set back where the SDK looks for it. */
+        size_t back = 0;
+        if (s_move_files(retired, org_dir, moved, &back) != 0 || s_fsync_path(org_dir) != 0) {
+            char first[300];
+            snprintf(first, sizeof first, "%s", errmsg && errmsg[0] ? errmsg : "install failed");
+            s_errmsg(errmsg, errmsg_len, "%s; and moving the current keys back from %s failed: "
+                     "move them by hand", first, retired);
+        }
+    }
+    pt_keyset_destroy(&fresh);
+    pt_keyset_destroy(&current);
+    free(org_dir);
+    free(probe);
+    return rc;
 }

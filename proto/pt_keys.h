@@ -54,4 +54,28 @@ const char *pt_keyset_curve_secret_z85(const pt_keyset_t *keys);
 
 void pt_keyset_destroy(pt_keyset_t **self_p);
 
+/* --- former key sets (issue 6: `puente key rotate` / `puente key install`) ------
+   After a rotation an organisation keeps its former key sets under
+       <dir>/<ORG>/retired/<NAME>/   (same six files; NAME: the first 16 hex digits
+                                      of the former signing key id)
+   so that messages sealed to a former sealing key can still be opened. */
+
+/* Loads the private sealing key (seal.key, mode 0600 or stricter) of every
+   <dir>/<org_id>/retired/<NAME>/. *keys_p (caller frees each with
+   pt_seal_key_destroy, then the array) holds *n_p keys; no retired/ directory or a
+   NAME without seal.key adds none. 0, or -1 with errmsg (a key file that is not
+   private or does not load). Cost: one directory scan. */
+int pt_keyset_load_retired_seal(const char *dir, const char *org_id, pt_seal_key_t ***keys_p,
+                                size_t *n_p, char *errmsg, size_t errmsg_len);
+
+/* Installs the key set from_dir/<org_id>/ (all six files, checked as by
+   pt_keyset_load with need_private) as dir/<org_id>/: the current files, if any,
+   first move to dir/<org_id>/retired/<NAME>/ (rename, then fsync of both
+   directories), then the new set is written durably (pt_keyset_save). On failure
+   after the move the former files are moved back. retired_name (may be NULL,
+   at least 17 bytes) receives NAME, or "" when there was no current set. 0, or -1
+   with errmsg. */
+int pt_keyset_install(const char *dir, const char *org_id, const char *from_dir,
+                      char *retired_name, char *errmsg, size_t errmsg_len);
+
 #endif

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "envelope.pb-c.h"
 #include "pt_audit.h"
 #include "pt_merkle.h"
 
@@ -120,7 +121,8 @@ static void s_key_row(const PGresult *res, int row, void *arg)
     const uint8_t *pub = s_bin(res, row, 1, &len);
     int64_t from = s_int(res, row, 2, &ok);
     int64_t until = PQgetisnull(res, row, 3) ? 0 : s_int(res, row, 3, &ok);
-    pt_audit_verifier_org_key(arg, s_text(res, row, 0), pub, len, from, until);
+    int64_t revoked = PQgetisnull(res, row, 4) ? 0 : s_int(res, row, 4, &ok);
+    pt_audit_verifier_key_set(arg, s_text(res, row, 0), pub, len, from, until, revoked);
 }
 
 static void s_message_row(const PGresult *res, int row, void *arg)
@@ -189,8 +191,9 @@ static void s_head_row(const PGresult *res, int row, void *arg)
 }
 
 static const char *const s_queries[] = {
-    "SELECT org_id, sign_public, pt_ts_to_ms(valid_from), pt_ts_to_ms(valid_until) FROM org_keys "
-    "ORDER BY key_set_id",
+    /* The whole key history with revocations (008_key_windows.sql). */
+    "SELECT org_id, sign_public, pt_ts_to_ms(valid_from), pt_ts_to_ms(valid_until), "
+    "pt_ts_to_ms(revoked_at) FROM org_keys ORDER BY key_set_id",
     "SELECT message_id, sender, case_token, pt_ts_to_ms(stored_at), header_sha256, envelope "
     "FROM messages ORDER BY seq",
     "SELECT event_id, case_token, seq, kind, at_ms, actor, counterparty, message_type, "
@@ -280,6 +283,12 @@ typedef struct {
     json_t *events;
     json_t *messages;
     int failed;
+    /* The message being exported: one row per key set of its sender arrives
+       (LEFT JOIN org_keys); the one whose key id the header names is kept. */
+    json_t *last;                 /* borrowed from messages */
+    uint8_t last_id[16];
+    uint8_t last_key_id[32];
+    int last_key_known;
 } s_export_t;
 
 static json_t *s_hex_json(const uint8_t *b, size_t n)
@@ -322,6 +331,17 @@ static void s_export_event(const PGresult *res, int row, void *arg)
     json_array_append_new(x->events, o);
 }
 
+/* Sets the message's sender_sign_public when pub is the key its header names. */
+static void s_export_key(s_export_t *x, const uint8_t *pub, size_t pub_len)
+{
+    uint8_t id[32];
+    if (!x->last || !x->last_key_known || !pub || pub_len != 32)
+        return;
+    pt_sha256(pub, 32, id);
+    if (memcmp(id, x->last_key_id, 32) == 0)
+        json_object_set_new(x->last, "sender_sign_public", s_hex_json(pub, pub_len));
+}
+
 static void s_export_message(const PGresult *res, int row, void *arg)
 {
     s_export_t *x = arg;
@@ -329,19 +349,33 @@ static void s_export_message(const PGresult *res, int row, void *arg)
     const uint8_t *id = s_bin(res, row, 0, &id_len);
     const uint8_t *env = s_bin(res, row, 2, &env_len);
     const uint8_t *pub = s_bin(res, row, 3, &pub_len);
+    if (x->last && id_len == 16 && memcmp(id, x->last_id, 16) == 0) {
+        s_export_key(x, pub, pub_len);   /* another key set of the same sender */
+        return;
+    }
     uint8_t *header = NULL, *sig = NULL;
     size_t header_len = 0, sig_len = 0;
-    if (pt_audit_envelope_header(env, env_len, &header, &header_len, &sig, &sig_len) != 0) {
+    if (id_len != 16 ||
+        pt_audit_envelope_header(env, env_len, &header, &header_len, &sig, &sig_len) != 0) {
         x->failed = 1;
         return;
     }
+    Puente__V1__Header *h = puente__v1__header__unpack(NULL, header_len, header);
+    x->last_key_known = h && h->sender_key_id.len == 32;
+    if (x->last_key_known)
+        memcpy(x->last_key_id, h->sender_key_id.data, 32);
+    if (h)
+        puente__v1__header__free_unpacked(h, NULL);
     json_t *o = json_object();
     json_object_set_new(o, "message_id", s_hex_json(id, id_len));
     json_object_set_new(o, "sender", json_string(s_text(res, row, 1)));
     json_object_set_new(o, "header", s_hex_json(header, header_len));
     json_object_set_new(o, "header_signature", s_hex_json(sig, sig_len));
-    json_object_set_new(o, "sender_sign_public", pub ? s_hex_json(pub, pub_len) : json_null());
+    json_object_set_new(o, "sender_sign_public", json_null());
     json_array_append_new(x->messages, o);
+    x->last = o;
+    memcpy(x->last_id, id, 16);
+    s_export_key(x, pub, pub_len);
     free(header);
     free(sig);
 }
@@ -380,9 +414,8 @@ void *cli_audit_export_db(const char *conninfo, const char *case_token)
                1, params, s_export_event, &x) != 0 ||
         s_scan(conn,
                "SELECT m.message_id, m.sender, m.envelope, k.sign_public FROM messages m "
-               "LEFT JOIN org_keys k ON k.org_id = m.sender AND k.valid_from <= m.stored_at "
-               "AND (k.valid_until IS NULL OR k.valid_until >= m.stored_at) "
-               "WHERE m.case_token = $1 ORDER BY m.seq",
+               "LEFT JOIN org_keys k ON k.org_id = m.sender "
+               "WHERE m.case_token = $1 ORDER BY m.seq, k.key_set_id",
                1, params, s_export_message, &x) != 0)
         goto done;
     if (x.failed || json_array_size(x.events) == 0) {

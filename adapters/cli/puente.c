@@ -20,6 +20,8 @@ static const char *s_usage =
     "  agreement list|revoke ID     list agreements, or end one now (operator)\n"
     "  queue list                   backlog per recipient: depth and oldest (operator)\n"
     "  status                       broker version, uptime, database, queues (operator)\n"
+    "  key rotate|revoke|list       an organisation's keys: rotate with overlap, revoke (operator)\n"
+    "  key install --org ORG        put a new key set in place, keeping the former one\n"
     "  send --as ORG --to ORG ...   send a case message and print the broker's receipt\n"
     "  recv --as ORG [--follow]     receive, verify, open, print and acknowledge messages\n"
     "  trail --case TOKEN           show a case's trail of events\n"
@@ -222,6 +224,7 @@ void cli_print_json(void *json, int one_line)
 /* Issue 6 (cmd_admin.c); declared here because cli.h is not this change's file. */
 int cmd_queue(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_key(int argc, char **argv);   /* cmd_key.c */
 
 int main(int argc, char **argv)
 {
@@ -242,7 +245,8 @@ int main(int argc, char **argv)
                      { "types", cmd_types },   { "example", cmd_example },
                      { "overdue", cmd_overdue }, { "audit", cmd_audit },
                      { "auditor", cmd_auditor }, { "retention", cmd_retention },
-                     { "queue", cmd_queue },     { "status", cmd_status } };
+                     { "queue", cmd_queue },     { "status", cmd_status },
+                     { "key", cmd_key } };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0)
             return commands[i].fn(argc - 1, argv + 1);

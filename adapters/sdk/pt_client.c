@@ -40,6 +40,13 @@ typedef struct {
     int acked;
 } s_seen_t;
 
+typedef struct {
+    char org[PT_ORG_ID_MAX + 1];
+    uint8_t key_id[PT_KEY_ID_BYTES];
+    pt_sign_key_t *key;
+    pt_key_window_t window;
+} s_history_t;
+
 struct _pt_client_t {
     char *endpoint;     /* opts.endpoint as given: one endpoint or the list (messages) */
     char **endpoints;   /* the parsed list (pt_endpoints), in order of preference */
@@ -75,6 +82,14 @@ struct _pt_client_t {
     size_t queue_len;
     pt_keyset_t **directory;
     size_t n_directory;
+    /* Issue 6: every signing key of the organisations fetched (OrgKeys.key_sets),
+       with its window, so a message signed before a rotation still verifies; and
+       our own former sealing keys (<keys>/<ORG>/retired/NAME/), to open what was sealed
+       to them. */
+    s_history_t *history;
+    size_t n_history;
+    pt_seal_key_t **retired_seal;
+    size_t n_retired_seal;
     Puente__V1__DirectoryEntries *entries; /* last verified directory: its agreements */
     int64_t entries_at_ms;
     uint8_t *entries_raw; /* the signed bytes of that directory and the signature */
@@ -608,6 +623,13 @@ pt_client_t *pt_client_new_ex(const pt_client_opts_t *opts, char *err, size_t er
         goto error;
     }
     kerr[0] = '\0';
+    if (!auditor && pt_keyset_load_retired_seal(self->keys_dir, key_name, &self->retired_seal,
+                                                &self->n_retired_seal, kerr, sizeof kerr) != 0) {
+        snprintf(reason, sizeof reason, "cannot load the former keys of %s: %s", self->org,
+                 kerr[0] ? kerr : "unreadable");
+        goto error;
+    }
+    kerr[0] = '\0';
     self->broker = pt_keyset_load(self->keys_dir, "broker", 0, kerr, sizeof kerr);
     if (!self->broker) {
         snprintf(reason, sizeof reason, "cannot load the broker's public keys from %s/broker: %s",
@@ -688,6 +710,12 @@ void pt_client_destroy(pt_client_t **self_p)
     for (size_t i = 0; i < self->n_directory; i++)
         pt_keyset_destroy(&self->directory[i]);
     free(self->directory);
+    for (size_t i = 0; i < self->n_history; i++)
+        pt_sign_key_destroy(&self->history[i].key);
+    free(self->history);
+    for (size_t i = 0; i < self->n_retired_seal; i++)
+        pt_seal_key_destroy(&self->retired_seal[i]);
+    free(self->retired_seal);
     if (self->entries)
         puente__v1__directory_entries__free_unpacked(self->entries, NULL);
     free(self->seen);
@@ -764,6 +792,46 @@ static void s_directory_drop(pt_client_t *self, const char *org)
         }
 }
 
+/* Forgets the key history of org (NULL = of everyone). */
+static void s_history_drop(pt_client_t *self, const char *org)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < self->n_history; i++) {
+        if (!org || strcmp(self->history[i].org, org) == 0)
+            pt_sign_key_destroy(&self->history[i].key);
+        else
+            self->history[kept++] = self->history[i];
+    }
+    self->n_history = kept;
+}
+
+/* Records the signing keys of o's key history. 0, or -1 out of memory. */
+static int s_history_add(pt_client_t *self, const Puente__V1__OrgKeys *o)
+{
+    for (size_t i = 0; i < o->n_key_sets; i++) {
+        const Puente__V1__KeySetInfo *k = o->key_sets[i];
+        const uint8_t *pub = NULL;
+        s_history_t h;
+        memset(&h, 0, sizeof h);
+        if (!k || k->sign_public.len != PT_ED25519_PUBLIC_BYTES ||
+            pt_sha256(k->sign_public.data, PT_ED25519_PUBLIC_BYTES, h.key_id) != 0 ||
+            !pt_sdk_org_key_set(o, h.key_id, sizeof h.key_id, &h.window, &pub))
+            continue;
+        h.key = pt_sign_key_from_public(pub, PT_ED25519_PUBLIC_BYTES);
+        if (!h.key)
+            continue; /* a key OpenSSL refuses verifies nothing */
+        snprintf(h.org, sizeof h.org, "%s", o->org_id);
+        s_history_t *grown = realloc(self->history, (self->n_history + 1) * sizeof *grown);
+        if (!grown) {
+            pt_sign_key_destroy(&h.key);
+            return -1;
+        }
+        self->history = grown;
+        self->history[self->n_history++] = h;
+    }
+    return 0;
+}
+
 static pt_client_result_t s_directory_fetch(pt_client_t *self, const char *const *org_ids, size_t n)
 {
     Puente__V1__DirectoryRequest req = PUENTE__V1__DIRECTORY_REQUEST__INIT;
@@ -797,10 +865,18 @@ static pt_client_result_t s_directory_fetch(pt_client_t *self, const char *const
         rc = PT_CLIENT_BAD_REPLY;
         goto error;
     }
+    int64_t now = pt_now_ms();
     for (size_t i = 0; i < entries->n_orgs; i++) {
         const Puente__V1__OrgKeys *o = entries->orgs[i];
         s_directory_drop(self, o->org_id);
-        if (!o->enabled)
+        s_history_drop(self, o->org_id);
+        if (s_history_add(self, o) != 0) {
+            rc = PT_CLIENT_INTERNAL;
+            goto error;
+        }
+        /* Disabled, or its current keys revoked: nothing may be sealed to it (what
+           it signed before stays verifiable through the history). */
+        if (!o->enabled || pt_sdk_org_revoked(o, now))
             continue;
         pt_keyset_t *ks = pt_keyset_from_public(o->org_id, o->sign_public.data,
                                                 o->seal_public.data, o->curve_public.data);
@@ -856,6 +932,7 @@ pt_client_result_t pt_client_directory_refresh(pt_client_t *client, const char *
         for (size_t i = 0; i < client->n_directory; i++)
             pt_keyset_destroy(&client->directory[i]);
         client->n_directory = 0;
+        s_history_drop(client, NULL);
     }
     else
         for (size_t i = 0; i < n; i++)
@@ -874,7 +951,8 @@ const pt_keyset_t *pt_client_directory_keys(pt_client_t *client, const char *org
         return NULL;
     ks = s_directory_find(client, org_id);
     if (!ks)
-        s_set_error(client, "%s is not in the broker's directory (unknown or disabled)", org_id);
+        s_set_error(client, "%s is not in the broker's directory (unknown, disabled or its keys "
+                            "revoked)", org_id);
     return ks;
 }
 
@@ -1259,7 +1337,8 @@ pt_client_result_t pt_client_send(pt_client_t *client, const pt_send_t *msg,
         keys[i] = s_directory_find(self, msg->recipients[i]);
         if (!keys[i]) {
             char reason[128];
-            snprintf(reason, sizeof reason, "%s is not in the broker's directory",
+            snprintf(reason, sizeof reason,
+                     "%s is not in the broker's directory (unknown, disabled or its keys revoked)",
                      msg->recipients[i]);
             s_local_reject(rej, PUENTE__V1__REJECT_CODE__REJECT_UNKNOWN_RECIPIENT, reason);
             s_set_error(self, "%s", reason);
@@ -1377,6 +1456,45 @@ static int s_inbox_record(pt_client_t *self, const uint8_t *id, int state)
     return ok ? 0 : -1;
 }
 
+/* The signing key hdr names for its sender: from the key history (window checked
+   with the created time; a recipient does not know the stored time), else the
+   current directory key when the broker sent no history. OK with *key_p (borrowed)
+   or with NULL when the id is unknown; another result when the key is known but
+   not usable for this message. */
+static pt_key_window_result_t s_sender_key(pt_client_t *self, const Puente__V1__Header *hdr,
+                                           const pt_sign_key_t **key_p)
+{
+    *key_p = NULL;
+    if (hdr->sender_key_id.len != PT_KEY_ID_BYTES)
+        return PT_KEY_WINDOW_OK;
+    int known = 0;
+    pt_key_window_result_t why = PT_KEY_WINDOW_OK;
+    for (size_t i = 0; i < self->n_history; i++) {
+        const s_history_t *h = &self->history[i];
+        if (strcmp(h->org, hdr->sender) != 0)
+            continue;
+        known = 1;
+        if (memcmp(h->key_id, hdr->sender_key_id.data, PT_KEY_ID_BYTES) != 0)
+            continue;
+        why = pt_key_window_check(&h->window, hdr->created_at_ms, 0);
+        if (why == PT_KEY_WINDOW_OK) {
+            *key_p = h->key;
+            return why;
+        }
+    }
+    if (why != PT_KEY_WINDOW_OK || known)
+        return why;
+    /* No history for this sender (an older broker): its current key only. */
+    const pt_keyset_t *sender = pt_client_directory_keys(self, hdr->sender);
+    uint8_t key_id[PT_KEY_ID_BYTES];
+    if (sender) {
+        pt_sign_key_id(pt_keyset_sign(sender), key_id);
+        if (memcmp(hdr->sender_key_id.data, key_id, PT_KEY_ID_BYTES) == 0)
+            *key_p = pt_keyset_sign(sender);
+    }
+    return PT_KEY_WINDOW_OK;
+}
+
 /* Verifies, opens and decodes one delivery. PT_CLIENT_OK with *out, REFUSED with
    the reason in self->error, or TIMEOUT for a duplicate that was skipped. */
 static pt_client_result_t s_accept(pt_client_t *self, Puente__V1__BrokerFrame *frame,
@@ -1441,33 +1559,41 @@ static pt_client_result_t s_accept(pt_client_t *self, Puente__V1__BrokerFrame *f
         s_set_error(self, "refused %s: invalid sender id", idtext);
         goto error;
     }
-    const pt_keyset_t *sender = pt_client_directory_keys(self, hdr->sender);
-    if (!sender) {
-        s_set_error(self, "refused %s: sender %s not in the directory", idtext, hdr->sender);
+    /* The signing key the header names: the sender's current one, or one of its key
+       history used inside its window (issue 6); unknown ids refresh the directory
+       once (the sender may have rotated since we cached it). */
+    const pt_sign_key_t *sender_key = NULL;
+    pt_key_window_result_t window = PT_KEY_WINDOW_OK;
+    for (int attempt = 0; attempt < 2 && !sender_key && window == PT_KEY_WINDOW_OK; attempt++) {
+        if (attempt == 1) {
+            const char *one = hdr->sender;
+            if (pt_client_directory_refresh(self, &one, 1) != PT_CLIENT_OK)
+                break;
+        }
+        window = s_sender_key(self, hdr, &sender_key);
+    }
+    if (!sender_key) {
+        if (window != PT_KEY_WINDOW_OK)
+            s_set_error(self, "refused %s: the signing key of %s was %s when it was created",
+                        idtext, hdr->sender, pt_key_window_result_str(window));
+        else
+            s_set_error(self, "refused %s: sender key id of %s is not in the directory", idtext,
+                        hdr->sender);
         goto error;
     }
-    er = pt_envelope_verify_header(env, pt_keyset_sign(sender));
-    if (er == PT_ENV_BAD_SIGNATURE) {
-        /* The sender may have rotated its key since we cached it. */
-        const char *one = hdr->sender;
-        if (pt_client_directory_refresh(self, &one, 1) == PT_CLIENT_OK
-            && (sender = s_directory_find(self, hdr->sender)))
-            er = pt_envelope_verify_header(env, pt_keyset_sign(sender));
-    }
-    if (er != PT_ENV_OK || !sender) {
+    er = pt_envelope_verify_header(env, sender_key);
+    if (er != PT_ENV_OK) {
         s_set_error(self, "refused %s: header signature of %s: %s", idtext, hdr->sender,
                     pt_env_result_str(er));
         goto error;
     }
-    uint8_t key_id[PT_KEY_ID_BYTES];
-    pt_sign_key_id(pt_keyset_sign(sender), key_id);
-    if (hdr->sender_key_id.len != PT_KEY_ID_BYTES
-        || memcmp(hdr->sender_key_id.data, key_id, PT_KEY_ID_BYTES) != 0) {
-        s_set_error(self, "refused %s: sender key id differs from the directory's", idtext);
-        goto error;
-    }
-    er = pt_envelope_open(env, hdr, self->org, pt_keyset_seal(self->me), pt_keyset_sign(sender),
-                          &body, &body_len);
+    er = pt_envelope_open(env, hdr, self->org, pt_keyset_seal(self->me), sender_key, &body,
+                          &body_len);
+    /* Sealed to one of our former keys (a sender's outbox, or a queue older than our
+       rotation): pt_envelope_open compares key ids before decrypting. */
+    for (size_t k = 0; er == PT_ENV_OPEN_FAILED && k < self->n_retired_seal; k++)
+        er = pt_envelope_open(env, hdr, self->org, self->retired_seal[k], sender_key, &body,
+                              &body_len);
     if (er != PT_ENV_OK) {
         s_set_error(self, "refused %s: cannot open payload: %s", idtext, pt_env_result_str(er));
         goto error;

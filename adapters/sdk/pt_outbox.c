@@ -80,7 +80,7 @@ static int s_cache_install(pt_outbox_t *self, const uint8_t *raw, size_t raw_len
     size_t n = 0;
     for (size_t i = 0; i < entries->n_orgs; i++) {
         const Puente__V1__OrgKeys *o = entries->orgs[i];
-        if (!o->enabled)
+        if (!o->enabled || pt_sdk_org_revoked(o, pt_now_ms()))   /* nothing sealed to revoked keys */
             continue;
         keys[n] = pt_keyset_from_public(o->org_id, o->sign_public.data, o->seal_public.data,
                                         o->curve_public.data);
@@ -413,7 +413,7 @@ pt_client_result_t pt_outbox_send(pt_outbox_t *outbox, const pt_send_t *msg,
         keys[i] = s_cache_find(self, to);
         if (!keys[i]) {
             s_fail("recipient %s was not in the broker's directory at the last fetch (unknown, "
-                   "disabled, or registered since)",
+                   "disabled, its keys revoked, or registered since)",
                    to);
             goto error;
         }

@@ -35,6 +35,20 @@ const uint8_t *pt_sdk_directory_signed(const pt_client_t *client, size_t *entrie
 /* The broker's frame limit announced in Welcome. */
 uint32_t pt_sdk_max_frame(const pt_client_t *client);
 
+/* --- Key history (issue 6, pt_verify.c) ------------------------------------------ */
+#include "pt_key_window.h"
+
+/* 1 if the set of o's current sealing key (o->seal_public) is in o->key_sets and
+   revoked at now_ms: nothing may be sealed to it (the broker refuses it too). */
+int pt_sdk_org_revoked(const Puente__V1__OrgKeys *o, int64_t now_ms);
+
+/* The window of the set in o->key_sets whose signing key id is key_id (32 bytes):
+   1 with *window and *sign_public (borrowed from o), 0 if o has no such set. The
+   set's sign_public must hash to its sign_key_id (signed by the broker, checked
+   anyway). */
+int pt_sdk_org_key_set(const Puente__V1__OrgKeys *o, const uint8_t *key_id, size_t key_id_len,
+                       pt_key_window_t *window, const uint8_t **sign_public);
+
 /* --- SQLite state files (pt_sdk_db.c) ---------------------------------------- */
 #include <sqlite3.h>
 

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "pt_receipt.h"
+#include "pt_sdk_internal.h"
 #include "puente.h"
 
 int puente_directory_verify(const Puente__V1__DirectoryReply *reply, const pt_sign_key_t *broker,
@@ -46,4 +47,46 @@ int puente_receipt_verify(const Puente__V1__Receipt *receipt, const pt_sign_key_
                              receipt->header_sha256.len, receipt->event_hash.data,
                              receipt->event_hash.len, receipt->broker_signature.data,
                              receipt->broker_signature.len);
+}
+
+/* --- Key history (issue 6) --------------------------------------------------------- */
+
+static void s_window(const Puente__V1__KeySetInfo *k, pt_key_window_t *window)
+{
+    window->valid_from_ms = k->valid_from_ms;
+    window->valid_until_ms = k->valid_until_ms;
+    window->revoked_at_ms = k->revoked_at_ms;
+}
+
+int pt_sdk_org_revoked(const Puente__V1__OrgKeys *o, int64_t now_ms)
+{
+    if (!o || o->seal_public.len != PT_X25519_PUBLIC_BYTES)
+        return 0;
+    for (size_t i = 0; i < o->n_key_sets; i++) {
+        const Puente__V1__KeySetInfo *k = o->key_sets[i];
+        if (k && k->seal_public.len == PT_X25519_PUBLIC_BYTES &&
+            memcmp(k->seal_public.data, o->seal_public.data, PT_X25519_PUBLIC_BYTES) == 0 &&
+            k->revoked_at_ms != 0 && now_ms >= k->revoked_at_ms)
+            return 1;
+    }
+    return 0;
+}
+
+int pt_sdk_org_key_set(const Puente__V1__OrgKeys *o, const uint8_t *key_id, size_t key_id_len,
+                       pt_key_window_t *window, const uint8_t **sign_public)
+{
+    if (!o || !key_id || key_id_len != PT_KEY_ID_BYTES)
+        return 0;
+    for (size_t i = 0; i < o->n_key_sets; i++) {
+        const Puente__V1__KeySetInfo *k = o->key_sets[i];
+        uint8_t id[PT_KEY_ID_BYTES];
+        if (!k || k->sign_public.len != PT_ED25519_PUBLIC_BYTES ||
+            pt_sha256(k->sign_public.data, PT_ED25519_PUBLIC_BYTES, id) != 0 ||
+            memcmp(id, key_id, PT_KEY_ID_BYTES) != 0)
+            continue;
+        s_window(k, window);
+        *sign_public = k->sign_public.data;
+        return 1;
+    }
+    return 0;
 }

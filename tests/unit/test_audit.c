@@ -12,6 +12,7 @@
 #include "envelope.pb-c.h"
 #include "pt_audit.h"
 #include "pt_crypto.h"
+#include "pt_envelope.h"
 #include "pt_merkle.h"
 #include "pt_trail.h"
 
@@ -442,6 +443,96 @@ static void test_bundle_hostile(void)
     free(text);
 }
 
+/* --- key windows (issue 6): replaced and revoked keys ------------------------------ */
+
+#define S_T0 1760000000000LL
+
+/* A referral from MX-DIF signed by key, created at created_ms; id_byte makes the
+   message id. Caller frees *env. */
+static int s_signed(const pt_sign_key_t *key, const pt_seal_key_t *to, int64_t created_ms,
+                    uint8_t id_byte, uint8_t **env, size_t *len, uint8_t sha[32], uint8_t id[16])
+{
+    memset(id, id_byte, 16);
+    uint8_t corr[16];
+    memset(corr, 0x77, 16);
+    char *recipients[1] = {"GT-PGN"};
+    Puente__V1__Header h = PUENTE__V1__HEADER__INIT;
+    h.message_id = (ProtobufCBinaryData){16, id};
+    h.correlation_id = (ProtobufCBinaryData){16, corr};
+    h.message_type = "referral.request";
+    h.sender = "MX-DIF";
+    h.recipients = recipients;
+    h.n_recipients = 1;
+    h.created_at_ms = created_ms;
+    h.purpose = "service_provision";
+    h.case_token = "CASE-KW";
+    const uint8_t body[] = {0x0a, 0x01, 0x41};
+    if (pt_envelope_seal(&h, body, sizeof body, key, &to, 1, env, len) != PT_ENV_OK)
+        return -1;
+    Puente__V1__Envelope *e = puente__v1__envelope__unpack(NULL, *len, *env);
+    if (!e)
+        return -1;
+    pt_sha256(e->header.data, e->header.len, sha);
+    puente__v1__envelope__free_unpacked(e, NULL);
+    return 0;
+}
+
+typedef struct {
+    int64_t created, stored;
+    int ok;
+} s_kw_case_t;
+
+static void test_key_windows(void)
+{
+    pt_sign_key_t *key = pt_sign_key_generate();
+    pt_seal_key_t *to = pt_seal_key_generate();
+    CU_ASSERT_FATAL(key && to);
+    uint8_t pub[32];
+    pt_sign_key_public(key, pub);
+    /* Replaced at +100 (its window), revoked at +50; then the same key unrevoked. */
+    const s_kw_case_t revoked[] = {
+        {S_T0 + 10, S_T0 + 20, 1},   /* signed and stored before the revocation */
+        {S_T0 + 60, S_T0 + 70, 0},   /* created after the revocation */
+        {S_T0 + 10, S_T0 + 55, 0},   /* stored after the revocation */
+        {S_T0 - 10, S_T0 - 5, 0},    /* stored before the set was registered */
+    };
+    const s_kw_case_t replaced[] = {
+        {S_T0 + 90, S_T0 + 500, 1},  /* created in the window, stored after it (an outbox) */
+        {S_T0 + 100, S_T0 + 101, 0}, /* created at the end of the window */
+    };
+    for (int round = 0; round < 2; round++) {
+        pt_audit_verifier_t *v = pt_audit_verifier_new(NULL);
+        CU_ASSERT_FATAL(v != NULL);
+        CU_ASSERT_EQUAL(pt_audit_verifier_key_set(v, "MX-DIF", pub, 32, S_T0, S_T0 + 100,
+                                                  round == 0 ? S_T0 + 50 : 0),
+                        0);
+        const s_kw_case_t *cases = round == 0 ? revoked : replaced;
+        size_t n = round == 0 ? sizeof revoked / sizeof revoked[0]
+                              : sizeof replaced / sizeof replaced[0];
+        for (size_t i = 0; i < n; i++) {
+            uint8_t *env = NULL, sha[32], id[16];
+            size_t len = 0;
+            CU_ASSERT_FATAL(s_signed(key, to, cases[i].created, (uint8_t)(i + 1), &env, &len, sha,
+                                     id) == 0);
+            size_t before = pt_audit_verifier_count(v);
+            CU_ASSERT_EQUAL(pt_audit_verifier_message(v, id, 16, "MX-DIF", "CASE-KW",
+                                                      cases[i].stored, sha, 32, env, len),
+                            0);
+            size_t found = pt_audit_verifier_count(v) - before;
+            CU_ASSERT_EQUAL(found, cases[i].ok ? 0 : 1);
+            if (found) {
+                const pt_audit_finding_t *f = pt_audit_verifier_finding(v, before);
+                const char *want = round == 1 ? "replaced" : i == 3 ? "not yet valid" : "revoked";
+                CU_ASSERT_PTR_NOT_NULL(f && strstr(f->problem, want));
+            }
+            free(env);
+        }
+        pt_audit_verifier_destroy(&v);
+    }
+    pt_sign_key_destroy(&key);
+    pt_seal_key_destroy(&to);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -455,6 +546,7 @@ int main(void)
     CU_add_test(s, "retention strips payload bytes only", test_strip_payloads);
     CU_add_test(s, "bundle round trip; every byte flip fails", test_bundle_round_trip_and_flips);
     CU_add_test(s, "bundle parse under hostile input", test_bundle_hostile);
+    CU_add_test(s, "verifier: replaced and revoked keys (key windows)", test_key_windows);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failures = CU_get_number_of_failures();

@@ -318,6 +318,80 @@ static void test_reserved_ids(void)
     s_rm_set("broker");
 }
 
+/* Issue 6: `puente key install` and the former sealing keys the SDK loads. */
+static void test_install_and_retired(void)
+{
+    char base[128], cur[160], fresh[160], path[512], err[512], name[17];
+    snprintf(base, sizeof base, "%s/install", s_tmpdir);
+    snprintf(cur, sizeof cur, "%s/keys", base);
+    snprintf(fresh, sizeof fresh, "%s/new", base);
+    pt_keyset_t *a = pt_keyset_generate("HN-DINAF");
+    pt_keyset_t *b = pt_keyset_generate("HN-DINAF");
+    CU_ASSERT_FATAL(a && b);
+    CU_ASSERT_FATAL(pt_keyset_save(b, fresh) == 0);
+    /* Nothing installed yet: the set just lands, nothing is retired. */
+    pt_seal_key_t **retired = NULL;
+    size_t n = 99;
+    CU_ASSERT_EQUAL(pt_keyset_load_retired_seal(cur, "HN-DINAF", &retired, &n, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(n, 0);
+    free(retired);
+    CU_ASSERT_EQUAL(pt_keyset_install(cur, "HN-DINAF", fresh, name, err, sizeof err), 0);
+    CU_ASSERT_STRING_EQUAL(name, "");
+    /* Start over with a as the current set. */
+    char command[700];
+    snprintf(command, sizeof command, "rm -rf '%s'", cur);
+    CU_ASSERT_FATAL(system(command) == 0);
+    CU_ASSERT_FATAL(pt_keyset_save(a, cur) == 0);
+
+    CU_ASSERT_EQUAL(pt_keyset_install(cur, "HN-DINAF", fresh, name, err, sizeof err), 0);
+    uint8_t id[PT_KEY_ID_BYTES];
+    char hex[2 * PT_KEY_ID_BYTES + 1];
+    pt_sign_key_id(pt_keyset_sign(a), id);
+    pt_hex(id, sizeof id, hex);
+    CU_ASSERT_EQUAL(strncmp(name, hex, 16), 0);
+    CU_ASSERT_EQUAL(strlen(name), 16);
+    /* The current set is b, the former one a, private files still 0600. */
+    pt_keyset_t *now = pt_keyset_load(cur, "HN-DINAF", 1, err, sizeof err);
+    CU_ASSERT_FATAL(now != NULL);
+    uint8_t x[32], y[32];
+    pt_sign_key_public(pt_keyset_sign(now), x);
+    pt_sign_key_public(pt_keyset_sign(b), y);
+    CU_ASSERT_EQUAL(memcmp(x, y, 32), 0);
+    pt_keyset_destroy(&now);
+    snprintf(path, sizeof path, "%s/HN-DINAF/retired/%s/seal.key", cur, name);
+    CU_ASSERT_EQUAL(s_mode(path), 0600);
+    CU_ASSERT_EQUAL(pt_keyset_load_retired_seal(cur, "HN-DINAF", &retired, &n, err, sizeof err), 0);
+    CU_ASSERT_EQUAL_FATAL(n, 1);
+    uint8_t want[PT_KEY_ID_BYTES], got[PT_KEY_ID_BYTES];
+    pt_seal_key_id(pt_keyset_seal(a), want);
+    pt_seal_key_id(retired[0], got);
+    CU_ASSERT_EQUAL(memcmp(want, got, sizeof want), 0);
+    CU_ASSERT_TRUE(pt_seal_key_has_private(retired[0]));
+    pt_seal_key_destroy(&retired[0]);
+    free(retired);
+
+    /* The same set again: refused, nothing moved. */
+    CU_ASSERT_EQUAL(pt_keyset_install(cur, "HN-DINAF", fresh, name, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "already holds"));
+    /* A former private key readable by others is refused with a clear message. */
+    CU_ASSERT_FATAL(chmod(path, 0644) == 0);
+    CU_ASSERT_EQUAL(pt_keyset_load_retired_seal(cur, "HN-DINAF", &retired, &n, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "chmod 600"));
+    CU_ASSERT_FATAL(chmod(path, 0600) == 0);
+    /* A broken new set is refused before anything moves. */
+    snprintf(path, sizeof path, "%s/HN-DINAF/seal.key", fresh);
+    CU_ASSERT_FATAL(unlink(path) == 0);
+    CU_ASSERT_EQUAL(pt_keyset_install(cur, "HN-DINAF", fresh, name, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "the new key set"));
+    now = pt_keyset_load(cur, "HN-DINAF", 1, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL(now);
+    pt_keyset_destroy(&now);
+    pt_keyset_destroy(&a);
+    pt_keyset_destroy(&b);
+    snprintf(command, sizeof command, "rm -rf '%s'", base);
+    CU_ASSERT(system(command) == 0);
+}
+
 int main(void)
 {
     snprintf(s_tmpdir, sizeof s_tmpdir, "/tmp/test_keys.XXXXXX");
@@ -332,7 +406,9 @@ int main(void)
         !CU_add_test(suite, "generate/save/load round trip", test_round_trip) ||
         !CU_add_test(suite, "refuse to overwrite a key set", test_refuse_overwrite) ||
         !CU_add_test(suite, "modes and clear error messages", test_modes_and_errors) ||
-        !CU_add_test(suite, "reserved id broker", test_reserved_ids)) {
+        !CU_add_test(suite, "reserved id broker", test_reserved_ids) ||
+        !CU_add_test(suite, "install keeps the former set; retired sealing keys",
+                     test_install_and_retired)) {
         CU_cleanup_registry();
         return 2;
     }
