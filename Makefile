@@ -105,6 +105,8 @@ $(BUILD)/tests/itest_%: $(BUILD)/obj/tests/integration/itest_%.o $(TLIB_OBJ) $(L
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 # itest_metrics scrapes the broker's /metrics with libcurl.
 $(BUILD)/tests/itest_metrics: LDLIBS += -lcurl
+# itest_deadletter scrapes puente_dead_letters the same way.
+$(BUILD)/tests/itest_deadletter: LDLIBS += -lcurl
 
 run: deps all
 	@deploy/run.sh

@@ -50,6 +50,9 @@ static const pt_config_key_t s_keys[] = {
     {"broker", "metrics_listen", PT_CONFIG_ENDPOINT, PT_METRICS_DEFAULT_LISTEN, 0,
      "PUENTE_METRICS_LISTEN", "metrics-listen", 0, 0, 0,
      "HOST:PORT for /metrics, /healthz, /readyz; empty = off"},
+    {"broker", "max_delivery_attempts", PT_CONFIG_INT, "20" /* PT_BROKER_DEFAULT_MAX_DELIVERY_ATTEMPTS */,
+     0, "PUENTE_MAX_DELIVERY_ATTEMPTS", "max-delivery-attempts", 0, 1000000, 0,
+     "offers without an acknowledgement before a delivery is dead-lettered; 0 = never"},
 };
 #define S_N_KEYS (sizeof s_keys / sizeof s_keys[0])
 
@@ -115,6 +118,8 @@ int main(int argc, char **argv)
         .sql_dir = pt_config_get(cfg, "broker", "sql_dir"),
         .max_frame_bytes = (size_t)pt_config_number(cfg, "broker", "max_frame",
                                                      PT_BROKER_DEFAULT_MAX_FRAME),
+        .max_delivery_attempts = (uint32_t)pt_config_number(
+            cfg, "broker", "max_delivery_attempts", PT_BROKER_DEFAULT_MAX_DELIVERY_ATTEMPTS),
     };
     if (!config.endpoint || !config.keys_dir || !config.sql_dir) {
         fprintf(stderr, "puente-broker: [broker] endpoint, keys and sql_dir must not be empty\n");

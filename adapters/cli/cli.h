@@ -64,6 +64,11 @@ void cli_strv_free(char ***strv_p);
 /* Prints a JSON value (jansson json_t *) pretty or on one line, with a newline. */
 void cli_print_json(void *json, int one_line);
 
+/* Sends an AdminRequest as the operator (cmd_admin.c). CLI_OK with *out (free with
+   puente__v1__admin_reply__free_unpacked), or the exit code after printing why. */
+int cli_admin_call(const cli_common_t *common, const Puente__V1__AdminRequest *req,
+                   Puente__V1__AdminReply **out);
+
 /* Subcommands: argc/argv start at the subcommand's name. */
 int cmd_keygen(int argc, char **argv);
 int cmd_org(int argc, char **argv);
@@ -77,6 +82,7 @@ int cmd_example(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_auditor(int argc, char **argv);
 int cmd_retention(int argc, char **argv);
+int cmd_dead_letter(int argc, char **argv);   /* cmd_deadletter.c (issue 6) */
 
 /* audit verify / export (cmd_audit_verify.c: the only database reader outside
    broker/, through the read-only role puente_auditor). */

@@ -19,6 +19,7 @@ static const char *s_usage =
     "  agreement add --id ID ...    register an information-sharing agreement (operator)\n"
     "  agreement list|revoke ID     list agreements, or end one now (operator)\n"
     "  queue list                   backlog per recipient: depth and oldest (operator)\n"
+    "  dead-letter list|requeue|drop  deliveries given up on: list, requeue or drop (operator)\n"
     "  status                       broker version, uptime, database, queues (operator)\n"
     "  send --as ORG --to ORG ...   send a case message and print the broker's receipt\n"
     "  recv --as ORG [--follow]     receive, verify, open, print and acknowledge messages\n"
@@ -242,7 +243,8 @@ int main(int argc, char **argv)
                      { "types", cmd_types },   { "example", cmd_example },
                      { "overdue", cmd_overdue }, { "audit", cmd_audit },
                      { "auditor", cmd_auditor }, { "retention", cmd_retention },
-                     { "queue", cmd_queue },     { "status", cmd_status } };
+                     { "queue", cmd_queue },     { "status", cmd_status },
+                     { "dead-letter", cmd_dead_letter } };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0)
             return commands[i].fn(argc - 1, argv + 1);
