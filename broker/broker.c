@@ -2154,22 +2154,36 @@ static void s_handle_admin(pt_broker_t *self, const pt_inbound_t *in,
         pt_log(PT_LOG_INFO, "admin", NULL, NULL, "%s", result);
         s_admin_reply(self, in, rid, result);
     } else if (request->op_case == PUENTE__V1__ADMIN_REQUEST__OP_RETENTION_RUN) {
-        int64_t now = request->retention_run->now_ms > 0 ? request->retention_run->now_ms
-                                                         : pt_now_ms();
+        const Puente__V1__RetentionRun *run = request->retention_run;
+        int64_t now = run->now_ms > 0 ? run->now_ms : pt_now_ms();
+        /* batch > 0 (issue 6): one bounded step; the client repeats it. */
+        size_t step = run->batch > 0 && run->batch < 1000 ? run->batch : 1000;
         size_t deleted = 0, batch = 0;
         pt_store_result_t rc;
         do {
-            rc = pt_store_retention_run(self->store, now, 1000, &batch);
+            rc = pt_store_retention_run(self->store, now, step, &batch);
             deleted += batch;
-        } while (rc == PT_STORE_OK && batch == 1000);
+        } while (rc == PT_STORE_OK && batch == step && run->batch == 0);
+        int64_t remaining = 0;
+        if (rc == PT_STORE_OK && run->count_remaining)
+            rc = pt_store_retention_pending(self->store, now, &remaining);
         if (rc != PT_STORE_OK) {
             s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid,
                      REJ(REJECT_RETRY_LATER), "retention run failed; run it again", in->identity);
             return;
         }
         snprintf(result, sizeof result, "retention: deleted the payloads of %zu messages", deleted);
-        pt_log(PT_LOG_INFO, "admin", NULL, NULL, "%s", result);
-        s_admin_reply(self, in, rid, result);
+        if (deleted > 0 || run->batch == 0)
+            pt_log(PT_LOG_INFO, "admin", NULL, NULL, "%s", result);
+        Puente__V1__RetentionProgress progress = PUENTE__V1__RETENTION_PROGRESS__INIT;
+        progress.deleted = deleted;
+        progress.remaining = (uint64_t)remaining;
+        progress.counted = run->count_remaining;
+        Puente__V1__AdminReply reply = PUENTE__V1__ADMIN_REPLY__INIT;
+        reply.request_id = rid;
+        reply.result = result;
+        reply.retention = &progress;
+        s_admin_send(self, in, &reply);
     } else {
         s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid, REJ(REJECT_MALFORMED),
                  "unknown admin operation", in->identity);

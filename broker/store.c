@@ -3924,3 +3924,34 @@ pt_store_result_t pt_store_dead_letter_counts(pt_store_t *self,
     PQclear(res);
     return PT_STORE_OK;
 }
+
+/* --- retention progress (issue 6) --------------------------------------------------- */
+
+pt_store_result_t pt_store_retention_pending(pt_store_t *self, int64_t now_ms, int64_t *count)
+{
+    PGresult *res = NULL;
+    s_params_t p;
+    pt_store_result_t rc;
+    if (!self || !count)
+        return PT_STORE_ERROR;
+    *count = 0;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    p.n = 0;
+    s_p_int(&p, now_ms);
+    /* The predicate of S_RETENTION_DUE. */
+    if ((rc = s_exec_sql(self,
+                         "SELECT count(*)::bigint FROM messages m JOIN agreements a "
+                         "ON a.agreement_id = m.agreement_id WHERE a.retention_days > 0 "
+                         "AND m.payload_deleted_at IS NULL "
+                         "AND m.stored_at + a.retention_days * interval '1 day' "
+                         "<= pt_ms_to_ts($1::bigint)",
+                         &p, &res)) != PT_STORE_OK)
+        return rc;
+    if (PQntuples(res) != 1 || s_get_int64(res, 0, 0, count) != 0) {
+        s_set_error(self, "retention count is malformed");
+        rc = PT_STORE_ERROR;
+    }
+    PQclear(res);
+    return rc;
+}

@@ -500,6 +500,11 @@ pt_store_result_t pt_store_audit_rejects(pt_store_t *self, int64_t from_ms, int6
 pt_store_result_t pt_store_retention_run(pt_store_t *self, int64_t now_ms, size_t max,
                                          size_t *deleted);
 
+/* Issue 6: how many messages retention would still delete at now_ms (their
+   payload held, their agreement's retention passed). One scan of messages: for
+   a progress total, not for every batch. */
+pt_store_result_t pt_store_retention_pending(pt_store_t *self, int64_t now_ms, int64_t *count);
+
 /* --- dead letters (issue 6; 009_dead_letter.sql) ----------------------------
    A delivery the broker stopped offering (state 'dead'), with its reason:
    "attempts" (offered max_attempts times, the wait after the last offer passed

@@ -85,9 +85,10 @@ int cmd_retention(int argc, char **argv);
 int cmd_dead_letter(int argc, char **argv);   /* cmd_deadletter.c (issue 6) */
 
 /* audit verify / export (cmd_audit_verify.c: the only database reader outside
-   broker/, through the read-only role puente_auditor). */
+   broker/, through the read-only role puente_auditor). progress: show a progress
+   line on stderr (cli_progress.h; the caller checks cli_progress_wanted). */
 struct _pt_audit_verifier_t;
-int cli_audit_verify_db(const char *conninfo, struct _pt_audit_verifier_t *v);
+int cli_audit_verify_db(const char *conninfo, struct _pt_audit_verifier_t *v, int progress);
 int cli_audit_report(struct _pt_audit_verifier_t *v, int json, double seconds);
 /* The bundle of a case (jansson json_t *), or NULL (printed). */
 void *cli_audit_export_db(const char *conninfo, const char *case_token);

@@ -10,7 +10,7 @@
 #include "cli.h"
 
 static const char *s_help =
-    "usage: puente dead-letter list [--recipient ORG] [--limit N] [--json-output]\n"
+    "usage: puente dead-letter list [--recipient ORG] [--limit N] [--json|--json-output]\n"
     "       puente dead-letter requeue ID... [--recipient ORG]\n"
     "       puente dead-letter requeue --recipient ORG --all\n"
     "       puente dead-letter drop ID... --reason TEXT [--recipient ORG]\n"
@@ -96,6 +96,8 @@ int cmd_dead_letter(int argc, char **argv)
                                               { "all", no_argument, 0, 'a' },
                                               { "reason", required_argument, 0, 'R' },
                                               { "limit", required_argument, 0, 'l' },
+                                              /* as in `puente audit`: --json = --json-output */
+                                              { "json", no_argument, 0, 'J' },
                                               CLI_COMMON_OPTIONS,
                                               { 0, 0, 0, 0 } };
     cli_common_t common;

@@ -11,7 +11,10 @@
     (d) drop: gone from the list and the queue, recorded in the trail as dropped
         by the operator (the operator's text stays out of the trail); an expired
         message is a dead letter "expired" and cannot be requeued;
-    (e) only the operator may use any of it; the audit log still verifies. */
+    (e) retention runs in steps (RetentionRun.batch, the CLI's progress line) and the
+        CLI prints exactly what it printed before when not on a terminal;
+    (f) only the operator may use any of it; the audit log still verifies, with no
+        progress output off a terminal. */
 #include <CUnit/Basic.h>
 #include <curl/curl.h>
 #include <stdio.h>
@@ -333,7 +336,7 @@ static void test_requeue(void)
              s_first, s_second);
     CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, sql), 2);
     /* Gone from the list and, once the gauges refresh, from /metrics. */
-    CU_ASSERT_EQUAL(s_run("dead-letter list --recipient GT-PGN --json-output%s%s", NULL, NULL), 0);
+    CU_ASSERT_EQUAL(s_run("dead-letter list --recipient GT-PGN --json%s%s", NULL, NULL), 0);
     CU_ASSERT_PTR_NULL(strstr(s_out, s_first));
     CU_ASSERT_EQUAL(s_wait_metric("puente_dead_letters{recipient=\"GT-PGN\"}", 0), 0);
 }
@@ -421,7 +424,68 @@ static void test_drop_and_expired(void)
     pt_client_destroy(&mx);
 }
 
-/* --- (e) operator only; the log still verifies ------------------------------------------ */
+/* --- (e) retention in steps (the progress protocol), output unchanged off a terminal ----- */
+
+static void test_retention_steps(void)
+{
+    /* MX-DIF / SV-CONNA now keep payloads for one day; three referrals under it. */
+    CU_ASSERT_EQUAL_FATAL(s_run("agreement add --id AGR-MX-DIF-SV-CONNA --between MX-DIF,SV-CONNA "
+                                "--purposes service_provision --types '*' --valid-from 2020-01-01 "
+                                "--retention-days 1%s%s",
+                                NULL, NULL),
+                          0);
+    pt_client_t *mx = pt_harness_client(s_h, "MX-DIF", 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mx);
+    char id[PT_UUID_STR_BYTES];
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(s_send(mx, "SV-CONNA", "CASE-DL-RET", NULL, 0, id, NULL), 0);
+    pt_client_destroy(&mx);
+    int64_t later = pt_now_ms() + 2 * 86400000LL;
+
+    pt_client_t *op = pt_harness_client(s_h, "operator", 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(op);
+    Puente__V1__RetentionRun run = PUENTE__V1__RETENTION_RUN__INIT;
+    run.now_ms = later;
+    run.batch = 2;
+    run.count_remaining = 1;
+    Puente__V1__AdminRequest req = PUENTE__V1__ADMIN_REQUEST__INIT;
+    req.op_case = PUENTE__V1__ADMIN_REQUEST__OP_RETENTION_RUN;
+    req.retention_run = &run;
+    Puente__V1__AdminReply *reply = NULL;
+    pt_reject_info_t rej;
+    /* A step of two, with what remains counted; then the last one. */
+    CU_ASSERT_EQUAL_FATAL(pt_client_admin_reply(op, &req, &reply, &rej), PT_CLIENT_OK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(reply->retention);
+    CU_ASSERT_EQUAL(reply->retention->deleted, 2);
+    CU_ASSERT_EQUAL(reply->retention->remaining, 1);
+    CU_ASSERT_TRUE(reply->retention->counted);
+    puente__v1__admin_reply__free_unpacked(reply, NULL);
+    run.count_remaining = 0;
+    CU_ASSERT_EQUAL_FATAL(pt_client_admin_reply(op, &req, &reply, &rej), PT_CLIENT_OK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(reply->retention);
+    CU_ASSERT_EQUAL(reply->retention->deleted, 1);
+    CU_ASSERT_FALSE(reply->retention->counted);
+    CU_ASSERT_STRING_EQUAL(reply->result, "retention: deleted the payloads of 1 messages");
+    puente__v1__admin_reply__free_unpacked(reply, NULL);
+    pt_client_destroy(&op);
+    CU_ASSERT_EQUAL(s_sql("SELECT count(*) FROM messages WHERE case_token = 'CASE-DL-RET' "
+                          "AND payload_deleted_at IS NOT NULL%s",
+                          NULL),
+                    3);
+
+    /* The CLI (in steps now) prints exactly the line it printed before, and nothing
+       on stderr when it is not a terminal. */
+    char now[40];
+    puente_time_format(later, now, sizeof now);
+    CU_ASSERT_EQUAL(s_run("retention run --now %s%s", now, NULL), 0);
+    CU_ASSERT_STRING_EQUAL(s_out, "retention: deleted the payloads of 0 messages\n");
+    CU_ASSERT_STRING_EQUAL(s_err, "");
+    CU_ASSERT_EQUAL(s_run("retention run --now %s --json-output%s", now, NULL), 0);
+    CU_ASSERT_STRING_EQUAL(s_out, "retention: deleted the payloads of 0 messages\n");
+    CU_ASSERT_STRING_EQUAL(s_err, "");
+}
+
+/* --- (f) operator only; the log still verifies ------------------------------------------ */
 
 static void test_operator_only_and_verify(void)
 {
@@ -462,9 +526,13 @@ static void test_operator_only_and_verify(void)
     snprintf(args, sizeof args, "audit verify --db '%s' --broker-key '%s/broker/sign.pub'",
              pt_harness_conninfo(s_h), pt_harness_keys(s_h));
     CU_ASSERT_EQUAL(s_run("%s%s", args, NULL), 0);
-    CU_ASSERT_PTR_NOT_NULL(strstr(s_out, "verified"));
-    /* Not a terminal: no progress line on stderr. */
-    CU_ASSERT_PTR_NULL(strstr(s_err, "\r"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(s_out, "verified: "));
+    /* Not a terminal: no progress line (no carriage return, no escape code), and
+       stderr is empty; one result line on stdout. */
+    CU_ASSERT_STRING_EQUAL(s_err, "");
+    CU_ASSERT_PTR_NULL(strchr(s_out, '\r'));
+    CU_ASSERT_PTR_NULL(strchr(s_out, '\033'));
+    CU_ASSERT_EQUAL(strchr(s_out, '\n'), s_out + strlen(s_out) - 1);
 }
 
 int main(void)
@@ -476,6 +544,7 @@ int main(void)
     CU_add_test(suite, "unknown ids change nothing", test_unknown_ids);
     CU_add_test(suite, "requeue: received and acked once", test_requeue);
     CU_add_test(suite, "drop, and expired messages", test_drop_and_expired);
+    CU_add_test(suite, "retention in steps", test_retention_steps);
     CU_add_test(suite, "operator only; the log verifies", test_operator_only_and_verify);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
