@@ -1887,7 +1887,7 @@ static void s_dead_change_request(pt_broker_t *self, const pt_inbound_t *in, uin
                      REJ(REJECT_RETRY_LATER), result, in->identity);
             goto done;
         }
-        for (size_t i = 0, j = first; i < n; j++) {
+        for (size_t i = 0, j = first; i < n && j < list.n; j++) {
             const pt_store_dead_letter_t *d = &list.items[j];
             if (d->delivery_id != items[i].delivery_id)
                 continue;

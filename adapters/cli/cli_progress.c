@@ -20,7 +20,7 @@ struct _cli_progress_t {
     int64_t start_ms;
     int64_t last_draw_ms;
     unsigned draws;
-    int columns;            /* the terminal's width: a wrapped line could not be redrawn */
+    int columns; /* the terminal's width: a wrapped line could not be redrawn */
 };
 
 static int64_t s_monotonic_ms(void *arg)
@@ -98,8 +98,8 @@ static void s_duration(uint64_t seconds, char *out, size_t cap)
                  (unsigned long long)(seconds / 60 % 60));
 }
 
-size_t cli_progress_format(char *buf, size_t cap, const char *label, uint64_t done,
-                           uint64_t total, int64_t elapsed_ms)
+size_t cli_progress_format(char *buf, size_t cap, const char *label, uint64_t done, uint64_t total,
+                           int64_t elapsed_ms)
 {
     char d[32], t[32], r[40] = "", eta[48] = "", pct[16] = "";
     if (!buf || cap == 0)

@@ -56,7 +56,7 @@ unsigned cli_progress_draws(const cli_progress_t *self);
    "LABEL: DONE/TOTAL (P%)  RATE/s  ETA T" with thousands separators; without
    TOTAL (0): "LABEL: DONE  RATE/s"; rate and ETA only once elapsed_ms >= 1000
    and something was done. Returns the length written. Pure (unit-tested). */
-size_t cli_progress_format(char *buf, size_t cap, const char *label, uint64_t done,
-                           uint64_t total, int64_t elapsed_ms);
+size_t cli_progress_format(char *buf, size_t cap, const char *label, uint64_t done, uint64_t total,
+                           int64_t elapsed_ms);
 
 #endif

@@ -55,11 +55,10 @@ static void s_print(const Puente__V1__AdminReply *reply, int json_output, int li
                              "message_id", s_hex_json(&d->message_id), "correlation_id",
                              s_hex_json(&d->correlation_id), "case_token", d->case_token,
                              "message_type", d->message_type, "sender", d->sender, "recipient",
-                             d->recipient, "reason", d->reason, "attempts", (int) d->attempts,
-                             "dead_at_ms", (json_int_t) d->dead_at_ms, "dead_at", since,
-                             "stored_at_ms", (json_int_t) d->stored_at_ms, "expires_at_ms",
-                             (json_int_t) d->expires_at_ms, "held_back",
-                             (json_int_t) d->held_back));
+                             d->recipient, "reason", d->reason, "attempts", (int)d->attempts,
+                             "dead_at_ms", (json_int_t)d->dead_at_ms, "dead_at", since,
+                             "stored_at_ms", (json_int_t)d->stored_at_ms, "expires_at_ms",
+                             (json_int_t)d->expires_at_ms, "held_back", (json_int_t)d->held_back));
         }
         json_t *doc = json_pack("{s:s, s:o}", "result", reply->result ? reply->result : "",
                                 "dead_letters", a);
@@ -84,7 +83,7 @@ static void s_print(const Puente__V1__AdminReply *reply, int json_output, int li
         puente_time_format(d->dead_at_ms, since, sizeof since);
         printf("%-36s  %-20s %-26s %-10s %-10s %-9s %8u  %-24s %lld\n", id, d->case_token,
                d->message_type, d->sender, d->recipient, d->reason[0] ? d->reason : "-",
-               d->attempts, since, (long long) d->held_back);
+               d->attempts, since, (long long)d->held_back);
     }
     if (listing && reply->result && strstr(reply->result, "first"))
         printf("(%s)\n", reply->result);
@@ -92,14 +91,14 @@ static void s_print(const Puente__V1__AdminReply *reply, int json_output, int li
 
 int cmd_dead_letter(int argc, char **argv)
 {
-    static const struct option longopts[] = { { "recipient", required_argument, 0, 'r' },
-                                              { "all", no_argument, 0, 'a' },
-                                              { "reason", required_argument, 0, 'R' },
-                                              { "limit", required_argument, 0, 'l' },
-                                              /* as in `puente audit`: --json = --json-output */
-                                              { "json", no_argument, 0, 'J' },
-                                              CLI_COMMON_OPTIONS,
-                                              { 0, 0, 0, 0 } };
+    static const struct option longopts[] = {{"recipient", required_argument, 0, 'r'},
+                                             {"all", no_argument, 0, 'a'},
+                                             {"reason", required_argument, 0, 'R'},
+                                             {"limit", required_argument, 0, 'l'},
+                                             /* as in `puente audit`: --json = --json-output */
+                                             {"json", no_argument, 0, 'J'},
+                                             CLI_COMMON_OPTIONS,
+                                             {0, 0, 0, 0}};
     cli_common_t common;
     cli_common_init(&common, PUENTE_DEFAULT_TIMEOUT_MS);
     const char *recipient = "", *reason = NULL;
@@ -119,8 +118,12 @@ int cmd_dead_letter(int argc, char **argv)
                                        "--recipient: '%s' is not a valid organisation id", optarg);
             recipient = optarg;
             break;
-        case 'a': all = 1; break;
-        case 'R': reason = optarg; break;
+        case 'a':
+            all = 1;
+            break;
+        case 'R':
+            reason = optarg;
+            break;
         case 'l': {
             char *end = NULL;
             limit = strtoul(optarg, &end, 10);
@@ -129,9 +132,13 @@ int cmd_dead_letter(int argc, char **argv)
                                        optarg);
             break;
         }
-        case 'h': fputs(s_help, stdout); return CLI_OK;
-        case ':': return cli_usage_error("dead-letter", "option %s needs a value", argv[optind - 1]);
-        default: return cli_usage_error("dead-letter", "unknown option %s", argv[optind - 1]);
+        case 'h':
+            fputs(s_help, stdout);
+            return CLI_OK;
+        case ':':
+            return cli_usage_error("dead-letter", "option %s needs a value", argv[optind - 1]);
+        default:
+            return cli_usage_error("dead-letter", "unknown option %s", argv[optind - 1]);
         }
     }
     if (optind >= argc)
@@ -148,12 +155,11 @@ int cmd_dead_letter(int argc, char **argv)
             return cli_usage_error("dead-letter", "list takes no arguments ('%s')", argv[optind]);
         if (all || reason)
             return cli_usage_error("dead-letter", "--all and --reason are for requeue and drop");
-        list.recipient = (char *) recipient;
-        list.limit = (uint32_t) limit;
+        list.recipient = (char *)recipient;
+        list.limit = (uint32_t)limit;
         req.op_case = PUENTE__V1__ADMIN_REQUEST__OP_DEAD_LETTER_LIST;
         req.dead_letter_list = &list;
-    }
-    else if (strcmp(verb, "requeue") == 0 || strcmp(verb, "drop") == 0) {
+    } else if (strcmp(verb, "requeue") == 0 || strcmp(verb, "drop") == 0) {
         int is_drop = verb[0] == 'd';
         if (limit)
             return cli_usage_error("dead-letter", "--limit is for list");
@@ -169,8 +175,8 @@ int cmd_dead_letter(int argc, char **argv)
                                                   "one line)");
         if (!is_drop && reason)
             return cli_usage_error("dead-letter", "--reason is for drop");
-        uint8_t(*ids)[PT_UUID_BYTES] = calloc(n_ids ? (size_t) n_ids : 1, sizeof *ids);
-        ProtobufCBinaryData *bins = calloc(n_ids ? (size_t) n_ids : 1, sizeof *bins);
+        uint8_t(*ids)[PT_UUID_BYTES] = calloc(n_ids ? (size_t)n_ids : 1, sizeof *ids);
+        ProtobufCBinaryData *bins = calloc(n_ids ? (size_t)n_ids : 1, sizeof *bins);
         if (!ids || !bins) {
             free(ids);
             free(bins);
@@ -184,21 +190,20 @@ int cmd_dead_letter(int argc, char **argv)
                 return cli_usage_error("dead-letter", "'%s' is not a message id (UUID)",
                                        argv[optind + i]);
             }
-            bins[i] = (ProtobufCBinaryData) { PT_UUID_BYTES, ids[i] };
+            bins[i] = (ProtobufCBinaryData){PT_UUID_BYTES, ids[i]};
         }
         if (is_drop) {
             drop.message_ids = bins;
-            drop.n_message_ids = (size_t) n_ids;
-            drop.recipient = (char *) recipient;
+            drop.n_message_ids = (size_t)n_ids;
+            drop.recipient = (char *)recipient;
             drop.all = all;
-            drop.reason = (char *) reason;
+            drop.reason = (char *)reason;
             req.op_case = PUENTE__V1__ADMIN_REQUEST__OP_DEAD_LETTER_DROP;
             req.dead_letter_drop = &drop;
-        }
-        else {
+        } else {
             requeue.message_ids = bins;
-            requeue.n_message_ids = (size_t) n_ids;
-            requeue.recipient = (char *) recipient;
+            requeue.n_message_ids = (size_t)n_ids;
+            requeue.recipient = (char *)recipient;
             requeue.all = all;
             req.op_case = PUENTE__V1__ADMIN_REQUEST__OP_DEAD_LETTER_REQUEUE;
             req.dead_letter_requeue = &requeue;
@@ -212,8 +217,7 @@ int cmd_dead_letter(int argc, char **argv)
         s_print(reply, common.json_output, 0);
         puente__v1__admin_reply__free_unpacked(reply, NULL);
         return CLI_OK;
-    }
-    else
+    } else
         return cli_usage_error("dead-letter", "unknown subcommand '%s' (list, requeue, drop)",
                                verb);
     Puente__V1__AdminReply *reply = NULL;

@@ -271,7 +271,7 @@ static void test_unknown_ids(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(s_err, "REJECT_UNKNOWN_RECIPIENT"));
     /* Local usage errors (exit 1). */
     CU_ASSERT_EQUAL(s_run("dead-letter requeue not-a-uuid%s%s", NULL, NULL), 1);
-    CU_ASSERT_EQUAL(s_run("dead-letter drop %s%s", s_first, NULL), 1);   /* no --reason */
+    CU_ASSERT_EQUAL(s_run("dead-letter drop %s%s", s_first, NULL), 1); /* no --reason */
     CU_ASSERT_EQUAL(s_run("dead-letter requeue --all%s%s", NULL, NULL), 1);
     CU_ASSERT_EQUAL(s_run("dead-letter requeue%s%s", NULL, NULL), 1);
     CU_ASSERT_EQUAL(s_run("dead-letter frob%s%s", NULL, NULL), 1);

@@ -3,6 +3,7 @@
     progress writes nothing, and when one is wanted (a pipe no, a pseudo-terminal
     yes unless --json-output or PUENTE_PROGRESS=0). */
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,8 +194,10 @@ static void test_wanted(void)
     CU_ASSERT_EQUAL(cli_progress_draws(p), 1);
     cli_progress_done(&p);
     fclose(tty);
+    /* The terminal delivers what was written; wait for it (a generous deadline). */
     char seen[256] = "";
-    ssize_t got = read(master, seen, sizeof seen - 1);
+    struct pollfd pfd = {master, POLLIN, 0};
+    ssize_t got = poll(&pfd, 1, 10000) == 1 ? read(master, seen, sizeof seen - 1) : -1;
     CU_ASSERT(got > 0);
     if (got > 0) {
         seen[got] = '\0';

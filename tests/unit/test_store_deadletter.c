@@ -19,7 +19,7 @@ static const char *s_conninfo;
 static const char *s_sql_dir;
 static PGconn *s_raw;
 static pt_store_t *s_store;
-static int64_t s_t0;   /* "now" of the tests: every time is relative to it */
+static int64_t s_t0; /* "now" of the tests: every time is relative to it */
 
 static int64_t s_now(void)
 {
@@ -173,9 +173,9 @@ static void test_sweep(void)
     s_seen_t seen = {0};
     size_t count = 99;
     /* Before anything is due: nothing happens (m0's retry is due at t0 + 500). */
-    CU_ASSERT_EQUAL(pt_store_dead_letter_sweep(s_store, s_t0 + 100, 2, 100, s_collect, &seen,
-                                               &count),
-                    PT_STORE_OK);
+    CU_ASSERT_EQUAL(
+        pt_store_dead_letter_sweep(s_store, s_t0 + 100, 2, 100, s_collect, &seen, &count),
+        PT_STORE_OK);
     CU_ASSERT_EQUAL(count, 0);
     CU_ASSERT_EQUAL(seen.n, 0);
     /* Without an attempt limit only expiry counts. */
@@ -183,9 +183,9 @@ static void test_sweep(void)
                     PT_STORE_OK);
     CU_ASSERT_EQUAL(count, 0);
     /* At t0 + 2 s: m0 and m5 offered twice; m2 expired; m4 both (expired wins). */
-    CU_ASSERT_EQUAL(pt_store_dead_letter_sweep(s_store, s_t0 + 2000, 2, 100, s_collect, &seen,
-                                               &count),
-                    PT_STORE_OK);
+    CU_ASSERT_EQUAL(
+        pt_store_dead_letter_sweep(s_store, s_t0 + 2000, 2, 100, s_collect, &seen, &count),
+        PT_STORE_OK);
     CU_ASSERT_EQUAL_FATAL(count, 4);
     CU_ASSERT_EQUAL_FATAL(seen.n, 4);
     const int order[4] = {0, 2, 4, 5};
@@ -230,14 +230,14 @@ static void test_sweep(void)
 static void test_list(void)
 {
     s_seen_t seen = {0};
-    CU_ASSERT_EQUAL(pt_store_dead_letter_list(s_store, NULL, NULL, 0, 0, 100, s_t0 + 3000,
-                                              s_collect, &seen),
-                    PT_STORE_OK);
+    CU_ASSERT_EQUAL(
+        pt_store_dead_letter_list(s_store, NULL, NULL, 0, 0, 100, s_t0 + 3000, s_collect, &seen),
+        PT_STORE_OK);
     CU_ASSERT_EQUAL_FATAL(seen.n, 4);
     CU_ASSERT_EQUAL(seen.items[0].delivery_id, s_m[0].delivery_id);
-    CU_ASSERT_EQUAL(seen.items[0].held_back, 1);     /* m1 */
-    CU_ASSERT_EQUAL(seen.items[1].held_back, 0);     /* expired */
-    CU_ASSERT_EQUAL(seen.items[3].held_back, 1);     /* m6 */
+    CU_ASSERT_EQUAL(seen.items[0].held_back, 1); /* m1 */
+    CU_ASSERT_EQUAL(seen.items[1].held_back, 0); /* expired */
+    CU_ASSERT_EQUAL(seen.items[3].held_back, 1); /* m6 */
     CU_ASSERT_EQUAL(seen.items[1].expires_at_ms, s_t0 + 1000);
     CU_ASSERT_EQUAL(seen.items[0].expires_at_ms, 0);
     CU_ASSERT(memcmp(seen.items[0].correlation_id, s_m[0].corr, 16) == 0);
@@ -248,15 +248,15 @@ static void test_list(void)
     memcpy(ids, s_m[4].id, 16);
     memset(ids + 16, 0x77, 16);
     seen.n = 0;
-    CU_ASSERT_EQUAL(pt_store_dead_letter_list(s_store, "GT-PGN", ids, 2, 0, 100, s_t0,
-                                              s_collect, &seen),
-                    PT_STORE_OK);
+    CU_ASSERT_EQUAL(
+        pt_store_dead_letter_list(s_store, "GT-PGN", ids, 2, 0, 100, s_t0, s_collect, &seen),
+        PT_STORE_OK);
     CU_ASSERT_EQUAL(seen.n, 1);
     CU_ASSERT_EQUAL(seen.items[0].delivery_id, s_m[4].delivery_id);
     seen.n = 0;
-    CU_ASSERT_EQUAL(pt_store_dead_letter_list(s_store, "HN-DINAF", NULL, 0, 0, 100, s_t0,
-                                              s_collect, &seen),
-                    PT_STORE_OK);
+    CU_ASSERT_EQUAL(
+        pt_store_dead_letter_list(s_store, "HN-DINAF", NULL, 0, 0, 100, s_t0, s_collect, &seen),
+        PT_STORE_OK);
     CU_ASSERT_EQUAL(seen.n, 0);
     seen.n = 0;
     CU_ASSERT_EQUAL(pt_store_dead_letter_list(s_store, "", NULL, 0, s_m[2].delivery_id, 1, s_t0,
@@ -329,12 +329,13 @@ static void test_requeue_and_drop(void)
     CU_ASSERT_EQUAL(drop[0].result, PT_STORE_NOT_FOUND);
     dead = -1;
     CU_ASSERT_EQUAL(pt_store_dead_letter_counts(s_store, s_count, &dead), PT_STORE_OK);
-    CU_ASSERT_EQUAL(dead, 2);   /* m2 and m4 */
+    CU_ASSERT_EQUAL(dead, 2); /* m2 and m4 */
 
     /* A late acknowledgement of a dead letter still counts: the recipient has it. */
     CU_ASSERT_EQUAL(pt_store_ack(s_store, "GT-PGN", s_m[2].id, s_t0 + 6000), PT_STORE_OK);
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM deliveries WHERE delivery_id = %lld AND "
-                              "state = 'acked'",
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM deliveries WHERE delivery_id = %lld AND "
+             "state = 'acked'",
              (long long)s_m[2].delivery_id);
     CU_ASSERT_EQUAL(s_scalar(sql), 1);
     dead = -1;
