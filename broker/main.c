@@ -50,8 +50,9 @@ static const pt_config_key_t s_keys[] = {
     {"broker", "metrics_listen", PT_CONFIG_ENDPOINT, PT_METRICS_DEFAULT_LISTEN, 0,
      "PUENTE_METRICS_LISTEN", "metrics-listen", 0, 0, 0,
      "HOST:PORT for /metrics, /healthz, /readyz; empty = off"},
-    {"broker", "max_delivery_attempts", PT_CONFIG_INT, "20" /* PT_BROKER_DEFAULT_MAX_DELIVERY_ATTEMPTS */,
-     0, "PUENTE_MAX_DELIVERY_ATTEMPTS", "max-delivery-attempts", 0, 1000000, 0,
+    /* Issue 6, dead letters; default PT_BROKER_DEFAULT_MAX_DELIVERY_ATTEMPTS. */
+    {"broker", "max_delivery_attempts", PT_CONFIG_INT, "20", 0, "PUENTE_MAX_DELIVERY_ATTEMPTS",
+     "max-delivery-attempts", 0, 1000000, 0,
      "offers without an acknowledgement before a delivery is dead-lettered; 0 = never"},
 };
 #define S_N_KEYS (sizeof s_keys / sizeof s_keys[0])
