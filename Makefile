@@ -106,6 +106,12 @@ $(BUILD)/tests/itest_%: $(BUILD)/obj/tests/integration/itest_%.o $(TLIB_OBJ) $(L
 # itest_metrics and itest_keys scrape the broker's /metrics with libcurl.
 $(BUILD)/tests/itest_metrics: LDLIBS += -lcurl
 $(BUILD)/tests/itest_keys: LDLIBS += -lcurl
+# itest_deadletter scrapes puente_dead_letters the same way.
+$(BUILD)/tests/itest_deadletter: LDLIBS += -lcurl
+# adapters/cli/cli_progress.c (progress line of long operations) is shared by the CLI,
+# the bench programs and its unit test; it needs only libc.
+CPPFLAGS += -Iadapters/cli
+$(BUILD)/tests/test_cli_progress: $(call obj,adapters/cli/cli_progress.c)
 
 run: deps all
 	@deploy/run.sh
@@ -159,7 +165,7 @@ clean:
 # `make bench` (BENCH_QUICK=1: a few seconds per mode), `make bench-compare` (RabbitMQ).
 # See bench/run.sh and README "Performance". Figures go to bench/results/.
 BENCH_QUICK ?=
-$(BUILD)/bench/loadgen: $(call obj,bench/loadgen.c) $(TLIB_OBJ) $(LIB_BROKER) $(LIB_SDK) $(LIB_PROTO)
+$(BUILD)/bench/loadgen: $(call obj,bench/loadgen.c) $(call obj,adapters/cli/cli_progress.c) $(TLIB_OBJ) $(LIB_BROKER) $(LIB_SDK) $(LIB_PROTO)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lm
 $(BUILD)/bench/rabbit: bench/rabbit.c

@@ -40,6 +40,7 @@ cat >"$tmp/gen.c" <<'EOF'
 #include <string.h>
 #include <time.h>
 
+#include "cli_progress.h"
 #include "envelope.pb-c.h"
 #include "pt_audit.h"
 #include "pt_crypto.h"
@@ -110,7 +111,11 @@ int main(int argc, char **argv)
     memset(body, 'x', sizeof body);
     double start = s_now(), sealing = 0;
     long done = 0, next_checkpoint = 100000;
+    /* Messages stored so far, on stderr while it is a terminal. */
+    cli_progress_t *line = cli_progress_new("gen: messages", (uint64_t)messages, stderr,
+                                            cli_progress_wanted(stderr, 0), NULL, NULL);
     while (done < messages) {
+        cli_progress_update(line, (uint64_t)done);
         size_t n = (size_t)(messages - done < BATCH ? messages - done : BATCH);
         double t0 = s_now();
         for (size_t i = 0; i < n; i++) {
@@ -145,6 +150,7 @@ int main(int argc, char **argv)
         }
         sealing += s_now() - t0;
         if (pt_store_submit_batch(store, subs, n, receipts) != PT_STORE_OK) {
+            cli_progress_done(&line);
             fprintf(stderr, "gen: submit: %s\n", pt_store_last_error(store));
             return 1;
         }
@@ -154,6 +160,7 @@ int main(int argc, char **argv)
             memcpy(acks[i].message_id, ids[i], 16);
         }
         if (pt_store_ack_batch(store, acks, n, pt_now_ms()) != PT_STORE_OK) {
+            cli_progress_done(&line);
             fprintf(stderr, "gen: ack: %s\n", pt_store_last_error(store));
             return 1;
         }
@@ -165,6 +172,7 @@ int main(int argc, char **argv)
             next_checkpoint += 100000;
         }
     }
+    cli_progress_done(&line);
     s_checkpoint(store, pt_keyset_sign(broker));
     uint64_t size;
     uint8_t root[32];
@@ -182,8 +190,8 @@ int main(int argc, char **argv)
     return 0;
 }
 EOF
-cc -std=c11 -D_GNU_SOURCE -O2 -Ibuild/gen -Iproto -Ibroker -I"$(pg_config --includedir)" \
-    -o "$tmp/gen" "$tmp/gen.c" build/libptbroker.a build/libptproto.a \
+cc -std=c11 -D_GNU_SOURCE -O2 -Ibuild/gen -Iproto -Ibroker -Iadapters/cli -I"$(pg_config --includedir)" \
+    -o "$tmp/gen" "$tmp/gen.c" adapters/cli/cli_progress.c build/libptbroker.a build/libptproto.a \
     -lzmq -lprotobuf-c -lpq -lssl -lcrypto -ljansson -pthread
 
 mkdir -p "$tmp/keys"

@@ -35,6 +35,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "cli_progress.h"
 #include "control.pb-c.h"
 #include "harness.h"
 #include "pt_envelope.h"
@@ -621,6 +622,7 @@ static int s_run_mode(s_bench_t *bench, const s_mode_t *mode, s_result_t *result
     pthread_t thread;
     int thread_started = 0;
     pid_t perf = 0;
+    cli_progress_t *line = NULL;   /* progress on a terminal (cli_progress.h) */
     if (!msgs || !submit_ns || !receipt_ns || !deliver_ns || !acked_ns || !samples)
         goto done;
     for (int s = 0; s < BENCH_MAX_SENDERS; s++)
@@ -679,7 +681,13 @@ static int s_run_mode(s_bench_t *bench, const s_mode_t *mode, s_result_t *result
     int64_t deadline = start + (int64_t)((bench->quick ? 15 : 45) * 1e9);
     size_t next = 0, answered = 0, outstanding = 0;
     int64_t last_receipt = start;
+    /* Receipts so far, then acks, on one line while stderr is a terminal
+       (cli_progress.h); nothing otherwise. */
+    char label[64];
+    snprintf(label, sizeof label, "loadgen: %s: receipts", mode->name);
+    line = cli_progress_new(label, n, stderr, cli_progress_wanted(stderr, 0), NULL, NULL);
     while (answered < n && s_now_ns() < deadline) {
+        cli_progress_update(line, answered);
         int64_t now = s_now_ns();
         while (next < n && outstanding < mode->window) {
             if (interval_ns) {
@@ -743,8 +751,13 @@ static int s_run_mode(s_bench_t *bench, const s_mode_t *mode, s_result_t *result
     }
     /* End to end: wait for the acks of everything receipted. */
     int64_t wait_until = s_now_ns() + (int64_t)((bench->quick ? 10 : 20) * 1e9);
-    while (mode->receiver && receiver.acked < result->receipts && s_now_ns() < wait_until)
+    snprintf(label, sizeof label, "loadgen: %s: acks", mode->name);
+    cli_progress_phase(line, label);
+    while (mode->receiver && receiver.acked < result->receipts && s_now_ns() < wait_until) {
+        cli_progress_update(line, receiver.acked);
         usleep(2000);
+    }
+    cli_progress_done(&line);
     int64_t end = s_now_ns();
     int64_t cpu_after = s_cpu_us(bench->broker);
     int64_t pg_after = s_pg_cpu_us();
@@ -806,6 +819,7 @@ static int s_run_mode(s_bench_t *bench, const s_mode_t *mode, s_result_t *result
         fprintf(stderr, "loadgen: %s: %zu of %zu receipted (%zu rejected), %zu acked in time\n",
                 mode->name, result->receipts, n, result->rejects, result->acked);
 done:
+    cli_progress_done(&line);
     if (thread_started) {
         receiver.stop = 1;
         pthread_join(thread, NULL);

@@ -130,6 +130,7 @@ struct _pt_broker_t {
     s_receiver_t *receivers;
     size_t n_receivers;
     int64_t last_evict_ms;
+    int64_t last_dead_sweep_ms;         /* dead-letter sweep, once a second */
 };
 
 /* --- replies ---------------------------------------------------------------- */
@@ -2018,6 +2019,389 @@ static int s_handle_key_admin(pt_broker_t *self, const pt_inbound_t *in,
     }
 }
 
+/* --- issue 6: dead letters (009_dead_letter.sql; store.h "dead letters") ----------
+   The sweep runs in the loop once a second; list, requeue and drop are operator
+   requests answered with AdminReply.dead_letters. Requeue and drop first read the
+   dead letters they name and refuse the whole request (nothing changed) when an
+   id names none, so a mistyped id never half-applies. */
+
+#define S_DEAD_SWEEP_MS 1000
+#define S_DEAD_SWEEP_MAX 500
+/* Entries in one reply: the SDK decodes at most 1024 elements of a repeated field. */
+#define S_DEAD_REPLY_MAX 1000
+/* Changed by one requeue / drop request (ten transactions of S_DEAD_REPLY_MAX):
+   bounds how long one request holds the loop; --all says what remains. */
+#define S_DEAD_CHANGE_MAX 10000
+#define S_DEAD_NOTE_MAX 500
+
+static void s_dead_logged(const pt_store_dead_letter_t *dead, void *arg)
+{
+    (void)arg;
+    pt_log(PT_LOG_WARN, "deliver", dead->message_id, dead->case_token,
+           "dead-lettered for %s: %s (%u attempts)", dead->recipient, dead->reason,
+           dead->attempts);
+}
+
+/* Moves spent and expired deliveries aside, once a second. */
+static void s_dead_letter_sweep(pt_broker_t *self, int64_t now)
+{
+    if (now - self->last_dead_sweep_ms < S_DEAD_SWEEP_MS)
+        return;
+    self->last_dead_sweep_ms = now;
+    pt_store_result_t rc =
+        pt_store_dead_letter_sweep(self->store, now, self->config.max_delivery_attempts,
+                                   S_DEAD_SWEEP_MAX, s_dead_logged, NULL, NULL);
+    s_db(self, "query", rc);
+    if (rc != PT_STORE_OK && rc != PT_STORE_UNAVAILABLE)
+        pt_log(PT_LOG_WARN, "deliver", NULL, NULL, "dead-letter sweep failed: %s",
+               pt_store_last_error(self->store));
+}
+
+typedef struct {
+    const char *const *orgs;
+    double *counts;
+    size_t n;
+} s_dead_counts_t;
+
+static void s_dead_count(const char *recipient, int64_t count, void *arg)
+{
+    s_dead_counts_t *c = arg;
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->orgs[i], recipient) == 0)
+            c->counts[i] = (double)count;
+}
+
+/* puente_dead_letters{recipient} for every registered organisation (0 when none). */
+static void s_dead_letter_gauges(pt_broker_t *self, pt_broker_metrics_t *m)
+{
+    size_t n = pt_directory_org_count(self->directory);
+    const char **orgs = calloc(n ? n : 1, sizeof *orgs);
+    double *counts = calloc(n ? n : 1, sizeof *counts);
+    if (orgs && counts) {
+        for (size_t i = 0; i < n; i++)
+            orgs[i] = pt_directory_org_at(self->directory, i)->org_id;
+        s_dead_counts_t c = {orgs, counts, n};
+        pt_store_result_t rc = pt_store_dead_letter_counts(self->store, s_dead_count, &c);
+        s_db(self, "query", rc);
+        for (size_t i = 0; rc == PT_STORE_OK && i < n; i++)
+            pt_metric_set(m->dead_letters, (const char *const[]){orgs[i]}, counts[i]);
+    }
+    free(orgs);
+    free(counts);
+}
+
+typedef struct {
+    pt_store_dead_letter_t *items;
+    size_t n, cap;
+    int failed;
+} s_dead_list_t;
+
+static void s_dead_collect(const pt_store_dead_letter_t *dead, void *arg)
+{
+    s_dead_list_t *list = arg;
+    if (list->failed)
+        return;
+    if (list->n == list->cap) {
+        size_t cap = list->cap ? list->cap * 2 : 64;
+        pt_store_dead_letter_t *grown = realloc(list->items, cap * sizeof *grown);
+        if (!grown) {
+            list->failed = 1;
+            return;
+        }
+        list->items = grown;
+        list->cap = cap;
+    }
+    list->items[list->n++] = *dead;
+}
+
+static void s_dead_list_clear(s_dead_list_t *list)
+{
+    free(list->items);
+    memset(list, 0, sizeof *list);
+}
+
+static void s_dead_total(const char *recipient, int64_t count, void *arg)
+{
+    (void)recipient;
+    *(int64_t *)arg += count;
+}
+
+/* Sends the first S_DEAD_REPLY_MAX entries of list (strings borrowed) with result. */
+static void s_dead_reply(pt_broker_t *self, const pt_inbound_t *in, uint64_t rid,
+                         const s_dead_list_t *list, const char *result)
+{
+    size_t n = list->n < S_DEAD_REPLY_MAX ? list->n : S_DEAD_REPLY_MAX;
+    Puente__V1__DeadLetterInfo *infos = calloc(n ? n : 1, sizeof *infos);
+    Puente__V1__DeadLetterInfo **ptrs = calloc(n ? n : 1, sizeof *ptrs);
+    if (!infos || !ptrs) {
+        free(infos);
+        free(ptrs);
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid, REJ(REJECT_RETRY_LATER),
+                 "out of memory", in->identity);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        pt_store_dead_letter_t *d = &list->items[i];
+        Puente__V1__DeadLetterInfo *info = &infos[i];
+        puente__v1__dead_letter_info__init(info);
+        info->message_id = (ProtobufCBinaryData){16, d->message_id};
+        info->correlation_id = (ProtobufCBinaryData){16, d->correlation_id};
+        info->case_token = d->case_token;
+        info->message_type = d->message_type;
+        info->sender = d->sender;
+        info->recipient = d->recipient;
+        info->reason = d->reason;
+        info->attempts = d->attempts;
+        info->dead_at_ms = d->dead_at_ms;
+        info->stored_at_ms = d->stored_at_ms;
+        info->expires_at_ms = d->expires_at_ms;
+        info->held_back = d->held_back;
+        ptrs[i] = info;
+    }
+    Puente__V1__AdminReply reply = PUENTE__V1__ADMIN_REPLY__INIT;
+    reply.request_id = rid;
+    reply.result = (char *)result;
+    reply.dead_letters = ptrs;
+    reply.n_dead_letters = n;
+    s_admin_send(self, in, &reply);
+    free(infos);
+    free(ptrs);
+}
+
+/* The selection of a requeue / drop: explicit message ids, or every dead letter of
+   recipient. 0, or -1 after rejecting the request. */
+static int s_dead_selection_ok(pt_broker_t *self, const pt_inbound_t *in, uint64_t rid,
+                               ProtobufCBinaryData *ids, size_t n_ids, const char *recipient,
+                               int all)
+{
+    const char *why = NULL;
+    if (all && n_ids > 0)
+        why = "give either message ids or --all, not both";
+    else if (all && !recipient[0])
+        why = "--all needs a recipient";
+    else if (!all && n_ids == 0)
+        why = "give message ids, or a recipient with --all";
+    else if (n_ids > S_DEAD_REPLY_MAX)
+        why = "at most 1000 message ids per request";
+    for (size_t i = 0; !why && i < n_ids; i++)
+        if (ids[i].len != 16)
+            why = "a message id is not 16 bytes";
+    if (why) {
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid, REJ(REJECT_INVALID_FIELD),
+                 why, in->identity);
+        return -1;
+    }
+    return 0;
+}
+
+/* Rejects an unknown recipient. 0 if recipient is "" or registered. */
+static int s_dead_recipient_ok(pt_broker_t *self, const pt_inbound_t *in, uint64_t rid,
+                               const char *recipient)
+{
+    if (!recipient[0] || (pt_org_id_valid(recipient) && pt_directory_org(self->directory, recipient)))
+        return 0;
+    s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid, REJ(REJECT_UNKNOWN_RECIPIENT),
+             "no such organisation", in->identity);
+    return -1;
+}
+
+/* Requeue (note NULL) or drop: reads the selection (the ids, else every dead
+   letter of recipient), checks it, changes it in transactions of
+   S_DEAD_REPLY_MAX and answers with what changed. */
+static void s_dead_change_request(pt_broker_t *self, const pt_inbound_t *in, uint64_t rid,
+                                  ProtobufCBinaryData *ids, size_t n_ids, const char *recipient,
+                                  const char *note)
+{
+    int requeue = note == NULL;
+    char result[512];
+    s_dead_list_t list = {0}, changed = {0};
+    uint8_t *flat = n_ids ? malloc(n_ids * 16) : NULL;
+    pt_store_dead_item_t *items = calloc(S_DEAD_REPLY_MAX, sizeof *items);
+    int64_t now = pt_now_ms();
+    size_t skipped_expired = 0, vanished = 0;
+    int more = 0;
+    if ((n_ids && !flat) || !items)
+        goto oom;
+    for (size_t i = 0; i < n_ids; i++)
+        memcpy(flat + 16 * i, ids[i].data, 16);
+    /* Read first (explicit ids: all of them, at most S_DEAD_CHANGE_MAX rows). */
+    pt_store_result_t rc = pt_store_dead_letter_list(self->store, recipient, flat, n_ids, 0,
+                                                     S_DEAD_CHANGE_MAX + 1, now, s_dead_collect,
+                                                     &list);
+    s_db(self, "admin", rc);
+    if (rc != PT_STORE_OK || list.failed) {
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid, REJ(REJECT_RETRY_LATER),
+                 "could not read the dead letters", in->identity);
+        goto done;
+    }
+    if (list.n > S_DEAD_CHANGE_MAX) {
+        more = 1;
+        list.n = S_DEAD_CHANGE_MAX;
+    }
+    /* Every id must name a dead letter; a requeue of explicit ids must not name an
+       expired one (it would only die again). Otherwise nothing changes. */
+    for (size_t i = 0; i < n_ids; i++) {
+        int found = 0;
+        char text[PT_UUID_STR_BYTES];
+        for (size_t k = 0; k < list.n && !found; k++)
+            found = memcmp(list.items[k].message_id, flat + 16 * i, 16) == 0;
+        pt_uuid_format(flat + 16 * i, text);
+        if (!found) {
+            snprintf(result, sizeof result, "no dead letter with message id %s%s%s; nothing changed",
+                     text, recipient[0] ? " to " : "", recipient);
+            s_reject(self, in->routing_id, in->routing_id_len, flat + 16 * i, 16, rid,
+                     REJ(REJECT_NOT_FOUND), result, in->identity);
+            goto done;
+        }
+    }
+    for (size_t k = 0; requeue && n_ids && k < list.n; k++) {
+        const pt_store_dead_letter_t *d = &list.items[k];
+        if (d->expires_at_ms > 0 && d->expires_at_ms <= now) {
+            char text[PT_UUID_STR_BYTES];
+            pt_uuid_format(d->message_id, text);
+            snprintf(result, sizeof result,
+                     "message %s has expired and cannot be delivered: drop it instead; "
+                     "nothing changed",
+                     text);
+            s_reject(self, in->routing_id, in->routing_id_len, d->message_id, 16, rid,
+                     REJ(REJECT_EXPIRED), result, in->identity);
+            goto done;
+        }
+    }
+    /* Change them, S_DEAD_REPLY_MAX per transaction, in delivery order. */
+    for (size_t k = 0; k < list.n;) {
+        size_t n = 0;
+        size_t first = k;
+        for (; k < list.n && n < S_DEAD_REPLY_MAX; k++) {
+            const pt_store_dead_letter_t *d = &list.items[k];
+            if (requeue && d->expires_at_ms > 0 && d->expires_at_ms <= now) {
+                skipped_expired++;   /* --all: expired ones stay dead letters */
+                continue;
+            }
+            items[n++].delivery_id = d->delivery_id;
+        }
+        rc = requeue ? pt_store_dead_letter_requeue(self->store, items, n, now)
+                     : pt_store_dead_letter_drop(self->store, items, n, note, now);
+        s_db(self, "admin", rc);
+        if (rc != PT_STORE_OK) {
+            snprintf(result, sizeof result, "%s failed after %zu of %zu dead letters; run it again",
+                     requeue ? "requeue" : "drop", changed.n, list.n);
+            s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid,
+                     REJ(REJECT_RETRY_LATER), result, in->identity);
+            goto done;
+        }
+        for (size_t i = 0, j = first; i < n && j < list.n; j++) {
+            const pt_store_dead_letter_t *d = &list.items[j];
+            if (d->delivery_id != items[i].delivery_id)
+                continue;
+            if (items[i].result == PT_STORE_OK) {
+                s_dead_collect(d, &changed);
+                if (requeue)
+                    pt_deliver_wake(self->deliver, d->recipient);
+            } else {
+                vanished++;   /* acknowledged (or changed by another operator) meanwhile */
+            }
+            i++;
+        }
+    }
+    size_t used = (size_t)snprintf(result, sizeof result, "%s %zu dead letter%s",
+                                   requeue ? "requeued" : "dropped", changed.n,
+                                   changed.n == 1 ? "" : "s");
+    if (skipped_expired)
+        used += (size_t)snprintf(result + used, sizeof result - used,
+                                 "; %zu expired left as dead letters (drop them)", skipped_expired);
+    if (vanished)
+        used += (size_t)snprintf(result + used, sizeof result - used,
+                                 "; %zu no longer dead (acknowledged meanwhile)", vanished);
+    if (more)
+        snprintf(result + used, sizeof result - used, "; more remain: run it again");
+    pt_log(PT_LOG_INFO, "admin", NULL, NULL, "%s%s%s", result, recipient[0] ? " for " : "",
+           recipient);
+    s_dead_reply(self, in, rid, &changed, result);
+    goto done;
+oom:
+    s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid, REJ(REJECT_RETRY_LATER),
+             "out of memory", in->identity);
+done:
+    s_dead_list_clear(&list);
+    s_dead_list_clear(&changed);
+    free(items);
+    free(flat);
+}
+
+/* 1 if the request was a dead-letter operation (answered), 0 otherwise. */
+static int s_handle_dead_letter(pt_broker_t *self, const pt_inbound_t *in,
+                                const Puente__V1__AdminRequest *request)
+{
+    uint64_t rid = request->request_id;
+    switch (request->op_case) {
+    case PUENTE__V1__ADMIN_REQUEST__OP_DEAD_LETTER_LIST: {
+        const Puente__V1__DeadLetterListRequest *op = request->dead_letter_list;
+        size_t limit = op->limit == 0 || op->limit > S_DEAD_REPLY_MAX ? S_DEAD_REPLY_MAX : op->limit;
+        if (s_dead_recipient_ok(self, in, rid, op->recipient) != 0)
+            return 1;
+        s_dead_list_t list = {0};
+        int64_t total = 0;
+        pt_store_result_t rc = pt_store_dead_letter_list(self->store, op->recipient, NULL, 0, 0,
+                                                         limit, pt_now_ms(), s_dead_collect, &list);
+        if (rc == PT_STORE_OK && !op->recipient[0])
+            rc = pt_store_dead_letter_counts(self->store, s_dead_total, &total);
+        s_db(self, "admin", rc);
+        if (rc != PT_STORE_OK || list.failed) {
+            s_dead_list_clear(&list);
+            s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid,
+                     REJ(REJECT_RETRY_LATER), "could not read the dead letters", in->identity);
+            return 1;
+        }
+        char result[160];
+        if (op->recipient[0] || total <= (int64_t)list.n)
+            snprintf(result, sizeof result, "%zu dead letter%s", list.n, list.n == 1 ? "" : "s");
+        else
+            snprintf(result, sizeof result, "%lld dead letters, the first %zu listed",
+                     (long long)total, list.n);
+        if (op->recipient[0] && list.n == limit)
+            snprintf(result, sizeof result, "the first %zu dead letters listed (there may be more)",
+                     list.n);
+        s_dead_reply(self, in, rid, &list, result);
+        s_dead_list_clear(&list);
+        return 1;
+    }
+    case PUENTE__V1__ADMIN_REQUEST__OP_DEAD_LETTER_REQUEUE: {
+        Puente__V1__DeadLetterRequeue *op = request->dead_letter_requeue;
+        if (s_dead_selection_ok(self, in, rid, op->message_ids, op->n_message_ids, op->recipient,
+                                op->all) != 0 ||
+            s_dead_recipient_ok(self, in, rid, op->recipient) != 0)
+            return 1;
+        s_dead_change_request(self, in, rid, op->message_ids, op->n_message_ids, op->recipient,
+                              NULL);
+        return 1;
+    }
+    case PUENTE__V1__ADMIN_REQUEST__OP_DEAD_LETTER_DROP: {
+        Puente__V1__DeadLetterDrop *op = request->dead_letter_drop;
+        size_t len = strlen(op->reason);
+        int note_ok = len > 0 && len <= S_DEAD_NOTE_MAX &&
+                      pt_utf8_valid((const uint8_t *)op->reason, len);
+        for (size_t i = 0; note_ok && i < len; i++)
+            note_ok = (unsigned char)op->reason[i] >= 0x20 && op->reason[i] != 0x7f;
+        if (!note_ok) {
+            s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid,
+                     REJ(REJECT_INVALID_FIELD),
+                     "drop needs a reason: 1-500 bytes of UTF-8 text on one line",
+                     in->identity);
+            return 1;
+        }
+        if (s_dead_selection_ok(self, in, rid, op->message_ids, op->n_message_ids, op->recipient,
+                                op->all) != 0 ||
+            s_dead_recipient_ok(self, in, rid, op->recipient) != 0)
+            return 1;
+        s_dead_change_request(self, in, rid, op->message_ids, op->n_message_ids, op->recipient,
+                              op->reason);
+        return 1;
+    }
+    default: return 0;
+    }
+}
+
 static void s_handle_admin(pt_broker_t *self, const pt_inbound_t *in,
                            const Puente__V1__AdminRequest *request)
 {
@@ -2028,7 +2412,7 @@ static void s_handle_admin(pt_broker_t *self, const pt_inbound_t *in,
                  "administration needs the operator identity", in->identity);
         return;
     }
-    if (s_handle_admin_ops(self, in, request))
+    if (s_handle_admin_ops(self, in, request) || s_handle_dead_letter(self, in, request))
         return;
     if (s_handle_key_admin(self, in, request))
         return;
@@ -2179,22 +2563,36 @@ static void s_handle_admin(pt_broker_t *self, const pt_inbound_t *in,
         pt_log(PT_LOG_INFO, "admin", NULL, NULL, "%s", result);
         s_admin_reply(self, in, rid, result);
     } else if (request->op_case == PUENTE__V1__ADMIN_REQUEST__OP_RETENTION_RUN) {
-        int64_t now = request->retention_run->now_ms > 0 ? request->retention_run->now_ms
-                                                         : pt_now_ms();
+        const Puente__V1__RetentionRun *run = request->retention_run;
+        int64_t now = run->now_ms > 0 ? run->now_ms : pt_now_ms();
+        /* batch > 0 (issue 6): one bounded step; the client repeats it. */
+        size_t step = run->batch > 0 && run->batch < 1000 ? run->batch : 1000;
         size_t deleted = 0, batch = 0;
         pt_store_result_t rc;
         do {
-            rc = pt_store_retention_run(self->store, now, 1000, &batch);
+            rc = pt_store_retention_run(self->store, now, step, &batch);
             deleted += batch;
-        } while (rc == PT_STORE_OK && batch == 1000);
+        } while (rc == PT_STORE_OK && batch == step && run->batch == 0);
+        int64_t remaining = 0;
+        if (rc == PT_STORE_OK && run->count_remaining)
+            rc = pt_store_retention_pending(self->store, now, &remaining);
         if (rc != PT_STORE_OK) {
             s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid,
                      REJ(REJECT_RETRY_LATER), "retention run failed; run it again", in->identity);
             return;
         }
         snprintf(result, sizeof result, "retention: deleted the payloads of %zu messages", deleted);
-        pt_log(PT_LOG_INFO, "admin", NULL, NULL, "%s", result);
-        s_admin_reply(self, in, rid, result);
+        if (deleted > 0 || run->batch == 0)
+            pt_log(PT_LOG_INFO, "admin", NULL, NULL, "%s", result);
+        Puente__V1__RetentionProgress progress = PUENTE__V1__RETENTION_PROGRESS__INIT;
+        progress.deleted = deleted;
+        progress.remaining = (uint64_t)remaining;
+        progress.counted = run->count_remaining;
+        Puente__V1__AdminReply reply = PUENTE__V1__ADMIN_REPLY__INIT;
+        reply.request_id = rid;
+        reply.result = result;
+        reply.retention = &progress;
+        s_admin_send(self, in, &reply);
     } else {
         s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, rid, REJ(REJECT_MALFORMED),
                  "unknown admin operation", in->identity);
@@ -2451,6 +2849,7 @@ pt_broker_t *pt_broker_new(const pt_broker_config_t *config, volatile sig_atomic
         snprintf(err, err_len, "out of memory");
         goto error;
     }
+    pt_deliver_set_max_attempts(self->deliver, config->max_delivery_attempts);
     pt_log(PT_LOG_INFO, "broker", NULL, NULL,
            "puente-broker %s listening on %s with %zu organisations, %zu crypto threads",
            PT_BROKER_VERSION, config->endpoint, pt_directory_org_count(self->directory),
@@ -2529,6 +2928,7 @@ static void s_queue_stats(pt_broker_t *self, int64_t now)
     free(rows);
     if (rc != PT_STORE_OK)
         return;
+    s_dead_letter_gauges(self, m);
     pt_store_checkpoint_t cp;
     rc = pt_store_checkpoint_get(self->store, 0, &cp);
     if (rc != PT_STORE_NOT_FOUND)
@@ -2597,6 +2997,7 @@ int pt_broker_run(pt_broker_t *self, volatile sig_atomic_t *stop)
         s_flush(self);
         s_flush_acks(self);
         s_expire_sweep(self, pt_now_ms());
+        s_dead_letter_sweep(self, pt_now_ms());
         pt_audit_tick(self->audit, pt_now_ms(), 0);
         pt_store_result_t delivered = pt_deliver_run(self->deliver, pt_now_ms());
         if (delivered == PT_STORE_UNAVAILABLE)

@@ -10,6 +10,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "metrics.h"
 
@@ -17,6 +18,10 @@
 #define PT_BROKER_DEFAULT_ENDPOINT "tcp://127.0.0.1:7550"
 #define PT_BROKER_DEFAULT_MAX_FRAME (1024 * 1024)
 #define PT_BROKER_BATCH_MAX 256
+/* [broker] max_delivery_attempts: offers without an acknowledgement before a
+   delivery is dead-lettered (about 15 minutes of a connected recipient that never
+   acknowledges, with the 1 s..60 s backoff). 0 = never. */
+#define PT_BROKER_DEFAULT_MAX_DELIVERY_ATTEMPTS 20
 
 typedef struct {
     const char *endpoint;        /* ZeroMQ endpoint to bind */
@@ -31,6 +36,9 @@ typedef struct {
     /* Issue 6: a key set is due for replacement this many days after it was
        registered (puente_key_expiry_days; advisory, nothing is refused); 0 = never. */
     int key_rotation_days;
+    /* Issue 6: dead letters (009_dead_letter.sql). 0 = never for attempts;
+       expired messages are dead-lettered whatever it is. */
+    uint32_t max_delivery_attempts;
 } pt_broker_config_t;
 
 typedef struct _pt_broker_t pt_broker_t;

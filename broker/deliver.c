@@ -22,6 +22,7 @@ struct _pt_deliver_t {
     int64_t last_sweep_ms;
     int64_t paused_until_ms;    /* database unavailable: wait before trying again */
     uint64_t sent_count;
+    uint32_t max_attempts;      /* 0 = no limit; see pt_deliver_set_max_attempts */
 };
 
 typedef struct {
@@ -188,8 +189,13 @@ static pt_store_result_t s_pass(pt_deliver_t *self, s_session_t *session, int64_
     size_t n_sent = 0;
     if (rc == PT_STORE_OK && list->n && !sent)
         rc = PT_STORE_ERROR;
+    size_t n_spent = 0;
     for (size_t i = 0; sent && i < list->n; i++) {
         s_due_t *item = &list->items[i];
+        if (self->max_attempts && item->attempts >= self->max_attempts) {
+            n_spent++;   /* the dead-letter sweep takes it (within a second) */
+            continue;
+        }
         size_t len = 0;
         uint8_t *frame = s_pack_deliver(item, &len);
         if (!frame) {
@@ -214,6 +220,10 @@ static pt_store_result_t s_pass(pt_deliver_t *self, s_session_t *session, int64_
         pt_log(PT_LOG_DEBUG, "deliver", item->message_id, NULL, "delivered to %s (attempt %u)",
                session->org, item->attempts + 1);
     }
+    /* A full batch of spent deliveries would only come back at once: the next
+       pass waits for the periodic sweep instead. */
+    if (n_spent > 0)
+        *more = 0;
     if (n_sent > 0)
         rc = pt_store_mark_sent_batch(self->store, sent, n_sent, now_ms);
     free(sent);
@@ -258,6 +268,11 @@ pt_store_result_t pt_deliver_run(pt_deliver_t *self, int64_t now_ms)
         i++;
     }
     return result;
+}
+
+void pt_deliver_set_max_attempts(pt_deliver_t *self, uint32_t max_attempts)
+{
+    self->max_attempts = max_attempts;
 }
 
 uint64_t pt_deliver_sent_count(const pt_deliver_t *self)

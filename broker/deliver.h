@@ -64,4 +64,9 @@ uint64_t pt_deliver_sent_count(const pt_deliver_t *self);
 /* Organisations with a receiving connection now (puente_connected_organisations). */
 size_t pt_deliver_receiving_count(const pt_deliver_t *self);
 
+/* Issue 6: a delivery already offered max_attempts times is not offered again
+   (the broker's dead-letter sweep, pt_store_dead_letter_sweep, moves it aside
+   once the wait after its last offer passed). 0 = no limit (the default). */
+void pt_deliver_set_max_attempts(pt_deliver_t *self, uint32_t max_attempts);
+
 #endif

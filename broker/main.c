@@ -54,6 +54,10 @@ static const pt_config_key_t s_keys[] = {
      "key-rotation-days", 0, 3650, 0,
      "days after registration a key set is due for rotation (puente_key_expiry_days; "
      "advisory); 0 = never"},
+    /* Issue 6, dead letters; default PT_BROKER_DEFAULT_MAX_DELIVERY_ATTEMPTS. */
+    {"broker", "max_delivery_attempts", PT_CONFIG_INT, "20", 0, "PUENTE_MAX_DELIVERY_ATTEMPTS",
+     "max-delivery-attempts", 0, 1000000, 0,
+     "offers without an acknowledgement before a delivery is dead-lettered; 0 = never"},
 };
 #define S_N_KEYS (sizeof s_keys / sizeof s_keys[0])
 
@@ -120,6 +124,8 @@ int main(int argc, char **argv)
         .max_frame_bytes = (size_t)pt_config_number(cfg, "broker", "max_frame",
                                                      PT_BROKER_DEFAULT_MAX_FRAME),
         .key_rotation_days = (int)pt_config_number(cfg, "broker", "key_rotation_days", 365),
+        .max_delivery_attempts = (uint32_t)pt_config_number(
+            cfg, "broker", "max_delivery_attempts", PT_BROKER_DEFAULT_MAX_DELIVERY_ATTEMPTS),
     };
     if (!config.endpoint || !config.keys_dir || !config.sql_dir) {
         fprintf(stderr, "puente-broker: [broker] endpoint, keys and sql_dir must not be empty\n");

@@ -548,7 +548,13 @@ int pt_metrics_broker_register(pt_metrics_t *self, const char *version, pt_broke
     out->build_info = pt_metrics_gauge(self, "puente_build_info",
                                        "Always 1; the version label is the broker's.",
                                        version_label, 1);
-    pt_metric_t *all[] = {out->messages,       out->rejects,        out->submit_to_receipt,
+    out->dead_letters = pt_metrics_gauge(
+        self, "puente_dead_letters",
+        "Dead letters (deliveries no longer offered: too many attempts or expired) waiting "
+        "for the operator to requeue or drop them, per recipient.",
+        recipient, 1);
+    pt_metric_t *all[] = {out->dead_letters,
+                          out->messages,       out->rejects,        out->submit_to_receipt,
                           out->submit_to_delivery, out->queue_depth, out->queue_oldest_age,
                           out->db_round_trips, out->db_errors,      out->checkpoint_age,
                           out->connected_orgs, out->key_expiry_days, out->ready,

@@ -101,6 +101,7 @@ typedef struct {
     pt_metric_t *ready;              /* puente_ready (1/0, mirrors /readyz) */
     pt_metric_t *start_time;         /* puente_start_time_seconds */
     pt_metric_t *build_info;         /* puente_build_info{version} = 1 */
+    pt_metric_t *dead_letters;       /* puente_dead_letters{recipient} (issue 6) */
 } pt_broker_metrics_t;
 
 /* Registers the families above into self and fills out (pointers owned by

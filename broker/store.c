@@ -128,7 +128,7 @@ static const s_stmt_t s_stmts[S_COUNT] = {
                "AND (p.expires_at IS NULL OR p.expires_at > pt_ms_to_ts($2::bigint)) "
                "AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.recipient = p.recipient "
                "AND e.correlation_id = p.correlation_id AND e.delivery_id < p.delivery_id "
-               "AND e.state <> 'acked' "
+               "AND e.state <> 'acked' AND e.state <> 'dropped' "
                "AND (e.expires_at IS NULL OR e.expires_at > pt_ms_to_ts($2::bigint))) "
                "ORDER BY p.delivery_id LIMIT $3::bigint) "
                "UNION ALL "
@@ -138,17 +138,18 @@ static const s_stmt_t s_stmts[S_COUNT] = {
                "AND (r.expires_at IS NULL OR r.expires_at > pt_ms_to_ts($2::bigint)) "
                "AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.recipient = r.recipient "
                "AND e.correlation_id = r.correlation_id AND e.delivery_id < r.delivery_id "
-               "AND e.state <> 'acked' "
+               "AND e.state <> 'acked' AND e.state <> 'dropped' "
                "AND (e.expires_at IS NULL OR e.expires_at > pt_ms_to_ts($2::bigint))) "
                "ORDER BY r.next_attempt_at LIMIT $3::bigint)) AS d "
                "JOIN messages m ON m.message_id = d.message_id "
                "ORDER BY d.delivery_id LIMIT $3::bigint"},
     [S_NEXT_DUE] = {"pt_next_due",
                     "SELECT pt_ts_to_ms(min(next_attempt_at)) FROM deliveries "
-                    "WHERE state <> 'acked' "
+                    "WHERE state <> 'acked' AND state <> 'dead' AND state <> 'dropped' "
                     "AND (expires_at IS NULL OR expires_at > pt_ms_to_ts($1::bigint))"},
     [S_RECIPIENTS_DUE] = {"pt_recipients_due",
                           "SELECT DISTINCT recipient FROM deliveries WHERE state <> 'acked' "
+                          "AND state <> 'dead' AND state <> 'dropped' "
                           "AND next_attempt_at <= pt_ms_to_ts($1::bigint) "
                           "AND (expires_at IS NULL OR expires_at > pt_ms_to_ts($1::bigint)) "
                           "ORDER BY recipient"},
@@ -1068,7 +1069,8 @@ pt_store_result_t pt_store_ping(pt_store_t *self)
     "SELECT d.recipient, count(*)::bigint,"                                                \
     " (extract(epoch FROM min(m.stored_at)) * 1000)::bigint"                               \
     " FROM deliveries d JOIN messages m ON m.message_id = d.message_id"                    \
-    " WHERE d.state <> 'acked' AND (d.expires_at IS NULL OR d.expires_at > now())"         \
+    " WHERE d.state <> 'acked' AND d.state <> 'dead' AND d.state <> 'dropped'"             \
+    " AND (d.expires_at IS NULL OR d.expires_at > now())"                                  \
     " GROUP BY d.recipient"
 
 pt_store_result_t pt_store_queue_stats(pt_store_t *self, pt_store_queue_stat_fn *fn, void *arg)
@@ -3800,5 +3802,363 @@ pt_store_result_t pt_store_key_revoke(pt_store_t *self, const char *org_id, int6
 error:
     PQclear(res);
     s_rollback(self);
+    return rc;
+}
+
+/* --- dead letters (issue 6; 009_dead_letter.sql) ----------------------------------
+   Rare, operator-paced or once-a-second statements: run unprepared (s_exec_sql above)
+   so that they need no slot in s_stmts. */
+
+/* The columns every dead-letter statement returns, in this order. */
+#define S_DEAD_COLUMNS                                                                     \
+    "d.delivery_id, m.message_id, m.correlation_id, m.case_token, m.message_type, "        \
+    "m.sender, d.recipient, COALESCE(d.dead_reason, ''), d.attempts::bigint, "             \
+    "COALESCE(pt_ts_to_ms(d.dead_at), 0), pt_ts_to_ms(m.stored_at), "                      \
+    "COALESCE(pt_ts_to_ms(d.expires_at), 0), m.header_sha256"
+
+/* Reads one row of S_DEAD_COLUMNS (plus held_back in column 13 when present). */
+static int s_dead_from(const PGresult *res, int row, pt_store_dead_letter_t *out,
+                       uint8_t header[32])
+{
+    int64_t attempts;
+    memset(out, 0, sizeof *out);
+    if (s_get_int64(res, row, 0, &out->delivery_id) ||
+        s_get_fixed(res, row, 1, out->message_id, 16) ||
+        s_get_fixed(res, row, 2, out->correlation_id, 16) ||
+        s_copy_text(res, row, 3, out->case_token, sizeof out->case_token) ||
+        s_copy_text(res, row, 4, out->message_type, sizeof out->message_type) ||
+        s_copy_text(res, row, 5, out->sender, sizeof out->sender) ||
+        s_copy_text(res, row, 6, out->recipient, sizeof out->recipient) ||
+        s_copy_text(res, row, 7, out->reason, sizeof out->reason) ||
+        s_get_int64(res, row, 8, &attempts) || attempts < 0 || attempts > UINT32_MAX ||
+        s_get_int64(res, row, 9, &out->dead_at_ms) ||
+        s_get_int64(res, row, 10, &out->stored_at_ms) ||
+        s_get_int64(res, row, 11, &out->expires_at_ms) || s_get_fixed(res, row, 12, header, 32))
+        return -1;
+    out->attempts = (uint32_t)attempts;
+    if (PQnfields(res) > 13 && s_get_int64(res, row, 13, &out->held_back))
+        return -1;
+    return 0;
+}
+
+typedef struct {
+    pt_store_dead_letter_t dead;
+    uint8_t header[32];
+    char kind[PT_STORE_NAME_MAX + 16];
+} s_dead_row_t;
+
+static int s_dead_row_cmp(const void *a, const void *b)
+{
+    const s_dead_row_t *x = a, *y = b;
+    return (x->dead.delivery_id > y->dead.delivery_id) - (x->dead.delivery_id < y->dead.delivery_id);
+}
+
+/* Runs an UPDATE ... RETURNING S_DEAD_COLUMNS in its own transaction and appends,
+   in delivery order, one event per returned row: kind (NULL = "dead_letter:" and
+   the row's reason), actor, counterparty the recipient, at now_ms. Marks
+   items[i].result OK for the returned ids (NOT_FOUND otherwise) and, after
+   COMMIT, hands each row to fn. *count: rows changed. */
+static pt_store_result_t s_dead_change(pt_store_t *self, const char *sql, const s_params_t *p,
+                                       const char *kind, const char *actor, int64_t now_ms,
+                                       pt_store_dead_item_t *items, size_t n_items,
+                                       pt_store_dead_letter_fn *fn, void *arg, size_t *count)
+{
+    PGresult *res = NULL;
+    s_dead_row_t *rows = NULL;
+    pt_trail_event_t *evs = NULL;
+    size_t n = 0;
+    pt_store_result_t rc;
+    if (count)
+        *count = 0;
+    for (size_t i = 0; i < n_items; i++)
+        items[i].result = PT_STORE_NOT_FOUND;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        goto failed;
+    if ((rc = s_command(self, "BEGIN")) != PT_STORE_OK ||
+        (rc = s_exec_sql(self, sql, p, &res)) != PT_STORE_OK)
+        goto error;
+    n = (size_t)PQntuples(res);
+    rows = calloc(n ? n : 1, sizeof *rows);
+    evs = calloc(n ? n : 1, sizeof *evs);
+    if (!rows || !evs) {
+        s_set_error(self, "out of memory");
+        rc = PT_STORE_ERROR;
+        goto error;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (s_dead_from(res, (int)i, &rows[i].dead, rows[i].header) != 0) {
+            s_set_error(self, "dead letter row %zu is malformed", i);
+            rc = PT_STORE_ERROR;
+            goto error;
+        }
+    PQclear(res);
+    res = NULL;
+    if (n == 0) {
+        s_rollback(self);
+        goto done;
+    }
+    qsort(rows, n, sizeof *rows, s_dead_row_cmp);
+    for (size_t i = 0; i < n; i++) {
+        s_dead_row_t *r = &rows[i];
+        snprintf(r->kind, sizeof r->kind, "%s%s", kind ? kind : "dead_letter:",
+                 kind ? "" : r->dead.reason);
+        evs[i] = (pt_trail_event_t){.at_ms = now_ms,
+                                    .kind = r->kind,
+                                    .case_token = r->dead.case_token,
+                                    .actor = actor,
+                                    .counterparty = r->dead.recipient,
+                                    .message_type = r->dead.message_type,
+                                    .message_id = r->dead.message_id,
+                                    .detail = r->header,
+                                    .detail_len = 32};
+    }
+    if ((rc = s_append_events(self, evs, n)) != PT_STORE_OK ||
+        (rc = s_command(self, "COMMIT")) != PT_STORE_OK)
+        goto error;
+    for (size_t i = 0; i < n_items; i++) {
+        s_dead_row_t key = {.dead.delivery_id = items[i].delivery_id};
+        if (bsearch(&key, rows, n, sizeof *rows, s_dead_row_cmp))
+            items[i].result = PT_STORE_OK;
+    }
+    if (count)
+        *count = n;
+    for (size_t i = 0; fn && i < n; i++)
+        fn(&rows[i].dead, arg);
+done:
+    free(evs);
+    free(rows);
+    return PT_STORE_OK;
+
+error:
+    PQclear(res);
+    free(evs);
+    free(rows);
+    s_rollback(self);
+failed:
+    for (size_t i = 0; i < n_items; i++)
+        items[i].result = rc;
+    return rc;
+}
+
+/* Candidates: expired (priority 1) through deliveries_expiry, offered too often
+   (priority 2) among the in-flight deliveries; then locked in delivery order,
+   skipping rows another broker holds, and changed only if still offered. */
+#define S_DEAD_SWEEP_SQL                                                                    \
+    "WITH cand AS ((SELECT x.delivery_id, 1 AS prio FROM deliveries x "                      \
+    "WHERE x.state IN ('pending', 'delivered') AND x.expires_at IS NOT NULL "                \
+    "AND x.expires_at <= pt_ms_to_ts($1::bigint) ORDER BY x.expires_at LIMIT $3::bigint) "   \
+    "UNION ALL (SELECT x.delivery_id, 2 FROM deliveries x WHERE x.state = 'delivered' "     \
+    "AND $2::bigint > 0 AND x.attempts >= $2::bigint "                                      \
+    "AND x.next_attempt_at <= pt_ms_to_ts($1::bigint) ORDER BY x.next_attempt_at "          \
+    "LIMIT $3::bigint)), "                                                                  \
+    "pick AS (SELECT delivery_id, min(prio) AS prio FROM cand GROUP BY delivery_id "        \
+    "ORDER BY delivery_id LIMIT $3::bigint), "                                              \
+    "locked AS (SELECT x.delivery_id, p.prio FROM deliveries x JOIN pick p "                \
+    "ON p.delivery_id = x.delivery_id WHERE x.state IN ('pending', 'delivered') "           \
+    "ORDER BY x.delivery_id FOR UPDATE OF x SKIP LOCKED) "                                  \
+    "UPDATE deliveries d SET state = 'dead', dead_reason = CASE WHEN l.prio = 1 "           \
+    "THEN '" PT_STORE_DEAD_EXPIRED "' ELSE '" PT_STORE_DEAD_ATTEMPTS "' END, "             \
+    "dead_at = pt_ms_to_ts($1::bigint) FROM locked l, messages m "                          \
+    "WHERE d.delivery_id = l.delivery_id AND m.message_id = d.message_id "                  \
+    "RETURNING " S_DEAD_COLUMNS
+
+pt_store_result_t pt_store_dead_letter_sweep(pt_store_t *self, int64_t now_ms,
+                                             uint32_t max_attempts, size_t max,
+                                             pt_store_dead_letter_fn *fn, void *arg,
+                                             size_t *count)
+{
+    s_params_t p;
+    if (count)
+        *count = 0;
+    if (!self)
+        return PT_STORE_ERROR;
+    if (max == 0)
+        return PT_STORE_OK;
+    p.n = 0;
+    s_p_int(&p, now_ms);
+    s_p_int(&p, (int64_t)max_attempts);
+    s_p_int(&p, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+    return s_dead_change(self, S_DEAD_SWEEP_SQL, &p, NULL, "broker", now_ms, NULL, 0, fn, arg,
+                         count);
+}
+
+pt_store_result_t pt_store_dead_letter_list(pt_store_t *self, const char *recipient,
+                                            const uint8_t *message_ids, size_t n_ids,
+                                            int64_t after_id, size_t max, int64_t now_ms,
+                                            pt_store_dead_letter_fn *fn, void *arg)
+{
+    PGresult *res = NULL;
+    char *ids = NULL;
+    s_params_t p;
+    pt_store_result_t rc;
+    if (!self || !fn || (n_ids > 0 && !message_ids) || n_ids > (size_t)INT32_MAX / 64 ||
+        (recipient && strlen(recipient) >= PT_STORE_ORG_ID_MAX))
+        return PT_STORE_ERROR;
+    if (max == 0)
+        return PT_STORE_OK;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    if (n_ids > 0) {
+        char *w = ids = malloc(n_ids * 37 + 3);
+        if (!ids)
+            return PT_STORE_ERROR;
+        *w++ = '{';
+        for (size_t i = 0; i < n_ids; i++) {
+            if (i)
+                *w++ = ',';
+            s_uuid_text(message_ids + 16 * i, w);
+            w += 36;
+        }
+        *w++ = '}';
+        *w = '\0';
+    }
+    p.n = 0;
+    s_p_text(&p, recipient ? recipient : "");
+    if (ids)
+        s_p_text(&p, ids);
+    else
+        s_p_null(&p);
+    s_p_int(&p, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+    s_p_int(&p, now_ms);
+    s_p_int(&p, after_id);
+    /* held_back probes deliveries_unacked_order (005); an expired dead letter no
+       longer holds anything back (see S_DUE). */
+    rc = s_exec_sql(self,
+                    "SELECT " S_DEAD_COLUMNS ", CASE WHEN d.expires_at IS NOT NULL "
+                    "AND d.expires_at <= pt_ms_to_ts($4::bigint) THEN 0::bigint ELSE "
+                    "(SELECT count(*) FROM deliveries h WHERE h.recipient = d.recipient "
+                    "AND h.correlation_id = d.correlation_id AND h.delivery_id > d.delivery_id "
+                    "AND h.state <> 'acked' AND h.state IN ('pending', 'delivered')) END "
+                    "FROM deliveries d JOIN messages m ON m.message_id = d.message_id "
+                    "WHERE d.state = 'dead' AND d.delivery_id > $5::bigint "
+                    "AND ($1 = '' OR d.recipient = $1) "
+                    "AND ($2::uuid[] IS NULL OR d.message_id = ANY($2::uuid[])) "
+                    "ORDER BY d.delivery_id LIMIT $3::bigint",
+                    &p, &res);
+    free(ids);
+    if (rc != PT_STORE_OK)
+        return rc;
+    for (int i = 0; i < PQntuples(res); i++) {
+        pt_store_dead_letter_t dead;
+        uint8_t header[32];
+        if (s_dead_from(res, i, &dead, header) != 0) {
+            s_set_error(self, "dead letter row %d is malformed", i);
+            PQclear(res);
+            return PT_STORE_ERROR;
+        }
+        fn(&dead, arg);
+    }
+    PQclear(res);
+    return PT_STORE_OK;
+}
+
+/* Requeue and drop: the dead letters among items, locked in delivery order. */
+static pt_store_result_t s_dead_resolve(pt_store_t *self, pt_store_dead_item_t *items, size_t n,
+                                        const char *set_sql, const char *note, const char *kind,
+                                        int64_t now_ms)
+{
+    s_params_t p;
+    char sql[1024];
+    if (!self || (n > 0 && !items) || n > (size_t)INT32_MAX / 64)
+        return PT_STORE_ERROR;
+    for (size_t i = 0; i < n; i++)
+        items[i].result = PT_STORE_NOT_FOUND;
+    if (n == 0)
+        return PT_STORE_OK;
+    char *ids = s_int_array(&items[0].delivery_id, sizeof *items, n);
+    if (!ids)
+        return PT_STORE_ERROR;
+    snprintf(sql, sizeof sql,
+             "WITH l AS (SELECT delivery_id FROM deliveries WHERE delivery_id = ANY($1::bigint[]) "
+             "AND state = 'dead' ORDER BY delivery_id FOR UPDATE) "
+             "UPDATE deliveries d SET %s FROM l, messages m WHERE d.delivery_id = l.delivery_id "
+             "AND m.message_id = d.message_id RETURNING " S_DEAD_COLUMNS,
+             set_sql);
+    p.n = 0;
+    s_p_text(&p, ids);
+    s_p_int(&p, now_ms);
+    if (note)
+        s_p_text(&p, note);
+    pt_store_result_t rc =
+        s_dead_change(self, sql, &p, kind, "operator", now_ms, items, n, NULL, NULL, NULL);
+    free(ids);
+    return rc;
+}
+
+pt_store_result_t pt_store_dead_letter_requeue(pt_store_t *self, pt_store_dead_item_t *items,
+                                               size_t n, int64_t now_ms)
+{
+    /* RETURNING sees the new row: the reason is cleared, so the event kind is fixed. */
+    return s_dead_resolve(self, items, n,
+                          "state = 'pending', attempts = 0, next_attempt_at = "
+                          "pt_ms_to_ts($2::bigint), dead_reason = NULL, dead_at = NULL",
+                          NULL, "dead_letter:requeued", now_ms);
+}
+
+pt_store_result_t pt_store_dead_letter_drop(pt_store_t *self, pt_store_dead_item_t *items,
+                                            size_t n, const char *note, int64_t now_ms)
+{
+    if (!note || !note[0] || strlen(note) > 500)
+        return PT_STORE_ERROR;
+    return s_dead_resolve(self, items, n,
+                          "state = 'dropped', dropped_at = pt_ms_to_ts($2::bigint), "
+                          "drop_note = $3",
+                          note, "dead_letter:dropped", now_ms);
+}
+
+pt_store_result_t pt_store_dead_letter_counts(pt_store_t *self,
+                                              void (*fn)(const char *recipient, int64_t count,
+                                                         void *arg),
+                                              void *arg)
+{
+    PGresult *res = NULL;
+    pt_store_result_t rc;
+    if (!self || !fn)
+        return PT_STORE_ERROR;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    if ((rc = s_exec_sql(self,
+                         "SELECT recipient, count(*)::bigint FROM deliveries "
+                         "WHERE state = 'dead' GROUP BY recipient ORDER BY recipient",
+                         NULL, &res)) != PT_STORE_OK)
+        return rc;
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *recipient = s_get_text(res, i, 0);
+        int64_t count;
+        if (recipient && s_get_int64(res, i, 1, &count) == 0)
+            fn(recipient, count, arg);
+    }
+    PQclear(res);
+    return PT_STORE_OK;
+}
+
+/* --- retention progress (issue 6) --------------------------------------------------- */
+
+pt_store_result_t pt_store_retention_pending(pt_store_t *self, int64_t now_ms, int64_t *count)
+{
+    PGresult *res = NULL;
+    s_params_t p;
+    pt_store_result_t rc;
+    if (!self || !count)
+        return PT_STORE_ERROR;
+    *count = 0;
+    if ((rc = s_ready(self)) != PT_STORE_OK)
+        return rc;
+    p.n = 0;
+    s_p_int(&p, now_ms);
+    /* The predicate of S_RETENTION_DUE. */
+    if ((rc = s_exec_sql(self,
+                         "SELECT count(*)::bigint FROM messages m JOIN agreements a "
+                         "ON a.agreement_id = m.agreement_id WHERE a.retention_days > 0 "
+                         "AND m.payload_deleted_at IS NULL "
+                         "AND m.stored_at + a.retention_days * interval '1 day' "
+                         "<= pt_ms_to_ts($1::bigint)",
+                         &p, &res)) != PT_STORE_OK)
+        return rc;
+    if (PQntuples(res) != 1 || s_get_int64(res, 0, 0, count) != 0) {
+        s_set_error(self, "retention count is malformed");
+        rc = PT_STORE_ERROR;
+    }
+    PQclear(res);
     return rc;
 }

@@ -81,7 +81,8 @@ int pt_store_migrations_current(pt_store_t *self, const char *sql_dir);
 /* Checks the connection (SELECT 1), resetting it if broken. PT_STORE_OK or UNAVAILABLE. */
 pt_store_result_t pt_store_ping(pt_store_t *self);
 
-/* One recipient's backlog: deliveries not acknowledged and not expired. */
+/* One recipient's backlog: deliveries not acknowledged, not expired and not dead
+   letters (a dead letter's held-back successors count). */
 typedef struct {
     char recipient[PT_STORE_ORG_ID_MAX];
     int64_t depth;
@@ -544,5 +545,99 @@ pt_store_result_t pt_store_key_rotate(pt_store_t *self, const char *org_id,
    reason: 1-200 characters. NOT_FOUND: no such set of that organisation. */
 pt_store_result_t pt_store_key_revoke(pt_store_t *self, const char *org_id, int64_t key_set_id,
                                       int64_t at_ms, const char *reason, int64_t now_ms);
+
+/* Issue 6: how many messages retention would still delete at now_ms (their
+   payload held, their agreement's retention passed). One scan of messages: for
+   a progress total, not for every batch. */
+pt_store_result_t pt_store_retention_pending(pt_store_t *self, int64_t now_ms, int64_t *count);
+
+/* --- dead letters (issue 6; 009_dead_letter.sql) ----------------------------
+   A delivery the broker stopped offering (state 'dead'), with its reason:
+   "attempts" (offered max_attempts times, the wait after the last offer passed
+   without an ack) or "expired" (the message's expires_at passed first). It is
+   not offered and not in pt_store_queue_stats, but still holds back the later
+   deliveries of its correlation id to the same recipient (order is kept) until
+   it is requeued (pending again, attempts 0) or dropped (final). Every change
+   appends a case event in its transaction, actor / counterparty, with the
+   message type, message id and detail = header SHA-256:
+     dead_letter:attempts, dead_letter:expired   broker / recipient
+     dead_letter:requeued, dead_letter:dropped   operator / recipient
+   An acknowledgement that arrives later still counts (pt_store_ack_batch
+   accepts it in any state but acked). */
+
+#define PT_STORE_DEAD_ATTEMPTS "attempts"
+#define PT_STORE_DEAD_EXPIRED "expired"
+
+/* One dead letter. */
+typedef struct {
+    int64_t delivery_id;
+    uint8_t message_id[16];
+    uint8_t correlation_id[16];
+    char case_token[PT_STORE_TEXT_MAX];
+    char message_type[PT_STORE_TEXT_MAX];
+    char sender[PT_STORE_ORG_ID_MAX];
+    char recipient[PT_STORE_ORG_ID_MAX];
+    char reason[PT_STORE_NAME_MAX];   /* PT_STORE_DEAD_ATTEMPTS or PT_STORE_DEAD_EXPIRED */
+    uint32_t attempts;                /* offers made */
+    int64_t dead_at_ms;
+    int64_t stored_at_ms;
+    int64_t expires_at_ms;            /* 0 = never */
+    int64_t held_back;                /* later deliveries of its correlation id behind it
+                                         (0 once expired: it no longer holds them back) */
+} pt_store_dead_letter_t;
+
+typedef void(pt_store_dead_letter_fn)(const pt_store_dead_letter_t *dead, void *arg);
+
+/* Dead-letters up to max deliveries: those not acknowledged whose expires_at is
+   <= now_ms ("expired"), and, when max_attempts > 0, those offered max_attempts
+   times or more whose next_attempt_at is <= now_ms ("attempts"); expired wins
+   when both hold. Rows another broker holds locked are skipped (SKIP LOCKED).
+   One transaction with the events; fn (may be NULL) is then called for each,
+   after COMMIT, in delivery order (held_back not filled).
+   *count (may be NULL) receives how many. Cost: two index range scans
+   (deliveries_expiry, and the in-flight deliveries) plus the events. */
+pt_store_result_t pt_store_dead_letter_sweep(pt_store_t *self, int64_t now_ms,
+                                             uint32_t max_attempts, size_t max,
+                                             pt_store_dead_letter_fn *fn, void *arg,
+                                             size_t *count);
+
+/* Calls fn for up to max dead letters with a delivery id above after_id (0 =
+   from the first), in delivery (submission) order: those of recipient (NULL or
+   "" = every recipient) and, when n_ids > 0, only those whose message id is one
+   of message_ids (n_ids * 16 bytes). held_back is judged at now_ms. One round
+   trip over deliveries_dead. */
+pt_store_result_t pt_store_dead_letter_list(pt_store_t *self, const char *recipient,
+                                            const uint8_t *message_ids, size_t n_ids,
+                                            int64_t after_id, size_t max, int64_t now_ms,
+                                            pt_store_dead_letter_fn *fn, void *arg);
+
+/* One dead letter to requeue or drop (by delivery id). */
+typedef struct {
+    int64_t delivery_id;
+    pt_store_result_t result;         /* out: OK, or NOT_FOUND when it is no longer dead
+                                         (acknowledged meanwhile, or changed by another
+                                         operator) */
+} pt_store_dead_item_t;
+
+/* Puts n dead letters back in the queue as never sent (state pending, attempts 0,
+   due at now_ms, reason cleared), each with the event dead_letter:requeued; the
+   due query offers them again in submission order. One transaction. Returns OK
+   when it committed (per-item outcome in items[i].result), else the failure
+   (nothing changed, every result holds it). */
+pt_store_result_t pt_store_dead_letter_requeue(pt_store_t *self, pt_store_dead_item_t *items,
+                                               size_t n, int64_t now_ms);
+
+/* Drops n dead letters for good (state dropped, dropped_at = now_ms, drop_note =
+   note: 1-500 bytes, kept in deliveries only), each with the event
+   dead_letter:dropped. Same transaction and results as requeue. */
+pt_store_result_t pt_store_dead_letter_drop(pt_store_t *self, pt_store_dead_item_t *items,
+                                            size_t n, const char *note, int64_t now_ms);
+
+/* Calls fn(recipient, count, arg) for each recipient with dead letters (metrics).
+   One grouped query over the partial index deliveries_dead. */
+pt_store_result_t pt_store_dead_letter_counts(pt_store_t *self,
+                                              void (*fn)(const char *recipient, int64_t count,
+                                                         void *arg),
+                                              void *arg);
 
 #endif

@@ -290,6 +290,11 @@ static int s_utf8_valid(const uint8_t *s, size_t len)
     return 1;
 }
 
+int pt_utf8_valid(const uint8_t *s, size_t len)
+{
+    return s && s_utf8_valid(s, len);
+}
+
 static int s_string_ok(const char *s)
 {
     if (!s)

@@ -81,4 +81,8 @@ pt_env_result_t pt_envelope_open(const Puente__V1__Envelope *env, const Puente__
 /* Human-readable name of a result code. */
 const char *pt_env_result_str(pt_env_result_t r);
 
+/* 1 if s[0..len) is strict UTF-8 (RFC 3629: no overlong forms, no surrogates,
+   nothing past U+10FFFF), else 0. protobuf-c does not check proto3 strings. O(len). */
+int pt_utf8_valid(const uint8_t *s, size_t len);
+
 #endif

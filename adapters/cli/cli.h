@@ -65,6 +65,11 @@ void cli_strv_free(char ***strv_p);
 /* Prints a JSON value (jansson json_t *) pretty or on one line, with a newline. */
 void cli_print_json(void *json, int one_line);
 
+/* Sends an AdminRequest as the operator (cmd_admin.c). CLI_OK with *out (free with
+   puente__v1__admin_reply__free_unpacked), or the exit code after printing why. */
+int cli_admin_call(const cli_common_t *common, const Puente__V1__AdminRequest *req,
+                   Puente__V1__AdminReply **out);
+
 /* Subcommands: argc/argv start at the subcommand's name. */
 int cmd_keygen(int argc, char **argv);
 int cmd_org(int argc, char **argv);
@@ -78,11 +83,13 @@ int cmd_example(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_auditor(int argc, char **argv);
 int cmd_retention(int argc, char **argv);
+int cmd_dead_letter(int argc, char **argv);   /* cmd_deadletter.c (issue 6) */
 
 /* audit verify / export (cmd_audit_verify.c: the only database reader outside
-   broker/, through the read-only role puente_auditor). */
+   broker/, through the read-only role puente_auditor). progress: show a progress
+   line on stderr (cli_progress.h; the caller checks cli_progress_wanted). */
 struct _pt_audit_verifier_t;
-int cli_audit_verify_db(const char *conninfo, struct _pt_audit_verifier_t *v);
+int cli_audit_verify_db(const char *conninfo, struct _pt_audit_verifier_t *v, int progress);
 int cli_audit_report(struct _pt_audit_verifier_t *v, int json, double seconds);
 /* The bundle of a case (jansson json_t *), or NULL (printed). */
 void *cli_audit_export_db(const char *conninfo, const char *case_token);

@@ -468,6 +468,12 @@ static int s_admin_call(const cli_common_t *common, const Puente__V1__AdminReque
     return code;
 }
 
+int cli_admin_call(const cli_common_t *common, const Puente__V1__AdminRequest *req,
+                   Puente__V1__AdminReply **out)
+{
+    return s_admin_call(common, req, out);
+}
+
 static void s_time_or(int64_t ms, const char *none, char *out, size_t out_len)
 {
     if (ms <= 0)

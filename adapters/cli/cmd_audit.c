@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "cli_progress.h"
 #include "pt_audit.h"
 #include "pt_keys.h"
 #include "pt_merkle.h"
@@ -29,7 +30,9 @@ static const char *s_audit_help =
     "  verify --bundle FILE [--broker-key FILE]    check an exported bundle\n"
     "  export --case TOKEN --db CONNINFO [--format bundle|fhir] [--out FILE]\n"
     "Times are ISO 8601 (2025-07-15T09:00:00Z); durations like 30d, 12h, 10s.\n"
-    "--json (or --json-output) prints JSON. Exit 5: verification failed.\n" CLI_COMMON_HELP;
+    "--json (or --json-output) prints JSON. Exit 5: verification failed.\n"
+    "verify --db shows a progress line on stderr when it is a terminal (not with --json;\n"
+    "PUENTE_PROGRESS=0 turns it off).\n" CLI_COMMON_HELP;
 
 typedef struct {
     cli_common_t common;
@@ -400,7 +403,8 @@ static int s_verify(s_opts_t *o)
     if (!v) {
         code = CLI_USAGE;
     } else if (o->db) {
-        if (cli_audit_verify_db(o->db, v) != 0)
+        if (cli_audit_verify_db(o->db, v,
+                                cli_progress_wanted(stderr, o->common.json_output)) != 0)
             code = CLI_UNREACHABLE;
     } else {
         char *text = NULL;
@@ -613,11 +617,68 @@ int cmd_auditor(int argc, char **argv)
     return code;
 }
 
+/* Issue 6: the run in steps of S_RETENTION_BATCH (RetentionRun.batch), so that no
+   request holds the broker's loop for long or outlasts --timeout, with a progress
+   line on a terminal (the total is counted once, with the first step). Prints the
+   same one line as a single request did. */
+#define S_RETENTION_BATCH 1000
+
+static int s_retention_batches(const cli_common_t *common, Puente__V1__AdminRequest *req,
+                               Puente__V1__RetentionRun *run)
+{
+    pt_client_t *client = NULL;
+    int code = cli_connect(common, PUENTE_OPERATOR, 0, &client);
+    if (code != CLI_OK)
+        return code;
+    int show = cli_progress_wanted(stderr, common->json_output);
+    cli_progress_t *line = cli_progress_new("retention", 0, stderr, show, NULL, NULL);
+    unsigned long long deleted = 0;
+    char *single = NULL;   /* an older broker's answer: it did everything at once */
+    run->batch = S_RETENTION_BATCH;
+    for (int first = 1;; first = 0) {
+        run->count_remaining = first && show;
+        Puente__V1__AdminReply *reply = NULL;
+        pt_reject_info_t rej;
+        memset(&rej, 0, sizeof rej);
+        pt_client_result_t rc = pt_client_admin_reply(client, req, &reply, &rej);
+        if (rc != PT_CLIENT_OK) {
+            cli_progress_done(&line);
+            code = cli_fail(client, rc, &rej);
+            break;
+        }
+        const Puente__V1__RetentionProgress *step = reply->retention;
+        if (!step) {
+            single = strdup(reply->result ? reply->result : "ok");
+            puente__v1__admin_reply__free_unpacked(reply, NULL);
+            break;
+        }
+        deleted += step->deleted;
+        if (step->counted)
+            cli_progress_total(line, deleted + step->remaining);
+        cli_progress_update(line, deleted);
+        int more = step->deleted >= S_RETENTION_BATCH;
+        puente__v1__admin_reply__free_unpacked(reply, NULL);
+        if (!more)
+            break;
+    }
+    cli_progress_done(&line);
+    if (code == CLI_OK) {
+        if (single)
+            printf("%s\n", single);
+        else
+            printf("retention: deleted the payloads of %llu messages\n", deleted);
+    }
+    free(single);
+    pt_client_destroy(&client);
+    return code;
+}
+
 static const char *s_retention_help =
     "usage: puente retention run [--now ISO-TIME]\n"
     "Deletes the sealed payload bytes of messages whose agreement's retention period\n"
     "(agreement add --retention-days N) has passed; headers, signatures, the trail and\n"
-    "every proof stay verifiable. Operator identity.\n" CLI_COMMON_HELP;
+    "every proof stay verifiable. Operator identity. Runs in steps of 1000 messages;\n"
+    "on a terminal a progress line shows on stderr.\n" CLI_COMMON_HELP;
 
 int cmd_retention(int argc, char **argv)
 {
@@ -657,5 +718,5 @@ int cmd_retention(int argc, char **argv)
     Puente__V1__AdminRequest req = PUENTE__V1__ADMIN_REQUEST__INIT;
     req.op_case = PUENTE__V1__ADMIN_REQUEST__OP_RETENTION_RUN;
     req.retention_run = &run;
-    return s_admin_call(&common, &req);
+    return s_retention_batches(&common, &req, &run);
 }

@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "envelope.pb-c.h"
+#include "cli_progress.h"
 #include "pt_audit.h"
 #include "pt_merkle.h"
 
@@ -51,10 +52,18 @@ static const char *s_text(const PGresult *res, int row, int col)
 
 typedef void(s_row_fn)(const PGresult *res, int row, void *arg);
 
+/* The progress line of a verification (cli_progress.h): rows read so far, updated
+   after each fetch. NULL: none. */
+typedef struct {
+    cli_progress_t *line;
+    uint64_t rows;
+} s_progress_t;
+
 /* Runs sql through a binary cursor, S_FETCH_ROWS at a time, so a log of millions of
    rows never sits in memory as one result. 0 or -1 (printed). */
-static int s_scan(PGconn *conn, const char *sql, int n_params, const char *const *params,
-                  s_row_fn *fn, void *arg)
+static int s_scan_progress(PGconn *conn, const char *sql, int n_params,
+                           const char *const *params, s_row_fn *fn, void *arg,
+                           s_progress_t *progress)
 {
     char declare[2048];
     snprintf(declare, sizeof declare, "DECLARE pt_scan BINARY NO SCROLL CURSOR FOR %s", sql);
@@ -76,12 +85,22 @@ static int s_scan(PGconn *conn, const char *sql, int n_params, const char *const
         for (int i = 0; i < n; i++)
             fn(res, i, arg);
         PQclear(res);
+        if (progress) {
+            progress->rows += (uint64_t)n;
+            cli_progress_update(progress->line, progress->rows);
+        }
         if (n == 0)
             break;
     }
     res = PQexec(conn, "CLOSE pt_scan");
     PQclear(res);
     return 0;
+}
+
+static int s_scan(PGconn *conn, const char *sql, int n_params, const char *const *params,
+                  s_row_fn *fn, void *arg)
+{
+    return s_scan_progress(conn, sql, n_params, params, fn, arg, NULL);
 }
 
 /* Connects, takes the read-only role and opens one consistent snapshot. */
@@ -204,17 +223,40 @@ static const char *const s_queries[] = {
     "SELECT size, frontier FROM audit_head",
 };
 
-/* Reads everything into v in the verifier's order. 0 or -1 (printed). */
-int cli_audit_verify_db(const char *conninfo, pt_audit_verifier_t *v)
+/* The rows the scans will read, in the same snapshot (only when a progress line
+   is shown: counting costs a pass over the tables). 0 when unknown. */
+static uint64_t s_rows_total(PGconn *conn)
 {
+    PGresult *res = PQexec(conn, "SELECT (SELECT count(*) FROM org_keys) + "
+                                 "(SELECT count(*) FROM messages) + (SELECT count(*) FROM "
+                                 "case_events) + (SELECT count(*) FROM checkpoints) + "
+                                 "(SELECT size FROM audit_head) + 1");
+    uint64_t total = 0;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+        total = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    PQclear(res);
+    return total;
+}
+
+/* Reads everything into v in the verifier's order. 0 or -1 (printed). */
+int cli_audit_verify_db(const char *conninfo, pt_audit_verifier_t *v, int progress)
+{
+    static const char *const phases[] = {"verify: keys", "verify: messages", "verify: events",
+                                         "verify: checkpoints", "verify: leaves", "verify: head"};
     PGconn *conn = s_open(conninfo);
     if (!conn)
         return -1;
     s_row_fn *fns[] = {s_key_row, s_message_row, s_event_row, s_checkpoint_row, s_leaf_row,
                        s_head_row};
+    s_progress_t line = {0};
+    if (progress)
+        line.line = cli_progress_new(phases[0], s_rows_total(conn), stderr, 1, NULL, NULL);
     int rc = 0;
-    for (size_t i = 0; i < sizeof fns / sizeof fns[0] && rc == 0; i++)
-        rc = s_scan(conn, s_queries[i], 0, NULL, fns[i], v);
+    for (size_t i = 0; i < sizeof fns / sizeof fns[0] && rc == 0; i++) {
+        cli_progress_phase(line.line, phases[i]);
+        rc = s_scan_progress(conn, s_queries[i], 0, NULL, fns[i], v, line.line ? &line : NULL);
+    }
+    cli_progress_done(&line.line);
     if (rc == 0)
         pt_audit_verifier_finish(v);
     PQfinish(conn);

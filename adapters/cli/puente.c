@@ -19,6 +19,7 @@ static const char *s_usage =
     "  agreement add --id ID ...    register an information-sharing agreement (operator)\n"
     "  agreement list|revoke ID     list agreements, or end one now (operator)\n"
     "  queue list                   backlog per recipient: depth and oldest (operator)\n"
+    "  dead-letter list|requeue|drop  deliveries given up on: list, requeue or drop (operator)\n"
     "  status                       broker version, uptime, database, queues (operator)\n"
     "  key rotate|revoke|list       an organisation's keys: rotate with overlap, revoke (operator)\n"
     "  key install --org ORG        put a new key set in place, keeping the former one\n"
@@ -246,7 +247,8 @@ int main(int argc, char **argv)
                      { "overdue", cmd_overdue }, { "audit", cmd_audit },
                      { "auditor", cmd_auditor }, { "retention", cmd_retention },
                      { "queue", cmd_queue },     { "status", cmd_status },
-                     { "key", cmd_key } };
+                     { "key", cmd_key },
+                     { "dead-letter", cmd_dead_letter } };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0)
             return commands[i].fn(argc - 1, argv + 1);
