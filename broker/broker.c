@@ -774,14 +774,15 @@ static void s_receiver_note(pt_broker_t *self, const pt_inbound_t *in)
     memcpy(r->curve_public, in->curve_public, 32);
 }
 
-/* 1 unless in comes from an organisation's connection whose CURVE key is no longer
-   admitted (revoked, or past its window): ZAP checks keys only when a connection
-   opens. Operators and auditors have no key history. */
+/* 1 unless in comes from an organisation's connection that is no longer admitted:
+   the organisation was disabled, or the connection's CURVE key was revoked or is
+   past its window. ZAP checks only when a connection opens; this holds connections
+   opened before. Operators and auditors have no key history. */
 static int s_connection_admitted(const pt_broker_t *self, const pt_inbound_t *in, int64_t now)
 {
     const pt_directory_org_t *org =
         in->has_curve_public ? pt_directory_org(self->directory, in->identity) : NULL;
-    return !org || pt_directory_curve_admitted(org, in->curve_public, now);
+    return !org || (org->enabled && pt_directory_curve_admitted(org, in->curve_public, now));
 }
 
 /* Stops deliveries to receiving connections whose key is no longer admitted. Runs
@@ -793,11 +794,12 @@ static void s_evict_receivers(pt_broker_t *self, int64_t now)
     for (size_t i = 0; i < self->n_receivers; i++) {
         s_receiver_t *r = &self->receivers[i];
         const pt_directory_org_t *org = pt_directory_org(self->directory, r->org);
-        if (org && !pt_directory_curve_admitted(org, r->curve_public, now)) {
+        if (org && (!org->enabled || !pt_directory_curve_admitted(org, r->curve_public, now))) {
             if (pt_deliver_detach(self->deliver, r->org, r->routing_id, r->routing_id_len))
                 pt_log(PT_LOG_WARN, "deliver", NULL, NULL,
-                       "stopped delivering to a connection of %s: its CURVE key was revoked or "
-                       "its window ended", r->org);
+                       "stopped delivering to a connection of %s: %s", r->org,
+                       org->enabled ? "its CURVE key was revoked or its window ended"
+                                    : "the organisation was disabled");
             continue;
         }
         self->receivers[kept++] = *r;
@@ -1577,6 +1579,8 @@ static int s_handle_admin_ops(pt_broker_t *self, const pt_inbound_t *in,
                      REJ(REJECT_RETRY_LATER), "could not store the organisation", in->identity);
             return 1;
         }
+        if (!op->enabled)
+            s_evict_receivers(self, pt_now_ms());   /* its open connections stop receiving */
         snprintf(result, sizeof result, "organisation %s %s", org->org_id,
                  op->enabled ? "enabled" : "disabled");
         pt_log(PT_LOG_INFO, "admin", NULL, NULL, "%s", result);
@@ -2699,8 +2703,8 @@ static void s_dispatch(pt_broker_t *self, const pt_inbound_t *in, s_prepared_t *
         s_reject(self, in->routing_id, in->routing_id_len, h ? h->message_id.data : NULL,
                  h ? h->message_id.len : 0, 0,
                  REJ(REJECT_UNAUTHENTICATED),
-                 "the CURVE key of this connection was revoked or its window ended; connect "
-                 "with the organisation's current keys",
+                 "this connection is no longer admitted: the organisation was disabled, or "
+                 "its CURVE key was revoked or its window ended (connect with the current keys)",
                  in->identity);
         return;
     }

@@ -83,7 +83,15 @@ static void test_org_list_show(void)
 static void test_org_disable(void)
 {
     CU_ASSERT_EQUAL_FATAL(s_send("MX-DIF", "HN-DINAF", "CASE-ADM-1"), 0);
+    /* A connection opened before the disable... */
+    pt_client_t *open_before = pt_harness_client(s_h, "HN-DINAF", 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(open_before);
+    CU_ASSERT_EQUAL(pt_client_directory_refresh(open_before, NULL, 0), PT_CLIENT_OK);
     CU_ASSERT_EQUAL_FATAL(s_run("org disable %s%s", "HN-DINAF", NULL), 0);
+    /* ...is refused from then on (ZAP only checks when a connection opens). */
+    CU_ASSERT_EQUAL(pt_client_directory_refresh(open_before, NULL, 0), PT_CLIENT_REJECTED);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pt_client_error(open_before), "disabled"));
+    pt_client_destroy(&open_before);
     CU_ASSERT_PTR_NOT_NULL(strstr(s_out, "HN-DINAF disabled"));
     CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM organisations "
                                               "WHERE org_id = 'HN-DINAF' AND NOT enabled"),
