@@ -336,6 +336,10 @@ deps-ha:
 $(BUILD)/ha/ha_writer: tests/ha/ha_writer.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CPPFLAGS) -o $@ $< -lpq
-ha-test: deps-ha $(BUILD)/ha/ha_writer $(BUILD)/puente-broker $(BUILD)/puente
+# ha_load: three SDK senders and two recipients with endpoint lists (tests/ha/ha_load.c).
+$(BUILD)/ha/ha_load: $(call obj,tests/ha/ha_load.c) $(LIB_SDK) $(LIB_PROTO)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+ha-test: deps-ha $(BUILD)/ha/ha_writer $(BUILD)/ha/ha_load $(BUILD)/puente-broker $(BUILD)/puente
 	@BUILD=$(BUILD) tests/ha/ha_test.sh
 # ---- end ha ----------------------------------------------------------------------------
