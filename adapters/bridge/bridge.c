@@ -108,10 +108,13 @@ static int s_problem(pt_bridge_response_t *c, const pt_problem_t *p, const json_
     json_t *o = pt_problem_json(p, extra);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
-    if (!text)
+    int status = p->status;
+    if (!text) { /* out of memory: say so, with the status the body names */
         text = strdup("{\"status\":503}");
-    return s_send(c, p->status, "application/problem+json", text,
-                  p->status == 503 ? S_RETRY_AFTER : NULL, allow, p->status == 401);
+        status = 503;
+    }
+    return s_send(c, status, "application/problem+json", text,
+                  status == 503 ? S_RETRY_AFTER : NULL, allow, status == 401);
 }
 
 /* --- the request client --------------------------------------------------------- */
