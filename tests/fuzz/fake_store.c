@@ -221,12 +221,35 @@ pt_store_result_t pt_store_ping(pt_store_t *self)
     return PT_STORE_OK;
 }
 
+/* 1 if org acknowledged message m. */
+static int s_acked(const s_message_t *m, const char *org)
+{
+    for (size_t i = 0; i < s_n_events; i++)
+        if (s_events[i].has_id && memcmp(s_events[i].message_id, m->id, 16) == 0 &&
+            strcmp(s_events[i].kind, "acknowledged") == 0 && strcmp(s_events[i].actor, org) == 0)
+            return 1;
+    return 0;
+}
+
+/* One row per recipient with unacknowledged messages. */
 pt_store_result_t pt_store_queue_stats(pt_store_t *self, pt_store_queue_stat_fn *fn, void *arg)
 {
     (void)self;
-    (void)fn;
-    (void)arg;
     S_DOWN_CHECK();
+    for (size_t i = 0; i < s_n_orgs; i++) {
+        pt_store_queue_stat_t stat;
+        memset(&stat, 0, sizeof stat);
+        snprintf(stat.recipient, sizeof stat.recipient, "%s", s_orgs[i].org_id);
+        for (size_t k = 0; k < s_n_messages; k++) {
+            const s_message_t *m = &s_messages[k];
+            if (!s_list_has(m->recipients, stat.recipient) || s_acked(m, stat.recipient))
+                continue;
+            if (stat.depth++ == 0)
+                stat.oldest_stored_at_ms = m->stored_at_ms;
+        }
+        if (stat.depth)
+            fn(&stat, arg);
+    }
     return PT_STORE_OK;
 }
 
@@ -492,40 +515,66 @@ pt_store_result_t pt_store_lifecycle_follow_up_overdue(pt_store_t *self, int64_t
     return PT_STORE_OK;
 }
 
+/* Every lifecycle with a respond-by date counts as overdue (the sweep that would
+   mark it does not run here). */
 pt_store_result_t pt_store_overdue_list(pt_store_t *self, const char *org, size_t max,
                                         pt_store_overdue_fn *fn, void *arg)
 {
     (void)self;
-    (void)org;
-    (void)max;
-    (void)fn;
-    (void)arg;
     S_DOWN_CHECK();
+    size_t n = 0;
+    for (size_t i = 0; i < s_n_lifecycles && n < max; i++) {
+        const pt_store_lifecycle_t *lc = &s_lifecycles[i].row;
+        if (!lc->respond_by_ms ||
+            (org && org[0] && strcmp(lc->initiator, org) != 0 && !s_list_has(lc->counterparty, org)))
+            continue;
+        pt_store_overdue_t item;
+        memset(&item, 0, sizeof item);
+        snprintf(item.case_token, sizeof item.case_token, "%s", lc->case_token);
+        memcpy(item.correlation_id, s_lifecycles[i].correlation, 16);
+        snprintf(item.kind, sizeof item.kind, "%s", lc->kind);
+        snprintf(item.state, sizeof item.state, "%s", lc->state);
+        snprintf(item.deadline, sizeof item.deadline, "respond_by");
+        item.due_at_ms = lc->respond_by_ms;
+        item.overdue_since_ms = lc->respond_by_ms;
+        snprintf(item.initiator, sizeof item.initiator, "%s", lc->initiator);
+        snprintf(item.counterparty, sizeof item.counterparty, "%s", lc->counterparty);
+        fn(&item, arg);
+        n++;
+    }
     return PT_STORE_OK;
 }
 
 /* --- notices ----------------------------------------------------------------------------- */
 
+/* Every organisation has one notice, id 1, not acknowledged (a hello that
+   receives sends it). */
 pt_store_result_t pt_store_notices_pending(pt_store_t *self, const char *org, int unsent_only,
                                            size_t max, pt_store_notice_fn *fn, void *arg)
 {
     (void)self;
-    (void)org;
     (void)unsent_only;
-    (void)max;
-    (void)fn;
-    (void)arg;
     S_DOWN_CHECK();
+    if (!org || !org[0] || max == 0)
+        return PT_STORE_OK;
+    pt_store_notice_t notice;
+    memset(&notice, 0, sizeof notice);
+    notice.notice_id = 1;
+    snprintf(notice.org_id, sizeof notice.org_id, "%s", org);
+    snprintf(notice.kind, sizeof notice.kind, "overdue");
+    snprintf(notice.case_token, sizeof notice.case_token, "ct_fuzz_1");
+    snprintf(notice.message_type, sizeof notice.message_type, "referral.request");
+    notice.due_at_ms = notice.created_at_ms = s_now_ms();
+    fn(&notice, arg);
     return PT_STORE_OK;
 }
 
 pt_store_result_t pt_store_notice_sent(pt_store_t *self, int64_t notice_id, int64_t now_ms)
 {
     (void)self;
-    (void)notice_id;
     (void)now_ms;
     S_DOWN_CHECK();
-    return PT_STORE_NOT_FOUND;
+    return notice_id == 1 ? PT_STORE_OK : PT_STORE_NOT_FOUND;
 }
 
 pt_store_result_t pt_store_notice_ack(pt_store_t *self, const char *org, int64_t notice_id,
@@ -533,10 +582,9 @@ pt_store_result_t pt_store_notice_ack(pt_store_t *self, const char *org, int64_t
 {
     (void)self;
     (void)org;
-    (void)notice_id;
     (void)now_ms;
     S_DOWN_CHECK();
-    return PT_STORE_NOT_FOUND;
+    return notice_id == 1 ? PT_STORE_OK : PT_STORE_NOT_FOUND;
 }
 
 /* --- deliveries and acks ------------------------------------------------------------------- */

@@ -9,8 +9,10 @@
     case owners; lifecycle_load, trail, case_parties and ack_batch answer from
     them; as no delivery pass runs, an ack of the opening message of a lifecycle
     moves it to "received" as delivery and ack together would. The broker's directory (organisations, agreements, auditors) comes from
-    fake_store_directory. Everything else answers as an empty database (no
-    notices, checkpoints, deliveries due, overdue lifecycles).
+    fake_store_directory. Every organisation has one notice (id 1); a lifecycle
+    with a respond-by date is listed as overdue; the queue of each recipient is
+    its unacknowledged messages. Everything else answers as an empty database (no
+    checkpoints, no deliveries due).
 
     No SQL runs, so store.c's own code is not fuzzed here; the integration tests
     run it against PostgreSQL. Not thread-safe (the broker calls the store from

@@ -778,8 +778,9 @@ static int s_broker_seeds(void)
 
     /* A referral, then its recipient acks it (and an unknown id, and a short one). */
     s_env_opts_t first = {.id = 0xa01, .correlation = 0xa0, .identity = -1};
+    const s_step_t request_by = {"referral.request", 0, "GT-PGN", 0, NULL, NULL, 7 * day, 0};
     size_t len = 0;
-    uint8_t *submit = s_submit(&request, &first, &len);
+    uint8_t *submit = s_submit(&request_by, &first, &len);
     if (!submit)
         return -1;
     const uint8_t *sub_frames[1] = {submit};
@@ -823,6 +824,16 @@ static int s_broker_seeds(void)
     f.body_case = PUENTE__V1__CLIENT_FRAME__BODY_NOTICE_ACK;
     f.notice_ack = &notice;
     s_frame_msg(&b, S_ID_GT, 0, "peer-gt", &f);
+    notice.notice_id = 1;
+    s_frame_msg(&b, S_ID_GT, 0, "peer-gt", &f);
+    /* The operator's view of the queues now that a message waits. */
+    Puente__V1__AdminRequest queues = PUENTE__V1__ADMIN_REQUEST__INIT;
+    Puente__V1__QueueListRequest queue_req = PUENTE__V1__QUEUE_LIST_REQUEST__INIT;
+    queues.op_case = PUENTE__V1__ADMIN_REQUEST__OP_QUEUE_LIST;
+    queues.queue_list = &queue_req;
+    f.body_case = PUENTE__V1__CLIENT_FRAME__BODY_ADMIN;
+    f.admin = &queues;
+    s_frame_msg(&b, S_ID_OPERATOR, 0, "peer-op", &f);
     rc |= s_broker_write("ack-trail-recipients", 4, &b);
     free(submit);
 
