@@ -12,7 +12,7 @@
 #define S_MESSAGES 512
 #define S_EVENTS 2048
 #define S_ROWS 256
-#define S_LIST 2400   /* recipients joined by ',' */
+#define S_LIST 2400 /* recipients joined by ',' */
 
 typedef struct {
     uint8_t id[16];
@@ -26,7 +26,7 @@ typedef struct {
 } s_message_t;
 
 typedef struct {
-    char kind[PT_STORE_NAME_MAX + 8];   /* "state:" + a state name */
+    char kind[PT_STORE_NAME_MAX + 8]; /* "state:" + a state name */
     char token[PT_STORE_TEXT_MAX];
     char actor[PT_STORE_ORG_ID_MAX];
     char counterparty[S_LIST];
@@ -103,10 +103,10 @@ static int64_t s_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-#define S_DOWN_CHECK()                                                                   \
-    do {                                                                                 \
-        if (s_mode == FAKE_STORE_DOWN)                                                   \
-            return PT_STORE_UNAVAILABLE;                                                 \
+#define S_DOWN_CHECK()                                                                             \
+    do {                                                                                           \
+        if (s_mode == FAKE_STORE_DOWN)                                                             \
+            return PT_STORE_UNAVAILABLE;                                                           \
     } while (0)
 
 static s_message_t *s_message(const uint8_t id[16])
@@ -148,9 +148,9 @@ static int s_list_has(const char *list, const char *org)
 }
 
 /* Appends an event; -1 when full. */
-static int s_event(const char *kind, const char *token, const char *actor,
-                   const char *counterparty, const char *type, const uint8_t *message_id,
-                   int64_t at_ms, const uint8_t *detail)
+static int s_event(const char *kind, const char *token, const char *actor, const char *counterparty,
+                   const char *type, const uint8_t *message_id, int64_t at_ms,
+                   const uint8_t *detail)
 {
     if (s_n_events == S_EVENTS)
         return -1;
@@ -328,9 +328,8 @@ pt_store_result_t pt_store_load_auditors(pt_store_t *self, pt_store_auditor_fn *
 /* The checks store.c makes before any SQL (required fields, no ',' in a recipient). */
 static int s_submission_valid(const pt_submission_t *s)
 {
-    if (!s->message_id || !s->correlation_id || !s->message_type || !s->sender ||
-        !s->case_token || !s->header_sha256 || !s->envelope ||
-        (s->n_recipients > 0 && !s->recipients))
+    if (!s->message_id || !s->correlation_id || !s->message_type || !s->sender || !s->case_token ||
+        !s->header_sha256 || !s->envelope || (s->n_recipients > 0 && !s->recipients))
         return 0;
     for (size_t i = 0; i < s->n_recipients; i++)
         if (!s->recipients[i] || strchr(s->recipients[i], ','))
@@ -375,8 +374,7 @@ static pt_store_result_t s_store_one(const pt_submission_t *s, int64_t now,
             memcpy(lc->correlation, s->correlation_id, 16);
         }
         snprintf(lc->row.kind, sizeof lc->row.kind, "%s", s->lifecycle_kind);
-        snprintf(lc->row.state, sizeof lc->row.state, "%s",
-                 s->lifecycle_to ? s->lifecycle_to : "");
+        snprintf(lc->row.state, sizeof lc->row.state, "%s", s->lifecycle_to ? s->lifecycle_to : "");
         snprintf(lc->row.initiator, sizeof lc->row.initiator, "%s",
                  s->lifecycle_initiator ? s->lifecycle_initiator : "");
         snprintf(lc->row.counterparty, sizeof lc->row.counterparty, "%s",
@@ -402,16 +400,16 @@ static pt_store_result_t s_store_one(const pt_submission_t *s, int64_t now,
     snprintf(state, sizeof state, "state:%s", s->lifecycle_to ? s->lifecycle_to : "");
     if (s_event("submitted", s->case_token, s->sender, m->recipients, s->message_type,
                 s->message_id, s->created_at_ms, s->header_sha256) ||
-        s_event("stored", s->case_token, s->sender, m->recipients, s->message_type,
-                s->message_id, now, s->header_sha256) ||
+        s_event("stored", s->case_token, s->sender, m->recipients, s->message_type, s->message_id,
+                now, s->header_sha256) ||
         (s->consent_overridden &&
-         s_event("consent_overridden", s->case_token, s->sender, m->recipients,
-                 s->message_type, s->message_id, now, s->header_sha256)) ||
+         s_event("consent_overridden", s->case_token, s->sender, m->recipients, s->message_type,
+                 s->message_id, now, s->header_sha256)) ||
         (s->lifecycle_kind && s_event(state, s->case_token, s->sender, m->recipients,
                                       s->message_type, s->message_id, now, s->header_sha256)) ||
-        (s->owner_to && s_event("owner_changed", s->case_token, s->owner_to,
-                                s->owner_from ? s->owner_from : "", s->message_type,
-                                s->message_id, now, s->header_sha256)))
+        (s->owner_to &&
+         s_event("owner_changed", s->case_token, s->owner_to, s->owner_from ? s->owner_from : "",
+                 s->message_type, s->message_id, now, s->header_sha256)))
         return PT_STORE_ERROR;
     s_n_messages++;
     receipt->result = PT_STORE_OK;
@@ -504,8 +502,8 @@ pt_store_result_t pt_store_lifecycle_expire(pt_store_t *self, int64_t now_ms, si
     return PT_STORE_OK;
 }
 
-pt_store_result_t pt_store_lifecycle_follow_up_overdue(pt_store_t *self, int64_t now_ms,
-                                                       size_t max, size_t *raised)
+pt_store_result_t pt_store_lifecycle_follow_up_overdue(pt_store_t *self, int64_t now_ms, size_t max,
+                                                       size_t *raised)
 {
     (void)self;
     (void)now_ms;
@@ -525,8 +523,8 @@ pt_store_result_t pt_store_overdue_list(pt_store_t *self, const char *org, size_
     size_t n = 0;
     for (size_t i = 0; i < s_n_lifecycles && n < max; i++) {
         const pt_store_lifecycle_t *lc = &s_lifecycles[i].row;
-        if (!lc->respond_by_ms ||
-            (org && org[0] && strcmp(lc->initiator, org) != 0 && !s_list_has(lc->counterparty, org)))
+        if (!lc->respond_by_ms || (org && org[0] && strcmp(lc->initiator, org) != 0 &&
+                                   !s_list_has(lc->counterparty, org)))
             continue;
         pt_store_overdue_t item;
         memset(&item, 0, sizeof item);
@@ -625,8 +623,7 @@ pt_store_result_t pt_store_mark_sent_batch(pt_store_t *self, pt_store_sent_t *it
 }
 
 /* One ack against the stored messages (not counting the others of its batch). */
-static pt_store_result_t s_ack_one(const char *recipient, const uint8_t *message_id,
-                                   int64_t now_ms)
+static pt_store_result_t s_ack_one(const char *recipient, const uint8_t *message_id, int64_t now_ms)
 {
     const s_message_t *m = s_message(message_id);
     if (!recipient || !m || !s_list_has(m->recipients, recipient))

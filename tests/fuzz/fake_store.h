@@ -8,10 +8,10 @@
     submitted / stored / state:* / owner_changed / acknowledged, lifecycle rows and
     case owners; lifecycle_load, trail, case_parties and ack_batch answer from
     them; as no delivery pass runs, an ack of the opening message of a lifecycle
-    moves it to "received" as delivery and ack together would. The broker's directory (organisations, agreements, auditors) comes from
-    fake_store_directory. Every organisation has one notice (id 1); a lifecycle
-    with a respond-by date is listed as overdue; the queue of each recipient is
-    its unacknowledged messages. Everything else answers as an empty database (no
+    moves it to "received" as delivery and ack together would. The broker's directory
+   (organisations, agreements, auditors) comes from fake_store_directory. Every organisation has one
+   notice (id 1); a lifecycle with a respond-by date is listed as overdue; the queue of each
+   recipient is its unacknowledged messages. Everything else answers as an empty database (no
     checkpoints, no deliveries due).
 
     No SQL runs, so store.c's own code is not fuzzed here; the integration tests
@@ -25,9 +25,9 @@
 #include "store.h"
 
 typedef enum {
-    FAKE_STORE_UP = 0,     /* a healthy database */
-    FAKE_STORE_DOWN = 1,   /* every call answers UNAVAILABLE (the broker answers RETRY_LATER) */
-    FAKE_STORE_REFUSE = 2  /* submit_batch and ack_batch answer ERROR (permanent failure) */
+    FAKE_STORE_UP = 0,    /* a healthy database */
+    FAKE_STORE_DOWN = 1,  /* every call answers UNAVAILABLE (the broker answers RETRY_LATER) */
+    FAKE_STORE_REFUSE = 2 /* submit_batch and ack_batch answer ERROR (permanent failure) */
 } fake_store_mode_t;
 
 /* What pt_store_load_orgs / _agreements / _auditors hand to the broker. Borrowed:

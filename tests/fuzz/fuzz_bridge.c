@@ -75,9 +75,9 @@ static void s_die(const char *what, const char *detail)
 
 static int s_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-    (void) st;
-    (void) flag;
-    (void) ftw;
+    (void)st;
+    (void)flag;
+    (void)ftw;
     return remove(path);
 }
 
@@ -112,20 +112,20 @@ static pt_keyset_t *s_org(const char *id, int save)
 }
 
 /* The broker-signed directory the outbox seals with. */
-static void s_directory(pt_outbox_db_t *db, const pt_keyset_t *broker,
-                        pt_keyset_t *const *orgs, size_t n_orgs)
+static void s_directory(pt_outbox_db_t *db, const pt_keyset_t *broker, pt_keyset_t *const *orgs,
+                        size_t n_orgs)
 {
     Puente__V1__OrgKeys keys[8], *list[8];
     uint8_t sign_public[8][32], seal_public[8][32];
     for (size_t i = 0; i < n_orgs; i++) {
         puente__v1__org_keys__init(&keys[i]);
-        keys[i].org_id = (char *) pt_keyset_org(orgs[i]);
+        keys[i].org_id = (char *)pt_keyset_org(orgs[i]);
         pt_sign_key_public(pt_keyset_sign(orgs[i]), sign_public[i]);
         pt_seal_key_public(pt_keyset_seal(orgs[i]), seal_public[i]);
-        keys[i].sign_public = (ProtobufCBinaryData) {32, sign_public[i]};
-        keys[i].seal_public = (ProtobufCBinaryData) {32, seal_public[i]};
+        keys[i].sign_public = (ProtobufCBinaryData){32, sign_public[i]};
+        keys[i].seal_public = (ProtobufCBinaryData){32, seal_public[i]};
         keys[i].curve_public =
-            (ProtobufCBinaryData) {32, (uint8_t *) pt_keyset_curve_public(orgs[i])};
+            (ProtobufCBinaryData){32, (uint8_t *)pt_keyset_curve_public(orgs[i])};
         keys[i].enabled = i + 1 < n_orgs; /* the last one is disabled */
         list[i] = &keys[i];
     }
@@ -141,11 +141,13 @@ static void s_directory(pt_outbox_db_t *db, const pt_keyset_t *broker,
     Puente__V1__AgreementSpec agreements[3], *agreement_list[3];
     const char *peers[] = {fuzz_recipient_names[0], fuzz_recipient_names[1], "HN-DINAF"};
     for (size_t i = 0; i < 3; i++) {
-        char *id = i == 0 ? "AGR-MX-GT-2025-01" : i == 1 ? "AGR-MX-XI-2025-01" : "AGR-MX-HN-2025-01";
+        char *id = i == 0   ? "AGR-MX-GT-2025-01"
+                   : i == 1 ? "AGR-MX-XI-2025-01"
+                            : "AGR-MX-HN-2025-01";
         puente__v1__agreement_spec__init(&agreements[i]);
         agreements[i].agreement_id = id;
         agreements[i].org_a = FUZZ_SENDER;
-        agreements[i].org_b = (char *) peers[i];
+        agreements[i].org_b = (char *)peers[i];
         agreements[i].purposes = all_purposes;
         agreements[i].n_purposes = sizeof all_purposes / sizeof all_purposes[0];
         agreements[i].message_types = all_types;
@@ -188,14 +190,14 @@ static char *s_inbox_json(const char *id_text, const pt_keyset_t *sender)
         s_die("bad fixed id", id_text);
     char *to[] = {FUZZ_SENDER};
     Puente__V1__Header h = PUENTE__V1__HEADER__INIT;
-    h.message_id = (ProtobufCBinaryData) {16, id};
-    h.correlation_id = (ProtobufCBinaryData) {16, cid};
-    h.message_type = (char *) type->name;
-    h.sender = (char *) pt_keyset_org(sender);
+    h.message_id = (ProtobufCBinaryData){16, id};
+    h.correlation_id = (ProtobufCBinaryData){16, cid};
+    h.message_type = (char *)type->name;
+    h.sender = (char *)pt_keyset_org(sender);
     h.recipients = to;
     h.n_recipients = 1;
     h.created_at_ms = FUZZ_EPOCH_MS;
-    h.purpose = (char *) type->default_purpose;
+    h.purpose = (char *)type->default_purpose;
     h.case_token = FUZZ_BRIDGE_CASE;
     json_t *o = pt_bridge_message_json(&h, body);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
@@ -244,9 +246,9 @@ static void s_make_template(void)
     pt_receipt_info_t receipt;
     memset(&receipt, 0, sizeof receipt);
     if (pt_uuid_parse(FUZZ_BRIDGE_OUTBOX_ONLY, id) != 0 ||
-        pt_outbox_db_enqueue(db, id, (const uint8_t *) "envelope", 8, NULL) != 0 ||
+        pt_outbox_db_enqueue(db, id, (const uint8_t *)"envelope", 8, NULL) != 0 ||
         pt_uuid_parse(FUZZ_BRIDGE_OUT_QUEUED, id) != 0 ||
-        pt_outbox_db_enqueue(db, id, (const uint8_t *) "envelope", 8, &seq) != 0)
+        pt_outbox_db_enqueue(db, id, (const uint8_t *)"envelope", 8, &seq) != 0)
         s_die("outbox rows", pt_outbox_db_error(db));
     memcpy(receipt.message_id, id, PT_UUID_BYTES);
     receipt.stored_at_ms = FUZZ_EPOCH_MS + 1000;
@@ -277,10 +279,10 @@ static void s_make_template(void)
         pt_bridge_out_queued(store, FUZZ_BRIDGE_OUT_SUBMITTED, FUZZ_BRIDGE_THREAD,
                              "referral.accept", FUZZ_BRIDGE_CASE, to, NULL, NULL) != 0 ||
         pt_bridge_out_submitted(store, FUZZ_BRIDGE_OUT_SUBMITTED, FUZZ_BRIDGE_OUT_SUBMITTED,
-                                FUZZ_BRIDGE_THREAD, "{\"stored_at\":\"2025-01-01T00:00:01Z\"}") !=
-            0 ||
-        pt_bridge_out_queued(store, FUZZ_BRIDGE_OUT_REJECTED, FUZZ_BRIDGE_THREAD,
-                             "referral.done", FUZZ_BRIDGE_CASE, to, NULL, NULL) != 0 ||
+                                FUZZ_BRIDGE_THREAD,
+                                "{\"stored_at\":\"2025-01-01T00:00:01Z\"}") != 0 ||
+        pt_bridge_out_queued(store, FUZZ_BRIDGE_OUT_REJECTED, FUZZ_BRIDGE_THREAD, "referral.done",
+                             FUZZ_BRIDGE_CASE, to, NULL, NULL) != 0 ||
         pt_bridge_out_failed(store, FUZZ_BRIDGE_OUT_REJECTED, "rejected", 12,
                              "REJECT_ILLEGAL_TRANSITION", "not in this state", NULL) != 0)
         s_die("outbound rows", NULL);
@@ -336,7 +338,7 @@ static void s_reset(void)
 
 static int s_hex(char c)
 {
-    return c >= '0' && c <= '9' ? c - '0'
+    return c >= '0' && c <= '9'   ? c - '0'
            : c >= 'a' && c <= 'f' ? c - 'a' + 10
            : c >= 'A' && c <= 'F' ? c - 'A' + 10
                                   : -1;
@@ -348,10 +350,9 @@ static void s_unescape(char *s)
     char *w = s;
     for (char *r = s; *r; r++) {
         if (r[0] == '%' && s_hex(r[1]) >= 0 && s_hex(r[2]) >= 0) {
-            *w++ = (char) (s_hex(r[1]) * 16 + s_hex(r[2]));
+            *w++ = (char)(s_hex(r[1]) * 16 + s_hex(r[2]));
             r += 2;
-        }
-        else
+        } else
             *w++ = *r;
     }
     *w = '\0';
@@ -362,8 +363,8 @@ static char *s_line(const uint8_t **p, const uint8_t *end)
 {
     if (*p >= end)
         return NULL;
-    const uint8_t *nl = memchr(*p, '\n', (size_t) (end - *p));
-    size_t len = nl ? (size_t) (nl - *p) : (size_t) (end - *p);
+    const uint8_t *nl = memchr(*p, '\n', (size_t)(end - *p));
+    size_t len = nl ? (size_t)(nl - *p) : (size_t)(end - *p);
     char *line = malloc(len + 1);
     if (!line)
         s_die("out of memory", NULL);
@@ -417,7 +418,8 @@ static int s_request(const pt_bridge_request_t *req)
     json_t *o = json_loads(resp.body, 0, &jerr);
     if (!o)
         s_die("answer is not JSON", resp.body);
-    int authorized = req->authorization && strcmp(req->authorization, "Bearer " FUZZ_BRIDGE_TOKEN) == 0;
+    int authorized =
+        req->authorization && strcmp(req->authorization, "Bearer " FUZZ_BRIDGE_TOKEN) == 0;
     if (route == PT_ROUTE_OPENAPI ? resp.status != 200 : !authorized && resp.status != 401)
         s_die("unauthenticated request answered", resp.body);
     if (strcmp(resp.content_type, "application/problem+json") == 0) {
@@ -472,8 +474,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             char *version = strchr(target, ' ');
             if (version)
                 *version = '\0';
-        }
-        else
+        } else
             target = request_line + strlen(request_line); /* "" */
         char *query = strchr(target, '?');
         if (query)
@@ -513,17 +514,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             else if (strcasecmp(name, "Content-Length") == 0 && !content_length)
                 content_length = value;
         }
-        size_t left = (size_t) (end - p), body_len = left;
+        size_t left = (size_t)(end - p), body_len = left;
         if (content_length) {
             unsigned long long declared = strtoull(content_length, NULL, 10);
             if (declared > S_MAX_BODY)
                 req.body_too_large = 1;
-            body_len = declared < left ? (size_t) declared : left;
+            body_len = declared < left ? (size_t)declared : left;
         }
         if (body_len > S_MAX_BODY)
             req.body_too_large = 1;
         if (!req.body_too_large && body_len > 0) {
-            req.body = (const char *) p;
+            req.body = (const char *)p;
             req.body_len = body_len;
         }
         p += body_len;

@@ -36,8 +36,9 @@
     Each input starts with an empty fake store, and with a fresh broker (made by
     pt_broker_new with the fake store) after an input that held an admin request
     (which may change the directory), so that no input depends on an earlier one:
-    nothing else the broker keeps between loop passes changes what a pass does. Checks: the sanitizers (crashes, leaks, UB).
-    FUZZ_VERBOSE=1 in the environment logs what the broker does (to check seeds).
+    nothing else the broker keeps between loop passes changes what a pass does. Checks: the
+   sanitizers (crashes, leaks, UB). FUZZ_VERBOSE=1 in the environment logs what the broker does (to
+   check seeds).
 */
 #include "broker.h"
 #include "control.pb-c.h"
@@ -64,9 +65,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define S_MAX_FRAME (16 * 1024)
 
 static const char *const s_identities[15] = {
-    FUZZ_SENDER, "GT-PGN", "XI-ISS", "HN-DINAF", "SV-CONNA", "operator", "auditor:AUD1", "",
-    "broker", "XX-UNKNOWN", "mx-dif", "auditor:AUD9", "auditor:", "operator-x",
-    "MX-DIF-AND-A-VERY-LONG-IDENTITY-NAME"};
+    FUZZ_SENDER, "GT-PGN",       "XI-ISS",   "HN-DINAF",   "SV-CONNA",
+    "operator",  "auditor:AUD1", "",         "broker",     "XX-UNKNOWN",
+    "mx-dif",    "auditor:AUD9", "auditor:", "operator-x", "MX-DIF-AND-A-VERY-LONG-IDENTITY-NAME"};
 
 /* The organisations with private keys (their submissions can be re-signed). */
 #define S_N_SIGNERS 3
@@ -330,7 +331,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     pt_broker_t *broker = s_broker;
     int admin = 0;
-    fake_store_reset(mode_bits == 2 ? FAKE_STORE_DOWN
+    fake_store_reset(mode_bits == 2   ? FAKE_STORE_DOWN
                      : mode_bits == 3 ? FAKE_STORE_REFUSE
                                       : FAKE_STORE_UP);
     static pt_inbound_t inbound[S_MAX_MESSAGES];
@@ -363,8 +364,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (int f = 0; f < (frames < 0 ? 0 : frames % 4); f++) {
             int hi = s_byte(&r), lo = s_byte(&r);
             size_t len = 0;
-            const uint8_t *frame =
-                s_bytes(&r, hi < 0 || lo < 0 ? 0 : (size_t)(hi << 8 | lo), &len);
+            const uint8_t *frame = s_bytes(&r, hi < 0 || lo < 0 ? 0 : (size_t)(hi << 8 | lo), &len);
             admin |= f == 0 && s_is_admin(frame, len);
             size_t fixed_len = 0;
             uint8_t *fixed = resign && f == 0 ? s_resign(frame, len, by, &fixed_len) : NULL;

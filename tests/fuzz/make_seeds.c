@@ -62,7 +62,7 @@ static int s_envelope(size_t n, const pt_sign_key_t *sender, pt_seal_key_t *cons
     h.message_type = "referral.request";
     h.sender = FUZZ_SENDER;
     h.n_recipients = n;
-    h.recipients = (char **) fuzz_recipient_names;
+    h.recipients = (char **)fuzz_recipient_names;
     h.created_at_ms = pt_now_ms();
     h.purpose = "service_provision";
     h.agreement_id = "AGR-MX-GT-2025-01";
@@ -73,7 +73,7 @@ static int s_envelope(size_t n, const pt_sign_key_t *sender, pt_seal_key_t *cons
 
     uint8_t *env_bytes = NULL;
     size_t env_len = 0;
-    if (pt_envelope_seal(&h, body, body_len, sender, (const pt_seal_key_t *const *) keys, n,
+    if (pt_envelope_seal(&h, body, body_len, sender, (const pt_seal_key_t *const *)keys, n,
                          &env_bytes, &env_len) != PT_ENV_OK)
         return -1;
     char name[64];
@@ -135,7 +135,7 @@ static int s_types(uint8_t **body_p, size_t *body_len)
         const pt_type_t *t = pt_types_at(i);
         char name[96], err[PT_JSON_ERR_BYTES];
         snprintf(name, sizeof name, "%02zu-%s.json", i, t->name);
-        if (s_write("json", name, (uint8_t) i, 1, t->example_json, strlen(t->example_json)) != 0)
+        if (s_write("json", name, (uint8_t)i, 1, t->example_json, strlen(t->example_json)) != 0)
             return -1;
         ProtobufCMessage *m = NULL;
         if (pt_json_to_message(t->descriptor, t->example_json, strlen(t->example_json), &m, err,
@@ -152,12 +152,11 @@ static int s_types(uint8_t **body_p, size_t *body_len)
         protobuf_c_message_pack(m, buf);
         protobuf_c_message_free_unpacked(m, NULL);
         snprintf(name, sizeof name, "%02zu-%s.pb", i, t->name);
-        int rc = s_write("family", name, (uint8_t) i, 1, buf, len);
+        int rc = s_write("family", name, (uint8_t)i, 1, buf, len);
         if (rc == 0 && strcmp(t->name, "referral.request") == 0 && !*body_p) {
             *body_p = buf;
             *body_len = len;
-        }
-        else
+        } else
             free(buf);
         if (rc != 0)
             return -1;
@@ -242,15 +241,15 @@ static int s_bridge_seeds(void)
         "\"reason_code\":\"other\",\"consent\":{\"consent_for_services\":true,"
         "\"disclosure_other_orgs\":true,\"legal_basis\":\"LEGAL_BASIS_CONSENT\","
         "\"withhold_from\":[\"XI-ISS\"]}");
-    rc |= s_bridge_write("submit-full", s_req(NULL, "POST", "/v1/messages", S_AUTH S_JSON, full, 0));
+    rc |=
+        s_bridge_write("submit-full", s_req(NULL, "POST", "/v1/messages", S_AUTH S_JSON, full, 0));
     /* The same Idempotency-Key: new, replayed, then with another body (409). */
     char *other = s_submit_body(accept, "\"GT-PGN\"", "");
-    char *t = s_req(NULL, "POST", "/v1/messages", S_AUTH S_JSON "Idempotency-Key: key-1\r\n",
-                    full, 1);
+    char *t =
+        s_req(NULL, "POST", "/v1/messages", S_AUTH S_JSON "Idempotency-Key: key-1\r\n", full, 1);
     t = t ? s_req(t, "POST", "/v1/messages", S_AUTH S_JSON "Idempotency-Key: key-1\r\n", full, 1)
           : NULL;
-    t = t ? s_req(t, "POST", "/v1/messages", S_AUTH S_JSON "Idempotency-Key: key-1\r\n", other,
-                  1)
+    t = t ? s_req(t, "POST", "/v1/messages", S_AUTH S_JSON "Idempotency-Key: key-1\r\n", other, 1)
           : NULL;
     rc |= s_bridge_write("submit-idempotency", t);
     /* The key of a row already there (queued, with another body hash). */
@@ -263,8 +262,8 @@ static int s_bridge_seeds(void)
     free(full);
     /* Field minimisation: the agreement with GT-PGN lets only some fields through. */
     char *inq = s_submit_body(inquiry, "\"GT-PGN\"", "");
-    rc |= s_bridge_write("submit-field-set", s_req(NULL, "POST", "/v1/messages",
-                                                    S_AUTH S_JSON, inq, 0));
+    rc |= s_bridge_write("submit-field-set",
+                         s_req(NULL, "POST", "/v1/messages", S_AUTH S_JSON, inq, 0));
     free(inq);
     /* Recipients: unknown, disabled, several, none; a withdrawal without "to". */
     char *unknown = s_submit_body(accept, "\"ZZ-NOBODY\"", "");
@@ -275,15 +274,14 @@ static int s_bridge_seeds(void)
     rc |= s_bridge_write("submit-disabled-recipient",
                          s_req(NULL, "POST", "/v1/messages", S_AUTH S_JSON, disabled, 0));
     free(disabled);
-    rc |= s_bridge_write(
-        "submit-withdraw-no-to",
-        s_req(NULL, "POST", "/v1/messages", S_AUTH S_JSON,
-              "{\"type\":\"consent.withdraw\",\"case_token\":\"" FUZZ_BRIDGE_CASE
-              "\",\"body\":{}}",
-              0));
+    rc |= s_bridge_write("submit-withdraw-no-to",
+                         s_req(NULL, "POST", "/v1/messages", S_AUTH S_JSON,
+                               "{\"type\":\"consent.withdraw\",\"case_token\":\"" FUZZ_BRIDGE_CASE
+                               "\",\"body\":{}}",
+                               0));
     /* Malformed bodies and headers. */
-    rc |= s_bridge_write("submit-invalid-json", s_req(NULL, "POST", "/v1/messages",
-                                                       S_AUTH S_JSON, "{\"type\":", 0));
+    rc |= s_bridge_write("submit-invalid-json",
+                         s_req(NULL, "POST", "/v1/messages", S_AUTH S_JSON, "{\"type\":", 0));
     rc |= s_bridge_write("submit-not-object",
                          s_req(NULL, "POST", "/v1/messages", S_AUTH S_JSON, "[1,2,3]", 0));
     rc |= s_bridge_write("submit-unknown-field",
@@ -291,13 +289,13 @@ static int s_bridge_seeds(void)
                                "{\"type\":\"referral.accept\",\"to\":[\"GT-PGN\"],"
                                "\"case_token\":\"C\",\"body\":{\"x\":1}}",
                                0));
-    rc |= s_bridge_write("submit-text-plain",
-                         s_req(NULL, "POST", "/v1/messages",
-                               S_AUTH "Content-Type: text/plain\r\n", other, 0));
-    rc |= s_bridge_write("submit-charset",
-                         s_req(NULL, "POST", "/v1/messages",
-                               S_AUTH "Content-Type: application/json; charset=utf-8\r\n", other,
-                               0));
+    rc |=
+        s_bridge_write("submit-text-plain", s_req(NULL, "POST", "/v1/messages",
+                                                  S_AUTH "Content-Type: text/plain\r\n", other, 0));
+    rc |=
+        s_bridge_write("submit-charset",
+                       s_req(NULL, "POST", "/v1/messages",
+                             S_AUTH "Content-Type: application/json; charset=utf-8\r\n", other, 0));
     rc |= s_bridge_write("submit-too-large",
                          s_req(NULL, "POST", "/v1/messages",
                                S_AUTH S_JSON "Content-Length: 99999999\r\n", other, 0));
@@ -316,22 +314,25 @@ static int s_bridge_seeds(void)
     rc |= s_bridge_write("ack-twice-then-list", t);
     snprintf(target, sizeof target, "/v1/messages/%s/ack", fuzz_bridge_inbox_ids[2]);
     t = s_req(NULL, "POST", target, S_AUTH, NULL, 1);
-    t = t ? s_req(t, "POST", "/v1/messages/0190f6a8-0000-7000-8000-00000000ffff/ack", S_AUTH,
-                  NULL, 1)
+    t = t ? s_req(t, "POST", "/v1/messages/0190f6a8-0000-7000-8000-00000000ffff/ack", S_AUTH, NULL,
+                  1)
           : NULL;
     t = t ? s_req(t, "POST", "/v1/messages/not-a-uuid/ack", S_AUTH, NULL, 1) : NULL;
     rc |= s_bridge_write("ack-acked-unknown-invalid", t);
-    const char *ids[] = {FUZZ_BRIDGE_OUT_QUEUED, FUZZ_BRIDGE_OUT_SUBMITTED,
-                         FUZZ_BRIDGE_OUT_REJECTED, FUZZ_BRIDGE_OUTBOX_ONLY,
-                         "0190f6a8-0000-7000-8000-00000000ffff", "%2e%2e"};
-    const char *names[] = {"status-queued", "status-submitted", "status-rejected",
-                           "status-outbox-only", "status-unknown", "status-escaped"};
+    const char *ids[] = {FUZZ_BRIDGE_OUT_QUEUED,
+                         FUZZ_BRIDGE_OUT_SUBMITTED,
+                         FUZZ_BRIDGE_OUT_REJECTED,
+                         FUZZ_BRIDGE_OUTBOX_ONLY,
+                         "0190f6a8-0000-7000-8000-00000000ffff",
+                         "%2e%2e"};
+    const char *names[] = {"status-queued",      "status-submitted", "status-rejected",
+                           "status-outbox-only", "status-unknown",   "status-escaped"};
     for (size_t i = 0; i < 6; i++) {
         snprintf(target, sizeof target, "/v1/messages/%s", ids[i]);
         rc |= s_bridge_write(names[i], s_req(NULL, "GET", target, S_AUTH, NULL, 0));
     }
-    rc |= s_bridge_write("trail", s_req(NULL, "GET", "/v1/cases/" FUZZ_BRIDGE_CASE "/trail",
-                                        S_AUTH, NULL, 0));
+    rc |= s_bridge_write(
+        "trail", s_req(NULL, "GET", "/v1/cases/" FUZZ_BRIDGE_CASE "/trail", S_AUTH, NULL, 0));
     /* Authentication and routing. */
     rc |= s_bridge_write("openapi", s_req(NULL, "GET", "/v1/openapi.json", "", NULL, 0));
     rc |= s_bridge_write("no-token", s_req(NULL, "GET", "/v1/messages", "", NULL, 0));
@@ -350,8 +351,15 @@ static int s_bridge_seeds(void)
 /* --- fuzz_broker: raw client messages (format in fuzz_broker.c) ------------------ */
 
 /* Identity indexes of fuzz_broker's table. */
-enum { S_ID_MX = 0, S_ID_GT = 1, S_ID_XI = 2, S_ID_HN = 3, S_ID_OPERATOR = 5, S_ID_AUDITOR = 6,
-       S_ID_NONE = 7 };
+enum {
+    S_ID_MX = 0,
+    S_ID_GT = 1,
+    S_ID_XI = 2,
+    S_ID_HN = 3,
+    S_ID_OPERATOR = 5,
+    S_ID_AUDITOR = 6,
+    S_ID_NONE = 7
+};
 
 typedef struct {
     uint8_t *data;
@@ -432,11 +440,11 @@ static void s_uuid(uint8_t id[16], unsigned n)
 
 typedef struct {
     const char *type;
-    int from;              /* 0 MX-DIF, 1 GT-PGN, 2 XI-ISS */
-    const char *to;        /* ','-joined recipients */
+    int from;       /* 0 MX-DIF, 1 GT-PGN, 2 XI-ISS */
+    const char *to; /* ','-joined recipients */
     int new_pass;
     const char *reason_code, *best_interests_ref;
-    int64_t respond_by, follow_up_due;   /* offsets from FUZZ_EPOCH_MS, 0 = none */
+    int64_t respond_by, follow_up_due; /* offsets from FUZZ_EPOCH_MS, 0 = none */
 } s_step_t;
 
 static const char *s_names[3] = {FUZZ_SENDER, "GT-PGN", "XI-ISS"};
@@ -480,13 +488,13 @@ static uint8_t *s_example(const pt_type_t *t, size_t *len)
 
 /* Options of one envelope beyond its step. */
 typedef struct {
-    unsigned id;                 /* message id number (s_uuid) */
+    unsigned id; /* message id number (s_uuid) */
     unsigned correlation;
     const char *case_token;
-    int identity;                /* -1: the sender's own */
-    int consent;                 /* 0: everything given; 1: none; 2: override without approver;
-                                    3: withhold GT-PGN */
-    int64_t created;             /* offset from FUZZ_EPOCH_MS */
+    int identity;    /* -1: the sender's own */
+    int consent;     /* 0: everything given; 1: none; 2: override without approver;
+                        3: withhold GT-PGN */
+    int64_t created; /* offset from FUZZ_EPOCH_MS */
 } s_env_opts_t;
 
 /* The ClientFrame carrying step's envelope, packed (caller frees), or NULL. */
@@ -507,7 +515,8 @@ static uint8_t *s_submit(const s_step_t *step, const s_env_opts_t *o, size_t *le
     int ok = body != NULL;
     for (size_t i = 0; i < n_to; i++)
         ok = ok && (keys[i] = s_seal_key(to[i])) != NULL;
-    const uint8_t *seed = step->from == 0 ? fuzz_sender_seed : fuzz_recipient_sign_seed[step->from - 1];
+    const uint8_t *seed =
+        step->from == 0 ? fuzz_sender_seed : fuzz_recipient_sign_seed[step->from - 1];
     pt_sign_key_t *sender = pt_sign_key_from_private(seed, 32);
     uint8_t id[16], correlation[16], cause[16];
     s_uuid(id, o->id);
@@ -547,8 +556,8 @@ static uint8_t *s_submit(const s_step_t *step, const s_env_opts_t *o, size_t *le
     uint8_t *env = NULL, *out = NULL;
     size_t env_len = 0;
     if (ok && sender &&
-        pt_envelope_seal(&h, body, body_len, sender, (const pt_seal_key_t *const *)keys, n_to,
-                         &env, &env_len) == PT_ENV_OK) {
+        pt_envelope_seal(&h, body, body_len, sender, (const pt_seal_key_t *const *)keys, n_to, &env,
+                         &env_len) == PT_ENV_OK) {
         Puente__V1__Envelope *e = puente__v1__envelope__unpack(NULL, env_len, env);
         if (e) {
             Puente__V1__ClientFrame frame = PUENTE__V1__CLIENT_FRAME__INIT;
@@ -576,7 +585,8 @@ static int s_scenario(const char *name, uint8_t flags, const s_step_t *steps, si
     s_buf_t b = {0};
     for (size_t i = 0; i < n; i++) {
         s_env_opts_t o = {.id = 0x100 * correlation + (unsigned)i + 1,
-                          .correlation = correlation, .identity = -1};
+                          .correlation = correlation,
+                          .identity = -1};
         size_t len = 0;
         uint8_t *frame = s_submit(&steps[i], &o, &len);
         if (!frame)
@@ -596,7 +606,9 @@ static int s_scenario(const char *name, uint8_t flags, const s_step_t *steps, si
             Puente__V1__ClientFrame f = PUENTE__V1__CLIENT_FRAME__INIT;
             f.body_case = PUENTE__V1__CLIENT_FRAME__BODY_ACK;
             f.ack = &ack;
-            int to = strcmp(steps[i].to, FUZZ_SENDER) == 0 ? 0 : strcmp(steps[i].to, "GT-PGN") == 0 ? 1 : 2;
+            int to = strcmp(steps[i].to, FUZZ_SENDER) == 0 ? 0
+                     : strcmp(steps[i].to, "GT-PGN") == 0  ? 1
+                                                           : 2;
             s_frame_msg(&b, to, !all_in_one_pass, s_names[to], &f);
         }
     }
@@ -605,8 +617,7 @@ static int s_scenario(const char *name, uint8_t flags, const s_step_t *steps, si
 
 /* One submission with options, alone (or twice: dup 1 = same bytes, 2 = same id
    with another header). */
-static int s_single(const char *name, uint8_t flags, const s_step_t *step, s_env_opts_t o,
-                    int dup)
+static int s_single(const char *name, uint8_t flags, const s_step_t *step, s_env_opts_t o, int dup)
 {
     s_buf_t b = {0};
     size_t len = 0, len2 = 0;
@@ -642,24 +653,23 @@ static int s_broker_seeds(void)
         {"referral.request", 0, "GT-PGN", 0, NULL, NULL, 0, 0},
         {"referral.reject", 1, FUZZ_SENDER, 1, "no_capacity", NULL, 0, 0},
         {"referral.revoke", 0, "GT-PGN", 1, NULL, NULL, 0, 0}};
-    static const s_step_t transfer[] = {
-        {"transfer.request", 0, "GT-PGN", 0, NULL, NULL, 0, 0},
-        {"transfer.accept", 1, FUZZ_SENDER, 1, NULL, NULL, 0, 0},
-        {"referral.request", 0, "GT-PGN", 1, NULL, NULL, 0, 0}};
+    static const s_step_t transfer[] = {{"transfer.request", 0, "GT-PGN", 0, NULL, NULL, 0, 0},
+                                        {"transfer.accept", 1, FUZZ_SENDER, 1, NULL, NULL, 0, 0},
+                                        {"referral.request", 0, "GT-PGN", 1, NULL, NULL, 0, 0}};
     static const s_step_t ask[] = {
         {"transfer.ask", 1, FUZZ_SENDER, 0, NULL, NULL, 0, 0},
         {"transfer.reject", 0, "GT-PGN", 1, "not_in_best_interests", NULL, 0, 0}};
-    static const s_step_t inquiry[] = {
-        {"inquiry.request", 0, "GT-PGN", 0, NULL, NULL, 14 * day, 0},
-        {"inquiry.accept", 1, FUZZ_SENDER, 1, NULL, NULL, 0, 0},
-        {"inquiry.report", 1, FUZZ_SENDER, 1, NULL, NULL, 0, 0},
-        {"inquiry.close", 0, "GT-PGN", 1, NULL, NULL, 0, 0}};
+    static const s_step_t inquiry[] = {{"inquiry.request", 0, "GT-PGN", 0, NULL, NULL, 14 * day, 0},
+                                       {"inquiry.accept", 1, FUZZ_SENDER, 1, NULL, NULL, 0, 0},
+                                       {"inquiry.report", 1, FUZZ_SENDER, 1, NULL, NULL, 0, 0},
+                                       {"inquiry.close", 0, "GT-PGN", 1, NULL, NULL, 0, 0}};
     static const s_step_t tracing[] = {
         {"tracing.request", 0, "GT-PGN,XI-ISS", 0, NULL, NULL, 0, 0},
         {"tracing.progress", 1, FUZZ_SENDER, 1, NULL, NULL, 0, 0},
         {"tracing.match", 1, FUZZ_SENDER, 1, NULL, NULL, 0, 0},
         {"tracing.verify", 0, "GT-PGN", 1, NULL, NULL, 0, 0},
-        {"tracing.verification", 0, "GT-PGN", 1, "verified,child_agrees,family_willing", NULL, 0, 0},
+        {"tracing.verification", 0, "GT-PGN", 1, "verified,child_agrees,family_willing", NULL, 0,
+         0},
         {"tracing.reunification_plan", 0, "GT-PGN", 1, NULL, "BID-GT-2025-7", 0, 0},
         {"tracing.reunify", 0, "GT-PGN", 1, NULL, NULL, 0, 0},
         {"tracing.close", 0, "GT-PGN", 1, NULL, NULL, 0, 0}};
@@ -679,10 +689,14 @@ static int s_broker_seeds(void)
         const char *name;
         const s_step_t *steps;
         size_t n;
-    } lifecycles[] = {{"referral", referral, 4},   {"referral-reject", referral_no, 3},
-                      {"transfer", transfer, 3},   {"transfer-ask", ask, 2},
-                      {"inquiry", inquiry, 4},     {"tracing", tracing, 8},
-                      {"reintegration", reintegration, 7}, {"withdrawal", withdraw, 3}};
+    } lifecycles[] = {{"referral", referral, 4},
+                      {"referral-reject", referral_no, 3},
+                      {"transfer", transfer, 3},
+                      {"transfer-ask", ask, 2},
+                      {"inquiry", inquiry, 4},
+                      {"tracing", tracing, 8},
+                      {"reintegration", reintegration, 7},
+                      {"withdrawal", withdraw, 3}};
     char name[96];
     for (size_t i = 0; i < sizeof lifecycles / sizeof lifecycles[0]; i++) {
         snprintf(name, sizeof name, "lifecycle-%s", lifecycles[i].name);
@@ -741,10 +755,10 @@ static int s_broker_seeds(void)
     const uint8_t junk[] = {0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x00, 0x12};
     const uint8_t *frames[3] = {junk, junk, junk};
     const size_t lens[3] = {sizeof junk, 0, sizeof junk};
-    s_msg(&b, S_ID_MX, 0, "peer-1", 0, frames, lens);      /* no frame */
+    s_msg(&b, S_ID_MX, 0, "peer-1", 0, frames, lens);         /* no frame */
     s_msg(&b, S_ID_MX, 0, "peer-2", 1, frames + 1, lens + 1); /* empty frame */
-    s_msg(&b, S_ID_MX, 0, "peer-3", 3, frames, lens);      /* extra frames */
-    s_msg(&b, S_ID_MX, 0, "peer-4", 1, frames, lens);      /* not a ClientFrame */
+    s_msg(&b, S_ID_MX, 0, "peer-3", 3, frames, lens);         /* extra frames */
+    s_msg(&b, S_ID_MX, 0, "peer-4", 1, frames, lens);         /* not a ClientFrame */
     rc |= s_broker_write("frames-malformed", 0, &b);
     uint8_t *big = calloc(1, 20000);
     if (!big)
