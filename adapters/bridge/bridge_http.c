@@ -99,6 +99,8 @@ static const struct {
     {"missing-field", "Required field missing"},
     {"invalid-value", "Field value is not valid"},
     {"invalid-query", "Query parameter is not valid"},
+    {"invalid-header", "Header is not valid"},
+    {"idempotency-key-reused", "Idempotency-Key already used with another body"},
     {"body-too-large", "Request body too large"},
     {"unsupported-media-type", "Content-Type must be application/json"},
     {"unauthorized", "Missing or invalid bearer token"},

@@ -212,6 +212,12 @@ static void test_problem_json(void)
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(o, "id")), "X");
     json_decref(o);
     json_decref(extra);
+    /* Every type the bridge sends has a title of its own (these two fell back on
+       the type name). */
+    pt_problem_set(&p, 400, "invalid-header", "Idempotency-Key", "bad key");
+    CU_ASSERT_STRING_EQUAL(p.title, "Header is not valid");
+    pt_problem_set(&p, 409, "idempotency-key-reused", "Idempotency-Key", "other body");
+    CU_ASSERT_STRING_EQUAL(p.title, "Idempotency-Key already used with another body");
 }
 
 /* Found by fuzz_bridge: a 405 echoing a method of invalid UTF-8 (or a detail cut
