@@ -23,6 +23,8 @@ typedef struct {
     char sender[PT_STORE_ORG_ID_MAX];
     char token[PT_STORE_TEXT_MAX];
     char recipients[S_LIST];
+    uint8_t *envelope; /* a copy, for fake_store_message_at */
+    size_t envelope_len;
 } s_message_t;
 
 typedef struct {
@@ -83,15 +85,39 @@ void fake_store_directory(const pt_store_org_t *orgs, size_t n_orgs,
     s_n_auditors = n_auditors;
 }
 
+/* Forgets the messages from index `from` on. */
+static void s_messages_truncate(size_t from)
+{
+    for (size_t i = from; i < s_n_messages; i++)
+        free(s_messages[i].envelope);
+    s_n_messages = from;
+}
+
 void fake_store_reset(fake_store_mode_t mode)
 {
     s_mode = mode;
-    s_n_messages = s_n_events = s_n_lifecycles = s_n_owners = 0;
+    s_messages_truncate(0);
+    s_n_events = s_n_lifecycles = s_n_owners = 0;
 }
 
 size_t fake_store_message_count(void)
 {
     return s_n_messages;
+}
+
+int fake_store_message_at(size_t i, fake_store_message_t *out)
+{
+    if (i >= s_n_messages)
+        return -1;
+    const s_message_t *m = &s_messages[i];
+    out->sender = m->sender;
+    out->recipients = m->recipients;
+    out->message_type = m->type;
+    out->case_token = m->token;
+    out->header_sha256 = m->sha;
+    out->envelope = m->envelope;
+    out->envelope_len = m->envelope_len;
+    return 0;
 }
 
 /* --- helpers -------------------------------------------------------------------------- */
@@ -353,6 +379,12 @@ static pt_store_result_t s_store_one(const pt_submission_t *s, int64_t now,
     snprintf(m->type, sizeof m->type, "%s", s->message_type);
     snprintf(m->sender, sizeof m->sender, "%s", s->sender);
     snprintf(m->token, sizeof m->token, "%s", s->case_token);
+    m->envelope = malloc(s->envelope_len ? s->envelope_len : 1);
+    if (!m->envelope)
+        return PT_STORE_ERROR;
+    memcpy(m->envelope, s->envelope, s->envelope_len);
+    m->envelope_len = s->envelope_len;
+    s_n_messages++; /* counted now so that a failure below frees the copy */
     size_t used = 0;
     for (size_t i = 0; i < s->n_recipients; i++) {
         int n = snprintf(m->recipients + used, sizeof m->recipients - used, "%s%s", i ? "," : "",
@@ -411,7 +443,6 @@ static pt_store_result_t s_store_one(const pt_submission_t *s, int64_t now,
          s_event("owner_changed", s->case_token, s->owner_to, s->owner_from ? s->owner_from : "",
                  s->message_type, s->message_id, now, s->header_sha256)))
         return PT_STORE_ERROR;
-    s_n_messages++;
     receipt->result = PT_STORE_OK;
     receipt->stored_at_ms = now;
     memcpy(receipt->header_sha256, s->header_sha256, 32);
@@ -454,7 +485,7 @@ pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t 
         rc = s_store_one(&subs[i], now, &receipts[i]);
     }
     if (rc != PT_STORE_OK) {
-        s_n_messages = n_messages;
+        s_messages_truncate(n_messages);
         s_n_events = n_events;
         s_n_lifecycles = n_lifecycles;
         s_n_owners = n_owners;

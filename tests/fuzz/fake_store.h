@@ -42,4 +42,17 @@ void fake_store_reset(fake_store_mode_t mode);
 /* Number of messages stored since the last reset. */
 size_t fake_store_message_count(void);
 
+/* The i-th stored message, as the broker handed it over (valid until the next
+   call into the store). 0, or -1 past the end. */
+typedef struct {
+    const char *sender;
+    const char *recipients; /* joined by ',' */
+    const char *message_type;
+    const char *case_token;
+    const uint8_t *header_sha256;
+    const uint8_t *envelope;
+    size_t envelope_len;
+} fake_store_message_t;
+int fake_store_message_at(size_t i, fake_store_message_t *out);
+
 #endif

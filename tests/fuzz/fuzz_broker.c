@@ -5,10 +5,11 @@
     verify, policy, consent, fan-out, lifecycle, the group commit with receipts,
     acks, and every other request (hello, directory, trail, admin, audit, ...).
 
-    The broker is real (every broker/ source, built with the sanitizers) except its store:
-    tests/fuzz/fake_store.c answers as an in-memory database (fake_store.h), so
-    no PostgreSQL runs. No socket carries the input; the ROUTER is bound on an
-    inproc endpoint and every reply to a routing id no peer has is dropped there.
+    The broker is real (every broker/ source, built with the sanitizers) except
+    its store: tests/fuzz/fake_store.c answers as an in-memory database
+    (fake_store.h), so no PostgreSQL runs. No socket carries the input: the
+    ROUTER is bound on an inproc endpoint, and every reply to a routing id no
+    peer has is dropped there.
     The directory holds the organisations of fuzz_keys.h with their fixed keys
     (so the committed seed envelopes verify), a disabled one, agreements (one
     with a field set, one expired), an auditor and the operator.
@@ -36,9 +37,15 @@
     Each input starts with an empty fake store, and with a fresh broker (made by
     pt_broker_new with the fake store) after an input that held an admin request
     (which may change the directory), so that no input depends on an earlier one:
-    nothing else the broker keeps between loop passes changes what a pass does. Checks: the
-   sanitizers (crashes, leaks, UB). FUZZ_VERBOSE=1 in the environment logs what the broker does (to
-   check seeds).
+    nothing else the broker keeps between loop passes changes what a pass does.
+
+    Checks: the sanitizers (crashes, leaks, UB), and after each input what the
+    stages promise about every stored message: sent by a connection with its
+    sender's identity, signed by that sender's key over the header whose digest
+    is stored, a registered type, addressed to other enabled organisations (the
+    key and recipient checks need the directory as set up here, so they are
+    skipped after an input with an admin request). FUZZ_VERBOSE=1 in the
+    environment logs what the broker does (to check seeds).
 */
 #include "broker.h"
 #include "control.pb-c.h"
@@ -47,7 +54,9 @@
 #include "fuzz_keys.h"
 #include "log.h"
 #include "pt_crypto.h"
+#include "pt_envelope.h"
 #include "pt_keys.h"
+#include "pt_types.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -291,6 +300,61 @@ static int s_is_admin(const uint8_t *data, size_t len)
     return admin;
 }
 
+/* --- the oracle ---------------------------------------------------------------------- */
+
+/* The identities that sent a message in this input. */
+static char s_senders[S_MAX_MESSAGES][41];
+static size_t s_n_senders;
+
+static const pt_store_org_t *s_directory_org(const char *id)
+{
+    for (size_t i = 0; i < sizeof s_orgs / sizeof s_orgs[0]; i++)
+        if (strcmp(s_orgs[i].org_id, id) == 0)
+            return &s_orgs[i];
+    return NULL;
+}
+
+/* What the stages promise about everything that reaches the store: it came from
+   the identity it names, is signed by that organisation's key over the very
+   header bytes whose digest is stored, has a registered type, and goes to other
+   enabled organisations. admin: the input may have changed the directory (keys,
+   organisations), so only the checks that do not depend on it are made. */
+static void s_check_stored(int admin)
+{
+    fake_store_message_t m;
+    for (size_t i = 0; fake_store_message_at(i, &m) == 0; i++) {
+        size_t k = 0;
+        while (k < s_n_senders && strcmp(s_senders[k], m.sender) != 0)
+            k++;
+        if (k == s_n_senders)
+            s_die("stored a message no connection of its sender sent", m.sender);
+        if (!pt_types_find(m.message_type))
+            s_die("stored a message of an unknown type", m.message_type);
+        Puente__V1__Envelope *env = puente__v1__envelope__unpack(NULL, m.envelope_len, m.envelope);
+        Puente__V1__Header *h =
+            env ? puente__v1__header__unpack(NULL, env->header.len, env->header.data) : NULL;
+        uint8_t digest[PT_SHA256_BYTES];
+        if (!h || pt_sha256(env->header.data, env->header.len, digest) != 0 ||
+            memcmp(digest, m.header_sha256, PT_SHA256_BYTES) != 0 ||
+            strcmp(h->sender, m.sender) != 0)
+            s_die("stored envelope does not match what was stored about it", m.sender);
+        const pt_store_org_t *org = s_directory_org(m.sender);
+        if (!admin) {
+            pt_sign_key_t *key = org ? pt_sign_key_from_public(org->sign_public, 32) : NULL;
+            if (!org || !org->enabled || !key || pt_envelope_verify_header(env, key) != PT_ENV_OK)
+                s_die("stored a message its sender's key did not sign", m.sender);
+            pt_sign_key_destroy(&key);
+            for (size_t r = 0; r < h->n_recipients; r++) {
+                const pt_store_org_t *to = s_directory_org(h->recipients[r]);
+                if (!to || !to->enabled || strcmp(to->org_id, m.sender) == 0)
+                    s_die("stored a message to a recipient that is not a party", h->recipients[r]);
+            }
+        }
+        puente__v1__header__free_unpacked(h, NULL);
+        puente__v1__envelope__free_unpacked(env, NULL);
+    }
+}
+
 /* --- the input ---------------------------------------------------------------------- */
 
 typedef struct {
@@ -336,6 +400,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                       : FAKE_STORE_UP);
     static pt_inbound_t inbound[S_MAX_MESSAGES];
     size_t n = 0, passes = 0;
+    s_n_senders = 0;
     for (int c; n < S_MAX_MESSAGES && (c = s_byte(&r)) >= 0;) {
         if ((c & 0x80) && n > 0 && passes + 1 < S_MAX_PASSES) {
             pt_broker_pass(broker, inbound, n);
@@ -355,6 +420,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             identity[got] = '\0';
         } else
             snprintf(identity, sizeof identity, "%s", s_identities[c & 15]);
+        /* As the transport keeps it: at most PT_STORE_ORG_ID_MAX - 1 bytes. */
+        snprintf(s_senders[s_n_senders++], PT_STORE_ORG_ID_MAX, "%s", identity);
         int frames = s_byte(&r);
         size_t rid_len = 0;
         int rid_n = s_byte(&r);
@@ -375,6 +442,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pt_inbound_end(in);
     }
     pt_broker_pass(broker, inbound, n);
+    s_check_stored(admin);
     if (admin)
         pt_broker_destroy(&s_broker);
     return 0;
