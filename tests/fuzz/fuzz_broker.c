@@ -401,7 +401,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static pt_inbound_t inbound[S_MAX_MESSAGES];
     size_t n = 0, passes = 0;
     s_n_senders = 0;
-    for (int c; n < S_MAX_MESSAGES && (c = s_byte(&r)) >= 0;) {
+    /* At most S_MAX_MESSAGES in all (s_senders, inbound), whatever the passes. */
+    for (int c; s_n_senders < S_MAX_MESSAGES && (c = s_byte(&r)) >= 0;) {
         if ((c & 0x80) && n > 0 && passes + 1 < S_MAX_PASSES) {
             pt_broker_pass(broker, inbound, n);
             n = 0;
