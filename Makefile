@@ -137,11 +137,24 @@ FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -Wshadow -Ws
                 -I$(FUZZ_BUILD)/gen -Iproto
 FUZZ_LIBS    := -lzmq -lprotobuf-c -lssl -lcrypto -ljansson -pthread
 
+# fuzz_bridge also links the bridge and the SDK; fuzz_broker the broker's objects with
+# tests/fuzz/fake_store.c in place of broker/store.c (no database; see fake_store.h).
+FUZZ_BRIDGE_LIBS := $(FUZZ_BUILD)/libptbridge.a $(FUZZ_BUILD)/libpuente.a
+FUZZ_BROKER_OBJ  := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(filter-out broker/store.c,$(BROKER_SRC)))
+
 fuzz-lib:
 	@$(MAKE) -s --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang SAN=fuzzer-no-link,address,undefined \
-	  $(FUZZ_BUILD)/libptproto.a $(patsubst $(BUILD)/gen/%,$(FUZZ_BUILD)/gen/%,$(GEN_H))
+	  $(FUZZ_BUILD)/libptproto.a $(patsubst $(BUILD)/gen/%,$(FUZZ_BUILD)/gen/%,$(GEN_H)) \
+	  $(FUZZ_BRIDGE_LIBS) $(FUZZ_BROKER_OBJ)
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_keys.h fuzz-lib
 	clang $(FUZZ_FLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_BUILD)/libptproto.a $(FUZZ_LIBS)
+$(FUZZ_BUILD)/fuzz_bridge: tests/fuzz/fuzz_bridge.c tests/fuzz/fuzz_keys.h fuzz-lib
+	clang $(FUZZ_FLAGS) -Iadapters/sdk -Iadapters/bridge -fsanitize=fuzzer,address,undefined -o $@ $< \
+	  $(FUZZ_BRIDGE_LIBS) $(FUZZ_BUILD)/libptproto.a $(FUZZ_LIBS) -lmicrohttpd -lcurl -lsqlite3
+$(FUZZ_BUILD)/fuzz_broker: tests/fuzz/fuzz_broker.c tests/fuzz/fake_store.c tests/fuzz/fake_store.h \
+                           tests/fuzz/fuzz_keys.h fuzz-lib
+	clang $(FUZZ_FLAGS) -Ibroker -fsanitize=fuzzer,address,undefined -o $@ $< tests/fuzz/fake_store.c \
+	  $(FUZZ_BROKER_OBJ) $(FUZZ_BUILD)/libptproto.a $(FUZZ_LIBS) -lmicrohttpd
 fuzz-build: $(FUZZ_BIN)
 fuzz: fuzz-build
 	@tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BIN)

@@ -2942,6 +2942,45 @@ static void s_queue_stats(pt_broker_t *self, int64_t now)
                       cp.at_ms < now ? (double)(now - cp.at_ms) / 1000.0 : 0);
 }
 
+/* One loop pass over self->inbound: decode and verify it on the pool; run the
+   rest of the pipeline in arrival order; commit it together, then the acks. */
+static void s_pass(pt_broker_t *self)
+{
+    pt_workers_run(self->workers, self->n_inbound, s_prepare_frame, self);
+    int stale = 0;
+    for (size_t i = 0; i < self->n_inbound; i++) {
+        pt_inbound_t *in = &self->inbound[i];
+        s_prepared_t *pre = &self->prepared[i];
+        s_count(self, "receive", "ok");
+        if (self->n_pending == PT_BROKER_BATCH_MAX)
+            s_flush(self);
+        s_dispatch(self, in, pre, stale);
+        if (pre->decoded &&
+            ((const Puente__V1__ClientFrame *)pre->decoded)->body_case ==
+                PUENTE__V1__CLIENT_FRAME__BODY_ADMIN)
+            stale = 1;
+        s_prepared_clear(pre);
+        pt_inbound_release(in);
+    }
+    self->n_inbound = 0;
+    s_flush(self);
+    s_flush_acks(self);
+}
+
+void pt_broker_pass(pt_broker_t *self, pt_inbound_t *inbound, size_t n)
+{
+    self->received_ms = pt_now_ms();
+    self->n_inbound = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (self->n_inbound < PT_BROKER_BATCH_MAX)
+            self->inbound[self->n_inbound++] = inbound[i];
+        else
+            pt_inbound_release(&inbound[i]);
+        inbound[i].data = NULL;
+    }
+    s_pass(self);
+}
+
 int pt_broker_run(pt_broker_t *self, volatile sig_atomic_t *stop)
 {
     zmq_pollitem_t items[2] = {
@@ -2974,32 +3013,13 @@ int pt_broker_run(pt_broker_t *self, volatile sig_atomic_t *stop)
         }
         if (items[1].revents & ZMQ_POLLIN)
             pt_transport_handle_zap(self->transport);
-        /* Drain what is waiting, up to one batch; decode and verify it on the pool;
-           run the rest of the pipeline in arrival order; commit it together. */
+        /* Drain what is waiting, up to one batch, and run it through the pipeline. */
         self->n_inbound = 0;
         self->received_ms = pt_now_ms();
         while (self->n_inbound < PT_BROKER_BATCH_MAX &&
                pt_transport_recv(self->transport, &self->inbound[self->n_inbound]) > 0)
             self->n_inbound++;
-        pt_workers_run(self->workers, self->n_inbound, s_prepare_frame, self);
-        int stale = 0;
-        for (size_t i = 0; i < self->n_inbound; i++) {
-            pt_inbound_t *in = &self->inbound[i];
-            s_prepared_t *pre = &self->prepared[i];
-            s_count(self, "receive", "ok");
-            if (self->n_pending == PT_BROKER_BATCH_MAX)
-                s_flush(self);
-            s_dispatch(self, in, pre, stale);
-            if (pre->decoded &&
-                ((const Puente__V1__ClientFrame *)pre->decoded)->body_case ==
-                    PUENTE__V1__CLIENT_FRAME__BODY_ADMIN)
-                stale = 1;
-            s_prepared_clear(pre);
-            pt_inbound_release(in);
-        }
-        self->n_inbound = 0;
-        s_flush(self);
-        s_flush_acks(self);
+        s_pass(self);
         s_expire_sweep(self, pt_now_ms());
         s_dead_letter_sweep(self, pt_now_ms());
         pt_audit_tick(self->audit, pt_now_ms(), 0);

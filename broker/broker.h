@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "metrics.h"
+#include "transport.h"
 
 #define PT_BROKER_VERSION "0.1.0"
 #define PT_BROKER_DEFAULT_ENDPOINT "tcp://127.0.0.1:7550"
@@ -53,5 +54,14 @@ pt_broker_t *pt_broker_new(const pt_broker_config_t *config, volatile sig_atomic
 int pt_broker_run(pt_broker_t *self, volatile sig_atomic_t *stop);
 
 void pt_broker_destroy(pt_broker_t **self_p);
+
+/* Test seam (tests/fuzz/fuzz_broker.c): one loop pass of pt_broker_run over n
+   client messages given instead of read from the socket, each built as
+   pt_transport_recv builds it (transport.h: pt_inbound_begin/add/end). Runs
+   decode, envelope check, authn, verify, policy, consent, lifecycle, the group
+   commit with its receipts and the pass's acks; replies go out on the
+   transport as usual (dropped for a routing id no peer has). Takes over every
+   inbound's data; at most PT_BROKER_BATCH_MAX are run, the rest are released. */
+void pt_broker_pass(pt_broker_t *self, pt_inbound_t *inbound, size_t n);
 
 #endif

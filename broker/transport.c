@@ -165,6 +165,50 @@ void pt_transport_handle_zap(pt_transport_t *self)
     }
 }
 
+void pt_inbound_begin(pt_inbound_t *in, const void *routing_id, size_t len)
+{
+    memset(in, 0, sizeof *in);
+    if (len > PT_ROUTING_ID_MAX)
+        len = PT_ROUTING_ID_MAX;
+    if (len)
+        memcpy(in->routing_id, routing_id, len);
+    in->routing_id_len = len;
+}
+
+void pt_inbound_add(pt_inbound_t *in, const void *data, size_t size, const char *user_id,
+                    size_t max_frame_bytes)
+{
+    if (in->frames++ > 0) {
+        in->status = PT_INBOUND_EXTRA_FRAMES;
+        return;
+    }
+    if (user_id)
+        snprintf(in->identity, sizeof in->identity, "%s", user_id);
+    in->len = size;
+    if (size == 0) {
+        in->status = PT_INBOUND_EMPTY;
+    } else if (size > max_frame_bytes) {
+        in->status = PT_INBOUND_TOO_LARGE;
+    } else {
+        in->data = malloc(size);
+        if (!in->data) {
+            in->status = PT_INBOUND_TOO_LARGE;
+        } else {
+            memcpy(in->data, data, size);
+        }
+    }
+}
+
+void pt_inbound_end(pt_inbound_t *in)
+{
+    if (in->frames == 0)
+        in->status = PT_INBOUND_EMPTY;
+    if (in->status != PT_INBOUND_OK) {
+        free(in->data);
+        in->data = NULL;
+    }
+}
+
 int pt_transport_recv(pt_transport_t *self, pt_inbound_t *in)
 {
     memset(in, 0, sizeof *in);
@@ -175,15 +219,9 @@ int pt_transport_recv(pt_transport_t *self, pt_inbound_t *in)
         return errno == EAGAIN ? 0 : -1;
     }
     /* First frame: the routing id ROUTER prepends. */
-    size_t rid_len = zmq_msg_size(&part);
-    if (rid_len > PT_ROUTING_ID_MAX)
-        rid_len = PT_ROUTING_ID_MAX;
-    memcpy(in->routing_id, zmq_msg_data(&part), rid_len);
-    in->routing_id_len = rid_len;
+    pt_inbound_begin(in, zmq_msg_data(&part), zmq_msg_size(&part));
     int more = zmq_msg_more(&part);
     zmq_msg_close(&part);
-
-    int frames = 0;
     while (more) {
         zmq_msg_init(&part);
         if (zmq_msg_recv(&part, self->router, 0) < 0) {
@@ -192,39 +230,19 @@ int pt_transport_recv(pt_transport_t *self, pt_inbound_t *in)
             return -1;
         }
         more = zmq_msg_more(&part);
-        if (frames == 0) {
-            const char *user = zmq_msg_gets(&part, "User-Id");
-            if (user)
-                snprintf(in->identity, sizeof in->identity, "%s", user);
+        if (in->frames == 0) {
+            /* Issue 6: the connection's CURVE key (ZAP metadata), so that a key revoked
+               after the connection opened is still refused. */
             const char *curve = zmq_msg_gets(&part, "X-Curve-Key");
             in->has_curve_public = curve && strlen(curve) == PT_Z85_KEY_CHARS &&
                                    zmq_z85_decode(in->curve_public, curve) != NULL;
-            size_t size = zmq_msg_size(&part);
-            in->len = size;
-            if (size == 0) {
-                in->status = PT_INBOUND_EMPTY;
-            } else if (size > self->max_frame_bytes) {
-                in->status = PT_INBOUND_TOO_LARGE;
-            } else {
-                in->data = malloc(size);
-                if (!in->data) {
-                    in->status = PT_INBOUND_TOO_LARGE;
-                } else {
-                    memcpy(in->data, zmq_msg_data(&part), size);
-                }
-            }
-        } else {
-            in->status = PT_INBOUND_EXTRA_FRAMES;
         }
-        frames++;
+        pt_inbound_add(in, zmq_msg_data(&part), zmq_msg_size(&part),
+                       in->frames == 0 ? zmq_msg_gets(&part, "User-Id") : NULL,
+                       self->max_frame_bytes);
         zmq_msg_close(&part);
     }
-    if (frames == 0)
-        in->status = PT_INBOUND_EMPTY;
-    if (in->status != PT_INBOUND_OK) {
-        free(in->data);
-        in->data = NULL;
-    }
+    pt_inbound_end(in);
     return 1;
 }
 

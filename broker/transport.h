@@ -46,6 +46,7 @@ typedef struct {
     pt_inbound_status_t status;
     uint8_t *data;                        /* the frame (owned; free with pt_inbound_release) */
     size_t len;
+    size_t frames;                        /* frames after the routing id (pt_inbound_add) */
 } pt_inbound_t;
 
 /* Binds a ROUTER on endpoint as CURVE server with the broker's keys. The
@@ -66,6 +67,18 @@ void pt_transport_handle_zap(pt_transport_t *self);
    0 = nothing pending, -1 = socket error. */
 int pt_transport_recv(pt_transport_t *self, pt_inbound_t *in);
 void pt_inbound_release(pt_inbound_t *in);
+
+/* How pt_transport_recv turns the frames of one client message into a
+   pt_inbound_t, one frame at a time (also the seam of tests/fuzz/fuzz_broker.c):
+   begin with the routing id ROUTER prepends (cut at PT_ROUTING_ID_MAX), add each
+   frame the client sent (the first is the message: its size is checked against
+   max_frame_bytes and it is copied; user_id is the ZAP User-Id stamped on it,
+   NULL if none; any later frame makes the message EXTRA_FRAMES), then end (no
+   frame at all is EMPTY; a message that is not OK keeps no data). */
+void pt_inbound_begin(pt_inbound_t *in, const void *routing_id, size_t len);
+void pt_inbound_add(pt_inbound_t *in, const void *data, size_t size, const char *user_id,
+                    size_t max_frame_bytes);
+void pt_inbound_end(pt_inbound_t *in);
 
 /* Sends one frame to routing_id. 0, or -1 if the peer is gone (EHOSTUNREACH) or the
    send would block (the peer is not reading; the message stays in the database). */

@@ -40,6 +40,7 @@ struct _pt_bridge_t {
     char broker_request[256];      /* last logged broker of each connection (issue 9: with */
     char broker_receiver[256];     /* several endpoints each may move on its own) */
     char broker_outbox[256];
+    int offline;                   /* pt_bridge_new_offline: no server, threads or client */
 };
 
 /* Per-request state: the body as it arrives. */
@@ -94,52 +95,44 @@ static void s_sleep_ms(int ms)
 
 /* --- HTTP responses ------------------------------------------------------------- */
 
-static enum MHD_Result s_send(struct MHD_Connection *c, int status, const char *content_type,
-                              char *text, const char *retry_after, const char *allow,
-                              int bearer_challenge)
+/* The answer goes into out (pt_bridge_handle); s_handler hands it to libmicrohttpd.
+   These take text (malloc'ed) over; -1 only when out of memory. */
+static int s_send(pt_bridge_response_t *out, int status, const char *content_type, char *text,
+                  const char *retry_after, const char *allow, int bearer_challenge)
 {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(text);
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, "Content-Type", content_type);
-    MHD_add_response_header(r, "Cache-Control", "no-store");
-    if (retry_after)
-        MHD_add_response_header(r, "Retry-After", retry_after);
-    if (allow)
-        MHD_add_response_header(r, "Allow", allow);
-    if (bearer_challenge)
-        MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"puente-bridge\"");
-    enum MHD_Result rc = MHD_queue_response(c, (unsigned int) status, r);
-    MHD_destroy_response(r);
-    return rc;
+    if (!text)
+        return -1;
+    out->status = status;
+    out->content_type = content_type;
+    out->body = text;
+    out->retry_after = retry_after;
+    snprintf(out->allow, sizeof out->allow, "%s", allow ? allow : "");
+    out->bearer_challenge = bearer_challenge;
+    return 0;
 }
 
-static enum MHD_Result s_json(struct MHD_Connection *c, int status, json_t *o)
+static int s_json(pt_bridge_response_t *c, int status, json_t *o)
 {
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     if (!text)
         text = strdup("{}");
-    if (!text)
-        return MHD_NO;
     return s_send(c, status, "application/json", text, NULL, NULL, 0);
 }
 
-static enum MHD_Result s_problem(struct MHD_Connection *c, const pt_problem_t *p,
-                                 const json_t *extra, const char *allow)
+static int s_problem(pt_bridge_response_t *c, const pt_problem_t *p, const json_t *extra,
+                     const char *allow)
 {
     json_t *o = pt_problem_json(p, extra);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
-    if (!text)
+    int status = p->status;
+    if (!text) { /* out of memory: say so, with the status the body names */
         text = strdup("{\"status\":503}");
-    if (!text)
-        return MHD_NO;
-    return s_send(c, p->status, "application/problem+json", text,
-                  p->status == 503 ? S_RETRY_AFTER : NULL, allow, p->status == 401);
+        status = 503;
+    }
+    return s_send(c, status, "application/problem+json", text,
+                  status == 503 ? S_RETRY_AFTER : NULL, allow, status == 401);
 }
 
 /* --- the request client --------------------------------------------------------- */
@@ -153,6 +146,10 @@ static pt_client_t *s_client(pt_bridge_t *self, pt_problem_t *problem)
                      pt_client_failovers(self->client), self->broker_request,
                      sizeof self->broker_request);
         return self->client;
+    }
+    if (self->offline) {
+        pt_problem_set(problem, 503, "broker-unreachable", "", "cannot reach the broker");
+        return NULL;
     }
     pt_client_opts_t opts = {.endpoint = self->cfg.broker, .keys_dir = self->cfg.keys,
                              .org_id = self->cfg.org, .receive = 0,
@@ -187,8 +184,8 @@ static void s_client_drop(pt_bridge_t *self)
 
 /* The 202 answer for a message in the outbox (new, or replayed for a repeated
    Idempotency-Key). */
-static enum MHD_Result s_accepted(struct MHD_Connection *c, const char *mid, const char *cid,
-                                  const char *status, int replayed)
+static int s_accepted(pt_bridge_response_t *c, const char *mid, const char *cid,
+                      const char *status, int replayed)
 {
     json_t *o = json_pack("{s:s, s:s, s:s}", "id", mid, "message_id", mid, "status", status);
     if (o && cid && cid[0])
@@ -201,21 +198,21 @@ static enum MHD_Result s_accepted(struct MHD_Connection *c, const char *mid, con
 /* POST /v1/messages: validated, sealed and committed to the SDK outbox before
    the answer (202, status "queued"); the outbox's thread submits it whenever the
    broker is reachable, and GET /v1/messages/{id} follows it from there. */
-static enum MHD_Result s_submit(pt_bridge_t *self, struct MHD_Connection *c, s_request_t *req)
+static int s_submit(pt_bridge_t *self, const pt_bridge_request_t *req, pt_bridge_response_t *c)
 {
     pt_problem_t p;
-    const char *ctype = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+    const char *ctype = req->content_type;
     if (!ctype || strncasecmp(ctype, "application/json", 16) != 0
         || (ctype[16] != '\0' && ctype[16] != ';' && ctype[16] != ' ')) {
         pt_problem_set(&p, 415, "unsupported-media-type", "", "send Content-Type: application/json");
         return s_problem(c, &p, NULL, NULL);
     }
-    if (req->too_large) {
+    if (req->body_too_large) {
         pt_problem_set(&p, 413, "body-too-large", "", "the body exceeds %zu bytes",
                        self->cfg.max_body);
         return s_problem(c, &p, NULL, NULL);
     }
-    const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key");
+    const char *key = req->idempotency_key;
     if (key) {
         size_t klen = strlen(key);
         int printable = klen > 0 && klen <= S_IDEM_KEY_MAX;
@@ -229,13 +226,13 @@ static enum MHD_Result s_submit(pt_bridge_t *self, struct MHD_Connection *c, s_r
         }
     }
     pt_submit_req_t *sub = NULL;
-    if (pt_submit_req_parse(req->body ? req->body : "", req->len, &sub, &p) != 0)
+    if (pt_submit_req_parse(req->body ? req->body : "", req->body_len, &sub, &p) != 0)
         return s_problem(c, &p, NULL, NULL);
 
-    enum MHD_Result rc;
+    int rc;
     uint8_t digest[PT_SHA256_BYTES];
     char body_hash[2 * PT_SHA256_BYTES + 1];
-    pt_sha256(req->body ? req->body : "", req->len, digest);
+    pt_sha256(req->body ? req->body : "", req->body_len, digest);
     pt_hex(digest, PT_SHA256_BYTES, body_hash);
     json_t *to = json_array();
     for (size_t i = 0; i < sub->n_to; i++)
@@ -337,14 +334,12 @@ done:
     return rc;
 }
 
-static enum MHD_Result s_inbox(pt_bridge_t *self, struct MHD_Connection *c)
+static int s_inbox(pt_bridge_t *self, const pt_bridge_request_t *req, pt_bridge_response_t *c)
 {
     pt_problem_t p;
     int64_t since;
     int limit;
-    if (pt_inbox_query_parse(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "since"),
-                             MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit"),
-                             &since, &limit, &p) != 0)
+    if (pt_inbox_query_parse(req->since, req->limit, &since, &limit, &p) != 0)
         return s_problem(c, &p, NULL, NULL);
     json_t *list = NULL;
     int64_t next = since;
@@ -386,7 +381,7 @@ static int s_trail_fetch(pt_bridge_t *self, const char *token, Puente__V1__Trail
     return -1;
 }
 
-static enum MHD_Result s_trail(pt_bridge_t *self, struct MHD_Connection *c, const char *token)
+static int s_trail(pt_bridge_t *self, pt_bridge_response_t *c, const char *token)
 {
     pt_problem_t p;
     Puente__V1__TrailReply *t = NULL;
@@ -433,7 +428,7 @@ static void s_outbox_progress(pt_bridge_t *self, json_t *row)
     }
 }
 
-static enum MHD_Result s_status(pt_bridge_t *self, struct MHD_Connection *c, const char *id)
+static int s_status(pt_bridge_t *self, pt_bridge_response_t *c, const char *id)
 {
     pt_problem_t p;
     json_t *row = NULL;
@@ -518,7 +513,7 @@ static enum MHD_Result s_status(pt_bridge_t *self, struct MHD_Connection *c, con
     return s_json(c, 200, row);
 }
 
-static enum MHD_Result s_ack(pt_bridge_t *self, struct MHD_Connection *c, const char *id)
+static int s_ack(pt_bridge_t *self, pt_bridge_response_t *c, const char *id)
 {
     pt_problem_t p;
     uint8_t mid[PT_UUID_BYTES];
@@ -541,6 +536,8 @@ static enum MHD_Result s_ack(pt_bridge_t *self, struct MHD_Connection *c, const 
     pthread_mutex_unlock(&self->wake_lock);
     int state = 1;
     int wait_ms = self->cfg.timeout_ms < 2000 ? self->cfg.timeout_ms : 2000;
+    if (self->offline)
+        wait_ms = -1; /* no receiver thread: nothing to wait for */
     for (int waited = 0; waited <= wait_ms; waited += 20) {
         state = pt_bridge_inbox_ack_state(self->store, id);
         if (state != 1)
@@ -555,6 +552,47 @@ static enum MHD_Result s_ack(pt_bridge_t *self, struct MHD_Connection *c, const 
 
 /* --- dispatch ----------------------------------------------------------------------- */
 
+int pt_bridge_handle(pt_bridge_t *self, const pt_bridge_request_t *req, pt_bridge_response_t *c)
+{
+    memset(c, 0, sizeof *c);
+    pt_problem_t p;
+    char param[PT_BRIDGE_MAX_TOKEN + 8], allow[64];
+    pt_route_t route =
+        pt_bridge_route_match(req->method, req->path, param, sizeof param, allow, sizeof allow);
+    if (route == PT_ROUTE_OPENAPI)
+        return s_send(c, 200, "application/json", strdup(pt_bridge_openapi), NULL, NULL, 0);
+    /* Everything but the API description needs the token, unknown paths included:
+       an unauthenticated caller learns nothing about what exists. */
+    if (!pt_bridge_bearer_ok(req->authorization, self->cfg.token)) {
+        pt_problem_set(&p, 401, "unauthorized", "", "send Authorization: Bearer <token>");
+        return s_problem(c, &p, NULL, NULL);
+    }
+    switch (route) {
+    case PT_ROUTE_SUBMIT: return s_submit(self, req, c);
+    case PT_ROUTE_INBOX: return s_inbox(self, req, c);
+    case PT_ROUTE_STATUS: return s_status(self, c, param);
+    case PT_ROUTE_ACK: return s_ack(self, c, param);
+    case PT_ROUTE_TRAIL: return s_trail(self, c, param);
+    case PT_ROUTE_BAD_METHOD:
+        pt_problem_set(&p, 405, "method-not-allowed", "", "%s is not allowed here (allowed: %s)",
+                       req->method, allow);
+        return s_problem(c, &p, NULL, allow);
+    default:
+        pt_problem_set(&p, 404, "not-found", "", "no such resource");
+        return s_problem(c, &p, NULL, NULL);
+    }
+}
+
+void pt_bridge_response_clear(pt_bridge_response_t *resp)
+{
+    if (!resp)
+        return;
+    free(resp->body);
+    memset(resp, 0, sizeof *resp);
+}
+
+/* libmicrohttpd's access handler: gathers the body, then answers through
+   pt_bridge_handle. */
 static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char *url,
                                  const char *method, const char *version,
                                  const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -595,34 +633,38 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
         return MHD_YES;
     }
 
-    pt_problem_t p;
-    char param[PT_BRIDGE_MAX_TOKEN + 8], allow[64];
-    pt_route_t route = pt_bridge_route_match(method, url, param, sizeof param, allow, sizeof allow);
-    if (route == PT_ROUTE_OPENAPI) {
-        char *text = strdup(pt_bridge_openapi);
-        return text ? s_send(c, 200, "application/json", text, NULL, NULL, 0) : MHD_NO;
+    pt_bridge_request_t in = {
+        .method = method,
+        .path = url,
+        .authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"),
+        .content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type"),
+        .idempotency_key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key"),
+        .since = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "since"),
+        .limit = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit"),
+        .body = req->body,
+        .body_len = req->len,
+        .body_too_large = req->too_large};
+    pt_bridge_response_t out;
+    if (pt_bridge_handle(self, &in, &out) != 0)
+        return MHD_NO;
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(out.body), out.body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        pt_bridge_response_clear(&out);
+        return MHD_NO;
     }
-    /* Everything but the API description needs the token, unknown paths included:
-       an unauthenticated caller learns nothing about what exists. */
-    if (!pt_bridge_bearer_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"),
-                             self->cfg.token)) {
-        pt_problem_set(&p, 401, "unauthorized", "", "send Authorization: Bearer <token>");
-        return s_problem(c, &p, NULL, NULL);
-    }
-    switch (route) {
-    case PT_ROUTE_SUBMIT: return s_submit(self, c, req);
-    case PT_ROUTE_INBOX: return s_inbox(self, c);
-    case PT_ROUTE_STATUS: return s_status(self, c, param);
-    case PT_ROUTE_ACK: return s_ack(self, c, param);
-    case PT_ROUTE_TRAIL: return s_trail(self, c, param);
-    case PT_ROUTE_BAD_METHOD:
-        pt_problem_set(&p, 405, "method-not-allowed", "", "%s is not allowed here (allowed: %s)",
-                       method, allow);
-        return s_problem(c, &p, NULL, allow);
-    default:
-        pt_problem_set(&p, 404, "not-found", "", "no such resource");
-        return s_problem(c, &p, NULL, NULL);
-    }
+    out.body = NULL; /* the response owns it now */
+    MHD_add_response_header(r, "Content-Type", out.content_type);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    if (out.retry_after)
+        MHD_add_response_header(r, "Retry-After", out.retry_after);
+    if (out.allow[0])
+        MHD_add_response_header(r, "Allow", out.allow);
+    if (out.bearer_challenge)
+        MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"puente-bridge\"");
+    enum MHD_Result rc = MHD_queue_response(c, (unsigned int) out.status, r);
+    MHD_destroy_response(r);
+    return rc;
 }
 
 static void s_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -814,7 +856,7 @@ static void *s_webhook(void *arg)
 
 /* --- life cycle ----------------------------------------------------------------------- */
 
-pt_bridge_t *pt_bridge_new(const pt_bridge_config_t *cfg, char *err, size_t err_len)
+static pt_bridge_t *s_new(const pt_bridge_config_t *cfg, int offline, char *err, size_t err_len)
 {
     pt_bridge_t *self = calloc(1, sizeof *self);
     if (!self) {
@@ -822,6 +864,7 @@ pt_bridge_t *pt_bridge_new(const pt_bridge_config_t *cfg, char *err, size_t err_
         return NULL;
     }
     self->cfg = *cfg;
+    self->offline = offline;
     pthread_mutex_init(&self->client_lock, NULL);
     pthread_mutex_init(&self->wake_lock, NULL);
     pthread_cond_init(&self->wake, NULL);
@@ -839,6 +882,8 @@ pt_bridge_t *pt_bridge_new(const pt_bridge_config_t *cfg, char *err, size_t err_
     self->outbox = pt_outbox_new(&oopts, err, err_len);
     if (!self->outbox)
         goto error;
+    if (offline)
+        return self;
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;
@@ -874,6 +919,16 @@ pt_bridge_t *pt_bridge_new(const pt_bridge_config_t *cfg, char *err, size_t err_
 error:
     pt_bridge_destroy(&self);
     return NULL;
+}
+
+pt_bridge_t *pt_bridge_new(const pt_bridge_config_t *cfg, char *err, size_t err_len)
+{
+    return s_new(cfg, 0, err, err_len);
+}
+
+pt_bridge_t *pt_bridge_new_offline(const pt_bridge_config_t *cfg, char *err, size_t err_len)
+{
+    return s_new(cfg, 1, err, err_len);
 }
 
 void pt_bridge_destroy(pt_bridge_t **self_p)

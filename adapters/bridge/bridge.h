@@ -34,4 +34,52 @@ pt_bridge_t *pt_bridge_new(const pt_bridge_config_t *cfg, char *err, size_t err_
    No-op on NULL; nulls *self_p. */
 void pt_bridge_destroy(pt_bridge_t **self_p);
 
+/* --- request handling without a socket ----------------------------------------------
+   The HTTP server hands every complete request to pt_bridge_handle, which does all
+   the routing, authentication and validation and runs the handler; tests and the
+   fuzz harness (tests/fuzz/fuzz_bridge.c) call it directly. */
+
+/* One request as libmicrohttpd delivers it. method and path are required (the
+   path without its query, percent-decoded); a header or query argument the
+   client did not send is NULL. */
+typedef struct {
+    const char *method;
+    const char *path;
+    const char *authorization;    /* header Authorization */
+    const char *content_type;     /* header Content-Type */
+    const char *idempotency_key;  /* header Idempotency-Key */
+    const char *since, *limit;    /* query arguments of GET /v1/messages */
+    const char *body;             /* body_len bytes, no NUL needed; NULL if none */
+    size_t body_len;
+    int body_too_large;           /* the body passed cfg.max_body and was dropped */
+} pt_bridge_request_t;
+
+/* One answer: status, content type, body (NUL-terminated, owned) and the
+   optional headers. Free with pt_bridge_response_clear. */
+typedef struct {
+    int status;
+    const char *content_type;     /* static */
+    char *body;
+    const char *retry_after;      /* Retry-After value, static, or NULL */
+    char allow[64];               /* Allow value, "" for none */
+    int bearer_challenge;         /* send WWW-Authenticate: Bearer */
+} pt_bridge_response_t;
+
+/* Answers req (thread-safe, as the server's threads call it): 0 and *resp
+   filled, or -1 out of memory (nothing to free). Blocks as the handler does:
+   a storage commit, a broker round trip for trails and status, up to 2 s for
+   an ack. */
+int pt_bridge_handle(pt_bridge_t *self, const pt_bridge_request_t *req, pt_bridge_response_t *resp);
+
+/* Frees resp's body and zeroes it; no-op on NULL. */
+void pt_bridge_response_clear(pt_bridge_response_t *resp);
+
+/* A bridge for pt_bridge_handle alone: opens the state as pt_bridge_new does
+   (bridge.db, the SDK outbox with its thread, which sends whenever cfg's broker
+   is reachable), but starts no HTTP server, no receiver and no webhook thread,
+   and never opens the request client: trails and the progress of submitted
+   messages answer 503 broker-unreachable at once, and an ack answers 202
+   ack_pending at once. Destroy with pt_bridge_destroy. NULL with err. */
+pt_bridge_t *pt_bridge_new_offline(const pt_bridge_config_t *cfg, char *err, size_t err_len);
+
 #endif

@@ -99,6 +99,8 @@ static const struct {
     {"missing-field", "Required field missing"},
     {"invalid-value", "Field value is not valid"},
     {"invalid-query", "Query parameter is not valid"},
+    {"invalid-header", "Header is not valid"},
+    {"idempotency-key-reused", "Idempotency-Key already used with another body"},
     {"body-too-large", "Request body too large"},
     {"unsupported-media-type", "Content-Type must be application/json"},
     {"unauthorized", "Missing or invalid bearer token"},
@@ -112,6 +114,55 @@ static const struct {
     {"storage-unavailable", "The bridge's local storage failed"},
     {"internal", "Internal error"},
 };
+
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 if none starts there
+   (overlong forms, surrogates and code points above U+10FFFF are invalid, as
+   for jansson). */
+static size_t s_utf8_len(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t n = 0;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4;
+    unsigned char lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
+    if (c == 0xe0)
+        lo = 0xa0;
+    else if (c == 0xed)
+        hi = 0x9f;
+    else if (c == 0xf0)
+        lo = 0x90;
+    else if (c == 0xf4)
+        hi = 0x8f;
+    if (n == 0 || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf)
+            return 0;
+    return n;
+}
+
+/* Problem details and paths echo client bytes (a method, a field name), and
+   snprintf may cut a multi-byte character in two; jansson refuses invalid
+   UTF-8, which would lose the whole document. Each byte that starts no valid
+   sequence becomes '?'. In place, O(n). */
+static void s_utf8_clean(char *text)
+{
+    unsigned char *s = (unsigned char *) text;
+    while (*s) {
+        size_t n = s_utf8_len(s);
+        if (n == 0) {
+            *s++ = '?';
+            continue;
+        }
+        s += n;
+    }
+}
 
 void pt_problem_set(pt_problem_t *p, int status, const char *type, const char *path,
                     const char *fmt, ...)
@@ -129,6 +180,8 @@ void pt_problem_set(pt_problem_t *p, int status, const char *type, const char *p
     va_start(ap, fmt);
     vsnprintf(p->detail, sizeof p->detail, fmt, ap);
     va_end(ap);
+    s_utf8_clean(p->path);
+    s_utf8_clean(p->detail);
 }
 
 json_t *pt_problem_json(const pt_problem_t *p, const json_t *extra)

@@ -57,7 +57,9 @@ typedef struct {
     char reject_name[48];
 } pt_problem_t;
 
-/* Fills p (status, type, title from the type; detail printf-style). */
+/* Fills p (status, type, title from the type; detail printf-style). Detail and
+   path are made valid UTF-8 (a byte that starts no valid sequence, e.g. of a
+   client's method or a character cut by truncation, becomes '?'). */
 void pt_problem_set(pt_problem_t *p, int status, const char *type, const char *path,
                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 

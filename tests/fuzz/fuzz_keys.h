@@ -1,6 +1,7 @@
-/*  fuzz_keys — fixed test keys shared by make_seeds.c and fuzz_open.c, so that
-    the seed envelopes verify and open inside the harness. Test-only material:
-    never use these seeds for anything real.
+/*  fuzz_keys — fixed test keys and ids shared by make_seeds.c and the harnesses
+    (fuzz_open.c, fuzz_broker.c, fuzz_bridge.c), so that the seed envelopes verify
+    and open inside the harness and the seed requests name what the harness set
+    up. Test-only material: never use these seeds for anything real.
 */
 #ifndef FUZZ_KEYS_H
 #define FUZZ_KEYS_H
@@ -23,5 +24,40 @@ static const uint8_t fuzz_recipient_private[FUZZ_N_RECIPIENTS][32] = {
      0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22, 0x22},
     {0x33, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33,
      0x33, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33}};
+
+/* Ed25519 seeds of the recipients (they answer in fuzz_broker's seeds), in
+   fuzz_recipient_names order. */
+static const uint8_t fuzz_recipient_sign_seed[FUZZ_N_RECIPIENTS][32] = {
+    {0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44,
+     0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44, 0x44},
+    {0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55,
+     0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55}};
+
+/* X25519 private key of the sender (fuzz_broker's directory needs one). */
+static const uint8_t fuzz_sender_seal_private[32] = {
+    0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66,
+    0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66};
+
+/* fuzz_broker: the agreement between the sender and each recipient (every type,
+   every purpose), and the time base of the seed envelopes. In its re-signing
+   mode the harness moves every time of a header by (now - FUZZ_EPOCH_MS), so the
+   committed seeds never expire. 2025-01-01T00:00:00Z. */
+#define FUZZ_AGREEMENT "AGR-FUZZ-1"
+#define FUZZ_EPOCH_MS 1735689600000LL
+
+/* fuzz_bridge: the bridge's organisation is FUZZ_SENDER; its bearer token; the
+   messages in its inbox (not acked); its outbound rows (bridge.db) in the states
+   queued, submitted and rejected; a message only the outbox knows (queued). */
+#define FUZZ_BRIDGE_TOKEN "fuzz-bridge-token-7f3a9c"
+#define FUZZ_BRIDGE_N_INBOX 3
+static const char *const fuzz_bridge_inbox_ids[FUZZ_BRIDGE_N_INBOX] = {
+    "0190f6a8-0000-7000-8000-00000000a001", "0190f6a8-0000-7000-8000-00000000a002",
+    "0190f6a8-0000-7000-8000-00000000a003"};
+#define FUZZ_BRIDGE_THREAD "0190f6a8-0000-7000-8000-0000000000c1"
+#define FUZZ_BRIDGE_OUT_QUEUED "0190f6a8-0000-7000-8000-00000000b001"
+#define FUZZ_BRIDGE_OUT_SUBMITTED "0190f6a8-0000-7000-8000-00000000b002"
+#define FUZZ_BRIDGE_OUT_REJECTED "0190f6a8-0000-7000-8000-00000000b003"
+#define FUZZ_BRIDGE_OUTBOX_ONLY "0190f6a8-0000-7000-8000-00000000b004"
+#define FUZZ_BRIDGE_CASE "CASE-FUZZ-1"
 
 #endif

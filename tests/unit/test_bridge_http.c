@@ -212,6 +212,45 @@ static void test_problem_json(void)
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(o, "id")), "X");
     json_decref(o);
     json_decref(extra);
+    /* Every type the bridge sends has a title of its own (these two fell back on
+       the type name). */
+    pt_problem_set(&p, 400, "invalid-header", "Idempotency-Key", "bad key");
+    CU_ASSERT_STRING_EQUAL(p.title, "Header is not valid");
+    pt_problem_set(&p, 409, "idempotency-key-reused", "Idempotency-Key", "other body");
+    CU_ASSERT_STRING_EQUAL(p.title, "Idempotency-Key already used with another body");
+}
+
+/* Found by fuzz_bridge: a 405 echoing a method of invalid UTF-8 (or a detail cut
+   inside a multi-byte character) made jansson refuse the whole document, and the
+   bridge answered with a bare {"status":503} under another HTTP status. */
+static void test_problem_invalid_utf8(void)
+{
+    pt_problem_t p;
+    pt_problem_set(&p, 405, "method-not-allowed", "a\xc3", "%s is not allowed here",
+                   "P\xff\xfeST\xe2\x82");
+    CU_ASSERT_STRING_EQUAL(p.detail, "P??ST?? is not allowed here");
+    CU_ASSERT_STRING_EQUAL(p.path, "a?");
+    json_t *o = pt_problem_json(&p, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(o, "detail")),
+                           "P??ST?? is not allowed here");
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(o, "status")), 405);
+    json_decref(o);
+    /* Valid multi-byte text is kept; one cut by the detail's size loses only the
+       cut character. Overlong forms and surrogates are not UTF-8. */
+    char field[400] = "";
+    for (int i = 0; i < 199; i++)
+        strcat(field, "\xc3\xa9"); /* é */
+    pt_problem_set(&p, 400, "unknown-field", "", "xy%s", field);
+    CU_ASSERT_EQUAL(strlen(p.detail), sizeof p.detail - 1);
+    CU_ASSERT_EQUAL(p.detail[sizeof p.detail - 2], '?');
+    CU_ASSERT_EQUAL(memcmp(p.detail, "xy\xc3\xa9\xc3\xa9", 6), 0);
+    o = pt_problem_json(&p, NULL);
+    CU_ASSERT_PTR_NOT_NULL(o);
+    json_decref(o);
+    pt_problem_set(&p, 400, "unknown-field", "",
+                   "\xc0\xaf|\xed\xa0\x80|\xf4\x90\x80\x80|\xf0\x9f\x98\x80");
+    CU_ASSERT_STRING_EQUAL(p.detail, "??|???|????|\xf0\x9f\x98\x80");
 }
 
 static void test_inbox_query(void)
@@ -315,6 +354,7 @@ int main(void)
     CU_add_test(s, "consent given or derived from the body", test_submit_consent);
     CU_add_test(s, "bad submit requests: problem type and path", test_submit_bad);
     CU_add_test(s, "problem+json", test_problem_json);
+    CU_add_test(s, "problem+json from invalid UTF-8", test_problem_invalid_utf8);
     CU_add_test(s, "inbox query", test_inbox_query);
     CU_add_test(s, "webhook signature", test_signature);
     CU_add_test(s, "bearer token", test_bearer);
