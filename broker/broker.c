@@ -86,6 +86,7 @@ struct _pt_broker_t {
     pt_transport_t *transport;
     pt_deliver_t *deliver;
     pt_audit_t *audit;
+    pt_store_session_t *session;        /* LISTEN and the signer lock (issue 9) */
     pt_decode_limits_t limits;
     s_pending_t pending[PT_BROKER_BATCH_MAX];
     size_t n_pending;
@@ -116,6 +117,8 @@ struct _pt_broker_t {
     int64_t last_stats_ms;              /* queue gauges, once a second */
     uint64_t delivered_counted;         /* pt_deliver_sent_count already in the counter */
     int db_down;
+    int session_down;                   /* logged once per outage of the session */
+    int notices_waiting;                /* another broker created notices (push them) */
 };
 
 /* --- replies ---------------------------------------------------------------- */
@@ -2009,6 +2012,27 @@ pt_broker_t *pt_broker_new(const pt_broker_config_t *config, volatile sig_atomic
         snprintf(err, err_len, "migrations failed: %s", why);
         goto error;
     }
+    /* Issue 9: this broker's identity among those sharing the database, and its
+       own session for wake-ups and the checkpoint signer lock. A session that
+       cannot connect now keeps trying from the loop (polling covers meanwhile). */
+    char instance[PT_STORE_INSTANCE_MAX];
+    snprintf(instance, sizeof instance, "%s",
+             config->instance_id ? config->instance_id : pt_store_instance(self->store));
+    if ((config->instance_id && strlen(config->instance_id) >= sizeof instance) ||
+        pt_store_set_instance(self->store, instance,
+                              config->delivery_lease_ms > 0 ? config->delivery_lease_ms
+                                                            : PT_STORE_DEFAULT_LEASE_MS) != 0) {
+        snprintf(err, err_len, "instance id must be 1 to %d bytes", PT_STORE_INSTANCE_MAX - 1);
+        goto error;
+    }
+    self->session = pt_store_session_new(config->conninfo, why, sizeof why);
+    if (!self->session) {
+        snprintf(err, err_len, "out of memory");
+        goto error;
+    }
+    if (pt_store_session_socket(self->session) < 0)
+        pt_log(PT_LOG_WARN, "store", NULL, NULL, "notification session not connected yet: %s",
+               why);
     if (pt_directory_load(self->directory, self->store) != PT_STORE_OK) {
         snprintf(err, err_len, "cannot load organisations and agreements");
         goto error;
@@ -2028,10 +2052,13 @@ pt_broker_t *pt_broker_new(const pt_broker_config_t *config, volatile sig_atomic
         snprintf(err, err_len, "out of memory");
         goto error;
     }
+    pt_deliver_configure(self->deliver, config->delivery_poll_ms, config->delivery_lease_ms);
+    pt_audit_set_session(self->audit, self->session);
     pt_log(PT_LOG_INFO, "broker", NULL, NULL,
-           "puente-broker %s listening on %s with %zu organisations, %zu crypto threads",
+           "puente-broker %s listening on %s with %zu organisations, %zu crypto threads, "
+           "instance %s",
            PT_BROKER_VERSION, config->endpoint, pt_directory_org_count(self->directory),
-           pt_workers_parallelism(self->workers));
+           pt_workers_parallelism(self->workers), pt_store_instance(self->store));
     return self;
 error:
     pt_broker_destroy(&self);
@@ -2092,11 +2119,55 @@ static void s_queue_stats(pt_broker_t *self, int64_t now)
                       cp.at_ms < now ? (double)(now - cp.at_ms) / 1000.0 : 0);
 }
 
+/* --- other brokers (issue 9) ------------------------------------------------------ */
+
+/* A notification from the session: another broker stored deliveries or notices
+   for an organisation, gave up its claims, or changed the directory. Our own
+   (sent by our store's connection) are skipped: the loop acted on them already. */
+static void s_on_notify(const char *channel, const char *payload, int sender_pid, void *arg)
+{
+    pt_broker_t *self = arg;
+    if (sender_pid != 0 && sender_pid == pt_store_backend_pid(self->store))
+        return;
+    if (strcmp(channel, PT_STORE_CHANNEL_DELIVERY) == 0)
+        pt_deliver_wake(self->deliver, payload);
+    else if (strcmp(channel, PT_STORE_CHANNEL_NOTICE) == 0)
+        self->notices_waiting = 1;
+    else if (strcmp(channel, PT_STORE_CHANNEL_DIRECTORY) == 0)
+        pt_directory_request_reload();
+}
+
+/* Reads the session's notifications (after a reconnect, when some may have been
+   missed: every delivery pass, the notices and the directory). */
+static void s_session_poll(pt_broker_t *self)
+{
+    int reconnected = 0;
+    pt_store_result_t rc =
+        pt_store_session_poll(self->session, pt_now_ms(), s_on_notify, self, &reconnected);
+    if (reconnected) {
+        pt_log(PT_LOG_INFO, "store", NULL, NULL, "notification session connected");
+        pt_deliver_wake_all(self->deliver);
+        pt_directory_request_reload();
+        self->notices_waiting = 1;
+        self->session_down = 0;
+    } else if (rc != PT_STORE_OK && !self->session_down) {
+        pt_log(PT_LOG_WARN, "store", NULL, NULL,
+               "notification session lost (%s); polling until it is back",
+               pt_store_session_error(self->session));
+        self->session_down = 1;
+    }
+    if (self->notices_waiting) {
+        self->notices_waiting = 0;
+        s_notices_push(self, NULL, NULL, 0);
+    }
+}
+
 int pt_broker_run(pt_broker_t *self, volatile sig_atomic_t *stop)
 {
-    zmq_pollitem_t items[2] = {
+    zmq_pollitem_t items[3] = {
         {pt_transport_router(self->transport), 0, ZMQ_POLLIN, 0},
         {pt_transport_zap(self->transport), 0, ZMQ_POLLIN, 0},
+        {NULL, -1, 0, 0},
     };
     while (!*stop) {
         /* SIGHUP (main.c): between batches, so no stage sees a half-loaded directory;
@@ -2114,7 +2185,10 @@ int pt_broker_run(pt_broker_t *self, volatile sig_atomic_t *stop)
         int64_t timeout = pt_deliver_timeout_ms(self->deliver, now);
         if (timeout > 1000)
             timeout = 1000;
-        int rc = zmq_poll(items, 2, (long)timeout);
+        /* The session's socket (it changes when the session reconnects). */
+        items[2].fd = pt_store_session_socket(self->session);
+        items[2].events = items[2].fd >= 0 ? ZMQ_POLLIN : 0;
+        int rc = zmq_poll(items, items[2].fd >= 0 ? 3 : 2, (long)timeout);
         if (rc < 0) {
             if (errno == EINTR)
                 continue;
@@ -2150,6 +2224,7 @@ int pt_broker_run(pt_broker_t *self, volatile sig_atomic_t *stop)
         s_flush(self);
         s_flush_acks(self);
         s_expire_sweep(self, pt_now_ms());
+        s_session_poll(self);
         pt_audit_tick(self->audit, pt_now_ms(), 0);
         pt_store_result_t delivered = pt_deliver_run(self->deliver, pt_now_ms());
         if (delivered == PT_STORE_UNAVAILABLE)
@@ -2182,6 +2257,7 @@ void pt_broker_destroy(pt_broker_t **self_p)
     pt_workers_destroy(&self->workers);
     pt_deliver_destroy(&self->deliver);
     pt_audit_destroy(&self->audit);
+    pt_store_session_destroy(&self->session);
     pt_transport_destroy(&self->transport);
     if (self->zmq_context)
         zmq_ctx_term(self->zmq_context);

@@ -10,6 +10,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "metrics.h"
 
@@ -28,6 +29,10 @@ typedef struct {
        sets readiness in the registry: not ready while the database is unreachable. */
     pt_metrics_t *metrics;
     pt_broker_metrics_t *families;
+    /* Several brokers over one database (issue 9; docs/ha.md). NULL / 0 = default. */
+    const char *instance_id;     /* unique per broker; default "<hostname>:<pid>" */
+    int64_t delivery_lease_ms;   /* claim lease; default PT_STORE_DEFAULT_LEASE_MS */
+    int64_t delivery_poll_ms;    /* polling fallback; default PT_DELIVER_SWEEP_MS */
 } pt_broker_config_t;
 
 typedef struct _pt_broker_t pt_broker_t;

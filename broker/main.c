@@ -50,6 +50,15 @@ static const pt_config_key_t s_keys[] = {
     {"broker", "metrics_listen", PT_CONFIG_ENDPOINT, PT_METRICS_DEFAULT_LISTEN, 0,
      "PUENTE_METRICS_LISTEN", "metrics-listen", 0, 0, 0,
      "HOST:PORT for /metrics, /healthz, /readyz; empty = off"},
+    /* Several brokers over one database (issue 9, docs/ha.md). */
+    {"broker", "instance_id", PT_CONFIG_STRING, NULL, 0, "PUENTE_INSTANCE_ID", "instance-id", 0, 0,
+     0, "this broker among those sharing the database (1-128 bytes); default HOSTNAME:PID"},
+    {"broker", "delivery_lease", PT_CONFIG_DURATION, "30s", 0, "PUENTE_DELIVERY_LEASE",
+     "delivery-lease", 1000, 3600000, 0,
+     "claim on a delivery; another broker takes it over this long after we die (1s..1h)"},
+    {"broker", "delivery_poll", PT_CONFIG_DURATION, "1s", 0, "PUENTE_DELIVERY_POLL",
+     "delivery-poll", 10, 600000, 0,
+     "retries and the fallback for missed wake-ups: a delivery pass this often (10ms..10m)"},
 };
 #define S_N_KEYS (sizeof s_keys / sizeof s_keys[0])
 
@@ -115,6 +124,9 @@ int main(int argc, char **argv)
         .sql_dir = pt_config_get(cfg, "broker", "sql_dir"),
         .max_frame_bytes = (size_t)pt_config_number(cfg, "broker", "max_frame",
                                                      PT_BROKER_DEFAULT_MAX_FRAME),
+        .instance_id = pt_config_get(cfg, "broker", "instance_id"),
+        .delivery_lease_ms = pt_config_number(cfg, "broker", "delivery_lease", 30000),
+        .delivery_poll_ms = pt_config_number(cfg, "broker", "delivery_poll", 1000),
     };
     if (!config.endpoint || !config.keys_dir || !config.sql_dir) {
         fprintf(stderr, "puente-broker: [broker] endpoint, keys and sql_dir must not be empty\n");
