@@ -99,9 +99,14 @@ static pt_client_result_t s_send(pt_client_t *client, const char *to, const char
     consent.consent_for_tracing = 1;
     consent.legal_basis = PUENTE__V1__LEGAL_BASIS__LEGAL_BASIS_CONSENT;
     const char *recipients[1] = {to};
-    pt_send_t msg = {.message_type = type, .recipients = recipients, .n_recipients = 1,
-                     .case_token = case_token, .correlation_id = correlation_id,
-                     .consent = &consent, .body = body, .body_len = len};
+    pt_send_t msg = {.message_type = type,
+                     .recipients = recipients,
+                     .n_recipients = 1,
+                     .case_token = case_token,
+                     .correlation_id = correlation_id,
+                     .consent = &consent,
+                     .body = body,
+                     .body_len = len};
     pt_reject_info_t rej;
     memset(&rej, 0, sizeof rej);
     pt_client_result_t rc = pt_client_send(client, &msg, receipt, &rej);
@@ -176,15 +181,15 @@ static void test_notify_wakes_other_broker(void)
 
 /* --- (b) one recipient connected to both brokers ------------------------------------- */
 
-#define S_CORRS 8       /* referrals from MX-DIF: request on broker0, revoke on broker1 */
-#define S_PLAIN 12      /* referrals from HN-DINAF on broker1 */
+#define S_CORRS 8  /* referrals from MX-DIF: request on broker0, revoke on broker1 */
+#define S_PLAIN 12 /* referrals from HN-DINAF on broker1 */
 #define S_MSGS (2 * S_CORRS + S_PLAIN)
 #define S_FRAMES_MAX 1024
 
 typedef struct {
     int64_t delivery_id;
     uint32_t attempt;
-    int broker;           /* whose connection got it */
+    int broker; /* whose connection got it */
     uint8_t message_id[16];
 } s_frame_t;
 
@@ -312,7 +317,7 @@ static void test_one_recipient_on_both_brokers(void)
     }
     CU_ASSERT_EQUAL(acked, S_MSGS);
     for (int k = 0; k < 2; k++)
-        s_raw_pump(raw[k], k, 300, &seen);   /* a late duplicate would show up here */
+        s_raw_pump(raw[k], k, 300, &seen); /* a late duplicate would show up here */
 
     /* Every delivery reached exactly one connection per attempt, and the first
        attempt of each was made exactly once. */
@@ -367,8 +372,11 @@ static pt_client_t *s_inbox_client(pt_harness_t *h, int index, const char *inbox
 {
     char err[256] = "";
     pt_client_opts_t opts = {.endpoint = pt_harness_endpoint_at(h, index),
-                             .keys_dir = pt_harness_keys(h), .org_id = "GT-PGN", .receive = 1,
-                             .timeout_ms = 1000, .inbox_path = inbox};
+                             .keys_dir = pt_harness_keys(h),
+                             .org_id = "GT-PGN",
+                             .receive = 1,
+                             .timeout_ms = 1000,
+                             .inbox_path = inbox};
     pt_client_t *client = pt_client_new(&opts, err, sizeof err);
     if (!client)
         fprintf(stderr, "itest_multibroker: GT-PGN on broker %d: %s\n", index, err);
@@ -384,7 +392,7 @@ static void test_takeover_after_lease(void)
     char inbox[700];
     snprintf(inbox, sizeof inbox, "%s/gt-inbox.db", pt_harness_dir(h));
     pt_client_t *mx = s_client_at(h, 0, "MX-DIF", 0);
-    pt_client_t *probe = s_client_at(h, 1, "GT-PGN", 0);   /* broker1 knows GT-PGN */
+    pt_client_t *probe = s_client_at(h, 1, "GT-PGN", 0); /* broker1 knows GT-PGN */
     pt_client_destroy(&probe);
     pt_client_t *gt = s_inbox_client(h, 1, inbox);
     CU_ASSERT_FATAL(mx && gt);
@@ -494,8 +502,7 @@ static void test_signer_takeover(void)
     /* More events through the survivor; it takes the lock and signs them. */
     mx = s_client_at(h, other, "MX-DIF", 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(mx);
-    CU_ASSERT_EQUAL(s_send(mx, "GT-PGN", "referral.request", "CASE-MB-D2", NULL, &r),
-                    PT_CLIENT_OK);
+    CU_ASSERT_EQUAL(s_send(mx, "GT-PGN", "referral.request", "CASE-MB-D2", NULL, &r), PT_CLIENT_OK);
     pt_client_destroy(&mx);
     leaves = pt_harness_sql_count(h, "SELECT count(*) FROM audit_log");
     snprintf(sql, sizeof sql,

@@ -195,8 +195,10 @@ static int s_broker_start_once(pt_harness_t *self, int index, int named)
             return -1;
         }
         char err[256];
-        pt_client_opts_t opts = {.endpoint = self->endpoint[index], .keys_dir = self->keys,
-                                 .org_id = "operator", .timeout_ms = 300};
+        pt_client_opts_t opts = {.endpoint = self->endpoint[index],
+                                 .keys_dir = self->keys,
+                                 .org_id = "operator",
+                                 .timeout_ms = 300};
         pt_client_t *client = pt_client_new(&opts, err, sizeof err);
         if (client) {
             pt_client_destroy(&client);
@@ -229,8 +231,11 @@ int pt_harness_broker_stop(pt_harness_t *self, int sig)
 static pt_client_t *s_client(pt_harness_t *self, int index, const char *org, int receive)
 {
     char err[256] = "";
-    pt_client_opts_t opts = {.endpoint = self->endpoint[index], .keys_dir = self->keys,
-                             .org_id = org, .receive = receive, .timeout_ms = 5000};
+    pt_client_opts_t opts = {.endpoint = self->endpoint[index],
+                             .keys_dir = self->keys,
+                             .org_id = org,
+                             .receive = receive,
+                             .timeout_ms = 5000};
     pt_client_t *client = pt_client_new(&opts, err, sizeof err);
     if (!client)
         fprintf(stderr, "harness: client %s: %s\n", org, err);

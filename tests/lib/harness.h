@@ -119,7 +119,6 @@ void pt_harness_conninfo_for(const pt_harness_t *self, const char *dbname, char 
    before starting the broker. */
 const char *pt_harness_metrics_url(pt_harness_t *self);
 
-
 /* --- added for several brokers over one database (issue 9) ------------------- */
 
 /* Starts broker number index (0..PT_HARNESS_BROKERS-1) over this harness's

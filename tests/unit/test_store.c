@@ -963,7 +963,7 @@ static void test_claims(void)
     /* a sends m0 (retry in 1 s): its claim holds past the retry time. */
     CU_ASSERT_EQUAL(pt_store_mark_sent(s_store, a1.ids[0], now, now + 1000), PT_STORE_OK);
     CU_ASSERT_EQUAL(pt_store_mark_sent(b, b1.ids[0], now, now + 1000), PT_STORE_OK);
-    CU_ASSERT_EQUAL(s_due_of(b, "XI-ISS", now + 2000, 10).n, 1);   /* its own m2 only */
+    CU_ASSERT_EQUAL(s_due_of(b, "XI-ISS", now + 2000, 10).n, 1); /* its own m2 only */
     /* a renews at +9 s: b still cannot take m0 at +12 s. */
     const char *iss[] = {"XI-ISS"};
     CU_ASSERT_EQUAL(pt_store_claims_renew(s_store, iss, 1, now + 9000), PT_STORE_OK);
