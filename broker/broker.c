@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "authn.h"
@@ -1854,6 +1855,51 @@ static void s_prepared_clear(s_prepared_t *pre)
 /* Runs frame in through the pipeline, in arrival order, with what the pool
    prepared. stale: the directory changed since the pool verified it (an admin
    request earlier in this pass), so stages 1-3 are run again here. */
+/* --- other brokers (issue 9) ------------------------------------------------------ */
+
+/* After an operator's request that may have changed organisations, keys, agreements
+   or auditors, tells the other brokers to reload their directory (they skip
+   nothing: this broker's own notification is skipped by itself). Changes made
+   with SQL behind the brokers' backs still need SIGHUP, as with one broker. */
+static void s_admin_notify(pt_broker_t *self, const pt_inbound_t *in,
+                           const Puente__V1__AdminRequest *request)
+{
+    if (strcmp(in->identity, PT_OPERATOR_ID) != 0)
+        return;
+    switch (request->op_case) {
+    case PUENTE__V1__ADMIN_REQUEST__OP_ORG_LIST:
+    case PUENTE__V1__ADMIN_REQUEST__OP_ORG_SHOW:
+    case PUENTE__V1__ADMIN_REQUEST__OP_AGREEMENT_LIST:
+    case PUENTE__V1__ADMIN_REQUEST__OP_QUEUE_LIST:
+    case PUENTE__V1__ADMIN_REQUEST__OP_STATUS:
+    case PUENTE__V1__ADMIN_REQUEST__OP_RETENTION_RUN:
+        return;   /* read the directory, or do not touch it */
+    default:
+        break;    /* a change, or an operation this list does not know yet */
+    }
+    pt_store_result_t rc = pt_store_notify(self->store, PT_STORE_CHANNEL_DIRECTORY, "admin");
+    if (rc != PT_STORE_OK)
+        pt_log(PT_LOG_WARN, "admin", NULL, NULL,
+               "could not tell the other brokers to reload their directory (%s); SIGHUP them",
+               pt_store_last_error(self->store));
+}
+
+/* A notification from the session: another broker stored deliveries or notices
+   for an organisation, gave up its claims, or changed the directory. Our own
+   (sent by our store's connection) are skipped: the loop acted on them already. */
+static void s_on_notify(const char *channel, const char *payload, int sender_pid, void *arg)
+{
+    pt_broker_t *self = arg;
+    if (sender_pid != 0 && sender_pid == pt_store_backend_pid(self->store))
+        return;
+    if (strcmp(channel, PT_STORE_CHANNEL_DELIVERY) == 0)
+        pt_deliver_wake(self->deliver, payload);
+    else if (strcmp(channel, PT_STORE_CHANNEL_NOTICE) == 0)
+        self->notices_waiting = 1;
+    else if (strcmp(channel, PT_STORE_CHANNEL_DIRECTORY) == 0)
+        pt_directory_request_reload();
+}
+
 static void s_dispatch(pt_broker_t *self, const pt_inbound_t *in, s_prepared_t *pre, int stale)
 {
     if (in->status != PT_INBOUND_OK || pre->decode_rc != PT_DECODE_OK)
@@ -1918,6 +1964,7 @@ static void s_dispatch(pt_broker_t *self, const pt_inbound_t *in, s_prepared_t *
         break;
     case PUENTE__V1__CLIENT_FRAME__BODY_ADMIN:
         s_handle_admin(self, in, frame->admin);
+        s_admin_notify(self, in, frame->admin);
         break;
     case PUENTE__V1__CLIENT_FRAME__BODY_OVERDUE:
         s_handle_overdue(self, in, frame->overdue);
@@ -1969,6 +2016,21 @@ static int s_load_operator(pt_broker_t *self, char *err, size_t err_len)
     return rc;
 }
 
+/* The default instance id: "HOSTNAME:PORT" (the endpoint's port; the whole
+   endpoint when it has none, e.g. ipc://). Two brokers on one host bind different
+   endpoints, and a broker restarted on the same endpoint gets its id back, so it
+   resumes its own claims at once instead of waiting for their lease to end. */
+static void s_default_instance(const char *endpoint, char *out, size_t cap)
+{
+    char host[64] = "";
+    if (gethostname(host, sizeof host - 1) != 0 || !host[0])
+        snprintf(host, sizeof host, "localhost");
+    host[sizeof host - 1] = '\0';
+    const char *colon = endpoint ? strrchr(endpoint, ':') : NULL;
+    int port = colon && colon[1] && strspn(colon + 1, "0123456789") == strlen(colon + 1);
+    snprintf(out, cap, "%s:%s", host, port ? colon + 1 : endpoint ? endpoint : "");
+}
+
 pt_broker_t *pt_broker_new(const pt_broker_config_t *config, volatile sig_atomic_t *stop,
                            char *err, size_t err_len)
 {
@@ -2016,8 +2078,10 @@ pt_broker_t *pt_broker_new(const pt_broker_config_t *config, volatile sig_atomic
        own session for wake-ups and the checkpoint signer lock. A session that
        cannot connect now keeps trying from the loop (polling covers meanwhile). */
     char instance[PT_STORE_INSTANCE_MAX];
-    snprintf(instance, sizeof instance, "%s",
-             config->instance_id ? config->instance_id : pt_store_instance(self->store));
+    if (config->instance_id)
+        snprintf(instance, sizeof instance, "%s", config->instance_id);
+    else
+        s_default_instance(config->endpoint, instance, sizeof instance);
     if ((config->instance_id && strlen(config->instance_id) >= sizeof instance) ||
         pt_store_set_instance(self->store, instance,
                               config->delivery_lease_ms > 0 ? config->delivery_lease_ms
@@ -2119,23 +2183,6 @@ static void s_queue_stats(pt_broker_t *self, int64_t now)
                       cp.at_ms < now ? (double)(now - cp.at_ms) / 1000.0 : 0);
 }
 
-/* --- other brokers (issue 9) ------------------------------------------------------ */
-
-/* A notification from the session: another broker stored deliveries or notices
-   for an organisation, gave up its claims, or changed the directory. Our own
-   (sent by our store's connection) are skipped: the loop acted on them already. */
-static void s_on_notify(const char *channel, const char *payload, int sender_pid, void *arg)
-{
-    pt_broker_t *self = arg;
-    if (sender_pid != 0 && sender_pid == pt_store_backend_pid(self->store))
-        return;
-    if (strcmp(channel, PT_STORE_CHANNEL_DELIVERY) == 0)
-        pt_deliver_wake(self->deliver, payload);
-    else if (strcmp(channel, PT_STORE_CHANNEL_NOTICE) == 0)
-        self->notices_waiting = 1;
-    else if (strcmp(channel, PT_STORE_CHANNEL_DIRECTORY) == 0)
-        pt_directory_request_reload();
-}
 
 /* Reads the session's notifications (after a reconnect, when some may have been
    missed: every delivery pass, the notices and the directory). */

@@ -30,7 +30,7 @@ typedef struct {
     pt_metrics_t *metrics;
     pt_broker_metrics_t *families;
     /* Several brokers over one database (issue 9; docs/ha.md). NULL / 0 = default. */
-    const char *instance_id;     /* unique per broker; default "<hostname>:<pid>" */
+    const char *instance_id;     /* unique per broker; default "<hostname>:<endpoint port>" */
     int64_t delivery_lease_ms;   /* claim lease; default PT_STORE_DEFAULT_LEASE_MS */
     int64_t delivery_poll_ms;    /* polling fallback; default PT_DELIVER_SWEEP_MS */
 } pt_broker_config_t;

@@ -52,7 +52,7 @@ static const pt_config_key_t s_keys[] = {
      "HOST:PORT for /metrics, /healthz, /readyz; empty = off"},
     /* Several brokers over one database (issue 9, docs/ha.md). */
     {"broker", "instance_id", PT_CONFIG_STRING, NULL, 0, "PUENTE_INSTANCE_ID", "instance-id", 0, 0,
-     0, "this broker among those sharing the database (1-128 bytes); default HOSTNAME:PID"},
+     0, "this broker among those sharing the database (1-128 bytes); default HOSTNAME:PORT"},
     {"broker", "delivery_lease", PT_CONFIG_DURATION, "30s", 0, "PUENTE_DELIVERY_LEASE",
      "delivery-lease", 1000, 3600000, 0,
      "claim on a delivery; another broker takes it over this long after we die (1s..1h)"},

@@ -3681,6 +3681,14 @@ pt_store_result_t pt_store_claims_renew(pt_store_t *self, const char *const *rec
     return rc;
 }
 
+pt_store_result_t pt_store_notify(pt_store_t *self, const char *channel, const char *payload)
+{
+    if (!self || !channel || !payload)
+        return PT_STORE_ERROR;
+    const char *values[2] = {channel, payload};
+    return s_exec_text(self, "SELECT pg_notify($1, $2)", 2, values);
+}
+
 pt_store_result_t pt_store_claims_release(pt_store_t *self, const char *recipient,
                                           int64_t now_ms)
 {

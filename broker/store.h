@@ -538,6 +538,11 @@ pt_store_result_t pt_store_claims_renew(pt_store_t *self, const char *const *rec
 pt_store_result_t pt_store_claims_release(pt_store_t *self, const char *recipient,
                                           int64_t now_ms);
 
+/* Sends a notification (channel, payload) to every listening broker, at once (its
+   own transaction). Used for what no trigger sees: an operator's directory change
+   (PT_STORE_CHANNEL_DIRECTORY). */
+pt_store_result_t pt_store_notify(pt_store_t *self, const char *channel, const char *payload);
+
 /* The server process id of the store's connection (0 when there is none):
    notifications caused by this store's transactions carry it. */
 int pt_store_backend_pid(const pt_store_t *self);
@@ -545,7 +550,7 @@ int pt_store_backend_pid(const pt_store_t *self);
 /* Notification channels (payloads in 010_multi_broker.sql). */
 #define PT_STORE_CHANNEL_DELIVERY "puente_delivery"    /* payload: recipient org id */
 #define PT_STORE_CHANNEL_NOTICE "puente_notice"        /* payload: party org id */
-#define PT_STORE_CHANNEL_DIRECTORY "puente_directory"  /* payload: the changed table */
+#define PT_STORE_CHANNEL_DIRECTORY "puente_directory"  /* payload: "admin" */
 
 /* A dedicated database session of one broker: it LISTENs on the three channels
    and may hold the checkpoint signer's advisory lock, which PostgreSQL releases

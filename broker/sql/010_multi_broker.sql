@@ -26,8 +26,10 @@ ALTER TABLE deliveries ADD COLUMN claimed_by text CHECK (length(claimed_by) BETW
 --   puente_delivery   payload: the recipient's org id: new deliveries were stored
 --                     for it, or a broker gave up its claims on them
 --   puente_notice     payload: the party's org id: new notices (007) for it
---   puente_directory  payload: the table: organisations, keys, agreements or
---                     auditors changed (the other brokers reload their directory)
+--   puente_directory  payload: "admin": sent by a broker (not a trigger) after an
+--                     operator's change through it; the others reload their
+--                     directory. Changes made with SQL behind the brokers' backs
+--                     still need SIGHUP, as with one broker.
 CREATE FUNCTION pt_notify_deliveries() RETURNS trigger
     LANGUAGE plpgsql AS $$
 BEGIN
@@ -51,22 +53,6 @@ $$;
 CREATE TRIGGER notices_notify AFTER INSERT ON notices
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
     EXECUTE FUNCTION pt_notify_notices();
-
-CREATE FUNCTION pt_notify_directory() RETURNS trigger
-    LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('puente_directory', TG_TABLE_NAME);
-    RETURN NULL;
-END;
-$$;
-CREATE TRIGGER organisations_notify AFTER INSERT OR UPDATE OR DELETE ON organisations
-    FOR EACH STATEMENT EXECUTE FUNCTION pt_notify_directory();
-CREATE TRIGGER org_keys_notify AFTER INSERT OR UPDATE OR DELETE ON org_keys
-    FOR EACH STATEMENT EXECUTE FUNCTION pt_notify_directory();
-CREATE TRIGGER agreements_notify AFTER INSERT OR UPDATE OR DELETE ON agreements
-    FOR EACH STATEMENT EXECUTE FUNCTION pt_notify_directory();
-CREATE TRIGGER auditors_notify AFTER INSERT OR UPDATE OR DELETE ON auditors
-    FOR EACH STATEMENT EXECUTE FUNCTION pt_notify_directory();
 
 -- One audit log for all brokers. Its order is already the database's: leaves
 -- are appended at COMMIT under the audit_head row lock (006). Checkpoints are
