@@ -46,12 +46,17 @@
 
 #define BENCH_BODY_BYTES 1024
 #define BENCH_RECEIVER "GT-PGN"
+/* The two-broker modes' receiver: one without the backlog earlier modes may leave
+   (the paced modes fall behind on a busy machine), so they measure the same thing. */
+#define BENCH_RECEIVER_2B "HN-DINAF"
 #define BENCH_SINK "US-ORR" /* ingest-only target: nobody ever receives for it */
 #define BENCH_MESSAGE_TYPE "referral.request"
 #define BENCH_MAX_SENDERS 3
 
 static const char *const s_senders_to_receiver[BENCH_MAX_SENDERS] = {"MX-DIF", "HN-DINAF",
                                                                      "SV-CONNA"};
+static const char *const s_senders_to_receiver_2b[BENCH_MAX_SENDERS] = {"MX-DIF", "GT-PGN",
+                                                                        "SV-CONNA"};
 /* SV-CONNA has no agreement with US-ORR in the demo set. */
 static const char *const s_senders_to_sink[BENCH_MAX_SENDERS] = {"MX-DIF", "HN-DINAF", "GT-PGN"};
 
@@ -425,6 +430,7 @@ typedef struct {
     void *ctx;
     const char *keys_dir;
     const char *endpoint;
+    const char *org; /* the receiving organisation */
     const s_msg_t *msgs;
     size_t n;
     int open; /* 1: check, verify, open before acking */
@@ -452,18 +458,18 @@ static void *s_receiver_run(void *arg)
 {
     s_receiver_t *self = arg;
     char why[256];
-    pt_keyset_t *me = pt_keyset_load(self->keys_dir, BENCH_RECEIVER, 1, why, sizeof why);
+    pt_keyset_t *me = pt_keyset_load(self->keys_dir, self->org, 1, why, sizeof why);
     pt_keyset_t *from[BENCH_MAX_SENDERS] = {0};
     for (int s = 0; me && s < self->n_senders; s++)
         from[s] = pt_keyset_load(self->keys_dir, self->senders[s], 0, why, sizeof why);
-    void *sock = me ? s_dealer(self->ctx, self->keys_dir, self->endpoint, BENCH_RECEIVER) : NULL;
+    void *sock = me ? s_dealer(self->ctx, self->keys_dir, self->endpoint, self->org) : NULL;
     if (!sock) {
         self->failed = 1;
         self->ready = 1;
         goto done;
     }
     Puente__V1__Hello hello = PUENTE__V1__HELLO__INIT;
-    hello.org_id = (char *)BENCH_RECEIVER;
+    hello.org_id = (char *)self->org;
     hello.client = (char *)"puente-bench/0.1";
     hello.receive = 1;
     Puente__V1__ClientFrame hello_frame = PUENTE__V1__CLIENT_FRAME__INIT;
@@ -495,7 +501,7 @@ static void *s_receiver_run(void *arg)
                     good =
                         good && sender &&
                         pt_envelope_verify_header(env, pt_keyset_sign(sender)) == PT_ENV_OK &&
-                        pt_envelope_open(env, header, BENCH_RECEIVER, pt_keyset_seal(me),
+                        pt_envelope_open(env, header, self->org, pt_keyset_seal(me),
                                          pt_keyset_sign(sender), &body, &body_len) == PT_ENV_OK &&
                         body_len == BENCH_BODY_BYTES;
                     free(body);
@@ -554,6 +560,8 @@ typedef struct {
     double rate;   /* offered msgs/s; 0 = saturation */
     int receiver;  /* 0 none, 1 ack only, 2 open + verify + ack */
     size_t window; /* outstanding submits over all senders */
+    int brokers;   /* 2: every sender alternates between two brokers over the database
+                      (issue 9); the receiver stays on the first. 0 or 1: one broker */
 } s_mode_t;
 
 typedef struct {
@@ -573,6 +581,7 @@ typedef struct {
     pt_harness_t *harness;
     void *ctx;
     pid_t broker;
+    pid_t broker2; /* the second broker over the same database, once started */
     int quick;
     const char *perf_out; /* perf data file for the saturation mode, or NULL */
     double perf_seconds;
@@ -603,8 +612,14 @@ static int s_run_mode(s_bench_t *bench, const s_mode_t *mode, s_result_t *result
 {
     const char *keys = pt_harness_keys(bench->harness);
     const char *endpoint = pt_harness_endpoint(bench->harness);
-    const char *const *senders = mode->receiver ? s_senders_to_receiver : s_senders_to_sink;
-    const char *recipient = mode->receiver ? BENCH_RECEIVER : BENCH_SINK;
+    size_t nb = mode->brokers > 1 ? 2 : 1; /* sockets per sender: one per broker */
+    size_t n_socks = BENCH_MAX_SENDERS * nb;
+    const char *const *senders = !mode->receiver ? s_senders_to_sink
+                                 : mode->brokers > 1 ? s_senders_to_receiver_2b
+                                                     : s_senders_to_receiver;
+    const char *recipient = !mode->receiver      ? BENCH_SINK
+                            : mode->brokers > 1 ? BENCH_RECEIVER_2B
+                                                : BENCH_RECEIVER;
     size_t n = mode->n;
     int rc = -1;
     memset(result, 0, sizeof *result);
@@ -617,7 +632,7 @@ static int s_run_mode(s_bench_t *bench, const s_mode_t *mode, s_result_t *result
     int64_t *deliver_ns = calloc(n, sizeof(int64_t));
     int64_t *acked_ns = calloc(n, sizeof(int64_t));
     int64_t *samples = calloc(n, sizeof(int64_t));
-    void *socks[BENCH_MAX_SENDERS] = {0};
+    void *socks[BENCH_MAX_SENDERS * 2] = {0};
     s_receiver_t receiver = {0};
     pthread_t thread;
     int thread_started = 0;
@@ -625,13 +640,16 @@ static int s_run_mode(s_bench_t *bench, const s_mode_t *mode, s_result_t *result
     cli_progress_t *line = NULL;   /* progress on a terminal (cli_progress.h) */
     if (!msgs || !submit_ns || !receipt_ns || !deliver_ns || !acked_ns || !samples)
         goto done;
-    for (int s = 0; s < BENCH_MAX_SENDERS; s++)
-        if (!(socks[s] = s_dealer(bench->ctx, keys, endpoint, senders[s])))
+    for (size_t k = 0; k < n_socks; k++)
+        if (!(socks[k] =
+                  s_dealer(bench->ctx, keys, pt_harness_endpoint_at(bench->harness, (int)(k % nb)),
+                           senders[k / nb])))
             goto done;
     if (mode->receiver) {
         receiver = (s_receiver_t){.ctx = bench->ctx,
                                   .keys_dir = keys,
                                   .endpoint = endpoint,
+                                  .org = recipient,
                                   .msgs = msgs,
                                   .n = n,
                                   .open = mode->receiver == 2,
@@ -650,8 +668,8 @@ static int s_run_mode(s_bench_t *bench, const s_mode_t *mode, s_result_t *result
         }
         usleep(200 * 1000); /* let leftovers of earlier modes drain */
     }
-    /* CURVE handshakes done before the window: one heartbeat per sender. */
-    for (int s = 0; s < BENCH_MAX_SENDERS; s++) {
+    /* CURVE handshakes done before the window: one heartbeat per socket. */
+    for (size_t s = 0; s < n_socks; s++) {
         Puente__V1__Heartbeat beat = PUENTE__V1__HEARTBEAT__INIT;
         Puente__V1__ClientFrame frame = PUENTE__V1__CLIENT_FRAME__INIT;
         frame.body_case = PUENTE__V1__CLIENT_FRAME__BODY_HEARTBEAT;
@@ -659,7 +677,7 @@ static int s_run_mode(s_bench_t *bench, const s_mode_t *mode, s_result_t *result
         s_send_packed(socks[s], &frame.base);
         zmq_pollitem_t item = {socks[s], 0, ZMQ_POLLIN, 0};
         if (zmq_poll(&item, 1, 5000) <= 0) {
-            fprintf(stderr, "loadgen: %s gets no answer from the broker\n", senders[s]);
+            fprintf(stderr, "loadgen: %s gets no answer from the broker\n", senders[s / nb]);
             goto done;
         }
         Puente__V1__BrokerFrame *reply = s_recv_frame(socks[s]);
@@ -668,9 +686,11 @@ static int s_run_mode(s_bench_t *bench, const s_mode_t *mode, s_result_t *result
     }
 
     fprintf(stderr, "loadgen: %s: running\n", mode->name);
-    if (mode->rate == 0 && mode->receiver < 2)
+    if (mode->rate == 0 && mode->receiver < 2 && nb == 1)
         perf = s_perf_start(bench, mode->name);
     int64_t cpu_before = s_cpu_us(bench->broker);
+    if (nb == 2 && cpu_before >= 0)
+        cpu_before = s_cpu_us(bench->broker2) >= 0 ? cpu_before + s_cpu_us(bench->broker2) : -1;
     int64_t pg_before = s_pg_cpu_us();
     int64_t busy_before, total_before;
     s_machine_jiffies(&busy_before, &total_before);
@@ -699,7 +719,8 @@ static int s_run_mode(s_bench_t *bench, const s_mode_t *mode, s_result_t *result
             }
             const s_msg_t *m = &msgs[next];
             submit_ns[next] = s_now_ns();
-            if (zmq_send(socks[m->sender], m->frame, m->frame_len, 0) < 0) {
+            if (zmq_send(socks[(size_t)m->sender * nb + next % nb], m->frame, m->frame_len, 0) <
+                0) {
                 fprintf(stderr, "loadgen: send failed: %s\n", zmq_strerror(errno));
                 goto done;
             }
@@ -711,12 +732,12 @@ static int s_run_mode(s_bench_t *bench, const s_mode_t *mode, s_result_t *result
             int64_t wait = start + (int64_t)next * interval_ns - s_now_ns();
             timeout_ms = wait <= 0 ? 0 : (long)(wait / 1000000) + 0;
         }
-        zmq_pollitem_t items[BENCH_MAX_SENDERS];
-        for (int s = 0; s < BENCH_MAX_SENDERS; s++)
+        zmq_pollitem_t items[BENCH_MAX_SENDERS * 2];
+        for (size_t s = 0; s < n_socks; s++)
             items[s] = (zmq_pollitem_t){socks[s], 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(items, BENCH_MAX_SENDERS, timeout_ms) <= 0)
+        if (zmq_poll(items, (int)n_socks, timeout_ms) <= 0)
             continue;
-        for (int s = 0; s < BENCH_MAX_SENDERS; s++) {
+        for (size_t s = 0; s < n_socks; s++) {
             if (!(items[s].revents & ZMQ_POLLIN))
                 continue;
             Puente__V1__BrokerFrame *frame;
@@ -760,6 +781,8 @@ static int s_run_mode(s_bench_t *bench, const s_mode_t *mode, s_result_t *result
     cli_progress_done(&line);
     int64_t end = s_now_ns();
     int64_t cpu_after = s_cpu_us(bench->broker);
+    if (nb == 2 && cpu_after >= 0)
+        cpu_after = s_cpu_us(bench->broker2) >= 0 ? cpu_after + s_cpu_us(bench->broker2) : -1;
     int64_t pg_after = s_pg_cpu_us();
     int64_t busy_after, total_after;
     s_machine_jiffies(&busy_after, &total_after);
@@ -824,7 +847,7 @@ done:
         receiver.stop = 1;
         pthread_join(thread, NULL);
     }
-    for (int s = 0; s < BENCH_MAX_SENDERS; s++)
+    for (size_t s = 0; s < n_socks; s++)
         if (socks[s])
             zmq_close(socks[s]);
     s_msgs_free(&msgs, n);
@@ -1051,7 +1074,7 @@ done:
 static void s_json_mode(FILE *f, const s_result_t *r, int last)
 {
     fprintf(f,
-            "    {\"name\": \"%s\", \"messages\": %zu, \"offered_per_s\": %.0f, "
+            "    {\"name\": \"%s\", \"brokers\": %d, \"messages\": %zu, \"offered_per_s\": %.0f, "
             "\"achieved_offered_per_s\": %.1f, \"receiver\": \"%s\", \"window\": %zu,\n"
             "     \"receipts\": %zu, \"rejects\": %zu, \"delivered\": %zu, \"acked\": %zu, "
             "\"open_failures\": %zu, \"redeliveries\": %zu, \"late_sends\": %zu,\n"
@@ -1064,7 +1087,8 @@ static void s_json_mode(FILE *f, const s_result_t *r, int last)
             "\"broker_vmhwm_kib\": %ld, \"broker_vmrss_kib\": %ld,\n"
             "     \"postgres_cpu_us_per_msg\": %.1f, \"postgres_cpu_cores\": %.2f, "
             "\"machine_busy_fraction\": %.2f, \"complete\": %s}%s\n",
-            r->mode.name, r->mode.n, r->mode.rate, r->achieved_offered_per_s,
+            r->mode.name, r->mode.brokers > 1 ? 2 : 1, r->mode.n, r->mode.rate,
+            r->achieved_offered_per_s,
             r->mode.receiver == 0   ? "none"
             : r->mode.receiver == 1 ? "ack"
                                     : "open+verify+ack",
@@ -1079,10 +1103,10 @@ static void s_json_mode(FILE *f, const s_result_t *r, int last)
 
 static void s_print_table(const s_result_t *results, size_t n, const s_limits_t *limits)
 {
-    printf("\n%-11s %7s %8s %7s | %8s %7s %7s | %8s %7s %7s | %6s %5s %6s %5s | %7s %4s\n", "mode",
+    printf("\n%-13s %7s %8s %7s | %8s %7s %7s | %8s %7s %7s | %6s %5s %6s %5s | %7s %4s\n", "mode",
            "offered", "ingest/s", "e2e/s", "rcpt p50", "p95", "p99", "dlv p50", "p95", "p99",
            "broker", "cores", "pg", "cores", "HWM", "busy");
-    printf("%-11s %7s %8s %7s | %8s %7s %7s | %8s %7s %7s | %6s %5s %6s %5s | %7s %4s\n", "",
+    printf("%-13s %7s %8s %7s | %8s %7s %7s | %8s %7s %7s | %6s %5s %6s %5s | %7s %4s\n", "",
            "msg/s", "", "", "ms", "ms", "ms", "ms", "ms", "ms", "us/msg", "", "us/msg", "", "MiB",
            "");
     for (size_t i = 0; i < n; i++) {
@@ -1092,7 +1116,7 @@ static void s_print_table(const s_result_t *results, size_t n, const s_limits_t 
             snprintf(offered, sizeof offered, "%.0f", r->mode.rate);
         else
             snprintf(offered, sizeof offered, "max");
-        printf("%-11s %7s %8.0f %7.0f | %8.2f %7.2f %7.2f | %8.2f %7.2f %7.2f | %6.0f %5.2f %6.0f "
+        printf("%-13s %7s %8.0f %7.0f | %8.2f %7.2f %7.2f | %8.2f %7.2f %7.2f | %6.0f %5.2f %6.0f "
                "%5.2f | %7.1f %3.0f%%\n",
                r->mode.name, offered, r->ingest_per_s, r->e2e_per_s, r->receipt.p50_us / 1000,
                r->receipt.p95_us / 1000, r->receipt.p99_us / 1000, r->delivery.p50_us / 1000,
@@ -1100,7 +1124,7 @@ static void s_print_table(const s_result_t *results, size_t n, const s_limits_t 
                r->broker_cpu_share, r->pg_cpu_us_per_msg, r->pg_cpu_share,
                r->broker_hwm_kib / 1024.0, r->machine_busy_share * 100);
         if (!r->complete)
-            printf("%-11s   (incomplete: %zu of %zu receipted, %zu acked within the time limit)\n",
+            printf("%-13s   (incomplete: %zu of %zu receipted, %zu acked within the time limit)\n",
                    "", r->receipts, r->mode.n, r->acked);
     }
     printf("\ncomponent limits (same run, this machine):\n");
@@ -1140,7 +1164,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     int quick = bench.quick;
     s_limits_t limits = {0};
-    s_result_t results[8];
+    s_result_t results[10];
     size_t n_results = 0;
     int rc = 1;
 
@@ -1183,6 +1207,25 @@ int main(int argc, char **argv)
             fprintf(stderr, "loadgen: mode %s incomplete (figures kept)\n", modes[i].name);
         n_results++;
     }
+
+    /* Issue 9: a second broker over the same database; every sender alternates
+       between the two, the receiver stays on the first (messages stored by the
+       second reach it through the database: claim + NOTIFY). */
+    size_t one_broker_results = n_results;
+    if (pt_harness_broker_start_at(bench.harness, 1) != 0 ||
+        !(bench.broker2 = pt_harness_broker_pid_at(bench.harness, 1))) {
+        fprintf(stderr, "loadgen: cannot start the second broker\n");
+        goto done;
+    }
+    s_mode_t two[] = {
+        {"ingest-2b", sat_n, 0, 0, 512, 2},
+        {"throughput-2b", sat_n / 2, 0, 1, 512, 2},
+    };
+    for (size_t i = 0; i < sizeof two / sizeof two[0]; i++) {
+        if (s_run_mode(&bench, &two[i], &results[n_results]) != 0)
+            fprintf(stderr, "loadgen: mode %s incomplete (figures kept)\n", two[i].name);
+        n_results++;
+    }
     s_print_table(results, n_results, &limits);
 
     const s_result_t *ingest = &results[0], *e2e = &results[1];
@@ -1191,6 +1234,12 @@ int main(int argc, char **argv)
         "%.2f; ingest / CURVE round trips = %.3f; end to end / ingest = %.2f\n",
         ingest->ingest_per_s / limits.verify_per_s, ingest->ingest_per_s / limits.store_msgs_per_s,
         ingest->ingest_per_s / limits.zmq_roundtrips_per_s, e2e->e2e_per_s / ingest->ingest_per_s);
+    const s_result_t *ingest2 = &results[one_broker_results],
+                     *e2e2 = &results[one_broker_results + 1];
+    printf("two brokers over one database / one broker: ingest %.2f (%.0f vs %.0f msg/s), "
+           "end to end %.2f (%.0f vs %.0f msg/s)\n",
+           ingest2->ingest_per_s / ingest->ingest_per_s, ingest2->ingest_per_s,
+           ingest->ingest_per_s, e2e2->e2e_per_s / e2e->e2e_per_s, e2e2->e2e_per_s, e2e->e2e_per_s);
 
     if (json_path) {
         FILE *f = fopen(json_path, "w");
@@ -1218,11 +1267,13 @@ int main(int argc, char **argv)
                 limits.zmq_rtt_p50_us, limits.zmq_rtt_p99_us, limits.zmq_roundtrips_per_s);
         fprintf(f,
                 "  \"ratios\": {\"ingest_over_verify\": %.3f, \"ingest_over_store\": %.3f, "
-                "\"ingest_over_zmq_roundtrips\": %.4f, \"e2e_over_ingest\": %.3f},\n",
+                "\"ingest_over_zmq_roundtrips\": %.4f, \"e2e_over_ingest\": %.3f, "
+                "\"two_brokers_ingest_over_one\": %.3f, \"two_brokers_e2e_over_one\": %.3f},\n",
                 ingest->ingest_per_s / limits.verify_per_s,
                 ingest->ingest_per_s / limits.store_msgs_per_s,
                 ingest->ingest_per_s / limits.zmq_roundtrips_per_s,
-                e2e->e2e_per_s / ingest->ingest_per_s);
+                e2e->e2e_per_s / ingest->ingest_per_s, ingest2->ingest_per_s / ingest->ingest_per_s,
+                e2e2->e2e_per_s / e2e->e2e_per_s);
         fprintf(f, "  \"modes\": [\n");
         for (size_t i = 0; i < n_results; i++)
             s_json_mode(f, &results[i], i + 1 == n_results);
@@ -1240,7 +1291,8 @@ int main(int argc, char **argv)
                     fprintf(f, "\n\n# saturation (offered = achieved)\n");
                 for (size_t i = 0; i < n_results; i++) {
                     const s_result_t *r = &results[i];
-                    if (r->mode.receiver != 1 || (pass == 0) != (r->mode.rate > 0))
+                    if (r->mode.receiver != 1 || (pass == 0) != (r->mode.rate > 0) ||
+                        r->mode.brokers > 1)
                         continue;
                     double offered = r->mode.rate > 0 ? r->mode.rate : r->ingest_per_s;
                     fprintf(f, "%.0f %.0f %.3f %.3f %.3f %.3f\n", offered, r->ingest_per_s,

@@ -12,6 +12,7 @@
 #include "pt_merkle.h"
 
 #define S_TICK_MS 200
+#define S_LOCK_TRY_MS 1000
 #define S_QUERY_ROWS_MAX 10000
 #define S_PROOF_LEAVES_MAX ((uint64_t)1 << 24)
 #define REJ(code) PUENTE__V1__REJECT_CODE__##code
@@ -26,6 +27,9 @@ struct _pt_audit_t {
     int64_t last_ms;
     int64_t last_tick_ms;
     int loaded;
+    pt_store_session_t *session;   /* signer lock (issue 9), or NULL */
+    int signer;                    /* held the lock at the last tick */
+    int64_t last_lock_try_ms;
 };
 
 static uint64_t s_env_u64(const char *name, uint64_t fallback)
@@ -55,6 +59,33 @@ pt_audit_t *pt_audit_new(pt_store_t *store, const pt_sign_key_t *broker_key,
     self->every_events = s_env_u64("PUENTE_CHECKPOINT_EVENTS", 1000);
     self->every_ms = (int64_t)s_env_u64("PUENTE_CHECKPOINT_SECONDS", 10) * 1000;
     return self;
+}
+
+void pt_audit_set_session(pt_audit_t *self, pt_store_session_t *session)
+{
+    if (self)
+        self->session = session;
+}
+
+/* 1 when this broker may sign now: it holds the signer lock, or took it (tried
+   at most once a second unless force). */
+static int s_may_sign(pt_audit_t *self, int64_t now_ms, int force)
+{
+    if (!self->session)
+        return 1;
+    if (!self->signer && !force && now_ms - self->last_lock_try_ms < S_LOCK_TRY_MS)
+        return 0;
+    self->last_lock_try_ms = now_ms;
+    int held = pt_store_session_signer(self->session) == 1;
+    if (held && !self->signer) {
+        pt_log(PT_LOG_INFO, "audit", NULL, NULL, "this broker signs the checkpoints now");
+        self->loaded = 0;   /* another broker may have signed since we last looked */
+    } else if (!held && self->signer) {
+        pt_log(PT_LOG_WARN, "audit", NULL, NULL, "lost the checkpoint signer lock: %s",
+               pt_store_session_error(self->session));
+    }
+    self->signer = held;
+    return held;
 }
 
 void pt_audit_destroy(pt_audit_t **self_p)
@@ -102,6 +133,8 @@ void pt_audit_tick(pt_audit_t *self, int64_t now_ms, int force)
     if (!force && now_ms - self->last_tick_ms < S_TICK_MS)
         return;
     self->last_tick_ms = now_ms;
+    if (!s_may_sign(self, now_ms, force))
+        return;
     if (!self->loaded) {
         pt_store_checkpoint_t last;
         pt_store_result_t rc = pt_store_checkpoint_get(self->store, 0, &last);

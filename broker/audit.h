@@ -8,6 +8,13 @@
     whichever comes first, checked at most every 200 ms, and at clean shutdown
     (pt_audit_tick with force). Only a log that grew gets a new checkpoint.
 
+    Several brokers (issue 9): with a session (pt_audit_set_session), checkpoints
+    are signed only while that session holds the signer lock (an advisory lock,
+    pt_store_session_signer), so one broker signs at a time; the others try to
+    take the lock once a second and the first to get it after the holder's
+    session ended signs the next checkpoint. Every broker signs with the same
+    broker key (docs/ha.md).
+
     Every answer is either a packed BrokerFrame or a reject code with a reason.
     Single-threaded: owned by the broker loop.
 */
@@ -35,6 +42,10 @@ typedef struct {
 pt_audit_t *pt_audit_new(pt_store_t *store, const pt_sign_key_t *broker_key,
                          const pt_directory_t *directory);
 void pt_audit_destroy(pt_audit_t **self_p);
+
+/* Checkpoints are signed only while session (borrowed, may be NULL = always)
+   holds the signer lock. */
+void pt_audit_set_session(pt_audit_t *self, pt_store_session_t *session);
 
 /* Signs and stores a checkpoint of the log if one is due (force: whenever the log
    grew since the last one). Failures are logged and retried on a later tick. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "authn.h"
@@ -95,6 +96,7 @@ struct _pt_broker_t {
     pt_transport_t *transport;
     pt_deliver_t *deliver;
     pt_audit_t *audit;
+    pt_store_session_t *session;        /* LISTEN and the signer lock (issue 9) */
     pt_decode_limits_t limits;
     s_pending_t pending[PT_BROKER_BATCH_MAX];
     size_t n_pending;
@@ -131,6 +133,8 @@ struct _pt_broker_t {
     size_t n_receivers;
     int64_t last_evict_ms;
     int64_t last_dead_sweep_ms;         /* dead-letter sweep, once a second */
+    int session_down;                   /* logged once per outage of the session */
+    int notices_waiting;                /* another broker created notices (push them) */
 };
 
 /* --- replies ---------------------------------------------------------------- */
@@ -2662,6 +2666,55 @@ static void s_prepared_clear(s_prepared_t *pre)
 /* Runs frame in through the pipeline, in arrival order, with what the pool
    prepared. stale: the directory changed since the pool verified it (an admin
    request earlier in this pass), so stages 1-3 are run again here. */
+/* --- other brokers (issue 9) ------------------------------------------------------ */
+
+/* After an operator's request that may have changed organisations, keys, agreements
+   or auditors, tells the other brokers to reload their directory (they skip
+   nothing: this broker's own notification is skipped by itself). Changes made
+   with SQL behind the brokers' backs still need SIGHUP, as with one broker. */
+static void s_admin_notify(pt_broker_t *self, const pt_inbound_t *in,
+                           const Puente__V1__AdminRequest *request)
+{
+    if (strcmp(in->identity, PT_OPERATOR_ID) != 0)
+        return;
+    switch (request->op_case) {
+    case PUENTE__V1__ADMIN_REQUEST__OP_ORG_LIST:
+    case PUENTE__V1__ADMIN_REQUEST__OP_ORG_SHOW:
+    case PUENTE__V1__ADMIN_REQUEST__OP_AGREEMENT_LIST:
+    case PUENTE__V1__ADMIN_REQUEST__OP_QUEUE_LIST:
+    case PUENTE__V1__ADMIN_REQUEST__OP_STATUS:
+    case PUENTE__V1__ADMIN_REQUEST__OP_RETENTION_RUN:
+    case PUENTE__V1__ADMIN_REQUEST__OP_KEY_LIST:
+    case PUENTE__V1__ADMIN_REQUEST__OP_DEAD_LETTER_LIST:
+    case PUENTE__V1__ADMIN_REQUEST__OP_DEAD_LETTER_REQUEUE:
+    case PUENTE__V1__ADMIN_REQUEST__OP_DEAD_LETTER_DROP:
+        return;   /* read the directory, or do not touch it */
+    default:
+        break;    /* a change, or an operation this list does not know yet */
+    }
+    pt_store_result_t rc = pt_store_notify(self->store, PT_STORE_CHANNEL_DIRECTORY, "admin");
+    if (rc != PT_STORE_OK)
+        pt_log(PT_LOG_WARN, "admin", NULL, NULL,
+               "could not tell the other brokers to reload their directory (%s); SIGHUP them",
+               pt_store_last_error(self->store));
+}
+
+/* A notification from the session: another broker stored deliveries or notices
+   for an organisation, gave up its claims, or changed the directory. Our own
+   (sent by our store's connection) are skipped: the loop acted on them already. */
+static void s_on_notify(const char *channel, const char *payload, int sender_pid, void *arg)
+{
+    pt_broker_t *self = arg;
+    if (sender_pid != 0 && sender_pid == pt_store_backend_pid(self->store))
+        return;
+    if (strcmp(channel, PT_STORE_CHANNEL_DELIVERY) == 0)
+        pt_deliver_wake(self->deliver, payload);
+    else if (strcmp(channel, PT_STORE_CHANNEL_NOTICE) == 0)
+        self->notices_waiting = 1;
+    else if (strcmp(channel, PT_STORE_CHANNEL_DIRECTORY) == 0)
+        pt_directory_request_reload();
+}
+
 static void s_dispatch(pt_broker_t *self, const pt_inbound_t *in, s_prepared_t *pre, int stale)
 {
     if (in->status != PT_INBOUND_OK || pre->decode_rc != PT_DECODE_OK)
@@ -2740,6 +2793,7 @@ static void s_dispatch(pt_broker_t *self, const pt_inbound_t *in, s_prepared_t *
         break;
     case PUENTE__V1__CLIENT_FRAME__BODY_ADMIN:
         s_handle_admin(self, in, frame->admin);
+        s_admin_notify(self, in, frame->admin);
         break;
     case PUENTE__V1__CLIENT_FRAME__BODY_OVERDUE:
         s_handle_overdue(self, in, frame->overdue);
@@ -2791,6 +2845,21 @@ static int s_load_operator(pt_broker_t *self, char *err, size_t err_len)
     return rc;
 }
 
+/* The default instance id: "HOSTNAME:PORT" (the endpoint's port; the whole
+   endpoint when it has none, e.g. ipc://). Two brokers on one host bind different
+   endpoints, and a broker restarted on the same endpoint gets its id back, so it
+   resumes its own claims at once instead of waiting for their lease to end. */
+static void s_default_instance(const char *endpoint, char *out, size_t cap)
+{
+    char host[64] = "";
+    if (gethostname(host, sizeof host - 1) != 0 || !host[0])
+        snprintf(host, sizeof host, "localhost");
+    host[sizeof host - 1] = '\0';
+    const char *colon = endpoint ? strrchr(endpoint, ':') : NULL;
+    int port = colon && colon[1] && strspn(colon + 1, "0123456789") == strlen(colon + 1);
+    snprintf(out, cap, "%s:%s", host, port ? colon + 1 : endpoint ? endpoint : "");
+}
+
 pt_broker_t *pt_broker_new(const pt_broker_config_t *config, volatile sig_atomic_t *stop,
                            char *err, size_t err_len)
 {
@@ -2834,6 +2903,29 @@ pt_broker_t *pt_broker_new(const pt_broker_config_t *config, volatile sig_atomic
         snprintf(err, err_len, "migrations failed: %s", why);
         goto error;
     }
+    /* Issue 9: this broker's identity among those sharing the database, and its
+       own session for wake-ups and the checkpoint signer lock. A session that
+       cannot connect now keeps trying from the loop (polling covers meanwhile). */
+    char instance[PT_STORE_INSTANCE_MAX];
+    if (config->instance_id)
+        snprintf(instance, sizeof instance, "%s", config->instance_id);
+    else
+        s_default_instance(config->endpoint, instance, sizeof instance);
+    if ((config->instance_id && strlen(config->instance_id) >= sizeof instance) ||
+        pt_store_set_instance(self->store, instance,
+                              config->delivery_lease_ms > 0 ? config->delivery_lease_ms
+                                                            : PT_STORE_DEFAULT_LEASE_MS) != 0) {
+        snprintf(err, err_len, "instance id must be 1 to %d bytes", PT_STORE_INSTANCE_MAX - 1);
+        goto error;
+    }
+    self->session = pt_store_session_new(config->conninfo, why, sizeof why);
+    if (!self->session) {
+        snprintf(err, err_len, "out of memory");
+        goto error;
+    }
+    if (pt_store_session_socket(self->session) < 0)
+        pt_log(PT_LOG_WARN, "store", NULL, NULL, "notification session not connected yet: %s",
+               why);
     if (pt_directory_load(self->directory, self->store) != PT_STORE_OK) {
         snprintf(err, err_len, "cannot load organisations and agreements");
         goto error;
@@ -2854,10 +2946,13 @@ pt_broker_t *pt_broker_new(const pt_broker_config_t *config, volatile sig_atomic
         goto error;
     }
     pt_deliver_set_max_attempts(self->deliver, config->max_delivery_attempts);
+    pt_deliver_configure(self->deliver, config->delivery_poll_ms, config->delivery_lease_ms);
+    pt_audit_set_session(self->audit, self->session);
     pt_log(PT_LOG_INFO, "broker", NULL, NULL,
-           "puente-broker %s listening on %s with %zu organisations, %zu crypto threads",
+           "puente-broker %s listening on %s with %zu organisations, %zu crypto threads, "
+           "instance %s",
            PT_BROKER_VERSION, config->endpoint, pt_directory_org_count(self->directory),
-           pt_workers_parallelism(self->workers));
+           pt_workers_parallelism(self->workers), pt_store_instance(self->store));
     return self;
 error:
     pt_broker_destroy(&self);
@@ -2981,11 +3076,37 @@ void pt_broker_pass(pt_broker_t *self, pt_inbound_t *inbound, size_t n)
     s_pass(self);
 }
 
+/* Reads the session's notifications (after a reconnect, when some may have been
+   missed: every delivery pass, the notices and the directory). */
+static void s_session_poll(pt_broker_t *self)
+{
+    int reconnected = 0;
+    pt_store_result_t rc =
+        pt_store_session_poll(self->session, pt_now_ms(), s_on_notify, self, &reconnected);
+    if (reconnected) {
+        pt_log(PT_LOG_INFO, "store", NULL, NULL, "notification session connected");
+        pt_deliver_wake_all(self->deliver);
+        pt_directory_request_reload();
+        self->notices_waiting = 1;
+        self->session_down = 0;
+    } else if (rc != PT_STORE_OK && !self->session_down) {
+        pt_log(PT_LOG_WARN, "store", NULL, NULL,
+               "notification session lost (%s); polling until it is back",
+               pt_store_session_error(self->session));
+        self->session_down = 1;
+    }
+    if (self->notices_waiting) {
+        self->notices_waiting = 0;
+        s_notices_push(self, NULL, NULL, 0);
+    }
+}
+
 int pt_broker_run(pt_broker_t *self, volatile sig_atomic_t *stop)
 {
-    zmq_pollitem_t items[2] = {
+    zmq_pollitem_t items[3] = {
         {pt_transport_router(self->transport), 0, ZMQ_POLLIN, 0},
         {pt_transport_zap(self->transport), 0, ZMQ_POLLIN, 0},
+        {NULL, -1, 0, 0},
     };
     while (!*stop) {
         /* SIGHUP (main.c): between batches, so no stage sees a half-loaded directory;
@@ -3004,7 +3125,10 @@ int pt_broker_run(pt_broker_t *self, volatile sig_atomic_t *stop)
         int64_t timeout = pt_deliver_timeout_ms(self->deliver, now);
         if (timeout > 1000)
             timeout = 1000;
-        int rc = zmq_poll(items, 2, (long)timeout);
+        /* The session's socket (it changes when the session reconnects). */
+        items[2].fd = pt_store_session_socket(self->session);
+        items[2].events = items[2].fd >= 0 ? ZMQ_POLLIN : 0;
+        int rc = zmq_poll(items, items[2].fd >= 0 ? 3 : 2, (long)timeout);
         if (rc < 0) {
             if (errno == EINTR)
                 continue;
@@ -3022,6 +3146,7 @@ int pt_broker_run(pt_broker_t *self, volatile sig_atomic_t *stop)
         s_pass(self);
         s_expire_sweep(self, pt_now_ms());
         s_dead_letter_sweep(self, pt_now_ms());
+        s_session_poll(self);
         pt_audit_tick(self->audit, pt_now_ms(), 0);
         pt_store_result_t delivered = pt_deliver_run(self->deliver, pt_now_ms());
         if (delivered == PT_STORE_UNAVAILABLE)
@@ -3056,6 +3181,7 @@ void pt_broker_destroy(pt_broker_t **self_p)
     pt_workers_destroy(&self->workers);
     pt_deliver_destroy(&self->deliver);
     pt_audit_destroy(&self->audit);
+    pt_store_session_destroy(&self->session);
     pt_transport_destroy(&self->transport);
     if (self->zmq_context)
         zmq_ctx_term(self->zmq_context);

@@ -40,6 +40,10 @@ typedef struct {
     /* Issue 6: dead letters (009_dead_letter.sql). 0 = never for attempts;
        expired messages are dead-lettered whatever it is. */
     uint32_t max_delivery_attempts;
+    /* Several brokers over one database (issue 9; docs/ha.md). NULL / 0 = default. */
+    const char *instance_id;     /* unique per broker; default "<hostname>:<endpoint port>" */
+    int64_t delivery_lease_ms;   /* claim lease; default PT_STORE_DEFAULT_LEASE_MS */
+    int64_t delivery_poll_ms;    /* polling fallback; default PT_DELIVER_SWEEP_MS */
 } pt_broker_config_t;
 
 typedef struct _pt_broker_t pt_broker_t;

@@ -23,6 +23,9 @@ struct _pt_deliver_t {
     int64_t paused_until_ms;    /* database unavailable: wait before trying again */
     uint64_t sent_count;
     uint32_t max_attempts;      /* 0 = no limit; see pt_deliver_set_max_attempts */
+    int64_t poll_ms;            /* a pass for every session this often (fallback) */
+    int64_t renew_ms;           /* claims renewed this often (a third of the lease) */
+    int64_t last_renew_ms;
 };
 
 typedef struct {
@@ -46,7 +49,25 @@ pt_deliver_t *pt_deliver_new(pt_store_t *store, pt_transport_t *transport)
         return NULL;
     self->store = store;
     self->transport = transport;
+    self->poll_ms = PT_DELIVER_SWEEP_MS;
+    self->renew_ms = PT_STORE_DEFAULT_LEASE_MS / 3;
     return self;
+}
+
+void pt_deliver_configure(pt_deliver_t *self, int64_t poll_ms, int64_t lease_ms)
+{
+    if (!self)
+        return;
+    if (poll_ms > 0)
+        self->poll_ms = poll_ms;
+    if (lease_ms > 0)
+        self->renew_ms = lease_ms / 3 > 0 ? lease_ms / 3 : 1;
+}
+
+void pt_deliver_wake_all(pt_deliver_t *self)
+{
+    for (size_t i = 0; self && i < self->n_sessions; i++)
+        self->sessions[i].scheduled = 1;
 }
 
 void pt_deliver_destroy(pt_deliver_t **self_p)
@@ -233,16 +254,39 @@ static pt_store_result_t s_pass(pt_deliver_t *self, s_session_t *session, int64_
     return rc;
 }
 
+/* Renews this instance's claims for the organisations still attached here (the
+   others' claims expire, or were given up when their connection went). */
+static pt_store_result_t s_renew(pt_deliver_t *self, int64_t now_ms)
+{
+    if (now_ms - self->last_renew_ms < self->renew_ms)
+        return PT_STORE_OK;
+    const char **orgs = malloc((self->n_sessions ? self->n_sessions : 1) * sizeof *orgs);
+    if (!orgs)
+        return PT_STORE_ERROR;
+    for (size_t i = 0; i < self->n_sessions; i++)
+        orgs[i] = self->sessions[i].org;
+    pt_store_result_t rc = pt_store_claims_renew(self->store, orgs, self->n_sessions, now_ms);
+    free(orgs);
+    if (rc == PT_STORE_OK)
+        self->last_renew_ms = now_ms;
+    return rc;
+}
+
 pt_store_result_t pt_deliver_run(pt_deliver_t *self, int64_t now_ms)
 {
     if (now_ms < self->paused_until_ms)
         return PT_STORE_OK;
-    if (now_ms - self->last_sweep_ms >= PT_DELIVER_SWEEP_MS) {
+    pt_store_result_t renewed = s_renew(self, now_ms);
+    if (renewed == PT_STORE_UNAVAILABLE) {
+        self->paused_until_ms = now_ms + PT_DELIVER_SWEEP_MS;
+        return renewed;
+    }
+    if (now_ms - self->last_sweep_ms >= self->poll_ms) {
         for (size_t i = 0; i < self->n_sessions; i++)
             self->sessions[i].scheduled = 1;
         self->last_sweep_ms = now_ms;
     }
-    pt_store_result_t result = PT_STORE_OK;
+    pt_store_result_t result = renewed;
     for (size_t i = 0; i < self->n_sessions;) {
         s_session_t *session = &self->sessions[i];
         if (!session->scheduled) {
@@ -261,6 +305,9 @@ pt_store_result_t pt_deliver_run(pt_deliver_t *self, int64_t now_ms)
         if (gone) {
             pt_log(PT_LOG_INFO, "deliver", NULL, NULL,
                    "receiving connection of %s is gone; deliveries wait for it", session->org);
+            /* Another broker may hold a connection of it: let that one retry now
+               rather than when our lease ends. Best effort: the lease ends anyway. */
+            (void)pt_store_claims_release(self->store, session->org, now_ms);
             s_detach(self, session);
             continue; /* the slot now holds another session */
         }
@@ -292,6 +339,9 @@ int64_t pt_deliver_timeout_ms(const pt_deliver_t *self, int64_t now_ms)
     for (size_t i = 0; i < self->n_sessions; i++)
         if (self->sessions[i].scheduled)
             return 0;
-    int64_t until_sweep = self->last_sweep_ms + PT_DELIVER_SWEEP_MS - now_ms;
+    int64_t until_sweep = self->last_sweep_ms + self->poll_ms - now_ms;
+    int64_t until_renew = self->last_renew_ms + self->renew_ms - now_ms;
+    if (until_renew < until_sweep)
+        until_sweep = until_renew;
     return until_sweep > 0 ? until_sweep : 0;
 }

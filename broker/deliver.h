@@ -4,6 +4,14 @@
     database (store.c), so a broker restart or a recipient reconnect loses nothing:
     the in-memory part is only which connection receives for which organisation.
     Single-threaded: driven by the broker loop.
+
+    Several brokers (issue 9): each delivery pass claims what it sends for this
+    broker instance (pt_store_due_deliveries), so two brokers holding connections
+    of one organisation never make the same attempt. Claims last a lease; every
+    third of it the claims of the organisations still connected here are renewed
+    (pt_store_claims_renew), and those of a connection that went are given up
+    (pt_store_claims_release). A broker that dies stops renewing and the others
+    take its deliveries over when the lease ends.
 */
 #ifndef PT_DELIVER_H
 #define PT_DELIVER_H
@@ -25,6 +33,15 @@ typedef struct _pt_deliver_t pt_deliver_t;
 pt_deliver_t *pt_deliver_new(pt_store_t *store, pt_transport_t *transport);
 void pt_deliver_destroy(pt_deliver_t **self_p);
 
+/* Issue 9: the polling fallback (a pass for every attached organisation every
+   poll_ms; default PT_DELIVER_SWEEP_MS) and the claim lease of the store (claims
+   are renewed every lease_ms / 3). Values <= 0 keep the current one. */
+void pt_deliver_configure(pt_deliver_t *self, int64_t poll_ms, int64_t lease_ms);
+
+/* Schedules a pass for every attached organisation (wake-ups may have been
+   missed, e.g. the notification session was reconnected). */
+void pt_deliver_wake_all(pt_deliver_t *self);
+
 /* Makes routing_id the receiving connection of org (replacing an older one) and
    schedules a delivery pass for it. */
 int pt_deliver_attach(pt_deliver_t *self, const char *org, const uint8_t *routing_id,
@@ -45,8 +62,9 @@ void pt_deliver_wake(pt_deliver_t *self, const char *org);
 int pt_deliver_routing_id(const pt_deliver_t *self, const char *org, const uint8_t **routing_id,
                           size_t *routing_id_len);
 
-/* Runs the scheduled passes and, every PT_DELIVER_SWEEP_MS, a pass for every
-   attached organisation (retries). Returns PT_STORE_UNAVAILABLE if the database
+/* Runs the scheduled passes and, every poll interval (PT_DELIVER_SWEEP_MS unless
+   configured), a pass for every attached organisation (retries), and renews
+   claims when due. Returns PT_STORE_UNAVAILABLE if the database
    could not be reached (passes stay scheduled). */
 pt_store_result_t pt_deliver_run(pt_deliver_t *self, int64_t now_ms);
 

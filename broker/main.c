@@ -58,6 +58,15 @@ static const pt_config_key_t s_keys[] = {
     {"broker", "max_delivery_attempts", PT_CONFIG_INT, "20", 0, "PUENTE_MAX_DELIVERY_ATTEMPTS",
      "max-delivery-attempts", 0, 1000000, 0,
      "offers without an acknowledgement before a delivery is dead-lettered; 0 = never"},
+    /* Several brokers over one database (issue 9, docs/ha.md). */
+    {"broker", "instance_id", PT_CONFIG_STRING, NULL, 0, "PUENTE_INSTANCE_ID", "instance-id", 0, 0,
+     0, "this broker among those sharing the database (1-128 bytes); default HOSTNAME:PORT"},
+    {"broker", "delivery_lease", PT_CONFIG_DURATION, "30s", 0, "PUENTE_DELIVERY_LEASE",
+     "delivery-lease", 1000, 3600000, 0,
+     "claim on a delivery; another broker takes it over this long after we die (1s..1h)"},
+    {"broker", "delivery_poll", PT_CONFIG_DURATION, "1s", 0, "PUENTE_DELIVERY_POLL",
+     "delivery-poll", 10, 600000, 0,
+     "retries and the fallback for missed wake-ups: a delivery pass this often (10ms..10m)"},
 };
 #define S_N_KEYS (sizeof s_keys / sizeof s_keys[0])
 
@@ -126,6 +135,9 @@ int main(int argc, char **argv)
         .key_rotation_days = (int)pt_config_number(cfg, "broker", "key_rotation_days", 365),
         .max_delivery_attempts = (uint32_t)pt_config_number(
             cfg, "broker", "max_delivery_attempts", PT_BROKER_DEFAULT_MAX_DELIVERY_ATTEMPTS),
+        .instance_id = pt_config_get(cfg, "broker", "instance_id"),
+        .delivery_lease_ms = pt_config_number(cfg, "broker", "delivery_lease", 30000),
+        .delivery_poll_ms = pt_config_number(cfg, "broker", "delivery_poll", 1000),
     };
     if (!config.endpoint || !config.keys_dir || !config.sql_dir) {
         fprintf(stderr, "puente-broker: [broker] endpoint, keys and sql_dir must not be empty\n");

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
@@ -119,30 +120,43 @@ static const s_stmt_t s_stmts[S_COUNT] = {
        deliveries_pending in submission order, retries walk deliveries_retry by due
        time, and each candidate's "is it the oldest unacked of its correlation id"
        test is one probe of deliveries_unacked_order. Cost O(max + deliveries
-       blocked behind an older one), not O(everything unacknowledged). */
+       blocked behind an older one), not O(everything unacknowledged).
+       Claims (010_multi_broker.sql): a candidate someone else claimed is skipped
+       until that claim expires; the candidates are locked (SKIP LOCKED: another
+       broker claiming the same recipient's deliveries right now keeps its rows)
+       and claimed for $4 until $2 + $5 ms in the same statement. A concurrent
+       claim that committed first is seen by the lock's recheck of the row. */
     [S_DUE] = {"pt_due",
-               "SELECT d.delivery_id, d.message_id, m.envelope, d.attempts::bigint FROM ("
-               "(SELECT p.delivery_id, p.message_id, p.attempts FROM deliveries p "
+               "WITH p AS (SELECT p.delivery_id FROM deliveries p "
                "WHERE p.recipient = $1 AND p.state = 'pending' "
                "AND p.next_attempt_at <= pt_ms_to_ts($2::bigint) "
                "AND (p.expires_at IS NULL OR p.expires_at > pt_ms_to_ts($2::bigint)) "
+               "AND (p.claimed_by IS NULL OR p.claimed_by = $4 "
+               "OR p.claim_expires_at <= pt_ms_to_ts($2::bigint)) "
                "AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.recipient = p.recipient "
                "AND e.correlation_id = p.correlation_id AND e.delivery_id < p.delivery_id "
                "AND e.state <> 'acked' AND e.state <> 'dropped' "
                "AND (e.expires_at IS NULL OR e.expires_at > pt_ms_to_ts($2::bigint))) "
-               "ORDER BY p.delivery_id LIMIT $3::bigint) "
-               "UNION ALL "
-               "(SELECT r.delivery_id, r.message_id, r.attempts FROM deliveries r "
+               "ORDER BY p.delivery_id LIMIT $3::bigint FOR UPDATE SKIP LOCKED), "
+               "r AS (SELECT r.delivery_id FROM deliveries r "
                "WHERE r.recipient = $1 AND r.state = 'delivered' "
                "AND r.next_attempt_at <= pt_ms_to_ts($2::bigint) "
                "AND (r.expires_at IS NULL OR r.expires_at > pt_ms_to_ts($2::bigint)) "
+               "AND (r.claimed_by IS NULL OR r.claimed_by = $4 "
+               "OR r.claim_expires_at <= pt_ms_to_ts($2::bigint)) "
                "AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.recipient = r.recipient "
                "AND e.correlation_id = r.correlation_id AND e.delivery_id < r.delivery_id "
                "AND e.state <> 'acked' AND e.state <> 'dropped' "
                "AND (e.expires_at IS NULL OR e.expires_at > pt_ms_to_ts($2::bigint))) "
-               "ORDER BY r.next_attempt_at LIMIT $3::bigint)) AS d "
-               "JOIN messages m ON m.message_id = d.message_id "
-               "ORDER BY d.delivery_id LIMIT $3::bigint"},
+               "ORDER BY r.next_attempt_at LIMIT $3::bigint FOR UPDATE SKIP LOCKED), "
+               "d AS (SELECT delivery_id FROM p UNION ALL SELECT delivery_id FROM r "
+               "ORDER BY delivery_id LIMIT $3::bigint), "
+               "c AS (UPDATE deliveries x SET claimed_by = $4, "
+               "claim_expires_at = pt_ms_to_ts($2::bigint + $5::bigint) FROM d "
+               "WHERE x.delivery_id = d.delivery_id "
+               "RETURNING x.delivery_id, x.message_id, x.attempts) "
+               "SELECT c.delivery_id, c.message_id, m.envelope, c.attempts::bigint FROM c "
+               "JOIN messages m ON m.message_id = c.message_id ORDER BY c.delivery_id"},
     [S_NEXT_DUE] = {"pt_next_due",
                     "SELECT pt_ts_to_ms(min(next_attempt_at)) FROM deliveries "
                     "WHERE state <> 'acked' AND state <> 'dead' AND state <> 'dropped' "
@@ -359,9 +373,9 @@ static const s_stmt_t s_stmts[S_COUNT] = {
                        "WHERE e.message_id = ANY($1::uuid[]) AND e.kind = 'stored'"},
     [S_AUDIT_HEAD] = {"pt_audit_head", "SELECT size, frontier FROM audit_head WHERE id = 1"},
     [S_CHECKPOINT_PUT] = {"pt_checkpoint_put",
-                          "INSERT INTO checkpoints (tree_size, root, at_ms, signer, signature) "
-                          "VALUES ($1::bigint, $2::bytea, $3::bigint, $4::bytea, $5::bytea) "
-                          "ON CONFLICT (tree_size) DO NOTHING"},
+                          "INSERT INTO checkpoints (tree_size, root, at_ms, signer, signature, "
+                          "signed_by) VALUES ($1::bigint, $2::bytea, $3::bigint, $4::bytea, "
+                          "$5::bytea, $6) ON CONFLICT (tree_size) DO NOTHING"},
     [S_CHECKPOINT_GET] = {"pt_checkpoint_get",
                           "SELECT tree_size, root, at_ms, signer, signature FROM checkpoints "
                           "WHERE $1::bigint = 0 OR tree_size = $1::bigint "
@@ -443,6 +457,8 @@ struct _pt_store_t {
     uint64_t prepared;      /* bit per s_stmt_id_t prepared on this connection */
     int needs_reset;        /* a transient failure happened: reset before next use */
     char last_error[256];
+    char instance[PT_STORE_INSTANCE_MAX];   /* claims and checkpoints (issue 9) */
+    int64_t lease_ms;
 };
 
 /* --- small helpers ---------------------------------------------------------- */
@@ -994,6 +1010,17 @@ static void s_pipe_exit(pt_store_t *self)
 
 /* --- lifecycle ------------------------------------------------------------- */
 
+/* "<hostname>:<pid>": unique among the brokers of one database as long as each
+   runs on its own host or with its own pid (issue 9). */
+static void s_default_instance(char *out, size_t cap)
+{
+    char host[64] = "";
+    if (gethostname(host, sizeof host - 1) != 0 || !host[0])
+        snprintf(host, sizeof host, "localhost");
+    host[sizeof host - 1] = '\0';
+    snprintf(out, cap, "%s:%ld", host, (long)getpid());
+}
+
 /* Server NOTICEs ("relation already exists, skipping") are not for the broker's
    stderr; errors reach the caller through result codes and last_error. */
 static void s_ignore_notice(void *arg, const char *message)
@@ -1030,6 +1057,8 @@ pt_store_t *pt_store_new(const char *conninfo, char *err, size_t err_len)
     }
     PQsetNoticeProcessor(self->conn, s_ignore_notice, NULL);
     s_restrict(self);
+    s_default_instance(self->instance, sizeof self->instance);
+    self->lease_ms = PT_STORE_DEFAULT_LEASE_MS;
     return self;
 
 error:
@@ -2637,6 +2666,8 @@ pt_store_result_t pt_store_due_deliveries(pt_store_t *self, const char *recipien
     s_p_text(&p, recipient);
     s_p_int(&p, now_ms);
     s_p_int(&p, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+    s_p_text(&p, self->instance);
+    s_p_int(&p, self->lease_ms);
     if ((rc = s_exec(self, S_DUE, &p, &res)) != PT_STORE_OK)
         return rc;
     for (int i = 0; i < PQntuples(res); i++) {
@@ -3264,6 +3295,7 @@ pt_store_result_t pt_store_checkpoint_put(pt_store_t *self, const pt_store_check
     s_p_int(&p, cp->at_ms);
     s_p_bin(&p, cp->signer, 32);
     s_p_bin(&p, cp->signature, 64);
+    s_p_text(&p, self->instance);
     return s_exec0(self, S_CHECKPOINT_PUT, &p);
 }
 
@@ -4161,4 +4193,237 @@ pt_store_result_t pt_store_retention_pending(pt_store_t *self, int64_t now_ms, i
     }
     PQclear(res);
     return rc;
+}
+
+/* --- several brokers over one database (issue 9, 010_multi_broker.sql) ---------------- */
+
+/* Rare statements of this section run unprepared (no slot in s_stmts): renewals
+   every third of a lease, releases when a connection goes. */
+#define S_CLAIMS_RENEW_SQL                                                                   \
+    "UPDATE deliveries SET claim_expires_at = pt_ms_to_ts($3::bigint) "                      \
+    "WHERE recipient = ANY($1::text[]) AND state = 'delivered' AND claimed_by = $2"
+#define S_CLAIMS_RELEASE_SQL                                                                 \
+    "WITH x AS (UPDATE deliveries SET claim_expires_at = pt_ms_to_ts($3::bigint) "           \
+    "WHERE recipient = $1 AND state <> 'acked' AND claimed_by = $2 "                         \
+    "AND claim_expires_at > pt_ms_to_ts($3::bigint) RETURNING 1) "                           \
+    "SELECT pg_notify('" PT_STORE_CHANNEL_DELIVERY "', $1) WHERE EXISTS (SELECT 1 FROM x)"
+/* Key of the session-level advisory lock whose holder signs checkpoints. */
+#define S_SIGNER_LOCK_KEY "123584536261222"
+#define S_SESSION_RETRY_MS 1000
+#define S_SESSION_PING_MS 5000
+
+int pt_store_set_instance(pt_store_t *self, const char *instance_id, int64_t lease_ms)
+{
+    if (!self || !instance_id || !instance_id[0] || strlen(instance_id) >= PT_STORE_INSTANCE_MAX ||
+        lease_ms <= 0)
+        return -1;
+    snprintf(self->instance, sizeof self->instance, "%s", instance_id);
+    self->lease_ms = lease_ms;
+    return 0;
+}
+
+const char *pt_store_instance(const pt_store_t *self)
+{
+    return self ? self->instance : "";
+}
+
+int pt_store_backend_pid(const pt_store_t *self)
+{
+    return self && self->conn && PQstatus(self->conn) == CONNECTION_OK ? PQbackendPID(self->conn)
+                                                                       : 0;
+}
+
+/* Runs one unprepared statement with text parameters, discarding its rows. */
+static pt_store_result_t s_exec_text(pt_store_t *self, const char *sql, int n,
+                                     const char *const *values)
+{
+    pt_store_result_t rc = s_ready(self);
+    if (rc != PT_STORE_OK)
+        return rc;
+    PGresult *res = PQexecParams(self->conn, sql, n, NULL, values, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        rc = s_classify(self, res);
+    PQclear(res);
+    return rc;
+}
+
+pt_store_result_t pt_store_claims_renew(pt_store_t *self, const char *const *recipients, size_t n,
+                                        int64_t now_ms)
+{
+    if (!self || (n > 0 && !recipients))
+        return PT_STORE_ERROR;
+    if (n == 0)
+        return PT_STORE_OK;
+    char *array = s_text_array(recipients, n);
+    char until[24];
+    if (!array)
+        return PT_STORE_ERROR;
+    snprintf(until, sizeof until, "%lld", (long long)(now_ms + self->lease_ms));
+    const char *values[3] = {array, self->instance, until};
+    pt_store_result_t rc = s_exec_text(self, S_CLAIMS_RENEW_SQL, 3, values);
+    free(array);
+    return rc;
+}
+
+pt_store_result_t pt_store_notify(pt_store_t *self, const char *channel, const char *payload)
+{
+    if (!self || !channel || !payload)
+        return PT_STORE_ERROR;
+    const char *values[2] = {channel, payload};
+    return s_exec_text(self, "SELECT pg_notify($1, $2)", 2, values);
+}
+
+pt_store_result_t pt_store_claims_release(pt_store_t *self, const char *recipient,
+                                          int64_t now_ms)
+{
+    if (!self || !recipient)
+        return PT_STORE_ERROR;
+    char at[24];
+    snprintf(at, sizeof at, "%lld", (long long)now_ms);
+    const char *values[3] = {recipient, self->instance, at};
+    return s_exec_text(self, S_CLAIMS_RELEASE_SQL, 3, values);
+}
+
+struct _pt_store_session_t {
+    PGconn *conn;            /* NULL or broken: reconnected by poll */
+    char *conninfo;
+    int holds_signer;        /* the advisory lock is held on this connection */
+    int64_t last_attempt_ms; /* last connection attempt */
+    int64_t last_check_ms;   /* last round trip that succeeded or connection made */
+    char last_error[256];
+};
+
+static void s_session_fail(pt_store_session_t *self, const char *what)
+{
+    snprintf(self->last_error, sizeof self->last_error, "%s: %s", what,
+             self->conn ? PQerrorMessage(self->conn) : "no connection");
+    size_t len = strlen(self->last_error);
+    while (len > 0 && (self->last_error[len - 1] == '\n' || self->last_error[len - 1] == ' '))
+        self->last_error[--len] = '\0';
+    if (self->conn)
+        PQfinish(self->conn);
+    self->conn = NULL;
+    self->holds_signer = 0;
+}
+
+/* Runs a constant command (no parameters) on the session; 0 or -1 (session dropped). */
+static int s_session_command(pt_store_session_t *self, const char *sql, PGresult **res_p)
+{
+    PGresult *res = PQexec(self->conn, sql);
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        PQclear(res);
+        s_session_fail(self, "session");
+        return -1;
+    }
+    if (res_p)
+        *res_p = res;
+    else
+        PQclear(res);
+    return 0;
+}
+
+static int s_session_connect(pt_store_session_t *self, int64_t now_ms)
+{
+    self->last_attempt_ms = now_ms;
+    self->holds_signer = 0;
+    self->conn = PQconnectdb(self->conninfo);
+    if (!self->conn || PQstatus(self->conn) != CONNECTION_OK) {
+        s_session_fail(self, "cannot connect the session");
+        return -1;
+    }
+    PQsetNoticeProcessor(self->conn, s_ignore_notice, NULL);
+    if (s_session_command(self, "LISTEN " PT_STORE_CHANNEL_DELIVERY "; LISTEN "
+                                PT_STORE_CHANNEL_NOTICE "; LISTEN " PT_STORE_CHANNEL_DIRECTORY,
+                          NULL) != 0)
+        return -1;
+    self->last_check_ms = now_ms;
+    self->last_error[0] = '\0';
+    return 0;
+}
+
+pt_store_session_t *pt_store_session_new(const char *conninfo, char *err, size_t err_len)
+{
+    pt_store_session_t *self = calloc(1, sizeof *self);
+    if (!self || !conninfo || !(self->conninfo = strdup(conninfo))) {
+        s_copy_err(err, err_len, "out of memory");
+        free(self);
+        return NULL;
+    }
+    if (s_session_connect(self, s_now_ms()) != 0)
+        s_copy_err(err, err_len, self->last_error);
+    return self;
+}
+
+void pt_store_session_destroy(pt_store_session_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    pt_store_session_t *self = *self_p;
+    if (self->conn)
+        PQfinish(self->conn);
+    free(self->conninfo);
+    free(self);
+    *self_p = NULL;
+}
+
+int pt_store_session_socket(const pt_store_session_t *self)
+{
+    return self && self->conn ? PQsocket(self->conn) : -1;
+}
+
+const char *pt_store_session_error(const pt_store_session_t *self)
+{
+    return self ? self->last_error : "";
+}
+
+pt_store_result_t pt_store_session_poll(pt_store_session_t *self, int64_t now_ms,
+                                        pt_store_notify_fn *fn, void *arg, int *reconnected)
+{
+    if (reconnected)
+        *reconnected = 0;
+    if (!self)
+        return PT_STORE_ERROR;
+    if (self->conn && PQstatus(self->conn) != CONNECTION_OK)
+        s_session_fail(self, "session lost");
+    if (!self->conn) {
+        if (now_ms - self->last_attempt_ms < S_SESSION_RETRY_MS ||
+            s_session_connect(self, now_ms) != 0)
+            return PT_STORE_UNAVAILABLE;
+        if (reconnected)
+            *reconnected = 1;
+    }
+    /* A round trip now and then: a session whose server went away without closing
+       the socket is noticed (and with it the loss of the signer lock). */
+    if (now_ms - self->last_check_ms >= S_SESSION_PING_MS) {
+        if (s_session_command(self, "SELECT 1", NULL) != 0)
+            return PT_STORE_UNAVAILABLE;
+        self->last_check_ms = now_ms;
+    }
+    if (!PQconsumeInput(self->conn)) {
+        s_session_fail(self, "session lost");
+        return PT_STORE_UNAVAILABLE;
+    }
+    PGnotify *note;
+    while ((note = PQnotifies(self->conn)) != NULL) {
+        if (fn)
+            fn(note->relname, note->extra ? note->extra : "", note->be_pid, arg);
+        PQfreemem(note);
+    }
+    return PT_STORE_OK;
+}
+
+int pt_store_session_signer(pt_store_session_t *self)
+{
+    if (!self || !self->conn || PQstatus(self->conn) != CONNECTION_OK)
+        return -1;
+    if (self->holds_signer)
+        return 1;
+    PGresult *res = NULL;
+    if (s_session_command(self, "SELECT pg_try_advisory_lock(" S_SIGNER_LOCK_KEY ")", &res) != 0)
+        return -1;
+    self->holds_signer = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return self->holds_signer;
 }

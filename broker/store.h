@@ -328,10 +328,15 @@ typedef struct {
 
 typedef void(pt_store_delivery_fn)(const pt_store_delivery_t *delivery, void *arg);
 
-/* Calls fn, in submission order, for up to max deliveries to recipient that are
-   not acknowledged, not expired and due (next_attempt_at <= now_ms), taking for
-   each correlation id only its oldest unacknowledged delivery (order is kept per
-   correlation id: the next one is offered once this one is acknowledged).
+/* Claims and hands to fn, in submission order, up to max deliveries to recipient
+   that are not acknowledged, not expired and due (next_attempt_at <= now_ms),
+   taking for each correlation id only its oldest unacknowledged delivery (order
+   is kept per correlation id: the next one is offered once this one is
+   acknowledged), and leaving out those another broker instance holds a live
+   claim on (010_multi_broker.sql). Those handed over are claimed for this
+   store's instance (pt_store_set_instance) until now_ms + lease, in the same
+   statement (FOR UPDATE SKIP LOCKED: two brokers running this at once for one
+   recipient get disjoint deliveries). One statement, committed on return.
    Cost: index range scans, O(max + deliveries waiting behind an older one of
    their correlation id), whatever the backlog (005_delivery_queue.sql). */
 pt_store_result_t pt_store_due_deliveries(pt_store_t *self, const char *recipient, int64_t now_ms,
@@ -420,6 +425,7 @@ typedef struct {
     uint8_t signer[32];              /* the broker's Ed25519 public key */
     uint8_t signature[64];
 } pt_store_checkpoint_t;
+/* (checkpoint_put also records this store's instance id as signed_by, 010.) */
 
 /* Size and root of the log now, from audit_head's frontier (no leaves read). O(log n). */
 pt_store_result_t pt_store_audit_root(pt_store_t *self, uint64_t *size, uint8_t root[32]);
@@ -639,5 +645,85 @@ pt_store_result_t pt_store_dead_letter_counts(pt_store_t *self,
                                               void (*fn)(const char *recipient, int64_t count,
                                                          void *arg),
                                               void *arg);
+
+/* --- several brokers over one database (issue 9, 010_multi_broker.sql) -------
+   Any number of brokers may share one database. Deliveries are claimed per
+   broker instance with a lease (pt_store_due_deliveries); brokers wake each other
+   with NOTIFY (triggers of 010) heard on a pt_store_session_t; checkpoints are
+   signed by the holder of an advisory lock taken on that session. */
+
+#define PT_STORE_INSTANCE_MAX 129
+#define PT_STORE_DEFAULT_LEASE_MS 30000
+
+/* Sets the instance id this store claims deliveries and records checkpoints as
+   (1..128 bytes, unique among the brokers of the database; default
+   "<hostname>:<pid>") and the claim lease in ms (> 0). 0, or -1 on a bad value
+   (nothing changed). */
+int pt_store_set_instance(pt_store_t *self, const char *instance_id, int64_t lease_ms);
+
+/* The instance id (owned by the store). */
+const char *pt_store_instance(const pt_store_t *self);
+
+/* Extends to now_ms + lease this instance's claims on the deliveries it sent and
+   that wait for an acknowledgement, for the n recipients it still has a
+   receiving connection to; claims of other recipients are left to expire. One
+   statement; O(sent and unacknowledged deliveries of those recipients). */
+pt_store_result_t pt_store_claims_renew(pt_store_t *self, const char *const *recipients, size_t n,
+                                        int64_t now_ms);
+
+/* Gives up this instance's claims on recipient's unacknowledged deliveries (they
+   expire at now_ms) and, if there were any, notifies the other brokers
+   (channel PT_STORE_CHANNEL_DELIVERY) so that one holding a connection of the
+   recipient takes them over. Used when the recipient's connection here is gone. */
+pt_store_result_t pt_store_claims_release(pt_store_t *self, const char *recipient,
+                                          int64_t now_ms);
+
+/* Sends a notification (channel, payload) to every listening broker, at once (its
+   own transaction). Used for what no trigger sees: an operator's directory change
+   (PT_STORE_CHANNEL_DIRECTORY). */
+pt_store_result_t pt_store_notify(pt_store_t *self, const char *channel, const char *payload);
+
+/* The server process id of the store's connection (0 when there is none):
+   notifications caused by this store's transactions carry it. */
+int pt_store_backend_pid(const pt_store_t *self);
+
+/* Notification channels (payloads in 010_multi_broker.sql). */
+#define PT_STORE_CHANNEL_DELIVERY "puente_delivery"    /* payload: recipient org id */
+#define PT_STORE_CHANNEL_NOTICE "puente_notice"        /* payload: party org id */
+#define PT_STORE_CHANNEL_DIRECTORY "puente_directory"  /* payload: "admin" */
+
+/* A dedicated database session of one broker: it LISTENs on the three channels
+   and may hold the checkpoint signer's advisory lock, which PostgreSQL releases
+   when the session ends (broker crash or lost connection). Not thread-safe. */
+typedef struct _pt_store_session_t pt_store_session_t;
+
+/* Connects (libpq conninfo) and LISTENs. NULL only when out of memory: a session
+   that cannot connect now keeps trying in pt_store_session_poll (err says why). */
+pt_store_session_t *pt_store_session_new(const char *conninfo, char *err, size_t err_len);
+void pt_store_session_destroy(pt_store_session_t **self_p);
+
+/* The socket to wait on for notifications (zmq_poll), or -1 while disconnected. */
+int pt_store_session_socket(const pt_store_session_t *self);
+
+typedef void(pt_store_notify_fn)(const char *channel, const char *payload, int sender_pid,
+                                 void *arg);
+
+/* Reads what arrived without waiting and calls fn for each notification, with
+   the server pid of the session whose transaction sent it. Every few seconds it
+   also checks the session with a round trip. A lost session is reconnected (at
+   most one attempt per second, blocking for libpq's connect time) and LISTENs
+   again; *reconnected is then 1: notifications may have been missed and the
+   signer lock is no longer held. PT_STORE_OK, or PT_STORE_UNAVAILABLE while the
+   session is down. */
+pt_store_result_t pt_store_session_poll(pt_store_session_t *self, int64_t now_ms,
+                                        pt_store_notify_fn *fn, void *arg, int *reconnected);
+
+/* Whether this session holds the checkpoint signer's lock, taking it if it is
+   free (pg_try_advisory_lock; one round trip unless already held): 1 held, 0 held
+   by another session, -1 session down. */
+int pt_store_session_signer(pt_store_session_t *self);
+
+/* The last failure of the session, for logs ("" if none). */
+const char *pt_store_session_error(const pt_store_session_t *self);
 
 #endif

@@ -4,11 +4,16 @@
 # synchronous replication (docs/ha.md explains it, and what changes on three machines).
 #
 #   ha-stack.sh up DIR        start what is not running (idempotent), wait for a primary
-#                             with a synchronous standby, create database `puente`, and
+#                             with a synchronous standby, create database `puente`, start
+#                             HA_BROKERS (default 2, at most 4; 0 = none) puente-brokers
+#                             on it (issue 9: several brokers over one database), and
 #                             print the libpq multi-host connection string last on stdout
-#   ha-stack.sh down DIR      stop Patroni (which stops PostgreSQL) and etcd; data kept
-#   ha-stack.sh status DIR    print every member; exit 0 when all six processes run and
-#                             a primary with a synchronous standby exists, else 3
+#   ha-stack.sh down DIR      stop the brokers, Patroni (which stops PostgreSQL) and etcd;
+#                             data kept
+#   ha-stack.sh status DIR    print every member; exit 0 when all six processes (and every
+#                             broker started here) run and a primary with a synchronous
+#                             standby exists, else 3
+#   ha-stack.sh brokers DIR   print the endpoints of the running brokers, one per line
 #   ha-stack.sh failover DIR  lose the primary's machine: SIGKILL its Patroni, its
 #                             postmaster and the postmaster's children; wait for another
 #                             node to be promoted and print its name and the time taken.
@@ -17,9 +22,12 @@
 #   ha-stack.sh leader DIR    print the primary's node name (pg1..pg3), exit 3 if none
 #
 # Layout under DIR: stack.env (ports, kept across runs), etcdN/{data,etcd.log,pid},
-# pgN/{patroni.yml,data,sock,patroni.log,pid}. Ports: HA_PORT_BASE (default: the first
-# free block of 12 from 56200) + 1..3 etcd clients, 4..6 etcd peers, 7..9 PostgreSQL,
-# 10..12 Patroni REST APIs, all on 127.0.0.1.
+# pgN/{patroni.yml,data,sock,patroni.log,pid}, keys/ (broker and operator keys, made with
+# `puente keygen` if missing), brokerN/{broker.log,pid}. Ports: HA_PORT_BASE (default: the
+# first free block of 20 from 56200) + 1..3 etcd clients, 4..6 etcd peers, 7..9 PostgreSQL,
+# 10..12 Patroni REST APIs, 13..16 brokers (ZeroMQ), 17..20 their /metrics, on 127.0.0.1.
+# The brokers are $BUILD/puente-broker and $BUILD/puente of this tree (BUILD=build), instance
+# ids broker1, broker2, ..., all with the one broker key set in DIR/keys (docs/ha.md).
 #
 # Loopback demo only: etcd and the REST API speak plain HTTP and PostgreSQL trusts
 # 127.0.0.1. PostgreSQL refuses to run as root, so when we are root Patroni (and so
@@ -28,6 +36,12 @@
 set -euo pipefail
 
 HERE=$(cd -- "$(dirname -- "$0")" && pwd -P)
+REPO=$(cd -- "$HERE/../.." && pwd -P)
+case "${BUILD:-build}" in /*) BUILD_DIR=${BUILD} ;; *) BUILD_DIR=$REPO/${BUILD:-build} ;; esac
+BROKER_BIN=${PUENTE_BROKER_BIN:-$BUILD_DIR/puente-broker}
+CLI_BIN=${PUENTE_CLI_BIN:-$BUILD_DIR/puente}
+HA_BROKERS=${HA_BROKERS:-2}
+[[ "$HA_BROKERS" =~ ^[0-4]$ ]] || { echo "ha-stack: HA_BROKERS must be 0..4" >&2; exit 1; }
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 SCOPE=${HA_SCOPE:-puente-ha}
 DBNAME=puente
@@ -35,7 +49,7 @@ NODES=(1 2 3)
 
 die() { echo "ha-stack: $*" >&2; exit 1; }
 say() { echo "ha-stack: $*" >&2; }
-usage() { die "usage: $0 up|down|status|failover|conninfo|leader DIR"; }
+usage() { die "usage: $0 up|down|status|failover|conninfo|leader|brokers DIR"; }
 
 [ $# -eq 2 ] || usage
 cmd=$1
@@ -67,7 +81,7 @@ load_ports() {
             base=56200
             while :; do
                 local ok=1 i
-                for i in $(seq 1 12); do port_free $((base + i)) || { ok=0; break; }; done
+                for i in $(seq 1 20); do port_free $((base + i)) || { ok=0; break; }; done
                 [ $ok -eq 1 ] && break
                 base=$((base + 20))
                 [ $base -lt 65000 ] || die "no free block of ports"
@@ -82,6 +96,10 @@ load_ports() {
         eval "ETCD_PEER_$n=$((HA_PORT_BASE + 3 + n))"
         eval "PG_PORT_$n=$((HA_PORT_BASE + 6 + n))"
         eval "REST_PORT_$n=$((HA_PORT_BASE + 9 + n))"
+    done
+    for n in 1 2 3 4; do
+        eval "BROKER_PORT_$n=$((HA_PORT_BASE + 12 + n))"
+        eval "BROKER_METRICS_$n=$((HA_PORT_BASE + 16 + n))"
     done
     ETCD_HOSTS="127.0.0.1:$ETCD_CLIENT_1,127.0.0.1:$ETCD_CLIENT_2,127.0.0.1:$ETCD_CLIENT_3"
     ETCD_ENDPOINTS="http://127.0.0.1:$ETCD_CLIENT_1,http://127.0.0.1:$ETCD_CLIENT_2,http://127.0.0.1:$ETCD_CLIENT_3"
@@ -113,6 +131,49 @@ postmaster_pid() {
     [[ "$pid" =~ ^[0-9]+$ ]] && [ -r "/proc/$pid/cmdline" ] || return 0
     cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
     case "$cmdline" in *postgres*"$DIR/pg$1/data"*) echo "$pid" ;; esac
+}
+
+broker_pid() { live "$DIR/broker$1/pid" "--keys $DIR/keys --instance-id broker$1 "; }
+
+# --- brokers (issue 9: several brokers over one database) ------------------------------
+
+start_broker() {
+    local n=$1 d=$DIR/broker$1
+    [ -z "$(broker_pid "$n")" ] || return 0
+    mkdir -p -- "$d"
+    say "broker$n: tcp://127.0.0.1:$(v BROKER_PORT_$n), metrics 127.0.0.1:$(v BROKER_METRICS_$n)"
+    setsid "$BROKER_BIN" --endpoint "tcp://127.0.0.1:$(v BROKER_PORT_$n)" --db "$(conninfo)" \
+        --keys "$DIR/keys" --instance-id "broker$n" --sql "$REPO/broker/sql" \
+        --metrics-listen "127.0.0.1:$(v BROKER_METRICS_$n)" </dev/null >>"$d/broker.log" 2>&1 &
+    echo $! >"$d/pid"
+}
+
+start_brokers() {
+    [ "$HA_BROKERS" -gt 0 ] || return 0
+    [ -x "$BROKER_BIN" ] && [ -x "$CLI_BIN" ] || die "$BROKER_BIN or $CLI_BIN missing (make; or HA_BROKERS=0)"
+    local n org
+    for org in broker operator; do
+        "$CLI_BIN" keygen --org "$org" --keys "$DIR/keys" --if-missing >/dev/null ||
+            die "cannot make the $org keys in $DIR/keys"
+    done
+    for n in $(seq 1 "$HA_BROKERS"); do start_broker "$n"; done
+    for n in $(seq 1 "$HA_BROKERS"); do
+        local deadline=$((SECONDS + 90))
+        until curl -fs -o /dev/null -m 1 "http://127.0.0.1:$(v BROKER_METRICS_$n)/readyz" 2>/dev/null; do
+            [ -n "$(broker_pid "$n")" ] || { tail -n 20 "$DIR/broker$n/broker.log" >&2; die "broker$n exited"; }
+            [ $SECONDS -lt $deadline ] || die "broker$n not ready after 90 s ($DIR/broker$n/broker.log)"
+            sleep 0.3
+        done
+    done
+    say "brokers ready: $(cmd_brokers | tr '\n' ' ')"
+}
+
+cmd_brokers() {
+    local n
+    for n in 1 2 3 4; do
+        [ -n "$(broker_pid "$n")" ] && echo "tcp://127.0.0.1:$(v BROKER_PORT_$n)"
+    done
+    return 0
 }
 
 # Gives o+x to DIR and each parent that lacks it, so that `postgres` can reach its data.
@@ -228,11 +289,21 @@ cmd_up() {
     if [ "$(psql_at "$l" -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$DBNAME'")" != 1 ]; then
         psql_at "$l" -d postgres -c "CREATE DATABASE $DBNAME" >&2
     fi
+    start_brokers
     conninfo
 }
 
 cmd_down() {
     local n pid pids=()
+    for n in 1 2 3 4; do
+        pid=$(broker_pid "$n")
+        [ -n "$pid" ] && { kill -TERM "$pid" 2>/dev/null || true; pids+=("$pid"); }
+    done
+    for pid in "${pids[@]}"; do
+        local until=$((SECONDS + 30))
+        while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $until ]; do sleep 0.2; done
+    done
+    pids=()
     for n in "${NODES[@]}"; do
         pid=$(patroni_pid "$n")
         [ -n "$pid" ] && { kill -TERM "$pid" 2>/dev/null || true; pids+=("$pid"); }
@@ -274,6 +345,14 @@ cmd_status() {
             sed -n 's/.*"role": *"\([a-z_]*\)".*/\1/p' || true)
         printf 'pg%s      %-8s pid %-7s postgres 127.0.0.1:%s  role %s\n' "$n" "$([ -n "$p" ] && echo running || echo stopped)" "${p:--}" "$(v PG_PORT_$n)" "${role:-unknown}"
         [ -n "$p" ] || all=3
+    done
+    for n in 1 2 3 4; do
+        [ -f "$DIR/broker$n/pid" ] || continue
+        local b
+        b=$(broker_pid "$n")
+        printf 'broker%s  %-8s pid %-7s tcp://127.0.0.1:%s  ready %s\n' "$n" "$([ -n "$b" ] && echo running || echo stopped)" "${b:--}" "$(v BROKER_PORT_$n)" \
+            "$(curl -s -m 1 "http://127.0.0.1:$(v BROKER_METRICS_$n)/readyz" 2>/dev/null | head -c 40 || true)"
+        [ -n "$b" ] || all=3
     done
     l=$(leader)
     if [ -n "$l" ]; then
@@ -324,5 +403,6 @@ case "$cmd" in
     failover) cmd_failover ;;
     conninfo) conninfo ;;
     leader) l=$(leader); [ -n "$l" ] || exit 3; echo "pg$l" ;;
+    brokers) cmd_brokers ;;
     *) usage ;;
 esac

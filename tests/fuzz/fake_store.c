@@ -1052,3 +1052,110 @@ pt_store_result_t pt_store_dead_letter_counts(pt_store_t *self,
     S_DOWN_CHECK();
     return PT_STORE_OK;
 }
+
+/* --- issue 9: several brokers (one broker here: no claims, no notifications) ------ */
+
+static char s_instance[PT_STORE_INSTANCE_MAX] = "fuzz";
+
+int pt_store_set_instance(pt_store_t *self, const char *instance_id, int64_t lease_ms)
+{
+    (void)self;
+    if (!instance_id || !instance_id[0] || strlen(instance_id) >= sizeof s_instance ||
+        lease_ms <= 0)
+        return -1;
+    snprintf(s_instance, sizeof s_instance, "%s", instance_id);
+    return 0;
+}
+
+const char *pt_store_instance(const pt_store_t *self)
+{
+    (void)self;
+    return s_instance;
+}
+
+pt_store_result_t pt_store_claims_renew(pt_store_t *self, const char *const *recipients, size_t n,
+                                        int64_t now_ms)
+{
+    (void)self;
+    (void)recipients;
+    (void)n;
+    (void)now_ms;
+    S_DOWN_CHECK();
+    return PT_STORE_OK;
+}
+
+pt_store_result_t pt_store_claims_release(pt_store_t *self, const char *recipient,
+                                          int64_t now_ms)
+{
+    (void)self;
+    (void)recipient;
+    (void)now_ms;
+    S_DOWN_CHECK();
+    return PT_STORE_OK;
+}
+
+pt_store_result_t pt_store_notify(pt_store_t *self, const char *channel, const char *payload)
+{
+    (void)self;
+    (void)channel;
+    (void)payload;
+    S_DOWN_CHECK();
+    return PT_STORE_OK;
+}
+
+int pt_store_backend_pid(const pt_store_t *self)
+{
+    (void)self;
+    return 0;
+}
+
+/* The session: never connected (the broker polls instead), always the signer. */
+struct _pt_store_session_t {
+    int unused;
+};
+
+pt_store_session_t *pt_store_session_new(const char *conninfo, char *err, size_t err_len)
+{
+    (void)conninfo;
+    if (err && err_len)
+        err[0] = '\0';
+    return calloc(1, sizeof(pt_store_session_t));
+}
+
+void pt_store_session_destroy(pt_store_session_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free(*self_p);
+    *self_p = NULL;
+}
+
+int pt_store_session_socket(const pt_store_session_t *self)
+{
+    (void)self;
+    return -1;
+}
+
+pt_store_result_t pt_store_session_poll(pt_store_session_t *self, int64_t now_ms,
+                                        pt_store_notify_fn *fn, void *arg, int *reconnected)
+{
+    (void)self;
+    (void)now_ms;
+    (void)fn;
+    (void)arg;
+    if (reconnected)
+        *reconnected = 0;
+    return PT_STORE_OK;
+}
+
+int pt_store_session_signer(pt_store_session_t *self)
+{
+    (void)self;
+    return 1;
+}
+
+const char *pt_store_session_error(const pt_store_session_t *self)
+{
+    (void)self;
+    return "";
+}

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # tests/ha/ha_test.sh — what `make ha-test` runs (docs/ha.md):
 #   1. brings up deploy/ha/ha-stack.sh (three etcd, three PostgreSQL 15 under Patroni,
-#      synchronous replication) in a scratch directory;
-#   2. starts a real puente-broker on the multi-host connection string and sends a
-#      referral MX-DIF -> GT-PGN through the CLI (HA_BROKER=0 skips the broker part);
+#      synchronous replication, two puente-brokers on the multi-host connection string)
+#      in a scratch directory;
+#   2. sends a referral MX-DIF -> GT-PGN through the CLI to broker1 (HA_BROKER=0 skips
+#      the broker part and starts no brokers);
 #   3. starts build/ha/ha_writer: one-row transactions in a loop, each retried on a new
 #      connection until it commits;
 #   4. loses the primary's machine (SIGKILL of its Patroni, postmaster and backends);
-#   5. waits for the writer to commit on the new primary, sends a second referral
-#      (retried while the broker answers "retry later"), receives both at GT-PGN;
+#   5. waits for the writer to commit on the new primary, sends a second referral to
+#      broker2 (retried while the broker answers "retry later"), SIGKILLs broker1, and
+#      receives both referrals at GT-PGN from broker2;
 #   6. stops the writer, which checks every acknowledged row on the new primary;
 #   7. brings the lost node back (`up`: it rejoins as a standby), then everything down.
 # Prints the failover time, rows committed and rows lost; exits non-zero when a row
@@ -32,14 +34,10 @@ fi
 
 DIR=$(mktemp -d /tmp/puente-ha.XXXXXX)
 writer_pid=""
-broker_pid=""
 fail=0
 cleanup() {
     set +e
     [ -n "$writer_pid" ] && kill -TERM "$writer_pid" 2>/dev/null && wait "$writer_pid" 2>/dev/null
-    if [ -n "$broker_pid" ] && kill -0 "$broker_pid" 2>/dev/null; then
-        kill -TERM "$broker_pid"; wait "$broker_pid" 2>/dev/null
-    fi
     "$STACK" down "$DIR" >/dev/null 2>&1
     if [ "$fail" -eq 0 ] && [ -z "${HA_KEEP:-}" ]; then
         rm -rf -- "$DIR"
@@ -51,16 +49,11 @@ trap cleanup EXIT
 t_start=$SECONDS
 
 echo "ha_test: bringing up the stack in $DIR"
+[ "$HA_BROKER" = 1 ] && export HA_BROKERS=2 || export HA_BROKERS=0
 CONNINFO=$("$STACK" up "$DIR" 2>"$DIR/up.log" | tail -n 1) || { cat "$DIR/up.log" >&2; fail=1; exit 1; }
 echo "ha_test: $CONNINFO"
 
-# --- the broker on the multi-host string --------------------------------------------------
-free_port() {
-    local p
-    for p in $(seq $((30000 + RANDOM % 20000)) 60000); do
-        ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
-    done
-}
+# --- the stack's two brokers on the multi-host string -----------------------------------
 # Sends a referral, retrying while the broker cannot commit (exit 3: unreachable or
 # "retry later"). Prints the receipt's message id.
 send_referral() {
@@ -79,26 +72,21 @@ send_referral() {
     done
 }
 if [ "$HA_BROKER" = 1 ]; then
-    PUENTE_BROKER=tcp://127.0.0.1:$(free_port)
+    mapfile -t BROKERS < <("$STACK" brokers "$DIR")
+    [ ${#BROKERS[@]} -eq 2 ] || { echo "ha_test: expected two brokers, have ${#BROKERS[@]}" >&2; fail=1; exit 1; }
+    PUENTE_BROKER=${BROKERS[0]}
     export PUENTE_KEYS=$DIR/keys PUENTE_BROKER
-    for org in broker operator MX-DIF GT-PGN; do
+    for org in MX-DIF GT-PGN; do
         "$CLI" keygen --org "$org" --keys "$PUENTE_KEYS" --if-missing >/dev/null
     done
-    "$BROKER" --endpoint "$PUENTE_BROKER" --db "$CONNINFO" --keys "$PUENTE_KEYS" --sql broker/sql \
-        --metrics-listen "" --log-level warn 2>"$DIR/broker.log" &
-    broker_pid=$!
-    for _ in $(seq 1 100); do
-        "$CLI" org add MX-DIF >/dev/null 2>&1 && break
-        kill -0 "$broker_pid" 2>/dev/null || { echo "ha_test: broker exited" >&2; cat "$DIR/broker.log" >&2; fail=1; exit 1; }
-        sleep 0.2
-    done
+    "$CLI" org add MX-DIF >/dev/null
     "$CLI" org add GT-PGN >/dev/null
     "$CLI" agreement add --id AGR-HA --between MX-DIF GT-PGN \
         --purposes service_provision,case_transfer,social_inquiry,family_tracing,reintegration \
         --types '*' >/dev/null
     "$CLI" example referral.request >"$DIR/referral.json"
     send_referral CASE-HA-BEFORE >"$DIR/receipt-before.json" || { fail=1; exit 1; }
-    echo "ha_test: broker on $PUENTE_BROKER, referral CASE-HA-BEFORE receipted"
+    echo "ha_test: brokers ${BROKERS[*]}; referral CASE-HA-BEFORE receipted by broker1"
 fi
 
 # --- writer, failover ---------------------------------------------------------------------
@@ -119,8 +107,10 @@ done
 grep -v "committed [0-9]" "$DIR/writer.err" | sed 's/^/  /'
 
 if [ "$HA_BROKER" = 1 ]; then
-    send_referral CASE-HA-AFTER >"$DIR/receipt-after.json" || { fail=1; exit 1; }
-    echo "ha_test: referral CASE-HA-AFTER receipted after the failover"
+    PUENTE_BROKER=${BROKERS[1]} send_referral CASE-HA-AFTER >"$DIR/receipt-after.json" || { fail=1; exit 1; }
+    echo "ha_test: referral CASE-HA-AFTER receipted by broker2 after the failover"
+    kill -KILL "$(cat "$DIR/broker1/pid")" 2>/dev/null || true
+    echo "ha_test: broker1 SIGKILLed"
 fi
 sleep "$WRITE_AFTER"
 kill -TERM "$writer_pid"
@@ -139,10 +129,10 @@ done
 
 delivered_before=- delivered_after=-
 if [ "$HA_BROKER" = 1 ]; then
-    "$CLI" recv --as GT-PGN --timeout 5s --json-output >"$DIR/recv.json" 2>>"$DIR/cli.err" || true
+    PUENTE_BROKER=${BROKERS[1]} "$CLI" recv --as GT-PGN --timeout 5s --json-output \
+        >"$DIR/recv.json" 2>>"$DIR/cli.err" || true
     delivered_before=$(grep -o '"case_token": *"CASE-HA-BEFORE"' "$DIR/recv.json" | wc -l)
     delivered_after=$(grep -o '"case_token": *"CASE-HA-AFTER"' "$DIR/recv.json" | wc -l)
-    kill -TERM "$broker_pid"; wait "$broker_pid" || true; broker_pid=""
 fi
 
 # The lost node comes back as a standby of the new primary.
@@ -159,7 +149,7 @@ echo
 echo "ha_test: failover time (first failed commit -> first commit on the new primary): ${failover_ms} ms"
 echo "ha_test: primary lost: ${lost_node:-?}, new primary: $new_primary"
 echo "ha_test: rows committed (acknowledged): $committed, transactions retried: $retried, rows lost: $lost"
-[ "$HA_BROKER" = 1 ] && echo "ha_test: broker referrals delivered to GT-PGN: before failover $delivered_before, after $delivered_after (each must be 1)"
+[ "$HA_BROKER" = 1 ] && echo "ha_test: referrals delivered to GT-PGN by broker2 (broker1 killed): before failover $delivered_before, after $delivered_after (each must be 1)"
 echo "ha_test: lost node rejoined as a standby: $rejoined"
 echo "ha_test: total $((SECONDS - t_start)) s"
 [ "$wrc" -eq 0 ] && [ "$lost" -eq 0 ] && [ "$committed" -gt 0 ] && [ "$outages" -ge 1 ] || fail=1

@@ -26,11 +26,11 @@ struct _pt_harness_t {
     char dbname[64];
     char conninfo[1024];
     char admin_conninfo[1024];
-    char endpoint[64];
-    pid_t broker;
+    /* Broker 0 is the one of pt_harness_broker_start; the others (issue 9) share
+       its database and keys (pt_harness_broker_start_at). */
+    char endpoint[PT_HARNESS_BROKERS][64];
+    pid_t broker[PT_HARNESS_BROKERS];
     void *zmq;
-    char second_endpoint[64]; /* pt_harness_second_broker_* (issue 9) */
-    pid_t second_broker;
 };
 
 struct _pt_raw_t {
@@ -108,7 +108,7 @@ pt_harness_t *pt_harness_new(const char *name)
         }
     }
     int port = s_free_port();
-    snprintf(self->endpoint, sizeof self->endpoint, "tcp://127.0.0.1:%d", port);
+    snprintf(self->endpoint[0], sizeof self->endpoint[0], "tcp://127.0.0.1:%d", port);
     self->zmq = zmq_ctx_new();
     return self;
 error:
@@ -116,33 +116,52 @@ error:
     return NULL;
 }
 
-static int s_broker_start_once(pt_harness_t *self);
+static int s_broker_start_once(pt_harness_t *self, int index, int named);
+
+static void s_broker_log(const pt_harness_t *self, int index, char *out, size_t cap)
+{
+    if (index == 0)
+        snprintf(out, cap, "%s/broker.log", self->dir);
+    else
+        snprintf(out, cap, "%s/broker%d.log", self->dir, index);
+}
 
 /* Random free ports can be taken between the check and the broker's bind (another
    test's process, the PostgreSQL cluster): on "Address already in use" the broker
    gets a new port, up to three times. Clients must be created after this returns. */
-int pt_harness_broker_start(pt_harness_t *self)
+static int s_broker_start(pt_harness_t *self, int index, int named)
 {
+    if (!self->endpoint[index][0])
+        snprintf(self->endpoint[index], sizeof self->endpoint[index], "tcp://127.0.0.1:%d",
+                 s_free_port());
     for (int attempt = 0;; attempt++) {
         char log[600], cmd[800];
-        snprintf(log, sizeof log, "%s/broker.log", self->dir);
-        int rc = s_broker_start_once(self);
+        s_broker_log(self, index, log, sizeof log);
+        int rc = s_broker_start_once(self, index, named);
         if (rc == 0 || attempt == 2)
             return rc;
         snprintf(cmd, sizeof cmd, "tail -n 5 '%s' | grep -q 'Address already in use'", log);
         if (system(cmd) != 0)
             return rc;
-        snprintf(self->endpoint, sizeof self->endpoint, "tcp://127.0.0.1:%d", s_free_port());
-        fprintf(stderr, "harness: port taken, retrying the broker on %s\n", self->endpoint);
+        snprintf(self->endpoint[index], sizeof self->endpoint[index], "tcp://127.0.0.1:%d",
+                 s_free_port());
+        fprintf(stderr, "harness: port taken, retrying broker %d on %s\n", index,
+                self->endpoint[index]);
     }
 }
 
-static int s_broker_start_once(pt_harness_t *self)
+int pt_harness_broker_start(pt_harness_t *self)
+{
+    return s_broker_start(self, 0, 0);
+}
+
+static int s_broker_start_once(pt_harness_t *self, int index, int named)
 {
     const char *bin = getenv("PUENTE_BROKER_BIN");
     const char *sql = getenv("PUENTE_SQL_DIR");
-    char log[600];
-    snprintf(log, sizeof log, "%s/broker.log", self->dir);
+    char log[600], instance[32];
+    s_broker_log(self, index, log, sizeof log);
+    snprintf(instance, sizeof instance, "broker%d", index);
     pid_t pid = fork();
     if (pid < 0)
         return -1;
@@ -152,12 +171,17 @@ static int s_broker_start_once(pt_harness_t *self)
             dup2(fd, STDERR_FILENO);
             dup2(fd, STDOUT_FILENO);
         }
-        execl(bin ? bin : "build/puente-broker", "puente-broker", "--endpoint", self->endpoint,
-              "--db", self->conninfo, "--keys", self->keys, "--sql", sql ? sql : "broker/sql",
-              (char *)NULL);
+        if (named)
+            execl(bin ? bin : "build/puente-broker", "puente-broker", "--endpoint",
+                  self->endpoint[index], "--db", self->conninfo, "--keys", self->keys, "--sql",
+                  sql ? sql : "broker/sql", "--instance-id", instance, (char *)NULL);
+        else
+            execl(bin ? bin : "build/puente-broker", "puente-broker", "--endpoint",
+                  self->endpoint[index], "--db", self->conninfo, "--keys", self->keys, "--sql",
+                  sql ? sql : "broker/sql", (char *)NULL);
         _exit(127);
     }
-    self->broker = pid;
+    self->broker[index] = pid;
     /* Ready when the operator can say hello. */
     for (int i = 0; i < 100; i++) {
         int status;
@@ -167,12 +191,14 @@ static int s_broker_start_once(pt_harness_t *self)
             snprintf(tail, sizeof tail, "tail -n 8 '%s' >&2", log);
             if (system(tail) != 0)
                 fprintf(stderr, "harness: (no log)\n");
-            self->broker = 0;
+            self->broker[index] = 0;
             return -1;
         }
         char err[256];
-        pt_client_opts_t opts = {.endpoint = self->endpoint, .keys_dir = self->keys,
-                                 .org_id = "operator", .timeout_ms = 300};
+        pt_client_opts_t opts = {.endpoint = self->endpoint[index],
+                                 .keys_dir = self->keys,
+                                 .org_id = "operator",
+                                 .timeout_ms = 300};
         pt_client_t *client = pt_client_new(&opts, err, sizeof err);
         if (client) {
             pt_client_destroy(&client);
@@ -184,28 +210,41 @@ static int s_broker_start_once(pt_harness_t *self)
     return -1;
 }
 
-int pt_harness_broker_stop(pt_harness_t *self, int sig)
+static int s_broker_stop(pt_harness_t *self, int index, int sig)
 {
-    if (!self->broker)
+    if (!self->broker[index])
         return -1;
-    kill(self->broker, sig);
+    kill(self->broker[index], sig);
     int status = 0;
-    waitpid(self->broker, &status, 0);
-    self->broker = 0;
+    waitpid(self->broker[index], &status, 0);
+    self->broker[index] = 0;
     if (WIFEXITED(status))
         return WEXITSTATUS(status);
     return 128 + WTERMSIG(status);
 }
 
-pt_client_t *pt_harness_client(pt_harness_t *self, const char *org, int receive)
+int pt_harness_broker_stop(pt_harness_t *self, int sig)
+{
+    return s_broker_stop(self, 0, sig);
+}
+
+static pt_client_t *s_client(pt_harness_t *self, int index, const char *org, int receive)
 {
     char err[256] = "";
-    pt_client_opts_t opts = {.endpoint = self->endpoint, .keys_dir = self->keys, .org_id = org,
-                             .receive = receive, .timeout_ms = 5000};
+    pt_client_opts_t opts = {.endpoint = self->endpoint[index],
+                             .keys_dir = self->keys,
+                             .org_id = org,
+                             .receive = receive,
+                             .timeout_ms = 5000};
     pt_client_t *client = pt_client_new(&opts, err, sizeof err);
     if (!client)
         fprintf(stderr, "harness: client %s: %s\n", org, err);
     return client;
+}
+
+pt_client_t *pt_harness_client(pt_harness_t *self, const char *org, int receive)
+{
+    return s_client(self, 0, org, receive);
 }
 
 int pt_harness_register_demo(pt_harness_t *self)
@@ -274,7 +313,7 @@ int pt_harness_register_demo(pt_harness_t *self)
 
 const char *pt_harness_endpoint(const pt_harness_t *self)
 {
-    return self->endpoint;
+    return self->endpoint[0];
 }
 
 const char *pt_harness_keys(const pt_harness_t *self)
@@ -314,7 +353,7 @@ int pt_harness_sh(pt_harness_t *self, const char *command, char *out, size_t out
         return -1;
     snprintf(full, len,
              "cd %s && PUENTE_BROKER='%s' PUENTE_KEYS='%s' %s >'%s/sh.out' 2>'%s/sh.err'",
-             getenv("PUENTE_TEST_ROOT") ? getenv("PUENTE_TEST_ROOT") : ".", self->endpoint,
+             getenv("PUENTE_TEST_ROOT") ? getenv("PUENTE_TEST_ROOT") : ".", self->endpoint[0],
              self->keys, command, self->dir, self->dir);
     int status = system(full);
     free(full);
@@ -349,10 +388,9 @@ void pt_harness_destroy(pt_harness_t **self_p)
     if (!self_p || !*self_p)
         return;
     pt_harness_t *self = *self_p;
-    if (self->second_broker)
-        pt_harness_second_broker_stop(self, SIGTERM);
-    if (self->broker)
-        pt_harness_broker_stop(self, SIGTERM);
+    for (int i = 0; i < PT_HARNESS_BROKERS; i++)
+        if (self->broker[i])
+            s_broker_stop(self, i, SIGTERM);
     if (self->zmq)
         zmq_ctx_term(self->zmq);
     if (self->dbname[0]) {
@@ -372,7 +410,14 @@ void pt_harness_destroy(pt_harness_t **self_p)
 
 /* --- raw sockets ------------------------------------------------------------ */
 
+static pt_raw_t *s_raw_new(pt_harness_t *harness, int index, const char *org);
+
 pt_raw_t *pt_raw_new(pt_harness_t *harness, const char *org)
+{
+    return s_raw_new(harness, 0, org);
+}
+
+static pt_raw_t *s_raw_new(pt_harness_t *harness, int index, const char *org)
 {
     char why[256];
     pt_keyset_t *mine = pt_keyset_load(harness->keys, org, 1, why, sizeof why);
@@ -386,7 +431,7 @@ pt_raw_t *pt_raw_new(pt_harness_t *harness, const char *org)
     zmq_setsockopt(self->socket, ZMQ_CURVE_SERVERKEY, pt_keyset_curve_public_z85(broker), 40);
     zmq_setsockopt(self->socket, ZMQ_CURVE_PUBLICKEY, pt_keyset_curve_public_z85(mine), 40);
     zmq_setsockopt(self->socket, ZMQ_CURVE_SECRETKEY, pt_keyset_curve_secret_z85(mine), 40);
-    if (zmq_connect(self->socket, harness->endpoint) != 0)
+    if (zmq_connect(self->socket, harness->endpoint[index]) != 0)
         goto error;
     pt_keyset_destroy(&mine);
     pt_keyset_destroy(&broker);
@@ -520,12 +565,12 @@ done:
 
 int pt_harness_broker_pid(const pt_harness_t *self)
 {
-    return self ? (int)self->broker : 0;
+    return self ? (int)self->broker[0] : 0;
 }
 
 int pt_harness_broker_run_to_exit(pt_harness_t *self, int timeout_ms)
 {
-    if (!self || self->broker)
+    if (!self || self->broker[0])
         return -1;
     const char *bin = getenv("PUENTE_BROKER_BIN");
     const char *sql = getenv("PUENTE_SQL_DIR");
@@ -540,7 +585,7 @@ int pt_harness_broker_run_to_exit(pt_harness_t *self, int timeout_ms)
             dup2(fd, STDERR_FILENO);
             dup2(fd, STDOUT_FILENO);
         }
-        execl(bin ? bin : "build/puente-broker", "puente-broker", "--endpoint", self->endpoint,
+        execl(bin ? bin : "build/puente-broker", "puente-broker", "--endpoint", self->endpoint[0],
               "--db", self->conninfo, "--keys", self->keys, "--sql", sql ? sql : "broker/sql",
               (char *)NULL);
         _exit(127);
@@ -606,99 +651,64 @@ const char *pt_harness_metrics_url(pt_harness_t *self)
     return url;
 }
 
-/* --- added for the client failover test (issue 9) ---------------------------- */
+/* --- added for several brokers over one database (issue 9) ------------------- */
 
-/* One attempt: fork the second broker on self->second_endpoint, wait until it
-   answers. 0, -1, or -2 when its port was taken (its log says so). */
-static int s_second_broker_start_once(pt_harness_t *self)
+static int s_index_ok(const pt_harness_t *self, int index)
 {
-    const char *bin = getenv("PUENTE_BROKER_BIN");
-    const char *sql = getenv("PUENTE_SQL_DIR");
-    char log[600];
-    snprintf(log, sizeof log, "%s/broker-second.log", self->dir);
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, STDERR_FILENO);
-            dup2(fd, STDOUT_FILENO);
-        }
-        execl(bin ? bin : "build/puente-broker", "puente-broker", "--endpoint",
-              self->second_endpoint, "--db", self->conninfo, "--keys", self->keys, "--sql",
-              sql ? sql : "broker/sql", (char *)NULL);
-        _exit(127);
-    }
-    self->second_broker = pid;
-    for (int i = 0; i < 100; i++) {
-        int status;
-        if (waitpid(pid, &status, WNOHANG) == pid) {
-            self->second_broker = 0;
-            char cmd[800];
-            snprintf(cmd, sizeof cmd, "tail -n 5 '%s' | grep -q 'Address already in use'", log);
-            if (system(cmd) == 0)
-                return -2;
-            fprintf(stderr, "harness: second broker exited at start (see %s); its log ends:\n",
-                    log);
-            snprintf(cmd, sizeof cmd, "tail -n 8 '%s' >&2", log);
-            if (system(cmd) != 0)
-                fprintf(stderr, "harness: (no log)\n");
-            return -1;
-        }
-        char err[256];
-        pt_client_opts_t opts = {.endpoint = self->second_endpoint, .keys_dir = self->keys,
-                                 .org_id = "operator", .timeout_ms = 300};
-        pt_client_t *client = pt_client_new(&opts, err, sizeof err);
-        if (client) {
-            pt_client_destroy(&client);
-            return 0;
-        }
-        usleep(100 * 1000);
-    }
-    fprintf(stderr, "harness: second broker did not answer (see %s)\n", log);
-    return -1;
+    if (self && index >= 0 && index < PT_HARNESS_BROKERS)
+        return 1;
+    fprintf(stderr, "harness: no broker %d (0..%d)\n", index, PT_HARNESS_BROKERS - 1);
+    return 0;
 }
 
+int pt_harness_broker_start_at(pt_harness_t *self, int index)
+{
+    return s_index_ok(self, index) ? s_broker_start(self, index, 1) : -1;
+}
+
+int pt_harness_broker_stop_at(pt_harness_t *self, int index, int sig)
+{
+    return s_index_ok(self, index) ? s_broker_stop(self, index, sig) : -1;
+}
+
+int pt_harness_broker_pid_at(const pt_harness_t *self, int index)
+{
+    return s_index_ok(self, index) ? (int)self->broker[index] : 0;
+}
+
+const char *pt_harness_endpoint_at(const pt_harness_t *self, int index)
+{
+    return s_index_ok(self, index) ? self->endpoint[index] : NULL;
+}
+
+pt_client_t *pt_harness_client_at(pt_harness_t *self, int index, const char *org, int receive)
+{
+    return s_index_ok(self, index) ? s_client(self, index, org, receive) : NULL;
+}
+
+pt_raw_t *pt_raw_new_at(pt_harness_t *harness, int index, const char *org)
+{
+    return s_index_ok(harness, index) ? s_raw_new(harness, index, org) : NULL;
+}
+
+/* The client failover test's names for broker 1 (itest_failover). */
 int pt_harness_second_broker_start(pt_harness_t *self)
 {
-    if (!self || self->second_broker)
-        return -1;
-    if (!self->second_endpoint[0])
-        snprintf(self->second_endpoint, sizeof self->second_endpoint, "tcp://127.0.0.1:%d",
-                 s_free_port());
-    for (int attempt = 0;; attempt++) {
-        int rc = s_second_broker_start_once(self);
-        if (rc != -2)
-            return rc;
-        if (attempt == 2)
-            return -1;
-        snprintf(self->second_endpoint, sizeof self->second_endpoint, "tcp://127.0.0.1:%d",
-                 s_free_port());
-        fprintf(stderr, "harness: port taken, retrying the second broker on %s\n",
-                self->second_endpoint);
-    }
+    return pt_harness_broker_start_at(self, 1);
 }
 
 int pt_harness_second_broker_stop(pt_harness_t *self, int sig)
 {
-    if (!self || !self->second_broker)
-        return -1;
-    kill(self->second_broker, sig);
-    int status = 0;
-    waitpid(self->second_broker, &status, 0);
-    self->second_broker = 0;
-    if (WIFEXITED(status))
-        return WEXITSTATUS(status);
-    return 128 + WTERMSIG(status);
+    return pt_harness_broker_stop_at(self, 1, sig);
 }
 
 const char *pt_harness_second_broker_endpoint(const pt_harness_t *self)
 {
-    return self ? self->second_endpoint : "";
+    const char *endpoint = pt_harness_endpoint_at(self, 1);
+    return endpoint ? endpoint : "";
 }
 
 int pt_harness_second_broker_pid(const pt_harness_t *self)
 {
-    return self ? (int)self->second_broker : 0;
+    return pt_harness_broker_pid_at(self, 1);
 }

@@ -14,6 +14,9 @@
 #include "puente.h"
 
 typedef struct _pt_harness_t pt_harness_t;
+
+/* Brokers one harness can run over its database (issue 9): 0 and the others. */
+#define PT_HARNESS_BROKERS 3
 typedef struct _pt_raw_t pt_raw_t;
 
 /* The five demo organisations; every pair has an agreement except SV-CONNA/US-ORR. */
@@ -116,21 +119,37 @@ void pt_harness_conninfo_for(const pt_harness_t *self, const char *dbname, char 
    before starting the broker. */
 const char *pt_harness_metrics_url(pt_harness_t *self);
 
-/* --- added for the client failover test (issue 9) ---------------------------- */
+/* --- added for several brokers over one database (issue 9) ------------------- */
 
-/* A second puente-broker process over the SAME database and key directory as
-   the harness's broker (one deployment, two brokers sharing the broker keys),
-   on its own free loopback port, logging to <dir>/broker-second.log. It runs
-   independently of the first: either may be stopped or killed while the other
-   serves. Start it after pt_harness_broker_start (migrations are done then).
-   0 once the operator can say hello to it, or -1. Destroy stops it too. */
+/* Starts broker number index (0..PT_HARNESS_BROKERS-1) over this harness's
+   database and key directory, with --instance-id broker<index>, on its own free
+   port (index 0: the port of pt_harness_endpoint), logging to <dir>/broker.log
+   (index 0) or <dir>/broker<index>.log, and waits until it answers. The
+   environment of the test process (PUENTE_DELIVERY_LEASE, ...) reaches it. 0 or
+   -1. pt_harness_destroy stops every broker still running. */
+int pt_harness_broker_start_at(pt_harness_t *self, int index);
+
+/* Sends sig to broker index and reaps it (exit status, or 128 + signal; -1 if it
+   does not run). */
+int pt_harness_broker_stop_at(pt_harness_t *self, int index, int sig);
+
+/* Pid of broker index, 0 when it does not run. */
+int pt_harness_broker_pid_at(const pt_harness_t *self, int index);
+
+/* Endpoint of broker index (static in the harness), NULL for a bad index. */
+const char *pt_harness_endpoint_at(const pt_harness_t *self, int index);
+
+/* An SDK client of org (or "operator") connected to broker index. NULL on failure. */
+pt_client_t *pt_harness_client_at(pt_harness_t *self, int index, const char *org, int receive);
+
+/* A raw DEALER with org's CURVE keys connected to broker index. */
+pt_raw_t *pt_raw_new_at(pt_harness_t *harness, int index, const char *org);
+
+/* The client failover test's names for broker 1 (pt_harness_broker_*_at(self, 1)):
+   a second broker over the same database and keys, on its own port. */
 int pt_harness_second_broker_start(pt_harness_t *self);
-
-/* Sends sig to the second broker and reaps it: its exit status (128 + signal),
-   or -1 when it is not running. */
 int pt_harness_second_broker_stop(pt_harness_t *self, int sig);
-
-/* Its endpoint ("" before the first start) and pid (0 when not running). */
+/* Its endpoint ("" for none) and pid (0 when not running). */
 const char *pt_harness_second_broker_endpoint(const pt_harness_t *self);
 int pt_harness_second_broker_pid(const pt_harness_t *self);
 

@@ -864,6 +864,181 @@ static void test_due_plan(void)
     PQclear(res);
 }
 
+/* --- several brokers (issue 9, 010_multi_broker.sql) ---------------------------------- */
+
+typedef struct {
+    int n;
+    char channel[8][32];
+    char payload[8][40];
+    int pid[8];
+} s_notes_t;
+
+static void s_collect_note(const char *channel, const char *payload, int pid, void *arg)
+{
+    s_notes_t *c = arg;
+    if (c->n >= 8)
+        return;
+    snprintf(c->channel[c->n], sizeof c->channel[c->n], "%s", channel);
+    snprintf(c->payload[c->n], sizeof c->payload[c->n], "%s", payload);
+    c->pid[c->n++] = pid;
+}
+
+/* Polls session until a notification on channel arrived (up to 5 s). */
+static s_notes_t s_wait_note(pt_store_session_t *session, const char *channel)
+{
+    s_notes_t notes;
+    memset(&notes, 0, sizeof notes);
+    for (int i = 0; i < 100; i++) {
+        CU_ASSERT_EQUAL(pt_store_session_poll(session, s_now(), s_collect_note, &notes, NULL),
+                        PT_STORE_OK);
+        for (int k = 0; k < notes.n; k++)
+            if (strcmp(notes.channel[k], channel) == 0)
+                return notes;
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return notes;
+}
+
+static s_due_t s_due_of(pt_store_t *store, const char *recipient, int64_t now, size_t max)
+{
+    s_due_t c;
+    memset(&c, 0, sizeof c);
+    CU_ASSERT_EQUAL(pt_store_due_deliveries(store, recipient, now, max, s_collect_due, &c),
+                    PT_STORE_OK);
+    return c;
+}
+
+/* Two broker instances over one database: a claim keeps the other out until it
+   expires; renewing extends it; releasing hands it over and notifies; order per
+   correlation id holds across instances; one signer lock. */
+static void test_claims(void)
+{
+    char err[256] = "", other_conninfo[1100];
+    /* Another application name: test_unavailable_then_recovers counts ours. */
+    snprintf(other_conninfo, sizeof other_conninfo, "%s application_name=%s_b", s_conninfo,
+             APP_NAME);
+    pt_store_t *b = pt_store_new(other_conninfo, err, sizeof err);
+    pt_store_session_t *listen = pt_store_session_new(other_conninfo, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(listen);
+    CU_ASSERT(pt_store_session_socket(listen) >= 0);
+    char long_id[200];
+    memset(long_id, 'x', sizeof long_id - 1);
+    long_id[sizeof long_id - 1] = '\0';
+    CU_ASSERT_EQUAL(pt_store_set_instance(b, "", 1000), -1);
+    CU_ASSERT_EQUAL(pt_store_set_instance(b, long_id, 1000), -1);
+    CU_ASSERT_EQUAL(pt_store_set_instance(b, "inst-b", 0), -1);
+    CU_ASSERT_EQUAL(pt_store_set_instance(s_store, "inst-a", 10000), 0);
+    CU_ASSERT_EQUAL(pt_store_set_instance(b, "inst-b", 10000), 0);
+    CU_ASSERT_STRING_EQUAL(pt_store_instance(b), "inst-b");
+
+    /* m0, m1 on correlation 90; m2 on 91; all to XI-ISS. Storing notifies. */
+    static const char *to_iss[] = {"XI-ISS"};
+    s_msg_data_t d[3];
+    pt_submission_t subs[3] = {s_sub(&d[0], 90, 90, "ct-CL", 0), s_sub(&d[1], 91, 90, "ct-CL", 0),
+                               s_sub(&d[2], 92, 91, "ct-CL2", 0)};
+    for (int i = 0; i < 3; i++)
+        subs[i].recipients = to_iss;
+    pt_store_receipt_t r[3];
+    CU_ASSERT_EQUAL_FATAL(pt_store_submit_batch(s_store, subs, 3, r), PT_STORE_OK);
+    s_notes_t notes = s_wait_note(listen, PT_STORE_CHANNEL_DELIVERY);
+    CU_ASSERT_EQUAL_FATAL(notes.n, 1);
+    CU_ASSERT_STRING_EQUAL(notes.payload[0], "XI-ISS");
+    CU_ASSERT_EQUAL(notes.pid[0], pt_store_backend_pid(s_store));
+
+    int64_t now = s_now();
+    /* a takes the head of 90; b gets 91's only: m0 is a's, m1 waits behind it. */
+    s_due_t a1 = s_due_of(s_store, "XI-ISS", now, 1);
+    CU_ASSERT_EQUAL_FATAL(a1.n, 1);
+    CU_ASSERT_EQUAL(memcmp(a1.message_ids[0], d[0].id, 16), 0);
+    s_due_t b1 = s_due_of(b, "XI-ISS", now, 10);
+    CU_ASSERT_EQUAL_FATAL(b1.n, 1);
+    CU_ASSERT_EQUAL(memcmp(b1.message_ids[0], d[2].id, 16), 0);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM deliveries WHERE recipient = 'XI-ISS' "
+                                 "AND claimed_by = 'inst-a'"),
+                    1);
+    /* a sees its own claim again (not sent yet), not b's. */
+    s_due_t a2 = s_due_of(s_store, "XI-ISS", now, 10);
+    CU_ASSERT_EQUAL_FATAL(a2.n, 1);
+    CU_ASSERT_EQUAL(a2.ids[0], a1.ids[0]);
+
+    /* a sends m0 (retry in 1 s): its claim holds past the retry time. */
+    CU_ASSERT_EQUAL(pt_store_mark_sent(s_store, a1.ids[0], now, now + 1000), PT_STORE_OK);
+    CU_ASSERT_EQUAL(pt_store_mark_sent(b, b1.ids[0], now, now + 1000), PT_STORE_OK);
+    CU_ASSERT_EQUAL(s_due_of(b, "XI-ISS", now + 2000, 10).n, 1); /* its own m2 only */
+    /* a renews at +9 s: b still cannot take m0 at +12 s. */
+    const char *iss[] = {"XI-ISS"};
+    CU_ASSERT_EQUAL(pt_store_claims_renew(s_store, iss, 1, now + 9000), PT_STORE_OK);
+    s_due_t b2 = s_due_of(b, "XI-ISS", now + 12000, 10);
+    CU_ASSERT_EQUAL_FATAL(b2.n, 1);
+    CU_ASSERT_EQUAL(b2.ids[0], b1.ids[0]);
+    /* a stops renewing (dies): past its lease b takes m0 over, with its attempt count. */
+    s_due_t b3 = s_due_of(b, "XI-ISS", now + 19001, 10);
+    CU_ASSERT_EQUAL_FATAL(b3.n, 2);
+    CU_ASSERT_EQUAL(b3.ids[0], a1.ids[0]);
+    CU_ASSERT_EQUAL(b3.attempts[0], 1);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM deliveries WHERE recipient = 'XI-ISS' "
+                                 "AND claimed_by = 'inst-b'"),
+                    2);
+    CU_ASSERT_EQUAL(s_due_of(s_store, "XI-ISS", now + 19001, 10).n, 0);
+
+    /* b's connection goes: it releases, a can take both at once, and the
+       release was notified by b's connection. */
+    CU_ASSERT_EQUAL(pt_store_claims_release(b, "XI-ISS", now + 19002), PT_STORE_OK);
+    notes = s_wait_note(listen, PT_STORE_CHANNEL_DELIVERY);
+    CU_ASSERT_EQUAL_FATAL(notes.n, 1);
+    CU_ASSERT_STRING_EQUAL(notes.payload[0], "XI-ISS");
+    CU_ASSERT_EQUAL(notes.pid[0], pt_store_backend_pid(b));
+    CU_ASSERT_EQUAL(s_due_of(s_store, "XI-ISS", now + 19002, 10).n, 2);
+    /* Releasing what one does not hold notifies nobody (checked below: the next
+       notification to arrive is the directory's alone). */
+    CU_ASSERT_EQUAL(pt_store_claims_release(b, "XI-ISS", now + 19003), PT_STORE_OK);
+
+    /* Acknowledging m0 frees m1 (and notifies nobody); a broker's explicit
+       notification arrives alone. */
+    CU_ASSERT_EQUAL(pt_store_ack(b, "XI-ISS", d[0].id, now + 19004), PT_STORE_OK);
+    s_due_t b4 = s_due_of(b, "XI-ISS", now + 40000, 10);
+    CU_ASSERT_EQUAL_FATAL(b4.n, 2);
+    CU_ASSERT_EQUAL(memcmp(b4.message_ids[0], d[1].id, 16), 0);
+    CU_ASSERT_EQUAL(pt_store_notify(b, PT_STORE_CHANNEL_DIRECTORY, "admin"), PT_STORE_OK);
+    notes = s_wait_note(listen, PT_STORE_CHANNEL_DIRECTORY);
+    CU_ASSERT_EQUAL(notes.n, 1);
+    CU_ASSERT_STRING_EQUAL(notes.payload[0], "admin");
+    CU_ASSERT_EQUAL(notes.pid[0], pt_store_backend_pid(b));
+
+    /* The checkpoint signer: one session at a time; free again when it ends. */
+    pt_store_session_t *other = pt_store_session_new(other_conninfo, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(other);
+    CU_ASSERT_EQUAL(pt_store_session_signer(listen), 1);
+    CU_ASSERT_EQUAL(pt_store_session_signer(listen), 1);
+    CU_ASSERT_EQUAL(pt_store_session_signer(other), 0);
+    pt_store_session_destroy(&listen);
+    CU_ASSERT_PTR_NULL(listen);
+    int held = 0;
+    for (int i = 0; i < 100 && held != 1; i++) {
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+        held = pt_store_session_signer(other);
+    }
+    CU_ASSERT_EQUAL(held, 1);
+    /* A checkpoint records who signed it. */
+    pt_store_checkpoint_t cp;
+    memset(&cp, 0, sizeof cp);
+    cp.tree_size = 999999;
+    cp.at_ms = now;
+    CU_ASSERT_EQUAL(pt_store_checkpoint_put(b, &cp), PT_STORE_OK);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM checkpoints WHERE tree_size = 999999 "
+                                 "AND signed_by = 'inst-b'"),
+                    1);
+    CU_ASSERT_STRING_EQUAL(s_raw_exec("ALTER TABLE checkpoints DISABLE TRIGGER USER; "
+                                      "DELETE FROM checkpoints WHERE tree_size = 999999; "
+                                      "ALTER TABLE checkpoints ENABLE TRIGGER USER"),
+                           "");
+    pt_store_session_destroy(&other);
+    pt_store_destroy(&b);
+}
+
 static void test_append_only(void)
 {
     /* Even the superuser cannot change history (trigger). */
@@ -948,6 +1123,7 @@ int main(void)
         !CU_add_test(suite, "trail", test_trail) ||
         !CU_add_test(suite, "batched lifecycles, sends and acks", test_batched_paths) ||
         !CU_add_test(suite, "due deliveries use the queue indexes", test_due_plan) ||
+        !CU_add_test(suite, "claims of two broker instances", test_claims) ||
         !CU_add_test(suite, "append-only", test_append_only) ||
         !CU_add_test(suite, "unavailable, then recovers", test_unavailable_then_recovers)) {
         CU_cleanup_registry();
