@@ -9,7 +9,9 @@
     broker. The senders then wait until their outboxes hold a receipt for every
     message, and the recipients until each receipted message was handed over.
 
-    usage: ha_load ENDPOINTS KEYS_DIR STATE_DIR [PER_SENDER [RATE]]
+    usage: ha_load ENDPOINTS KEYS_DIR STATE_DIR [PER_SENDER [RATE [RECIPIENT_ENDPOINTS]]]
+    RECIPIENT_ENDPOINTS (default ENDPOINTS) is the recipients' list: given in
+    another order, the recipients start on another broker than the senders.
     Needs agreements MX-DIF<->GT-PGN, HN-DINAF<->US-ORR, SV-CONNA<->GT-PGN and
     SV-CONNA<->US-ORR covering referral.request.
 
@@ -45,6 +47,7 @@ static const char *const s_recipients[N_RECIPIENTS] = {"GT-PGN", "US-ORR"};
 static const int s_reaches[N_SENDERS][N_RECIPIENTS] = {{1, 0}, {0, 1}, {1, 1}};
 
 static const char *s_endpoints;
+static const char *s_rx_endpoints;
 static const char *s_keys;
 static const char *s_state_dir;
 static int s_per_sender = 300;
@@ -101,7 +104,7 @@ static void *s_recipient(void *arg)
     s_recipient_t *self = arg;
     char err[PUENTE_ERR_BYTES], inbox[512];
     snprintf(inbox, sizeof inbox, "%s/inbox-%s.db", s_state_dir, s_recipients[self->index]);
-    pt_client_opts_t o = {.endpoint = s_endpoints,
+    pt_client_opts_t o = {.endpoint = s_rx_endpoints,
                           .keys_dir = s_keys,
                           .org_id = s_recipients[self->index],
                           .receive = 1,
@@ -222,11 +225,13 @@ static void *s_sender(void *arg)
 
 int main(int argc, char **argv)
 {
-    if (argc < 4 || argc > 6) {
-        fprintf(stderr, "usage: ha_load ENDPOINTS KEYS_DIR STATE_DIR [PER_SENDER [RATE]]\n");
+    if (argc < 4 || argc > 7) {
+        fprintf(stderr, "usage: ha_load ENDPOINTS KEYS_DIR STATE_DIR [PER_SENDER [RATE "
+                        "[RECIPIENT_ENDPOINTS]]]\n");
         return 2;
     }
     s_endpoints = argv[1];
+    s_rx_endpoints = argc > 6 ? argv[6] : argv[1];
     s_keys = argv[2];
     s_state_dir = argv[3];
     if (argc > 4)
