@@ -103,8 +103,9 @@ $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $$(call unit_libs,$$*) $
 $(BUILD)/tests/itest_%: $(BUILD)/obj/tests/integration/itest_%.o $(TLIB_OBJ) $(LIB_SDK) $(LIB_PROTO)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-# itest_metrics scrapes the broker's /metrics with libcurl.
+# itest_metrics scrapes the broker's /metrics with libcurl; itest_outage reads /readyz.
 $(BUILD)/tests/itest_metrics: LDLIBS += -lcurl
+$(BUILD)/tests/itest_outage: LDLIBS += -lcurl
 
 run: deps all
 	@deploy/run.sh
@@ -310,12 +311,17 @@ $(BUILD)/tests/itest_primero: LDLIBS := $(LIB_PRIMERO) $(LIB_SDK) $(LIB_PROTO) $
 # chaos ---------------------------------------------------------------------------------
 # `make chaos`: the long crash test (README "Crash and hostile-input tests"); the short
 # one runs inside `make test`. Sizes: messages per sender, broker SIGKILLs per run.
+# Then the long database outage under load (itest_outage; 1 x 30 s inside `make test`).
 PUENTE_CHAOS_MESSAGES ?= 2000
 PUENTE_CHAOS_KILLS    ?= 20
+PUENTE_OUTAGE_SECONDS ?= 60
+PUENTE_OUTAGE_CYCLES  ?= 2
 .PHONY: chaos
 chaos: all
 	@BUILD=$(BUILD) PUENTE_CHAOS_MESSAGES=$(PUENTE_CHAOS_MESSAGES) \
-	  PUENTE_CHAOS_KILLS=$(PUENTE_CHAOS_KILLS) tests/run.sh -- $(BUILD)/tests/itest_chaos
+	  PUENTE_CHAOS_KILLS=$(PUENTE_CHAOS_KILLS) PUENTE_OUTAGE_SECONDS=$(PUENTE_OUTAGE_SECONDS) \
+	  PUENTE_OUTAGE_CYCLES=$(PUENTE_OUTAGE_CYCLES) \
+	  tests/run.sh -- $(BUILD)/tests/itest_chaos $(BUILD)/tests/itest_outage
 # ---- end chaos -------------------------------------------------------------------------
 
 # ha ------------------------------------------------------------------------------------

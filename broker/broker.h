@@ -10,6 +10,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "metrics.h"
 
@@ -17,6 +18,11 @@
 #define PT_BROKER_DEFAULT_ENDPOINT "tcp://127.0.0.1:7550"
 #define PT_BROKER_DEFAULT_MAX_FRAME (1024 * 1024)
 #define PT_BROKER_BATCH_MAX 256
+/* Limits' defaults (README "Limits"). */
+#define PT_BROKER_DEFAULT_MAX_CONNECTIONS 512
+#define PT_BROKER_DEFAULT_SUBMIT_RATE 500
+#define PT_BROKER_DEFAULT_SUBMIT_BURST 1000
+#define PT_BROKER_DEFAULT_QUEUE_QUOTA 100000
 
 typedef struct {
     const char *endpoint;        /* ZeroMQ endpoint to bind */
@@ -28,6 +34,11 @@ typedef struct {
        sets readiness in the registry: not ready while the database is unreachable. */
     pt_metrics_t *metrics;
     pt_broker_metrics_t *families;
+    /* Limits (issue 7, broker/admission.h, transport.h); 0 = none. */
+    size_t max_connections; /* open client connections */
+    double submit_rate;     /* submissions per second per organisation */
+    double submit_burst;    /* token bucket size */
+    int64_t queue_quota;    /* waiting deliveries per recipient */
 } pt_broker_config_t;
 
 typedef struct _pt_broker_t pt_broker_t;

@@ -15,7 +15,7 @@
 #include "pt_sdk_internal.h"
 
 #define S_RESEND_MS 2000          /* resend an unanswered request this often */
-#define S_RETRY_LATER_MS 500      /* pause after REJECT_RETRY_LATER */
+#define S_RETRY_LATER_MS 500      /* pause after REJECT_RETRY_LATER or REJECT_RATE_LIMITED */
 #define S_MAX_FRAME_IN (8u << 20) /* largest frame accepted from the broker */
 #define S_DEFAULT_MAX_FRAME (1u << 20)
 #define S_MAX_QUEUED 10000        /* deliveries held while waiting for a reply */
@@ -52,7 +52,8 @@ struct _pt_client_t {
     uint8_t *hello_frame;
     size_t hello_len;
     int handshakes;     /* successful CURVE handshakes seen */
-    int auth_failed;    /* the broker's ZAP handler refused our key */
+    int auth_failed;    /* the broker's ZAP handler refused the handshake: its ZAP status
+                           (400 key not admitted, 500 connection cap reached), else 0 */
     int rehello;        /* reconnected: the broker needs our Hello again */
     uint64_t next_request_id;
     uint32_t max_frame_bytes;
@@ -136,8 +137,11 @@ static void s_drain_monitor(pt_client_t *self)
             return;
         }
         uint16_t event = 0;
-        if (zmq_msg_size(&msg) >= 6)
+        uint32_t value = 0;
+        if (zmq_msg_size(&msg) >= 6) {
             memcpy(&event, zmq_msg_data(&msg), sizeof event);
+            memcpy(&value, (const uint8_t *) zmq_msg_data(&msg) + 2, sizeof value);
+        }
         int more = zmq_msg_more(&msg);
         zmq_msg_close(&msg);
         while (more) {
@@ -155,7 +159,7 @@ static void s_drain_monitor(pt_client_t *self)
                 self->rehello = 1;
         }
         else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
-            self->auth_failed = 1;
+            self->auth_failed = value ? (int) value : 400;
     }
 }
 
@@ -353,7 +357,12 @@ static pt_client_result_t s_request(pt_client_t *self, const uint8_t *data, size
         }
         s_stash(self, frame);
     }
-    if (self->auth_failed)
+    if (self->auth_failed == 500)
+        s_set_error(self,
+                    "broker at %s refused the connection: it has reached its connection limit "
+                    "(max_connections); try again later",
+                    self->endpoint);
+    else if (self->auth_failed)
         s_set_error(self, "broker at %s refused the CURVE key of %s (not registered or disabled?)",
                     self->endpoint, self->org);
     else
@@ -965,8 +974,12 @@ pt_client_result_t pt_sdk_submit(pt_client_t *client, const uint8_t *env, size_t
         rc = s_request(self, frame, frame_len, &m, deadline, &reply);
         if (rc != PT_CLIENT_OK)
             goto error;
+        /* Storage unavailable or over the submission rate: the same envelope again
+           after a pause, until the deadline (a full recipient queue is reported at
+           once: it does not clear in seconds; the outbox retries it). */
         if (reply->body_case == PUENTE__V1__BROKER_FRAME__BODY_REJECT
-            && reply->reject->code == PUENTE__V1__REJECT_CODE__REJECT_RETRY_LATER
+            && (reply->reject->code == PUENTE__V1__REJECT_CODE__REJECT_RETRY_LATER
+                || reply->reject->code == PUENTE__V1__REJECT_CODE__REJECT_RATE_LIMITED)
             && pt_now_ms() + S_RETRY_LATER_MS < deadline) {
             puente__v1__broker_frame__free_unpacked(reply, NULL);
             reply = NULL;
