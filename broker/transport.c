@@ -35,7 +35,7 @@ int64_t pt_transport_hard_cap(size_t max_frame_bytes)
 int pt_transport_rcvhwm(size_t max_frame_bytes)
 {
     int64_t hwm = (int64_t)PT_TRANSPORT_INBOUND_BYTES / pt_transport_hard_cap(max_frame_bytes);
-    return hwm < 2 ? 2 : hwm > 1000 ? 1000 : (int)hwm;
+    return hwm < 4 ? 4 : hwm > 1000 ? 1000 : (int)hwm;
 }
 
 /* The ROUTER's monitor: events are two frames, (u16 event, u32 value) and the

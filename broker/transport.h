@@ -16,7 +16,9 @@
     pt_transport_rcvhwm() messages (ZMQ_RCVHWM, derived from the hard cap so that
     one connection buffers at most PT_TRANSPORT_INBOUND_BYTES, plus the one frame
     libzmq is reading); when it is full libzmq stops reading that connection's
-    socket (TCP back-pressure), it drops nothing.
+    socket (TCP back-pressure), it drops nothing. The queues fill only while the
+    broker loop is slower than the peers; frames it refuses (too large, malformed,
+    over the rate) cost it little more than a copy.
 
     Connections (issue 7): a socket monitor counts the TCP connections open on
     the ROUTER (accepted minus disconnected, handshakes in progress included).
@@ -37,8 +39,11 @@
 #include "pt_keys.h"
 
 #define PT_ROUTING_ID_MAX 256
-/* Inbound bytes one connection may have queued in the broker (see above). */
-#define PT_TRANSPORT_INBOUND_BYTES (16u * 1024 * 1024)
+/* Inbound bytes one connection may have queued in the broker when every frame is
+   at the hard cap (see above): 64 frames at the default max_frame of 1 MiB, so
+   that a loop pass still gathers a full batch of small frames from a few
+   pipelining clients (a count, not a byte limit, is all libzmq offers). */
+#define PT_TRANSPORT_INBOUND_BYTES (128u * 1024 * 1024)
 
 typedef struct _pt_transport_t pt_transport_t;
 
