@@ -329,8 +329,8 @@ static void test_database_outage_under_load(void)
                 CU_ASSERT_EQUAL_FATAL(s_pg("stop"), 0);
                 down = 1;
                 phase_end = pt_now_ms() + outage_ms;
-                printf("\n    outage %ld: PostgreSQL stopped at %.1f s\n", cycle + 1,
-                       (double)(pt_now_ms() - started) / 1000.0);
+                printf("%s    outage %ld: PostgreSQL stopped at %.1f s\n", cycle ? "" : "\n",
+                       cycle + 1, (double)(pt_now_ms() - started) / 1000.0);
             } else {
                 CU_ASSERT_EQUAL_FATAL(s_pg("start"), 0);
                 int64_t back = pt_now_ms();
