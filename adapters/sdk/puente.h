@@ -145,8 +145,11 @@ pt_client_result_t pt_client_directory_refresh(pt_client_t *client, const char *
 
 /* Builds, seals, signs and submits msg, then waits for the verified Receipt or a
    Reject. On timeout the SAME envelope is resubmitted (the broker deduplicates by
-   message id) until the client timeout. Returns OK (receipt filled), REJECTED
-   (rej filled), UNREACHABLE, INVALID, BAD_REPLY. receipt and rej may be NULL. */
+   message id) until the client timeout; so it is every 0.5 s after
+   REJECT_RETRY_LATER or REJECT_RATE_LIMITED. Returns OK (receipt filled), REJECTED
+   (rej filled; puente_reject_retryable says whether to try again later),
+   UNREACHABLE (also when the broker refuses the connection at its connection
+   limit: pt_client_error says so), INVALID, BAD_REPLY. receipt and rej may be NULL. */
 pt_client_result_t pt_client_send(pt_client_t *client, const pt_send_t *msg,
                                   pt_receipt_info_t *receipt, pt_reject_info_t *rej);
 
