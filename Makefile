@@ -112,6 +112,8 @@ $(BUILD)/tests/itest_deadletter: LDLIBS += -lcurl
 # the bench programs and its unit test; it needs only libc.
 CPPFLAGS += -Iadapters/cli
 $(BUILD)/tests/test_cli_progress: $(call obj,adapters/cli/cli_progress.c)
+# itest_outage reads /readyz with libcurl.
+$(BUILD)/tests/itest_outage: LDLIBS += -lcurl
 
 run: deps all
 	@deploy/run.sh
@@ -340,12 +342,17 @@ $(BUILD)/tests/itest_primero: LDLIBS := $(LIB_PRIMERO) $(LIB_SDK) $(LIB_PROTO) $
 # chaos ---------------------------------------------------------------------------------
 # `make chaos`: the long crash test (README "Crash and hostile-input tests"); the short
 # one runs inside `make test`. Sizes: messages per sender, broker SIGKILLs per run.
+# Then the long database outage under load (itest_outage; 1 x 30 s inside `make test`).
 PUENTE_CHAOS_MESSAGES ?= 2000
 PUENTE_CHAOS_KILLS    ?= 20
+PUENTE_OUTAGE_SECONDS ?= 60
+PUENTE_OUTAGE_CYCLES  ?= 2
 .PHONY: chaos
 chaos: all
 	@BUILD=$(BUILD) PUENTE_CHAOS_MESSAGES=$(PUENTE_CHAOS_MESSAGES) \
-	  PUENTE_CHAOS_KILLS=$(PUENTE_CHAOS_KILLS) tests/run.sh -- $(BUILD)/tests/itest_chaos
+	  PUENTE_CHAOS_KILLS=$(PUENTE_CHAOS_KILLS) PUENTE_OUTAGE_SECONDS=$(PUENTE_OUTAGE_SECONDS) \
+	  PUENTE_OUTAGE_CYCLES=$(PUENTE_OUTAGE_CYCLES) \
+	  tests/run.sh -- $(BUILD)/tests/itest_chaos $(BUILD)/tests/itest_outage
 # ---- end chaos -------------------------------------------------------------------------
 
 # ha ------------------------------------------------------------------------------------

@@ -37,6 +37,9 @@ export PUENTE_TEST_TMP="$tmp"
 export PUENTE_SQL_DIR="$PWD/broker/sql"
 export PUENTE_BROKER_BIN="$PWD/build/puente-broker"
 export BENCH_PG_PIDFILE="$tmp/pg/data/postmaster.pid"
+# The benchmark measures the broker, not its limits: no submission rate limit and no
+# queue quota (the ingest modes leave tens of thousands of messages waiting) unless set.
+export PUENTE_SUBMIT_RATE="${PUENTE_SUBMIT_RATE:-0}" PUENTE_QUEUE_QUOTA="${PUENTE_QUEUE_QUOTA:-0}"
 
 mkdir -p bench/results
 stem="bench/results/$(date -u +%Y%m%dT%H%M%SZ)-$(hostname -s)"

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "admission.h"
 #include "authn.h"
 #include "consent.h"
 #include "deliver.h"
@@ -82,6 +83,12 @@ typedef struct {
     size_t routing_id_len;
     uint8_t curve_public[32];
 } s_receiver_t;
+/* Inbound bytes one loop pass takes off the socket at most (plus the frame that
+   crosses it): what is received is copied, decoded and, for a submission,
+   re-packed before the pass's commit, so this bounds the pass's memory together
+   with PT_BROKER_BATCH_MAX. The rest waits in the connections' queues (bounded
+   by their ZMQ_RCVHWM, transport.h). */
+#define S_PASS_BYTES_MIN (8u * 1024 * 1024)
 
 /* Respond-by sweep: how often, and how many lifecycles per pass. */
 #define S_EXPIRE_SWEEP_MS 1000
@@ -97,6 +104,7 @@ struct _pt_broker_t {
     pt_deliver_t *deliver;
     pt_audit_t *audit;
     pt_store_session_t *session;        /* LISTEN and the signer lock (issue 9) */
+    pt_admission_t *admission; /* rate limit and queue quota (admission.h) */
     pt_decode_limits_t limits;
     s_pending_t pending[PT_BROKER_BATCH_MAX];
     size_t n_pending;
@@ -108,6 +116,9 @@ struct _pt_broker_t {
     pt_case_owner_t owners[PT_BROKER_BATCH_MAX];
     pt_lifecycle_effect_t effects[PT_BROKER_BATCH_MAX];
     int known[PT_BROKER_BATCH_MAX];
+    /* Per item of the batch in s_flush: its recipients were counted against the
+       queue quota (given back unless it is stored as new). */
+    int quota_taken[PT_BROKER_BATCH_MAX];
     /* Acks received in this loop pass, committed together by s_flush_acks. */
     s_ack_wait_t ack_waits[PT_BROKER_BATCH_MAX];
     pt_store_ack_item_t acks[PT_BROKER_BATCH_MAX];
@@ -126,6 +137,7 @@ struct _pt_broker_t {
     int64_t last_db_ms;                 /* last store call, for the idle ping */
     int64_t last_stats_ms;              /* queue gauges, once a second */
     uint64_t delivered_counted;         /* pt_deliver_sent_count already in the counter */
+    uint64_t refused_counted;           /* pt_transport_refused_count already in the counter */
     int db_down;
     /* Issue 6: the CURVE key of each organisation's receiving connection, so that
        a revocation (or the end of a window) also stops deliveries to it. */
@@ -473,6 +485,36 @@ static void s_answer_stored(pt_broker_t *self, s_pending_t *item, const pt_store
     }
 }
 
+/* Queue quota (admission.h) of batch item i, a new message that passed every other
+   stage: admitted only if each recipient stays within its quota (consent
+   withdrawals and erasure requests are counted but never refused: they must not
+   wait behind a backlog). The count is given back by s_flush unless the message
+   is stored as new. 1 = admitted; 0 = refused (answered here). */
+static int s_quota_admit(pt_broker_t *self, size_t i)
+{
+    s_pending_t *item = &self->pending[i];
+    const Puente__V1__Header *h = item->header;
+    const char *const *to = (const char *const *)h->recipients;
+    const char *full = NULL;
+    int64_t depth = 0;
+    if (pt_fanout_type(h->message_type)) {
+        pt_admission_queue_count(self->admission, to, h->n_recipients);
+    } else if (!pt_admission_queue_admit(self->admission, to, h->n_recipients, &full, &depth)) {
+        char reason[200];
+        snprintf(reason, sizeof reason,
+                 "%s has %lld messages waiting for acknowledgement (queue quota %lld); nothing "
+                 "was stored; resubmit later",
+                 full ? full : "a recipient", (long long)depth,
+                 (long long)self->config.queue_quota);
+        s_count(self, "limits", "rejected");
+        s_reject(self, item->routing_id, item->routing_id_len, h->message_id.data, 16, 0,
+                 REJ(REJECT_QUOTA_EXCEEDED), reason, h->sender);
+        return 0;
+    }
+    self->quota_taken[i] = 1;
+    return 1;
+}
+
 /* Stage 5, lifecycle: runs on the whole batch because it needs the stored state
    of every correlation id and case token. Checks the items in submission order
    against an in-memory copy (an item sees what earlier items of the batch did),
@@ -513,14 +555,23 @@ static pt_store_result_t s_lifecycle_stage(pt_broker_t *self, pt_submission_t *s
                 break;
             }
         }
-        if (pt_fanout_type(h->message_type))
+        if (pt_fanout_type(h->message_type)) {
+            keep[i] = s_quota_admit(self, i);
             continue;   /* withdrawals and erasure requests belong to no lifecycle */
+        }
         pt_verdict_t verdict = {0};
         if (pt_lifecycle_check(&self->lifecycles[i], &self->owners[i], h, &self->effects[i],
                                &verdict)) {
             s_count(self, "policy", "rejected");
             s_reject(self, item->routing_id, item->routing_id_len, h->message_id.data, 16, 0,
                      verdict.code, verdict.reason, h->sender);
+            keep[i] = 0;
+            continue;
+        }
+        /* After the lifecycle check, so that a message that can never pass gets
+           its final reject rather than a retryable one. Later items take their
+           state only from kept ones, so refusing here is safe. */
+        if (!s_quota_admit(self, i)) {
             keep[i] = 0;
             continue;
         }
@@ -569,6 +620,7 @@ static void s_flush(pt_broker_t *self)
     size_t index[PT_BROKER_BATCH_MAX], n = 0;
     for (size_t i = 0; i < n_all; i++)
         s_submission_from(&self->pending[i], &all[i]);
+    memset(self->quota_taken, 0, sizeof self->quota_taken);
     pt_store_result_t rc = s_lifecycle_stage(self, all, n_all, keep);
     if (rc != PT_STORE_OK) {
         for (size_t i = 0; i < n_all; i++)
@@ -622,6 +674,16 @@ static void s_flush(pt_broker_t *self)
                      16, 0, REJ(REJECT_INVALID_FIELD), "storage refused the message",
                      item->header->sender);
         }
+    }
+    /* The queue quota keeps the counts of the messages stored as new only. */
+    int stored_new[PT_BROKER_BATCH_MAX] = {0};
+    for (size_t k = 0; rc == PT_STORE_OK && k < n; k++)
+        stored_new[index[k]] = receipts[k].result == PT_STORE_OK;
+    for (size_t i = 0; i < n_all; i++) {
+        const Puente__V1__Header *h = self->pending[i].header;
+        if (self->quota_taken[i] && !stored_new[i])
+            pt_admission_queue_release(self->admission, (const char *const *)h->recipients,
+                                       h->n_recipients);
     }
     for (size_t i = 0; i < n_all; i++)
         s_pending_clear(&self->pending[i]);
@@ -886,6 +948,7 @@ static void s_flush_acks(pt_broker_t *self)
             s_send_frame(self, wait->routing_id, wait->routing_id_len, &frame);
             if (rc == PT_STORE_OK) {
                 s_count(self, "ack", "ok");
+                pt_admission_queue_acked(self->admission, wait->identity);
                 int64_t created = s_uuid7_ms(item->message_id), now = pt_now_ms();
                 if (self->config.families && created > 0 && created <= now)
                     pt_metric_observe(self->config.families->submit_to_delivery, NULL,
@@ -2663,6 +2726,29 @@ static void s_prepared_clear(s_prepared_t *pre)
     pt_decode_free(&pre->decoded);
 }
 
+/* Submission rate (admission.h): every submit frame of an identity takes a token, in
+   arrival order on the loop thread, whatever it holds. Runs after the pool
+   decoded and verified the frame (the reject carries the message id the client
+   waits for); what it saves is the database work, the commit and the recipients.
+   1 = refused (answered here). */
+static int s_rate_limited(pt_broker_t *self, const pt_inbound_t *in, const s_prepared_t *pre)
+{
+    int64_t retry_ms = 0;
+    if (pt_admission_submit_take(self->admission, in->identity, pt_now_ms(), &retry_ms))
+        return 0;
+    char reason[200];
+    snprintf(reason, sizeof reason,
+             "%s is over its rate of %g submissions per second (burst %g); nothing was stored; "
+             "resubmit in %lld ms or later",
+             in->identity[0] ? in->identity : "this identity", self->config.submit_rate,
+             self->config.submit_burst, (long long)retry_ms);
+    const Puente__V1__Header *h = pre->header;
+    s_count(self, "limits", "rejected");
+    s_reject(self, in->routing_id, in->routing_id_len, h ? h->message_id.data : NULL,
+             h ? h->message_id.len : 0, 0, REJ(REJECT_RATE_LIMITED), reason, in->identity);
+    return 1;
+}
+
 /* Runs frame in through the pipeline, in arrival order, with what the pool
    prepared. stale: the directory changed since the pool verified it (an admin
    request earlier in this pass), so stages 1-3 are run again here. */
@@ -2768,6 +2854,8 @@ static void s_dispatch(pt_broker_t *self, const pt_inbound_t *in, s_prepared_t *
                 puente__v1__header__free_unpacked(pre->header, NULL);
             s_precheck(self, in, frame->submit, pre);
         }
+        if (s_rate_limited(self, in, pre))
+            break;
         s_handle_submit(self, in, frame->submit, pre);
         break;
     case PUENTE__V1__CLIENT_FRAME__BODY_ACK:
@@ -2860,6 +2948,53 @@ static void s_default_instance(const char *endpoint, char *out, size_t cap)
     snprintf(out, cap, "%s:%s", host, port ? colon + 1 : endpoint ? endpoint : "");
 }
 
+/* --- queue backlog: metrics and the queue quota --------------------------------- */
+
+typedef struct {
+    pt_store_queue_stat_t *rows;
+    size_t n, cap;
+    int failed; /* out of memory: the rows are incomplete */
+} s_queue_rows_t;
+
+static void s_queue_row(const pt_store_queue_stat_t *stat, void *arg)
+{
+    s_queue_rows_t *rows = arg;
+    if (rows->n == rows->cap) {
+        size_t cap = rows->cap ? 2 * rows->cap : 64;
+        pt_store_queue_stat_t *grown = realloc(rows->rows, cap * sizeof *grown);
+        if (!grown) {
+            rows->failed = 1;
+            return;
+        }
+        rows->rows = grown;
+        rows->cap = cap;
+    }
+    rows->rows[rows->n++] = *stat;
+}
+
+/* Reads every recipient's backlog into rows (one grouped query over the partial
+   index of unacknowledged deliveries, O(backlog)) and, with a queue quota, sets
+   the quota's counts to it. The caller frees rows->rows. */
+static pt_store_result_t s_queue_read(pt_broker_t *self, s_queue_rows_t *rows)
+{
+    pt_store_result_t rc = pt_store_queue_stats(self->store, s_queue_row, rows);
+    s_db(self, "query", rc);
+    if (rc == PT_STORE_OK && !rows->failed && pt_admission_queue_enabled(self->admission)) {
+        pt_admission_queue_reset(self->admission);
+        for (size_t i = 0; i < rows->n; i++)
+            pt_admission_queue_set(self->admission, rows->rows[i].recipient, rows->rows[i].depth);
+    }
+    return rc;
+}
+
+static pt_store_result_t s_queue_sync(pt_broker_t *self)
+{
+    s_queue_rows_t rows = {0};
+    pt_store_result_t rc = s_queue_read(self, &rows);
+    free(rows.rows);
+    return rc;
+}
+
 pt_broker_t *pt_broker_new(const pt_broker_config_t *config, volatile sig_atomic_t *stop,
                            char *err, size_t err_len)
 {
@@ -2939,41 +3074,44 @@ pt_broker_t *pt_broker_new(const pt_broker_config_t *config, volatile sig_atomic
                                        self->directory, config->max_frame_bytes, err, err_len);
     if (!self->transport)
         goto error;
+    pt_transport_set_max_connections(self->transport, config->max_connections);
     self->deliver = pt_deliver_new(self->store, self->transport);
     self->audit = pt_audit_new(self->store, pt_keyset_sign(self->keys), self->directory);
-    if (!self->deliver || !self->audit) {
+    pt_admission_config_t limits = {.submit_rate = config->submit_rate,
+                                    .submit_burst = config->submit_burst,
+                                    .queue_quota = config->queue_quota};
+    self->admission = pt_admission_new(&limits);
+    if (!self->deliver || !self->audit || !self->admission) {
         snprintf(err, err_len, "out of memory");
         goto error;
     }
     pt_deliver_set_max_attempts(self->deliver, config->max_delivery_attempts);
     pt_deliver_configure(self->deliver, config->delivery_poll_ms, config->delivery_lease_ms);
     pt_audit_set_session(self->audit, self->session);
+    /* The queue quota's counts start from the database's backlog. */
+    if (pt_admission_queue_enabled(self->admission) && s_queue_sync(self) != PT_STORE_OK) {
+        snprintf(err, err_len, "cannot read the delivery queues: %s",
+                 pt_store_last_error(self->store));
+        goto error;
+    }
     pt_log(PT_LOG_INFO, "broker", NULL, NULL,
            "puente-broker %s listening on %s with %zu organisations, %zu crypto threads, "
            "instance %s",
            PT_BROKER_VERSION, config->endpoint, pt_directory_org_count(self->directory),
            pt_workers_parallelism(self->workers), pt_store_instance(self->store));
+    pt_log(PT_LOG_INFO, "broker", NULL, NULL,
+           "limits: max_connections %zu, submit_rate %g/s burst %g per organisation, "
+           "queue_quota %lld per recipient, max_frame %zu (inbound queue %d frames per "
+           "connection)",
+           config->max_connections, config->submit_rate, config->submit_burst,
+           (long long)config->queue_quota, config->max_frame_bytes,
+           pt_transport_rcvhwm(config->max_frame_bytes));
     return self;
 error:
     pt_broker_destroy(&self);
     return NULL;
 }
 
-typedef struct {
-    pt_store_queue_stat_t rows[PT_METRICS_MAX_SERIES];
-    size_t n;
-} s_queue_rows_t;
-
-static void s_queue_row(const pt_store_queue_stat_t *stat, void *arg)
-{
-    s_queue_rows_t *rows = arg;
-    if (rows->n < PT_METRICS_MAX_SERIES)
-        rows->rows[rows->n++] = *stat;
-}
-
-/* Once a second: queue gauges for every registered organisation (0 when its
-   queue is empty) from one grouped query, the checkpoint age, and the
-   connected organisations. Label values come from the directory only. */
 /* puente_key_expiry_days{org}: days until the current key set of each
    organisation is due for replacement (its revocation time, or key_rotation_days
    after its valid_from); +Inf when neither applies. From the directory only. */
@@ -2996,20 +3134,29 @@ static void s_key_expiry(pt_broker_t *self, int64_t now)
     }
 }
 
+/* Once a second: queue gauges for every registered organisation (0 when its
+   queue is empty) from one grouped query, which also resynchronises the queue
+   quota's counts, the checkpoint age, and the connected organisations. Label
+   values come from the directory only. */
 static void s_queue_stats(pt_broker_t *self, int64_t now)
 {
     pt_broker_metrics_t *m = self->config.families;
-    if (!m || now - self->last_stats_ms < S_QUEUE_STATS_MS)
+    if ((!m && !pt_admission_queue_enabled(self->admission)) ||
+        now - self->last_stats_ms < S_QUEUE_STATS_MS)
         return;
     self->last_stats_ms = now;
-    s_key_expiry(self, now);
-    pt_metric_set(m->connected_orgs, NULL, (double)pt_deliver_receiving_count(self->deliver));
-    s_queue_rows_t *rows = calloc(1, sizeof *rows);
-    if (!rows)
-        return;
-    pt_store_result_t rc = pt_store_queue_stats(self->store, s_queue_row, rows);
-    s_db(self, "query", rc);
-    if (rc == PT_STORE_OK) {
+    if (m) {
+        s_key_expiry(self, now);
+        pt_metric_set(m->connected_orgs, NULL, (double)pt_deliver_receiving_count(self->deliver));
+        pt_metric_set(m->connections, NULL, (double)pt_transport_connections(self->transport));
+        uint64_t refused = pt_transport_refused_count(self->transport);
+        if (refused > self->refused_counted)
+            pt_metric_add(m->connections_refused, NULL, (double)(refused - self->refused_counted));
+        self->refused_counted = refused;
+    }
+    s_queue_rows_t queue = {0}, *rows = &queue;
+    pt_store_result_t rc = s_queue_read(self, rows);
+    if (rc == PT_STORE_OK && m) {
         for (size_t i = 0; i < pt_directory_org_count(self->directory); i++) {
             const char *org = pt_directory_org_at(self->directory, i)->org_id;
             double depth = 0, age = 0;
@@ -3024,8 +3171,8 @@ static void s_queue_stats(pt_broker_t *self, int64_t now)
             pt_metric_set(m->queue_oldest_age, (const char *const[]){org}, age);
         }
     }
-    free(rows);
-    if (rc != PT_STORE_OK)
+    free(queue.rows);
+    if (rc != PT_STORE_OK || !m)
         return;
     s_dead_letter_gauges(self, m);
     pt_store_checkpoint_t cp;
@@ -3101,6 +3248,13 @@ static void s_session_poll(pt_broker_t *self)
     }
 }
 
+/* The inbound bytes of one loop pass (see S_PASS_BYTES_MIN): at least two frames. */
+static size_t s_pass_bytes_max(const pt_broker_t *self)
+{
+    size_t two = 2 * self->config.max_frame_bytes;
+    return two > S_PASS_BYTES_MIN ? two : S_PASS_BYTES_MIN;
+}
+
 int pt_broker_run(pt_broker_t *self, volatile sig_atomic_t *stop)
 {
     zmq_pollitem_t items[3] = {
@@ -3140,9 +3294,13 @@ int pt_broker_run(pt_broker_t *self, volatile sig_atomic_t *stop)
         /* Drain what is waiting, up to one batch, and run it through the pipeline. */
         self->n_inbound = 0;
         self->received_ms = pt_now_ms();
-        while (self->n_inbound < PT_BROKER_BATCH_MAX &&
-               pt_transport_recv(self->transport, &self->inbound[self->n_inbound]) > 0)
+        size_t pass_bytes = 0;
+        while (self->n_inbound < PT_BROKER_BATCH_MAX && pass_bytes < s_pass_bytes_max(self) &&
+               pt_transport_recv(self->transport, &self->inbound[self->n_inbound]) > 0) {
+            pass_bytes +=
+                self->inbound[self->n_inbound].data ? self->inbound[self->n_inbound].len : 0;
             self->n_inbound++;
+        }
         s_pass(self);
         s_expire_sweep(self, pt_now_ms());
         s_dead_letter_sweep(self, pt_now_ms());
@@ -3182,6 +3340,7 @@ void pt_broker_destroy(pt_broker_t **self_p)
     pt_deliver_destroy(&self->deliver);
     pt_audit_destroy(&self->audit);
     pt_store_session_destroy(&self->session);
+    pt_admission_destroy(&self->admission);
     pt_transport_destroy(&self->transport);
     if (self->zmq_context)
         zmq_ctx_term(self->zmq_context);

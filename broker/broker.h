@@ -23,6 +23,11 @@
    delivery is dead-lettered (about 15 minutes of a connected recipient that never
    acknowledges, with the 1 s..60 s backoff). 0 = never. */
 #define PT_BROKER_DEFAULT_MAX_DELIVERY_ATTEMPTS 20
+/* Limits' defaults (README "Limits"). */
+#define PT_BROKER_DEFAULT_MAX_CONNECTIONS 512
+#define PT_BROKER_DEFAULT_SUBMIT_RATE 500
+#define PT_BROKER_DEFAULT_SUBMIT_BURST 1000
+#define PT_BROKER_DEFAULT_QUEUE_QUOTA 100000
 
 typedef struct {
     const char *endpoint;        /* ZeroMQ endpoint to bind */
@@ -44,6 +49,11 @@ typedef struct {
     const char *instance_id;     /* unique per broker; default "<hostname>:<endpoint port>" */
     int64_t delivery_lease_ms;   /* claim lease; default PT_STORE_DEFAULT_LEASE_MS */
     int64_t delivery_poll_ms;    /* polling fallback; default PT_DELIVER_SWEEP_MS */
+    /* Limits (issue 7, broker/admission.h, transport.h); 0 = none. */
+    size_t max_connections; /* open client connections */
+    double submit_rate;     /* submissions per second per organisation */
+    double submit_burst;    /* token bucket size */
+    int64_t queue_quota;    /* waiting deliveries per recipient */
 } pt_broker_config_t;
 
 typedef struct _pt_broker_t pt_broker_t;

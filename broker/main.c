@@ -32,7 +32,6 @@ static void s_on_signal(int signum)
     s_stop = 1;
 }
 
-
 static const pt_config_key_t s_keys[] = {
     {"broker", "endpoint", PT_CONFIG_ENDPOINT, PT_BROKER_DEFAULT_ENDPOINT, 0, "PUENTE_ENDPOINT",
      "endpoint", 0, 0, 0, "ZeroMQ endpoint to bind (CURVE; loopback unless you mean it)"},
@@ -67,6 +66,20 @@ static const pt_config_key_t s_keys[] = {
     {"broker", "delivery_poll", PT_CONFIG_DURATION, "1s", 0, "PUENTE_DELIVERY_POLL",
      "delivery-poll", 10, 600000, 0,
      "retries and the fallback for missed wake-ups: a delivery pass this often (10ms..10m)"},
+    /* Limits (issue 7, README "Limits"); 0 turns one off. */
+    {"broker", "max_connections", PT_CONFIG_INT, "512" /* PT_BROKER_DEFAULT_MAX_CONNECTIONS */, 0,
+     "PUENTE_MAX_CONNECTIONS", "max-connections", 0, 1000000, 0,
+     "open client connections; handshakes beyond are refused (ZAP 500); 0 = no cap"},
+    {"broker", "submit_rate", PT_CONFIG_INT, "500" /* PT_BROKER_DEFAULT_SUBMIT_RATE */, 0,
+     "PUENTE_SUBMIT_RATE", "submit-rate", 0, 1000000, 0,
+     "submissions per second per organisation (REJECT_RATE_LIMITED beyond); 0 = no limit"},
+    {"broker", "submit_burst", PT_CONFIG_INT, "1000" /* PT_BROKER_DEFAULT_SUBMIT_BURST */, 0,
+     "PUENTE_SUBMIT_BURST", "submit-burst", 1, 10000000, 0,
+     "submissions an organisation may send at once above its rate (token bucket size)"},
+    {"broker", "queue_quota", PT_CONFIG_INT, "100000" /* PT_BROKER_DEFAULT_QUEUE_QUOTA */, 0,
+     "PUENTE_QUEUE_QUOTA", "queue-quota", 0, 1000000000, 0,
+     "messages waiting for acknowledgement per recipient (REJECT_QUOTA_EXCEEDED beyond); "
+     "0 = no quota"},
 };
 #define S_N_KEYS (sizeof s_keys / sizeof s_keys[0])
 
@@ -138,6 +151,14 @@ int main(int argc, char **argv)
         .instance_id = pt_config_get(cfg, "broker", "instance_id"),
         .delivery_lease_ms = pt_config_number(cfg, "broker", "delivery_lease", 30000),
         .delivery_poll_ms = pt_config_number(cfg, "broker", "delivery_poll", 1000),
+        .max_connections = (size_t)pt_config_number(cfg, "broker", "max_connections",
+                                                    PT_BROKER_DEFAULT_MAX_CONNECTIONS),
+        .submit_rate =
+            (double)pt_config_number(cfg, "broker", "submit_rate", PT_BROKER_DEFAULT_SUBMIT_RATE),
+        .submit_burst =
+            (double)pt_config_number(cfg, "broker", "submit_burst", PT_BROKER_DEFAULT_SUBMIT_BURST),
+        .queue_quota =
+            pt_config_number(cfg, "broker", "queue_quota", PT_BROKER_DEFAULT_QUEUE_QUOTA),
     };
     if (!config.endpoint || !config.keys_dir || !config.sql_dir) {
         fprintf(stderr, "puente-broker: [broker] endpoint, keys and sql_dir must not be empty\n");

@@ -553,12 +553,19 @@ int pt_metrics_broker_register(pt_metrics_t *self, const char *version, pt_broke
         "Dead letters (deliveries no longer offered: too many attempts or expired) waiting "
         "for the operator to requeue or drop them, per recipient.",
         recipient, 1);
-    pt_metric_t *all[] = {out->dead_letters,
-                          out->messages,       out->rejects,        out->submit_to_receipt,
-                          out->submit_to_delivery, out->queue_depth, out->queue_oldest_age,
-                          out->db_round_trips, out->db_errors,      out->checkpoint_age,
-                          out->connected_orgs, out->key_expiry_days, out->ready,
-                          out->start_time,     out->build_info};
+    out->connections = pt_metrics_gauge(
+        self, "puente_connections",
+        "Client connections open on the broker's socket (handshakes in progress included).", NULL,
+        0);
+    out->connections_refused = pt_metrics_counter(
+        self, "puente_connections_refused_total",
+        "CURVE handshakes refused because max_connections connections were open.", NULL, 0);
+    pt_metric_t *all[] = {out->dead_letters,       out->messages,        out->rejects,
+                          out->submit_to_receipt,  out->submit_to_delivery,
+                          out->queue_depth,        out->queue_oldest_age, out->db_round_trips,
+                          out->db_errors,          out->checkpoint_age,  out->connected_orgs,
+                          out->key_expiry_days,    out->ready,           out->start_time,
+                          out->build_info,         out->connections,     out->connections_refused};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         if (!all[i])
             return -1;

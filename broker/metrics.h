@@ -102,6 +102,9 @@ typedef struct {
     pt_metric_t *start_time;         /* puente_start_time_seconds */
     pt_metric_t *build_info;         /* puente_build_info{version} = 1 */
     pt_metric_t *dead_letters;       /* puente_dead_letters{recipient} (issue 6) */
+    /* Limits (issue 7). */
+    pt_metric_t *connections;         /* puente_connections (open client connections) */
+    pt_metric_t *connections_refused; /* puente_connections_refused_total (max_connections) */
 } pt_broker_metrics_t;
 
 /* Registers the families above into self and fills out (pointers owned by

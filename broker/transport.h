@@ -11,9 +11,27 @@
     whose key is no longer admitted.
 
     Frames: a client message must be exactly one non-empty frame of at most
-    max_frame_bytes. Larger frames up to a hard cap (4 x max_frame_bytes, the
+    max_frame_bytes. Larger frames up to a hard cap (2 x max_frame_bytes, the
     socket's ZMQ_MAXMSGSIZE) are received and refused with a reject code; above the
-    cap libzmq drops the connection. Memory per message is bounded by the cap.
+    cap libzmq drops the connection when it reads the frame's size, before it
+    allocates anything for it.
+
+    Memory (issue 7): each connection's inbound queue holds at most
+    pt_transport_rcvhwm() messages (ZMQ_RCVHWM, derived from the hard cap so that
+    one connection buffers at most PT_TRANSPORT_INBOUND_BYTES, plus the one frame
+    libzmq is reading); when it is full libzmq stops reading that connection's
+    socket (TCP back-pressure), it drops nothing. The queues fill only while the
+    broker loop is slower than the peers; frames it refuses (too large, malformed,
+    over the rate) cost it little more than a copy.
+
+    Connections (issue 7): a socket monitor counts the TCP connections open on
+    the ROUTER (accepted minus disconnected, handshakes in progress included).
+    With a cap set (pt_transport_set_max_connections), the ZAP handler refuses a
+    new CURVE handshake while more than the cap are open, with ZAP status 500
+    ("Too many connections"): the client's libzmq reports
+    ZMQ_EVENT_HANDSHAKE_FAILED_AUTH with status 500 and retries on its own
+    reconnect interval. Connections already admitted are not touched, and the
+    operator is always admitted (so that it can still administer a full broker).
 */
 #ifndef PT_TRANSPORT_H
 #define PT_TRANSPORT_H
@@ -25,6 +43,11 @@
 #include "pt_keys.h"
 
 #define PT_ROUTING_ID_MAX 256
+/* Inbound bytes one connection may have queued in the broker when every frame is
+   at the hard cap (see above): 64 frames at the default max_frame of 1 MiB, so
+   that a loop pass still gathers a full batch of small frames from a few
+   pipelining clients (a count, not a byte limit, is all libzmq offers). */
+#define PT_TRANSPORT_INBOUND_BYTES (128u * 1024 * 1024)
 
 typedef struct _pt_transport_t pt_transport_t;
 
@@ -55,6 +78,21 @@ pt_transport_t *pt_transport_new(void *zmq_context, const char *endpoint,
                                  const pt_keyset_t *broker_keys, const pt_directory_t *directory,
                                  size_t max_frame_bytes, char *err, size_t err_len);
 void pt_transport_destroy(pt_transport_t **self_p);
+
+/* Caps the open client connections (0 = no cap; the default). */
+void pt_transport_set_max_connections(pt_transport_t *self, size_t max_connections);
+
+/* Client connections open now (handshakes in progress included), after reading
+   the monitor's pending events. */
+size_t pt_transport_connections(pt_transport_t *self);
+
+/* Handshakes refused because of the connection cap since creation. */
+uint64_t pt_transport_refused_count(const pt_transport_t *self);
+
+/* The ZMQ_RCVHWM (messages) and ZMQ_MAXMSGSIZE (bytes) the ROUTER uses for
+   max_frame_bytes. */
+int pt_transport_rcvhwm(size_t max_frame_bytes);
+int64_t pt_transport_hard_cap(size_t max_frame_bytes);
 
 /* Sockets to poll for ZMQ_POLLIN. */
 void *pt_transport_router(pt_transport_t *self);

@@ -13,7 +13,7 @@ enum {
     CLI_OK = 0,
     CLI_USAGE = 1,       /* bad flags, unreadable or invalid input, local keys */
     CLI_REJECTED = 2,    /* the broker rejected the request */
-    CLI_UNREACHABLE = 3, /* cannot reach the broker (or its database) */
+    CLI_UNREACHABLE = 3, /* cannot reach the broker (or its database), or a limit: try later */
     CLI_REFUSED = 4,     /* recv: a delivered message failed verification (not acked) */
     CLI_TAMPERED = 5     /* audit verify: the trail, the log or a signature does not verify */
 };

@@ -112,6 +112,12 @@ int cli_fail(pt_client_t *client, pt_client_result_t rc, const pt_reject_info_t 
                     rej->code, rej->reason);
             return CLI_UNREACHABLE;
         }
+        if (rej && puente_reject_retryable(rej->code)) {
+            /* Nothing was stored: a limit (rate, recipient's queue); try again later. */
+            fprintf(stderr, "puente: broker limit reached, try again later: %s (%d): %s\n",
+                    rej->code_name, rej->code, rej->reason);
+            return CLI_UNREACHABLE;
+        }
         if (rej && rej->code)
             fprintf(stderr, "rejected: %s (%d): %s\n", rej->code_name, rej->code, rej->reason);
         else

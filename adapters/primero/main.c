@@ -314,9 +314,11 @@ static int s_send(s_app_t *app, pt_primero_out_t *out, const char *key, const ch
             *receipt_out = receipt;
         return 0;
     }
-    if (rc == PT_CLIENT_REJECTED || rc == PT_CLIENT_INVALID) {
+    if ((rc == PT_CLIENT_REJECTED && !puente_reject_retryable(rej.code)) ||
+        rc == PT_CLIENT_INVALID) {
         /* The same bytes would be refused again: record it, an operator fixes the
-           agreement or the record, then deletes the row to resend. */
+           agreement or the record, then deletes the row to resend. (A retryable
+           reject, e.g. RETRY_LATER or RATE_LIMITED, is tried again below.) */
         s_log("refused %s %s to %s: %s %s", out->message_type, out->ref, to,
               rc == PT_CLIENT_REJECTED ? rej.code_name : "INVALID",
               rc == PT_CLIENT_REJECTED ? rej.reason : pt_client_error(app->client));

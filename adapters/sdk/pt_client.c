@@ -18,7 +18,7 @@
 #define S_RESEND_MS 2000          /* resend an unanswered request this often */
 #define S_SEND_WAIT_LIST_MS 250   /* with several endpoints, a send waits at most this long for
                                      a connection, so that a lost broker is noticed in time */
-#define S_RETRY_LATER_MS 500      /* pause after REJECT_RETRY_LATER */
+#define S_RETRY_LATER_MS 500      /* pause after REJECT_RETRY_LATER or REJECT_RATE_LIMITED */
 #define S_MAX_FRAME_IN (8u << 20) /* largest frame accepted from the broker */
 #define S_DEFAULT_MAX_FRAME (1u << 20)
 #define S_MAX_QUEUED 10000        /* deliveries held while waiting for a reply */
@@ -72,7 +72,8 @@ struct _pt_client_t {
     uint8_t *hello_frame;
     size_t hello_len;
     int welcomed;       /* pt_client_new got the broker's Welcome */
-    int auth_failed;    /* the broker's ZAP handler refused our key */
+    int auth_failed;    /* the broker's ZAP handler refused the handshake: its ZAP status
+                           (400 key not admitted, 500 connection cap reached), else 0 */
     int rehello;        /* a new connection after the Welcome: the broker (maybe another one)
                            needs our Hello again; kept until the Hello went out */
     uint64_t next_request_id;
@@ -165,8 +166,11 @@ static void s_drain_monitor(pt_client_t *self)
             return;
         }
         uint16_t event = 0;
-        if (zmq_msg_size(&msg) >= 6)
+        uint32_t value = 0;
+        if (zmq_msg_size(&msg) >= 6) {
             memcpy(&event, zmq_msg_data(&msg), sizeof event);
+            memcpy(&value, (const uint8_t *) zmq_msg_data(&msg) + 2, sizeof value);
+        }
         /* The monitor belongs to the current socket (a move makes a new one), so
            every event is about endpoints[current]. */
         int more = zmq_msg_more(&msg);
@@ -194,7 +198,7 @@ static void s_drain_monitor(pt_client_t *self)
                 self->lost_since_ms = pt_now_ms();
         }
         else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
-            self->auth_failed = 1;
+            self->auth_failed = value ? (int) value : 400;
     }
 }
 
@@ -422,7 +426,12 @@ static pt_client_result_t s_request(pt_client_t *self, const uint8_t *data, size
         s_stash(self, frame);
     }
     const char *at = self->endpoints[self->current];
-    if (self->auth_failed)
+    if (self->auth_failed == 500)
+        s_set_error(self,
+                    "broker at %s refused the connection: it has reached its connection limit "
+                    "(max_connections); try again later",
+                    at);
+    else if (self->auth_failed)
         s_set_error(self, "broker at %s refused the CURVE key of %s (not registered or disabled?)",
                     at, self->org);
     else if (self->n_endpoints == 1)
@@ -1198,8 +1207,12 @@ pt_client_result_t pt_sdk_submit(pt_client_t *client, const uint8_t *env, size_t
         rc = s_request(self, frame, frame_len, &m, deadline, &reply);
         if (rc != PT_CLIENT_OK)
             goto error;
+        /* Storage unavailable or over the submission rate: the same envelope again
+           after a pause, until the deadline (a full recipient queue is reported at
+           once: it does not clear in seconds; the outbox retries it). */
         if (reply->body_case == PUENTE__V1__BROKER_FRAME__BODY_REJECT
-            && reply->reject->code == PUENTE__V1__REJECT_CODE__REJECT_RETRY_LATER
+            && (reply->reject->code == PUENTE__V1__REJECT_CODE__REJECT_RETRY_LATER
+                || reply->reject->code == PUENTE__V1__REJECT_CODE__REJECT_RATE_LIMITED)
             && pt_now_ms() + S_RETRY_LATER_MS < deadline) {
             puente__v1__broker_frame__free_unpacked(reply, NULL);
             reply = NULL;

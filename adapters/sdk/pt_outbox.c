@@ -14,6 +14,10 @@
 
 #define S_BACKOFF_MIN_MS 500
 #define S_BACKOFF_MAX_MS 30000
+/* After a retryable reject (puente_reject_retryable) the broker is up and answers
+   cheaply: retry sooner, so that the queue resumes within seconds once its
+   database is back, its rate allows or the recipient's queue drains. */
+#define S_BACKOFF_ANSWERED_MAX_MS 5000
 #define S_DEFAULT_ATTEMPT_MS 5000
 #define S_DIRECTORY_REFRESH_MS (10 * 60 * 1000) /* refetch keys this often while connected */
 #define S_MAX_FRAME (1u << 20) /* the broker's default; its Welcome may say more */
@@ -231,13 +235,17 @@ static void *s_worker(void *arg)
         free(env);
         s_track_endpoint(self, client);
         int retry = 0;
+        int64_t backoff_max = S_BACKOFF_MAX_MS;
         if (rc == PT_CLIENT_OK) {
             if (memcmp(receipt.message_id, id, PT_UUID_BYTES) != 0
                 || pt_outbox_db_submitted(db, seq, &receipt) != 0)
                 retry = 1;
         }
-        else if (rc == PT_CLIENT_REJECTED
-                 && rej.code != PUENTE__V1__REJECT_CODE__REJECT_RETRY_LATER) {
+        else if (rc == PT_CLIENT_REJECTED && puente_reject_retryable(rej.code)) {
+            retry = 1; /* RETRY_LATER, RATE_LIMITED, QUOTA_EXCEEDED: nothing was stored */
+            backoff_max = S_BACKOFF_ANSWERED_MAX_MS;
+        }
+        else if (rc == PT_CLIENT_REJECTED) {
             if (pt_outbox_db_rejected(db, seq, rej.code, rej.reason) != 0)
                 retry = 1;
         }
@@ -249,10 +257,11 @@ static void *s_worker(void *arg)
                 retry = 1;
         }
         else
-            retry = 1; /* RETRY_LATER, unreachable, a receipt that did not verify */
+            retry = 1; /* unreachable, a receipt that did not verify */
         if (retry) {
+            backoff = s_min64(backoff, backoff_max);
             s_pause(self, backoff);
-            backoff = s_min64(backoff * 2, S_BACKOFF_MAX_MS);
+            backoff = s_min64(backoff * 2, backoff_max);
         }
         else {
             backoff = S_BACKOFF_MIN_MS;

@@ -18,6 +18,13 @@ const char *puente_reject_name(int code)
     return v ? v->name : "REJECT_UNKNOWN";
 }
 
+int puente_reject_retryable(int code)
+{
+    return code == PUENTE__V1__REJECT_CODE__REJECT_RETRY_LATER
+           || code == PUENTE__V1__REJECT_CODE__REJECT_RATE_LIMITED
+           || code == PUENTE__V1__REJECT_CODE__REJECT_QUOTA_EXCEEDED;
+}
+
 int puente_legal_basis_parse(const char *text)
 {
     if (!text || !*text)

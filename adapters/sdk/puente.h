@@ -180,8 +180,11 @@ pt_client_result_t pt_client_directory_refresh(pt_client_t *client, const char *
 
 /* Builds, seals, signs and submits msg, then waits for the verified Receipt or a
    Reject. On timeout the SAME envelope is resubmitted (the broker deduplicates by
-   message id) until the client timeout. Returns OK (receipt filled), REJECTED
-   (rej filled), UNREACHABLE, INVALID, BAD_REPLY. receipt and rej may be NULL. */
+   message id) until the client timeout; so it is every 0.5 s after
+   REJECT_RETRY_LATER or REJECT_RATE_LIMITED. Returns OK (receipt filled), REJECTED
+   (rej filled; puente_reject_retryable says whether to try again later),
+   UNREACHABLE (also when the broker refuses the connection at its connection
+   limit: pt_client_error says so), INVALID, BAD_REPLY. receipt and rej may be NULL. */
 pt_client_result_t pt_client_send(pt_client_t *client, const pt_send_t *msg,
                                   pt_receipt_info_t *receipt, pt_reject_info_t *rej);
 
@@ -303,6 +306,13 @@ pt_client_result_t pt_client_audit(pt_client_t *client, const Puente__V1__AuditQ
 /* Name of a reject code ("REJECT_NO_AGREEMENT"), "REJECT_UNKNOWN" if out of range. */
 const char *puente_reject_name(int code);
 
+/* 1 if a reject with this code is temporary: nothing was stored and the same
+   envelope should be submitted again later (REJECT_RETRY_LATER: the broker's
+   database is unreachable; REJECT_RATE_LIMITED: the organisation is over its
+   submission rate; REJECT_QUOTA_EXCEEDED: a recipient has its quota of messages
+   waiting). The outbox retries these; every other code is final. */
+int puente_reject_retryable(int code);
+
 /* Verifies a DirectoryReply with the broker's signing key and unpacks its entries.
    0 and *entries_p (caller frees with puente__v1__directory_entries__free_unpacked)
    or -1 when the signature fails or the entries do not decode. */
@@ -363,8 +373,11 @@ void puente_time_format(int64_t ms, char *out, size_t out_len);
    background thread, with its own connection to the broker, submits the queued
    envelopes one at a time in the order they were queued (global FIFO, so also
    per correlation id), records each verified receipt, and records final rejects
-   with their code (never retried). REJECT_RETRY_LATER, timeouts and an
-   unreachable broker are retried forever with backoff (0.5 s doubling to 30 s).
+   with their code (never retried). Retryable rejects (puente_reject_retryable:
+   REJECT_RETRY_LATER, REJECT_RATE_LIMITED, REJECT_QUOTA_EXCEEDED) are retried
+   forever with backoff 0.5 s doubling to 5 s; timeouts and an unreachable broker
+   with backoff 0.5 s doubling to 30 s. The queue is one FIFO: a message waiting
+   for a full recipient queue holds back the messages queued after it.
    Queued messages survive a crash or pt_outbox_destroy and are sent by the next
    process that opens the same state file; since the envelope (and its message
    id) is fixed when queued, a resubmission after a crash returns the broker's
