@@ -149,6 +149,21 @@ struct _pt_broker_t {
     int notices_waiting;                /* another broker created notices (push them) */
 };
 
+/* Makes room for one more element in a growable array of n elements of size bytes
+   (capacity *cap, doubled from 16 when full). 0, or -1 out of memory (unchanged). */
+static int s_grow(void **items, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return 0;
+    size_t next = *cap ? *cap * 2 : 16;
+    void *grown = realloc(*items, next * size);
+    if (!grown)
+        return -1;
+    *items = grown;
+    *cap = next;
+    return 0;
+}
+
 /* --- replies ---------------------------------------------------------------- */
 
 static void s_send_frame(pt_broker_t *self, const uint8_t *rid, size_t rid_len,
@@ -1546,17 +1561,9 @@ typedef struct {
 static void s_queue_collect(const pt_store_queue_stat_t *stat, void *arg)
 {
     s_queue_list_t *list = arg;
-    if (list->failed)
+    if (list->failed || s_grow((void **)&list->items, &list->cap, list->n, sizeof *list->items)) {
+        list->failed = 1;
         return;
-    if (list->n == list->cap) {
-        size_t cap = list->cap ? list->cap * 2 : 16;
-        Puente__V1__QueueStat *grown = realloc(list->items, cap * sizeof *grown);
-        if (!grown) {
-            list->failed = 1;
-            return;
-        }
-        list->items = grown;
-        list->cap = cap;
     }
     Puente__V1__QueueStat *q = &list->items[list->n];
     puente__v1__queue_stat__init(q);
@@ -2170,17 +2177,9 @@ typedef struct {
 static void s_dead_collect(const pt_store_dead_letter_t *dead, void *arg)
 {
     s_dead_list_t *list = arg;
-    if (list->failed)
+    if (list->failed || s_grow((void **)&list->items, &list->cap, list->n, sizeof *list->items)) {
+        list->failed = 1;
         return;
-    if (list->n == list->cap) {
-        size_t cap = list->cap ? list->cap * 2 : 64;
-        pt_store_dead_letter_t *grown = realloc(list->items, cap * sizeof *grown);
-        if (!grown) {
-            list->failed = 1;
-            return;
-        }
-        list->items = grown;
-        list->cap = cap;
     }
     list->items[list->n++] = *dead;
 }
@@ -2959,15 +2958,9 @@ typedef struct {
 static void s_queue_row(const pt_store_queue_stat_t *stat, void *arg)
 {
     s_queue_rows_t *rows = arg;
-    if (rows->n == rows->cap) {
-        size_t cap = rows->cap ? 2 * rows->cap : 64;
-        pt_store_queue_stat_t *grown = realloc(rows->rows, cap * sizeof *grown);
-        if (!grown) {
-            rows->failed = 1;
-            return;
-        }
-        rows->rows = grown;
-        rows->cap = cap;
+    if (rows->failed || s_grow((void **)&rows->rows, &rows->cap, rows->n, sizeof *rows->rows)) {
+        rows->failed = 1;
+        return;
     }
     rows->rows[rows->n++] = *stat;
 }
