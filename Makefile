@@ -103,17 +103,12 @@ $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $$(call unit_libs,$$*) $
 $(BUILD)/tests/itest_%: $(BUILD)/obj/tests/integration/itest_%.o $(TLIB_OBJ) $(LIB_SDK) $(LIB_PROTO)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-# itest_metrics and itest_keys scrape the broker's /metrics with libcurl.
-$(BUILD)/tests/itest_metrics: LDLIBS += -lcurl
-$(BUILD)/tests/itest_keys: LDLIBS += -lcurl
-# itest_deadletter scrapes puente_dead_letters the same way.
-$(BUILD)/tests/itest_deadletter: LDLIBS += -lcurl
+# The harness scrapes /metrics and /readyz with libcurl (pt_harness_http_get).
+$(BUILD)/tests/itest_%: LDLIBS += -lcurl
 # adapters/cli/cli_progress.c (progress line of long operations) is shared by the CLI,
 # the bench programs and its unit test; it needs only libc.
 CPPFLAGS += -Iadapters/cli
 $(BUILD)/tests/test_cli_progress: $(call obj,adapters/cli/cli_progress.c)
-# itest_outage reads /readyz with libcurl.
-$(BUILD)/tests/itest_outage: LDLIBS += -lcurl
 
 run: deps all
 	@deploy/run.sh
@@ -192,7 +187,7 @@ clean:
 BENCH_QUICK ?=
 $(BUILD)/bench/loadgen: $(call obj,bench/loadgen.c) $(call obj,adapters/cli/cli_progress.c) $(TLIB_OBJ) $(LIB_BROKER) $(LIB_SDK) $(LIB_PROTO)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lm
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lm -lcurl
 $(BUILD)/bench/rabbit: bench/rabbit.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< -lrabbitmq -lm

@@ -11,28 +11,19 @@
 #include "harness.h"
 
 static pt_harness_t *s_h;
-static char s_cli[600];
 static char s_json[700];
 static char s_out[65536], s_err[8192];
 
 static int s_run(const char *fmt, const char *a, const char *b)
 {
-    char command[2200];
-    char args[1500];
-    snprintf(args, sizeof args, fmt, a ? a : "", b ? b : "");
-    snprintf(command, sizeof command, "%s %s", s_cli, args);
-    int rc = pt_harness_sh(s_h, command, s_out, sizeof s_out, s_err, sizeof s_err);
-    if (getenv("PUENTE_TEST_VERBOSE"))
-        fprintf(stderr, "\n$ %s -> %d\n%s%s", command, rc, s_out, s_err);
-    return rc;
+    return pt_harness_cli(s_h, s_out, sizeof s_out, s_err, sizeof s_err, fmt, a ? a : "",
+                          b ? b : "");
 }
 
 static int s_suite_init(void)
 {
-    const char *cli = getenv("PUENTE_CLI_BIN");
-    snprintf(s_cli, sizeof s_cli, "%s", cli ? cli : "build/puente");
-    s_h = pt_harness_new("admin");
-    if (!s_h || pt_harness_broker_start(s_h) != 0 || pt_harness_register_demo(s_h) != 0)
+    s_h = pt_harness_new_started("admin", NULL);
+    if (!s_h)
         return 1;
     snprintf(s_json, sizeof s_json, "%s/referral.json", pt_harness_dir(s_h));
     if (s_run("example referral.request%s%s", NULL, NULL) != 0)

@@ -17,15 +17,12 @@
 #include "harness.h"
 
 static pt_harness_t *s_h;
-static char s_cli[600];
 static char s_out[262144], s_err[16384];
 static int64_t s_leaf_gt = -1;
 static uint8_t s_event_hash_gt[32];
 
 static int s_suite_init(void)
 {
-    const char *cli = getenv("PUENTE_CLI_BIN");
-    snprintf(s_cli, sizeof s_cli, "%s", cli ? cli : "build/puente");
     /* Checkpoints every second so that the tests do not wait 10 s. */
     setenv("PUENTE_CHECKPOINT_SECONDS", "1", 1);
     s_h = pt_harness_new("audit");
@@ -43,12 +40,7 @@ static int s_suite_clean(void)
 /* Runs the CLI with args; output in s_out / s_err. Returns the exit status. */
 static int s_run(const char *args)
 {
-    char command[4096];
-    snprintf(command, sizeof command, "%s %s", s_cli, args);
-    int rc = pt_harness_sh(s_h, command, s_out, sizeof s_out, s_err, sizeof s_err);
-    if (getenv("PUENTE_TEST_VERBOSE"))
-        fprintf(stderr, "\n$ %s -> %d\n%s%s", command, rc, s_out, s_err);
-    return rc;
+    return pt_harness_cli(s_h, s_out, sizeof s_out, s_err, sizeof s_err, "%s", args);
 }
 
 static pt_client_result_t s_send(pt_client_t *client, const char *to, const char *type,

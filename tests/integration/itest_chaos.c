@@ -42,23 +42,14 @@ static const char *const s_recipients[N_RECIPIENTS] = {"GT-PGN", "US-ORR"};
 
 static int s_suite_init(void)
 {
-    s_h = pt_harness_new("chaos");
-    if (!s_h || pt_harness_broker_start(s_h) != 0 || pt_harness_register_demo(s_h) != 0)
-        return 1;
-    return 0;
+    s_h = pt_harness_new_started("chaos", NULL);
+    return s_h ? 0 : 1;
 }
 
 static int s_suite_clean(void)
 {
     pt_harness_destroy(&s_h);
     return 0;
-}
-
-static long s_env_long(const char *name, long fallback)
-{
-    const char *v = getenv(name);
-    long n = v ? strtol(v, NULL, 10) : 0;
-    return n > 0 ? n : fallback;
 }
 
 /* --- what was sent and what arrived ------------------------------------------ */
@@ -234,8 +225,8 @@ done:
 
 static void test_broker_killed_under_load(void)
 {
-    long per_sender = s_env_long("PUENTE_CHAOS_MESSAGES", 200);
-    s_kills_wanted = s_env_long("PUENTE_CHAOS_KILLS", 5);
+    long per_sender = pt_harness_env_long("PUENTE_CHAOS_MESSAGES", 200);
+    s_kills_wanted = pt_harness_env_long("PUENTE_CHAOS_KILLS", 5);
     int64_t started = pt_now_ms();
     srand((unsigned)started);
 

@@ -16,7 +16,6 @@
     (f) only the operator may use any of it; the audit log still verifies, with no
         progress output off a terminal. */
 #include <CUnit/Basic.h>
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +25,6 @@
 
 static pt_harness_t *s_h;
 static const char *s_url;
-static char s_cli[600];
 static char s_out[65536], s_err[8192];
 
 /* The message ids of (a)-(d), as text. */
@@ -35,28 +33,17 @@ static char s_stuck[PT_UUID_STR_BYTES], s_expired[PT_UUID_STR_BYTES];
 
 static int s_run(const char *fmt, const char *a, const char *b)
 {
-    char command[2400];
-    char args[1600];
-    snprintf(args, sizeof args, fmt, a ? a : "", b ? b : "");
-    snprintf(command, sizeof command, "%s %s", s_cli, args);
-    int rc = pt_harness_sh(s_h, command, s_out, sizeof s_out, s_err, sizeof s_err);
-    if (getenv("PUENTE_TEST_VERBOSE"))
-        fprintf(stderr, "\n$ %s -> %d\n%s%s", command, rc, s_out, s_err);
-    return rc;
+    return pt_harness_cli(s_h, s_out, sizeof s_out, s_err, sizeof s_err, fmt, a ? a : "",
+                          b ? b : "");
 }
 
 static int s_suite_init(void)
 {
-    const char *cli = getenv("PUENTE_CLI_BIN");
-    snprintf(s_cli, sizeof s_cli, "%s", cli ? cli : "build/puente");
     /* Two offers, then a dead letter: (1 s + 2 s of backoff) instead of minutes. */
     if (setenv("PUENTE_MAX_DELIVERY_ATTEMPTS", "2", 1) != 0)
         return 1;
-    s_h = pt_harness_new("deadletter");
-    if (!s_h || !(s_url = pt_harness_metrics_url(s_h)) || pt_harness_broker_start(s_h) != 0 ||
-        pt_harness_register_demo(s_h) != 0)
-        return 1;
-    return 0;
+    s_h = pt_harness_new_started("deadletter", &s_url);
+    return s_h ? 0 : 1;
 }
 
 static int s_suite_clean(void)
@@ -67,55 +54,11 @@ static int s_suite_clean(void)
 
 /* --- helpers ------------------------------------------------------------------------ */
 
-typedef struct {
-    char *data;
-    size_t len;
-} s_body_t;
-
-static size_t s_write(void *ptr, size_t size, size_t n, void *arg)
-{
-    s_body_t *body = arg;
-    size_t add = size * n;
-    char *grown = realloc(body->data, body->len + add + 1);
-    if (!grown)
-        return 0;
-    memcpy(grown + body->len, ptr, add);
-    body->data = grown;
-    body->len += add;
-    body->data[body->len] = '\0';
-    return add;
-}
-
 /* The value of one series in the broker's /metrics; -1 when absent or unreachable. */
 static double s_scrape(const char *series)
 {
-    char url[256];
-    snprintf(url, sizeof url, "%s/metrics", s_url);
-    s_body_t body = {0};
-    long status = -1;
     double value = -1;
-    CURL *curl = curl_easy_init();
-    if (!curl)
-        return -1;
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_write);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 3000L);
-    if (curl_easy_perform(curl) == CURLE_OK)
-        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(curl);
-    size_t n = strlen(series);
-    for (const char *line = body.data; status == 200 && line && *line;) {
-        if (strncmp(line, series, n) == 0 && line[n] == ' ') {
-            value = strtod(line + n + 1, NULL);
-            break;
-        }
-        line = strchr(line, '\n');
-        if (line)
-            line++;
-    }
-    free(body.data);
-    return value;
+    return pt_harness_metric_scrape(s_url, series, 3000, &value) == 0 ? value : -1;
 }
 
 /* Polls the series until it equals want (generous deadline); the last value. */

@@ -20,9 +20,8 @@
                 a rotation.
 */
 #include <CUnit/Basic.h>
-#include <curl/curl.h>
+#include <curl/curl.h> /* curl_global_init: the harness scrapes with libcurl */
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,19 +34,13 @@
 
 static pt_harness_t *s_h;
 static const char *s_metrics;
-static char s_cli[600];
 static char s_out[65536], s_err[16384];
 static char s_reason[512];
 
 static int s_suite_init(void)
 {
-    const char *cli = getenv("PUENTE_CLI_BIN");
-    snprintf(s_cli, sizeof s_cli, "%s", cli ? cli : "build/puente");
-    s_h = pt_harness_new("keys");
-    if (!s_h || !(s_metrics = pt_harness_metrics_url(s_h)) || pt_harness_broker_start(s_h) != 0 ||
-        pt_harness_register_demo(s_h) != 0)
-        return 1;
-    return 0;
+    s_h = pt_harness_new_started("keys", &s_metrics);
+    return s_h ? 0 : 1;
 }
 
 static int s_suite_clean(void)
@@ -57,19 +50,7 @@ static int s_suite_clean(void)
 }
 
 /* Runs `puente ARGS` (printf-style) with this harness's broker and keys. */
-static int s_run(const char *fmt, ...)
-{
-    char args[3000], command[3700];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(command, sizeof command, "%s %s", s_cli, args);
-    int rc = pt_harness_sh(s_h, command, s_out, sizeof s_out, s_err, sizeof s_err);
-    if (getenv("PUENTE_TEST_VERBOSE"))
-        fprintf(stderr, "\n$ %s -> %d\n%s%s", command, rc, s_out, s_err);
-    return rc;
-}
+#define s_run(...) pt_harness_cli(s_h, s_out, sizeof s_out, s_err, sizeof s_err, __VA_ARGS__)
 
 static int s_send(const char *from, const char *to, const char *case_token)
 {
@@ -201,54 +182,11 @@ static int s_log_count(const char *text)
 
 /* --- metrics over HTTP --------------------------------------------------------- */
 
-typedef struct {
-    char *data;
-    size_t len;
-} s_body_t;
-
-static size_t s_write(void *ptr, size_t size, size_t n, void *arg)
-{
-    s_body_t *body = arg;
-    size_t add = size * n;
-    char *grown = realloc(body->data, body->len + add + 1);
-    if (!grown)
-        return 0;
-    memcpy(grown + body->len, ptr, add);
-    body->data = grown;
-    body->len += add;
-    body->data[body->len] = '\0';
-    return add;
-}
-
 /* The value of one series in the broker's /metrics; -1e9 when absent or unreachable. */
 static double s_metric(const char *series)
 {
-    char url[256];
-    snprintf(url, sizeof url, "%s/metrics", s_metrics);
-    s_body_t body = {0};
     double value = -1e9;
-    CURL *curl = curl_easy_init();
-    if (!curl)
-        return value;
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_write);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 5000L);
-    if (curl_easy_perform(curl) == CURLE_OK && body.data) {
-        size_t n = strlen(series);
-        for (const char *line = body.data; line && *line;) {
-            if (strncmp(line, series, n) == 0 && line[n] == ' ') {
-                value = strtod(line + n + 1, NULL);
-                break;
-            }
-            line = strchr(line, '\n');
-            if (line)
-                line++;
-        }
-    }
-    curl_easy_cleanup(curl);
-    free(body.data);
-    return value;
+    return pt_harness_metric_scrape(s_metrics, series, 5000, &value) == 0 ? value : -1e9;
 }
 
 /* Polls the series until lo <= value <= hi (the gauges are set once a second);

@@ -50,23 +50,14 @@ static pt_harness_t *s_h;
 
 static int s_suite_init(void)
 {
-    s_h = pt_harness_new("limits");
-    if (!s_h || pt_harness_broker_start(s_h) != 0 || pt_harness_register_demo(s_h) != 0)
-        return 1;
-    return 0;
+    s_h = pt_harness_new_started("limits", NULL);
+    return s_h ? 0 : 1;
 }
 
 static int s_suite_clean(void)
 {
     pt_harness_destroy(&s_h);
     return 0;
-}
-
-static long s_env_long(const char *name, long fallback)
-{
-    const char *v = getenv(name);
-    long n = v ? strtol(v, NULL, 10) : 0;
-    return n > 0 ? n : fallback;
 }
 
 /* Restarts the broker with these limits (NULL = the default). 0 or -1. */
@@ -611,8 +602,8 @@ static long s_status_kib(int pid, const char *field)
 static void test_memory_under_flood(void)
 {
     CU_ASSERT_EQUAL_FATAL(s_restart(NULL, NULL, NULL, NULL), 0);
-    long seconds = s_env_long("PUENTE_LIMITS_FLOOD_SECONDS", 10);
-    long cap_mib = s_env_long("PUENTE_LIMITS_RSS_CAP_MIB", S_SANITIZED ? 1024 : 128);
+    long seconds = pt_harness_env_long("PUENTE_LIMITS_FLOOD_SECONDS", 10);
+    long cap_mib = pt_harness_env_long("PUENTE_LIMITS_RSS_CAP_MIB", S_SANITIZED ? 1024 : 128);
     size_t max_frame = 1024 * 1024; /* the default */
     int pid = pt_harness_broker_pid(s_h);
     CU_ASSERT_FATAL(pid > 0);

@@ -11,7 +11,7 @@
         delivered to the recipient exactly once.
     PUENTE_METRICS_OUTAGE_SECONDS (default 5) sets the length of the outage in (b). */
 #include <CUnit/Basic.h>
-#include <curl/curl.h>
+#include <curl/curl.h> /* curl_global_init: the harness scrapes with libcurl */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,11 +29,8 @@ static const char *s_url;
 
 static int s_suite_init(void)
 {
-    s_h = pt_harness_new("metrics");
-    if (!s_h || !(s_url = pt_harness_metrics_url(s_h)) || pt_harness_broker_start(s_h) != 0 ||
-        pt_harness_register_demo(s_h) != 0)
-        return 1;
-    return 0;
+    s_h = pt_harness_new_started("metrics", &s_url);
+    return s_h ? 0 : 1;
 }
 
 static int s_suite_clean(void)
@@ -44,70 +41,26 @@ static int s_suite_clean(void)
 
 /* --- HTTP ----------------------------------------------------------------------- */
 
-typedef struct {
-    char *data;
-    size_t len;
-} s_body_t;
-
-static size_t s_write(void *ptr, size_t size, size_t n, void *arg)
-{
-    s_body_t *body = arg;
-    size_t add = size * n;
-    char *grown = realloc(body->data, body->len + add + 1);
-    if (!grown)
-        return 0;
-    memcpy(grown + body->len, ptr, add);
-    body->data = grown;
-    body->len += add;
-    body->data[body->len] = '\0';
-    return add;
-}
-
 /* GET s_url + path: the HTTP status (-1 if unreachable) and the body (caller frees). */
 static long s_get(const char *path, char **body_out)
 {
     char url[256];
     snprintf(url, sizeof url, "%s%s", s_url, path);
-    s_body_t body = {0};
-    long status = -1;
-    CURL *curl = curl_easy_init();
-    if (!curl)
-        return -1;
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_write);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 3000L);
-    if (curl_easy_perform(curl) == CURLE_OK)
-        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(curl);
-    if (body_out)
-        *body_out = body.data ? body.data : strdup("");
-    else
-        free(body.data);
-    return status;
+    return pt_harness_http_get(url, 3000, body_out);
 }
 
 /* The value of one series, e.g. `puente_rejects_total{code="no_agreement"}`, in
    an exposition; -1 when absent. */
 static double s_value(const char *text, const char *series)
 {
-    size_t n = strlen(series);
-    for (const char *line = text; line && *line;) {
-        if (strncmp(line, series, n) == 0 && line[n] == ' ')
-            return strtod(line + n + 1, NULL);
-        line = strchr(line, '\n');
-        if (line)
-            line++;
-    }
-    return -1;
+    double value = -1;
+    return pt_harness_metric_value(text, series, &value) == 0 ? value : -1;
 }
 
 static double s_scrape(const char *series)
 {
-    char *text = NULL;
-    double v = s_get("/metrics", &text) == 200 ? s_value(text, series) : -1;
-    free(text);
-    return v;
+    double value = -1;
+    return pt_harness_metric_scrape(s_url, series, 3000, &value) == 0 ? value : -1;
 }
 
 /* Polls path until it answers want (or timeout_ms passes); the last status. */

@@ -15,7 +15,7 @@
        is stored once. Counts are printed (sent, receipted, delivered,
        duplicates suppressed, lost). */
 #include <CUnit/Basic.h>
-#include <curl/curl.h>
+#include <curl/curl.h> /* curl_global_init: the harness scrapes with libcurl */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,11 +32,8 @@ static const char *s_url;
 
 static int s_suite_init(void)
 {
-    s_h = pt_harness_new("outage");
-    if (!s_h || !(s_url = pt_harness_metrics_url(s_h)) || pt_harness_broker_start(s_h) != 0 ||
-        pt_harness_register_demo(s_h) != 0)
-        return 1;
-    return 0;
+    s_h = pt_harness_new_started("outage", &s_url);
+    return s_h ? 0 : 1;
 }
 
 static int s_suite_clean(void)
@@ -139,52 +136,16 @@ static void test_database_outage(void)
 
 static const char *const s_senders[N_SENDERS] = {"MX-DIF", "HN-DINAF", "SV-CONNA"};
 
-static long s_env_long(const char *name, long fallback)
-{
-    const char *v = getenv(name);
-    long n = v ? strtol(v, NULL, 10) : 0;
-    return n > 0 ? n : fallback;
-}
-
-typedef struct {
-    char *data;
-    size_t len;
-} s_body_t;
-
-static size_t s_write(void *ptr, size_t size, size_t n, void *arg)
-{
-    s_body_t *body = arg;
-    size_t add = size * n;
-    char *grown = realloc(body->data, body->len + add + 1);
-    if (!grown)
-        return 0;
-    memcpy(grown + body->len, ptr, add);
-    body->data = grown;
-    body->len += add;
-    body->data[body->len] = '\0';
-    return add;
-}
-
 /* GET s_url + path: the HTTP status (-1 if unreachable); the body into out. */
 static long s_get(const char *path, char *out, size_t out_len)
 {
     char url[256];
+    char *body = NULL;
     snprintf(url, sizeof url, "%s%s", s_url, path);
-    s_body_t body = {0};
-    long status = -1;
-    CURL *curl = curl_easy_init();
-    if (!curl)
-        return -1;
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_write);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 3000L);
-    if (curl_easy_perform(curl) == CURLE_OK)
-        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(curl);
+    long status = pt_harness_http_get(url, 3000, &body);
     if (out && out_len)
-        snprintf(out, out_len, "%s", body.data ? body.data : "");
-    free(body.data);
+        snprintf(out, out_len, "%s", body ? body : "");
+    free(body);
     return status;
 }
 
@@ -271,8 +232,8 @@ typedef struct {
 
 static void test_database_outage_under_load(void)
 {
-    long outage_ms = s_env_long("PUENTE_OUTAGE_SECONDS", 30) * 1000;
-    long cycles = s_env_long("PUENTE_OUTAGE_CYCLES", 1);
+    long outage_ms = pt_harness_env_long("PUENTE_OUTAGE_SECONDS", 30) * 1000;
+    long cycles = pt_harness_env_long("PUENTE_OUTAGE_CYCLES", 1);
     int broker_pid = pt_harness_broker_pid(s_h);
     char text[512] = "";
     CU_ASSERT_EQUAL_FATAL(s_get("/readyz", text, sizeof text), 200);

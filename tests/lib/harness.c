@@ -1,10 +1,12 @@
 /*  harness — see harness.h. Test code: failures print why and return errors. */
 #include "harness.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libpq-fe.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -711,4 +713,115 @@ const char *pt_harness_second_broker_endpoint(const pt_harness_t *self)
 int pt_harness_second_broker_pid(const pt_harness_t *self)
 {
     return pt_harness_broker_pid_at(self, 1);
+}
+
+/* --- shared helpers of the integration tests ------------------------------- */
+
+pt_harness_t *pt_harness_new_started(const char *name, const char **metrics_url_out)
+{
+    pt_harness_t *self = pt_harness_new(name);
+    if (!self)
+        goto error;
+    if (metrics_url_out && !(*metrics_url_out = pt_harness_metrics_url(self)))
+        goto error;
+    if (pt_harness_broker_start(self) != 0 || pt_harness_register_demo(self) != 0)
+        goto error;
+    return self;
+error:
+    pt_harness_destroy(&self);
+    return NULL;
+}
+
+int pt_harness_cli(pt_harness_t *self, char *out, size_t out_cap, char *err, size_t err_cap,
+                   const char *fmt, ...)
+{
+    const char *cli = getenv("PUENTE_CLI_BIN");
+    char args[4096], command[4800];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(command, sizeof command, "%s %s", cli ? cli : "build/puente", args);
+    int rc = pt_harness_sh(self, command, out, out_cap, err, err_cap);
+    if (getenv("PUENTE_TEST_VERBOSE"))
+        fprintf(stderr, "\n$ %s -> %d\n%s%s", command, rc, out, err);
+    return rc;
+}
+
+long pt_harness_env_long(const char *name, long fallback)
+{
+    const char *v = getenv(name);
+    long n = v ? strtol(v, NULL, 10) : 0;
+    return n > 0 ? n : fallback;
+}
+
+typedef struct {
+    char *data;
+    size_t len;
+} s_http_body_t;
+
+/* libcurl's write callback: appends to an s_http_body_t, kept NUL-terminated. */
+static size_t s_http_write(void *ptr, size_t size, size_t n, void *arg)
+{
+    s_http_body_t *body = arg;
+    size_t add = size * n;
+    char *grown = realloc(body->data, body->len + add + 1);
+    if (!grown)
+        return 0;
+    memcpy(grown + body->len, ptr, add);
+    body->data = grown;
+    body->len += add;
+    body->data[body->len] = '\0';
+    return add;
+}
+
+long pt_harness_http_get(const char *url, int timeout_ms, char **body_out)
+{
+    s_http_body_t body = {0};
+    long status = -1;
+    if (body_out)
+        *body_out = NULL;
+    CURL *curl = curl_easy_init();
+    if (!curl)
+        return -1;
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, s_http_write);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    if (curl_easy_perform(curl) == CURLE_OK)
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(curl);
+    if (body_out)
+        *body_out = body.data ? body.data : strdup("");
+    else
+        free(body.data);
+    return status;
+}
+
+int pt_harness_metric_value(const char *text, const char *series, double *value_out)
+{
+    size_t n = strlen(series);
+    for (const char *line = text; line && *line;) {
+        if (strncmp(line, series, n) == 0 && line[n] == ' ') {
+            *value_out = strtod(line + n + 1, NULL);
+            return 0;
+        }
+        line = strchr(line, '\n');
+        if (line)
+            line++;
+    }
+    return -1;
+}
+
+int pt_harness_metric_scrape(const char *base_url, const char *series, int timeout_ms,
+                             double *value_out)
+{
+    char url[512];
+    char *text = NULL;
+    snprintf(url, sizeof url, "%s/metrics", base_url);
+    int rc = -1;
+    if (pt_harness_http_get(url, timeout_ms, &text) == 200)
+        rc = pt_harness_metric_value(text, series, value_out);
+    free(text);
+    return rc;
 }

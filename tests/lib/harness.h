@@ -153,4 +153,43 @@ int pt_harness_second_broker_stop(pt_harness_t *self, int sig);
 const char *pt_harness_second_broker_endpoint(const pt_harness_t *self);
 int pt_harness_second_broker_pid(const pt_harness_t *self);
 
+/* --- shared helpers of the integration tests ------------------------------- */
+
+/* A harness (pt_harness_new(name)) with its broker started and the demo
+   organisations registered: what most suites' init does. If metrics_url_out is
+   not NULL, the metrics endpoint is set up first (pt_harness_metrics_url) and
+   *metrics_url_out receives its base URL. NULL on failure (the half-built
+   harness is destroyed). */
+pt_harness_t *pt_harness_new_started(const char *name, const char **metrics_url_out);
+
+/* Runs the `puente` CLI (PUENTE_CLI_BIN, default build/puente) with the
+   printf-style arguments fmt through pt_harness_sh (this harness's broker and
+   keys), stdout and stderr into out and err as there. With PUENTE_TEST_VERBOSE
+   set, prints the command, its exit status and both outputs to stderr. Returns
+   the exit status, or -1. Arguments longer than 4 KiB are cut. */
+int pt_harness_cli(pt_harness_t *self, char *out, size_t out_cap, char *err, size_t err_cap,
+                   const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* The environment variable name as a positive whole number; fallback when it is
+   unset, not a number, zero or negative. */
+long pt_harness_env_long(const char *name, long fallback);
+
+/* GETs url with libcurl, waiting at most timeout_ms. Returns the HTTP status, or
+   -1 when no answer came (refused, timed out, out of memory). If body_out is not
+   NULL, *body_out receives the body NUL-terminated ("" when there was none; NULL
+   only when out of memory), which the caller frees. */
+long pt_harness_http_get(const char *url, int timeout_ms, char **body_out);
+
+/* The value of series (a metric name with its labels as the exposition writes
+   them, e.g. `puente_rejects_total{code="no_agreement"}`) in a Prometheus text
+   exposition: the number after the first line that starts with series and a
+   space. 0 with *value_out set, -1 when absent (text may be NULL). O(len(text)). */
+int pt_harness_metric_value(const char *text, const char *series, double *value_out);
+
+/* Scrapes base_url + "/metrics" (base_url as pt_harness_metrics_url returns it)
+   within timeout_ms and reads series as pt_harness_metric_value does. 0 with
+   *value_out set; -1 when the endpoint did not answer 200 or series is absent. */
+int pt_harness_metric_scrape(const char *base_url, const char *series, int timeout_ms,
+                             double *value_out);
+
 #endif
