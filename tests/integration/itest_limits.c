@@ -393,6 +393,13 @@ static void test_queue_quota(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(outbox);
     uint8_t queued[16];
     CU_ASSERT_EQUAL(s_outbox_referral(outbox, "US-ORR", "CASE-QUOTA-OUTBOX", queued), PT_CLIENT_OK);
+    /* Its first attempt meets the full queue (a third QUOTA_EXCEEDED in the log) before
+       anything is acknowledged; waiting for it keeps the race with the ack out of the
+       test (on a loaded machine the outbox's first attempt can take a while). */
+    int64_t first_try = pt_now_ms() + 60000;
+    while (s_log_count("REJECT_QUOTA_EXCEEDED from MX-DIF") < 3 && pt_now_ms() < first_try)
+        usleep(50 * 1000);
+    CU_ASSERT_EQUAL(pt_outbox_status(outbox, queued, NULL, NULL), PT_OUTBOX_QUEUED);
 
     /* The recipient acknowledges one: a place is free, the refused one goes in. */
     pt_client_t *us = pt_harness_client(s_h, "US-ORR", 1);
