@@ -556,12 +556,12 @@ done:
 
 typedef struct {
     const char *name;
-    size_t n;      /* messages */
-    double rate;   /* offered msgs/s; 0 = saturation */
-    int receiver;  /* 0 none, 1 ack only, 2 open + verify + ack */
-    size_t window; /* outstanding submits over all senders */
-    int brokers;   /* 2: every sender alternates between two brokers over the database
-                      (issue 9); the receiver stays on the first. 0 or 1: one broker */
+    size_t n;        /* messages */
+    double rate;     /* offered msgs/s; 0 = saturation */
+    int receiver;    /* 0 none, 1 ack only, 2 open + verify + ack */
+    size_t window;   /* outstanding submits over all senders */
+    int brokers;     /* 2: every sender alternates between two brokers over the database
+                        (issue 9); the receiver stays on the first. 0 or 1: one broker */
     double max_s;    /* wall-time cap of the sending phase; 0: 45 s (15 s quick) */
     double sample_s; /* > 0: sample the broker's VmRSS this often into s_bench_t.rss */
 } s_mode_t;
@@ -610,7 +610,7 @@ static void s_rss_sample(s_bench_t *bench, double t_s, size_t receipts)
         bench->cap_rss = cap;
     }
     bench->rss[bench->n_rss++] = (s_rss_sample_t){t_s, s_status_kib(bench->broker, "VmRSS"),
-                                                 s_status_kib(bench->broker, "VmHWM"), receipts};
+                                                  s_status_kib(bench->broker, "VmHWM"), receipts};
 }
 
 /* perf record (DWARF call graphs) on the broker for perf_seconds, into <perf_out>.<mode>. */
@@ -724,8 +724,10 @@ static int s_run_mode(s_bench_t *bench, const s_mode_t *mode, s_result_t *result
     int64_t interval_ns = mode->rate > 0 ? (int64_t)(1e9 / mode->rate) : 0;
     /* Bounded wall time per mode: a broker that falls behind gives partial figures
        (flagged "complete": false), never a run that blocks other people's work. */
-    int64_t deadline =
-        start + (int64_t)((mode->max_s > 0 ? mode->max_s : bench->quick ? 15 : 45) * 1e9);
+    int64_t deadline = start + (int64_t)((mode->max_s > 0 ? mode->max_s
+                                          : bench->quick  ? 15
+                                                          : 45) *
+                                         1e9);
     int64_t sample_ns = mode->sample_s > 0 ? (int64_t)(mode->sample_s * 1e9) : 0;
     int64_t next_sample = start;
     if (sample_ns)
@@ -1205,8 +1207,8 @@ typedef struct {
 } s_seed_t;
 
 /* Runs one statement; returns 0 if it succeeded (command or rows). */
-static int s_pg(PGconn *conn, const char *sql, int n, const char *const *values,
-                const int *lengths, const int *formats, PGresult **res_out)
+static int s_pg(PGconn *conn, const char *sql, int n, const char *const *values, const int *lengths,
+                const int *formats, PGresult **res_out)
 {
     PGresult *res = PQexecParams(conn, sql, n, NULL, values, lengths, formats, 0);
     ExecStatusType st = PQresultStatus(res);
@@ -1233,10 +1235,26 @@ static long long s_pg_ll(PGconn *conn, const char *sql)
     return v;
 }
 
-/* The template: tables bench_seed_* holding the rows of the message with this case
-   token (it must be acknowledged), and the id function. */
-static int s_seed_template(PGconn *conn, const char *token)
+/* The template: tables bench_seed_* holding the rows of the first acknowledged
+   message whose case token starts with prefix, and the id function. */
+static int s_seed_template(PGconn *conn, const char *prefix)
 {
+    char pattern[128], token[128] = "";
+    snprintf(pattern, sizeof pattern, "%s%%", prefix);
+    const char *pv[1] = {pattern};
+    PGresult *found = NULL;
+    if (s_pg(conn,
+             "SELECT m.case_token FROM messages m JOIN deliveries d ON d.message_id = m.message_id "
+             "WHERE m.case_token LIKE $1 AND d.state = 'acked' ORDER BY m.seq LIMIT 1",
+             1, pv, NULL, NULL, &found) != 0)
+        return -1;
+    if (PQntuples(found) == 1)
+        snprintf(token, sizeof token, "%s", PQgetvalue(found, 0, 0));
+    PQclear(found);
+    if (!token[0]) {
+        fprintf(stderr, "loadgen: seed: no acknowledged message %s... to copy\n", prefix);
+        return -1;
+    }
     char *lit = PQescapeLiteral(conn, token, strlen(token));
     char sql[4][600];
     if (!lit)
@@ -1347,7 +1365,7 @@ static const char s_seed_audit_head_sql[] =
     "length(replace(s.n::bit(64)::text, '0', ''))), 'hex') "
     "FROM (SELECT max(leaf_index) + 1 AS n FROM audit_log) s WHERE id = 1";
 
-static int s_seed(const char *conninfo, const char *token, size_t rows, s_seed_t *out)
+static int s_seed(const char *conninfo, const char *prefix, size_t rows, s_seed_t *out)
 {
     PGconn *conn = PQconnectdb(conninfo);
     PGresult *res = NULL;
@@ -1363,7 +1381,7 @@ static int s_seed(const char *conninfo, const char *token, size_t rows, s_seed_t
     /* Superuser only: triggers (audit note, NOTIFY) and foreign keys off. */
     if (s_pg(conn, "SET session_replication_role = replica", 0, NULL, NULL, NULL, NULL) != 0 ||
         s_pg(conn, "SET client_min_messages = warning", 0, NULL, NULL, NULL, NULL) != 0 ||
-        s_seed_template(conn, token) != 0)
+        s_seed_template(conn, prefix) != 0)
         goto done;
     long long env_len = s_pg_ll(conn, "SELECT length(envelope) FROM bench_seed_msg");
     if (env_len < 16 || !(blob = malloc((size_t)env_len)))
@@ -1401,25 +1419,30 @@ static int s_seed(const char *conninfo, const char *token, size_t rows, s_seed_t
         if (s_pg(conn, "COMMIT", 0, NULL, NULL, NULL, NULL) != 0)
             goto done;
         step_ns[5] += s_now_ns() - t0;
-        if (!cli_progress_wanted(stderr, 0) && ((lo - 1) / S_SEED_CHUNK) % 10 == 9)
+        size_t every = rows / S_SEED_CHUNK / 10 ? rows / S_SEED_CHUNK / 10 : 1; /* ~10 lines */
+        if (!cli_progress_wanted(stderr, 0) && ((lo - 1) / S_SEED_CHUNK) % every == every - 1)
             fprintf(stderr, "loadgen: seeded %zu of %zu messages (%.0f s)\n", hi - 1, rows,
                     (double)(s_now_ns() - start) / 1e9);
     }
     cli_progress_done(&line);
     out->seed_s = (double)(s_now_ns() - start) / 1e9;
-    fprintf(stderr,
-            "loadgen: seeded %zu messages in %.1f s (messages+deliveries %.1f s, case_events "
-            "and audit_log %.1f s, case_heads %.1f s, lifecycles %.1f s, audit_head %.1f s, commits "
-            "%.1f s); "
-            "VACUUM ANALYZE, CHECKPOINT...\n",
-            rows, out->seed_s, step_ns[0] / 1e9, step_ns[1] / 1e9, step_ns[2] / 1e9,
-            step_ns[3] / 1e9, step_ns[4] / 1e9, step_ns[5] / 1e9);
+    fprintf(
+        stderr,
+        "loadgen: seeded %zu messages in %.1f s (messages+deliveries %.1f s, case_events "
+        "and audit_log %.1f s, case_heads %.1f s, lifecycles %.1f s, audit_head %.1f s, commits "
+        "%.1f s); "
+        "VACUUM ANALYZE, CHECKPOINT...\n",
+        rows, out->seed_s, step_ns[0] / 1e9, step_ns[1] / 1e9, step_ns[2] / 1e9, step_ns[3] / 1e9,
+        step_ns[4] / 1e9, step_ns[5] / 1e9);
     /* What autovacuum would have done to a database that grew over months. */
     start = s_now_ns();
-    static const char *const after[] = {
-        "VACUUM (ANALYZE) messages", "VACUUM (ANALYZE) deliveries", "VACUUM (ANALYZE) case_events",
-        "VACUUM (ANALYZE) case_heads", "VACUUM (ANALYZE) lifecycles", "VACUUM (ANALYZE) audit_log",
-        "CHECKPOINT"};
+    static const char *const after[] = {"VACUUM (ANALYZE) messages",
+                                        "VACUUM (ANALYZE) deliveries",
+                                        "VACUUM (ANALYZE) case_events",
+                                        "VACUUM (ANALYZE) case_heads",
+                                        "VACUUM (ANALYZE) lifecycles",
+                                        "VACUUM (ANALYZE) audit_log",
+                                        "CHECKPOINT"};
     for (size_t k = 0; k < sizeof after / sizeof after[0]; k++)
         if (s_pg(conn, after[k], 0, NULL, NULL, NULL, NULL) != 0)
             goto done;
@@ -1436,6 +1459,32 @@ done:
     cli_progress_done(&line);
     PQclear(res);
     free(blob);
+    PQfinish(conn);
+    return rc;
+}
+
+/* The ingest modes leave their messages pending for the sink, which nobody receives:
+   the sink "acknowledges" them here (SQL on the admin connection), so that every
+   ingest run of the long mode starts with the same, empty, backlog. Without it the
+   backlog grows by one mode's messages per run, and the broker's once-a-second queue
+   gauge (store.c, S_QUEUE_STATS_SQL), which reads every unacknowledged delivery,
+   weighs on the later runs: it would measure the backlog, not the stored history. */
+static int s_drain_sink(const char *conninfo)
+{
+    PGconn *conn = PQconnectdb(conninfo);
+    int rc = -1;
+    if (PQstatus(conn) != CONNECTION_OK) {
+        fprintf(stderr, "loadgen: drain: %s\n", PQerrorMessage(conn));
+        goto done;
+    }
+    if (s_pg(conn,
+             "UPDATE deliveries SET state = 'acked', attempts = 1, first_delivered_at = now(), "
+             "acked_at = now() WHERE recipient = '" BENCH_SINK "' AND state <> 'acked'",
+             0, NULL, NULL, NULL, NULL) != 0 ||
+        s_pg(conn, "VACUUM (ANALYZE) deliveries", 0, NULL, NULL, NULL, NULL) != 0)
+        goto done;
+    rc = 0;
+done:
     PQfinish(conn);
     return rc;
 }
@@ -1500,17 +1549,21 @@ static int s_long_main(s_bench_t *bench, const s_long_opts_t *o)
     for (int r = 0; r < repeats; r++) {
         snprintf(names[0][r], sizeof names[0][r], "ingest-empty%d", r + 1);
         s_mode_t m = {names[0][r], sat_n, 0, 0, 512};
+        if (s_drain_sink(pt_harness_conninfo(bench->harness)) != 0)
+            return -1;
         if (s_run_mode(bench, &m, &empty[n_empty]) != 0)
             fprintf(stderr, "loadgen: mode %s incomplete (figures kept)\n", m.name);
         n_empty++;
     }
     s_mode_t te = {"through-empty", sat_n / 2, 0, 1, 512};
+    if (s_drain_sink(pt_harness_conninfo(bench->harness)) != 0)
+        return -1;
     if (s_run_mode(bench, &te, &thr_empty) != 0)
         fprintf(stderr, "loadgen: mode %s incomplete (figures kept)\n", te.name);
 
     fprintf(stderr, "loadgen: seeding %zu stored messages (bulk SQL, not through the broker)...\n",
             o->rows);
-    if (s_seed(pt_harness_conninfo(bench->harness), "BENCH-through-empty-0", o->rows, &seed) != 0)
+    if (s_seed(pt_harness_conninfo(bench->harness), "BENCH-through-empty-", o->rows, &seed) != 0)
         return -1;
     printf("seeded %zu stored messages in %.1f s (%.0f msg/s; bulk SQL, triggers off) + VACUUM "
            "ANALYZE and CHECKPOINT %.1f s\n",
@@ -1525,20 +1578,40 @@ static int s_long_main(s_bench_t *bench, const s_long_opts_t *o)
     for (int r = 0; r < repeats; r++) {
         snprintf(names[1][r], sizeof names[1][r], "ingest-full%d", r + 1);
         s_mode_t m = {names[1][r], sat_n, 0, 0, 512};
+        if (s_drain_sink(pt_harness_conninfo(bench->harness)) != 0)
+            return -1;
         if (s_run_mode(bench, &m, &full[n_full]) != 0)
             fprintf(stderr, "loadgen: mode %s incomplete (figures kept)\n", m.name);
         n_full++;
     }
     s_mode_t tf = {"through-full", sat_n / 2, 0, 1, 512};
+    if (s_drain_sink(pt_harness_conninfo(bench->harness)) != 0)
+        return -1;
     if (s_run_mode(bench, &tf, &thr_full) != 0)
         fprintf(stderr, "loadgen: mode %s incomplete (figures kept)\n", tf.name);
 
-    /* Memory: a paced load for `minutes`, the receiver acking, VmRSS sampled. */
+    /* Memory: a paced load for `minutes`, the receiver acking, VmRSS sampled. Rate 0:
+       what this machine sustains end to end, 60 % of through-full's acks/s in steps of
+       50, at most 1 000/s, so that a growing backlog does not pass for a leak. */
     double secs = o->minutes * 60;
-    s_mode_t mm = {"memory", (size_t)(o->rate * secs), o->rate, 1,
-                   (size_t)(o->rate * 2 > 1000 ? o->rate * 2 : 1000), 1, secs + 60, o->sample_s};
-    fprintf(stderr, "loadgen: memory run: %.0f msg/s for %.1f min, VmRSS every %.0f s\n", o->rate,
-            o->minutes, o->sample_s);
+    double rate = o->rate;
+    if (rate <= 0) {
+        rate = floor(0.6 * thr_full.e2e_per_s / 50) * 50;
+        rate = rate < 50 ? 50 : rate > 1000 ? 1000 : rate;
+    }
+    s_mode_t mm = {"memory",
+                   (size_t)(rate * secs),
+                   rate,
+                   1,
+                   (size_t)(rate * 2 > 1000 ? rate * 2 : 1000),
+                   1,
+                   secs + 60,
+                   o->sample_s};
+    fprintf(stderr, "loadgen: memory run: %.0f msg/s%s for %.1f min, VmRSS every %.0f s\n", rate,
+            o->rate <= 0 ? " (60 % of through-full's acks/s, at most 1000)" : "", o->minutes,
+            o->sample_s);
+    if (s_drain_sink(pt_harness_conninfo(bench->harness)) != 0)
+        return -1;
     if (s_run_mode(bench, &mm, &mem) != 0)
         fprintf(stderr, "loadgen: mode memory incomplete (figures kept)\n");
 
@@ -1573,7 +1646,7 @@ static int s_long_main(s_bench_t *bench, const s_long_opts_t *o)
         printf("broker memory over %.1f min at %.0f msg/s offered (%.0f achieved, %zu receipts, "
                "%zu acked): VmRSS start %.1f MiB, end %.1f MiB, max %.1f MiB, VmHWM %.1f MiB; "
                "slope %+.3f MiB/min (second half %+.3f MiB/min); %zu samples\n",
-               o->minutes, o->rate, mem.achieved_offered_per_s, mem.receipts, mem.acked,
+               o->minutes, rate, mem.achieved_offered_per_s, mem.receipts, mem.acked,
                s[0].rss_kib / 1024.0, s[ns - 1].rss_kib / 1024.0, rss_max / 1024.0,
                s[ns - 1].hwm_kib / 1024.0, slope, slope2, ns);
     printf("approximated: seeded rows are copies of one real message with their triggers off; "
@@ -1618,11 +1691,10 @@ static int s_long_main(s_bench_t *bench, const s_long_opts_t *o)
                 "\"start_rss_kib\": %ld, \"end_rss_kib\": %ld, \"max_rss_kib\": %ld, "
                 "\"vmhwm_kib\": %ld, \"slope_mib_per_min\": %.4f, "
                 "\"slope_second_half_mib_per_min\": %.4f,\n    \"samples\": [",
-                o->minutes, o->rate, o->sample_s, ns ? s[0].rss_kib : -1,
-                ns ? s[ns - 1].rss_kib : -1, rss_max, ns ? s[ns - 1].hwm_kib : -1, slope, slope2);
+                o->minutes, rate, o->sample_s, ns ? s[0].rss_kib : -1, ns ? s[ns - 1].rss_kib : -1,
+                rss_max, ns ? s[ns - 1].hwm_kib : -1, slope, slope2);
         for (size_t i = 0; i < ns; i++)
-            fprintf(f, "%s[%.1f, %ld, %zu]", i ? ", " : "", s[i].t_s, s[i].rss_kib,
-                    s[i].receipts);
+            fprintf(f, "%s[%.1f, %ld, %zu]", i ? ", " : "", s[i].t_s, s[i].rss_kib, s[i].receipts);
         fprintf(f, "],\n    \"sample_fields\": [\"t_s\", \"vmrss_kib\", \"receipts\"]},\n");
         fprintf(f, "  \"modes\": [\n");
         for (size_t i = 0; i < n_all; i++)
@@ -1655,7 +1727,7 @@ int main(int argc, char **argv)
 {
     const char *json_path = NULL, *dat_path = NULL;
     s_bench_t bench = {0};
-    s_long_opts_t long_opts = {0, 10, 1000, 5, 3, NULL, NULL};
+    s_long_opts_t long_opts = {0, 10, 0, 5, 3, NULL, NULL}; /* rate 0: auto */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
             bench.quick = 1;
@@ -1688,8 +1760,8 @@ int main(int argc, char **argv)
     int rc = 1;
 
     if (long_opts.rows > 0) {
-        if (long_opts.minutes <= 0 || long_opts.rate <= 0 || long_opts.sample_s <= 0 ||
-            long_opts.rate * long_opts.minutes * 60 > 4e9) {
+        if (long_opts.minutes <= 0 || long_opts.sample_s <= 0 ||
+            long_opts.rate < 0 || long_opts.rate * long_opts.minutes * 60 > 4e9) {
             s_usage();
             return 1;
         }
