@@ -1350,9 +1350,17 @@ static const char *const s_seed_chunk_sql[] = {
     "(SELECT max(seq) AS last FROM bench_seed_ev) s",
     "INSERT INTO lifecycles (correlation_id, kind, state, initiator, counterparty, case_token, "
     "respond_by_ms, follow_up_due_ms, overdue_at_ms, overdue_deadline, created_at, updated_at) "
-    "SELECT bench_seed_uuid($3::bigint + i, i, 2), l.kind, l.state, l.initiator, l.counterparty, "
-    "'SEED-' || i, CASE WHEN l.respond_by_ms > 0 THEN l.respond_by_ms + ($3::bigint + i - "
-    "l.tmpl_ms) ELSE 0 END, 0, 0, '', "
+    /* A deadline that passed was raised long ago: the lifecycle is "expired" with its
+       overdue mark, as the broker's sweep (store.c, S_LC_EXPIRE) leaves it (its event
+       and notices are not seeded). Left "received", every seeded lifecycle would be
+       expired by the sweep during the measurement. */
+    "SELECT bench_seed_uuid($3::bigint + i, i, 2), l.kind, "
+    "CASE WHEN l.respond_by_ms > 0 THEN 'expired' ELSE l.state END, l.initiator, "
+    "l.counterparty, 'SEED-' || i, "
+    "CASE WHEN l.respond_by_ms > 0 THEN l.respond_by_ms + ($3::bigint + i - l.tmpl_ms) ELSE 0 "
+    "END, 0, "
+    "CASE WHEN l.respond_by_ms > 0 THEN l.respond_by_ms + ($3::bigint + i - l.tmpl_ms) ELSE 0 "
+    "END, CASE WHEN l.respond_by_ms > 0 THEN 'respond_by' ELSE '' END, "
     "l.created_at + ($3::bigint + i - l.tmpl_ms) * interval '1 millisecond', "
     "l.updated_at + ($3::bigint + i - l.tmpl_ms) * interval '1 millisecond' "
     "FROM generate_series($1::bigint, $2::bigint - 1) AS i, bench_seed_lc l",
