@@ -182,8 +182,11 @@ clean:
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # bench ---------------------------------------------------------------------------------
-# `make bench` (BENCH_QUICK=1: a few seconds per mode), `make bench-compare` (RabbitMQ).
-# See bench/run.sh and README "Performance". Figures go to bench/results/.
+# `make bench` (BENCH_QUICK=1: a few seconds per mode), `make bench-compare` (RabbitMQ),
+# `make bench-long` (BENCH_LONG_ROWS stored messages, default 10 000 000, seeded by bulk
+# SQL; ingest at that size against the empty database; broker memory over
+# BENCH_LONG_MINUTES, default 10, at BENCH_LONG_RATE msg/s, default 1000).
+# See bench/run.sh, bench/long.sh and README "Performance". Figures go to bench/results/.
 BENCH_QUICK ?=
 $(BUILD)/bench/loadgen: $(call obj,bench/loadgen.c) $(call obj,adapters/cli/cli_progress.c) $(TLIB_OBJ) $(LIB_BROKER) $(LIB_SDK) $(LIB_PROTO)
 	@mkdir -p $(dir $@)
@@ -191,7 +194,7 @@ $(BUILD)/bench/loadgen: $(call obj,bench/loadgen.c) $(call obj,adapters/cli/cli_
 $(BUILD)/bench/rabbit: bench/rabbit.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< -lrabbitmq -lm
-.PHONY: bench bench-compare deps-bench
+.PHONY: bench bench-compare bench-long deps-bench
 # The comparison and the plot need three more Debian packages; same install step as `deps`.
 deps-bench:
 	@$(MAKE) --no-print-directory deps DEBIAN_PACKAGES="rabbitmq-server librabbitmq-dev gnuplot-nox"
@@ -199,6 +202,8 @@ bench: deps $(BUILD)/puente-broker $(BUILD)/bench/loadgen
 	@BENCH_QUICK=$(BENCH_QUICK) bench/run.sh
 bench-compare: deps deps-bench
 	@BENCH_QUICK=$(BENCH_QUICK) bench/compare.sh
+bench-long: deps $(BUILD)/puente-broker $(BUILD)/bench/loadgen
+	@BENCH_QUICK=$(BENCH_QUICK) bench/long.sh
 # ---- end bench ---------------------------------------------------------------------------
 
 # install -------------------------------------------------------------------------------

@@ -556,13 +556,22 @@ done:
 
 typedef struct {
     const char *name;
-    size_t n;      /* messages */
-    double rate;   /* offered msgs/s; 0 = saturation */
-    int receiver;  /* 0 none, 1 ack only, 2 open + verify + ack */
-    size_t window; /* outstanding submits over all senders */
-    int brokers;   /* 2: every sender alternates between two brokers over the database
-                      (issue 9); the receiver stays on the first. 0 or 1: one broker */
+    size_t n;        /* messages */
+    double rate;     /* offered msgs/s; 0 = saturation */
+    int receiver;    /* 0 none, 1 ack only, 2 open + verify + ack */
+    size_t window;   /* outstanding submits over all senders */
+    int brokers;     /* 2: every sender alternates between two brokers over the database
+                        (issue 9); the receiver stays on the first. 0 or 1: one broker */
+    double max_s;    /* wall-time cap of the sending phase; 0: 45 s (15 s quick) */
+    double sample_s; /* > 0: sample the broker's VmRSS this often into s_bench_t.rss */
 } s_mode_t;
+
+/* One sample of the broker's memory during a mode with sample_s > 0. */
+typedef struct {
+    double t_s; /* since the mode's start */
+    long rss_kib, hwm_kib;
+    size_t receipts; /* answered so far */
+} s_rss_sample_t;
 
 typedef struct {
     s_mode_t mode;
@@ -585,7 +594,24 @@ typedef struct {
     int quick;
     const char *perf_out; /* perf data file for the saturation mode, or NULL */
     double perf_seconds;
+    s_rss_sample_t *rss; /* samples of the last mode with sample_s > 0 */
+    size_t n_rss, cap_rss;
 } s_bench_t;
+
+/* Appends one VmRSS sample of the broker (long mode's memory run). */
+static void s_rss_sample(s_bench_t *bench, double t_s, size_t receipts)
+{
+    if (bench->n_rss == bench->cap_rss) {
+        size_t cap = bench->cap_rss ? bench->cap_rss * 2 : 256;
+        s_rss_sample_t *grown = realloc(bench->rss, cap * sizeof *grown);
+        if (!grown)
+            return;
+        bench->rss = grown;
+        bench->cap_rss = cap;
+    }
+    bench->rss[bench->n_rss++] = (s_rss_sample_t){t_s, s_status_kib(bench->broker, "VmRSS"),
+                                                  s_status_kib(bench->broker, "VmHWM"), receipts};
+}
 
 /* perf record (DWARF call graphs) on the broker for perf_seconds, into <perf_out>.<mode>. */
 static pid_t s_perf_start(const s_bench_t *bench, const char *mode)
@@ -698,7 +724,14 @@ static int s_run_mode(s_bench_t *bench, const s_mode_t *mode, s_result_t *result
     int64_t interval_ns = mode->rate > 0 ? (int64_t)(1e9 / mode->rate) : 0;
     /* Bounded wall time per mode: a broker that falls behind gives partial figures
        (flagged "complete": false), never a run that blocks other people's work. */
-    int64_t deadline = start + (int64_t)((bench->quick ? 15 : 45) * 1e9);
+    int64_t deadline = start + (int64_t)((mode->max_s > 0 ? mode->max_s
+                                          : bench->quick  ? 15
+                                                          : 45) *
+                                         1e9);
+    int64_t sample_ns = mode->sample_s > 0 ? (int64_t)(mode->sample_s * 1e9) : 0;
+    int64_t next_sample = start;
+    if (sample_ns)
+        bench->n_rss = 0;
     size_t next = 0, answered = 0, outstanding = 0;
     int64_t last_receipt = start;
     /* Receipts so far, then acks, on one line while stderr is a terminal
@@ -709,6 +742,10 @@ static int s_run_mode(s_bench_t *bench, const s_mode_t *mode, s_result_t *result
     while (answered < n && s_now_ns() < deadline) {
         cli_progress_update(line, answered);
         int64_t now = s_now_ns();
+        if (sample_ns && now >= next_sample) {
+            s_rss_sample(bench, (double)(now - start) / 1e9, answered);
+            next_sample += sample_ns;
+        }
         while (next < n && outstanding < mode->window) {
             if (interval_ns) {
                 int64_t due = start + (int64_t)next * interval_ns;
@@ -727,7 +764,7 @@ static int s_run_mode(s_bench_t *bench, const s_mode_t *mode, s_result_t *result
             next++;
             outstanding++;
         }
-        long timeout_ms = 100;
+        long timeout_ms = sample_ns ? 20 : 100;
         if (interval_ns && next < n && outstanding < mode->window) {
             int64_t wait = start + (int64_t)next * interval_ns - s_now_ns();
             timeout_ms = wait <= 0 ? 0 : (long)(wait / 1000000) + 0;
@@ -779,6 +816,8 @@ static int s_run_mode(s_bench_t *bench, const s_mode_t *mode, s_result_t *result
         usleep(2000);
     }
     cli_progress_done(&line);
+    if (sample_ns)
+        s_rss_sample(bench, (double)(s_now_ns() - start) / 1e9, answered);
     int64_t end = s_now_ns();
     int64_t cpu_after = s_cpu_us(bench->broker);
     if (nb == 2 && cpu_after >= 0)
@@ -1127,6 +1166,8 @@ static void s_print_table(const s_result_t *results, size_t n, const s_limits_t 
             printf("%-13s   (incomplete: %zu of %zu receipted, %zu acked within the time limit)\n",
                    "", r->receipts, r->mode.n, r->acked);
     }
+    if (!limits)
+        return;
     printf("\ncomponent limits (same run, this machine):\n");
     printf("  Ed25519 verify, 1 KiB, one core (pt_verify)     %10.0f /s   (sign %.0f /s)\n",
            limits->verify_per_s, limits->sign_per_s);
@@ -1137,16 +1178,564 @@ static void s_print_table(const s_result_t *results, size_t n, const s_limits_t 
            limits->zmq_rtt_p50_us, limits->zmq_rtt_p99_us, limits->zmq_roundtrips_per_s);
 }
 
+/* --- long mode (make bench-long, bench/long.sh) ----------------------------------- */
+
+/*  The database is seeded with `rows` stored messages by bulk SQL on the harness's
+    admin connection, not through the broker (hours at 10 million). Every seeded
+    message is a copy of one real message of the run (a "through-empty" message:
+    submitted, delivered, acknowledged) with its own ids, case token, header hash,
+    times and envelope bytes: one messages row, its deliveries, its case events
+    (the template's whole chain), its lifecycle, its case head and one audit_log
+    leaf per event, so tables and indexes have the rows a real database of that
+    many acknowledged messages would have. Approximated, and said in the output:
+    the triggers are off while seeding (session_replication_role = replica: no
+    per-row audit append, no NOTIFY, no foreign-key checks), the event hashes
+    are not a real chain (hash = SHA-256(index || seq)), audit leaves are appended
+    directly and audit_head's frontier is zeros of the right length, so
+    `puente audit verify` fails on this database (it is thrown away). One message
+    per case, ids UUIDv7 1 ms apart ending a day before the run. */
+
+#include <libpq-fe.h>
+
+#define S_SEED_CHUNK 100000
+
+typedef struct {
+    size_t rows;
+    double seed_s, vacuum_s;
+    long long db_bytes, messages_bytes, deliveries_bytes, events_bytes, audit_bytes;
+    long long events, audit_leaves;
+} s_seed_t;
+
+/* Runs one statement; returns 0 if it succeeded (command or rows). */
+static int s_pg(PGconn *conn, const char *sql, int n, const char *const *values, const int *lengths,
+                const int *formats, PGresult **res_out)
+{
+    PGresult *res = PQexecParams(conn, sql, n, NULL, values, lengths, formats, 0);
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        fprintf(stderr, "loadgen: seed: %s\n  in: %.120s\n", PQerrorMessage(conn), sql);
+        PQclear(res);
+        return -1;
+    }
+    if (res_out)
+        *res_out = res;
+    else
+        PQclear(res);
+    return 0;
+}
+
+static long long s_pg_ll(PGconn *conn, const char *sql)
+{
+    PGresult *res = NULL;
+    long long v = -1;
+    if (s_pg(conn, sql, 0, NULL, NULL, NULL, &res) == 0 && PQntuples(res) == 1 &&
+        !PQgetisnull(res, 0, 0))
+        v = atoll(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return v;
+}
+
+/* The template: tables bench_seed_* holding the rows of the first acknowledged
+   message whose case token starts with prefix, and the id function. */
+static int s_seed_template(PGconn *conn, const char *prefix)
+{
+    char pattern[128], token[128] = "";
+    snprintf(pattern, sizeof pattern, "%s%%", prefix);
+    const char *pv[1] = {pattern};
+    PGresult *found = NULL;
+    if (s_pg(conn,
+             "SELECT m.case_token FROM messages m JOIN deliveries d ON d.message_id = m.message_id "
+             "WHERE m.case_token LIKE $1 AND d.state = 'acked' ORDER BY m.seq LIMIT 1",
+             1, pv, NULL, NULL, &found) != 0)
+        return -1;
+    if (PQntuples(found) == 1)
+        snprintf(token, sizeof token, "%s", PQgetvalue(found, 0, 0));
+    PQclear(found);
+    if (!token[0]) {
+        fprintf(stderr, "loadgen: seed: no acknowledged message %s... to copy\n", prefix);
+        return -1;
+    }
+    char *lit = PQescapeLiteral(conn, token, strlen(token));
+    char sql[4][600];
+    if (!lit)
+        return -1;
+    snprintf(sql[0], sizeof sql[0],
+             "CREATE TABLE bench_seed_msg AS SELECT m.*, pt_ts_to_ms(m.created_at) AS tmpl_ms "
+             "FROM messages m WHERE m.case_token = %s",
+             lit);
+    snprintf(sql[1], sizeof sql[1],
+             "CREATE TABLE bench_seed_dlv AS SELECT d.*, m.stored_at AS msg_stored_at "
+             "FROM deliveries d JOIN messages m ON m.message_id = d.message_id "
+             "WHERE m.case_token = %s AND d.state = 'acked'",
+             lit);
+    snprintf(sql[2], sizeof sql[2],
+             "CREATE TABLE bench_seed_ev AS SELECT e.*, "
+             "(SELECT tmpl_ms FROM bench_seed_msg) AS tmpl_ms FROM case_events e "
+             "WHERE e.case_token = %s",
+             lit);
+    snprintf(sql[3], sizeof sql[3],
+             "CREATE TABLE bench_seed_lc AS SELECT l.*, (SELECT tmpl_ms FROM bench_seed_msg) "
+             "AS tmpl_ms FROM lifecycles l WHERE l.case_token = %s",
+             lit);
+    PQfreemem(lit);
+    static const char *const setup[] = {
+        "DROP TABLE IF EXISTS bench_seed_msg, bench_seed_dlv, bench_seed_ev, bench_seed_lc",
+        /* UUIDv7 shape: 48-bit ms, version 7, variant 10, the rest from md5 (inlined). */
+        "CREATE OR REPLACE FUNCTION bench_seed_uuid(ms bigint, i bigint, salt int) RETURNS uuid "
+        "LANGUAGE sql IMMUTABLE PARALLEL SAFE RETURN (lpad(to_hex(ms), 12, '0') || '7' || "
+        "substr(overlay(md5(i::text || ':' || salt) PLACING '8' FROM 4 FOR 1), 1, 19))::uuid"};
+    for (size_t i = 0; i < 2; i++)
+        if (s_pg(conn, setup[i], 0, NULL, NULL, NULL, NULL) != 0)
+            return -1;
+    for (size_t i = 0; i < 4; i++)
+        if (s_pg(conn, sql[i], 0, NULL, NULL, NULL, NULL) != 0)
+            return -1;
+    long long m = s_pg_ll(conn, "SELECT count(*) FROM bench_seed_msg");
+    long long d = s_pg_ll(conn, "SELECT count(*) FROM bench_seed_dlv");
+    long long e = s_pg_ll(conn, "SELECT count(*) FROM bench_seed_ev");
+    long long l = s_pg_ll(conn, "SELECT count(*) FROM bench_seed_lc");
+    fprintf(stderr,
+            "loadgen: seed template %s: %lld message, %lld acked delivery, %lld case events, "
+            "%lld lifecycle\n",
+            token, m, d, e, l);
+    if (m != 1 || d < 1 || e < 2) {
+        fprintf(stderr, "loadgen: seed: the template message is not stored and acknowledged\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* One chunk [lo, hi) of seeded messages, one transaction. */
+static const char *const s_seed_chunk_sql[] = {
+    /* messages and their deliveries */
+    "WITH m AS (INSERT INTO messages (message_id, correlation_id, causation_id, message_type, "
+    "sender, recipients, case_token, purpose, agreement_id, created_at, expires_at, stored_at, "
+    "header_sha256, envelope) "
+    "SELECT bench_seed_uuid($3::bigint + i, i, 1), bench_seed_uuid($3::bigint + i, i, 2), NULL, "
+    "t.message_type, t.sender, t.recipients, 'SEED-' || i, t.purpose, t.agreement_id, "
+    "t.created_at + d.iv, t.expires_at + d.iv, t.stored_at + d.iv, sha256(int8send(i)), "
+    "overlay($4::bytea PLACING int8send(i) FROM 1) "
+    "FROM generate_series($1::bigint, $2::bigint - 1) AS i, bench_seed_msg t, "
+    "LATERAL (SELECT ($3::bigint + i - t.tmpl_ms) * interval '1 millisecond' AS iv) d "
+    "ORDER BY i RETURNING message_id, correlation_id, seq, stored_at) "
+    "INSERT INTO deliveries (message_id, recipient, correlation_id, seq, state, attempts, "
+    "next_attempt_at, first_delivered_at, acked_at, expires_at, claimed_by, claim_expires_at) "
+    "SELECT m.message_id, t.recipient, m.correlation_id, m.seq, t.state, t.attempts, "
+    "t.next_attempt_at + (m.stored_at - t.msg_stored_at), "
+    "t.first_delivered_at + (m.stored_at - t.msg_stored_at), "
+    "t.acked_at + (m.stored_at - t.msg_stored_at), t.expires_at + (m.stored_at - t.msg_stored_at), "
+    "t.claimed_by, t.claim_expires_at + (m.stored_at - t.msg_stored_at) "
+    "FROM m, bench_seed_dlv t ORDER BY m.seq",
+    /* the case's chain of events (not a real hash chain: see above) and their audit
+       leaves, appended after the log's current size in event id order */
+    "WITH e AS (INSERT INTO case_events (case_token, seq, kind, at_ms, actor, counterparty, "
+    "message_type, message_id, detail, prev_hash, hash) "
+    "SELECT g.tok, e.seq, e.kind, e.at_ms + ($3::bigint + g.i - e.tmpl_ms), e.actor, "
+    "e.counterparty, e.message_type, CASE WHEN e.message_id IS NULL THEN NULL ELSE g.mid END, "
+    "CASE WHEN length(e.detail) = 32 THEN g.hs ELSE e.detail END, "
+    "CASE WHEN e.seq = 1 THEN e.prev_hash ELSE sha256(g.ib || int4send(e.seq::int - 1)) END, "
+    "sha256(g.ib || int4send(e.seq::int)) "
+    /* OFFSET 0: the per-message values once per message, not once per event */
+    "FROM (SELECT i, 'SEED-' || i AS tok, bench_seed_uuid($3::bigint + i, i, 1) AS mid, "
+    "int8send(i) AS ib, sha256(int8send(i)) AS hs "
+    "FROM generate_series($1::bigint, $2::bigint - 1) AS i OFFSET 0) g, bench_seed_ev e "
+    "ORDER BY g.i, e.seq RETURNING event_id, hash) "
+    "INSERT INTO audit_log (leaf_index, event_id, leaf_hash) "
+    "SELECT h.size + row_number() OVER (ORDER BY e.event_id) - 1, e.event_id, "
+    "pt_audit_leaf_hash(e.hash, e.event_id) FROM e, audit_head h WHERE h.id = 1 "
+    "ORDER BY e.event_id",
+    "INSERT INTO case_heads (case_token, last_seq, last_hash) "
+    "SELECT 'SEED-' || i, s.last, sha256(int8send(i) || int4send(s.last::int)) "
+    "FROM generate_series($1::bigint, $2::bigint - 1) AS i, "
+    "(SELECT max(seq) AS last FROM bench_seed_ev) s",
+    "INSERT INTO lifecycles (correlation_id, kind, state, initiator, counterparty, case_token, "
+    "respond_by_ms, follow_up_due_ms, overdue_at_ms, overdue_deadline, created_at, updated_at) "
+    /* A deadline that passed was raised long ago: the lifecycle is "expired" with its
+       overdue mark, as the broker's sweep (store.c, S_LC_EXPIRE) leaves it (its event
+       and notices are not seeded). Left "received", every seeded lifecycle would be
+       expired by the sweep during the measurement. */
+    "SELECT bench_seed_uuid($3::bigint + i, i, 2), l.kind, "
+    "CASE WHEN l.respond_by_ms > 0 THEN 'expired' ELSE l.state END, l.initiator, "
+    "l.counterparty, 'SEED-' || i, "
+    "CASE WHEN l.respond_by_ms > 0 THEN l.respond_by_ms + ($3::bigint + i - l.tmpl_ms) ELSE 0 "
+    "END, 0, "
+    "CASE WHEN l.respond_by_ms > 0 THEN l.respond_by_ms + ($3::bigint + i - l.tmpl_ms) ELSE 0 "
+    "END, CASE WHEN l.respond_by_ms > 0 THEN 'respond_by' ELSE '' END, "
+    "l.created_at + ($3::bigint + i - l.tmpl_ms) * interval '1 millisecond', "
+    "l.updated_at + ($3::bigint + i - l.tmpl_ms) * interval '1 millisecond' "
+    "FROM generate_series($1::bigint, $2::bigint - 1) AS i, bench_seed_lc l",
+};
+
+/* The audit head after the chunk's leaves. frontier: one 32-byte root per bit set
+   in size (zeros: see above). */
+static const char s_seed_audit_head_sql[] =
+    "UPDATE audit_head SET size = s.n, frontier = decode(repeat('00', 32 * "
+    "length(replace(s.n::bit(64)::text, '0', ''))), 'hex') "
+    "FROM (SELECT max(leaf_index) + 1 AS n FROM audit_log) s WHERE id = 1";
+
+static int s_seed(const char *conninfo, const char *prefix, size_t rows, s_seed_t *out)
+{
+    PGconn *conn = PQconnectdb(conninfo);
+    PGresult *res = NULL;
+    uint8_t *blob = NULL;
+    cli_progress_t *line = NULL;
+    int rc = -1;
+    memset(out, 0, sizeof *out);
+    out->rows = rows;
+    if (PQstatus(conn) != CONNECTION_OK) {
+        fprintf(stderr, "loadgen: seed: %s\n", PQerrorMessage(conn));
+        goto done;
+    }
+    /* Superuser only: triggers (audit note, NOTIFY) and foreign keys off. */
+    if (s_pg(conn, "SET session_replication_role = replica", 0, NULL, NULL, NULL, NULL) != 0 ||
+        s_pg(conn, "SET client_min_messages = warning", 0, NULL, NULL, NULL, NULL) != 0 ||
+        s_seed_template(conn, prefix) != 0)
+        goto done;
+    long long env_len = s_pg_ll(conn, "SELECT length(envelope) FROM bench_seed_msg");
+    if (env_len < 16 || !(blob = malloc((size_t)env_len)))
+        goto done;
+    pt_random(blob, (size_t)env_len); /* incompressible, like a sealed payload */
+    char base[32], lo_s[32], hi_s[32];
+    snprintf(base, sizeof base, "%lld", (long long)(pt_now_ms() - (int64_t)rows - 86400000LL));
+    int env_len_i = (int)env_len;
+    line = cli_progress_new("loadgen: seeding messages", rows, stderr,
+                            cli_progress_wanted(stderr, 0), NULL, NULL);
+    int64_t start = s_now_ns();
+    int64_t step_ns[6] = {0}; /* messages+deliveries, events, heads, lifecycles, audit, commit */
+    for (size_t lo = 1; lo <= rows; lo += S_SEED_CHUNK) {
+        size_t hi = lo + S_SEED_CHUNK > rows + 1 ? rows + 1 : lo + S_SEED_CHUNK;
+        cli_progress_update(line, lo - 1);
+        snprintf(lo_s, sizeof lo_s, "%zu", lo);
+        snprintf(hi_s, sizeof hi_s, "%zu", hi);
+        if (s_pg(conn, "BEGIN", 0, NULL, NULL, NULL, NULL) != 0)
+            goto done;
+        const char *values[4] = {lo_s, hi_s, base, (const char *)blob};
+        const int lengths[4] = {0, 0, 0, env_len_i}, formats[4] = {0, 0, 0, 1};
+        static const int n_params[] = {4, 3, 2, 3}; /* of each s_seed_chunk_sql */
+        int64_t t0 = s_now_ns();
+        for (size_t k = 0; k < sizeof s_seed_chunk_sql / sizeof s_seed_chunk_sql[0]; k++) {
+            if (s_pg(conn, s_seed_chunk_sql[k], n_params[k], values, lengths, formats, NULL) != 0)
+                goto done;
+            int64_t t1 = s_now_ns();
+            step_ns[k] += t1 - t0;
+            t0 = t1;
+        }
+        if (s_pg(conn, s_seed_audit_head_sql, 0, NULL, NULL, NULL, NULL) != 0)
+            goto done;
+        step_ns[4] += s_now_ns() - t0;
+        t0 = s_now_ns();
+        if (s_pg(conn, "COMMIT", 0, NULL, NULL, NULL, NULL) != 0)
+            goto done;
+        step_ns[5] += s_now_ns() - t0;
+        size_t every = rows / S_SEED_CHUNK / 10 ? rows / S_SEED_CHUNK / 10 : 1; /* ~10 lines */
+        if (!cli_progress_wanted(stderr, 0) && ((lo - 1) / S_SEED_CHUNK) % every == every - 1)
+            fprintf(stderr, "loadgen: seeded %zu of %zu messages (%.0f s)\n", hi - 1, rows,
+                    (double)(s_now_ns() - start) / 1e9);
+    }
+    cli_progress_done(&line);
+    out->seed_s = (double)(s_now_ns() - start) / 1e9;
+    fprintf(
+        stderr,
+        "loadgen: seeded %zu messages in %.1f s (messages+deliveries %.1f s, case_events "
+        "and audit_log %.1f s, case_heads %.1f s, lifecycles %.1f s, audit_head %.1f s, commits "
+        "%.1f s); "
+        "VACUUM ANALYZE, CHECKPOINT...\n",
+        rows, out->seed_s, step_ns[0] / 1e9, step_ns[1] / 1e9, step_ns[2] / 1e9, step_ns[3] / 1e9,
+        step_ns[4] / 1e9, step_ns[5] / 1e9);
+    /* What autovacuum would have done to a database that grew over months. */
+    start = s_now_ns();
+    static const char *const after[] = {"VACUUM (ANALYZE) messages",
+                                        "VACUUM (ANALYZE) deliveries",
+                                        "VACUUM (ANALYZE) case_events",
+                                        "VACUUM (ANALYZE) case_heads",
+                                        "VACUUM (ANALYZE) lifecycles",
+                                        "VACUUM (ANALYZE) audit_log",
+                                        "CHECKPOINT"};
+    for (size_t k = 0; k < sizeof after / sizeof after[0]; k++)
+        if (s_pg(conn, after[k], 0, NULL, NULL, NULL, NULL) != 0)
+            goto done;
+    out->vacuum_s = (double)(s_now_ns() - start) / 1e9;
+    out->db_bytes = s_pg_ll(conn, "SELECT pg_database_size(current_database())");
+    out->messages_bytes = s_pg_ll(conn, "SELECT pg_total_relation_size('messages')");
+    out->deliveries_bytes = s_pg_ll(conn, "SELECT pg_total_relation_size('deliveries')");
+    out->events_bytes = s_pg_ll(conn, "SELECT pg_total_relation_size('case_events')");
+    out->audit_bytes = s_pg_ll(conn, "SELECT pg_total_relation_size('audit_log')");
+    out->events = s_pg_ll(conn, "SELECT count(*) FROM case_events");
+    out->audit_leaves = s_pg_ll(conn, "SELECT size FROM audit_head");
+    rc = 0;
+done:
+    cli_progress_done(&line);
+    PQclear(res);
+    free(blob);
+    PQfinish(conn);
+    return rc;
+}
+
+/* The ingest modes leave their messages pending for the sink, which nobody receives:
+   the sink "acknowledges" them here (SQL on the admin connection), so that every
+   ingest run of the long mode starts with the same, empty, backlog. Without it the
+   backlog grows by one mode's messages per run, and the broker's once-a-second queue
+   gauge (store.c, S_QUEUE_STATS_SQL), which reads every unacknowledged delivery,
+   weighs on the later runs: it would measure the backlog, not the stored history. */
+static int s_drain_sink(const char *conninfo)
+{
+    PGconn *conn = PQconnectdb(conninfo);
+    int rc = -1;
+    if (PQstatus(conn) != CONNECTION_OK) {
+        fprintf(stderr, "loadgen: drain: %s\n", PQerrorMessage(conn));
+        goto done;
+    }
+    if (s_pg(conn,
+             "UPDATE deliveries SET state = 'acked', attempts = 1, first_delivered_at = now(), "
+             "acked_at = now() WHERE recipient = '" BENCH_SINK "' AND state <> 'acked'",
+             0, NULL, NULL, NULL, NULL) != 0 ||
+        s_pg(conn, "VACUUM (ANALYZE) deliveries", 0, NULL, NULL, NULL, NULL) != 0)
+        goto done;
+    rc = 0;
+done:
+    PQfinish(conn);
+    return rc;
+}
+
+static int s_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Median of the ingest (or e2e) rate of n results. */
+static double s_median_rate(const s_result_t *r, size_t n, int e2e)
+{
+    double v[16];
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < 16; i++)
+        v[k++] = e2e ? r[i].e2e_per_s : r[i].ingest_per_s;
+    if (k == 0)
+        return 0;
+    qsort(v, k, sizeof v[0], s_cmp_double);
+    return k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
+}
+
+/* Least-squares slope of RSS (MiB per minute) over samples [from, to). */
+static double s_rss_slope(const s_rss_sample_t *s, size_t from, size_t to)
+{
+    double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+    for (size_t i = from; i < to; i++) {
+        if (s[i].rss_kib < 0)
+            continue;
+        double x = s[i].t_s / 60.0, y = s[i].rss_kib / 1024.0;
+        n++;
+        sx += x;
+        sy += y;
+        sxx += x * x;
+        sxy += x * y;
+    }
+    double den = n * sxx - sx * sx;
+    return n >= 2 && den > 0 ? (n * sxy - sx * sy) / den : 0;
+}
+
+typedef struct {
+    size_t rows;
+    double minutes, rate, sample_s;
+    int repeats;
+    const char *json_path, *dat_path;
+} s_long_opts_t;
+
+static int s_long_main(s_bench_t *bench, const s_long_opts_t *o)
+{
+    enum { MAXR = 16 };
+    s_result_t empty[MAXR], full[MAXR], thr_empty, thr_full, mem;
+    size_t n_empty = 0, n_full = 0;
+    s_seed_t seed;
+    int repeats = o->repeats < 1 ? 1 : o->repeats > MAXR ? MAXR : o->repeats;
+    size_t sat_n = bench->quick ? 6000 : 40000;
+    char names[2][MAXR][24];
+    memset(&thr_empty, 0, sizeof thr_empty);
+    memset(&thr_full, 0, sizeof thr_full);
+    memset(&mem, 0, sizeof mem);
+
+    for (int r = 0; r < repeats; r++) {
+        snprintf(names[0][r], sizeof names[0][r], "ingest-empty%d", r + 1);
+        s_mode_t m = {names[0][r], sat_n, 0, 0, 512};
+        if (s_drain_sink(pt_harness_conninfo(bench->harness)) != 0)
+            return -1;
+        if (s_run_mode(bench, &m, &empty[n_empty]) != 0)
+            fprintf(stderr, "loadgen: mode %s incomplete (figures kept)\n", m.name);
+        n_empty++;
+    }
+    s_mode_t te = {"through-empty", sat_n / 2, 0, 1, 512};
+    if (s_drain_sink(pt_harness_conninfo(bench->harness)) != 0)
+        return -1;
+    if (s_run_mode(bench, &te, &thr_empty) != 0)
+        fprintf(stderr, "loadgen: mode %s incomplete (figures kept)\n", te.name);
+
+    fprintf(stderr, "loadgen: seeding %zu stored messages (bulk SQL, not through the broker)...\n",
+            o->rows);
+    if (s_seed(pt_harness_conninfo(bench->harness), "BENCH-through-empty-", o->rows, &seed) != 0)
+        return -1;
+    printf("seeded %zu stored messages in %.1f s (%.0f msg/s; bulk SQL, triggers off) + VACUUM "
+           "ANALYZE and CHECKPOINT %.1f s\n",
+           seed.rows, seed.seed_s, seed.seed_s > 0 ? seed.rows / seed.seed_s : 0, seed.vacuum_s);
+    printf("database %.2f GiB: messages %.2f GiB, deliveries %.2f GiB, case_events %.2f GiB "
+           "(%lld events), audit_log %.2f GiB (%lld leaves)\n",
+           seed.db_bytes / 1073741824.0, seed.messages_bytes / 1073741824.0,
+           seed.deliveries_bytes / 1073741824.0, seed.events_bytes / 1073741824.0, seed.events,
+           seed.audit_bytes / 1073741824.0, seed.audit_leaves);
+    fflush(stdout);
+
+    for (int r = 0; r < repeats; r++) {
+        snprintf(names[1][r], sizeof names[1][r], "ingest-full%d", r + 1);
+        s_mode_t m = {names[1][r], sat_n, 0, 0, 512};
+        if (s_drain_sink(pt_harness_conninfo(bench->harness)) != 0)
+            return -1;
+        if (s_run_mode(bench, &m, &full[n_full]) != 0)
+            fprintf(stderr, "loadgen: mode %s incomplete (figures kept)\n", m.name);
+        n_full++;
+    }
+    s_mode_t tf = {"through-full", sat_n / 2, 0, 1, 512};
+    if (s_drain_sink(pt_harness_conninfo(bench->harness)) != 0)
+        return -1;
+    if (s_run_mode(bench, &tf, &thr_full) != 0)
+        fprintf(stderr, "loadgen: mode %s incomplete (figures kept)\n", tf.name);
+
+    /* Memory: a paced load for `minutes`, the receiver acking, VmRSS sampled. Rate 0:
+       what this machine sustains end to end, 60 % of through-full's acks/s in steps of
+       50, at most 1 000/s, so that a growing backlog does not pass for a leak. */
+    double secs = o->minutes * 60;
+    double rate = o->rate;
+    if (rate <= 0) {
+        rate = floor(0.6 * thr_full.e2e_per_s / 50) * 50;
+        rate = rate < 50 ? 50 : rate > 1000 ? 1000 : rate;
+    }
+    s_mode_t mm = {"memory",
+                   (size_t)(rate * secs),
+                   rate,
+                   1,
+                   (size_t)(rate * 2 > 1000 ? rate * 2 : 1000),
+                   1,
+                   secs + 60,
+                   o->sample_s};
+    fprintf(stderr, "loadgen: memory run: %.0f msg/s%s for %.1f min, VmRSS every %.0f s\n", rate,
+            o->rate <= 0 ? " (60 % of through-full's acks/s, at most 1000)" : "", o->minutes,
+            o->sample_s);
+    if (s_drain_sink(pt_harness_conninfo(bench->harness)) != 0)
+        return -1;
+    if (s_run_mode(bench, &mm, &mem) != 0)
+        fprintf(stderr, "loadgen: mode memory incomplete (figures kept)\n");
+
+    s_result_t all[2 * MAXR + 3];
+    size_t n_all = 0;
+    for (size_t i = 0; i < n_empty; i++)
+        all[n_all++] = empty[i];
+    all[n_all++] = thr_empty;
+    for (size_t i = 0; i < n_full; i++)
+        all[n_all++] = full[i];
+    all[n_all++] = thr_full;
+    all[n_all++] = mem;
+    s_print_table(all, n_all, NULL);
+
+    double ie = s_median_rate(empty, n_empty, 0), ifull = s_median_rate(full, n_full, 0);
+    double ingest_ratio = ie > 0 ? ifull / ie : 0;
+    double thr_ratio = thr_empty.e2e_per_s > 0 ? thr_full.e2e_per_s / thr_empty.e2e_per_s : 0;
+    printf("\ningest with %zu stored / empty database: %.3f (median of %d: %.0f vs %.0f msg/s; "
+           "target >= 0.90)\n",
+           o->rows, ingest_ratio, repeats, ifull, ie);
+    printf("end to end (ack receiver) with %zu stored / empty: %.3f (%.0f vs %.0f msg/s)\n",
+           o->rows, thr_ratio, thr_full.e2e_per_s, thr_empty.e2e_per_s);
+
+    const s_rss_sample_t *s = bench->rss;
+    size_t ns = bench->n_rss;
+    long rss_max = 0;
+    for (size_t i = 0; i < ns; i++)
+        if (s[i].rss_kib > rss_max)
+            rss_max = s[i].rss_kib;
+    double slope = s_rss_slope(s, 0, ns), slope2 = s_rss_slope(s, ns / 2, ns);
+    if (ns > 0)
+        printf("broker memory over %.1f min at %.0f msg/s offered (%.0f achieved, %zu receipts, "
+               "%zu acked): VmRSS start %.1f MiB, end %.1f MiB, max %.1f MiB, VmHWM %.1f MiB; "
+               "slope %+.3f MiB/min (second half %+.3f MiB/min); %zu samples\n",
+               o->minutes, rate, mem.achieved_offered_per_s, mem.receipts, mem.acked,
+               s[0].rss_kib / 1024.0, s[ns - 1].rss_kib / 1024.0, rss_max / 1024.0,
+               s[ns - 1].hwm_kib / 1024.0, slope, slope2, ns);
+    printf("approximated: seeded rows are copies of one real message with their triggers off; "
+           "their hash chains and audit leaves are not real (`puente audit verify` fails on this "
+           "throwaway database)\n");
+
+    if (o->json_path) {
+        FILE *f = fopen(o->json_path, "w");
+        if (!f) {
+            fprintf(stderr, "loadgen: cannot write %s: %s\n", o->json_path, strerror(errno));
+            return -1;
+        }
+        char host[256] = "";
+        gethostname(host, sizeof host - 1);
+        time_t t = time(NULL);
+        char when[64];
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+        fprintf(f,
+                "{\n  \"benchmark\": \"puente loadgen long\", \"version\": 1, \"time\": \"%s\", "
+                "\"host\": \"%s\", \"cpus\": %ld, \"quick\": %s,\n",
+                when, host, sysconf(_SC_NPROCESSORS_ONLN), bench->quick ? "true" : "false");
+        fprintf(f, "  \"payload_bytes\": %d, \"message_type\": \"%s\", \"repeats\": %d,\n",
+                BENCH_BODY_BYTES, BENCH_MESSAGE_TYPE, repeats);
+        fprintf(f,
+                "  \"seed\": {\"messages\": %zu, \"seconds\": %.2f, \"messages_per_s\": %.0f, "
+                "\"vacuum_analyze_checkpoint_seconds\": %.2f, \"case_events\": %lld, "
+                "\"audit_leaves\": %lld,\n    \"database_bytes\": %lld, \"messages_bytes\": %lld, "
+                "\"deliveries_bytes\": %lld, \"case_events_bytes\": %lld, \"audit_log_bytes\": "
+                "%lld,\n    \"approximated\": \"bulk SQL with triggers off (no per-row audit "
+                "append, NOTIFY or FK checks); copies of one real acknowledged message; hash "
+                "chains, audit leaves and audit_head frontier not real: puente audit verify "
+                "fails on this database\"},\n",
+                seed.rows, seed.seed_s, seed.seed_s > 0 ? seed.rows / seed.seed_s : 0,
+                seed.vacuum_s, seed.events, seed.audit_leaves, seed.db_bytes, seed.messages_bytes,
+                seed.deliveries_bytes, seed.events_bytes, seed.audit_bytes);
+        fprintf(f,
+                "  \"ratios\": {\"ingest_full_over_empty\": %.4f, \"ingest_empty_median_per_s\": "
+                "%.1f, \"ingest_full_median_per_s\": %.1f, \"e2e_full_over_empty\": %.4f},\n",
+                ingest_ratio, ie, ifull, thr_ratio);
+        fprintf(f,
+                "  \"memory\": {\"minutes\": %.2f, \"offered_per_s\": %.0f, \"sample_s\": %.1f, "
+                "\"start_rss_kib\": %ld, \"end_rss_kib\": %ld, \"max_rss_kib\": %ld, "
+                "\"vmhwm_kib\": %ld, \"slope_mib_per_min\": %.4f, "
+                "\"slope_second_half_mib_per_min\": %.4f,\n    \"samples\": [",
+                o->minutes, rate, o->sample_s, ns ? s[0].rss_kib : -1, ns ? s[ns - 1].rss_kib : -1,
+                rss_max, ns ? s[ns - 1].hwm_kib : -1, slope, slope2);
+        for (size_t i = 0; i < ns; i++)
+            fprintf(f, "%s[%.1f, %ld, %zu]", i ? ", " : "", s[i].t_s, s[i].rss_kib, s[i].receipts);
+        fprintf(f, "],\n    \"sample_fields\": [\"t_s\", \"vmrss_kib\", \"receipts\"]},\n");
+        fprintf(f, "  \"modes\": [\n");
+        for (size_t i = 0; i < n_all; i++)
+            s_json_mode(f, &all[i], i + 1 == n_all);
+        fprintf(f, "  ]\n}\n");
+        fclose(f);
+    }
+    if (o->dat_path) {
+        FILE *f = fopen(o->dat_path, "w");
+        if (f) {
+            fprintf(f, "# broker VmRSS during the memory run: t_s rss_mib receipts\n");
+            for (size_t i = 0; i < ns; i++)
+                fprintf(f, "%.1f %.2f %zu\n", s[i].t_s, s[i].rss_kib / 1024.0, s[i].receipts);
+            fclose(f);
+        }
+    }
+    return 0;
+}
+
 static void s_usage(void)
 {
     fprintf(stderr, "usage: loadgen [--quick] [--json FILE] [--dat FILE] [--perf FILE]\n"
-                    "needs PUENTE_TEST_DB, PUENTE_BROKER_BIN, PUENTE_SQL_DIR (see bench/run.sh)\n");
+                    "       loadgen --long ROWS [--minutes M] [--rate R] [--repeats N] "
+                    "[--sample S] [--quick] [--json FILE] [--dat FILE]\n"
+                    "needs PUENTE_TEST_DB, PUENTE_BROKER_BIN, PUENTE_SQL_DIR (see bench/run.sh, "
+                    "bench/long.sh)\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *json_path = NULL, *dat_path = NULL;
     s_bench_t bench = {0};
+    s_long_opts_t long_opts = {0, 10, 0, 5, 3, NULL, NULL}; /* rate 0: auto */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
             bench.quick = 1;
@@ -1156,6 +1745,16 @@ int main(int argc, char **argv)
             dat_path = argv[++i];
         else if (strcmp(argv[i], "--perf") == 0 && i + 1 < argc)
             bench.perf_out = argv[++i];
+        else if (strcmp(argv[i], "--long") == 0 && i + 1 < argc)
+            long_opts.rows = (size_t)strtoull(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--minutes") == 0 && i + 1 < argc)
+            long_opts.minutes = atof(argv[++i]);
+        else if (strcmp(argv[i], "--rate") == 0 && i + 1 < argc)
+            long_opts.rate = atof(argv[++i]);
+        else if (strcmp(argv[i], "--repeats") == 0 && i + 1 < argc)
+            long_opts.repeats = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--sample") == 0 && i + 1 < argc)
+            long_opts.sample_s = atof(argv[++i]);
         else {
             s_usage();
             return 1;
@@ -1167,6 +1766,25 @@ int main(int argc, char **argv)
     s_result_t results[10];
     size_t n_results = 0;
     int rc = 1;
+
+    if (long_opts.rows > 0) {
+        if (long_opts.minutes <= 0 || long_opts.sample_s <= 0 ||
+            long_opts.rate < 0 || long_opts.rate * long_opts.minutes * 60 > 4e9) {
+            s_usage();
+            return 1;
+        }
+        long_opts.json_path = json_path;
+        long_opts.dat_path = dat_path;
+        bench.perf_out = NULL;
+        bench.harness = pt_harness_new("benchlong");
+        if (bench.harness && pt_harness_broker_start(bench.harness) == 0 &&
+            pt_harness_register_demo(bench.harness) == 0 && (bench.broker = s_find_broker()) &&
+            (bench.ctx = zmq_ctx_new()) != NULL)
+            rc = s_long_main(&bench, &long_opts) == 0 ? 0 : 1;
+        else
+            fprintf(stderr, "loadgen: cannot start the broker\n");
+        goto done;
+    }
 
     fprintf(stderr, "loadgen: component limits...\n");
     if (s_limit_ed25519(quick ? 0.5 : 2.0, &limits) != 0 ||
@@ -1308,5 +1926,6 @@ done:
     if (bench.ctx)
         zmq_ctx_term(bench.ctx);
     pt_harness_destroy(&bench.harness);
+    free(bench.rss);
     return rc;
 }
