@@ -38,27 +38,8 @@ if [ -n "$free_kib" ] && [ "$free_kib" -lt "$need_kib" ]; then
     echo "bench: $rows messages need about $((need_kib / 1048576)) GiB under /tmp, $((free_kib / 1048576)) GiB free" >&2
     exit 1
 fi
-cleanup() {
-    tests/lib/pgcluster.sh stop "$tmp/pg" >/dev/null 2>&1
-    rm -rf -- "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-port=""
-for _ in $(seq 1 50); do
-    candidate=$((20000 + RANDOM % 20000))
-    if ! (exec 3<>/dev/tcp/127.0.0.1/$candidate) 2>/dev/null; then port=$candidate; break; fi
-done
-[ -n "$port" ] || { echo "bench: no free port" >&2; exit 1; }
-conninfo=$(tests/lib/pgcluster.sh start "$tmp/pg" "$port" 2>"$tmp/pgcluster.log" | tail -n 1) ||
-    { cat "$tmp/pgcluster.log" >&2; echo "bench: cannot start PostgreSQL" >&2; exit 1; }
-
-export PUENTE_TEST_DB="$conninfo"
-export PUENTE_TEST_TMP="$tmp"
-export PUENTE_SQL_DIR="$PWD/broker/sql"
-export PUENTE_BROKER_BIN="$PWD/build/puente-broker"
-export BENCH_PG_PIDFILE="$tmp/pg/data/postmaster.pid"
+. bench/lib.sh
+bench_pg_start
 
 mkdir -p bench/results
 stem="bench/results/$(date -u +%Y%m%dT%H%M%SZ)-$(hostname -s)-long"

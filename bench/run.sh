@@ -16,30 +16,8 @@ quick=()
 [ -x build/bench/loadgen ] && [ -x build/puente-broker ] || { echo "bench: run 'make bench'" >&2; exit 1; }
 
 tmp=$(mktemp -d /tmp/puente-bench.XXXXXX)
-cleanup() {
-    tests/lib/pgcluster.sh stop "$tmp/pg" >/dev/null 2>&1
-    rm -rf -- "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-port=""
-for _ in $(seq 1 50); do
-    candidate=$((20000 + RANDOM % 20000))
-    if ! (exec 3<>/dev/tcp/127.0.0.1/$candidate) 2>/dev/null; then port=$candidate; break; fi
-done
-[ -n "$port" ] || { echo "bench: no free port" >&2; exit 1; }
-conninfo=$(tests/lib/pgcluster.sh start "$tmp/pg" "$port" 2>"$tmp/pgcluster.log" | tail -n 1) ||
-    { cat "$tmp/pgcluster.log" >&2; echo "bench: cannot start PostgreSQL" >&2; exit 1; }
-
-export PUENTE_TEST_DB="$conninfo"
-export PUENTE_TEST_TMP="$tmp"
-export PUENTE_SQL_DIR="$PWD/broker/sql"
-export PUENTE_BROKER_BIN="$PWD/build/puente-broker"
-export BENCH_PG_PIDFILE="$tmp/pg/data/postmaster.pid"
-# The benchmark measures the broker, not its limits: no submission rate limit and no
-# queue quota (the ingest modes leave tens of thousands of messages waiting) unless set.
-export PUENTE_SUBMIT_RATE="${PUENTE_SUBMIT_RATE:-0}" PUENTE_QUEUE_QUOTA="${PUENTE_QUEUE_QUOTA:-0}"
+. bench/lib.sh
+bench_pg_start
 
 mkdir -p bench/results
 stem="bench/results/$(date -u +%Y%m%dT%H%M%SZ)-$(hostname -s)"

@@ -1,0 +1,32 @@
+# bench/lib.sh — sourced by bench/run.sh and bench/long.sh (not run on its own).
+# bench_pg_start: with $tmp set (a scratch directory the caller made), removes it and
+# the PostgreSQL under it on exit, starts a private PostgreSQL 15 (durable commits) on
+# a free loopback port, sets $port and $conninfo, and exports what build/bench/loadgen
+# and the harness read. The benchmark measures the broker, not its limits: no
+# submission rate limit and no queue quota (ingest modes leave tens of thousands of
+# messages waiting) unless PUENTE_SUBMIT_RATE / PUENTE_QUEUE_QUOTA are set.
+
+bench_cleanup() {
+    tests/lib/pgcluster.sh stop "$tmp/pg" >/dev/null 2>&1
+    rm -rf -- "$tmp"
+}
+
+bench_pg_start() {
+    trap bench_cleanup EXIT
+    trap 'exit 130' INT TERM
+    port=""
+    local candidate
+    for _ in $(seq 1 50); do
+        candidate=$((20000 + RANDOM % 20000))
+        if ! (exec 3<>/dev/tcp/127.0.0.1/$candidate) 2>/dev/null; then port=$candidate; break; fi
+    done
+    [ -n "$port" ] || { echo "bench: no free port" >&2; exit 1; }
+    conninfo=$(tests/lib/pgcluster.sh start "$tmp/pg" "$port" 2>"$tmp/pgcluster.log" | tail -n 1) ||
+        { cat "$tmp/pgcluster.log" >&2; echo "bench: cannot start PostgreSQL" >&2; exit 1; }
+    export PUENTE_TEST_DB="$conninfo"
+    export PUENTE_TEST_TMP="$tmp"
+    export PUENTE_SQL_DIR="$PWD/broker/sql"
+    export PUENTE_BROKER_BIN="$PWD/build/puente-broker"
+    export BENCH_PG_PIDFILE="$tmp/pg/data/postmaster.pid"
+    export PUENTE_SUBMIT_RATE="${PUENTE_SUBMIT_RATE:-0}" PUENTE_QUEUE_QUOTA="${PUENTE_QUEUE_QUOTA:-0}"
+}
