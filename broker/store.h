@@ -86,7 +86,7 @@ pt_store_result_t pt_store_ping(pt_store_t *self);
 typedef struct {
     char recipient[PT_STORE_ORG_ID_MAX];
     int64_t depth;
-    int64_t oldest_stored_at_ms;     /* stored_at of its oldest unacknowledged message */
+    int64_t oldest_stored_at_ms;     /* stored_at of the first waiting one in submission order */
 } pt_store_queue_stat_t;
 
 typedef void(pt_store_queue_stat_fn)(const pt_store_queue_stat_t *stat, void *arg);
