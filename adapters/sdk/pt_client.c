@@ -2056,14 +2056,15 @@ pt_client_result_t pt_client_admin(pt_client_t *client, const Puente__V1__AdminR
 /* --- Audit log (issue 4) ------------------------------------------------------------ */
 
 /* Sends frame (request id already set) and waits for body_case or a reject. On OK
-   *reply_p holds the whole frame (caller frees). */
+   *body_p holds the reply's body, detached from its frame (caller frees it with its
+   type's free_unpacked). */
 static pt_client_result_t s_audit_call(pt_client_t *client, const Puente__V1__ClientFrame *frame,
                                        uint64_t request_id, Puente__V1__BrokerFrame__BodyCase body,
-                                       Puente__V1__BrokerFrame **reply_p, pt_reject_info_t *rej)
+                                       void **body_p, pt_reject_info_t *rej)
 {
     uint8_t *data = NULL;
     size_t len = 0;
-    *reply_p = NULL;
+    *body_p = NULL;
     if (s_pack_client_frame(frame, &data, &len))
         return PT_CLIENT_INTERNAL;
     Puente__V1__BrokerFrame *reply = NULL;
@@ -2084,7 +2085,8 @@ static pt_client_result_t s_audit_call(pt_client_t *client, const Puente__V1__Cl
         puente__v1__broker_frame__free_unpacked(reply, NULL);
         return PT_CLIENT_BAD_REPLY;
     }
-    *reply_p = reply;
+    *body_p = s_detach_body(reply);
+    puente__v1__broker_frame__free_unpacked(reply, NULL);
     return PT_CLIENT_OK;
 }
 
@@ -2100,14 +2102,8 @@ pt_client_result_t pt_client_checkpoint(pt_client_t *client, uint64_t tree_size,
     Puente__V1__ClientFrame frame = PUENTE__V1__CLIENT_FRAME__INIT;
     frame.body_case = PUENTE__V1__CLIENT_FRAME__BODY_CHECKPOINT;
     frame.checkpoint = &req;
-    Puente__V1__BrokerFrame *reply = NULL;
-    pt_client_result_t rc = s_audit_call(client, &frame, req.request_id,
-                                         PUENTE__V1__BROKER_FRAME__BODY_CHECKPOINT, &reply, rej);
-    if (rc != PT_CLIENT_OK)
-        return rc;
-    *out = s_detach_body(reply);
-    puente__v1__broker_frame__free_unpacked(reply, NULL);
-    return PT_CLIENT_OK;
+    return s_audit_call(client, &frame, req.request_id, PUENTE__V1__BROKER_FRAME__BODY_CHECKPOINT,
+                        (void **)out, rej);
 }
 
 pt_client_result_t pt_client_proof(pt_client_t *client, const Puente__V1__ProofRequest *req,
@@ -2121,14 +2117,8 @@ pt_client_result_t pt_client_proof(pt_client_t *client, const Puente__V1__ProofR
     Puente__V1__ClientFrame frame = PUENTE__V1__CLIENT_FRAME__INIT;
     frame.body_case = PUENTE__V1__CLIENT_FRAME__BODY_PROOF;
     frame.proof = &copy;
-    Puente__V1__BrokerFrame *reply = NULL;
-    pt_client_result_t rc = s_audit_call(client, &frame, copy.request_id,
-                                         PUENTE__V1__BROKER_FRAME__BODY_PROOF, &reply, rej);
-    if (rc != PT_CLIENT_OK)
-        return rc;
-    *out = s_detach_body(reply);
-    puente__v1__broker_frame__free_unpacked(reply, NULL);
-    return PT_CLIENT_OK;
+    return s_audit_call(client, &frame, copy.request_id, PUENTE__V1__BROKER_FRAME__BODY_PROOF,
+                        (void **)out, rej);
 }
 
 pt_client_result_t pt_client_audit(pt_client_t *client, const Puente__V1__AuditQuery *query,
@@ -2142,12 +2132,6 @@ pt_client_result_t pt_client_audit(pt_client_t *client, const Puente__V1__AuditQ
     Puente__V1__ClientFrame frame = PUENTE__V1__CLIENT_FRAME__INIT;
     frame.body_case = PUENTE__V1__CLIENT_FRAME__BODY_AUDIT;
     frame.audit = &copy;
-    Puente__V1__BrokerFrame *reply = NULL;
-    pt_client_result_t rc = s_audit_call(client, &frame, copy.request_id,
-                                         PUENTE__V1__BROKER_FRAME__BODY_AUDIT, &reply, rej);
-    if (rc != PT_CLIENT_OK)
-        return rc;
-    *out = s_detach_body(reply);
-    puente__v1__broker_frame__free_unpacked(reply, NULL);
-    return PT_CLIENT_OK;
+    return s_audit_call(client, &frame, copy.request_id, PUENTE__V1__BROKER_FRAME__BODY_AUDIT,
+                        (void **)out, rej);
 }
