@@ -65,6 +65,11 @@ void cli_strv_free(char ***strv_p);
 /* Prints a JSON value (jansson json_t *) pretty or on one line, with a newline. */
 void cli_print_json(void *json, int one_line);
 
+/* Sends an operator request whose answer is only AdminReply.result, prints that
+   result (JSON {"result": ...} with --json-output) and returns the exit code
+   (cmd_admin.c). */
+int cli_admin_simple(const cli_common_t *common, const Puente__V1__AdminRequest *req);
+
 /* Sends an AdminRequest as the operator (cmd_admin.c). CLI_OK with *out (free with
    puente__v1__admin_reply__free_unpacked), or the exit code after printing why. */
 int cli_admin_call(const cli_common_t *common, const Puente__V1__AdminRequest *req,

@@ -138,7 +138,7 @@ static const char *s_org_help =
     "  --services LIST   service types it receives (lower-case, e.g.\n"
     "                    health,education); none = accepts every service type\n" CLI_COMMON_HELP;
 
-static int s_admin(const cli_common_t *common, const Puente__V1__AdminRequest *req)
+int cli_admin_simple(const cli_common_t *common, const Puente__V1__AdminRequest *req)
 {
     pt_client_t *client = NULL;
     int code = cli_connect(common, PUENTE_OPERATOR, 0, &client);
@@ -233,7 +233,7 @@ int cmd_org(int argc, char **argv)
     Puente__V1__AdminRequest req = PUENTE__V1__ADMIN_REQUEST__INIT;
     req.op_case = PUENTE__V1__ADMIN_REQUEST__OP_ORG_ADD;
     req.org_add = &keys;
-    int code = s_admin(&common, &req);
+    int code = cli_admin_simple(&common, &req);
     cli_strv_free(&service_v);
     return code;
 }
@@ -434,7 +434,7 @@ int cmd_agreement(int argc, char **argv)
     Puente__V1__AdminRequest req = PUENTE__V1__ADMIN_REQUEST__INIT;
     req.op_case = PUENTE__V1__ADMIN_REQUEST__OP_AGREEMENT_ADD;
     req.agreement_add = &spec;
-    code = s_admin(&common, &req);
+    code = cli_admin_simple(&common, &req);
 done:
     cli_strv_free(&pv);
     cli_strv_free(&tv);

@@ -534,23 +534,6 @@ static const char *s_auditor_help =
     "scoped to the listed countries and organisations. It then connects as auditor:ID.\n"
     CLI_COMMON_HELP;
 
-static int s_admin_call(const cli_common_t *common, const Puente__V1__AdminRequest *req)
-{
-    pt_client_t *client = NULL;
-    int code = cli_connect(common, PUENTE_OPERATOR, 0, &client);
-    if (code != CLI_OK)
-        return code;
-    char *result = NULL;
-    pt_reject_info_t rej;
-    pt_client_result_t rc = pt_client_admin(client, req, &result, &rej);
-    code = cli_fail(client, rc, &rej);
-    if (rc == PT_CLIENT_OK)
-        printf("%s\n", result ? result : "ok");
-    free(result);
-    pt_client_destroy(&client);
-    return code;
-}
-
 int cmd_auditor(int argc, char **argv)
 {
     static const struct option longopts[] = {{"scope", required_argument, 0, 's'},
@@ -611,7 +594,7 @@ int cmd_auditor(int argc, char **argv)
     Puente__V1__AdminRequest req = PUENTE__V1__ADMIN_REQUEST__INIT;
     req.op_case = PUENTE__V1__ADMIN_REQUEST__OP_AUDITOR_ADD;
     req.auditor_add = &spec;
-    int code = s_admin_call(&common, &req);
+    int code = cli_admin_simple(&common, &req);
     pt_keyset_destroy(&ks);
     cli_strv_free(&items);
     return code;
