@@ -8,8 +8,9 @@
        be refused. At the end: every receipted message reached its recipient's
        application exactly once, in order per correlation id; nothing refused was
        stored; every case's hash chain recomputes with pt_trail_hash and matches the
-       trail the operator reads (`puente audit verify` does not exist yet: this is
-       the check it will make). Counts are printed.
+       trail the operator reads, and `puente audit verify --db` passes over the
+       whole database (chains, Merkle log, checkpoints, signatures). Counts are
+       printed.
        PUENTE_CHAOS_MESSAGES (per sender, default 200) and PUENTE_CHAOS_KILLS
        (default 5) size the run; `make chaos` runs a long one.
     2. Recipient crash mid-delivery: a receiving process confirms some messages,
@@ -56,7 +57,7 @@ static int s_suite_clean(void)
 
 typedef struct {
     uint8_t id[16];
-    int stream;  /* global stream index, -1 for a refused message */
+    int stream; /* global stream index, -1 for a refused message */
 } s_sent_t;
 
 typedef struct {
@@ -74,7 +75,7 @@ typedef struct {
 typedef struct {
     const char *org;
     char inbox[600];
-    s_got_t *got;        /* handed to the application, in order */
+    s_got_t *got; /* handed to the application, in order */
     size_t n_got, cap;
     long app_duplicates; /* ids handed over twice (must stay 0) */
     long reconnects;
@@ -96,8 +97,11 @@ static int s_find(const s_got_t *got, size_t n, const uint8_t *id)
 static pt_client_t *s_connect(s_receiver_t *r)
 {
     char err[PUENTE_ERR_BYTES];
-    pt_client_opts_t opts = {.endpoint = pt_harness_endpoint(s_h), .keys_dir = pt_harness_keys(s_h),
-                             .org_id = r->org, .receive = 1, .timeout_ms = 2000,
+    pt_client_opts_t opts = {.endpoint = pt_harness_endpoint(s_h),
+                             .keys_dir = pt_harness_keys(s_h),
+                             .org_id = r->org,
+                             .receive = 1,
+                             .timeout_ms = 2000,
                              .inbox_path = r->inbox};
     return pt_client_new(&opts, err, sizeof err);
 }
@@ -192,14 +196,17 @@ static long s_verify_chain(PGconn *pg, pt_client_t *op, const char *token)
         char *text[4];
         for (int c = 0; c < 4; c++)
             text[c] = strndup(PQgetvalue(res, i, 2 + c), (size_t)PQgetlength(res, i, 2 + c));
-        pt_trail_event_t ev = {.seq = seq, .at_ms = at, .kind = text[0], .case_token = token,
-                               .actor = text[1], .counterparty = text[2],
-                               .message_type = text[3],
-                               .message_id = PQgetisnull(res, i, 6)
-                                                 ? NULL
-                                                 : (const uint8_t *)PQgetvalue(res, i, 6),
-                               .detail = (const uint8_t *)PQgetvalue(res, i, 7),
-                               .detail_len = (size_t)PQgetlength(res, i, 7)};
+        pt_trail_event_t ev = {
+            .seq = seq,
+            .at_ms = at,
+            .kind = text[0],
+            .case_token = token,
+            .actor = text[1],
+            .counterparty = text[2],
+            .message_type = text[3],
+            .message_id = PQgetisnull(res, i, 6) ? NULL : (const uint8_t *)PQgetvalue(res, i, 6),
+            .detail = (const uint8_t *)PQgetvalue(res, i, 7),
+            .detail_len = (size_t)PQgetlength(res, i, 7)};
         uint8_t hash[32];
         int ok = pt_trail_hash(prev, &ev, hash) == 0 && seq == (uint64_t)i + 1 &&
                  PQgetlength(res, i, 8) == 32 && memcmp(PQgetvalue(res, i, 8), prev, 32) == 0 &&
@@ -248,7 +255,8 @@ static void test_broker_killed_under_load(void)
         snprintf(state, sizeof state, "%s/outbox-%s.db", pt_harness_dir(s_h), s_senders[s]);
         pt_outbox_opts_t o = {.client = {.endpoint = pt_harness_endpoint(s_h),
                                          .keys_dir = pt_harness_keys(s_h),
-                                         .org_id = s_senders[s], .timeout_ms = 2000},
+                                         .org_id = s_senders[s],
+                                         .timeout_ms = 2000},
                               .state_path = state};
         outbox[s] = pt_outbox_new(&o, err, sizeof err);
         CU_ASSERT_PTR_NOT_NULL_FATAL(outbox[s]);
@@ -287,11 +295,13 @@ static void test_broker_killed_under_load(void)
             char token[64];
             snprintf(token, sizeof token, "CHAOS-REFUSED-%s", s_senders[s]);
             const char *to[1] = {streams[stream].recipient};
-            pt_send_t msg = {.message_type = "referral.request", .recipients = to,
+            pt_send_t msg = {.message_type = "referral.request",
+                             .recipients = to,
                              .n_recipients = 1,
                              .case_token = refused ? token : streams[stream].token,
                              .correlation_id = refused ? NULL : streams[stream].correlation,
-                             .consent = refused ? &no_consent : &consent, .body = body,
+                             .consent = refused ? &no_consent : &consent,
+                             .body = body,
                              .body_len = body_len};
             s_sent_t *rec = &sent[n_sent];
             if (pt_outbox_send(outbox[s], &msg, rec->id) != PT_CLIENT_OK) {
@@ -415,8 +425,7 @@ static void test_broker_killed_under_load(void)
            "  duplicates suppressed (broker delivery attempts %ld - handed over %zu) %ld; "
            "receiver connections %ld, ack retries %ld\n"
            "  stored %ld, refused stored %ld, unacknowledged %ld; hash chains: %zu cases, "
-           "%ld events recomputed with pt_trail_hash, %ld broken "
-           "(puente audit verify does not exist yet)\n",
+           "%ld events recomputed with pt_trail_hash, %ld broken\n",
            s_kills_done, (double)(pt_now_ms() - started) / 1000.0, n_sent, n_refused_sent,
            receipted, refused, other, delivered, app_duplicates, lost, out_of_order, strays,
            attempts, delivered, attempts - (long)delivered, reconnects, ack_retries, stored,
@@ -436,6 +445,14 @@ static void test_broker_killed_under_load(void)
     CU_ASSERT_EQUAL(unacked, 0);
     CU_ASSERT_EQUAL(chains_bad, 0);
     CU_ASSERT(events >= 4 * (long)receipted); /* submitted, stored, delivered, acknowledged */
+    /* The auditor's check of everything, after all the kills. */
+    static char vout[8192], verr[8192];
+    int verify = pt_harness_cli(s_h, vout, sizeof vout, verr, sizeof verr, "audit verify --db '%s'",
+                                pt_harness_conninfo(s_h));
+    printf("  puente audit verify: exit %d: %s", verify,
+           strstr(vout, "verified:") ? strstr(vout, "verified:") : verr);
+    CU_ASSERT_EQUAL(verify, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(vout, "verified:"));
     free(sent);
 }
 
@@ -460,8 +477,11 @@ static void s_report(int fd, char kind, const uint8_t *id)
 static void s_crash_child(const char *inbox, int report_fd, int go_fd)
 {
     char err[PUENTE_ERR_BYTES];
-    pt_client_opts_t opts = {.endpoint = pt_harness_endpoint(s_h), .keys_dir = pt_harness_keys(s_h),
-                             .org_id = "HN-DINAF", .receive = 1, .timeout_ms = 1000,
+    pt_client_opts_t opts = {.endpoint = pt_harness_endpoint(s_h),
+                             .keys_dir = pt_harness_keys(s_h),
+                             .org_id = "HN-DINAF",
+                             .receive = 1,
+                             .timeout_ms = 1000,
                              .inbox_path = inbox};
     pt_client_t *client = pt_client_new(&opts, err, sizeof err);
     if (!client)
@@ -518,9 +538,14 @@ static void test_recipient_killed_mid_delivery(void)
     consent.disclosure_other_orgs = 1;
     const char *to[1] = {"HN-DINAF"};
     for (int i = 0; i < RC_TOTAL; i++) {
-        pt_send_t msg = {.message_type = "referral.request", .recipients = to, .n_recipients = 1,
-                         .case_token = token, .correlation_id = corr[i % RC_STREAMS],
-                         .consent = &consent, .body = body, .body_len = body_len};
+        pt_send_t msg = {.message_type = "referral.request",
+                         .recipients = to,
+                         .n_recipients = 1,
+                         .case_token = token,
+                         .correlation_id = corr[i % RC_STREAMS],
+                         .consent = &consent,
+                         .body = body,
+                         .body_len = body_len};
         pt_receipt_info_t receipt;
         pt_reject_info_t rej;
         CU_ASSERT_EQUAL_FATAL(pt_client_send(mx, &msg, &receipt, &rej), PT_CLIENT_OK);
@@ -596,8 +621,11 @@ static void test_recipient_killed_mid_delivery(void)
 
     /* The restarted receiver: same inbox file. */
     char err[PUENTE_ERR_BYTES];
-    pt_client_opts_t opts = {.endpoint = pt_harness_endpoint(s_h), .keys_dir = pt_harness_keys(s_h),
-                             .org_id = "HN-DINAF", .receive = 1, .timeout_ms = 5000,
+    pt_client_opts_t opts = {.endpoint = pt_harness_endpoint(s_h),
+                             .keys_dir = pt_harness_keys(s_h),
+                             .org_id = "HN-DINAF",
+                             .receive = 1,
+                             .timeout_ms = 5000,
                              .inbox_path = inbox};
     pt_client_t *rx = pt_client_new(&opts, err, sizeof err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(rx);
@@ -625,8 +653,8 @@ static void test_recipient_killed_mid_delivery(void)
     pt_client_destroy(&rx);
 
     CU_ASSERT_EQUAL(n_confirmed, RC_TOTAL);
-    CU_ASSERT_EQUAL(handed_again_confirmed, 0); /* the inbox deduplicated the confirmed ones */
-    CU_ASSERT_EQUAL(redelivered_unconfirmed, 1);  /* the held, never confirmed one came back */
+    CU_ASSERT_EQUAL(handed_again_confirmed, 0);  /* the inbox deduplicated the confirmed ones */
+    CU_ASSERT_EQUAL(redelivered_unconfirmed, 1); /* the held, never confirmed one came back */
     /* Each id confirmed once, and per correlation id in send order. */
     size_t once = 0, in_order = 1;
     for (int i = 0; i < RC_TOTAL; i++) {
