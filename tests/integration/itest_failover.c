@@ -26,10 +26,8 @@
     recv` takes the list from PUENTE_BROKER, and a malformed list is a usage error
     (exit 1) naming the entry.
 
-    The recipient is connected to one broker at a time, as every SDK client is. That
-    is also what makes this test valid before the brokers claim deliveries through
-    the database (issue 9, broker side): today two brokers would each deliver to a
-    recipient attached to both of them. */
+    The recipient is connected to one broker at a time, as every SDK client is;
+    a recipient attached to two brokers at once is itest_multibroker's case (b). */
 #include <CUnit/Basic.h>
 #include <pthread.h>
 #include <signal.h>
