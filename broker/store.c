@@ -125,7 +125,11 @@ static const s_stmt_t s_stmts[S_COUNT] = {
        until that claim expires; the candidates are locked (SKIP LOCKED: another
        broker claiming the same recipient's deliveries right now keeps its rows)
        and claimed for $4 until $2 + $5 ms in the same statement. A concurrent
-       claim that committed first is seen by the lock's recheck of the row. */
+       claim that committed first is seen by the lock's recheck of the row.
+       "OFFSET 0" keeps each probe a correlated subplan on
+       deliveries_unacked_order (016_due_plans.sql: with a long history the
+       statistics say nothing is waiting, and the anti-join the planner would
+       otherwise choose reads the whole backlog once per candidate). */
     [S_DUE] = {"pt_due",
                "WITH p AS (SELECT p.delivery_id FROM deliveries p "
                "WHERE p.recipient = $1 AND p.state = 'pending' "
@@ -136,7 +140,7 @@ static const s_stmt_t s_stmts[S_COUNT] = {
                "AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.recipient = p.recipient "
                "AND e.correlation_id = p.correlation_id AND e.delivery_id < p.delivery_id "
                "AND e.state <> 'acked' AND e.state <> 'dropped' "
-               "AND (e.expires_at IS NULL OR e.expires_at > pt_ms_to_ts($2::bigint))) "
+               "AND (e.expires_at IS NULL OR e.expires_at > pt_ms_to_ts($2::bigint)) OFFSET 0) "
                "ORDER BY p.delivery_id LIMIT $3::bigint FOR UPDATE SKIP LOCKED), "
                "r AS (SELECT r.delivery_id FROM deliveries r "
                "WHERE r.recipient = $1 AND r.state = 'delivered' "
@@ -147,7 +151,7 @@ static const s_stmt_t s_stmts[S_COUNT] = {
                "AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.recipient = r.recipient "
                "AND e.correlation_id = r.correlation_id AND e.delivery_id < r.delivery_id "
                "AND e.state <> 'acked' AND e.state <> 'dropped' "
-               "AND (e.expires_at IS NULL OR e.expires_at > pt_ms_to_ts($2::bigint))) "
+               "AND (e.expires_at IS NULL OR e.expires_at > pt_ms_to_ts($2::bigint)) OFFSET 0) "
                "ORDER BY r.next_attempt_at LIMIT $3::bigint FOR UPDATE SKIP LOCKED), "
                "d AS (SELECT delivery_id FROM p UNION ALL SELECT delivery_id FROM r "
                "ORDER BY delivery_id LIMIT $3::bigint), "
@@ -159,11 +163,11 @@ static const s_stmt_t s_stmts[S_COUNT] = {
                "JOIN messages m ON m.message_id = c.message_id ORDER BY c.delivery_id"},
     [S_NEXT_DUE] = {"pt_next_due",
                     "SELECT pt_ts_to_ms(min(next_attempt_at)) FROM deliveries "
-                    "WHERE state <> 'acked' AND state <> 'dead' AND state <> 'dropped' "
+                    "WHERE state IN ('pending', 'delivered') "
                     "AND (expires_at IS NULL OR expires_at > pt_ms_to_ts($1::bigint))"},
     [S_RECIPIENTS_DUE] = {"pt_recipients_due",
-                          "SELECT DISTINCT recipient FROM deliveries WHERE state <> 'acked' "
-                          "AND state <> 'dead' AND state <> 'dropped' "
+                          "SELECT DISTINCT recipient FROM deliveries "
+                          "WHERE state IN ('pending', 'delivered') "
                           "AND next_attempt_at <= pt_ms_to_ts($1::bigint) "
                           "AND (expires_at IS NULL OR expires_at > pt_ms_to_ts($1::bigint)) "
                           "ORDER BY recipient"},
@@ -1080,6 +1084,16 @@ void pt_store_destroy(pt_store_t **self_p)
 const char *pt_store_last_error(const pt_store_t *self)
 {
     return self ? self->last_error : "";
+}
+
+const char *pt_store_statement_sql(const char *name)
+{
+    if (!name)
+        return NULL;
+    for (size_t i = 0; i < S_COUNT; i++)
+        if (s_stmts[i].name && strcmp(s_stmts[i].name, name) == 0)
+            return s_stmts[i].sql;
+    return NULL;
 }
 
 pt_store_result_t pt_store_ping(pt_store_t *self)

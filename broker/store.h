@@ -68,6 +68,11 @@ void pt_store_destroy(pt_store_t **self_p);
    for logs. Valid until the next call on self; "" if none. */
 const char *pt_store_last_error(const pt_store_t *self);
 
+/* The SQL text the store prepares under name (for example "pt_due"), or NULL if
+   it has no statement of that name. Static storage; no connection needed. For
+   tests that EXPLAIN the store's own statements against a real database. */
+const char *pt_store_statement_sql(const char *name);
+
 /* Applies every broker/sql/NNN_*.sql in sql_dir not yet recorded in
    schema_migrations, in order, each in its own transaction, under an advisory lock
    (several brokers may start at once). Files are named NNN_name.sql (NNN
