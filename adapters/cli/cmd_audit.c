@@ -63,7 +63,7 @@ static int s_parse(int argc, char **argv, const char *cmd, s_opts_t *o)
         {"broker-key", required_argument, 0, 'k'}, {"format", required_argument, 0, 'F'},
         {"out", required_argument, 0, 'w'},       {"size", required_argument, 0, 'S'},
         {"old-size", required_argument, 0, 'M'},  {"leaf", required_argument, 0, 'l'},
-        {"json", no_argument, 0, 'j'},            {"trusted-checkpoint", required_argument, 0, 'T'},
+        {"json", no_argument, 0, 'j'},            {"trusted-checkpoint", required_argument, 0, 'C'},
         {"wait", required_argument, 0, 'W'},      CLI_COMMON_OPTIONS,
         {0, 0, 0, 0}};
     int c;
@@ -86,7 +86,7 @@ static int s_parse(int argc, char **argv, const char *cmd, s_opts_t *o)
         case 'k': o->broker_key = optarg; break;
         case 'F': o->format = optarg; break;
         case 'w': o->out = optarg; break;
-        case 'T': o->trusted = optarg; break;
+        case 'C': o->trusted = optarg; break;
         case 'W':
             if (puente_duration_parse(optarg, &o->wait_ms) != 0 || o->wait_ms < 0)
                 return cli_usage_error(cmd, "--wait: '%s' is not a duration", optarg);
