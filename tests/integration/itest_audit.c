@@ -121,11 +121,15 @@ static void test_receipts_carry_leaf_indexes(void)
              "SELECT a.leaf_index FROM audit_log a JOIN case_events e ON e.event_id = a.event_id "
              "WHERE e.case_token = 'CASE-AUD-GT' AND e.kind = 'stored'");
     CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, sql), r1.leaf_index);
-    /* Every case event is in the log, once. */
-    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM case_events"),
-                    pt_harness_sql_count(s_h, "SELECT count(*) FROM audit_log"));
-    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT size FROM audit_head"),
-                    pt_harness_sql_count(s_h, "SELECT count(*) FROM audit_log"));
+    /* Every case event is in the log, once (one statement, one snapshot: the broker
+       may commit the acknowledgement's event between two queries). */
+    CU_ASSERT(pt_harness_sql_count(s_h, "SELECT count(*) FROM case_events") > 0);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT (SELECT count(*) FROM case_events) - "
+                                              "(SELECT count(*) FROM audit_log)"),
+                    0);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT (SELECT size FROM audit_head) - "
+                                              "(SELECT count(*) FROM audit_log)"),
+                    0);
     pt_client_destroy(&mx);
     pt_client_destroy(&gt);
 }

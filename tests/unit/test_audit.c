@@ -586,6 +586,24 @@ static void test_bundle_round_trip_and_flips(void)
     }
     CU_ASSERT(flips > 500);
     CU_ASSERT_EQUAL(caught, flips);
+    /* What a bundle proves: the chain from seq 1 without a gap. Dropping a middle
+       event fails; dropping the last events is a shorter trail that still verifies
+       (the documented limit, README "Auditing": absence is not proven). */
+    json_t *doc = json_loads(text, 0, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    json_t *events = json_object_get(doc, "events");
+    CU_ASSERT_EQUAL_FATAL(json_array_size(events), 3);
+    json_t *copy = json_deep_copy(doc);
+    json_array_remove(json_object_get(copy, "events"), 1);
+    char *middle = json_dumps(copy, 0);
+    CU_ASSERT(s_bundle_findings(middle, strlen(middle), s_broker) >= 1);
+    json_decref(copy);
+    json_array_remove(events, 2);
+    char *tail = json_dumps(doc, 0);
+    CU_ASSERT_EQUAL(s_bundle_findings(tail, strlen(tail), s_broker), 0);
+    free(middle);
+    free(tail);
+    json_decref(doc);
     free(text);
 }
 
