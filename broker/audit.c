@@ -215,6 +215,10 @@ void pt_audit_checkpoint_request(pt_audit_t *self, const Puente__V1__CheckpointR
     memset(out, 0, sizeof *out);
     pt_store_checkpoint_t cp;
     uint64_t which = request->tree_size;
+    if (which >= PT_STORE_CHECKPOINT_COVERING) {
+        s_refuse(out, REJ(REJECT_INVALID_FIELD), "tree_size out of range");
+        return;
+    }
     if (request->covering_size > 0) {
         if (request->covering_size >= PT_STORE_CHECKPOINT_COVERING) {
             s_refuse(out, REJ(REJECT_INVALID_FIELD), "covering_size out of range");
@@ -264,6 +268,11 @@ void pt_audit_proof_request(pt_audit_t *self, const Puente__V1__ProofRequest *re
     pt_merkle_hash_t inclusion[PT_MERKLE_MAX_PROOF], consistency[PT_MERKLE_MAX_PROOF];
     ProtobufCBinaryData inc_bin[PT_MERKLE_MAX_PROOF], con_bin[PT_MERKLE_MAX_PROOF];
     size_t n_inc = 0, n_con = 0;
+    if (request->tree_size >= PT_STORE_CHECKPOINT_COVERING ||
+        request->old_size >= PT_STORE_CHECKPOINT_COVERING) {
+        s_refuse(out, REJ(REJECT_INVALID_FIELD), "tree_size out of range");
+        return;
+    }
     pt_store_result_t rc = pt_store_checkpoint_get(self->store, request->tree_size, &cp);
     if (rc == PT_STORE_NOT_FOUND) {
         s_refuse(out, REJ(REJECT_NOT_FOUND), "no checkpoint of that size");

@@ -24,7 +24,7 @@ static const char *s_audit_help =
     "  corridors [--from T] [--until T]            counts, median time to accept, rejections\n"
     "  checkpoint [--size N]                       the latest (or size N) signed checkpoint\n"
     "  proof --leaf I [--size N] [--old-size M]    inclusion / consistency proof, checked\n"
-    "Offline (no broker):\n"
+    "Offline (no broker; export asks it only for a checkpoint covering the case):\n"
     "  verify --db CONNINFO [--broker-key FILE] [--trusted-checkpoint FILE]\n"
     "                                              recompute chains, the Merkle log, the\n"
     "                                              checkpoint chain, checkpoint and message\n"
@@ -34,10 +34,11 @@ static const char *s_audit_help =
     "                                              of audit checkpoint --json)\n"
     "  verify --bundle FILE [--broker-key FILE]    check an exported bundle (needs the\n"
     "                                              broker key: the bundle's own proves nothing)\n"
-    "  export --case TOKEN --db CONNINFO [--format bundle|fhir] [--out FILE] [--wait 10s]\n"
+    "  export --case TOKEN --db CONNINFO [--format bundle|fhir] [--out FILE] [--wait D]\n"
     "                                              asks the broker (socket) for a checkpoint\n"
     "                                              covering the case when the latest does not\n"
-    "                                              (waits up to --wait, default 10s)\n"
+    "                                              (waits up to --wait, default 15s: with several\n"
+    "                                              brokers only the signer signs, at its cadence)\n"
     "Times are ISO 8601 (2025-07-15T09:00:00Z); durations like 30d, 12h, 10s.\n"
     "--json (or --json-output) prints JSON. Exit 5: verification failed.\n"
     "verify --db shows a progress line on stderr when it is a terminal (not with --json;\n"
@@ -577,7 +578,7 @@ static int s_export_covering(s_opts_t *o, uint64_t need)
                 (unsigned long long)(need - 1));
         return code;
     }
-    int64_t deadline = pt_now_ms() + (o->wait_ms > 0 ? o->wait_ms : 10000);
+    int64_t deadline = pt_now_ms() + (o->wait_ms > 0 ? o->wait_ms : 15000);
     for (;;) {
         Puente__V1__CheckpointReply *reply = NULL;
         pt_reject_info_t rej;
