@@ -4,7 +4,13 @@
     retention keeps everything verifiable, `puente audit verify --db` passes on
     an untouched database and fails, naming the row, on each kind of tampering
     (done as superuser on a copy of the database), and an exported bundle
-    verifies offline until one byte changes. */
+    verifies offline until one byte changes. Then the checkpoint chain: the
+    events cadence ([broker] checkpoint_events), an export right after an event
+    (the broker signs a covering checkpoint on request), a bundle with no anchor
+    or re-signed with another key, and tampering with checkpoints: a deleted
+    middle one, a truncated tail (caught with --trusted-checkpoint only),
+    reordered leaves, one re-signed with another key, an inserted one, a forged
+    one named by its row. */
 #include <CUnit/Basic.h>
 #include <jansson.h>
 #include <signal.h>
