@@ -198,7 +198,8 @@ $(BUILD)/bench/rabbit: bench/rabbit.c
 # The comparison and the plot need three more Debian packages; same install step as `deps`.
 deps-bench:
 	@$(MAKE) --no-print-directory deps DEBIAN_PACKAGES="rabbitmq-server librabbitmq-dev gnuplot-nox"
-bench: deps $(BUILD)/puente-broker $(BUILD)/bench/loadgen
+# bench/audit_verify.sh (run at the end) also needs the CLI and both libraries.
+bench: deps $(BUILD)/puente-broker $(BUILD)/puente $(BUILD)/bench/loadgen $(LIB_BROKER) $(LIB_PROTO)
 	@BENCH_QUICK=$(BENCH_QUICK) bench/run.sh
 bench-compare: deps deps-bench
 	@BENCH_QUICK=$(BENCH_QUICK) bench/compare.sh

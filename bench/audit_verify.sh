@@ -57,6 +57,10 @@ static double s_now(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Version 2 checkpoints (pt_audit.h): seq 1, 2, ..., each linked to the previous. */
+static uint64_t s_cp_seq;
+static uint8_t s_cp_hash[32];
+
 static int s_checkpoint(pt_store_t *store, const pt_sign_key_t *broker)
 {
     pt_store_checkpoint_t cp;
@@ -64,10 +68,18 @@ static int s_checkpoint(pt_store_t *store, const pt_sign_key_t *broker)
     if (pt_store_audit_root(store, &cp.tree_size, cp.root) != PT_STORE_OK)
         return -1;
     cp.at_ms = pt_now_ms();
+    cp.seq = s_cp_seq + 1;
+    memcpy(cp.prev_hash, s_cp_hash, 32);
+    pt_audit_checkpoint_t signed_cp = {.seq = cp.seq, .tree_size = cp.tree_size, .at_ms = cp.at_ms};
+    memcpy(signed_cp.root, cp.root, 32);
+    memcpy(signed_cp.prev_hash, cp.prev_hash, 32);
     pt_sign_key_public(broker, cp.signer);
-    if (pt_audit_checkpoint_sign(broker, cp.tree_size, cp.root, cp.at_ms, cp.signature) != 0)
+    if (pt_audit_checkpoint2_sign(broker, &signed_cp, cp.signature) != 0 ||
+        pt_store_checkpoint_put(store, &cp) != PT_STORE_OK)
         return -1;
-    return pt_store_checkpoint_put(store, &cp) == PT_STORE_OK ? 0 : -1;
+    s_cp_seq = cp.seq;
+    pt_audit_checkpoint2_hash(&signed_cp, cp.signature, s_cp_hash);
+    return 0;
 }
 
 int main(int argc, char **argv)

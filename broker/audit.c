@@ -25,27 +25,14 @@ struct _pt_audit_t {
     int64_t every_ms;
     uint64_t last_size;          /* of the last checkpoint */
     int64_t last_ms;
+    uint64_t last_seq;           /* 0: none yet, or a version 1 one (chain starts at 1) */
+    uint8_t last_hash[32];       /* its checkpoint hash (pt_audit.h), prev_hash of the next */
     int64_t last_tick_ms;
     int loaded;
     pt_store_session_t *session;   /* signer lock (issue 9), or NULL */
     int signer;                    /* held the lock at the last tick */
     int64_t last_lock_try_ms;
 };
-
-static uint64_t s_env_u64(const char *name, uint64_t fallback)
-{
-    const char *v = getenv(name);
-    if (!v || !*v)
-        return fallback;
-    char *end = NULL;
-    unsigned long long n = strtoull(v, &end, 10);
-    if (!end || *end || n == 0) {
-        pt_log(PT_LOG_WARN, "audit", NULL, NULL, "%s=%s is not a positive number; using %llu",
-               name, v, (unsigned long long)fallback);
-        return fallback;
-    }
-    return n;
-}
 
 pt_audit_t *pt_audit_new(pt_store_t *store, const pt_sign_key_t *broker_key,
                          const pt_directory_t *directory)
@@ -56,9 +43,19 @@ pt_audit_t *pt_audit_new(pt_store_t *store, const pt_sign_key_t *broker_key,
     self->store = store;
     self->key = broker_key;
     self->directory = directory;
-    self->every_events = s_env_u64("PUENTE_CHECKPOINT_EVENTS", 1000);
-    self->every_ms = (int64_t)s_env_u64("PUENTE_CHECKPOINT_SECONDS", 10) * 1000;
+    self->every_events = PT_AUDIT_DEFAULT_CHECKPOINT_EVENTS;
+    self->every_ms = (int64_t)PT_AUDIT_DEFAULT_CHECKPOINT_SECONDS * 1000;
     return self;
+}
+
+void pt_audit_set_cadence(pt_audit_t *self, uint64_t events, int64_t seconds)
+{
+    if (!self)
+        return;
+    if (events > 0)
+        self->every_events = events;
+    if (seconds > 0)
+        self->every_ms = seconds * 1000;
 }
 
 void pt_audit_set_session(pt_audit_t *self, pt_store_session_t *session)
@@ -141,6 +138,15 @@ void pt_audit_tick(pt_audit_t *self, int64_t now_ms, int force)
         if (rc == PT_STORE_OK) {
             self->last_size = last.tree_size;
             self->last_ms = last.at_ms;
+            self->last_seq = last.seq;
+            memset(self->last_hash, 0, 32);
+            if (last.seq > 0) {
+                pt_audit_checkpoint_t signed_cp = {.seq = last.seq, .tree_size = last.tree_size,
+                                                   .at_ms = last.at_ms};
+                memcpy(signed_cp.root, last.root, 32);
+                memcpy(signed_cp.prev_hash, last.prev_hash, 32);
+                pt_audit_checkpoint2_hash(&signed_cp, last.signature, self->last_hash);
+            }
         } else if (rc != PT_STORE_NOT_FOUND) {
             return;
         }
@@ -154,13 +160,20 @@ void pt_audit_tick(pt_audit_t *self, int64_t now_ms, int force)
         return;
     if (!force && size - self->last_size < self->every_events && now_ms - self->last_ms < self->every_ms)
         return;
+    /* Version 2 (pt_audit.h): the next seq, linked to the previous checkpoint. */
+    pt_audit_checkpoint_t signed_cp = {.seq = self->last_seq + 1, .tree_size = size,
+                                       .at_ms = now_ms};
+    memcpy(signed_cp.root, root, 32);
+    memcpy(signed_cp.prev_hash, self->last_hash, 32);
     pt_store_checkpoint_t cp;
     memset(&cp, 0, sizeof cp);
     cp.tree_size = size;
     memcpy(cp.root, root, 32);
     cp.at_ms = now_ms;
+    cp.seq = signed_cp.seq;
+    memcpy(cp.prev_hash, signed_cp.prev_hash, 32);
     pt_sign_key_public(self->key, cp.signer);
-    if (pt_audit_checkpoint_sign(self->key, size, root, now_ms, cp.signature) != 0) {
+    if (pt_audit_checkpoint2_sign(self->key, &signed_cp, cp.signature) != 0) {
         pt_log(PT_LOG_ERROR, "audit", NULL, NULL, "cannot sign a checkpoint");
         return;
     }
@@ -169,8 +182,18 @@ void pt_audit_tick(pt_audit_t *self, int64_t now_ms, int force)
                size, pt_store_last_error(self->store));
         return;
     }
+    /* Another broker may have stored the same seq or size first (ON CONFLICT DO
+       NOTHING): reload the latest from the database on the next tick. */
+    pt_store_checkpoint_t stored;
+    if (pt_store_checkpoint_get(self->store, 0, &stored) != PT_STORE_OK ||
+        stored.seq != cp.seq || memcmp(stored.signature, cp.signature, 64) != 0) {
+        self->loaded = 0;
+        return;
+    }
     self->last_size = size;
     self->last_ms = now_ms;
+    self->last_seq = signed_cp.seq;
+    pt_audit_checkpoint2_hash(&signed_cp, cp.signature, self->last_hash);
     pt_log(PT_LOG_DEBUG, "audit", NULL, NULL, "checkpoint of %" PRIu64 " leaves", size);
 }
 
@@ -181,6 +204,9 @@ static void s_checkpoint_msg(const pt_store_checkpoint_t *cp, Puente__V1__Checkp
     msg->root = (ProtobufCBinaryData){32, (uint8_t *)cp->root};
     msg->at_ms = cp->at_ms;
     msg->signature = (ProtobufCBinaryData){64, (uint8_t *)cp->signature};
+    msg->seq = cp->seq;
+    if (cp->seq > 0)
+        msg->prev_hash = (ProtobufCBinaryData){32, (uint8_t *)cp->prev_hash};
 }
 
 void pt_audit_checkpoint_request(pt_audit_t *self, const Puente__V1__CheckpointRequest *request,
@@ -188,9 +214,32 @@ void pt_audit_checkpoint_request(pt_audit_t *self, const Puente__V1__CheckpointR
 {
     memset(out, 0, sizeof *out);
     pt_store_checkpoint_t cp;
-    pt_store_result_t rc = pt_store_checkpoint_get(self->store, request->tree_size, &cp);
+    uint64_t which = request->tree_size;
+    if (which >= PT_STORE_CHECKPOINT_COVERING) {
+        s_refuse(out, REJ(REJECT_INVALID_FIELD), "tree_size out of range");
+        return;
+    }
+    if (request->covering_size > 0) {
+        if (request->covering_size >= PT_STORE_CHECKPOINT_COVERING) {
+            s_refuse(out, REJ(REJECT_INVALID_FIELD), "covering_size out of range");
+            return;
+        }
+        which = PT_STORE_CHECKPOINT_COVERING | request->covering_size;
+    }
+    pt_store_result_t rc = pt_store_checkpoint_get(self->store, which, &cp);
+    if (rc == PT_STORE_NOT_FOUND && request->covering_size > 0 && request->sign_now) {
+        /* The log may already hold covering_size leaves: sign it now (only a log
+           that grew past the latest checkpoint is signed, so at most one
+           checkpoint per event whoever asks). */
+        pt_audit_tick(self, pt_now_ms(), 1);
+        rc = pt_store_checkpoint_get(self->store, which, &cp);
+    }
     if (rc == PT_STORE_NOT_FOUND) {
-        s_refuse(out, REJ(REJECT_NOT_FOUND), "no checkpoint of that size");
+        s_refuse(out, REJ(REJECT_NOT_FOUND),
+                 request->covering_size > 0
+                     ? "no checkpoint covers that size yet (the log is shorter, or another "
+                       "broker signs: ask again)"
+                     : "no checkpoint of that size");
         return;
     }
     if (rc != PT_STORE_OK) {
@@ -219,6 +268,11 @@ void pt_audit_proof_request(pt_audit_t *self, const Puente__V1__ProofRequest *re
     pt_merkle_hash_t inclusion[PT_MERKLE_MAX_PROOF], consistency[PT_MERKLE_MAX_PROOF];
     ProtobufCBinaryData inc_bin[PT_MERKLE_MAX_PROOF], con_bin[PT_MERKLE_MAX_PROOF];
     size_t n_inc = 0, n_con = 0;
+    if (request->tree_size >= PT_STORE_CHECKPOINT_COVERING ||
+        request->old_size >= PT_STORE_CHECKPOINT_COVERING) {
+        s_refuse(out, REJ(REJECT_INVALID_FIELD), "tree_size out of range");
+        return;
+    }
     pt_store_result_t rc = pt_store_checkpoint_get(self->store, request->tree_size, &cp);
     if (rc == PT_STORE_NOT_FOUND) {
         s_refuse(out, REJ(REJECT_NOT_FOUND), "no checkpoint of that size");

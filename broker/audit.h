@@ -2,11 +2,14 @@
     checkpoints at a cadence, inclusion and consistency proofs, and scoped
     auditor queries, each of which is itself a case event.
 
-    Checkpoint cadence (read from the environment when created):
-      PUENTE_CHECKPOINT_EVENTS   (default 1000) leaves since the last checkpoint
-      PUENTE_CHECKPOINT_SECONDS  (default 10)   seconds since the last checkpoint
-    whichever comes first, checked at most every 200 ms, and at clean shutdown
-    (pt_audit_tick with force). Only a log that grew gets a new checkpoint.
+    Checkpoint cadence ([broker] checkpoint_events and checkpoint_seconds, env
+    PUENTE_CHECKPOINT_EVENTS / PUENTE_CHECKPOINT_SECONDS, pt_audit_set_cadence):
+      checkpoint_events   (default 1000) leaves since the last checkpoint
+      checkpoint_seconds  (default 10)   seconds since the last checkpoint
+    whichever comes first, checked at most every 200 ms, at clean shutdown
+    (pt_audit_tick with force) and when a CheckpointRequest asks for one covering
+    a size with sign_now. Only a log that grew gets a new checkpoint. Checkpoints
+    are version 2 (pt_audit.h): seq and the previous checkpoint's hash signed.
 
     Several brokers (issue 9): with a session (pt_audit_set_session), checkpoints
     are signed only while that session holds the signer lock (an advisory lock,
@@ -43,6 +46,13 @@ pt_audit_t *pt_audit_new(pt_store_t *store, const pt_sign_key_t *broker_key,
                          const pt_directory_t *directory);
 void pt_audit_destroy(pt_audit_t **self_p);
 
+#define PT_AUDIT_DEFAULT_CHECKPOINT_EVENTS 1000
+#define PT_AUDIT_DEFAULT_CHECKPOINT_SECONDS 10
+
+/* Sets the cadence: a checkpoint after events new leaves or seconds since the
+   last one, whichever first. 0 keeps the current value. */
+void pt_audit_set_cadence(pt_audit_t *self, uint64_t events, int64_t seconds);
+
 /* Checkpoints are signed only while session (borrowed, may be NULL = always)
    holds the signer lock. */
 void pt_audit_set_session(pt_audit_t *self, pt_store_session_t *session);
@@ -51,7 +61,9 @@ void pt_audit_set_session(pt_audit_t *self, pt_store_session_t *session);
    grew since the last one). Failures are logged and retried on a later tick. */
 void pt_audit_tick(pt_audit_t *self, int64_t now_ms, int force);
 
-/* CheckpointRequest: any authenticated identity. */
+/* CheckpointRequest: any authenticated identity. tree_size N: that checkpoint;
+   covering_size N: the earliest checkpoint with tree_size >= N, signing one now
+   when sign_now and the log already holds N leaves (else REJECT_NOT_FOUND). */
 void pt_audit_checkpoint_request(pt_audit_t *self, const Puente__V1__CheckpointRequest *request,
                                  pt_audit_answer_t *out);
 

@@ -54,6 +54,9 @@ typedef struct {
     double submit_rate;     /* submissions per second per organisation */
     double submit_burst;    /* token bucket size */
     int64_t queue_quota;    /* waiting deliveries per recipient */
+    /* Checkpoint cadence (issue 4, audit.h); 0 = default (1000 leaves, 10 s). */
+    uint64_t checkpoint_events;
+    int64_t checkpoint_seconds;
 } pt_broker_config_t;
 
 typedef struct _pt_broker_t pt_broker_t;

@@ -66,6 +66,13 @@ static const pt_config_key_t s_keys[] = {
     {"broker", "delivery_poll", PT_CONFIG_DURATION, "1s", 0, "PUENTE_DELIVERY_POLL",
      "delivery-poll", 10, 600000, 0,
      "retries and the fallback for missed wake-ups: a delivery pass this often (10ms..10m)"},
+    /* Checkpoint cadence (issue 4, broker/audit.h): whichever comes first. */
+    {"broker", "checkpoint_events", PT_CONFIG_INT, "1000", 0, "PUENTE_CHECKPOINT_EVENTS",
+     "checkpoint-events", 1, 100000000, 0,
+     "sign a checkpoint after this many new audit log leaves (1..100000000)"},
+    {"broker", "checkpoint_seconds", PT_CONFIG_INT, "10", 0, "PUENTE_CHECKPOINT_SECONDS",
+     "checkpoint-seconds", 1, 86400, 0,
+     "sign a checkpoint of a grown log after this many seconds (1..86400)"},
     /* Limits (issue 7, README "Limits"); 0 turns one off. */
     {"broker", "max_connections", PT_CONFIG_INT, "512" /* PT_BROKER_DEFAULT_MAX_CONNECTIONS */, 0,
      "PUENTE_MAX_CONNECTIONS", "max-connections", 0, 1000000, 0,
@@ -159,6 +166,8 @@ int main(int argc, char **argv)
             (double)pt_config_number(cfg, "broker", "submit_burst", PT_BROKER_DEFAULT_SUBMIT_BURST),
         .queue_quota =
             pt_config_number(cfg, "broker", "queue_quota", PT_BROKER_DEFAULT_QUEUE_QUOTA),
+        .checkpoint_events = (uint64_t)pt_config_number(cfg, "broker", "checkpoint_events", 1000),
+        .checkpoint_seconds = pt_config_number(cfg, "broker", "checkpoint_seconds", 10),
     };
     if (!config.endpoint || !config.keys_dir || !config.sql_dir) {
         fprintf(stderr, "puente-broker: [broker] endpoint, keys and sql_dir must not be empty\n");

@@ -378,12 +378,17 @@ static const s_stmt_t s_stmts[S_COUNT] = {
     [S_AUDIT_HEAD] = {"pt_audit_head", "SELECT size, frontier FROM audit_head WHERE id = 1"},
     [S_CHECKPOINT_PUT] = {"pt_checkpoint_put",
                           "INSERT INTO checkpoints (tree_size, root, at_ms, signer, signature, "
-                          "signed_by) VALUES ($1::bigint, $2::bytea, $3::bigint, $4::bytea, "
-                          "$5::bytea, $6) ON CONFLICT (tree_size) DO NOTHING"},
+                          "signed_by, seq, prev_hash) VALUES ($1::bigint, $2::bytea, $3::bigint, "
+                          "$4::bytea, $5::bytea, $6, nullif($7::bigint, 0), "
+                          "CASE WHEN $7::bigint = 0 THEN NULL ELSE $8::bytea END) "
+                          "ON CONFLICT DO NOTHING"},
     [S_CHECKPOINT_GET] = {"pt_checkpoint_get",
-                          "SELECT tree_size, root, at_ms, signer, signature FROM checkpoints "
+                          "SELECT tree_size, root, at_ms, signer, signature, coalesce(seq, 0), "
+                          "coalesce(prev_hash, '\\x'::bytea) FROM checkpoints "
                           "WHERE $1::bigint = 0 OR tree_size = $1::bigint "
-                          "ORDER BY tree_size DESC LIMIT 1"},
+                          "OR ($2::bigint > 0 AND tree_size >= $2::bigint) "
+                          "ORDER BY CASE WHEN $2::bigint > 0 THEN tree_size END ASC, "
+                          "tree_size DESC LIMIT 1"},
     [S_AUDIT_LEAVES] = {"pt_audit_leaves",
                         "SELECT leaf_hash FROM audit_log WHERE leaf_index < $1::bigint "
                         "ORDER BY leaf_index"},
@@ -3315,6 +3320,8 @@ pt_store_result_t pt_store_checkpoint_put(pt_store_t *self, const pt_store_check
     s_p_bin(&p, cp->signer, 32);
     s_p_bin(&p, cp->signature, 64);
     s_p_text(&p, self->instance);
+    s_p_int(&p, (int64_t)cp->seq);
+    s_p_bin(&p, cp->prev_hash, 32);
     return s_exec0(self, S_CHECKPOINT_PUT, &p);
 }
 
@@ -3324,14 +3331,22 @@ pt_store_result_t pt_store_checkpoint_get(pt_store_t *self, uint64_t tree_size,
     PGresult *res = NULL;
     s_params_t p;
     pt_store_result_t rc;
-    int64_t size;
-    if (!self || !out || tree_size > INT64_MAX)
+    int64_t size, seq = 0;
+    if (!self || !out)
         return PT_STORE_ERROR;
     memset(out, 0, sizeof *out);
     if ((rc = s_ready(self)) != PT_STORE_OK)
         return rc;
+    uint64_t covering = 0;
+    if (tree_size & PT_STORE_CHECKPOINT_COVERING) {
+        covering = tree_size & ~PT_STORE_CHECKPOINT_COVERING;
+        tree_size = 0;
+        if (covering == 0)
+            covering = 1;
+    }
     p.n = 0;
-    s_p_int(&p, (int64_t)tree_size);
+    s_p_int(&p, covering ? -1 : (int64_t)tree_size);
+    s_p_int(&p, (int64_t)covering);
     if ((rc = s_exec(self, S_CHECKPOINT_GET, &p, &res)) != PT_STORE_OK)
         return rc;
     if (PQntuples(res) == 0) {
@@ -3340,12 +3355,14 @@ pt_store_result_t pt_store_checkpoint_get(pt_store_t *self, uint64_t tree_size,
     }
     if (s_get_int64(res, 0, 0, &size) || size < 0 || s_get_fixed(res, 0, 1, out->root, 32) ||
         s_get_int64(res, 0, 2, &out->at_ms) || s_get_fixed(res, 0, 3, out->signer, 32) ||
-        s_get_fixed(res, 0, 4, out->signature, 64)) {
+        s_get_fixed(res, 0, 4, out->signature, 64) || s_get_int64(res, 0, 5, &seq) || seq < 0 ||
+        (seq > 0 && s_get_fixed(res, 0, 6, out->prev_hash, 32))) {
         s_set_error(self, "checkpoint row is malformed");
         PQclear(res);
         return PT_STORE_ERROR;
     }
     out->tree_size = (uint64_t)size;
+    out->seq = (uint64_t)seq;
     PQclear(res);
     return PT_STORE_OK;
 }

@@ -429,6 +429,8 @@ typedef struct {
     int64_t at_ms;
     uint8_t signer[32];              /* the broker's Ed25519 public key */
     uint8_t signature[64];
+    uint64_t seq;                    /* 0: a version 1 row (before 013) */
+    uint8_t prev_hash[32];           /* pt_audit.h "checkpoint hash" of seq - 1 */
 } pt_store_checkpoint_t;
 /* (checkpoint_put also records this store's instance id as signed_by, 010.) */
 
@@ -439,7 +441,9 @@ pt_store_result_t pt_store_audit_root(pt_store_t *self, uint64_t *size, uint8_t 
 pt_store_result_t pt_store_checkpoint_put(pt_store_t *self, const pt_store_checkpoint_t *cp);
 
 /* The checkpoint of exactly tree_size, or the latest when tree_size is 0.
-   NOT_FOUND if none. */
+   NOT_FOUND if none. (With PT_STORE_CHECKPOINT_COVERING | n: the smallest one
+   whose tree_size >= n.) */
+#define PT_STORE_CHECKPOINT_COVERING ((uint64_t)1 << 63)
 pt_store_result_t pt_store_checkpoint_get(pt_store_t *self, uint64_t tree_size,
                                           pt_store_checkpoint_t *out);
 

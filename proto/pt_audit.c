@@ -86,6 +86,50 @@ int pt_audit_checkpoint_verify(const pt_sign_key_t *broker, uint64_t tree_size,
     return pt_verify(broker, PT_DOMAIN_CHECKPOINT, bytes, sizeof bytes, sig, sig_len);
 }
 
+void pt_audit_checkpoint2_bytes(const pt_audit_checkpoint_t *cp,
+                                uint8_t out[PT_AUDIT_CHECKPOINT2_BYTES])
+{
+    s_be64(out, cp->seq);
+    s_be64(out + 8, cp->tree_size);
+    memcpy(out + 16, cp->root, 32);
+    s_be64(out + 48, (uint64_t)cp->at_ms);
+    memcpy(out + 56, cp->prev_hash, 32);
+}
+
+int pt_audit_checkpoint2_sign(const pt_sign_key_t *broker, const pt_audit_checkpoint_t *cp,
+                              uint8_t sig[PT_ED25519_SIG_BYTES])
+{
+    uint8_t bytes[PT_AUDIT_CHECKPOINT2_BYTES];
+    if (!broker || !cp || !sig)
+        return -1;
+    if (cp->seq == 0)
+        return pt_audit_checkpoint_sign(broker, cp->tree_size, cp->root, cp->at_ms, sig);
+    pt_audit_checkpoint2_bytes(cp, bytes);
+    return pt_sign(broker, PT_DOMAIN_CHECKPOINT2, bytes, sizeof bytes, sig);
+}
+
+int pt_audit_checkpoint2_verify(const pt_sign_key_t *broker, const pt_audit_checkpoint_t *cp,
+                                const uint8_t *sig, size_t sig_len)
+{
+    uint8_t bytes[PT_AUDIT_CHECKPOINT2_BYTES];
+    if (!broker || !cp || !sig || sig_len != PT_ED25519_SIG_BYTES)
+        return -1;
+    if (cp->seq == 0)
+        return pt_audit_checkpoint_verify(broker, cp->tree_size, cp->root, 32, cp->at_ms, sig,
+                                          sig_len);
+    pt_audit_checkpoint2_bytes(cp, bytes);
+    return pt_verify(broker, PT_DOMAIN_CHECKPOINT2, bytes, sizeof bytes, sig, sig_len);
+}
+
+void pt_audit_checkpoint2_hash(const pt_audit_checkpoint_t *cp,
+                               const uint8_t sig[PT_ED25519_SIG_BYTES], uint8_t out[32])
+{
+    uint8_t bytes[PT_AUDIT_CHECKPOINT2_BYTES + PT_ED25519_SIG_BYTES];
+    pt_audit_checkpoint2_bytes(cp, bytes);
+    memcpy(bytes + PT_AUDIT_CHECKPOINT2_BYTES, sig, PT_ED25519_SIG_BYTES);
+    pt_sha256(bytes, sizeof bytes, out);
+}
+
 int pt_audit_strip_payloads(const uint8_t *env, size_t len, uint8_t **out_p, size_t *out_len)
 {
     if (!env || !out_p || !out_len)
@@ -144,6 +188,12 @@ typedef struct {
     uint8_t root[32];
 } s_checkpoint_t;
 
+static int s_checkpoint_cmp(const void *a, const void *b)
+{
+    uint64_t x = ((const s_checkpoint_t *)a)->tree_size, y = ((const s_checkpoint_t *)b)->tree_size;
+    return x < y ? -1 : x > y;
+}
+
 enum { S_PHASE_KEYS, S_PHASE_MESSAGES, S_PHASE_EVENTS, S_PHASE_CHECKPOINTS, S_PHASE_LEAVES,
        S_PHASE_HEAD, S_PHASE_DONE };
 
@@ -166,6 +216,16 @@ struct _pt_audit_verifier_t {
     uint8_t cur_hash[32];
     s_checkpoint_t *checkpoints;
     size_t n_checkpoints, cap_checkpoints, next_checkpoint;
+    /* the checkpoint chain (version 2) being walked */
+    uint64_t chain_seq;            /* seq of the last version 2 row, 0 = none yet */
+    uint8_t chain_hash[32];        /* its checkpoint hash */
+    uint64_t chain_size;           /* tree size of the last row (any version) */
+    int chain_any;
+    /* the auditor's trusted checkpoint (pt_audit_verifier_trust) */
+    int has_trusted, trusted_row_seen, trusted_root_checked;
+    pt_audit_checkpoint_t trusted;
+    int bundle_root_set;           /* a bundle: its checkpoint's root is the root */
+    uint8_t bundle_root[32];
     pt_merkle_frontier_t frontier;
     uint64_t leaves;
     int head_seen;
@@ -487,13 +547,90 @@ int pt_audit_verifier_checkpoint(pt_audit_verifier_t *self, uint64_t tree_size,
                                  const uint8_t *signer, size_t signer_len, const uint8_t *sig,
                                  size_t sig_len)
 {
+    return pt_audit_verifier_checkpoint2(self, 0, tree_size, root, root_len, at_ms, NULL, 0,
+                                         signer, signer_len, sig, sig_len);
+}
+
+int pt_audit_verifier_trust(pt_audit_verifier_t *self, const pt_audit_checkpoint_t *cp,
+                            const uint8_t *sig, size_t sig_len)
+{
+    if (!self || !cp || !self->pinned || self->phase > S_PHASE_EVENTS || cp->seq == 0)
+        return -1;
+    self->has_trusted = 1;
+    self->trusted = *cp;
+    if (pt_audit_checkpoint2_verify(self->pinned, cp, sig, sig_len) != 0) {
+        char row[48];
+        snprintf(row, sizeof row, "seq %llu size %llu", (unsigned long long)cp->seq,
+                 (unsigned long long)cp->tree_size);
+        s_find(self, "trusted", row, NULL, 0,
+               "your trusted checkpoint's signature does not verify with the broker's key");
+    }
+    return 0;
+}
+
+static void s_trusted_row(const pt_audit_verifier_t *self, char row[48])
+{
+    snprintf(row, 48, "seq %llu size %llu", (unsigned long long)self->trusted.seq,
+             (unsigned long long)self->trusted.tree_size);
+}
+
+int pt_audit_verifier_checkpoint2(pt_audit_verifier_t *self, uint64_t seq, uint64_t tree_size,
+                                  const uint8_t *root, size_t root_len, int64_t at_ms,
+                                  const uint8_t *prev_hash, size_t prev_len,
+                                  const uint8_t *signer, size_t signer_len, const uint8_t *sig,
+                                  size_t sig_len)
+{
     char row[24];
     if (!self || s_phase(self, S_PHASE_CHECKPOINTS))
         return -1;
     snprintf(row, sizeof row, "%llu", (unsigned long long)tree_size);
-    if (!root || root_len != 32 || !signer || signer_len != 32) {
-        s_find(self, "checkpoints", row, NULL, 0, "root or signer is not 32 bytes");
+    if (!root || root_len != 32 || !signer || signer_len != 32 ||
+        (seq > 0 && (!prev_hash || prev_len != 32))) {
+        s_find(self, "checkpoints", row, NULL, 0, "root, prev_hash or signer is not 32 bytes");
         return 0;
+    }
+    pt_audit_checkpoint_t cp = {.seq = seq, .tree_size = tree_size, .at_ms = at_ms};
+    memcpy(cp.root, root, 32);
+    if (seq > 0)
+        memcpy(cp.prev_hash, prev_hash, 32);
+    /* The chain: sizes grow; version 2 rows count 1, 2, 3 and link to the previous. */
+    if (self->chain_any && tree_size <= self->chain_size)
+        s_find(self, "checkpoints", row, NULL, 0,
+               "tree size %llu does not grow past the previous checkpoint's %llu (the log shrank)",
+               (unsigned long long)tree_size, (unsigned long long)self->chain_size);
+    if (seq == 0 && self->chain_seq > 0) {
+        s_find(self, "checkpoints", row, NULL, 0,
+               "a version 1 checkpoint (no seq) after version 2 ones (inserted)");
+    } else if (seq > 0) {
+        if (seq != self->chain_seq + 1)
+            s_find(self, "checkpoints", row, NULL, 0,
+                   "seq %llu follows seq %llu: checkpoint(s) deleted or inserted",
+                   (unsigned long long)seq, (unsigned long long)self->chain_seq);
+        else if (memcmp(cp.prev_hash, self->chain_hash, 32) != 0)
+            s_find(self, "checkpoints", row, NULL, 0,
+                   "seq %llu: prev_hash does not link to checkpoint seq %llu (broken link: "
+                   "deleted, inserted or modified)",
+                   (unsigned long long)seq, (unsigned long long)self->chain_seq);
+        self->chain_seq = seq;
+        if (sig && sig_len == PT_ED25519_SIG_BYTES)
+            pt_audit_checkpoint2_hash(&cp, sig, self->chain_hash);
+        else
+            memset(self->chain_hash, 0xff, 32);
+    }
+    self->chain_any = 1;
+    self->chain_size = tree_size;
+    if (self->has_trusted && seq > 0 && seq == self->trusted.seq) {
+        self->trusted_row_seen = 1;
+        if (tree_size != self->trusted.tree_size || memcmp(root, self->trusted.root, 32) != 0 ||
+            at_ms != self->trusted.at_ms ||
+            memcmp(cp.prev_hash, self->trusted.prev_hash, 32) != 0) {
+            char trow[48];
+            s_trusted_row(self, trow);
+            s_find(self, "trusted", trow, NULL, 0,
+                   "the database's checkpoint seq %llu differs from your trusted checkpoint "
+                   "(the log was rewritten)",
+                   (unsigned long long)seq);
+        }
     }
     const pt_sign_key_t *key = self->pinned;
     if (!key) {
@@ -512,7 +649,7 @@ int pt_audit_verifier_checkpoint(pt_audit_verifier_t *self, uint64_t tree_size,
         if (memcmp(pinned_raw, signer, 32) != 0)
             s_find(self, "checkpoints", row, NULL, 0, "signer is not the broker's key");
     }
-    if (!key || pt_audit_checkpoint_verify(key, tree_size, root, 32, at_ms, sig, sig_len) != 0)
+    if (!key || pt_audit_checkpoint2_verify(key, &cp, sig, sig_len) != 0)
         s_find(self, "checkpoints", row, NULL, 0,
                "signature does not verify with the broker's key (forged or modified)");
     if (s_grow((void **)&self->checkpoints, &self->cap_checkpoints, self->n_checkpoints,
@@ -529,11 +666,25 @@ int pt_audit_verifier_checkpoint(pt_audit_verifier_t *self, uint64_t tree_size,
 /* Compares the roots of every checkpoint whose size the leaves have reached. */
 static void s_check_roots(pt_audit_verifier_t *self)
 {
+    if (self->has_trusted && !self->trusted_root_checked &&
+        self->leaves == self->trusted.tree_size) {
+        pt_merkle_hash_t root;
+        pt_merkle_frontier_root(&self->frontier, root);
+        self->trusted_root_checked = 1;
+        if (memcmp(root, self->trusted.root, 32) != 0) {
+            char row[48];
+            s_trusted_row(self, row);
+            s_find(self, "trusted", row, NULL, 0,
+                   "the log's first %llu leaves do not have your trusted checkpoint's root "
+                   "(the log was rewritten)",
+                   (unsigned long long)self->trusted.tree_size);
+        }
+    }
     while (self->next_checkpoint < self->n_checkpoints &&
            self->checkpoints[self->next_checkpoint].tree_size <= self->leaves) {
         const s_checkpoint_t *c = &self->checkpoints[self->next_checkpoint++];
         if (c->tree_size != self->leaves)
-            continue;   /* out of order sizes are impossible (PRIMARY KEY, ORDER BY) */
+            continue;   /* duplicate sizes are impossible (PRIMARY KEY) */
         pt_merkle_hash_t root;
         pt_merkle_frontier_root(&self->frontier, root);
         if (memcmp(root, c->root, 32) != 0) {
@@ -556,6 +707,9 @@ int pt_audit_verifier_leaf(pt_audit_verifier_t *self, uint64_t leaf_index, int64
         if (s_phase(self, S_PHASE_LEAVES))
             return -1;
         s_sort(self->events, self->n_events, sizeof *self->events, s_event_cmp);
+        /* Rows came in seq order; roots are compared in size order. */
+        s_sort(self->checkpoints, self->n_checkpoints, sizeof *self->checkpoints,
+               s_checkpoint_cmp);
         s_check_roots(self);   /* a checkpoint of size 0 */
     } else if (s_phase(self, S_PHASE_LEAVES)) {
         return -1;
@@ -603,6 +757,9 @@ int pt_audit_verifier_head(pt_audit_verifier_t *self, uint64_t size, const uint8
         return -1;
     if (self->phase < S_PHASE_LEAVES) {
         s_sort(self->events, self->n_events, sizeof *self->events, s_event_cmp);
+        /* Rows came in seq order; roots are compared in size order. */
+        s_sort(self->checkpoints, self->n_checkpoints, sizeof *self->checkpoints,
+               s_checkpoint_cmp);
         s_check_roots(self);
     }
     if (s_phase(self, S_PHASE_HEAD))
@@ -630,12 +787,29 @@ int pt_audit_verifier_finish(pt_audit_verifier_t *self)
         return -1;
     if (self->phase < S_PHASE_LEAVES) {
         s_sort(self->events, self->n_events, sizeof *self->events, s_event_cmp);
+        /* Rows came in seq order; roots are compared in size order. */
+        s_sort(self->checkpoints, self->n_checkpoints, sizeof *self->checkpoints,
+               s_checkpoint_cmp);
         s_check_roots(self);
     }
     if (s_phase(self, S_PHASE_DONE))
         return -1;
     if (!self->head_seen)
         s_find(self, "audit_head", "1", NULL, 0, "the log's head row is missing");
+    if (self->has_trusted) {
+        char row[48];
+        s_trusted_row(self, row);
+        if (self->leaves < self->trusted.tree_size)
+            s_find(self, "trusted", row, NULL, 0,
+                   "the log holds %llu leaves, fewer than the %llu of your trusted checkpoint "
+                   "(its tail was truncated)",
+                   (unsigned long long)self->leaves, (unsigned long long)self->trusted.tree_size);
+        if (!self->trusted_row_seen)
+            s_find(self, "trusted", row, NULL, 0,
+                   "the checkpoints table has no checkpoint seq %llu (latest is seq %llu): "
+                   "checkpoints were deleted",
+                   (unsigned long long)self->trusted.seq, (unsigned long long)self->chain_seq);
+    }
     for (size_t i = 0; i < self->n_events; i++) {
         const s_event_t *e = &self->events[i];
         if (!e->in_log) {
@@ -689,7 +863,9 @@ void pt_audit_verifier_totals(const pt_audit_verifier_t *self, uint64_t *events,
         *checkpoints = self->n_checkpoints;
     if (messages)
         *messages = self->n_messages;
-    if (root)
+    if (root && self->bundle_root_set)
+        memcpy(root, self->bundle_root, 32);
+    else if (root)
         pt_merkle_frontier_root(&self->frontier, root);
 }
 
@@ -790,7 +966,6 @@ int pt_audit_bundle_verify(pt_audit_verifier_t *v, const char *json, size_t len)
     json_t *doc = NULL;
     s_bundle_msg_t *msgs = NULL;
     size_t n_msgs = 0;
-    pt_sign_key_t *broker = NULL;
     uint8_t *tmp = NULL;
     uint8_t root[32];
     int64_t tree_size = -1;
@@ -811,41 +986,55 @@ int pt_audit_bundle_verify(pt_audit_verifier_t *v, const char *json, size_t len)
                PT_AUDIT_BUNDLE_FORMAT);
         goto done;
     }
-    /* The broker's key: the pinned one must be the bundle's. */
+    /* The broker's key: the auditor's own copy (pinned) is the anchor; the key the
+       bundle carries is only compared with it, never trusted. */
+    if (!v->pinned) {
+        s_find(v, "bundle", "broker_sign_public", token, 0,
+               "unanchored: pass --broker-key (the bundle's own key proves nothing)");
+        goto done;
+    }
     tmp = s_unhex(json_object_get(doc, "broker_sign_public"), 32, NULL);
     if (!tmp) {
         s_find(v, "bundle", "broker_sign_public", token, 0, "missing or not 32 bytes of hex");
         goto done;
     }
-    if (v->pinned) {
-        uint8_t pinned[32];
-        pt_sign_key_public(v->pinned, pinned);
-        if (memcmp(pinned, tmp, 32) != 0)
-            s_find(v, "bundle", "broker_sign_public", token, 0, "not the broker's key you gave");
-    }
-    broker = pt_sign_key_from_public(tmp, 32);
+    uint8_t pinned[32];
+    pt_sign_key_public(v->pinned, pinned);
+    if (memcmp(pinned, tmp, 32) != 0)
+        s_find(v, "bundle", "broker_sign_public", token, 0, "not the broker's key you gave");
     free(tmp);
     tmp = NULL;
-    /* The checkpoint. */
+    /* The checkpoint (version 2 with seq and prev_hash; version 1 without). */
     const json_t *cp = json_object_get(doc, "checkpoint");
-    int64_t cp_at = 0;
+    int64_t cp_at = 0, cp_seq = 0;
     uint8_t *cp_root = cp ? s_unhex(json_object_get(cp, "root"), 32, NULL) : NULL;
     uint8_t *cp_sig = cp ? s_unhex(json_object_get(cp, "signature"), 64, NULL) : NULL;
+    uint8_t *cp_prev = cp ? s_unhex(json_object_get(cp, "prev_hash"), 32, NULL) : NULL;
+    int has_seq = cp && json_object_get(cp, "seq") != NULL;
     if (!json_is_object(cp) || s_get_int(cp, "tree_size", &tree_size) || tree_size < 0 ||
-        s_get_int(cp, "at_ms", &cp_at) || !cp_root || !cp_sig) {
+        s_get_int(cp, "at_ms", &cp_at) || !cp_root || !cp_sig ||
+        (has_seq && (s_get_int(cp, "seq", &cp_seq) || cp_seq < 1 || !cp_prev))) {
         s_find(v, "bundle", "checkpoint", token, 0, "checkpoint missing or malformed");
         free(cp_root);
         free(cp_sig);
+        free(cp_prev);
         tree_size = -1;
         goto done;
     }
     memcpy(root, cp_root, 32);
-    if (!broker || pt_audit_checkpoint_verify(broker, (uint64_t)tree_size, cp_root, 32, cp_at,
-                                              cp_sig, 64) != 0)
+    memcpy(v->bundle_root, cp_root, 32);
+    v->bundle_root_set = 1;
+    pt_audit_checkpoint_t signed_cp = {.seq = (uint64_t)cp_seq, .tree_size = (uint64_t)tree_size,
+                                       .at_ms = cp_at};
+    memcpy(signed_cp.root, cp_root, 32);
+    if (cp_prev)
+        memcpy(signed_cp.prev_hash, cp_prev, 32);
+    if (pt_audit_checkpoint2_verify(v->pinned, &signed_cp, cp_sig, 64) != 0)
         s_find(v, "bundle", "checkpoint", token, 0,
                "checkpoint signature does not verify with the broker's key");
     free(cp_root);
     free(cp_sig);
+    free(cp_prev);
     v->n_checkpoints = 1;
     /* The messages: header digest and signature. */
     const json_t *messages = json_object_get(doc, "messages");
@@ -986,7 +1175,6 @@ int pt_audit_bundle_verify(pt_audit_verifier_t *v, const char *json, size_t len)
     }
 done:
     free(msgs);
-    pt_sign_key_destroy(&broker);
     json_decref(doc);
     v->phase = S_PHASE_DONE;
     return 0;

@@ -10,8 +10,18 @@
     Leaf index = position in commit order (audit_log.leaf_index).
 
     Checkpoint (signed tree head), signed with the broker's Ed25519 key under
-    PT_DOMAIN_CHECKPOINT (pt_sign adds "puente.v1 checkpoint" || 0x00):
+    PT_DOMAIN_CHECKPOINT2 (pt_sign adds "puente.v2 checkpoint" || 0x00):
+        be64(seq) || be64(tree_size) || root(32) || be64(at_ms) || prev_hash(32)
+                                                            (88 bytes)
+    seq numbers the checkpoints 1, 2, 3, ... without gaps; prev_hash is the
+    checkpoint hash of checkpoint seq - 1 (32 zero bytes for seq 1), where
+        checkpoint hash = SHA-256(the 88 signed bytes || signature(64)).
+    So the checkpoints form a signed hash chain: deleting, inserting or
+    reordering one breaks a seq or a link that only the broker's key can mend.
+    Version 1 (before 013_checkpoint_chain.sql; seq 0 here, NULL in SQL) signed
         be64(tree_size) || root(32) || be64(at_ms)          (48 bytes)
+    under "puente.v1 checkpoint"; such rows still verify, and the chain starts
+    at the first version 2 checkpoint.
 
     Frontier as stored in audit_head.frontier: the roots of the perfect subtrees
     of the tree of `size` leaves, largest (leftmost) first, 32 bytes each, one per
@@ -34,6 +44,18 @@
 #define PT_DOMAIN_CHECKPOINT "puente.v1 checkpoint"
 #define PT_AUDIT_LEAF_BYTES (15 + 32 + 8)
 #define PT_AUDIT_CHECKPOINT_BYTES (8 + 32 + 8)
+#define PT_DOMAIN_CHECKPOINT2 "puente.v2 checkpoint"
+#define PT_AUDIT_CHECKPOINT2_BYTES (8 + 8 + 32 + 8 + 32)
+
+/* A checkpoint as signed (version 2; seq 0 = a version 1 checkpoint, whose
+   prev_hash is ignored). */
+typedef struct {
+    uint64_t seq;
+    uint64_t tree_size;
+    uint8_t root[32];
+    int64_t at_ms;
+    uint8_t prev_hash[32];
+} pt_audit_checkpoint_t;
 
 /* Writes the canonical leaf encoding of one case event. */
 void pt_audit_leaf_encode(const uint8_t event_hash[32], int64_t event_id,
@@ -60,6 +82,24 @@ int pt_audit_checkpoint_sign(const pt_sign_key_t *broker, uint64_t tree_size,
 int pt_audit_checkpoint_verify(const pt_sign_key_t *broker, uint64_t tree_size,
                                const uint8_t *root, size_t root_len, int64_t at_ms,
                                const uint8_t *sig, size_t sig_len);
+
+/* The 88 signed bytes of a version 2 checkpoint (without the domain prefix). */
+void pt_audit_checkpoint2_bytes(const pt_audit_checkpoint_t *cp,
+                                uint8_t out[PT_AUDIT_CHECKPOINT2_BYTES]);
+
+/* Signs cp (version 2 when cp->seq > 0, else version 1). 0 or -1. */
+int pt_audit_checkpoint2_sign(const pt_sign_key_t *broker, const pt_audit_checkpoint_t *cp,
+                              uint8_t sig[PT_ED25519_SIG_BYTES]);
+
+/* Verifies the signature of cp (version 2 when cp->seq > 0, else version 1);
+   sig is hostile (length checked). 0 if valid. */
+int pt_audit_checkpoint2_verify(const pt_sign_key_t *broker, const pt_audit_checkpoint_t *cp,
+                                const uint8_t *sig, size_t sig_len);
+
+/* The checkpoint hash that the next checkpoint's prev_hash names:
+   SHA-256(signed bytes || sig). sig must be 64 bytes. */
+void pt_audit_checkpoint2_hash(const pt_audit_checkpoint_t *cp,
+                               const uint8_t sig[PT_ED25519_SIG_BYTES], uint8_t out[32]);
 
 /* Retention: a copy of the packed Envelope with every sealed payload's ciphertext,
    ephemeral key and nonce emptied; header bytes, header signature, recipients and
@@ -121,12 +161,34 @@ int pt_audit_verifier_event(pt_audit_verifier_t *self, int64_t event_id,
                             const pt_trail_event_t *ev, const uint8_t *prev_hash,
                             size_t prev_len, const uint8_t *hash, size_t hash_len);
 
-/* One checkpoints row, in tree_size order: signature, signer. Roots are compared
-   when the leaves reach tree_size. */
+/* One version 1 checkpoints row (seq NULL): pt_audit_verifier_checkpoint2 with
+   seq 0. */
 int pt_audit_verifier_checkpoint(pt_audit_verifier_t *self, uint64_t tree_size,
                                  const uint8_t *root, size_t root_len, int64_t at_ms,
                                  const uint8_t *signer, size_t signer_len, const uint8_t *sig,
                                  size_t sig_len);
+
+/* One checkpoints row, in (seq NULLS FIRST, tree_size) order: signature, signer;
+   for version 2 rows (seq > 0) also seq = previous seq + 1 (else "deleted or
+   inserted"), prev_hash = hash of the previous row (else "broken link"), and a
+   tree size larger than the previous checkpoint's (else "shrinks"). Roots are
+   compared when the leaves reach tree_size. prev_hash is hostile (length
+   checked); ignored when seq is 0. */
+int pt_audit_verifier_checkpoint2(pt_audit_verifier_t *self, uint64_t seq, uint64_t tree_size,
+                                  const uint8_t *root, size_t root_len, int64_t at_ms,
+                                  const uint8_t *prev_hash, size_t prev_len,
+                                  const uint8_t *signer, size_t signer_len, const uint8_t *sig,
+                                  size_t sig_len);
+
+/* A checkpoint the auditor saw earlier and kept (`verify --trusted-checkpoint`),
+   given before any checkpoints row. Its signature must verify with the pinned
+   broker key (a verifier without one: -1). The log must extend it: its root is
+   the root of the first tree_size leaves, the log holds at least that many, and
+   the checkpoints table holds the same checkpoint under the same seq; otherwise
+   findings in table "trusted" (row "seq N size M") say what is missing. 0, or -1
+   on misuse / no pinned key. */
+int pt_audit_verifier_trust(pt_audit_verifier_t *self, const pt_audit_checkpoint_t *cp,
+                            const uint8_t *sig, size_t sig_len);
 
 /* One audit_log row, in leaf_index order: index contiguous, event exists, leaf hash
    recomputed from the event, each event in the log once; roots at checkpoint sizes. */

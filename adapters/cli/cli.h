@@ -96,7 +96,12 @@ int cmd_dead_letter(int argc, char **argv);   /* cmd_deadletter.c (issue 6) */
 struct _pt_audit_verifier_t;
 int cli_audit_verify_db(const char *conninfo, struct _pt_audit_verifier_t *v, int progress);
 int cli_audit_report(struct _pt_audit_verifier_t *v, int json, double seconds);
-/* The bundle of a case (jansson json_t *), or NULL (printed). */
-void *cli_audit_export_db(const char *conninfo, const char *case_token);
+/* The bundle of a case (jansson json_t *), or NULL (printed). broker_public
+   (32 bytes, or NULL): the broker's key from the operator's key file; the bundle
+   carries it and the checkpoint must verify with it (else NULL). NULL with
+   *need_size > 0: no checkpoint in the database covers the case's last leaf yet;
+   a checkpoint of at least *need_size leaves is needed (nothing printed). */
+void *cli_audit_export_db(const char *conninfo, const char *case_token,
+                          const uint8_t *broker_public, uint64_t *need_size);
 
 #endif

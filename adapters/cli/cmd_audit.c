@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "cli_progress.h"
@@ -23,12 +24,21 @@ static const char *s_audit_help =
     "  corridors [--from T] [--until T]            counts, median time to accept, rejections\n"
     "  checkpoint [--size N]                       the latest (or size N) signed checkpoint\n"
     "  proof --leaf I [--size N] [--old-size M]    inclusion / consistency proof, checked\n"
-    "Offline (no broker):\n"
-    "  verify --db CONNINFO [--broker-key FILE]    recompute chains, the Merkle log,\n"
-    "                                              checkpoint and message signatures\n"
-    "                                              (key default: KEYS/broker/sign.pub)\n"
-    "  verify --bundle FILE [--broker-key FILE]    check an exported bundle\n"
-    "  export --case TOKEN --db CONNINFO [--format bundle|fhir] [--out FILE]\n"
+    "Offline (no broker; export asks it only for a checkpoint covering the case):\n"
+    "  verify --db CONNINFO [--broker-key FILE] [--trusted-checkpoint FILE]\n"
+    "                                              recompute chains, the Merkle log, the\n"
+    "                                              checkpoint chain, checkpoint and message\n"
+    "                                              signatures (key default:\n"
+    "                                              KEYS/broker/sign.pub); the log must extend\n"
+    "                                              the checkpoint you kept (the saved output\n"
+    "                                              of audit checkpoint --json)\n"
+    "  verify --bundle FILE [--broker-key FILE]    check an exported bundle (needs the\n"
+    "                                              broker key: the bundle's own proves nothing)\n"
+    "  export --case TOKEN --db CONNINFO [--format bundle|fhir] [--out FILE] [--wait D]\n"
+    "                                              asks the broker (socket) for a checkpoint\n"
+    "                                              covering the case when the latest does not\n"
+    "                                              (waits up to --wait, default 15s: with several\n"
+    "                                              brokers only the signer signs, at its cadence)\n"
     "Times are ISO 8601 (2025-07-15T09:00:00Z); durations like 30d, 12h, 10s.\n"
     "--json (or --json-output) prints JSON. Exit 5: verification failed.\n"
     "verify --db shows a progress line on stderr when it is a terminal (not with --json;\n"
@@ -37,7 +47,8 @@ static const char *s_audit_help =
 typedef struct {
     cli_common_t common;
     const char *as, *case_token, *org, *type, *state, *db, *bundle, *broker_key, *format, *out;
-    int64_t from_ms, until_ms, older_than_ms;
+    const char *trusted;
+    int64_t from_ms, until_ms, older_than_ms, wait_ms;
     uint64_t size, old_size, leaf;
     int has_leaf;
 } s_opts_t;
@@ -53,7 +64,8 @@ static int s_parse(int argc, char **argv, const char *cmd, s_opts_t *o)
         {"broker-key", required_argument, 0, 'k'}, {"format", required_argument, 0, 'F'},
         {"out", required_argument, 0, 'w'},       {"size", required_argument, 0, 'S'},
         {"old-size", required_argument, 0, 'M'},  {"leaf", required_argument, 0, 'l'},
-        {"json", no_argument, 0, 'j'},            CLI_COMMON_OPTIONS,
+        {"json", no_argument, 0, 'j'},            {"trusted-checkpoint", required_argument, 0, 'C'},
+        {"wait", required_argument, 0, 'W'},      CLI_COMMON_OPTIONS,
         {0, 0, 0, 0}};
     int c;
     optind = 1;
@@ -75,6 +87,11 @@ static int s_parse(int argc, char **argv, const char *cmd, s_opts_t *o)
         case 'k': o->broker_key = optarg; break;
         case 'F': o->format = optarg; break;
         case 'w': o->out = optarg; break;
+        case 'C': o->trusted = optarg; break;
+        case 'W':
+            if (puente_duration_parse(optarg, &o->wait_ms) != 0 || o->wait_ms < 0)
+                return cli_usage_error(cmd, "--wait: '%s' is not a duration", optarg);
+            break;
         case 'j': o->common.json_output = 1; break;
         case 'f':
         case 'u':
@@ -216,10 +233,26 @@ static pt_sign_key_t *s_broker_key(const s_opts_t *o)
     return k;
 }
 
+/* The checkpoint as signed; -1 if a field has the wrong length. */
+static int s_checkpoint_fields(const Puente__V1__Checkpoint *cp, pt_audit_checkpoint_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!cp || cp->root.len != 32 || (cp->seq > 0 && cp->prev_hash.len != 32))
+        return -1;
+    out->seq = cp->seq;
+    out->tree_size = cp->tree_size;
+    out->at_ms = cp->at_ms;
+    memcpy(out->root, cp->root.data, 32);
+    if (cp->seq > 0)
+        memcpy(out->prev_hash, cp->prev_hash.data, 32);
+    return 0;
+}
+
 static int s_checkpoint_ok(const pt_sign_key_t *broker, const Puente__V1__Checkpoint *cp)
 {
-    return cp && pt_audit_checkpoint_verify(broker, cp->tree_size, cp->root.data, cp->root.len,
-                                            cp->at_ms, cp->signature.data, cp->signature.len) == 0;
+    pt_audit_checkpoint_t fields;
+    return s_checkpoint_fields(cp, &fields) == 0 &&
+           pt_audit_checkpoint2_verify(broker, &fields, cp->signature.data, cp->signature.len) == 0;
 }
 
 static void s_hex_print(const char *label, ProtobufCBinaryData b)
@@ -249,20 +282,30 @@ static int s_checkpoint(s_opts_t *o)
         const Puente__V1__Checkpoint *cp = reply->checkpoint;
         int ok = s_checkpoint_ok(broker, cp);
         if (o->common.json_output) {
-            char root[65] = "";
+            /* Everything signed, so that the saved output is a trusted checkpoint
+               for `audit verify --trusted-checkpoint`. */
+            char root[65] = "", prev[65] = "", sig[129] = "";
             if (cp && cp->root.len == 32)
                 pt_hex(cp->root.data, 32, root);
+            if (cp && cp->prev_hash.len == 32)
+                pt_hex(cp->prev_hash.data, 32, prev);
+            if (cp && cp->signature.len == 64)
+                pt_hex(cp->signature.data, 64, sig);
             json_t *doc = json_object();
+            json_object_set_new(doc, "seq", json_integer(cp ? (json_int_t)cp->seq : 0));
             json_object_set_new(doc, "tree_size", json_integer(cp ? (json_int_t)cp->tree_size : 0));
             json_object_set_new(doc, "root", json_string(root));
             json_object_set_new(doc, "at_ms", json_integer(cp ? cp->at_ms : 0));
+            json_object_set_new(doc, "prev_hash", json_string(prev));
+            json_object_set_new(doc, "signature", json_string(sig));
             json_object_set_new(doc, "signature_valid", json_boolean(ok));
             cli_print_json(doc, 0);
             json_decref(doc);
         } else if (cp) {
             char at[40];
             puente_time_format(cp->at_ms, at, sizeof at);
-            printf("tree size %llu at %s\n", (unsigned long long)cp->tree_size, at);
+            printf("checkpoint %llu: tree size %llu at %s\n", (unsigned long long)cp->seq,
+                   (unsigned long long)cp->tree_size, at);
             s_hex_print("root      ", cp->root);
             printf("signature %s\n", ok ? "valid (broker key)" : "INVALID");
         }
@@ -378,24 +421,73 @@ static double s_seconds(const struct timespec *a)
     return (double)(b.tv_sec - a->tv_sec) + (double)(b.tv_nsec - a->tv_nsec) / 1e9;
 }
 
+/* Reads a trusted checkpoint: the saved output of `puente audit checkpoint --json`
+   (seq, tree_size, root, at_ms, prev_hash, signature). 0 or -1 (printed). */
+static int s_trusted_load(const char *path, pt_audit_checkpoint_t *cp, uint8_t sig[64])
+{
+    char *text = NULL;
+    size_t len = 0;
+    json_error_t jerr;
+    json_t *doc = NULL;
+    int rc = -1;
+    memset(cp, 0, sizeof *cp);
+    if (cli_read_file(path, 65536, &text, &len) != 0)
+        goto done;
+    doc = json_loadb(text, len, 0, &jerr);
+    const char *root = json_string_value(json_object_get(doc, "root"));
+    const char *prev = json_string_value(json_object_get(doc, "prev_hash"));
+    const char *signature = json_string_value(json_object_get(doc, "signature"));
+    json_t *seq = json_object_get(doc, "seq"), *size = json_object_get(doc, "tree_size"),
+           *at = json_object_get(doc, "at_ms");
+    if (!json_is_integer(seq) || json_integer_value(seq) < 1 || !json_is_integer(size) ||
+        json_integer_value(size) < 0 || !json_is_integer(at) || !root || !prev || !signature ||
+        strlen(root) != 64 || strlen(prev) != 64 || strlen(signature) != 128 ||
+        pt_unhex(root, cp->root, 32) != 0 || pt_unhex(prev, cp->prev_hash, 32) != 0 ||
+        pt_unhex(signature, sig, 64) != 0)
+        goto done;
+    cp->seq = (uint64_t)json_integer_value(seq);
+    cp->tree_size = (uint64_t)json_integer_value(size);
+    cp->at_ms = (int64_t)json_integer_value(at);
+    rc = 0;
+done:
+    if (rc != 0)
+        fprintf(stderr, "puente audit verify: %s is not a saved `puente audit checkpoint --json` "
+                        "(seq, tree_size, root, at_ms, prev_hash, signature)\n", path);
+    json_decref(doc);
+    free(text);
+    return rc;
+}
+
 static int s_verify(s_opts_t *o)
 {
     if (!o->db == !o->bundle)
         return cli_usage_error("audit verify", "give either --db CONNINFO or --bundle FILE");
+    if (o->trusted && !o->db)
+        return cli_usage_error("audit verify", "--trusted-checkpoint goes with --db");
     /* Checkpoints are checked against the broker's key: --broker-key, else
-       KEYS/broker/sign.pub when present; without either, the key recorded with the
-       first checkpoint is trusted (said on stderr: a full rewrite would pass). */
+       KEYS/broker/sign.pub when present. Without either, --db checks them against
+       the key recorded in the database itself (said on stderr); a bundle or a
+       trusted checkpoint needs the anchor. */
     pt_sign_key_t *broker = NULL;
     if (o->broker_key && !(broker = s_broker_key(o)))
         return CLI_USAGE;
+    char path[4096];
     if (!broker) {
-        char path[4096];
         snprintf(path, sizeof path, "%s/broker/sign.pub", o->common.keys);
         broker = pt_sign_key_load(path);
-        if (!broker)
-            fprintf(stderr, "puente audit: warning: no broker key (--broker-key); trusting the "
-                            "key recorded with the first checkpoint\n");
     }
+    if (!broker && (o->bundle || o->trusted)) {
+        fprintf(stderr, "puente audit verify: unanchored: pass --broker-key FILE (the broker's "
+                        "sign.pub, obtained from the operator out of band; %s is absent). A %s "
+                        "cannot vouch for itself.\n",
+                path, o->bundle ? "bundle's own key" : "trusted checkpoint");
+        return CLI_USAGE;
+    }
+    if (!broker)
+        fprintf(stderr, "puente audit verify: warning: no broker key (--broker-key FILE or %s): "
+                        "checkpoints are checked against the signer the database records, so a "
+                        "database rewritten and re-signed with another key would pass\n",
+                path);
     pt_audit_verifier_t *v = pt_audit_verifier_new(broker);
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
@@ -403,8 +495,13 @@ static int s_verify(s_opts_t *o)
     if (!v) {
         code = CLI_USAGE;
     } else if (o->db) {
-        if (cli_audit_verify_db(o->db, v,
-                                cli_progress_wanted(stderr, o->common.json_output)) != 0)
+        pt_audit_checkpoint_t trusted;
+        uint8_t sig[64];
+        if (o->trusted && (s_trusted_load(o->trusted, &trusted, sig) != 0 ||
+                           pt_audit_verifier_trust(v, &trusted, sig, 64) != 0))
+            code = CLI_USAGE;
+        else if (cli_audit_verify_db(o->db, v,
+                                     cli_progress_wanted(stderr, o->common.json_output)) != 0)
             code = CLI_UNREACHABLE;
     } else {
         char *text = NULL;
@@ -469,6 +566,44 @@ static json_t *s_fhir(json_t *bundle)
                      entries);
 }
 
+/* Asks the broker for a checkpoint of at least need leaves, signed now if none
+   exists yet, until one comes or wait_ms passed. CLI_OK or the exit code (printed). */
+static int s_export_covering(s_opts_t *o, uint64_t need)
+{
+    pt_client_t *client = NULL;
+    int code = s_connect_as(o, "audit export", &client);
+    if (code != CLI_OK) {
+        fprintf(stderr, "puente audit export: no checkpoint covers this case's last event (leaf "
+                        "%llu) yet, and the broker could not be asked to sign one\n",
+                (unsigned long long)(need - 1));
+        return code;
+    }
+    int64_t deadline = pt_now_ms() + (o->wait_ms > 0 ? o->wait_ms : 15000);
+    for (;;) {
+        Puente__V1__CheckpointReply *reply = NULL;
+        pt_reject_info_t rej;
+        pt_client_result_t rc = pt_client_checkpoint_covering(client, need, 1, &reply, &rej);
+        if (reply)
+            puente__v1__checkpoint_reply__free_unpacked(reply, NULL);
+        if (rc == PT_CLIENT_OK)
+            break;
+        if (!(rc == PT_CLIENT_REJECTED && rej.code == PUENTE__V1__REJECT_CODE__REJECT_NOT_FOUND) ||
+            pt_now_ms() >= deadline) {
+            code = cli_fail(client, rc, &rej);
+            fprintf(stderr, "puente audit export: no checkpoint covering leaf %llu of this case "
+                            "could be obtained from the broker%s\n",
+                    (unsigned long long)(need - 1),
+                    pt_now_ms() >= deadline ? " in time (--wait)" : "");
+            if (code == CLI_OK)
+                code = CLI_UNREACHABLE;
+            break;
+        }
+        usleep(200 * 1000);
+    }
+    pt_client_destroy(&client);
+    return code;
+}
+
 static int s_export(s_opts_t *o)
 {
     if (!o->case_token || !o->db)
@@ -476,7 +611,37 @@ static int s_export(s_opts_t *o)
     int fhir = o->format && strcmp(o->format, "fhir") == 0;
     if (o->format && !fhir && strcmp(o->format, "bundle") != 0)
         return cli_usage_error("audit export", "--format is bundle or fhir");
-    json_t *bundle = cli_audit_export_db(o->db, o->case_token);
+    /* The broker key from the operator's key file when there is one (--broker-key
+       or KEYS/broker/sign.pub): the checkpoint must verify with it. */
+    uint8_t broker_public[32];
+    int have_key = 0;
+    pt_sign_key_t *key = NULL;
+    if (o->broker_key && !(key = s_broker_key(o)))
+        return CLI_USAGE;
+    if (!key) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/broker/sign.pub", o->common.keys);
+        key = pt_sign_key_load(path);
+    }
+    if (key) {
+        pt_sign_key_public(key, broker_public);
+        have_key = 1;
+        pt_sign_key_destroy(&key);
+    }
+    uint64_t need = 0;
+    json_t *bundle = cli_audit_export_db(o->db, o->case_token, have_key ? broker_public : NULL,
+                                         &need);
+    if (!bundle && need > 0) {
+        int code = s_export_covering(o, need);
+        if (code != CLI_OK)
+            return code;
+        uint64_t still = 0;
+        bundle = cli_audit_export_db(o->db, o->case_token, have_key ? broker_public : NULL,
+                                     &still);
+        if (!bundle && still > 0)
+            fprintf(stderr, "puente audit export: the broker answered, but the database holds "
+                            "no checkpoint of %llu leaves\n", (unsigned long long)still);
+    }
     if (!bundle)
         return CLI_UNREACHABLE;
     json_t *doc = fhir ? s_fhir(bundle) : json_incref(bundle);

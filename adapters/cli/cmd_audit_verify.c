@@ -180,14 +180,16 @@ static void s_event_row(const PGresult *res, int row, void *arg)
 static void s_checkpoint_row(const PGresult *res, int row, void *arg)
 {
     int ok = 1;
-    size_t root_len, signer_len, sig_len;
+    size_t root_len, signer_len, sig_len, prev_len;
     int64_t size = s_int(res, row, 0, &ok);
     const uint8_t *root = s_bin(res, row, 1, &root_len);
     int64_t at = s_int(res, row, 2, &ok);
     const uint8_t *signer = s_bin(res, row, 3, &signer_len);
     const uint8_t *sig = s_bin(res, row, 4, &sig_len);
-    pt_audit_verifier_checkpoint(arg, (uint64_t)size, root, root_len, at, signer, signer_len, sig,
-                                 sig_len);
+    int64_t seq = PQgetisnull(res, row, 5) ? 0 : s_int(res, row, 5, &ok);
+    const uint8_t *prev = s_bin(res, row, 6, &prev_len);
+    pt_audit_verifier_checkpoint2(arg, seq > 0 ? (uint64_t)seq : 0, (uint64_t)size, root,
+                                  root_len, at, prev, prev_len, signer, signer_len, sig, sig_len);
 }
 
 static void s_leaf_row(const PGresult *res, int row, void *arg)
@@ -218,7 +220,9 @@ static const char *const s_queries[] = {
     "SELECT event_id, case_token, seq, kind, at_ms, actor, counterparty, message_type, "
     "message_id, detail, prev_hash, hash FROM case_events ORDER BY case_token COLLATE \"C\", seq, "
     "event_id",
-    "SELECT tree_size, root, at_ms, signer, signature FROM checkpoints ORDER BY tree_size",
+    /* Version 1 rows (seq NULL, before 013) first, then the chain in seq order. */
+    "SELECT tree_size, root, at_ms, signer, signature, seq, prev_hash FROM checkpoints "
+    "ORDER BY seq NULLS FIRST, tree_size",
     "SELECT leaf_index, event_id, leaf_hash FROM audit_log ORDER BY leaf_index",
     "SELECT size, frontier FROM audit_head",
 };
@@ -438,8 +442,10 @@ static void s_leaf_collect(const PGresult *res, int row, void *arg)
 }
 
 /* Builds the bundle of case_token (pt_audit.h, "Bundle"). NULL on failure (printed). */
-void *cli_audit_export_db(const char *conninfo, const char *case_token)
+void *cli_audit_export_db(const char *conninfo, const char *case_token,
+                          const uint8_t *broker_public, uint64_t *need_size)
 {
+    *need_size = 0;
     PGconn *conn = s_open(conninfo);
     json_t *doc = NULL;
     s_export_t x = {.events = json_array(), .messages = json_array()};
@@ -465,27 +471,70 @@ void *cli_audit_export_db(const char *conninfo, const char *case_token)
                 x.failed ? "a stored row does not decode" : "no events for this case");
         goto done;
     }
+    /* The checkpoint must cover the case's last leaf, or that event has no proof. */
+    uint64_t need = 0;
+    size_t i;
+    json_t *ev;
+    json_array_foreach(x.events, i, ev) {
+        json_t *li = json_object_get(ev, "leaf_index");
+        if (!json_is_integer(li)) {
+            fprintf(stderr, "puente audit export: event seq %lld is not in the audit log\n",
+                    (long long)json_integer_value(json_object_get(ev, "seq")));
+            goto done;
+        }
+        if ((uint64_t)json_integer_value(li) + 1 > need)
+            need = (uint64_t)json_integer_value(li) + 1;
+    }
     res = PQexecParams(conn,
-                       "SELECT tree_size, root, at_ms, signer, signature FROM checkpoints "
-                       "ORDER BY tree_size DESC LIMIT 1",
+                       "SELECT tree_size, root, at_ms, signer, signature, seq, prev_hash "
+                       "FROM checkpoints ORDER BY tree_size DESC LIMIT 1",
                        0, NULL, NULL, NULL, NULL, 1);
     int ok = 1;
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        fprintf(stderr, "puente audit export: no checkpoint yet (the broker signs one every few "
-                        "seconds)\n");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
+        (uint64_t)s_int(res, 0, 0, &ok) < need) {
+        *need_size = need;   /* the caller asks the broker for a covering checkpoint */
         goto done;
     }
     uint64_t size = (uint64_t)s_int(res, 0, 0, &ok);
-    size_t root_len, signer_len, sig_len;
+    size_t root_len, signer_len, sig_len, prev_len;
     const uint8_t *root = s_bin(res, 0, 1, &root_len);
     const uint8_t *signer = s_bin(res, 0, 3, &signer_len);
     const uint8_t *sig = s_bin(res, 0, 4, &sig_len);
+    int64_t seq = PQgetisnull(res, 0, 5) ? 0 : s_int(res, 0, 5, &ok);
+    const uint8_t *prev = s_bin(res, 0, 6, &prev_len);
+    if (root_len != 32 || signer_len != 32 || sig_len != 64 || (seq > 0 && prev_len != 32)) {
+        fprintf(stderr, "puente audit export: the latest checkpoint row is malformed\n");
+        goto done;
+    }
+    /* The broker's key: the operator's key file when there is one (the signer
+       column is only what the database says). */
+    if (broker_public) {
+        pt_audit_checkpoint_t signed_cp = {.seq = seq > 0 ? (uint64_t)seq : 0,
+                                           .tree_size = size,
+                                           .at_ms = s_int(res, 0, 2, &ok)};
+        memcpy(signed_cp.root, root, 32);
+        if (seq > 0)
+            memcpy(signed_cp.prev_hash, prev, 32);
+        pt_sign_key_t *k = pt_sign_key_from_public(broker_public, 32);
+        int valid = k && pt_audit_checkpoint2_verify(k, &signed_cp, sig, sig_len) == 0;
+        pt_sign_key_destroy(&k);
+        if (!valid) {
+            fprintf(stderr, "puente audit export: the checkpoint of %llu leaves does not verify "
+                            "with the broker's key file: refusing to export\n",
+                    (unsigned long long)size);
+            goto done;
+        }
+    }
     json_t *cp = json_object();
+    if (seq > 0)
+        json_object_set_new(cp, "seq", json_integer((json_int_t)seq));
     json_object_set_new(cp, "tree_size", json_integer((json_int_t)size));
     json_object_set_new(cp, "root", s_hex_json(root, root_len));
     json_object_set_new(cp, "at_ms", json_integer(s_int(res, 0, 2, &ok)));
+    if (seq > 0)
+        json_object_set_new(cp, "prev_hash", s_hex_json(prev, 32));
     json_object_set_new(cp, "signature", s_hex_json(sig, sig_len));
-    json_t *broker_key = s_hex_json(signer, signer_len);
+    json_t *broker_key = s_hex_json(broker_public ? broker_public : signer, 32);
     PQclear(res);
     res = NULL;
     /* Proofs need the leaves of the checkpoint's tree: O(size) once per export. */
@@ -502,8 +551,6 @@ void *cli_audit_export_db(const char *conninfo, const char *case_token)
         json_decref(broker_key);
         goto done;
     }
-    size_t i;
-    json_t *ev;
     json_array_foreach(x.events, i, ev) {
         json_t *li = json_object_get(ev, "leaf_index");
         json_t *path = json_array();

@@ -2106,6 +2106,25 @@ pt_client_result_t pt_client_checkpoint(pt_client_t *client, uint64_t tree_size,
                         (void **)out, rej);
 }
 
+pt_client_result_t pt_client_checkpoint_covering(pt_client_t *client, uint64_t covering_size,
+                                                 int sign_now,
+                                                 Puente__V1__CheckpointReply **out,
+                                                 pt_reject_info_t *rej)
+{
+    if (!client || !out || covering_size == 0)
+        return PT_CLIENT_INVALID;
+    *out = NULL;
+    Puente__V1__CheckpointRequest req = PUENTE__V1__CHECKPOINT_REQUEST__INIT;
+    req.request_id = client->next_request_id++;
+    req.covering_size = covering_size;
+    req.sign_now = sign_now != 0;
+    Puente__V1__ClientFrame frame = PUENTE__V1__CLIENT_FRAME__INIT;
+    frame.body_case = PUENTE__V1__CLIENT_FRAME__BODY_CHECKPOINT;
+    frame.checkpoint = &req;
+    return s_audit_call(client, &frame, req.request_id, PUENTE__V1__BROKER_FRAME__BODY_CHECKPOINT,
+                        (void **)out, rej);
+}
+
 pt_client_result_t pt_client_proof(pt_client_t *client, const Puente__V1__ProofRequest *req,
                                    Puente__V1__ProofReply **out, pt_reject_info_t *rej)
 {

@@ -286,9 +286,18 @@ pt_client_result_t pt_client_admin_reply(pt_client_t *client, const Puente__V1__
 
 /* The checkpoint of tree_size (0 = latest). OK: *out (caller frees with
    puente__v1__checkpoint_reply__free_unpacked(r, NULL)); verify it with
-   pt_audit_checkpoint_verify (pt_audit.h) and the broker's key. */
+   pt_audit_checkpoint2_verify (pt_audit.h: seq, tree_size, root, at_ms,
+   prev_hash) and the broker's key. */
 pt_client_result_t pt_client_checkpoint(pt_client_t *client, uint64_t tree_size,
                                         Puente__V1__CheckpointReply **out, pt_reject_info_t *rej);
+
+/* The earliest checkpoint with tree_size >= covering_size (> 0); with sign_now
+   the broker signs one now if none covers it yet and its log is that long.
+   PT_CLIENT_REJECTED with REJECT_NOT_FOUND: none yet (ask again). As above. */
+pt_client_result_t pt_client_checkpoint_covering(pt_client_t *client, uint64_t covering_size,
+                                                 int sign_now,
+                                                 Puente__V1__CheckpointReply **out,
+                                                 pt_reject_info_t *rej);
 
 /* An inclusion and/or consistency proof (see ProofRequest). OK: *out (caller frees
    with puente__v1__proof_reply__free_unpacked(r, NULL)). */

@@ -4,7 +4,13 @@
     retention keeps everything verifiable, `puente audit verify --db` passes on
     an untouched database and fails, naming the row, on each kind of tampering
     (done as superuser on a copy of the database), and an exported bundle
-    verifies offline until one byte changes. */
+    verifies offline until one byte changes. Then the checkpoint chain: the
+    events cadence ([broker] checkpoint_events), an export right after an event
+    (the broker signs a covering checkpoint on request), a bundle with no anchor
+    or re-signed with another key, and tampering with checkpoints: a deleted
+    middle one, a truncated tail (caught with --trusted-checkpoint only),
+    reordered leaves, one re-signed with another key, an inserted one, a forged
+    one named by its row. */
 #include <CUnit/Basic.h>
 #include <jansson.h>
 #include <signal.h>
@@ -15,6 +21,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "pt_audit.h"
 
 static pt_harness_t *s_h;
 static char s_out[262144], s_err[16384];
@@ -120,11 +127,15 @@ static void test_receipts_carry_leaf_indexes(void)
              "SELECT a.leaf_index FROM audit_log a JOIN case_events e ON e.event_id = a.event_id "
              "WHERE e.case_token = 'CASE-AUD-GT' AND e.kind = 'stored'");
     CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, sql), r1.leaf_index);
-    /* Every case event is in the log, once. */
-    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM case_events"),
-                    pt_harness_sql_count(s_h, "SELECT count(*) FROM audit_log"));
-    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT size FROM audit_head"),
-                    pt_harness_sql_count(s_h, "SELECT count(*) FROM audit_log"));
+    /* Every case event is in the log, once (one statement, one snapshot: the broker
+       may commit the acknowledgement's event between two queries). */
+    CU_ASSERT(pt_harness_sql_count(s_h, "SELECT count(*) FROM case_events") > 0);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT (SELECT count(*) FROM case_events) - "
+                                              "(SELECT count(*) FROM audit_log)"),
+                    0);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT (SELECT size FROM audit_head) - "
+                                              "(SELECT count(*) FROM audit_log)"),
+                    0);
     pt_client_destroy(&mx);
     pt_client_destroy(&gt);
 }
@@ -407,6 +418,268 @@ static void test_bundle_round_trip(void)
     json_decref(doc);
 }
 
+
+/* --- the checkpoint chain, cadence, export on a running broker (issue 4 follow-up) ----- */
+
+static char s_trusted_path[600];
+static long long s_trusted_seq = -1;
+
+/* Reads the JSON of the latest checkpoint (`audit checkpoint --json`) into s_out;
+   its seq, or -1. */
+static long long s_checkpoint_seq(void)
+{
+    if (s_run("audit checkpoint --json") != 0)
+        return -1;
+    json_t *doc = json_loads(s_out, 0, NULL);
+    long long seq = doc && json_is_true(json_object_get(doc, "signature_valid"))
+                        ? (long long)json_integer_value(json_object_get(doc, "seq"))
+                        : -1;
+    json_decref(doc);
+    return seq;
+}
+
+static void test_cadence_and_export_while_running(void)
+{
+    /* Events only: a checkpoint every 5 leaves, and never by time in this test. */
+    setenv("PUENTE_CHECKPOINT_SECONDS", "3600", 1);
+    setenv("PUENTE_CHECKPOINT_EVENTS", "5", 1);
+    CU_ASSERT_EQUAL_FATAL(pt_harness_broker_start(s_h), 0);
+    long long before = s_checkpoint_size();
+    CU_ASSERT_EQUAL_FATAL(before, pt_harness_sql_count(s_h, "SELECT size FROM audit_head"));
+    pt_client_t *mx = pt_harness_client(s_h, "MX-DIF", 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mx);
+    pt_receipt_info_t r;
+    /* One referral: submitted, stored, state (3 leaves < 5): no checkpoint yet. */
+    CU_ASSERT_EQUAL_FATAL(s_send(mx, "GT-PGN", "referral.request", "CASE-AUD-CAD", &r), PT_CLIENT_OK);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT size FROM audit_head"), before + 3);
+    CU_ASSERT_EQUAL(s_checkpoint_size(), before);
+    /* A second one: 6 leaves >= 5, a checkpoint of exactly the log. */
+    CU_ASSERT_EQUAL_FATAL(s_send(mx, "GT-PGN", "referral.request", "CASE-AUD-CAD2", &r), PT_CLIENT_OK);
+    long long after = s_wait_checkpoint_above(before);
+    CU_ASSERT_EQUAL(after, before + 6);
+    /* A new event, exported at once: no checkpoint covers it yet (3 leaves < 5), so
+       export asks the broker to sign one, and the bundle verifies. */
+    CU_ASSERT_EQUAL_FATAL(s_send(mx, "HN-DINAF", "referral.request", "CASE-AUD-EXP", &r), PT_CLIENT_OK);
+    CU_ASSERT_EQUAL(s_checkpoint_size(), after);
+    char path[600], args[2000];
+    snprintf(path, sizeof path, "%s/exp.bundle.json", pt_harness_dir(s_h));
+    snprintf(args, sizeof args, "audit export --case CASE-AUD-EXP --db '%s' --out %s",
+             pt_harness_conninfo(s_h), path);
+    CU_ASSERT_EQUAL(s_run(args), 0);
+    CU_ASSERT_EQUAL(s_checkpoint_size(), after + 3);
+    snprintf(args, sizeof args, "audit verify --bundle %s", path);
+    CU_ASSERT_EQUAL(s_run(args), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s_out, "verified: 3 events in 3 leaves"));
+    /* The summary's root is the checkpoint's, not SHA-256 of nothing. */
+    CU_ASSERT_PTR_NULL(strstr(s_out, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
+    /* The auditor keeps the latest checkpoint they saw. */
+    s_trusted_seq = s_checkpoint_seq();
+    CU_ASSERT_FATAL(s_trusted_seq >= 3);
+    snprintf(s_trusted_path, sizeof s_trusted_path, "%s/trusted.json", pt_harness_dir(s_h));
+    FILE *f = fopen(s_trusted_path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs(s_out, f);
+    fclose(f);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT max(seq) FROM checkpoints"), s_trusted_seq);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM checkpoints"), s_trusted_seq);
+    pt_client_destroy(&mx);
+    CU_ASSERT_EQUAL(pt_harness_broker_stop(s_h, SIGTERM), 0);
+    snprintf(args, sizeof args, "audit verify --db '%s' --trusted-checkpoint %s",
+             pt_harness_conninfo(s_h), s_trusted_path);
+    int rc = s_run(args);
+    if (rc != 0)
+        fprintf(stderr, "\nverify --trusted-checkpoint: exit %d\n%s%s", rc, s_out, s_err);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s_out, "verified:"));
+}
+
+static void test_bundle_anchor(void)
+{
+    char path[600], args[2000];
+    snprintf(path, sizeof path, "%s/exp.bundle.json", pt_harness_dir(s_h));
+    /* No anchor (no --broker-key and no KEYS/broker/sign.pub): refused. */
+    snprintf(args, sizeof args, "audit verify --bundle %s --keys %s/nowhere", path,
+             pt_harness_dir(s_h));
+    CU_ASSERT_EQUAL(s_run(args), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s_err, "unanchored: pass --broker-key"));
+    /* The same bundle re-signed with an attacker's key, the key inside: fails. */
+    pt_sign_key_t *evil = pt_sign_key_generate();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(evil);
+    json_t *doc = json_load_file(path, 0, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    json_t *cp = json_object_get(doc, "checkpoint");
+    pt_audit_checkpoint_t fields = {
+        .seq = (uint64_t)json_integer_value(json_object_get(cp, "seq")),
+        .tree_size = (uint64_t)json_integer_value(json_object_get(cp, "tree_size")),
+        .at_ms = json_integer_value(json_object_get(cp, "at_ms"))};
+    CU_ASSERT_EQUAL(pt_unhex(json_string_value(json_object_get(cp, "root")), fields.root, 32), 0);
+    CU_ASSERT_EQUAL(
+        pt_unhex(json_string_value(json_object_get(cp, "prev_hash")), fields.prev_hash, 32), 0);
+    uint8_t sig[64], pub[32];
+    char sig_hex[129], pub_hex[65];
+    CU_ASSERT_EQUAL(pt_audit_checkpoint2_sign(evil, &fields, sig), 0);
+    pt_sign_key_public(evil, pub);
+    pt_hex(sig, 64, sig_hex);
+    pt_hex(pub, 32, pub_hex);
+    json_object_set_new(cp, "signature", json_string(sig_hex));
+    json_object_set_new(doc, "broker_sign_public", json_string(pub_hex));
+    char evil_path[620];
+    snprintf(evil_path, sizeof evil_path, "%s.evil", path);
+    CU_ASSERT_EQUAL_FATAL(json_dump_file(doc, evil_path, 0), 0);
+    json_decref(doc);
+    pt_sign_key_destroy(&evil);
+    snprintf(args, sizeof args, "audit verify --bundle %s", evil_path);
+    CU_ASSERT_EQUAL(s_run(args), 5);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s_out, "not the broker's key you gave"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(s_out, "checkpoint signature does not verify"));
+    /* With the broker's key given explicitly, the genuine one verifies. */
+    snprintf(args, sizeof args, "audit verify --bundle %s --broker-key %s/broker/sign.pub", path,
+             pt_harness_keys(s_h));
+    CU_ASSERT_EQUAL(s_run(args), 0);
+}
+
+/* Recomputes audit_head from the audit_log rows left (as pt_audit_append_events does):
+   what a careful forger does after truncating the log. */
+#define S_REWRITE_HEAD                                                                            \
+    "DO $$ DECLARE f bytea := '\\x'::bytea; c bytea; b bigint; n bigint := 0; l integer; "       \
+    "r record; BEGIN FOR r IN SELECT leaf_hash FROM audit_log ORDER BY leaf_index LOOP "          \
+    "c := r.leaf_hash; b := n; WHILE (b & 1) = 1 LOOP l := length(f); "                          \
+    "c := sha256('\\x01'::bytea || substring(f FROM l - 31 FOR 32) || c); "                      \
+    "f := substring(f FROM 1 FOR l - 32); b := b >> 1; END LOOP; f := f || c; n := n + 1; "      \
+    "END LOOP; UPDATE audit_head SET size = n, frontier = f WHERE id = 1; END $$;"
+
+/* Runs sql on a copy of the database, then verify with extra arguments; returns the
+   exit status with the report in s_out. */
+static int s_tamper_copy(const char *name, const char *sql, const char *extra)
+{
+    char copy[96], stmt[256], conninfo[1400], args[2400];
+    static int n;
+    snprintf(copy, sizeof copy, "%s_c%d", pt_harness_dbname(s_h), n++);
+    snprintf(stmt, sizeof stmt, "CREATE DATABASE %s TEMPLATE %s", copy, pt_harness_dbname(s_h));
+    if (pt_harness_sql_exec(s_h, "postgres", stmt) != 0)
+        return -1;
+    CU_ASSERT_EQUAL(pt_harness_sql_exec(s_h, copy, sql), 0);
+    pt_harness_conninfo_for(s_h, copy, conninfo, sizeof conninfo);
+    snprintf(args, sizeof args, "audit verify --db '%s' %s", conninfo, extra ? extra : "");
+    int rc = s_run(args);
+    if (getenv("PUENTE_TEST_VERBOSE"))
+        fprintf(stderr, "\ntamper '%s': exit %d\n%s%s", name, rc, s_out, s_err);
+    snprintf(stmt, sizeof stmt, "DROP DATABASE %s WITH (FORCE)", copy);
+    CU_ASSERT_EQUAL(pt_harness_sql_exec(s_h, "postgres", stmt), 0);
+    return rc;
+}
+
+static void s_expect(const char *name, const char *what)
+{
+    if (!strstr(s_out, what))
+        fprintf(stderr, "\ntamper '%s': '%s' not named in:\n%s", name, what, s_out);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s_out, what));
+}
+
+static void test_verify_checkpoint_chain_tampering(void)
+{
+    CU_ASSERT_FATAL(s_trusted_seq >= 3);
+    long long last_size = pt_harness_sql_count(s_h, "SELECT max(tree_size) FROM checkpoints");
+    long long seq2_size = pt_harness_sql_count(s_h, "SELECT tree_size FROM checkpoints WHERE seq = 2");
+    char sql[2048], want[160], extra[800];
+    snprintf(extra, sizeof extra, "--trusted-checkpoint %s", s_trusted_path);
+    /* Deleted middle checkpoint. */
+    CU_ASSERT_EQUAL(s_tamper_copy("deleted middle checkpoint",
+                                  "SET session_replication_role = replica; "
+                                  "DELETE FROM checkpoints WHERE seq = 2;", NULL),
+                    5);
+    snprintf(want, sizeof want, "FAIL checkpoints row %lld: seq 3 follows seq 1", (long long)
+             pt_harness_sql_count(s_h, "SELECT tree_size FROM checkpoints WHERE seq = 3"));
+    s_expect("deleted middle checkpoint", want);
+    /* Truncated tail: every checkpoint from the trusted one on deleted, with the
+       events and leaves after the previous one, the messages left without events
+       and audit_head recomputed. Consistent in itself... */
+    snprintf(sql, sizeof sql,
+             "SET session_replication_role = replica; "
+             "CREATE TEMP TABLE cut AS SELECT tree_size AS k FROM checkpoints WHERE seq = %lld; "
+             "DELETE FROM checkpoints WHERE seq >= %lld; "
+             "DELETE FROM case_events WHERE event_id IN (SELECT event_id FROM audit_log WHERE "
+             "leaf_index >= (SELECT k FROM cut)); "
+             "DELETE FROM audit_log WHERE leaf_index >= (SELECT k FROM cut); "
+             "DELETE FROM messages m WHERE NOT EXISTS (SELECT 1 FROM case_events e WHERE "
+             "e.message_id = m.message_id); " S_REWRITE_HEAD,
+             s_trusted_seq - 1, s_trusted_seq);
+    CU_ASSERT_EQUAL(s_tamper_copy("truncated tail", sql, NULL), 0);
+    /* ...but not with the checkpoint the auditor kept. */
+    CU_ASSERT_EQUAL(s_tamper_copy("truncated tail, trusted checkpoint", sql, extra), 5);
+    snprintf(want, sizeof want, "FAIL trusted row seq %lld size %lld: the log holds", s_trusted_seq,
+             last_size);
+    s_expect("truncated tail", want);
+    s_expect("truncated tail", "its tail was truncated");
+    s_expect("truncated tail", "checkpoints were deleted");
+    /* Leaves 1 and 2 swapped in audit_log. */
+    CU_ASSERT_EQUAL(s_tamper_copy("reordered leaves",
+                                  "SET session_replication_role = replica; "
+                                  "UPDATE audit_log a SET event_id = -b.event_id, leaf_hash = "
+                                  "b.leaf_hash FROM audit_log b WHERE a.leaf_index IN (1, 2) AND "
+                                  "b.leaf_index = 3 - a.leaf_index; "
+                                  "UPDATE audit_log SET event_id = -event_id WHERE leaf_index IN "
+                                  "(1, 2);", NULL),
+                    5);
+    s_expect("reordered leaves", "FAIL audit_head row 1: frontier root differs");
+    s_expect("reordered leaves", "root differs from the Merkle root");
+    /* The latest checkpoint re-signed with another key (signer column too). */
+    pt_sign_key_t *evil = pt_sign_key_generate();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(evil);
+    pt_audit_checkpoint_t fields = {.seq = (uint64_t)s_trusted_seq};
+    {
+        char q[256];
+        snprintf(q, sizeof q, "SELECT tree_size FROM checkpoints WHERE seq = %lld", s_trusted_seq);
+        fields.tree_size = (uint64_t)pt_harness_sql_count(s_h, q);
+        snprintf(q, sizeof q, "SELECT at_ms FROM checkpoints WHERE seq = %lld", s_trusted_seq);
+        fields.at_ms = pt_harness_sql_count(s_h, q);
+    }
+    json_t *trusted = json_load_file(s_trusted_path, 0, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(trusted);
+    CU_ASSERT_EQUAL(pt_unhex(json_string_value(json_object_get(trusted, "root")), fields.root, 32), 0);
+    CU_ASSERT_EQUAL(pt_unhex(json_string_value(json_object_get(trusted, "prev_hash")),
+                             fields.prev_hash, 32), 0);
+    json_decref(trusted);
+    uint8_t sig[64], pub[32];
+    char sig_hex[129], pub_hex[65];
+    CU_ASSERT_EQUAL(pt_audit_checkpoint2_sign(evil, &fields, sig), 0);
+    pt_sign_key_public(evil, pub);
+    pt_hex(sig, 64, sig_hex);
+    pt_hex(pub, 32, pub_hex);
+    pt_sign_key_destroy(&evil);
+    snprintf(sql, sizeof sql,
+             "SET session_replication_role = replica; UPDATE checkpoints SET signer = '\\x%s', "
+             "signature = '\\x%s' WHERE seq = %lld;", pub_hex, sig_hex, s_trusted_seq);
+    CU_ASSERT_EQUAL(s_tamper_copy("re-signed checkpoint", sql, NULL), 5);
+    snprintf(want, sizeof want, "FAIL checkpoints row %lld: signer is not the broker's key",
+             (long long)fields.tree_size);
+    s_expect("re-signed checkpoint", want);
+    /* An inserted checkpoint (a copy of seq 2, one leaf smaller, numbered after the last). */
+    CU_ASSERT_EQUAL(s_tamper_copy("inserted checkpoint",
+                                  "SET session_replication_role = replica; "
+                                  "INSERT INTO checkpoints (tree_size, root, at_ms, signer, "
+                                  "signature, seq, prev_hash) SELECT tree_size - 1, root, at_ms, "
+                                  "signer, signature, (SELECT max(seq) + 1 FROM checkpoints), "
+                                  "prev_hash FROM checkpoints WHERE seq = 2;", NULL),
+                    5);
+    snprintf(want, sizeof want, "FAIL checkpoints row %lld: tree size %lld does not grow",
+             seq2_size - 1, seq2_size - 1);
+    s_expect("inserted checkpoint", want);
+    s_expect("inserted checkpoint", "broken link");
+    s_expect("inserted checkpoint", "signature does not verify");
+    /* The forged checkpoint names its row. */
+    CU_ASSERT_EQUAL(s_tamper_copy("forged checkpoint",
+                                  "SET session_replication_role = replica; "
+                                  "UPDATE checkpoints SET root = sha256(root) WHERE seq = 1;", NULL),
+                    5);
+    snprintf(want, sizeof want, "FAIL checkpoints row %lld: signature does not verify",
+             (long long)pt_harness_sql_count(s_h, "SELECT tree_size FROM checkpoints WHERE seq = 1"));
+    s_expect("forged checkpoint", want);
+    /* A trusted checkpoint that is not a checkpoint file: usage error. */
+    CU_ASSERT_EQUAL(s_tamper_copy("bad trusted file", "SELECT 1;", "--trusted-checkpoint /dev/null"),
+                    1);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -420,6 +693,11 @@ int main(void)
     CU_add_test(s, "verify --db: untouched database verifies", test_verify_untouched);
     CU_add_test(s, "verify --db: each tampering fails and is named", test_verify_names_tampering);
     CU_add_test(s, "bundle: export, verify offline, flip a byte", test_bundle_round_trip);
+    CU_add_test(s, "cadence by events; export right after an event; trusted checkpoint",
+                test_cadence_and_export_while_running);
+    CU_add_test(s, "bundle: no anchor, or re-signed with another key, fails", test_bundle_anchor);
+    CU_add_test(s, "verify --db: checkpoint chain tampering is named",
+                test_verify_checkpoint_chain_tampering);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failures = CU_get_number_of_failures();

@@ -257,6 +257,169 @@ static void test_verifier(void)
     pt_audit_verifier_destroy(&v);   /* no-op on NULL */
 }
 
+
+/* --- the checkpoint chain (version 2) ------------------------------------------------- */
+
+typedef struct {
+    pt_audit_checkpoint_t cp;
+    uint8_t sig[64];
+} s_signed_cp_t;
+
+/* Signs a chain of checkpoints of the synthetic log at sizes[0..n), seq 1.., each
+   linked to the previous one, by key. */
+static void s_chain(const uint64_t *sizes, size_t n, const pt_sign_key_t *key, s_signed_cp_t *out)
+{
+    pt_merkle_hash_t leaves[S_N];
+    for (int i = 0; i < S_N; i++)
+        memcpy(leaves[i], s_log[i].leaf, 32);
+    uint8_t prev[32] = {0};
+    for (size_t i = 0; i < n; i++) {
+        memset(&out[i], 0, sizeof out[i]);
+        out[i].cp.seq = i + 1;
+        out[i].cp.tree_size = sizes[i];
+        out[i].cp.at_ms = 5000 + (int64_t)i;
+        pt_merkle_root(leaves, (size_t)sizes[i], out[i].cp.root);
+        memcpy(out[i].cp.prev_hash, prev, 32);
+        CU_ASSERT_EQUAL(pt_audit_checkpoint2_sign(key, &out[i].cp, out[i].sig), 0);
+        pt_audit_checkpoint2_hash(&out[i].cp, out[i].sig, prev);
+    }
+}
+
+/* Feeds the synthetic log's first n_leaves leaves with the checkpoints cps (in the
+   order given) and an optional trusted checkpoint; returns the findings count and
+   whether one of them contains expect (in table). */
+static size_t s_chain_verify(const s_signed_cp_t *cps, size_t n_cps, size_t n_leaves,
+                             const s_signed_cp_t *trusted, const char *table, const char *expect,
+                             int *found)
+{
+    pt_audit_verifier_t *v = pt_audit_verifier_new(s_broker);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v);
+    if (trusted)
+        CU_ASSERT_EQUAL(pt_audit_verifier_trust(v, &trusted->cp, trusted->sig, 64), 0);
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < n_leaves; i++) {
+            const s_ev_t *e = &s_log[i];
+            if (strcmp(e->token, pass == 0 ? "C-A" : "C-B") != 0)
+                continue;
+            pt_trail_event_t t = s_trail(e);
+            CU_ASSERT_EQUAL(pt_audit_verifier_event(v, e->event_id, &t, e->prev, 32, e->hash, 32), 0);
+        }
+    uint8_t signer[32];
+    pt_sign_key_public(s_broker, signer);
+    for (size_t i = 0; i < n_cps; i++)
+        CU_ASSERT_EQUAL(pt_audit_verifier_checkpoint2(v, cps[i].cp.seq, cps[i].cp.tree_size,
+                                                      cps[i].cp.root, 32, cps[i].cp.at_ms,
+                                                      cps[i].cp.prev_hash, 32, signer, 32,
+                                                      cps[i].sig, 64),
+                        0);
+    pt_merkle_frontier_t f;
+    pt_merkle_frontier_init(&f);
+    for (size_t i = 0; i < n_leaves; i++) {
+        CU_ASSERT_EQUAL(pt_audit_verifier_leaf(v, i, s_log[i].event_id, s_log[i].leaf, 32), 0);
+        pt_merkle_frontier_append(&f, s_log[i].leaf);
+    }
+    uint8_t stored[64 * 32];
+    size_t at = 0;
+    for (int level = 63; level >= 0; level--)
+        if (f.size & ((uint64_t)1 << level)) {
+            memcpy(stored + at, f.nodes[level], 32);
+            at += 32;
+        }
+    CU_ASSERT_EQUAL(pt_audit_verifier_head(v, n_leaves, stored, at), 0);
+    CU_ASSERT_EQUAL(pt_audit_verifier_finish(v), 0);
+    *found = 0;
+    for (size_t i = 0; i < pt_audit_verifier_kept(v); i++) {
+        const pt_audit_finding_t *x = pt_audit_verifier_finding(v, i);
+        if (getenv("PUENTE_TEST_VERBOSE"))
+            fprintf(stderr, "  %s %s: %s\n", x->table, x->row, x->problem);
+        if (expect && strcmp(x->table, table) == 0 && strstr(x->problem, expect))
+            *found = 1;
+    }
+    size_t n = pt_audit_verifier_count(v);
+    pt_audit_verifier_destroy(&v);
+    return n;
+}
+
+static void test_checkpoint_chain(void)
+{
+    s_build_log();
+    /* Known layout of the 88 signed bytes. */
+    pt_audit_checkpoint_t k = {.seq = 0x0102, .tree_size = 0x0304, .at_ms = 0x0506};
+    memset(k.root, 0xab, 32);
+    memset(k.prev_hash, 0xcd, 32);
+    uint8_t bytes[PT_AUDIT_CHECKPOINT2_BYTES];
+    pt_audit_checkpoint2_bytes(&k, bytes);
+    CU_ASSERT_EQUAL(bytes[6], 0x01);
+    CU_ASSERT_EQUAL(bytes[7], 0x02);
+    CU_ASSERT_EQUAL(bytes[15], 0x04);
+    CU_ASSERT_EQUAL(bytes[16], 0xab);
+    CU_ASSERT_EQUAL(bytes[55], 0x06);
+    CU_ASSERT_EQUAL(bytes[56], 0xcd);
+    CU_ASSERT_EQUAL(bytes[87], 0xcd);
+    /* Version 2 signatures cover seq and prev_hash; version 1 ones do not pass as 2. */
+    uint8_t sig[64];
+    CU_ASSERT_EQUAL(pt_audit_checkpoint2_sign(s_broker, &k, sig), 0);
+    CU_ASSERT_EQUAL(pt_audit_checkpoint2_verify(s_broker, &k, sig, 64), 0);
+    k.seq++;
+    CU_ASSERT_NOT_EQUAL(pt_audit_checkpoint2_verify(s_broker, &k, sig, 64), 0);
+    k.seq--;
+    k.prev_hash[31] ^= 1;
+    CU_ASSERT_NOT_EQUAL(pt_audit_checkpoint2_verify(s_broker, &k, sig, 64), 0);
+    k.prev_hash[31] ^= 1;
+    CU_ASSERT_NOT_EQUAL(pt_audit_checkpoint2_verify(s_broker, &k, sig, 63), 0);
+    uint8_t v1[64];
+    CU_ASSERT_EQUAL(pt_audit_checkpoint_sign(s_broker, k.tree_size, k.root, k.at_ms, v1), 0);
+    CU_ASSERT_NOT_EQUAL(pt_audit_checkpoint2_verify(s_broker, &k, v1, 64), 0);
+    k.seq = 0;
+    CU_ASSERT_EQUAL(pt_audit_checkpoint2_verify(s_broker, &k, v1, 64), 0);
+
+    static const uint64_t sizes[3] = {2, 4, 5};
+    s_signed_cp_t cps[3];
+    s_chain(sizes, 3, s_broker, cps);
+    int found = 0;
+    CU_ASSERT_EQUAL(s_chain_verify(cps, 3, S_N, NULL, NULL, NULL, &found), 0);
+    /* A deleted middle checkpoint: a gap in seq. */
+    s_signed_cp_t gap[2] = {cps[0], cps[2]};
+    CU_ASSERT(s_chain_verify(gap, 2, S_N, NULL, "checkpoints", "seq 3 follows seq 1", &found) >= 1);
+    CU_ASSERT(found);
+    /* A checkpoint re-numbered to close the gap: the link breaks (and its signature). */
+    s_signed_cp_t renumbered[2] = {cps[0], cps[2]};
+    renumbered[1].cp.seq = 2;
+    CU_ASSERT(s_chain_verify(renumbered, 2, S_N, NULL, "checkpoints", "broken link", &found) >= 2);
+    CU_ASSERT(found);
+    /* A chain whose sizes shrink, properly signed: named. */
+    static const uint64_t shrinking[3] = {2, 5, 4};
+    s_signed_cp_t shrink[3];
+    s_chain(shrinking, 3, s_broker, shrink);
+    CU_ASSERT_EQUAL(s_chain_verify(shrink, 3, S_N, NULL, "checkpoints", "the log shrank", &found), 1);
+    CU_ASSERT(found);
+    /* An inserted checkpoint signed by another key. */
+    pt_sign_key_t *other = pt_sign_key_generate();
+    s_signed_cp_t forged[3];
+    s_chain(sizes, 3, other, forged);
+    s_signed_cp_t inserted[4] = {cps[0], cps[1], cps[2], forged[2]};
+    inserted[3].cp.seq = 4;
+    CU_ASSERT(s_chain_verify(inserted, 4, S_N, NULL, "checkpoints", "signature does not verify",
+                             &found) >= 2);
+    CU_ASSERT(found);
+    /* The trusted checkpoint: the whole log extends it... */
+    CU_ASSERT_EQUAL(s_chain_verify(cps, 3, S_N, &cps[2], NULL, NULL, &found), 0);
+    CU_ASSERT_EQUAL(s_chain_verify(cps, 3, S_N, &cps[1], NULL, NULL, &found), 0);
+    /* ...a truncated tail (last checkpoint and leaf gone, consistent otherwise) does not. */
+    CU_ASSERT_EQUAL(s_chain_verify(cps, 2, 4, NULL, NULL, NULL, &found), 0);
+    CU_ASSERT(s_chain_verify(cps, 2, 4, &cps[2], "trusted", "tail was truncated", &found) >= 2);
+    CU_ASSERT(found);
+    s_chain_verify(cps, 2, 4, &cps[2], "trusted", "no checkpoint seq 3", &found);
+    CU_ASSERT(found);
+    /* A trusted checkpoint signed by another key is refused. */
+    CU_ASSERT(s_chain_verify(cps, 3, S_N, &forged[2], "trusted", "does not verify", &found) >= 1);
+    CU_ASSERT(found);
+    pt_audit_verifier_t *nopin = pt_audit_verifier_new(NULL);
+    CU_ASSERT_EQUAL(pt_audit_verifier_trust(nopin, &cps[0].cp, cps[0].sig, 64), -1);
+    pt_audit_verifier_destroy(&nopin);
+    pt_sign_key_destroy(&other);
+}
+
 /* --- retention ---------------------------------------------------------------------------- */
 
 static void test_strip_payloads(void)
@@ -356,6 +519,26 @@ static char *s_bundle(void)
     return text;
 }
 
+static size_t s_bundle_findings(const char *text, size_t len, const pt_sign_key_t *pin);
+
+/* The bundle with its checkpoint re-signed by key (and key's public key in it). */
+static char *s_bundle_resigned(const char *text, const pt_sign_key_t *key)
+{
+    json_t *doc = json_loads(text, 0, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    json_t *cp = json_object_get(doc, "checkpoint");
+    uint8_t root[32], pub[32], sig[64];
+    CU_ASSERT_EQUAL_FATAL(pt_unhex(json_string_value(json_object_get(cp, "root")), root, 32), 0);
+    pt_audit_checkpoint_sign(key, (uint64_t)json_integer_value(json_object_get(cp, "tree_size")),
+                             root, json_integer_value(json_object_get(cp, "at_ms")), sig);
+    pt_sign_key_public(key, pub);
+    json_object_set_new(cp, "signature", s_hexj(sig, 64));
+    json_object_set_new(doc, "broker_sign_public", s_hexj(pub, 32));
+    char *out = json_dumps(doc, 0);
+    json_decref(doc);
+    return out;
+}
+
 static size_t s_bundle_findings(const char *text, size_t len, const pt_sign_key_t *pin)
 {
     pt_audit_verifier_t *v = pt_audit_verifier_new(pin);
@@ -372,10 +555,21 @@ static void test_bundle_round_trip_and_flips(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(text);
     size_t len = strlen(text);
     CU_ASSERT_EQUAL(s_bundle_findings(text, len, s_broker), 0);
-    CU_ASSERT_EQUAL(s_bundle_findings(text, len, NULL), 0);
+    /* No anchor: refused (the bundle's own key proves nothing). */
+    pt_audit_verifier_t *unanchored = pt_audit_verifier_new(NULL);
+    CU_ASSERT_EQUAL(pt_audit_bundle_verify(unanchored, text, len), 0);
+    CU_ASSERT_EQUAL(pt_audit_verifier_count(unanchored), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pt_audit_verifier_finding(unanchored, 0)->problem, "unanchored"));
+    pt_audit_verifier_destroy(&unanchored);
     /* Another pinned key: refused. */
     pt_sign_key_t *other = pt_sign_key_generate();
     CU_ASSERT(s_bundle_findings(text, len, other) >= 1);
+    /* Re-signed with another key (an attacker's), its key inside: refused under the
+       broker's key, and only that key's own holder would accept it. */
+    char *resigned = s_bundle_resigned(text, other);
+    CU_ASSERT(s_bundle_findings(resigned, strlen(resigned), s_broker) >= 2);
+    CU_ASSERT_EQUAL(s_bundle_findings(resigned, strlen(resigned), other), 0);
+    free(resigned);
     pt_sign_key_destroy(&other);
     /* Every single-byte change that is not whitespace fails. */
     size_t flips = 0, caught = 0;
@@ -384,7 +578,7 @@ static void test_bundle_round_trip_and_flips(void)
             continue;
         text[i] ^= 0x01;
         flips++;
-        if (s_bundle_findings(text, len, NULL) > 0)
+        if (s_bundle_findings(text, len, s_broker) > 0)
             caught++;
         else
             fprintf(stderr, "\nflip at %zu not caught: ...%.30s...\n", i, text + (i > 10 ? i - 10 : 0));
@@ -392,6 +586,24 @@ static void test_bundle_round_trip_and_flips(void)
     }
     CU_ASSERT(flips > 500);
     CU_ASSERT_EQUAL(caught, flips);
+    /* What a bundle proves: the chain from seq 1 without a gap. Dropping a middle
+       event fails; dropping the last events is a shorter trail that still verifies
+       (the documented limit, README "Auditing": absence is not proven). */
+    json_t *doc = json_loads(text, 0, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    json_t *events = json_object_get(doc, "events");
+    CU_ASSERT_EQUAL_FATAL(json_array_size(events), 3);
+    json_t *copy = json_deep_copy(doc);
+    json_array_remove(json_object_get(copy, "events"), 1);
+    char *middle = json_dumps(copy, 0);
+    CU_ASSERT(s_bundle_findings(middle, strlen(middle), s_broker) >= 1);
+    json_decref(copy);
+    json_array_remove(events, 2);
+    char *tail = json_dumps(doc, 0);
+    CU_ASSERT_EQUAL(s_bundle_findings(tail, strlen(tail), s_broker), 0);
+    free(middle);
+    free(tail);
+    json_decref(doc);
     free(text);
 }
 
@@ -408,7 +620,7 @@ static void test_bundle_hostile(void)
         "{\"format\":\"puente.audit.bundle.v1\",\"case_token\":\"C\\u0000D\"}",
     };
     for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++)
-        CU_ASSERT(s_bundle_findings(inputs[i], strlen(inputs[i]), NULL) >= 1);
+        CU_ASSERT(s_bundle_findings(inputs[i], strlen(inputs[i]), s_broker) >= 1);
     /* Deep nesting and random bytes. */
     size_t depth = 100000;
     char *deep = malloc(2 * depth + 1);
@@ -416,11 +628,11 @@ static void test_bundle_hostile(void)
     memset(deep, '[', depth);
     memset(deep + depth, ']', depth);
     deep[2 * depth] = '\0';
-    CU_ASSERT(s_bundle_findings(deep, 2 * depth, NULL) >= 1);
+    CU_ASSERT(s_bundle_findings(deep, 2 * depth, s_broker) >= 1);
     free(deep);
     uint8_t noise[4096];
     pt_random(noise, sizeof noise);
-    CU_ASSERT(s_bundle_findings((const char *)noise, sizeof noise, NULL) >= 1);
+    CU_ASSERT(s_bundle_findings((const char *)noise, sizeof noise, s_broker) >= 1);
     /* A valid bundle with its events' hex in upper case or its proof cut short. */
     s_build_log();
     char *text = s_bundle();
@@ -429,13 +641,13 @@ static void test_bundle_hostile(void)
     json_t *ev0 = json_array_get(json_object_get(doc, "events"), 0);
     json_array_clear(json_object_get(ev0, "inclusion"));
     char *cut = json_dumps(doc, 0);
-    CU_ASSERT(s_bundle_findings(cut, strlen(cut), NULL) >= 1);
+    CU_ASSERT(s_bundle_findings(cut, strlen(cut), s_broker) >= 1);
     json_object_set_new(ev0, "seq", json_integer(INT64_MAX));
     char *big = json_dumps(doc, 0);
-    CU_ASSERT(s_bundle_findings(big, strlen(big), NULL) >= 1);
+    CU_ASSERT(s_bundle_findings(big, strlen(big), s_broker) >= 1);
     json_object_set_new(doc, "events", json_array());
     char *empty = json_dumps(doc, 0);
-    CU_ASSERT(s_bundle_findings(empty, strlen(empty), NULL) >= 1);
+    CU_ASSERT(s_bundle_findings(empty, strlen(empty), s_broker) >= 1);
     free(cut);
     free(big);
     free(empty);
@@ -543,6 +755,8 @@ int main(void)
     CU_add_test(s, "frontier as stored in audit_head", test_frontier_decode);
     CU_add_test(s, "checkpoint signature", test_checkpoint_signature);
     CU_add_test(s, "verifier: clean log, then each tampering", test_verifier);
+    CU_add_test(s, "checkpoint chain: gaps, links, shrinking, trusted checkpoint",
+                test_checkpoint_chain);
     CU_add_test(s, "retention strips payload bytes only", test_strip_payloads);
     CU_add_test(s, "bundle round trip; every byte flip fails", test_bundle_round_trip_and_flips);
     CU_add_test(s, "bundle parse under hostile input", test_bundle_hostile);
