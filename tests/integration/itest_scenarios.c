@@ -170,6 +170,33 @@ static void s_trail(const char *case_token, char *kinds, size_t kinds_cap, char 
     json_decref(doc);
 }
 
+/* The same state events as s_trail's, read from the table `puente trail --case C`
+   prints (columns SEQ TIME EVENT TYPE "ACTOR -> COUNTERPARTY" MESSAGE HASH). */
+static void s_trail_text_states(const char *case_token, char *states, size_t cap)
+{
+    states[0] = '\0';
+    int rc = s_cli("trail --case %s", case_token);
+    s_expect(rc, 0, "trail (table)");
+    char *save = NULL;
+    int line_no = 0;
+    for (char *line = strtok_r(s_out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (line_no++ == 0) {
+            CU_ASSERT_EQUAL(strncmp(line, "SEQ ", 4), 0);
+            continue;
+        }
+        char kind[64], type[64], actor[64], counterparty[256];
+        if (sscanf(line, "%*s %*s %63s %63s %63s -> %255s", kind, type, actor, counterparty) != 4) {
+            CU_FAIL("trail line does not parse");
+            continue;
+        }
+        if (strncmp(kind, "state:", 6) != 0)
+            continue;
+        size_t used = strlen(states);
+        snprintf(states + used, cap - used, "%s%s %s %s>%s", used ? "; " : "", kind, type, actor,
+                 counterparty);
+    }
+}
+
 /* The last "state:" event of the trail (the final lifecycle state). */
 static const char *s_last_state(const char *kinds, char *out, size_t cap)
 {
@@ -271,6 +298,9 @@ static void test_referral_scenario(void)
 
     char kinds[4096], states[4096], last[64];
     s_trail(c, kinds, sizeof kinds, states, sizeof states);
+    char table_states[4096];
+    s_trail_text_states(c, table_states, sizeof table_states);
+    S_ASSERT_STR(table_states, states);
     CU_ASSERT_STRING_EQUAL(s_last_state(kinds, last, sizeof last), "state:done");
     /* delivered: the broker's event names the organisation it reached as actor. */
     S_ASSERT_STR(states, "state:submitted referral.request MX-DIF>GT-PGN; "
@@ -368,6 +398,9 @@ static void test_tracing_scenario(void)
 
     char kinds[4096], states[4096], last[64];
     s_trail(c, kinds, sizeof kinds, states, sizeof states);
+    char table_states[4096];
+    s_trail_text_states(c, table_states, sizeof table_states);
+    S_ASSERT_STR(table_states, states);
     CU_ASSERT_STRING_EQUAL(s_last_state(kinds, last, sizeof last), "state:closed");
     CU_ASSERT_STRING_EQUAL(states, "state:open tracing.request US-ORR>GT-PGN,HN-DINAF,SV-CONNA; "
                                    "state:possible_match tracing.match HN-DINAF>US-ORR; "
@@ -485,6 +518,9 @@ static void test_return_scenario(void)
 
     char kinds[4096], states[4096], last[64];
     s_trail(c, kinds, sizeof kinds, states, sizeof states);
+    char table_states[4096];
+    s_trail_text_states(c, table_states, sizeof table_states);
+    S_ASSERT_STR(table_states, states);
     CU_ASSERT_STRING_EQUAL(s_last_state(kinds, last, sizeof last), "state:closed");
     CU_ASSERT_STRING_EQUAL(states, "state:notified return.notice MX-DIF>HN-DINAF; "
                                    "state:arrived return.arrival HN-DINAF>MX-DIF; "
@@ -578,6 +614,13 @@ static void test_agreement_field_set(void)
     S_ASSERT_STR(got, "referral.request<US-ORR");
 }
 
+/* `puente trail --help` explains the awaiting-acknowledgement line. */
+static void test_trail_help(void)
+{
+    CU_ASSERT_EQUAL(s_cli("trail --help"), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s_out, "\n  awaiting acknowledgement: GT-PGN, HN-DINAF\n"));
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -590,6 +633,7 @@ int main(void)
     CU_add_test(suite, "purpose outside the agreement (CLI)", test_purpose_outside_agreement);
     CU_add_test(suite, "agreement add --fields refuses a field outside (CLI)",
                 test_agreement_field_set);
+    CU_add_test(suite, "trail --help names the awaiting acknowledgement line", test_trail_help);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
