@@ -587,7 +587,7 @@ static const char s_ex_reintegration_plan[] =
     "  \"return_id\": \"TEST-RET-MX-DIF-2025-0019\",\n"
     "  \"plan_id\": \"TEST-PLAN-GT-2025-0019\",\n"
     "  \"version\": 1,\n"
-    "  \"child_participated\": true,\n"
+    "  \"child_participation\": \"CHILD_PARTICIPATION_YES\",\n"
     "  \"objectives\": [\"Re-enrol in secondary school\", \"Psychosocial recovery\", \"Family livelihood support\"],\n"
     "  \"actions\": [\n"
     "    {\n"

@@ -11,7 +11,10 @@ static const char *s_help =
     "Shows the case's events: seq, time (UTC), event, type, actor -> counterparty,\n"
     "message id (short) and event hash (first 16 hex digits). --json-output gives full\n"
     "values. Default identity: operator (keys in KEYS/operator); an organisation sees\n"
-    "the trail of cases it is party to.\n" CLI_COMMON_HELP;
+    "the trail of cases it is party to. While a consent withdrawal or erasure request\n"
+    "of the case waits for recipients to acknowledge it, a last line names them:\n"
+    "  awaiting acknowledgement: GT-PGN, HN-DINAF\n"
+    "(pending_acknowledgement in --json-output).\n" CLI_COMMON_HELP;
 
 static json_t *s_hex_json(ProtobufCBinaryData b)
 {

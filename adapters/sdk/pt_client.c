@@ -1084,6 +1084,11 @@ pt_client_result_t pt_sdk_seal(const char *org, const pt_keyset_t *me, const pt_
         snprintf(err, err_len, "body is not a valid %s message", type->name);
         goto error;
     }
+    char rule[200];
+    if (puente_payload_check(type->name, check, rule, sizeof rule) != 0) {
+        snprintf(err, err_len, "refused before sealing: %s", rule);
+        goto error;
+    }
     if (!entries) {
         snprintf(err, err_len, "refused before sealing: agreements unavailable");
         goto error;

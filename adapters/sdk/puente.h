@@ -359,6 +359,17 @@ const Puente__V1__FieldSet *puente_field_set_for(Puente__V1__AgreementSpec *cons
                                                  const char *message_type, const char *purpose,
                                                  const char *agreement_id, int64_t now_ms);
 
+/* Payload rules the broker cannot check (it never reads payloads), applied by
+   the sending SDK before sealing (pt_client_send, the outbox). Today:
+   reintegration.plan needs version >= 1 and child_participation other than
+   UNSPECIFIED, and the deprecated child_participated may be true only with
+   CHILD_PARTICIPATION_YES. Whether a plan's version grows from one plan to the
+   next is not checked (the header carries no plan version; see README "Case
+   lifecycles"). 0 if body passes (any other type passes), else -1 with the
+   reason in why (may be NULL). */
+int puente_payload_check(const char *message_type, const ProtobufCMessage *body, char *why,
+                         size_t why_len);
+
 /* Parses a LegalBasis name: "consent", "vital_interests", ..., or the full enum
    name "LEGAL_BASIS_CONSENT". -1 if unknown, else the enum value. */
 int puente_legal_basis_parse(const char *text);

@@ -8,6 +8,7 @@
 #include "pt_json.h"
 #include "puente.h"
 #include "referral.pb-c.h"
+#include "reintegration.pb-c.h"
 #include "tracing.pb-c.h"
 
 static ProtobufCMessage *s_example(const char *type_name)
@@ -143,6 +144,119 @@ static void test_possible_match(void)
     protobuf_c_message_free_unpacked(body, NULL);
 }
 
+/* Every field path of d with its type ("path:type", nested messages flattened),
+   space-separated, in field order. */
+static void s_flatten(const ProtobufCMessageDescriptor *d, const char *prefix, int depth,
+                      char *out, size_t cap)
+{
+    CU_ASSERT_FATAL(depth < 8);
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        char path[200];
+        snprintf(path, sizeof path, "%s%s%s", prefix, prefix[0] ? "." : "", f->name);
+        const char *type = "other";
+        switch (f->type) {
+        case PROTOBUF_C_TYPE_STRING: type = "string"; break;
+        case PROTOBUF_C_TYPE_DOUBLE: type = "double"; break;
+        case PROTOBUF_C_TYPE_ENUM:
+            type = ((const ProtobufCEnumDescriptor *)f->descriptor)->short_name;
+            break;
+        case PROTOBUF_C_TYPE_MESSAGE:
+            type = ((const ProtobufCMessageDescriptor *)f->descriptor)->short_name;
+            break;
+        default: break;
+        }
+        size_t used = strlen(out);
+        snprintf(out + used, cap - used, "%s%s:%s%s", used ? " " : "", path, type,
+                 f->label == PROTOBUF_C_LABEL_REPEATED ? "[]" : "");
+        if (f->type == PROTOBUF_C_TYPE_MESSAGE)
+            s_flatten(f->descriptor, path, depth + 1, out, cap);
+    }
+}
+
+/* The whole PossibleMatch, pinned: any field added to it (given_name, phone,
+   address, a nested message...) fails here and must be argued for in review,
+   because a possible match never carries the other side's personal data. */
+static void test_possible_match_fields_pinned(void)
+{
+    char fields[2048] = "";
+    s_flatten(&puente__v1__possible_match__descriptor, "", 0, fields, sizeof fields);
+    CU_ASSERT_STRING_EQUAL(fields, "tracing_request_id:string trace_id:string "
+                                   "candidate_token:string score:double likelihood:string "
+                                   "comparison:FieldComparison[] comparison.field_name:string "
+                                   "comparison.match:FieldMatch");
+    /* The flattening sees nested fields: ChildIdentity's would show. */
+    char child[2048] = "";
+    s_flatten(&puente__v1__child_identity__descriptor, "", 0, child, sizeof child);
+    CU_ASSERT_PTR_NOT_NULL(strstr(child, "name_first:string"));
+}
+
+static Puente__V1__ReintegrationPlan *s_plan(void)
+{
+    return (Puente__V1__ReintegrationPlan *)s_example("reintegration.plan");
+}
+
+/* reintegration.plan: versioned (>= 1) and child participation recorded. */
+static void test_plan_rules(void)
+{
+    char why[200];
+    /* `puente example reintegration.plan` passes and records participation. */
+    Puente__V1__ReintegrationPlan *plan = s_plan();
+    CU_ASSERT_EQUAL(plan->version, 1);
+    CU_ASSERT_EQUAL(plan->child_participation,
+                    PUENTE__V1__CHILD_PARTICIPATION__CHILD_PARTICIPATION_YES);
+    CU_ASSERT_EQUAL(puente_payload_check("reintegration.plan", &plan->base, why, sizeof why), 0);
+    CU_ASSERT_STRING_EQUAL(why, "");
+    /* Version 0 is refused. */
+    plan->version = 0;
+    CU_ASSERT_EQUAL(puente_payload_check("reintegration.plan", &plan->base, why, sizeof why), -1);
+    CU_ASSERT_STRING_EQUAL(why, "reintegration.plan: version must be 1 or more (plans are "
+                                "versioned)");
+    plan->version = 2;
+    CU_ASSERT_EQUAL(puente_payload_check("reintegration.plan", &plan->base, why, sizeof why), 0);
+    /* Not recorded is refused, whatever the deprecated bool says. */
+    plan->child_participation = PUENTE__V1__CHILD_PARTICIPATION__CHILD_PARTICIPATION_UNSPECIFIED;
+    plan->child_participated = 1;
+    CU_ASSERT_EQUAL(puente_payload_check("reintegration.plan", &plan->base, why, sizeof why), -1);
+    CU_ASSERT_STRING_EQUAL(why, "reintegration.plan: child_participation must be recorded "
+                                "(CHILD_PARTICIPATION_YES, _NO or _NOT_APPROPRIATE)");
+    plan->child_participated = 0;
+    CU_ASSERT_EQUAL(puente_payload_check("reintegration.plan", &plan->base, why, sizeof why), -1);
+    /* A number outside the enum (proto3 enums are open) is not a recorded answer. */
+    plan->child_participation = (Puente__V1__ChildParticipation)7;
+    CU_ASSERT_EQUAL(puente_payload_check("reintegration.plan", &plan->base, why, sizeof why), -1);
+    /* NO and NOT_APPROPRIATE are answers. */
+    plan->child_participation = PUENTE__V1__CHILD_PARTICIPATION__CHILD_PARTICIPATION_NO;
+    CU_ASSERT_EQUAL(puente_payload_check("reintegration.plan", &plan->base, why, sizeof why), 0);
+    plan->child_participation =
+        PUENTE__V1__CHILD_PARTICIPATION__CHILD_PARTICIPATION_NOT_APPROPRIATE;
+    CU_ASSERT_EQUAL(puente_payload_check("reintegration.plan", &plan->base, why, sizeof why), 0);
+    /* The deprecated bool may not contradict the answer... */
+    plan->child_participated = 1;
+    CU_ASSERT_EQUAL(puente_payload_check("reintegration.plan", &plan->base, why, sizeof why), -1);
+    CU_ASSERT_STRING_EQUAL(why, "reintegration.plan: child_participated (deprecated) is true but "
+                                "child_participation is CHILD_PARTICIPATION_NOT_APPROPRIATE");
+    /* ... and may accompany YES for older receivers. */
+    plan->child_participation = PUENTE__V1__CHILD_PARTICIPATION__CHILD_PARTICIPATION_YES;
+    CU_ASSERT_EQUAL(puente_payload_check("reintegration.plan", &plan->base, why, sizeof why), 0);
+    /* The rule is the plan's: a follow-up or another type is not checked by it, and a
+       body of another message type under the plan's name is refused. */
+    plan->version = 0;
+    CU_ASSERT_EQUAL(puente_payload_check("reintegration.followup", &plan->base, why, sizeof why),
+                    0);
+    ProtobufCMessage *followup = s_example("reintegration.followup");
+    CU_ASSERT_EQUAL(puente_payload_check("reintegration.followup", followup, NULL, 0), 0);
+    CU_ASSERT_EQUAL(puente_payload_check("reintegration.plan", followup, why, sizeof why), -1);
+    CU_ASSERT_STRING_EQUAL(why, "reintegration.plan: body is not a ReintegrationPlan");
+    protobuf_c_message_free_unpacked(followup, NULL);
+    protobuf_c_message_free_unpacked(&plan->base, NULL);
+    /* An old sender's plan (no child_participation on the wire) decodes as UNSPECIFIED. */
+    Puente__V1__ReintegrationPlan old = PUENTE__V1__REINTEGRATION_PLAN__INIT;
+    old.version = 1;
+    old.child_participated = 1;
+    CU_ASSERT_EQUAL(puente_payload_check("reintegration.plan", &old.base, NULL, 0), -1);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -151,6 +265,8 @@ int main(void)
     CU_add_test(suite, "field path walk", test_walk);
     CU_add_test(suite, "field set of the routing agreement", test_field_set_for);
     CU_add_test(suite, "possible match has no personal data", test_possible_match);
+    CU_add_test(suite, "possible match: exact field list", test_possible_match_fields_pinned);
+    CU_add_test(suite, "reintegration plan: version and child participation", test_plan_rules);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failures = CU_get_number_of_failures();
