@@ -4,7 +4,13 @@
     Outbound: every --poll-interval, GET /api/v2/cases?service_response_types=
     referral_to_other_country (paged) and send one referral.request per service
     row flagged "referral_to_other_country" whose service_implementing_agency is a
-    Puente organisation id, unless the state file says it was sent already.
+    Puente organisation id, unless the state file says it was sent already; then
+    the transitions of known referrals/transfers, remote transfers (cases with
+    status "transferred"), tracing requests (to the --focal-point organisations of
+    their search_countries) and the follow-ups and closure of received returns
+    (docs/primero.md). Every send goes through the SDK's durable outbox: the id is
+    fixed and recorded in `sent` when queued, and polling goes on while the broker
+    is away.
     Inbound: messages from pt_client_recv are mapped to Primero shape and POSTed
     or PATCHed into the local instance; the message is acked to Puente only after
     Primero answered 2xx (and the state file recorded it), otherwise it is kept
