@@ -1087,11 +1087,12 @@ static s_outcome_t s_deliver(s_app_t *app, pt_message_t *msg)
         curl_free(escaped_sub);
         method = "PATCH";
     } else {
-        /* Follow-up or closure: onto the case created from that return/referral. */
+        /* Return progress, follow-up or closure: onto the case created from that
+           return (links), else the sender's own case (return_id = its case id). */
         const char *return_id = json_string_value(json_object_get(data, "puente_return_id"));
         record_id = return_id ? s_db_link(app, return_id) : NULL;
-        char *escaped = curl_easy_escape(app->curl, record_id ? record_id : return_id, 0);
-        snprintf(path, sizeof path, "/api/v2/cases/%s", escaped);
+        char *escaped = curl_easy_escape(app->curl, record_id ? record_id : return_id ? return_id : "", 0);
+        snprintf(path, sizeof path, "/api/v2/cases/%s", escaped ? escaped : "");
         curl_free(escaped);
         method = "PATCH";
     }

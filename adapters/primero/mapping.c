@@ -1126,6 +1126,30 @@ json_t *pt_primero_from_puente(const pt_primero_codelists_t *lists, const char *
         s_put_protection(&ctx, data, r->protection);
         s_put_consent(&ctx, data, r->consent);
         s_put_date(data, "date_of_return", r->planned_return_date);
+    } else if (strcmp(message_type, "return.arrival") == 0 &&
+               desc == &puente__v1__arrival_confirmation__descriptor) {
+        /* The return's progress, written onto the sender's case. */
+        const Puente__V1__ArrivalConfirmation *a = (const Puente__V1__ArrivalConfirmation *) body;
+        data = json_object();
+        s_put_str(data, "puente_return_id", a->return_id);
+        json_object_set_new(data, "puente_return_status", json_string("arrived"));
+        s_put_date(data, "date_of_arrival", a->arrival_date);
+    } else if (strcmp(message_type, "reintegration.assessment") == 0 &&
+               desc == &puente__v1__reintegration_assessment__descriptor) {
+        const Puente__V1__ReintegrationAssessment *a =
+            (const Puente__V1__ReintegrationAssessment *) body;
+        data = json_object();
+        s_put_str(data, "puente_return_id", a->return_id);
+        json_object_set_new(data, "puente_return_status", json_string("assessed"));
+    } else if (strcmp(message_type, "reintegration.plan") == 0 &&
+               desc == &puente__v1__reintegration_plan__descriptor) {
+        const Puente__V1__ReintegrationPlan *r = (const Puente__V1__ReintegrationPlan *) body;
+        data = json_object();
+        s_put_str(data, "puente_return_id", r->return_id);
+        json_object_set_new(data, "puente_return_status", json_string("planned"));
+        if (r->version)
+            json_object_set_new(data, "puente_plan_version", json_integer(r->version));
+        s_put_date(data, "followup_needed_by_date", r->next_follow_up_due);
     } else if (strcmp(message_type, "reintegration.followup") == 0 &&
                desc == &puente__v1__follow_up_report__descriptor) {
         const Puente__V1__FollowUpReport *f = (const Puente__V1__FollowUpReport *) body;

@@ -131,6 +131,10 @@ int pt_primero_closure_to_puente(const pt_primero_codelists_t *lists, const json
    - tracing.request: a tracing request with tracing_request_subform_section;
    - return.notice: case data with puente_return_id, puente_sender and
      date_of_return (the planned return date);
+   - return.arrival / reintegration.assessment / reintegration.plan: the return's
+     progress for the sender's case: {"puente_return_id", "puente_return_status":
+     "arrived"|"assessed"|"planned", date_of_arrival, puente_plan_version,
+     followup_needed_by_date};
    - reintegration.followup: {"puente_return_id", "followup_subform_section":[row]};
    - reintegration.close: {"puente_return_id", "status":"closed", closure_reason,
      date_closure}.

@@ -810,44 +810,58 @@ static int s_send_as(const char *org, const char *to, const char *message_type,
     return rc == PT_CLIENT_OK ? 0 : -1;
 }
 
-/* A child returns to Guatemala (return.notice from HN-DINAF, a test client):
-   GT's Primero gets the case; after arrival and plan, the follow-up and the
-   closure GT's Primero records go back to HN-DINAF in the return's thread. */
-static void test_followup_closure_gt_to_sender(void)
+/* A child returns from Mexico to Guatemala: return.notice (sent by a test client
+   as MX-DIF; return_id = MX's case id) arrives in GT's Primero as a case; the
+   arrival and the plan (sent by a test client as GT-PGN) and then the follow-up
+   and the closure GT's Primero records (sent by GT's adapter into the return's
+   thread, to the organisation its threads table names) are PATCHed onto MX's
+   case as Primero-shaped records. */
+static void test_followup_closure_gt_to_mx(void)
 {
-    const char *token = "TEST-RET-TOKEN-HN-0001";
+    const char *token = "TEST-RET-TOKEN-MX-0001";
+    const char *mx_case = "TEST-MX-RETURN-CASE-0001";
     pt_receipt_info_t notice;
     CU_ASSERT_EQUAL_FATAL(
-        s_send_as("HN-DINAF", "GT-PGN", "return.notice", &puente__v1__return_notice__descriptor,
-                  "{\"return_id\":\"TEST-RET-HN-GT-2025-0003\",\"sent_by\":{\"organisation\":"
-                  "\"HN-DINAF\"},\"child\":{\"name_first\":\"Carla\",\"sex\":\"SEX_FEMALE\","
+        s_send_as("MX-DIF", "GT-PGN", "return.notice", &puente__v1__return_notice__descriptor,
+                  "{\"return_id\":\"TEST-MX-RETURN-CASE-0001\",\"sent_by\":{\"organisation\":"
+                  "\"MX-DIF\"},\"child\":{\"name_first\":\"Carla\",\"sex\":\"SEX_FEMALE\","
                   "\"date_of_birth\":{\"year\":2012,\"month\":1,\"day\":9}},\"consent\":{"
                   "\"consent_for_services\":true,\"disclosure_other_orgs\":true},"
                   "\"planned_return_date\":{\"year\":2025,\"month\":6,\"day\":1}}",
-                  token, NULL, "TEST-BID-HN-0003", &notice),
+                  token, NULL, "TEST-BID-MX-0003", &notice),
         0);
-    int i = s_wait_post(&s_gt, "/api/v2/cases", "puente_return_id", "TEST-RET-HN-GT-2025-0003");
+    int i = s_wait_post(&s_gt, "/api/v2/cases", "puente_return_id", mx_case);
     CU_ASSERT_FATAL(i >= 0);
     json_t *data = s_post_data(&s_gt, i);
     CU_ASSERT_STRING_EQUAL(s_str(data, "name_first"), "Carla");
     CU_ASSERT_STRING_EQUAL(s_str(data, "sex"), "female");
     CU_ASSERT_STRING_EQUAL(s_str(data, "date_of_birth"), "2012-01-09");
     CU_ASSERT_STRING_EQUAL(s_str(data, "date_of_return"), "2025-06-01");
-    CU_ASSERT_STRING_EQUAL(s_str(data, "puente_sender"), "HN-DINAF");
+    CU_ASSERT_STRING_EQUAL(s_str(data, "puente_sender"), "MX-DIF");
     CU_ASSERT_STRING_EQUAL(s_str(data, "puente_case_token"), token);
     json_decref(data);
-    /* Arrival and plan (sent by GT-PGN itself here: the adapter does not map them). */
+    /* Arrival and plan, as GT-PGN: the adapter writes them onto MX's case. */
     pt_receipt_info_t r;
-    CU_ASSERT_EQUAL_FATAL(s_send_as("GT-PGN", "HN-DINAF", "return.arrival",
+    CU_ASSERT_EQUAL_FATAL(s_send_as("GT-PGN", "MX-DIF", "return.arrival",
                                     &puente__v1__arrival_confirmation__descriptor,
-                                    "{\"return_id\":\"TEST-RET-HN-GT-2025-0003\"}", token,
-                                    notice.correlation_id, NULL, &r),
+                                    "{\"return_id\":\"TEST-MX-RETURN-CASE-0001\",\"arrival_date\":"
+                                    "{\"year\":2025,\"month\":6,\"day\":2}}",
+                                    token, notice.correlation_id, NULL, &r),
                           0);
-    CU_ASSERT_EQUAL_FATAL(s_send_as("GT-PGN", "HN-DINAF", "reintegration.plan",
+    CU_ASSERT_EQUAL_FATAL(s_send_as("GT-PGN", "MX-DIF", "reintegration.plan",
                                     &puente__v1__reintegration_plan__descriptor,
-                                    "{\"return_id\":\"TEST-RET-HN-GT-2025-0003\"}", token,
-                                    notice.correlation_id, NULL, &r),
+                                    "{\"return_id\":\"TEST-MX-RETURN-CASE-0001\",\"version\":1}",
+                                    token, notice.correlation_id, NULL, &r),
                           0);
+    char url[200];
+    snprintf(url, sizeof url, "/api/v2/cases/%s", mx_case);
+    for (int t = 0; t < 300 && s_patches_to(&s_mx, url, NULL) < 2; t++)
+        usleep(100000);
+    data = NULL;
+    CU_ASSERT_EQUAL_FATAL(s_patches_to(&s_mx, url, &data), 2);
+    CU_ASSERT_STRING_EQUAL(s_str(data, "puente_return_status"), "planned");
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(data, "puente_plan_version")), 1);
+    json_decref(data);
     /* GT's Primero records a follow-up visit and closes the case. */
     json_t *record = s_fixture_data("followup.json");
     json_t *closure = s_fixture_data("closure.json");
@@ -857,63 +871,54 @@ static void test_followup_closure_gt_to_sender(void)
     snprintf(local, sizeof local, "TEST-GT-LOCAL-%d", i + 1);
     json_object_set_new(record, "id", json_string(local));
     json_object_del(record, "puente_return_id");
+    json_t *want_row = json_deep_copy(
+        json_array_get(json_object_get(record, "followup_subform_section"), 0));
     const char *keys[] = {"status", "closure_reason", "date_closure", "closure_comments"};
     for (int k = 0; k < 4; k++)
         json_object_set(record, keys[k], json_object_get(closure, keys[k]));
-    json_decref(closure);
     snprintf(path, sizeof path, "/api/v2/cases/%s", local);
     s_route(&s_gt, path, json_pack("{s:o}", "data", record));
-    pt_client_t *hn = pt_harness_client(s_h, "HN-DINAF", 1);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(hn);
-    const char *want[] = {"reintegration.followup", "reintegration.close"};
-    int got = 0;
-    for (int t = 0; t < 60 && got < 2; t++) {
-        pt_message_t *msg = NULL;
-        if (pt_client_recv(hn, 500, &msg) != PT_CLIENT_OK)
-            continue;
-        const pt_type_t *type = pt_message_type(msg);
-        const Puente__V1__Header *h = pt_message_header(msg);
-        if (strcmp(type->name, "reintegration.followup") != 0
-            && strcmp(type->name, "reintegration.close") != 0) {
-            pt_client_ack(hn, pt_message_id(msg));
-            pt_message_destroy(&msg);
-            continue;
+    for (int t = 0; t < 300 && s_patches_to(&s_mx, url, NULL) < 4; t++)
+        usleep(100000);
+    CU_ASSERT_EQUAL_FATAL(s_patches_to(&s_mx, url, NULL), 4);
+    /* The third PATCH is the follow-up, the fourth the closure (in thread order). */
+    pthread_mutex_lock(&s_mx.lock);
+    json_t *fu = NULL, *cl = NULL;
+    int seen = 0;
+    for (int k = 0; k < s_mx.n_patches; k++)
+        if (strcmp(s_mx.patch_urls[k], url) == 0 && ++seen >= 3) {
+            json_t *root = json_loads(s_mx.patch_bodies[k], 0, NULL);
+            if (seen == 3)
+                fu = json_incref(json_object_get(root, "data"));
+            else
+                cl = json_incref(json_object_get(root, "data"));
+            json_decref(root);
         }
-        CU_ASSERT_STRING_EQUAL(type->name, want[got]);
-        CU_ASSERT_STRING_EQUAL(h->sender, "GT-PGN");
-        CU_ASSERT_STRING_EQUAL(h->case_token, token);
-        CU_ASSERT_EQUAL(memcmp(h->correlation_id.data, notice.correlation_id, 16), 0);
-        if (got == 0) {
-            const Puente__V1__FollowUpReport *f =
-                (const Puente__V1__FollowUpReport *) pt_message_body(msg);
-            CU_ASSERT_STRING_EQUAL(f->return_id, "TEST-RET-HN-GT-2025-0003");
-            CU_ASSERT_STRING_EQUAL(f->followup_type, "after_reunification");
-            CU_ASSERT_EQUAL(f->followup_date->year, 2025);
-            CU_ASSERT_EQUAL(f->followup_date->month, 6);
-            CU_ASSERT_EQUAL(f->followup_date->day, 10);
-            CU_ASSERT_FALSE(f->child_seen);
-            CU_ASSERT_STRING_EQUAL(f->not_seen_reason, "At school during the visit.");
-            CU_ASSERT_EQUAL(f->risk_level, PUENTE__V1__RISK_LEVEL__RISK_LEVEL_MEDIUM);
-            CU_ASSERT_EQUAL(f->next_follow_up_due->month, 7);
-        } else {
-            const Puente__V1__ReintegrationClosure *c =
-                (const Puente__V1__ReintegrationClosure *) pt_message_body(msg);
-            CU_ASSERT_STRING_EQUAL(c->return_id, "TEST-RET-HN-GT-2025-0003");
-            CU_ASSERT_STRING_EQUAL(c->closure_reason, "reintegrated");
-            CU_ASSERT_STRING_EQUAL(h->reason_code, "reintegrated");
-            CU_ASSERT_EQUAL(c->date_closure->year, 2025);
-            CU_ASSERT_EQUAL(c->date_closure->month, 9);
-            CU_ASSERT_STRING_EQUAL(c->note, "Reintegration plan completed.");
-        }
-        pt_client_ack(hn, pt_message_id(msg));
-        pt_message_destroy(&msg);
-        got++;
-    }
-    pt_client_destroy(&hn);
-    CU_ASSERT_EQUAL(got, 2);
+    pthread_mutex_unlock(&s_mx.lock);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fu);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cl);
+    CU_ASSERT_STRING_EQUAL(s_str(fu, "puente_return_id"), mx_case);
+    json_t *row = json_array_get(json_object_get(fu, "followup_subform_section"), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(row);
+    const char *fields[] = {"followup_type", "followup_date", "child_was_seen",
+                            "reason_child_not_seen", "risk_level", "followup_needed_by_date"};
+    for (int k = 0; k < 6; k++)
+        CU_ASSERT(json_equal(json_object_get(row, fields[k]), json_object_get(want_row, fields[k])));
+    CU_ASSERT_STRING_EQUAL(s_str(cl, "puente_return_id"), mx_case);
+    CU_ASSERT_STRING_EQUAL(s_str(cl, "status"), "closed");
+    /* formal_closing -> reintegrated -> the first Primero row: formal_closing. */
+    CU_ASSERT_STRING_EQUAL(s_str(cl, "closure_reason"), "formal_closing");
+    CU_ASSERT_STRING_EQUAL(s_str(cl, "date_closure"), "2025-09-30");
+    CU_ASSERT_STRING_EQUAL(s_str(cl, "closure_comments"), "Reintegration plan completed.");
+    json_decref(fu);
+    json_decref(cl);
+    json_decref(want_row);
+    json_decref(closure);
     usleep(1500000);
+    CU_ASSERT_EQUAL(s_patches_to(&s_mx, url, NULL), 4);
     CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM messages WHERE message_type"
-                                              " IN ('reintegration.followup', 'reintegration.close')"),
+                                              " IN ('reintegration.followup', 'reintegration.close')"
+                                              " AND sender = 'GT-PGN'"),
                     2);
 }
 
@@ -1027,8 +1032,8 @@ int main(void)
                 test_transfer_revoke_mx_to_gt);
     CU_add_test(suite, "tracing requests to the focal points, MX to GT and GT to MX",
                 test_tracing_both_ways);
-    CU_add_test(suite, "follow-up and closure go back into the return's thread",
-                test_followup_closure_gt_to_sender);
+    CU_add_test(suite, "return: follow-up and closure from GT Primero PATCHed onto MX's case",
+                test_followup_closure_gt_to_mx);
     CU_add_test(suite, "broker down: referrals queued once, delivered once in order",
                 test_outbox_broker_down);
     CU_basic_set_mode(CU_BRM_VERBOSE);

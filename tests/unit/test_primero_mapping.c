@@ -558,6 +558,37 @@ static void test_return_notice(void)
                            "2025-06-01");
     json_decref(data);
     protobuf_c_message_free_unpacked(body, NULL);
+
+    /* The return's progress, for the sender's case. */
+    const char *arrival = "{\"return_id\":\"TEST-RET-1\",\"arrival_date\":{\"year\":2025,"
+                          "\"month\":6,\"day\":2}}";
+    CU_ASSERT_EQUAL_FATAL(pt_json_to_message(&puente__v1__arrival_confirmation__descriptor, arrival,
+                                             strlen(arrival), &body, err, sizeof err),
+                          0);
+    data = pt_primero_from_puente(s_lists, "return.arrival", body, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(data);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(data, "puente_return_id")),
+                           "TEST-RET-1");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(data, "puente_return_status")),
+                           "arrived");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(data, "date_of_arrival")),
+                           "2025-06-02");
+    json_decref(data);
+    protobuf_c_message_free_unpacked(body, NULL);
+    const char *plan = "{\"return_id\":\"TEST-RET-1\",\"version\":2,\"next_follow_up_due\":"
+                       "{\"year\":2025,\"month\":7,\"day\":10}}";
+    CU_ASSERT_EQUAL_FATAL(pt_json_to_message(&puente__v1__reintegration_plan__descriptor, plan,
+                                             strlen(plan), &body, err, sizeof err),
+                          0);
+    data = pt_primero_from_puente(s_lists, "reintegration.plan", body, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(data);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(data, "puente_return_status")),
+                           "planned");
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(data, "puente_plan_version")), 2);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(data, "followup_needed_by_date")),
+                           "2025-07-10");
+    json_decref(data);
+    protobuf_c_message_free_unpacked(body, NULL);
 }
 
 /* Unknown lookup values: the field and the value are named; nothing is mapped. */
@@ -647,7 +678,7 @@ int main(void)
     CU_add_test(suite, "transitions <-> referral/transfer responses", test_transitions);
     CU_add_test(suite, "tracing request with traces round trip", test_tracing);
     CU_add_test(suite, "follow-up and closure round trip", test_followup_and_closure);
-    CU_add_test(suite, "return.notice -> case", test_return_notice);
+    CU_add_test(suite, "return.notice -> case, arrival and plan -> its progress", test_return_notice);
     CU_add_test(suite, "unknown lookup values are named errors", test_unknown_values);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
