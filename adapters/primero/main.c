@@ -339,7 +339,6 @@ static int s_send_to(s_app_t *app, pt_primero_out_t *out, const char *key,
                      .service_type = out->service_type,
                      .correlation_id = correlation,
                      .causation_id = causation,
-                     .reason_code = reason_code,
                      .body = bytes,
                      .body_len = len};
     if (!reason_code)
@@ -851,28 +850,28 @@ static void s_case_transfer(s_app_t *app, const json_t *record)
     json_decref(reply);
 }
 
-/* The tracing focal points of a country from --focal-point CC=ORG[+ORG...]. */
-static size_t s_focal_points(const s_app_t *app, const char *country, const char **out,
-                             size_t max, size_t n)
+#define S_MAX_FOCAL 64
+
+/* Appends the tracing focal points of country (from --focal-point CC=ORG[+ORG...])
+   to names[n..], skipping ones already there. Returns the new count. */
+static size_t s_focal_points(const s_app_t *app, const char *country,
+                             char names[S_MAX_FOCAL][64], size_t n)
 {
     size_t len = strlen(country);
     for (size_t i = 0; i < app->n_focal; i++) {
         const char *spec = app->focal[i];
         if (strncmp(spec, country, len) != 0 || spec[len] != '=')
             continue;
-        for (const char *p = spec + len + 1; *p && n < max;) {
+        for (const char *p = spec + len + 1; *p && n < S_MAX_FOCAL;) {
             const char *end = strchr(p, '+');
             size_t k = end ? (size_t) (end - p) : strlen(p);
-            static char names[64][64];
-            if (k && k < sizeof names[0] && n < 64) {
-                memcpy(names[n], p, k);
-                names[n][k] = '\0';
+            if (k && k < 64) {
                 int dup = 0;
                 for (size_t j = 0; j < n; j++)
-                    dup |= strcmp(out[j], names[n]) == 0;
+                    dup |= strlen(names[j]) == k && memcmp(names[j], p, k) == 0;
                 if (!dup) {
-                    out[n] = names[n];
-                    n++;
+                    memcpy(names[n], p, k);
+                    names[n++][k] = '\0';
                 }
             }
             if (!end)
@@ -895,7 +894,8 @@ static void s_tracing_request(s_app_t *app, const json_t *record)
     snprintf(key, sizeof key, "tracing:%.180s", tr_id);
     if (s_db_exists(app, "SELECT 1 FROM sent WHERE ref = ?", key) != 0)
         return;
-    const char *to[64];
+    static char names[S_MAX_FOCAL][64];
+    const char *to[S_MAX_FOCAL];
     size_t n_to = 0;
     size_t i;
     const json_t *country;
@@ -904,13 +904,15 @@ static void s_tracing_request(s_app_t *app, const json_t *record)
         const char *cc = json_string_value(country);
         size_t before = n_to;
         if (cc)
-            n_to = s_focal_points(app, cc, to, 64, n_to);
+            n_to = s_focal_points(app, cc, names, n_to);
         if (!cc || n_to == before) {
             s_log("tracing request %s not sent: no --focal-point for country %s", tr_id,
                   cc ? cc : "?");
             return;
         }
     }
+    for (size_t k = 0; k < n_to; k++)
+        to[k] = names[k];
     pt_primero_out_t out;
     char err[PT_PRIMERO_ERR_BYTES];
     if (pt_primero_tracing_to_puente(app->lists, record, app->opts.org, &out, err, sizeof err)

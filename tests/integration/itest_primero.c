@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -922,6 +923,29 @@ static void test_followup_closure_gt_to_mx(void)
                     2);
 }
 
+/* Rows of MX's state file table `sent` whose ref starts with prefix and whose
+   outcome is outcome; -1 on error. */
+static int s_sent_rows(const char *prefix, const char *outcome)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/primero-MX-DIF.db", pt_harness_dir(s_h));
+    sqlite3 *db = NULL;
+    sqlite3_stmt *stmt = NULL;
+    int n = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK
+        && sqlite3_prepare_v2(db, "SELECT count(*) FROM sent WHERE substr(ref, 1, length(?1)) = ?1"
+                                  " AND outcome = ?2",
+                              -1, &stmt, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(stmt, 1, prefix, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(stmt, 2, outcome, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(stmt) == SQLITE_ROW)
+            n = sqlite3_column_int(stmt, 0);
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return n;
+}
+
 /* Lines of the MX adapter's log containing needle. */
 static int s_log_count(int i, const char *needle)
 {
@@ -980,6 +1004,8 @@ static void test_outbox_broker_down(void)
         usleep(100000);
     }
     CU_ASSERT_EQUAL(s_log_count(0, "queued referral.request TEST-OUTBOX-CASE-1#"), 3);
+    /* Recorded in the state file when queued: the ids are fixed before the broker saw them. */
+    CU_ASSERT_EQUAL(s_sent_rows("TEST-OUTBOX-CASE-1#", "queued"), 3);
     pthread_mutex_lock(&s_gt.lock);
     for (int k = 0; k < s_gt.n_posts; k++)
         CU_ASSERT_PTR_NULL(strstr(s_gt.posts[k], "TEST-OUTBOX-CASE-1#"));
@@ -1001,6 +1027,11 @@ static void test_outbox_broker_down(void)
             n++;
     pthread_mutex_unlock(&s_gt.lock);
     CU_ASSERT_EQUAL(n, 3);
+    /* The receipts reached the state file: the rows moved to "stored". */
+    for (int t = 0; t < 300 && s_sent_rows("TEST-OUTBOX-CASE-1#", "stored") < 3; t++)
+        usleep(100000);
+    CU_ASSERT_EQUAL(s_sent_rows("TEST-OUTBOX-CASE-1#", "stored"), 3);
+    CU_ASSERT_EQUAL(s_sent_rows("TEST-OUTBOX-CASE-1#", "queued"), 0);
     CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM messages m1, messages m2,"
                                               " messages m3 WHERE m1.message_type ="
                                               " 'referral.request' AND m1.seq < m2.seq AND"
