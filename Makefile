@@ -233,8 +233,10 @@ PIC_OBJ    := $(patsubst %.c,$(BUILD)/pic/%.o,$(filter-out proto/pt_config.c,$(P
 LIB_DEPS   := -lzmq -lprotobuf-c -lssl -lcrypto -ljansson -lsqlite3 -pthread
 INSTALL_HEADERS := adapters/sdk/puente.h proto/pt_crypto.h proto/pt_keys.h proto/pt_types.h \
                    proto/pt_json.h
-MAN_PAGES  := docs/man/puente.1 docs/man/puente-broker.8 docs/man/puente-bridge.8
-UNITS      := deploy/systemd/puente-broker.service deploy/systemd/puente-bridge@.service
+MAN_PAGES  := docs/man/puente.1 docs/man/puente-broker.8 docs/man/puente-bridge.8 \
+              docs/man/puente-primero.8
+UNITS      := deploy/systemd/puente-broker.service deploy/systemd/puente-bridge@.service \
+              deploy/systemd/puente-primero@.service
 .PHONY: lib install uninstall
 
 $(BUILD)/pic/gen/%.o: $(BUILD)/gen/%.c $(GEN_H)
@@ -251,9 +253,11 @@ $(LIB_DIST_A): $(PIC_OBJ)
 lib: $(LIB_SO) $(LIB_DIST_A)
 all: lib
 
-# The bridge is built and installed when its source is in the tree.
+# The bridge and the Primero adapter (with its code lists) are built and installed when
+# their source is in the tree.
 install: $(BUILD)/puente-broker $(BUILD)/puente $(LIB_SO) $(LIB_DIST_A) $(GEN_H) \
-         $(if $(wildcard adapters/bridge/main.c),$(BUILD)/puente-bridge)
+         $(if $(wildcard adapters/bridge/main.c),$(BUILD)/puente-bridge) \
+         $(if $(wildcard adapters/primero/main.c),$(BUILD)/puente-primero)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
 	  $(DESTDIR)$(INCLUDEDIR)/puente $(DESTDIR)$(DATADIR)/puente/sql $(DESTDIR)$(MANDIR)/man1 \
 	  $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR)
@@ -261,6 +265,12 @@ install: $(BUILD)/puente-broker $(BUILD)/puente $(LIB_SO) $(LIB_DIST_A) $(GEN_H)
 	install -m 0755 $(BUILD)/puente-broker $(DESTDIR)$(SBINDIR)/puente-broker
 	if [ -x $(BUILD)/puente-bridge ]; then \
 	  install -m 0755 $(BUILD)/puente-bridge $(DESTDIR)$(SBINDIR)/puente-bridge; fi
+	if [ -x $(BUILD)/puente-primero ]; then \
+	  install -m 0755 $(BUILD)/puente-primero $(DESTDIR)$(SBINDIR)/puente-primero; \
+	  for dir in adapters/primero/codelists/*/; do \
+	    install -d $(DESTDIR)$(DATADIR)/puente/primero/codelists/$$(basename $$dir) || exit 1; \
+	    install -m 0644 $$dir*.csv \
+	      $(DESTDIR)$(DATADIR)/puente/primero/codelists/$$(basename $$dir)/ || exit 1; done; fi
 	install -m 0755 $(LIB_SO) $(DESTDIR)$(LIBDIR)/$(PUENTE_SONAME)
 	ln -sf $(PUENTE_SONAME) $(DESTDIR)$(LIBDIR)/libpuente.so
 	install -m 0644 $(LIB_DIST_A) $(DESTDIR)$(LIBDIR)/libpuente.a
@@ -273,7 +283,7 @@ install: $(BUILD)/puente-broker $(BUILD)/puente $(LIB_SO) $(LIB_DIST_A) $(GEN_H)
 	install -m 0644 docs/man/*.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 docs/man/*.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 deploy/puente.conf.example deploy/broker.env.example \
-	  deploy/bridge.env.example $(DESTDIR)$(DATADIR)/puente/
+	  deploy/bridge.env.example deploy/primero.env.example $(DESTDIR)$(DATADIR)/puente/
 	for unit in $(UNITS); do \
 	  sed 's|/usr/local|$(PREFIX)|g' $$unit > $(DESTDIR)$(UNITDIR)/$$(basename $$unit) || exit 1; \
 	  chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$unit); done
@@ -281,7 +291,8 @@ install: $(BUILD)/puente-broker $(BUILD)/puente $(LIB_SO) $(LIB_DIST_A) $(GEN_H)
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/puente $(DESTDIR)$(SBINDIR)/puente-broker \
-	  $(DESTDIR)$(SBINDIR)/puente-bridge $(DESTDIR)$(LIBDIR)/$(PUENTE_SONAME) \
+	  $(DESTDIR)$(SBINDIR)/puente-bridge $(DESTDIR)$(SBINDIR)/puente-primero \
+	  $(DESTDIR)$(LIBDIR)/$(PUENTE_SONAME) \
 	  $(DESTDIR)$(LIBDIR)/libpuente.so $(DESTDIR)$(LIBDIR)/libpuente.a \
 	  $(DESTDIR)$(LIBDIR)/pkgconfig/libpuente.pc $(DESTDIR)$(SYSUSERSDIR)/puente.conf \
 	  $(foreach m,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m))) \

@@ -47,6 +47,8 @@ static const s_rule_t s_rules[] = {
     {"transfer", PRE, "transfer.request", I, "submitted", 0},
     {"transfer", "delivered,received", "transfer.accept", C, "accepted", 0},
     {"transfer", "delivered,received", "transfer.reject", C, "rejected", S_NEED_REASON},
+    /* The sender withdraws a transfer the recipient has not answered (issue 5). */
+    {"transfer", "delivered,received", "transfer.revoke", I, "revoked", 0},
     /* Transfer request: the owner's acceptance moves ownership to the requester. */
     {"transfer_ask", "", "transfer.ask", I, "submitted", 0},
     {"transfer_ask", PRE, "transfer.ask", I, "submitted", 0},
@@ -102,6 +104,7 @@ static const s_type_kind_t s_type_kinds[] = {
     {"referral.progress", "referral", 0},    {"referral.done", "referral", 0},
     {"referral.revoke", "referral", 0},      {"referral.reject", "referral", 0},
     {"transfer.request", "transfer", 1},     {"transfer.ask", "transfer_ask", 1},
+    {"transfer.revoke", "transfer", 0},
     {"inquiry.request", "inquiry", 1},       {"inquiry.accept", "inquiry", 0},
     {"inquiry.report", "inquiry", 0},        {"inquiry.close", "inquiry", 0},
     {"tracing.request", "tracing", 1},       {"tracing.progress", "tracing", 0},

@@ -217,6 +217,17 @@ static const char s_ex_transfer_accept[] =
     "  }\n"
     "}\n";
 
+static const char s_ex_transfer_revoke[] =
+    "{\n"
+    "  \"transfer_id\": \"TEST-TRF-US-ORR-2025-0109\",\n"
+    "  \"rejected_reason\": \"other\",\n"
+    "  \"by\": {\n"
+    "    \"organisation\": \"US-ORR\",\n"
+    "    \"pseudonym\": \"cw-orr-houston-02\",\n"
+    "    \"intake_point\": \"US-ORR-HOUSTON\"\n"
+    "  }\n"
+    "}\n";
+
 static const char s_ex_transfer_reject[] =
     "{\n"
     "  \"transfer_id\": \"TEST-TRF-US-ORR-2025-0108\",\n"
@@ -719,6 +730,8 @@ static const pt_type_t s_types[] = {
      "The recipient accepts a case transfer", s_ex_transfer_accept},
     {"transfer.reject", "referral", &puente__v1__transfer_response__descriptor, "case_transfer",
      "The recipient declines a case transfer, with a reason code", s_ex_transfer_reject},
+    {"transfer.revoke", "referral", &puente__v1__transfer_response__descriptor, "case_transfer",
+     "The sender withdraws a case transfer not yet accepted (ownership unchanged)", s_ex_transfer_revoke},
     {"inquiry.request", "referral", &puente__v1__social_inquiry_request__descriptor, "social_inquiry",
      "Request a social inquiry or intercountry home study", s_ex_inquiry_request},
     {"inquiry.accept", "referral", &puente__v1__referral_update__descriptor, "social_inquiry",

@@ -4,7 +4,13 @@
     Outbound: every --poll-interval, GET /api/v2/cases?service_response_types=
     referral_to_other_country (paged) and send one referral.request per service
     row flagged "referral_to_other_country" whose service_implementing_agency is a
-    Puente organisation id, unless the state file says it was sent already.
+    Puente organisation id, unless the state file says it was sent already; then
+    the transitions of known referrals/transfers, remote transfers (cases with
+    status "transferred"), tracing requests (to the --focal-point organisations of
+    their search_countries) and the follow-ups and closure of received returns
+    (docs/primero.md). Every send goes through the SDK's durable outbox: the id is
+    fixed and recorded in `sent` when queued, and polling goes on while the broker
+    is away.
     Inbound: messages from pt_client_recv are mapped to Primero shape and POSTed
     or PATCHed into the local instance; the message is acked to Puente only after
     Primero answered 2xx (and the state file recorded it), otherwise it is kept
@@ -34,6 +40,7 @@
 #include "pt_crypto.h"
 #include "puente.h"
 #include "referral.pb-c.h"
+#include "reintegration.pb-c.h"
 
 #define S_MAX_REFERRALS 32
 #define S_MAX_PENDING 64
@@ -53,6 +60,7 @@ typedef struct {
     int once;
     const char *webhook_listen;   /* HOST:PORT for Primero webhooks, NULL = none */
     const char *webhook_key_file; /* the api_key Primero sends as x-api-key */
+    const char *outbox;           /* the SDK outbox's state file, NULL = <state>.outbox */
 } s_opts_t;
 
 typedef struct {
@@ -60,7 +68,10 @@ typedef struct {
     char token[1024];
     pt_primero_codelists_t *lists;
     sqlite3 *db;
-    pt_client_t *client;
+    pt_client_t *client;  /* receives */
+    pt_outbox_t *outbox;  /* sends: durable, ids fixed when queued */
+    const char *focal[32]; /* --focal-point CC=ORG[+ORG...] */
+    size_t n_focal;
     CURL *curl;
     pt_message_t *pending[S_MAX_PENDING];
     size_t n_pending;
@@ -257,6 +268,14 @@ static void s_case_token(const char *org, const char *case_id, char out[40])
         snprintf(out + 3 + 2 * i, 3, "%02x", digest[i]);
 }
 
+static int s_uuid_set(const uint8_t id[PT_UUID_BYTES])
+{
+    for (int i = 0; i < PT_UUID_BYTES; i++)
+        if (id[i])
+            return 1;
+    return 0;
+}
+
 /* Records the thread of a request sent or received. */
 static void s_thread_put(s_app_t *app, const char *ref, const char *type, const char *peer,
                          const uint8_t *correlation, const char *message_id, const char *token,
@@ -271,13 +290,40 @@ static void s_thread_put(s_app_t *app, const char *ref, const char *type, const 
               params, 7);
 }
 
-/* Sends one mapped message to `to`, recorded in `sent` under key. correlation
-   and causation (16 bytes) may be NULL. 0 sent or refused for good (recorded),
-   -1 try later. On success the receipt is copied to *receipt_out if not NULL. */
-static int s_send(s_app_t *app, pt_primero_out_t *out, const char *key, const char *to,
-                  const char *token, const uint8_t *correlation, const uint8_t *causation,
-                  pt_receipt_info_t *receipt_out)
+/* The header's reason_code the broker's lifecycle rules read (README "Case
+   lifecycles"): the reject or revoke reason of a response, else NULL. */
+static const char *s_reason_of(const pt_primero_out_t *out)
 {
+    const ProtobufCMessageDescriptor *d = out->body->descriptor;
+    const char *reason = NULL;
+    if (d == &puente__v1__referral_rejection__descriptor)
+        reason = ((const Puente__V1__ReferralRejection *) out->body)->rejected_reason;
+    else if (d == &puente__v1__transfer_response__descriptor)
+        reason = ((const Puente__V1__TransferResponse *) out->body)->rejected_reason;
+    else if (d == &puente__v1__reintegration_closure__descriptor)
+        reason = ((const Puente__V1__ReintegrationClosure *) out->body)->closure_reason;
+    return reason && reason[0] ? reason : NULL;
+}
+
+/* Queues one mapped message for the recipients in the durable outbox (the SDK's
+   pt_outbox: sealed, signed and committed with its message id before this
+   returns; its thread submits in queue order whenever the broker is reachable),
+   and records the id in `sent` under key in the same pass. correlation and
+   causation (16 bytes) may be NULL (a new thread: its correlation id is the
+   message id). 0 queued or refused for good (recorded; the id in id_out when
+   queued, zero when refused), -1 try later (nothing recorded: no directory yet,
+   or the state file could not be written). */
+static int s_send_to(s_app_t *app, pt_primero_out_t *out, const char *key,
+                     const char *const *to, size_t n_to, const char *token,
+                     const uint8_t *correlation, const uint8_t *causation,
+                     const char *reason_code, uint8_t id_out[PT_UUID_BYTES])
+{
+    if (id_out)
+        memset(id_out, 0, PT_UUID_BYTES);
+    if (pt_outbox_wait_directory(app->outbox, 0) != PT_CLIENT_OK) {
+        s_log("send %s %s: no broker directory yet (will retry)", out->message_type, out->ref);
+        return -1;
+    }
     size_t len = protobuf_c_message_get_packed_size(out->body);
     uint8_t *bytes = malloc(len ? len : 1);
     if (!bytes)
@@ -285,10 +331,9 @@ static int s_send(s_app_t *app, pt_primero_out_t *out, const char *key, const ch
     protobuf_c_message_pack(out->body, bytes);
     Puente__V1__ConsentSummary consent = PUENTE__V1__CONSENT_SUMMARY__INIT;
     puente_consent_derive(out->body, &consent);
-    const char *recipients[] = {to};
     pt_send_t msg = {.message_type = out->message_type,
-                     .recipients = recipients,
-                     .n_recipients = 1,
+                     .recipients = to,
+                     .n_recipients = n_to,
                      .case_token = token,
                      .consent = &consent,
                      .service_type = out->service_type,
@@ -296,42 +341,87 @@ static int s_send(s_app_t *app, pt_primero_out_t *out, const char *key, const ch
                      .causation_id = causation,
                      .body = bytes,
                      .body_len = len};
-    pt_receipt_info_t receipt;
-    pt_reject_info_t rej;
-    memset(&rej, 0, sizeof rej);
-    pt_client_result_t rc = pt_client_send(app->client, &msg, &receipt, &rej);
+    if (!reason_code)
+        reason_code = s_reason_of(out);
+    msg.reason_code = reason_code;
+    uint8_t mid[PT_UUID_BYTES];
+    pt_client_result_t rc = pt_outbox_send(app->outbox, &msg, mid);
     free(bytes);
-    char id[PT_UUID_STR_BYTES] = "";
+    char recipients[512] = "";
+    for (size_t i = 0; i < n_to; i++)
+        snprintf(recipients + strlen(recipients), sizeof recipients - strlen(recipients), "%s%s",
+                 i ? "," : "", to[i]);
     if (rc == PT_CLIENT_OK) {
-        pt_uuid_format(receipt.message_id, id);
-        s_log("sent %s %s to %s: message %s", out->message_type, out->ref, to, id);
-        const char *params[] = {key, out->message_type, to, id, "stored"};
+        char id[PT_UUID_STR_BYTES];
+        pt_uuid_format(mid, id);
+        s_log("queued %s %s to %s: message %s", out->message_type, out->ref, recipients, id);
+        const char *params[] = {key, out->message_type, recipients, id, "queued"};
         s_db_exec(app,
                   "INSERT OR REPLACE INTO sent (ref, message_type, recipient, message_id, outcome,"
                   " at_ms) VALUES (?, ?, ?, ?, ?, strftime('%s','now') * 1000)",
                   params, 5);
-        if (receipt_out)
-            *receipt_out = receipt;
+        if (id_out)
+            memcpy(id_out, mid, PT_UUID_BYTES);
         return 0;
     }
-    if ((rc == PT_CLIENT_REJECTED && !puente_reject_retryable(rej.code)) ||
-        rc == PT_CLIENT_INVALID) {
-        /* The same bytes would be refused again: record it, an operator fixes the
-           agreement or the record, then deletes the row to resend. (A retryable
-           reject, e.g. RETRY_LATER or RATE_LIMITED, is tried again below.) */
-        s_log("refused %s %s to %s: %s %s", out->message_type, out->ref, to,
-              rc == PT_CLIENT_REJECTED ? rej.code_name : "INVALID",
-              rc == PT_CLIENT_REJECTED ? rej.reason : pt_client_error(app->client));
-        const char *params[] = {key, out->message_type, to,
-                                rc == PT_CLIENT_REJECTED ? rej.code_name : "INVALID"};
+    if (rc == PT_CLIENT_INVALID) {
+        /* The same message would be refused again (a recipient not in the broker's
+           directory, a field the agreement does not allow): record it; an operator
+           fixes the agreement or the record, then deletes the row to resend. */
+        s_log("refused %s %s to %s: INVALID %s", out->message_type, out->ref, recipients,
+              pt_outbox_error(app->outbox));
+        const char *params[] = {key, out->message_type, recipients, "INVALID"};
         s_db_exec(app,
                   "INSERT OR REPLACE INTO sent (ref, message_type, recipient, message_id, outcome,"
                   " at_ms) VALUES (?, ?, ?, NULL, ?, strftime('%s','now') * 1000)",
                   params, 4);
         return 0;
     }
-    s_log("send %s %s: %s (will retry)", out->message_type, out->ref, pt_client_error(app->client));
+    s_log("send %s %s: %s (will retry)", out->message_type, out->ref, pt_outbox_error(app->outbox));
     return -1;
+}
+
+static int s_send(s_app_t *app, pt_primero_out_t *out, const char *key, const char *to,
+                  const char *token, const uint8_t *correlation, const uint8_t *causation,
+                  uint8_t id_out[PT_UUID_BYTES])
+{
+    const char *recipients[] = {to};
+    return s_send_to(app, out, key, recipients, 1, token, correlation, causation, NULL, id_out);
+}
+
+/* The `sent` rows still "queued": the outbox knows whether the broker stored them
+   ("stored") or refused them for good (the reject code's name) since. */
+static void s_sent_refresh(s_app_t *app)
+{
+    char ids[64][PT_UUID_STR_BYTES];
+    size_t n = 0;
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(app->db, "SELECT message_id FROM sent WHERE outcome = 'queued'"
+                                    " AND message_id IS NOT NULL ORDER BY at_ms LIMIT 64",
+                           -1, &stmt, NULL) != SQLITE_OK)
+        return;
+    while (n < 64 && sqlite3_step(stmt) == SQLITE_ROW) {
+        const char *v = (const char *) sqlite3_column_text(stmt, 0);
+        snprintf(ids[n++], PT_UUID_STR_BYTES, "%s", v ? v : "");
+    }
+    sqlite3_finalize(stmt);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t uuid[PT_UUID_BYTES];
+        if (pt_uuid_parse(ids[i], uuid) != 0)
+            continue;
+        pt_reject_info_t rej;
+        memset(&rej, 0, sizeof rej);
+        pt_outbox_state_t st = pt_outbox_status(app->outbox, uuid, NULL, &rej);
+        const char *outcome = st == PT_OUTBOX_SUBMITTED  ? "stored"
+                              : st == PT_OUTBOX_REJECTED ? rej.code_name
+                                                         : NULL;
+        if (!outcome)
+            continue;
+        if (st == PT_OUTBOX_REJECTED)
+            s_log("refused message %s: %s", ids[i], rej.code_name);
+        const char *params[] = {outcome, ids[i]};
+        s_db_exec(app, "UPDATE sent SET outcome = ? WHERE message_id = ?", params, 2);
+    }
 }
 
 /* Sends one mapped referral. 0 sent or refused for good (recorded), -1 try later. */
@@ -344,15 +434,14 @@ static int s_send_referral(s_app_t *app, const json_t *record, pt_primero_out_t 
     const char *case_id = json_string_value(json_object_get(record, "id"));
     char token[40];
     s_case_token(app->opts.org, case_id ? case_id : out->ref, token);
-    pt_receipt_info_t receipt;
-    memset(&receipt, 0, sizeof receipt);
     char ref[sizeof out->ref];
     snprintf(ref, sizeof ref, "%s", out->ref);
-    int rc = s_send(app, out, ref, to, token, NULL, NULL, &receipt);
-    if (rc == 0 && receipt.stored_at_ms) {
+    uint8_t mid[PT_UUID_BYTES];
+    int rc = s_send(app, out, ref, to, token, NULL, NULL, mid);
+    if (rc == 0 && s_uuid_set(mid)) {
         char id[PT_UUID_STR_BYTES];
-        pt_uuid_format(receipt.message_id, id);
-        s_thread_put(app, ref, "referral.request", to, receipt.correlation_id, id, token, "out");
+        pt_uuid_format(mid, id);
+        s_thread_put(app, ref, "referral.request", to, mid, id, token, "out");
     }
     return rc;
 }
@@ -373,7 +462,7 @@ static int s_transition_ours(const s_thread_t *t, const char *status)
 {
     int referral = strcmp(t->type, "referral.request") == 0;
     if (strcmp(t->direction, "out") == 0)
-        return referral && strcmp(status, "revoked") == 0;
+        return strcmp(status, "revoked") == 0; /* a referral's or a transfer's sender */
     if (!referral)
         return strcmp(status, "accepted") == 0 || strcmp(status, "rejected") == 0;
     return strcmp(status, "in_progress") == 0 || strcmp(status, "accepted") == 0
@@ -428,6 +517,11 @@ static void s_poll_thread(s_app_t *app, const s_thread_t *t)
         /* On the sending side a case has a row per referred service: only ours. */
         if (strcmp(t->direction, "out") == 0 && referral
             && (!row_service || strcmp(row_service, original_service) != 0))
+            continue;
+        /* A sent transfer: only the remote transition to that peer. */
+        const char *row_remote = json_string_value(json_object_get(row, "transitioned_to_remote"));
+        if (strcmp(t->direction, "out") == 0 && !referral && row_remote
+            && strcmp(row_remote, t->peer) != 0)
             continue;
         char key[256];
         snprintf(key, sizeof key, "transition:%.159s:%.40s", t->ref, row_status);
@@ -676,6 +770,263 @@ static void s_poll(s_app_t *app)
     }
 }
 
+/* GET path (paged, per S_PAGE_SIZE) and calls each(app, record) on every record
+   of "data". */
+static void s_poll_pages(s_app_t *app, const char *path_fmt,
+                         void (*each)(s_app_t *, const json_t *))
+{
+    for (int page = 1; page < 10000 && !s_stop; page++) {
+        char path[256];
+        snprintf(path, sizeof path, path_fmt, page, S_PAGE_SIZE);
+        json_t *reply = NULL;
+        long status = s_http(app, "GET", path, NULL, &reply);
+        if (status < 200 || status > 299 || !reply) {
+            if (status && status != 404)
+                s_log("primero GET %s: HTTP %ld", path, status);
+            json_decref(reply);
+            return;
+        }
+        json_t *records = json_object_get(reply, "data");
+        size_t i;
+        json_t *record;
+        json_array_foreach(records, i, record)
+            each(app, record);
+        size_t got = json_array_size(records);
+        json_int_t total = json_integer_value(
+            json_object_get(json_object_get(reply, "metadata"), "total"));
+        json_decref(reply);
+        if (got < S_PAGE_SIZE || (json_int_t) page * S_PAGE_SIZE >= total)
+            return;
+    }
+}
+
+/* A remotely transferred case (Primero's perform_remote_transfer sets status
+   "transferred"): its Transfer transition in_progress whose transitioned_to_remote
+   is a Puente organisation becomes a transfer.request to it, once. */
+static void s_case_transfer(s_app_t *app, const json_t *record)
+{
+    const char *case_id = json_string_value(json_object_get(record, "id"));
+    if (!case_id || s_db_exists(app, "SELECT 1 FROM sent WHERE ref = ?", case_id) != 0)
+        return;
+    char *escaped = curl_easy_escape(app->curl, case_id, 0);
+    char path[512];
+    snprintf(path, sizeof path, "/api/v2/cases/%s/transfers", escaped ? escaped : "");
+    curl_free(escaped);
+    json_t *reply = NULL;
+    long status = s_http(app, "GET", path, NULL, &reply);
+    if (status < 200 || status > 299 || !reply) {
+        json_decref(reply);
+        return;
+    }
+    size_t i;
+    json_t *row;
+    json_array_foreach(json_object_get(reply, "data"), i, row)
+    {
+        const char *type = json_string_value(json_object_get(row, "type"));
+        const char *row_status = json_string_value(json_object_get(row, "status"));
+        const char *to = json_string_value(json_object_get(row, "transitioned_to_remote"));
+        if ((type && strcmp(type, "Transfer") != 0) || !row_status
+            || strcmp(row_status, "in_progress") != 0 || !to || !to[0]
+            || !json_is_true(json_object_get(row, "remote")))
+            continue;
+        pt_primero_out_t out;
+        char err[PT_PRIMERO_ERR_BYTES];
+        if (pt_primero_case_to_transfer(app->lists, record, app->opts.org, &out, err,
+                                        sizeof err) != 0) {
+            s_log("case %s transfer not sent: %s", case_id, err);
+            break;
+        }
+        char token[40];
+        s_case_token(app->opts.org, case_id, token);
+        uint8_t mid[PT_UUID_BYTES];
+        if (s_send(app, &out, case_id, to, token, NULL, NULL, mid) == 0 && s_uuid_set(mid)) {
+            char id[PT_UUID_STR_BYTES];
+            pt_uuid_format(mid, id);
+            s_thread_put(app, case_id, "transfer.request", to, mid, id, token, "out");
+        }
+        pt_primero_out_clear(&out);
+        break; /* one remote transfer per case at a time */
+    }
+    json_decref(reply);
+}
+
+#define S_MAX_FOCAL 64
+
+/* Appends the tracing focal points of country (from --focal-point CC=ORG[+ORG...])
+   to names[n..], skipping ones already there. Returns the new count. */
+static size_t s_focal_points(const s_app_t *app, const char *country,
+                             char names[S_MAX_FOCAL][64], size_t n)
+{
+    size_t len = strlen(country);
+    for (size_t i = 0; i < app->n_focal; i++) {
+        const char *spec = app->focal[i];
+        if (strncmp(spec, country, len) != 0 || spec[len] != '=')
+            continue;
+        for (const char *p = spec + len + 1; *p && n < S_MAX_FOCAL;) {
+            const char *end = strchr(p, '+');
+            size_t k = end ? (size_t) (end - p) : strlen(p);
+            if (k && k < 64) {
+                int dup = 0;
+                for (size_t j = 0; j < n; j++)
+                    dup |= strlen(names[j]) == k && memcmp(names[j], p, k) == 0;
+                if (!dup) {
+                    memcpy(names[n], p, k);
+                    names[n++][k] = '\0';
+                }
+            }
+            if (!end)
+                break;
+            p = end + 1;
+        }
+    }
+    return n;
+}
+
+/* A tracing request with search_countries becomes a tracing.request to the
+   tracing focal points of those countries, once. */
+static void s_tracing_request(s_app_t *app, const json_t *record)
+{
+    const char *tr_id = json_string_value(json_object_get(record, "tracing_request_id"));
+    const json_t *countries = json_object_get(record, "search_countries");
+    if (!tr_id || !json_array_size(countries))
+        return;
+    char key[200];
+    snprintf(key, sizeof key, "tracing:%.180s", tr_id);
+    if (s_db_exists(app, "SELECT 1 FROM sent WHERE ref = ?", key) != 0)
+        return;
+    static char names[S_MAX_FOCAL][64];
+    const char *to[S_MAX_FOCAL];
+    size_t n_to = 0;
+    size_t i;
+    const json_t *country;
+    json_array_foreach(countries, i, country)
+    {
+        const char *cc = json_string_value(country);
+        size_t before = n_to;
+        if (cc)
+            n_to = s_focal_points(app, cc, names, n_to);
+        if (!cc || n_to == before) {
+            s_log("tracing request %s not sent: no --focal-point for country %s", tr_id,
+                  cc ? cc : "?");
+            return;
+        }
+    }
+    for (size_t k = 0; k < n_to; k++)
+        to[k] = names[k];
+    pt_primero_out_t out;
+    char err[PT_PRIMERO_ERR_BYTES];
+    if (pt_primero_tracing_to_puente(app->lists, record, app->opts.org, &out, err, sizeof err)
+        != 0) {
+        s_log("tracing request %s not sent: %s", tr_id, err);
+        return;
+    }
+    char token[40];
+    s_case_token(app->opts.org, tr_id, token);
+    uint8_t mid[PT_UUID_BYTES];
+    if (s_send_to(app, &out, key, to, n_to, token, NULL, NULL, NULL, mid) == 0 && s_uuid_set(mid)) {
+        char id[PT_UUID_STR_BYTES];
+        pt_uuid_format(mid, id);
+        s_thread_put(app, tr_id, "tracing.request", to[0], mid, id, token, "out");
+    }
+    pt_primero_out_clear(&out);
+}
+
+/* Follow-ups and closure of the cases this side received by a return notice:
+   each new followup_subform_section row and the closure go to the organisation
+   the threads table records for that return, into its thread. */
+static void s_poll_returns(s_app_t *app)
+{
+    static s_thread_t threads[S_MAX_THREADS];
+    size_t n = 0;
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(app->db,
+                           "SELECT t.puente_ref, t.peer, t.correlation_id, t.message_id,"
+                           " t.case_token, l.record_id FROM threads t JOIN links l"
+                           " ON l.puente_ref = t.puente_ref WHERE t.message_type = 'return.notice'"
+                           " AND t.direction = 'in' ORDER BY t.rowid",
+                           -1, &stmt, NULL) != SQLITE_OK)
+        return;
+    while (n < S_MAX_THREADS && sqlite3_step(stmt) == SQLITE_ROW) {
+        s_thread_t *t = &threads[n++];
+        char *fields[] = {t->ref, t->peer, t->correlation, t->message_id, t->token, t->record_id};
+        size_t caps[] = {sizeof t->ref, sizeof t->peer, sizeof t->correlation,
+                         sizeof t->message_id, sizeof t->token, sizeof t->record_id};
+        for (int k = 0; k < 6; k++) {
+            const char *v = (const char *) sqlite3_column_text(stmt, k);
+            snprintf(fields[k], caps[k], "%s", v ? v : "");
+        }
+    }
+    sqlite3_finalize(stmt);
+    for (size_t i = 0; i < n && !s_stop; i++) {
+        const s_thread_t *t = &threads[i];
+        uint8_t correlation[PT_UUID_BYTES], causation[PT_UUID_BYTES];
+        if (pt_uuid_parse(t->correlation, correlation) != 0
+            || pt_uuid_parse(t->message_id, causation) != 0)
+            continue;
+        char *escaped = curl_easy_escape(app->curl, t->record_id, 0);
+        char path[512];
+        snprintf(path, sizeof path, "/api/v2/cases/%s", escaped ? escaped : "");
+        curl_free(escaped);
+        json_t *reply = NULL;
+        long status = s_http(app, "GET", path, NULL, &reply);
+        json_t *record = json_object_get(reply, "data");
+        if (status < 200 || status > 299 || !json_is_object(record)) {
+            json_decref(reply);
+            continue;
+        }
+        /* Answer in the sender's terms: the return id it sent. */
+        json_object_set_new(record, "puente_return_id", json_string(t->ref));
+        json_t *rows = json_object_get(record, "followup_subform_section");
+        for (size_t r = 0; r < json_array_size(rows); r++) {
+            const char *row_id = json_string_value(json_object_get(json_array_get(rows, r),
+                                                                   "unique_id"));
+            char key[300];
+            if (row_id)
+                snprintf(key, sizeof key, "followup:%.160s:%.100s", t->ref, row_id);
+            else
+                snprintf(key, sizeof key, "followup:%.160s:%zu", t->ref, r);
+            if (s_db_exists(app, "SELECT 1 FROM sent WHERE ref = ?", key) != 0)
+                continue;
+            pt_primero_out_t out;
+            char err[PT_PRIMERO_ERR_BYTES];
+            if (pt_primero_followup_to_puente(app->lists, record, r, app->opts.org, &out, err,
+                                              sizeof err) != 0) {
+                s_log("follow-up %s not sent: %s", key, err);
+                continue;
+            }
+            s_send(app, &out, key, t->peer, t->token, correlation, causation, NULL);
+            pt_primero_out_clear(&out);
+        }
+        const char *case_status = json_string_value(json_object_get(record, "status"));
+        char key[300];
+        snprintf(key, sizeof key, "closure:%.200s", t->ref);
+        if (case_status && strcmp(case_status, "closed") == 0
+            && json_object_get(record, "closure_reason")
+            && s_db_exists(app, "SELECT 1 FROM sent WHERE ref = ?", key) == 0) {
+            pt_primero_out_t out;
+            char err[PT_PRIMERO_ERR_BYTES];
+            if (pt_primero_closure_to_puente(app->lists, record, app->opts.org, &out, err,
+                                             sizeof err) != 0)
+                s_log("closure %s not sent: %s", t->ref, err);
+            else
+                s_send(app, &out, key, t->peer, t->token, correlation, causation, NULL);
+            pt_primero_out_clear(&out);
+        }
+        json_decref(reply);
+    }
+}
+
+/* The other record kinds of one poll: remote transfers, tracing requests, and
+   follow-ups and closures of received returns. */
+static void s_poll_more(s_app_t *app)
+{
+    s_poll_pages(app, "/api/v2/cases?status=transferred&page=%d&per=%d", s_case_transfer);
+    if (app->n_focal)
+        s_poll_pages(app, "/api/v2/tracing_requests?page=%d&per=%d", s_tracing_request);
+    s_poll_returns(app);
+    s_sent_refresh(app);
+}
+
 /* --- inbound ------------------------------------------------------------------------------ */
 
 typedef enum { S_DONE, S_RETRY, S_STUCK } s_outcome_t;
@@ -705,6 +1056,10 @@ static s_outcome_t s_deliver(s_app_t *app, pt_message_t *msg)
         ref = json_string_value(json_object_get(
             data, type->name[0] == 'r' ? "puente_referral_id" : "puente_transfer_id"));
         json_object_set_new(data, "puente_case_token", json_string(header->case_token));
+    } else if (strcmp(type->name, "return.notice") == 0) {
+        snprintf(path, sizeof path, "/api/v2/cases");
+        ref = json_string_value(json_object_get(data, "puente_return_id"));
+        json_object_set_new(data, "puente_case_token", json_string(header->case_token));
     } else if (strcmp(type->name, "tracing.request") == 0) {
         snprintf(path, sizeof path, "/api/v2/tracing_requests");
         ref = json_string_value(json_object_get(data, "tracing_request_id"));
@@ -716,6 +1071,16 @@ static s_outcome_t s_deliver(s_app_t *app, pt_message_t *msg)
         const char *record = json_string_value(json_object_get(data, "record_id"));
         const char *service = json_string_value(json_object_get(data, "service_record_id"));
         int referral = strcmp(json_string_value(json_object_get(data, "type")), "Referral") == 0;
+        /* A revoke reaches the recipient: its own copy of the case (links). */
+        char puente_ref[400];
+        snprintf(puente_ref, sizeof puente_ref, "%s%s%s", record ? record : "",
+                 referral && service ? "#" : "", referral && service ? service : "");
+        record_id = s_db_link(app, puente_ref);
+        if (record_id) {
+            if (!referral)
+                service = record_id;
+            record = record_id;
+        }
         char *escaped_record = curl_easy_escape(app->curl, record ? record : "", 0);
         char *escaped_sub = curl_easy_escape(app->curl, referral && service ? service : record, 0);
         snprintf(path, sizeof path, "/api/v2/cases/%s/%s/%s", escaped_record,
@@ -724,11 +1089,12 @@ static s_outcome_t s_deliver(s_app_t *app, pt_message_t *msg)
         curl_free(escaped_sub);
         method = "PATCH";
     } else {
-        /* Follow-up or closure: onto the case created from that return/referral. */
+        /* Return progress, follow-up or closure: onto the case created from that
+           return (links), else the sender's own case (return_id = its case id). */
         const char *return_id = json_string_value(json_object_get(data, "puente_return_id"));
         record_id = return_id ? s_db_link(app, return_id) : NULL;
-        char *escaped = curl_easy_escape(app->curl, record_id ? record_id : return_id, 0);
-        snprintf(path, sizeof path, "/api/v2/cases/%s", escaped);
+        char *escaped = curl_easy_escape(app->curl, record_id ? record_id : return_id ? return_id : "", 0);
+        snprintf(path, sizeof path, "/api/v2/cases/%s", escaped ? escaped : "");
         curl_free(escaped);
         method = "PATCH";
     }
@@ -805,7 +1171,10 @@ static void s_usage(FILE *out)
             "  --once                    one poll and one receive pass, then exit\n"
             "  --webhook-listen IP:PORT  also receive Primero webhooks (POST /primero/webhook)\n"
             "  --webhook-key-file FILE   the webhook's api_key (sent as x-api-key; required\n"
-            "                            with --webhook-listen, mode 0600)\n",
+            "                            with --webhook-listen, mode 0600)\n"
+            "  --focal-point CC=ORG[+ORG] tracing focal points of country CC (repeatable): a\n"
+            "                            tracing request with search_countries goes to them\n"
+            "  --outbox FILE             the durable outbox (default STATE.outbox)\n",
             PUENTE_DEFAULT_BROKER, PUENTE_DEFAULT_KEYS);
 }
 
@@ -896,6 +1265,8 @@ int main(int argc, char **argv)
                                             {"once", no_argument, NULL, '1'},
                                             {"webhook-listen", required_argument, NULL, 'w'},
                                             {"webhook-key-file", required_argument, NULL, 'K'},
+                                            {"focal-point", required_argument, NULL, 'F'},
+                                            {"outbox", required_argument, NULL, 'O'},
                                             {"help", no_argument, NULL, 'h'},
                                             {NULL, 0, NULL, 0}};
     int opt;
@@ -912,6 +1283,14 @@ int main(int argc, char **argv)
         case '1': app.opts.once = 1; break;
         case 'w': app.opts.webhook_listen = optarg; break;
         case 'K': app.opts.webhook_key_file = optarg; break;
+        case 'O': app.opts.outbox = optarg; break;
+        case 'F':
+            if (app.n_focal == sizeof app.focal / sizeof app.focal[0] || !strchr(optarg, '=')) {
+                fprintf(stderr, "puente-primero: --focal-point: expected CC=ORG[+ORG...] (at most 32)\n");
+                return 1;
+            }
+            app.focal[app.n_focal++] = optarg;
+            break;
         case 'i':
             if (puente_duration_parse(optarg, &app.opts.poll_ms) != 0 || app.opts.poll_ms <= 0) {
                 fprintf(stderr, "puente-primero: --poll-interval: invalid duration\n");
@@ -958,6 +1337,19 @@ int main(int argc, char **argv)
         goto done;
     }
     s_log("broker: connected to %s", pt_client_endpoint(app.client));
+    static char outbox_default[320];
+    if (!app.opts.outbox) {
+        snprintf(outbox_default, sizeof outbox_default, "%s.outbox", app.opts.state);
+        app.opts.outbox = outbox_default;
+    }
+    pt_outbox_opts_t oopts = {.client = copts, .state_path = app.opts.outbox};
+    oopts.client.receive = 0;
+    oopts.client.client_name = "puente-primero/0.1 outbox";
+    app.outbox = pt_outbox_new(&oopts, err, sizeof err);
+    if (!app.outbox) {
+        s_log("outbox %s: %s", app.opts.outbox, err);
+        goto done;
+    }
     unsigned long failovers = 0;
     if (app.opts.webhook_listen && s_hook_start(&app, &hook) != 0)
         goto done;
@@ -978,6 +1370,7 @@ int main(int argc, char **argv)
         if (now_ms >= next_poll) {
             s_poll(&app);
             s_poll_transitions(&app);
+            s_poll_more(&app);
             s_flush_pending(&app);
             next_poll = now_ms + app.opts.poll_ms;
         }
@@ -998,6 +1391,10 @@ int main(int argc, char **argv)
             }
         } else if (rc == PT_CLIENT_REFUSED) {
             s_log("delivery refused: %s", pt_client_error(app.client));
+        } else if (rc != PT_CLIENT_TIMEOUT) {
+            /* Broker away: Primero is still polled and sends still queue in the
+               outbox; do not spin. */
+            usleep((useconds_t) wait_ms * 1000);
         }
         if (app.opts.once && rc == PT_CLIENT_TIMEOUT)
             break;
@@ -1012,6 +1409,7 @@ done:
     memset(s_hook_key, 0, sizeof s_hook_key);
     for (size_t i = 0; i < app.n_pending; i++)
         pt_message_destroy(&app.pending[i]);
+    pt_outbox_destroy(&app.outbox);
     pt_client_destroy(&app.client);
     if (app.curl) {
         curl_easy_cleanup(app.curl);

@@ -689,6 +689,14 @@ int pt_primero_transition_to_puente(const pt_primero_codelists_t *lists, const j
             return s_finish(&ctx, built, "transfer.reject",
                             &puente__v1__transfer_response__descriptor, out);
         }
+        if (strcmp(mapped, "revoked") == 0) {
+            /* The sender withdraws it; Primero's revoke has no reason, a
+               rejected_reason on the row is carried when present. */
+            s_copy_code(&ctx, built, "rejected_reason", transition, "rejected_reason",
+                        "rejected_reason");
+            return s_finish(&ctx, built, "transfer.revoke",
+                            &puente__v1__transfer_response__descriptor, out);
+        }
         s_fail(&ctx, "status: a Transfer '%s' has no Puente message", mapped);
         json_decref(built);
         return -1;
@@ -1045,11 +1053,14 @@ json_t *pt_primero_from_puente(const pt_primero_codelists_t *lists, const char *
         s_put_code(&ctx, data, "rejected_reason", "rejected_reason", r->rejected_reason);
         s_put_str(data, "rejection_note", r->rejection_note);
     } else if ((strcmp(message_type, "transfer.accept") == 0 ||
-                strcmp(message_type, "transfer.reject") == 0) &&
+                strcmp(message_type, "transfer.reject") == 0 ||
+                strcmp(message_type, "transfer.revoke") == 0) &&
                desc == &puente__v1__transfer_response__descriptor) {
         const Puente__V1__TransferResponse *r = (const Puente__V1__TransferResponse *) body;
-        data = s_transition(&ctx, "Transfer", r->accepted ? "accepted" : "rejected",
-                            r->transfer_id, 0);
+        const char *status = strcmp(message_type, "transfer.revoke") == 0 ? "revoked"
+                             : r->accepted                                ? "accepted"
+                                                                          : "rejected";
+        data = s_transition(&ctx, "Transfer", status, r->transfer_id, 0);
         s_put_code(&ctx, data, "rejected_reason", "rejected_reason", r->rejected_reason);
     } else if (strcmp(message_type, "tracing.request") == 0 &&
                desc == &puente__v1__trace_request__descriptor) {
@@ -1103,6 +1114,42 @@ json_t *pt_primero_from_puente(const pt_primero_codelists_t *lists, const char *
         s_put_consent(&ctx, data, t->consent);
         if (t->wishes_child_family_tracing)
             json_object_set_new(data, "wishes_child_family_tracing", json_true());
+    } else if (strcmp(message_type, "return.notice") == 0 &&
+               desc == &puente__v1__return_notice__descriptor) {
+        /* A child returning to this country: a case whose follow-ups and closure
+           the adapter reports back into the return's thread. */
+        const Puente__V1__ReturnNotice *r = (const Puente__V1__ReturnNotice *) body;
+        data = json_object();
+        s_put_str(data, "puente_return_id", r->return_id);
+        s_put_by(data, "puente_sender", r->sent_by);
+        s_put_child(&ctx, data, r->child);
+        s_put_protection(&ctx, data, r->protection);
+        s_put_consent(&ctx, data, r->consent);
+        s_put_date(data, "date_of_return", r->planned_return_date);
+    } else if (strcmp(message_type, "return.arrival") == 0 &&
+               desc == &puente__v1__arrival_confirmation__descriptor) {
+        /* The return's progress, written onto the sender's case. */
+        const Puente__V1__ArrivalConfirmation *a = (const Puente__V1__ArrivalConfirmation *) body;
+        data = json_object();
+        s_put_str(data, "puente_return_id", a->return_id);
+        json_object_set_new(data, "puente_return_status", json_string("arrived"));
+        s_put_date(data, "date_of_arrival", a->arrival_date);
+    } else if (strcmp(message_type, "reintegration.assessment") == 0 &&
+               desc == &puente__v1__reintegration_assessment__descriptor) {
+        const Puente__V1__ReintegrationAssessment *a =
+            (const Puente__V1__ReintegrationAssessment *) body;
+        data = json_object();
+        s_put_str(data, "puente_return_id", a->return_id);
+        json_object_set_new(data, "puente_return_status", json_string("assessed"));
+    } else if (strcmp(message_type, "reintegration.plan") == 0 &&
+               desc == &puente__v1__reintegration_plan__descriptor) {
+        const Puente__V1__ReintegrationPlan *r = (const Puente__V1__ReintegrationPlan *) body;
+        data = json_object();
+        s_put_str(data, "puente_return_id", r->return_id);
+        json_object_set_new(data, "puente_return_status", json_string("planned"));
+        if (r->version)
+            json_object_set_new(data, "puente_plan_version", json_integer(r->version));
+        s_put_date(data, "followup_needed_by_date", r->next_follow_up_due);
     } else if (strcmp(message_type, "reintegration.followup") == 0 &&
                desc == &puente__v1__follow_up_report__descriptor) {
         const Puente__V1__FollowUpReport *f = (const Puente__V1__FollowUpReport *) body;

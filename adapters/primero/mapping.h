@@ -22,7 +22,9 @@
     - a transfer.request carries the case without services (transfer_id = case id);
     - transitions: Referral in_progress/accepted/done/revoked -> referral.progress/
       accept/done/revoke, Referral rejected -> referral.reject, Transfer
-      accepted/rejected -> transfer.accept/transfer.reject;
+      accepted/rejected/revoked -> transfer.accept/transfer.reject/transfer.revoke
+      (Primero's remote Transfer has no in_progress/done message: it starts from
+      the case, pt_primero_case_to_transfer; Primero has no "done" transfer);
     - follow-ups and closure: return_id = the case's "puente_return_id" when set,
       else its "id".
     Errors never echo free-text values (names, notes): only field names and
@@ -93,9 +95,10 @@ int pt_primero_case_to_transfer(const pt_primero_codelists_t *lists, const json_
 
 /* Transition row (type Referral|Transfer, status, record_id, service_record_id,
    notes, rejected_reason, rejection_note) -> referral.progress/accept/done/
-   revoke/reject or transfer.accept/reject. org is the responding organisation.
-   0 or -1 (err); a Transfer in_progress/done/revoked is an error (a transfer
-   starts from the case: pt_primero_case_to_transfer). */
+   revoke/reject or transfer.accept/reject/revoke (rejected_reason optional on a
+   revoke). org is the responding (or, for a revoke, the sending) organisation.
+   0 or -1 (err); a Transfer in_progress/done is an error (a transfer starts from
+   the case: pt_primero_case_to_transfer). */
 int pt_primero_transition_to_puente(const pt_primero_codelists_t *lists, const json_t *transition,
                                     const char *org, pt_primero_out_t *out, char *err,
                                     size_t err_len);
@@ -123,9 +126,15 @@ int pt_primero_closure_to_puente(const pt_primero_codelists_t *lists, const json
    - referral.request / transfer.request: case data (services_section rows
      marked service_status_referred), with puente_referral_id/puente_transfer_id
      and puente_sender;
-   - referral.* / transfer.accept|reject: a transition row (type, status,
+   - referral.* / transfer.accept|reject|revoke: a transition row (type, status,
      record_id, service_record_id, notes, rejected_reason, rejection_note);
    - tracing.request: a tracing request with tracing_request_subform_section;
+   - return.notice: case data with puente_return_id, puente_sender and
+     date_of_return (the planned return date);
+   - return.arrival / reintegration.assessment / reintegration.plan: the return's
+     progress for the sender's case: {"puente_return_id", "puente_return_status":
+     "arrived"|"assessed"|"planned", date_of_arrival, puente_plan_version,
+     followup_needed_by_date};
    - reintegration.followup: {"puente_return_id", "followup_subform_section":[row]};
    - reintegration.close: {"puente_return_id", "status":"closed", closure_reason,
      date_closure}.

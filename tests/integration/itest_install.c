@@ -135,6 +135,26 @@ static void test_installed_tree(void)
         CU_ASSERT_EQUAL(s_sh("'%s/usr/sbin/puente-bridge' --help | grep -q -- '--token-file'",
                              s_root), 0);
     }
+    if (access("adapters/primero/main.c", F_OK) == 0) {
+        CU_ASSERT(s_is_file("sbin/puente-primero", 0755));
+        CU_ASSERT_EQUAL(s_sh("'%s/usr/sbin/puente-primero' --help | grep -q -- '--focal-point'",
+                             s_root), 0);
+        CU_ASSERT(s_is_file("share/puente/primero/codelists/v1/sex.csv", 0644));
+        CU_ASSERT(s_contains("share/puente/primero/codelists/v1/transition_status.csv",
+                             "revoked,revoked\n"));
+        CU_ASSERT(s_is_file("share/man/man8/puente-primero.8", 0644));
+        CU_ASSERT(s_is_file("share/puente/primero.env.example", 0644));
+        CU_ASSERT(s_is_file("lib/systemd/system/puente-primero@.service", 0644));
+        CU_ASSERT(s_contains("lib/systemd/system/puente-primero@.service",
+                             "ExecStart=/usr/sbin/puente-primero --org %i"));
+        CU_ASSERT(s_contains("lib/systemd/system/puente-primero@.service",
+                             "--codelists /usr/share/puente/primero/codelists \\\n"));
+        /* the installed binary loads the installed code lists */
+        CU_ASSERT_EQUAL(s_sh("cd '%s' && '%s/usr/sbin/puente-primero' --org MX-DIF --primero"
+                             " http://127.0.0.1:1 --codelists '%s/usr/share/puente/primero/codelists'"
+                             " --state x.db --broker tcp://127.0.0.1:1 2>&1 | grep -q 'broker:'",
+                             s_tmp, s_root, s_root), 0);
+    }
     CU_ASSERT_EQUAL(s_sh("'%s/usr/bin/puente' --help | grep -q '^usage: puente COMMAND'", s_root), 0);
     CU_ASSERT_EQUAL(s_sh("'%s/usr/sbin/puente-broker' --help | grep -q -- '--max-frame'", s_root), 0);
 
@@ -198,8 +218,8 @@ static void test_installed_tree(void)
 
     /* man pages, rendered without a warning when groff is there */
     const char *pages[] = { "share/man/man1/puente.1", "share/man/man8/puente-broker.8",
-                            "share/man/man8/puente-bridge.8" };
-    for (size_t i = 0; i < 3; i++) {
+                            "share/man/man8/puente-bridge.8", "share/man/man8/puente-primero.8" };
+    for (size_t i = 0; i < 4; i++) {
         CU_ASSERT(s_is_file(pages[i], 0644));
         if (access("/usr/bin/groff", X_OK) == 0)
             CU_ASSERT_EQUAL(s_sh("out=$(groff -man -Tutf8 -ww -z '%s/usr/%s' 2>&1) && [ -z \"$out\" ]",

@@ -1,13 +1,17 @@
-/*  itest_primero — a referral from a Primero in Mexico arriving as a Primero
-    record in Guatemala: two fake Primero v2 servers (libmicrohttpd, in this
-    process), a real broker and PostgreSQL (harness), and two puente-primero
-    processes (MX-DIF and GT-PGN). MX's fake serves tests/fixtures/primero/
-    case_referral.json (two services flagged "referral_to_other_country" for
-    GT-PGN, one local); GT's fake records what it receives. */
+/*  itest_primero — Primero records crossing between a Primero in Mexico and one
+    in Guatemala: two fake Primero v2 servers (libmicrohttpd, in this process,
+    serving fixtures shaped like Primero v2 API answers from tests/fixtures/primero/
+    and recording every POST and PATCH), a real broker and PostgreSQL (harness),
+    and two puente-primero processes (MX-DIF and GT-PGN). Kinds carried: referral
+    and its acceptance, remote transfer, its acceptance and a revoke, tracing
+    requests both ways (focal points from --focal-point), a return's follow-up and
+    closure, and referrals queued while the broker is down (durable outbox: each
+    delivered once, in order). */
 #include <CUnit/Basic.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,22 +25,27 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "pt_json.h"
+#include "puente.h"
+#include "reintegration.pb-c.h"
 
 #define S_TOKEN "test-primero-api-token"
-#define S_MAX_SEEN 16
+#define S_MAX_SEEN 48
 #define S_HOOK_KEY "test-primero-webhook-api-key"
+#define S_TRANSFER_1 "TEST-5e0c7a11-3b2d-4f6e-8a90-1c2d3e4f0010"
+#define S_TRANSFER_2 "TEST-5e0c7a11-3b2d-4f6e-8a90-1c2d3e4f0011"
 
 typedef struct {
     const char *name;
     char *cases_json;             /* served on GET /api/v2/cases, NULL = empty list */
+    json_t *routes;               /* GET path (or "/api/v2/cases?status=X") -> answer */
     struct MHD_Daemon *daemon;
     int port;
     pthread_mutex_t lock;
     int n_get, n_unauthorised;
     int n_posts;
-    char *posts[S_MAX_SEEN];      /* bodies of POST /api/v2/cases */
-    char *transition_case;        /* a case whose GET .../referrals serves transitions_json */
-    char *transitions_json;
+    char *posts[S_MAX_SEEN];      /* bodies of POST /api/v2/cases and /tracing_requests */
+    char *post_urls[S_MAX_SEEN];
     int n_patches;
     char *patch_urls[S_MAX_SEEN], *patch_bodies[S_MAX_SEEN]; /* PATCH requests received */
 } s_fake_t;
@@ -61,6 +70,8 @@ static enum MHD_Result s_reply(struct MHD_Connection *c, int status, const char 
     MHD_destroy_response(r);
     return rc;
 }
+
+#define S_EMPTY_LIST "{\"data\":[],\"metadata\":{\"total\":0,\"per\":100,\"page\":1}}"
 
 static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char *url,
                                  const char *method, const char *version, const char *data,
@@ -91,27 +102,28 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
         pthread_mutex_unlock(&fake->lock);
         return s_reply(c, 401, "{\"errors\":[{\"status\":401,\"message\":\"unauthorized\"}]}");
     }
-    if (strcmp(method, "GET") == 0 && strcmp(url, "/api/v2/cases") == 0) {
-        fake->n_get++;
+    if (strcmp(method, "GET") == 0) {
         const char *page = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "page");
-        const char *body = fake->cases_json && (!page || strcmp(page, "1") == 0)
-                               ? fake->cases_json
-                               : "{\"data\":[],\"metadata\":{\"total\":0,\"per\":100,\"page\":1}}";
-        char *copy = strdup(body);
+        const char *filter = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "status");
+        char key[600];
+        snprintf(key, sizeof key, "%s%s%s", url, filter ? "?status=" : "", filter ? filter : "");
+        json_t *route = json_object_get(fake->routes, key);
+        char *copy = NULL;
+        if (strcmp(url, "/api/v2/cases") == 0)
+            fake->n_get++;
+        if (page && strcmp(page, "1") != 0)
+            copy = strdup(S_EMPTY_LIST);
+        else if (route)
+            copy = json_dumps(route, JSON_COMPACT);
+        else if (strcmp(url, "/api/v2/cases") == 0 && !filter && fake->cases_json)
+            copy = strdup(fake->cases_json);
+        else if (strcmp(url, "/api/v2/cases") == 0 || strcmp(url, "/api/v2/tracing_requests") == 0)
+            copy = strdup(S_EMPTY_LIST);
+        else if (strstr(url, "/referrals") || strstr(url, "/transfers"))
+            copy = strdup("{\"data\":[]}");
         pthread_mutex_unlock(&fake->lock);
-        enum MHD_Result rc = s_reply(c, 200, copy);
-        free(copy);
-        return rc;
-    }
-    if (strcmp(method, "GET") == 0 && strncmp(url, "/api/v2/cases/", 14) == 0
-        && (strstr(url, "/referrals") || strstr(url, "/transfers"))) {
-        char want[300] = "";
-        if (fake->transition_case)
-            snprintf(want, sizeof want, "/api/v2/cases/%s/referrals", fake->transition_case);
-        char *copy = strdup(fake->transitions_json && strcmp(url, want) == 0
-                                ? fake->transitions_json
-                                : "{\"data\":[]}");
-        pthread_mutex_unlock(&fake->lock);
+        if (!copy)
+            return s_reply(c, 404, "{\"errors\":[{\"status\":404,\"message\":\"not found\"}]}");
         enum MHD_Result rc = s_reply(c, 200, copy);
         free(copy);
         return rc;
@@ -124,18 +136,106 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
         pthread_mutex_unlock(&fake->lock);
         return s_reply(c, 200, "{\"data\":{\"status\":\"ok\"}}");
     }
-    if (strcmp(method, "POST") == 0 && strcmp(url, "/api/v2/cases") == 0) {
+    if (strcmp(method, "POST") == 0
+        && (strcmp(url, "/api/v2/cases") == 0 || strcmp(url, "/api/v2/tracing_requests") == 0)) {
         int n = fake->n_posts;
-        if (n < S_MAX_SEEN)
+        if (n < S_MAX_SEEN) {
+            fake->post_urls[n] = strdup(url);
             fake->posts[fake->n_posts++] = u->buf ? strdup(u->buf) : strdup("");
+        }
         pthread_mutex_unlock(&fake->lock);
         char body[200];
-        snprintf(body, sizeof body, "{\"data\":{\"id\":\"TEST-GT-LOCAL-%d\",\"status\":\"open\"}}",
-                 n + 1);
+        snprintf(body, sizeof body, "{\"data\":{\"id\":\"TEST-%s-LOCAL-%d\",\"status\":\"open\"}}",
+                 fake->name, n + 1);
         return s_reply(c, 200, body);
     }
     pthread_mutex_unlock(&fake->lock);
     return s_reply(c, 404, "{\"errors\":[{\"status\":404,\"message\":\"not found\"}]}");
+}
+
+/* Serves value (stolen) on GET path from now on. */
+static void s_route(s_fake_t *fake, const char *path, json_t *value)
+{
+    pthread_mutex_lock(&fake->lock);
+    json_object_set_new(fake->routes, path, value);
+    pthread_mutex_unlock(&fake->lock);
+}
+
+/* The "data" of a fixture file (new reference), NULL if it does not load. */
+static json_t *s_fixture_data(const char *name)
+{
+    char path[300];
+    snprintf(path, sizeof path, "tests/fixtures/primero/%s", name);
+    json_t *root = json_load_file(path, 0, NULL);
+    json_t *data = json_incref(json_object_get(root, "data"));
+    json_decref(root);
+    return data;
+}
+
+/* Index of the POST to url whose data[key] is value, waiting up to 30 s; -1. */
+static int s_wait_post(s_fake_t *fake, const char *url, const char *key, const char *value)
+{
+    for (int t = 0; t < 300; t++) {
+        int found = -1;
+        pthread_mutex_lock(&fake->lock);
+        for (int i = 0; i < fake->n_posts && found < 0; i++) {
+            if (strcmp(fake->post_urls[i], url) != 0)
+                continue;
+            json_t *root = json_loads(fake->posts[i], 0, NULL);
+            const char *v = json_string_value(json_object_get(json_object_get(root, "data"), key));
+            if (v && strcmp(v, value) == 0)
+                found = i;
+            json_decref(root);
+        }
+        pthread_mutex_unlock(&fake->lock);
+        if (found >= 0)
+            return found;
+        usleep(100000);
+    }
+    return -1;
+}
+
+/* The "data" of POST i (new reference). */
+static json_t *s_post_data(s_fake_t *fake, int i)
+{
+    pthread_mutex_lock(&fake->lock);
+    json_t *root = json_loads(fake->posts[i], 0, NULL);
+    pthread_mutex_unlock(&fake->lock);
+    json_t *data = json_incref(json_object_get(root, "data"));
+    json_decref(root);
+    return data;
+}
+
+/* Number of PATCHes to exactly url; with data_out the last one's "data". */
+static int s_patches_to(s_fake_t *fake, const char *url, json_t **data_out)
+{
+    int n = 0;
+    pthread_mutex_lock(&fake->lock);
+    for (int i = 0; i < fake->n_patches; i++)
+        if (strcmp(fake->patch_urls[i], url) == 0) {
+            n++;
+            if (data_out) {
+                json_decref(*data_out);
+                json_t *root = json_loads(fake->patch_bodies[i], 0, NULL);
+                *data_out = json_incref(json_object_get(root, "data"));
+                json_decref(root);
+            }
+        }
+    pthread_mutex_unlock(&fake->lock);
+    return n;
+}
+
+static int s_wait_patch(s_fake_t *fake, const char *url, json_t **data_out)
+{
+    for (int t = 0; t < 300 && s_patches_to(fake, url, NULL) < 1; t++)
+        usleep(100000);
+    return s_patches_to(fake, url, data_out);
+}
+
+static const char *s_str(const json_t *obj, const char *key)
+{
+    const char *v = json_string_value(json_object_get(obj, key));
+    return v ? v : "(missing)";
 }
 
 static void s_done(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -152,6 +252,7 @@ static void s_done(void *cls, struct MHD_Connection *c, void **con_cls,
 static int s_fake_start(s_fake_t *fake)
 {
     pthread_mutex_init(&fake->lock, NULL);
+    fake->routes = json_object();
     fake->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, s_handler,
                                     fake, MHD_OPTION_NOTIFY_COMPLETED, s_done, NULL,
                                     MHD_OPTION_END);
@@ -166,17 +267,18 @@ static void s_fake_stop(s_fake_t *fake)
     if (fake->daemon)
         MHD_stop_daemon(fake->daemon);
     fake->daemon = NULL;
-    for (int i = 0; i < fake->n_posts; i++)
+    for (int i = 0; i < fake->n_posts; i++) {
         free(fake->posts[i]);
+        free(fake->post_urls[i]);
+    }
     fake->n_posts = 0;
     for (int i = 0; i < fake->n_patches; i++) {
         free(fake->patch_urls[i]);
         free(fake->patch_bodies[i]);
     }
     fake->n_patches = 0;
-    free(fake->transition_case);
-    free(fake->transitions_json);
-    fake->transition_case = fake->transitions_json = NULL;
+    json_decref(fake->routes);
+    fake->routes = NULL;
     free(fake->cases_json);
     fake->cases_json = NULL;
 }
@@ -254,18 +356,19 @@ static int s_adapter_start(int i, const char *org, const s_fake_t *fake)
     if (pid == 0) {
         FILE *log = freopen(s_log[i], "a", stderr);
         (void) log;
-        char *argv[24] = {(char *) bin, "--org", (char *) org, "--broker",
+        char *argv[28] = {(char *) bin, "--org", (char *) org, "--broker",
                           (char *) pt_harness_endpoint(s_h), "--keys",
                           (char *) pt_harness_keys(s_h), "--primero", url,
                           "--primero-token-file", token, "--codelists",
                           "adapters/primero/codelists", "--codelist-version", "v1", "--state",
-                          state, "--poll-interval", "300ms", NULL};
+                          state, "--poll-interval", "300ms", "--focal-point",
+                          i == 0 ? "GT=GT-PGN" : "MX=MX-DIF", NULL};
         if (i == 0) {
-            argv[19] = "--webhook-listen";
-            argv[20] = hook_listen;
-            argv[21] = "--webhook-key-file";
-            argv[22] = hook_key;
-            argv[23] = NULL;
+            argv[21] = "--webhook-listen";
+            argv[22] = hook_listen;
+            argv[23] = "--webhook-key-file";
+            argv[24] = hook_key;
+            argv[25] = NULL;
         }
         execv(bin, argv);
         _exit(127);
@@ -408,13 +511,12 @@ static void test_trail(void)
 static void test_transition_gt_to_mx(void)
 {
     CU_ASSERT_FATAL(s_token[0] != '\0');
-    pthread_mutex_lock(&s_gt.lock);
-    s_gt.transition_case = strdup("TEST-GT-LOCAL-1");
-    s_gt.transitions_json = strdup(
-        "{\"data\":[{\"id\":\"TEST-gt-transition-1\",\"type\":\"Referral\","
-        "\"status\":\"accepted\",\"record_type\":\"case\",\"record_id\":\"TEST-GT-LOCAL-1\","
-        "\"service_record_id\":\"TEST-gt-svc-1\",\"notes\":\"Accepted (test).\"}]}");
-    pthread_mutex_unlock(&s_gt.lock);
+    s_route(&s_gt, "/api/v2/cases/TEST-GT-LOCAL-1/referrals",
+            json_loads("{\"data\":[{\"id\":\"TEST-gt-transition-1\",\"type\":\"Referral\","
+                       "\"status\":\"accepted\",\"record_type\":\"case\",\"record_id\":"
+                       "\"TEST-GT-LOCAL-1\",\"service_record_id\":\"TEST-gt-svc-1\","
+                       "\"notes\":\"Accepted (test).\"}]}",
+                       0, NULL));
     for (int t = 0; t < 300 && s_patches(&s_mx) < 1; t++)
         usleep(100000);
     CU_ASSERT_EQUAL_FATAL(s_patches(&s_mx), 1);
@@ -512,6 +614,435 @@ static void test_webhook(void)
     free(body);
 }
 
+static int s_gt_transfer_post = -1;
+
+/* MX's Primero transfers a case remotely (status "transferred", a Transfer
+   transition in_progress to GT-PGN): it arrives as a case in GT's Primero. */
+static void test_transfer_mx_to_gt(void)
+{
+    json_t *list = json_load_file("tests/fixtures/primero/case_transfer.json", 0, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(list);
+    json_t *second = json_deep_copy(json_array_get(json_object_get(list, "data"), 0));
+    json_object_set_new(second, "id", json_string(S_TRANSFER_2));
+    json_object_set_new(second, "case_id", json_string(S_TRANSFER_2));
+    json_array_append_new(json_object_get(list, "data"), second);
+    json_t *row = s_fixture_data("transfer_in_progress.json");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(row);
+    json_t *row2 = json_deep_copy(row);
+    json_object_set_new(row2, "record_id", json_string(S_TRANSFER_2));
+    s_route(&s_mx, "/api/v2/cases/" S_TRANSFER_1 "/transfers", json_pack("{s:[o]}", "data", row));
+    s_route(&s_mx, "/api/v2/cases/" S_TRANSFER_2 "/transfers", json_pack("{s:[o]}", "data", row2));
+    s_route(&s_mx, "/api/v2/cases?status=transferred", list);
+    int i = s_wait_post(&s_gt, "/api/v2/cases", "puente_transfer_id", S_TRANSFER_1);
+    CU_ASSERT_FATAL(i >= 0);
+    s_gt_transfer_post = i;
+    json_t *data = s_post_data(&s_gt, i);
+    CU_ASSERT_STRING_EQUAL(s_str(data, "name_first"), "Brenda");
+    CU_ASSERT_STRING_EQUAL(s_str(data, "name_last"), "Traslado Ejemplo");
+    CU_ASSERT_STRING_EQUAL(s_str(data, "sex"), "female");
+    CU_ASSERT_STRING_EQUAL(s_str(data, "date_of_birth"), "2011-08-02");
+    CU_ASSERT_STRING_EQUAL(s_str(data, "risk_level"), "medium");
+    CU_ASSERT_STRING_EQUAL(s_str(data, "protection_status"), "unaccompanied");
+    CU_ASSERT_STRING_EQUAL(s_str(data, "transfer_reason"),
+                           "Child returned to Guatemala; case management continues with PGN.");
+    CU_ASSERT_STRING_EQUAL(s_str(data, "transfer_notes"),
+                           "Escorted return on 2025-05-20 (FICTIONAL TEST DATA).");
+    CU_ASSERT_STRING_EQUAL(s_str(data, "puente_sender"), "MX-DIF");
+    CU_ASSERT(json_is_true(json_object_get(data, "disclosure_other_orgs")));
+    CU_ASSERT_EQUAL(strncmp(s_str(data, "puente_case_token"), "PP-", 3), 0);
+    CU_ASSERT_PTR_NULL(json_object_get(data, "services_section"));
+    json_decref(data);
+    CU_ASSERT(s_wait_post(&s_gt, "/api/v2/cases", "puente_transfer_id", S_TRANSFER_2) >= 0);
+    usleep(1500000);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM messages WHERE message_type"
+                                              " = 'transfer.request'"),
+                    2);
+}
+
+/* GT's Primero accepts the first transfer: MX's Primero gets the Transfer
+   transition PATCHed onto its case; the broker moves ownership to GT-PGN. */
+static void test_transfer_accept_gt_to_mx(void)
+{
+    CU_ASSERT_FATAL(s_gt_transfer_post >= 0);
+    char local[64], path[200];
+    snprintf(local, sizeof local, "TEST-GT-LOCAL-%d", s_gt_transfer_post + 1);
+    json_t *row = s_fixture_data("transfer_accepted.json");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(row);
+    json_object_set_new(row, "record_id", json_string(local));
+    snprintf(path, sizeof path, "/api/v2/cases/%s/transfers", local);
+    s_route(&s_gt, path, json_pack("{s:[o]}", "data", row));
+    json_t *data = NULL;
+    CU_ASSERT_EQUAL_FATAL(
+        s_wait_patch(&s_mx, "/api/v2/cases/" S_TRANSFER_1 "/transfers/" S_TRANSFER_1, &data), 1);
+    CU_ASSERT_STRING_EQUAL(s_str(data, "type"), "Transfer");
+    CU_ASSERT_STRING_EQUAL(s_str(data, "status"), "accepted");
+    CU_ASSERT_STRING_EQUAL(s_str(data, "record_id"), S_TRANSFER_1);
+    CU_ASSERT(json_is_true(json_object_get(data, "remote")));
+    json_decref(data);
+    usleep(1500000);
+    CU_ASSERT_EQUAL(
+        s_patches_to(&s_mx, "/api/v2/cases/" S_TRANSFER_1 "/transfers/" S_TRANSFER_1, NULL), 1);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM messages WHERE message_type"
+                                              " = 'transfer.accept'"),
+                    1);
+}
+
+/* MX's Primero revokes the second transfer before GT answers: transfer.revoke,
+   PATCHed onto GT's own copy of the case with status revoked and the reason. */
+static void test_transfer_revoke_mx_to_gt(void)
+{
+    int i = s_wait_post(&s_gt, "/api/v2/cases", "puente_transfer_id", S_TRANSFER_2);
+    CU_ASSERT_FATAL(i >= 0);
+    json_t *row = s_fixture_data("transfer_revoked.json");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(row);
+    json_object_set_new(row, "record_id", json_string(S_TRANSFER_2));
+    s_route(&s_mx, "/api/v2/cases/" S_TRANSFER_2 "/transfers", json_pack("{s:[o]}", "data", row));
+    char url[200];
+    snprintf(url, sizeof url, "/api/v2/cases/TEST-GT-LOCAL-%d/transfers/TEST-GT-LOCAL-%d", i + 1,
+             i + 1);
+    json_t *data = NULL;
+    CU_ASSERT_EQUAL_FATAL(s_wait_patch(&s_gt, url, &data), 1);
+    CU_ASSERT_STRING_EQUAL(s_str(data, "type"), "Transfer");
+    CU_ASSERT_STRING_EQUAL(s_str(data, "status"), "revoked");
+    CU_ASSERT_STRING_EQUAL(s_str(data, "rejected_reason"), "other");
+    json_decref(data);
+    usleep(1500000);
+    CU_ASSERT_EQUAL(s_patches_to(&s_gt, url, NULL), 1);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM messages WHERE message_type"
+                                              " = 'transfer.revoke'"),
+                    1);
+}
+
+static void s_check_tracing(const json_t *data, const char *sender, const char *country)
+{
+    CU_ASSERT_STRING_EQUAL(s_str(data, "puente_sender"), sender);
+    CU_ASSERT_STRING_EQUAL(s_str(data, "relation_name"), "María Prueba");
+    CU_ASSERT_STRING_EQUAL(s_str(data, "relation"), "mother");
+    CU_ASSERT_STRING_EQUAL(s_str(data, "relation_sex"), "female");
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(data, "relation_age")), 38);
+    CU_ASSERT_STRING_EQUAL(s_str(data, "inquiry_date"), "2025-04-02");
+    CU_ASSERT_STRING_EQUAL(
+        json_string_value(json_array_get(json_object_get(data, "relation_nationality"), 0)),
+        "guatemala");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_array_get(json_object_get(data,
+                                                                            "search_countries"),
+                                                            0)),
+                           country);
+    CU_ASSERT(json_is_true(json_object_get(data, "consent_for_tracing")));
+    json_t *traces = json_object_get(data, "tracing_request_subform_section");
+    CU_ASSERT_EQUAL_FATAL(json_array_size(traces), 2);
+    json_t *first = json_array_get(traces, 0);
+    CU_ASSERT_STRING_EQUAL(s_str(first, "unique_id"), "TEST-trace-0001");
+    CU_ASSERT_STRING_EQUAL(s_str(first, "name"), "Ana Lucía Prueba");
+    CU_ASSERT_STRING_EQUAL(s_str(first, "sex"), "female");
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(first, "age")), 15);
+    CU_ASSERT_STRING_EQUAL(s_str(first, "date_of_birth"), "2010-03-14");
+    CU_ASSERT_STRING_EQUAL(s_str(first, "date_of_separation"), "2025-01-20");
+    CU_ASSERT_STRING_EQUAL(s_str(first, "separation_cause"), "migration");
+    CU_ASSERT_STRING_EQUAL(s_str(first, "location_separation"), "Tecún Umán");
+    CU_ASSERT_STRING_EQUAL(s_str(first, "location_last"), "Tapachula");
+    CU_ASSERT_STRING_EQUAL(s_str(json_array_get(traces, 1), "name"), "José Prueba");
+    CU_ASSERT_EQUAL(strncmp(s_str(data, "puente_case_token"), "PP-", 3), 0);
+}
+
+/* A tracing request in MX's Primero searching GT reaches GT's focal point as a
+   Primero tracing request; one in GT's searching MX comes back the other way. */
+static void test_tracing_both_ways(void)
+{
+    json_t *mx_tr = s_fixture_data("tracing_request.json");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mx_tr);
+    json_t *gt_tr = json_deep_copy(mx_tr);
+    json_object_set_new(mx_tr, "tracing_request_id", json_string("TEST-TR-MX-2025-0101"));
+    json_object_set_new(mx_tr, "search_countries", json_pack("[s]", "GT"));
+    json_object_set_new(gt_tr, "search_countries", json_pack("[s]", "MX"));
+    s_route(&s_mx, "/api/v2/tracing_requests",
+            json_pack("{s:[o],s:{s:i}}", "data", mx_tr, "metadata", "total", 1));
+    s_route(&s_gt, "/api/v2/tracing_requests",
+            json_pack("{s:[o],s:{s:i}}", "data", gt_tr, "metadata", "total", 1));
+    int i = s_wait_post(&s_gt, "/api/v2/tracing_requests", "tracing_request_id",
+                        "TEST-TR-MX-2025-0101");
+    CU_ASSERT_FATAL(i >= 0);
+    json_t *data = s_post_data(&s_gt, i);
+    s_check_tracing(data, "MX-DIF", "GT");
+    json_decref(data);
+    i = s_wait_post(&s_mx, "/api/v2/tracing_requests", "tracing_request_id",
+                    "TEST-TR-GT-2025-0007");
+    CU_ASSERT_FATAL(i >= 0);
+    data = s_post_data(&s_mx, i);
+    s_check_tracing(data, "GT-PGN", "MX");
+    json_decref(data);
+    usleep(1500000);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM messages WHERE message_type"
+                                              " = 'tracing.request'"),
+                    2);
+}
+
+/* Sends message_type with body JSON as org (a test client), in thread corr (NULL
+   = new). 0 and the receipt, or -1. */
+static int s_send_as(const char *org, const char *to, const char *message_type,
+                     const ProtobufCMessageDescriptor *desc, const char *json,
+                     const char *case_token, const uint8_t *corr, const char *bia,
+                     pt_receipt_info_t *receipt)
+{
+    ProtobufCMessage *body = NULL;
+    char err[256];
+    if (pt_json_to_message(desc, json, strlen(json), &body, err, sizeof err) != 0) {
+        fprintf(stderr, "s_send_as: %s\n", err);
+        return -1;
+    }
+    size_t len = protobuf_c_message_get_packed_size(body);
+    uint8_t *bytes = malloc(len + 1);
+    protobuf_c_message_pack(body, bytes);
+    Puente__V1__ConsentSummary consent = PUENTE__V1__CONSENT_SUMMARY__INIT;
+    puente_consent_derive(body, &consent);
+    pt_client_t *client = pt_harness_client(s_h, org, 0);
+    const char *recipients[] = {to};
+    pt_send_t msg = {.message_type = message_type, .recipients = recipients, .n_recipients = 1,
+                     .case_token = case_token, .consent = &consent, .correlation_id = corr,
+                     .best_interests_ref = bia, .body = bytes, .body_len = len};
+    pt_reject_info_t rej;
+    memset(&rej, 0, sizeof rej);
+    pt_client_result_t rc = client ? pt_client_send(client, &msg, receipt, &rej) : PT_CLIENT_INTERNAL;
+    if (rc != PT_CLIENT_OK)
+        fprintf(stderr, "s_send_as %s: %d %s %s\n", message_type, rc, rej.code_name, rej.reason);
+    pt_client_destroy(&client);
+    free(bytes);
+    protobuf_c_message_free_unpacked(body, NULL);
+    return rc == PT_CLIENT_OK ? 0 : -1;
+}
+
+/* A child returns from Mexico to Guatemala: return.notice (sent by a test client
+   as MX-DIF; return_id = MX's case id) arrives in GT's Primero as a case; the
+   arrival and the plan (sent by a test client as GT-PGN) and then the follow-up
+   and the closure GT's Primero records (sent by GT's adapter into the return's
+   thread, to the organisation its threads table names) are PATCHed onto MX's
+   case as Primero-shaped records. */
+static void test_followup_closure_gt_to_mx(void)
+{
+    const char *token = "TEST-RET-TOKEN-MX-0001";
+    const char *mx_case = "TEST-MX-RETURN-CASE-0001";
+    pt_receipt_info_t notice;
+    CU_ASSERT_EQUAL_FATAL(
+        s_send_as("MX-DIF", "GT-PGN", "return.notice", &puente__v1__return_notice__descriptor,
+                  "{\"return_id\":\"TEST-MX-RETURN-CASE-0001\",\"sent_by\":{\"organisation\":"
+                  "\"MX-DIF\"},\"child\":{\"name_first\":\"Carla\",\"sex\":\"SEX_FEMALE\","
+                  "\"date_of_birth\":{\"year\":2012,\"month\":1,\"day\":9}},\"consent\":{"
+                  "\"consent_for_services\":true,\"disclosure_other_orgs\":true},"
+                  "\"planned_return_date\":{\"year\":2025,\"month\":6,\"day\":1}}",
+                  token, NULL, "TEST-BID-MX-0003", &notice),
+        0);
+    int i = s_wait_post(&s_gt, "/api/v2/cases", "puente_return_id", mx_case);
+    CU_ASSERT_FATAL(i >= 0);
+    json_t *data = s_post_data(&s_gt, i);
+    CU_ASSERT_STRING_EQUAL(s_str(data, "name_first"), "Carla");
+    CU_ASSERT_STRING_EQUAL(s_str(data, "sex"), "female");
+    CU_ASSERT_STRING_EQUAL(s_str(data, "date_of_birth"), "2012-01-09");
+    CU_ASSERT_STRING_EQUAL(s_str(data, "date_of_return"), "2025-06-01");
+    CU_ASSERT_STRING_EQUAL(s_str(data, "puente_sender"), "MX-DIF");
+    CU_ASSERT_STRING_EQUAL(s_str(data, "puente_case_token"), token);
+    json_decref(data);
+    /* Arrival and plan, as GT-PGN: the adapter writes them onto MX's case. */
+    pt_receipt_info_t r;
+    CU_ASSERT_EQUAL_FATAL(s_send_as("GT-PGN", "MX-DIF", "return.arrival",
+                                    &puente__v1__arrival_confirmation__descriptor,
+                                    "{\"return_id\":\"TEST-MX-RETURN-CASE-0001\",\"arrival_date\":"
+                                    "{\"year\":2025,\"month\":6,\"day\":2}}",
+                                    token, notice.correlation_id, NULL, &r),
+                          0);
+    CU_ASSERT_EQUAL_FATAL(s_send_as("GT-PGN", "MX-DIF", "reintegration.plan",
+                                    &puente__v1__reintegration_plan__descriptor,
+                                    "{\"return_id\":\"TEST-MX-RETURN-CASE-0001\",\"version\":1}",
+                                    token, notice.correlation_id, NULL, &r),
+                          0);
+    char url[200];
+    snprintf(url, sizeof url, "/api/v2/cases/%s", mx_case);
+    for (int t = 0; t < 300 && s_patches_to(&s_mx, url, NULL) < 2; t++)
+        usleep(100000);
+    data = NULL;
+    CU_ASSERT_EQUAL_FATAL(s_patches_to(&s_mx, url, &data), 2);
+    CU_ASSERT_STRING_EQUAL(s_str(data, "puente_return_status"), "planned");
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(data, "puente_plan_version")), 1);
+    json_decref(data);
+    /* GT's Primero records a follow-up visit and closes the case. */
+    json_t *record = s_fixture_data("followup.json");
+    json_t *closure = s_fixture_data("closure.json");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(record);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(closure);
+    char local[64], path[200];
+    snprintf(local, sizeof local, "TEST-GT-LOCAL-%d", i + 1);
+    json_object_set_new(record, "id", json_string(local));
+    json_object_del(record, "puente_return_id");
+    json_t *want_row = json_deep_copy(
+        json_array_get(json_object_get(record, "followup_subform_section"), 0));
+    const char *keys[] = {"status", "closure_reason", "date_closure", "closure_comments"};
+    for (int k = 0; k < 4; k++)
+        json_object_set(record, keys[k], json_object_get(closure, keys[k]));
+    snprintf(path, sizeof path, "/api/v2/cases/%s", local);
+    s_route(&s_gt, path, json_pack("{s:o}", "data", record));
+    for (int t = 0; t < 300 && s_patches_to(&s_mx, url, NULL) < 4; t++)
+        usleep(100000);
+    CU_ASSERT_EQUAL_FATAL(s_patches_to(&s_mx, url, NULL), 4);
+    /* The third PATCH is the follow-up, the fourth the closure (in thread order). */
+    pthread_mutex_lock(&s_mx.lock);
+    json_t *fu = NULL, *cl = NULL;
+    int seen = 0;
+    for (int k = 0; k < s_mx.n_patches; k++)
+        if (strcmp(s_mx.patch_urls[k], url) == 0 && ++seen >= 3) {
+            json_t *root = json_loads(s_mx.patch_bodies[k], 0, NULL);
+            if (seen == 3)
+                fu = json_incref(json_object_get(root, "data"));
+            else
+                cl = json_incref(json_object_get(root, "data"));
+            json_decref(root);
+        }
+    pthread_mutex_unlock(&s_mx.lock);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fu);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cl);
+    CU_ASSERT_STRING_EQUAL(s_str(fu, "puente_return_id"), mx_case);
+    json_t *row = json_array_get(json_object_get(fu, "followup_subform_section"), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(row);
+    const char *fields[] = {"followup_type", "followup_date", "child_was_seen",
+                            "reason_child_not_seen", "risk_level", "followup_needed_by_date"};
+    for (int k = 0; k < 6; k++)
+        CU_ASSERT(json_equal(json_object_get(row, fields[k]), json_object_get(want_row, fields[k])));
+    CU_ASSERT_STRING_EQUAL(s_str(cl, "puente_return_id"), mx_case);
+    CU_ASSERT_STRING_EQUAL(s_str(cl, "status"), "closed");
+    /* formal_closing -> reintegrated -> the first Primero row: formal_closing. */
+    CU_ASSERT_STRING_EQUAL(s_str(cl, "closure_reason"), "formal_closing");
+    CU_ASSERT_STRING_EQUAL(s_str(cl, "date_closure"), "2025-09-30");
+    CU_ASSERT_STRING_EQUAL(s_str(cl, "closure_comments"), "Reintegration plan completed.");
+    json_decref(fu);
+    json_decref(cl);
+    json_decref(want_row);
+    json_decref(closure);
+    usleep(1500000);
+    CU_ASSERT_EQUAL(s_patches_to(&s_mx, url, NULL), 4);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM messages WHERE message_type"
+                                              " IN ('reintegration.followup', 'reintegration.close')"
+                                              " AND sender = 'GT-PGN'"),
+                    2);
+}
+
+/* Rows of MX's state file table `sent` whose ref starts with prefix and whose
+   outcome is outcome; -1 on error. */
+static int s_sent_rows(const char *prefix, const char *outcome)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/primero-MX-DIF.db", pt_harness_dir(s_h));
+    sqlite3 *db = NULL;
+    sqlite3_stmt *stmt = NULL;
+    int n = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK
+        && sqlite3_prepare_v2(db, "SELECT count(*) FROM sent WHERE substr(ref, 1, length(?1)) = ?1"
+                                  " AND outcome = ?2",
+                              -1, &stmt, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(stmt, 1, prefix, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(stmt, 2, outcome, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(stmt) == SQLITE_ROW)
+            n = sqlite3_column_int(stmt, 0);
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return n;
+}
+
+/* Lines of the MX adapter's log containing needle. */
+static int s_log_count(int i, const char *needle)
+{
+    FILE *file = fopen(s_log[i], "r");
+    char line[2048];
+    int n = 0;
+    while (file && fgets(line, sizeof line, file))
+        if (strstr(line, needle))
+            n++;
+    if (file)
+        fclose(file);
+    return n;
+}
+
+/* Broker stopped: MX's adapter keeps polling and queues each new referral once
+   (ids fixed in its outbox); broker started: each arrives in GT exactly once, in
+   the order queued. */
+static void test_outbox_broker_down(void)
+{
+    CU_ASSERT_EQUAL_FATAL(pt_harness_broker_stop(s_h, SIGTERM), 0);
+    json_t *list = json_load_file("tests/fixtures/primero/case_referral.json", 0, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(list);
+    json_t *record = json_deep_copy(json_array_get(json_object_get(list, "data"), 0));
+    json_object_set_new(record, "id", json_string("TEST-OUTBOX-CASE-1"));
+    json_t *services = json_array();
+    const char *svc[] = {"TEST-svc-ob-1", "TEST-svc-ob-2", "TEST-svc-ob-3"};
+    const char *types[] = {"psychosocial", "legal_assistance", "education"};
+    for (int k = 0; k < 3; k++)
+        json_array_append_new(services,
+                              json_pack("{s:s,s:s,s:s,s:s}", "unique_id", svc[k],
+                                        "service_response_type", "referral_to_other_country",
+                                        "service_type", types[k], "service_implementing_agency",
+                                        "GT-PGN"));
+    json_object_set_new(record, "services_section", services);
+    json_array_append_new(json_object_get(list, "data"), record);
+    json_object_set_new(list, "metadata", json_pack("{s:i,s:i,s:i}", "total", 2, "per", 100,
+                                                    "page", 1));
+    char *text = json_dumps(list, JSON_COMPACT);
+    json_decref(list);
+    pthread_mutex_lock(&s_mx.lock);
+    free(s_mx.cases_json);
+    s_mx.cases_json = text;
+    int gets = s_mx.n_get;
+    pthread_mutex_unlock(&s_mx.lock);
+    for (int t = 0; t < 300 && s_log_count(0, "queued referral.request TEST-OUTBOX-CASE-1#") < 3;
+         t++)
+        usleep(100000);
+    CU_ASSERT_EQUAL_FATAL(s_log_count(0, "queued referral.request TEST-OUTBOX-CASE-1#"), 3);
+    /* Polled again and again while the broker is down: nothing queued twice. */
+    for (int t = 0; t < 300; t++) {
+        pthread_mutex_lock(&s_mx.lock);
+        int now = s_mx.n_get;
+        pthread_mutex_unlock(&s_mx.lock);
+        if (now >= gets + 5)
+            break;
+        usleep(100000);
+    }
+    CU_ASSERT_EQUAL(s_log_count(0, "queued referral.request TEST-OUTBOX-CASE-1#"), 3);
+    /* Recorded in the state file when queued: the ids are fixed before the broker saw them. */
+    CU_ASSERT_EQUAL(s_sent_rows("TEST-OUTBOX-CASE-1#", "queued"), 3);
+    pthread_mutex_lock(&s_gt.lock);
+    for (int k = 0; k < s_gt.n_posts; k++)
+        CU_ASSERT_PTR_NULL(strstr(s_gt.posts[k], "TEST-OUTBOX-CASE-1#"));
+    pthread_mutex_unlock(&s_gt.lock);
+    CU_ASSERT_EQUAL_FATAL(pt_harness_broker_start(s_h), 0);
+    int at[3];
+    for (int k = 0; k < 3; k++) {
+        char ref[100];
+        snprintf(ref, sizeof ref, "TEST-OUTBOX-CASE-1#%s", svc[k]);
+        at[k] = s_wait_post(&s_gt, "/api/v2/cases", "puente_referral_id", ref);
+        CU_ASSERT(at[k] >= 0);
+    }
+    CU_ASSERT(at[0] < at[1] && at[1] < at[2]);
+    usleep(2000000);
+    int n = 0;
+    pthread_mutex_lock(&s_gt.lock);
+    for (int k = 0; k < s_gt.n_posts; k++)
+        if (strstr(s_gt.posts[k], "TEST-OUTBOX-CASE-1#"))
+            n++;
+    pthread_mutex_unlock(&s_gt.lock);
+    CU_ASSERT_EQUAL(n, 3);
+    /* The receipts reached the state file: the rows moved to "stored". */
+    for (int t = 0; t < 300 && s_sent_rows("TEST-OUTBOX-CASE-1#", "stored") < 3; t++)
+        usleep(100000);
+    CU_ASSERT_EQUAL(s_sent_rows("TEST-OUTBOX-CASE-1#", "stored"), 3);
+    CU_ASSERT_EQUAL(s_sent_rows("TEST-OUTBOX-CASE-1#", "queued"), 0);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM messages m1, messages m2,"
+                                              " messages m3 WHERE m1.message_type ="
+                                              " 'referral.request' AND m1.seq < m2.seq AND"
+                                              " m2.seq < m3.seq AND m2.message_type ="
+                                              " 'referral.request' AND m3.message_type ="
+                                              " 'referral.request' AND m1.seq > (SELECT"
+                                              " max(seq) FROM messages WHERE message_type ="
+                                              " 'tracing.request')"),
+                    1);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -524,6 +1055,18 @@ int main(void)
                 test_transition_gt_to_mx);
     CU_add_test(suite, "Primero webhook (x-api-key) sends a new case's referral",
                 test_webhook);
+    CU_add_test(suite, "remote transfer in MX Primero arrives as a case in GT Primero",
+                test_transfer_mx_to_gt);
+    CU_add_test(suite, "GT Primero accepts the transfer: MX Primero gets the transition",
+                test_transfer_accept_gt_to_mx);
+    CU_add_test(suite, "MX Primero revokes a transfer: GT Primero gets transfer revoked",
+                test_transfer_revoke_mx_to_gt);
+    CU_add_test(suite, "tracing requests to the focal points, MX to GT and GT to MX",
+                test_tracing_both_ways);
+    CU_add_test(suite, "return: follow-up and closure from GT Primero PATCHed onto MX's case",
+                test_followup_closure_gt_to_mx);
+    CU_add_test(suite, "broker down: referrals queued once, delivered once in order",
+                test_outbox_broker_down);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();

@@ -47,6 +47,8 @@ static const s_row_t s_expected[] = {
     {"transfer", "received", "transfer.accept", "C", "accepted"},
     {"transfer", "delivered", "transfer.reject", "C", "rejected"},
     {"transfer", "received", "transfer.reject", "C", "rejected"},
+    {"transfer", "delivered", "transfer.revoke", "I", "revoked"},
+    {"transfer", "received", "transfer.revoke", "I", "revoked"},
     /* transfer request */
     {"transfer_ask", "", "transfer.ask", "I", "submitted"},
     {"transfer_ask", "submitted", "transfer.ask", "I", "submitted"},

@@ -1,4 +1,6 @@
-/*  test_primero_mapping — Primero v2 fixtures (tests/fixtures/primero) mapped to
+/*  test_primero_mapping — Primero v2 fixtures (tests/fixtures/primero: a case,
+    a remotely transferred case, a transition per kind and status, a tracing
+    request, a follow-up, a closure) mapped to
     Puente messages, packed and unpacked as on the wire, and mapped back: every
     mapped field must come back with its value. Unknown lookup values and broken
     code lists fail with the field and the value named. */
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include "mapping.h"
+#include "pt_json.h"
 #include "referral.pb-c.h"
 #include "reintegration.pb-c.h"
 #include "tracing.pb-c.h"
@@ -221,10 +224,22 @@ static void test_case_to_referrals(void)
     json_decref(root);
 }
 
+static void s_case_to_transfer(const char *fixture, const char *want_id,
+                               Puente__V1__RiskLevel want_risk);
+
 static void test_case_to_transfer(void)
 {
+    s_case_to_transfer("case_referral.json", "TEST-2b7e1f1c-5a8d-4c3e-9f10-6d4f6f0a0001",
+                       PUENTE__V1__RISK_LEVEL__RISK_LEVEL_HIGH);
+    s_case_to_transfer("case_transfer.json", "TEST-5e0c7a11-3b2d-4f6e-8a90-1c2d3e4f0010",
+                       PUENTE__V1__RISK_LEVEL__RISK_LEVEL_MEDIUM);
+}
+
+static void s_case_to_transfer(const char *fixture, const char *want_id,
+                               Puente__V1__RiskLevel want_risk)
+{
     json_t *data = NULL;
-    json_t *root = s_fixture("case_referral.json", &data);
+    json_t *root = s_fixture(fixture, &data);
     CU_ASSERT_PTR_NOT_NULL_FATAL(root);
     pt_primero_out_t out;
     char err[PT_PRIMERO_ERR_BYTES] = "";
@@ -233,16 +248,29 @@ static void test_case_to_transfer(void)
     CU_ASSERT_STRING_EQUAL(out.message_type, "transfer.request");
     s_wire(&out);
     const Puente__V1__CaseTransfer *t = (const Puente__V1__CaseTransfer *) out.body;
-    CU_ASSERT_STRING_EQUAL(t->transfer_id, "TEST-2b7e1f1c-5a8d-4c3e-9f10-6d4f6f0a0001");
+    CU_ASSERT_STRING_EQUAL(t->transfer_id, want_id);
     CU_ASSERT_STRING_EQUAL(t->from->organisation, "MX-DIF");
+    CU_ASSERT_STRING_EQUAL(t->child->name_first,
+                           json_string_value(json_object_get(data, "name_first")));
     CU_ASSERT_EQUAL(t->child->sex, PUENTE__V1__SEX__SEX_FEMALE);
-    CU_ASSERT_EQUAL(t->protection->risk_level, PUENTE__V1__RISK_LEVEL__RISK_LEVEL_HIGH);
+    CU_ASSERT_EQUAL(t->protection->risk_level, want_risk);
+    CU_ASSERT_EQUAL(t->protection->protection_status,
+                    PUENTE__V1__PROTECTION_STATUS__PROTECTION_STATUS_UNACCOMPANIED);
     CU_ASSERT_EQUAL(t->consent->disclosure_other_orgs, 1);
+    CU_ASSERT_EQUAL(t->consent->consent_for_services, 1);
+    CU_ASSERT_STRING_EQUAL(t->transfer_reason,
+                           "Child returned to Guatemala; case management continues with PGN.");
+    CU_ASSERT_STRING_EQUAL(t->notes, "Escorted return on 2025-05-20 (FICTIONAL TEST DATA).");
     json_t *back = pt_primero_from_puente(s_lists, "transfer.request", out.body, err, sizeof err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(back);
     const char *fields[] = {"name_first", "name_last", "sex", "date_of_birth", "nationality",
                             "protection_status", "protection_concerns", "risk_level",
-                            "disclosure_other_orgs"};
+                            "disclosure_other_orgs", "consent_for_services",
+                            "consent_for_tracing", "interview_subject", "legitimate_basis",
+                            "age", "transfer_reason", "transfer_notes"};
+    /* proto3: a false "estimated" is unset, and is written back only when true. */
+    CU_ASSERT_EQUAL(json_is_true(json_object_get(back, "estimated")),
+                    json_is_true(json_object_get(data, "estimated")));
     for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++)
         CU_ASSERT(s_same(data, back, fields[f]));
     CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(back, "puente_transfer_id")),
@@ -253,6 +281,9 @@ static void test_case_to_transfer(void)
     json_decref(root);
 }
 
+/* One transition fixture per kind and status, both directions: Primero row ->
+   Puente message (type, ids, status, reasons, notes, by) -> wire -> Primero row
+   with every mapped field equal to the fixture's. */
 static void s_transition_round_trip(const char *fixture, const char *want_type)
 {
     json_t *data = NULL;
@@ -262,20 +293,63 @@ static void s_transition_round_trip(const char *fixture, const char *want_type)
     char err[PT_PRIMERO_ERR_BYTES] = "";
     int rc = pt_primero_transition_to_puente(s_lists, data, "GT-PGN", &out, err, sizeof err);
     if (rc != 0)
-        fprintf(stderr, "\n  %s\n", err);
+        fprintf(stderr, "\n  %s: %s\n", fixture, err);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     CU_ASSERT_STRING_EQUAL(out.message_type, want_type);
     s_wire(&out);
-    json_t *back = pt_primero_from_puente(s_lists, out.message_type, out.body, err, sizeof err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(back);
-    const char *fields[] = {"type", "status", "record_id", "service_record_id"};
-    for (size_t f = 0; f < 4; f++)
-        CU_ASSERT(s_same(data, back, fields[f]));
-    if (json_object_get(data, "rejected_reason")) {
-        CU_ASSERT(s_same(data, back, "rejected_reason"));
-        CU_ASSERT(s_same(data, back, "rejection_note"));
+    const char *kind = json_string_value(json_object_get(data, "type"));
+    const char *status = json_string_value(json_object_get(data, "status"));
+    const char *record = json_string_value(json_object_get(data, "record_id"));
+    const char *service = json_string_value(json_object_get(data, "service_record_id"));
+    const char *reason = json_string_value(json_object_get(data, "rejected_reason"));
+    const char *notes = json_string_value(json_object_get(data, "notes"));
+    char referral_id[200];
+    snprintf(referral_id, sizeof referral_id, "%s#%s", record, service ? service : "");
+    /* Puente side, field by field. */
+    if (strcmp(kind, "Referral") == 0 && strcmp(status, "rejected") == 0) {
+        const Puente__V1__ReferralRejection *r = (const Puente__V1__ReferralRejection *) out.body;
+        CU_ASSERT_STRING_EQUAL(r->referral_id, referral_id);
+        CU_ASSERT_STRING_EQUAL(r->rejected_reason, reason);
+        CU_ASSERT_STRING_EQUAL(r->rejection_note,
+                               json_string_value(json_object_get(data, "rejection_note")));
+        CU_ASSERT_STRING_EQUAL(r->by->organisation, "GT-PGN");
+    } else if (strcmp(kind, "Referral") == 0) {
+        const Puente__V1__ReferralUpdate *u = (const Puente__V1__ReferralUpdate *) out.body;
+        CU_ASSERT_STRING_EQUAL(u->referral_id, referral_id);
+        CU_ASSERT_STRING_EQUAL(u->status, status);
+        CU_ASSERT_STRING_EQUAL(u->note, notes ? notes : "");
+        CU_ASSERT_STRING_EQUAL(u->by->organisation, "GT-PGN");
     } else {
-        CU_ASSERT(s_same(data, back, "notes"));
+        const Puente__V1__TransferResponse *t = (const Puente__V1__TransferResponse *) out.body;
+        CU_ASSERT_STRING_EQUAL(t->transfer_id, record);
+        CU_ASSERT_EQUAL(t->accepted, strcmp(status, "accepted") == 0);
+        CU_ASSERT_STRING_EQUAL(t->rejected_reason, reason ? reason : "");
+        CU_ASSERT_STRING_EQUAL(t->by->organisation, "GT-PGN");
+    }
+    /* And back: the Primero row. */
+    json_t *back = pt_primero_from_puente(s_lists, out.message_type, out.body, err, sizeof err);
+    if (!back)
+        fprintf(stderr, "\n  %s back: %s\n", fixture, err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(back);
+    CU_ASSERT(s_same(data, back, "type"));
+    CU_ASSERT(s_same(data, back, "status"));
+    CU_ASSERT(s_same(data, back, "record_id"));
+    CU_ASSERT(json_is_true(json_object_get(back, "remote")));
+    if (strcmp(kind, "Referral") == 0) {
+        CU_ASSERT(s_same(data, back, "service_record_id"));
+        if (reason) {
+            CU_ASSERT(s_same(data, back, "rejected_reason"));
+            CU_ASSERT(s_same(data, back, "rejection_note"));
+        } else {
+            CU_ASSERT(s_same(data, back, "notes"));
+        }
+    } else {
+        CU_ASSERT_PTR_NULL(json_object_get(back, "service_record_id"));
+        if (reason) {
+            CU_ASSERT(s_same(data, back, "rejected_reason"));
+        } else {
+            CU_ASSERT_PTR_NULL(json_object_get(back, "rejected_reason"));
+        }
     }
     json_decref(back);
     pt_primero_out_clear(&out);
@@ -284,61 +358,44 @@ static void s_transition_round_trip(const char *fixture, const char *want_type)
 
 static void test_transitions(void)
 {
+    /* Every status of both kinds Primero has (app/models/transition.rb; a remote
+       Transfer has no done, and in_progress is the request itself). */
+    s_transition_round_trip("transition_in_progress.json", "referral.progress");
     s_transition_round_trip("transition_accepted.json", "referral.accept");
     s_transition_round_trip("transition_rejected.json", "referral.reject");
+    s_transition_round_trip("transition_done.json", "referral.done");
+    s_transition_round_trip("transition_revoked.json", "referral.revoke");
+    s_transition_round_trip("transfer_accepted.json", "transfer.accept");
+    s_transition_round_trip("transfer_rejected.json", "transfer.reject");
+    s_transition_round_trip("transfer_revoked.json", "transfer.revoke");
 
     json_t *data = NULL;
     json_t *root = s_fixture("transition_rejected.json", &data);
     CU_ASSERT_PTR_NOT_NULL_FATAL(root);
     pt_primero_out_t out;
     char err[PT_PRIMERO_ERR_BYTES] = "";
-    CU_ASSERT_EQUAL(pt_primero_transition_to_puente(s_lists, data, "GT-PGN", &out, err, sizeof err),
-                    0);
-    const Puente__V1__ReferralRejection *rej = (const Puente__V1__ReferralRejection *) out.body;
-    CU_ASSERT_STRING_EQUAL(rej->rejected_reason, "not_competent");
-    CU_ASSERT_STRING_EQUAL(rej->referral_id,
-                           "TEST-2b7e1f1c-5a8d-4c3e-9f10-6d4f6f0a0001#TEST-svc-0002-family");
-    CU_ASSERT_STRING_EQUAL(rej->by->organisation, "GT-PGN");
-    pt_primero_out_clear(&out);
-
-    /* The other statuses pick their message types. */
-    const char *statuses[][2] = {{"in_progress", "referral.progress"},
-                                 {"done", "referral.done"},
-                                 {"revoked", "referral.revoke"}};
-    for (int i = 0; i < 3; i++) {
-        json_object_set_new(data, "status", json_string(statuses[i][0]));
-        CU_ASSERT_EQUAL(
-            pt_primero_transition_to_puente(s_lists, data, "GT-PGN", &out, err, sizeof err), 0);
-        CU_ASSERT_STRING_EQUAL(out.message_type, statuses[i][1]);
-        CU_ASSERT_STRING_EQUAL(((Puente__V1__ReferralUpdate *) out.body)->status,
-                               statuses[i][0]);
-        pt_primero_out_clear(&out);
-    }
-    /* Transfers: accepted and rejected; a revoked transfer has no message. */
-    json_object_set_new(data, "type", json_string("Transfer"));
-    json_object_set_new(data, "status", json_string("accepted"));
-    CU_ASSERT_EQUAL(pt_primero_transition_to_puente(s_lists, data, "GT-PGN", &out, err, sizeof err),
-                    0);
-    CU_ASSERT_STRING_EQUAL(out.message_type, "transfer.accept");
-    CU_ASSERT_EQUAL(((Puente__V1__TransferResponse *) out.body)->accepted, 1);
-    pt_primero_out_clear(&out);
-    json_object_set_new(data, "status", json_string("rejected"));
-    CU_ASSERT_EQUAL(pt_primero_transition_to_puente(s_lists, data, "GT-PGN", &out, err, sizeof err),
-                    0);
-    CU_ASSERT_STRING_EQUAL(out.message_type, "transfer.reject");
+    /* A revoke without a reason: no rejected_reason either way. */
+    json_t *revoke = json_pack("{s:s,s:s,s:s}", "type", "Transfer", "status", "revoked",
+                               "record_id", "TEST-case-1");
+    CU_ASSERT_EQUAL(
+        pt_primero_transition_to_puente(s_lists, revoke, "MX-DIF", &out, err, sizeof err), 0);
+    CU_ASSERT_STRING_EQUAL(out.message_type, "transfer.revoke");
+    CU_ASSERT_STRING_EQUAL(((Puente__V1__TransferResponse *) out.body)->rejected_reason, "");
     json_t *back = pt_primero_from_puente(s_lists, out.message_type, out.body, err, sizeof err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(back);
-    CU_ASSERT(s_same(data, back, "status"));
-    CU_ASSERT(s_same(data, back, "rejected_reason"));
-    CU_ASSERT(s_same(data, back, "record_id"));
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(back, "status")), "revoked");
+    CU_ASSERT_PTR_NULL(json_object_get(back, "rejected_reason"));
     json_decref(back);
     pt_primero_out_clear(&out);
-    json_object_set_new(data, "status", json_string("revoked"));
-    CU_ASSERT_EQUAL(pt_primero_transition_to_puente(s_lists, data, "GT-PGN", &out, err, sizeof err),
-                    -1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, "revoked"));
+    /* A Transfer in_progress or done has no response message: it starts from the case. */
+    const char *none[] = {"in_progress", "done"};
+    for (int i = 0; i < 2; i++) {
+        json_object_set_new(revoke, "status", json_string(none[i]));
+        CU_ASSERT_EQUAL(
+            pt_primero_transition_to_puente(s_lists, revoke, "MX-DIF", &out, err, sizeof err), -1);
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, none[i]));
+    }
+    json_decref(revoke);
     /* Unknown status and rejection without a reason. */
-    json_object_set_new(data, "type", json_string("Referral"));
     json_object_set_new(data, "status", json_string("teleported"));
     CU_ASSERT_EQUAL(pt_primero_transition_to_puente(s_lists, data, "GT-PGN", &out, err, sizeof err),
                     -1);
@@ -346,6 +403,10 @@ static void test_transitions(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "teleported"));
     json_object_set_new(data, "status", json_string("rejected"));
     json_object_del(data, "rejected_reason");
+    CU_ASSERT_EQUAL(pt_primero_transition_to_puente(s_lists, data, "GT-PGN", &out, err, sizeof err),
+                    -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "rejected_reason"));
+    json_object_set_new(data, "type", json_string("Transfer"));
     CU_ASSERT_EQUAL(pt_primero_transition_to_puente(s_lists, data, "GT-PGN", &out, err, sizeof err),
                     -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "rejected_reason"));
@@ -425,6 +486,10 @@ static void test_followup_and_closure(void)
     CU_ASSERT_EQUAL(f->child_seen, 0);
     CU_ASSERT_EQUAL(f->risk_level, PUENTE__V1__RISK_LEVEL__RISK_LEVEL_MEDIUM);
     CU_ASSERT_EQUAL(f->next_follow_up_due->month, 7);
+    CU_ASSERT_EQUAL(f->followup_date->month, 6);
+    CU_ASSERT_EQUAL(f->followup_date->day, 10);
+    CU_ASSERT_STRING_EQUAL(f->not_seen_reason, "At school during the visit.");
+    CU_ASSERT_STRING_EQUAL(f->by->organisation, "GT-PGN");
     json_t *back = pt_primero_from_puente(s_lists, out.message_type, out.body, err, sizeof err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(back);
     CU_ASSERT(s_same(data, back, "puente_return_id"));
@@ -450,6 +515,10 @@ static void test_followup_and_closure(void)
     const Puente__V1__ReintegrationClosure *c = (const Puente__V1__ReintegrationClosure *) out.body;
     CU_ASSERT_STRING_EQUAL(c->closure_reason, "reintegrated");
     CU_ASSERT_EQUAL(c->date_closure->day, 30);
+    CU_ASSERT_EQUAL(c->date_closure->month, 9);
+    CU_ASSERT_STRING_EQUAL(c->return_id, "TEST-RET-MX-GT-2025-0003");
+    CU_ASSERT_STRING_EQUAL(c->note, "Reintegration plan completed.");
+    CU_ASSERT_STRING_EQUAL(c->by->organisation, "GT-PGN");
     back = pt_primero_from_puente(s_lists, out.message_type, out.body, err, sizeof err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(back);
     const char *cfields[] = {"puente_return_id", "status", "closure_reason", "date_closure",
@@ -459,6 +528,67 @@ static void test_followup_and_closure(void)
     json_decref(back);
     pt_primero_out_clear(&out);
     json_decref(root);
+}
+
+/* return.notice -> the Primero case the follow-ups and closure are reported on. */
+static void test_return_notice(void)
+{
+    const char *json = "{\"return_id\":\"TEST-RET-1\",\"sent_by\":{\"organisation\":\"HN-DINAF\"},"
+                       "\"child\":{\"name_first\":\"Carla\",\"sex\":\"SEX_FEMALE\","
+                       "\"nationality\":[\"GT\"]},\"protection\":{\"risk_level\":"
+                       "\"RISK_LEVEL_LOW\"},\"consent\":{\"consent_for_services\":true},"
+                       "\"planned_return_date\":{\"year\":2025,\"month\":6,\"day\":1}}";
+    ProtobufCMessage *body = NULL;
+    char err[PT_PRIMERO_ERR_BYTES] = "";
+    CU_ASSERT_EQUAL_FATAL(pt_json_to_message(&puente__v1__return_notice__descriptor, json,
+                                             strlen(json), &body, err, sizeof err),
+                          0);
+    json_t *data = pt_primero_from_puente(s_lists, "return.notice", body, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(data);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(data, "puente_return_id")),
+                           "TEST-RET-1");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(data, "puente_sender")), "HN-DINAF");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(data, "name_first")), "Carla");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(data, "sex")), "female");
+    CU_ASSERT_STRING_EQUAL(
+        json_string_value(json_array_get(json_object_get(data, "nationality"), 0)), "guatemala");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(data, "risk_level")), "low");
+    CU_ASSERT(json_is_true(json_object_get(data, "consent_for_services")));
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(data, "date_of_return")),
+                           "2025-06-01");
+    json_decref(data);
+    protobuf_c_message_free_unpacked(body, NULL);
+
+    /* The return's progress, for the sender's case. */
+    const char *arrival = "{\"return_id\":\"TEST-RET-1\",\"arrival_date\":{\"year\":2025,"
+                          "\"month\":6,\"day\":2}}";
+    CU_ASSERT_EQUAL_FATAL(pt_json_to_message(&puente__v1__arrival_confirmation__descriptor, arrival,
+                                             strlen(arrival), &body, err, sizeof err),
+                          0);
+    data = pt_primero_from_puente(s_lists, "return.arrival", body, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(data);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(data, "puente_return_id")),
+                           "TEST-RET-1");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(data, "puente_return_status")),
+                           "arrived");
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(data, "date_of_arrival")),
+                           "2025-06-02");
+    json_decref(data);
+    protobuf_c_message_free_unpacked(body, NULL);
+    const char *plan = "{\"return_id\":\"TEST-RET-1\",\"version\":2,\"next_follow_up_due\":"
+                       "{\"year\":2025,\"month\":7,\"day\":10}}";
+    CU_ASSERT_EQUAL_FATAL(pt_json_to_message(&puente__v1__reintegration_plan__descriptor, plan,
+                                             strlen(plan), &body, err, sizeof err),
+                          0);
+    data = pt_primero_from_puente(s_lists, "reintegration.plan", body, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(data);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(data, "puente_return_status")),
+                           "planned");
+    CU_ASSERT_EQUAL(json_integer_value(json_object_get(data, "puente_plan_version")), 2);
+    CU_ASSERT_STRING_EQUAL(json_string_value(json_object_get(data, "followup_needed_by_date")),
+                           "2025-07-10");
+    json_decref(data);
+    protobuf_c_message_free_unpacked(body, NULL);
 }
 
 /* Unknown lookup values: the field and the value are named; nothing is mapped. */
@@ -548,6 +678,7 @@ int main(void)
     CU_add_test(suite, "transitions <-> referral/transfer responses", test_transitions);
     CU_add_test(suite, "tracing request with traces round trip", test_tracing);
     CU_add_test(suite, "follow-up and closure round trip", test_followup_and_closure);
+    CU_add_test(suite, "return.notice -> case, arrival and plan -> its progress", test_return_notice);
     CU_add_test(suite, "unknown lookup values are named errors", test_unknown_values);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();

@@ -14,7 +14,7 @@
 static const char *const s_expected_names[] = {
     "referral.request", "referral.accept", "referral.progress", "referral.done", "referral.revoke",
     "referral.reject", "transfer.request", "transfer.ask", "transfer.accept", "transfer.reject",
-    "inquiry.request", "inquiry.accept", "inquiry.report", "inquiry.close", "tracing.request",
+    "transfer.revoke", "inquiry.request", "inquiry.accept", "inquiry.report", "inquiry.close", "tracing.request",
     "tracing.progress", "tracing.verify", "tracing.reunify", "tracing.close", "tracing.match",
     "tracing.verification", "tracing.reunification_plan", "return.notice", "return.arrival",
     "reintegration.assessment", "reintegration.plan", "reintegration.followup", "reintegration.close",
@@ -112,6 +112,7 @@ test_descriptors_and_purposes_match_design(void)
         {"transfer.request", &puente__v1__case_transfer__descriptor, "case_transfer"},
         {"transfer.ask", &puente__v1__transfer_ask__descriptor, "case_transfer"},
         {"transfer.reject", &puente__v1__transfer_response__descriptor, "case_transfer"},
+        {"transfer.revoke", &puente__v1__transfer_response__descriptor, "case_transfer"},
         {"inquiry.request", &puente__v1__social_inquiry_request__descriptor, "social_inquiry"},
         {"inquiry.accept", &puente__v1__referral_update__descriptor, "social_inquiry"},
         {"inquiry.report", &puente__v1__social_inquiry_report__descriptor, "social_inquiry"},
