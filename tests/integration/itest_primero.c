@@ -851,7 +851,8 @@ static void test_followup_closure_gt_to_mx(void)
                           0);
     CU_ASSERT_EQUAL_FATAL(s_send_as("GT-PGN", "MX-DIF", "reintegration.plan",
                                     &puente__v1__reintegration_plan__descriptor,
-                                    "{\"return_id\":\"TEST-MX-RETURN-CASE-0001\",\"version\":1}",
+                                    "{\"return_id\":\"TEST-MX-RETURN-CASE-0001\",\"version\":1,"
+                                    "\"child_participation\":\"CHILD_PARTICIPATION_YES\"}",
                                     token, notice.correlation_id, NULL, &r),
                           0);
     char url[200];
