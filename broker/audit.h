@@ -72,3 +72,14 @@ void pt_audit_query(pt_audit_t *self, const char *identity, const Puente__V1__Au
 void pt_audit_answer_clear(pt_audit_answer_t *out);
 
 #endif
+
+/* Issue 4, "rejections are case events": appends a "rejected" event for a
+   submission that passed authentication and signature verification but was
+   refused by policy, consent, fan-out or lifecycle rules, on the chain of its
+   case token (so it is in the Merkle log too): actor = sender, counterparty =
+   recipients joined by ',', message_type, message_id NULL, detail = be32(code)
+   || header_sha256 (32) || message_id (16). No payload, no personal data. One
+   insert in its own transaction; a failure is logged (the refusal stands).
+   Nothing is appended when the case token is not well formed. */
+void pt_audit_log_rejected(pt_audit_t *self, const Puente__V1__Header *header,
+                           const uint8_t header_sha256[32], Puente__V1__RejectCode code);
