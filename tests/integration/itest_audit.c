@@ -1007,6 +1007,40 @@ static void test_fhir_fields(void)
     json_decref(doc);
 }
 
+static void test_rejections_in_trail_verify(void)
+{
+    /* SV-CONNA and US-ORR have no agreement: refused by policy after the signature
+       verified, so a "rejected" event of the case, in the Merkle log. */
+    pt_client_t *sv = pt_harness_client(s_h, "SV-CONNA", 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sv);
+    CU_ASSERT_EQUAL(s_send_corr(sv, "US-ORR", "referral.request", "CASE-REJ-AUD", NULL, NULL, NULL),
+                    REJ(REJECT_NO_AGREEMENT));
+    pt_client_destroy(&sv);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM case_events e JOIN audit_log a "
+                                              "USING (event_id) WHERE e.case_token = "
+                                              "'CASE-REJ-AUD' AND e.kind = 'rejected' AND e.actor "
+                                              "= 'SV-CONNA' AND e.counterparty = 'US-ORR' AND "
+                                              "e.message_type = 'referral.request' AND "
+                                              "e.message_id IS NULL AND substr(e.detail, 1, 4) = "
+                                              "int4send(7)"),
+                    1);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM messages WHERE case_token = "
+                                              "'CASE-REJ-AUD'"),
+                    0);
+    /* The operator reads it in the case's trail; a US-scoped auditor would too. */
+    CU_ASSERT_EQUAL(s_run("audit trail --case CASE-REJ-AUD"), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s_out, "rejected  SV-CONNA  US-ORR"));
+    /* And the whole trail, rejections and logged queries included, still verifies. */
+    CU_ASSERT_EQUAL_FATAL(pt_harness_broker_stop(s_h, SIGTERM), 0);
+    char args[1600];
+    snprintf(args, sizeof args, "audit verify --db '%s' --json", pt_harness_conninfo(s_h));
+    int rc = s_run(args);
+    if (rc != 0)
+        fprintf(stderr, "\n%s%s", s_out, s_err);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s_out, "\"ok\": true"));
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -1028,6 +1062,7 @@ int main(void)
     CU_add_test(s, "activity: --from/--until exact, paging, table output", test_activity_range_and_tables);
     CU_add_test(s, "auditor scoped to one organisation", test_auditor_scoped_to_organisation);
     CU_add_test(s, "FHIR export: fields of a known event", test_fhir_fields);
+    CU_add_test(s, "rejections are trail events; the log still verifies", test_rejections_in_trail_verify);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failures = CU_get_number_of_failures();
