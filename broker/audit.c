@@ -499,6 +499,22 @@ static int s_cursor_parse(const char *after, int64_t *n, char *rest, size_t rest
     return 0;
 }
 
+/* 1 if s is a lower-case UUID in its text form (8-4-4-4-12), or (uuid = 0) only digits. */
+static int s_cursor_rest_ok(const char *s, int uuid)
+{
+    size_t n = strlen(s);
+    if (uuid && n != 36)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        int dash = uuid && (i == 8 || i == 13 || i == 18 || i == 23);
+        int ok = dash ? s[i] == '-'
+                      : (s[i] >= '0' && s[i] <= '9') || (uuid && s[i] >= 'a' && s[i] <= 'f');
+        if (!ok)
+            return 0;
+    }
+    return n > 0;
+}
+
 /* Rejection reasons per corridor: "cc|cc|kind" -> "reason:count,..." */
 typedef struct {
     char key[48];
@@ -762,7 +778,8 @@ void pt_audit_query(pt_audit_t *self, const char *identity, const Puente__V1__Au
         int64_t after_at;
         char after_id[24];
         if (!q->org_id[0] || !pt_org_id_valid(q->org_id) ||
-            s_cursor_parse(q->after, &after_at, after_id, sizeof after_id, "0") != 0) {
+            s_cursor_parse(q->after, &after_at, after_id, sizeof after_id, "0") != 0 ||
+            !s_cursor_rest_ok(after_id, 0)) {
             s_refuse_logged(self, identity, q, "audit_query_malformed", "", out,
                             REJ(REJECT_INVALID_FIELD), "activity needs an organisation (and "
                                                        "--after from an earlier page)");
@@ -789,7 +806,7 @@ void pt_audit_query(pt_audit_t *self, const char *identity, const Puente__V1__Au
         char after_id[40];
         if (s_cursor_parse(q->after, &after_ms, after_id, sizeof after_id,
                            "00000000-0000-0000-0000-000000000000") != 0 ||
-            (q->after[0] && strlen(after_id) != 36)) {
+            !s_cursor_rest_ok(after_id, 1)) {
             s_refuse_logged(self, identity, q, "audit_query_malformed", "", out,
                             REJ(REJECT_INVALID_FIELD), "--after is not a cursor of an earlier page");
             return;

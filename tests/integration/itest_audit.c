@@ -613,12 +613,18 @@ static void test_refused_and_malformed_queries_logged(void)
     q.after = "not-a-cursor";
     CU_ASSERT_EQUAL(pt_client_audit(op, &q, &reply, &rej), PT_CLIENT_REJECTED);
     CU_ASSERT_EQUAL(rej.code, REJ(REJECT_INVALID_FIELD));
+    /* Cursors of the wrong shape (no SQL error: refused before any query). */
+    CU_ASSERT_EQUAL(s_run("audit items --after 5:0000000-00000-0000-0000-000000000000"), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s_err, "REJECT_INVALID_FIELD"));
+    CU_ASSERT_EQUAL(s_run("audit activity --org GT-PGN --after 1:12abc"), 2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s_err, "REJECT_INVALID_FIELD"));
     CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM case_events WHERE kind = "
                                               "'audit_query_malformed' AND actor = 'operator' AND "
                                               "counterparty = '' AND substr(detail, 65, 4) = "
                                               "int4send(14) AND message_type IN "
-                                              "('audit.unknown', 'audit.items')"),
-                    2);
+                                              "('audit.unknown', 'audit.items', "
+                                              "'audit.activity')"),
+                    4);
     CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM case_events WHERE message_type "
                                               "LIKE '%script%'"),
                     0);
