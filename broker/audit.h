@@ -61,10 +61,17 @@ void pt_audit_proof_request(pt_audit_t *self, const Puente__V1__ProofRequest *re
                             pt_audit_answer_t *out);
 
 /* AuditQuery from identity: auditors within their scope, the operator for all;
-   anyone else REJECT_NOT_PERMITTED. Every query by an auditor or the operator is
-   appended as a case event on the chain named after the identity (kind
-   "audit_query", or "audit_query_refused" when out of scope, which is also
-   REJECT_NOT_PERMITTED). */
+   anyone else REJECT_NOT_PERMITTED. An auditor's query must carry its signature
+   (pt_audit_query.h; REJECT_BAD_QUERY_SIGNATURE), signed_at_ms within
+   PT_AUDIT_QUERY_WINDOW_MS of now and a nonce not seen in that window
+   (REJECT_STALE_QUERY). Every query, from anyone, is appended as a case event on
+   the chain named after the identity: "audit_query" BEFORE it is run (if that
+   append fails: REJECT_RETRY_LATER and nothing is answered), or
+   "audit_query_refused" / "audit_query_malformed" with the reject code; detail =
+   SHA-256(signed bytes) || SHA-256(signature) || be32(code) (docs/protocol.md
+   "Auditor queries"). trail, activity and items answer at most query->limit rows
+   (0 = 10000) after query->after, with truncated / next_after; items filters by
+   scope in SQL. */
 void pt_audit_query(pt_audit_t *self, const char *identity, const Puente__V1__AuditQuery *query,
                     pt_audit_answer_t *out);
 

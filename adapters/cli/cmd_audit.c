@@ -16,7 +16,9 @@
 static const char *s_audit_help =
     "usage: puente audit COMMAND [options]\n"
     "Queries (over the broker socket; --as auditor:ID or operator, default operator;\n"
-    "every query is itself logged; out of scope = exit 2, REJECT_NOT_PERMITTED):\n"
+    "an auditor's query is signed with KEYS/auditors/ID/sign.key; every query is\n"
+    "logged before it is answered (not logged = exit 3, nothing answered); out of\n"
+    "scope = exit 2, REJECT_NOT_PERMITTED):\n"
     "  trail --case TOKEN                          the case's events\n"
     "  activity --org ORG [--from T] [--until T]   events an organisation took part in\n"
     "  items [--type KIND] [--state S] [--older-than 30d]   lifecycles not moved since\n"
