@@ -8,12 +8,16 @@
 
 #include "envelope.pb-c.h"
 #include "log.h"
+#include "policy.h"
 #include "pt_audit.h"
+#include "pt_audit_query.h"
+#include "pt_keys.h"
 #include "pt_merkle.h"
 
 #define S_TICK_MS 200
 #define S_LOCK_TRY_MS 1000
 #define S_QUERY_ROWS_MAX 10000
+#define S_NONCES_MAX 4096          /* query nonces remembered for the replay window */
 #define S_PROOF_LEAVES_MAX ((uint64_t)1 << 24)
 #define REJ(code) PUENTE__V1__REJECT_CODE__##code
 
@@ -32,6 +36,12 @@ struct _pt_audit_t {
     pt_store_session_t *session;   /* signer lock (issue 9), or NULL */
     int signer;                    /* held the lock at the last tick */
     int64_t last_lock_try_ms;
+    /* Nonces of signed queries seen in the last PT_AUDIT_QUERY_WINDOW_MS (a ring). */
+    struct {
+        uint8_t nonce[PT_AUDIT_QUERY_NONCE_BYTES];
+        int64_t seen_ms;
+    } nonces[S_NONCES_MAX];
+    size_t next_nonce;
 };
 
 pt_audit_t *pt_audit_new(pt_store_t *store, const pt_sign_key_t *broker_key,
@@ -359,6 +369,9 @@ void pt_audit_proof_request(pt_audit_t *self, const Puente__V1__ProofRequest *re
 typedef struct {
     char **cells;                /* n_rows x n_cols, strdup'd */
     size_t n_rows, cap_rows, n_cols;
+    size_t limit;                /* rows wanted in this page (0 = no paging) */
+    int truncated;               /* a row past limit was seen */
+    char next_after[64];         /* cursor of the last row kept */
     int failed;
 } s_table_t;
 
@@ -382,6 +395,18 @@ static void s_table_add(s_table_t *t, const char *const *cells)
             t->failed = 1;
     }
     t->n_rows++;
+}
+
+/* Adds a row of a paged answer: past t->limit only marks the table truncated;
+   otherwise the row is kept and cursor becomes next_after. */
+static void s_table_page_add(s_table_t *t, const char *const *cells, const char *cursor)
+{
+    if (t->limit && t->n_rows >= t->limit) {
+        t->truncated = 1;
+        return;
+    }
+    s_table_add(t, cells);
+    snprintf(t->next_after, sizeof t->next_after, "%s", cursor);
 }
 
 static void s_table_free(s_table_t *t)
@@ -416,6 +441,8 @@ static void s_table_answer(const s_table_t *t, const char *const *columns, uint6
     reply.n_columns = t->n_cols;
     reply.rows = row_ptrs;
     reply.n_rows = t->n_rows;
+    reply.truncated = t->truncated;
+    reply.next_after = t->truncated ? (char *)t->next_after : "";
     Puente__V1__BrokerFrame frame = PUENTE__V1__BROKER_FRAME__INIT;
     frame.body_case = PUENTE__V1__BROKER_FRAME__BODY_AUDIT;
     frame.audit = &reply;
@@ -448,22 +475,30 @@ static void s_hex(const uint8_t *b, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
+typedef struct {
+    s_table_t *t;
+    uint64_t after_seq;
+} s_trail_page_t;
+
 static void s_trail_row(const pt_store_event_t *ev, void *arg)
 {
-    s_table_t *t = arg;
+    s_trail_page_t *page = arg;
+    if (ev->event.seq <= page->after_seq)
+        return;
     char seq[24], at[24], hash[65];
     snprintf(seq, sizeof seq, "%" PRIu64, ev->event.seq);
     snprintf(at, sizeof at, "%" PRId64, ev->event.at_ms);
     s_hex(ev->hash, 32, hash);
     const char *cells[7] = {seq, at, ev->event.kind, ev->event.actor, ev->event.counterparty,
                             ev->event.message_type, hash};
-    s_table_add(t, cells);
+    s_table_page_add(page->t, cells, seq);
 }
 
 typedef struct {
     s_table_t *t;
     const char *scope;
-    int mode;                    /* 0 copy, 1 items filter (cols 3,4), 2 corridors filter (cols 0,1) */
+    int mode;                    /* 0 activity (cursor at_ms:event_id), 1 items (cursor
+                                    updated_ms:correlation_id), 2 corridors (scope filter) */
 } s_rows_t;
 
 static int s_country_in_scope(const char *scope, const char *cc)
@@ -476,22 +511,62 @@ static int s_country_in_scope(const char *scope, const char *cc)
 static void s_row(const char *const *cells, size_t n, void *arg)
 {
     s_rows_t *r = arg;
-    if (n < r->t->n_cols)
-        return;
-    if (r->scope && r->mode == 1) {
-        int ok = pt_directory_in_scope(r->scope, cells[3]);
-        char cp[PT_STORE_PARTIES_MAX];
-        snprintf(cp, sizeof cp, "%s", cells[4]);
-        for (char *save = NULL, *tok = strtok_r(cp, ",", &save); tok && !ok;
-             tok = strtok_r(NULL, ",", &save))
-            ok = pt_directory_in_scope(r->scope, tok);
-        if (!ok)
+    char cursor[64];
+    if (r->mode == 2) {
+        if (n < r->t->n_cols)
             return;
-    }
-    if (r->scope && r->mode == 2 &&
-        !s_country_in_scope(r->scope, cells[0]) && !s_country_in_scope(r->scope, cells[1]))
+        if (r->scope && !s_country_in_scope(r->scope, cells[0]) &&
+            !s_country_in_scope(r->scope, cells[1]))
+            return;
+        s_table_add(r->t, cells);
         return;
-    s_table_add(r->t, cells);
+    }
+    /* items: the SQL adds the cursor's second part after the table's columns. */
+    if (n < r->t->n_cols + (r->mode == 1))
+        return;
+    if (r->mode == 0)
+        snprintf(cursor, sizeof cursor, "%s:%s", cells[1], cells[0]);
+    else
+        snprintf(cursor, sizeof cursor, "%s:%s", cells[5], cells[7]);
+    s_table_page_add(r->t, cells, cursor);
+}
+
+/* Parses a cursor "N:REST" (REST at most rest_cap-1 characters, digits and '-'
+   only); "" = from the start (*n = INT64_MIN, rest = fallback). 0 or -1. */
+static int s_cursor_parse(const char *after, int64_t *n, char *rest, size_t rest_cap,
+                          const char *fallback)
+{
+    *n = INT64_MIN;
+    snprintf(rest, rest_cap, "%s", fallback);
+    if (!after || !after[0])
+        return 0;
+    char *end = NULL;
+    long long v = strtoll(after, &end, 10);
+    if (!end || end == after || *end != ':' || strlen(end + 1) == 0 ||
+        strlen(end + 1) >= rest_cap)
+        return -1;
+    for (const char *c = end + 1; *c; c++)
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f') || *c == '-'))
+            return -1;
+    *n = v;
+    snprintf(rest, rest_cap, "%s", end + 1);
+    return 0;
+}
+
+/* 1 if s is a lower-case UUID in its text form (8-4-4-4-12), or (uuid = 0) only digits. */
+static int s_cursor_rest_ok(const char *s, int uuid)
+{
+    size_t n = strlen(s);
+    if (uuid && n != 36)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        int dash = uuid && (i == 8 || i == 13 || i == 18 || i == 23);
+        int ok = dash ? s[i] == '-'
+                      : (s[i] >= '0' && s[i] <= '9') || (uuid && s[i] >= 'a' && s[i] <= 'f');
+        if (!ok)
+            return 0;
+    }
+    return n > 0;
 }
 
 /* Rejection reasons per corridor: "cc|cc|kind" -> "reason:count,..." */
@@ -558,35 +633,131 @@ static void s_reject_row(const char *sender, const char *recipient, const char *
         puente__v1__envelope__free_unpacked(env, NULL);
 }
 
-/* Appends the query as a case event on the identity's own chain. No personal
-   data: the target is a case token (a pseudonym) or an organisation id. */
-static void s_log_query(pt_audit_t *self, const char *identity, const Puente__V1__AuditQuery *q,
-                        const char *target, int refused)
+/* "reason:count,..." -> "reason:count:share,..." with share = count / opened
+   (4 decimals), the corridor's lifecycles opened in the range. */
+static void s_reason_shares(const char *counts, const char *opened_text, char *out, size_t cap)
 {
-    char description[512];
-    uint8_t digest[32];
+    long opened = strtol(opened_text, NULL, 10);
+    char copy[256];
+    out[0] = '\0';
+    snprintf(copy, sizeof copy, "%s", counts);
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        char *colon = strrchr(tok, ':');
+        if (!colon)
+            continue;
+        *colon = '\0';
+        long count = strtol(colon + 1, NULL, 10);
+        size_t used = strlen(out);
+        snprintf(out + used, cap - used, "%s%s:%ld:%.4f", used ? "," : "", tok, count,
+                 opened > 0 ? (double)count / (double)opened : 0.0);
+    }
+}
+
+/* Outcome codes of a logged query (the detail's last 4 bytes): 0 answered, else
+   the reject code it was refused with. */
+
+/* Appends a query event on the chain named after the identity: kind, the
+   target (a case token, a pseudonym, or an organisation id; "" when the query
+   is malformed or from an identity that is not an auditor) and a detail of
+   SHA-256(query fields) || SHA-256(signature, zeros if unsigned) || be32(code).
+   No personal data. PT_STORE_OK or the store's failure. */
+static pt_store_result_t s_log_query(pt_audit_t *self, const char *identity,
+                                     const Puente__V1__AuditQuery *q, const char *kind,
+                                     const char *target, Puente__V1__RejectCode code)
+{
+    uint8_t detail[68];
+    uint8_t bytes[PT_AUDIT_QUERY_SIGNED_MAX];
     char type[48];
-    snprintf(description, sizeof description, "%s|%s|%s|%" PRId64 "|%" PRId64 "|%s|%s|%" PRId64,
-             q->kind, q->case_token, q->org_id, q->from_ms, q->until_ms, q->lifecycle_kind,
-             q->state, q->older_than_ms);
-    pt_sha256(description, strlen(description), digest);
-    snprintf(type, sizeof type, "audit.%.32s", q->kind);
+    size_t len = pt_audit_query_signed_bytes(q, bytes, sizeof bytes);
+    pt_sha256(bytes, len, detail);
+    memset(detail + 32, 0, 32);
+    if (q->signature.len)
+        pt_sha256(q->signature.data, q->signature.len, detail + 32);
+    for (int i = 0; i < 4; i++)
+        detail[64 + i] = (uint8_t)((uint32_t)code >> (24 - 8 * i));
+    static const char *const kinds[] = {"trail", "activity", "items", "corridors"};
+    const char *qkind = "unknown";
+    for (size_t i = 0; i < 4; i++)
+        if (q->kind && strcmp(q->kind, kinds[i]) == 0)
+            qkind = kinds[i];
+    snprintf(type, sizeof type, "audit.%s", qkind);
     pt_trail_event_t ev = {.at_ms = pt_now_ms(),
-                           .kind = refused ? "audit_query_refused" : "audit_query",
+                           .kind = kind,
                            .case_token = identity,
                            .actor = identity,
                            .counterparty = target,
                            .message_type = type,
-                           .detail = digest,
-                           .detail_len = 32};
-    if (pt_store_event_append(self->store, &ev) != PT_STORE_OK)
+                           .detail = detail,
+                           .detail_len = sizeof detail};
+    pt_store_result_t rc = pt_store_event_append(self->store, &ev);
+    if (rc != PT_STORE_OK)
         pt_log(PT_LOG_WARN, "audit", NULL, NULL, "could not log the query of %s: %s", identity,
                pt_store_last_error(self->store));
+    return rc;
+}
+
+/* Refuses the query and logs the refusal (a failure to log is logged, the
+   refusal stands). */
+static void s_refuse_logged(pt_audit_t *self, const char *identity, const Puente__V1__AuditQuery *q,
+                            const char *kind, const char *target, pt_audit_answer_t *out,
+                            Puente__V1__RejectCode code, const char *reason)
+{
+    s_log_query(self, identity, q, kind, target, code);
+    s_refuse(out, code, reason);
+}
+
+/* Logs an answered query before anything is read: 0, or -1 with out refused
+   REJECT_RETRY_LATER (an unlogged query is never answered). */
+static int s_log_answered(pt_audit_t *self, const char *identity, const Puente__V1__AuditQuery *q,
+                          const char *target, pt_audit_answer_t *out)
+{
+    if (s_log_query(self, identity, q, "audit_query", target, 0) == PT_STORE_OK)
+        return 0;
+    s_refuse(out, REJ(REJECT_RETRY_LATER), "could not log the query, so it is not answered; retry");
+    return -1;
 }
 
 static int s_text_ok(const char *s, size_t max)
 {
     return s && strlen(s) <= max;
+}
+
+/* Checks the auditor's signature, the time and the nonce (remembered when new).
+   0, or a reject code with *why. */
+static Puente__V1__RejectCode s_check_signed(pt_audit_t *self, const pt_directory_auditor_t *a,
+                                             const Puente__V1__AuditQuery *q, int64_t now,
+                                             const char **why)
+{
+    if (q->signature.len == 0) {
+        *why = "audit queries must be signed by the auditor's key";
+        return REJ(REJECT_BAD_QUERY_SIGNATURE);
+    }
+    pt_sign_key_t *key = pt_sign_key_from_public(a->sign_public, 32);
+    int ok = key && pt_audit_query_verify(key, q) == 0;
+    pt_sign_key_destroy(&key);
+    if (!ok) {
+        *why = "the query's signature does not verify with the auditor's key";
+        return REJ(REJECT_BAD_QUERY_SIGNATURE);
+    }
+    if (q->signed_at_ms < now - PT_AUDIT_QUERY_WINDOW_MS ||
+        q->signed_at_ms > now + PT_AUDIT_QUERY_WINDOW_MS) {
+        *why = "signed_at_ms is more than 5 minutes from the broker's clock";
+        return REJ(REJECT_STALE_QUERY);
+    }
+    for (size_t i = 0; i < S_NONCES_MAX; i++) {
+        if (self->nonces[i].seen_ms >= now - PT_AUDIT_QUERY_WINDOW_MS &&
+            memcmp(self->nonces[i].nonce, q->nonce.data, PT_AUDIT_QUERY_NONCE_BYTES) == 0) {
+            *why = "this query was already answered (replayed nonce)";
+            return REJ(REJECT_STALE_QUERY);
+        }
+    }
+    /* A full ring forgets its oldest nonce; 4096 queries in 5 minutes is far above
+       what auditors ask, and a replay is still a signed, logged, scoped query. */
+    memcpy(self->nonces[self->next_nonce].nonce, q->nonce.data, PT_AUDIT_QUERY_NONCE_BYTES);
+    self->nonces[self->next_nonce].seen_ms = now;
+    self->next_nonce = (self->next_nonce + 1) % S_NONCES_MAX;
+    return 0;
 }
 
 void pt_audit_query(pt_audit_t *self, const char *identity, const Puente__V1__AuditQuery *q,
@@ -595,79 +766,118 @@ void pt_audit_query(pt_audit_t *self, const char *identity, const Puente__V1__Au
     memset(out, 0, sizeof *out);
     const char *scope = NULL;
     int operator = strcmp(identity, PT_OPERATOR_ID) == 0;
+    int64_t now = pt_now_ms();
+    const pt_directory_auditor_t *auditor = NULL;
     if (!operator) {
-        const pt_directory_auditor_t *auditor = pt_directory_auditor(self->directory, identity);
+        auditor = pt_directory_auditor(self->directory, identity);
         if (!auditor) {
-            s_refuse(out, REJ(REJECT_NOT_PERMITTED), "audit queries need an auditor identity");
+            s_refuse_logged(self, identity, q, "audit_query_refused", "", out,
+                            REJ(REJECT_NOT_PERMITTED), "audit queries need an auditor identity");
             return;
         }
         scope = auditor->scope;
     }
     if (!s_text_ok(q->kind, 32) || !s_text_ok(q->case_token, 128) || !s_text_ok(q->org_id, 32) ||
-        !s_text_ok(q->lifecycle_kind, 31) || !s_text_ok(q->state, 31)) {
-        s_refuse(out, REJ(REJECT_INVALID_FIELD), "audit query field too long");
+        !s_text_ok(q->lifecycle_kind, 31) || !s_text_ok(q->state, 31) || !s_text_ok(q->after, 63) ||
+        q->nonce.len > 64 || q->signature.len > 128) {
+        s_refuse_logged(self, identity, q, "audit_query_malformed", "", out,
+                        REJ(REJECT_INVALID_FIELD), "audit query field too long");
         return;
     }
-    int64_t now = pt_now_ms();
+    if (auditor) {
+        const char *why = "";
+        Puente__V1__RejectCode code = s_check_signed(self, auditor, q, now, &why);
+        if (code) {
+            s_refuse_logged(self, identity, q, "audit_query_refused", "", out, code, why);
+            return;
+        }
+    }
+    size_t limit = q->limit && q->limit < S_QUERY_ROWS_MAX ? q->limit : S_QUERY_ROWS_MAX;
     int64_t until = q->until_ms > 0 ? q->until_ms : now + 1;
-    s_table_t t = {0};
+    s_table_t t = {.limit = limit};
     pt_store_result_t rc = PT_STORE_OK;
     if (strcmp(q->kind, "trail") == 0) {
         static const char *const cols[] = {"seq", "at_ms", "kind", "actor", "counterparty",
                                            "message_type", "hash"};
-        if (!q->case_token[0]) {
-            s_refuse(out, REJ(REJECT_INVALID_FIELD), "trail needs a case token");
+        char *end = NULL;
+        unsigned long long after_seq = q->after[0] ? strtoull(q->after, &end, 10) : 0;
+        if (!q->case_token[0] || !pt_policy_case_token_valid(q->case_token) ||
+            (q->after[0] && (!end || *end))) {
+            s_refuse_logged(self, identity, q, "audit_query_malformed", "", out,
+                            REJ(REJECT_INVALID_FIELD), "trail needs a valid case token (and a "
+                                                       "numeric --after)");
             return;
         }
-        s_parties_t parties = {.scope = scope};
+        s_parties_t parties = {.scope = scope, .in_scope = scope == NULL};
         rc = pt_store_case_parties(self->store, q->case_token, s_party, &parties);
         if (rc != PT_STORE_OK) {
             s_refuse(out, REJ(REJECT_RETRY_LATER), "storage unavailable");
             return;
         }
         if (!parties.in_scope) {
-            s_log_query(self, identity, q, q->case_token, 1);
-            s_refuse(out, REJ(REJECT_NOT_PERMITTED), "case not in your scope (query logged)");
+            s_refuse_logged(self, identity, q, "audit_query_refused", q->case_token, out,
+                            REJ(REJECT_NOT_PERMITTED), "case not in your scope (query logged)");
             return;
         }
-        s_log_query(self, identity, q, q->case_token, 0);
+        if (s_log_answered(self, identity, q, q->case_token, out) != 0)
+            return;
         t.n_cols = 7;
-        rc = pt_store_trail(self->store, q->case_token, s_trail_row, &t);
+        s_trail_page_t page = {.t = &t, .after_seq = after_seq};
+        rc = pt_store_trail(self->store, q->case_token, s_trail_row, &page);
         if (rc == PT_STORE_OK)
             s_table_answer(&t, cols, q->request_id, out);
     } else if (strcmp(q->kind, "activity") == 0) {
         static const char *const cols[] = {"event_id", "at_ms", "case_token", "seq", "kind",
                                            "actor", "counterparty", "message_type"};
-        if (!q->org_id[0]) {
-            s_refuse(out, REJ(REJECT_INVALID_FIELD), "activity needs an organisation");
+        int64_t after_at;
+        char after_id[24];
+        if (!q->org_id[0] || !pt_org_id_valid(q->org_id) ||
+            s_cursor_parse(q->after, &after_at, after_id, sizeof after_id, "0") != 0 ||
+            !s_cursor_rest_ok(after_id, 0)) {
+            s_refuse_logged(self, identity, q, "audit_query_malformed", "", out,
+                            REJ(REJECT_INVALID_FIELD), "activity needs an organisation (and "
+                                                       "--after from an earlier page)");
             return;
         }
         if (scope && !pt_directory_in_scope(scope, q->org_id)) {
-            s_log_query(self, identity, q, q->org_id, 1);
-            s_refuse(out, REJ(REJECT_NOT_PERMITTED), "organisation not in your scope (query logged)");
+            s_refuse_logged(self, identity, q, "audit_query_refused", q->org_id, out,
+                            REJ(REJECT_NOT_PERMITTED),
+                            "organisation not in your scope (query logged)");
             return;
         }
-        s_log_query(self, identity, q, q->org_id, 0);
+        if (s_log_answered(self, identity, q, q->org_id, out) != 0)
+            return;
         t.n_cols = 8;
         s_rows_t r = {.t = &t, .scope = NULL, .mode = 0};
-        rc = pt_store_audit_activity(self->store, q->org_id, q->from_ms, until, S_QUERY_ROWS_MAX,
-                                     s_row, &r);
+        rc = pt_store_audit_activity(self->store, q->org_id, q->from_ms, until, after_at,
+                                     strtoll(after_id, NULL, 10), limit + 1, s_row, &r);
         if (rc == PT_STORE_OK)
             s_table_answer(&t, cols, q->request_id, out);
     } else if (strcmp(q->kind, "items") == 0) {
         static const char *const cols[] = {"case_token", "kind", "state", "initiator",
                                            "counterparty", "updated_ms", "created_ms"};
-        s_log_query(self, identity, q, "", 0);
+        int64_t after_ms;
+        char after_id[40];
+        if (s_cursor_parse(q->after, &after_ms, after_id, sizeof after_id,
+                           "00000000-0000-0000-0000-000000000000") != 0 ||
+            !s_cursor_rest_ok(after_id, 1)) {
+            s_refuse_logged(self, identity, q, "audit_query_malformed", "", out,
+                            REJ(REJECT_INVALID_FIELD), "--after is not a cursor of an earlier page");
+            return;
+        }
+        if (s_log_answered(self, identity, q, "", out) != 0)
+            return;
         t.n_cols = 7;
         s_rows_t r = {.t = &t, .scope = scope, .mode = 1};
         rc = pt_store_audit_items(self->store, q->lifecycle_kind, q->state, now - q->older_than_ms,
-                                  S_QUERY_ROWS_MAX, s_row, &r);
+                                  scope, after_ms, after_id, limit + 1, s_row, &r);
         if (rc == PT_STORE_OK)
             s_table_answer(&t, cols, q->request_id, out);
     } else if (strcmp(q->kind, "corridors") == 0) {
         static const char *const cols[] = {"from", "to", "family", "opened", "accepted",
                                            "median_accept_ms", "rejected", "rejected_by_reason"};
-        s_log_query(self, identity, q, "", 0);
+        if (s_log_answered(self, identity, q, "", out) != 0)
+            return;
         s_table_t raw = {.n_cols = 7};
         s_rows_t r = {.t = &raw, .scope = scope, .mode = 2};
         rc = pt_store_audit_corridors(self->store, q->from_ms, until, s_row, &r);
@@ -675,14 +885,14 @@ void pt_audit_query(pt_audit_t *self, const char *identity, const Puente__V1__Au
         if (rc == PT_STORE_OK && reasons.items)
             rc = pt_store_audit_rejects(self->store, q->from_ms, until, s_reject_row, &reasons);
         t.n_cols = 8;
+        t.limit = 0;   /* one row per corridor and family: small, never paged */
         for (size_t i = 0; rc == PT_STORE_OK && i < raw.n_rows; i++) {
             char *const *c = &raw.cells[i * 7];
-            char key[48];
-            const char *why = "";
+            char key[48], why[512] = "";
             snprintf(key, sizeof key, "%.2s|%.2s|%s", c[0], c[1], c[2]);
             for (size_t k = 0; k < reasons.n; k++)
                 if (strcmp(reasons.items[k].key, key) == 0)
-                    why = reasons.items[k].reasons;
+                    s_reason_shares(reasons.items[k].reasons, c[3], why, sizeof why);
             const char *cells[8] = {c[0], c[1], c[2], c[3], c[4], c[5], c[6], why};
             s_table_add(&t, cells);
         }
@@ -691,11 +901,45 @@ void pt_audit_query(pt_audit_t *self, const char *identity, const Puente__V1__Au
         if (rc == PT_STORE_OK)
             s_table_answer(&t, cols, q->request_id, out);
     } else {
-        s_refuse(out, REJ(REJECT_INVALID_FIELD),
-                 "unknown audit query (trail, activity, items, corridors)");
+        s_refuse_logged(self, identity, q, "audit_query_malformed", "", out,
+                        REJ(REJECT_INVALID_FIELD),
+                        "unknown audit query (trail, activity, items, corridors)");
         return;
     }
     if (rc != PT_STORE_OK)
         s_refuse(out, REJ(REJECT_RETRY_LATER), "storage unavailable");
     s_table_free(&t);
+}
+
+/* --- rejections (issue 4) ------------------------------------------------------------- */
+
+void pt_audit_log_rejected(pt_audit_t *self, const Puente__V1__Header *header,
+                           const uint8_t header_sha256[32], Puente__V1__RejectCode code)
+{
+    if (!self || !header || !header_sha256 || !pt_policy_case_token_valid(header->case_token) ||
+        header->message_id.len != 16)
+        return;
+    char to[PT_STORE_PARTIES_MAX] = "";
+    for (size_t i = 0; i < header->n_recipients; i++) {
+        size_t used = strlen(to);
+        if (used + strlen(header->recipients[i]) + 2 > sizeof to)
+            break;
+        snprintf(to + used, sizeof to - used, "%s%s", used ? "," : "", header->recipients[i]);
+    }
+    uint8_t detail[52];
+    for (int i = 0; i < 4; i++)
+        detail[i] = (uint8_t)((uint32_t)code >> (24 - 8 * i));
+    memcpy(detail + 4, header_sha256, 32);
+    memcpy(detail + 36, header->message_id.data, 16);
+    pt_trail_event_t ev = {.at_ms = pt_now_ms(),
+                           .kind = "rejected",
+                           .case_token = header->case_token,
+                           .actor = header->sender,
+                           .counterparty = to,
+                           .message_type = header->message_type,
+                           .detail = detail,
+                           .detail_len = sizeof detail};
+    if (pt_store_event_append(self->store, &ev) != PT_STORE_OK)
+        pt_log(PT_LOG_WARN, "audit", header->message_id.data, NULL,
+               "could not record the rejection in the trail: %s", pt_store_last_error(self->store));
 }

@@ -73,10 +73,17 @@ void pt_audit_proof_request(pt_audit_t *self, const Puente__V1__ProofRequest *re
                             pt_audit_answer_t *out);
 
 /* AuditQuery from identity: auditors within their scope, the operator for all;
-   anyone else REJECT_NOT_PERMITTED. Every query by an auditor or the operator is
-   appended as a case event on the chain named after the identity (kind
-   "audit_query", or "audit_query_refused" when out of scope, which is also
-   REJECT_NOT_PERMITTED). */
+   anyone else REJECT_NOT_PERMITTED. An auditor's query must carry its signature
+   (pt_audit_query.h; REJECT_BAD_QUERY_SIGNATURE), signed_at_ms within
+   PT_AUDIT_QUERY_WINDOW_MS of now and a nonce not seen in that window
+   (REJECT_STALE_QUERY). Every query, from anyone, is appended as a case event on
+   the chain named after the identity: "audit_query" BEFORE it is run (if that
+   append fails: REJECT_RETRY_LATER and nothing is answered), or
+   "audit_query_refused" / "audit_query_malformed" with the reject code; detail =
+   SHA-256(signed bytes) || SHA-256(signature) || be32(code) (docs/protocol.md
+   "Auditor queries"). trail, activity and items answer at most query->limit rows
+   (0 = 10000) after query->after, with truncated / next_after; items filters by
+   scope in SQL. */
 void pt_audit_query(pt_audit_t *self, const char *identity, const Puente__V1__AuditQuery *query,
                     pt_audit_answer_t *out);
 
@@ -84,3 +91,14 @@ void pt_audit_query(pt_audit_t *self, const char *identity, const Puente__V1__Au
 void pt_audit_answer_clear(pt_audit_answer_t *out);
 
 #endif
+
+/* Issue 4, "rejections are case events": appends a "rejected" event for a
+   submission that passed authentication and signature verification but was
+   refused by policy, consent, fan-out or lifecycle rules, on the chain of its
+   case token (so it is in the Merkle log too): actor = sender, counterparty =
+   recipients joined by ',', message_type, message_id NULL, detail = be32(code)
+   || header_sha256 (32) || message_id (16). No payload, no personal data. One
+   insert in its own transaction; a failure is logged (the refusal stands).
+   Nothing is appended when the case token is not well formed. */
+void pt_audit_log_rejected(pt_audit_t *self, const Puente__V1__Header *header,
+                           const uint8_t header_sha256[32], Puente__V1__RejectCode code);

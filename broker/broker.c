@@ -398,8 +398,10 @@ static void s_handle_submit(pt_broker_t *self, const pt_inbound_t *in,
     if (verdict.code ||
         pt_policy_check(self->directory, header, now, agreement_id, &verdict) ||
         pt_consent_check(header, &verdict)) {
-        if (!pre->verdict.code)
+        if (!pre->verdict.code) {
             s_count(self, "policy", "rejected");
+            pt_audit_log_rejected(self->audit, header, pre->header_sha256, verdict.code);
+        }
         s_reject(self, in->routing_id, in->routing_id_len, header->message_id.data,
                  header->message_id.len, 0, verdict.code, verdict.reason, in->identity);
         puente__v1__header__free_unpacked(header, NULL);
@@ -421,6 +423,8 @@ static void s_handle_submit(pt_broker_t *self, const pt_inbound_t *in,
         s_db(self, "query", rc);
         if (verdict.code) {
             s_count(self, "policy", "rejected");
+            if (verdict.code != REJ(REJECT_RETRY_LATER))
+                pt_audit_log_rejected(self->audit, header, pre->header_sha256, verdict.code);
             s_reject(self, in->routing_id, in->routing_id_len, header->message_id.data,
                      header->message_id.len, 0, verdict.code, verdict.reason, in->identity);
             puente__v1__header__free_unpacked(header, NULL);
@@ -578,6 +582,7 @@ static pt_store_result_t s_lifecycle_stage(pt_broker_t *self, pt_submission_t *s
         if (pt_lifecycle_check(&self->lifecycles[i], &self->owners[i], h, &self->effects[i],
                                &verdict)) {
             s_count(self, "policy", "rejected");
+            pt_audit_log_rejected(self->audit, h, item->header_sha256, verdict.code);
             s_reject(self, item->routing_id, item->routing_id_len, h->message_id.data, 16, 0,
                      verdict.code, verdict.reason, h->sender);
             keep[i] = 0;

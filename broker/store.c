@@ -403,19 +403,29 @@ static const s_stmt_t s_stmts[S_COUNT] = {
                         "FROM auditors WHERE enabled ORDER BY auditor_id"},
     [S_CASE_PARTIES] = {"pt_case_parties",
                         "SELECT sender FROM messages WHERE case_token = $1 UNION "
-                        "SELECT unnest(recipients) FROM messages WHERE case_token = $1"},
+                        "SELECT unnest(recipients) FROM messages WHERE case_token = $1 UNION "
+                        "SELECT unnest(string_to_array(actor || ',' || counterparty, ',')) "
+                        "FROM case_events WHERE case_token = $1 AND kind = 'rejected'"},
     [S_Q_ACTIVITY] = {"pt_q_activity",
                       "SELECT event_id, at_ms, case_token, seq, kind, actor, counterparty, "
                       "message_type FROM case_events WHERE at_ms >= $2::bigint "
                       "AND at_ms < $3::bigint AND (actor = $1 "
                       "OR $1 = ANY(string_to_array(counterparty, ','))) "
+                      "AND (at_ms, event_id) > ($5::bigint, $6::bigint) "
                       "ORDER BY at_ms, event_id LIMIT $4::bigint"},
     [S_Q_ITEMS] = {"pt_q_items",
                    "SELECT case_token, kind, state, initiator, counterparty, "
-                   "pt_ts_to_ms(updated_at), pt_ts_to_ms(created_at) FROM lifecycles "
+                   "pt_ts_to_ms(updated_at), pt_ts_to_ms(created_at), correlation_id::text "
+                   "FROM lifecycles "
                    "WHERE ($1 = '' OR kind = $1) AND ($2 = '' OR state = $2) "
-                   "AND updated_at <= pt_ms_to_ts($3::bigint) ORDER BY updated_at "
-                   "LIMIT $4::bigint"},
+                   "AND updated_at <= pt_ms_to_ts($3::bigint) "
+                   /* Scope ("" = everything): a party is listed, or its country is. */
+                   "AND ($5 = '' OR EXISTS (SELECT 1 FROM unnest(string_to_array(initiator "
+                   "|| ',' || counterparty, ',')) AS p(o) WHERE p.o = ANY(string_to_array($5, "
+                   "',')) OR (substr(p.o, 3, 1) = '-' AND left(p.o, 2) = "
+                   "ANY(string_to_array($5, ','))))) "
+                   "AND (pt_ts_to_ms(updated_at), correlation_id) > ($6::bigint, $7::uuid) "
+                   "ORDER BY pt_ts_to_ms(updated_at), correlation_id LIMIT $4::bigint"},
     /* Per lifecycle opened in the range: sender country, recipient country, kind,
        and the time to its first "state:accepted" event (NULL if none). */
     [S_Q_CORRIDORS] = {"pt_q_corridors",
@@ -3510,7 +3520,8 @@ static pt_store_result_t s_rows(pt_store_t *self, s_stmt_id_t id, const s_params
 }
 
 pt_store_result_t pt_store_audit_activity(pt_store_t *self, const char *org, int64_t from_ms,
-                                          int64_t until_ms, size_t max, pt_store_row_fn *fn,
+                                          int64_t until_ms, int64_t after_at_ms,
+                                          int64_t after_event_id, size_t max, pt_store_row_fn *fn,
                                           void *arg)
 {
     s_params_t p;
@@ -3521,21 +3532,27 @@ pt_store_result_t pt_store_audit_activity(pt_store_t *self, const char *org, int
     s_p_int(&p, from_ms);
     s_p_int(&p, until_ms);
     s_p_int(&p, (int64_t)max);
+    s_p_int(&p, after_at_ms);
+    s_p_int(&p, after_event_id);
     return s_rows(self, S_Q_ACTIVITY, &p, fn, arg);
 }
 
 pt_store_result_t pt_store_audit_items(pt_store_t *self, const char *kind, const char *state,
-                                       int64_t updated_before_ms, size_t max, pt_store_row_fn *fn,
-                                       void *arg)
+                                       int64_t updated_before_ms, const char *scope,
+                                       int64_t after_updated_ms, const char *after_correlation,
+                                       size_t max, pt_store_row_fn *fn, void *arg)
 {
     s_params_t p;
-    if (!self || !fn)
+    if (!self || !fn || !after_correlation)
         return PT_STORE_ERROR;
     p.n = 0;
     s_p_text(&p, kind ? kind : "");
     s_p_text(&p, state ? state : "");
     s_p_int(&p, updated_before_ms);
     s_p_int(&p, (int64_t)max);
+    s_p_text(&p, scope ? scope : "");
+    s_p_int(&p, after_updated_ms);
+    s_p_text(&p, after_correlation);
     return s_rows(self, S_Q_ITEMS, &p, fn, arg);
 }
 

@@ -474,26 +474,33 @@ pt_store_result_t pt_store_auditor_put(pt_store_t *self, const pt_store_auditor_
 /* Calls fn for every enabled auditor. */
 pt_store_result_t pt_store_load_auditors(pt_store_t *self, pt_store_auditor_fn *fn, void *arg);
 
-/* Calls fn for every organisation that sent or received a message of case_token. */
+/* Calls fn for every organisation that sent or received a message of case_token,
+   or sent or was addressed by a submission of it refused by policy ("rejected"). */
 pt_store_result_t pt_store_case_parties(pt_store_t *self, const char *case_token,
                                         void (*fn)(const char *org, void *arg), void *arg);
 
 /* A result row of an audit query, as text cells (valid during the callback). */
 typedef void(pt_store_row_fn)(const char *const *cells, size_t n, void *arg);
 
-/* Case events org took part in with from_ms <= at_ms < until_ms, oldest first, up
-   to max: event_id, at_ms, case_token, seq, kind, actor, counterparty, message_type.
-   Scans case_events (no time index yet). */
+/* Case events org took part in with from_ms <= at_ms < until_ms and (at_ms,
+   event_id) after (after_at_ms, after_event_id) (INT64_MIN, 0 = from the start),
+   oldest first, up to max: event_id, at_ms, case_token, seq, kind, actor,
+   counterparty, message_type. Scans case_events (no time index yet). */
 pt_store_result_t pt_store_audit_activity(pt_store_t *self, const char *org, int64_t from_ms,
-                                          int64_t until_ms, size_t max, pt_store_row_fn *fn,
+                                          int64_t until_ms, int64_t after_at_ms,
+                                          int64_t after_event_id, size_t max, pt_store_row_fn *fn,
                                           void *arg);
 
 /* Lifecycles of kind ("" = any) in state ("" = any) not moved since
-   updated_before_ms, up to max: case_token, kind, state, initiator, counterparty,
-   updated_ms, created_ms. */
+   updated_before_ms, with a party in scope ("GT,HN-DINAF"; NULL or "" = any; the
+   filter is in SQL, before the limit), ordered by (updated ms, correlation id)
+   and after (after_updated_ms, after_correlation) (INT64_MIN and the nil UUID =
+   from the start), up to max: case_token, kind, state, initiator, counterparty,
+   updated_ms, created_ms, correlation_id (the cursor's second part). */
 pt_store_result_t pt_store_audit_items(pt_store_t *self, const char *kind, const char *state,
-                                       int64_t updated_before_ms, size_t max, pt_store_row_fn *fn,
-                                       void *arg);
+                                       int64_t updated_before_ms, const char *scope,
+                                       int64_t after_updated_ms, const char *after_correlation,
+                                       size_t max, pt_store_row_fn *fn, void *arg);
 
 /* Lifecycles opened in [from_ms, until_ms) grouped by sender country, recipient
    country and kind: country, country, kind, count, accepted, median ms to accept

@@ -17,11 +17,16 @@
 static const char *s_audit_help =
     "usage: puente audit COMMAND [options]\n"
     "Queries (over the broker socket; --as auditor:ID or operator, default operator;\n"
-    "every query is itself logged; out of scope = exit 2, REJECT_NOT_PERMITTED):\n"
+    "an auditor's query is signed with KEYS/auditors/ID/sign.key; every query is\n"
+    "logged before it is answered (not logged = exit 3, nothing answered); out of\n"
+    "scope = exit 2, REJECT_NOT_PERMITTED):\n"
     "  trail --case TOKEN                          the case's events\n"
     "  activity --org ORG [--from T] [--until T]   events an organisation took part in\n"
     "  items [--type KIND] [--state S] [--older-than 30d]   lifecycles not moved since\n"
-    "  corridors [--from T] [--until T]            counts, median time to accept, rejections\n"
+    "  corridors [--from T] [--until T]            counts, median time to accept, share\n"
+    "                                              rejected by reason code\n"
+    "  (trail, activity, items: at most --limit N rows, default and most 10000; a cut-off\n"
+    "  answer says so and names the cursor for the next page: --after CURSOR)\n"
     "  checkpoint [--size N]                       the latest (or size N) signed checkpoint\n"
     "  proof --leaf I [--size N] [--old-size M]    inclusion / consistency proof, checked\n"
     "Offline (no broker; export asks it only for a checkpoint covering the case):\n"
@@ -47,9 +52,9 @@ static const char *s_audit_help =
 typedef struct {
     cli_common_t common;
     const char *as, *case_token, *org, *type, *state, *db, *bundle, *broker_key, *format, *out;
-    const char *trusted;
+    const char *trusted, *after;
     int64_t from_ms, until_ms, older_than_ms, wait_ms;
-    uint64_t size, old_size, leaf;
+    uint64_t size, old_size, leaf, limit;
     int has_leaf;
 } s_opts_t;
 
@@ -65,7 +70,8 @@ static int s_parse(int argc, char **argv, const char *cmd, s_opts_t *o)
         {"out", required_argument, 0, 'w'},       {"size", required_argument, 0, 'S'},
         {"old-size", required_argument, 0, 'M'},  {"leaf", required_argument, 0, 'l'},
         {"json", no_argument, 0, 'j'},            {"trusted-checkpoint", required_argument, 0, 'C'},
-        {"wait", required_argument, 0, 'W'},      CLI_COMMON_OPTIONS,
+        {"wait", required_argument, 0, 'W'},      {"limit", required_argument, 0, 'L'},
+        {"after", required_argument, 0, 'A'},     CLI_COMMON_OPTIONS,
         {0, 0, 0, 0}};
     int c;
     optind = 1;
@@ -92,6 +98,7 @@ static int s_parse(int argc, char **argv, const char *cmd, s_opts_t *o)
             if (puente_duration_parse(optarg, &o->wait_ms) != 0 || o->wait_ms < 0)
                 return cli_usage_error(cmd, "--wait: '%s' is not a duration", optarg);
             break;
+        case 'A': o->after = optarg; break;
         case 'j': o->common.json_output = 1; break;
         case 'f':
         case 'u':
@@ -114,11 +121,15 @@ static int s_parse(int argc, char **argv, const char *cmd, s_opts_t *o)
         }
         case 'S':
         case 'M':
+        case 'L':
         case 'l': {
             unsigned long long v = strtoull(optarg, &end, 10);
-            if (!end || *end || !*optarg)
-                return cli_usage_error(cmd, "'%s' is not a number", optarg);
-            if (c == 'S')
+            if (!end || *end || !*optarg || (c == 'L' && (v == 0 || v > 10000)))
+                return cli_usage_error(cmd, "'%s' is not a number%s", optarg,
+                                       c == 'L' ? " from 1 to 10000" : "");
+            if (c == 'L')
+                o->limit = v;
+            else if (c == 'S')
                 o->size = v;
             else if (c == 'M')
                 o->old_size = v;
@@ -151,29 +162,91 @@ static int s_connect_as(s_opts_t *o, const char *cmd, pt_client_t **client)
 
 /* --- queries ------------------------------------------------------------------------------ */
 
+/* rejected_by_reason cells come as "reason:count:share,..." (share of the
+   corridor's opened lifecycles, 4 decimals). JSON: [{reason, count, share}]. */
+static json_t *s_reasons_json(const char *cell)
+{
+    json_t *list = json_array();
+    char *copy = strdup(cell);
+    for (char *save = NULL, *tok = copy ? strtok_r(copy, ",", &save) : NULL; tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        char *share = strrchr(tok, ':');
+        if (!share)
+            continue;
+        *share++ = '\0';
+        char *count = strrchr(tok, ':');
+        if (!count)
+            continue;
+        *count++ = '\0';
+        json_array_append_new(list, json_pack("{s:s, s:I, s:f}", "reason", tok, "count",
+                                              (json_int_t)strtoll(count, NULL, 10), "share",
+                                              strtod(share, NULL)));
+    }
+    free(copy);
+    return list;
+}
+
+/* Table form: "reason 2 (50.0%), other 1 (25.0%)". */
+static void s_reasons_text(const char *cell, char *out, size_t cap)
+{
+    char copy[512];
+    out[0] = '\0';
+    snprintf(copy, sizeof copy, "%s", cell);
+    for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        char *share = strrchr(tok, ':');
+        char *count = share ? (*share++ = '\0', strrchr(tok, ':')) : NULL;
+        if (!count)
+            continue;
+        *count++ = '\0';
+        size_t used = strlen(out);
+        snprintf(out + used, cap - used, "%s%s %s (%.1f%%)", used ? ", " : "", tok, count,
+                 strtod(share, NULL) * 100.0);
+    }
+}
+
 static void s_print_table(const Puente__V1__AuditReply *r, int json)
 {
+    int reasons_col = -1;
+    for (size_t c = 0; c < r->n_columns; c++)
+        if (strcmp(r->columns[c], "rejected_by_reason") == 0)
+            reasons_col = (int)c;
     if (json) {
         json_t *rows = json_array();
         for (size_t i = 0; i < r->n_rows; i++) {
             json_t *o = json_object();
             for (size_t c = 0; c < r->n_columns && c < r->rows[i]->n_cells; c++)
-                json_object_set_new(o, r->columns[c], json_string(r->rows[i]->cells[c]));
+                json_object_set_new(o, r->columns[c],
+                                    (int)c == reasons_col
+                                        ? s_reasons_json(r->rows[i]->cells[c])
+                                        : json_string(r->rows[i]->cells[c]));
             json_array_append_new(rows, o);
         }
         json_t *doc = json_object();
         json_object_set_new(doc, "rows", rows);
+        json_object_set_new(doc, "truncated", json_boolean(r->truncated));
+        if (r->truncated)
+            json_object_set_new(doc, "next_after", json_string(r->next_after));
         cli_print_json(doc, 0);
         json_decref(doc);
         return;
     }
     size_t width[16] = {0};
     size_t cols = r->n_columns < 16 ? r->n_columns : 16;
+    char **text = calloc(r->n_rows ? r->n_rows : 1, sizeof *text);
+    for (size_t i = 0; text && reasons_col >= 0 && i < r->n_rows; i++) {
+        if ((size_t)reasons_col < r->rows[i]->n_cells && (text[i] = malloc(512)))
+            s_reasons_text(r->rows[i]->cells[reasons_col], text[i], 512);
+    }
+#define S_CELL(i, c)                                                                      \
+    ((int)(c) == reasons_col && text && text[i] ? text[i]                                 \
+     : (c) < r->rows[i]->n_cells               ? r->rows[i]->cells[c]                     \
+                                               : "")
     for (size_t c = 0; c < cols; c++)
         width[c] = strlen(r->columns[c]);
     for (size_t i = 0; i < r->n_rows; i++)
-        for (size_t c = 0; c < cols && c < r->rows[i]->n_cells; c++) {
-            size_t w = strlen(r->rows[i]->cells[c]);
+        for (size_t c = 0; c < cols; c++) {
+            size_t w = strlen(S_CELL(i, c));
             if (w > width[c])
                 width[c] = w > 64 ? 64 : w;
         }
@@ -181,8 +254,13 @@ static void s_print_table(const Puente__V1__AuditReply *r, int json)
         printf("%-*s%s", (int)width[c], r->columns[c], c + 1 < cols ? "  " : "\n");
     for (size_t i = 0; i < r->n_rows; i++)
         for (size_t c = 0; c < cols; c++)
-            printf("%-*.*s%s", (int)width[c], 64,
-                   c < r->rows[i]->n_cells ? r->rows[i]->cells[c] : "", c + 1 < cols ? "  " : "\n");
+            printf("%-*.*s%s", (int)width[c], 64, S_CELL(i, c), c + 1 < cols ? "  " : "\n");
+#undef S_CELL
+    for (size_t i = 0; text && i < r->n_rows; i++)
+        free(text[i]);
+    free(text);
+    if (r->truncated)
+        printf("(truncated after %zu rows; next page: --after %s)\n", r->n_rows, r->next_after);
     if (r->n_rows == 0)
         fprintf(stderr, "no rows\n");
 }
@@ -198,6 +276,8 @@ static int s_query(s_opts_t *o, const char *kind)
     q.from_ms = o->from_ms;
     q.until_ms = o->until_ms;
     q.older_than_ms = o->older_than_ms;
+    q.limit = (uint32_t)o->limit;
+    q.after = (char *)(o->after ? o->after : "");
     if (strcmp(kind, "trail") == 0 && !q.case_token[0])
         return cli_usage_error("audit trail", "--case is required");
     if (strcmp(kind, "activity") == 0 && !q.org_id[0])

@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 #include <zmq.h>
 
+#include "pt_audit_query.h"
 #include "pt_endpoints.h"
 #include "pt_envelope.h"
 #include "puente.h"
@@ -2153,6 +2154,14 @@ pt_client_result_t pt_client_audit(pt_client_t *client, const Puente__V1__AuditQ
     *out = NULL;
     Puente__V1__AuditQuery copy = *query;
     copy.request_id = client->next_request_id++;
+    /* Auditors sign every query with their signing key (pt_audit_query.h); the
+       operator is authenticated by its CURVE key alone. */
+    uint8_t nonce[PT_AUDIT_QUERY_NONCE_BYTES], sig[PT_ED25519_SIG_BYTES];
+    if (strncmp(client->org, PUENTE_AUDITOR_PREFIX, strlen(PUENTE_AUDITOR_PREFIX)) == 0 &&
+        pt_audit_query_sign(pt_keyset_sign(client->me), &copy, pt_now_ms(), nonce, sig) != 0) {
+        s_set_error(client, "cannot sign the audit query");
+        return PT_CLIENT_INTERNAL;
+    }
     Puente__V1__ClientFrame frame = PUENTE__V1__CLIENT_FRAME__INIT;
     frame.body_case = PUENTE__V1__CLIENT_FRAME__BODY_AUDIT;
     frame.audit = &copy;

@@ -304,9 +304,14 @@ pt_client_result_t pt_client_checkpoint_covering(pt_client_t *client, uint64_t c
 pt_client_result_t pt_client_proof(pt_client_t *client, const Puente__V1__ProofRequest *req,
                                    Puente__V1__ProofReply **out, pt_reject_info_t *rej);
 
-/* An auditor query (auditor identities and the operator). OK: *out (caller frees
-   with puente__v1__audit_reply__free_unpacked(r, NULL)); REJECTED NOT_PERMITTED
-   out of scope (the broker logs the refusal too). */
+/* An auditor query (auditor identities and the operator). An auditor's client
+   signs it (signed_at_ms, nonce, signature: pt_audit_query.h) with the auditor's
+   signing key; fields set by the caller there are replaced. At most query->limit
+   rows (0 = 10000); reply->truncated with reply->next_after when more follow
+   (ask again with query->after = next_after). OK: *out (caller frees with
+   puente__v1__audit_reply__free_unpacked(r, NULL)); REJECTED NOT_PERMITTED out of
+   scope (the broker logs the refusal too), BAD_QUERY_SIGNATURE / STALE_QUERY,
+   RETRY_LATER when the broker could not log the query (nothing answered). */
 pt_client_result_t pt_client_audit(pt_client_t *client, const Puente__V1__AuditQuery *query,
                                    Puente__V1__AuditReply **out, pt_reject_info_t *rej);
 

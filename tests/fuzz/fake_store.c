@@ -861,9 +861,12 @@ pt_store_result_t pt_store_case_parties(pt_store_t *self, const char *case_token
 }
 
 pt_store_result_t pt_store_audit_activity(pt_store_t *self, const char *org, int64_t from_ms,
-                                          int64_t until_ms, size_t max, pt_store_row_fn *fn,
+                                          int64_t until_ms, int64_t after_at_ms,
+                                          int64_t after_event_id, size_t max, pt_store_row_fn *fn,
                                           void *arg)
 {
+    (void)after_at_ms;
+    (void)after_event_id;
     (void)self;
     (void)org;
     (void)from_ms;
@@ -876,9 +879,13 @@ pt_store_result_t pt_store_audit_activity(pt_store_t *self, const char *org, int
 }
 
 pt_store_result_t pt_store_audit_items(pt_store_t *self, const char *kind, const char *state,
-                                       int64_t updated_before_ms, size_t max, pt_store_row_fn *fn,
-                                       void *arg)
+                                       int64_t updated_before_ms, const char *scope,
+                                       int64_t after_updated_ms, const char *after_correlation,
+                                       size_t max, pt_store_row_fn *fn, void *arg)
 {
+    (void)scope;
+    (void)after_updated_ms;
+    (void)after_correlation;
     (void)self;
     (void)kind;
     (void)state;

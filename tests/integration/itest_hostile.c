@@ -2,7 +2,9 @@
     crafted frames and envelopes, each with the reject code the broker must answer,
     sent over raw CURVE sockets. After every row the broker process must still be
     alive; after the table a good sender still gets its receipt, and the database
-    holds no message, delivery or case event of any rejected row (only the two
+    holds no message, delivery or case event of any rejected row, except one
+    "rejected" case event for each row refused by policy after its signature
+    verified (issue 4) (only the two
     messages this test stores on purpose).
 
     The expected codes come from reading broker/broker.c, broker/policy.c,
@@ -351,6 +353,9 @@ struct s_case {
     int (*raw)(const s_case_t *c, s_frames_t *out); /* the whole message instead */
     int expect;            /* reject code, S_EXPECT_DIRECTORY or S_EXPECT_NO_REPLY */
     const char *token;     /* NULL = "HOSTILE-<row>" */
+    int rejected_event;    /* refused after authentication and signature verification
+                              (policy, consent, lifecycle): the trail holds exactly one
+                              "rejected" case event for it (issue 4), nothing else */
 };
 
 static int p_flip_signature(const s_case_t *c, Puente__V1__Envelope *env)
@@ -712,6 +717,9 @@ static int r_heartbeat(const s_case_t *c, s_frames_t *out)
 #define REF "referral.request"
 #define ENV(name, via, sender, to, type, mutate, post, code)                                    \
     {name, via, sender, to, type, mutate, post, NULL, (int)REJ(code), NULL}
+/* An envelope refused by policy, consent or lifecycle rules: one "rejected" event. */
+#define POL(name, via, sender, to, type, mutate, post, code)                                    \
+    {name, via, sender, to, type, mutate, post, NULL, (int)REJ(code), NULL, 1}
 #define RAW(name, via, raw, code) {name, via, NULL, NULL, NULL, NULL, NULL, raw, (int)REJ(code), NULL}
 
 static s_case_t s_cases[] = {
@@ -730,14 +738,14 @@ static s_case_t s_cases[] = {
     ENV("replayed message id with different content", MX, MX, GT, REF, m_replay_id, NULL,
         REJECT_DUPLICATE_CONFLICT),
     /* time */
-    ENV("expired", MX, MX, GT, REF, m_expired, NULL, REJECT_EXPIRED),
-    ENV("created one day in the future", MX, MX, GT, REF, m_future, NULL, REJECT_CLOCK_SKEW),
-    ENV("created_at missing", MX, MX, GT, REF, m_no_created, NULL, REJECT_INVALID_FIELD),
-    ENV("expires before it was created", MX, MX, GT, REF, m_expires_before_created, NULL,
+    POL("expired", MX, MX, GT, REF, m_expired, NULL, REJECT_EXPIRED),
+    POL("created one day in the future", MX, MX, GT, REF, m_future, NULL, REJECT_CLOCK_SKEW),
+    POL("created_at missing", MX, MX, GT, REF, m_no_created, NULL, REJECT_INVALID_FIELD),
+    POL("expires before it was created", MX, MX, GT, REF, m_expires_before_created, NULL,
         REJECT_INVALID_FIELD),
     /* shape of the header */
-    ENV("unknown message type", MX, MX, GT, REF, m_unknown_type, NULL, REJECT_UNKNOWN_TYPE),
-    ENV("schema version 2 (re-signed)", MX, MX, GT, REF, NULL, p_schema_2,
+    POL("unknown message type", MX, MX, GT, REF, m_unknown_type, NULL, REJECT_UNKNOWN_TYPE),
+    POL("schema version 2 (re-signed)", MX, MX, GT, REF, NULL, p_schema_2,
         REJECT_BAD_SCHEMA_VERSION),
     ENV("message id of 8 bytes (re-signed)", MX, MX, GT, REF, NULL, p_short_message_id,
         REJECT_MALFORMED),
@@ -753,30 +761,30 @@ static s_case_t s_cases[] = {
      (int)REJ(REJECT_INVALID_FIELD), "HOSTILE-X'); DROP TABLE messages; --"},
     ENV("SQL metacharacters in the sender id (re-signed)", MX, MX, GT, REF, NULL, p_sql_sender,
         REJECT_MALFORMED),
-    ENV("SQL metacharacters in the agreement id", MX, MX, GT, REF, m_sql_agreement, NULL,
+    POL("SQL metacharacters in the agreement id", MX, MX, GT, REF, m_sql_agreement, NULL,
         REJECT_NO_AGREEMENT),
     ENV("empty case token", MX, MX, GT, REF, m_empty_token, NULL, REJECT_INVALID_FIELD),
-    ENV("purpose that does not exist", MX, MX, GT, REF, m_bad_purpose, NULL,
+    POL("purpose that does not exist", MX, MX, GT, REF, m_bad_purpose, NULL,
         REJECT_INVALID_FIELD),
     /* routing and policy */
-    ENV("message to self", MX, MX, MX, REF, NULL, NULL, REJECT_SELF_ADDRESSED),
-    ENV("unknown (unregistered) recipient", MX, MX, "ZZ-ROGUE", REF, NULL, NULL,
+    POL("message to self", MX, MX, MX, REF, NULL, NULL, REJECT_SELF_ADDRESSED),
+    POL("unknown (unregistered) recipient", MX, MX, "ZZ-ROGUE", REF, NULL, NULL,
         REJECT_UNKNOWN_RECIPIENT),
-    ENV("no agreement between sender and recipient", "SV-CONNA", "SV-CONNA", "US-ORR", REF, NULL,
+    POL("no agreement between sender and recipient", "SV-CONNA", "SV-CONNA", "US-ORR", REF, NULL,
         NULL, REJECT_NO_AGREEMENT),
-    ENV("purpose outside the agreement (data_protection)", MX, MX, GT, REF, m_data_protection,
+    POL("purpose outside the agreement (data_protection)", MX, MX, GT, REF, m_data_protection,
         NULL, REJECT_NO_AGREEMENT),
     {"referral.request to two recipients", MX, MX, NULL, REF, NULL, NULL,
-     r_two_recipient_referral, (int)REJ(REJECT_INVALID_FIELD), NULL},
+     r_two_recipient_referral, (int)REJ(REJECT_INVALID_FIELD), NULL, 1},
     {"the same recipient listed twice", MX, MX, NULL, "tracing.request", NULL, NULL,
      r_recipient_twice, (int)REJ(REJECT_MALFORMED), NULL},
     /* consent and lifecycle */
-    ENV("referral without consent", MX, MX, GT, REF, m_no_consent, NULL,
+    POL("referral without consent", MX, MX, GT, REF, m_no_consent, NULL,
         REJECT_CONSENT_MISSING),
-    ENV("withhold_from names the recipient", MX, MX, GT, REF, m_withhold, NULL, REJECT_WITHHELD),
-    ENV("consent override without an approver", MX, MX, GT, REF, m_override_no_approver, NULL,
+    POL("withhold_from names the recipient", MX, MX, GT, REF, m_withhold, NULL, REJECT_WITHHELD),
+    POL("consent override without an approver", MX, MX, GT, REF, m_override_no_approver, NULL,
         REJECT_OVERRIDE_INCOMPLETE),
-    ENV("illegal transition: referral.accept with no referral", MX, MX, GT, "referral.accept",
+    POL("illegal transition: referral.accept with no referral", MX, MX, GT, "referral.accept",
         NULL, NULL, REJECT_ILLEGAL_TRANSITION),
     /* sealed payloads */
     ENV("payload ciphertext altered (digest mismatch)", MX, MX, GT, REF, NULL,
@@ -1000,22 +1008,41 @@ static void test_hostile_table(void)
 
     /* Nothing of any rejected row is stored: per token (exact match, parameterised,
        so the SQL row's token is compared as data), and in total only the two messages
-       stored on purpose exist. */
+       stored on purpose exist. A row refused after authentication and signature
+       verification leaves exactly one "rejected" case event (issue 4): no message id,
+       detail = be32(code) || header SHA-256 || message id, in the Merkle log. */
+    long policy_rows = 0;
     for (size_t i = 0; i < N_CASES; i++) {
+        char sql[400];
         long m = s_count_token("SELECT count(*) FROM messages WHERE case_token = $1", s_tokens[i]);
         long e = s_count_token("SELECT count(*) FROM case_events WHERE case_token = $1",
                                s_tokens[i]);
-        if (m != 0 || e != 0)
-            printf("  LEAK: row %zu (%s): %ld messages, %ld events\n", i + 1, s_cases[i].name, m,
-                   e);
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM case_events e JOIN audit_log a USING (event_id) WHERE "
+                 "e.case_token = $1 AND e.kind = 'rejected' AND e.message_id IS NULL AND "
+                 "e.seq = 1 AND length(e.detail) = 52 AND substr(e.detail, 1, 4) = "
+                 "int4send(%d) AND e.actor = '%s'",
+                 s_cases[i].expect, s_cases[i].sender ? s_cases[i].sender : "");
+        long rejected = s_count_token(sql, s_tokens[i]);
+        long want = s_cases[i].rejected_event ? 1 : 0;
+        policy_rows += want;
+        if (m != 0 || e != want || rejected != want)
+            printf("  LEAK: row %zu (%s): %ld messages, %ld events (%ld rejected, want %ld)\n",
+                   i + 1, s_cases[i].name, m, e, rejected, want);
         CU_ASSERT_EQUAL(m, 0);
-        CU_ASSERT_EQUAL(e, 0);
+        CU_ASSERT_EQUAL(e, want);
+        CU_ASSERT_EQUAL(rejected, want);
     }
+    CU_ASSERT_EQUAL(policy_rows, 17);
     CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM messages"), 2);
     CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM deliveries"), 2);
     CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM case_events WHERE case_token "
-                                              "NOT IN ('HOSTILE-ORIGINAL', 'HOSTILE-ALIVE')"),
+                                              "NOT IN ('HOSTILE-ORIGINAL', 'HOSTILE-ALIVE') AND "
+                                              "kind <> 'rejected'"),
                     0);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM case_events WHERE kind = "
+                                              "'rejected'"),
+                    policy_rows);
     CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM agreements WHERE agreement_id "
                                               "= 'AGR-HOSTILE'"),
                     0);

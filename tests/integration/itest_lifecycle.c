@@ -298,7 +298,18 @@ static void test_consent_and_policy_refusals(void)
                     0);
     char kinds[512];
     s_trail_kinds(c, "", kinds, sizeof kinds);
-    CU_ASSERT_STRING_EQUAL(kinds, "submitted stored consent_overridden state:submitted");
+    /* The two refusals are "rejected" events of the case (issue 4), in order, with
+       their codes; no message id, no payload. */
+    CU_ASSERT_STRING_EQUAL(kinds,
+                           "rejected rejected submitted stored consent_overridden state:submitted");
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM case_events WHERE case_token "
+                                              "= 'CASE-LC-CONSENT-1' AND kind = 'rejected' AND "
+                                              "message_id IS NULL AND actor = 'MX-DIF' AND "
+                                              "counterparty = 'GT-PGN' AND message_type = "
+                                              "'referral.request' AND ((seq = 1 AND "
+                                              "substr(detail, 1, 4) = int4send(20)) OR (seq = 2 "
+                                              "AND substr(detail, 1, 4) = int4send(25)))"),
+                    2);
     /* Withhold-from list. */
     char *withheld[1] = {"GT-PGN"};
     Puente__V1__ConsentSummary wh = PUENTE__V1__CONSENT_SUMMARY__INIT;
@@ -339,6 +350,13 @@ static void test_former_owner_after_transfer(void)
     char kinds[512];
     s_trail_kinds(c, "", kinds, sizeof kinds);
     CU_ASSERT_PTR_NOT_NULL(strstr(kinds, "state:accepted owner_changed"));
+    /* The former owner's refused message is a "rejected" event (code 22). */
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM case_events WHERE case_token "
+                                              "= 'CASE-LC-TRANSFER-1' AND kind = 'rejected' AND "
+                                              "actor = 'MX-DIF' AND counterparty = 'HN-DINAF' AND "
+                                              "message_type = 'referral.request' AND "
+                                              "substr(detail, 1, 4) = int4send(22)"),
+                    1);
     CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM case_owners WHERE case_token "
                                               "= 'CASE-LC-TRANSFER-1' AND owner = 'GT-PGN' "
                                               "AND former_owners = 'MX-DIF'"),
