@@ -405,16 +405,23 @@ static void s_handle_submit(pt_broker_t *self, const pt_inbound_t *in,
         puente__v1__header__free_unpacked(header, NULL);
         return;
     }
-    if (pt_fanout_type(header->message_type)) {
+    int ask = strcmp(header->message_type, "transfer.ask") == 0;
+    if (pt_fanout_type(header->message_type) || ask) {
         /* Everything queued before it is committed first, so that a message to a
-           new party in the same batch counts. */
+           new party in the same batch counts. A transfer request (transfer.ask)
+           must come from a party of the case. */
         s_flush(self);
         pt_store_result_t rc = PT_STORE_OK;
         pt_fanout_t *fanout = s_case_fanout(self, header->case_token, &rc);
         if (!fanout)
             pt_verdict_reject(&verdict, REJ(REJECT_RETRY_LATER),
                               "storage unavailable, nothing was stored; resubmit");
-        else
+        else if (ask && !pt_fanout_is_party(fanout, header->sender))
+            pt_verdict_reject(&verdict, REJ(REJECT_NOT_PERMITTED),
+                              "%s never sent or received a message about this case and cannot "
+                              "ask for its transfer",
+                              header->sender);
+        else if (!ask)
             pt_fanout_check(fanout, header->sender, (const char *const *)header->recipients,
                             header->n_recipients, &verdict);
         pt_fanout_destroy(&fanout);
@@ -603,6 +610,8 @@ static pt_store_result_t s_lifecycle_stage(pt_broker_t *self, pt_submission_t *s
             subs[i].owner_to = effect->owner_to;
             subs[i].owner_from = effect->owner_from;
             subs[i].former_owners = self->owners[i].former;
+        } else if (effect->owner_first[0]) {
+            subs[i].owner_first = effect->owner_first;
         }
     }
     return PT_STORE_OK;
