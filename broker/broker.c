@@ -1222,6 +1222,7 @@ typedef struct {
     const char *requester;
     int party;
     int failed;
+    int handed_over;       /* the requester transferred the case away (owner_changed) */
     pt_fanout_t *fanout;   /* pending acknowledgements of withdrawals / erasures */
 } s_trail_t;
 
@@ -1238,6 +1239,19 @@ static void s_trail_event(const pt_store_event_t *ev, void *arg)
         trail->failed = 1;
         return;
     }
+    /* Need-to-know after a transfer: a former owner reads the trail up to and
+       including the owner_changed that took the case from it, and later only the
+       events it is named in (auditors read everything: audit.c). */
+    int named = strcmp(ev->event.actor, trail->requester) == 0 ||
+                pt_lifecycle_list_has(ev->event.counterparty, trail->requester);
+    if (trail->handed_over && !named)
+        return;
+    if (strcmp(ev->event.kind, "owner_changed") == 0 &&
+        strcmp(ev->event.counterparty, trail->requester) == 0)
+        trail->handed_over = 1;
+    else if (strcmp(ev->event.kind, "owner_changed") == 0 &&
+             strcmp(ev->event.actor, trail->requester) == 0)
+        trail->handed_over = 0;   /* the case came back to it */
     if (trail->n == trail->cap) {
         size_t cap = trail->cap ? trail->cap * 2 : 16;
         Puente__V1__TrailEvent **grown = realloc(trail->events, cap * sizeof *grown);

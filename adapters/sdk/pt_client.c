@@ -1088,18 +1088,10 @@ pt_client_result_t pt_sdk_seal(const char *org, const pt_keyset_t *me, const pt_
     }
     /* Header fields the broker routes by must agree with the sealed body. */
     const char *service_type = s_str(msg->service_type);
-    if (strcmp(type->name, "referral.request") == 0) {
+    if (strcmp(type->name, "referral.request") == 0 && !service_type[0]) {
         const Puente__V1__ReferralRequest *rr = (const Puente__V1__ReferralRequest *) check;
-        int listed = 0;
-        for (size_t i = 0; i < rr->n_services && !listed; i++)
-            listed = strcmp(s_str(rr->services[i]->service_type), service_type) == 0;
-        if (!service_type[0] && rr->n_services > 0)
+        if (rr->n_services > 0 && rr->services[0])
             service_type = s_str(rr->services[0]->service_type);
-        else if (service_type[0] && rr->n_services > 0 && !listed) {
-            snprintf(err, err_len, "service type %.64s is not one of the referral's services",
-                     service_type);
-            goto error;
-        }
     }
     char **countries = (char **) msg->search_countries;
     size_t n_countries = msg->n_search_countries;

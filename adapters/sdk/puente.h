@@ -108,8 +108,8 @@ typedef struct {
     int64_t respond_by_ms;           /* absolute Unix ms, 0 = none */
     const Puente__V1__ConsentSummary *consent; /* NULL = all false / unspecified */
     const char *service_type;        /* NULL = none; referral.request: NULL = the body's
-                                        first services[].service_type, and a given one
-                                        must be one of the body's (else INVALID) */
+                                        first services[].service_type (the broker
+                                        requires one on a referral.request) */
     const char *best_interests_ref;  /* NULL = none */
     const char *reason_code;         /* NULL = none */
     const uint8_t *body;             /* packed family message of message_type */
