@@ -24,7 +24,7 @@ BIN=${PUENTE_STACK_BIN:-$REPO/build}
 ORGS=(MX-DIF GT-PGN)
 # Service types both receive (a referral's service_type must be registered by its
 # recipient) and tracing focal point of their country.
-STACK_SERVICES=child_protection,psychosocial,legal_assistance,health_medical,family_seunification_service,tracing_focal_point
+STACK_SERVICES=child_protection,psychosocial,legal_assistance,health,family_reunification,tracing_focal_point
 PURPOSES=service_provision,case_transfer,social_inquiry,family_tracing,reintegration
 
 die() { echo "local-stack: $*" >&2; exit 1; }

@@ -15,17 +15,17 @@ KEYS=${PUENTE_KEYS:-$VAR/keys}
 ENDPOINT=${PUENTE_ENDPOINT:-tcp://127.0.0.1:7550}
 PGPORT=${PUENTE_PGPORT:-55432}
 ORGS=(MX-DIF GT-PGN HN-DINAF SV-CONNA US-ORR)
-# Service types each receives (Primero lookup-service-type values; the broker
+# Service types each receives (Puente codes of adapters/primero/codelists/v1/service_type.csv; the broker
 # refuses a message whose service_type its recipient did not register), and
 # tracing_focal_point: each national authority is its country's tracing focal
 # point (a tracing.request reaches exactly the focal points of its countries).
 # The same lists are in tests/lib/harness.c (pt_harness_services).
 declare -A SERVICES=(
-    [MX-DIF]=child_protection,safehouse,psychosocial,legal_assistance,health_medical,family_mediation,family_seunification_service,education,tracing_focal_point
-    [GT-PGN]=child_protection,psychosocial,legal_assistance,health_medical,family_mediation,family_seunification_service,education,tracing_focal_point
-    [HN-DINAF]=child_protection,safehouse,psychosocial,legal_assistance,health_medical,family_seunification_service,tracing_focal_point
-    [SV-CONNA]=child_protection,psychosocial,legal_assistance,health_medical,family_seunification_service,tracing_focal_point
-    [US-ORR]=safehouse,health_medical,psychosocial,legal_assistance,education,family_seunification_service,tracing_focal_point
+    [MX-DIF]=child_protection,safehouse,psychosocial,legal_assistance,health,family_mediation,family_reunification,education,tracing_focal_point
+    [GT-PGN]=child_protection,psychosocial,legal_assistance,health,family_mediation,family_reunification,education,tracing_focal_point
+    [HN-DINAF]=child_protection,safehouse,psychosocial,legal_assistance,health,family_reunification,tracing_focal_point
+    [SV-CONNA]=child_protection,psychosocial,legal_assistance,health,family_reunification,tracing_focal_point
+    [US-ORR]=safehouse,health,psychosocial,legal_assistance,education,family_reunification,tracing_focal_point
 )
 PURPOSES=service_provision,case_transfer,social_inquiry,family_tracing,reintegration
 CLI=build/puente

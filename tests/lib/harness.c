@@ -22,21 +22,22 @@
 
 const char *const pt_harness_orgs[5] = {"MX-DIF", "GT-PGN", "HN-DINAF", "SV-CONNA", "US-ORR"};
 
-/* Registered service types (Primero lookup-service-type values) of the demo
+/* Registered service types (Puente service-type codes: Primero's lookup-service-type as mapped by
+   adapters/primero/codelists/v1/service_type.csv) of the demo
    organisations; every national authority is its country's tracing focal point.
    HN-DINAF deliberately does not register education (itest_lifecycle). The same
    lists are in deploy/run.sh. */
 const char *const pt_harness_services[5] = {
-    "child_protection,safehouse,psychosocial,legal_assistance,health_medical,family_mediation,"
-    "family_seunification_service,education,tracing_focal_point",
-    "child_protection,psychosocial,legal_assistance,health_medical,family_mediation,"
-    "family_seunification_service,education,tracing_focal_point",
-    "child_protection,safehouse,psychosocial,legal_assistance,health_medical,"
-    "family_seunification_service,tracing_focal_point",
-    "child_protection,psychosocial,legal_assistance,health_medical,family_seunification_service,"
+    "child_protection,safehouse,psychosocial,legal_assistance,health,family_mediation,"
+    "family_reunification,education,tracing_focal_point",
+    "child_protection,psychosocial,legal_assistance,health,family_mediation,"
+    "family_reunification,education,tracing_focal_point",
+    "child_protection,safehouse,psychosocial,legal_assistance,health,"
+    "family_reunification,tracing_focal_point",
+    "child_protection,psychosocial,legal_assistance,health,family_reunification,"
     "tracing_focal_point",
-    "safehouse,health_medical,psychosocial,legal_assistance,education,"
-    "family_seunification_service,tracing_focal_point"};
+    "safehouse,health,psychosocial,legal_assistance,education,"
+    "family_reunification,tracing_focal_point"};
 
 struct _pt_harness_t {
     char dir[512];
