@@ -28,7 +28,8 @@ int pt_policy_case_token_valid(const char *token)
 
 int pt_policy_focal_point_of(const pt_directory_org_t *org, const char *country)
 {
-    return org && org->enabled && pt_lifecycle_list_has(org->service_types, PT_POLICY_FOCAL_POINT) &&
+    return org && org->enabled &&
+           pt_lifecycle_list_has(org->service_types, PT_POLICY_FOCAL_POINT) &&
            strlen(org->org_id) > 3 && org->org_id[2] == '-' &&
            memcmp(org->org_id, country, 2) == 0 && strlen(country) == 2;
 }
@@ -36,7 +37,8 @@ int pt_policy_focal_point_of(const pt_directory_org_t *org, const char *country)
 static int s_has_country(const Puente__V1__Header *header, size_t n, const char *org_id)
 {
     for (size_t k = 0; k < n; k++)
-        if (strlen(org_id) > 3 && org_id[2] == '-' && memcmp(org_id, header->search_countries[k], 2) == 0)
+        if (strlen(org_id) > 3 && org_id[2] == '-' &&
+            memcmp(org_id, header->search_countries[k], 2) == 0)
             return 1;
     return 0;
 }
@@ -65,7 +67,7 @@ static Puente__V1__RejectCode s_tracing_fanout(const pt_directory_t *directory,
     for (size_t i = 0; i < header->n_recipients; i++) {
         const pt_directory_org_t *org = pt_directory_org(directory, header->recipients[i]);
         if (!org || !org->enabled)
-            continue;   /* refused as an unknown recipient below */
+            continue; /* refused as an unknown recipient below */
         if (!pt_lifecycle_list_has(org->service_types, PT_POLICY_FOCAL_POINT))
             return pt_verdict_reject(verdict, REJ(REJECT_NOT_FOCAL_POINT),
                                      "%s is not registered as a tracing focal point (service "
@@ -83,7 +85,7 @@ static Puente__V1__RejectCode s_tracing_fanout(const pt_directory_t *directory,
             const pt_directory_org_t *org = pt_directory_org_at(directory, j);
             if (!pt_policy_focal_point_of(org, c))
                 continue;
-            found = 1;   /* the sender searches its own country itself */
+            found = 1; /* the sender searches its own country itself */
             if (strcmp(org->org_id, header->sender) == 0)
                 continue;
             int listed = 0;

@@ -289,21 +289,24 @@ static void test_referral_revoke_tracked(void)
     pt_receipt_info_t receipt;
     pt_reject_info_t rej;
     const char *to_gt[1] = {"GT-PGN"};
-    CU_ASSERT_EQUAL_FATAL(s_send(mx, to_gt, 1, "referral.request", case_token, NULL, &receipt,
-                                 &rej),
-                          PT_CLIENT_OK);
+    CU_ASSERT_EQUAL_FATAL(
+        s_send(mx, to_gt, 1, "referral.request", case_token, NULL, &receipt, &rej), PT_CLIENT_OK);
     uint8_t correlation[16];
     memcpy(correlation, receipt.correlation_id, 16);
     s_recv_ack(gt, "referral.request", case_token);
     char out[16384];
     CU_ASSERT_EQUAL(s_trail_cli(case_token, out, sizeof out), 0);
-    CU_ASSERT_EQUAL(s_awaiting_lines(out), 0);   /* a referral is not tracked */
+    CU_ASSERT_EQUAL(s_awaiting_lines(out), 0); /* a referral is not tracked */
     size_t len = 0;
     uint8_t *body = pt_harness_example_body("referral.revoke", &len);
     CU_ASSERT_PTR_NOT_NULL_FATAL(body);
-    pt_send_t revoke = {.message_type = "referral.revoke", .recipients = to_gt,
-                        .n_recipients = 1, .case_token = case_token,
-                        .correlation_id = correlation, .body = body, .body_len = len};
+    pt_send_t revoke = {.message_type = "referral.revoke",
+                        .recipients = to_gt,
+                        .n_recipients = 1,
+                        .case_token = case_token,
+                        .correlation_id = correlation,
+                        .body = body,
+                        .body_len = len};
     CU_ASSERT_EQUAL_FATAL(pt_client_send(mx, &revoke, &receipt, &rej), PT_CLIENT_OK);
     free(body);
     CU_ASSERT_EQUAL(s_pending(op, case_token, "GT-PGN"), 1);
@@ -335,7 +338,8 @@ int main(void)
     CU_pSuite suite = CU_add_suite("consent", s_suite_init, s_suite_clean);
     CU_add_test(suite, "withdrawal fans out and acknowledgements are tracked",
                 test_withdrawal_fans_out_and_is_tracked);
-    CU_add_test(suite, "referral revocation tracked until acknowledged", test_referral_revoke_tracked);
+    CU_add_test(suite, "referral revocation tracked until acknowledged",
+                test_referral_revoke_tracked);
     CU_add_test(suite, "field minimisation at sender and recipient", test_field_minimisation);
     CU_add_test(suite, "possible match carries no personal fields",
                 test_possible_match_is_not_minimised_away);

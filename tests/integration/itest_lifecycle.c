@@ -136,8 +136,8 @@ static int s_raw_submit(const char *sender, const char *recipient, const char *t
 {
     uint8_t *bytes = NULL;
     size_t len = 0;
-    if (pt_harness_envelope(s_h, sender, recipient, type, case_token, mutate, NULL, &bytes,
-                            &len) != 0)
+    if (pt_harness_envelope(s_h, sender, recipient, type, case_token, mutate, NULL, &bytes, &len) !=
+        0)
         return -1;
     Puente__V1__Envelope *env = puente__v1__envelope__unpack(NULL, len, bytes);
     free(bytes);
@@ -252,10 +252,10 @@ static void test_tracing_fan_out_to_reunification(void)
     /* The example trace request searches GT, HN and SV (header search_countries):
        it must reach exactly their registered focal points. MX-DIF is a focal
        point, but of a country not searched; leaving SV-CONNA out is refused. */
-    CU_ASSERT_EQUAL(s_send(us, &(s_msg_t){"tracing.request", c,
-                                          {"GT-PGN", "HN-DINAF", "SV-CONNA", "MX-DIF"}},
-                           NULL),
-                    REJ(REJECT_NOT_FOCAL_POINT));
+    CU_ASSERT_EQUAL(
+        s_send(us, &(s_msg_t){"tracing.request", c, {"GT-PGN", "HN-DINAF", "SV-CONNA", "MX-DIF"}},
+               NULL),
+        REJ(REJECT_NOT_FOCAL_POINT));
     CU_ASSERT_EQUAL(s_send(us, &(s_msg_t){"tracing.request", c, {"GT-PGN", "HN-DINAF"}}, NULL),
                     REJ(REJECT_FANOUT_INCOMPLETE));
     CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM messages WHERE case_token = "
@@ -410,8 +410,7 @@ static void test_former_owner_after_transfer(void)
     char seen[1024] = "";
     for (size_t i = 0; i < trail->n_events; i++) {
         size_t used = strlen(seen);
-        snprintf(seen + used, sizeof seen - used, "%s%s", used ? " " : "",
-                 trail->events[i]->kind);
+        snprintf(seen + used, sizeof seen - used, "%s%s", used ? " " : "", trail->events[i]->kind);
         CU_ASSERT_PTR_NULL(strstr(trail->events[i]->counterparty, "HN-DINAF"));
     }
     CU_ASSERT_STRING_EQUAL(seen, "submitted stored state:submitted delivered state:delivered "
@@ -423,17 +422,15 @@ static void test_former_owner_after_transfer(void)
     int hn = 0;
     for (size_t i = 0; i < trail->n_events; i++)
         hn += strcmp(trail->events[i]->counterparty, "HN-DINAF") == 0;
-    CU_ASSERT(hn >= 2);   /* submitted, stored of the referral */
+    CU_ASSERT(hn >= 2); /* submitted, stored of the referral */
     puente__v1__trail_reply__free_unpacked(trail, NULL);
     /* An auditor (scope MX) reads the whole trail, the ownership move included. */
     char args[700], out[16384];
-    snprintf(args, sizeof args, "keygen --org MX-AUDIT --keys '%s/auditors'",
-             pt_harness_keys(s_h));
+    snprintf(args, sizeof args, "keygen --org MX-AUDIT --keys '%s/auditors'", pt_harness_keys(s_h));
     CU_ASSERT_EQUAL_FATAL(s_cli(args, out, sizeof out), 0);
     CU_ASSERT_EQUAL_FATAL(s_cli("auditor add MX-AUDIT --scope MX", out, sizeof out), 0);
-    CU_ASSERT_EQUAL_FATAL(s_cli("audit trail --case CASE-LC-TRANSFER-1 --as auditor:MX-AUDIT",
-                                out, sizeof out),
-                          0);
+    CU_ASSERT_EQUAL_FATAL(
+        s_cli("audit trail --case CASE-LC-TRANSFER-1 --as auditor:MX-AUDIT", out, sizeof out), 0);
     /* One line per event after the heading: seq at kind actor counterparty type hash. */
     int lines = 0, moved = 0, later = 0;
     for (char *save = NULL, *line = strtok_r(out, "\n", &save); line;
@@ -749,19 +746,18 @@ static void test_tracing_focal_points(void)
 {
     char out[4096];
     /* A trace request with no search_countries (the SDK refuses to build one). */
-    CU_ASSERT_EQUAL(s_raw_submit("US-ORR", "GT-PGN", "tracing.request", "CASE-LC-TRACE-2",
-                                 s_no_countries),
-                    REJ(REJECT_COUNTRY_MISSING));
+    CU_ASSERT_EQUAL(
+        s_raw_submit("US-ORR", "GT-PGN", "tracing.request", "CASE-LC-TRACE-2", s_no_countries),
+        REJ(REJECT_COUNTRY_MISSING));
     /* SV-CONNA stops being El Salvador's tracing focal point. */
-    CU_ASSERT_EQUAL_FATAL(s_cli("org add SV-CONNA --services child_protection,psychosocial", out,
-                                sizeof out),
-                          0);
+    CU_ASSERT_EQUAL_FATAL(
+        s_cli("org add SV-CONNA --services child_protection,psychosocial", out, sizeof out), 0);
     pt_client_t *us = pt_harness_client(s_h, "US-ORR", 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(us);
     const char *c = "CASE-LC-TRACE-3";
-    CU_ASSERT_EQUAL(s_send(us, &(s_msg_t){"tracing.request", c, {"GT-PGN", "HN-DINAF", "SV-CONNA"}},
-                           NULL),
-                    REJ(REJECT_NOT_FOCAL_POINT));
+    CU_ASSERT_EQUAL(
+        s_send(us, &(s_msg_t){"tracing.request", c, {"GT-PGN", "HN-DINAF", "SV-CONNA"}}, NULL),
+        REJ(REJECT_NOT_FOCAL_POINT));
     CU_ASSERT_EQUAL(s_send(us, &(s_msg_t){"tracing.request", c, {"GT-PGN", "HN-DINAF"}}, NULL),
                     REJ(REJECT_NO_FOCAL_POINT));
     CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM messages WHERE case_token IN "
@@ -771,9 +767,8 @@ static void test_tracing_focal_points(void)
     char args[600];
     snprintf(args, sizeof args, "org add SV-CONNA --services %s", pt_harness_services[3]);
     CU_ASSERT_EQUAL_FATAL(s_cli(args, out, sizeof out), 0);
-    CU_ASSERT_EQUAL(s_send(us, &(s_msg_t){"tracing.request", c, {"GT-PGN", "HN-DINAF", "SV-CONNA"}},
-                           NULL),
-                    0);
+    CU_ASSERT_EQUAL(
+        s_send(us, &(s_msg_t){"tracing.request", c, {"GT-PGN", "HN-DINAF", "SV-CONNA"}}, NULL), 0);
     pt_client_destroy(&us);
 }
 
@@ -809,10 +804,10 @@ static void test_outsider_and_transfer_request(void)
                     REJ(REJECT_NOT_CASE_OWNER));
     Puente__V1__ConsentSummary services_only = PUENTE__V1__CONSENT_SUMMARY__INIT;
     services_only.consent_for_services = 1;
-    CU_ASSERT_EQUAL(s_send(gt, &(s_msg_t){"transfer.ask", c, {"MX-DIF"}, NULL, NULL, NULL,
-                                          &services_only},
-                           NULL),
-                    REJ(REJECT_CONSENT_MISSING));
+    CU_ASSERT_EQUAL(
+        s_send(gt, &(s_msg_t){"transfer.ask", c, {"MX-DIF"}, NULL, NULL, NULL, &services_only},
+               NULL),
+        REJ(REJECT_CONSENT_MISSING));
     CU_ASSERT_EQUAL_FATAL(s_send(gt, &(s_msg_t){"transfer.ask", c, {"MX-DIF"}}, ask), 0);
     s_take(mx, "transfer.ask");
     /* The owner accepts: nothing moves yet. */
@@ -865,7 +860,8 @@ int main(void)
     CU_add_test(suite, "overdue notices to both sides", test_overdue_notices);
     CU_add_test(suite, "registered service types", test_service_types);
     CU_add_test(suite, "tracing focal points", test_tracing_focal_points);
-    CU_add_test(suite, "outsider transfer refused; transfer request", test_outsider_and_transfer_request);
+    CU_add_test(suite, "outsider transfer refused; transfer request",
+                test_outsider_and_transfer_request);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();

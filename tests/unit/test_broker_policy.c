@@ -39,8 +39,7 @@ static int s_init(void)
 {
     s_dir = pt_directory_new();
     if (s_add_org("MX-DIF", 1) || s_add_org_services("GT-PGN", 1, "psychosocial") ||
-        s_add_org("HN-DINAF", 1) ||
-        s_add_org("SV-CONNA", 0))
+        s_add_org("HN-DINAF", 1) || s_add_org("SV-CONNA", 0))
         return 1;
     const char *purposes[] = {"service_provision", "family_tracing"};
     const char *types[] = {"referral.*", "tracing.request"};
@@ -78,29 +77,52 @@ typedef struct {
 static void test_policy_table(void)
 {
     s_case_t cases[] = {
-        {"legal referral", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1", "service_provision", "", 1, 0, 0, 0},
-        {"legal reverse direction", "referral.accept", "GT-PGN", "MX-DIF", NULL, "C-1", "service_provision", "", 1, 0, 0, 0},
-        {"named agreement", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1", "service_provision", "AGR-1", 1, 0, 0, 0},
-        {"wrong named agreement", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1", "service_provision", "AGR-2", 1, 0, 0, REJ(REJECT_NO_AGREEMENT)},
-        {"schema 2", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1", "service_provision", "", 2, 0, 0, REJ(REJECT_BAD_SCHEMA_VERSION)},
-        {"unknown type", "referral.teleport", "MX-DIF", "GT-PGN", NULL, "C-1", "service_provision", "", 1, 0, 0, REJ(REJECT_UNKNOWN_TYPE)},
-        {"empty case token", "referral.request", "MX-DIF", "GT-PGN", NULL, "", "service_provision", "", 1, 0, 0, REJ(REJECT_INVALID_FIELD)},
-        {"SQL in case token", "referral.request", "MX-DIF", "GT-PGN", NULL, "x'; DROP TABLE messages;--", "service_provision", "", 1, 0, 0, REJ(REJECT_INVALID_FIELD)},
-        {"unknown purpose", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1", "marketing", "", 1, 0, 0, REJ(REJECT_INVALID_FIELD)},
-        {"purpose outside agreement", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1", "reintegration", "", 1, 0, 0, REJ(REJECT_NO_AGREEMENT)},
-        {"type outside agreement", "return.notice", "MX-DIF", "GT-PGN", NULL, "C-1", "service_provision", "", 1, 0, 0, REJ(REJECT_NO_AGREEMENT)},
-        {"lapsed agreement", "referral.request", "MX-DIF", "HN-DINAF", NULL, "C-1", "service_provision", "", 1, 0, 0, REJ(REJECT_NO_AGREEMENT)},
-        {"disabled recipient", "referral.request", "MX-DIF", "SV-CONNA", NULL, "C-1", "service_provision", "", 1, 0, 0, REJ(REJECT_UNKNOWN_RECIPIENT)},
-        {"unknown recipient", "referral.request", "MX-DIF", "ZZ-NOBODY", NULL, "C-1", "service_provision", "", 1, 0, 0, REJ(REJECT_UNKNOWN_RECIPIENT)},
-        {"to self", "referral.request", "MX-DIF", "MX-DIF", NULL, "C-1", "service_provision", "", 1, 0, 0, REJ(REJECT_SELF_ADDRESSED)},
-        {"fan-out outside tracing", "referral.request", "MX-DIF", "GT-PGN", "HN-DINAF", "C-1", "service_provision", "", 1, 0, 0, REJ(REJECT_INVALID_FIELD)},
-        {"same recipient twice", "tracing.request", "MX-DIF", "GT-PGN", "GT-PGN", "C-1", "family_tracing", "", 1, 0, 0, REJ(REJECT_INVALID_FIELD)},
-        {"far future", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1", "service_provision", "", 1, 3600 * 1000, 0, REJ(REJECT_CLOCK_SKEW)},
-        {"small skew tolerated", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1", "service_provision", "", 1, 60 * 1000, 0, 0},
-        {"expired", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1", "service_provision", "", 1, -7200 * 1000, 3600 * 1000, REJ(REJECT_EXPIRED)},
-        {"default TTL passed", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1", "service_provision", "", 1, -PT_POLICY_DEFAULT_TTL_MS - 1, 0, REJ(REJECT_EXPIRED)},
-        {"no service type", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1", "service_provision", "", 1, 0, 0, REJ(REJECT_SERVICE_TYPE_MISSING)},
-        {"expires before created", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1", "service_provision", "", 1, 0, -1, REJ(REJECT_INVALID_FIELD)},
+        {"legal referral", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1", "service_provision",
+         "", 1, 0, 0, 0},
+        {"legal reverse direction", "referral.accept", "GT-PGN", "MX-DIF", NULL, "C-1",
+         "service_provision", "", 1, 0, 0, 0},
+        {"named agreement", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1",
+         "service_provision", "AGR-1", 1, 0, 0, 0},
+        {"wrong named agreement", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1",
+         "service_provision", "AGR-2", 1, 0, 0, REJ(REJECT_NO_AGREEMENT)},
+        {"schema 2", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1", "service_provision", "",
+         2, 0, 0, REJ(REJECT_BAD_SCHEMA_VERSION)},
+        {"unknown type", "referral.teleport", "MX-DIF", "GT-PGN", NULL, "C-1", "service_provision",
+         "", 1, 0, 0, REJ(REJECT_UNKNOWN_TYPE)},
+        {"empty case token", "referral.request", "MX-DIF", "GT-PGN", NULL, "", "service_provision",
+         "", 1, 0, 0, REJ(REJECT_INVALID_FIELD)},
+        {"SQL in case token", "referral.request", "MX-DIF", "GT-PGN", NULL,
+         "x'; DROP TABLE messages;--", "service_provision", "", 1, 0, 0, REJ(REJECT_INVALID_FIELD)},
+        {"unknown purpose", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1", "marketing", "", 1,
+         0, 0, REJ(REJECT_INVALID_FIELD)},
+        {"purpose outside agreement", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1",
+         "reintegration", "", 1, 0, 0, REJ(REJECT_NO_AGREEMENT)},
+        {"type outside agreement", "return.notice", "MX-DIF", "GT-PGN", NULL, "C-1",
+         "service_provision", "", 1, 0, 0, REJ(REJECT_NO_AGREEMENT)},
+        {"lapsed agreement", "referral.request", "MX-DIF", "HN-DINAF", NULL, "C-1",
+         "service_provision", "", 1, 0, 0, REJ(REJECT_NO_AGREEMENT)},
+        {"disabled recipient", "referral.request", "MX-DIF", "SV-CONNA", NULL, "C-1",
+         "service_provision", "", 1, 0, 0, REJ(REJECT_UNKNOWN_RECIPIENT)},
+        {"unknown recipient", "referral.request", "MX-DIF", "ZZ-NOBODY", NULL, "C-1",
+         "service_provision", "", 1, 0, 0, REJ(REJECT_UNKNOWN_RECIPIENT)},
+        {"to self", "referral.request", "MX-DIF", "MX-DIF", NULL, "C-1", "service_provision", "", 1,
+         0, 0, REJ(REJECT_SELF_ADDRESSED)},
+        {"fan-out outside tracing", "referral.request", "MX-DIF", "GT-PGN", "HN-DINAF", "C-1",
+         "service_provision", "", 1, 0, 0, REJ(REJECT_INVALID_FIELD)},
+        {"same recipient twice", "tracing.request", "MX-DIF", "GT-PGN", "GT-PGN", "C-1",
+         "family_tracing", "", 1, 0, 0, REJ(REJECT_INVALID_FIELD)},
+        {"far future", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1", "service_provision", "",
+         1, 3600 * 1000, 0, REJ(REJECT_CLOCK_SKEW)},
+        {"small skew tolerated", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1",
+         "service_provision", "", 1, 60 * 1000, 0, 0},
+        {"expired", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1", "service_provision", "", 1,
+         -7200 * 1000, 3600 * 1000, REJ(REJECT_EXPIRED)},
+        {"default TTL passed", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1",
+         "service_provision", "", 1, -PT_POLICY_DEFAULT_TTL_MS - 1, 0, REJ(REJECT_EXPIRED)},
+        {"no service type", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1",
+         "service_provision", "", 1, 0, 0, REJ(REJECT_SERVICE_TYPE_MISSING)},
+        {"expires before created", "referral.request", "MX-DIF", "GT-PGN", NULL, "C-1",
+         "service_provision", "", 1, 0, -1, REJ(REJECT_INVALID_FIELD)},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         s_case_t *c = &cases[i];
@@ -116,9 +138,10 @@ static void test_policy_table(void)
         h.agreement_id = (char *)c->agreement;
         h.created_at_ms = NOW + c->created_offset;
         h.expires_at_ms = c->expires_offset ? h.created_at_ms + c->expires_offset : 0;
-        h.service_type = strcmp(c->type, "referral.request") == 0 && strcmp(c->name, "no service type") != 0
-                             ? "psychosocial"
-                             : "";
+        h.service_type =
+            strcmp(c->type, "referral.request") == 0 && strcmp(c->name, "no service type") != 0
+                ? "psychosocial"
+                : "";
         pt_verdict_t verdict = {0};
         char agreement[PT_STORE_TEXT_MAX] = "";
         Puente__V1__RejectCode got = pt_policy_check(s_dir, &h, NOW, agreement, &verdict);
@@ -180,8 +203,8 @@ static void test_service_types(void)
         char agreement[PT_STORE_TEXT_MAX] = "";
         Puente__V1__RejectCode got = pt_policy_check(s_dir, &h, NOW, agreement, &verdict);
         if (got != cases[i].expected)
-            fprintf(stderr, "\n  service case %zu: expected %d got %d (%s)\n", i,
-                    cases[i].expected, got, verdict.reason);
+            fprintf(stderr, "\n  service case %zu: expected %d got %d (%s)\n", i, cases[i].expected,
+                    got, verdict.reason);
         CU_ASSERT_EQUAL(got, cases[i].expected);
         if (got == REJ(REJECT_SERVICE_NOT_OFFERED))
             CU_ASSERT_PTR_NOT_NULL(strstr(verdict.reason, "GT-PGN"));
