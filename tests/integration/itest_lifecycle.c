@@ -770,6 +770,35 @@ static void test_tracing_focal_points(void)
     CU_ASSERT_EQUAL(
         s_send(us, &(s_msg_t){"tracing.request", c, {"GT-PGN", "HN-DINAF", "SV-CONNA"}}, NULL), 0);
     pt_client_destroy(&us);
+    /* The CLI: --countries must equal the body's search_countries (exit 1, nothing
+       sent); the broker's refusals exit 2. */
+    char json[600], command[1400];
+    snprintf(json, sizeof json, "%s/trace.json", pt_harness_dir(s_h));
+    CU_ASSERT_EQUAL_FATAL(s_cli("example tracing.request", out, sizeof out), 0);
+    FILE *file = fopen(json, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(file);
+    fputs(out, file);
+    fclose(file);
+    snprintf(command, sizeof command,
+             "send --as US-ORR --to GT-PGN,HN-DINAF,SV-CONNA --type tracing.request --case "
+             "CASE-LC-TRACE-4 --json '%s' --countries GT,HN",
+             json);
+    CU_ASSERT_EQUAL(s_cli(command, out, sizeof out), 1);
+    snprintf(command, sizeof command,
+             "send --as US-ORR --to GT-PGN,HN-DINAF --type tracing.request --case "
+             "CASE-LC-TRACE-4 --json '%s' --countries SV,GT,HN",
+             json);
+    CU_ASSERT_EQUAL(s_cli(command, out, sizeof out), 2);
+    snprintf(command, sizeof command,
+             "send --as US-ORR --to GT-PGN,HN-DINAF,SV-CONNA --type tracing.request --case "
+             "CASE-LC-TRACE-4 --json '%s' --countries SV,GT,HN",
+             json);
+    CU_ASSERT_EQUAL(s_cli(command, out, sizeof out), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "message_id:"));
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM deliveries d JOIN messages m "
+                                              "USING (message_id) WHERE m.case_token = "
+                                              "'CASE-LC-TRACE-4'"),
+                    3);
 }
 
 /* Case ownership from the first message: an outsider can neither transfer a case
