@@ -319,6 +319,7 @@ static s_msg_t *s_build(const char *keys_dir, const char *const *senders, int n_
         header.purpose = (char *)type->default_purpose;
         header.case_token = case_token;
         header.consent = &consent;
+        header.service_type = "psychosocial";   /* required on a referral (issue 3) */
         const pt_seal_key_t *seal = pt_keyset_seal(to);
         uint8_t *env = NULL;
         size_t env_len = 0;

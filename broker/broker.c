@@ -407,16 +407,23 @@ static void s_handle_submit(pt_broker_t *self, const pt_inbound_t *in,
         puente__v1__header__free_unpacked(header, NULL);
         return;
     }
-    if (pt_fanout_type(header->message_type)) {
+    int ask = strcmp(header->message_type, "transfer.ask") == 0;
+    if (pt_fanout_type(header->message_type) || ask) {
         /* Everything queued before it is committed first, so that a message to a
-           new party in the same batch counts. */
+           new party in the same batch counts. A transfer request (transfer.ask)
+           must come from a party of the case. */
         s_flush(self);
         pt_store_result_t rc = PT_STORE_OK;
         pt_fanout_t *fanout = s_case_fanout(self, header->case_token, &rc);
         if (!fanout)
             pt_verdict_reject(&verdict, REJ(REJECT_RETRY_LATER),
                               "storage unavailable, nothing was stored; resubmit");
-        else
+        else if (ask && !pt_fanout_is_party(fanout, header->sender))
+            pt_verdict_reject(&verdict, REJ(REJECT_NOT_PERMITTED),
+                              "%s never sent or received a message about this case and cannot "
+                              "ask for its transfer",
+                              header->sender);
+        else if (!ask)
             pt_fanout_check(fanout, header->sender, (const char *const *)header->recipients,
                             header->n_recipients, &verdict);
         pt_fanout_destroy(&fanout);
@@ -608,6 +615,8 @@ static pt_store_result_t s_lifecycle_stage(pt_broker_t *self, pt_submission_t *s
             subs[i].owner_to = effect->owner_to;
             subs[i].owner_from = effect->owner_from;
             subs[i].former_owners = self->owners[i].former;
+        } else if (effect->owner_first[0]) {
+            subs[i].owner_first = effect->owner_first;
         }
     }
     return PT_STORE_OK;
@@ -1218,6 +1227,7 @@ typedef struct {
     const char *requester;
     int party;
     int failed;
+    int handed_over;       /* the requester transferred the case away (owner_changed) */
     pt_fanout_t *fanout;   /* pending acknowledgements of withdrawals / erasures */
 } s_trail_t;
 
@@ -1234,6 +1244,19 @@ static void s_trail_event(const pt_store_event_t *ev, void *arg)
         trail->failed = 1;
         return;
     }
+    /* Need-to-know after a transfer: a former owner reads the trail up to and
+       including the owner_changed that took the case from it, and later only the
+       events it is named in (auditors read everything: audit.c). */
+    int named = strcmp(ev->event.actor, trail->requester) == 0 ||
+                pt_lifecycle_list_has(ev->event.counterparty, trail->requester);
+    if (trail->handed_over && !named)
+        return;
+    if (strcmp(ev->event.kind, "owner_changed") == 0 &&
+        strcmp(ev->event.counterparty, trail->requester) == 0)
+        trail->handed_over = 1;
+    else if (strcmp(ev->event.kind, "owner_changed") == 0 &&
+             strcmp(ev->event.actor, trail->requester) == 0)
+        trail->handed_over = 0;   /* the case came back to it */
     if (trail->n == trail->cap) {
         size_t cap = trail->cap ? trail->cap * 2 : 16;
         Puente__V1__TrailEvent **grown = realloc(trail->events, cap * sizeof *grown);

@@ -43,9 +43,11 @@ Puente__V1__RejectCode pt_consent_check(const Puente__V1__Header *header, pt_ver
         return pt_verdict_reject(verdict, REJ(REJECT_CONSENT_MISSING),
                                  "a referral needs consent_for_services and "
                                  "disclosure_other_orgs");
-    if (strcmp(type, "transfer.request") == 0 && !c->disclosure_other_orgs)
+    if ((strcmp(type, "transfer.request") == 0 || strcmp(type, "transfer.ask") == 0) &&
+        !c->disclosure_other_orgs)
         return pt_verdict_reject(verdict, REJ(REJECT_CONSENT_MISSING),
-                                 "a case transfer needs disclosure_other_orgs");
+                                 "a case transfer or transfer request needs "
+                                 "disclosure_other_orgs");
     if (strcmp(type, "tracing.request") == 0 && !c->consent_for_tracing)
         return pt_verdict_reject(verdict, REJ(REJECT_CONSENT_MISSING),
                                  "a tracing request needs consent_for_tracing");

@@ -3,7 +3,7 @@
     payload's consent block; the SDK checks that one).
 
       referral.request   consent_for_services AND disclosure_other_orgs
-      transfer.request   disclosure_other_orgs
+      transfer.request, transfer.ask   disclosure_other_orgs
       tracing.request    consent_for_tracing
       any message        no recipient on consent.withhold_from
 

@@ -31,6 +31,12 @@ int pt_fanout_type(const char *message_type)
     return type && strcmp(type->family, "consent") == 0;
 }
 
+int pt_fanout_tracked(const char *message_type)
+{
+    return pt_fanout_type(message_type) ||
+           (message_type && strcmp(message_type, "referral.revoke") == 0);
+}
+
 pt_fanout_t *pt_fanout_new(void)
 {
     return calloc(1, sizeof(pt_fanout_t));
@@ -113,7 +119,7 @@ int pt_fanout_add_event(pt_fanout_t *self, const char *kind, const char *message
     int rc = 0;
     if (strcmp(kind, "stored") == 0) {
         rc = s_party_add(self, actor, strlen(actor)) || s_each(self, counterparty, NULL, 0);
-        if (!rc && message_id && pt_fanout_type(message_type))
+        if (!rc && message_id && pt_fanout_tracked(message_type))
             rc = s_each(self, counterparty, message_id, 1);
     } else if (strcmp(kind, "acknowledged") == 0 && message_id) {
         for (size_t i = 0; i < self->n_waits; i++)

@@ -8,8 +8,12 @@
     "consent" in pt_types) must be addressed to every party except its sender
     (REJECT_FANOUT_INCOMPLETE otherwise), and only to parties.
 
-    Pending acknowledgement: for every stored message of family "consent", its
-    recipients that have no "acknowledged" event for that message id.
+    Pending acknowledgement: for every stored message of family "consent" and
+    every referral.revoke (pt_fanout_tracked), its recipients that have no
+    "acknowledged" event for that message id. A referral revocation reaches the
+    referral's recipient (a lifecycle rule: only parties of that referral), not
+    every party of the case: it withdraws what that referral disclosed, and
+    telling the case's other organisations about it would itself disclose it.
 */
 #ifndef PT_FANOUT_H
 #define PT_FANOUT_H
@@ -23,6 +27,10 @@ typedef struct _pt_fanout_t pt_fanout_t;
 
 /* 1 if message_type is one the broker fans out (family "consent"). */
 int pt_fanout_type(const char *message_type);
+
+/* 1 if the recipients' acknowledgements of message_type are tracked until they
+   come (the fan-out types and referral.revoke). */
+int pt_fanout_tracked(const char *message_type);
 
 pt_fanout_t *pt_fanout_new(void);
 void pt_fanout_destroy(pt_fanout_t **self_p);

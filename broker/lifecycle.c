@@ -49,11 +49,16 @@ static const s_rule_t s_rules[] = {
     {"transfer", "delivered,received", "transfer.reject", C, "rejected", S_NEED_REASON},
     /* The sender withdraws a transfer the recipient has not answered (issue 5). */
     {"transfer", "delivered,received", "transfer.revoke", I, "revoked", 0},
-    /* Transfer request: the owner's acceptance moves ownership to the requester. */
+    /* Transfer request: the owner's acceptance starts a transfer from the owner to
+       the requester on the same correlation id (the owner's transfer.request
+       carries the case file); ownership moves when the requester accepts it. */
     {"transfer_ask", "", "transfer.ask", I, "submitted", 0},
     {"transfer_ask", PRE, "transfer.ask", I, "submitted", 0},
     {"transfer_ask", "delivered,received", "transfer.accept", C, "accepted", 0},
     {"transfer_ask", "delivered,received", "transfer.reject", C, "rejected", S_NEED_REASON},
+    {"transfer_ask", "accepted", "transfer.request", C, "transferring", 0},
+    {"transfer_ask", "transferring", "transfer.accept", I, "transferred", 0},
+    {"transfer_ask", "transferring", "transfer.reject", I, "rejected", S_NEED_REASON},
     /* Social inquiry / home study. */
     {"inquiry", "", "inquiry.request", I, "submitted", 0},
     {"inquiry", PRE, "inquiry.request", I, "submitted", 0},
@@ -337,6 +342,11 @@ Puente__V1__RejectCode pt_lifecycle_check(pt_lifecycle_t *lc, pt_case_owner_t *o
     if (header->n_recipients == 0)
         return pt_verdict_reject(verdict, REJ(REJECT_UNKNOWN_RECIPIENT), "no recipient");
 
+    /* Ownership: the first sender of an opening message of a case token owns it
+       (recorded below when the message passes); a transfer request needs an owner. */
+    if (owner && !owner->owner[0] && strcmp(type, "transfer.ask") == 0)
+        return pt_verdict_reject(verdict, REJ(REJECT_NOT_CASE_OWNER),
+                                 "this case has no owner to ask for a transfer");
     /* Need-to-know after a transfer: the former owner's trail stays, its voice does not. */
     if (owner && owner->owner[0]) {
         if (strcmp(owner->owner, sender) != 0 && pt_lifecycle_list_has(owner->former, sender))
@@ -357,9 +367,11 @@ Puente__V1__RejectCode pt_lifecycle_check(pt_lifecycle_t *lc, pt_case_owner_t *o
     int exists = lc->kind[0] != '\0';
     if (exists) {
         /* transfer.accept / transfer.reject answer either kind of transfer. */
+        /* transfer.request in a transfer_ask lifecycle is the owner's transfer
+           that an accepted request starts. */
         int same = strcmp(lc->kind, kind) == 0 ||
                    (strcmp(kind, "transfer") == 0 && strcmp(lc->kind, "transfer_ask") == 0 &&
-                    !pt_lifecycle_opens(type));
+                    (!pt_lifecycle_opens(type) || strcmp(type, "transfer.request") == 0));
         if (!same)
             return pt_verdict_reject(verdict, REJ(REJECT_ILLEGAL_TRANSITION),
                                      "correlation id belongs to a %s lifecycle, not %s", lc->kind,
@@ -429,14 +441,19 @@ Puente__V1__RejectCode pt_lifecycle_check(pt_lifecycle_t *lc, pt_case_owner_t *o
     snprintf(effect->to, sizeof effect->to, "%s", next);
     effect->changes = 1;
 
-    if (strcmp(type, "transfer.accept") == 0 && owner) {
-        /* transfer: the acceptor takes the case; transfer_ask: the asker does. */
-        const char *taker = strcmp(kind, "transfer") == 0 ? sender : lc->initiator;
-        const char *giver = strcmp(kind, "transfer") == 0 ? lc->initiator : sender;
-        snprintf(effect->owner_from, sizeof effect->owner_from, "%s",
-                 owner->owner[0] ? owner->owner : giver);
-        snprintf(effect->owner_to, sizeof effect->owner_to, "%s", taker);
-        s_move_owner(owner, taker, effect->owner_from);
+    /* transfer: the acceptor takes the case; transfer_ask: the asker, when it
+       accepts the transfer the owner sent it ("transferred"). */
+    int moves = strcmp(type, "transfer.accept") == 0 &&
+                (strcmp(kind, "transfer") == 0 || strcmp(next, "transferred") == 0);
+    if (moves && owner) {
+        const char *giver = strcmp(kind, "transfer") == 0 ? lc->initiator : lc->counterparty;
+        snprintf(effect->owner_from, sizeof effect->owner_from, "%.*s",
+                 (int)sizeof effect->owner_from - 1, owner->owner[0] ? owner->owner : giver);
+        snprintf(effect->owner_to, sizeof effect->owner_to, "%s", sender);
+        s_move_owner(owner, sender, effect->owner_from);
+    } else if (owner && !owner->owner[0] && opening) {
+        snprintf(owner->owner, sizeof owner->owner, "%s", sender);
+        snprintf(effect->owner_first, sizeof effect->owner_first, "%s", sender);
     }
     return REJ(REJECT_UNSPECIFIED);
 }

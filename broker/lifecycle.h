@@ -61,6 +61,8 @@ typedef struct {
     char to[PT_LIFECYCLE_NAME_MAX];
     char owner_to[PT_STORE_ORG_ID_MAX];   /* non-empty: case ownership moves to this org */
     char owner_from[PT_STORE_ORG_ID_MAX]; /* the owner it moves from */
+    char owner_first[PT_STORE_ORG_ID_MAX]; /* non-empty: the case had no owner and this
+                                             opening message's sender becomes it */
 } pt_lifecycle_effect_t;
 
 /* The lifecycle kind a message type belongs to ("referral", ...), or NULL for an
@@ -90,9 +92,15 @@ Puente__V1__RejectCode pt_lifecycle_step(const char *kind, const char *state,
    batch) and, on pass, updates lc in place and fills effect. Also checks that the
    recipients are parties and, for a first message, records initiator,
    counterparty, case token and respond-by; records the follow-up due date of a
-   plan or follow-up report. owner (may be NULL) is the case
-   owner, updated in place when a transfer is accepted. 0 or a reject code (see
-   pt_lifecycle_step, plus NOT_CASE_OWNER). */
+   plan or follow-up report. owner (may be NULL) is the case owner, updated in
+   place: the sender of the first opening message of a case token becomes its
+   owner (effect->owner_first), and ownership moves when a transfer is accepted
+   (transfer: to the acceptor; transfer_ask: to the requester when it accepts
+   the owner's transfer.request, state "transferred"). NOT_CASE_OWNER: a former
+   owner sends, a transfer.request not from the owner, a transfer.ask not
+   addressed to the owner or about a case without owner. 0 or a reject code (see
+   pt_lifecycle_step). Whether a transfer.ask comes from a party of the case is
+   checked by the broker (broker.c, from the trail). */
 Puente__V1__RejectCode pt_lifecycle_check(pt_lifecycle_t *lc, pt_case_owner_t *owner,
                                           const Puente__V1__Header *header,
                                           pt_lifecycle_effect_t *effect, pt_verdict_t *verdict);

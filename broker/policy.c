@@ -26,6 +26,85 @@ int pt_policy_case_token_valid(const char *token)
     return 1;
 }
 
+int pt_policy_focal_point_of(const pt_directory_org_t *org, const char *country)
+{
+    return org && org->enabled &&
+           pt_lifecycle_list_has(org->service_types, PT_POLICY_FOCAL_POINT) &&
+           strlen(org->org_id) > 3 && org->org_id[2] == '-' &&
+           memcmp(org->org_id, country, 2) == 0 && strlen(country) == 2;
+}
+
+static int s_has_country(const Puente__V1__Header *header, size_t n, const char *org_id)
+{
+    for (size_t k = 0; k < n; k++)
+        if (strlen(org_id) > 3 && org_id[2] == '-' &&
+            memcmp(org_id, header->search_countries[k], 2) == 0)
+            return 1;
+    return 0;
+}
+
+/* tracing.request: its recipients are exactly the enabled registered tracing
+   focal points of the countries in search_countries. */
+static Puente__V1__RejectCode s_tracing_fanout(const pt_directory_t *directory,
+                                               const Puente__V1__Header *header,
+                                               pt_verdict_t *verdict)
+{
+    size_t n = header->n_search_countries;
+    if (n == 0)
+        return pt_verdict_reject(verdict, REJ(REJECT_COUNTRY_MISSING),
+                                 "a tracing.request names the countries to search in the "
+                                 "header search_countries (puente send --countries GT,HN)");
+    for (size_t k = 0; k < n; k++) {
+        const char *c = header->search_countries[k];
+        if (!c || strlen(c) != 2 || c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z')
+            return pt_verdict_reject(verdict, REJ(REJECT_INVALID_FIELD),
+                                     "search_countries holds ISO 3166-1 alpha-2 codes (GT, HN)");
+        for (size_t j = 0; j < k; j++)
+            if (strcmp(header->search_countries[j], c) == 0)
+                return pt_verdict_reject(verdict, REJ(REJECT_INVALID_FIELD),
+                                         "country %s is listed twice", c);
+    }
+    for (size_t i = 0; i < header->n_recipients; i++) {
+        const pt_directory_org_t *org = pt_directory_org(directory, header->recipients[i]);
+        if (!org || !org->enabled)
+            continue; /* refused as an unknown recipient below */
+        if (!pt_lifecycle_list_has(org->service_types, PT_POLICY_FOCAL_POINT))
+            return pt_verdict_reject(verdict, REJ(REJECT_NOT_FOCAL_POINT),
+                                     "%s is not registered as a tracing focal point (service "
+                                     "type %s)",
+                                     org->org_id, PT_POLICY_FOCAL_POINT);
+        if (!s_has_country(header, n, org->org_id))
+            return pt_verdict_reject(verdict, REJ(REJECT_NOT_FOCAL_POINT),
+                                     "%s is not a focal point of a country in search_countries",
+                                     org->org_id);
+    }
+    for (size_t k = 0; k < n; k++) {
+        const char *c = header->search_countries[k];
+        int found = 0;
+        for (size_t j = 0; j < pt_directory_org_count(directory); j++) {
+            const pt_directory_org_t *org = pt_directory_org_at(directory, j);
+            if (!pt_policy_focal_point_of(org, c))
+                continue;
+            found = 1; /* the sender searches its own country itself */
+            if (strcmp(org->org_id, header->sender) == 0)
+                continue;
+            int listed = 0;
+            for (size_t i = 0; i < header->n_recipients && !listed; i++)
+                listed = strcmp(header->recipients[i], org->org_id) == 0;
+            if (!listed)
+                return pt_verdict_reject(verdict, REJ(REJECT_FANOUT_INCOMPLETE),
+                                         "%s is the tracing focal point of %s and must be a "
+                                         "recipient",
+                                         org->org_id, c);
+        }
+        if (!found)
+            return pt_verdict_reject(verdict, REJ(REJECT_NO_FOCAL_POINT),
+                                     "no organisation is registered as tracing focal point of %s",
+                                     c);
+    }
+    return REJ(REJECT_UNSPECIFIED);
+}
+
 Puente__V1__RejectCode pt_policy_check(const pt_directory_t *directory,
                                        const Puente__V1__Header *header, int64_t now_ms,
                                        char *agreement_id, pt_verdict_t *verdict)
@@ -67,6 +146,14 @@ Puente__V1__RejectCode pt_policy_check(const pt_directory_t *directory,
                                  "only tracing.request, consent.withdraw and "
                                  "case.erasure_request may have several recipients");
 
+    if (strcmp(header->message_type, "referral.request") == 0 && !header->service_type[0])
+        return pt_verdict_reject(verdict, REJ(REJECT_SERVICE_TYPE_MISSING),
+                                 "a referral.request needs the header service_type (Primero "
+                                 "lookup-service-type)");
+    if (header->n_search_countries > 0 && strcmp(header->message_type, "tracing.request") != 0)
+        return pt_verdict_reject(verdict, REJ(REJECT_INVALID_FIELD),
+                                 "search_countries is only for tracing.request");
+
     for (size_t i = 0; i < header->n_recipients; i++) {
         const char *recipient = header->recipients[i];
         for (size_t k = 0; k < i; k++)
@@ -95,22 +182,17 @@ Puente__V1__RejectCode pt_policy_check(const pt_directory_t *directory,
                 "no valid agreement between %s and %s covers %s for purpose %s%s%s",
                 header->sender, recipient, header->message_type, header->purpose,
                 header->agreement_id[0] ? " under agreement " : "", header->agreement_id);
-        if (header->service_type[0] && org->service_types[0] &&
+        /* A recipient must have registered the service type it is sent (an
+           organisation that registered none receives no typed message). */
+        if (header->service_type[0] &&
             !pt_lifecycle_list_has(org->service_types, header->service_type))
             return pt_verdict_reject(verdict, REJ(REJECT_SERVICE_NOT_OFFERED),
-                                     "%s does not offer the service type %.64s", recipient,
+                                     "%s has not registered the service type %.64s", recipient,
                                      header->service_type);
-        /* A trace request fans out only to tracing focal points: organisations that
-           registered the service type PT_POLICY_FOCAL_POINT (an organisation that
-           registered no service types accepts everything, as everywhere). */
-        if (strcmp(header->message_type, "tracing.request") == 0 && org->service_types[0] &&
-            !pt_lifecycle_list_has(org->service_types, PT_POLICY_FOCAL_POINT))
-            return pt_verdict_reject(verdict, REJ(REJECT_NOT_FOCAL_POINT),
-                                     "%s is not registered as a tracing focal point (service "
-                                     "type %s)",
-                                     recipient, PT_POLICY_FOCAL_POINT);
         if (i == 0)
             snprintf(agreement_id, PT_STORE_TEXT_MAX, "%s", found);
     }
+    if (strcmp(header->message_type, "tracing.request") == 0)
+        return s_tracing_fanout(directory, header, verdict);
     return REJ(REJECT_UNSPECIFIED);
 }

@@ -44,6 +44,7 @@ typedef enum {
     S_AGR_LOAD,
     S_LC_APPLY,
     S_OWNER_SET,
+    S_OWNER_FIRST,
     S_LC_LOAD,
     S_OWNER_LOAD,
     S_LC_DELIVERED,
@@ -215,6 +216,7 @@ static const s_stmt_t s_stmts[S_COUNT] = {
                     "SELECT pt_lifecycle_apply($1::uuid, $2, $3, $4, $5, $6, $7, $8::bigint, "
                     "$9::bigint, $10::bigint)"},
     [S_OWNER_SET] = {"pt_owner_set", "SELECT pt_case_owner_set($1, $2, $3, $4::bigint)"},
+    [S_OWNER_FIRST] = {"pt_owner_first", "SELECT pt_case_owner_first($1, $2, $3::bigint)"},
     [S_LC_LOAD] = {"pt_lc_load",
                    "SELECT correlation_id, kind, state, initiator, counterparty, case_token, "
                    "respond_by_ms, follow_up_due_ms FROM lifecycles "
@@ -1692,6 +1694,8 @@ static int s_submission_valid(const pt_submission_t *s)
         return 0;
     if (s->owner_to && (!s_org_valid(s->owner_to) || !s->owner_from || !s->former_owners))
         return 0;
+    if (s->owner_first && !s_org_valid(s->owner_first))
+        return 0;
     return 1;
 }
 
@@ -1817,6 +1821,7 @@ pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t 
         goto error;
     if ((rc = s_prepare(self, S_LC_APPLY)) != PT_STORE_OK ||
         (rc = s_prepare(self, S_OWNER_SET)) != PT_STORE_OK ||
+        (rc = s_prepare(self, S_OWNER_FIRST)) != PT_STORE_OK ||
         (rc = s_prepare(self, S_LEAVES_FIND)) != PT_STORE_OK)
         goto error;
 
@@ -2127,6 +2132,14 @@ pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t 
                 s_p_text(&p, s->former_owners);
                 s_p_int(&p, it->stored_at_ms);
                 if ((rc = s_send(self, S_OWNER_SET, &p)) != PT_STORE_OK)
+                    goto error;
+                queued++;
+            } else if (s->owner_first) {
+                p.n = 0;
+                s_p_text(&p, s->case_token);
+                s_p_text(&p, s->owner_first);
+                s_p_int(&p, it->stored_at_ms);
+                if ((rc = s_send(self, S_OWNER_FIRST, &p)) != PT_STORE_OK)
                     goto error;
                 queued++;
             }

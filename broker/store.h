@@ -187,6 +187,9 @@ typedef struct {
     const char *owner_to;            /* non-NULL: ownership of case_token moves to this org */
     const char *owner_from;
     const char *former_owners;       /* former owners joined by ',' after the move */
+    const char *owner_first;         /* non-NULL (and owner_to NULL): the case had no owner;
+                                        record this org as its first (no event; a row
+                                        already there wins) */
     int consent_overridden;          /* 1: append the event "consent_overridden" */
 } pt_submission_t;
 
@@ -236,7 +239,7 @@ typedef struct {
     int64_t follow_up_due_ms;         /* reintegration plans: next follow-up due, 0 = none */
 } pt_store_lifecycle_t;
 
-/* The owner of a case token. owner[0] == 0: no transfer recorded yet. */
+/* The owner of a case token. owner[0] == 0: no message about it yet. */
 typedef struct {
     char owner[PT_STORE_ORG_ID_MAX];
     char former[PT_STORE_PARTIES_MAX];   /* former owners joined by ',' */

@@ -22,6 +22,9 @@ cmd=${1:-}
 DIR=${2:-var/stack}
 BIN=${PUENTE_STACK_BIN:-$REPO/build}
 ORGS=(MX-DIF GT-PGN)
+# Service types both receive (a referral's service_type must be registered by its
+# recipient) and tracing focal point of their country.
+STACK_SERVICES=child_protection,psychosocial,legal_assistance,health,family_reunification,tracing_focal_point
 PURPOSES=service_provision,case_transfer,social_inquiry,family_tracing,reintegration
 
 die() { echo "local-stack: $*" >&2; exit 1; }
@@ -157,12 +160,12 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
     export PUENTE_BROKER=tcp://127.0.0.1:$PUENTE_STACK_BROKER_PORT PUENTE_KEYS=$DIR/keys
     local ok=""
     for _ in $(seq 1 150); do
-        if "$BIN/puente" org add "${ORGS[0]}" >/dev/null 2>&1; then ok=1; break; fi
+        if "$BIN/puente" org add "${ORGS[0]}" --services "$STACK_SERVICES" >/dev/null 2>&1; then ok=1; break; fi
         alive broker || die "puente-broker exited; see $DIR/logs/broker.log"
         sleep 0.2
     done
     [ -n "$ok" ] || die "puente-broker does not answer; see $DIR/logs/broker.log"
-    "$BIN/puente" org add "${ORGS[1]}" >/dev/null
+    "$BIN/puente" org add "${ORGS[1]}" --services "$STACK_SERVICES" >/dev/null
     "$BIN/puente" agreement add --id "AGR-MX-DIF-GT-PGN" --between MX-DIF GT-PGN \
         --purposes "$PURPOSES" --types '*' >/dev/null
 

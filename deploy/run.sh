@@ -15,6 +15,18 @@ KEYS=${PUENTE_KEYS:-$VAR/keys}
 ENDPOINT=${PUENTE_ENDPOINT:-tcp://127.0.0.1:7550}
 PGPORT=${PUENTE_PGPORT:-55432}
 ORGS=(MX-DIF GT-PGN HN-DINAF SV-CONNA US-ORR)
+# Service types each receives (Puente codes of adapters/primero/codelists/v1/service_type.csv; the broker
+# refuses a message whose service_type its recipient did not register), and
+# tracing_focal_point: each national authority is its country's tracing focal
+# point (a tracing.request reaches exactly the focal points of its countries).
+# The same lists are in tests/lib/harness.c (pt_harness_services).
+declare -A SERVICES=(
+    [MX-DIF]=child_protection,safehouse,psychosocial,legal_assistance,health,family_mediation,family_reunification,education,tracing_focal_point
+    [GT-PGN]=child_protection,psychosocial,legal_assistance,health,family_mediation,family_reunification,education,tracing_focal_point
+    [HN-DINAF]=child_protection,safehouse,psychosocial,legal_assistance,health,family_reunification,tracing_focal_point
+    [SV-CONNA]=child_protection,psychosocial,legal_assistance,health,family_reunification,tracing_focal_point
+    [US-ORR]=safehouse,health,psychosocial,legal_assistance,education,family_reunification,tracing_focal_point
+)
 PURPOSES=service_provision,case_transfer,social_inquiry,family_tracing,reintegration
 CLI=build/puente
 BROKER=build/puente-broker
@@ -50,11 +62,11 @@ broker_pid=$!
 
 # Register the demo organisations (idempotent) once the broker answers.
 for attempt in $(seq 1 100); do
-    if "$CLI" org add "${ORGS[0]}" >/dev/null 2>&1; then break; fi
+    if "$CLI" org add "${ORGS[0]}" --services "${SERVICES[${ORGS[0]}]}" >/dev/null 2>&1; then break; fi
     kill -0 "$broker_pid" 2>/dev/null || { echo "puente-broker exited" >&2; exit 1; }
     sleep 0.2
 done
-for org in "${ORGS[@]}"; do "$CLI" org add "$org" >/dev/null; done
+for org in "${ORGS[@]}"; do "$CLI" org add "$org" --services "${SERVICES[$org]}" >/dev/null; done
 for ((i = 0; i < ${#ORGS[@]}; i++)); do
     for ((j = i + 1; j < ${#ORGS[@]}; j++)); do
         a=${ORGS[$i]}; b=${ORGS[$j]}
@@ -65,7 +77,8 @@ done
 cat <<TXT
 
   Puente broker running on $ENDPOINT (database: $( [ -n "$started_pg" ] && echo "private PostgreSQL in $VAR/pg, port $PGPORT" || echo "PUENTE_DB"))
-  Organisations: ${ORGS[*]} (keys in $KEYS), agreements between every pair.
+  Organisations: ${ORGS[*]} (keys in $KEYS), agreements between every pair;
+  each registers Primero service types and is its country's tracing focal point.
   From another terminal, in this directory:
       build/puente example referral.request > referral.json
       build/puente send --as MX-DIF --to GT-PGN --type referral.request --case CASE-0001 --json referral.json

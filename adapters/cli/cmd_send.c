@@ -24,7 +24,11 @@ static const char *s_help =
     "                         legal_obligation|other_legitimate_interests\n"
     "  --withhold ORG,...     organisations that must never receive this case\n"
     "  --override-approver X  consent overridden, approved by pseudonymous id X\n"
-    "  --service-type T       service type (service referrals)\n"
+    "  --service-type T       service type (service referrals; default: the body's\n"
+    "                         first services[].service_type)\n"
+    "  --countries CC,...     tracing.request: countries to search (default: the body's\n"
+    "                         search_countries; must equal them); --to names their\n"
+    "                         registered tracing focal points, all of them\n"
     "  --best-interests REF   best-interests decision reference\n"
     "  --reason CODE          reason code (rejections, closures)\n"
     "  --expires-in D         e.g. 7d, 12h (default: the broker's)\n"
@@ -35,7 +39,7 @@ static const char *s_help =
 typedef struct {
     const char *as, *to, *type, *case_token, *json_path, *purpose, *agreement, *correlation,
         *causation, *consent, *legal_basis, *withhold, *override_approver, *service_type,
-        *best_interests, *reason, *expires_in, *respond_by, *follow_up_due;
+        *best_interests, *reason, *expires_in, *respond_by, *follow_up_due, *countries;
 } s_args_t;
 
 static int s_apply_consent_flags(const s_args_t *a, Puente__V1__ConsentSummary *cs,
@@ -126,7 +130,8 @@ int cmd_send(int argc, char **argv)
         { "best-interests", required_argument, 0, 'i' },
         { "reason", required_argument, 0, 'e' },      { "expires-in", required_argument, 0, 'x' },
         { "respond-by", required_argument, 0, 'y' },
-        { "follow-up-due", required_argument, 0, 'F' }, CLI_COMMON_OPTIONS,
+        { "follow-up-due", required_argument, 0, 'F' },
+        { "countries", required_argument, 0, 'C' }, CLI_COMMON_OPTIONS,
         { 0, 0, 0, 0 }
     };
     cli_common_t common;
@@ -160,6 +165,7 @@ int cmd_send(int argc, char **argv)
         case 'x': a.expires_in = optarg; break;
         case 'y': a.respond_by = optarg; break;
         case 'F': a.follow_up_due = optarg; break;
+        case 'C': a.countries = optarg; break;
         case 'h': fputs(s_help, stdout); return CLI_OK;
         case ':': return cli_usage_error("send", "option %s needs a value", argv[optind - 1]);
         default: return cli_usage_error("send", "unknown option %s", argv[optind - 1]);
@@ -195,8 +201,8 @@ int cmd_send(int argc, char **argv)
                                a.respond_by);
 
     int code = CLI_USAGE;
-    char **to = NULL, **withhold = NULL, *text = NULL;
-    size_t n_to = 0, text_len = 0;
+    char **to = NULL, **withhold = NULL, **countries = NULL, *text = NULL;
+    size_t n_to = 0, n_countries = 0, text_len = 0;
     ProtobufCMessage *body = NULL;
     uint8_t *packed = NULL;
     pt_client_t *client = NULL;
@@ -215,6 +221,10 @@ int cmd_send(int argc, char **argv)
             code = cli_usage_error("send", "--to: '%s' is not an organisation id", to[i]);
             goto done;
         }
+    if (a.countries && (cli_split(a.countries, &countries, &n_countries) != 0 || n_countries == 0)) {
+        code = cli_usage_error("send", "--countries: expected CC[,CC...] (e.g. GT,HN,SV)");
+        goto done;
+    }
     if (cli_read_file(a.json_path, PT_JSON_MAX_BYTES, &text, &text_len) != 0)
         goto done;
     char jerr[PT_JSON_ERR_BYTES];
@@ -252,7 +262,9 @@ int cmd_send(int argc, char **argv)
                       .reason_code = a.reason,
                       .body = packed,
                       .body_len = packed_len,
-                      .follow_up_due_ms = follow_up_due };
+                      .follow_up_due_ms = follow_up_due,
+                      .search_countries = (const char *const *) countries,
+                      .n_search_countries = n_countries };
     code = cli_connect(&common, a.as, 0, &client);
     if (code != CLI_OK)
         goto done;
@@ -270,5 +282,6 @@ done:
     free(text);
     cli_strv_free(&to);
     cli_strv_free(&withhold);
+    cli_strv_free(&countries);
     return code;
 }

@@ -15,6 +15,8 @@
 #include "pt_decode.h"
 #include "pt_notice.h"
 #include "pt_sdk_internal.h"
+#include "referral.pb-c.h"
+#include "tracing.pb-c.h"
 
 #define S_RESEND_MS 2000          /* resend an unanswered request this often */
 #define S_SEND_WAIT_LIST_MS 250   /* with several endpoints, a send waits at most this long for
@@ -1090,6 +1092,42 @@ pt_client_result_t pt_sdk_seal(const char *org, const pt_keyset_t *me, const pt_
         snprintf(err, err_len, "refused before sealing: %s", rule);
         goto error;
     }
+    /* Header fields the broker routes by must agree with the sealed body. */
+    const char *service_type = s_str(msg->service_type);
+    if (strcmp(type->name, "referral.request") == 0 && !service_type[0]) {
+        const Puente__V1__ReferralRequest *rr = (const Puente__V1__ReferralRequest *) check;
+        if (rr->n_services > 0 && rr->services[0])
+            service_type = s_str(rr->services[0]->service_type);
+    }
+    char **countries = (char **) msg->search_countries;
+    size_t n_countries = msg->n_search_countries;
+    if (n_countries > 0 && strcmp(type->name, "tracing.request") != 0) {
+        snprintf(err, err_len, "search countries are only for tracing.request");
+        goto error;
+    }
+    if (strcmp(type->name, "tracing.request") == 0) {
+        const Puente__V1__TraceRequest *tr = (const Puente__V1__TraceRequest *) check;
+        if (n_countries == 0) {
+            countries = tr->search_countries;
+            n_countries = tr->n_search_countries;
+        }
+        int same = n_countries == tr->n_search_countries;
+        for (size_t i = 0; same && i < n_countries; i++) {
+            int found = 0;
+            for (size_t k = 0; k < tr->n_search_countries && !found; k++)
+                found = countries[i] && strcmp(countries[i], s_str(tr->search_countries[k])) == 0;
+            same = found;
+        }
+        if (!same) {
+            snprintf(err, err_len,
+                     "the search countries differ from the trace request's search_countries");
+            goto error;
+        }
+        if (n_countries == 0) {
+            snprintf(err, err_len, "a trace request names the countries to search");
+            goto error;
+        }
+    }
     if (!entries) {
         snprintf(err, err_len, "refused before sealing: agreements unavailable");
         goto error;
@@ -1148,7 +1186,9 @@ pt_client_result_t pt_sdk_seal(const char *org, const pt_keyset_t *me, const pt_
     h.case_token = (char *) msg->case_token;
     h.consent = (Puente__V1__ConsentSummary *) (msg->consent ? msg->consent : &no_consent);
     h.schema_version = PT_SCHEMA_VERSION;
-    h.service_type = s_str(msg->service_type);
+    h.service_type = (char *) service_type;
+    h.search_countries = countries;
+    h.n_search_countries = n_countries;
     h.respond_by_ms = msg->respond_by_ms;
     h.follow_up_due_ms = msg->follow_up_due_ms;
     h.best_interests_ref = s_str(msg->best_interests_ref);

@@ -107,13 +107,22 @@ typedef struct {
     int64_t expires_in_ms;           /* 0 = broker default */
     int64_t respond_by_ms;           /* absolute Unix ms, 0 = none */
     const Puente__V1__ConsentSummary *consent; /* NULL = all false / unspecified */
-    const char *service_type;        /* NULL = none */
+    const char *service_type;        /* NULL = none; referral.request: NULL = the body's
+                                        first services[].service_type (the broker
+                                        requires one on a referral.request) */
     const char *best_interests_ref;  /* NULL = none */
     const char *reason_code;         /* NULL = none */
     const uint8_t *body;             /* packed family message of message_type */
     size_t body_len;
     int64_t follow_up_due_ms;        /* reintegration.plan / .followup: next follow-up
                                         due, absolute Unix ms, 0 = none */
+    const char *const *search_countries; /* tracing.request: the countries to search
+                                        (header search_countries); n == 0 = the body's
+                                        TraceRequest.search_countries. Given, they must
+                                        equal the body's set (else PT_CLIENT_INVALID).
+                                        The recipients must be exactly the countries'
+                                        tracing focal points (the broker checks). */
+    size_t n_search_countries;
 } pt_send_t;
 
 typedef struct {

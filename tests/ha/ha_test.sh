@@ -87,7 +87,7 @@ if [ "$HA_BROKER" = 1 ]; then
     export PUENTE_KEYS=$DIR/keys PUENTE_BROKER
     for org in MX-DIF GT-PGN HN-DINAF SV-CONNA US-ORR; do
         "$CLI" keygen --org "$org" --keys "$PUENTE_KEYS" --if-missing >/dev/null
-        "$CLI" org add "$org" >/dev/null
+        "$CLI" org add "$org" --services child_protection,psychosocial,legal_assistance,health,tracing_focal_point >/dev/null
     done
     # AGR-HA carries the CLI referrals; the others the SDK stream of ha_load.
     for pair in "AGR-HA MX-DIF HN-DINAF" "AGR-HA-1 MX-DIF GT-PGN" "AGR-HA-2 HN-DINAF US-ORR" \

@@ -44,10 +44,17 @@ static void test_org_and_agreement_add(void)
 {
     const char *orgs[] = {"MX-DIF", "GT-PGN", "US-ORR"};
     for (int i = 0; i < 3; i++) {
-        CU_ASSERT_EQUAL(s_run("org add %s", orgs[i], NULL), 0);
+        /* Service types they receive (a referral needs one its recipient registered). */
+        CU_ASSERT_EQUAL(s_run("org add %s --services psychosocial,legal_assistance,"
+                              "tracing_focal_point%s",
+                              orgs[i], NULL),
+                        0);
         CU_ASSERT_PTR_NOT_NULL(strstr(s_out, orgs[i]));
     }
-    CU_ASSERT_EQUAL(s_run("org add %s", "MX-DIF", NULL), 0); /* idempotent */
+    CU_ASSERT_EQUAL(s_run("org add %s --services psychosocial,legal_assistance,"
+                          "tracing_focal_point%s",
+                          "MX-DIF", NULL),
+                    0); /* idempotent */
     CU_ASSERT_EQUAL(s_run("agreement add --id AGR-CLI-1 --between MX-DIF GT-PGN --purposes "
                           "service_provision,case_transfer --types 'referral.*,transfer.*'%s%s",
                           NULL, NULL),

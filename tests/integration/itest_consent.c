@@ -75,6 +75,24 @@ static size_t s_pending(pt_client_t *op, const char *case_token, const char *mus
     return found ? n : (size_t)-2;
 }
 
+/* `puente trail --case TOKEN` as the operator; its exit status, stdout in out. */
+static int s_trail_cli(const char *case_token, char *out, size_t cap)
+{
+    char err[4096], command[1200];
+    snprintf(command, sizeof command, "%s trail --case %s",
+             getenv("PUENTE_CLI_BIN") ? getenv("PUENTE_CLI_BIN") : "build/puente", case_token);
+    return pt_harness_sh(s_h, command, out, cap, err, sizeof err);
+}
+
+/* Number of lines of out starting with "awaiting acknowledgement". */
+static int s_awaiting_lines(const char *out)
+{
+    int n = 0;
+    for (const char *p = out; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        n += strncmp(p, "awaiting acknowledgement", 24) == 0;
+    return n;
+}
+
 static void test_withdrawal_fans_out_and_is_tracked(void)
 {
     const char *case_token = "CASE-WITHDRAW-1";
@@ -125,15 +143,19 @@ static void test_withdrawal_fans_out_and_is_tracked(void)
     CU_ASSERT_EQUAL_FATAL(s_send(mx, NULL, 0, "case.erasure_request", case_token, NULL, &receipt,
                                  &rej),
                           PT_CLIENT_OK);
-    char out[16384], err[4096], command[1200];
-    snprintf(command, sizeof command, "%s trail --case %s",
-             getenv("PUENTE_CLI_BIN") ? getenv("PUENTE_CLI_BIN") : "build/puente", case_token);
-    CU_ASSERT_EQUAL(pt_harness_sh(s_h, command, out, sizeof out, err, sizeof err), 0);
-    CU_ASSERT_PTR_NOT_NULL(strstr(out, "awaiting acknowledgement"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(out, "GT-PGN"));
+    char out[16384];
+    CU_ASSERT_EQUAL(s_trail_cli(case_token, out, sizeof out), 0);
+    CU_ASSERT_EQUAL(s_awaiting_lines(out), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nawaiting acknowledgement: GT-PGN, HN-DINAF\n"));
     s_recv_ack(gt, "case.erasure_request", case_token);
+    CU_ASSERT_EQUAL(s_trail_cli(case_token, out, sizeof out), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nawaiting acknowledgement: HN-DINAF\n"));
     s_recv_ack(hn, "case.erasure_request", case_token);
     CU_ASSERT_EQUAL(s_pending(op, case_token, NULL), 0);
+    /* Every acknowledgement in: the line is gone. */
+    CU_ASSERT_EQUAL(s_trail_cli(case_token, out, sizeof out), 0);
+    CU_ASSERT_EQUAL(s_awaiting_lines(out), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "acknowledged"));
 
     pt_client_destroy(&op);
     pt_client_destroy(&hn);
@@ -255,6 +277,60 @@ static void test_possible_match_is_not_minimised_away(void)
     protobuf_c_message_free_unpacked(msg, NULL);
 }
 
+/* A referral revocation reaches the referral's recipient (the only organisation
+   that received that referral) and is tracked until it acknowledges it. */
+static void test_referral_revoke_tracked(void)
+{
+    const char *case_token = "CASE-REVOKE-1";
+    pt_client_t *mx = pt_harness_client(s_h, "MX-DIF", 0);
+    pt_client_t *gt = pt_harness_client(s_h, "GT-PGN", 1);
+    pt_client_t *op = pt_harness_client(s_h, "operator", 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mx && gt && op);
+    pt_receipt_info_t receipt;
+    pt_reject_info_t rej;
+    const char *to_gt[1] = {"GT-PGN"};
+    CU_ASSERT_EQUAL_FATAL(
+        s_send(mx, to_gt, 1, "referral.request", case_token, NULL, &receipt, &rej), PT_CLIENT_OK);
+    uint8_t correlation[16];
+    memcpy(correlation, receipt.correlation_id, 16);
+    s_recv_ack(gt, "referral.request", case_token);
+    char out[16384];
+    CU_ASSERT_EQUAL(s_trail_cli(case_token, out, sizeof out), 0);
+    CU_ASSERT_EQUAL(s_awaiting_lines(out), 0); /* a referral is not tracked */
+    size_t len = 0;
+    uint8_t *body = pt_harness_example_body("referral.revoke", &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(body);
+    pt_send_t revoke = {.message_type = "referral.revoke",
+                        .recipients = to_gt,
+                        .n_recipients = 1,
+                        .case_token = case_token,
+                        .correlation_id = correlation,
+                        .body = body,
+                        .body_len = len};
+    CU_ASSERT_EQUAL_FATAL(pt_client_send(mx, &revoke, &receipt, &rej), PT_CLIENT_OK);
+    free(body);
+    CU_ASSERT_EQUAL(s_pending(op, case_token, "GT-PGN"), 1);
+    CU_ASSERT_EQUAL(s_trail_cli(case_token, out, sizeof out), 0);
+    CU_ASSERT_EQUAL(s_awaiting_lines(out), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nawaiting acknowledgement: GT-PGN\n"));
+    s_recv_ack(gt, "referral.revoke", case_token);
+    CU_ASSERT_EQUAL(s_pending(op, case_token, NULL), 0);
+    CU_ASSERT_EQUAL(s_trail_cli(case_token, out, sizeof out), 0);
+    CU_ASSERT_EQUAL(s_awaiting_lines(out), 0);
+    /* The trail shows GT-PGN's acknowledgement of the revocation. */
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM case_events WHERE "
+                                              "case_token = 'CASE-REVOKE-1' AND kind = "
+                                              "'acknowledged' AND actor = 'GT-PGN' AND "
+                                              "message_type = 'referral.revoke'"),
+                    1);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM lifecycles WHERE "
+                                              "case_token = 'CASE-REVOKE-1' AND state = 'revoked'"),
+                    1);
+    pt_client_destroy(&op);
+    pt_client_destroy(&gt);
+    pt_client_destroy(&mx);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -262,6 +338,8 @@ int main(void)
     CU_pSuite suite = CU_add_suite("consent", s_suite_init, s_suite_clean);
     CU_add_test(suite, "withdrawal fans out and acknowledgements are tracked",
                 test_withdrawal_fans_out_and_is_tracked);
+    CU_add_test(suite, "referral revocation tracked until acknowledged",
+                test_referral_revoke_tracked);
     CU_add_test(suite, "field minimisation at sender and recipient", test_field_minimisation);
     CU_add_test(suite, "possible match carries no personal fields",
                 test_possible_match_is_not_minimised_away);

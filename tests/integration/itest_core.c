@@ -220,7 +220,7 @@ static void test_restart_between_submit_and_delivery(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(mx);
     pt_receipt_info_t receipt;
     pt_reject_info_t rej;
-    CU_ASSERT_EQUAL_FATAL(s_send(mx, "SV-CONNA", "tracing.request", "CASE-RESTART-1", NULL,
+    CU_ASSERT_EQUAL_FATAL(s_send(mx, "SV-CONNA", "referral.request", "CASE-RESTART-1", NULL,
                                  &receipt, &rej),
                           PT_CLIENT_OK);
     pt_client_destroy(&mx);

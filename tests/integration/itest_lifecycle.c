@@ -59,7 +59,7 @@ static int s_suite_clean(void)
 
 typedef struct {
     const char *type, *case_token;
-    const char *to[3];
+    const char *to[4];
     const uint8_t *correlation;
     const char *reason, *bia;
     const Puente__V1__ConsentSummary *consent;   /* NULL = every flag given */
@@ -80,7 +80,7 @@ static int s_send(pt_client_t *client, const s_msg_t *m, uint8_t *corr)
     all.consent_for_services = all.disclosure_other_orgs = all.consent_for_tracing = 1;
     all.legal_basis = PUENTE__V1__LEGAL_BASIS__LEGAL_BASIS_CONSENT;
     size_t n_to = 0;
-    while (n_to < 3 && m->to[n_to])
+    while (n_to < 4 && m->to[n_to])
         n_to++;
     pt_send_t msg = {.message_type = m->type,
                      .recipients = m->to,
@@ -126,6 +126,51 @@ static void s_take(pt_client_t *receiver, const char *expected_type)
         pt_message_destroy(&msg);
     }
     CU_ASSERT_TRUE(found);
+}
+
+/* Submits an envelope built by pt_harness_envelope (sender -> recipient, example
+   body, header edited by mutate) over a raw socket: the broker's answer code (0 on
+   a receipt, -1 on no answer). For headers the SDK would refuse to build. */
+static int s_raw_submit(const char *sender, const char *recipient, const char *type,
+                        const char *case_token, void (*mutate)(Puente__V1__Header *, void *))
+{
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    if (pt_harness_envelope(s_h, sender, recipient, type, case_token, mutate, NULL, &bytes, &len) !=
+        0)
+        return -1;
+    Puente__V1__Envelope *env = puente__v1__envelope__unpack(NULL, len, bytes);
+    free(bytes);
+    pt_raw_t *raw = env ? pt_raw_new(s_h, sender) : NULL;
+    int code = -1;
+    Puente__V1__ClientFrame frame = PUENTE__V1__CLIENT_FRAME__INIT;
+    frame.body_case = PUENTE__V1__CLIENT_FRAME__BODY_SUBMIT;
+    frame.submit = env;
+    if (raw && pt_raw_send_frame(raw, &frame) == 0) {
+        Puente__V1__BrokerFrame *reply = pt_raw_recv(raw, 10000);
+        if (reply && reply->body_case == PUENTE__V1__BROKER_FRAME__BODY_REJECT)
+            code = reply->reject->code;
+        else if (reply && reply->body_case == PUENTE__V1__BROKER_FRAME__BODY_RECEIPT)
+            code = 0;
+        if (reply)
+            puente__v1__broker_frame__free_unpacked(reply, NULL);
+    }
+    pt_raw_destroy(&raw);
+    if (env)
+        puente__v1__envelope__free_unpacked(env, NULL);
+    return code;
+}
+
+static void s_no_countries(Puente__V1__Header *h, void *arg)
+{
+    (void)arg;
+    h->n_search_countries = 0;
+}
+
+static void s_no_service_type(Puente__V1__Header *h, void *arg)
+{
+    (void)arg;
+    h->service_type = "";
 }
 
 /* The trail's event kinds starting with prefix, joined by ' ' (operator view);
@@ -204,6 +249,18 @@ static void test_tracing_fan_out_to_reunification(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(hn);
     uint8_t corr[16];
     const char *c = "CASE-LC-TRACE-1";
+    /* The example trace request searches GT, HN and SV (header search_countries):
+       it must reach exactly their registered focal points. MX-DIF is a focal
+       point, but of a country not searched; leaving SV-CONNA out is refused. */
+    CU_ASSERT_EQUAL(
+        s_send(us, &(s_msg_t){"tracing.request", c, {"GT-PGN", "HN-DINAF", "SV-CONNA", "MX-DIF"}},
+               NULL),
+        REJ(REJECT_NOT_FOCAL_POINT));
+    CU_ASSERT_EQUAL(s_send(us, &(s_msg_t){"tracing.request", c, {"GT-PGN", "HN-DINAF"}}, NULL),
+                    REJ(REJECT_FANOUT_INCOMPLETE));
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM messages WHERE case_token = "
+                                              "'CASE-LC-TRACE-1'"),
+                    0);
     CU_ASSERT_EQUAL_FATAL(
         s_send(us, &(s_msg_t){"tracing.request", c, {"GT-PGN", "HN-DINAF", "SV-CONNA"}}, corr), 0);
     /* Fan-out: one delivery per focal point. */
@@ -332,6 +389,8 @@ static void test_consent_and_policy_refusals(void)
     pt_client_destroy(&mx);
 }
 
+static int s_cli(const char *args, char *out, size_t cap);
+
 static void test_former_owner_after_transfer(void)
 {
     pt_client_t *mx = pt_harness_client(s_h, "MX-DIF", 0);
@@ -361,12 +420,69 @@ static void test_former_owner_after_transfer(void)
                                               "= 'CASE-LC-TRANSFER-1' AND owner = 'GT-PGN' "
                                               "AND former_owners = 'MX-DIF'"),
                     1);
-    /* The former owner can still read the case's trail. */
+    /* The former owner reads the trail up to the transfer (its owner_changed
+       included), not what the new owner did since (the referral to HN-DINAF);
+       after it, only events that name it: its own refused referral ("rejected"). */
     Puente__V1__TrailReply *trail = NULL;
     pt_reject_info_t rej;
-    CU_ASSERT_EQUAL(pt_client_trail(mx, c, &trail, &rej), PT_CLIENT_OK);
-    if (trail)
-        puente__v1__trail_reply__free_unpacked(trail, NULL);
+    CU_ASSERT_EQUAL_FATAL(pt_client_trail(mx, c, &trail, &rej), PT_CLIENT_OK);
+    char seen[1024] = "";
+    for (size_t i = 0; i < trail->n_events; i++) {
+        size_t used = strlen(seen);
+        snprintf(seen + used, sizeof seen - used, "%s%s", used ? " " : "", trail->events[i]->kind);
+        if (strcmp(trail->events[i]->actor, "MX-DIF") != 0)
+            CU_ASSERT_PTR_NULL(strstr(trail->events[i]->counterparty, "HN-DINAF"));
+    }
+    CU_ASSERT_STRING_EQUAL(seen, "submitted stored state:submitted delivered state:delivered "
+                                 "acknowledged state:received submitted stored state:accepted "
+                                 "owner_changed rejected");
+    puente__v1__trail_reply__free_unpacked(trail, NULL);
+    /* GT-PGN, the owner now, reads everything, HN-DINAF's referral included. */
+    CU_ASSERT_EQUAL_FATAL(pt_client_trail(gt, c, &trail, &rej), PT_CLIENT_OK);
+    int hn = 0;
+    for (size_t i = 0; i < trail->n_events; i++)
+        hn += strcmp(trail->events[i]->counterparty, "HN-DINAF") == 0;
+    CU_ASSERT(hn >= 2); /* submitted, stored of the referral */
+    puente__v1__trail_reply__free_unpacked(trail, NULL);
+    /* An auditor (scope MX) reads the whole trail, the ownership move included. */
+    char args[700], out[16384];
+    snprintf(args, sizeof args, "keygen --org MX-AUDIT --keys '%s/auditors'", pt_harness_keys(s_h));
+    CU_ASSERT_EQUAL_FATAL(s_cli(args, out, sizeof out), 0);
+    CU_ASSERT_EQUAL_FATAL(s_cli("auditor add MX-AUDIT --scope MX", out, sizeof out), 0);
+    CU_ASSERT_EQUAL_FATAL(
+        s_cli("audit trail --case CASE-LC-TRANSFER-1 --as auditor:MX-AUDIT", out, sizeof out), 0);
+    /* One line per event after the heading: seq at kind actor counterparty type hash. */
+    int lines = 0, moved = 0, later = 0;
+    for (char *save = NULL, *line = strtok_r(out, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        unsigned seq = 0;
+        char kind[40], actor[40], counter[40], type[40];
+        if (sscanf(line, "%u %*s %39s %39s %39s %39s", &seq, kind, actor, counter, type) != 5)
+            continue;
+        lines++;
+        if (strcmp(kind, "owner_changed") == 0) {
+            CU_ASSERT_EQUAL(seq, 11);
+            CU_ASSERT_STRING_EQUAL(actor, "GT-PGN");
+            CU_ASSERT_STRING_EQUAL(counter, "MX-DIF");
+            CU_ASSERT_STRING_EQUAL(type, "transfer.accept");
+            moved++;
+        }
+        if (seq == 12) {
+            CU_ASSERT_STRING_EQUAL(kind, "rejected");
+            CU_ASSERT_STRING_EQUAL(actor, "MX-DIF");
+            later++;
+        }
+        if (seq == 15) {
+            CU_ASSERT_STRING_EQUAL(kind, "state:submitted");
+            CU_ASSERT_STRING_EQUAL(actor, "GT-PGN");
+            CU_ASSERT_STRING_EQUAL(counter, "HN-DINAF");
+            CU_ASSERT_STRING_EQUAL(type, "referral.request");
+            later++;
+        }
+    }
+    CU_ASSERT_EQUAL(lines, 15);
+    CU_ASSERT_EQUAL(moved, 1);
+    CU_ASSERT_EQUAL(later, 2);
     pt_client_destroy(&gt);
     pt_client_destroy(&mx);
 }
@@ -602,7 +718,8 @@ static void test_overdue_notices(void)
 }
 
 /* Registered service types: `puente org add ID --services` replaces them; a
-   referral for a service the recipient does not offer is refused. */
+   recipient receives only the service types it registered, and a referral
+   needs one. */
 static void test_service_types(void)
 {
     char out[4096];
@@ -621,15 +738,164 @@ static void test_service_types(void)
     CU_ASSERT_EQUAL(s_send(mx, &m, NULL), REJ(REJECT_SERVICE_NOT_OFFERED));
     m.service_type = "health";
     CU_ASSERT_EQUAL(s_send(mx, &m, NULL), 0);
-    /* HN-DINAF registered none: accepts every service type. */
+    /* HN-DINAF did not register education (pt_harness_services): refused. */
     s_msg_t other = {"referral.request", "CASE-LC-SERVICE-2", {"HN-DINAF"}};
     other.service_type = "education";
+    CU_ASSERT_EQUAL(s_send(mx, &other, NULL), REJ(REJECT_SERVICE_NOT_OFFERED));
+    /* Without --service-type the SDK takes the body's first service (psychosocial),
+       which HN-DINAF registered. */
+    other.service_type = NULL;
     CU_ASSERT_EQUAL(s_send(mx, &other, NULL), 0);
-    /* Registering again without --services accepts all again. */
+    /* A referral without any service type is refused. */
+    CU_ASSERT_EQUAL(s_raw_submit("MX-DIF", "HN-DINAF", "referral.request", "CASE-LC-SERVICE-4",
+                                 s_no_service_type),
+                    REJ(REJECT_SERVICE_TYPE_MISSING));
+    /* Registering again without --services: GT-PGN receives no service type. */
     CU_ASSERT_EQUAL(s_cli("org add GT-PGN", out, sizeof out), 0);
     m.case_token = "CASE-LC-SERVICE-3";
-    m.service_type = "education";
-    CU_ASSERT_EQUAL(s_send(mx, &m, NULL), 0);
+    m.service_type = "health";
+    CU_ASSERT_EQUAL(s_send(mx, &m, NULL), REJ(REJECT_SERVICE_NOT_OFFERED));
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM messages WHERE case_token IN "
+                                              "('CASE-LC-SERVICE-3','CASE-LC-SERVICE-4')"),
+                    0);
+    /* Back to the demo registration for the tests that follow. */
+    char args[600];
+    snprintf(args, sizeof args, "org add GT-PGN --services %s", pt_harness_services[1]);
+    CU_ASSERT_EQUAL(s_cli(args, out, sizeof out), 0);
+    pt_client_destroy(&mx);
+}
+
+/* Tracing focal points are registered service types: a country searched without
+   one, a recipient that is not one, a trace request naming no country. */
+static void test_tracing_focal_points(void)
+{
+    char out[4096];
+    /* A trace request with no search_countries (the SDK refuses to build one). */
+    CU_ASSERT_EQUAL(
+        s_raw_submit("US-ORR", "GT-PGN", "tracing.request", "CASE-LC-TRACE-2", s_no_countries),
+        REJ(REJECT_COUNTRY_MISSING));
+    /* SV-CONNA stops being El Salvador's tracing focal point. */
+    CU_ASSERT_EQUAL_FATAL(
+        s_cli("org add SV-CONNA --services child_protection,psychosocial", out, sizeof out), 0);
+    pt_client_t *us = pt_harness_client(s_h, "US-ORR", 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(us);
+    const char *c = "CASE-LC-TRACE-3";
+    CU_ASSERT_EQUAL(
+        s_send(us, &(s_msg_t){"tracing.request", c, {"GT-PGN", "HN-DINAF", "SV-CONNA"}}, NULL),
+        REJ(REJECT_NOT_FOCAL_POINT));
+    CU_ASSERT_EQUAL(s_send(us, &(s_msg_t){"tracing.request", c, {"GT-PGN", "HN-DINAF"}}, NULL),
+                    REJ(REJECT_NO_FOCAL_POINT));
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM messages WHERE case_token IN "
+                                              "('CASE-LC-TRACE-2','CASE-LC-TRACE-3')"),
+                    0);
+    /* Registered again as focal point: the same request passes. */
+    char args[600];
+    snprintf(args, sizeof args, "org add SV-CONNA --services %s", pt_harness_services[3]);
+    CU_ASSERT_EQUAL_FATAL(s_cli(args, out, sizeof out), 0);
+    CU_ASSERT_EQUAL(
+        s_send(us, &(s_msg_t){"tracing.request", c, {"GT-PGN", "HN-DINAF", "SV-CONNA"}}, NULL), 0);
+    pt_client_destroy(&us);
+    /* The CLI: --countries must equal the body's search_countries (exit 1, nothing
+       sent); the broker's refusals exit 2. */
+    char json[600], command[1400];
+    snprintf(json, sizeof json, "%s/trace.json", pt_harness_dir(s_h));
+    CU_ASSERT_EQUAL_FATAL(s_cli("example tracing.request", out, sizeof out), 0);
+    FILE *file = fopen(json, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(file);
+    fputs(out, file);
+    fclose(file);
+    snprintf(command, sizeof command,
+             "send --as US-ORR --to GT-PGN,HN-DINAF,SV-CONNA --type tracing.request --case "
+             "CASE-LC-TRACE-4 --json '%s' --countries GT,HN",
+             json);
+    CU_ASSERT_EQUAL(s_cli(command, out, sizeof out), 1);
+    snprintf(command, sizeof command,
+             "send --as US-ORR --to GT-PGN,HN-DINAF --type tracing.request --case "
+             "CASE-LC-TRACE-4 --json '%s' --countries SV,GT,HN",
+             json);
+    CU_ASSERT_EQUAL(s_cli(command, out, sizeof out), 2);
+    snprintf(command, sizeof command,
+             "send --as US-ORR --to GT-PGN,HN-DINAF,SV-CONNA --type tracing.request --case "
+             "CASE-LC-TRACE-4 --json '%s' --countries SV,GT,HN",
+             json);
+    CU_ASSERT_EQUAL(s_cli(command, out, sizeof out), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "message_id:"));
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM deliveries d JOIN messages m "
+                                              "USING (message_id) WHERE m.case_token = "
+                                              "'CASE-LC-TRACE-4'"),
+                    3);
+}
+
+/* Case ownership from the first message: an outsider can neither transfer a case
+   nor ask for it (the audit's reproduction), and an accepted transfer request
+   starts the owner's transfer; ownership moves when the requester accepts it. */
+static void test_outsider_and_transfer_request(void)
+{
+    pt_client_t *mx = pt_harness_client(s_h, "MX-DIF", 1);
+    pt_client_t *gt = pt_harness_client(s_h, "GT-PGN", 1);
+    pt_client_t *us = pt_harness_client(s_h, "US-ORR", 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mx);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(gt);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(us);
+    const char *c = "CASE-LC-OWNER-1";
+    uint8_t ref[16], ask[16];
+    CU_ASSERT_EQUAL_FATAL(s_send(mx, &(s_msg_t){"referral.request", c, {"GT-PGN"}}, ref), 0);
+    s_take(gt, "referral.request");
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM case_owners WHERE case_token "
+                                              "= 'CASE-LC-OWNER-1' AND owner = 'MX-DIF' AND "
+                                              "former_owners = ''"),
+                    1);
+    /* US-ORR was never a party: it cannot transfer the case, nor ask for it. */
+    CU_ASSERT_EQUAL(s_send(us, &(s_msg_t){"transfer.request", c, {"HN-DINAF"}}, NULL),
+                    REJ(REJECT_NOT_CASE_OWNER));
+    CU_ASSERT_EQUAL(s_send(us, &(s_msg_t){"transfer.ask", c, {"MX-DIF"}}, NULL),
+                    REJ(REJECT_NOT_PERMITTED));
+    /* GT-PGN (a party) cannot transfer it either; it may ask the owner, and only
+       the owner; a transfer request needs disclosure consent too. */
+    CU_ASSERT_EQUAL(s_send(gt, &(s_msg_t){"transfer.request", c, {"HN-DINAF"}}, NULL),
+                    REJ(REJECT_NOT_CASE_OWNER));
+    CU_ASSERT_EQUAL(s_send(gt, &(s_msg_t){"transfer.ask", c, {"HN-DINAF"}}, NULL),
+                    REJ(REJECT_NOT_CASE_OWNER));
+    Puente__V1__ConsentSummary services_only = PUENTE__V1__CONSENT_SUMMARY__INIT;
+    services_only.consent_for_services = 1;
+    CU_ASSERT_EQUAL(
+        s_send(gt, &(s_msg_t){"transfer.ask", c, {"MX-DIF"}, NULL, NULL, NULL, &services_only},
+               NULL),
+        REJ(REJECT_CONSENT_MISSING));
+    CU_ASSERT_EQUAL_FATAL(s_send(gt, &(s_msg_t){"transfer.ask", c, {"MX-DIF"}}, ask), 0);
+    s_take(mx, "transfer.ask");
+    /* The owner accepts: nothing moves yet. */
+    CU_ASSERT_EQUAL(s_send(mx, &(s_msg_t){"transfer.accept", c, {"GT-PGN"}, ask}, NULL), 0);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM case_owners WHERE case_token "
+                                              "= 'CASE-LC-OWNER-1' AND owner = 'MX-DIF'"),
+                    1);
+    /* The accept started a transfer from the owner: the owner sends it (with the
+       case file) on the request's correlation id; the requester accepts. */
+    CU_ASSERT_EQUAL(s_send(gt, &(s_msg_t){"transfer.accept", c, {"MX-DIF"}, ask}, NULL),
+                    REJ(REJECT_ILLEGAL_TRANSITION));
+    CU_ASSERT_EQUAL(s_send(mx, &(s_msg_t){"transfer.request", c, {"GT-PGN"}, ask}, NULL), 0);
+    s_take(gt, "transfer.request");
+    CU_ASSERT_EQUAL(s_send(mx, &(s_msg_t){"transfer.accept", c, {"GT-PGN"}, ask}, NULL),
+                    REJ(REJECT_NOT_PERMITTED));
+    CU_ASSERT_EQUAL(s_send(gt, &(s_msg_t){"transfer.accept", c, {"MX-DIF"}, ask}, NULL), 0);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM case_owners WHERE case_token "
+                                              "= 'CASE-LC-OWNER-1' AND owner = 'GT-PGN' AND "
+                                              "former_owners = 'MX-DIF'"),
+                    1);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM lifecycles WHERE case_token "
+                                              "= 'CASE-LC-OWNER-1' AND kind = 'transfer_ask' AND "
+                                              "state = 'transferred'"),
+                    1);
+    char kinds[1024];
+    s_trail_kinds(c, "", kinds, sizeof kinds);
+    CU_ASSERT_PTR_NOT_NULL(strstr(kinds, "state:transferring"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(kinds, "state:transferred owner_changed"));
+    CU_ASSERT_EQUAL(s_count_kind(kinds, "owner_changed"), 1);
+    /* The former owner is silenced. */
+    CU_ASSERT_EQUAL(s_send(mx, &(s_msg_t){"referral.revoke", c, {"GT-PGN"}, ref}, NULL),
+                    REJ(REJECT_NOT_CASE_OWNER));
+    pt_client_destroy(&us);
+    pt_client_destroy(&gt);
     pt_client_destroy(&mx);
 }
 
@@ -647,6 +913,9 @@ int main(void)
     CU_add_test(suite, "follow-up due passes: overdue, listed, cleared", test_follow_up_overdue);
     CU_add_test(suite, "overdue notices to both sides", test_overdue_notices);
     CU_add_test(suite, "registered service types", test_service_types);
+    CU_add_test(suite, "tracing focal points", test_tracing_focal_points);
+    CU_add_test(suite, "outsider transfer refused; transfer request",
+                test_outsider_and_transfer_request);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();

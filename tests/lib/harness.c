@@ -22,6 +22,23 @@
 
 const char *const pt_harness_orgs[5] = {"MX-DIF", "GT-PGN", "HN-DINAF", "SV-CONNA", "US-ORR"};
 
+/* Registered service types (Puente service-type codes: Primero's lookup-service-type as mapped by
+   adapters/primero/codelists/v1/service_type.csv) of the demo
+   organisations; every national authority is its country's tracing focal point.
+   HN-DINAF deliberately does not register education (itest_lifecycle). The same
+   lists are in deploy/run.sh. */
+const char *const pt_harness_services[5] = {
+    "child_protection,safehouse,psychosocial,legal_assistance,health,family_mediation,"
+    "family_reunification,education,tracing_focal_point",
+    "child_protection,psychosocial,legal_assistance,health,family_mediation,"
+    "family_reunification,education,tracing_focal_point",
+    "child_protection,safehouse,psychosocial,legal_assistance,health,"
+    "family_reunification,tracing_focal_point",
+    "child_protection,psychosocial,legal_assistance,health,family_reunification,"
+    "tracing_focal_point",
+    "safehouse,health,psychosocial,legal_assistance,education,"
+    "family_reunification,tracing_focal_point"};
+
 struct _pt_harness_t {
     char dir[512];
     char keys[600];
@@ -271,6 +288,14 @@ int pt_harness_register_demo(pt_harness_t *self)
         org.seal_public = (ProtobufCBinaryData){32, seal_pub};
         org.curve_public = (ProtobufCBinaryData){32, (uint8_t *)pt_keyset_curve_public(keys)};
         org.enabled = 1;
+        char services[400], *service_v[32];
+        size_t n_services = 0;
+        snprintf(services, sizeof services, "%s", pt_harness_services[i]);
+        for (char *save = NULL, *t = strtok_r(services, ",", &save); t && n_services < 32;
+             t = strtok_r(NULL, ",", &save))
+            service_v[n_services++] = t;
+        org.service_types = service_v;
+        org.n_service_types = n_services;
         Puente__V1__AdminRequest req = PUENTE__V1__ADMIN_REQUEST__INIT;
         req.op_case = PUENTE__V1__ADMIN_REQUEST__OP_ORG_ADD;
         req.org_add = &org;
@@ -548,6 +573,15 @@ int pt_harness_envelope(pt_harness_t *self, const char *sender, const char *reci
     header.purpose = (char *)type->default_purpose;
     header.case_token = (char *)case_token;
     header.consent = &consent;
+    /* The broker requires them (the example bodies' first service, and the
+       example trace request's countries). */
+    char *countries[3] = {"GT", "HN", "SV"};
+    if (strcmp(message_type, "referral.request") == 0)
+        header.service_type = "psychosocial";
+    if (strcmp(message_type, "tracing.request") == 0) {
+        header.search_countries = countries;
+        header.n_search_countries = 3;
+    }
     if (mutate)
         mutate(&header, arg);
     const pt_seal_key_t *seal = pt_keyset_seal(to);

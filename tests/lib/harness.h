@@ -21,6 +21,8 @@ typedef struct _pt_raw_t pt_raw_t;
 
 /* The five demo organisations; every pair has an agreement except SV-CONNA/US-ORR. */
 extern const char *const pt_harness_orgs[5];
+/* Their registered service types (','-joined), in the same order. */
+extern const char *const pt_harness_services[5];
 
 /* Creates the database, the key directory (keys for broker, operator, the demo orgs
    and the unregistered "ZZ-ROGUE") and picks a port. NULL on failure (printed). */

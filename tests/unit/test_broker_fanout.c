@@ -83,6 +83,28 @@ static void test_pending(void)
     pt_fanout_destroy(&f);
 }
 
+/* A referral revocation is not fanned out (it is a lifecycle step to the
+   referral's recipient) but its acknowledgement is tracked like a withdrawal's. */
+static void test_revoke_tracked(void)
+{
+    static const uint8_t revoke[16] = {3};
+    CU_ASSERT_TRUE(pt_fanout_tracked("referral.revoke"));
+    CU_ASSERT_TRUE(pt_fanout_tracked("consent.withdraw"));
+    CU_ASSERT_TRUE(pt_fanout_tracked("case.erasure_request"));
+    CU_ASSERT_FALSE(pt_fanout_tracked("referral.request"));
+    CU_ASSERT_FALSE(pt_fanout_tracked(NULL));
+    pt_fanout_t *f = s_case();
+    pt_fanout_add_event(f, "stored", "referral.revoke", revoke, "MX-DIF", "GT-PGN");
+    CU_ASSERT_EQUAL(pt_fanout_pending_count(f), 1);
+    CU_ASSERT_STRING_EQUAL(pt_fanout_pending_at(f, 0), "GT-PGN");
+    /* "delivered" is not an acknowledgement. */
+    pt_fanout_add_event(f, "delivered", "referral.revoke", revoke, "GT-PGN", "MX-DIF");
+    CU_ASSERT_EQUAL(pt_fanout_pending_count(f), 1);
+    pt_fanout_add_event(f, "acknowledged", "referral.revoke", revoke, "GT-PGN", "MX-DIF");
+    CU_ASSERT_EQUAL(pt_fanout_pending_count(f), 0);
+    pt_fanout_destroy(&f);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -91,6 +113,7 @@ int main(void)
     CU_add_test(suite, "parties of a case", test_parties);
     CU_add_test(suite, "fan-out check", test_check);
     CU_add_test(suite, "pending acknowledgements", test_pending);
+    CU_add_test(suite, "referral revocation acknowledgements", test_revoke_tracked);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failures = CU_get_number_of_failures();

@@ -58,6 +58,10 @@ static const s_row_t s_expected[] = {
     {"transfer_ask", "received", "transfer.accept", "C", "accepted"},
     {"transfer_ask", "delivered", "transfer.reject", "C", "rejected"},
     {"transfer_ask", "received", "transfer.reject", "C", "rejected"},
+    /* ... the accept starts the owner's transfer to the requester */
+    {"transfer_ask", "accepted", "transfer.request", "C", "transferring"},
+    {"transfer_ask", "transferring", "transfer.accept", "I", "transferred"},
+    {"transfer_ask", "transferring", "transfer.reject", "I", "rejected"},
     /* social inquiry */
     {"inquiry", "", "inquiry.request", "I", "submitted"},
     {"inquiry", "submitted", "inquiry.request", "I", "submitted"},
@@ -119,17 +123,22 @@ typedef struct {
 } s_kind_states_t;
 
 static const s_kind_states_t s_states[] = {
-    {"referral", {"", "submitted", "delivered", "received", "accepted", "in_progress", "done",
-                  "rejected", "revoked", "expired", NULL}},
-    {"transfer", {"", "submitted", "delivered", "received", "accepted", "rejected", "expired", NULL}},
-    {"transfer_ask",
+    {"referral",
+     {"", "submitted", "delivered", "received", "accepted", "in_progress", "done", "rejected",
+      "revoked", "expired", NULL}},
+    {"transfer",
      {"", "submitted", "delivered", "received", "accepted", "rejected", "expired", NULL}},
-    {"inquiry", {"", "submitted", "delivered", "received", "accepted", "reported", "closed",
-                 "expired", NULL}},
-    {"tracing", {"", "open", "tracing", "possible_match", "verification_pending", "verified",
-                 "reunification_planned", "reunified", "closed", NULL}},
-    {"return", {"", "notified", "arrived", "assessed", "planned", "implementation", "closed",
-                "reopened", NULL}},
+    {"transfer_ask",
+     {"", "submitted", "delivered", "received", "accepted", "transferring", "transferred",
+      "rejected", "expired", NULL}},
+    {"inquiry",
+     {"", "submitted", "delivered", "received", "accepted", "reported", "closed", "expired", NULL}},
+    {"tracing",
+     {"", "open", "tracing", "possible_match", "verification_pending", "verified",
+      "reunification_planned", "reunified", "closed", NULL}},
+    {"return",
+     {"", "notified", "arrived", "assessed", "planned", "implementation", "closed", "reopened",
+      NULL}},
 };
 
 static const char s_role_letter[] = {'I', 'C', 'F', 'O'};
@@ -200,7 +209,7 @@ static void test_transition_cross_product(void)
     }
     /* Every expected row was reached by the walk (no typo in a state or type name). */
     CU_ASSERT_EQUAL(rows_seen, sizeof s_expected / sizeof s_expected[0]);
-    CU_ASSERT_EQUAL(checked, (size_t)(10 + 7 + 7 + 8 + 9 + 8) * pt_types_count() * 4);
+    CU_ASSERT_EQUAL(checked, (size_t)(10 + 7 + 9 + 8 + 9 + 8) * pt_types_count() * 4);
     CU_ASSERT(legal >= sizeof s_expected / sizeof s_expected[0]);
 }
 
@@ -402,8 +411,33 @@ static void test_check_ownership(void)
     pt_lifecycle_effect_t effect;
     memset(&lc, 0, sizeof lc);
     memset(&owner, 0, sizeof owner);
+    /* Nobody owns the case yet: nobody can be asked for it. */
+    CU_ASSERT_EQUAL(s_check(&lc, &owner, "transfer.ask", "US-ORR", "MX-DIF", NULL, "", &effect),
+                    REJ(REJECT_NOT_CASE_OWNER));
+    CU_ASSERT_EQUAL(lc.kind[0], '\0');
+    CU_ASSERT_EQUAL(owner.owner[0], '\0');
+    /* The first opening message makes its sender the owner (no owner_changed). */
+    CU_ASSERT_EQUAL(s_check(&lc, &owner, "referral.request", "MX-DIF", "GT-PGN", NULL, "", &effect),
+                    0);
+    CU_ASSERT_STRING_EQUAL(effect.owner_first, "MX-DIF");
+    CU_ASSERT_EQUAL(effect.owner_to[0], '\0');
+    CU_ASSERT_STRING_EQUAL(owner.owner, "MX-DIF");
+    CU_ASSERT_STRING_EQUAL(owner.former, "");
+    /* An outsider (the audit's reproduction: US-ORR) cannot transfer it. */
+    pt_lifecycle_t outsider;
+    memset(&outsider, 0, sizeof outsider);
+    CU_ASSERT_EQUAL(
+        s_check(&outsider, &owner, "transfer.request", "US-ORR", "SV-CONNA", NULL, "", &effect),
+        REJ(REJECT_NOT_CASE_OWNER));
+    CU_ASSERT_EQUAL(outsider.kind[0], '\0');
+    /* Neither can the recipient of the referral. */
+    CU_ASSERT_EQUAL(
+        s_check(&outsider, &owner, "transfer.request", "GT-PGN", "MX-DIF", NULL, "", &effect),
+        REJ(REJECT_NOT_CASE_OWNER));
+    memset(&lc, 0, sizeof lc);
     CU_ASSERT_EQUAL(s_check(&lc, &owner, "transfer.request", "MX-DIF", "GT-PGN", NULL, "", &effect), 0);
     CU_ASSERT_EQUAL(effect.owner_to[0], '\0');
+    CU_ASSERT_EQUAL(effect.owner_first[0], '\0'); /* already owned */
     snprintf(lc.state, sizeof lc.state, "delivered");
     CU_ASSERT_EQUAL(s_check(&lc, &owner, "transfer.accept", "GT-PGN", "MX-DIF", NULL, "", &effect), 0);
     CU_ASSERT_STRING_EQUAL(effect.owner_to, "GT-PGN");
@@ -424,10 +458,30 @@ static void test_check_ownership(void)
     CU_ASSERT_EQUAL(s_check(&other, &owner, "transfer.ask", "HN-DINAF", "GT-PGN", NULL, "", &effect), 0);
     CU_ASSERT_STRING_EQUAL(other.kind, "transfer_ask");
     snprintf(other.state, sizeof other.state, "received");
-    /* The owner accepts the ask: the asker owns the case, GT-PGN joins the former owners. */
+    /* The owner accepts the ask: nothing moves yet, the accept starts a transfer. */
     CU_ASSERT_EQUAL(s_check(&other, &owner, "transfer.accept", "GT-PGN", "HN-DINAF", NULL, "", &effect), 0);
+    CU_ASSERT_STRING_EQUAL(other.state, "accepted");
+    CU_ASSERT_EQUAL(effect.owner_to[0], '\0');
+    CU_ASSERT_STRING_EQUAL(owner.owner, "GT-PGN");
+    /* Only the owner sends that transfer, on the same correlation id, to the requester. */
+    CU_ASSERT_EQUAL(
+        s_check(&other, &owner, "transfer.request", "HN-DINAF", "GT-PGN", NULL, "", &effect),
+        REJ(REJECT_NOT_CASE_OWNER));
+    CU_ASSERT_EQUAL(
+        s_check(&other, &owner, "transfer.request", "GT-PGN", "HN-DINAF", NULL, "", &effect), 0);
+    CU_ASSERT_STRING_EQUAL(other.state, "transferring");
+    CU_ASSERT_STRING_EQUAL(other.kind, "transfer_ask");
+    CU_ASSERT_EQUAL(effect.owner_to[0], '\0');
+    /* The owner cannot accept its own transfer; the requester does, and owns the case. */
+    CU_ASSERT_EQUAL(
+        s_check(&other, &owner, "transfer.accept", "GT-PGN", "HN-DINAF", NULL, "", &effect),
+        REJ(REJECT_NOT_PERMITTED));
+    CU_ASSERT_EQUAL(
+        s_check(&other, &owner, "transfer.accept", "HN-DINAF", "GT-PGN", NULL, "", &effect), 0);
+    CU_ASSERT_STRING_EQUAL(other.state, "transferred");
     CU_ASSERT_STRING_EQUAL(owner.owner, "HN-DINAF");
     CU_ASSERT_STRING_EQUAL(owner.former, "MX-DIF,GT-PGN");
+    CU_ASSERT_STRING_EQUAL(effect.owner_to, "HN-DINAF");
     CU_ASSERT_STRING_EQUAL(effect.owner_from, "GT-PGN");
     pt_lifecycle_t third;
     memset(&third, 0, sizeof third);

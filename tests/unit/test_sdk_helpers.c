@@ -8,6 +8,10 @@
 #include "pt_json.h"
 #include "pt_receipt.h"
 #include "puente.h"
+#include "pt_envelope.h"
+#include "pt_keys.h"
+#include "pt_sdk_internal.h"
+#include "pt_types.h"
 #include "referral.pb-c.h"
 
 static void test_duration(void)
@@ -290,6 +294,99 @@ static void test_receipt_verify(void)
     pt_sign_key_destroy(&other);
 }
 
+/* Seals msg (the example body of its type) from US-ORR to GT-PGN and returns the
+   header the broker would read, or NULL with *rc the refusal. */
+static Puente__V1__Header *s_sealed_header(pt_send_t *msg, pt_client_result_t *rc, char *err,
+                                           size_t cap)
+{
+    const pt_type_t *t = pt_types_find(msg->message_type);
+    ProtobufCMessage *body = NULL;
+    char jerr[PT_JSON_ERR_BYTES];
+    CU_ASSERT_EQUAL_FATAL(pt_json_to_message(t->descriptor, t->example_json,
+                                             strlen(t->example_json), &body, jerr, sizeof jerr),
+                          0);
+    size_t len = protobuf_c_message_get_packed_size(body);
+    uint8_t *bytes = malloc(len);
+    protobuf_c_message_pack(body, bytes);
+    protobuf_c_message_free_unpacked(body, NULL);
+    pt_keyset_t *me = pt_keyset_generate("US-ORR"), *to = pt_keyset_generate("GT-PGN");
+    const pt_keyset_t *keys[1] = {to};
+    const char *recipients[1] = {"GT-PGN"};
+    Puente__V1__DirectoryEntries entries = PUENTE__V1__DIRECTORY_ENTRIES__INIT;
+    msg->recipients = recipients;
+    msg->n_recipients = 1;
+    msg->case_token = "CASE-SEAL-1";
+    msg->body = bytes;
+    msg->body_len = len;
+    uint8_t *env = NULL, id[16], corr[16];
+    size_t env_len = 0;
+    *rc = pt_sdk_seal("US-ORR", me, msg, keys, &entries, 1 << 20, &env, &env_len, id, corr, err,
+                      cap);
+    Puente__V1__Header *header = NULL;
+    if (*rc == PT_CLIENT_OK) {
+        Puente__V1__Envelope *e = puente__v1__envelope__unpack(NULL, env_len, env);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+        CU_ASSERT_EQUAL(pt_envelope_check(e, &header), PT_ENV_OK);
+        puente__v1__envelope__free_unpacked(e, NULL);
+    }
+    free(env);
+    free(bytes);
+    pt_keyset_destroy(&me);
+    pt_keyset_destroy(&to);
+    return header;
+}
+
+/* The header fields the broker routes by come from the body unless given, and a
+   given search_countries must equal the trace request's. */
+static void test_seal_routing_fields(void)
+{
+    char err[PUENTE_ERR_BYTES];
+    pt_client_result_t rc;
+    pt_send_t msg = {.message_type = "tracing.request"};
+    Puente__V1__Header *h = s_sealed_header(&msg, &rc, err, sizeof err);
+    CU_ASSERT_EQUAL(rc, PT_CLIENT_OK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+    CU_ASSERT_EQUAL_FATAL(h->n_search_countries, 3);
+    CU_ASSERT_STRING_EQUAL(h->search_countries[0], "GT");
+    CU_ASSERT_STRING_EQUAL(h->search_countries[1], "HN");
+    CU_ASSERT_STRING_EQUAL(h->search_countries[2], "SV");
+    puente__v1__header__free_unpacked(h, NULL);
+    const char *same[] = {"SV", "GT", "HN"}, *fewer[] = {"GT", "HN"}, *other[] = {"GT", "HN", "MX"};
+    msg = (pt_send_t){.message_type = "tracing.request", .search_countries = same,
+                      .n_search_countries = 3};
+    h = s_sealed_header(&msg, &rc, err, sizeof err);
+    CU_ASSERT_EQUAL(rc, PT_CLIENT_OK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+    CU_ASSERT_EQUAL(h->n_search_countries, 3);
+    CU_ASSERT_STRING_EQUAL(h->search_countries[0], "SV");
+    puente__v1__header__free_unpacked(h, NULL);
+    msg = (pt_send_t){.message_type = "tracing.request", .search_countries = fewer,
+                      .n_search_countries = 2};
+    CU_ASSERT_PTR_NULL(s_sealed_header(&msg, &rc, err, sizeof err));
+    CU_ASSERT_EQUAL(rc, PT_CLIENT_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "search countries differ"));
+    msg = (pt_send_t){.message_type = "tracing.request", .search_countries = other,
+                      .n_search_countries = 3};
+    CU_ASSERT_PTR_NULL(s_sealed_header(&msg, &rc, err, sizeof err));
+    CU_ASSERT_EQUAL(rc, PT_CLIENT_INVALID);
+    msg = (pt_send_t){.message_type = "referral.request", .search_countries = fewer,
+                      .n_search_countries = 2};
+    CU_ASSERT_PTR_NULL(s_sealed_header(&msg, &rc, err, sizeof err));
+    CU_ASSERT_EQUAL(rc, PT_CLIENT_INVALID);
+    /* A referral's service type: the body's first service unless given. */
+    msg = (pt_send_t){.message_type = "referral.request"};
+    h = s_sealed_header(&msg, &rc, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+    CU_ASSERT_STRING_EQUAL(h->service_type, "psychosocial");
+    CU_ASSERT_EQUAL(h->n_search_countries, 0);
+    puente__v1__header__free_unpacked(h, NULL);
+    msg = (pt_send_t){.message_type = "referral.request", .service_type = "legal_assistance"};
+    h = s_sealed_header(&msg, &rc, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+    CU_ASSERT_STRING_EQUAL(h->service_type, "legal_assistance");
+    puente__v1__header__free_unpacked(h, NULL);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -303,6 +400,7 @@ int main(void)
     CU_add_test(s, "consent summary from the example JSON", test_consent_from_example_json);
     CU_add_test(s, "directory signature", test_directory_verify);
     CU_add_test(s, "receipt signature", test_receipt_verify);
+    CU_add_test(s, "routing fields sealed from the body", test_seal_routing_fields);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failures = CU_get_number_of_failures();
