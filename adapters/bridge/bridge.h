@@ -48,6 +48,7 @@ typedef struct {
     const char *authorization;    /* header Authorization */
     const char *content_type;     /* header Content-Type */
     const char *idempotency_key;  /* header Idempotency-Key */
+    const char *prefer;           /* header Prefer (RFC 7240; only wait=N is used) */
     const char *since, *limit;    /* query arguments of GET /v1/messages */
     const char *body;             /* body_len bytes, no NUL needed; NULL if none */
     size_t body_len;
