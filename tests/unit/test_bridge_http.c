@@ -458,6 +458,42 @@ static void test_config(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "webhook-secret-file"));
     char *argv4[] = {"puente-bridge", "--token-file", token, "--listen", "nope", NULL};
     CU_ASSERT_EQUAL(pt_bridge_config_parse(&cfg, 5, argv4, s_env, err, sizeof err), -1);
+    /* Defaults of the webhook retries; IPv6 in brackets. */
+    CU_ASSERT_EQUAL(pt_bridge_config_parse(&cfg, 9, argv1, s_env, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(cfg.webhook_max_attempts, 12);
+    CU_ASSERT_EQUAL(cfg.webhook_backoff_ms, 1000);
+    CU_ASSERT_EQUAL(cfg.webhook_max_backoff_ms, 60000);
+    char *argv5[] = {"puente-bridge", "--token-file", token, "--listen", "[::1]:8098",
+                     "--webhook-max-attempts", "4", "--webhook-backoff", "500ms",
+                     "--webhook-max-backoff", "10s", NULL};
+    CU_ASSERT_EQUAL(pt_bridge_config_parse(&cfg, 11, argv5, s_env, err, sizeof err), 0);
+    CU_ASSERT_STRING_EQUAL(cfg.listen_host, "::1");
+    CU_ASSERT_EQUAL(cfg.listen_port, 8098);
+    CU_ASSERT_EQUAL(cfg.webhook_max_attempts, 4);
+    CU_ASSERT_EQUAL(cfg.webhook_backoff_ms, 500);
+    CU_ASSERT_EQUAL(cfg.webhook_max_backoff_ms, 10000);
+    char *argv6[] = {"puente-bridge", "--token-file", token, "--webhook-backoff", "2m",
+                     "--webhook-max-backoff", "1m", NULL};
+    CU_ASSERT_EQUAL(pt_bridge_config_parse(&cfg, 7, argv6, s_env, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "webhook_max_backoff"));
+    char *argv7[] = {"puente-bridge", "--token-file", token, "--listen", "[::1:8098", NULL};
+    CU_ASSERT_EQUAL(pt_bridge_config_parse(&cfg, 5, argv7, s_env, err, sizeof err), -1);
+    char *argv8[] = {"puente-bridge", "--token-file", token, "--webhook-max-attempts", "0", NULL};
+    CU_ASSERT_EQUAL(pt_bridge_config_parse(&cfg, 5, argv8, s_env, err, sizeof err), -1);
+    /* The same keys from the [bridge] section of an INI file. */
+    char ini[600];
+    snprintf(ini, sizeof ini, "%s/puente.conf", dir);
+    f = fopen(ini, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs("[bridge]\nlisten = [::1]:8097\nwebhook_max_attempts = 3\nwebhook_backoff = 250ms\n", f);
+    /* (the environment's PUENTE_BRIDGE_LISTEN beats the file's listen) */
+    fclose(f);
+    char *argv9[] = {"puente-bridge", "--token-file", token, "--config", ini, NULL};
+    CU_ASSERT_EQUAL(pt_bridge_config_parse(&cfg, 5, argv9, s_env, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(cfg.listen_port, 9999);
+    CU_ASSERT_EQUAL(cfg.webhook_max_attempts, 3);
+    CU_ASSERT_EQUAL(cfg.webhook_backoff_ms, 250);
+    unlink(ini);
     unlink(token);
     rmdir(dir);
 }
