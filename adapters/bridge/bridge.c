@@ -239,7 +239,9 @@ static int s_answer_new(pt_bridge_t *self, pt_bridge_response_t *c, const char *
                         const char *cid, int wait_s)
 {
     uint8_t id[PT_UUID_BYTES];
-    if (wait_s > 0 && pt_uuid_parse(mid, id) == 0) {
+    if (wait_s <= 0)
+        return s_accepted(c, mid, cid, "queued", NULL, 0);
+    if (pt_uuid_parse(mid, id) == 0) {
         int64_t until = pt_now_ms() + (int64_t) wait_s * 1000;
         while (pt_now_ms() < until && !self->stop
                && pt_outbox_status(self->outbox, id, NULL, NULL) == PT_OUTBOX_QUEUED)

@@ -5,7 +5,12 @@
     queued (202), a repeated Idempotency-Key creates no second message, and the
     message is delivered and acknowledged once the broker is back.
     Then a table of bad requests, each with its status and problem type, and a
-    bridge whose broker is down (503 with Retry-After). libcurl is the client;
+    bridge whose broker is down (503 with Retry-After). Prefer: wait=N gives 201
+    with the broker's receipt (also GET and a replayed key), 422 for a refusal,
+    202 when N runs out. GT's webhook answering 500 three times is retried after
+    growing gaps (0.5, 1, 2 s) and then delivered; always 500 ends in webhook
+    state "failed" after 4 attempts. GT's inbox is paged with limit=1 through
+    next_cursor to its end. A bridge listens on [::1]. libcurl is the client;
     the webhook receiver is a small libmicrohttpd server inside the test. */
 #include <CUnit/Basic.h>
 #include <curl/curl.h>
@@ -31,8 +36,9 @@
 #define S_SECRET "itest-webhook-secret"
 
 static pt_harness_t *s_h;
-static pid_t s_pid[3];
-static int s_port[3];                /* MX, GT, dead-broker bridge */
+static pid_t s_pid[4];
+static int s_port[4];                /* MX, GT, dead-broker bridge, IPv6 bridge */
+static const char *s_host[4] = {"127.0.0.1", "127.0.0.1", "127.0.0.1", "[::1]"};
 static struct MHD_Daemon *s_hook;
 static int s_hook_port;
 static pthread_mutex_t s_hook_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -162,7 +168,7 @@ static long s_http_ex(int i, const char *method, const char *path, const char *a
                       size_t body_len, json_t **out, int *retry_after)
 {
     char url[512];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s_port[i], path);
+    snprintf(url, sizeof url, "http://%s:%d%s", s_host[i], s_port[i], path);
     CURL *curl = curl_easy_init();
     struct curl_slist *h = NULL;
     char line[256];
@@ -250,7 +256,7 @@ static int s_bridge_start(int i, const char *org, const char *broker, int webhoo
         || s_write_secret("secret", S_SECRET, secret, sizeof secret) != 0)
         return -1;
     s_port[i] = s_free_port();
-    snprintf(listen, sizeof listen, "127.0.0.1:%d", s_port[i]);
+    snprintf(listen, sizeof listen, "%s:%d", s_host[i], s_port[i]);
     snprintf(state, sizeof state, "%s/bridge-%s", pt_harness_dir(s_h), org);
     snprintf(hook, sizeof hook, "http://127.0.0.1:%d/hook", s_hook_port);
     snprintf(log, sizeof log, "%s/bridge-%s.log", pt_harness_dir(s_h), org);
@@ -313,7 +319,7 @@ static int s_suite_init(void)
 
 static int s_suite_clean(void)
 {
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (s_pid[i] > 0) {
             int status;
             kill(s_pid[i], SIGTERM);
@@ -964,6 +970,28 @@ static void test_inbox_paging(void)
         s_ack_at_gt(ids[i]);
 }
 
+/* --listen [::1]:PORT: the bridge serves on IPv6 loopback (skipped where the
+   machine has no ::1). */
+static void test_listen_ipv6(void)
+{
+    int fd = socket(AF_INET6, SOCK_STREAM, 0);
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    int v6 = fd >= 0 && bind(fd, (struct sockaddr *) &a, sizeof a) == 0;
+    if (fd >= 0)
+        close(fd);
+    if (!v6) {
+        fprintf(stderr, "\n  no IPv6 loopback here: skipped\n");
+        return;
+    }
+    CU_ASSERT_EQUAL_FATAL(s_bridge_start(3, "SV-CONNA", "tcp://127.0.0.1:9", 0), 0);
+    json_t *r = NULL;
+    CU_ASSERT_EQUAL(s_http(3, "GET", "/v1/messages", "Bearer " S_TOKEN, NULL, NULL, 0, &r, NULL),
+                    200);
+    CU_ASSERT_STRING_EQUAL(s_str(r, "next_cursor"), "0");
+    json_decref(r);
+    CU_ASSERT_EQUAL(s_http(3, "GET", "/v1/openapi.json", NULL, NULL, NULL, 0, NULL, NULL), 200);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -979,6 +1007,7 @@ int main(void)
     CU_add_test(suite, "webhook: retries with growing gaps, then success; always failing: failed",
                 test_webhook_retries);
     CU_add_test(suite, "inbox paging with limit=1 and next_cursor to the end", test_inbox_paging);
+    CU_add_test(suite, "--listen [::1]:PORT", test_listen_ipv6);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
