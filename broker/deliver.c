@@ -248,10 +248,10 @@ static pt_store_result_t s_pass(pt_deliver_t *self, s_session_t *session, int64_
     if (rc == PT_STORE_OK && n_sent > 0)
         rc = pt_store_mark_sent_batch(self->store, sent, n_sent, now_ms);
     if (rc != PT_STORE_OK)
-        *more = 0;   /* nothing recorded: nothing sent; the claims bring them back */
+        *more = 0; /* nothing recorded: nothing sent; the claims bring them back */
     for (size_t i = 0; rc == PT_STORE_OK && i < n_sent; i++) {
         if (sent[i].result != PT_STORE_OK)
-            continue;   /* the row went meanwhile (dropped by an operator) */
+            continue; /* the row went meanwhile (dropped by an operator) */
         if (pt_transport_send(self->transport, session->routing_id, session->routing_id_len,
                               frames[i], lens[i]) != 0) {
             /* Connection gone or not reading: the rest waits for its retry time. */
@@ -260,8 +260,8 @@ static pt_store_result_t s_pass(pt_deliver_t *self, s_session_t *session, int64_
             break;
         }
         self->sent_count++;
-        pt_log(PT_LOG_DEBUG, "deliver", items[i]->message_id, NULL,
-               "delivered to %s (attempt %u)", session->org, items[i]->attempts + 1);
+        pt_log(PT_LOG_DEBUG, "deliver", items[i]->message_id, NULL, "delivered to %s (attempt %u)",
+               session->org, items[i]->attempts + 1);
     }
     for (size_t i = 0; frames && i < n_sent; i++)
         free(frames[i]);

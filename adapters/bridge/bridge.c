@@ -185,8 +185,8 @@ static void s_outbox_progress(pt_bridge_t *self, json_t *row);
 /* The answer for a message in the outbox (new, or replayed for a repeated
    Idempotency-Key): 201 with the receipt once the broker stored the message,
    else 202. receipt is borrowed (NULL: none yet). */
-static int s_accepted(pt_bridge_response_t *c, const char *mid, const char *cid,
-                      const char *status, json_t *receipt, int replayed)
+static int s_accepted(pt_bridge_response_t *c, const char *mid, const char *cid, const char *status,
+                      json_t *receipt, int replayed)
 {
     json_t *o = json_pack("{s:s, s:s, s:s}", "id", mid, "message_id", mid, "status", status);
     if (o && cid && cid[0])
@@ -217,7 +217,7 @@ static int s_answer_row(pt_bridge_t *self, pt_bridge_response_t *c, const char *
                        json_string_value(json_object_get(row, "reason"))
                            ? json_string_value(json_object_get(row, "reason"))
                            : "the broker refused the message");
-        p.reject_code = (int) json_integer_value(json_object_get(row, "reject_code"));
+        p.reject_code = (int)json_integer_value(json_object_get(row, "reject_code"));
         snprintf(p.reject_name, sizeof p.reject_name, "%s",
                  json_string_value(json_object_get(row, "reject_code_name"))
                      ? json_string_value(json_object_get(row, "reject_code_name"))
@@ -225,10 +225,9 @@ static int s_answer_row(pt_bridge_t *self, pt_bridge_response_t *c, const char *
         json_t *extra = json_pack("{s:s, s:s}", "message_id", mid, "status", "rejected");
         rc = s_problem(c, &p, extra, NULL);
         json_decref(extra);
-    }
-    else
-        rc = s_accepted(c, mid, row_cid && row_cid[0] ? row_cid : cid,
-                        status ? status : "queued", json_object_get(row, "receipt"), replayed);
+    } else
+        rc = s_accepted(c, mid, row_cid && row_cid[0] ? row_cid : cid, status ? status : "queued",
+                        json_object_get(row, "receipt"), replayed);
     json_decref(row);
     return rc;
 }
@@ -242,9 +241,9 @@ static int s_answer_new(pt_bridge_t *self, pt_bridge_response_t *c, const char *
     if (wait_s <= 0)
         return s_accepted(c, mid, cid, "queued", NULL, 0);
     if (pt_uuid_parse(mid, id) == 0) {
-        int64_t until = pt_now_ms() + (int64_t) wait_s * 1000;
-        while (pt_now_ms() < until && !self->stop
-               && pt_outbox_status(self->outbox, id, NULL, NULL) == PT_OUTBOX_QUEUED)
+        int64_t until = pt_now_ms() + (int64_t)wait_s * 1000;
+        while (pt_now_ms() < until && !self->stop &&
+               pt_outbox_status(self->outbox, id, NULL, NULL) == PT_OUTBOX_QUEUED)
             s_sleep_ms(20);
     }
     return s_answer_row(self, c, mid, cid, 0);
@@ -911,8 +910,8 @@ static void *s_webhook(void *arg)
         }
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += (long) (wait_ms % 1000) * 1000000L;
-        until.tv_sec += (time_t) (wait_ms / 1000) + until.tv_nsec / 1000000000L;
+        until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+        until.tv_sec += (time_t)(wait_ms / 1000) + until.tv_nsec / 1000000000L;
         until.tv_nsec %= 1000000000L;
         pthread_mutex_lock(&self->wake_lock);
         if (!self->stop)
@@ -961,28 +960,27 @@ static pt_bridge_t *s_new(const pt_bridge_config_t *cfg, int offline, char *err,
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
     if (inet_pton(AF_INET, cfg->listen_host, &addr.sin_addr) == 1) {
         addr.sin_family = AF_INET;
-        addr.sin_port = htons((uint16_t) cfg->listen_port);
-        sa = (struct sockaddr *) &addr;
-    }
-    else if (inet_pton(AF_INET6, cfg->listen_host, &addr6.sin6_addr) == 1) {
+        addr.sin_port = htons((uint16_t)cfg->listen_port);
+        sa = (struct sockaddr *)&addr;
+    } else if (inet_pton(AF_INET6, cfg->listen_host, &addr6.sin6_addr) == 1) {
         addr6.sin6_family = AF_INET6;
-        addr6.sin6_port = htons((uint16_t) cfg->listen_port);
-        sa = (struct sockaddr *) &addr6;
+        addr6.sin6_port = htons((uint16_t)cfg->listen_port);
+        sa = (struct sockaddr *)&addr6;
         flags |= MHD_USE_IPv6;
-    }
-    else {
+    } else {
         snprintf(err, err_len, "--listen: %s is not a numeric IPv4 or IPv6 address",
                  cfg->listen_host);
         goto error;
     }
-    self->httpd = MHD_start_daemon(
-        flags, (uint16_t) cfg->listen_port, NULL, NULL, s_handler, self, MHD_OPTION_SOCK_ADDR, sa,
-        MHD_OPTION_THREAD_POOL_SIZE, 4u, MHD_OPTION_CONNECTION_LIMIT, 256u,
-        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
-        MHD_OPTION_END);
+    self->httpd =
+        MHD_start_daemon(flags, (uint16_t)cfg->listen_port, NULL, NULL, s_handler, self,
+                         MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_THREAD_POOL_SIZE, 4u,
+                         MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+                         MHD_OPTION_NOTIFY_COMPLETED, s_completed, self, MHD_OPTION_END);
     if (!self->httpd) {
-        snprintf(err, err_len, "cannot listen on %s%s%s:%d", sa == (struct sockaddr *) &addr6 ? "[" : "",
-                 cfg->listen_host, sa == (struct sockaddr *) &addr6 ? "]" : "", cfg->listen_port);
+        snprintf(err, err_len, "cannot listen on %s%s%s:%d",
+                 sa == (struct sockaddr *)&addr6 ? "[" : "", cfg->listen_host,
+                 sa == (struct sockaddr *)&addr6 ? "]" : "", cfg->listen_port);
         goto error;
     }
     if (pthread_create(&self->receiver, NULL, s_receiver, self) != 0) {

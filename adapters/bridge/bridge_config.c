@@ -16,8 +16,8 @@
 static const char s_usage[] =
     "usage: puente-bridge --org ORG --token-file PATH [options]\n"
     "HTTP/JSON bridge between one organisation's national system and the Puente broker.\n"
-    "  --listen HOST:PORT          address to serve on, [IPv6]:PORT too (PUENTE_BRIDGE_LISTEN, default "
-    PT_BRIDGE_DEFAULT_LISTEN ")\n"
+    "  --listen HOST:PORT          address to serve on, [IPv6]:PORT too (PUENTE_BRIDGE_LISTEN, "
+    "default " PT_BRIDGE_DEFAULT_LISTEN ")\n"
     "  --org ORG                   organisation this bridge acts as (PUENTE_BRIDGE_ORG)\n"
     "  --token-file PATH           bearer token, file mode 0600 (PUENTE_BRIDGE_TOKEN_FILE)\n"
     "  --broker ENDPOINT[,...]     broker, or several comma-separated for failover\n"
@@ -100,7 +100,7 @@ static int s_parse_listen(pt_bridge_config_t *cfg, const char *text, char *err, 
     char *end = NULL;
     long port = colon ? strtol(colon + 1, &end, 10) : 0;
     const char *host = text;
-    size_t host_len = colon ? (size_t) (colon - text) : 0;
+    size_t host_len = colon ? (size_t)(colon - text) : 0;
     if (text[0] == '[') {
         /* [::1]:8081 */
         if (host_len < 3 || text[host_len - 1] != ']')
@@ -110,8 +110,8 @@ static int s_parse_listen(pt_bridge_config_t *cfg, const char *text, char *err, 
             host_len -= 2;
         }
     }
-    if (!colon || host_len == 0 || host_len >= sizeof cfg->listen_host || !end || *end
-        || port < 1 || port > 65535) {
+    if (!colon || host_len == 0 || host_len >= sizeof cfg->listen_host || !end || *end ||
+        port < 1 || port > 65535) {
         snprintf(err, err_len, "--listen: expected HOST:PORT or [IPv6]:PORT, e.g. %s",
                  PT_BRIDGE_DEFAULT_LISTEN);
         return -1;
@@ -137,11 +137,11 @@ static const pt_config_key_t s_keys[] = {
      "SQLite state directory (default var/bridge/ORG)"},
     {"bridge", "webhook", PT_CONFIG_STRING, NULL, 0, "PUENTE_BRIDGE_WEBHOOK", "webhook", 0, 0, 0,
      "http(s) URL that receives each incoming message"},
-    {"bridge", "webhook_secret_file", PT_CONFIG_PATH, NULL, 0,
-     "PUENTE_BRIDGE_WEBHOOK_SECRET_FILE", "webhook-secret-file", 0, 0, 0,
+    {"bridge", "webhook_secret_file", PT_CONFIG_PATH, NULL, 0, "PUENTE_BRIDGE_WEBHOOK_SECRET_FILE",
+     "webhook-secret-file", 0, 0, 0,
      "HMAC-SHA256 key for X-Puente-Signature, mode 0600 (required with a webhook)"},
-    {"bridge", "webhook_max_attempts", PT_CONFIG_INT, "12", 0,
-     "PUENTE_BRIDGE_WEBHOOK_MAX_ATTEMPTS", "webhook-max-attempts", 1, 1000, 0,
+    {"bridge", "webhook_max_attempts", PT_CONFIG_INT, "12", 0, "PUENTE_BRIDGE_WEBHOOK_MAX_ATTEMPTS",
+     "webhook-max-attempts", 1, 1000, 0,
      "webhook attempts per message before its webhook state is failed"},
     {"bridge", "webhook_backoff", PT_CONFIG_DURATION, "1s", 0, "PUENTE_BRIDGE_WEBHOOK_BACKOFF",
      "webhook-backoff", 10, 3600000, 0, "wait after the first failed webhook attempt (doubles)"},
@@ -184,8 +184,8 @@ static int s_fill(pt_bridge_config_t *cfg, pt_config_t *c, char *err, size_t err
         snprintf(cfg->state_dir, sizeof cfg->state_dir, "var/bridge/%s", cfg->org);
     cfg->max_body = (size_t) pt_config_number(c, "bridge", "max_body", PT_BRIDGE_DEFAULT_MAX_BODY);
     cfg->timeout_ms = (int) pt_config_number(c, "bridge", "broker_timeout", 10000);
-    cfg->webhook_max_attempts =
-        (int) pt_config_number(c, "bridge", "webhook_max_attempts", PT_BRIDGE_DEFAULT_WEBHOOK_ATTEMPTS);
+    cfg->webhook_max_attempts = (int)pt_config_number(c, "bridge", "webhook_max_attempts",
+                                                      PT_BRIDGE_DEFAULT_WEBHOOK_ATTEMPTS);
     cfg->webhook_backoff_ms =
         pt_config_number(c, "bridge", "webhook_backoff", PT_BRIDGE_DEFAULT_WEBHOOK_BACKOFF_MS);
     cfg->webhook_max_backoff_ms = pt_config_number(c, "bridge", "webhook_max_backoff",

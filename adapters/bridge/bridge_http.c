@@ -243,7 +243,7 @@ int pt_bridge_prefer_wait(const char *prefer)
                 while (*q == ' ' || *q == '\t')
                     q++;
                 if (digits > 0 && (*q == '\0' || *q == ',' || *q == ';'))
-                    return n > PT_BRIDGE_PREFER_WAIT_MAX ? PT_BRIDGE_PREFER_WAIT_MAX : (int) n;
+                    return n > PT_BRIDGE_PREFER_WAIT_MAX ? PT_BRIDGE_PREFER_WAIT_MAX : (int)n;
             }
         }
         p = strchr(p, ',');
@@ -762,7 +762,7 @@ json_t *pt_bridge_receipt_json(const pt_receipt_info_t *r)
                           cid, "stored_at", at, "header_sha256", hsha, "event_hash", ehash,
                           "duplicate", r->duplicate);
     if (o && r->leaf_index >= 0)
-        json_object_set_new(o, "leaf_index", json_integer((json_int_t) r->leaf_index));
+        json_object_set_new(o, "leaf_index", json_integer((json_int_t)r->leaf_index));
     return o;
 }
 

@@ -18,7 +18,7 @@
 #define PT_BRIDGE_MAX_TOKEN 128
 #define PT_BRIDGE_LIST_DEFAULT 50
 #define PT_BRIDGE_LIST_MAX 500
-#define PT_BRIDGE_PREFER_WAIT_MAX 10  /* seconds: the cap of Prefer: wait=N */
+#define PT_BRIDGE_PREFER_WAIT_MAX 10 /* seconds: the cap of Prefer: wait=N */
 
 typedef enum {
     PT_ROUTE_NONE = 0,        /* no such path: 404 */

@@ -36,7 +36,8 @@ int pt_bridge_inbox_put(pt_bridge_store_t *self, const char *message_id, const c
 /* Messages not yet acked by the national system with seq > since, oldest first,
    at most limit. *messages (caller json_decref) is an array of the message
    objects each with "cursor" and, when a webhook is configured,
-   "webhook": {state ("pending", "delivered", "failed"), attempts}; *next_cursor the last seq returned (or since). */
+   "webhook": {state ("pending", "delivered", "failed"), attempts}; *next_cursor the last seq
+   returned (or since). */
 int pt_bridge_inbox_list(pt_bridge_store_t *self, int64_t since, int limit, json_t **messages,
                          int64_t *next_cursor);
 

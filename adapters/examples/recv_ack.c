@@ -52,7 +52,7 @@ int main(int argc, char **argv)
     long acked = 0;
     while (acked < count) {
         pt_message_t *msg = NULL;
-        pt_client_result_t rc = pt_client_recv(client, (int) wait_ms, &msg);
+        pt_client_result_t rc = pt_client_recv(client, (int)wait_ms, &msg);
         if (rc == PT_CLIENT_REFUSED) {
             /* Failed a check (signature, field set ...): never handed over, never acked. */
             fprintf(stderr, "recv_ack: refused: %s\n", pt_client_error(client));

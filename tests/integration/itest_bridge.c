@@ -37,7 +37,7 @@
 
 static pt_harness_t *s_h;
 static pid_t s_pid[4];
-static int s_port[4];                /* MX, GT, dead-broker bridge, IPv6 bridge */
+static int s_port[4]; /* MX, GT, dead-broker bridge, IPv6 bridge */
 static const char *s_host[4] = {"127.0.0.1", "127.0.0.1", "127.0.0.1", "[::1]"};
 static struct MHD_Daemon *s_hook;
 static int s_hook_port;
@@ -49,7 +49,7 @@ static int s_hook_count, s_hook_bad_sig;
 static char s_hook_fail_case[64];
 static int s_hook_fail_left;
 typedef struct {
-    int64_t at_ms;           /* CLOCK_MONOTONIC */
+    int64_t at_ms; /* CLOCK_MONOTONIC */
     char id[40];
     int status;
 } s_hook_call_t;
@@ -89,8 +89,8 @@ static enum MHD_Result s_hook_handler(void *cls, struct MHD_Connection *c, const
     clock_gettime(CLOCK_MONOTONIC, &now);
     int status = ok ? 200 : 401;
     pthread_mutex_lock(&s_hook_lock);
-    if (ok && ct && s_hook_fail_case[0] && strcmp(ct, s_hook_fail_case) == 0
-        && s_hook_fail_left != 0) {
+    if (ok && ct && s_hook_fail_case[0] && strcmp(ct, s_hook_fail_case) == 0 &&
+        s_hook_fail_left != 0) {
         status = 500;
         if (s_hook_fail_left > 0)
             s_hook_fail_left--;
@@ -98,19 +98,18 @@ static enum MHD_Result s_hook_handler(void *cls, struct MHD_Connection *c, const
     if (status == 200) {
         memcpy(s_hook_body, u->buf, u->len + 1);
         s_hook_count++;
-    }
-    else if (!ok)
+    } else if (!ok)
         s_hook_bad_sig++;
-    if (s_hook_n < (int) (sizeof s_hook_log / sizeof s_hook_log[0])) {
+    if (s_hook_n < (int)(sizeof s_hook_log / sizeof s_hook_log[0])) {
         s_hook_call_t *call = &s_hook_log[s_hook_n++];
-        call->at_ms = (int64_t) now.tv_sec * 1000 + now.tv_nsec / 1000000;
+        call->at_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
         snprintf(call->id, sizeof call->id, "%s", id ? id : "");
         call->status = status;
     }
     pthread_mutex_unlock(&s_hook_lock);
     json_decref(msg);
     struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *) "", MHD_RESPMEM_PERSISTENT);
-    enum MHD_Result rc = MHD_queue_response(c, (unsigned int) status, r);
+    enum MHD_Result rc = MHD_queue_response(c, (unsigned int)status, r);
     MHD_destroy_response(r);
     return rc;
 }
@@ -268,9 +267,21 @@ static int s_bridge_start(int i, const char *org, const char *broker, int webhoo
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         FILE *l = freopen(log, "a", stderr);
         (void) l;
-        char *argv[30] = {(char *) bin, "--org", (char *) org, "--listen", listen,
-                          "--token-file", token, "--broker", (char *) broker, "--keys",
-                          (char *) pt_harness_keys(s_h), "--state", state, "--timeout-ms", "3000"};
+        char *argv[30] = {(char *)bin,
+                          "--org",
+                          (char *)org,
+                          "--listen",
+                          listen,
+                          "--token-file",
+                          token,
+                          "--broker",
+                          (char *)broker,
+                          "--keys",
+                          (char *)pt_harness_keys(s_h),
+                          "--state",
+                          state,
+                          "--timeout-ms",
+                          "3000"};
         int n = 15;
         if (webhook) {
             argv[n++] = "--webhook";
@@ -448,8 +459,9 @@ static void test_referral_through_bridges(void)
        accept is legal at once (no REJECT_ILLEGAL_TRANSITION, no retry). */
     char final[32] = "", accept_id[64];
     r = NULL;
-    CU_ASSERT_EQUAL_FATAL(s_http(1, "POST", "/v1/messages", auth, "application/json", text,
-                                 strlen(text), &r, NULL), 202);
+    CU_ASSERT_EQUAL_FATAL(
+        s_http(1, "POST", "/v1/messages", auth, "application/json", text, strlen(text), &r, NULL),
+        202);
     snprintf(accept_id, sizeof accept_id, "%s", s_str(r, "id"));
     json_decref(r);
     int code = 0;
@@ -698,7 +710,6 @@ static void test_outage_and_idempotency(void)
     free(other);
 }
 
-
 /* --- Prefer: wait, the receipt in the POST answer -------------------------------- */
 
 /* A referral.request from MX to GT on case_token (thread cid, NULL = new): its
@@ -706,9 +717,9 @@ static void test_outage_and_idempotency(void)
 static char *s_referral_text(const char *case_token, const char *cid)
 {
     json_t *body = json_loads(pt_types_find("referral.request")->example_json, 0, NULL);
-    json_t *req = json_pack("{s:s, s:[s], s:s, s:s, s:o}", "type", "referral.request", "to",
-                            "GT-PGN", "case_token", case_token, "service_type", "psychosocial",
-                            "body", body);
+    json_t *req =
+        json_pack("{s:s, s:[s], s:s, s:s, s:o}", "type", "referral.request", "to", "GT-PGN",
+                  "case_token", case_token, "service_type", "psychosocial", "body", body);
     if (cid)
         json_object_set_new(req, "correlation_id", json_string(cid));
     char *text = json_dumps(req, 0);
@@ -739,8 +750,8 @@ static void test_prefer_wait_receipt(void)
     char mid[64], path[200];
     json_t *r = NULL;
     /* The broker is up: the answer waits for the receipt and carries it. */
-    CU_ASSERT_EQUAL(s_post_referral("CASE-BRIDGE-WAIT", NULL, "Prefer: wait=10", mid, sizeof mid,
-                                    &r), 201);
+    CU_ASSERT_EQUAL(
+        s_post_referral("CASE-BRIDGE-WAIT", NULL, "Prefer: wait=10", mid, sizeof mid, &r), 201);
     CU_ASSERT_EQUAL(strlen(mid), 36);
     CU_ASSERT_STRING_EQUAL(s_str(r, "status"), "submitted");
     s_assert_receipt(json_object_get(r, "receipt"), mid, s_str(r, "correlation_id"));
@@ -753,8 +764,8 @@ static void test_prefer_wait_receipt(void)
     json_decref(r);
     /* A replayed Idempotency-Key once submitted: 201 with the receipt. */
     char again[64];
-    CU_ASSERT_EQUAL(s_post_referral("CASE-BRIDGE-WAIT2", NULL,
-                                    "Idempotency-Key: wait-replay-1", again, sizeof again, &r),
+    CU_ASSERT_EQUAL(s_post_referral("CASE-BRIDGE-WAIT2", NULL, "Idempotency-Key: wait-replay-1",
+                                    again, sizeof again, &r),
                     202);
     CU_ASSERT_STRING_EQUAL(s_str(r, "status"), "queued");
     CU_ASSERT_PTR_NULL(json_object_get(r, "receipt"));
@@ -762,8 +773,8 @@ static void test_prefer_wait_receipt(void)
     char final[32] = "";
     CU_ASSERT_EQUAL(s_wait_status(0, again, "queued", 0, final, sizeof final, NULL), 0);
     char replay[64];
-    CU_ASSERT_EQUAL(s_post_referral("CASE-BRIDGE-WAIT2", NULL,
-                                    "Idempotency-Key: wait-replay-1", replay, sizeof replay, &r),
+    CU_ASSERT_EQUAL(s_post_referral("CASE-BRIDGE-WAIT2", NULL, "Idempotency-Key: wait-replay-1",
+                                    replay, sizeof replay, &r),
                     201);
     CU_ASSERT_STRING_EQUAL(replay, again);
     CU_ASSERT(json_is_true(json_object_get(r, "idempotent_replay")));
@@ -774,15 +785,16 @@ static void test_prefer_wait_receipt(void)
     const char *bad = "{\"type\":\"referral.accept\",\"to\":[\"GT-PGN\"],"
                       "\"case_token\":\"CASE-BRIDGE-WAIT3\",\"body\":{\"referral_id\":\"R\"}}";
     CU_ASSERT_EQUAL(s_http_ex(0, "POST", "/v1/messages", auth, "application/json",
-                              "Prefer: respond-async, wait=10", bad, strlen(bad), &r, NULL), 422);
+                              "Prefer: respond-async, wait=10", bad, strlen(bad), &r, NULL),
+                    422);
     CU_ASSERT_STRING_EQUAL(s_str(r, "type"), PT_BRIDGE_PROBLEM_BASE "rejected");
     CU_ASSERT_EQUAL(strlen(s_str(r, "message_id")), 36);
     CU_ASSERT(json_integer_value(json_object_get(r, "reject_code")) > 0);
     json_decref(r);
     /* The broker down: the wait runs out, 202 queued, no receipt. */
     CU_ASSERT_EQUAL_FATAL(pt_harness_broker_stop(s_h, SIGTERM), 0);
-    CU_ASSERT_EQUAL(s_post_referral("CASE-BRIDGE-WAIT4", NULL, "Prefer: wait=1", mid, sizeof mid,
-                                    &r), 202);
+    CU_ASSERT_EQUAL(
+        s_post_referral("CASE-BRIDGE-WAIT4", NULL, "Prefer: wait=1", mid, sizeof mid, &r), 202);
     CU_ASSERT_STRING_EQUAL(s_str(r, "status"), "queued");
     CU_ASSERT_PTR_NULL(json_object_get(r, "receipt"));
     json_decref(r);
@@ -814,14 +826,15 @@ static int s_hook_calls(const char *id, int *status, int64_t *at_ms, int cap)
 static json_t *s_inbox_entry(const char *id)
 {
     json_t *r = NULL, *found = NULL;
-    if (s_http(1, "GET", "/v1/messages?limit=500", "Bearer " S_TOKEN, NULL, NULL, 0, &r, NULL)
-        != 200) {
+    if (s_http(1, "GET", "/v1/messages?limit=500", "Bearer " S_TOKEN, NULL, NULL, 0, &r, NULL) !=
+        200) {
         json_decref(r);
         return NULL;
     }
     size_t i;
     json_t *m;
-    json_array_foreach(json_object_get(r, "messages"), i, m) {
+    json_array_foreach(json_object_get(r, "messages"), i, m)
+    {
         if (strcmp(s_str(m, "id"), id) == 0)
             found = json_incref(m);
     }
@@ -865,8 +878,8 @@ static void test_webhook_retries(void)
     CU_ASSERT_EQUAL(status[3], 200);
     int64_t g1 = at[1] - at[0], g2 = at[2] - at[1], g3 = at[3] - at[2];
     if (getenv("PUENTE_TEST_VERBOSE"))
-        fprintf(stderr, "\n  webhook gaps: %lld %lld %lld ms\n", (long long) g1, (long long) g2,
-                (long long) g3);
+        fprintf(stderr, "\n  webhook gaps: %lld %lld %lld ms\n", (long long)g1, (long long)g2,
+                (long long)g3);
     /* Never earlier than the backoff (ms clocks on both sides: 5 ms of slack). */
     CU_ASSERT(g1 >= 495);
     CU_ASSERT(g2 >= 995);
@@ -927,8 +940,8 @@ static void test_inbox_paging(void)
     char ids[3][64], cids[3][64];
     for (int i = 0; i < 3; i++) {
         json_t *a = NULL;
-        CU_ASSERT_EQUAL_FATAL(s_post_referral("CASE-BRIDGE-PAGE", NULL, NULL, ids[i],
-                                              sizeof ids[i], &a), 202);
+        CU_ASSERT_EQUAL_FATAL(
+            s_post_referral("CASE-BRIDGE-PAGE", NULL, NULL, ids[i], sizeof ids[i], &a), 202);
         snprintf(cids[i], sizeof cids[i], "%s", s_str(a, "correlation_id"));
         json_decref(a);
     }
@@ -957,8 +970,7 @@ static void test_inbox_paging(void)
             CU_ASSERT_STRING_EQUAL(s_str(m, "correlation_id"), cids[page]);
             CU_ASSERT_STRING_EQUAL(s_str(m, "cursor"), next);
             CU_ASSERT(strtoll(next, NULL, 10) > strtoll(since, NULL, 10));
-        }
-        else {
+        } else {
             /* The end: an empty page, the cursor stays. */
             CU_ASSERT_EQUAL(json_array_size(list), 0);
             CU_ASSERT_STRING_EQUAL(next, since);
@@ -976,7 +988,7 @@ static void test_listen_ipv6(void)
 {
     int fd = socket(AF_INET6, SOCK_STREAM, 0);
     struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
-    int v6 = fd >= 0 && bind(fd, (struct sockaddr *) &a, sizeof a) == 0;
+    int v6 = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
     if (fd >= 0)
         close(fd);
     if (!v6) {

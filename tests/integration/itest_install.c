@@ -155,8 +155,8 @@ static int s_uncommented(const char *rel)
     int missing = 0, n_decl = 0;
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\n")] = '\0';
-        if (strncmp(line, "typedef", 7) != 0 && strncmp(line, "#", 1) != 0
-            && regexec(&decl, line, 0, NULL, 0) == 0) {
+        if (strncmp(line, "typedef", 7) != 0 && strncmp(line, "#", 1) != 0 &&
+            regexec(&decl, line, 0, NULL, 0) == 0) {
             n_decl++;
             size_t len = strlen(prev);
             while (len > 0 && prev[len - 1] == ' ')
@@ -225,8 +225,7 @@ static void test_installed_tree(void)
     }
 
     /* Each function of the hand-written public headers documents its contract. */
-    const char *documented[] = { "puente.h", "pt_crypto.h", "pt_keys.h", "pt_types.h",
-                                 "pt_json.h" };
+    const char *documented[] = {"puente.h", "pt_crypto.h", "pt_keys.h", "pt_types.h", "pt_json.h"};
     for (size_t i = 0; i < sizeof documented / sizeof documented[0]; i++) {
         char rel[128];
         snprintf(rel, sizeof rel, "include/puente/%s", documented[i]);
@@ -320,7 +319,7 @@ static void test_consumer_builds(void)
                     0);
     CU_ASSERT_EQUAL(s_sh("! readelf -d '%s' | grep -q 'libpuente'", s_hello_static), 0);
     /* The other examples, from <puente.h> alone, with the same pkg-config line. */
-    const char *examples[2][2] = { { "outbox_send.c", s_outbox_send }, { "recv_ack.c", s_recv_ack } };
+    const char *examples[2][2] = {{"outbox_send.c", s_outbox_send}, {"recv_ack.c", s_recv_ack}};
     for (int i = 0; i < 2; i++)
         CU_ASSERT_EQUAL(s_sh("src=$PWD/adapters/examples/%s; cd '%s' && "
                              "export PKG_CONFIG_PATH='%s/pc' && "
@@ -385,7 +384,6 @@ static void test_consumer_runs(void)
     pt_harness_destroy(&h);
 }
 
-
 /* outbox_send queues a referral in a durable outbox and prints its receipt;
    recv_ack, as GT-PGN, receives it, stores it and acks it; the broker records
    the ack. Both run in a scratch directory of their own (outbox.db, inbox.db). */
@@ -418,8 +416,9 @@ static void test_examples_run(void)
     snprintf(path, sizeof path, "%s/outbox.db", run_dir);
     CU_ASSERT_EQUAL(access(path, F_OK), 0);
 
-    snprintf(command, sizeof command, "env -C '%s' LD_LIBRARY_PATH='%s/usr/lib' '%s' GT-PGN 1 30000",
-             run_dir, s_root, s_recv_ack);
+    snprintf(command, sizeof command,
+             "env -C '%s' LD_LIBRARY_PATH='%s/usr/lib' '%s' GT-PGN 1 30000", run_dir, s_root,
+             s_recv_ack);
     rc = pt_harness_sh(h, command, out, sizeof out, err, sizeof err);
     if (rc != 0)
         fprintf(stderr, "\n%s%s", out, err);
@@ -429,7 +428,8 @@ static void test_examples_run(void)
     char sql[300];
     snprintf(sql, sizeof sql,
              "SELECT count(*) FROM deliveries WHERE message_id = '%s' AND recipient = 'GT-PGN' "
-             "AND state = 'acked'", id);
+             "AND state = 'acked'",
+             id);
     CU_ASSERT_EQUAL(pt_harness_sql_count(h, sql), 1);
     /* No agreement between SV-CONNA and US-ORR: the broker's final reject reaches
        the program (no receipt, exit 1). Its own outbox file: one per organisation. */
@@ -467,12 +467,12 @@ int main(void)
         return 0;
     }
     CU_pSuite suite = CU_add_suite("install", s_suite_init, s_suite_clean);
-    if (!suite || !CU_add_test(suite, "make install", test_make_install)
-        || !CU_add_test(suite, "installed tree", test_installed_tree)
-        || !CU_add_test(suite, "consumer builds with pkg-config", test_consumer_builds)
-        || !CU_add_test(suite, "consumer sends through a broker", test_consumer_runs)
-        || !CU_add_test(suite, "examples: outbox_send, recv_ack", test_examples_run)
-        || !CU_add_test(suite, "make uninstall", test_make_uninstall)) {
+    if (!suite || !CU_add_test(suite, "make install", test_make_install) ||
+        !CU_add_test(suite, "installed tree", test_installed_tree) ||
+        !CU_add_test(suite, "consumer builds with pkg-config", test_consumer_builds) ||
+        !CU_add_test(suite, "consumer sends through a broker", test_consumer_runs) ||
+        !CU_add_test(suite, "examples: outbox_send, recv_ack", test_examples_run) ||
+        !CU_add_test(suite, "make uninstall", test_make_uninstall)) {
         CU_cleanup_registry();
         return 1;
     }

@@ -152,7 +152,6 @@ static void s_trail_kinds(const char *case_token, const char *prefix, char *out,
     pt_client_destroy(&op);
 }
 
-
 /* A recipient that holds the message can answer it at once: the broker commits
    the lifecycle's move to "delivered" before it hands the frame over, so an
    accept sent the moment pt_client_recv returns (before any ack) is never

@@ -98,7 +98,7 @@ static int s_emitted_types(const char *file, char (*types)[48], size_t *n, size_
                     end += *end == '\\' ? 2 : 1;
                 if (arg == 2 && depth == 1 && end - q - 1 < 48) {
                     char lit[48];
-                    snprintf(lit, sizeof lit, "%.*s", (int) (end - q - 1), q + 1);
+                    snprintf(lit, sizeof lit, "%.*s", (int)(end - q - 1), q + 1);
                     int seen = 0;
                     for (size_t i = 0; i < *n; i++)
                         seen |= strcmp(types[i], lit) == 0;
@@ -133,15 +133,21 @@ static void test_problem_types_match_openapi(void)
                           0);
     json_t *doc = json_loads(pt_bridge_openapi, 0, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
-    json_t *en = json_object_get(json_object_get(json_object_get(json_object_get(json_object_get(
-                                                     json_object_get(doc, "components"), "schemas"),
-                                                 "Problem"), "properties"), "type"), "enum");
+    json_t *en = json_object_get(
+        json_object_get(
+            json_object_get(
+                json_object_get(json_object_get(json_object_get(doc, "components"), "schemas"),
+                                "Problem"),
+                "properties"),
+            "type"),
+        "enum");
     CU_ASSERT_FATAL(json_is_array(en));
     size_t base = strlen(PT_BRIDGE_PROBLEM_BASE);
     /* openapi -> table */
     size_t i;
     json_t *v;
-    json_array_foreach(en, i, v) {
+    json_array_foreach(en, i, v)
+    {
         const char *uri = json_string_value(v);
         CU_ASSERT_FATAL(uri && strncmp(uri, PT_BRIDGE_PROBLEM_BASE, base) == 0);
         int found = 0;
@@ -154,8 +160,8 @@ static void test_problem_types_match_openapi(void)
     /* table -> openapi, table -> code */
     for (size_t k = 0; k < n_table; k++) {
         int in_doc = 0, in_code = 0;
-        json_array_foreach(en, i, v)
-            in_doc |= strcmp(json_string_value(v) + base, table[k].type) == 0;
+        json_array_foreach(en, i, v) in_doc |=
+            strcmp(json_string_value(v) + base, table[k].type) == 0;
         for (size_t e = 0; e < n_emitted; e++)
             in_code |= strcmp(emitted[e], table[k].type) == 0;
         if (!in_doc || !in_code)
@@ -174,7 +180,7 @@ static void test_problem_types_match_openapi(void)
         CU_ASSERT(found);
     }
     CU_ASSERT_EQUAL(json_array_size(en), n_table);
-    CU_ASSERT(n_emitted >= 15);   /* the scan found the calls */
+    CU_ASSERT(n_emitted >= 15); /* the scan found the calls */
     json_decref(doc);
 }
 
@@ -463,17 +469,17 @@ static void test_config(void)
     CU_ASSERT_EQUAL(cfg.webhook_max_attempts, 12);
     CU_ASSERT_EQUAL(cfg.webhook_backoff_ms, 1000);
     CU_ASSERT_EQUAL(cfg.webhook_max_backoff_ms, 60000);
-    char *argv5[] = {"puente-bridge", "--token-file", token, "--listen", "[::1]:8098",
-                     "--webhook-max-attempts", "4", "--webhook-backoff", "500ms",
-                     "--webhook-max-backoff", "10s", NULL};
+    char *argv5[] = {"puente-bridge", "--token-file",           token, "--listen",
+                     "[::1]:8098",    "--webhook-max-attempts", "4",   "--webhook-backoff",
+                     "500ms",         "--webhook-max-backoff",  "10s", NULL};
     CU_ASSERT_EQUAL(pt_bridge_config_parse(&cfg, 11, argv5, s_env, err, sizeof err), 0);
     CU_ASSERT_STRING_EQUAL(cfg.listen_host, "::1");
     CU_ASSERT_EQUAL(cfg.listen_port, 8098);
     CU_ASSERT_EQUAL(cfg.webhook_max_attempts, 4);
     CU_ASSERT_EQUAL(cfg.webhook_backoff_ms, 500);
     CU_ASSERT_EQUAL(cfg.webhook_max_backoff_ms, 10000);
-    char *argv6[] = {"puente-bridge", "--token-file", token, "--webhook-backoff", "2m",
-                     "--webhook-max-backoff", "1m", NULL};
+    char *argv6[] = {"puente-bridge",         "--token-file", token, "--webhook-backoff", "2m",
+                     "--webhook-max-backoff", "1m",           NULL};
     CU_ASSERT_EQUAL(pt_bridge_config_parse(&cfg, 7, argv6, s_env, err, sizeof err), -1);
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "webhook_max_backoff"));
     char *argv7[] = {"puente-bridge", "--token-file", token, "--listen", "[::1:8098", NULL};
