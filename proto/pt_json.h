@@ -30,7 +30,8 @@
    string field that is not valid UTF-8 (protobuf-c does not check it on unpack)
    or on submessages nested deeper than PT_JSON_MAX_DEPTH. Caller frees the text.
    Floating-point values are printed with 17 significant digits so that they
-   round-trip exactly (0.1 prints as 0.10000000000000001). O(size of msg). */
+   round-trip exactly (0.1 prints as 0.10000000000000001). Borrows msg.
+   Thread-safe. O(size of msg). */
 char *pt_json_from_message(const ProtobufCMessage *msg, int flags);
 
 /* Parses JSON text into a new message of type desc. On success returns 0 and
@@ -38,7 +39,8 @@ char *pt_json_from_message(const ProtobufCMessage *msg, int flags);
    returns -1, sets *msg_p to NULL and writes the path and reason into err
    (PT_JSON_ERR_BYTES; err may be NULL). Only len bytes of json are read; no NUL
    terminator is needed. Errors echo field names and enum names from the input
-   (truncated, printable ASCII only) but never string values. O(len). */
+   (truncated, printable ASCII only) but never string values. Borrows desc and
+   json. Thread-safe. O(len). */
 int pt_json_to_message(const ProtobufCMessageDescriptor *desc, const char *json, size_t len,
                        ProtobufCMessage **msg_p, char *err, size_t err_len);
 

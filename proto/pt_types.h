@@ -21,15 +21,20 @@ typedef struct {
     const char *example_json;      /* valid input for pt_json_to_message(descriptor, ...) */
 } pt_type_t;
 
-/* The type with this name, or NULL. O(number of types). */
+/* The type with this name (a static entry: never free it), or NULL for an
+   unknown name or NULL. Thread-safe. O(number of types). */
 const pt_type_t *pt_types_find(const char *name);
 
+/* The number of registered types (indices 0..count-1 for pt_types_at).
+   Thread-safe. */
 size_t pt_types_count(void);
 
-/* i-th type in a stable order (grouped by family). NULL if out of range. */
+/* i-th type in a stable order (grouped by family): a static entry, never free
+   it. NULL if out of range. Thread-safe. */
 const pt_type_t *pt_types_at(size_t i);
 
-/* 1 if purpose is one of the known purpose names. */
+/* 1 if purpose is one of the known purpose names, 0 otherwise (NULL
+   included). Thread-safe. */
 int pt_purpose_valid(const char *purpose);
 
 #endif

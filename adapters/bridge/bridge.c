@@ -19,8 +19,6 @@
 #include "puente.h"
 
 #define S_RETRY_AFTER "5"
-#define S_WEBHOOK_MAX_ATTEMPTS 12
-#define S_WEBHOOK_MAX_BACKOFF_MS 60000
 #define S_ACK_BATCH 32
 
 struct _pt_bridge_t {
@@ -182,22 +180,82 @@ static void s_client_drop(pt_bridge_t *self)
 
 #define S_IDEM_KEY_MAX 255
 
-/* The 202 answer for a message in the outbox (new, or replayed for a repeated
-   Idempotency-Key). */
-static int s_accepted(pt_bridge_response_t *c, const char *mid, const char *cid,
-                      const char *status, int replayed)
+static void s_outbox_progress(pt_bridge_t *self, json_t *row);
+
+/* The answer for a message in the outbox (new, or replayed for a repeated
+   Idempotency-Key): 201 with the receipt once the broker stored the message,
+   else 202. receipt is borrowed (NULL: none yet). */
+static int s_accepted(pt_bridge_response_t *c, const char *mid, const char *cid, const char *status,
+                      json_t *receipt, int replayed)
 {
     json_t *o = json_pack("{s:s, s:s, s:s}", "id", mid, "message_id", mid, "status", status);
     if (o && cid && cid[0])
         json_object_set_new(o, "correlation_id", json_string(cid));
+    if (o && json_is_object(receipt))
+        json_object_set(o, "receipt", receipt);
     if (o && replayed)
         json_object_set_new(o, "idempotent_replay", json_true());
-    return s_json(c, 202, o);
+    return s_json(c, json_is_object(receipt) ? 201 : 202, o);
+}
+
+/* Answers for message mid from its outbound row, brought up to date with the
+   outbox (s_outbox_progress): 201 + receipt once submitted, 422 problem
+   "rejected" when the broker refused it, else 202 queued. */
+static int s_answer_row(pt_bridge_t *self, pt_bridge_response_t *c, const char *mid,
+                        const char *cid, int replayed)
+{
+    json_t *row = NULL;
+    if (pt_bridge_out_get(self->store, mid, &row) != 1)
+        return s_accepted(c, mid, cid, "queued", NULL, replayed);
+    s_outbox_progress(self, row);
+    const char *status = json_string_value(json_object_get(row, "status"));
+    const char *row_cid = json_string_value(json_object_get(row, "correlation_id"));
+    int rc;
+    if (status && strcmp(status, "rejected") == 0 && !replayed) {
+        pt_problem_t p;
+        pt_problem_set(&p, 422, "rejected", "", "%s",
+                       json_string_value(json_object_get(row, "reason"))
+                           ? json_string_value(json_object_get(row, "reason"))
+                           : "the broker refused the message");
+        p.reject_code = (int)json_integer_value(json_object_get(row, "reject_code"));
+        snprintf(p.reject_name, sizeof p.reject_name, "%s",
+                 json_string_value(json_object_get(row, "reject_code_name"))
+                     ? json_string_value(json_object_get(row, "reject_code_name"))
+                     : "");
+        json_t *extra = json_pack("{s:s, s:s}", "message_id", mid, "status", "rejected");
+        rc = s_problem(c, &p, extra, NULL);
+        json_decref(extra);
+    } else
+        rc = s_accepted(c, mid, row_cid && row_cid[0] ? row_cid : cid, status ? status : "queued",
+                        json_object_get(row, "receipt"), replayed);
+    json_decref(row);
+    return rc;
+}
+
+/* Prefer: wait=N (RFC 7240) on a new message: waits up to wait_s seconds for
+   the outbox to get the broker's receipt or refusal, then answers from the row. */
+static int s_answer_new(pt_bridge_t *self, pt_bridge_response_t *c, const char *mid,
+                        const char *cid, int wait_s)
+{
+    uint8_t id[PT_UUID_BYTES];
+    if (wait_s <= 0)
+        return s_accepted(c, mid, cid, "queued", NULL, 0);
+    if (pt_uuid_parse(mid, id) == 0) {
+        int64_t until = pt_now_ms() + (int64_t)wait_s * 1000;
+        while (pt_now_ms() < until && !self->stop &&
+               pt_outbox_status(self->outbox, id, NULL, NULL) == PT_OUTBOX_QUEUED)
+            s_sleep_ms(20);
+    }
+    return s_answer_row(self, c, mid, cid, 0);
 }
 
 /* POST /v1/messages: validated, sealed and committed to the SDK outbox before
    the answer (202, status "queued"); the outbox's thread submits it whenever the
-   broker is reachable, and GET /v1/messages/{id} follows it from there. */
+   broker is reachable, and GET /v1/messages/{id} follows it from there. With
+   Prefer: wait=N (N <= PT_BRIDGE_PREFER_WAIT_MAX s) the answer waits for the
+   broker's receipt: 201 with it, 422 "rejected", or 202 when N ran out. A
+   repeated Idempotency-Key answers from the message's row: 201 with the receipt
+   once submitted. */
 static int s_submit(pt_bridge_t *self, const pt_bridge_request_t *req, pt_bridge_response_t *c)
 {
     pt_problem_t p;
@@ -229,7 +287,8 @@ static int s_submit(pt_bridge_t *self, const pt_bridge_request_t *req, pt_bridge
     if (pt_submit_req_parse(req->body ? req->body : "", req->body_len, &sub, &p) != 0)
         return s_problem(c, &p, NULL, NULL);
 
-    int rc;
+    int rc, queued = 0;
+    char mid[PT_UUID_STR_BYTES] = "", cid[PT_UUID_STR_BYTES] = "";
     uint8_t digest[PT_SHA256_BYTES];
     char body_hash[2 * PT_SHA256_BYTES + 1];
     pt_sha256(req->body ? req->body : "", req->body_len, digest);
@@ -265,15 +324,8 @@ static int s_submit(pt_bridge_t *self, const pt_bridge_request_t *req, pt_bridge
             goto done;
         }
         if (known == 1) {
-            json_t *row = NULL;
-            const char *status = "queued", *cid = NULL;
-            if (pt_bridge_out_get(self->store, was_mid, &row) == 1) {
-                status = json_string_value(json_object_get(row, "status"));
-                cid = json_string_value(json_object_get(row, "correlation_id"));
-            }
             s_log("info", "replayed", "Idempotency-Key repeated for %s", was_mid);
-            rc = s_accepted(c, was_mid, cid, status ? status : "queued", 1);
-            json_decref(row);
+            rc = s_answer_row(self, c, was_mid, NULL, 1);
             goto done;
         }
     }
@@ -298,7 +350,6 @@ static int s_submit(pt_bridge_t *self, const pt_bridge_request_t *req, pt_bridge
         }
         msg.correlation_id = correlation;
     }
-    char mid[PT_UUID_STR_BYTES], cid[PT_UUID_STR_BYTES];
     uint8_t id[PT_UUID_BYTES];
     pt_client_result_t sr = pt_outbox_send(self->outbox, &msg, id);
     if (sr == PT_CLIENT_OK) {
@@ -311,7 +362,8 @@ static int s_submit(pt_bridge_t *self, const pt_bridge_request_t *req, pt_bridge
             s_log("error", "queued", "%s %s is in the outbox but not in bridge.db",
                   sub->type->name, mid);
         s_log("info", "queued", "%s %s", sub->type->name, mid);
-        rc = s_accepted(c, mid, cid, "queued", 0);
+        queued = 1;
+        rc = 0;
         goto done;
     }
     const char *why = pt_outbox_error(self->outbox);
@@ -329,6 +381,9 @@ static int s_submit(pt_bridge_t *self, const pt_bridge_request_t *req, pt_bridge
     rc = s_problem(c, &p, NULL, NULL);
 done:
     pthread_mutex_unlock(&self->submit_lock);
+    /* Outside the lock: a client that waits holds up no other POST. */
+    if (queued)
+        rc = s_answer_new(self, c, mid, cid, pt_bridge_prefer_wait(req->prefer));
     free(to_text);
     pt_submit_req_destroy(&sub);
     return rc;
@@ -639,6 +694,7 @@ static enum MHD_Result s_handler(void *cls, struct MHD_Connection *c, const char
         .authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"),
         .content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type"),
         .idempotency_key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Idempotency-Key"),
+        .prefer = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Prefer"),
         .since = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "since"),
         .limit = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit"),
         .body = req->body,
@@ -832,20 +888,31 @@ static void *s_webhook(void *arg)
             if (status >= 200 && status < 300)
                 pt_bridge_webhook_result(self->store, seq, 1, 0);
             else {
-                int64_t delay = 1000LL << (attempts < 16 ? attempts : 16);
-                if (delay > S_WEBHOOK_MAX_BACKOFF_MS)
-                    delay = S_WEBHOOK_MAX_BACKOFF_MS;
-                int give_up = attempts + 1 >= S_WEBHOOK_MAX_ATTEMPTS;
+                /* webhook_backoff, doubling, at most webhook_max_backoff. */
+                int64_t delay = self->cfg.webhook_backoff_ms;
+                for (int i = 0; i < attempts && delay < self->cfg.webhook_max_backoff_ms; i++)
+                    delay *= 2;
+                if (delay > self->cfg.webhook_max_backoff_ms)
+                    delay = self->cfg.webhook_max_backoff_ms;
+                int give_up = attempts + 1 >= self->cfg.webhook_max_attempts;
                 pt_bridge_webhook_result(self->store, seq, 0, give_up ? -1 : pt_now_ms() + delay);
                 s_log("warn", "webhook", "inbox #%lld: HTTP %ld (attempt %d)%s", (long long) seq,
                       status, attempts + 1, give_up ? "; giving up, it stays in the inbox" : "");
             }
             continue;
         }
-        /* Nothing due: sleep until a new message or at most a second. */
+        /* Nothing due: sleep until a new message, the next retry, or at most a
+           second. */
+        int64_t wait_ms = 1000, due_ms = 0;
+        if (r == 0 && pt_bridge_webhook_next_due(self->store, &due_ms) == 1) {
+            int64_t left = due_ms - pt_now_ms();
+            wait_ms = left < 1 ? 1 : left < wait_ms ? left : wait_ms;
+        }
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += 1;
+        until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+        until.tv_sec += (time_t)(wait_ms / 1000) + until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
         pthread_mutex_lock(&self->wake_lock);
         if (!self->stop)
             pthread_cond_timedwait(&self->wake, &self->wake_lock, &until);
@@ -884,22 +951,36 @@ static pt_bridge_t *s_new(const pt_bridge_config_t *cfg, int offline, char *err,
         goto error;
     if (offline)
         return self;
+    /* Numeric IPv4, or IPv6 (--listen [::1]:8081). */
     struct sockaddr_in addr;
+    struct sockaddr_in6 addr6;
     memset(&addr, 0, sizeof addr);
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons((uint16_t) cfg->listen_port);
-    if (inet_pton(AF_INET, cfg->listen_host, &addr.sin_addr) != 1) {
-        snprintf(err, err_len, "--listen: %s is not an IPv4 address", cfg->listen_host);
+    memset(&addr6, 0, sizeof addr6);
+    struct sockaddr *sa = NULL;
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    if (inet_pton(AF_INET, cfg->listen_host, &addr.sin_addr) == 1) {
+        addr.sin_family = AF_INET;
+        addr.sin_port = htons((uint16_t)cfg->listen_port);
+        sa = (struct sockaddr *)&addr;
+    } else if (inet_pton(AF_INET6, cfg->listen_host, &addr6.sin6_addr) == 1) {
+        addr6.sin6_family = AF_INET6;
+        addr6.sin6_port = htons((uint16_t)cfg->listen_port);
+        sa = (struct sockaddr *)&addr6;
+        flags |= MHD_USE_IPv6;
+    } else {
+        snprintf(err, err_len, "--listen: %s is not a numeric IPv4 or IPv6 address",
+                 cfg->listen_host);
         goto error;
     }
-    self->httpd = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t) cfg->listen_port, NULL,
-        NULL, s_handler, self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
-        MHD_OPTION_THREAD_POOL_SIZE, 4u, MHD_OPTION_CONNECTION_LIMIT, 256u,
-        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
-        MHD_OPTION_END);
+    self->httpd =
+        MHD_start_daemon(flags, (uint16_t)cfg->listen_port, NULL, NULL, s_handler, self,
+                         MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_THREAD_POOL_SIZE, 4u,
+                         MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+                         MHD_OPTION_NOTIFY_COMPLETED, s_completed, self, MHD_OPTION_END);
     if (!self->httpd) {
-        snprintf(err, err_len, "cannot listen on %s:%d", cfg->listen_host, cfg->listen_port);
+        snprintf(err, err_len, "cannot listen on %s%s%s:%d",
+                 sa == (struct sockaddr *)&addr6 ? "[" : "", cfg->listen_host,
+                 sa == (struct sockaddr *)&addr6 ? "]" : "", cfg->listen_port);
         goto error;
     }
     if (pthread_create(&self->receiver, NULL, s_receiver, self) != 0) {

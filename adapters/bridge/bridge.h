@@ -48,6 +48,7 @@ typedef struct {
     const char *authorization;    /* header Authorization */
     const char *content_type;     /* header Content-Type */
     const char *idempotency_key;  /* header Idempotency-Key */
+    const char *prefer;           /* header Prefer (RFC 7240; only wait=N is used) */
     const char *since, *limit;    /* query arguments of GET /v1/messages */
     const char *body;             /* body_len bytes, no NUL needed; NULL if none */
     size_t body_len;
@@ -68,7 +69,7 @@ typedef struct {
 /* Answers req (thread-safe, as the server's threads call it): 0 and *resp
    filled, or -1 out of memory (nothing to free). Blocks as the handler does:
    a storage commit, a broker round trip for trails and status, up to 2 s for
-   an ack. */
+   an ack, up to N s (at most 10) for a POST with Prefer: wait=N. */
 int pt_bridge_handle(pt_bridge_t *self, const pt_bridge_request_t *req, pt_bridge_response_t *resp);
 
 /* Frees resp's body and zeroes it; no-op on NULL. */

@@ -16,8 +16,8 @@
 static const char s_usage[] =
     "usage: puente-bridge --org ORG --token-file PATH [options]\n"
     "HTTP/JSON bridge between one organisation's national system and the Puente broker.\n"
-    "  --listen HOST:PORT          address to serve on (PUENTE_BRIDGE_LISTEN, default "
-    PT_BRIDGE_DEFAULT_LISTEN ")\n"
+    "  --listen HOST:PORT          address to serve on, [IPv6]:PORT too (PUENTE_BRIDGE_LISTEN, "
+    "default " PT_BRIDGE_DEFAULT_LISTEN ")\n"
     "  --org ORG                   organisation this bridge acts as (PUENTE_BRIDGE_ORG)\n"
     "  --token-file PATH           bearer token, file mode 0600 (PUENTE_BRIDGE_TOKEN_FILE)\n"
     "  --broker ENDPOINT[,...]     broker, or several comma-separated for failover\n"
@@ -27,6 +27,11 @@ static const char s_usage[] =
     "  --webhook URL               POST each incoming message here (PUENTE_BRIDGE_WEBHOOK)\n"
     "  --webhook-secret-file PATH  HMAC-SHA256 key for X-Puente-Signature, mode 0600\n"
     "                              (PUENTE_BRIDGE_WEBHOOK_SECRET_FILE)\n"
+    "  --webhook-max-attempts N    attempts per message, then webhook state failed\n"
+    "                              (PUENTE_BRIDGE_WEBHOOK_MAX_ATTEMPTS, default 12)\n"
+    "  --webhook-backoff TIME      wait after the first failure, doubling\n"
+    "                              (PUENTE_BRIDGE_WEBHOOK_BACKOFF, default 1s)\n"
+    "  --webhook-max-backoff TIME  longest wait (PUENTE_BRIDGE_WEBHOOK_MAX_BACKOFF, default 60s)\n"
     "  --max-body SIZE             largest request body (PUENTE_BRIDGE_MAX_BODY, default 1 MiB)\n"
     "  --timeout-ms TIME           broker request timeout (PUENTE_BRIDGE_TIMEOUT_MS, 10s;\n"
     "                              bare numbers are milliseconds)\n"
@@ -87,25 +92,39 @@ error:
     return -1;
 }
 
+/* HOST:PORT with a numeric IPv4 host, or [IPv6]:PORT (brackets dropped in
+   listen_host; bridge.c tells the two apart with inet_pton). */
 static int s_parse_listen(pt_bridge_config_t *cfg, const char *text, char *err, size_t err_len)
 {
     const char *colon = strrchr(text, ':');
     char *end = NULL;
     long port = colon ? strtol(colon + 1, &end, 10) : 0;
-    if (!colon || colon == text || (size_t) (colon - text) >= sizeof cfg->listen_host || !end
-        || *end || port < 1 || port > 65535) {
-        snprintf(err, err_len, "--listen: expected HOST:PORT, e.g. %s", PT_BRIDGE_DEFAULT_LISTEN);
+    const char *host = text;
+    size_t host_len = colon ? (size_t)(colon - text) : 0;
+    if (text[0] == '[') {
+        /* [::1]:8081 */
+        if (host_len < 3 || text[host_len - 1] != ']')
+            host_len = 0;
+        else {
+            host = text + 1;
+            host_len -= 2;
+        }
+    }
+    if (!colon || host_len == 0 || host_len >= sizeof cfg->listen_host || !end || *end ||
+        port < 1 || port > 65535) {
+        snprintf(err, err_len, "--listen: expected HOST:PORT or [IPv6]:PORT, e.g. %s",
+                 PT_BRIDGE_DEFAULT_LISTEN);
         return -1;
     }
-    memcpy(cfg->listen_host, text, (size_t) (colon - text));
-    cfg->listen_host[colon - text] = '\0';
+    memcpy(cfg->listen_host, host, host_len);
+    cfg->listen_host[host_len] = '\0';
     cfg->listen_port = (int) port;
     return 0;
 }
 
 static const pt_config_key_t s_keys[] = {
     {"bridge", "listen", PT_CONFIG_ENDPOINT, PT_BRIDGE_DEFAULT_LISTEN, 0, "PUENTE_BRIDGE_LISTEN",
-     "listen", 0, 0, 0, "numeric IPv4 HOST:PORT to serve the HTTP API on"},
+     "listen", 0, 0, 0, "numeric IPv4 HOST:PORT or [IPv6]:PORT to serve the HTTP API on"},
     {"bridge", "org", PT_CONFIG_STRING, NULL, 0, "PUENTE_BRIDGE_ORG", "org", 0, 0, 0,
      "organisation this bridge acts as (required)"},
     {"bridge", "token_file", PT_CONFIG_PATH, NULL, 0, "PUENTE_BRIDGE_TOKEN_FILE", "token-file", 0,
@@ -118,9 +137,17 @@ static const pt_config_key_t s_keys[] = {
      "SQLite state directory (default var/bridge/ORG)"},
     {"bridge", "webhook", PT_CONFIG_STRING, NULL, 0, "PUENTE_BRIDGE_WEBHOOK", "webhook", 0, 0, 0,
      "http(s) URL that receives each incoming message"},
-    {"bridge", "webhook_secret_file", PT_CONFIG_PATH, NULL, 0,
-     "PUENTE_BRIDGE_WEBHOOK_SECRET_FILE", "webhook-secret-file", 0, 0, 0,
+    {"bridge", "webhook_secret_file", PT_CONFIG_PATH, NULL, 0, "PUENTE_BRIDGE_WEBHOOK_SECRET_FILE",
+     "webhook-secret-file", 0, 0, 0,
      "HMAC-SHA256 key for X-Puente-Signature, mode 0600 (required with a webhook)"},
+    {"bridge", "webhook_max_attempts", PT_CONFIG_INT, "12", 0, "PUENTE_BRIDGE_WEBHOOK_MAX_ATTEMPTS",
+     "webhook-max-attempts", 1, 1000, 0,
+     "webhook attempts per message before its webhook state is failed"},
+    {"bridge", "webhook_backoff", PT_CONFIG_DURATION, "1s", 0, "PUENTE_BRIDGE_WEBHOOK_BACKOFF",
+     "webhook-backoff", 10, 3600000, 0, "wait after the first failed webhook attempt (doubles)"},
+    {"bridge", "webhook_max_backoff", PT_CONFIG_DURATION, "60s", 0,
+     "PUENTE_BRIDGE_WEBHOOK_MAX_BACKOFF", "webhook-max-backoff", 10, 86400000, 0,
+     "longest wait between two webhook attempts"},
     {"bridge", "max_body", PT_CONFIG_SIZE, "1MiB", 0, "PUENTE_BRIDGE_MAX_BODY", "max-body", 1024,
      64LL * 1024 * 1024, 0, "largest request body (1KiB..64MiB)"},
     {"bridge", "broker_timeout", PT_CONFIG_DURATION, "10s", 0, "PUENTE_BRIDGE_TIMEOUT_MS",
@@ -157,6 +184,16 @@ static int s_fill(pt_bridge_config_t *cfg, pt_config_t *c, char *err, size_t err
         snprintf(cfg->state_dir, sizeof cfg->state_dir, "var/bridge/%s", cfg->org);
     cfg->max_body = (size_t) pt_config_number(c, "bridge", "max_body", PT_BRIDGE_DEFAULT_MAX_BODY);
     cfg->timeout_ms = (int) pt_config_number(c, "bridge", "broker_timeout", 10000);
+    cfg->webhook_max_attempts = (int)pt_config_number(c, "bridge", "webhook_max_attempts",
+                                                      PT_BRIDGE_DEFAULT_WEBHOOK_ATTEMPTS);
+    cfg->webhook_backoff_ms =
+        pt_config_number(c, "bridge", "webhook_backoff", PT_BRIDGE_DEFAULT_WEBHOOK_BACKOFF_MS);
+    cfg->webhook_max_backoff_ms = pt_config_number(c, "bridge", "webhook_max_backoff",
+                                                   PT_BRIDGE_DEFAULT_WEBHOOK_MAX_BACKOFF_MS);
+    if (cfg->webhook_max_backoff_ms < cfg->webhook_backoff_ms) {
+        snprintf(err, err_len, "webhook_max_backoff must not be shorter than webhook_backoff");
+        return -1;
+    }
     if (!token_file) {
         snprintf(err, err_len, "--token-file is required (a file of mode 0600 with the token)");
         return -1;

@@ -2,6 +2,7 @@
     puente-bridge (see bridge_http.h). Pure functions, no I/O. */
 #include "bridge_http.h"
 
+#include <assert.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -89,10 +90,10 @@ pt_route_t pt_bridge_route_match(const char *method, const char *path, char *par
 
 /* --- problems --------------------------------------------------------------- */
 
-static const struct {
-    const char *type;
-    const char *title;
-} s_titles[] = {
+/* THE list of problem types: pt_problem_set emits nothing else, and
+   openapi.json's Problem.type enum must name exactly these
+   (tests/unit/test_bridge_http.c checks both directions). */
+static const pt_problem_type_t s_problem_types[] = {
     {"invalid-json", "Request body is not valid JSON"},
     {"unknown-field", "Unknown field"},
     {"wrong-type", "Field has the wrong type"},
@@ -110,10 +111,15 @@ static const struct {
     {"rejected", "The broker refused the message"},
     {"refused-locally", "The message cannot be sent as given"},
     {"broker-unreachable", "The broker cannot be reached"},
-    {"bad-broker-reply", "The broker's answer failed verification"},
     {"storage-unavailable", "The bridge's local storage failed"},
     {"internal", "Internal error"},
 };
+
+const pt_problem_type_t *pt_bridge_problem_types(size_t *n)
+{
+    *n = sizeof s_problem_types / sizeof s_problem_types[0];
+    return s_problem_types;
+}
 
 /* Length of the valid UTF-8 sequence at s (1-4), or 0 if none starts there
    (overlong forms, surrogates and code points above U+10FFFF are invalid, as
@@ -169,11 +175,17 @@ void pt_problem_set(pt_problem_t *p, int status, const char *type, const char *p
 {
     memset(p, 0, sizeof *p);
     p->status = status;
-    snprintf(p->type, sizeof p->type, "%s", type);
-    snprintf(p->title, sizeof p->title, "%s", type);
-    for (size_t i = 0; i < sizeof s_titles / sizeof s_titles[0]; i++)
-        if (strcmp(s_titles[i].type, type) == 0)
-            snprintf(p->title, sizeof p->title, "%s", s_titles[i].title);
+    const pt_problem_type_t *known = NULL;
+    for (size_t i = 0; i < sizeof s_problem_types / sizeof s_problem_types[0]; i++)
+        if (strcmp(s_problem_types[i].type, type) == 0)
+            known = &s_problem_types[i];
+    /* A type missing from the table is a programmer error; without asserts the
+       client still gets a documented type. */
+    assert(known);
+    if (!known)
+        known = &s_problem_types[sizeof s_problem_types / sizeof s_problem_types[0] - 1];
+    snprintf(p->type, sizeof p->type, "%s", known->type);
+    snprintf(p->title, sizeof p->title, "%s", known->title);
     if (path)
         snprintf(p->path, sizeof p->path, "%s", path);
     va_list ap;
@@ -201,6 +213,42 @@ json_t *pt_problem_json(const pt_problem_t *p, const json_t *extra)
     if (extra)
         json_object_update(o, (json_t *) extra);
     return o;
+}
+
+int pt_bridge_prefer_wait(const char *prefer)
+{
+    const char *p = prefer;
+    while (p && *p) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        if (strncasecmp(p, "wait", 4) == 0) {
+            const char *q = p + 4;
+            while (*q == ' ' || *q == '\t')
+                q++;
+            if (*q == '=') {
+                q++;
+                while (*q == ' ' || *q == '\t')
+                    q++;
+                int quoted = *q == '"';
+                q += quoted;
+                long n = 0;
+                int digits = 0;
+                while (*q >= '0' && *q <= '9') { /* saturates: only the cap matters */
+                    n = n > 1000000 ? n : n * 10 + (*q - '0');
+                    q++;
+                    digits++;
+                }
+                if (quoted && *q == '"')
+                    q++;
+                while (*q == ' ' || *q == '\t')
+                    q++;
+                if (digits > 0 && (*q == '\0' || *q == ',' || *q == ';'))
+                    return n > PT_BRIDGE_PREFER_WAIT_MAX ? PT_BRIDGE_PREFER_WAIT_MAX : (int)n;
+            }
+        }
+        p = strchr(p, ',');
+    }
+    return 0;
 }
 
 /* --- POST /v1/messages ------------------------------------------------------ */
@@ -710,9 +758,12 @@ json_t *pt_bridge_receipt_json(const pt_receipt_info_t *r)
     puente_time_format(r->stored_at_ms, at, sizeof at);
     pt_hex(r->header_sha256, PT_SHA256_BYTES, hsha);
     pt_hex(r->event_hash, PT_SHA256_BYTES, ehash);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "message_id", mid, "correlation_id", cid,
-                     "stored_at", at, "header_sha256", hsha, "event_hash", ehash, "duplicate",
-                     r->duplicate);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "message_id", mid, "correlation_id",
+                          cid, "stored_at", at, "header_sha256", hsha, "event_hash", ehash,
+                          "duplicate", r->duplicate);
+    if (o && r->leaf_index >= 0)
+        json_object_set_new(o, "leaf_index", json_integer((json_int_t)r->leaf_index));
+    return o;
 }
 
 json_t *pt_bridge_trail_json(const Puente__V1__TrailReply *t)

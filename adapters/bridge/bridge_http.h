@@ -18,6 +18,7 @@
 #define PT_BRIDGE_MAX_TOKEN 128
 #define PT_BRIDGE_LIST_DEFAULT 50
 #define PT_BRIDGE_LIST_MAX 500
+#define PT_BRIDGE_PREFER_WAIT_MAX 10 /* seconds: the cap of Prefer: wait=N */
 
 typedef enum {
     PT_ROUTE_NONE = 0,        /* no such path: 404 */
@@ -56,6 +57,18 @@ typedef struct {
     int reject_code;          /* Puente reject code, 0 if none */
     char reject_name[48];
 } pt_problem_t;
+
+/* One problem type the bridge emits: the last segment of its type URI and the
+   title sent with it. */
+typedef struct {
+    const char *type;
+    const char *title;
+} pt_problem_type_t;
+
+/* THE table of problem types (static, *n entries): pt_problem_set emits only
+   these (an unknown type is a programmer error: assert, else "internal"), and
+   openapi.json's Problem.type enum lists exactly these. */
+const pt_problem_type_t *pt_bridge_problem_types(size_t *n);
 
 /* Fills p (status, type, title from the type; detail printf-style). Detail and
    path are made valid UTF-8 (a byte that starts no valid sequence, e.g. of a
@@ -101,6 +114,13 @@ void pt_submit_req_to_send(const pt_submit_req_t *req, pt_send_t *msg);
 int pt_inbox_query_parse(const char *since, const char *limit, int64_t *since_out, int *limit_out,
                          pt_problem_t *problem);
 
+/* The seconds a POST /v1/messages may wait for the broker's receipt, from a
+   Prefer header (RFC 7240: "wait=N" among comma-separated preferences,
+   case-insensitive, N decimal, optionally quoted): 0 when absent, NULL or not
+   understood (an unknown preference is ignored, as the RFC says), capped at
+   PT_BRIDGE_PREFER_WAIT_MAX. */
+int pt_bridge_prefer_wait(const char *prefer);
+
 /* The X-Puente-Signature value "t=TIMESTAMP,v1=HEX": HMAC-SHA256 with key over
    "TIMESTAMP.BODY". 0 or -1 (library failure, out too small: needs 96 bytes). */
 int pt_bridge_sign(const char *key, size_t key_len, int64_t timestamp, const char *body,
@@ -121,7 +141,9 @@ int pt_bridge_bearer_ok(const char *header, const char *token);
    NULL if the body cannot be rendered. Caller json_decref. */
 json_t *pt_bridge_message_json(const Puente__V1__Header *h, const ProtobufCMessage *body);
 
-/* A receipt as JSON (caller json_decref). */
+/* A receipt as JSON (caller json_decref): message_id, correlation_id,
+   stored_at, header_sha256, event_hash, duplicate, and leaf_index (the
+   "stored" event's leaf in the audit log) when known. */
 json_t *pt_bridge_receipt_json(const pt_receipt_info_t *r);
 
 /* A trail as JSON {case_token, events:[...], pending_acknowledgement:[...]}. */

@@ -146,11 +146,11 @@ int pt_bridge_inbox_list(pt_bridge_store_t *self, int64_t since, int limit, json
     json_t *list = json_array();
     *next_cursor = since;
     pthread_mutex_lock(&self->lock);
-    if (!list
-        || sqlite3_prepare_v2(self->db,
-                              "SELECT seq, message_json FROM inbox WHERE seq > ? AND app_acked_at "
-                              "IS NULL ORDER BY seq LIMIT ?",
-                              -1, &st, NULL) != SQLITE_OK)
+    if (!list ||
+        sqlite3_prepare_v2(self->db,
+                           "SELECT seq, message_json, webhook_state, webhook_attempts FROM "
+                           "inbox WHERE seq > ? AND app_acked_at IS NULL ORDER BY seq LIMIT ?",
+                           -1, &st, NULL) != SQLITE_OK)
         goto done;
     sqlite3_bind_int64(st, 1, since);
     sqlite3_bind_int(st, 2, limit);
@@ -165,6 +165,11 @@ int pt_bridge_inbox_list(pt_bridge_store_t *self, int64_t since, int limit, json
         char cursor[24];
         snprintf(cursor, sizeof cursor, "%lld", (long long) seq);
         json_object_set_new(m, "cursor", json_string(cursor));
+        const char *hook = (const char *)sqlite3_column_text(st, 2);
+        if (hook && strcmp(hook, "none") != 0)
+            json_object_set_new(
+                m, "webhook",
+                json_pack("{s:s, s:i}", "state", hook, "attempts", sqlite3_column_int(st, 3)));
         json_array_append_new(list, m);
     }
     if (step != SQLITE_DONE)
@@ -280,6 +285,27 @@ int pt_bridge_webhook_next(pt_bridge_store_t *self, int64_t now_ms, int64_t *seq
         *attempts = sqlite3_column_int(st, 2);
         rc = *json ? 1 : -1;
     }
+done:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&self->lock);
+    return rc;
+}
+
+int pt_bridge_webhook_next_due(pt_bridge_store_t *self, int64_t *due_ms)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    pthread_mutex_lock(&self->lock);
+    if (sqlite3_prepare_v2(self->db,
+                           "SELECT min(webhook_next_at) FROM inbox WHERE webhook_state = 'pending' "
+                           "AND message_json IS NOT NULL",
+                           -1, &st, NULL) != SQLITE_OK)
+        goto done;
+    if (sqlite3_step(st) != SQLITE_ROW)
+        goto done;
+    rc = sqlite3_column_type(st, 0) == SQLITE_NULL ? 0 : 1;
+    if (rc == 1)
+        *due_ms = sqlite3_column_int64(st, 0);
 done:
     sqlite3_finalize(st);
     pthread_mutex_unlock(&self->lock);

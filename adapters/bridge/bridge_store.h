@@ -35,7 +35,9 @@ int pt_bridge_inbox_put(pt_bridge_store_t *self, const char *message_id, const c
 
 /* Messages not yet acked by the national system with seq > since, oldest first,
    at most limit. *messages (caller json_decref) is an array of the message
-   objects each with "cursor"; *next_cursor the last seq returned (or since). */
+   objects each with "cursor" and, when a webhook is configured,
+   "webhook": {state ("pending", "delivered", "failed"), attempts}; *next_cursor the last seq
+   returned (or since). */
 int pt_bridge_inbox_list(pt_bridge_store_t *self, int64_t since, int limit, json_t **messages,
                          int64_t *next_cursor);
 
@@ -53,6 +55,10 @@ int pt_bridge_inbox_pending_acks(pt_bridge_store_t *self, char (*ids)[37], int m
    frees) and *attempts, 0 none, -1 error. */
 int pt_bridge_webhook_next(pt_bridge_store_t *self, int64_t now_ms, int64_t *seq, char **json,
                            int *attempts);
+
+/* The earliest time a pending webhook is due: 1 with *due_ms, 0 none pending,
+   -1 error. */
+int pt_bridge_webhook_next_due(pt_bridge_store_t *self, int64_t *due_ms);
 
 /* Result of a webhook attempt: delivered (1), or retry at next_ms, or give up
    (next_ms < 0: state "failed"; the message stays in the inbox). */

@@ -8,7 +8,6 @@
     Defaults: MX-DIF sends referral.request to GT-PGN about case HELLO-0001.
     Exit status: 0 receipt printed, 1 bad input, 2 rejected, 3 broker unreachable. */
 #include <puente.h>
-#include <pt_json.h>
 
 #include <stdio.h>
 #include <stdlib.h>

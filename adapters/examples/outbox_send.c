@@ -3,14 +3,13 @@
     pt_outbox_send returns; if the broker is down the program keeps waiting, and
     if it is killed the next run (same ./outbox.db) still delivers the message.
 
-      cc outbox_send.c $(pkg-config --cflags --libs libpuente) -lsqlite3 -o outbox_send
+      cc outbox_send.c $(pkg-config --cflags --libs libpuente) -o outbox_send
       PUENTE_BROKER=tcp://127.0.0.1:7550 PUENTE_KEYS=var/keys ./outbox_send MX-DIF GT-PGN */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "puente.h"
-#include "pt_json.h"
+#include <puente.h>
 
 int main(int argc, char **argv)
 {

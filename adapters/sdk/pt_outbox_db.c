@@ -17,7 +17,7 @@ static const char *const s_schema =
     " queued_at_ms INTEGER NOT NULL,"
     " done_at_ms INTEGER,"
     " stored_at_ms INTEGER, header_sha256 BLOB, event_hash BLOB, duplicate INTEGER,"
-    " correlation_id BLOB, reject_code INTEGER, reject_reason TEXT);"
+    " correlation_id BLOB, reject_code INTEGER, reject_reason TEXT, leaf_index INTEGER);"
     "CREATE INDEX IF NOT EXISTS outbox_queued ON outbox (seq) WHERE state = 1;"
     "CREATE TABLE IF NOT EXISTS directory ("
     " id INTEGER PRIMARY KEY CHECK (id = 1), entries BLOB NOT NULL, signature BLOB NOT NULL,"
@@ -39,6 +39,10 @@ pt_outbox_db_t *pt_outbox_db_open(const char *path, char *err, size_t err_len)
         free(self);
         return NULL;
     }
+    /* Files made before the receipt's leaf index was kept gain the column (an
+       error here only means it is there already). */
+    (void)sqlite3_exec(self->db, "ALTER TABLE outbox ADD COLUMN leaf_index INTEGER", NULL, NULL,
+                       NULL);
     return self;
 }
 
@@ -125,21 +129,22 @@ int pt_outbox_db_next(pt_outbox_db_t *self, int64_t *seq, uint8_t message_id[PT_
 
 int pt_outbox_db_submitted(pt_outbox_db_t *self, int64_t seq, const pt_receipt_info_t *r)
 {
-    sqlite3_stmt *st = s_prepare(self,
-                                 "UPDATE outbox SET state = 2, done_at_ms = ?, stored_at_ms = ?,"
-                                 " header_sha256 = ?, event_hash = ?, duplicate = ?,"
-                                 " correlation_id = ? WHERE seq = ? AND state = 1");
+    sqlite3_stmt *st =
+        s_prepare(self, "UPDATE outbox SET state = 2, done_at_ms = ?, stored_at_ms = ?,"
+                        " header_sha256 = ?, event_hash = ?, duplicate = ?,"
+                        " correlation_id = ?, leaf_index = ? WHERE seq = ? AND state = 1");
     if (!st)
         return -1;
-    int ok = sqlite3_bind_int64(st, 1, pt_now_ms()) == SQLITE_OK
-             && sqlite3_bind_int64(st, 2, r->stored_at_ms) == SQLITE_OK
-             && sqlite3_bind_blob(st, 3, r->header_sha256, PT_SHA256_BYTES, SQLITE_STATIC)
-                    == SQLITE_OK
-             && sqlite3_bind_blob(st, 4, r->event_hash, PT_SHA256_BYTES, SQLITE_STATIC) == SQLITE_OK
-             && sqlite3_bind_int(st, 5, r->duplicate) == SQLITE_OK
-             && sqlite3_bind_blob(st, 6, r->correlation_id, PT_UUID_BYTES, SQLITE_STATIC)
-                    == SQLITE_OK
-             && sqlite3_bind_int64(st, 7, seq) == SQLITE_OK;
+    int ok =
+        sqlite3_bind_int64(st, 1, pt_now_ms()) == SQLITE_OK &&
+        sqlite3_bind_int64(st, 2, r->stored_at_ms) == SQLITE_OK &&
+        sqlite3_bind_blob(st, 3, r->header_sha256, PT_SHA256_BYTES, SQLITE_STATIC) == SQLITE_OK &&
+        sqlite3_bind_blob(st, 4, r->event_hash, PT_SHA256_BYTES, SQLITE_STATIC) == SQLITE_OK &&
+        sqlite3_bind_int(st, 5, r->duplicate) == SQLITE_OK &&
+        sqlite3_bind_blob(st, 6, r->correlation_id, PT_UUID_BYTES, SQLITE_STATIC) == SQLITE_OK &&
+        (r->leaf_index >= 0 ? sqlite3_bind_int64(st, 7, r->leaf_index)
+                            : sqlite3_bind_null(st, 7)) == SQLITE_OK &&
+        sqlite3_bind_int64(st, 8, seq) == SQLITE_OK;
     return s_done(st, ok);
 }
 
@@ -167,8 +172,8 @@ int pt_outbox_db_status(pt_outbox_db_t *self, const uint8_t message_id[PT_UUID_B
                         pt_receipt_info_t *receipt, pt_reject_info_t *rej)
 {
     sqlite3_stmt *st = s_prepare(self, "SELECT state, stored_at_ms, header_sha256, event_hash,"
-                                       " duplicate, correlation_id, reject_code, reject_reason"
-                                       " FROM outbox WHERE message_id = ?");
+                                       " duplicate, correlation_id, reject_code, reject_reason,"
+                                       " leaf_index FROM outbox WHERE message_id = ?");
     if (!st)
         return -1;
     if (sqlite3_bind_blob(st, 1, message_id, PT_UUID_BYTES, SQLITE_STATIC) != SQLITE_OK) {
@@ -187,6 +192,8 @@ int pt_outbox_db_status(pt_outbox_db_t *self, const uint8_t message_id[PT_UUID_B
             s_copy_blob(st, 3, receipt->event_hash, PT_SHA256_BYTES);
             receipt->duplicate = sqlite3_column_int(st, 4);
             s_copy_blob(st, 5, receipt->correlation_id, PT_UUID_BYTES);
+            receipt->leaf_index =
+                sqlite3_column_type(st, 8) == SQLITE_INTEGER ? sqlite3_column_int64(st, 8) : -1;
         }
         if (state == PT_OUTBOX_REJECTED && rej) {
             memset(rej, 0, sizeof *rej);

@@ -40,6 +40,23 @@
     delivery not yet acknowledged, which the inbox drops if already handed over.
     A single endpoint behaves as before: ZeroMQ reconnects to it for ever.
     pt_client_endpoint and pt_client_failovers tell where a client is.
+
+    ONE header: an application includes <puente.h> only (installed under
+    <includedir>/puente/, found through `pkg-config --cflags libpuente`). It
+    includes, and so makes part of the public API, these installed headers:
+        pt_crypto.h   Ed25519/X25519 keys, SHA-256, random bytes, UUIDv7, hex
+        pt_keys.h     an organisation's key set (pt_keyset_t)
+        pt_types.h    the registry of message types (pt_type_t, pt_types_find)
+        pt_json.h     the proto3 JSON mapping (pt_json_to_message / _from_message)
+        *.pb-c.h      the protobuf-c code generated from the .proto files: control and
+                      envelope (the wire), common, consent, referral, tracing and
+                      reintegration (the family messages an application packs);
+                      their functions follow protobuf-c's generated API
+                      (NAME__pack, NAME__unpack, NAME__free_unpacked, NAME__init).
+    Every function declared in puente.h, pt_crypto.h, pt_keys.h, pt_types.h and
+    pt_json.h carries its contract (what it does, ownership, errors and, where it
+    differs from the rule above, thread-safety) in a comment right above it.
+    Nothing else of the source tree (pt_envelope.h, pt_audit.h, ...) is public.
 */
 #ifndef PUENTE_H
 #define PUENTE_H
@@ -47,11 +64,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common.pb-c.h"
+#include "consent.pb-c.h"
 #include "control.pb-c.h"
 #include "envelope.pb-c.h"
 #include "pt_crypto.h"
+#include "pt_json.h"
 #include "pt_keys.h"
 #include "pt_types.h"
+#include "referral.pb-c.h"
+#include "reintegration.pb-c.h"
+#include "tracing.pb-c.h"
 
 #define PUENTE_DEFAULT_BROKER "tcp://127.0.0.1:7550"
 #define PUENTE_DEFAULT_KEYS "var/keys"
@@ -156,13 +179,17 @@ pt_client_t *pt_client_new(const pt_client_opts_t *opts, char *err, size_t err_l
 pt_client_t *pt_client_new_ex(const pt_client_opts_t *opts, char *err, size_t err_len,
                               pt_client_result_t *err_code);
 
-/* Closes the socket (short linger) and frees everything. No-op on NULL; nulls *self_p. */
+/* Closes the socket (short linger) and frees everything, the durable inbox file
+   handle included (its rows stay on disk). Messages obtained from the client
+   stay valid (each is destroyed on its own). No-op on NULL; nulls *self_p. */
 void pt_client_destroy(pt_client_t **self_p);
 
-/* The last error's reason ("" if none). Owned by the client; valid until the next call. */
+/* The last error's reason ("" if none; never payload content). Owned by the
+   client; valid until the next call on it. */
 const char *pt_client_error(const pt_client_t *client);
 
-/* The organisation id this client acts as. */
+/* The organisation id this client acts as (opts.org_id). Owned by the client,
+   valid until pt_client_destroy. */
 const char *pt_client_org(const pt_client_t *client);
 
 /* Issue 9: the endpoint the client's connection uses now, one entry of
@@ -171,7 +198,7 @@ const char *pt_client_org(const pt_client_t *client);
 const char *pt_client_endpoint(const pt_client_t *client);
 
 /* How many times the client moved to another endpoint since pt_client_new
-   (always 0 with a single endpoint). */
+   (always 0 with a single endpoint). Never fails. */
 unsigned long pt_client_failovers(const pt_client_t *client);
 
 /* --- Directory ---------------------------------------------------------- */
@@ -181,7 +208,10 @@ unsigned long pt_client_failovers(const pt_client_t *client);
    reached or its signature fails (see pt_client_error). Owned by the client. */
 const pt_keyset_t *pt_client_directory_keys(pt_client_t *client, const char *org_id);
 
-/* Drops the cache and refetches the entries of the given orgs (n == 0: all). */
+/* Drops the cache and refetches the entries of the given orgs (n == 0: all);
+   org_ids is borrowed. OK, or UNREACHABLE / BAD_REPLY (signature or decode
+   failure; the cache is then empty and refetched on next use), INTERNAL.
+   Pointers from pt_client_directory_keys become invalid. */
 pt_client_result_t pt_client_directory_refresh(pt_client_t *client, const char *const *org_ids,
                                                size_t n);
 
@@ -206,18 +236,31 @@ pt_client_result_t pt_client_send(pt_client_t *client, const pt_send_t *msg,
    nothing came. REFUSED: a delivery failed a check and was not acked; the reason is
    in pt_client_error, and a message that fails is never handed over. Ids already
    handed over in this process are dropped (and re-acked if already acked).
+   Field minimisation on the receive side too: the body must fit the field set
+   of the agreement between the sender and this organisation for the header's
+   purpose (puente_field_set_for on the directory's agreements, fetched and
+   refreshed as needed, then puente_fields_check); a body with a field outside
+   it, or agreements that cannot be fetched, is REFUSED ("field ... is outside
+   the agreement's field set"), not handed over and not acked. The broker cannot
+   check this (it never sees the payload), so the recipient does.
    With opts.inbox_path (the durable inbox) every handed-over id is recorded in
    that SQLite file (WAL, synchronous=FULL) before it is returned, and an id the
    application already confirmed with pt_client_ack is re-acked and dropped, in
    this process and in any later one that opens the same file. An id handed over
    but never confirmed (the application crashed before storing it) is handed over
-   again: at-least-once towards the application, exactly-once once confirmed. */
+   again: at-least-once towards the application, exactly-once once confirmed.
+   Other results: UNREACHABLE (connection lost; the client reconnects on the next
+   call), NOTICE (opts.want_notices, below), INTERNAL (the inbox file cannot
+   record the id: nothing handed over). */
 pt_client_result_t pt_client_recv(pt_client_t *client, int timeout_ms, pt_message_t **out);
 
 /* Sends Ack for a handed-over message id (16 bytes) and waits for Acked. Call it
    only AFTER the application durably stored the message: the ack tells the broker
    (and the durable inbox, which records the confirmation first) never to offer it
-   again. INTERNAL if the inbox file cannot record it (nothing was acked then). */
+   again. INTERNAL if the inbox file cannot record it (nothing was acked then);
+   UNREACHABLE leaves it unacked: call again (an ack is idempotent); REJECTED
+   (rej-less: reason in pt_client_error) if the broker refuses it, e.g. no such
+   delivery for this organisation. */
 pt_client_result_t pt_client_ack(pt_client_t *client, const uint8_t *message_id);
 
 /* Notices (issue 3; docs/protocol.md "Notices"): the broker tells both parties of a
@@ -231,24 +274,44 @@ pt_client_result_t pt_client_ack(pt_client_t *client, const uint8_t *message_id)
 pt_client_result_t pt_client_notice_ack(pt_client_t *client, uint64_t notice_id);
 
 /* Sets opts.want_notices after connecting (1 or 0); notices not yet handed over
-   follow the new setting. */
+   follow the new setting. Never fails. */
 void pt_client_want_notices(pt_client_t *client, int want);
 
 /* The verified notice of a PT_CLIENT_NOTICE result, NULL for a delivered message.
    Owned by msg. */
 const Puente__V1__Notice *pt_message_notice(const pt_message_t *msg);
 
-/* Verifies a Notice's broker_signature (see docs/protocol.md). 0 or -1. */
+/* Verifies a Notice's broker_signature (see docs/protocol.md) with the broker's
+   signing key; both borrowed. 0 if valid, -1 otherwise (never asserts on the
+   notice's bytes). Thread-safe. */
 int puente_notice_verify(const Puente__V1__Notice *notice, const pt_sign_key_t *broker);
 
-/* Accessors. Everything returned is owned by the message. */
+/* A pt_message_t is immutable once handed over: its accessors may be called
+   from any thread, and what they return is owned by the message and valid until
+   pt_message_destroy. */
+
+/* The verified header (sender, recipients, ids, type, purpose, consent
+   summary ...). NULL for a notice. */
 const Puente__V1__Header *pt_message_header(const pt_message_t *msg);
+
+/* The message's type from the registry (a static entry). NULL for a notice. */
 const pt_type_t *pt_message_type(const pt_message_t *msg);
+
+/* The decoded family message (cast it to the type's generated struct, e.g.
+   Puente__V1__ReferralRequest for "referral.request"). NULL for a notice. */
 const ProtobufCMessage *pt_message_body(const pt_message_t *msg);
-/* The verified, decrypted body bytes (the packed family message). */
+
+/* The verified, decrypted body bytes (the packed family message); *len receives
+   their length. NULL (and *len 0) for a notice. */
 const uint8_t *pt_message_body_bytes(const pt_message_t *msg, size_t *len);
-/* 16-byte message id (NULL for a notice). */
+
+/* 16-byte message id, the one pt_client_ack takes (NULL for a notice). */
 const uint8_t *pt_message_id(const pt_message_t *msg);
+
+/* Frees a message from pt_client_recv (its decoded body and plaintext bytes
+   included; they are not wiped) and sets *self_p to NULL; no-op on NULL.
+   Destroying does NOT ack: ack first if the application stored it. Independent
+   of the client: a message may outlive the client that received it. */
 void pt_message_destroy(pt_message_t **self_p);
 
 /* --- Audit and administration ------------------------------------------- */
@@ -266,7 +329,8 @@ pt_client_result_t pt_client_trail(pt_client_t *client, const char *case_token,
 pt_client_result_t pt_client_recipients(pt_client_t *client, const char *case_token, char ***orgs,
                                         size_t *n, pt_reject_info_t *rej);
 
-/* Frees a list returned by pt_client_recipients. No-op on NULL. */
+/* Frees a list returned by pt_client_recipients (each string, then the array).
+   No-op on NULL. Thread-safe. */
 void puente_strings_free(char **list, size_t n);
 
 /* Overdue lifecycles (respond-by passed, or a reintegration plan's follow-up due
@@ -326,14 +390,15 @@ pt_client_result_t pt_client_audit(pt_client_t *client, const Puente__V1__AuditQ
 
 /* --- Helpers (no client needed; thread-safe) ---------------------------- */
 
-/* Name of a reject code ("REJECT_NO_AGREEMENT"), "REJECT_UNKNOWN" if out of range. */
+/* Name of a reject code ("REJECT_NO_AGREEMENT"; a static string, never free
+   it), "REJECT_UNKNOWN" if out of range. */
 const char *puente_reject_name(int code);
 
 /* 1 if a reject with this code is temporary: nothing was stored and the same
    envelope should be submitted again later (REJECT_RETRY_LATER: the broker's
    database is unreachable; REJECT_RATE_LIMITED: the organisation is over its
    submission rate; REJECT_QUOTA_EXCEEDED: a recipient has its quota of messages
-   waiting). The outbox retries these; every other code is final. */
+   waiting). The outbox retries these; every other code is final (0). */
 int puente_reject_retryable(int code);
 
 /* Verifies a DirectoryReply with the broker's signing key and unpacks its entries.
@@ -342,7 +407,9 @@ int puente_reject_retryable(int code);
 int puente_directory_verify(const Puente__V1__DirectoryReply *reply, const pt_sign_key_t *broker,
                             Puente__V1__DirectoryEntries **entries_p);
 
-/* Verifies a Receipt's broker_signature (see docs/protocol.md). 0 or -1. */
+/* Verifies a Receipt's broker_signature (see docs/protocol.md) with the
+   broker's signing key; both borrowed. 0 if valid, -1 otherwise (never asserts
+   on the receipt's bytes). */
 int puente_receipt_verify(const Puente__V1__Receipt *receipt, const pt_sign_key_t *broker);
 
 /* Fills out (all fields borrowed from body, valid while body lives) from the
@@ -396,7 +463,8 @@ int puente_duration_parse(const char *text, int64_t *ms);
    "2025-03-01T12:00:00.250+02:00". 0 and *ms (Unix ms), or -1. */
 int puente_time_parse(const char *text, int64_t *ms);
 
-/* Formats Unix ms as "2025-03-01T12:00:00.250Z" into out (at least 32 bytes). */
+/* Formats Unix ms as "2025-03-01T12:00:00.250Z" into out (caller's buffer, at
+   least 32 bytes; "?" if the time cannot be represented). Never fails. */
 void puente_time_format(int64_t ms, char *out, size_t out_len);
 
 /* ===========================================================================
@@ -473,8 +541,10 @@ const char *pt_outbox_error(const pt_outbox_t *outbox);
 pt_client_result_t pt_outbox_send(pt_outbox_t *outbox, const pt_send_t *msg,
                                   uint8_t message_id[PT_UUID_BYTES]);
 
-/* The state of a message queued in this state file; receipt (SUBMITTED) and rej
-   (REJECTED) are filled when not NULL. UNKNOWN also on a read error. */
+/* The state of a message queued in this state file; receipt (SUBMITTED: ids,
+   stored_at_ms, header and event hashes, duplicate, leaf_index or -1 when the
+   broker named none) and rej (REJECTED) are filled when not NULL. UNKNOWN also
+   on a read error. Thread-safe. */
 pt_outbox_state_t pt_outbox_status(pt_outbox_t *outbox, const uint8_t *message_id,
                                    pt_receipt_info_t *receipt, pt_reject_info_t *rej);
 

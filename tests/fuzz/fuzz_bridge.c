@@ -389,7 +389,8 @@ static char *s_trim(char *s)
 
 static int s_status_documented(int status)
 {
-    static const int ok[] = {200, 202, 400, 401, 404, 405, 409, 413, 415, 422, 503};
+    /* 201: a replayed Idempotency-Key of a submitted message (openapi.json). */
+    static const int ok[] = {200, 201, 202, 400, 401, 404, 405, 409, 413, 415, 422, 503};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
         if (status == ok[i])
             return 1;

@@ -2,12 +2,16 @@
     "Installing" documents; an outside program (adapters/examples/hello_send.c) compiles
     against the INSTALLED headers and links with `pkg-config --cflags --libs libpuente`
     (shared) and against the installed libpuente.a (static); both binaries then send a
-    referral through a real broker and GT-PGN receives it; `make uninstall` removes every
-    file again. Skipped under sanitizer builds (BUILD=build/san): installing is done from
-    the plain build. */
+    referral through a real broker and GT-PGN receives it. The other examples
+    (outbox_send.c, recv_ack.c) are built the same way from <puente.h> alone and run:
+    MX-DIF queues a referral in a durable outbox and gets its receipt, GT-PGN receives,
+    stores and acks it. Every function of every installed header has a contract
+    comment. `make uninstall` removes every file again. Skipped under sanitizer builds
+    (BUILD=build/san): installing is done from the plain build. */
 #include <CUnit/Basic.h>
 #include <dirent.h>
 #include <glob.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +27,7 @@ static char s_root[600];      /* DESTDIR */
 static char s_build[256];     /* BUILD of this test run */
 static int s_installed = 0;   /* make install succeeded */
 static char s_hello_dyn[700], s_hello_static[700];
+static char s_outbox_send[700], s_recv_ack[700];
 
 /* Runs a shell command; its output goes to <tmp>/log (printed when it fails). */
 static int s_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -99,6 +104,8 @@ static int s_suite_init(void)
     snprintf(s_root, sizeof s_root, "%s/root", s_tmp);
     snprintf(s_hello_dyn, sizeof s_hello_dyn, "%s/hello_send", s_tmp);
     snprintf(s_hello_static, sizeof s_hello_static, "%s/hello_send_static", s_tmp);
+    snprintf(s_outbox_send, sizeof s_outbox_send, "%s/outbox_send", s_tmp);
+    snprintf(s_recv_ack, sizeof s_recv_ack, "%s/recv_ack", s_tmp);
     return 0;
 }
 
@@ -122,6 +129,53 @@ static void test_make_install(void)
     int rc = s_sh(MAKE_CMD " install BUILD=%s DESTDIR=%s PREFIX=/usr", s_build, s_root);
     CU_ASSERT_EQUAL_FATAL(rc, 0);
     s_installed = 1;
+}
+
+/* Function declarations of an installed header without a comment right above
+   them (the contract: what, ownership, errors, thread-safety). A declaration is a
+   line at column 0 that starts with a type and names a lower-case function
+   followed by '('. Prints each one; returns how many. */
+static int s_uncommented(const char *rel)
+{
+    char path[1200];
+    if (s_path(path, sizeof path, rel) != 0)
+        return 1;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "\ncannot read %s\n", rel);
+        return 1;
+    }
+    regex_t decl;
+    if (regcomp(&decl, "^(const |unsigned |struct )*[A-Za-z_][A-Za-z0-9_]*[ *]+[a-z_][a-z0-9_]*\\(",
+                REG_EXTENDED | REG_NOSUB) != 0) {
+        fclose(f);
+        return 1;
+    }
+    char line[1024], prev[1024] = "";
+    int missing = 0, n_decl = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (strncmp(line, "typedef", 7) != 0 && strncmp(line, "#", 1) != 0 &&
+            regexec(&decl, line, 0, NULL, 0) == 0) {
+            n_decl++;
+            size_t len = strlen(prev);
+            while (len > 0 && prev[len - 1] == ' ')
+                len--;
+            if (len < 2 || strncmp(prev + len - 2, "*/", 2) != 0) {
+                fprintf(stderr, "\n%s: no contract comment above: %s\n", rel, line);
+                missing++;
+            }
+        }
+        if (line[0])
+            snprintf(prev, sizeof prev, "%s", line);
+    }
+    regfree(&decl);
+    fclose(f);
+    if (n_decl == 0) {
+        fprintf(stderr, "\n%s: no function declaration found (the check is broken)\n", rel);
+        return 1;
+    }
+    return missing;
 }
 
 static void test_installed_tree(void)
@@ -189,6 +243,17 @@ static void test_installed_tree(void)
         snprintf(rel, sizeof rel, "include/puente/%s", headers[i]);
         CU_ASSERT(s_is_file(rel, 0644));
     }
+
+    /* Each function of the hand-written public headers documents its contract. */
+    const char *documented[] = {"puente.h", "pt_crypto.h", "pt_keys.h", "pt_types.h", "pt_json.h"};
+    for (size_t i = 0; i < sizeof documented / sizeof documented[0]; i++) {
+        char rel[128];
+        snprintf(rel, sizeof rel, "include/puente/%s", documented[i]);
+        CU_ASSERT_EQUAL(s_uncommented(rel), 0);
+    }
+    /* An application includes puente.h only: it pulls in the rest. */
+    CU_ASSERT(s_contains("include/puente/puente.h", "#include \"pt_json.h\""));
+    CU_ASSERT(s_contains("include/puente/puente.h", "#include \"referral.pb-c.h\""));
 
     /* pkg-config */
     CU_ASSERT(s_is_file("lib/pkgconfig/libpuente.pc", 0644));
@@ -273,6 +338,15 @@ static void test_consumer_builds(void)
                          s_tmp, s_tmp, s_hello_static, s_root),
                     0);
     CU_ASSERT_EQUAL(s_sh("! readelf -d '%s' | grep -q 'libpuente'", s_hello_static), 0);
+    /* The other examples, from <puente.h> alone, with the same pkg-config line. */
+    const char *examples[2][2] = {{"outbox_send.c", s_outbox_send}, {"recv_ack.c", s_recv_ack}};
+    for (int i = 0; i < 2; i++)
+        CU_ASSERT_EQUAL(s_sh("src=$PWD/adapters/examples/%s; cd '%s' && "
+                             "export PKG_CONFIG_PATH='%s/pc' && "
+                             "cc -std=c11 -Wall -Wextra -Werror -o '%s' \"$src\" "
+                             "$(pkg-config --cflags --libs libpuente)",
+                             examples[i][0], s_tmp, s_tmp, examples[i][1]),
+                        0);
 }
 
 /* Both builds send a referral through a real broker; GT-PGN receives both. */
@@ -330,6 +404,65 @@ static void test_consumer_runs(void)
     pt_harness_destroy(&h);
 }
 
+/* outbox_send queues a referral in a durable outbox and prints its receipt;
+   recv_ack, as GT-PGN, receives it, stores it and acks it; the broker records
+   the ack. Both run in a scratch directory of their own (outbox.db, inbox.db). */
+static void test_examples_run(void)
+{
+    CU_ASSERT_FATAL(access(s_outbox_send, X_OK) == 0);
+    CU_ASSERT_FATAL(access(s_recv_ack, X_OK) == 0);
+    pt_harness_t *h = pt_harness_new("install-examples");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+    CU_ASSERT_EQUAL_FATAL(pt_harness_broker_start(h), 0);
+    CU_ASSERT_EQUAL_FATAL(pt_harness_register_demo(h), 0);
+    static char out[4096], err[4096];
+    char command[4000], run_dir[700];
+    snprintf(run_dir, sizeof run_dir, "%s/run", s_tmp);
+    CU_ASSERT_EQUAL_FATAL(s_sh("mkdir -p '%s'", run_dir), 0);
+    /* pt_harness_sh sets PUENTE_BROKER and PUENTE_KEYS for the first command: env. */
+    snprintf(command, sizeof command, "env -C '%s' LD_LIBRARY_PATH='%s/usr/lib' '%s' MX-DIF GT-PGN",
+             run_dir, s_root, s_outbox_send);
+    int rc = pt_harness_sh(h, command, out, sizeof out, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "\n%s%s", out, err);
+    CU_ASSERT_EQUAL(rc, 0);
+    char id[64] = "";
+    CU_ASSERT_EQUAL(sscanf(out, "queued %36s", id), 1);
+    CU_ASSERT_EQUAL(strlen(id), 36);
+    char want[128];
+    snprintf(want, sizeof want, "receipt: %s stored at ", id);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, want));
+    char path[800];
+    snprintf(path, sizeof path, "%s/outbox.db", run_dir);
+    CU_ASSERT_EQUAL(access(path, F_OK), 0);
+
+    snprintf(command, sizeof command,
+             "env -C '%s' LD_LIBRARY_PATH='%s/usr/lib' '%s' GT-PGN 1 30000", run_dir, s_root,
+             s_recv_ack);
+    rc = pt_harness_sh(h, command, out, sizeof out, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "\n%s%s", out, err);
+    CU_ASSERT_EQUAL(rc, 0);
+    snprintf(want, sizeof want, "received %s referral.request from MX-DIF\nacked %s\n", id, id);
+    CU_ASSERT_STRING_EQUAL(out, want);
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM deliveries WHERE message_id = '%s' AND recipient = 'GT-PGN' "
+             "AND state = 'acked'",
+             id);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(h, sql), 1);
+    /* No agreement between SV-CONNA and US-ORR: the broker's final reject reaches
+       the program (no receipt, exit 1). Its own outbox file: one per organisation. */
+    CU_ASSERT_EQUAL_FATAL(s_sh("mkdir -p '%s-sv'", run_dir), 0);
+    snprintf(command, sizeof command,
+             "env -C '%s-sv' LD_LIBRARY_PATH='%s/usr/lib' '%s' SV-CONNA US-ORR", run_dir, s_root,
+             s_outbox_send);
+    CU_ASSERT_EQUAL(pt_harness_sh(h, command, out, sizeof out, err, sizeof err), 1);
+    CU_ASSERT_PTR_NULL(strstr(out, "receipt: "));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "rejected: REJECT_"));
+    pt_harness_destroy(&h);
+}
+
 static void test_make_uninstall(void)
 {
     CU_ASSERT_FATAL(s_installed);
@@ -354,11 +487,12 @@ int main(void)
         return 0;
     }
     CU_pSuite suite = CU_add_suite("install", s_suite_init, s_suite_clean);
-    if (!suite || !CU_add_test(suite, "make install", test_make_install)
-        || !CU_add_test(suite, "installed tree", test_installed_tree)
-        || !CU_add_test(suite, "consumer builds with pkg-config", test_consumer_builds)
-        || !CU_add_test(suite, "consumer sends through a broker", test_consumer_runs)
-        || !CU_add_test(suite, "make uninstall", test_make_uninstall)) {
+    if (!suite || !CU_add_test(suite, "make install", test_make_install) ||
+        !CU_add_test(suite, "installed tree", test_installed_tree) ||
+        !CU_add_test(suite, "consumer builds with pkg-config", test_consumer_builds) ||
+        !CU_add_test(suite, "consumer sends through a broker", test_consumer_runs) ||
+        !CU_add_test(suite, "examples: outbox_send, recv_ack", test_examples_run) ||
+        !CU_add_test(suite, "make uninstall", test_make_uninstall)) {
         CU_cleanup_registry();
         return 1;
     }

@@ -197,6 +197,39 @@ static void s_trail_kinds(const char *case_token, const char *prefix, char *out,
     pt_client_destroy(&op);
 }
 
+/* A recipient that holds the message can answer it at once: the broker commits
+   the lifecycle's move to "delivered" before it hands the frame over, so an
+   accept sent the moment pt_client_recv returns (before any ack) is never
+   REJECT_ILLEGAL_TRANSITION. Twenty rounds, each on a new thread. */
+static void test_answer_at_once(void)
+{
+    pt_client_t *mx = pt_harness_client(s_h, "MX-DIF", 0);
+    pt_client_t *gt = pt_harness_client(s_h, "GT-PGN", 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mx);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(gt);
+    int accepted = 0;
+    for (int round = 0; round < 20; round++) {
+        char c[40];
+        snprintf(c, sizeof c, "CASE-LC-FAST-%02d", round);
+        uint8_t corr[16];
+        CU_ASSERT_EQUAL_FATAL(s_send(mx, &(s_msg_t){"referral.request", c, {"GT-PGN"}}, corr), 0);
+        pt_message_t *msg = NULL;
+        CU_ASSERT_EQUAL_FATAL(pt_client_recv(gt, 10000, &msg), PT_CLIENT_OK);
+        CU_ASSERT_STRING_EQUAL(pt_message_header(msg)->case_token, c);
+        int rc = s_send(gt, &(s_msg_t){"referral.accept", c, {"MX-DIF"}, corr}, NULL);
+        CU_ASSERT_EQUAL(rc, 0);
+        accepted += rc == 0;
+        CU_ASSERT_EQUAL(pt_client_ack(gt, pt_message_id(msg)), PT_CLIENT_OK);
+        pt_message_destroy(&msg);
+        char kinds[256];
+        s_trail_kinds(c, "state:", kinds, sizeof kinds);
+        CU_ASSERT_STRING_EQUAL(kinds, "submitted delivered accepted");
+    }
+    CU_ASSERT_EQUAL(accepted, 20);
+    pt_client_destroy(&gt);
+    pt_client_destroy(&mx);
+}
+
 static void test_referral_accepted_and_done(void)
 {
     pt_client_t *mx = pt_harness_client(s_h, "MX-DIF", 0);
@@ -905,6 +938,7 @@ int main(void)
         return 1;
     CU_pSuite suite = CU_add_suite("lifecycle", s_suite_init, s_suite_clean);
     CU_add_test(suite, "referral MX-DIF -> GT-PGN accepted and done", test_referral_accepted_and_done);
+    CU_add_test(suite, "the recipient answers the moment it has the message", test_answer_at_once);
     CU_add_test(suite, "tracing fan-out to reunification", test_tracing_fan_out_to_reunification);
     CU_add_test(suite, "return notice, plan, follow-ups, closure", test_return_and_reintegration);
     CU_add_test(suite, "consent and policy refusals", test_consent_and_policy_refusals);

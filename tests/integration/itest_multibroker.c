@@ -12,7 +12,10 @@
         recipient, moved to broker0 with its durable inbox, hands each message to
         the application once;
     (d) the checkpoint signer is killed: the other broker takes the signer lock
-        and signs the next checkpoint.
+        and signs the next checkpoint;
+    (e) the recipient receives on broker1 and answers at once on broker0: broker1
+        committed the lifecycle's move to "delivered" before it handed the frame
+        over, so broker0 always accepts the answer (no REJECT_ILLEGAL_TRANSITION).
     `puente audit verify` passes at the end of each test. */
 #include <CUnit/Basic.h>
 #include <signal.h>
@@ -518,6 +521,49 @@ static void test_signer_takeover(void)
     pt_harness_destroy(&h);
 }
 
+/* --- (e) an answer on the other broker, at once ------------------------------------- */
+
+static void test_answer_on_other_broker(void)
+{
+    pt_harness_t *h = s_setup("mb_answer", 2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+    pt_client_t *gt_in = s_client_at(h, 1, "GT-PGN", 1);
+    pt_client_t *gt_out = s_client_at(h, 0, "GT-PGN", 0);
+    pt_client_t *mx = s_client_at(h, 0, "MX-DIF", 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(gt_in);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(gt_out);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mx);
+    int accepted = 0;
+    for (int round = 0; round < 20; round++) {
+        char c[40];
+        snprintf(c, sizeof c, "CASE-MB-E-%02d", round);
+        pt_receipt_info_t receipt;
+        CU_ASSERT_EQUAL_FATAL(s_send(mx, "GT-PGN", "referral.request", c, NULL, &receipt),
+                              PT_CLIENT_OK);
+        pt_message_t *msg = NULL;
+        pt_client_result_t rc = PT_CLIENT_TIMEOUT;
+        for (int64_t end = s_mono_ms() + 60000; rc == PT_CLIENT_TIMEOUT && s_mono_ms() < end;)
+            rc = pt_client_recv(gt_in, 1000, &msg);
+        CU_ASSERT_EQUAL_FATAL(rc, PT_CLIENT_OK);
+        CU_ASSERT_STRING_EQUAL(pt_message_header(msg)->case_token, c);
+        /* Before the ack, through the other broker. */
+        rc = s_send(gt_out, "MX-DIF", "referral.accept", c, receipt.correlation_id, NULL);
+        CU_ASSERT_EQUAL(rc, PT_CLIENT_OK);
+        accepted += rc == PT_CLIENT_OK;
+        CU_ASSERT_EQUAL(pt_client_ack(gt_in, pt_message_id(msg)), PT_CLIENT_OK);
+        pt_message_destroy(&msg);
+    }
+    CU_ASSERT_EQUAL(accepted, 20);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(h, "SELECT count(*) FROM lifecycles WHERE case_token "
+                                            "LIKE 'CASE-MB-E-%' AND state = 'accepted'"),
+                    20);
+    pt_client_destroy(&gt_in);
+    pt_client_destroy(&gt_out);
+    pt_client_destroy(&mx);
+    s_verify_audit(h);
+    pt_harness_destroy(&h);
+}
+
 int main(void)
 {
     const char *cli = getenv("PUENTE_CLI_BIN");
@@ -532,6 +578,8 @@ int main(void)
     CU_add_test(suite, "(c) broker killed holding claims: taken over after the lease",
                 test_takeover_after_lease);
     CU_add_test(suite, "(d) checkpoint signer killed: the other signs", test_signer_takeover);
+    CU_add_test(suite, "(e) the recipient answers at once on the other broker",
+                test_answer_on_other_broker);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();

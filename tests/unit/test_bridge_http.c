@@ -76,6 +76,131 @@ static void test_openapi_matches_routes(void)
     json_decref(doc);
 }
 
+/* The problem types of the code: every string literal in the type argument (the
+   third) of each pt_problem_set call in the bridge sources. Appends to types
+   (n of cap); -1 if a file cannot be read. */
+static int s_emitted_types(const char *file, char (*types)[48], size_t *n, size_t cap)
+{
+    FILE *f = fopen(file, "r");
+    if (!f)
+        return -1;
+    static char text[1 << 20];
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[len] = '\0';
+    for (char *at = strstr(text, "pt_problem_set("); at; at = strstr(at + 1, "pt_problem_set(")) {
+        char *q = at + strlen("pt_problem_set(");
+        int depth = 1, arg = 0;
+        while (*q && depth > 0) {
+            if (*q == '"') {
+                char *end = q + 1;
+                while (*end && *end != '"')
+                    end += *end == '\\' ? 2 : 1;
+                if (arg == 2 && depth == 1 && end - q - 1 < 48) {
+                    char lit[48];
+                    snprintf(lit, sizeof lit, "%.*s", (int)(end - q - 1), q + 1);
+                    int seen = 0;
+                    for (size_t i = 0; i < *n; i++)
+                        seen |= strcmp(types[i], lit) == 0;
+                    if (!seen && *n < cap)
+                        snprintf(types[(*n)++], 48, "%s", lit);
+                }
+                q = *end ? end + 1 : end;
+                continue;
+            }
+            if (*q == '(')
+                depth++;
+            else if (*q == ')')
+                depth--;
+            else if (*q == ',' && depth == 1)
+                arg++;
+            q++;
+        }
+    }
+    return 0;
+}
+
+/* One table of problem types: what the code passes to pt_problem_set, the table
+   it draws titles from, and openapi.json's Problem.type enum are the same set. */
+static void test_problem_types_match_openapi(void)
+{
+    size_t n_table;
+    const pt_problem_type_t *table = pt_bridge_problem_types(&n_table);
+    char emitted[64][48];
+    size_t n_emitted = 0;
+    CU_ASSERT_EQUAL_FATAL(s_emitted_types("adapters/bridge/bridge.c", emitted, &n_emitted, 64), 0);
+    CU_ASSERT_EQUAL_FATAL(s_emitted_types("adapters/bridge/bridge_http.c", emitted, &n_emitted, 64),
+                          0);
+    json_t *doc = json_loads(pt_bridge_openapi, 0, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    json_t *en = json_object_get(
+        json_object_get(
+            json_object_get(
+                json_object_get(json_object_get(json_object_get(doc, "components"), "schemas"),
+                                "Problem"),
+                "properties"),
+            "type"),
+        "enum");
+    CU_ASSERT_FATAL(json_is_array(en));
+    size_t base = strlen(PT_BRIDGE_PROBLEM_BASE);
+    /* openapi -> table */
+    size_t i;
+    json_t *v;
+    json_array_foreach(en, i, v)
+    {
+        const char *uri = json_string_value(v);
+        CU_ASSERT_FATAL(uri && strncmp(uri, PT_BRIDGE_PROBLEM_BASE, base) == 0);
+        int found = 0;
+        for (size_t k = 0; k < n_table; k++)
+            found |= strcmp(table[k].type, uri + base) == 0;
+        if (!found)
+            fprintf(stderr, "\n  in openapi.json, not in the table: %s\n", uri + base);
+        CU_ASSERT(found);
+    }
+    /* table -> openapi, table -> code */
+    for (size_t k = 0; k < n_table; k++) {
+        int in_doc = 0, in_code = 0;
+        json_array_foreach(en, i, v) in_doc |=
+            strcmp(json_string_value(v) + base, table[k].type) == 0;
+        for (size_t e = 0; e < n_emitted; e++)
+            in_code |= strcmp(emitted[e], table[k].type) == 0;
+        if (!in_doc || !in_code)
+            fprintf(stderr, "\n  problem type %s: in openapi.json %d, emitted by the code %d\n",
+                    table[k].type, in_doc, in_code);
+        CU_ASSERT(in_doc);
+        CU_ASSERT(in_code);
+    }
+    /* code -> table */
+    for (size_t e = 0; e < n_emitted; e++) {
+        int found = 0;
+        for (size_t k = 0; k < n_table; k++)
+            found |= strcmp(table[k].type, emitted[e]) == 0;
+        if (!found)
+            fprintf(stderr, "\n  emitted but not in the table: %s\n", emitted[e]);
+        CU_ASSERT(found);
+    }
+    CU_ASSERT_EQUAL(json_array_size(en), n_table);
+    CU_ASSERT(n_emitted >= 15); /* the scan found the calls */
+    json_decref(doc);
+}
+
+/* Prefer: wait=N (RFC 7240). */
+static void test_prefer_wait(void)
+{
+    CU_ASSERT_EQUAL(pt_bridge_prefer_wait(NULL), 0);
+    CU_ASSERT_EQUAL(pt_bridge_prefer_wait(""), 0);
+    CU_ASSERT_EQUAL(pt_bridge_prefer_wait("wait=5"), 5);
+    CU_ASSERT_EQUAL(pt_bridge_prefer_wait("respond-async, wait=3"), 3);
+    CU_ASSERT_EQUAL(pt_bridge_prefer_wait("Wait = \"7\""), 7);
+    CU_ASSERT_EQUAL(pt_bridge_prefer_wait("wait=600"), PT_BRIDGE_PREFER_WAIT_MAX);
+    CU_ASSERT_EQUAL(pt_bridge_prefer_wait("wait=99999999999999"), PT_BRIDGE_PREFER_WAIT_MAX);
+    CU_ASSERT_EQUAL(pt_bridge_prefer_wait("wait=abc"), 0);
+    CU_ASSERT_EQUAL(pt_bridge_prefer_wait("wait=5x"), 0);
+    CU_ASSERT_EQUAL(pt_bridge_prefer_wait("waiting=5"), 0);
+    CU_ASSERT_EQUAL(pt_bridge_prefer_wait("return=minimal"), 0);
+    CU_ASSERT_EQUAL(pt_bridge_prefer_wait("wait=0"), 0);
+}
+
 static const char *s_valid =
     "{\"type\":\"referral.accept\",\"to\":[\"MX-DIF\"],\"case_token\":\"CASE-1\","
     "\"correlation_id\":\"0190f6a8-0000-7000-8000-000000000001\",\"respond_by\":\"2030-01-01\","
@@ -339,6 +464,42 @@ static void test_config(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "webhook-secret-file"));
     char *argv4[] = {"puente-bridge", "--token-file", token, "--listen", "nope", NULL};
     CU_ASSERT_EQUAL(pt_bridge_config_parse(&cfg, 5, argv4, s_env, err, sizeof err), -1);
+    /* Defaults of the webhook retries; IPv6 in brackets. */
+    CU_ASSERT_EQUAL(pt_bridge_config_parse(&cfg, 9, argv1, s_env, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(cfg.webhook_max_attempts, 12);
+    CU_ASSERT_EQUAL(cfg.webhook_backoff_ms, 1000);
+    CU_ASSERT_EQUAL(cfg.webhook_max_backoff_ms, 60000);
+    char *argv5[] = {"puente-bridge", "--token-file",           token, "--listen",
+                     "[::1]:8098",    "--webhook-max-attempts", "4",   "--webhook-backoff",
+                     "500ms",         "--webhook-max-backoff",  "10s", NULL};
+    CU_ASSERT_EQUAL(pt_bridge_config_parse(&cfg, 11, argv5, s_env, err, sizeof err), 0);
+    CU_ASSERT_STRING_EQUAL(cfg.listen_host, "::1");
+    CU_ASSERT_EQUAL(cfg.listen_port, 8098);
+    CU_ASSERT_EQUAL(cfg.webhook_max_attempts, 4);
+    CU_ASSERT_EQUAL(cfg.webhook_backoff_ms, 500);
+    CU_ASSERT_EQUAL(cfg.webhook_max_backoff_ms, 10000);
+    char *argv6[] = {"puente-bridge",         "--token-file", token, "--webhook-backoff", "2m",
+                     "--webhook-max-backoff", "1m",           NULL};
+    CU_ASSERT_EQUAL(pt_bridge_config_parse(&cfg, 7, argv6, s_env, err, sizeof err), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "webhook_max_backoff"));
+    char *argv7[] = {"puente-bridge", "--token-file", token, "--listen", "[::1:8098", NULL};
+    CU_ASSERT_EQUAL(pt_bridge_config_parse(&cfg, 5, argv7, s_env, err, sizeof err), -1);
+    char *argv8[] = {"puente-bridge", "--token-file", token, "--webhook-max-attempts", "0", NULL};
+    CU_ASSERT_EQUAL(pt_bridge_config_parse(&cfg, 5, argv8, s_env, err, sizeof err), -1);
+    /* The same keys from the [bridge] section of an INI file. */
+    char ini[600];
+    snprintf(ini, sizeof ini, "%s/puente.conf", dir);
+    f = fopen(ini, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs("[bridge]\nlisten = [::1]:8097\nwebhook_max_attempts = 3\nwebhook_backoff = 250ms\n", f);
+    /* (the environment's PUENTE_BRIDGE_LISTEN beats the file's listen) */
+    fclose(f);
+    char *argv9[] = {"puente-bridge", "--token-file", token, "--config", ini, NULL};
+    CU_ASSERT_EQUAL(pt_bridge_config_parse(&cfg, 5, argv9, s_env, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(cfg.listen_port, 9999);
+    CU_ASSERT_EQUAL(cfg.webhook_max_attempts, 3);
+    CU_ASSERT_EQUAL(cfg.webhook_backoff_ms, 250);
+    unlink(ini);
     unlink(token);
     rmdir(dir);
 }
@@ -350,6 +511,9 @@ int main(void)
     CU_pSuite s = CU_add_suite("bridge_http", NULL, NULL);
     CU_add_test(s, "routes", test_routes);
     CU_add_test(s, "openapi.json lists exactly the served routes", test_openapi_matches_routes);
+    CU_add_test(s, "problem types: code, table and openapi.json agree",
+                test_problem_types_match_openapi);
+    CU_add_test(s, "Prefer: wait=N", test_prefer_wait);
     CU_add_test(s, "valid submit request", test_submit_valid);
     CU_add_test(s, "consent given or derived from the body", test_submit_consent);
     CU_add_test(s, "bad submit requests: problem type and path", test_submit_bad);
