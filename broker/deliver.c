@@ -193,16 +193,7 @@ static uint8_t *s_pack_deliver(const s_due_t *item, size_t *len)
 }
 
 /* One pass for one session. Returns the store result; sets *more when the batch
-   was full (another pass is needed).
-
-   The sends are recorded (attempts, the "delivered" event, the lifecycle's move
-   to "delivered") in ONE transaction that commits BEFORE the frames are handed
-   to the transport: a recipient that holds the message can always answer it
-   (an accept is legal from "delivered"), however fast it replies and whichever
-   broker takes the reply. A crash between the commit and the sends, or a
-   connection found gone while sending, leaves recorded sends whose frames did
-   not go out; they are retried like a frame lost in transit (at-least-once, the
-   SDK drops redelivered ids). */
+   was full (another pass is needed). */
 static pt_store_result_t s_pass(pt_deliver_t *self, s_session_t *session, int64_t now_ms,
                                 int *more, int *gone)
 {
@@ -212,15 +203,15 @@ static pt_store_result_t s_pass(pt_deliver_t *self, s_session_t *session, int64_
     pt_store_result_t rc =
         pt_store_due_deliveries(self->store, session->org, now_ms, PT_DELIVER_BATCH, s_collect, list);
     *more = rc == PT_STORE_OK && list->n == PT_DELIVER_BATCH;
+    /* Send the whole batch, then record every send in one transaction. A crash in
+       between only means those are sent again (at-least-once; the SDK drops
+       redelivered ids). */
     pt_store_sent_t *sent = rc == PT_STORE_OK && list->n ? calloc(list->n, sizeof *sent) : NULL;
-    uint8_t **frames = rc == PT_STORE_OK && list->n ? calloc(list->n, sizeof *frames) : NULL;
-    size_t *lens = rc == PT_STORE_OK && list->n ? calloc(list->n, sizeof *lens) : NULL;
-    s_due_t **items = rc == PT_STORE_OK && list->n ? calloc(list->n, sizeof *items) : NULL;
     size_t n_sent = 0;
-    if (rc == PT_STORE_OK && list->n && (!sent || !frames || !lens || !items))
+    if (rc == PT_STORE_OK && list->n && !sent)
         rc = PT_STORE_ERROR;
     size_t n_spent = 0;
-    for (size_t i = 0; rc == PT_STORE_OK && i < list->n; i++) {
+    for (size_t i = 0; sent && i < list->n; i++) {
         s_due_t *item = &list->items[i];
         if (self->max_attempts && item->attempts >= self->max_attempts) {
             n_spent++;   /* the dead-letter sweep takes it (within a second) */
@@ -234,40 +225,28 @@ static pt_store_result_t s_pass(pt_deliver_t *self, s_session_t *session, int64_
                    (long long)item->delivery_id);
             continue;
         }
-        frames[n_sent] = frame;
-        lens[n_sent] = len;
-        items[n_sent] = item;
-        sent[n_sent].delivery_id = item->delivery_id;
-        sent[n_sent].retry_at_ms = now_ms + pt_deliver_backoff_ms(item->attempts);
-        n_sent++;
-    }
-    /* A full batch of spent deliveries would only come back at once: the next
-       pass waits for the periodic sweep instead. */
-    if (n_spent > 0)
-        *more = 0;
-    if (rc == PT_STORE_OK && n_sent > 0)
-        rc = pt_store_mark_sent_batch(self->store, sent, n_sent, now_ms);
-    if (rc != PT_STORE_OK)
-        *more = 0; /* nothing recorded: nothing sent; the claims bring them back */
-    for (size_t i = 0; rc == PT_STORE_OK && i < n_sent; i++) {
-        if (sent[i].result != PT_STORE_OK)
-            continue; /* the row went meanwhile (dropped by an operator) */
-        if (pt_transport_send(self->transport, session->routing_id, session->routing_id_len,
-                              frames[i], lens[i]) != 0) {
-            /* Connection gone or not reading: the rest waits for its retry time. */
+        int failed = pt_transport_send(self->transport, session->routing_id,
+                                       session->routing_id_len, frame, len);
+        free(frame);
+        if (failed != 0) {
+            /* Connection gone or not reading: keep everything in the database. */
             *gone = 1;
             *more = 0;
             break;
         }
         self->sent_count++;
-        pt_log(PT_LOG_DEBUG, "deliver", items[i]->message_id, NULL, "delivered to %s (attempt %u)",
-               session->org, items[i]->attempts + 1);
+        sent[n_sent].delivery_id = item->delivery_id;
+        sent[n_sent].retry_at_ms = now_ms + pt_deliver_backoff_ms(item->attempts);
+        n_sent++;
+        pt_log(PT_LOG_DEBUG, "deliver", item->message_id, NULL, "delivered to %s (attempt %u)",
+               session->org, item->attempts + 1);
     }
-    for (size_t i = 0; frames && i < n_sent; i++)
-        free(frames[i]);
-    free(frames);
-    free(lens);
-    free(items);
+    /* A full batch of spent deliveries would only come back at once: the next
+       pass waits for the periodic sweep instead. */
+    if (n_spent > 0)
+        *more = 0;
+    if (n_sent > 0)
+        rc = pt_store_mark_sent_batch(self->store, sent, n_sent, now_ms);
     free(sent);
     for (size_t i = 0; i < list->n; i++)
         free(list->items[i].envelope);

@@ -30,6 +30,11 @@ typedef struct {
     unsigned needs;
 } s_rule_t;
 
+/* The states before an answer. The recipient's answers are legal from
+   "submitted" too: the lifecycle moves to "delivered" when the delivery pass
+   records its sends, after the frame went out, and an answer (which proves the
+   message arrived) may reach the database first, through this broker's next
+   pass or another broker (docs/ha.md "An answer through another broker"). */
 #define PRE "submitted,delivered,received"
 
 static const s_rule_t s_rules[] = {
@@ -37,16 +42,16 @@ static const s_rule_t s_rules[] = {
        and revoke at any non-final point; only the recipient answers. */
     {"referral", "", "referral.request", I, "submitted", 0},
     {"referral", PRE, "referral.request", I, "submitted", 0},
-    {"referral", "delivered,received", "referral.accept", C, "accepted", 0},
-    {"referral", "delivered,received", "referral.reject", C, "rejected", S_NEED_REASON},
+    {"referral", PRE, "referral.accept", C, "accepted", 0},
+    {"referral", PRE, "referral.reject", C, "rejected", S_NEED_REASON},
     {"referral", "accepted,in_progress", "referral.progress", C, "in_progress", 0},
     {"referral", "accepted,in_progress", "referral.done", C, "done", 0},
     {"referral", PRE ",accepted,in_progress", "referral.revoke", I, "revoked", 0},
     /* Case transfer: ownership moves to the recipient when it accepts. */
     {"transfer", "", "transfer.request", I, "submitted", 0},
     {"transfer", PRE, "transfer.request", I, "submitted", 0},
-    {"transfer", "delivered,received", "transfer.accept", C, "accepted", 0},
-    {"transfer", "delivered,received", "transfer.reject", C, "rejected", S_NEED_REASON},
+    {"transfer", PRE, "transfer.accept", C, "accepted", 0},
+    {"transfer", PRE, "transfer.reject", C, "rejected", S_NEED_REASON},
     /* The sender withdraws a transfer the recipient has not answered (issue 5). */
     {"transfer", "delivered,received", "transfer.revoke", I, "revoked", 0},
     /* Transfer request: the owner's acceptance starts a transfer from the owner to
@@ -54,15 +59,15 @@ static const s_rule_t s_rules[] = {
        carries the case file); ownership moves when the requester accepts it. */
     {"transfer_ask", "", "transfer.ask", I, "submitted", 0},
     {"transfer_ask", PRE, "transfer.ask", I, "submitted", 0},
-    {"transfer_ask", "delivered,received", "transfer.accept", C, "accepted", 0},
-    {"transfer_ask", "delivered,received", "transfer.reject", C, "rejected", S_NEED_REASON},
+    {"transfer_ask", PRE, "transfer.accept", C, "accepted", 0},
+    {"transfer_ask", PRE, "transfer.reject", C, "rejected", S_NEED_REASON},
     {"transfer_ask", "accepted", "transfer.request", C, "transferring", 0},
     {"transfer_ask", "transferring", "transfer.accept", I, "transferred", 0},
     {"transfer_ask", "transferring", "transfer.reject", I, "rejected", S_NEED_REASON},
     /* Social inquiry / home study. */
     {"inquiry", "", "inquiry.request", I, "submitted", 0},
     {"inquiry", PRE, "inquiry.request", I, "submitted", 0},
-    {"inquiry", "delivered,received", "inquiry.accept", C, "accepted", 0},
+    {"inquiry", PRE, "inquiry.accept", C, "accepted", 0},
     {"inquiry", "accepted", "inquiry.report", C, "reported", 0},
     {"inquiry", "reported", "inquiry.close", I, "closed", 0},
     {"inquiry", PRE ",accepted", "inquiry.close", I, "closed", S_NEED_REASON},
