@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "cu_main.h"
 
 static pt_harness_t *s_h;
 static char s_out[262144], s_err[16384];
@@ -420,9 +421,5 @@ int main(void)
     CU_add_test(s, "verify --db: untouched database verifies", test_verify_untouched);
     CU_add_test(s, "verify --db: each tampering fails and is named", test_verify_names_tampering);
     CU_add_test(s, "bundle: export, verify offline, flip a byte", test_bundle_round_trip);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

@@ -26,6 +26,7 @@
 
 #include "bridge_http.h"
 #include "harness.h"
+#include "cu_main.h"
 
 #define S_TOKEN "itest-bridge-token-0123456789"
 #define S_SECRET "itest-webhook-secret"
@@ -650,9 +651,5 @@ int main(void)
     CU_add_test(suite, "broker down: 202 queued, Idempotency-Key, delivered and acked later",
                 test_outage_and_idempotency);
     CU_add_test(suite, "bad requests: status and problem type", test_bad_requests);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

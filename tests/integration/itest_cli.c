@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "cu_main.h"
 
 static pt_harness_t *s_h;
 static char s_cli[600];
@@ -159,9 +160,5 @@ int main(void)
     CU_add_test(suite, "send, recv, trail", test_send_recv_trail);
     CU_add_test(suite, "exit codes", test_exit_codes);
     CU_add_test(suite, "types and --help", test_types_and_help);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

@@ -15,6 +15,7 @@
 #include "pt_envelope.h"
 #include "pt_json.h"
 #include "pt_trail.h"
+#include "cu_main.h"
 
 #define REJ(code) PUENTE__V1__REJECT_CODE__##code
 
@@ -460,10 +461,5 @@ int main(void)
                 test_reject_oversize_truncated_random_empty_extra);
     CU_add_test(suite, "unregistered CURVE key gets no connection",
                 test_unregistered_curve_key_is_refused);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    unsigned suite_failures = CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures || suite_failures ? 1 : 0;
+    return pt_cu_main();
 }

@@ -21,6 +21,7 @@
 #include "harness.h"
 #include "pt_envelope.h"
 #include "pt_json.h"
+#include "cu_main.h"
 
 #define REJ(code) PUENTE__V1__REJECT_CODE__##code
 #define S_EXPECT_DIRECTORY 1000 /* a DirectoryReply, not a reject */
@@ -1032,10 +1033,5 @@ int main(void)
     CU_pSuite suite = CU_add_suite("hostile", s_suite_init, s_suite_clean);
     CU_add_test(suite, "hostile inputs: one table, each with its reject code; nothing stored",
                 test_hostile_table);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    unsigned suite_failures = CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures || suite_failures ? 1 : 0;
+    return pt_cu_main();
 }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "cu_main.h"
 
 #define S_TOKEN "test-primero-api-token"
 #define S_MAX_SEEN 16
@@ -524,9 +525,5 @@ int main(void)
                 test_transition_gt_to_mx);
     CU_add_test(suite, "Primero webhook (x-api-key) sends a new case's referral",
                 test_webhook);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

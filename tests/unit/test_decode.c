@@ -5,6 +5,7 @@
 
 #include "control.pb-c.h"
 #include "pt_decode.h"
+#include "cu_main.h"
 
 static uint8_t *s_pack_submit(size_t n_payloads, size_t ciphertext_len, size_t *len)
 {
@@ -150,9 +151,5 @@ int main(void)
     CU_add_test(suite, "valid frame decodes", test_valid_frame_decodes);
     CU_add_test(suite, "size, count, depth and budget limits", test_limits);
     CU_add_test(suite, "malformed inputs", test_malformed_inputs);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

@@ -9,6 +9,7 @@
 #include "puente.h"
 #include "referral.pb-c.h"
 #include "tracing.pb-c.h"
+#include "cu_main.h"
 
 static ProtobufCMessage *s_example(const char *type_name)
 {
@@ -151,9 +152,5 @@ int main(void)
     CU_add_test(suite, "field path walk", test_walk);
     CU_add_test(suite, "field set of the routing agreement", test_field_set_for);
     CU_add_test(suite, "possible match has no personal data", test_possible_match);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

@@ -9,6 +9,7 @@
 #include "pt_receipt.h"
 #include "puente.h"
 #include "referral.pb-c.h"
+#include "cu_main.h"
 
 static void test_duration(void)
 {
@@ -303,9 +304,5 @@ int main(void)
     CU_add_test(s, "consent summary from the example JSON", test_consent_from_example_json);
     CU_add_test(s, "directory signature", test_directory_verify);
     CU_add_test(s, "receipt signature", test_receipt_verify);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

@@ -16,6 +16,7 @@
 
 #include "pt_trail.h"
 #include "store.h"
+#include "cu_main.h"
 
 #define APP_NAME "pt_store_test"
 
@@ -1129,10 +1130,5 @@ int main(void)
         CU_cleanup_registry();
         return 2;
     }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    /* A suite whose init failed counts as a failure too. */
-    unsigned int failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }
