@@ -2765,6 +2765,16 @@ static void s_dispatch(pt_broker_t *self, const pt_inbound_t *in, s_prepared_t *
         break;
     }
     pt_decode_result_t rc = pre->decode_rc;
+    if (rc == PT_DECODE_TRUNCATED) {
+        char reason[256];
+        snprintf(reason, sizeof reason,
+                 "the frame's %zu bytes end inside a field (%s): it was cut off; send the "
+                 "whole frame",
+                 in->len, pre->why);
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, 0, REJ(REJECT_TRUNCATED),
+                 reason, in->identity);
+        return;
+    }
     if (rc != PT_DECODE_OK) {
         s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, 0,
                  rc == PT_DECODE_TOO_LARGE ? REJ(REJECT_TOO_LARGE) : REJ(REJECT_MALFORMED),

@@ -795,8 +795,12 @@ static s_case_t s_cases[] = {
     RAW("directory request naming 5000 organisations", MX, r_directory_5000, REJECT_TOO_LARGE),
     RAW("empty frame", MX, r_empty, REJECT_MALFORMED),
     RAW("two frames in one message", MX, r_extra_frames, REJECT_MALFORMED),
-    RAW("truncated submit", MX, r_truncated, REJECT_MALFORMED),
-    RAW("random bytes", MX, r_random, REJECT_MALFORMED),
+    RAW("truncated submit", MX, r_truncated, REJECT_TRUNCATED),
+    /* These 700 bytes (srand 7) start like a length-delimited field whose length runs
+       past the end, so they are refused as cut off (the decoder cannot tell random
+       bytes from a truncated frame there); itest_core's 512 (srand 42) hit an
+       unsupported wire type: REJECT_MALFORMED. */
+    RAW("random bytes", MX, r_random, REJECT_TRUNCATED),
     RAW("ClientFrame with an unknown body", MX, r_unknown_body, REJECT_MALFORMED),
     /* other requests */
     RAW("ack of an unknown message id", GT, r_ack_unknown, REJECT_NOT_FOUND),
