@@ -37,9 +37,18 @@ static const char *s_usage =
     PUENTE_DEFAULT_BROKER " (--broker, env PUENTE_BROKER) and keys are in "
     PUENTE_DEFAULT_KEYS " (--keys, env PUENTE_KEYS).\n"
     "\n"
-    "exit codes: 0 ok, 1 usage or input error, 2 rejected by the broker,\n"
-    "            3 cannot reach the broker or its database, 4 (recv) a message failed verification,\n"
-    "            5 (audit) verification failed\n";
+    "Every command but example takes --json-output (machine-readable output: one JSON\n"
+    "object or array; also spelled --json except in send, where --json FILE is the body).\n"
+    "\n"
+    "exit codes: 0 ok\n"
+    "            1 usage or input error (flags, files, local keys)\n"
+    "            2 rejected by the broker (the reject code and reason are printed; for\n"
+    "              REJECT_RATE_LIMITED and REJECT_QUOTA_EXCEEDED nothing was stored:\n"
+    "              run the command again later)\n"
+    "            3 cannot reach the broker, or the broker cannot reach its database\n"
+    "              (REJECT_RETRY_LATER), or no answer in time\n"
+    "            4 recv: a delivered message failed verification (not acknowledged)\n"
+    "            5 audit: the trail, the log or a signature does not verify\n";
 
 void cli_common_init(cli_common_t *common, int default_timeout_ms)
 {
@@ -113,10 +122,14 @@ int cli_fail(pt_client_t *client, pt_client_result_t rc, const pt_reject_info_t 
             return CLI_UNREACHABLE;
         }
         if (rej && puente_reject_retryable(rej->code)) {
-            /* Nothing was stored: a limit (rate, recipient's queue); try again later. */
-            fprintf(stderr, "puente: broker limit reached, try again later: %s (%d): %s\n",
+            /* REJECT_RATE_LIMITED / REJECT_QUOTA_EXCEEDED after the SDK's own retries:
+               a rejection like the others (exit 2), but nothing was stored and the
+               same command may succeed later. */
+            fprintf(stderr,
+                    "rejected by the broker (a limit; nothing was stored, run the command "
+                    "again later): %s (%d): %s\n",
                     rej->code_name, rej->code, rej->reason);
-            return CLI_UNREACHABLE;
+            return CLI_REJECTED;
         }
         if (rej && rej->code)
             fprintf(stderr, "rejected: %s (%d): %s\n", rej->code_name, rej->code, rej->reason);
