@@ -2987,6 +2987,12 @@ pt_broker_t *pt_broker_new(const pt_broker_config_t *config, volatile sig_atomic
         snprintf(err, err_len, "migrations failed: %s", why);
         goto error;
     }
+    /* The role the broker works as (issue 2): refused start without a configured
+       one, warnings for a superuser login or rights of the login role. */
+    if (pt_store_role_check(self->store, config->db_role, why, sizeof why) != 0) {
+        snprintf(err, err_len, "database role: %s", why);
+        goto error;
+    }
     /* Issue 9: this broker's identity among those sharing the database, and its
        own session for wake-ups and the checkpoint signer lock. A session that
        cannot connect now keeps trying from the loop (polling covers meanwhile). */

@@ -1063,6 +1063,114 @@ static void test_append_only(void)
     CU_ASSERT_STRING_EQUAL(s_raw_exec("RESET ROLE"), "");
 }
 
+/* --- the broker's database role (issue 2) ---------------------------------------------- */
+
+/* SQLSTATE of sql on conn, "" on success. */
+static const char *s_exec_on(PGconn *conn, const char *sql)
+{
+    static char state[6];
+    PGresult *res = PQexec(conn, sql);
+    ExecStatusType st = PQresultStatus(res);
+    state[0] = '\0';
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        snprintf(state, sizeof state, "%s", s ? s : "?????");
+    }
+    PQclear(res);
+    return state;
+}
+
+/* The production setup (README "Installing"): the broker logs in as a non-superuser
+   LOGIN role that is a member of the NOLOGIN role puente_broker, and takes it. */
+static void test_non_superuser_login_role(void)
+{
+    CU_ASSERT_STRING_EQUAL_FATAL(
+        s_raw_exec("DO $$ BEGIN "
+                   "IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pt_unit_broker_login') "
+                   "THEN CREATE ROLE pt_unit_broker_login LOGIN NOSUPERUSER; END IF; "
+                   "IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pt_unit_outsider') "
+                   "THEN CREATE ROLE pt_unit_outsider LOGIN NOSUPERUSER; END IF; END $$"),
+        "");
+    CU_ASSERT_STRING_EQUAL_FATAL(s_raw_exec("GRANT puente_broker TO pt_unit_broker_login"), "");
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM pg_roles WHERE rolname = "
+                                 "'pt_unit_broker_login' AND NOT rolsuper AND rolcanlogin"),
+                    1);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM pg_roles WHERE rolname = 'puente_broker' "
+                                 "AND NOT rolcanlogin"),
+                    1);
+    char conninfo[1200], err[512] = "";
+    /* A later keyword wins in a libpq connection string. */
+    snprintf(conninfo, sizeof conninfo,
+             "%s user=pt_unit_broker_login application_name=pt_store_role_test", s_conninfo);
+
+    /* The store as that login, with the role configured: it takes it and works. The
+       migrations are all applied (by the tables' owner): starting needs no DDL. */
+    pt_store_t *store = pt_store_new(conninfo, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(store);
+    err[0] = '\0';
+    CU_ASSERT_EQUAL(pt_store_migrate(store, s_sql_dir, err, sizeof err), 0);
+    CU_ASSERT_STRING_EQUAL(err, "");
+    CU_ASSERT_EQUAL(pt_store_role_check(store, "puente_broker", err, sizeof err), 0);
+    CU_ASSERT_EQUAL(pt_store_role_in_effect(store), 1);
+    s_msg_data_t d;
+    pt_submission_t sub = s_sub(&d, 2300, 230, "ct-ROLE", 0);
+    pt_store_receipt_t r;
+    CU_ASSERT_EQUAL(pt_store_submit_batch(store, &sub, 1, &r), PT_STORE_OK);
+    CU_ASSERT_EQUAL(r.result, PT_STORE_OK);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                                 "'pt_store_role_test' AND usename = 'pt_unit_broker_login'"),
+                    1);
+    pt_store_destroy(&store);
+
+    /* What that connection may not do: UPDATE / DELETE history, by privileges (42501)
+       or, for the one column retention may rewrite, by the guard trigger (P0001). */
+    PGconn *login = PQconnectdb(conninfo);
+    CU_ASSERT_EQUAL_FATAL(PQstatus(login), CONNECTION_OK);
+    CU_ASSERT_STRING_EQUAL(s_exec_on(login, "SET client_min_messages = warning"), "");
+    for (int as_role = 0; as_role < 2; as_role++) {
+        if (as_role)
+            CU_ASSERT_STRING_EQUAL_FATAL(s_exec_on(login, "SET ROLE puente_broker"), "");
+        CU_ASSERT_STRING_EQUAL(s_exec_on(login, "UPDATE messages SET purpose = 'x'"), "42501");
+        CU_ASSERT_STRING_EQUAL(s_exec_on(login, "DELETE FROM messages"), "42501");
+        CU_ASSERT_STRING_EQUAL(s_exec_on(login, "UPDATE case_events SET kind = 'x'"), "42501");
+        CU_ASSERT_STRING_EQUAL(s_exec_on(login, "DELETE FROM case_events"), "42501");
+        CU_ASSERT_STRING_EQUAL(s_exec_on(login, "TRUNCATE case_events"), "42501");
+        CU_ASSERT_STRING_EQUAL(s_exec_on(login, "UPDATE messages SET envelope = envelope "
+                                                "WHERE case_token = 'ct-ROLE'"),
+                               "P0001");
+        /* It cannot make itself a superuser or leave for one. */
+        CU_ASSERT_STRING_EQUAL(s_exec_on(login, "SET ROLE postgres"), "42501");
+    }
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM case_events WHERE kind = 'x'"), 0);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM messages WHERE case_token = 'ct-ROLE'"), 1);
+    PQfinish(login);
+
+    /* A login that is not a member: a configured role refuses to start, the default
+       runs on with a warning and without the role. */
+    snprintf(conninfo, sizeof conninfo,
+             "%s user=pt_unit_outsider application_name=pt_store_role_test", s_conninfo);
+    store = pt_store_new(conninfo, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(store);
+    err[0] = '\0';
+    CU_ASSERT_EQUAL(pt_store_role_check(store, "puente_broker", err, sizeof err), -1);
+    CU_ASSERT_STRING_EQUAL(err, "cannot take the configured database role puente_broker: login "
+                                "role pt_unit_outsider is not a member of puente_broker (GRANT "
+                                "puente_broker TO pt_unit_outsider)");
+    CU_ASSERT_EQUAL(pt_store_role_in_effect(store), 0);
+    err[0] = '\0';
+    CU_ASSERT_EQUAL(pt_store_role_check(store, "puente_nope", err, sizeof err), -1);
+    CU_ASSERT_STRING_EQUAL(err, "cannot take the configured database role puente_nope: role "
+                                "puente_nope does not exist (migration 001 creates "
+                                "puente_broker)");
+    CU_ASSERT_EQUAL(pt_store_role_check(store, NULL, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(pt_store_role_in_effect(store), 0);
+    pt_store_destroy(&store);
+
+    /* The superuser of the tests takes the role too (and is warned about). */
+    CU_ASSERT_EQUAL(pt_store_role_check(s_store, NULL, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(pt_store_role_in_effect(s_store), 1);
+}
+
 /* --- transient failures ------------------------------------------------------------------ */
 
 static int s_kill_store_backend(void)
@@ -1126,6 +1234,7 @@ int main(void)
         !CU_add_test(suite, "due deliveries use the queue indexes", test_due_plan) ||
         !CU_add_test(suite, "claims of two broker instances", test_claims) ||
         !CU_add_test(suite, "append-only", test_append_only) ||
+        !CU_add_test(suite, "a non-superuser login role", test_non_superuser_login_role) ||
         !CU_add_test(suite, "unavailable, then recovers", test_unavailable_then_recovers)) {
         CU_cleanup_registry();
         return 2;
