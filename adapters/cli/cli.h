@@ -33,13 +33,14 @@ typedef struct {
 
 #define CLI_COMMON_HELP                                                                        \
     "  --broker URL      broker endpoint, or several comma-separated: the client moves to the\n" \
-    "                    next when one is lost (env PUENTE_BROKER, default " PUENTE_DEFAULT_BROKER ")\n" \
+    "                    next when one is lost (env PUENTE_BROKER; else var/endpoint, written\n"  \
+    "                    by make run; else " PUENTE_DEFAULT_BROKER ")\n"                           \
     "  --keys DIR        key directory (env PUENTE_KEYS, default " PUENTE_DEFAULT_KEYS ")\n"       \
     "  --timeout D       how long to wait for the broker (e.g. 10s, 500ms)\n"                    \
     "  --json-output     machine-readable output (JSON; --json for short except in send)\n"     \
     "  --help            this text\n"
 
-/* Fills defaults from the environment. */
+/* Fills defaults from the environment (and var/endpoint, see puente.c). */
 void cli_common_init(cli_common_t *common, int default_timeout_ms);
 
 /* Handles a common option. 1 handled, 0 not a common option, -1 bad value (printed). */
