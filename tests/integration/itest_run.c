@@ -405,6 +405,26 @@ static void test_make_run_with_puente_db(void)
     CU_ASSERT_STRING_EQUAL(s_out, "1\n");
 }
 
+/* [broker] db_role that cannot be taken: the broker refuses to start and says why. */
+static void test_broker_refuses_a_role_it_cannot_take(void)
+{
+    const char *test_db = getenv("PUENTE_TEST_DB");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(test_db);
+    static char line[2048];
+    snprintf(line, sizeof line,
+             "build/puente-broker --endpoint tcp://127.0.0.1:%d --db \"%s dbname=itest_run_db\" "
+             "--db-role puente_nope --keys var/keys --sql broker/sql --metrics-listen '' 2>&1",
+             s_port, test_db);
+    int rc = s_sh(s_dir, line);
+    CU_ASSERT_NOT_EQUAL(rc, 0);
+    if (!strstr(s_out, "database role: cannot take the configured database role puente_nope: "
+                       "role puente_nope does not exist"))
+        fprintf(stderr, "\nbroker said: %s\n", s_out);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s_out, "database role: cannot take the configured database role "
+                                         "puente_nope: role puente_nope does not exist"));
+    CU_ASSERT_EQUAL(s_procs_inside(), 0);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -413,5 +433,7 @@ int main(void)
     CU_add_test(suite, "deploy/run.sh, the README's commands, Ctrl-C, again",
                 test_make_run_readme_commands);
     CU_add_test(suite, "deploy/run.sh with PUENTE_DB", test_make_run_with_puente_db);
+    CU_add_test(suite, "the broker refuses a db_role it cannot take",
+                test_broker_refuses_a_role_it_cannot_take);
     return pt_cu_main();
 }
