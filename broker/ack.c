@@ -17,8 +17,8 @@ typedef struct {
 struct _pt_acks_t {
     size_t capacity;
     size_t n;
-    s_wait_t *waits;                 /* waits[i] answers items[i] */
-    pt_store_ack_item_t *items;      /* items[i].recipient points into waits[i] */
+    s_wait_t *waits;            /* waits[i] answers items[i] */
+    pt_store_ack_item_t *items; /* items[i].recipient points into waits[i] */
 };
 
 pt_acks_t *pt_acks_new(size_t capacity)

@@ -53,10 +53,10 @@ int pt_acks_full(const pt_acks_t *self);
 typedef struct {
     const uint8_t *routing_id;
     size_t routing_id_len;
-    const char *identity;            /* the acknowledging organisation */
-    const uint8_t *message_id;       /* 16 bytes */
-    int first;                       /* 1: recorded now (not a repeated ack) */
-    pt_verdict_t verdict;            /* code 0: answer Acked; else answer this reject */
+    const char *identity;      /* the acknowledging organisation */
+    const uint8_t *message_id; /* 16 bytes */
+    int first;                 /* 1: recorded now (not a repeated ack) */
+    pt_verdict_t verdict;      /* code 0: answer Acked; else answer this reject */
 } pt_ack_outcome_t;
 
 typedef void(pt_ack_answer_fn)(const pt_ack_outcome_t *outcome, void *arg);

@@ -33,7 +33,7 @@
 static char s_dir[PATH_MAX];      /* the scratch copy */
 static char s_log[PATH_MAX + 32]; /* run.sh's output, both runs */
 static int s_pgport, s_port;
-static char s_commands[4][1024];   /* the README's commands, verbatim */
+static char s_commands[4][1024]; /* the README's commands, verbatim */
 static size_t s_n_commands;
 static char s_out[65536];
 
@@ -113,7 +113,7 @@ static int s_readme_commands(void)
 
 /* Starts deploy/run.sh in the scratch copy under setsid (its own process group, as
    a terminal's foreground job); output appended to the log. The pid, or -1. */
-static const char *s_db;   /* non-NULL: run.sh gets PUENTE_DB (its own database) */
+static const char *s_db; /* non-NULL: run.sh gets PUENTE_DB (its own database) */
 
 static pid_t s_start(void)
 {
@@ -327,14 +327,14 @@ static void test_make_run_readme_commands(void)
     }
     CU_ASSERT_STRING_EQUAL(got, expected);
 
-    CU_ASSERT_EQUAL(s_sh(s_dir, s_commands[0]), 0);   /* example > referral.json */
-    CU_ASSERT_EQUAL(s_sh(s_dir, s_commands[1]), 0);   /* send */
+    CU_ASSERT_EQUAL(s_sh(s_dir, s_commands[0]), 0); /* example > referral.json */
+    CU_ASSERT_EQUAL(s_sh(s_dir, s_commands[1]), 0); /* send */
     CU_ASSERT_PTR_NOT_NULL(strstr(s_out, "message_id"));
     CU_ASSERT_PTR_NOT_NULL(strstr(s_out, "stored_at"));
-    CU_ASSERT_EQUAL(s_sh(s_dir, s_commands[2]), 0);   /* recv */
+    CU_ASSERT_EQUAL(s_sh(s_dir, s_commands[2]), 0); /* recv */
     CU_ASSERT_PTR_NOT_NULL(strstr(s_out, "\"case_token\": \"CASE-0001\""));
     CU_ASSERT_PTR_NOT_NULL(strstr(s_out, "\"sender\": \"MX-DIF\""));
-    CU_ASSERT_EQUAL(s_sh(s_dir, s_commands[3]), 0);   /* trail */
+    CU_ASSERT_EQUAL(s_sh(s_dir, s_commands[3]), 0); /* trail */
     s_assert_trail();
     static char first_trail[sizeof s_out];
     snprintf(first_trail, sizeof first_trail, "%s", s_out);

@@ -45,8 +45,8 @@ static inline int pt_cu_main(void)
     for (CU_pFailureRecord f = CU_get_failure_list(); f; f = f->pNext)
         if (f->type == CUF_SuiteInitFailed || f->type == CUF_SuiteCleanupFailed)
             setup_failed++;
-    int failed = run != CUE_SUCCESS || asserts_failed || tests_failed || suites_failed ||
-                 records || setup_failed || tests_run == 0;
+    int failed = run != CUE_SUCCESS || asserts_failed || tests_failed || suites_failed || records ||
+                 setup_failed || tests_run == 0;
     if (failed)
         fprintf(stderr,
                 "cu_main: FAILED (run error %d, %u assertions failed, %u tests failed, "

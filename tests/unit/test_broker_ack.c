@@ -15,12 +15,12 @@
 
 /* --- the store seam -------------------------------------------------------- */
 
-static size_t s_calls;                       /* pt_store_ack_batch calls */
+static size_t s_calls; /* pt_store_ack_batch calls */
 static size_t s_last_n;
 static int64_t s_last_now;
 static char s_recipients[8][PT_STORE_ORG_ID_MAX];
 static uint8_t s_ids[8][16];
-static pt_store_result_t s_item_results[8];  /* what the stub answers per item */
+static pt_store_result_t s_item_results[8]; /* what the stub answers per item */
 static pt_store_result_t s_batch_result;
 
 pt_store_result_t pt_store_ack_batch(pt_store_t *self, pt_store_ack_item_t *items, size_t n,
@@ -135,12 +135,12 @@ static void test_commit_outcomes(void)
     }
     s_batch_result = PT_STORE_OK;
     CU_ASSERT_EQUAL(pt_acks_commit(acks, NULL, 1795000000000LL, s_answer, &answers), PT_STORE_OK);
-    CU_ASSERT_EQUAL(s_calls, 1);   /* one transaction for the pass */
+    CU_ASSERT_EQUAL(s_calls, 1); /* one transaction for the pass */
     CU_ASSERT_EQUAL(s_last_n, 4);
     CU_ASSERT_EQUAL(s_last_now, 1795000000000LL);
     CU_ASSERT_EQUAL_FATAL(answers.n, 4);
     for (int i = 0; i < 4; i++) {
-        CU_ASSERT_STRING_EQUAL(s_recipients[i], orgs[i]);   /* in arrival order */
+        CU_ASSERT_STRING_EQUAL(s_recipients[i], orgs[i]); /* in arrival order */
         CU_ASSERT_EQUAL(s_ids[i][0], 0x20 + i);
         CU_ASSERT_STRING_EQUAL(answers.identity[i], orgs[i]);
         CU_ASSERT_EQUAL(answers.rid_len[i], 5);
@@ -149,13 +149,13 @@ static void test_commit_outcomes(void)
     }
     CU_ASSERT_EQUAL(answers.code[0], 0);
     CU_ASSERT_EQUAL(answers.first[0], 1);
-    CU_ASSERT_EQUAL(answers.code[1], 0);   /* repeated ack: Acked again, not first */
+    CU_ASSERT_EQUAL(answers.code[1], 0); /* repeated ack: Acked again, not first */
     CU_ASSERT_EQUAL(answers.first[1], 0);
     CU_ASSERT_EQUAL(answers.code[2], REJ(REJECT_NOT_FOUND));
     CU_ASSERT_EQUAL(answers.first[2], 0);
     CU_ASSERT_EQUAL(answers.code[3], 0);
     CU_ASSERT_EQUAL(answers.first[3], 1);
-    CU_ASSERT_EQUAL(pt_acks_count(acks), 0);   /* emptied */
+    CU_ASSERT_EQUAL(pt_acks_count(acks), 0); /* emptied */
 
     /* A failed commit: every ack is answered RETRY_LATER, none is first. */
     memset(&answers, 0, sizeof answers);

@@ -121,11 +121,11 @@ static void test_signed_bytes_known_answer(void)
 
     /* Exactly the documented bytes: 18 + 16 + 8 + 32 + 32. */
     uint8_t doc[128];
-    size_t doc_len = s_documented(id, 1795000000123LL, stored[0].header_sha256,
-                                  stored[0].event_hash, doc);
+    size_t doc_len =
+        s_documented(id, 1795000000123LL, stored[0].header_sha256, stored[0].event_hash, doc);
     CU_ASSERT_EQUAL(doc_len, 18 + PT_RECEIPT_SIGNED_BYTES);
     CU_ASSERT_EQUAL(doc[17], 0x00);
-    CU_ASSERT_EQUAL(doc[34], 0x00);   /* be64: the top byte of the time first */
+    CU_ASSERT_EQUAL(doc[34], 0x00); /* be64: the top byte of the time first */
     CU_ASSERT_EQUAL(doc[41], (uint8_t)(1795000000123LL & 0xff));
     CU_ASSERT(s_openssl_verifies(doc, doc_len, r->broker_signature.data, r->broker_signature.len));
     /* Without the 0x00 after the prefix, or little-endian time: not what was signed. */
@@ -138,8 +138,11 @@ static void test_signed_bytes_known_answer(void)
     static const struct {
         const char *field;
         size_t offset, len;
-    } fields[] = {{"prefix", 0, 18},        {"message_id", 18, 16}, {"stored_at_ms", 34, 8},
-                  {"header_sha256", 42, 32}, {"event_hash", 74, 32}};
+    } fields[] = {{"prefix", 0, 18},
+                  {"message_id", 18, 16},
+                  {"stored_at_ms", 34, 8},
+                  {"header_sha256", 42, 32},
+                  {"event_hash", 74, 32}};
     for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++) {
         for (size_t at = fields[f].offset; at < fields[f].offset + fields[f].len; at++) {
             doc[at] ^= 0x01;
@@ -163,24 +166,29 @@ static void test_signed_bytes_known_answer(void)
     memcpy(other, stored[0].header_sha256, 32);
     other[31] ^= 0x80;
     CU_ASSERT_EQUAL(pt_receipt_verify(pub, id, 16, 1795000000123LL, stored[0].header_sha256, 32,
-                                      stored[0].event_hash, 32, sig, 64), 0);
-    CU_ASSERT_NOT_EQUAL(pt_receipt_verify(pub, id, 16, 1795000000124LL, stored[0].header_sha256,
-                                          32, stored[0].event_hash, 32, sig, 64), 0);
+                                      stored[0].event_hash, 32, sig, 64),
+                    0);
+    CU_ASSERT_NOT_EQUAL(pt_receipt_verify(pub, id, 16, 1795000000124LL, stored[0].header_sha256, 32,
+                                          stored[0].event_hash, 32, sig, 64),
+                        0);
     CU_ASSERT_NOT_EQUAL(pt_receipt_verify(pub, id, 16, 1795000000123LL, other, 32,
-                                          stored[0].event_hash, 32, sig, 64), 0);
-    CU_ASSERT_NOT_EQUAL(pt_receipt_verify(pub, id, 16, 1795000000123LL, stored[0].header_sha256,
-                                          32, other, 32, sig, 64), 0);
+                                          stored[0].event_hash, 32, sig, 64),
+                        0);
+    CU_ASSERT_NOT_EQUAL(pt_receipt_verify(pub, id, 16, 1795000000123LL, stored[0].header_sha256, 32,
+                                          other, 32, sig, 64),
+                        0);
     uint8_t id2[16];
     memcpy(id2, id, 16);
     id2[0] ^= 1;
     CU_ASSERT_NOT_EQUAL(pt_receipt_verify(pub, id2, 16, 1795000000123LL, stored[0].header_sha256,
-                                          32, stored[0].event_hash, 32, sig, 64), 0);
+                                          32, stored[0].event_hash, 32, sig, 64),
+                        0);
     pt_sign_key_destroy(&pub);
     puente__v1__broker_frame__free_unpacked(frame, NULL);
     free(buf);
     pt_receipts_destroy(&receipts);
     CU_ASSERT_PTR_NULL(receipts);
-    pt_receipts_destroy(&receipts);   /* no-op on NULL */
+    pt_receipts_destroy(&receipts); /* no-op on NULL */
 }
 
 static void test_batch_signs_only_stored(void)
@@ -218,12 +226,12 @@ static void test_batch_signs_only_stored(void)
         uint8_t doc[128];
         size_t doc_len = s_documented(ids[k], stored[k].stored_at_ms, stored[k].header_sha256,
                                       stored[k].event_hash, doc);
-        CU_ASSERT(s_openssl_verifies(doc, doc_len, r->broker_signature.data,
-                                     r->broker_signature.len));
+        CU_ASSERT(
+            s_openssl_verifies(doc, doc_len, r->broker_signature.data, r->broker_signature.len));
         puente__v1__broker_frame__free_unpacked(frame, NULL);
         free(buf);
     }
-    CU_ASSERT_EQUAL(pt_receipts_signed(receipts, N), 0);   /* past the capacity */
+    CU_ASSERT_EQUAL(pt_receipts_signed(receipts, N), 0); /* past the capacity */
     /* A new batch forgets the previous one. */
     pt_receipts_sign(receipts, stored, id_p, 0);
     for (int k = 0; k < N; k++)

@@ -27,7 +27,7 @@ static void *s_ctx;
 static pt_keyset_t *s_broker, *s_mx, *s_gt, *s_rogue, *s_operator;
 static pt_directory_t *s_dir;
 static pt_transport_t *s_transport;
-static void *s_zap_client;   /* REQ to inproc://zeromq.zap.01, as libzmq's CURVE server */
+static void *s_zap_client; /* REQ to inproc://zeromq.zap.01, as libzmq's CURVE server */
 static int s_port;
 
 static int s_put_org(const char *id, const pt_keyset_t *keys, int enabled)
@@ -57,8 +57,8 @@ static int s_init(void)
         pt_directory_add_operator(s_dir, pt_keyset_curve_public(s_operator)))
         return -1;
     char err[256] = "";
-    s_transport = pt_transport_new(s_ctx, "tcp://127.0.0.1:*", s_broker, s_dir, 1 << 20, err,
-                                   sizeof err);
+    s_transport =
+        pt_transport_new(s_ctx, "tcp://127.0.0.1:*", s_broker, s_dir, 1 << 20, err, sizeof err);
     if (!s_transport) {
         fprintf(stderr, "test_broker_transport: %s\n", err);
         return -1;
@@ -92,7 +92,7 @@ static int s_clean(void)
 typedef struct {
     char status[8];
     char user_id[64];
-    char curve_meta[64];   /* the X-Curve-Key value, "" if none */
+    char curve_meta[64]; /* the X-Curve-Key value, "" if none */
     int frames;
 } s_reply_t;
 
@@ -120,7 +120,7 @@ static s_reply_t s_zap(const char *mechanism, const uint8_t *key)
             break;
         buf[n < (int)sizeof buf - 1 ? n : (int)sizeof buf - 1] = '\0';
         if (r.frames == 1)
-            CU_ASSERT_STRING_EQUAL(buf, "42");   /* request id echoed */
+            CU_ASSERT_STRING_EQUAL(buf, "42"); /* request id echoed */
         if (r.frames == 2)
             snprintf(r.status, sizeof r.status, "%.7s", buf);
         if (r.frames == 4)
@@ -144,18 +144,18 @@ static void test_admission(void)
     CU_ASSERT_STRING_EQUAL(r.user_id, "MX-DIF");
     CU_ASSERT_STRING_EQUAL(r.curve_meta, pt_keyset_curve_public_z85(s_mx));
 
-    r = s_zap("CURVE", pt_keyset_curve_public(s_rogue));   /* unknown key */
+    r = s_zap("CURVE", pt_keyset_curve_public(s_rogue)); /* unknown key */
     CU_ASSERT_STRING_EQUAL(r.status, "400");
     CU_ASSERT_STRING_EQUAL(r.user_id, "");
     CU_ASSERT_STRING_EQUAL(r.curve_meta, "");
 
-    r = s_zap("CURVE", pt_keyset_curve_public(s_gt));      /* registered, disabled */
+    r = s_zap("CURVE", pt_keyset_curve_public(s_gt)); /* registered, disabled */
     CU_ASSERT_STRING_EQUAL(r.status, "400");
     CU_ASSERT_STRING_EQUAL(r.user_id, "");
 
-    r = s_zap("NULL", NULL);                               /* not CURVE */
+    r = s_zap("NULL", NULL); /* not CURVE */
     CU_ASSERT_STRING_EQUAL(r.status, "400");
-    r = s_zap("PLAIN", pt_keyset_curve_public(s_mx));      /* MX-DIF's key, wrong mechanism */
+    r = s_zap("PLAIN", pt_keyset_curve_public(s_mx)); /* MX-DIF's key, wrong mechanism */
     CU_ASSERT_STRING_EQUAL(r.status, "400");
 
     r = s_zap("CURVE", pt_keyset_curve_public(s_operator));

@@ -25,11 +25,11 @@ static const char *s_conninfo;
 static const char *s_sql_dir;
 static pt_store_t *s_store;
 static pt_directory_t *s_dir;
-static int64_t T;                          /* the test's origin */
-static pt_keyset_t *s_mx1, *s_mx2;         /* MX-DIF: replaced at T+1000 by mx2 */
-static pt_keyset_t *s_gt1, *s_gt2;         /* GT-PGN: replaced at T+1000, gt1 revoked at T+2000 */
-static pt_keyset_t *s_hn1;                 /* HN-DINAF: revoked at T+3000 */
-static pt_keyset_t *s_rogue;               /* registered nowhere */
+static int64_t T;                  /* the test's origin */
+static pt_keyset_t *s_mx1, *s_mx2; /* MX-DIF: replaced at T+1000 by mx2 */
+static pt_keyset_t *s_gt1, *s_gt2; /* GT-PGN: replaced at T+1000, gt1 revoked at T+2000 */
+static pt_keyset_t *s_hn1;         /* HN-DINAF: revoked at T+3000 */
+static pt_keyset_t *s_rogue;       /* registered nowhere */
 
 static int s_admin(const char *sql)
 {
@@ -107,7 +107,7 @@ static int s_init(void)
     s_dir = pt_directory_new();
     if (!s_mx1 || !s_mx2 || !s_gt1 || !s_gt2 || !s_hn1 || !s_rogue || !s_dir)
         return -1;
-    T = pt_now_ms() + 1000;   /* after the registrations' database now */
+    T = pt_now_ms() + 1000; /* after the registrations' database now */
     if (s_register("MX-DIF", s_mx1) || s_register("GT-PGN", s_gt1) ||
         s_register("HN-DINAF", s_hn1) || s_rotate("MX-DIF", s_mx2, T + 1000) ||
         s_rotate("GT-PGN", s_gt2, T + 1000) || s_revoke("GT-PGN", s_gt1, T + 2000) ||
@@ -159,9 +159,9 @@ static s_sealed_t s_seal(const char *sender, const pt_keyset_t *sign_keys, const
     const pt_seal_key_t *seal[1] = {pt_keyset_seal(seal_keys)};
     uint8_t *packed = NULL;
     size_t len = 0;
-    CU_ASSERT_EQUAL_FATAL(pt_envelope_seal(&h, body, sizeof body, pt_keyset_sign(sign_keys), seal,
-                                           1, &packed, &len),
-                          PT_ENV_OK);
+    CU_ASSERT_EQUAL_FATAL(
+        pt_envelope_seal(&h, body, sizeof body, pt_keyset_sign(sign_keys), seal, 1, &packed, &len),
+        PT_ENV_OK);
     out.envelope = puente__v1__envelope__unpack(NULL, len, packed);
     free(packed);
     CU_ASSERT_PTR_NOT_NULL_FATAL(out.envelope);
@@ -228,8 +228,8 @@ static void test_replaced_and_revoked(void)
              "the signing key of HN-DINAF was revoked from");
     s_sealed_free(&s);
     s = s_seal("HN-DINAF", s_hn1, "GT-PGN", s_gt2, T + 2500);
-    s_expect("revoked key, created before, presented after", s, T + 3500,
-             REJ(REJECT_UNKNOWN_KEY), "was revoked from");
+    s_expect("revoked key, created before, presented after", s, T + 3500, REJ(REJECT_UNKNOWN_KEY),
+             "was revoked from");
     s_expect("revoked key, presented before the revocation", s, T + 2600, 0, NULL);
     s_sealed_free(&s);
     /* A payload sealed to GT-PGN's revoked sealing key. */
