@@ -1,6 +1,7 @@
 /*  itest_cli — the README's commands, run as a user would run them: the `puente`
     binary against a real broker and PostgreSQL. Checks outputs and exit codes. */
 #include <CUnit/Basic.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,6 +262,34 @@ static void test_types_and_help(void)
         CU_ASSERT_PTR_NOT_NULL(strstr(s_out, codes[i]));
 }
 
+/* A limit of the broker (REJECT_QUOTA_EXCEEDED here) is a rejection: exit 2, with
+   the code and a text saying that nothing was stored. */
+static void test_limit_rejection_exits_2(void)
+{
+    char json[700];
+    snprintf(json, sizeof json, "%s/referral.json", pt_harness_dir(s_h));
+    CU_ASSERT_EQUAL(pt_harness_broker_stop(s_h, SIGTERM), 0);
+    setenv("PUENTE_QUEUE_QUOTA", "1", 1);   /* read by the broker the harness starts */
+    int started = pt_harness_broker_start(s_h);
+    unsetenv("PUENTE_QUEUE_QUOTA");
+    CU_ASSERT_EQUAL_FATAL(started, 0);
+    /* GT-PGN acknowledged everything so far: one message fills its quota of 1. */
+    CU_ASSERT_EQUAL(s_run("send --as MX-DIF --to GT-PGN --type referral.request --case "
+                          "CASE-CLI-Q1 --json '%s'%s",
+                          json, NULL),
+                    0);
+    CU_ASSERT_EQUAL(s_run("send --as MX-DIF --to GT-PGN --type referral.request --case "
+                          "CASE-CLI-Q2 --json '%s'%s",
+                          json, NULL),
+                    2);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s_err, "rejected by the broker (a limit; nothing was stored, "
+                                         "run the command again later): REJECT_QUOTA_EXCEEDED "
+                                         "(30)"));
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM messages WHERE case_token = "
+                                              "'CASE-CLI-Q2'"),
+                    0);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -271,5 +300,6 @@ int main(void)
     CU_add_test(suite, "exit codes", test_exit_codes);
     CU_add_test(suite, "keygen --if-missing --json-output", test_keygen_if_missing_json);
     CU_add_test(suite, "types and --help", test_types_and_help);
+    CU_add_test(suite, "a limit of the broker exits 2", test_limit_rejection_exits_2);
     return pt_cu_main();
 }
