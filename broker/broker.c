@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "ack.h"
 #include "admission.h"
 #include "authn.h"
 #include "consent.h"
@@ -24,9 +25,9 @@
 #include "pt_envelope.h"
 #include "pt_keys.h"
 #include "pt_notice.h"
-#include "pt_receipt.h"
 #include "pt_types.h"
 #include "audit.h"
+#include "receipt.h"
 #include "stage.h"
 #include "store.h"
 #include "transport.h"
@@ -62,19 +63,6 @@ typedef struct {
     uint8_t header_sha256[32];
     const char *failed_stage;           /* "authenticate" or "verify" when verdict.code */
 } s_prepared_t;
-
-/* A receipt signature computed by the pool after the commit. */
-typedef struct {
-    uint8_t sig[PT_ED25519_SIG_BYTES];
-    int ok;
-} s_receipt_sig_t;
-
-/* An acknowledgement that waits for the commit of its loop pass. */
-typedef struct {
-    uint8_t routing_id[PT_ROUTING_ID_MAX];
-    size_t routing_id_len;
-    char identity[PT_STORE_ORG_ID_MAX];
-} s_ack_wait_t;
 
 /* A receiving connection and the CURVE key it was admitted with (issue 6). */
 typedef struct {
@@ -119,19 +107,15 @@ struct _pt_broker_t {
     /* Per item of the batch in s_flush: its recipients were counted against the
        queue quota (given back unless it is stored as new). */
     int quota_taken[PT_BROKER_BATCH_MAX];
-    /* Acks received in this loop pass, committed together by s_flush_acks. */
-    s_ack_wait_t ack_waits[PT_BROKER_BATCH_MAX];
-    pt_store_ack_item_t acks[PT_BROKER_BATCH_MAX];
-    size_t n_acks;
+    /* Acks received in this loop pass, committed together by s_flush_acks (ack.h). */
+    pt_acks_t *acks;
     /* The worker pool and what one loop pass received and prepared with it. */
     pt_workers_t *workers;
     pt_inbound_t inbound[PT_BROKER_BATCH_MAX];
     s_prepared_t prepared[PT_BROKER_BATCH_MAX];
     size_t n_inbound;
-    /* s_flush's receipts, signed by the pool. */
-    const pt_store_receipt_t *sign_receipts[PT_BROKER_BATCH_MAX];
-    const uint8_t *sign_ids[PT_BROKER_BATCH_MAX];
-    s_receipt_sig_t sigs[PT_BROKER_BATCH_MAX];
+    /* s_flush's receipt signatures, computed by the pool (receipt.h). */
+    pt_receipts_t *receipts;
     /* Metrics and readiness (config.metrics / config.families, may be NULL). */
     int64_t received_ms;                /* when this loop pass drained the socket */
     int64_t last_db_ms;                 /* last store call, for the idle ping */
@@ -277,35 +261,24 @@ static void s_reject(pt_broker_t *self, const uint8_t *rid, size_t rid_len,
            reason);
 }
 
-/* Sends the receipt of item with its signature (computed by the pool in s_flush). */
+/* Sends the receipt of batch item k (signed by the pool in s_flush), or, when
+   its signature failed, a retryable reject (receipt.h). */
 static void s_receipt(pt_broker_t *self, const s_pending_t *item, const pt_store_receipt_t *stored,
-                      const s_receipt_sig_t *signed_)
+                      size_t k)
 {
-    const uint8_t *sig = signed_->sig;
     const uint8_t *message_id = item->header->message_id.data;
-    if (!signed_->ok) {
+    uint8_t *frame = NULL;
+    size_t frame_len = 0;
+    if (pt_receipts_frame(self->receipts, k, message_id, stored, &frame, &frame_len) != 0) {
         s_reject(self, item->routing_id, item->routing_id_len, message_id, 16, 0,
                  REJ(REJECT_RETRY_LATER), "broker could not sign the receipt; resubmit",
                  item->header->sender);
         return;
     }
-    Puente__V1__Receipt receipt = PUENTE__V1__RECEIPT__INIT;
-    receipt.message_id.data = (uint8_t *)message_id;
-    receipt.message_id.len = 16;
-    receipt.stored_at_ms = stored->stored_at_ms;
-    receipt.header_sha256.data = (uint8_t *)stored->header_sha256;
-    receipt.header_sha256.len = 32;
-    receipt.event_hash.data = (uint8_t *)stored->event_hash;
-    receipt.event_hash.len = 32;
-    receipt.duplicate = stored->result == PT_STORE_DUPLICATE;
-    receipt.in_log = stored->leaf_index >= 0;
-    receipt.leaf_index = stored->leaf_index >= 0 ? (uint64_t)stored->leaf_index : 0;
-    receipt.broker_signature.data = (uint8_t *)sig;
-    receipt.broker_signature.len = PT_ED25519_SIG_BYTES;
-    Puente__V1__BrokerFrame frame = PUENTE__V1__BROKER_FRAME__INIT;
-    frame.body_case = PUENTE__V1__BROKER_FRAME__BODY_RECEIPT;
-    frame.receipt = &receipt;
-    s_send_frame(self, item->routing_id, item->routing_id_len, &frame);
+    if (pt_transport_send(self->transport, item->routing_id, item->routing_id_len, frame,
+                          frame_len) != 0)
+        pt_log(PT_LOG_DEBUG, "broker", NULL, NULL, "reply dropped: peer gone");
+    free(frame);
     s_count(self, "receipt", "ok");
 }
 
@@ -484,13 +457,13 @@ static void s_submission_from(const s_pending_t *item, pt_submission_t *sub)
 }
 
 static void s_answer_stored(pt_broker_t *self, s_pending_t *item, const pt_store_receipt_t *r,
-                            const s_receipt_sig_t *sig)
+                            size_t signed_k)
 {
     const Puente__V1__Header *h = item->header;
     if (r->result == PT_STORE_OK || r->result == PT_STORE_DUPLICATE) {
         s_count(self, "persist", "ok");
-        s_receipt(self, item, r, sig);
-        if (self->config.families && sig->ok)
+        s_receipt(self, item, r, signed_k);
+        if (self->config.families && pt_receipts_signed(self->receipts, signed_k))
             pt_metric_observe(self->config.families->submit_to_receipt, NULL,
                               (double)(pt_now_ms() - item->arrived_ms) / 1000.0);
         if (r->result == PT_STORE_OK) {
@@ -622,19 +595,6 @@ static pt_store_result_t s_lifecycle_stage(pt_broker_t *self, pt_submission_t *s
     return PT_STORE_OK;
 }
 
-/* Pool item: the receipt signature of the k-th stored item of s_flush. Only
-   OK and DUPLICATE receipts are signed. The signing key is immutable. */
-static void s_sign_receipt(size_t k, void *arg)
-{
-    pt_broker_t *self = arg;
-    const pt_store_receipt_t *r = self->sign_receipts[k];
-    if (r->result != PT_STORE_OK && r->result != PT_STORE_DUPLICATE)
-        return;
-    self->sigs[k].ok = pt_receipt_sign(pt_keyset_sign(self->keys), self->sign_ids[k],
-                                       r->stored_at_ms, r->header_sha256, r->event_hash,
-                                       self->sigs[k].sig) == 0;
-}
-
 /* Group commit: one transaction for everything that passed the stages in this loop
    pass. If the batch fails permanently, each item is retried alone so one bad
    message cannot cost other senders theirs. */
@@ -677,20 +637,16 @@ static void s_flush(pt_broker_t *self)
         rc = PT_STORE_OK;
     }
     /* One broker signature per receipt, computed by the pool after COMMIT. */
-    memset(self->sigs, 0, sizeof self->sigs);
-    if (rc == PT_STORE_OK) {
-        for (size_t k = 0; k < n; k++) {
-            self->sign_receipts[k] = &receipts[k];
-            self->sign_ids[k] = self->pending[index[k]].header->message_id.data;
-        }
-        pt_workers_run(self->workers, n, s_sign_receipt, self);
-    }
+    const uint8_t *sign_ids[PT_BROKER_BATCH_MAX];
+    for (size_t k = 0; k < n; k++)
+        sign_ids[k] = self->pending[index[k]].header->message_id.data;
+    pt_receipts_sign(self->receipts, receipts, sign_ids, rc == PT_STORE_OK ? n : 0);
     for (size_t k = 0; k < n; k++) {
         size_t i = index[k];
         s_pending_t *item = &self->pending[i];
         const pt_store_receipt_t *r = &receipts[k];
         if (rc == PT_STORE_OK) {
-            s_answer_stored(self, item, r, &self->sigs[k]);
+            s_answer_stored(self, item, r, k);
         } else if (rc == PT_STORE_UNAVAILABLE) {
             s_count(self, "persist", "error");
             s_reject(self, item->routing_id, item->routing_id_len, item->header->message_id.data,
@@ -932,69 +888,53 @@ static void s_flush_acks(pt_broker_t *self);
 /* Queues the ack for the commit at the end of this loop pass (s_flush_acks). */
 static void s_handle_ack(pt_broker_t *self, const pt_inbound_t *in, const Puente__V1__Ack *ack)
 {
-    if (ack->message_id.len != 16) {
-        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, 0, REJ(REJECT_INVALID_FIELD),
-                 "ack message_id must be 16 bytes", in->identity);
-        return;
-    }
-    if (strlen(in->identity) >= PT_STORE_ORG_ID_MAX) {
-        s_reject(self, in->routing_id, in->routing_id_len, ack->message_id.data, 16, 0,
-                 REJ(REJECT_NOT_FOUND), "no delivery of this message to you", in->identity);
-        return;
-    }
-    if (self->n_acks == PT_BROKER_BATCH_MAX)
+    if (pt_acks_full(self->acks))
         s_flush_acks(self);
-    s_ack_wait_t *wait = &self->ack_waits[self->n_acks];
-    pt_store_ack_item_t *item = &self->acks[self->n_acks];
-    memcpy(wait->routing_id, in->routing_id, in->routing_id_len);
-    wait->routing_id_len = in->routing_id_len;
-    snprintf(wait->identity, sizeof wait->identity, "%s", in->identity);
-    memset(item, 0, sizeof *item);
-    item->recipient = wait->identity;
-    memcpy(item->message_id, ack->message_id.data, 16);
-    self->n_acks++;
+    pt_verdict_t verdict = {0};
+    if (pt_acks_queue(self->acks, in, ack, &verdict))
+        s_reject(self, in->routing_id, in->routing_id_len,
+                 ack->message_id.len == 16 ? ack->message_id.data : NULL, ack->message_id.len, 0,
+                 verdict.code, verdict.reason, in->identity);
+}
+
+/* Answers one committed ack (pt_acks_commit's callback). */
+static void s_ack_answer(const pt_ack_outcome_t *out, void *arg)
+{
+    pt_broker_t *self = arg;
+    if (out->verdict.code) {
+        s_reject(self, out->routing_id, out->routing_id_len, out->message_id, 16, 0,
+                 out->verdict.code, out->verdict.reason, out->identity);
+        return;
+    }
+    uint8_t *frame = NULL;
+    size_t frame_len = 0;
+    if (pt_ack_acked_frame(out->message_id, &frame, &frame_len) == 0) {
+        if (pt_transport_send(self->transport, out->routing_id, out->routing_id_len, frame,
+                              frame_len) != 0)
+            pt_log(PT_LOG_DEBUG, "broker", NULL, NULL, "reply dropped: peer gone");
+        free(frame);
+    }
+    if (!out->first)
+        return;
+    s_count(self, "ack", "ok");
+    pt_admission_queue_acked(self->admission, out->identity);
+    int64_t created = s_uuid7_ms(out->message_id), now = pt_now_ms();
+    if (self->config.families && created > 0 && created <= now)
+        pt_metric_observe(self->config.families->submit_to_delivery, NULL,
+                          (double)(now - created) / 1000.0);
+    pt_log(PT_LOG_INFO, "ack", out->message_id, NULL, "acknowledged by %s", out->identity);
+    pt_deliver_wake(self->deliver, out->identity); /* next of that correlation id */
 }
 
 /* Commits every queued ack in one transaction, then answers each: Acked only
    after COMMIT returned. */
 static void s_flush_acks(pt_broker_t *self)
 {
-    if (self->n_acks == 0)
+    if (pt_acks_count(self->acks) == 0)
         return;
-    pt_store_result_t batch = pt_store_ack_batch(self->store, self->acks, self->n_acks, pt_now_ms());
+    pt_store_result_t batch =
+        pt_acks_commit(self->acks, self->store, pt_now_ms(), s_ack_answer, self);
     s_db(self, "commit", batch);
-    for (size_t i = 0; i < self->n_acks; i++) {
-        const s_ack_wait_t *wait = &self->ack_waits[i];
-        const pt_store_ack_item_t *item = &self->acks[i];
-        pt_store_result_t rc = batch == PT_STORE_OK ? item->result : batch;
-        ProtobufCBinaryData id = {16, (uint8_t *)item->message_id};
-        if (rc == PT_STORE_OK || rc == PT_STORE_DUPLICATE) {
-            Puente__V1__Acked acked = PUENTE__V1__ACKED__INIT;
-            acked.message_id = id;
-            Puente__V1__BrokerFrame frame = PUENTE__V1__BROKER_FRAME__INIT;
-            frame.body_case = PUENTE__V1__BROKER_FRAME__BODY_ACKED;
-            frame.acked = &acked;
-            s_send_frame(self, wait->routing_id, wait->routing_id_len, &frame);
-            if (rc == PT_STORE_OK) {
-                s_count(self, "ack", "ok");
-                pt_admission_queue_acked(self->admission, wait->identity);
-                int64_t created = s_uuid7_ms(item->message_id), now = pt_now_ms();
-                if (self->config.families && created > 0 && created <= now)
-                    pt_metric_observe(self->config.families->submit_to_delivery, NULL,
-                                      (double)(now - created) / 1000.0);
-                pt_log(PT_LOG_INFO, "ack", item->message_id, NULL, "acknowledged by %s",
-                       wait->identity);
-                pt_deliver_wake(self->deliver, wait->identity); /* next of that correlation id */
-            }
-        } else if (rc == PT_STORE_NOT_FOUND) {
-            s_reject(self, wait->routing_id, wait->routing_id_len, item->message_id, 16, 0,
-                     REJ(REJECT_NOT_FOUND), "no delivery of this message to you", wait->identity);
-        } else {
-            s_reject(self, wait->routing_id, wait->routing_id_len, item->message_id, 16, 0,
-                     REJ(REJECT_RETRY_LATER), "storage unavailable; ack again", wait->identity);
-        }
-    }
-    self->n_acks = 0;
 }
 
 /* The agreements served in a directory reply, with their field sets split back
@@ -2853,6 +2793,16 @@ static void s_dispatch(pt_broker_t *self, const pt_inbound_t *in, s_prepared_t *
         break;
     }
     pt_decode_result_t rc = pre->decode_rc;
+    if (rc == PT_DECODE_TRUNCATED) {
+        char reason[256];
+        snprintf(reason, sizeof reason,
+                 "the frame's %zu bytes end inside a field (%s): it was cut off; send the "
+                 "whole frame",
+                 in->len, pre->why);
+        s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, 0, REJ(REJECT_TRUNCATED),
+                 reason, in->identity);
+        return;
+    }
     if (rc != PT_DECODE_OK) {
         s_reject(self, in->routing_id, in->routing_id_len, NULL, 0, 0,
                  rc == PT_DECODE_TOO_LARGE ? REJ(REJECT_TOO_LARGE) : REJ(REJECT_MALFORMED),
@@ -3039,6 +2989,12 @@ pt_broker_t *pt_broker_new(const pt_broker_config_t *config, volatile sig_atomic
         snprintf(err, err_len, "cannot start the worker threads");
         goto error;
     }
+    self->receipts = pt_receipts_new(pt_keyset_sign(self->keys), self->workers, PT_BROKER_BATCH_MAX);
+    self->acks = pt_acks_new(PT_BROKER_BATCH_MAX);
+    if (!self->receipts || !self->acks) {
+        snprintf(err, err_len, "out of memory");
+        goto error;
+    }
     self->directory = pt_directory_new();
     if (!self->directory || s_load_operator(self, err, err_len) != 0)
         goto error;
@@ -3057,6 +3013,12 @@ pt_broker_t *pt_broker_new(const pt_broker_config_t *config, volatile sig_atomic
     }
     if (pt_store_migrate(self->store, config->sql_dir, why, sizeof why) != 0) {
         snprintf(err, err_len, "migrations failed: %s", why);
+        goto error;
+    }
+    /* The role the broker works as (issue 2): refused start without a configured
+       one, warnings for a superuser login or rights of the login role. */
+    if (pt_store_role_check(self->store, config->db_role, why, sizeof why) != 0) {
+        snprintf(err, err_len, "database role: %s", why);
         goto error;
     }
     /* Issue 9: this broker's identity among those sharing the database, and its
@@ -3358,6 +3320,8 @@ void pt_broker_destroy(pt_broker_t **self_p)
     pt_broker_t *self = *self_p;
     for (size_t i = 0; i < self->n_pending; i++)
         s_pending_clear(&self->pending[i]);
+    pt_receipts_destroy(&self->receipts);
+    pt_acks_destroy(&self->acks);
     pt_workers_destroy(&self->workers);
     pt_deliver_destroy(&self->deliver);
     pt_audit_destroy(&self->audit);

@@ -32,6 +32,8 @@
 typedef struct {
     const char *endpoint;        /* ZeroMQ endpoint to bind */
     const char *conninfo;        /* libpq connection string */
+    const char *db_role;         /* [broker] db_role: required database role; NULL/"" = take
+                                    puente_broker if possible, warn if not (pt_store_role_check) */
     const char *keys_dir;        /* holds broker/ and operator/ key sets */
     const char *sql_dir;         /* migrations */
     size_t max_frame_bytes;

@@ -37,6 +37,9 @@ static const pt_config_key_t s_keys[] = {
      "endpoint", 0, 0, 0, "ZeroMQ endpoint to bind (CURVE; loopback unless you mean it)"},
     {"broker", "db", PT_CONFIG_STRING, NULL, 1, "PUENTE_DB", "db", 0, 0, 1,
      "libpq connection string (secret: may hold a password)"},
+    {"broker", "db_role", PT_CONFIG_STRING, NULL, 0, "PUENTE_DB_ROLE", "db-role", 0, 0, 0,
+     "database role to SET ROLE to after connecting; the broker refuses to start without it. "
+     "Empty: puente_broker when the login is a member, else a warning"},
     {"broker", "keys", PT_CONFIG_PATH, "var/keys", 0, "PUENTE_KEYS", "keys", 0, 0, 0,
      "key directory holding broker/ and operator/"},
     {"broker", "sql_dir", PT_CONFIG_PATH, "broker/sql", 0, "PUENTE_SQL_DIR", "sql", 0, 0, 0,
@@ -148,6 +151,7 @@ int main(int argc, char **argv)
     pt_broker_config_t config = {
         .endpoint = pt_config_get(cfg, "broker", "endpoint"),
         .conninfo = pt_config_get(cfg, "broker", "db"),
+        .db_role = pt_config_get(cfg, "broker", "db_role"),
         .keys_dir = pt_config_get(cfg, "broker", "keys"),
         .sql_dir = pt_config_get(cfg, "broker", "sql_dir"),
         .max_frame_bytes = (size_t)pt_config_number(cfg, "broker", "max_frame",

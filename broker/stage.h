@@ -8,7 +8,10 @@
         policy.c     schema, type, recipients, agreement, freshness
         consent.c    consent gate, override, withhold-from list
         lifecycle.c  legal transition for the correlation id's state (per batch, in order)
-        store.c      persist (group commit)           → receipt → deliver.c
+        store.c      persist (group commit)
+        receipt.c    signed receipt after COMMIT
+        deliver.c    to the recipient's receiving connection
+        ack.c        the recipient's acks, committed per loop pass
 */
 #ifndef PT_STAGE_H
 #define PT_STAGE_H

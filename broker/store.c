@@ -22,6 +22,7 @@
 
 #include <libpq-fe.h>
 
+#include "log.h"
 #include "pt_audit.h"
 
 /* Statements are prepared under these names; the index is their bit in
@@ -480,6 +481,13 @@ struct _pt_store_t {
     char last_error[256];
     char instance[PT_STORE_INSTANCE_MAX];   /* claims and checkpoints (issue 9) */
     int64_t lease_ms;
+    /* The restricted role (s_restrict, pt_store_role_check). */
+    char role[PT_STORE_ROLE_MAX];           /* "" = PT_STORE_DEFAULT_ROLE, not required */
+    int role_required;                      /* configured: never run without it */
+    int role_taken;                         /* the last s_restrict switched to it */
+    int session_superuser;                  /* the login role is a superuser */
+    char session_user[PT_STORE_ROLE_MAX];
+    char role_why[640];                     /* why the role was not taken */
 };
 
 /* --- small helpers ---------------------------------------------------------- */
@@ -858,26 +866,65 @@ static void s_rollback(pt_store_t *self)
         self->needs_reset = 1;
 }
 
-/* Switches to the restricted role when it exists and the login role may use it.
-   Failure is not an error: the broker then runs with its login role's rights.
-   Also plans every prepared statement for its parameters (custom plans): a
-   generic plan is cached after five runs and kept until the next ANALYZE, and
-   one made while the tables were nearly empty (a fresh database, the first
-   minute of a broker) turned the due-delivery query's index probes into a scan
-   of the whole backlog per row (10 s per pass at 20 000 pending, measured).
-   Planning costs well under a millisecond per statement, and the hot statements
-   are multi-row. */
+/* Switches to the restricted role (self->role, default PT_STORE_DEFAULT_ROLE) when
+   it exists and the login role is a member; records whether it did, why not, and
+   whether the login role is a superuser (pt_store_role_check reports them).
+   Not taking it is no error here: a configured role is enforced by s_ready and
+   pt_store_role_check. Also plans every prepared statement for its parameters
+   (custom plans): a generic plan is cached after five runs and kept until the
+   next ANALYZE, and one made while the tables were nearly empty (a fresh
+   database, the first minute of a broker) turned the due-delivery query's index
+   probes into a scan of the whole backlog per row (10 s per pass at 20 000
+   pending, measured). Planning costs well under a millisecond per statement, and
+   the hot statements are multi-row. */
 static void s_restrict(pt_store_t *self)
 {
     (void)s_command(self, "SET plan_cache_mode = force_custom_plan");
-    PGresult *res = PQexecParams(self->conn,
-                                 "SELECT 1 FROM pg_roles WHERE rolname = 'puente_broker' "
-                                 "AND pg_has_role(session_user, oid, 'MEMBER')",
-                                 0, NULL, NULL, NULL, NULL, 0);
-    int can = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+    const char *role = self->role[0] ? self->role : PT_STORE_DEFAULT_ROLE;
+    self->role_taken = 0;
+    const char *params[1] = {role};
+    PGresult *res = PQexecParams(
+        self->conn,
+        "SELECT session_user, "
+        "COALESCE((SELECT rolsuper FROM pg_roles WHERE rolname = session_user), false), "
+        "EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1), "
+        "COALESCE((SELECT pg_has_role(session_user, oid, 'MEMBER') FROM pg_roles "
+        "WHERE rolname = $1), false)",
+        1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        snprintf(self->role_why, sizeof self->role_why, "cannot read the database's roles: %s",
+                 PQerrorMessage(self->conn));
+        PQclear(res);
+        return;
+    }
+    snprintf(self->session_user, sizeof self->session_user, "%s", PQgetvalue(res, 0, 0));
+    self->session_superuser = PQgetvalue(res, 0, 1)[0] == 't';
+    int exists = PQgetvalue(res, 0, 2)[0] == 't';
+    int member = PQgetvalue(res, 0, 3)[0] == 't';
     PQclear(res);
-    if (can)
-        (void)s_command(self, "SET ROLE puente_broker");
+    if (!exists) {
+        snprintf(self->role_why, sizeof self->role_why,
+                 "role %s does not exist (migration 001 creates puente_broker)", role);
+        return;
+    }
+    if (!member) {
+        snprintf(self->role_why, sizeof self->role_why,
+                 "login role %s is not a member of %s (GRANT %s TO %s)", self->session_user, role,
+                 role, self->session_user);
+        return;
+    }
+    /* SET ROLE, parameterised: the role name comes from the configuration. */
+    res = PQexecParams(self->conn, "SELECT set_config('role', $1, false)", 1, NULL, params, NULL,
+                       NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        snprintf(self->role_why, sizeof self->role_why, "SET ROLE %s failed: %s", role,
+                 PQerrorMessage(self->conn));
+        PQclear(res);
+        return;
+    }
+    PQclear(res);
+    self->role_taken = 1;
+    self->role_why[0] = '\0';
 }
 
 /* Makes the connection usable: resets it after a transient failure, closes a
@@ -903,7 +950,56 @@ static pt_store_result_t s_ready(pt_store_t *self)
     }
     self->needs_reset = 0;
     s_restrict(self);
+    if (self->role_required && !self->role_taken) {
+        /* Never run with other rights than the configured role's. */
+        s_set_error(self, "cannot take the database role %s: %s", self->role, self->role_why);
+        self->needs_reset = 1;
+        return PT_STORE_UNAVAILABLE;
+    }
     return PT_STORE_OK;
+}
+
+int pt_store_role_check(pt_store_t *self, const char *role, char *err, size_t err_len)
+{
+    int required = role && *role;
+    if (required && strlen(role) >= sizeof self->role) {
+        s_copy_err(err, err_len, "role name too long");
+        return -1;
+    }
+    snprintf(self->role, sizeof self->role, "%s", required ? role : "");
+    self->role_required = required;
+    if (s_ready(self) != PT_STORE_OK) {
+        s_copy_err(err, err_len, self->last_error);
+        return -1;
+    }
+    s_restrict(self);
+    const char *name = required ? role : PT_STORE_DEFAULT_ROLE;
+    if (required && !self->role_taken) {
+        char msg[800];
+        snprintf(msg, sizeof msg, "cannot take the configured database role %s: %s", name,
+                 self->role_why);
+        s_copy_err(err, err_len, msg);
+        return -1;
+    }
+    if (!self->role_taken)
+        pt_log(PT_LOG_WARN, "store", NULL, NULL,
+               "the broker runs with the rights of its database login %s, not as %s: %s; "
+               "messages and case events are then append-only by their triggers alone "
+               "(README \"Installing\": a non-superuser login role, member of puente_broker)",
+               self->session_user, name, self->role_why);
+    if (self->session_superuser)
+        pt_log(PT_LOG_WARN, "store", NULL, NULL,
+               "the broker's database login %s is a superuser%s: it can leave the role "
+               "(RESET ROLE) and bypass every grant and trigger; in production connect as a "
+               "non-superuser login role that is a member of puente_broker and set [broker] "
+               "db_role (README \"Installing\")",
+               self->session_user, self->role_taken ? " (its statements run as the role)" : "");
+    return 0;
+}
+
+int pt_store_role_in_effect(const pt_store_t *self)
+{
+    return self && self->role_taken;
 }
 
 static pt_store_result_t s_prepare(pt_store_t *self, s_stmt_id_t id)
@@ -1357,6 +1453,11 @@ int pt_store_migrate(pt_store_t *self, const char *sql_dir, char *err, size_t er
         s_copy_err(err, err_len, self->last_error);
         return -1;
     }
+    /* Everything applied already (the usual start): no DDL at all, so a broker whose
+       login role may not create anything (README "Installing": migrations run as the
+       tables' owner) starts without it. */
+    if (pt_store_migrations_current(self, sql_dir) == 1)
+        return 0;
     if (s_list_migrations(sql_dir, &list, &n, err, err_len))
         return -1;
     /* Migrations need the login role's rights (DDL, CREATE ROLE); the restricted

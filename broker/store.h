@@ -14,10 +14,12 @@
     The one change allowed to a messages row is retention's payload deletion.
 
     Restricted role: after connecting and after migrating, the store runs
-    SET ROLE puente_broker when that role exists and the login role may use it
-    (SELECT/INSERT only on messages and case_events). pt_store_migrate switches
-    back to the login role for the DDL. A login role that is not a member keeps
-    its own rights; the triggers still forbid UPDATE/DELETE/TRUNCATE.
+    SET ROLE puente_broker (or the role given to pt_store_role_check) when that
+    role exists and the login role is a member of it (SELECT/INSERT only on
+    messages and case_events). pt_store_migrate switches back to the login role
+    for the DDL. Without a configured role, a login role that is not a member
+    keeps its own rights (pt_store_role_check warns; the triggers still forbid
+    UPDATE/DELETE/TRUNCATE); with one, the store refuses to work without it.
 
     Times: every *_ms is milliseconds since the Unix epoch from the BROKER's
     clock: the caller's now_ms, or the store's own CLOCK_REALTIME for the
@@ -744,5 +746,23 @@ int pt_store_session_signer(pt_store_session_t *self);
 
 /* The last failure of the session, for logs ("" if none). */
 const char *pt_store_session_error(const pt_store_session_t *self);
+
+/* --- the database role (issue 2) ------------------------------------------------ */
+
+#define PT_STORE_DEFAULT_ROLE "puente_broker"
+#define PT_STORE_ROLE_MAX 64
+
+/* Sets the role the store works as and checks it now, after the migrations.
+   role non-empty (a configured role): every connection must take it (SET ROLE),
+   or the store refuses to work: -1 here with the reason in err (the broker then
+   refuses to start), and later reconnections that cannot take it answer
+   PT_STORE_UNAVAILABLE. role NULL or "": PT_STORE_DEFAULT_ROLE when the login
+   role is a member, else the login role's own rights with a warning in the log
+   naming the reason. In both cases a superuser login is logged as a warning.
+   0 or -1. */
+int pt_store_role_check(pt_store_t *self, const char *role, char *err, size_t err_len);
+
+/* 1 if the store's connection works as the restricted role now, else 0. */
+int pt_store_role_in_effect(const pt_store_t *self);
 
 #endif

@@ -38,6 +38,8 @@ if [ -z "${PUENTE_DB:-}" ]; then
     started_pg=1
 fi
 export PUENTE_DB PUENTE_KEYS="$KEYS" PUENTE_BROKER="$ENDPOINT"
+# The CLI, run from this directory without --broker / PUENTE_BROKER, reads it (README).
+echo "$ENDPOINT" > "$VAR/endpoint"
 
 broker_pid=""
 stop_all() {

@@ -40,7 +40,10 @@ pt_decode_limits_t pt_decode_default_limits(size_t max_frame_bytes)
     return limits;
 }
 
-/* Reads a base-128 varint. Returns bytes consumed, 0 if truncated or over 10 bytes. */
+#define S_VARINT_INVALID ((size_t)-1)
+
+/* Reads a base-128 varint. Returns bytes consumed; 0 if the input ends inside it
+   (truncated); S_VARINT_INVALID if it is over 10 bytes or over 64 bits. */
 static size_t s_varint(const uint8_t *p, size_t len, uint64_t *value)
 {
     uint64_t v = 0;
@@ -48,12 +51,12 @@ static size_t s_varint(const uint8_t *p, size_t len, uint64_t *value)
         v |= (uint64_t)(p[i] & 0x7f) << (7 * i);
         if (!(p[i] & 0x80)) {
             if (i == 9 && p[i] > 1)
-                return 0;
+                return S_VARINT_INVALID;
             *value = v;
             return i + 1;
         }
     }
-    return 0;
+    return len < 10 ? 0 : S_VARINT_INVALID;
 }
 
 typedef struct {
@@ -83,8 +86,10 @@ static pt_decode_result_t s_scan(s_scan_t *scan, const ProtobufCMessageDescripto
     while (pos < len) {
         uint64_t key;
         size_t n = s_varint(p + pos, len - pos, &key);
+        if (n == S_VARINT_INVALID)
+            return s_fail(scan, PT_DECODE_MALFORMED, "invalid varint tag", NULL);
         if (!n)
-            return s_fail(scan, PT_DECODE_MALFORMED, "truncated tag", NULL);
+            return s_fail(scan, PT_DECODE_TRUNCATED, "truncated tag", NULL);
         pos += n;
         uint32_t wire = (uint32_t)(key & 7);
         uint64_t number = key >> 3;
@@ -100,24 +105,28 @@ static pt_decode_result_t s_scan(s_scan_t *scan, const ProtobufCMessageDescripto
         switch (wire) {
         case 0:
             n = s_varint(p + pos, len - pos, &value);
+            if (n == S_VARINT_INVALID)
+                return s_fail(scan, PT_DECODE_MALFORMED, "invalid varint", NULL);
             if (!n)
-                return s_fail(scan, PT_DECODE_MALFORMED, "truncated varint", NULL);
+                return s_fail(scan, PT_DECODE_TRUNCATED, "truncated varint", NULL);
             pos += n;
             break;
         case 1:
             if (len - pos < 8)
-                return s_fail(scan, PT_DECODE_MALFORMED, "truncated fixed64", NULL);
+                return s_fail(scan, PT_DECODE_TRUNCATED, "truncated fixed64", NULL);
             pos += 8;
             break;
         case 5:
             if (len - pos < 4)
-                return s_fail(scan, PT_DECODE_MALFORMED, "truncated fixed32", NULL);
+                return s_fail(scan, PT_DECODE_TRUNCATED, "truncated fixed32", NULL);
             pos += 4;
             break;
         case 2:
             n = s_varint(p + pos, len - pos, &value);
+            if (n == S_VARINT_INVALID)
+                return s_fail(scan, PT_DECODE_MALFORMED, "invalid length", field ? field->name : NULL);
             if (!n || value > len - pos - n)
-                return s_fail(scan, PT_DECODE_MALFORMED, "truncated length-delimited field",
+                return s_fail(scan, PT_DECODE_TRUNCATED, "truncated length-delimited field",
                               field ? field->name : NULL);
             pos += n;
             payload = p + pos;

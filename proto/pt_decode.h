@@ -32,7 +32,10 @@ typedef enum {
     PT_DECODE_OK = 0,
     PT_DECODE_TOO_LARGE = -1,   /* input, a field, a count or the allocation budget over the limit */
     PT_DECODE_TOO_DEEP = -2,
-    PT_DECODE_MALFORMED = -3    /* not valid protobuf for this descriptor */
+    PT_DECODE_MALFORMED = -3,   /* not valid protobuf for this descriptor */
+    PT_DECODE_TRUNCATED = -4    /* the bytes end inside a field: a tag, varint, fixed-size or
+                                   length-delimited field runs past the end of the input or of
+                                   its enclosing message (a cut-off frame) */
 } pt_decode_result_t;
 
 /* Checks data against the limits, then unpacks it as desc. On PT_DECODE_OK, *msg_p

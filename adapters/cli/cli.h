@@ -12,8 +12,8 @@
 enum {
     CLI_OK = 0,
     CLI_USAGE = 1,       /* bad flags, unreadable or invalid input, local keys */
-    CLI_REJECTED = 2,    /* the broker rejected the request */
-    CLI_UNREACHABLE = 3, /* cannot reach the broker (or its database), or a limit: try later */
+    CLI_REJECTED = 2,    /* the broker rejected the request (RATE_LIMITED / QUOTA_EXCEEDED too) */
+    CLI_UNREACHABLE = 3, /* cannot reach the broker (or its database: REJECT_RETRY_LATER), timeout */
     CLI_REFUSED = 4,     /* recv: a delivered message failed verification (not acked) */
     CLI_TAMPERED = 5     /* audit verify: the trail, the log or a signature does not verify */
 };
@@ -33,13 +33,14 @@ typedef struct {
 
 #define CLI_COMMON_HELP                                                                        \
     "  --broker URL      broker endpoint, or several comma-separated: the client moves to the\n" \
-    "                    next when one is lost (env PUENTE_BROKER, default " PUENTE_DEFAULT_BROKER ")\n" \
+    "                    next when one is lost (env PUENTE_BROKER; else var/endpoint, written\n"  \
+    "                    by make run; else " PUENTE_DEFAULT_BROKER ")\n"                           \
     "  --keys DIR        key directory (env PUENTE_KEYS, default " PUENTE_DEFAULT_KEYS ")\n"       \
     "  --timeout D       how long to wait for the broker (e.g. 10s, 500ms)\n"                    \
-    "  --json-output     machine-readable output\n"                                               \
+    "  --json-output     machine-readable output (JSON; --json for short except in send)\n"     \
     "  --help            this text\n"
 
-/* Fills defaults from the environment. */
+/* Fills defaults from the environment (and var/endpoint, see puente.c). */
 void cli_common_init(cli_common_t *common, int default_timeout_ms);
 
 /* Handles a common option. 1 handled, 0 not a common option, -1 bad value (printed). */

@@ -13,9 +13,13 @@
 /* --- keygen -------------------------------------------------------------- */
 
 static const char *s_keygen_help =
-    "usage: puente keygen --org ID [--keys DIR] [--if-missing]\n"
+    "usage: puente keygen --org ID [--keys DIR] [--if-missing] [--json-output]\n"
     "Creates DIR/ID/{sign,seal,curve}.{key,pub}. Refuses to overwrite existing keys\n"
-    "(--if-missing: do nothing, successfully, when they exist). Prints the key ids.\n"
+    "(--if-missing: do nothing, successfully, when they exist). Prints the key ids;\n"
+    "with --json-output one JSON object {org, dir, sign_key_id, seal_key_id,\n"
+    "curve_public, created}, also when --if-missing found keys (created false).\n"
+    "  --org ID          the organisation (or operator, broker)\n"
+    "  --if-missing      succeed without change when DIR/ID/ holds keys\n"
     "ID is an organisation id (MX-DIF, XI-ISS), 'operator' or 'broker'.\n" CLI_COMMON_HELP;
 
 static int s_mkdir_p(const char *path)
@@ -33,7 +37,8 @@ static int s_mkdir_p(const char *path)
     return mkdir(buf, 0700) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-static void s_print_keys(const pt_keyset_t *ks, const char *dir, int json_output)
+/* Prints the key ids of ks (in dir); created: 1 new, 0 already there (--if-missing). */
+static void s_print_keys(const pt_keyset_t *ks, const char *dir, int json_output, int created)
 {
     uint8_t sign_id[PT_KEY_ID_BYTES], seal_id[PT_KEY_ID_BYTES];
     char sign_hex[2 * PT_KEY_ID_BYTES + 1], seal_hex[2 * PT_KEY_ID_BYTES + 1];
@@ -42,9 +47,9 @@ static void s_print_keys(const pt_keyset_t *ks, const char *dir, int json_output
     pt_hex(sign_id, sizeof sign_id, sign_hex);
     pt_hex(seal_id, sizeof seal_id, seal_hex);
     if (json_output) {
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "org", pt_keyset_org(ks), "dir", dir,
-                              "sign_key_id", sign_hex, "seal_key_id", seal_hex, "curve_public",
-                              pt_keyset_curve_public_z85(ks));
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "org", pt_keyset_org(ks), "dir",
+                              dir, "sign_key_id", sign_hex, "seal_key_id", seal_hex,
+                              "curve_public", pt_keyset_curve_public_z85(ks), "created", created);
         cli_print_json(o, 1);
         json_decref(o);
         return;
@@ -94,6 +99,17 @@ int cmd_keygen(int argc, char **argv)
         if (if_missing) {
             fprintf(stderr, "keys of %s already in %s/%s/; left as they are\n", org, common.keys,
                     org);
+            if (!common.json_output)
+                return CLI_OK;
+            char why[256] = "";
+            pt_keyset_t *existing = pt_keyset_load(common.keys, org, 0, why, sizeof why);
+            if (!existing) {
+                fprintf(stderr, "puente keygen: cannot read the keys in %s/%s/: %s\n",
+                        common.keys, org, why);
+                return CLI_USAGE;
+            }
+            s_print_keys(existing, common.keys, 1, 0);
+            pt_keyset_destroy(&existing);
             return CLI_OK;
         }
         fprintf(stderr, "puente keygen: %s/%s/ already holds keys; refusing to overwrite\n",
@@ -116,7 +132,7 @@ int cmd_keygen(int argc, char **argv)
         pt_keyset_destroy(&ks);
         return CLI_USAGE;
     }
-    s_print_keys(ks, common.keys, common.json_output);
+    s_print_keys(ks, common.keys, common.json_output, 1);
     pt_keyset_destroy(&ks);
     return CLI_OK;
 }

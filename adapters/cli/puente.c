@@ -34,18 +34,51 @@ static const char *s_usage =
     "  example TYPE                 print an example JSON body for a type\n"
     "\n"
     "Run from the repository root after `make run`, no flags are needed: the broker is\n"
-    PUENTE_DEFAULT_BROKER " (--broker, env PUENTE_BROKER) and keys are in "
-    PUENTE_DEFAULT_KEYS " (--keys, env PUENTE_KEYS).\n"
+    "the one `make run` wrote into var/endpoint, else " PUENTE_DEFAULT_BROKER "\n"
+    "(--broker, env PUENTE_BROKER) and keys are in " PUENTE_DEFAULT_KEYS " (--keys, env PUENTE_KEYS).\n"
     "\n"
-    "exit codes: 0 ok, 1 usage or input error, 2 rejected by the broker,\n"
-    "            3 cannot reach the broker or its database, 4 (recv) a message failed verification,\n"
-    "            5 (audit) verification failed\n";
+    "Every command but example takes --json-output (machine-readable output: one JSON\n"
+    "object or array; also spelled --json except in send, where --json FILE is the body).\n"
+    "\n"
+    "exit codes: 0 ok\n"
+    "            1 usage or input error (flags, files, local keys)\n"
+    "            2 rejected by the broker (the reject code and reason are printed; for\n"
+    "              REJECT_RATE_LIMITED and REJECT_QUOTA_EXCEEDED nothing was stored:\n"
+    "              run the command again later)\n"
+    "            3 cannot reach the broker, or the broker cannot reach its database\n"
+    "              (REJECT_RETRY_LATER), or no answer in time\n"
+    "            4 recv: a delivered message failed verification (not acknowledged)\n"
+    "            5 audit: the trail, the log or a signature does not verify\n";
+
+/* `make run` (deploy/run.sh) writes the endpoint it started the broker on into
+   var/endpoint, next to the demo keys in var/keys: run from that directory, the CLI
+   finds a broker started with PUENTE_ENDPOINT by itself. Only consulted when
+   neither --broker nor PUENTE_BROKER is given; a missing, empty or odd file
+   leaves PUENTE_DEFAULT_BROKER. */
+#define S_LOCAL_ENDPOINT_FILE "var/endpoint"
+
+static const char *s_local_endpoint(void)
+{
+    static char endpoint[256];
+    FILE *f = fopen(S_LOCAL_ENDPOINT_FILE, "r");
+    if (!f)
+        return NULL;
+    char *line = fgets(endpoint, sizeof endpoint, f);
+    fclose(f);
+    if (!line)
+        return NULL;
+    endpoint[strcspn(endpoint, "\r\n")] = '\0';
+    if (strncmp(endpoint, "tcp://", 6) != 0 && strncmp(endpoint, "ipc://", 6) != 0)
+        return NULL;
+    return endpoint;
+}
 
 void cli_common_init(cli_common_t *common, int default_timeout_ms)
 {
     const char *env_broker = getenv("PUENTE_BROKER");
     const char *env_keys = getenv("PUENTE_KEYS");
-    common->broker = env_broker && *env_broker ? env_broker : PUENTE_DEFAULT_BROKER;
+    const char *local = env_broker && *env_broker ? NULL : s_local_endpoint();
+    common->broker = env_broker && *env_broker ? env_broker : local ? local : PUENTE_DEFAULT_BROKER;
     common->keys = env_keys && *env_keys ? env_keys : PUENTE_DEFAULT_KEYS;
     common->timeout_ms = default_timeout_ms;
     common->json_output = 0;
@@ -113,10 +146,14 @@ int cli_fail(pt_client_t *client, pt_client_result_t rc, const pt_reject_info_t 
             return CLI_UNREACHABLE;
         }
         if (rej && puente_reject_retryable(rej->code)) {
-            /* Nothing was stored: a limit (rate, recipient's queue); try again later. */
-            fprintf(stderr, "puente: broker limit reached, try again later: %s (%d): %s\n",
+            /* REJECT_RATE_LIMITED / REJECT_QUOTA_EXCEEDED after the SDK's own retries:
+               a rejection like the others (exit 2), but nothing was stored and the
+               same command may succeed later. */
+            fprintf(stderr,
+                    "rejected by the broker (a limit; nothing was stored, run the command "
+                    "again later): %s (%d): %s\n",
                     rej->code_name, rej->code, rej->reason);
-            return CLI_UNREACHABLE;
+            return CLI_REJECTED;
         }
         if (rej && rej->code)
             fprintf(stderr, "rejected: %s (%d): %s\n", rej->code_name, rej->code, rej->reason);

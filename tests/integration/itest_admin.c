@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "cu_main.h"
 
 static pt_harness_t *s_h;
 static char s_json[700];
@@ -265,9 +266,5 @@ int main(void)
     CU_add_test(suite, "non-operator refused", test_not_operator);
     CU_add_test(suite, "SIGHUP reload", test_sighup_reload);
     CU_add_test(suite, "help and usage", test_help);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

@@ -26,6 +26,7 @@
 #include "pt_audit.h"
 #include "pt_audit_query.h"
 #include "pt_keys.h"
+#include "cu_main.h"
 
 static pt_harness_t *s_h;
 static char s_out[262144], s_err[16384];
@@ -1352,9 +1353,5 @@ int main(void)
     CU_add_test(s, "auditor scoped to one organisation", test_auditor_scoped_to_organisation);
     CU_add_test(s, "FHIR export: fields of a known event", test_fhir_fields);
     CU_add_test(s, "rejections are trail events; the log still verifies", test_rejections_in_trail_verify);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

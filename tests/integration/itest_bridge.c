@@ -31,6 +31,7 @@
 
 #include "bridge_http.h"
 #include "harness.h"
+#include "cu_main.h"
 
 #define S_TOKEN "itest-bridge-token-0123456789"
 #define S_SECRET "itest-webhook-secret"
@@ -1020,9 +1021,5 @@ int main(void)
                 test_webhook_retries);
     CU_add_test(suite, "inbox paging with limit=1 and next_cursor to the end", test_inbox_paging);
     CU_add_test(suite, "--listen [::1]:PORT", test_listen_ipv6);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

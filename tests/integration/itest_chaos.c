@@ -31,6 +31,7 @@
 #include "harness.h"
 #include "pt_json.h"
 #include "pt_trail.h"
+#include "cu_main.h"
 
 #define N_SENDERS 3
 #define N_STREAMS 2 /* per sender */
@@ -692,10 +693,5 @@ int main(void)
                 test_broker_killed_under_load);
     CU_add_test(suite, "recipient killed mid-delivery: redelivered, inbox deduplicates",
                 test_recipient_killed_mid_delivery);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    unsigned suite_failures = CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures || suite_failures ? 1 : 0;
+    return pt_cu_main();
 }

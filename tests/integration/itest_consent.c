@@ -8,6 +8,7 @@
 
 #include "harness.h"
 #include "pt_json.h"
+#include "cu_main.h"
 
 #define REJ(code) PUENTE__V1__REJECT_CODE__##code
 
@@ -343,9 +344,5 @@ int main(void)
     CU_add_test(suite, "field minimisation at sender and recipient", test_field_minimisation);
     CU_add_test(suite, "possible match carries no personal fields",
                 test_possible_match_is_not_minimised_away);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

@@ -2,8 +2,11 @@
     real CURVE sockets and real keys (issue: Puente core).
 
     One broker per suite; each test uses its own case tokens. The rejection tests
-    send through raw sockets and check the exact reject code, then prove the broker
-    still serves a good sender. */
+    send each bad frame through a raw socket and, right after it (before its
+    answer is read), a good referral from another organisation (HN-DINAF ->
+    US-ORR); they assert the bad frame's exact reject code AND the good one's
+    receipt and its delivery to US-ORR: a bad sender never costs another sender
+    its message. */
 #include <CUnit/Basic.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,10 +18,12 @@
 #include "pt_envelope.h"
 #include "pt_json.h"
 #include "pt_trail.h"
+#include "cu_main.h"
 
 #define REJ(code) PUENTE__V1__REJECT_CODE__##code
 
 static pt_harness_t *s_h;
+static pt_client_t *s_hn;   /* the other sender of the rejection tests (s_other_sends) */
 
 static int s_suite_init(void)
 {
@@ -30,6 +35,7 @@ static int s_suite_init(void)
 
 static int s_suite_clean(void)
 {
+    pt_client_destroy(&s_hn);
     pt_harness_destroy(&s_h);
     return 0;
 }
@@ -56,18 +62,6 @@ static pt_client_result_t s_send(pt_client_t *client, const char *to, const char
     pt_client_result_t rc = pt_client_send(client, &msg, receipt, rej);
     free(body);
     return rc;
-}
-
-/* Good traffic still flows: a referral MX-DIF -> GT-PGN gets a receipt. */
-static void s_assert_still_serving(void)
-{
-    pt_client_t *mx = pt_harness_client(s_h, "MX-DIF", 0);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(mx);
-    pt_receipt_info_t receipt;
-    pt_reject_info_t rej;
-    CU_ASSERT_EQUAL(s_send(mx, "GT-PGN", "referral.request", "CASE-ALIVE", NULL, &receipt, &rej),
-                    PT_CLIENT_OK);
-    pt_client_destroy(&mx);
 }
 
 /* --- end to end --------------------------------------------------------------- */
@@ -277,19 +271,75 @@ static void test_order_per_correlation_and_redelivery(void)
 
 /* --- rejections ------------------------------------------------------------------ */
 
-static Puente__V1__RejectCode s_expect_reject(pt_raw_t *raw, const void *data, size_t len)
+/* Reads the answer to a bad frame sent on raw: its reject code (reason copied into
+   reason, may be NULL), or a negative value if there was none. */
+static Puente__V1__RejectCode s_reject_reply(pt_raw_t *raw, char *reason, size_t reason_len)
 {
-    const void *frames[1] = {data};
-    if (pt_raw_send(raw, frames, &len, 1) != 0)
-        return (Puente__V1__RejectCode)-1;
     Puente__V1__BrokerFrame *reply = pt_raw_recv(raw, 5000);
     if (!reply)
         return (Puente__V1__RejectCode)-2;
     Puente__V1__RejectCode code = reply->body_case == PUENTE__V1__BROKER_FRAME__BODY_REJECT
                                       ? reply->reject->code
                                       : (Puente__V1__RejectCode)-3;
+    if (reason && reason_len)
+        snprintf(reason, reason_len, "%s",
+                 code >= 0 && reply->reject->reason ? reply->reject->reason : "");
     puente__v1__broker_frame__free_unpacked(reply, NULL);
     return code;
+}
+
+/* Another organisation's traffic, interleaved with a bad frame: HN-DINAF sends a
+   referral to US-ORR; asserts its receipt, then that US-ORR receives exactly that
+   message (verified and opened by the SDK) and acknowledges it. */
+static int s_other_sends(const char *case_token)
+{
+    if (!s_hn)
+        s_hn = pt_harness_client(s_h, "HN-DINAF", 0);   /* kept for the suite */
+    pt_client_t *hn = s_hn;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(hn);
+    pt_receipt_info_t receipt;
+    pt_reject_info_t rej;
+    memset(&rej, 0, sizeof rej);
+    pt_client_result_t sent =
+        s_send(hn, "US-ORR", "referral.request", case_token, NULL, &receipt, &rej);
+    CU_ASSERT_EQUAL(sent, PT_CLIENT_OK);
+    if (sent != PT_CLIENT_OK) {
+        fprintf(stderr, "other sender refused: %s\n", rej.reason);
+        return -1;
+    }
+    CU_ASSERT_FALSE(receipt.duplicate);
+    CU_ASSERT(receipt.stored_at_ms > 0);
+    pt_client_t *us = pt_harness_client(s_h, "US-ORR", 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(us);
+    pt_message_t *msg = NULL;
+    CU_ASSERT_EQUAL_FATAL(pt_client_recv(us, 10000, &msg), PT_CLIENT_OK);
+    CU_ASSERT_EQUAL(memcmp(pt_message_id(msg), receipt.message_id, 16), 0);
+    CU_ASSERT_STRING_EQUAL(pt_message_header(msg)->sender, "HN-DINAF");
+    CU_ASSERT_STRING_EQUAL(pt_message_header(msg)->case_token, case_token);
+    CU_ASSERT_EQUAL(pt_client_ack(us, pt_message_id(msg)), PT_CLIENT_OK);
+    pt_message_destroy(&msg);
+    pt_client_destroy(&us);
+    return 0;
+}
+
+/* Sends frames (n frames in one message) from raw, then at once the other
+   organisation's referral (s_other_sends), then reads the bad frame's answer.
+   Returns its reject code (reason into reason when not NULL). */
+static Puente__V1__RejectCode s_interleaved(pt_raw_t *raw, const void *const *frames,
+                                            const size_t *lens, size_t n, const char *other_case,
+                                            char *reason, size_t reason_len)
+{
+    if (pt_raw_send(raw, frames, lens, n) != 0)
+        return (Puente__V1__RejectCode)-1;
+    CU_ASSERT_EQUAL(s_other_sends(other_case), 0);
+    return s_reject_reply(raw, reason, reason_len);
+}
+
+static Puente__V1__RejectCode s_expect_reject(pt_raw_t *raw, const void *data, size_t len,
+                                              const char *other_case)
+{
+    const void *frames[1] = {data};
+    return s_interleaved(raw, frames, &len, 1, other_case, NULL, 0);
 }
 
 /* Wraps an envelope in a ClientFrame{submit}. Caller frees. */
@@ -329,7 +379,9 @@ static Puente__V1__RejectCode s_reject_of_envelope(const char *via, const char *
     }
     uint8_t *frame = s_submit_frame(env, env_len, &len);
     pt_raw_t *raw = pt_raw_new(s_h, via);
-    Puente__V1__RejectCode code = s_expect_reject(raw, frame, len);
+    char other_case[64];
+    snprintf(other_case, sizeof other_case, "CASE-OTHER-%s", case_token);
+    Puente__V1__RejectCode code = s_expect_reject(raw, frame, len, other_case);
     pt_raw_destroy(&raw);
     free(frame);
     free(env);
@@ -347,7 +399,6 @@ static void test_reject_bad_signature(void)
 {
     CU_ASSERT_EQUAL(s_reject_of_envelope("MX-DIF", "MX-DIF", "GT-PGN", "CASE-REJ-1", NULL, 1),
                     REJ(REJECT_BAD_SIGNATURE));
-    s_assert_still_serving();
 }
 
 static void test_reject_spoofed_sender(void)
@@ -355,21 +406,18 @@ static void test_reject_spoofed_sender(void)
     /* Signed by MX-DIF's key, sent over GT-PGN's CURVE connection. */
     CU_ASSERT_EQUAL(s_reject_of_envelope("GT-PGN", "MX-DIF", "HN-DINAF", "CASE-REJ-2", NULL, 0),
                     REJ(REJECT_UNAUTHENTICATED));
-    s_assert_still_serving();
 }
 
 static void test_reject_unknown_recipient(void)
 {
     CU_ASSERT_EQUAL(s_reject_of_envelope("MX-DIF", "MX-DIF", "ZZ-ROGUE", "CASE-REJ-3", NULL, 0),
                     REJ(REJECT_UNKNOWN_RECIPIENT));
-    s_assert_still_serving();
 }
 
 static void test_reject_no_agreement(void)
 {
     CU_ASSERT_EQUAL(s_reject_of_envelope("SV-CONNA", "SV-CONNA", "US-ORR", "CASE-REJ-4", NULL, 0),
                     REJ(REJECT_NO_AGREEMENT));
-    s_assert_still_serving();
 }
 
 static void test_reject_expired(void)
@@ -377,49 +425,75 @@ static void test_reject_expired(void)
     CU_ASSERT_EQUAL(
         s_reject_of_envelope("MX-DIF", "MX-DIF", "GT-PGN", "CASE-REJ-5", s_expired, 0),
         REJ(REJECT_EXPIRED));
-    s_assert_still_serving();
 }
 
 static void test_reject_oversize_truncated_random_empty_extra(void)
 {
     pt_raw_t *raw = pt_raw_new(s_h, "MX-DIF");
     CU_ASSERT_PTR_NOT_NULL_FATAL(raw);
+    char reason[256];
     size_t big_len = 1536 * 1024;
     uint8_t *big = calloc(1, big_len);
-    CU_ASSERT_EQUAL(s_expect_reject(raw, big, big_len), REJ(REJECT_TOO_LARGE));
+    const void *one[1] = {big};
+    CU_ASSERT_EQUAL(s_interleaved(raw, one, &big_len, 1, "CASE-OTHER-6a", reason, sizeof reason),
+                    REJ(REJECT_TOO_LARGE));
+    CU_ASSERT_STRING_EQUAL(reason, "frame of 1572864 bytes is over the limit of 1048576");
     free(big);
 
+    /* Half a valid submit frame: the bytes end inside the envelope field. */
     uint8_t *env = NULL;
     size_t env_len = 0, len = 0;
     CU_ASSERT_EQUAL_FATAL(pt_harness_envelope(s_h, "MX-DIF", "GT-PGN", "referral.request",
                                               "CASE-REJ-6", NULL, NULL, &env, &env_len),
                           0);
     uint8_t *frame = s_submit_frame(env, env_len, &len);
-    CU_ASSERT_EQUAL(s_expect_reject(raw, frame, len / 2), REJ(REJECT_MALFORMED));
+    one[0] = frame;
+    size_t half = len / 2;
+    CU_ASSERT_EQUAL(s_interleaved(raw, one, &half, 1, "CASE-OTHER-6b", reason, sizeof reason),
+                    REJ(REJECT_TRUNCATED));
+    char expected[256];
+    snprintf(expected, sizeof expected,
+             "the frame's %zu bytes end inside a field (truncated length-delimited field in "
+             "field submit): it was cut off; send the whole frame",
+             half);
+    CU_ASSERT_STRING_EQUAL(reason, expected);
     free(frame);
     free(env);
 
+    /* 512 random bytes (srand 42): an unsupported wire type early on, not a cut-off frame. */
     uint8_t noise[512];
     srand(42);
     for (size_t i = 0; i < sizeof noise; i++)
         noise[i] = (uint8_t)rand();
-    CU_ASSERT_EQUAL(s_expect_reject(raw, noise, sizeof noise), REJ(REJECT_MALFORMED));
-    CU_ASSERT_EQUAL(s_expect_reject(raw, "", 0), REJ(REJECT_MALFORMED));
+    one[0] = noise;
+    size_t noise_len = sizeof noise;
+    CU_ASSERT_EQUAL(
+        s_interleaved(raw, one, &noise_len, 1, "CASE-OTHER-6c", reason, sizeof reason),
+        REJ(REJECT_MALFORMED));
+    CU_ASSERT_STRING_EQUAL(reason, "unsupported wire type");
+    one[0] = "";
+    size_t zero = 0;
+    CU_ASSERT_EQUAL(s_interleaved(raw, one, &zero, 1, "CASE-OTHER-6d", reason, sizeof reason),
+                    REJ(REJECT_MALFORMED));
+    CU_ASSERT_STRING_EQUAL(reason, "empty frame");
 
     const void *frames[2] = {"a", "b"};
     size_t lens[2] = {1, 1};
-    CU_ASSERT_EQUAL(pt_raw_send(raw, frames, lens, 2), 0);
-    Puente__V1__BrokerFrame *reply = pt_raw_recv(raw, 5000);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(reply);
-    CU_ASSERT_EQUAL(reply->body_case, PUENTE__V1__BROKER_FRAME__BODY_REJECT);
-    CU_ASSERT_EQUAL(reply->reject->code, REJ(REJECT_MALFORMED));
-    puente__v1__broker_frame__free_unpacked(reply, NULL);
+    CU_ASSERT_EQUAL(s_interleaved(raw, frames, lens, 2, "CASE-OTHER-6e", reason, sizeof reason),
+                    REJ(REJECT_MALFORMED));
+    CU_ASSERT_STRING_EQUAL(reason, "a message must be exactly one frame");
     pt_raw_destroy(&raw);
-    /* Nothing of the rejected case was stored. */
+    /* Nothing of the rejected cases was stored; every other sender's message was. */
     CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM messages WHERE case_token "
                                               "LIKE 'CASE-REJ-%'"),
                     0);
-    s_assert_still_serving();
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM messages WHERE case_token "
+                                              "LIKE 'CASE-OTHER-%' AND sender = 'HN-DINAF'"),
+                    10);
+    CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM deliveries d JOIN messages m "
+                                              "USING (message_id) WHERE m.case_token LIKE "
+                                              "'CASE-OTHER-%' AND d.acked_at IS NOT NULL"),
+                    10);
 }
 
 static void test_unregistered_curve_key_is_refused(void)
@@ -431,12 +505,12 @@ static void test_unregistered_curve_key_is_refused(void)
     frame.body_case = PUENTE__V1__CLIENT_FRAME__BODY_HEARTBEAT;
     frame.heartbeat = &beat;
     CU_ASSERT_EQUAL(pt_raw_send_frame(raw, &frame), 0);
+    CU_ASSERT_EQUAL(s_other_sends("CASE-OTHER-7"), 0);
     Puente__V1__BrokerFrame *reply = pt_raw_recv(raw, 1500);
     CU_ASSERT_PTR_NULL(reply);
     if (reply)
         puente__v1__broker_frame__free_unpacked(reply, NULL);
     pt_raw_destroy(&raw);
-    s_assert_still_serving();
 }
 
 int main(void)
@@ -460,10 +534,5 @@ int main(void)
                 test_reject_oversize_truncated_random_empty_extra);
     CU_add_test(suite, "unregistered CURVE key gets no connection",
                 test_unregistered_curve_key_is_refused);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    unsigned suite_failures = CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures || suite_failures ? 1 : 0;
+    return pt_cu_main();
 }

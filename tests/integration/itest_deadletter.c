@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "cu_main.h"
 
 static pt_harness_t *s_h;
 static const char *s_url;
@@ -489,9 +490,5 @@ int main(void)
     CU_add_test(suite, "drop, and expired messages", test_drop_and_expired);
     CU_add_test(suite, "retention in steps", test_retention_steps);
     CU_add_test(suite, "operator only; the log verifies", test_operator_only_and_verify);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "cu_main.h"
 
 #define N_OUTBOX 400 /* through the outbox: N_OUTBOX_BEFORE before the kill */
 #define N_OUTBOX_BEFORE 150
@@ -571,10 +572,5 @@ int main(void)
     CU_add_test(suite, "a hung broker is left after the heartbeat timeout",
                 test_hung_broker_left_after_heartbeat_timeout);
     CU_add_test(suite, "the CLI takes the list", test_cli_takes_the_list);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    unsigned suite_failures = CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures || suite_failures ? 1 : 0;
+    return pt_cu_main();
 }

@@ -23,6 +23,7 @@
 #include "harness.h"
 #include "pt_envelope.h"
 #include "pt_json.h"
+#include "cu_main.h"
 
 #define REJ(code) PUENTE__V1__REJECT_CODE__##code
 #define S_EXPECT_DIRECTORY 1000 /* a DirectoryReply, not a reject */
@@ -802,8 +803,12 @@ static s_case_t s_cases[] = {
     RAW("directory request naming 5000 organisations", MX, r_directory_5000, REJECT_TOO_LARGE),
     RAW("empty frame", MX, r_empty, REJECT_MALFORMED),
     RAW("two frames in one message", MX, r_extra_frames, REJECT_MALFORMED),
-    RAW("truncated submit", MX, r_truncated, REJECT_MALFORMED),
-    RAW("random bytes", MX, r_random, REJECT_MALFORMED),
+    RAW("truncated submit", MX, r_truncated, REJECT_TRUNCATED),
+    /* These 700 bytes (srand 7) start like a length-delimited field whose length runs
+       past the end, so they are refused as cut off (the decoder cannot tell random
+       bytes from a truncated frame there); itest_core's 512 (srand 42) hit an
+       unsupported wire type: REJECT_MALFORMED. */
+    RAW("random bytes", MX, r_random, REJECT_TRUNCATED),
     RAW("ClientFrame with an unknown body", MX, r_unknown_body, REJECT_MALFORMED),
     /* other requests */
     RAW("ack of an unknown message id", GT, r_ack_unknown, REJECT_NOT_FOUND),
@@ -1059,10 +1064,5 @@ int main(void)
     CU_pSuite suite = CU_add_suite("hostile", s_suite_init, s_suite_clean);
     CU_add_test(suite, "hostile inputs: one table, each with its reject code; nothing stored",
                 test_hostile_table);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    unsigned suite_failures = CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures || suite_failures ? 1 : 0;
+    return pt_cu_main();
 }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "cu_main.h"
 
 static char s_tmp[512];       /* private scratch directory */
 static char s_root[600];      /* DESTDIR */
@@ -496,9 +497,5 @@ int main(void)
         CU_cleanup_registry();
         return 1;
     }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures == 0 ? 0 : 1;
+    return pt_cu_main();
 }

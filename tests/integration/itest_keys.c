@@ -31,6 +31,7 @@
 #include "harness.h"
 #include "pt_envelope.h"
 #include "pt_keys.h"
+#include "cu_main.h"
 
 static pt_harness_t *s_h;
 static const char *s_metrics;
@@ -546,10 +547,7 @@ int main(void)
     CU_add_test(s, "puente_key_expiry_days over HTTP", test_expiry_metric);
     CU_add_test(s, "SIGHUP picks up a revocation made elsewhere", test_sighup_reload);
     CU_add_test(s, "audit verify keeps old signatures verifiable", test_audit_verify);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
+    int status = pt_cu_main();
     curl_global_cleanup();
-    return failures ? 1 : 0;
+    return status;
 }

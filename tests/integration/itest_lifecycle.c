@@ -11,6 +11,7 @@
 #include "pt_envelope.h"
 #include "pt_json.h"
 #include "pt_types.h"
+#include "cu_main.h"
 
 #define REJ(code) PUENTE__V1__REJECT_CODE__##code
 
@@ -951,9 +952,5 @@ int main(void)
     CU_add_test(suite, "tracing focal points", test_tracing_focal_points);
     CU_add_test(suite, "outsider transfer refused; transfer request",
                 test_outsider_and_transfer_request);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

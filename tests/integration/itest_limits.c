@@ -32,6 +32,7 @@
 
 #include "harness.h"
 #include "pt_envelope.h"
+#include "cu_main.h"
 
 #define REJ(code) PUENTE__V1__REJECT_CODE__##code
 
@@ -710,9 +711,5 @@ int main(void)
     CU_add_test(suite, "queue quota per recipient (REJECT_QUOTA_EXCEEDED)", test_queue_quota);
     CU_add_test(suite, "maximum connections", test_max_connections);
     CU_add_test(suite, "memory bounded under a flood of large frames", test_memory_under_flood);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "pt_types.h"
+#include "cu_main.h"
 
 static char s_dir[512];
 static char s_bin[512];
@@ -208,12 +209,9 @@ int main(void)
         CU_cleanup_registry();
         return 1;
     }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
+    int status = pt_cu_main();
     if (s_up) /* a failed test left it running */
         s_sh(NULL, 0, "deploy/local-stack.sh down '%s' >/dev/null 2>&1", s_dir);
     s_sh(NULL, 0, "rm -rf '%s'", s_dir);
-    return failures ? 1 : 0;
+    return status;
 }

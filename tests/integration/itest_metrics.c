@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "cu_main.h"
 
 #define N_REFERRALS 20
 #define N_STREAM 300
@@ -382,10 +383,7 @@ int main(void)
                 test_readiness_follows_database);
     CU_add_test(suite, "SIGTERM during an outbox stream loses no receipted message",
                 test_sigterm_during_stream);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
+    int status = pt_cu_main();
     curl_global_cleanup();
-    return failures ? 1 : 0;
+    return status;
 }

@@ -28,6 +28,7 @@
 
 #include "harness.h"
 #include "pt_envelope.h"
+#include "cu_main.h"
 
 static char s_cli[600];
 static char s_out[65536], s_err[16384];
@@ -581,9 +582,5 @@ int main(void)
     CU_add_test(suite, "(d) checkpoint signer killed: the other signs", test_signer_takeover);
     CU_add_test(suite, "(e) the recipient answers at once on the other broker",
                 test_answer_on_other_broker);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

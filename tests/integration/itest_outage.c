@@ -26,6 +26,7 @@
 
 #include "harness.h"
 #include "pt_json.h"
+#include "cu_main.h"
 
 static pt_harness_t *s_h;
 static const char *s_url;
@@ -469,10 +470,7 @@ int main(void)
                 test_database_outage);
     CU_add_test(suite, "database stopped for a while under streaming senders",
                 test_database_outage_under_load);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
+    int status = pt_cu_main();
     curl_global_cleanup();
-    return failures ? 1 : 0;
+    return status;
 }

@@ -15,6 +15,7 @@
 
 #include "harness.h"
 #include "pt_json.h"
+#include "cu_main.h"
 
 #define N_MESSAGES 1000
 
@@ -244,10 +245,5 @@ int main(void)
     CU_pSuite suite = CU_add_suite("outbox", s_suite_init, s_suite_clean);
     CU_add_test(suite, "1,000 queued while the broker is down, sender killed, all delivered once in order",
                 test_outbox_survives_kill_and_broker_outage);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    unsigned suite_failures = CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures || suite_failures ? 1 : 0;
+    return pt_cu_main();
 }

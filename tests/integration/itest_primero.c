@@ -28,6 +28,7 @@
 #include "pt_json.h"
 #include "puente.h"
 #include "reintegration.pb-c.h"
+#include "cu_main.h"
 
 #define S_TOKEN "test-primero-api-token"
 #define S_MAX_SEEN 48
@@ -1068,9 +1069,5 @@ int main(void)
                 test_followup_closure_gt_to_mx);
     CU_add_test(suite, "broker down: referrals queued once, delivered once in order",
                 test_outbox_broker_down);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

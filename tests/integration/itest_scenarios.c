@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cu_main.h"
 #include "harness.h"
 
 /* The countries the trace request searches (signed header search_countries): the
@@ -645,9 +646,5 @@ int main(void)
     CU_add_test(suite, "agreement add --fields refuses a field outside (CLI)",
                 test_agreement_field_set);
     CU_add_test(suite, "trail --help names the awaiting acknowledgement line", test_trail_help);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

@@ -14,6 +14,7 @@
 
 #include "harness.h"
 #include "pt_json.h"
+#include "cu_main.h"
 
 static pt_harness_t *s_h;
 static char s_cli[600];
@@ -197,10 +198,5 @@ int main(void)
     CU_add_test(suite, "broker refuses a private key readable by others",
                 test_world_readable_key_refused);
     CU_add_test(suite, "no payload data in any log of a run", test_logs_hold_no_payload);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    unsigned suite_failures = CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures || suite_failures ? 1 : 0;
+    return pt_cu_main();
 }

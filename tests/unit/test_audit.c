@@ -15,6 +15,7 @@
 #include "pt_envelope.h"
 #include "pt_merkle.h"
 #include "pt_trail.h"
+#include "cu_main.h"
 
 static void s_hex(const uint8_t *b, size_t n, char *out)
 {
@@ -761,10 +762,7 @@ int main(void)
     CU_add_test(s, "bundle round trip; every byte flip fails", test_bundle_round_trip_and_flips);
     CU_add_test(s, "bundle parse under hostile input", test_bundle_hostile);
     CU_add_test(s, "verifier: replaced and revoked keys (key windows)", test_key_windows);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
+    int status = pt_cu_main();
     pt_sign_key_destroy(&s_broker);
-    return failures ? 1 : 0;
+    return status;
 }

@@ -3,6 +3,7 @@
 #include <CUnit/Basic.h>
 #include <string.h>
 
+#include "cu_main.h"
 #include "pt_audit_query.h"
 
 static uint8_t s_nonce[16] = {0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7,
@@ -126,9 +127,5 @@ int main(void)
     CU_pSuite s = CU_add_suite("audit_query", NULL, NULL);
     CU_add_test(s, "signed bytes: exact layout", test_layout);
     CU_add_test(s, "sign, verify, every field covered", test_sign_verify_tamper);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

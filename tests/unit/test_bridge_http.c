@@ -12,6 +12,7 @@
 #include "bridge.h"
 #include "bridge_config.h"
 #include "bridge_http.h"
+#include "cu_main.h"
 
 static void test_routes(void)
 {
@@ -523,9 +524,5 @@ int main(void)
     CU_add_test(s, "webhook signature", test_signature);
     CU_add_test(s, "bearer token", test_bearer);
     CU_add_test(s, "options from flags and environment", test_config);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

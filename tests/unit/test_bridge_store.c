@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "bridge_store.h"
+#include "cu_main.h"
 
 static char s_dir[64];
 
@@ -96,13 +97,10 @@ int main(void)
     CU_pSuite s = CU_add_suite("bridge_store", NULL, NULL);
     CU_add_test(s, "queued rows and Idempotency-Keys", test_queued_with_key);
     CU_add_test(s, "inbox ack states", test_inbox_ack_state);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
+    int status = pt_cu_main();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf -- '%s'", s_dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", s_dir);
-    return failures ? 1 : 0;
+    return status;
 }

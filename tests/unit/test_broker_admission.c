@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "admission.h"
+#include "cu_main.h"
 
 static void test_token_bucket(void)
 {
@@ -145,9 +146,5 @@ int main(void)
         CU_cleanup_registry();
         return 1;
     }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned int failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures == 0 ? 0 : 1;
+    return pt_cu_main();
 }

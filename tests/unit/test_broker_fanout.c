@@ -5,6 +5,7 @@
 #include <CUnit/Basic.h>
 
 #include "fanout.h"
+#include "cu_main.h"
 
 static const uint8_t s_ref[16] = {1};
 static const uint8_t s_withdraw[16] = {2};
@@ -114,9 +115,5 @@ int main(void)
     CU_add_test(suite, "fan-out check", test_check);
     CU_add_test(suite, "pending acknowledgements", test_pending);
     CU_add_test(suite, "referral revocation acknowledgements", test_revoke_tracked);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

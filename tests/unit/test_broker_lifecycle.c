@@ -12,6 +12,7 @@
 #include "consent.h"
 #include "lifecycle.h"
 #include "pt_types.h"
+#include "cu_main.h"
 
 #define REJ(code) PUENTE__V1__REJECT_CODE__##code
 
@@ -608,9 +609,5 @@ int main(void)
     CU_add_test(suite, "respond-by and follow-up due dates", test_deadlines);
     CU_add_test(suite, "consent gate, override, withhold list", test_consent);
     CU_add_test(suite, "kinds and reject codes", test_kinds_and_reject_codes);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

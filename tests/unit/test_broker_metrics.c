@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "cu_main.h"
 
 static void test_exposition_exact(void)
 {
@@ -317,10 +318,7 @@ int main(void)
         CU_cleanup_registry();
         return 1;
     }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
+    int status = pt_cu_main();
     curl_global_cleanup();
-    return failures ? 1 : 0;
+    return status;
 }

@@ -9,6 +9,7 @@
 #include "directory.h"
 #include "policy.h"
 #include "pt_crypto.h"
+#include "cu_main.h"
 
 #define REJ(code) PUENTE__V1__REJECT_CODE__##code
 
@@ -336,9 +337,5 @@ int main(void)
     CU_add_test(suite, "authn", test_authn);
     CU_add_test(suite, "directory identities", test_directory_identity);
     CU_add_test(suite, "delivery backoff", test_backoff);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

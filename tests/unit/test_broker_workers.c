@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "workers.h"
+#include "cu_main.h"
 
 #define N_ITEMS 10000
 
@@ -111,9 +112,5 @@ int main(void)
         CU_cleanup_registry();
         return 1;
     }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned int failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures == 0 ? 0 : 1;
+    return pt_cu_main();
 }

@@ -12,6 +12,7 @@
 #include <CUnit/Basic.h>
 
 #include "cli_progress.h"
+#include "cu_main.h"
 
 static void test_format(void)
 {
@@ -218,9 +219,5 @@ int main(void)
         CU_cleanup_registry();
         return 2;
     }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned int failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

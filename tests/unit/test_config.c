@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "pt_config.h"
+#include "cu_main.h"
 
 static const pt_config_key_t s_keys[] = {
     {"broker", "endpoint", PT_CONFIG_ENDPOINT, "tcp://127.0.0.1:7550", 0, "T_ENDPOINT", "endpoint",
@@ -294,11 +295,8 @@ int main(void)
         CU_cleanup_registry();
         return 1;
     }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
+    int status = pt_cu_main();
     unlink(s_path);
     rmdir(s_dir);
-    return failures ? 1 : 0;
+    return status;
 }

@@ -1,5 +1,6 @@
 /*  test_crypto — known-answer and tamper tests for pt_crypto. */
 #include "pt_crypto.h"
+#include "cu_main.h"
 
 #include <CUnit/Basic.h>
 #include <errno.h>
@@ -680,12 +681,9 @@ int main(void)
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
         if (!CU_add_test(suite, tests[i].name, tests[i].fn))
             goto fail;
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
+    int status = pt_cu_main();
     rmdir(s_tmpdir);
-    return failures == 0 ? 0 : 1;
+    return status;
 
 fail:
     CU_cleanup_registry();

@@ -5,6 +5,7 @@
 
 #include "control.pb-c.h"
 #include "pt_decode.h"
+#include "cu_main.h"
 
 static uint8_t *s_pack_submit(size_t n_payloads, size_t ciphertext_len, size_t *len)
 {
@@ -105,23 +106,29 @@ static void test_malformed_inputs(void)
         const char *name;
         const uint8_t bytes[16];
         size_t len;
+        pt_decode_result_t expect;
     } cases[] = {
-        {"truncated varint tag", {0x80}, 1},
-        {"field number zero", {0x00, 0x01}, 2},
-        {"length beyond end", {0x0a, 0x7f, 0x01}, 3},
-        {"truncated fixed64", {0x09, 1, 2, 3}, 4},
-        {"truncated fixed32", {0x0d, 1}, 2},
-        {"group wire type", {0x0b, 0x0c}, 2},
-        {"varint over 10 bytes", {0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, 12},
-        {"message field with varint wire type", {0x08, 0x01}, 2},
+        /* The bytes end inside a field: TRUNCATED (REJECT_TRUNCATED at the broker). */
+        {"truncated varint tag", {0x80}, 1, PT_DECODE_TRUNCATED},
+        {"length beyond end", {0x0a, 0x7f, 0x01}, 3, PT_DECODE_TRUNCATED},
+        {"truncated fixed64", {0x09, 1, 2, 3}, 4, PT_DECODE_TRUNCATED},
+        {"truncated fixed32", {0x0d, 1}, 2, PT_DECODE_TRUNCATED},
+        {"truncated varint value", {0x08, 0x80, 0x80}, 3, PT_DECODE_TRUNCATED},
+        {"length cut off", {0x0a, 0x80}, 2, PT_DECODE_TRUNCATED},
+        /* Not this protobuf at all: MALFORMED. */
+        {"field number zero", {0x00, 0x01}, 2, PT_DECODE_MALFORMED},
+        {"group wire type", {0x0b, 0x0c}, 2, PT_DECODE_MALFORMED},
+        {"varint over 10 bytes", {0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, 12, PT_DECODE_MALFORMED},
+        {"tag over 10 bytes", {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, 11, PT_DECODE_MALFORMED},
+        {"message field with varint wire type", {0x08, 0x01}, 2, PT_DECODE_MALFORMED},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         pt_decode_result_t rc = pt_decode_message(&puente__v1__client_frame__descriptor,
                                                   cases[i].bytes, cases[i].len, &limits, &msg,
                                                   NULL, 0);
-        if (rc != PT_DECODE_MALFORMED)
+        if (rc != cases[i].expect)
             fprintf(stderr, "case '%s' gave %d\n", cases[i].name, rc);
-        CU_ASSERT_EQUAL(rc, PT_DECODE_MALFORMED);
+        CU_ASSERT_EQUAL(rc, cases[i].expect);
         CU_ASSERT_PTR_NULL(msg);
     }
     /* Empty input is a valid, empty message (the broker refuses empty frames earlier). */
@@ -150,9 +157,5 @@ int main(void)
     CU_add_test(suite, "valid frame decodes", test_valid_frame_decodes);
     CU_add_test(suite, "size, count, depth and budget limits", test_limits);
     CU_add_test(suite, "malformed inputs", test_malformed_inputs);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

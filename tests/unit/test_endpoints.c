@@ -8,6 +8,7 @@
 
 #include "pt_config.h"
 #include "pt_endpoints.h"
+#include "cu_main.h"
 
 static void test_single_and_lists(void)
 {
@@ -174,9 +175,5 @@ int main(void)
         CU_cleanup_registry();
         return 1;
     }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

@@ -1,6 +1,7 @@
 /*  test_envelope — seal/check/verify/open round trips and hostile envelopes. */
 #include "pt_envelope.h"
 #include "pt_keys.h"
+#include "cu_main.h"
 
 #include <CUnit/Basic.h>
 #include <stdio.h>
@@ -634,13 +635,7 @@ int main(void)
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
         if (!CU_add_test(suite, tests[i].name, tests[i].fn))
             goto fail;
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    /* A failing suite initialiser runs no test and counts no assertion. */
-    unsigned suites_failed = CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures == 0 && suites_failed == 0 ? 0 : 1;
+    return pt_cu_main();
 
 fail:
     CU_cleanup_registry();

@@ -15,6 +15,7 @@
 #include "pt_json.h"
 #include "pt_types.h"
 #include "referral.pb-c.h"
+#include "cu_main.h"
 
 //  --------------------------------------------------------------------------
 //  The all-types test message
@@ -679,9 +680,5 @@ main(void)
         CU_cleanup_registry();
         return 1;
     }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures == 0 ? 0 : 1;
+    return pt_cu_main();
 }

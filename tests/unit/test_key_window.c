@@ -3,6 +3,7 @@
 #include <CUnit/Basic.h>
 
 #include "pt_key_window.h"
+#include "cu_main.h"
 
 #define T0 1760000000000LL /* registration of the set */
 #define DAY (86400LL * 1000)
@@ -80,9 +81,5 @@ int main(void)
     CU_add_test(suite, "replaced set: created time against the window", test_replaced_set);
     CU_add_test(suite, "revoked set: created and presented time", test_revoked_set);
     CU_add_test(suite, "CURVE admission", test_admits);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

@@ -1,5 +1,6 @@
 /*  test_keys — key sets on disk: round trip, modes, overwrite refusal, org ids. */
 #include "pt_keys.h"
+#include "cu_main.h"
 
 #include <CUnit/Basic.h>
 #include <errno.h>
@@ -412,10 +413,7 @@ int main(void)
         CU_cleanup_registry();
         return 2;
     }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
+    int status = pt_cu_main();
     rmdir(s_tmpdir);
-    return failures == 0 ? 0 : 1;
+    return status;
 }

@@ -9,6 +9,7 @@
 
 #include "pt_crypto.h"
 #include "pt_merkle.h"
+#include "cu_main.h"
 
 static pt_merkle_hash_t s_leaves[8];
 
@@ -180,9 +181,5 @@ int main(void)
     CU_add_test(suite, "roots (RFC 6962 vectors) and frontier", test_roots);
     CU_add_test(suite, "known inclusion and consistency proofs", test_known_proofs);
     CU_add_test(suite, "every proof up to 70 leaves, and tampering", test_exhaustive);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "pt_notice.h"
+#include "cu_main.h"
 
 static uint8_t s_corr[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
 
@@ -75,9 +76,5 @@ int main(void)
     CU_pSuite suite = CU_add_suite("notice", NULL, NULL);
     CU_add_test(suite, "signed byte layout", test_layout);
     CU_add_test(suite, "sign, verify, tamper", test_sign_verify_tamper);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

@@ -17,6 +17,7 @@
 #include "referral.pb-c.h"
 #include "reintegration.pb-c.h"
 #include "tracing.pb-c.h"
+#include "cu_main.h"
 
 #define S_FIXTURES "tests/fixtures/primero"
 #define S_CODELISTS "adapters/primero/codelists"
@@ -680,9 +681,5 @@ int main(void)
     CU_add_test(suite, "follow-up and closure round trip", test_followup_and_closure);
     CU_add_test(suite, "return.notice -> case, arrival and plan -> its progress", test_return_notice);
     CU_add_test(suite, "unknown lookup values are named errors", test_unknown_values);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

@@ -15,6 +15,7 @@
 #include "pt_json.h"
 #include "pt_receipt.h"
 #include "puente.h"
+#include "cu_main.h"
 
 enum { MODE_GOOD, MODE_BAD_SIG, MODE_REJECT, MODE_RETRY_ONCE, MODE_SILENT };
 
@@ -554,9 +555,5 @@ int main(void)
     CU_add_test(s, "resubmits the same envelope until the timeout", test_send_timeout);
     CU_add_test(s, "receive, verify, refuse, dedup", test_receive);
     CU_add_test(s, "fails over across an endpoint list", test_failover);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

@@ -10,6 +10,7 @@
 #include "referral.pb-c.h"
 #include "reintegration.pb-c.h"
 #include "tracing.pb-c.h"
+#include "cu_main.h"
 
 static ProtobufCMessage *s_example(const char *type_name)
 {
@@ -267,9 +268,5 @@ int main(void)
     CU_add_test(suite, "possible match has no personal data", test_possible_match);
     CU_add_test(suite, "possible match: exact field list", test_possible_match_fields_pinned);
     CU_add_test(suite, "reintegration plan: version and child participation", test_plan_rules);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

@@ -13,6 +13,7 @@
 #include "pt_sdk_internal.h"
 #include "pt_types.h"
 #include "referral.pb-c.h"
+#include "cu_main.h"
 
 static void test_duration(void)
 {
@@ -401,9 +402,5 @@ int main(void)
     CU_add_test(s, "directory signature", test_directory_verify);
     CU_add_test(s, "receipt signature", test_receipt_verify);
     CU_add_test(s, "routing fields sealed from the body", test_seal_routing_fields);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

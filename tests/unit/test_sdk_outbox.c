@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "pt_sdk_internal.h"
+#include "cu_main.h"
 
 static char s_dir[64];
 
@@ -224,9 +225,5 @@ int main(void)
     CU_add_test(suite, "empty file: nothing queued, no directory", test_empty_file_has_no_directory);
     CU_add_test(suite, "corrupt and foreign files refused", test_corrupt_and_foreign_files_refused);
     CU_add_test(suite, "pt_outbox_new argument and key errors", test_outbox_new_needs_org_and_file);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

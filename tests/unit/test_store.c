@@ -17,6 +17,7 @@
 
 #include "pt_trail.h"
 #include "store.h"
+#include "cu_main.h"
 
 #define APP_NAME "pt_store_test"
 
@@ -33,11 +34,13 @@ static int64_t s_now(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Runs SQL on the raw connection; returns the SQLSTATE of a failure ("" if OK). */
-static const char *s_raw_exec(const char *sql)
+
+/* First column of the first row as a number, or -1. */
+/* Runs sql on conn; returns the SQLSTATE of a failure ("" if OK). */
+static const char *s_exec_on(PGconn *conn, const char *sql)
 {
     static char state[6];
-    PGresult *res = PQexec(s_raw, sql);
+    PGresult *res = PQexec(conn, sql);
     ExecStatusType st = PQresultStatus(res);
     state[0] = '\0';
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
@@ -48,7 +51,12 @@ static const char *s_raw_exec(const char *sql)
     return state;
 }
 
-/* First column of the first row as a number, or -1. */
+/* Runs SQL on the raw connection; returns the SQLSTATE of a failure ("" if OK). */
+static const char *s_raw_exec(const char *sql)
+{
+    return s_exec_on(s_raw, sql);
+}
+
 static long long s_raw_scalar(const char *sql)
 {
     PGresult *res = PQexec(s_raw, sql);
@@ -892,21 +900,6 @@ static double s_plan_repeated_rows(const json_t *node)
 #define S_PLAN_RETRY 1000
 #define S_PLAN_DB "puente_plan_test"
 
-/* Runs SQL on conn; returns the SQLSTATE of a failure ("" if OK). */
-static const char *s_exec_on(PGconn *conn, const char *sql)
-{
-    static char state[6];
-    PGresult *res = PQexec(conn, sql);
-    ExecStatusType st = PQresultStatus(res);
-    state[0] = '\0';
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-        snprintf(state, sizeof state, "%s", s ? s : "?????");
-        fprintf(stderr, "test_due_plan: %s", PQerrorMessage(conn));
-    }
-    PQclear(res);
-    return state;
-}
 
 static void test_due_plan(void)
 {
@@ -1194,6 +1187,100 @@ static void test_append_only(void)
     CU_ASSERT_STRING_EQUAL(s_raw_exec("RESET ROLE"), "");
 }
 
+/* --- the broker's database role (issue 2) ---------------------------------------------- */
+
+
+/* The production setup (README "Installing"): the broker logs in as a non-superuser
+   LOGIN role that is a member of the NOLOGIN role puente_broker, and takes it. */
+static void test_non_superuser_login_role(void)
+{
+    CU_ASSERT_STRING_EQUAL_FATAL(
+        s_raw_exec("DO $$ BEGIN "
+                   "IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pt_unit_broker_login') "
+                   "THEN CREATE ROLE pt_unit_broker_login LOGIN NOSUPERUSER; END IF; "
+                   "IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pt_unit_outsider') "
+                   "THEN CREATE ROLE pt_unit_outsider LOGIN NOSUPERUSER; END IF; END $$"),
+        "");
+    CU_ASSERT_STRING_EQUAL_FATAL(s_raw_exec("GRANT puente_broker TO pt_unit_broker_login"), "");
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM pg_roles WHERE rolname = "
+                                 "'pt_unit_broker_login' AND NOT rolsuper AND rolcanlogin"),
+                    1);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM pg_roles WHERE rolname = 'puente_broker' "
+                                 "AND NOT rolcanlogin"),
+                    1);
+    char conninfo[1200], err[512] = "";
+    /* A later keyword wins in a libpq connection string. */
+    snprintf(conninfo, sizeof conninfo,
+             "%s user=pt_unit_broker_login application_name=pt_store_role_test", s_conninfo);
+
+    /* The store as that login, with the role configured: it takes it and works. The
+       migrations are all applied (by the tables' owner): starting needs no DDL. */
+    pt_store_t *store = pt_store_new(conninfo, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(store);
+    err[0] = '\0';
+    CU_ASSERT_EQUAL(pt_store_migrate(store, s_sql_dir, err, sizeof err), 0);
+    CU_ASSERT_STRING_EQUAL(err, "");
+    CU_ASSERT_EQUAL(pt_store_role_check(store, "puente_broker", err, sizeof err), 0);
+    CU_ASSERT_EQUAL(pt_store_role_in_effect(store), 1);
+    s_msg_data_t d;
+    pt_submission_t sub = s_sub(&d, 2300, 230, "ct-ROLE", 0);
+    pt_store_receipt_t r;
+    CU_ASSERT_EQUAL(pt_store_submit_batch(store, &sub, 1, &r), PT_STORE_OK);
+    CU_ASSERT_EQUAL(r.result, PT_STORE_OK);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                                 "'pt_store_role_test' AND usename = 'pt_unit_broker_login'"),
+                    1);
+    pt_store_destroy(&store);
+
+    /* What that connection may not do: UPDATE / DELETE history, by privileges (42501)
+       or, for the one column retention may rewrite, by the guard trigger (P0001). */
+    PGconn *login = PQconnectdb(conninfo);
+    CU_ASSERT_EQUAL_FATAL(PQstatus(login), CONNECTION_OK);
+    CU_ASSERT_STRING_EQUAL(s_exec_on(login, "SET client_min_messages = warning"), "");
+    for (int as_role = 0; as_role < 2; as_role++) {
+        if (as_role)
+            CU_ASSERT_STRING_EQUAL_FATAL(s_exec_on(login, "SET ROLE puente_broker"), "");
+        CU_ASSERT_STRING_EQUAL(s_exec_on(login, "UPDATE messages SET purpose = 'x'"), "42501");
+        CU_ASSERT_STRING_EQUAL(s_exec_on(login, "DELETE FROM messages"), "42501");
+        CU_ASSERT_STRING_EQUAL(s_exec_on(login, "UPDATE case_events SET kind = 'x'"), "42501");
+        CU_ASSERT_STRING_EQUAL(s_exec_on(login, "DELETE FROM case_events"), "42501");
+        CU_ASSERT_STRING_EQUAL(s_exec_on(login, "TRUNCATE case_events"), "42501");
+        CU_ASSERT_STRING_EQUAL(s_exec_on(login, "UPDATE messages SET envelope = envelope "
+                                                "WHERE case_token = 'ct-ROLE'"),
+                               "P0001");
+        /* It cannot make itself a superuser or leave for one. */
+        CU_ASSERT_STRING_EQUAL(s_exec_on(login, "SET ROLE postgres"), "42501");
+    }
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM case_events WHERE kind = 'x'"), 0);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM messages WHERE case_token = 'ct-ROLE'"), 1);
+    PQfinish(login);
+
+    /* A login that is not a member: a configured role refuses to start, the default
+       runs on with a warning and without the role. */
+    snprintf(conninfo, sizeof conninfo,
+             "%s user=pt_unit_outsider application_name=pt_store_role_test", s_conninfo);
+    store = pt_store_new(conninfo, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(store);
+    err[0] = '\0';
+    CU_ASSERT_EQUAL(pt_store_role_check(store, "puente_broker", err, sizeof err), -1);
+    CU_ASSERT_STRING_EQUAL(err, "cannot take the configured database role puente_broker: login "
+                                "role pt_unit_outsider is not a member of puente_broker (GRANT "
+                                "puente_broker TO pt_unit_outsider)");
+    CU_ASSERT_EQUAL(pt_store_role_in_effect(store), 0);
+    err[0] = '\0';
+    CU_ASSERT_EQUAL(pt_store_role_check(store, "puente_nope", err, sizeof err), -1);
+    CU_ASSERT_STRING_EQUAL(err, "cannot take the configured database role puente_nope: role "
+                                "puente_nope does not exist (migration 001 creates "
+                                "puente_broker)");
+    CU_ASSERT_EQUAL(pt_store_role_check(store, NULL, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(pt_store_role_in_effect(store), 0);
+    pt_store_destroy(&store);
+
+    /* The superuser of the tests takes the role too (and is warned about). */
+    CU_ASSERT_EQUAL(pt_store_role_check(s_store, NULL, err, sizeof err), 0);
+    CU_ASSERT_EQUAL(pt_store_role_in_effect(s_store), 1);
+}
+
 /* --- transient failures ------------------------------------------------------------------ */
 
 static int s_kill_store_backend(void)
@@ -1257,14 +1344,10 @@ int main(void)
         !CU_add_test(suite, "due deliveries use the queue indexes", test_due_plan) ||
         !CU_add_test(suite, "claims of two broker instances", test_claims) ||
         !CU_add_test(suite, "append-only", test_append_only) ||
+        !CU_add_test(suite, "a non-superuser login role", test_non_superuser_login_role) ||
         !CU_add_test(suite, "unavailable, then recovers", test_unavailable_then_recovers)) {
         CU_cleanup_registry();
         return 2;
     }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    /* A suite whose init failed counts as a failure too. */
-    unsigned int failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

@@ -14,6 +14,7 @@
 #include <libpq-fe.h>
 
 #include "store.h"
+#include "cu_main.h"
 
 static const char *s_conninfo;
 static const char *s_sql_dir;
@@ -368,9 +369,5 @@ int main(void)
         CU_cleanup_registry();
         return 2;
     }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned int failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

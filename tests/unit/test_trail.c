@@ -6,6 +6,7 @@
 #include <CUnit/Basic.h>
 
 #include "pt_trail.h"
+#include "cu_main.h"
 
 /* Known answers, computed independently of this code with Python's hashlib:
 
@@ -222,9 +223,5 @@ int main(void)
         CU_cleanup_registry();
         return 2;
     }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned int failures = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
-    CU_cleanup_registry();
-    return failures ? 1 : 0;
+    return pt_cu_main();
 }

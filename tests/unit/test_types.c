@@ -10,6 +10,7 @@
 #include "referral.pb-c.h"
 #include "reintegration.pb-c.h"
 #include "tracing.pb-c.h"
+#include "cu_main.h"
 
 static const char *const s_expected_names[] = {
     "referral.request", "referral.accept", "referral.progress", "referral.done", "referral.revoke",
@@ -224,9 +225,5 @@ main(void)
         CU_cleanup_registry();
         return 1;
     }
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failures = CU_get_number_of_failures();
-    CU_cleanup_registry();
-    return failures == 0 ? 0 : 1;
+    return pt_cu_main();
 }
