@@ -3070,6 +3070,7 @@ pt_broker_t *pt_broker_new(const pt_broker_config_t *config, volatile sig_atomic
     }
     pt_deliver_set_max_attempts(self->deliver, config->max_delivery_attempts);
     pt_deliver_configure(self->deliver, config->delivery_poll_ms, config->delivery_lease_ms);
+    pt_store_set_delivery_window(self->store, config->delivery_window);
     pt_audit_set_session(self->audit, self->session);
     pt_audit_set_cadence(self->audit, config->checkpoint_events, config->checkpoint_seconds);
     /* The queue quota's counts start from the database's backlog. */

@@ -23,6 +23,7 @@
    delivery is dead-lettered (about 15 minutes of a connected recipient that never
    acknowledges, with the 1 s..60 s backoff). 0 = never. */
 #define PT_BROKER_DEFAULT_MAX_DELIVERY_ATTEMPTS 20
+#define PT_BROKER_DEFAULT_DELIVERY_WINDOW 1024
 /* Limits' defaults (README "Limits"). */
 #define PT_BROKER_DEFAULT_MAX_CONNECTIONS 512
 #define PT_BROKER_DEFAULT_SUBMIT_RATE 500
@@ -51,6 +52,9 @@ typedef struct {
     const char *instance_id;     /* unique per broker; default "<hostname>:<endpoint port>" */
     int64_t delivery_lease_ms;   /* claim lease; default PT_STORE_DEFAULT_LEASE_MS */
     int64_t delivery_poll_ms;    /* polling fallback; default PT_DELIVER_SWEEP_MS */
+    /* Issue 8: first offers in flight per recipient (pt_store_set_delivery_window);
+       0 = no limit. main.c's default: PT_BROKER_DEFAULT_DELIVERY_WINDOW. */
+    int64_t delivery_window;
     /* Limits (issue 7, broker/admission.h, transport.h); 0 = none. */
     size_t max_connections; /* open client connections */
     double submit_rate;     /* submissions per second per organisation */

@@ -69,6 +69,11 @@ static const pt_config_key_t s_keys[] = {
     {"broker", "delivery_poll", PT_CONFIG_DURATION, "1s", 0, "PUENTE_DELIVERY_POLL",
      "delivery-poll", 10, 600000, 0,
      "retries and the fallback for missed wake-ups: a delivery pass this often (10ms..10m)"},
+    /* Issue 8: bounded outbound per recipient (store.h, pt_store_set_delivery_window). */
+    {"broker", "delivery_window", PT_CONFIG_INT, "1024", 0, "PUENTE_DELIVERY_WINDOW",
+     "delivery-window", 0, 1000000, 0,
+     "new messages in flight (sent, unacknowledged) per recipient before it is offered "
+     "more; 0 = no limit"},
     /* Checkpoint cadence (issue 4, broker/audit.h): whichever comes first. */
     {"broker", "checkpoint_events", PT_CONFIG_INT, "1000", 0, "PUENTE_CHECKPOINT_EVENTS",
      "checkpoint-events", 1, 100000000, 0,
@@ -162,6 +167,8 @@ int main(int argc, char **argv)
         .instance_id = pt_config_get(cfg, "broker", "instance_id"),
         .delivery_lease_ms = pt_config_number(cfg, "broker", "delivery_lease", 30000),
         .delivery_poll_ms = pt_config_number(cfg, "broker", "delivery_poll", 1000),
+        .delivery_window = pt_config_number(cfg, "broker", "delivery_window",
+                                            PT_BROKER_DEFAULT_DELIVERY_WINDOW),
         .max_connections = (size_t)pt_config_number(cfg, "broker", "max_connections",
                                                     PT_BROKER_DEFAULT_MAX_CONNECTIONS),
         .submit_rate =

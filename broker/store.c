@@ -131,7 +131,11 @@ static const s_stmt_t s_stmts[S_COUNT] = {
        "OFFSET 0" keeps each probe a correlated subplan on
        deliveries_unacked_order (016_due_plans.sql: with a long history the
        statistics say nothing is waiting, and the anti-join the planner would
-       otherwise choose reads the whole backlog once per candidate). */
+       otherwise choose reads the whole backlog once per candidate).
+       Delivery window ($6, pt_store_set_delivery_window): first offers are limited
+       to $6 minus the recipient's deliveries in flight (sent and not acknowledged,
+       dead-lettered or dropped; counted on deliveries_retry); retries are not limited (they
+       are in flight already). $6 <= 0: no window. */
     [S_DUE] = {"pt_due",
                "WITH p AS (SELECT p.delivery_id FROM deliveries p "
                "WHERE p.recipient = $1 AND p.state = 'pending' "
@@ -143,7 +147,10 @@ static const s_stmt_t s_stmts[S_COUNT] = {
                "AND e.correlation_id = p.correlation_id AND e.delivery_id < p.delivery_id "
                "AND e.state <> 'acked' AND e.state <> 'dropped' "
                "AND (e.expires_at IS NULL OR e.expires_at > pt_ms_to_ts($2::bigint)) OFFSET 0) "
-               "ORDER BY p.delivery_id LIMIT $3::bigint FOR UPDATE SKIP LOCKED), "
+               "ORDER BY p.delivery_id LIMIT CASE WHEN $6::bigint <= 0 THEN $3::bigint "
+               "ELSE LEAST($3::bigint, GREATEST(0, $6::bigint - (SELECT count(*) "
+               "FROM deliveries w WHERE w.recipient = $1 AND w.state = 'delivered'))) END "
+               "FOR UPDATE SKIP LOCKED), "
                "r AS (SELECT r.delivery_id FROM deliveries r "
                "WHERE r.recipient = $1 AND r.state = 'delivered' "
                "AND r.next_attempt_at <= pt_ms_to_ts($2::bigint) "
@@ -481,6 +488,7 @@ struct _pt_store_t {
     char last_error[256];
     char instance[PT_STORE_INSTANCE_MAX];   /* claims and checkpoints (issue 9) */
     int64_t lease_ms;
+    int64_t delivery_window; /* 0: none (pt_store_set_delivery_window) */
     /* The restricted role (s_restrict, pt_store_role_check). */
     char role[PT_STORE_ROLE_MAX];           /* "" = PT_STORE_DEFAULT_ROLE, not required */
     int role_required;                      /* configured: never run without it */
@@ -2816,6 +2824,7 @@ pt_store_result_t pt_store_due_deliveries(pt_store_t *self, const char *recipien
     s_p_int(&p, max > INT64_MAX ? INT64_MAX : (int64_t)max);
     s_p_text(&p, self->instance);
     s_p_int(&p, self->lease_ms);
+    s_p_int(&p, self->delivery_window);
     if ((rc = s_exec(self, S_DUE, &p, &res)) != PT_STORE_OK)
         return rc;
     for (int i = 0; i < PQntuples(res); i++) {
@@ -4387,6 +4396,12 @@ int pt_store_set_instance(pt_store_t *self, const char *instance_id, int64_t lea
     snprintf(self->instance, sizeof self->instance, "%s", instance_id);
     self->lease_ms = lease_ms;
     return 0;
+}
+
+void pt_store_set_delivery_window(pt_store_t *self, int64_t window)
+{
+    if (self)
+        self->delivery_window = window > 0 ? window : 0;
 }
 
 const char *pt_store_instance(const pt_store_t *self)

@@ -685,6 +685,16 @@ int pt_store_set_instance(pt_store_t *self, const char *instance_id, int64_t lea
 /* The instance id (owned by the store). */
 const char *pt_store_instance(const pt_store_t *self);
 
+/* Delivery window (issue 8; [broker] delivery_window): pt_store_due_deliveries
+   offers a recipient new messages only while fewer than window of its deliveries
+   are in flight (sent and not yet acknowledged, dead-lettered or dropped),
+   counted over every broker sharing the database. Retries are offered whatever
+   the count.
+   Keeps a slow or stalled recipient from being flooded (the frames would only
+   queue in memory and time out into retries). window <= 0: no limit (the
+   default of a new store). */
+void pt_store_set_delivery_window(pt_store_t *self, int64_t window);
+
 /* Extends to now_ms + lease this instance's claims on the deliveries it sent and
    that wait for an acknowledgement, for the n recipients it still has a
    receiving connection to; claims of other recipients are left to expire. One

@@ -224,6 +224,12 @@ const char *pt_store_last_error(const pt_store_t *self)
     return s_mode == FAKE_STORE_DOWN ? "fake store: down" : "";
 }
 
+void pt_store_set_delivery_window(pt_store_t *self, int64_t window)
+{
+    (void)self;
+    (void)window;
+}
+
 const char *pt_store_statement_sql(const char *name)
 {
     (void)name;

@@ -961,7 +961,7 @@ static void test_due_plan(void)
     PQclear(res);
     snprintf(sql, sizeof sql,
              "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE plan_due('PLAN-R', %lld, 256, "
-             "'plan-test', 30000)",
+             "'plan-test', 30000, 1024)",
              (long long)s_now());
     res = PQexec(conn, sql);
     CU_ASSERT_EQUAL(PQresultStatus(res), PGRES_TUPLES_OK);
@@ -987,6 +987,64 @@ static void test_due_plan(void)
     CU_ASSERT_STRING_EQUAL(s_exec_on(conn, "ROLLBACK"), "");
     PQfinish(conn);
     CU_ASSERT_STRING_EQUAL(s_raw_exec("DROP DATABASE " S_PLAN_DB), "");
+}
+
+/* The delivery window (pt_store_set_delivery_window): new messages are offered
+   only while fewer than the window are in flight (sent, unacknowledged); an ack
+   makes room, a retry falling due does not (the recipient still holds it); retries
+   are offered whatever the count; 0 lifts the limit. */
+static void test_delivery_window(void)
+{
+    static const char seed[] =
+        "WITH m AS (INSERT INTO messages (message_id, correlation_id, message_type, sender, "
+        "recipients, case_token, created_at, stored_at, header_sha256, envelope) "
+        "SELECT gen_random_uuid(), gen_random_uuid(), 'referral.request', 'WIN-S', "
+        "ARRAY['WIN-R'], 'WIN-' || i, now(), now(), sha256(int4send(i)), '\\x0a00'::bytea "
+        "FROM generate_series(1, 10) AS i ORDER BY i RETURNING message_id, correlation_id, seq) "
+        "INSERT INTO deliveries (message_id, recipient, correlation_id, seq, state, attempts, "
+        "next_attempt_at) SELECT message_id, 'WIN-R', correlation_id, seq, 'pending', 0, "
+        "now() - interval '1 minute' FROM m ORDER BY seq";
+    CU_ASSERT_STRING_EQUAL_FATAL(s_raw_exec(seed), "");
+    int64_t now = s_now();
+    pt_store_set_delivery_window(s_store, 4);
+    s_due_t first = s_due("WIN-R", now, 16);
+    CU_ASSERT_EQUAL_FATAL(first.n, 4);
+    pt_store_sent_t sent[4];
+    memset(sent, 0, sizeof sent);
+    for (int i = 0; i < 4; i++) {
+        sent[i].delivery_id = first.ids[i];
+        sent[i].retry_at_ms = now + 60000;
+    }
+    CU_ASSERT_EQUAL(pt_store_mark_sent_batch(s_store, sent, 4, now), PT_STORE_OK);
+    /* Four in flight: nothing new. */
+    CU_ASSERT_EQUAL(s_due("WIN-R", now, 16).n, 0);
+    /* The first is acknowledged: room for one, the fifth. */
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE deliveries SET state = 'acked' WHERE delivery_id = %lld",
+             (long long)first.ids[0]);
+    CU_ASSERT_STRING_EQUAL(s_raw_exec(sql), "");
+    s_due_t fifth = s_due("WIN-R", now, 16);
+    CU_ASSERT_EQUAL_FATAL(fifth.n, 1);
+    CU_ASSERT(fifth.ids[0] > first.ids[3]);
+    CU_ASSERT_EQUAL(fifth.attempts[0], 0);
+    pt_store_sent_t one = {.delivery_id = fifth.ids[0], .retry_at_ms = now + 60000};
+    CU_ASSERT_EQUAL(pt_store_mark_sent_batch(s_store, &one, 1, now), PT_STORE_OK);
+    /* The second's retry falls due: it is offered again, and nothing new (four are
+       still in flight: the second to the fifth). */
+    snprintf(sql, sizeof sql,
+             "UPDATE deliveries SET next_attempt_at = now() - interval '1 second' "
+             "WHERE delivery_id = %lld",
+             (long long)first.ids[1]);
+    CU_ASSERT_STRING_EQUAL(s_raw_exec(sql), "");
+    s_due_t mixed = s_due("WIN-R", now, 16);
+    CU_ASSERT_EQUAL_FATAL(mixed.n, 1);
+    CU_ASSERT_EQUAL(mixed.ids[0], first.ids[1]);
+    CU_ASSERT_EQUAL(mixed.attempts[0], 1);
+    /* No window: the retry and the five never offered. */
+    pt_store_set_delivery_window(s_store, 0);
+    CU_ASSERT_EQUAL(s_due("WIN-R", now, 16).n, 6);
+    CU_ASSERT_STRING_EQUAL(
+        s_raw_exec("UPDATE deliveries SET state = 'acked' WHERE recipient = 'WIN-R'"), "");
 }
 
 /* --- several brokers (issue 9, 010_multi_broker.sql) ---------------------------------- */
@@ -1342,6 +1400,7 @@ int main(void)
         !CU_add_test(suite, "trail", test_trail) ||
         !CU_add_test(suite, "batched lifecycles, sends and acks", test_batched_paths) ||
         !CU_add_test(suite, "due deliveries use the queue indexes", test_due_plan) ||
+        !CU_add_test(suite, "delivery window", test_delivery_window) ||
         !CU_add_test(suite, "claims of two broker instances", test_claims) ||
         !CU_add_test(suite, "append-only", test_append_only) ||
         !CU_add_test(suite, "a non-superuser login role", test_non_superuser_login_role) ||
