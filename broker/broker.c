@@ -923,7 +923,7 @@ static void s_ack_answer(const pt_ack_outcome_t *out, void *arg)
         pt_metric_observe(self->config.families->submit_to_delivery, NULL,
                           (double)(now - created) / 1000.0);
     pt_log(PT_LOG_INFO, "ack", out->message_id, NULL, "acknowledged by %s", out->identity);
-    pt_deliver_wake(self->deliver, out->identity); /* next of that correlation id */
+    pt_deliver_acked(self->deliver, out->identity, now); /* next of that correlation id */
 }
 
 /* Commits every queued ack in one transaction, then answers each: Acked only

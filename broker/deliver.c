@@ -12,6 +12,8 @@ typedef struct {
     uint8_t routing_id[PT_ROUTING_ID_MAX];
     size_t routing_id_len;
     int scheduled;
+    int64_t last_ack_ms;   /* pt_deliver_acked; 0 = none yet */
+    int64_t last_retry_ms; /* last pass that offered retries */
 } s_session_t;
 
 struct _pt_deliver_t {
@@ -130,6 +132,15 @@ void pt_deliver_wake(pt_deliver_t *self, const char *org)
         session->scheduled = 1;
 }
 
+void pt_deliver_acked(pt_deliver_t *self, const char *org, int64_t now_ms)
+{
+    s_session_t *session = s_session(self, org);
+    if (!session)
+        return;
+    session->scheduled = 1;
+    session->last_ack_ms = now_ms;
+}
+
 int pt_deliver_routing_id(const pt_deliver_t *self, const char *org, const uint8_t **routing_id,
                           size_t *routing_id_len)
 {
@@ -200,8 +211,18 @@ static pt_store_result_t s_pass(pt_deliver_t *self, s_session_t *session, int64_
     s_due_list_t *list = calloc(1, sizeof *list);
     if (!list)
         return PT_STORE_ERROR;
-    pt_store_result_t rc =
-        pt_store_due_deliveries(self->store, session->org, now_ms, PT_DELIVER_BATCH, s_collect, list);
+    /* Retries only once the recipient stopped acknowledging for the shortest
+       backoff, or every PT_DELIVER_RETRY_FORCE_MS whatever it does: a recipient
+       still acknowledging is working through what it was sent (its queue), and
+       offering that again would only make it drop duplicates (stop 11 measured
+       1 671 messages taking 4 525 offers after an outage). A frame really lost
+       on a busy connection waits at most PT_DELIVER_RETRY_FORCE_MS. */
+    int retries = now_ms - session->last_ack_ms >= PT_DELIVER_BACKOFF_MIN_MS ||
+                  now_ms - session->last_retry_ms >= PT_DELIVER_RETRY_FORCE_MS;
+    if (retries)
+        session->last_retry_ms = now_ms;
+    pt_store_result_t rc = pt_store_due_deliveries_ex(self->store, session->org, now_ms,
+                                                      PT_DELIVER_BATCH, retries, s_collect, list);
     *more = rc == PT_STORE_OK && list->n == PT_DELIVER_BATCH;
     /* Send the whole batch, then record every send in one transaction. A crash in
        between only means those are sent again (at-least-once; the SDK drops

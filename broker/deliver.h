@@ -1,6 +1,9 @@
 /*  deliver — stage 7: hands stored messages to their recipients' receiving
     connections, in submission order per correlation id, and offers unacknowledged
-    ones again with backoff (1 s doubling to 60 s). Delivery state lives in the
+    ones again with backoff (1 s doubling to 60 s) once the recipient has stopped
+    acknowledging for a second, or every 5 s while it keeps acknowledging
+    (pt_deliver_acked); new messages only while fewer than the delivery window
+    are in flight (store.h, pt_store_set_delivery_window). Delivery state lives in the
     database (store.c), so a broker restart or a recipient reconnect loses nothing:
     the in-memory part is only which connection receives for which organisation.
     Single-threaded: driven by the broker loop.
@@ -26,6 +29,9 @@
 #define PT_DELIVER_SWEEP_MS 1000
 #define PT_DELIVER_BACKOFF_MIN_MS 1000
 #define PT_DELIVER_BACKOFF_MAX_MS 60000
+/* While a recipient keeps acknowledging, its due retries wait (pt_deliver_acked)
+   at most this long. */
+#define PT_DELIVER_RETRY_FORCE_MS 5000
 
 typedef struct _pt_deliver_t pt_deliver_t;
 
@@ -56,6 +62,11 @@ int pt_deliver_detach(pt_deliver_t *self, const char *org, const uint8_t *routin
 /* Schedules a delivery pass for org (new message stored, or an ack freed the next
    message of a correlation id). No-op if org has no receiving connection. */
 void pt_deliver_wake(pt_deliver_t *self, const char *org);
+
+/* An acknowledgement from org was committed at now_ms: schedules a pass (the
+   next message of that correlation id may be due) and holds back retries to org
+   while it keeps acknowledging (see PT_DELIVER_RETRY_FORCE_MS). */
+void pt_deliver_acked(pt_deliver_t *self, const char *org, int64_t now_ms);
 
 /* The receiving connection of org: 0 and *routing_id (borrowed, valid until the
    next attach) and *routing_id_len, or -1 when org has none. */

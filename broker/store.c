@@ -135,7 +135,8 @@ static const s_stmt_t s_stmts[S_COUNT] = {
        Delivery window ($6, pt_store_set_delivery_window): first offers are limited
        to $6 minus the recipient's deliveries in flight (sent and not acknowledged,
        dead-lettered or dropped; counted on deliveries_retry); retries are not limited (they
-       are in flight already). $6 <= 0: no window. */
+       are in flight already). $6 <= 0: no window. $7 false: no retries this pass
+       (pt_store_due_deliveries_ex). */
     [S_DUE] = {"pt_due",
                "WITH p AS (SELECT p.delivery_id FROM deliveries p "
                "WHERE p.recipient = $1 AND p.state = 'pending' "
@@ -161,7 +162,8 @@ static const s_stmt_t s_stmts[S_COUNT] = {
                "AND e.correlation_id = r.correlation_id AND e.delivery_id < r.delivery_id "
                "AND e.state <> 'acked' AND e.state <> 'dropped' "
                "AND (e.expires_at IS NULL OR e.expires_at > pt_ms_to_ts($2::bigint)) OFFSET 0) "
-               "ORDER BY r.next_attempt_at LIMIT $3::bigint FOR UPDATE SKIP LOCKED), "
+               "ORDER BY r.next_attempt_at LIMIT CASE WHEN $7::boolean THEN $3::bigint ELSE 0 END "
+               "FOR UPDATE SKIP LOCKED), "
                "d AS (SELECT delivery_id FROM p UNION ALL SELECT delivery_id FROM r "
                "ORDER BY delivery_id LIMIT $3::bigint), "
                "c AS (UPDATE deliveries x SET claimed_by = $4, "
@@ -2809,6 +2811,13 @@ pt_store_result_t pt_store_notice_ack(pt_store_t *self, const char *org, int64_t
 pt_store_result_t pt_store_due_deliveries(pt_store_t *self, const char *recipient, int64_t now_ms,
                                           size_t max, pt_store_delivery_fn *fn, void *arg)
 {
+    return pt_store_due_deliveries_ex(self, recipient, now_ms, max, 1, fn, arg);
+}
+
+pt_store_result_t pt_store_due_deliveries_ex(pt_store_t *self, const char *recipient,
+                                             int64_t now_ms, size_t max, int retries,
+                                             pt_store_delivery_fn *fn, void *arg)
+{
     PGresult *res = NULL;
     s_params_t p;
     pt_store_result_t rc;
@@ -2825,6 +2834,7 @@ pt_store_result_t pt_store_due_deliveries(pt_store_t *self, const char *recipien
     s_p_text(&p, self->instance);
     s_p_int(&p, self->lease_ms);
     s_p_int(&p, self->delivery_window);
+    s_p_text(&p, retries ? "true" : "false");
     if ((rc = s_exec(self, S_DUE, &p, &res)) != PT_STORE_OK)
         return rc;
     for (int i = 0; i < PQntuples(res); i++) {

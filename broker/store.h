@@ -352,6 +352,14 @@ typedef void(pt_store_delivery_fn)(const pt_store_delivery_t *delivery, void *ar
 pt_store_result_t pt_store_due_deliveries(pt_store_t *self, const char *recipient, int64_t now_ms,
                                           size_t max, pt_store_delivery_fn *fn, void *arg);
 
+/* pt_store_due_deliveries, with retries = 0: only deliveries never sent are
+   handed over (first offers), none whose retry fell due. The deliver stage's way
+   of not offering again what a recipient that is still acknowledging probably
+   holds in its queue (deliver.c). retries != 0: exactly pt_store_due_deliveries. */
+pt_store_result_t pt_store_due_deliveries_ex(pt_store_t *self, const char *recipient,
+                                             int64_t now_ms, size_t max, int retries,
+                                             pt_store_delivery_fn *fn, void *arg);
+
 /* Records that a delivery was sent: attempts + 1, next_attempt_at = retry_at_ms;
    on the first attempt also appends the case event "delivered", and if the
    message is its lifecycle's initiator's and the lifecycle is "submitted", moves

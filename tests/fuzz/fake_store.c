@@ -645,6 +645,14 @@ pt_store_result_t pt_store_notice_ack(pt_store_t *self, const char *org, int64_t
 
 /* --- deliveries and acks ------------------------------------------------------------------- */
 
+pt_store_result_t pt_store_due_deliveries_ex(pt_store_t *self, const char *recipient,
+                                             int64_t now_ms, size_t max, int retries,
+                                             pt_store_delivery_fn *fn, void *arg)
+{
+    (void)retries;
+    return pt_store_due_deliveries(self, recipient, now_ms, max, fn, arg);
+}
+
 pt_store_result_t pt_store_due_deliveries(pt_store_t *self, const char *recipient, int64_t now_ms,
                                           size_t max, pt_store_delivery_fn *fn, void *arg)
 {

@@ -961,7 +961,7 @@ static void test_due_plan(void)
     PQclear(res);
     snprintf(sql, sizeof sql,
              "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE plan_due('PLAN-R', %lld, 256, "
-             "'plan-test', 30000, 1024)",
+             "'plan-test', 30000, 1024, true)",
              (long long)s_now());
     res = PQexec(conn, sql);
     CU_ASSERT_EQUAL(PQresultStatus(res), PGRES_TUPLES_OK);
@@ -1036,6 +1036,12 @@ static void test_delivery_window(void)
              "WHERE delivery_id = %lld",
              (long long)first.ids[1]);
     CU_ASSERT_STRING_EQUAL(s_raw_exec(sql), "");
+    /* Without retries (a recipient still acknowledging, deliver.c): nothing. */
+    s_due_t none;
+    memset(&none, 0, sizeof none);
+    CU_ASSERT_EQUAL(pt_store_due_deliveries_ex(s_store, "WIN-R", now, 16, 0, s_collect_due, &none),
+                    PT_STORE_OK);
+    CU_ASSERT_EQUAL(none.n, 0);
     s_due_t mixed = s_due("WIN-R", now, 16);
     CU_ASSERT_EQUAL_FATAL(mixed.n, 1);
     CU_ASSERT_EQUAL(mixed.ids[0], first.ids[1]);
