@@ -78,41 +78,15 @@ static long s_sql(const char *fmt, const char *a)
     return pt_harness_sql_count(s_h, sql);
 }
 
-static Puente__V1__ConsentSummary s_consent;
-
 /* Sends a referral.request from `from` to `to` (correlation: NULL = new) and
    writes its message id into id_text. 0 or -1. */
 static int s_send(pt_client_t *from, const char *to, const char *case_token,
                   const uint8_t *correlation, int64_t expires_in_ms, char *id_text,
                   uint8_t *correlation_out)
 {
-    size_t len = 0;
-    uint8_t *body = pt_harness_example_body("referral.request", &len);
-    if (!body)
-        return -1;
-    puente__v1__consent_summary__init(&s_consent);
-    s_consent.consent_for_services = 1;
-    s_consent.disclosure_other_orgs = 1;
-    s_consent.legal_basis = PUENTE__V1__LEGAL_BASIS__LEGAL_BASIS_CONSENT;
-    const char *recipients[1] = {to};
-    pt_send_t msg = {.message_type = "referral.request",
-                     .recipients = recipients,
-                     .n_recipients = 1,
-                     .case_token = case_token,
-                     .correlation_id = correlation,
-                     .expires_in_ms = expires_in_ms,
-                     .consent = &s_consent,
-                     .body = body,
-                     .body_len = len};
     pt_receipt_info_t receipt;
-    pt_reject_info_t rej;
-    memset(&rej, 0, sizeof rej);
-    pt_client_result_t rc = pt_client_send(from, &msg, &receipt, &rej);
-    free(body);
-    if (rc != PT_CLIENT_OK) {
-        fprintf(stderr, "send to %s failed: %s %s\n", to, rej.code_name, rej.reason);
+    if (pt_harness_send_referral(from, to, case_token, correlation, expires_in_ms, &receipt) != 0)
         return -1;
-    }
     pt_uuid_format(receipt.message_id, id_text);
     if (correlation_out)
         memcpy(correlation_out, receipt.correlation_id, 16);

@@ -17,7 +17,6 @@
 #define S_MESSAGES 8
 
 static pt_harness_t *s_h;
-static Puente__V1__ConsentSummary s_consent;
 
 static int s_suite_init(void)
 {
@@ -37,32 +36,9 @@ static int s_suite_clean(void)
    id, so none waits behind another). 0 or -1. */
 static int s_send(pt_client_t *from, int i)
 {
-    size_t len = 0;
-    uint8_t *body = pt_harness_example_body("referral.request", &len);
-    if (!body)
-        return -1;
     char case_token[32];
     snprintf(case_token, sizeof case_token, "CASE-WIN-%d", i);
-    puente__v1__consent_summary__init(&s_consent);
-    s_consent.consent_for_services = 1;
-    s_consent.disclosure_other_orgs = 1;
-    s_consent.legal_basis = PUENTE__V1__LEGAL_BASIS__LEGAL_BASIS_CONSENT;
-    const char *recipients[1] = {"GT-PGN"};
-    pt_send_t msg = {.message_type = "referral.request",
-                     .recipients = recipients,
-                     .n_recipients = 1,
-                     .case_token = case_token,
-                     .consent = &s_consent,
-                     .body = body,
-                     .body_len = len};
-    pt_receipt_info_t receipt;
-    pt_reject_info_t rej;
-    memset(&rej, 0, sizeof rej);
-    pt_client_result_t rc = pt_client_send(from, &msg, &receipt, &rej);
-    free(body);
-    if (rc != PT_CLIENT_OK)
-        fprintf(stderr, "send failed: %s %s\n", rej.code_name, rej.reason);
-    return rc == PT_CLIENT_OK ? 0 : -1;
+    return pt_harness_send_referral(from, "GT-PGN", case_token, NULL, 0, NULL);
 }
 
 static long s_count(const char *where)

@@ -535,6 +535,38 @@ uint8_t *pt_harness_example_body(const char *message_type, size_t *len)
     return out;
 }
 
+int pt_harness_send_referral(pt_client_t *from, const char *to, const char *case_token,
+                             const uint8_t *correlation, int64_t expires_in_ms,
+                             pt_receipt_info_t *receipt)
+{
+    size_t len = 0;
+    uint8_t *body = pt_harness_example_body("referral.request", &len);
+    if (!body)
+        return -1;
+    Puente__V1__ConsentSummary consent = PUENTE__V1__CONSENT_SUMMARY__INIT;
+    consent.consent_for_services = 1;
+    consent.disclosure_other_orgs = 1;
+    consent.legal_basis = PUENTE__V1__LEGAL_BASIS__LEGAL_BASIS_CONSENT;
+    const char *recipients[1] = {to};
+    pt_send_t msg = {.message_type = "referral.request",
+                     .recipients = recipients,
+                     .n_recipients = 1,
+                     .case_token = case_token,
+                     .correlation_id = correlation,
+                     .expires_in_ms = expires_in_ms,
+                     .consent = &consent,
+                     .body = body,
+                     .body_len = len};
+    pt_receipt_info_t local;
+    pt_reject_info_t rej;
+    memset(&rej, 0, sizeof rej);
+    pt_client_result_t rc = pt_client_send(from, &msg, receipt ? receipt : &local, &rej);
+    free(body);
+    if (rc != PT_CLIENT_OK)
+        fprintf(stderr, "harness: referral to %s refused: %s %s\n", to, rej.code_name, rej.reason);
+    return rc == PT_CLIENT_OK ? 0 : -1;
+}
+
 int pt_harness_envelope(pt_harness_t *self, const char *sender, const char *recipient,
                         const char *message_type, const char *case_token,
                         void (*mutate)(Puente__V1__Header *header, void *arg), void *arg,

@@ -78,6 +78,14 @@ Puente__V1__BrokerFrame *pt_raw_recv(pt_raw_t *self, int timeout_ms);
    type is unknown. Caller frees. */
 uint8_t *pt_harness_example_body(const char *message_type, size_t *len);
 
+/* Sends the example referral.request from `from` (an SDK client) to `to` on
+   case_token, with consent for services and disclosure; correlation NULL = a new
+   one, expires_in_ms 0 = no expiry. Fills *receipt (may be NULL). 0, or -1 with
+   the reject code and reason on stderr. */
+int pt_harness_send_referral(pt_client_t *from, const char *to, const char *case_token,
+                             const uint8_t *correlation, int64_t expires_in_ms,
+                             pt_receipt_info_t *receipt);
+
 /* Builds a sealed, signed envelope from sender to recipient with the example body
    of message_type, using keys from the harness key directory (sealing key of the
    recipient read from its files). expires_at_ms 0 = none. Caller frees *out. 0 or -1.
