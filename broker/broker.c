@@ -148,6 +148,18 @@ static int s_grow(void **items, size_t *cap, size_t n, size_t size)
     return 0;
 }
 
+/* s_grow for a collecting callback: -1 (and *failed = 1) if an earlier append
+   failed or this one cannot grow; the list is then incomplete and the caller
+   answers with an error instead of a partial list. */
+static int s_grow_collect(void **items, size_t *cap, size_t n, size_t size, int *failed)
+{
+    if (*failed || s_grow(items, cap, n, size) != 0) {
+        *failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
 /* --- replies ---------------------------------------------------------------- */
 
 static void s_send_frame(pt_broker_t *self, const uint8_t *rid, size_t rid_len,
@@ -1529,10 +1541,9 @@ typedef struct {
 static void s_queue_collect(const pt_store_queue_stat_t *stat, void *arg)
 {
     s_queue_list_t *list = arg;
-    if (list->failed || s_grow((void **)&list->items, &list->cap, list->n, sizeof *list->items)) {
-        list->failed = 1;
+    if (s_grow_collect((void **)&list->items, &list->cap, list->n,
+                       sizeof *list->items, &list->failed) != 0)
         return;
-    }
     Puente__V1__QueueStat *q = &list->items[list->n];
     puente__v1__queue_stat__init(q);
     q->recipient = strdup(stat->recipient);
@@ -2145,10 +2156,9 @@ typedef struct {
 static void s_dead_collect(const pt_store_dead_letter_t *dead, void *arg)
 {
     s_dead_list_t *list = arg;
-    if (list->failed || s_grow((void **)&list->items, &list->cap, list->n, sizeof *list->items)) {
-        list->failed = 1;
+    if (s_grow_collect((void **)&list->items, &list->cap, list->n,
+                       sizeof *list->items, &list->failed) != 0)
         return;
-    }
     list->items[list->n++] = *dead;
 }
 
@@ -2936,10 +2946,9 @@ typedef struct {
 static void s_queue_row(const pt_store_queue_stat_t *stat, void *arg)
 {
     s_queue_rows_t *rows = arg;
-    if (rows->failed || s_grow((void **)&rows->rows, &rows->cap, rows->n, sizeof *rows->rows)) {
-        rows->failed = 1;
+    if (s_grow_collect((void **)&rows->rows, &rows->cap, rows->n,
+                       sizeof *rows->rows, &rows->failed) != 0)
         return;
-    }
     rows->rows[rows->n++] = *stat;
 }
 

@@ -740,40 +740,11 @@ static int s_hook_drain(s_app_t *app)
     return n > 0;
 }
 
-/* One poll of the local Primero. */
-static void s_poll(s_app_t *app)
-{
-    for (int page = 1; page < 10000 && !s_stop; page++) {
-        char path[256];
-        snprintf(path, sizeof path,
-                 "/api/v2/cases?service_response_types=referral_to_other_country&page=%d&per=%d",
-                 page, S_PAGE_SIZE);
-        json_t *reply = NULL;
-        long status = s_http(app, "GET", path, NULL, &reply);
-        if (status < 200 || status > 299 || !reply) {
-            if (status)
-                s_log("primero GET cases: HTTP %ld", status);
-            json_decref(reply);
-            return;
-        }
-        json_t *records = json_object_get(reply, "data");
-        size_t i;
-        json_t *record;
-        json_array_foreach(records, i, record)
-            s_case_referrals(app, record);
-        size_t got = json_array_size(records);
-        json_int_t total = json_integer_value(
-            json_object_get(json_object_get(reply, "metadata"), "total"));
-        json_decref(reply);
-        if (got < S_PAGE_SIZE || (json_int_t) page * S_PAGE_SIZE >= total)
-            return;
-    }
-}
-
 /* GET path (paged, per S_PAGE_SIZE) and calls each(app, record) on every record
-   of "data". */
+   of "data". An HTTP error is logged, a 404 only unless quiet_404 (a Primero
+   without that resource). */
 static void s_poll_pages(s_app_t *app, const char *path_fmt,
-                         void (*each)(s_app_t *, const json_t *))
+                         void (*each)(s_app_t *, const json_t *), int quiet_404)
 {
     for (int page = 1; page < 10000 && !s_stop; page++) {
         char path[256];
@@ -781,7 +752,7 @@ static void s_poll_pages(s_app_t *app, const char *path_fmt,
         json_t *reply = NULL;
         long status = s_http(app, "GET", path, NULL, &reply);
         if (status < 200 || status > 299 || !reply) {
-            if (status && status != 404)
+            if (status && (status != 404 || !quiet_404))
                 s_log("primero GET %s: HTTP %ld", path, status);
             json_decref(reply);
             return;
@@ -798,6 +769,14 @@ static void s_poll_pages(s_app_t *app, const char *path_fmt,
         if (got < S_PAGE_SIZE || (json_int_t) page * S_PAGE_SIZE >= total)
             return;
     }
+}
+
+/* One poll of the local Primero. */
+static void s_poll(s_app_t *app)
+{
+    s_poll_pages(app,
+                 "/api/v2/cases?service_response_types=referral_to_other_country&page=%d&per=%d",
+                 s_case_referrals, 0);
 }
 
 /* A remotely transferred case (Primero's perform_remote_transfer sets status
@@ -1020,9 +999,9 @@ static void s_poll_returns(s_app_t *app)
    follow-ups and closures of received returns. */
 static void s_poll_more(s_app_t *app)
 {
-    s_poll_pages(app, "/api/v2/cases?status=transferred&page=%d&per=%d", s_case_transfer);
+    s_poll_pages(app, "/api/v2/cases?status=transferred&page=%d&per=%d", s_case_transfer, 1);
     if (app->n_focal)
-        s_poll_pages(app, "/api/v2/tracing_requests?page=%d&per=%d", s_tracing_request);
+        s_poll_pages(app, "/api/v2/tracing_requests?page=%d&per=%d", s_tracing_request, 1);
     s_poll_returns(app);
     s_sent_refresh(app);
 }

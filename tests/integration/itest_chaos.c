@@ -252,16 +252,8 @@ static void test_broker_killed_under_load(void)
     /* Outboxes, each with its own state file, with a directory fetched. */
     pt_outbox_t *outbox[N_SENDERS] = {NULL};
     for (int s = 0; s < N_SENDERS; s++) {
-        char state[700], err[PUENTE_ERR_BYTES];
-        snprintf(state, sizeof state, "%s/outbox-%s.db", pt_harness_dir(s_h), s_senders[s]);
-        pt_outbox_opts_t o = {.client = {.endpoint = pt_harness_endpoint(s_h),
-                                         .keys_dir = pt_harness_keys(s_h),
-                                         .org_id = s_senders[s],
-                                         .timeout_ms = 2000},
-                              .state_path = state};
-        outbox[s] = pt_outbox_new(&o, err, sizeof err);
+        outbox[s] = pt_harness_outbox(s_h, s_senders[s], s_senders[s], 2000);
         CU_ASSERT_PTR_NOT_NULL_FATAL(outbox[s]);
-        CU_ASSERT_EQUAL_FATAL(pt_outbox_wait_directory(outbox[s], 20000), PT_CLIENT_OK);
     }
 
     s_receiver_t receivers[N_RECIPIENTS];

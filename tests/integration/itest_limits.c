@@ -224,19 +224,7 @@ static long s_log_count(const char *needle)
 
 static pt_outbox_t *s_outbox(const char *org, const char *name)
 {
-    char state[700], err[PUENTE_ERR_BYTES];
-    snprintf(state, sizeof state, "%s/outbox-%s.db", pt_harness_dir(s_h), name);
-    pt_outbox_opts_t o = {.client = {.endpoint = pt_harness_endpoint(s_h),
-                                     .keys_dir = pt_harness_keys(s_h),
-                                     .org_id = org,
-                                     .timeout_ms = 3000},
-                          .state_path = state};
-    pt_outbox_t *outbox = pt_outbox_new(&o, err, sizeof err);
-    if (!outbox)
-        fprintf(stderr, "limits: outbox %s: %s\n", org, err);
-    else if (pt_outbox_wait_directory(outbox, 20000) != PT_CLIENT_OK)
-        pt_outbox_destroy(&outbox);
-    return outbox;
+    return pt_harness_outbox(s_h, org, name, 3000);
 }
 
 static pt_client_result_t s_outbox_referral(pt_outbox_t *outbox, const char *to_org,

@@ -285,15 +285,8 @@ static void s_hex_uuid(const uint8_t id[16], char out[37])
 
 static void test_sigterm_during_stream(void)
 {
-    char state[700], err[PUENTE_ERR_BYTES] = "";
-    snprintf(state, sizeof state, "%s/stream-outbox.db", pt_harness_dir(s_h));
-    pt_outbox_opts_t opts = {.client = {.endpoint = pt_harness_endpoint(s_h),
-                                        .keys_dir = pt_harness_keys(s_h), .org_id = "HN-DINAF",
-                                        .timeout_ms = 2000},
-                             .state_path = state};
-    pt_outbox_t *ob = pt_outbox_new(&opts, err, sizeof err);
+    pt_outbox_t *ob = pt_harness_outbox(s_h, "HN-DINAF", "stream", 2000);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ob);
-    CU_ASSERT_EQUAL_FATAL(pt_outbox_wait_directory(ob, 10000), PT_CLIENT_OK);
     size_t len = 0;
     uint8_t *body = pt_harness_example_body("referral.request", &len);
     CU_ASSERT_PTR_NOT_NULL_FATAL(body);

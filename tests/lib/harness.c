@@ -535,6 +535,26 @@ uint8_t *pt_harness_example_body(const char *message_type, size_t *len)
     return out;
 }
 
+pt_outbox_t *pt_harness_outbox(pt_harness_t *self, const char *org, const char *name,
+                               int timeout_ms)
+{
+    char state[700], err[PUENTE_ERR_BYTES] = "";
+    snprintf(state, sizeof state, "%s/outbox-%s.db", pt_harness_dir(self), name);
+    pt_outbox_opts_t o = {.client = {.endpoint = pt_harness_endpoint(self),
+                                     .keys_dir = pt_harness_keys(self),
+                                     .org_id = org,
+                                     .timeout_ms = timeout_ms},
+                          .state_path = state};
+    pt_outbox_t *outbox = pt_outbox_new(&o, err, sizeof err);
+    if (!outbox)
+        fprintf(stderr, "harness: outbox %s: %s\n", org, err);
+    else if (pt_outbox_wait_directory(outbox, 20000) != PT_CLIENT_OK) {
+        fprintf(stderr, "harness: outbox %s: no directory within 20 s\n", org);
+        pt_outbox_destroy(&outbox);
+    }
+    return outbox;
+}
+
 int pt_harness_send_referral(pt_client_t *from, const char *to, const char *case_token,
                              const uint8_t *correlation, int64_t expires_in_ms,
                              pt_receipt_info_t *receipt)

@@ -78,6 +78,12 @@ Puente__V1__BrokerFrame *pt_raw_recv(pt_raw_t *self, int timeout_ms);
    type is unknown. Caller frees. */
 uint8_t *pt_harness_example_body(const char *message_type, size_t *len);
 
+/* An SDK outbox for org on the harness's first broker, its state in
+   DIR/outbox-NAME.db, client timeout timeout_ms, with the directory fetched
+   (up to 20 s). NULL, with the reason on stderr, otherwise. */
+pt_outbox_t *pt_harness_outbox(pt_harness_t *self, const char *org, const char *name,
+                               int timeout_ms);
+
 /* Sends the example referral.request from `from` (an SDK client) to `to` on
    case_token, with consent for services and disclosure; correlation NULL = a new
    one, expires_in_ms 0 = no expiry. Fills *receipt (may be NULL). 0, or -1 with
