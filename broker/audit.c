@@ -2,6 +2,8 @@
 #include "audit.h"
 
 #include <inttypes.h>
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,7 @@ struct _pt_audit_t {
     uint64_t last_seq;           /* 0: none yet, or a version 1 one (chain starts at 1) */
     uint8_t last_hash[32];       /* its checkpoint hash (pt_audit.h), prev_hash of the next */
     int64_t last_tick_ms;
+    int64_t last_forced_ms; /* a CheckpointRequest with sign_now: at most one per S_TICK_MS */
     int loaded;
     pt_store_session_t *session;   /* signer lock (issue 9), or NULL */
     int signer;                    /* held the lock at the last tick */
@@ -237,11 +240,15 @@ void pt_audit_checkpoint_request(pt_audit_t *self, const Puente__V1__CheckpointR
         which = PT_STORE_CHECKPOINT_COVERING | request->covering_size;
     }
     pt_store_result_t rc = pt_store_checkpoint_get(self->store, which, &cp);
-    if (rc == PT_STORE_NOT_FOUND && request->covering_size > 0 && request->sign_now) {
+    int64_t now = pt_now_ms();
+    if (rc == PT_STORE_NOT_FOUND && request->covering_size > 0 && request->sign_now &&
+        now - self->last_forced_ms >= S_TICK_MS) {
         /* The log may already hold covering_size leaves: sign it now (only a log
            that grew past the latest checkpoint is signed, so at most one
-           checkpoint per event whoever asks). */
-        pt_audit_tick(self, pt_now_ms(), 1);
+           checkpoint per event whoever asks; and at most one forced attempt per
+           S_TICK_MS, so requests cannot keep the loop at the signer lock). */
+        self->last_forced_ms = now;
+        pt_audit_tick(self, now, 1);
         rc = pt_store_checkpoint_get(self->store, which, &cp);
     }
     if (rc == PT_STORE_NOT_FOUND) {
@@ -800,9 +807,11 @@ void pt_audit_query(pt_audit_t *self, const char *identity, const Puente__V1__Au
         static const char *const cols[] = {"seq", "at_ms", "kind", "actor", "counterparty",
                                            "message_type", "hash"};
         char *end = NULL;
+        errno = 0;
         unsigned long long after_seq = q->after[0] ? strtoull(q->after, &end, 10) : 0;
         if (!q->case_token[0] || !pt_policy_case_token_valid(q->case_token) ||
-            (q->after[0] && (!end || *end))) {
+            (q->after[0] &&
+             (!isdigit((unsigned char)q->after[0]) || !end || *end || errno == ERANGE))) {
             s_refuse_logged(self, identity, q, "audit_query_malformed", "", out,
                             REJ(REJECT_INVALID_FIELD), "trail needs a valid case token (and a "
                                                        "numeric --after)");
@@ -863,6 +872,12 @@ void pt_audit_query(pt_audit_t *self, const char *identity, const Puente__V1__Au
             !s_cursor_rest_ok(after_id, 1)) {
             s_refuse_logged(self, identity, q, "audit_query_malformed", "", out,
                             REJ(REJECT_INVALID_FIELD), "--after is not a cursor of an earlier page");
+            return;
+        }
+        if (q->older_than_ms < 0 || q->older_than_ms > now) {
+            s_refuse_logged(self, identity, q, "audit_query_malformed", "", out,
+                            REJ(REJECT_INVALID_FIELD),
+                            "older_than must be between 0 and the time since 1970");
             return;
         }
         if (s_log_answered(self, identity, q, "", out) != 0)

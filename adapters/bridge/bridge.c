@@ -9,6 +9,7 @@
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,10 @@
 
 #define S_RETRY_AFTER "5"
 #define S_ACK_BATCH 32
+/* The HTTP server's threads, and how many of them may wait on Prefer: wait at
+   once: the others keep answering (a waiter beyond it is answered at once). */
+#define S_HTTP_THREADS 4u
+#define S_PREFER_WAITERS_MAX 2
 
 struct _pt_bridge_t {
     pt_bridge_config_t cfg;
@@ -39,6 +44,7 @@ struct _pt_bridge_t {
     char broker_receiver[256];     /* several endpoints each may move on its own) */
     char broker_outbox[256];
     int offline;                   /* pt_bridge_new_offline: no server, threads or client */
+    atomic_int prefer_waiters;     /* requests waiting on Prefer: wait now */
 };
 
 /* Per-request state: the body as it arrives. */
@@ -240,12 +246,14 @@ static int s_answer_new(pt_bridge_t *self, pt_bridge_response_t *c, const char *
     uint8_t id[PT_UUID_BYTES];
     if (wait_s <= 0)
         return s_accepted(c, mid, cid, "queued", NULL, 0);
-    if (pt_uuid_parse(mid, id) == 0) {
+    if (atomic_fetch_add(&self->prefer_waiters, 1) < S_PREFER_WAITERS_MAX &&
+        pt_uuid_parse(mid, id) == 0) {
         int64_t until = pt_now_ms() + (int64_t)wait_s * 1000;
         while (pt_now_ms() < until && !self->stop &&
                pt_outbox_status(self->outbox, id, NULL, NULL) == PT_OUTBOX_QUEUED)
             s_sleep_ms(20);
     }
+    atomic_fetch_sub(&self->prefer_waiters, 1);
     return s_answer_row(self, c, mid, cid, 0);
 }
 
@@ -974,7 +982,7 @@ static pt_bridge_t *s_new(const pt_bridge_config_t *cfg, int offline, char *err,
     }
     self->httpd =
         MHD_start_daemon(flags, (uint16_t)cfg->listen_port, NULL, NULL, s_handler, self,
-                         MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_THREAD_POOL_SIZE, 4u,
+                         MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_THREAD_POOL_SIZE, S_HTTP_THREADS,
                          MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
                          MHD_OPTION_NOTIFY_COMPLETED, s_completed, self, MHD_OPTION_END);
     if (!self->httpd) {

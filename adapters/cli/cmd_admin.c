@@ -37,8 +37,9 @@ static int s_mkdir_p(const char *path)
     return mkdir(buf, 0700) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-/* Prints the key ids of ks (in dir); created: 1 new, 0 already there (--if-missing). */
-static void s_print_keys(const pt_keyset_t *ks, const char *dir, int json_output, int created)
+/* Prints the key ids of ks (in dir); created: 1 new, 0 already there (--if-missing).
+   -1 (reason on stderr) if the JSON could not be made (dir not valid UTF-8). */
+static int s_print_keys(const pt_keyset_t *ks, const char *dir, int json_output, int created)
 {
     uint8_t sign_id[PT_KEY_ID_BYTES], seal_id[PT_KEY_ID_BYTES];
     char sign_hex[2 * PT_KEY_ID_BYTES + 1], seal_hex[2 * PT_KEY_ID_BYTES + 1];
@@ -50,15 +51,20 @@ static void s_print_keys(const pt_keyset_t *ks, const char *dir, int json_output
         json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "org", pt_keyset_org(ks), "dir",
                               dir, "sign_key_id", sign_hex, "seal_key_id", seal_hex,
                               "curve_public", pt_keyset_curve_public_z85(ks), "created", created);
+        if (!o) {
+            fprintf(stderr, "puente keygen: cannot print %s as JSON (not UTF-8?)\n", dir);
+            return -1;
+        }
         cli_print_json(o, 1);
         json_decref(o);
-        return;
+        return 0;
     }
     printf("org:          %s\n", pt_keyset_org(ks));
     printf("keys:         %s/%s/\n", dir, pt_keyset_org(ks));
     printf("sign key id:  %s\n", sign_hex);
     printf("seal key id:  %s\n", seal_hex);
     printf("curve public: %s\n", pt_keyset_curve_public_z85(ks));
+    return 0;
 }
 
 int cmd_keygen(int argc, char **argv)
@@ -108,9 +114,9 @@ int cmd_keygen(int argc, char **argv)
                         common.keys, org, why);
                 return CLI_USAGE;
             }
-            s_print_keys(existing, common.keys, 1, 0);
+            int printed = s_print_keys(existing, common.keys, 1, 0);
             pt_keyset_destroy(&existing);
-            return CLI_OK;
+            return printed == 0 ? CLI_OK : CLI_USAGE;
         }
         fprintf(stderr, "puente keygen: %s/%s/ already holds keys; refusing to overwrite\n",
                 common.keys, org);
@@ -132,9 +138,9 @@ int cmd_keygen(int argc, char **argv)
         pt_keyset_destroy(&ks);
         return CLI_USAGE;
     }
-    s_print_keys(ks, common.keys, common.json_output, 1);
+    int printed = s_print_keys(ks, common.keys, common.json_output, 1);
     pt_keyset_destroy(&ks);
-    return CLI_OK;
+    return printed == 0 ? CLI_OK : CLI_USAGE;
 }
 
 /* --- org add ------------------------------------------------------------- */
@@ -152,7 +158,7 @@ static const char *s_org_help =
     "disable: new connections with its key are refused and messages to it are refused\n"
     "(REJECT_UNKNOWN_RECIPIENT); enable undoes it. All act as the operator.\n"
     "  --services LIST   service types it receives (lower-case, e.g.\n"
-    "                    health,education); none = accepts every service type\n" CLI_COMMON_HELP;
+    "                    health,education); none = receives no message that names a service type\n" CLI_COMMON_HELP;
 
 int cli_admin_simple(const cli_common_t *common, const Puente__V1__AdminRequest *req)
 {

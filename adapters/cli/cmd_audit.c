@@ -95,8 +95,10 @@ static int s_parse(int argc, char **argv, const char *cmd, s_opts_t *o)
         case 'w': o->out = optarg; break;
         case 'C': o->trusted = optarg; break;
         case 'W':
-            if (puente_duration_parse(optarg, &o->wait_ms) != 0 || o->wait_ms < 0)
-                return cli_usage_error(cmd, "--wait: '%s' is not a duration", optarg);
+            if (puente_duration_parse(optarg, &o->wait_ms) != 0 || o->wait_ms < 0 ||
+                o->wait_ms > 86400000)
+                return cli_usage_error(cmd, "--wait: '%s' is not a duration of at most 1d",
+                                       optarg);
             break;
         case 'A': o->after = optarg; break;
         case 'j': o->common.json_output = 1; break;
@@ -111,7 +113,7 @@ static int s_parse(int argc, char **argv, const char *cmd, s_opts_t *o)
             size_t n = strlen(optarg);
             if (n > 1 && optarg[n - 1] == 'd') {
                 long long days = strtoll(optarg, &end, 10);
-                if (end != optarg + n - 1 || days < 0)
+                if (end != optarg + n - 1 || days < 0 || days > INT64_MAX / 86400000LL)
                     return cli_usage_error(cmd, "--older-than: '%s' is not a duration", optarg);
                 o->older_than_ms = days * 86400000LL;
             } else if (puente_duration_parse(optarg, &o->older_than_ms) != 0) {

@@ -959,11 +959,17 @@ static void s_poll_returns(s_app_t *app)
         for (size_t r = 0; r < json_array_size(rows); r++) {
             const char *row_id = json_string_value(json_object_get(json_array_get(rows, r),
                                                                    "unique_id"));
+            /* A row is sent once, keyed by its id: a row without one (or with one
+               too long to key on whole) could be sent twice or skipped when rows
+               move, so it is not sent. */
+            if (!row_id || !row_id[0] || strlen(row_id) > 100) {
+                s_log("follow-up %zu of return %s not sent: its unique_id is missing or "
+                      "longer than 100 bytes",
+                      r, t->ref);
+                continue;
+            }
             char key[300];
-            if (row_id)
-                snprintf(key, sizeof key, "followup:%.160s:%.100s", t->ref, row_id);
-            else
-                snprintf(key, sizeof key, "followup:%.160s:%zu", t->ref, r);
+            snprintf(key, sizeof key, "followup:%.160s:%s", t->ref, row_id);
             if (s_db_exists(app, "SELECT 1 FROM sent WHERE ref = ?", key) != 0)
                 continue;
             pt_primero_out_t out;

@@ -1101,6 +1101,16 @@ pt_client_result_t pt_sdk_seal(const char *org, const pt_keyset_t *me, const pt_
     }
     char **countries = (char **) msg->search_countries;
     size_t n_countries = msg->n_search_countries;
+    if (n_countries > 0 && !countries) {
+        snprintf(err, err_len, "n_search_countries is set but search_countries is NULL");
+        goto error;
+    }
+    for (size_t i = 0; i < n_countries; i++)
+        for (size_t k = 0; k < i; k++)
+            if (countries[i] && countries[k] && strcmp(countries[i], countries[k]) == 0) {
+                snprintf(err, err_len, "search country %s is listed twice", countries[i]);
+                goto error;
+            }
     if (n_countries > 0 && strcmp(type->name, "tracing.request") != 0) {
         snprintf(err, err_len, "search countries are only for tracing.request");
         goto error;

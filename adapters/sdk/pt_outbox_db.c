@@ -39,10 +39,18 @@ pt_outbox_db_t *pt_outbox_db_open(const char *path, char *err, size_t err_len)
         free(self);
         return NULL;
     }
-    /* Files made before the receipt's leaf index was kept gain the column (an
-       error here only means it is there already). */
-    (void)sqlite3_exec(self->db, "ALTER TABLE outbox ADD COLUMN leaf_index INTEGER", NULL, NULL,
-                       NULL);
+    /* Files made before the receipt's leaf index was kept gain the column; any
+       failure other than "it is there already" (a busy or read-only file) fails
+       the open, rather than every later status call. */
+    if (sqlite3_exec(self->db, "ALTER TABLE outbox ADD COLUMN leaf_index INTEGER", NULL, NULL,
+                     NULL) != SQLITE_OK &&
+        !strstr(sqlite3_errmsg(self->db), "duplicate column name")) {
+        snprintf(err, err_len, "outbox %s: cannot add column leaf_index: %s", path,
+                 sqlite3_errmsg(self->db));
+        sqlite3_close(self->db);
+        free(self);
+        return NULL;
+    }
     return self;
 }
 

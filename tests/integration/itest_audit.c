@@ -822,6 +822,23 @@ static void test_query_signatures(void)
     CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM case_events WHERE kind = "
                                               "'audit_query' AND actor = 'auditor:GT-OMBUDS'"),
                     answered_before + 2);
+    /* Well signed but out of range: a trail cursor that is not a sequence number
+       ("-1" would wrap around), an items age before 1970 (INT64_MIN would
+       overflow): refused as invalid, not answered. */
+    Puente__V1__AuditQuery bad = PUENTE__V1__AUDIT_QUERY__INIT;
+    bad.request_id = 8;
+    bad.kind = "trail";
+    bad.case_token = "CASE-AUD-GT";
+    bad.after = "-1";
+    CU_ASSERT_EQUAL_FATAL(pt_audit_query_sign(pt_keyset_sign(keys), &bad, pt_now_ms(), nonce, sig), 0);
+    CU_ASSERT_EQUAL(s_raw_query("GT-OMBUDS", &bad, NULL), REJ(REJECT_INVALID_FIELD));
+    bad.request_id = 9;
+    bad.kind = "items";
+    bad.case_token = "";
+    bad.after = "";
+    bad.older_than_ms = INT64_MIN;
+    CU_ASSERT_EQUAL_FATAL(pt_audit_query_sign(pt_keyset_sign(keys), &bad, pt_now_ms(), nonce, sig), 0);
+    CU_ASSERT_EQUAL(s_raw_query("GT-OMBUDS", &bad, NULL), REJ(REJECT_INVALID_FIELD));
     /* Every refusal is in the Merkle log too. */
     CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM case_events e LEFT JOIN "
                                               "audit_log a ON a.event_id = e.event_id WHERE "

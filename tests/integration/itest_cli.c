@@ -211,6 +211,12 @@ static void test_exit_codes(void)
                           bad, NULL),
                     1);
     CU_ASSERT_PTR_NOT_NULL(strstr(s_err, "child.sex"));
+    /* 1: durations out of range, refused before anything is asked (an age in days
+       that overflows milliseconds; an export wait over a day). */
+    CU_ASSERT_EQUAL(s_run("audit items --older-than 200000000000d%s%s", NULL, NULL), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s_err, "--older-than: '200000000000d' is not a duration"));
+    CU_ASSERT_EQUAL(s_run("audit export --case C --db x --wait 2d%s%s", NULL, NULL), 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s_err, "at most 1d"));
     CU_ASSERT_EQUAL(s_run("send --as MX-DIF --to GT-PGN --type referral.teleport --case C "
                           "--json '%s'%s",
                           json, NULL),

@@ -374,6 +374,18 @@ static void test_seal_routing_fields(void)
                       .n_search_countries = 2};
     CU_ASSERT_PTR_NULL(s_sealed_header(&msg, &rc, err, sizeof err));
     CU_ASSERT_EQUAL(rc, PT_CLIENT_INVALID);
+    /* A country listed twice (three entries, as many as the body's), and a count
+       without a list: refused before sealing. */
+    const char *twice[] = {"GT", "GT", "HN"};
+    msg = (pt_send_t){.message_type = "tracing.request", .search_countries = twice,
+                      .n_search_countries = 3};
+    CU_ASSERT_PTR_NULL(s_sealed_header(&msg, &rc, err, sizeof err));
+    CU_ASSERT_EQUAL(rc, PT_CLIENT_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "search country GT is listed twice"));
+    msg = (pt_send_t){.message_type = "tracing.request", .n_search_countries = 2};
+    CU_ASSERT_PTR_NULL(s_sealed_header(&msg, &rc, err, sizeof err));
+    CU_ASSERT_EQUAL(rc, PT_CLIENT_INVALID);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "search_countries is NULL"));
     /* A referral's service type: the body's first service unless given. */
     msg = (pt_send_t){.message_type = "referral.request"};
     h = s_sealed_header(&msg, &rc, err, sizeof err);
