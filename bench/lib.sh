@@ -11,8 +11,12 @@ bench_cleanup() {
     rm -rf -- "$tmp"
 }
 
+# BENCH_PGSS=1: the server loads pg_stat_statements (build/bench/loadgen writes each mode's
+# statements when BENCH_PGSS_OUT is set: bench/run.sh).
 bench_pg_start() {
     trap bench_cleanup EXIT
+    [ "${BENCH_PGSS:-0}" != 0 ] &&
+        export PGCLUSTER_OPTS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
     trap 'exit 130' INT TERM
     port=""
     local candidate

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <dirent.h>
 #include <inttypes.h>
+#include <libpq-fe.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -614,6 +615,59 @@ static void s_rss_sample(s_bench_t *bench, double t_s, size_t receipts)
                                                   s_status_kib(bench->broker, "VmHWM"), receipts};
 }
 
+/* PostgreSQL's side of a mode (BENCH_PGSS_OUT, set by bench/run.sh with BENCH_PGSS=1, which
+   also loads pg_stat_statements): statistics reset before the mode, and after it the
+   statements by total execution time, in microseconds per message of the mode, written to
+   <BENCH_PGSS_OUT>-<mode>.txt. Commit (WAL flush) time is not in them. */
+static void s_pgss(const char *mode, size_t messages, int reset)
+{
+    const char *out = getenv("BENCH_PGSS_OUT");
+    const char *conninfo = getenv("PUENTE_TEST_DB");
+    if (!out || !out[0] || !conninfo)
+        return;
+    PGconn *conn = PQconnectdb(conninfo);
+    PGresult *res = NULL;
+    FILE *f = NULL;
+    if (PQstatus(conn) != CONNECTION_OK)
+        goto done;
+    if (reset) {
+        PQclear(PQexec(conn, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"));
+        PQclear(PQexec(conn, "SELECT pg_stat_statements_reset()"));
+        goto done;
+    }
+    res = PQexec(conn, "SELECT calls, total_exec_time, rows, "
+                       "shared_blks_hit + shared_blks_read + shared_blks_dirtied, "
+                       "left(regexp_replace(query, '\\s+', ' ', 'g'), 160) "
+                       "FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_statements%' "
+                       "ORDER BY total_exec_time DESC LIMIT 25");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        goto done;
+    char path[600];
+    snprintf(path, sizeof path, "%s-%s.txt", out, mode);
+    if (!(f = fopen(path, "w")))
+        goto done;
+    double per = messages ? 1000.0 / (double)messages : 0; /* ms in all -> us per message */
+    double total = 0;
+    for (int r = 0; r < PQntuples(res); r++)
+        total += atof(PQgetvalue(res, r, 1));
+    fprintf(f, "# pg_stat_statements during mode '%s' (%zu messages): execution time, "
+               "not commit\n# %10s %10s %10s %10s %8s  statement\n",
+            mode, messages, "us/msg", "calls", "ms/call", "rows", "blocks");
+    for (int r = 0; r < PQntuples(res); r++) {
+        double calls = atof(PQgetvalue(res, r, 0)), ms = atof(PQgetvalue(res, r, 1));
+        fprintf(f, "  %10.1f %10.0f %10.3f %10s %8s  %s\n", ms * per, calls,
+                calls > 0 ? ms / calls : 0, PQgetvalue(res, r, 2), PQgetvalue(res, r, 3),
+                PQgetvalue(res, r, 4));
+    }
+    fprintf(f, "  %10.1f  (the statements above)\n", total * per);
+    printf("PostgreSQL statements in mode %s: %s\n", mode, path);
+done:
+    if (f)
+        fclose(f);
+    PQclear(res);
+    PQfinish(conn);
+}
+
 /* perf record (DWARF call graphs) on the broker for perf_seconds, into <perf_out>.<mode>. */
 static pid_t s_perf_start(const s_bench_t *bench, const char *mode)
 {
@@ -718,6 +772,7 @@ static int s_run_mode(s_bench_t *bench, const s_mode_t *mode, s_result_t *result
     int64_t cpu_before = s_cpu_us(bench->broker);
     if (nb == 2 && cpu_before >= 0)
         cpu_before = s_cpu_us(bench->broker2) >= 0 ? cpu_before + s_cpu_us(bench->broker2) : -1;
+    s_pgss(mode->name, 0, 1);
     int64_t pg_before = s_pg_cpu_us();
     int64_t busy_before, total_before;
     s_machine_jiffies(&busy_before, &total_before);
@@ -838,6 +893,7 @@ static int s_run_mode(s_bench_t *bench, const s_mode_t *mode, s_result_t *result
         pthread_join(thread, NULL);
         thread_started = 0;
     }
+    s_pgss(mode->name, answered, 0);
 
     int64_t last_acked = start;
     for (size_t i = 0; i < n; i++)
@@ -1196,7 +1252,6 @@ static void s_print_table(const s_result_t *results, size_t n, const s_limits_t 
     `puente audit verify` fails on this database (it is thrown away). One message
     per case, ids UUIDv7 1 ms apart ending a day before the run. */
 
-#include <libpq-fe.h>
 
 #define S_SEED_CHUNK 100000
 

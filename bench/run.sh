@@ -7,7 +7,9 @@
 #   bench/results/<date>-<host>.txt    the table as printed
 #   bench/results/<date>-<host>.svg    latency versus offered rate (if gnuplot is there)
 #   bench/results/<date>-<host>-perf-<mode>.txt  perf report of the broker (if perf works)
-# BENCH_QUICK=1: a few seconds per mode. BENCH_PERF=0: no profile.
+#   bench/results/<date>-<host>-pgss-<mode>.txt  PostgreSQL statements per mode (BENCH_PGSS=1)
+# BENCH_QUICK=1: a few seconds per mode. BENCH_PERF=0: no profile. BENCH_PGSS=1: the
+# statements PostgreSQL ran in each mode, in microseconds per message (pg_stat_statements).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +23,7 @@ bench_pg_start
 
 mkdir -p bench/results
 stem="bench/results/$(date -u +%Y%m%dT%H%M%SZ)-$(hostname -s)"
+[ "${BENCH_PGSS:-0}" != 0 ] && export BENCH_PGSS_OUT="$stem-pgss"
 perf=()
 if [ "${BENCH_PERF:-1}" != 0 ] && command -v perf >/dev/null 2>&1 &&
     perf record -q -o "$tmp/probe.data" -- true >/dev/null 2>&1; then

@@ -113,7 +113,7 @@ cmd_start() {
         remove_stale_locks
         echo "pgcluster: starting on $SOCK and 127.0.0.1:$port" >&2
         if ! as_owner "$PGBIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 \
-            -o "-p $port -k $SOCK -c listen_addresses=127.0.0.1 -c max_wal_size=4GB -c fsync=on -c synchronous_commit=on" \
+            -o "-p $port -k $SOCK -c listen_addresses=127.0.0.1 -c max_wal_size=4GB -c fsync=on -c synchronous_commit=on ${PGCLUSTER_OPTS:-}" \
             start >&2; then
             tail -n 20 "$LOG" >&2
             die "pg_ctl start failed (log: $LOG)"
