@@ -56,6 +56,7 @@ typedef enum {
     S_HEADS_UPDATE_MANY,
     S_LC_CREATE_MANY,
     S_LC_MOVE_MANY,
+    S_OWNER_FIRST_MANY,
     S_ACK_BATCH,
     S_ACK_EXISTS_BATCH,
     S_LC_EXPIRE,
@@ -310,6 +311,16 @@ static const s_stmt_t s_stmts[S_COUNT] = {
                         "RETURNING 1) "
                         "SELECT CASE WHEN count(*) = $1::bigint THEN 0 "
                         "ELSE pt_lifecycle_conflict() END FROM m"},
+    /* First owners of a batch (012_case_owner_first.sql, one statement instead of
+       one pt_case_owner_first call per message): rows in batch order, so of two
+       messages opening the same case token the earlier one owns it; a row already
+       there (another broker, a transfer) wins. */
+    [S_OWNER_FIRST_MANY] = {"pt_owner_first_many",
+                            "INSERT INTO case_owners (case_token, owner, former_owners, updated_at) "
+                            "SELECT u.tok, u.owner, '', pt_ms_to_ts(u.at) "
+                            "FROM unnest($1::text[], $2::text[], $3::int8[]) WITH ORDINALITY "
+                            "AS u(tok, owner, at, o) ORDER BY u.o "
+                            "ON CONFLICT (case_token) DO NOTHING"},
     /* A batch of sends / acks: one statement each (unnest of parallel arrays). */
     [S_MARK_SENT_BATCH] = {"pt_mark_sent_batch",
                            "UPDATE deliveries d SET attempts = d.attempts + 1, "
@@ -1924,7 +1935,8 @@ pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t 
         if ((rc = s_prepare(self, (s_stmt_id_t)id)) != PT_STORE_OK)
             goto error;
     if ((rc = s_prepare(self, S_LC_CREATE_MANY)) != PT_STORE_OK ||
-        (rc = s_prepare(self, S_LC_MOVE_MANY)) != PT_STORE_OK)
+        (rc = s_prepare(self, S_LC_MOVE_MANY)) != PT_STORE_OK ||
+        (rc = s_prepare(self, S_OWNER_FIRST_MANY)) != PT_STORE_OK)
         goto error;
     if ((rc = s_prepare(self, S_MSGS_INSERT_MANY)) != PT_STORE_OK ||
         (rc = s_prepare(self, S_EVENTS_INSERT_MANY)) != PT_STORE_OK ||
@@ -2215,6 +2227,42 @@ pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t 
         }
         if (rc != PT_STORE_OK)
             goto error;
+        /* First owners in one statement, unless an owner moves in this batch
+           (then every owner change keeps its own statement, in batch order). */
+        int owners_moved = 0;
+        for (size_t i = 0; i < n; i++)
+            owners_moved |= items[i].is_new && subs[i].owner_to != NULL;
+        if (!owners_moved) {
+            s_arr_t oa[3];
+            static const uint32_t o_oids[3] = {S_OID_TEXT, S_OID_TEXT, S_OID_INT8};
+            int o_failed = 0;
+            for (int k = 0; k < 3; k++)
+                s_arr_init(&oa[k], o_oids[k]);
+            for (size_t i = 0; i < n; i++) {
+                if (!items[i].is_new || !subs[i].owner_first)
+                    continue;
+                s_arr_text(&oa[0], subs[i].case_token);
+                s_arr_text(&oa[1], subs[i].owner_first);
+                s_arr_int(&oa[2], items[i].stored_at_ms);
+            }
+            for (int k = 0; k < 3; k++)
+                o_failed |= oa[k].failed;
+            if (!o_failed && oa[0].n > 0) {
+                p.n = 0;
+                for (int k = 0; k < 3; k++)
+                    s_p_arr(&p, &oa[k]);
+                if ((rc = s_send(self, S_OWNER_FIRST_MANY, &p)) == PT_STORE_OK)
+                    queued++;
+            }
+            for (int k = 0; k < 3; k++)
+                s_arr_free(&oa[k]);
+            if (o_failed) {
+                s_set_error(self, "out of memory building the batch");
+                rc = PT_STORE_ERROR;
+            }
+            if (rc != PT_STORE_OK)
+                goto error;
+        }
         for (size_t i = 0; i < n; i++) {
             const pt_submission_t *s = &subs[i];
             const s_item_t *it = &items[i];
@@ -2245,7 +2293,7 @@ pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t 
                 if ((rc = s_send(self, S_OWNER_SET, &p)) != PT_STORE_OK)
                     goto error;
                 queued++;
-            } else if (s->owner_first) {
+            } else if (s->owner_first && owners_moved) {
                 p.n = 0;
                 s_p_text(&p, s->case_token);
                 s_p_text(&p, s->owner_first);
