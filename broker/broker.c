@@ -3180,9 +3180,11 @@ static void s_queue_stats(pt_broker_t *self, int64_t now)
 
 /* One loop pass over self->inbound: decode and verify it on the pool; run the
    rest of the pipeline in arrival order; commit it together, then the acks. */
-static void s_pass(pt_broker_t *self)
+/* Stages after the pool's (s_prepare_frame) for every frame of self->inbound, in
+   arrival order, on the loop thread: submissions join self->pending (committed by
+   the next s_flush), acks self->acks, everything else is answered here. */
+static void s_dispatch_inbound(pt_broker_t *self)
 {
-    pt_workers_run(self->workers, self->n_inbound, s_prepare_frame, self);
     int stale = 0;
     for (size_t i = 0; i < self->n_inbound; i++) {
         pt_inbound_t *in = &self->inbound[i];
@@ -3199,8 +3201,33 @@ static void s_pass(pt_broker_t *self)
         pt_inbound_release(in);
     }
     self->n_inbound = 0;
+}
+
+/* One pass, start to end: what pt_broker_pass (the tests' seam) runs. */
+static void s_pass(pt_broker_t *self)
+{
+    pt_workers_run(self->workers, self->n_inbound, s_prepare_frame, self);
+    s_dispatch_inbound(self);
     s_flush(self);
     s_flush_acks(self);
+}
+
+/* The loop's pass, overlapped (issue 8): the pool decodes and verifies this pass's
+   frames while the loop thread commits the previous pass's submissions and acks
+   and sends their receipts, then the loop thread takes part in what is left of
+   the verification and dispatches. The new submissions wait in self->pending for
+   the next pass, which the loop runs at once (pt_broker_run polls without a
+   timeout while anything is pending). What the pool reads (the directory, the
+   configuration, self->inbound) is written only by the loop thread's own stages:
+   s_flush and s_flush_acks write none of it. The receipts are signed on the loop
+   thread meanwhile (workers.h: a run during a started batch). */
+static void s_pass_overlapped(pt_broker_t *self)
+{
+    pt_workers_start(self->workers, self->n_inbound, s_prepare_frame, self);
+    s_flush(self);
+    s_flush_acks(self);
+    pt_workers_wait(self->workers);
+    s_dispatch_inbound(self);
 }
 
 void pt_broker_pass(pt_broker_t *self, pt_inbound_t *inbound, size_t n)
@@ -3273,6 +3300,8 @@ int pt_broker_run(pt_broker_t *self, volatile sig_atomic_t *stop)
         int64_t timeout = pt_deliver_timeout_ms(self->deliver, now);
         if (timeout > 1000)
             timeout = 1000;
+        if (self->n_pending > 0 || pt_acks_count(self->acks) > 0)
+            timeout = 0;   /* the last pass's submissions and acks wait for their commit */
         /* The session's socket (it changes when the session reconnects). */
         items[2].fd = pt_store_session_socket(self->session);
         items[2].events = items[2].fd >= 0 ? ZMQ_POLLIN : 0;
@@ -3295,7 +3324,7 @@ int pt_broker_run(pt_broker_t *self, volatile sig_atomic_t *stop)
                 self->inbound[self->n_inbound].data ? self->inbound[self->n_inbound].len : 0;
             self->n_inbound++;
         }
-        s_pass(self);
+        s_pass_overlapped(self);
         s_expire_sweep(self, pt_now_ms());
         s_dead_letter_sweep(self, pt_now_ms());
         s_session_poll(self);

@@ -19,6 +19,7 @@ struct _pt_workers_t {
     uint64_t generation;
     int stopping;
     size_t busy;               /* helpers still inside the current batch */
+    int started;               /* pt_workers_start handed out a batch not yet waited for */
     /* The current batch: written under lock before generation moves. */
     pt_workers_fn *fn;
     void *arg;
@@ -111,15 +112,9 @@ void pt_workers_destroy(pt_workers_t **self_p)
     *self_p = NULL;
 }
 
-void pt_workers_run(pt_workers_t *self, size_t n, pt_workers_fn *fn, void *arg)
+/* Hands the batch to the helper threads (under lock, then wakes them). */
+static void s_hand_out(pt_workers_t *self, size_t n, pt_workers_fn *fn, void *arg)
 {
-    if (n == 0)
-        return;
-    if (!self || self->n_threads == 0 || n == 1) {
-        for (size_t i = 0; i < n; i++)
-            fn(i, arg);
-        return;
-    }
     pthread_mutex_lock(&self->lock);
     self->fn = fn;
     self->arg = arg;
@@ -129,11 +124,50 @@ void pt_workers_run(pt_workers_t *self, size_t n, pt_workers_fn *fn, void *arg)
     self->generation++;
     pthread_cond_broadcast(&self->start);
     pthread_mutex_unlock(&self->lock);
+}
+
+/* The caller takes what is left of the batch, then waits for the helpers. */
+static void s_join(pt_workers_t *self)
+{
     s_drain(self);
     pthread_mutex_lock(&self->lock);
     while (self->busy > 0)
         pthread_cond_wait(&self->done, &self->lock);
     pthread_mutex_unlock(&self->lock);
+}
+
+void pt_workers_run(pt_workers_t *self, size_t n, pt_workers_fn *fn, void *arg)
+{
+    if (n == 0)
+        return;
+    if (!self || self->n_threads == 0 || n == 1 || self->started) {
+        for (size_t i = 0; i < n; i++)
+            fn(i, arg);
+        return;
+    }
+    s_hand_out(self, n, fn, arg);
+    s_join(self);
+}
+
+void pt_workers_start(pt_workers_t *self, size_t n, pt_workers_fn *fn, void *arg)
+{
+    if (n == 0 || !self || self->started)
+        return;
+    if (self->n_threads == 0) {
+        for (size_t i = 0; i < n; i++)
+            fn(i, arg);
+        return;
+    }
+    self->started = 1;
+    s_hand_out(self, n, fn, arg);
+}
+
+void pt_workers_wait(pt_workers_t *self)
+{
+    if (!self || !self->started)
+        return;
+    s_join(self);
+    self->started = 0;
 }
 
 size_t pt_workers_parallelism(const pt_workers_t *self)

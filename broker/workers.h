@@ -4,7 +4,9 @@
     every item is done, so whatever the items read (the directory, the broker's
     signing key) cannot change under them: the loop thread, the only writer, is
     inside pt_workers_run the whole time. Items must not write shared state except
-    their own slot of the caller's arrays.
+    their own slot of the caller's arrays. pt_workers_start / pt_workers_wait
+    split a batch in two so that the caller can work while the helpers do; the
+    caller then promises not to write what the items read until the wait.
 */
 #ifndef PT_WORKERS_H
 #define PT_WORKERS_H
@@ -27,6 +29,19 @@ void pt_workers_destroy(pt_workers_t **self_p);
    calling thread, in no particular order; returns when every call has returned.
    Not reentrant: one batch at a time, from one thread. */
 void pt_workers_run(pt_workers_t *self, size_t n, pt_workers_fn *fn, void *arg);
+
+/* The same batch as pt_workers_run, started on the helper threads only: returns
+   at once, so the caller can do other work (the broker's loop commits the
+   previous pass meanwhile); pt_workers_wait finishes it. Until then the caller
+   must not write what the items read, and a pt_workers_run in between runs its
+   batch on the caller's thread alone. With no helper threads (parallelism 1)
+   the batch runs here, before returning. A second start before the wait is
+   ignored (the caller's bug; the items are not run). */
+void pt_workers_start(pt_workers_t *self, size_t n, pt_workers_fn *fn, void *arg);
+
+/* Takes part in the started batch until every item has returned. No-op when
+   nothing was started. */
+void pt_workers_wait(pt_workers_t *self);
 
 /* Total parallelism (threads started + the caller). */
 size_t pt_workers_parallelism(const pt_workers_t *self);

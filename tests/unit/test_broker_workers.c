@@ -1,5 +1,6 @@
 /*  Unit tests for workers (the broker's fork-join pool). */
 #include <CUnit/Basic.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -85,6 +86,91 @@ static void test_serial_pool(void)
     free(job);
 }
 
+/* Items that wait until the caller opens the gate: they can only finish if
+   pt_workers_start returned while they were still running. */
+typedef struct {
+    atomic_int gate;
+    atomic_int started;
+    atomic_int done;
+    pthread_t caller;
+    atomic_int on_caller;
+} s_gated_t;
+
+static void s_gated(size_t i, void *arg)
+{
+    (void)i;
+    s_gated_t *g = arg;
+    atomic_fetch_add(&g->started, 1);
+    while (!atomic_load(&g->gate))
+        usleep(100);
+    atomic_fetch_add(&g->done, 1);
+}
+
+static pthread_t s_runner;
+static atomic_int s_inline_calls, s_inline_elsewhere;
+
+static void s_note_thread(size_t i, void *arg)
+{
+    (void)i;
+    (void)arg;
+    atomic_fetch_add(&s_inline_calls, 1);
+    if (!pthread_equal(pthread_self(), s_runner))
+        atomic_fetch_add(&s_inline_elsewhere, 1);
+}
+
+static void test_start_then_wait(void)
+{
+    pt_workers_t *pool = pt_workers_new(2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pool);
+    s_gated_t g = {0};
+    /* start returns while the helper thread is still inside the batch. */
+    pt_workers_start(pool, 4, s_gated, &g);
+    for (int i = 0; i < 5000 && atomic_load(&g.started) == 0; i++)
+        usleep(1000);
+    CU_ASSERT_EQUAL(atomic_load(&g.started), 1);   /* one helper thread, one item at a time */
+    CU_ASSERT_EQUAL(atomic_load(&g.done), 0);
+    /* A run meanwhile: on the caller's thread alone, every item once. */
+    s_runner = pthread_self();
+    atomic_store(&s_inline_calls, 0);
+    atomic_store(&s_inline_elsewhere, 0);
+    pt_workers_run(pool, 50, s_note_thread, NULL);
+    CU_ASSERT_EQUAL(atomic_load(&s_inline_calls), 50);
+    CU_ASSERT_EQUAL(atomic_load(&s_inline_elsewhere), 0);
+    /* A second start before the wait is refused: its items never run. */
+    s_job_t *ignored = s_job();
+    pt_workers_start(pool, 10, s_square, ignored);
+    atomic_store(&g.gate, 1);
+    pt_workers_wait(pool);
+    CU_ASSERT_EQUAL(atomic_load(&g.done), 4);
+    CU_ASSERT_EQUAL(atomic_load(&ignored->total), 0);
+    free(ignored);
+    pt_workers_wait(pool);   /* nothing started: no-op */
+    /* After the wait the pool is whole again: batches split in two, many times. */
+    for (size_t round = 0; round < 100; round++) {
+        size_t n = (round * 53) % 3000 + 1;
+        s_job_t *job = s_job();
+        pt_workers_start(pool, n, s_square, job);
+        pt_workers_wait(pool);
+        s_check(job, n);
+        free(job);
+        job = s_job();
+        pt_workers_run(pool, n, s_square, job);
+        s_check(job, n);
+        free(job);
+    }
+    pt_workers_destroy(&pool);
+    /* No helper threads: start runs the batch before it returns. */
+    pool = pt_workers_new(1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pool);
+    s_job_t *job = s_job();
+    pt_workers_start(pool, 100, s_square, job);
+    s_check(job, 100);
+    pt_workers_wait(pool);
+    CU_ASSERT_EQUAL(atomic_load(&job->total), 100);
+    free(job);
+    pt_workers_destroy(&pool);
+}
+
 static void test_default_from_env(void)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -108,6 +194,7 @@ int main(void)
     CU_pSuite suite = CU_add_suite("broker_workers", NULL, NULL);
     if (!suite || !CU_add_test(suite, "every item exactly once, batch after batch", test_every_item_once) ||
         !CU_add_test(suite, "serial pool and no pool", test_serial_pool) ||
+        !CU_add_test(suite, "start, work meanwhile, wait", test_start_then_wait) ||
         !CU_add_test(suite, "PUENTE_WORKERS", test_default_from_env)) {
         CU_cleanup_registry();
         return 1;
