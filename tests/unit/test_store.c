@@ -901,6 +901,119 @@ static double s_plan_repeated_rows(const json_t *node)
 #define S_PLAN_DB "puente_plan_test"
 
 
+/* Audit log invariants (006 + 017): every event has its leaf, leaves follow event
+   order without gaps, each leaf hash is the documented one, the head's size counts
+   them, and no transaction's marker is left in audit_pending. */
+static void s_check_audit_log(void)
+{
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM case_events e LEFT JOIN audit_log a "
+                                 "USING (event_id) WHERE a.event_id IS NULL"),
+                    0);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM (SELECT leaf_index, lag(leaf_index) "
+                                 "OVER (ORDER BY event_id) AS p FROM audit_log) x "
+                                 "WHERE x.p IS NOT NULL AND x.p <> x.leaf_index - 1"),
+                    0);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT min(leaf_index) FROM audit_log"), 0);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM audit_log a JOIN case_events e "
+                                 "USING (event_id) WHERE a.leaf_hash <> sha256('\\x00'::bytea "
+                                 "|| convert_to('puente.v1 leaf', 'UTF8') || '\\x00'::bytea "
+                                 "|| e.hash || int8send(e.event_id))"),
+                    0);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT size FROM audit_head"),
+                    s_raw_scalar("SELECT count(*) FROM audit_log"));
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM audit_pending"), 0);
+}
+
+/* Issue 8: first owners of a batch in one statement (S_OWNER_FIRST_MANY), the
+   audit append once per transaction (017_audit_append_fast.sql). */
+static void test_owners_and_audit_append(void)
+{
+    s_check_audit_log();
+    long long leaves = s_raw_scalar("SELECT count(*) FROM audit_log");
+    /* Two messages open ct-OWN in one batch: the earlier one's sender owns it. */
+    s_msg_data_t d[3];
+    pt_submission_t subs[3];
+    pt_store_receipt_t r[3];
+    subs[0] = s_sub(&d[0], 800, 80, "ct-OWN", 0);
+    subs[1] = s_sub(&d[1], 801, 81, "ct-OWN", 0);
+    subs[2] = s_sub(&d[2], 802, 82, "ct-OWN2", 0);
+    subs[0].owner_first = "MX-DIF";
+    subs[1].sender = "GT-SBS";
+    subs[1].owner_first = "GT-SBS";
+    subs[2].owner_first = "MX-DIF";
+    CU_ASSERT_EQUAL_FATAL(pt_store_submit_batch(s_store, subs, 3, r), PT_STORE_OK);
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL(r[i].result, PT_STORE_OK);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM case_owners WHERE case_token = 'ct-OWN' "
+                                 "AND owner = 'MX-DIF' AND former_owners = ''"),
+                    1);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM case_owners WHERE case_token = 'ct-OWN2' "
+                                 "AND owner = 'MX-DIF'"),
+                    1);
+    /* A later first owner does not replace it; in a batch where an owner moves, each
+       change keeps its own statement, in batch order. */
+    s_msg_data_t e[2];
+    pt_submission_t more[2];
+    pt_store_receipt_t r2[2];
+    more[0] = s_sub(&e[0], 803, 83, "ct-OWN2", 0);
+    more[0].sender = "GT-SBS";
+    more[0].owner_first = "GT-SBS";
+    more[1] = s_sub(&e[1], 804, 84, "ct-OWN", 0);
+    more[1].owner_to = "GT-SBS";
+    more[1].owner_from = "MX-DIF";
+    more[1].former_owners = "MX-DIF";
+    CU_ASSERT_EQUAL_FATAL(pt_store_submit_batch(s_store, more, 2, r2), PT_STORE_OK);
+    CU_ASSERT_EQUAL(r2[0].result, PT_STORE_OK);
+    CU_ASSERT_EQUAL(r2[1].result, PT_STORE_OK);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM case_owners WHERE case_token = 'ct-OWN2' "
+                                 "AND owner = 'MX-DIF'"),
+                    1);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM case_owners WHERE case_token = 'ct-OWN' "
+                                 "AND owner = 'GT-SBS' AND former_owners = 'MX-DIF'"),
+                    1);
+    s_check_audit_log();
+    CU_ASSERT(s_raw_scalar("SELECT count(*) FROM audit_log") > leaves);
+
+    /* Several statements in one transaction: one append at COMMIT takes them all, in
+       event order; a rolled-back transaction appends nothing and leaves no marker. */
+    leaves = s_raw_scalar("SELECT count(*) FROM audit_log");
+    static const char ev[] =
+        "INSERT INTO case_events (case_token, seq, kind, at_ms, actor, prev_hash, hash) "
+        "VALUES ('ct-AUD', %d, 'note', 1, 'MX-DIF', sha256('p%d'::bytea), sha256('h%d'::bytea))";
+    char sql[400];
+    CU_ASSERT_STRING_EQUAL(s_raw_exec("BEGIN"), "");
+    for (int k = 1; k <= 3; k++) {
+        snprintf(sql, sizeof sql, ev, k, k, k);
+        CU_ASSERT_STRING_EQUAL(s_raw_exec(sql), "");
+    }
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM audit_pending"), 1);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM audit_log"), leaves);   /* at COMMIT */
+    CU_ASSERT_STRING_EQUAL(s_raw_exec("COMMIT"), "");
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM audit_log"), leaves + 3);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM audit_log a JOIN case_events e "
+                                 "USING (event_id) WHERE e.case_token = 'ct-AUD'"),
+                    3);
+    CU_ASSERT_STRING_EQUAL(s_raw_exec("BEGIN"), "");
+    snprintf(sql, sizeof sql, ev, 4, 4, 4);
+    CU_ASSERT_STRING_EQUAL(s_raw_exec(sql), "");
+    CU_ASSERT_STRING_EQUAL(s_raw_exec("ROLLBACK"), "");
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM audit_log"), leaves + 3);
+    /* A savepoint rolled back takes its events and its note with it. */
+    CU_ASSERT_STRING_EQUAL(s_raw_exec("BEGIN"), "");
+    CU_ASSERT_STRING_EQUAL(s_raw_exec("SAVEPOINT a"), "");
+    snprintf(sql, sizeof sql, ev, 4, 4, 4);
+    CU_ASSERT_STRING_EQUAL(s_raw_exec(sql), "");
+    CU_ASSERT_STRING_EQUAL(s_raw_exec("ROLLBACK TO SAVEPOINT a"), "");
+    snprintf(sql, sizeof sql, ev, 5, 5, 5);
+    CU_ASSERT_STRING_EQUAL(s_raw_exec(sql), "");
+    CU_ASSERT_STRING_EQUAL(s_raw_exec("COMMIT"), "");
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM audit_log"), leaves + 4);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM audit_log a JOIN case_events e "
+                                 "USING (event_id) WHERE e.case_token = 'ct-AUD' AND e.seq = 5"),
+                    1);
+    s_check_audit_log();
+}
+
 static void test_due_plan(void)
 {
     const char *due = pt_store_statement_sql("pt_due");
@@ -1405,6 +1518,7 @@ int main(void)
         !CU_add_test(suite, "deliveries and acks", test_deliveries) ||
         !CU_add_test(suite, "trail", test_trail) ||
         !CU_add_test(suite, "batched lifecycles, sends and acks", test_batched_paths) ||
+        !CU_add_test(suite, "first owners and the audit append", test_owners_and_audit_append) ||
         !CU_add_test(suite, "due deliveries use the queue indexes", test_due_plan) ||
         !CU_add_test(suite, "delivery window", test_delivery_window) ||
         !CU_add_test(suite, "claims of two broker instances", test_claims) ||
