@@ -17,8 +17,8 @@ struct _pt_receipts_t {
     /* The last batch: items k < items, leaf_of[k] = item k's leaf index or S_NO_LEAF. */
     size_t items;
     size_t *leaf_of;
-    size_t leaves;                  /* batch_size; 0 = nothing signed */
-    pt_merkle_hash_t *nodes;        /* every level of its tree (pt_merkle_tree_build) */
+    size_t leaves;           /* batch_size; 0 = nothing signed */
+    pt_merkle_hash_t *nodes; /* every level of its tree (pt_merkle_tree_build) */
     uint8_t sig[PT_ED25519_SIG_BYTES];
 };
 

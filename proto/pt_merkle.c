@@ -174,8 +174,7 @@ int pt_merkle_inclusion_verify(uint64_t index, uint64_t n, const pt_merkle_hash_
 }
 
 int pt_merkle_inclusion_root(uint64_t index, uint64_t n, const pt_merkle_hash_t leaf_hash,
-                             const pt_merkle_hash_t *proof, size_t proof_len,
-                             pt_merkle_hash_t root)
+                             const pt_merkle_hash_t *proof, size_t proof_len, pt_merkle_hash_t root)
 {
     if (index >= n || proof_len > PT_MERKLE_MAX_PROOF)
         return -1;

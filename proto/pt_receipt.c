@@ -98,8 +98,8 @@ static int s_verify_batch(const pt_sign_key_t *broker, const Puente__V1__Receipt
     pt_merkle_hash_t leaf, root;
     pt_receipt_leaf_hash(r->message_id.data, r->stored_at_ms, r->header_sha256.data,
                          r->event_hash.data, leaf);
-    if (pt_merkle_inclusion_root(index, size, leaf, (const pt_merkle_hash_t *)path,
-                                 r->n_batch_path, root) != 0)
+    if (pt_merkle_inclusion_root(index, size, leaf, (const pt_merkle_hash_t *)path, r->n_batch_path,
+                                 root) != 0)
         return -1;
     uint8_t pub[PT_ED25519_PUBLIC_BYTES];
     if (cache) {

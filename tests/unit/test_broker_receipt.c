@@ -281,7 +281,7 @@ static size_t s_tamper(Puente__V1__Receipt *r)
         still += pt_receipt_verify_message(s_pub, r, NULL) == 0;
     }
     r->batch_index = index;
-    const uint32_t sizes[] = {size + 1, size - 1, size * 2, 0, PT_RECEIPT_BATCH_MAX + 1u,
+    const uint32_t sizes[] = {size + 1,  size - 1, size * 2, 0, PT_RECEIPT_BATCH_MAX + 1u,
                               UINT32_MAX};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         r->batch_size = sizes[i];
@@ -352,8 +352,9 @@ static void test_batch_sizes(void)
             puente__v1__broker_frame__free_unpacked(frame, NULL);
         }
         if (verified != n || shared_sig != n || tampered != 0)
-            fprintf(stderr, "batch of %zu: %zu verified, %zu share the signature, %zu tampered "
-                            "still verify\n",
+            fprintf(stderr,
+                    "batch of %zu: %zu verified, %zu share the signature, %zu tampered "
+                    "still verify\n",
                     n, verified, shared_sig, tampered);
         CU_ASSERT_EQUAL(verified, n);
         CU_ASSERT_EQUAL(shared_sig, n);
@@ -498,8 +499,8 @@ static void test_batch_signs_only_stored(void)
         CU_ASSERT_EQUAL(r->batch_size, 3);
         CU_ASSERT_EQUAL(r->batch_index, (uint32_t)expect_index[k]);
         CU_ASSERT_EQUAL(r->n_batch_path, k == 4 ? 1 : 2);
-        CU_ASSERT(s_openssl_verifies(msg, msg_len, r->broker_signature.data,
-                                     r->broker_signature.len));
+        CU_ASSERT(
+            s_openssl_verifies(msg, msg_len, r->broker_signature.data, r->broker_signature.len));
         CU_ASSERT_EQUAL(pt_receipt_verify_message(s_pub, r, NULL), 0);
         puente__v1__broker_frame__free_unpacked(frame, NULL);
         free(buf);

@@ -184,7 +184,7 @@ static void test_tree_levels(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(nodes);
     CU_ASSERT_EQUAL(pt_merkle_tree_hashes(1), 1);
     CU_ASSERT_EQUAL(pt_merkle_tree_hashes(2), 3);
-    CU_ASSERT_EQUAL(pt_merkle_tree_hashes(3), 6);  /* 3 + 2 + 1 */
+    CU_ASSERT_EQUAL(pt_merkle_tree_hashes(3), 6); /* 3 + 2 + 1 */
     CU_ASSERT_EQUAL(pt_merkle_tree_hashes(256), 511);
     CU_ASSERT(pt_merkle_tree_hashes(N) < 2 * N + 64);
     for (size_t i = 0; i < N; i++) {
