@@ -114,7 +114,7 @@ struct _pt_broker_t {
     pt_inbound_t inbound[PT_BROKER_BATCH_MAX];
     s_prepared_t prepared[PT_BROKER_BATCH_MAX];
     size_t n_inbound;
-    /* s_flush's receipt signatures, computed by the pool (receipt.h). */
+    /* s_flush's receipts: one signature per batch, on the loop thread (receipt.h). */
     pt_receipts_t *receipts;
     /* Metrics and readiness (config.metrics / config.families, may be NULL). */
     int64_t received_ms;                /* when this loop pass drained the socket */
@@ -648,7 +648,7 @@ static void s_flush(pt_broker_t *self)
         }
         rc = PT_STORE_OK;
     }
-    /* One broker signature per receipt, computed by the pool after COMMIT. */
+    /* One broker signature for the batch's receipts, after COMMIT (receipt.h). */
     const uint8_t *sign_ids[PT_BROKER_BATCH_MAX];
     for (size_t k = 0; k < n; k++)
         sign_ids[k] = self->pending[index[k]].header->message_id.data;
@@ -3219,8 +3219,8 @@ static void s_pass(pt_broker_t *self)
    the next pass, which the loop runs at once (pt_broker_run polls without a
    timeout while anything is pending). What the pool reads (the directory, the
    configuration, self->inbound) is written only by the loop thread's own stages:
-   s_flush and s_flush_acks write none of it. The receipts are signed on the loop
-   thread meanwhile (workers.h: a run during a started batch). */
+   s_flush and s_flush_acks write none of it; the receipts' one signature per batch
+   is made on the loop thread (receipt.h), not on the pool. */
 static void s_pass_overlapped(pt_broker_t *self)
 {
     pt_workers_start(self->workers, self->n_inbound, s_prepare_frame, self);

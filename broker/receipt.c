@@ -5,36 +5,37 @@
 #include <string.h>
 
 #include "control.pb-c.h"
+#include "pt_merkle.h"
 #include "pt_receipt.h"
 
-typedef struct {
-    uint8_t sig[PT_ED25519_SIG_BYTES];
-    int ok;
-} s_sig_t;
+/* Item k of a batch that is not a leaf of its tree. */
+#define S_NO_LEAF SIZE_MAX
 
 struct _pt_receipts_t {
     const pt_sign_key_t *broker_key;
-    pt_workers_t *workers;
     size_t capacity;
-    s_sig_t *sigs;
-    /* The batch being signed (valid during pt_receipts_sign only). */
-    const pt_store_receipt_t *stored;
-    const uint8_t *const *message_ids;
+    /* The last batch: items k < items, leaf_of[k] = item k's leaf index or S_NO_LEAF. */
+    size_t items;
+    size_t *leaf_of;
+    size_t leaves;           /* batch_size; 0 = nothing signed */
+    pt_merkle_hash_t *nodes; /* every level of its tree (pt_merkle_tree_build) */
+    uint8_t sig[PT_ED25519_SIG_BYTES];
 };
 
 pt_receipts_t *pt_receipts_new(const pt_sign_key_t *broker_key, pt_workers_t *workers,
                                size_t capacity)
 {
-    if (!broker_key || capacity == 0)
+    (void)workers;
+    if (!broker_key || capacity == 0 || capacity > PT_RECEIPT_BATCH_MAX)
         return NULL;
     pt_receipts_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    self->sigs = calloc(capacity, sizeof *self->sigs);
-    if (!self->sigs)
+    self->leaf_of = calloc(capacity, sizeof *self->leaf_of);
+    self->nodes = calloc(pt_merkle_tree_hashes(capacity), sizeof *self->nodes);
+    if (!self->leaf_of || !self->nodes)
         goto error;
     self->broker_key = broker_key;
-    self->workers = workers;
     self->capacity = capacity;
     return self;
 error:
@@ -46,44 +47,43 @@ void pt_receipts_destroy(pt_receipts_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    free((*self_p)->sigs);
+    free((*self_p)->leaf_of);
+    free((*self_p)->nodes);
     free(*self_p);
     *self_p = NULL;
-}
-
-/* Pool item k: writes only sigs[k]. The signing key is immutable. */
-static void s_sign_one(size_t k, void *arg)
-{
-    pt_receipts_t *self = arg;
-    const pt_store_receipt_t *r = &self->stored[k];
-    if (r->result != PT_STORE_OK && r->result != PT_STORE_DUPLICATE)
-        return;
-    self->sigs[k].ok = pt_receipt_sign(self->broker_key, self->message_ids[k], r->stored_at_ms,
-                                       r->header_sha256, r->event_hash, self->sigs[k].sig) == 0;
 }
 
 void pt_receipts_sign(pt_receipts_t *self, const pt_store_receipt_t *stored,
                       const uint8_t *const *message_ids, size_t n)
 {
-    memset(self->sigs, 0, self->capacity * sizeof *self->sigs);
+    self->leaves = 0;
+    self->items = 0;
     if (n > self->capacity)
         n = self->capacity;
-    if (n == 0)
+    size_t leaves = 0;
+    for (size_t k = 0; k < n; k++) {
+        const pt_store_receipt_t *r = &stored[k];
+        if (r->result != PT_STORE_OK && r->result != PT_STORE_DUPLICATE) {
+            self->leaf_of[k] = S_NO_LEAF;
+            continue;
+        }
+        pt_receipt_leaf_hash(message_ids[k], r->stored_at_ms, r->header_sha256, r->event_hash,
+                             self->nodes[leaves]);
+        self->leaf_of[k] = leaves++;
+    }
+    if (leaves == 0)
         return;
-    self->stored = stored;
-    self->message_ids = message_ids;
-    if (self->workers)
-        pt_workers_run(self->workers, n, s_sign_one, self);
-    else
-        for (size_t k = 0; k < n; k++)
-            s_sign_one(k, self);
-    self->stored = NULL;
-    self->message_ids = NULL;
+    pt_merkle_hash_t root;
+    pt_merkle_tree_build(self->nodes, leaves, root);
+    if (pt_receipt_batch_sign(self->broker_key, (uint32_t)leaves, root, self->sig) != 0)
+        return; /* every item unsigned: each is answered REJECT_RETRY_LATER */
+    self->leaves = leaves;
+    self->items = n;
 }
 
 int pt_receipts_signed(const pt_receipts_t *self, size_t k)
 {
-    return self && k < self->capacity && self->sigs[k].ok;
+    return self && k < self->items && self->leaf_of[k] < self->leaves;
 }
 
 int pt_receipts_frame(const pt_receipts_t *self, size_t k, const uint8_t message_id[16],
@@ -91,6 +91,15 @@ int pt_receipts_frame(const pt_receipts_t *self, size_t k, const uint8_t message
 {
     if (!pt_receipts_signed(self, k))
         return -1;
+    size_t index = self->leaf_of[k];
+    pt_merkle_hash_t path[PT_MERKLE_MAX_PROOF];
+    ProtobufCBinaryData path_items[PT_MERKLE_MAX_PROOF];
+    size_t path_len = 0;
+    if (pt_merkle_tree_path((const pt_merkle_hash_t *)self->nodes, self->leaves, index, path,
+                            &path_len) != 0)
+        return -1;
+    for (size_t i = 0; i < path_len; i++)
+        path_items[i] = (ProtobufCBinaryData){PT_MERKLE_HASH_BYTES, path[i]};
     Puente__V1__Receipt receipt = PUENTE__V1__RECEIPT__INIT;
     receipt.message_id.data = (uint8_t *)message_id;
     receipt.message_id.len = 16;
@@ -102,8 +111,13 @@ int pt_receipts_frame(const pt_receipts_t *self, size_t k, const uint8_t message
     receipt.duplicate = stored->result == PT_STORE_DUPLICATE;
     receipt.in_log = stored->leaf_index >= 0;
     receipt.leaf_index = stored->leaf_index >= 0 ? (uint64_t)stored->leaf_index : 0;
-    receipt.broker_signature.data = (uint8_t *)self->sigs[k].sig;
+    receipt.broker_signature.data = (uint8_t *)self->sig;
     receipt.broker_signature.len = PT_ED25519_SIG_BYTES;
+    receipt.format = PT_RECEIPT_FORMAT_BATCH;
+    receipt.batch_size = (uint32_t)self->leaves;
+    receipt.batch_index = (uint32_t)index;
+    receipt.n_batch_path = path_len;
+    receipt.batch_path = path_len ? path_items : NULL;
     Puente__V1__BrokerFrame out = PUENTE__V1__BROKER_FRAME__INIT;
     out.body_case = PUENTE__V1__BROKER_FRAME__BODY_RECEIPT;
     out.receipt = &receipt;

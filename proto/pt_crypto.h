@@ -37,6 +37,7 @@
 #define PT_DOMAIN_DIRECTORY "puente.v1 directory"
 #define PT_DOMAIN_SEAL "puente.v1 seal"
 #define PT_DOMAIN_NOTICE "puente.v1 notice"
+#define PT_DOMAIN_RECEIPT_BATCH "puente.v2 receipt batch"
 
 typedef struct _pt_sign_key_t pt_sign_key_t;
 typedef struct _pt_seal_key_t pt_seal_key_t;

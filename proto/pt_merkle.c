@@ -83,6 +83,52 @@ int pt_merkle_inclusion_proof(const pt_merkle_hash_t *leaves, size_t n, size_t i
     return s_path(leaves, n, index, proof, proof_len);
 }
 
+size_t pt_merkle_tree_hashes(size_t n)
+{
+    size_t total = 0;
+    while (n > 1) {
+        total += n;
+        n = (n + 1) / 2;
+    }
+    return total + 1;
+}
+
+void pt_merkle_tree_build(pt_merkle_hash_t *nodes, size_t n, pt_merkle_hash_t root)
+{
+    if (n == 0)
+        return;
+    pt_merkle_hash_t *level = nodes;
+    while (n > 1) {
+        pt_merkle_hash_t *up = level + n;
+        for (size_t i = 0; i + 1 < n; i += 2)
+            pt_merkle_node_hash(level[i], level[i + 1], up[i / 2]);
+        /* A lone last node is the root of the right subtree RFC 6962 splits off. */
+        if (n & 1)
+            memcpy(up[n / 2], level[n - 1], PT_MERKLE_HASH_BYTES);
+        level = up;
+        n = (n + 1) / 2;
+    }
+    memcpy(root, level[0], PT_MERKLE_HASH_BYTES);
+}
+
+int pt_merkle_tree_path(const pt_merkle_hash_t *nodes, size_t n, size_t index,
+                        pt_merkle_hash_t *proof, size_t *proof_len)
+{
+    *proof_len = 0;
+    if (index >= n)
+        return -1;
+    const pt_merkle_hash_t *level = nodes;
+    while (n > 1) {
+        size_t sibling = index ^ 1;
+        if (sibling < n && s_push(proof, proof_len, level[sibling]) != 0)
+            return -1;
+        level += n;
+        index /= 2;
+        n = (n + 1) / 2;
+    }
+    return 0;
+}
+
 /* SUBPROOF(m, D[n], b) of RFC 6962 §2.1.2. */
 static int s_subproof(const pt_merkle_hash_t *leaves, size_t n, size_t m, int complete,
                       pt_merkle_hash_t *proof, size_t *len)
@@ -120,6 +166,16 @@ int pt_merkle_inclusion_verify(uint64_t index, uint64_t n, const pt_merkle_hash_
                                const pt_merkle_hash_t *proof, size_t proof_len,
                                const pt_merkle_hash_t root)
 {
+    pt_merkle_hash_t r;
+    return pt_merkle_inclusion_root(index, n, leaf_hash, proof, proof_len, r) == 0 &&
+                   memcmp(r, root, PT_MERKLE_HASH_BYTES) == 0
+               ? 0
+               : -1;
+}
+
+int pt_merkle_inclusion_root(uint64_t index, uint64_t n, const pt_merkle_hash_t leaf_hash,
+                             const pt_merkle_hash_t *proof, size_t proof_len, pt_merkle_hash_t root)
+{
     if (index >= n || proof_len > PT_MERKLE_MAX_PROOF)
         return -1;
     uint64_t fn = index, sn = n - 1;
@@ -141,7 +197,10 @@ int pt_merkle_inclusion_verify(uint64_t index, uint64_t n, const pt_merkle_hash_
         fn >>= 1;
         sn >>= 1;
     }
-    return sn == 0 && memcmp(r, root, PT_MERKLE_HASH_BYTES) == 0 ? 0 : -1;
+    if (sn != 0)
+        return -1;
+    memcpy(root, r, PT_MERKLE_HASH_BYTES);
+    return 0;
 }
 
 int pt_merkle_consistency_verify(uint64_t m, uint64_t n, const pt_merkle_hash_t old_root,

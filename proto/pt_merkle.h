@@ -38,6 +38,32 @@ int pt_merkle_inclusion_verify(uint64_t index, uint64_t n, const pt_merkle_hash_
                                const pt_merkle_hash_t *proof, size_t proof_len,
                                const pt_merkle_hash_t root);
 
+/* The root that proof folds leaf_hash at index of a tree of size n up to (the
+   first half of pt_merkle_inclusion_verify). 0 and root, or -1 (index >= n, or
+   proof_len is not the path length for index and n; root untouched). */
+int pt_merkle_inclusion_root(uint64_t index, uint64_t n, const pt_merkle_hash_t leaf_hash,
+                             const pt_merkle_hash_t *proof, size_t proof_len,
+                             pt_merkle_hash_t root);
+
+/* A whole small tree kept level by level, for the proofs of every leaf at once
+   (the receipts of one batch): level 0 is the n leaf hashes, each next level
+   pairs the one below ((0,1), (2,3), ...) and a lone last node moves up
+   unchanged, which is exactly the RFC 6962 split. pt_merkle_tree_hashes(n)
+   hashes of storage hold every level (under 2n + 64). */
+size_t pt_merkle_tree_hashes(size_t n);
+
+/* nodes[0..n-1] hold the n >= 1 leaf hashes; writes the levels above them into
+   the rest of nodes (pt_merkle_tree_hashes(n) hashes) and the root (MTH) into
+   root. n - 1 node hashes. No-op with n == 0. */
+void pt_merkle_tree_build(pt_merkle_hash_t *nodes, size_t n, pt_merkle_hash_t root);
+
+/* The inclusion proof (bottom-up, the same hashes as pt_merkle_inclusion_proof)
+   of leaf index in a tree built by pt_merkle_tree_build with the same n; at most
+   PT_MERKLE_MAX_PROOF hashes into proof. 0, or -1 if index >= n. O(log n), no
+   hashing. */
+int pt_merkle_tree_path(const pt_merkle_hash_t *nodes, size_t n, size_t index,
+                        pt_merkle_hash_t *proof, size_t *proof_len);
+
 /* Consistency proof between the trees of the first m and the first n leaves
    (0 < m <= n). 0, or -1 on bad sizes. */
 int pt_merkle_consistency_proof(const pt_merkle_hash_t *leaves, size_t n, size_t m,

@@ -14,6 +14,7 @@
 #include "puente.h"
 #include "pt_decode.h"
 #include "pt_notice.h"
+#include "pt_receipt.h"
 #include "pt_sdk_internal.h"
 #include "referral.pb-c.h"
 #include "tracing.pb-c.h"
@@ -80,6 +81,7 @@ struct _pt_client_t {
     int rehello;        /* a new connection after the Welcome: the broker (maybe another one)
                            needs our Hello again; kept until the Hello went out */
     uint64_t next_request_id;
+    pt_receipt_cache_t receipt_cache; /* the last batch signature verified (pt_receipt.h) */
     uint32_t max_frame_bytes;
     s_queued_t *queue_head;
     s_queued_t *queue_tail;
@@ -1290,7 +1292,7 @@ pt_client_result_t pt_sdk_submit(pt_client_t *client, const uint8_t *env, size_t
         goto error;
     }
     const Puente__V1__Receipt *r = reply->receipt;
-    if (puente_receipt_verify(r, pt_keyset_sign(self->broker)) != 0) {
+    if (pt_receipt_verify_message(pt_keyset_sign(self->broker), r, &self->receipt_cache) != 0) {
         s_set_error(self, "the broker's receipt signature does not verify");
         rc = PT_CLIENT_BAD_REPLY;
         goto error;

@@ -41,12 +41,8 @@ int puente_receipt_verify(const Puente__V1__Receipt *receipt, const pt_sign_key_
 {
     if (!receipt || !broker)
         return -1;
-    /* The signed layout is shared with the broker (pt_receipt), never re-derived here. */
-    return pt_receipt_verify(broker, receipt->message_id.data, receipt->message_id.len,
-                             receipt->stored_at_ms, receipt->header_sha256.data,
-                             receipt->header_sha256.len, receipt->event_hash.data,
-                             receipt->event_hash.len, receipt->broker_signature.data,
-                             receipt->broker_signature.len);
+    /* The signed layouts are shared with the broker (pt_receipt), never re-derived here. */
+    return pt_receipt_verify_message(broker, receipt, NULL);
 }
 
 /* --- Key history (issue 6) --------------------------------------------------------- */

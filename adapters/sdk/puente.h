@@ -407,9 +407,19 @@ int puente_reject_retryable(int code);
 int puente_directory_verify(const Puente__V1__DirectoryReply *reply, const pt_sign_key_t *broker,
                             Puente__V1__DirectoryEntries **entries_p);
 
-/* Verifies a Receipt's broker_signature (see docs/protocol.md) with the
-   broker's signing key; both borrowed. 0 if valid, -1 otherwise (never asserts
-   on the receipt's bytes). */
+/* Verifies a Receipt's broker_signature (docs/protocol.md "Receipt signature")
+   with the broker's signing key; both borrowed. Both formats verify:
+   format 1 (or 0: receipts of brokers from before issue 8), one
+   signature over "puente.v1 receipt\0" || message_id || be64(stored_at_ms) ||
+   header_sha256 || event_hash; and format 2, one signature per batch: the
+   receipt's leaf SHA-256(0x00 || those same bytes) is folded up batch_path
+   (exactly the length batch_index and batch_size imply; 32-byte hashes;
+   batch_index < batch_size <= 4096) to the root, and the
+   signature must be over "puente.v2 receipt batch\0" || be32(batch_size) ||
+   root. 0 if valid, -1 otherwise (never asserts on the receipt's bytes). One
+   Ed25519 verification (pt_client_send and the outbox instead remember, per
+   client, the last batch signature verified: a later receipt of the same batch
+   costs only its path's hashes). */
 int puente_receipt_verify(const Puente__V1__Receipt *receipt, const pt_sign_key_t *broker);
 
 /* Fills out (all fields borrowed from body, valid while body lives) from the

@@ -194,6 +194,20 @@ static void test_duplicate_submit(void)
     CU_ASSERT_EQUAL(first->receipt->stored_at_ms, second->receipt->stored_at_ms);
     CU_ASSERT_EQUAL(memcmp(first->receipt->event_hash.data, second->receipt->event_hash.data, 32),
                     0);
+    /* Each answered alone: a batch of one (format 2, empty path), verifying with
+       the broker's public key; the resubmission under a new batch signature over
+       the original leaf. */
+    char why[256];
+    pt_keyset_t *broker = pt_keyset_load(pt_harness_keys(s_h), "broker", 0, why, sizeof why);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(broker);
+    CU_ASSERT_EQUAL(puente_receipt_verify(first->receipt, pt_keyset_sign(broker)), 0);
+    CU_ASSERT_EQUAL(puente_receipt_verify(second->receipt, pt_keyset_sign(broker)), 0);
+    CU_ASSERT_EQUAL(first->receipt->format, 2);
+    CU_ASSERT_EQUAL(first->receipt->batch_size, 1);
+    CU_ASSERT_EQUAL(first->receipt->n_batch_path, 0);
+    CU_ASSERT_EQUAL(second->receipt->format, 2);
+    CU_ASSERT_EQUAL(second->receipt->batch_size, 1);
+    pt_keyset_destroy(&broker);
     CU_ASSERT_EQUAL(pt_harness_sql_count(s_h, "SELECT count(*) FROM case_events WHERE case_token "
                                               "= 'CASE-DUP-1' AND kind = 'stored'"),
                     1);
@@ -206,6 +220,106 @@ static void test_duplicate_submit(void)
     puente__v1__envelope__free_unpacked(envelope, NULL);
     free(env);
     pt_raw_destroy(&raw);
+}
+
+/* Issue 8: one broker signature per committed batch. Three senders pipeline
+   their submissions (every frame sent before any answer is read), so the broker
+   commits several in one batch; every receipt verifies with the SDK against the
+   broker's public key alone, and the receipts of one batch carry the same
+   signature, its size and each its own index. Rounds repeat until a batch held
+   more than one item (the first nearly always does). */
+enum { S_SENDERS = 3, S_PER_SENDER = 6 };
+
+static void test_receipts_share_batch_signature(void)
+{
+    static const char *const from[S_SENDERS] = {"MX-DIF", "HN-DINAF", "GT-PGN"};
+    static const char *const to[S_SENDERS] = {"GT-PGN", "US-ORR", "HN-DINAF"};
+    char why[256];
+    pt_keyset_t *broker = pt_keyset_load(pt_harness_keys(s_h), "broker", 0, why, sizeof why);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(broker);
+    pt_raw_t *raw[S_SENDERS];
+    for (int s = 0; s < S_SENDERS; s++) {
+        raw[s] = pt_raw_new(s_h, from[s]);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(raw[s]);
+    }
+    size_t best_shared = 0, receipts_seen = 0, bad = 0;
+    for (int round = 0; round < 10 && best_shared < 2; round++) {
+        Puente__V1__Envelope *env[S_SENDERS][S_PER_SENDER];
+        for (int s = 0; s < S_SENDERS; s++)
+            for (int i = 0; i < S_PER_SENDER; i++) {
+                char token[64];
+                snprintf(token, sizeof token, "CASE-BATCH-%d-%d-%d", round, s, i);
+                uint8_t *bytes = NULL;
+                size_t len = 0;
+                CU_ASSERT_EQUAL_FATAL(pt_harness_envelope(s_h, from[s], to[s], "referral.request",
+                                                          token, NULL, NULL, &bytes, &len),
+                                      0);
+                env[s][i] = puente__v1__envelope__unpack(NULL, len, bytes);
+                free(bytes);
+                CU_ASSERT_PTR_NOT_NULL_FATAL(env[s][i]);
+            }
+        for (int i = 0; i < S_PER_SENDER; i++)
+            for (int s = 0; s < S_SENDERS; s++) {
+                Puente__V1__ClientFrame frame = PUENTE__V1__CLIENT_FRAME__INIT;
+                frame.body_case = PUENTE__V1__CLIENT_FRAME__BODY_SUBMIT;
+                frame.submit = env[s][i];
+                CU_ASSERT_EQUAL(pt_raw_send_frame(raw[s], &frame), 0);
+            }
+        Puente__V1__BrokerFrame *got[S_SENDERS * S_PER_SENDER] = {0};
+        size_t n = 0;
+        for (int s = 0; s < S_SENDERS; s++)
+            for (int i = 0; i < S_PER_SENDER; i++) {
+                Puente__V1__BrokerFrame *reply = pt_raw_recv(raw[s], 15000);
+                CU_ASSERT_PTR_NOT_NULL_FATAL(reply);
+                got[n++] = reply;
+                if (reply->body_case != PUENTE__V1__BROKER_FRAME__BODY_RECEIPT) {
+                    bad++;
+                    continue;
+                }
+                const Puente__V1__Receipt *r = reply->receipt;
+                receipts_seen++;
+                if (puente_receipt_verify(r, pt_keyset_sign(broker)) != 0 || r->format != 2 ||
+                    r->batch_size == 0 || r->batch_index >= r->batch_size || r->duplicate)
+                    bad++;
+            }
+        /* Group by signature: the receipts of one batch share it, its size, and
+           have distinct indices. */
+        for (size_t a = 0; a < n; a++) {
+            if (got[a]->body_case != PUENTE__V1__BROKER_FRAME__BODY_RECEIPT)
+                continue;
+            const Puente__V1__Receipt *ra = got[a]->receipt;
+            size_t shared = 1;
+            for (size_t b = 0; b < n; b++) {
+                if (b == a || got[b]->body_case != PUENTE__V1__BROKER_FRAME__BODY_RECEIPT)
+                    continue;
+                const Puente__V1__Receipt *rb = got[b]->receipt;
+                if (rb->broker_signature.len != 64 || ra->broker_signature.len != 64 ||
+                    memcmp(ra->broker_signature.data, rb->broker_signature.data, 64) != 0)
+                    continue;
+                shared++;
+                if (rb->batch_size != ra->batch_size || rb->batch_index == ra->batch_index)
+                    bad++;
+            }
+            if (shared > 1 && ra->batch_size < shared)
+                bad++;
+            if (ra->batch_size > 1 && shared > best_shared)
+                best_shared = shared;
+        }
+        for (size_t k = 0; k < n; k++)
+            puente__v1__broker_frame__free_unpacked(got[k], NULL);
+        for (int s = 0; s < S_SENDERS; s++)
+            for (int i = 0; i < S_PER_SENDER; i++)
+                puente__v1__envelope__free_unpacked(env[s][i], NULL);
+    }
+    if (best_shared < 2 || bad)
+        fprintf(stderr, "receipts: %zu seen, %zu bad, at most %zu share a batch signature\n",
+                receipts_seen, bad, best_shared);
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT(receipts_seen >= S_SENDERS * S_PER_SENDER);
+    CU_ASSERT(best_shared >= 2);
+    for (int s = 0; s < S_SENDERS; s++)
+        pt_raw_destroy(&raw[s]);
+    pt_keyset_destroy(&broker);
 }
 
 static void test_restart_between_submit_and_delivery(void)
@@ -534,5 +648,8 @@ int main(void)
                 test_reject_oversize_truncated_random_empty_extra);
     CU_add_test(suite, "unregistered CURVE key gets no connection",
                 test_unregistered_curve_key_is_refused);
+    /* Last: it leaves its messages undelivered (the others count deliveries). */
+    CU_add_test(suite, "receipts of one batch share one broker signature",
+                test_receipts_share_batch_signature);
     return pt_cu_main();
 }

@@ -173,6 +173,68 @@ static void test_exhaustive(void)
     free(leaves);
 }
 
+/* The level-by-level tree (the receipts of one batch) has the same root and the
+   same proofs as the RFC 6962 recursion, for every size up to 70 and 255..257. */
+static void test_tree_levels(void)
+{
+    enum { N = 257 };
+    pt_merkle_hash_t *leaves = calloc(N, sizeof *leaves);
+    pt_merkle_hash_t *nodes = calloc(pt_merkle_tree_hashes(N), sizeof *nodes);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(leaves);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(nodes);
+    CU_ASSERT_EQUAL(pt_merkle_tree_hashes(1), 1);
+    CU_ASSERT_EQUAL(pt_merkle_tree_hashes(2), 3);
+    CU_ASSERT_EQUAL(pt_merkle_tree_hashes(3), 6); /* 3 + 2 + 1 */
+    CU_ASSERT_EQUAL(pt_merkle_tree_hashes(256), 511);
+    CU_ASSERT(pt_merkle_tree_hashes(N) < 2 * N + 64);
+    for (size_t i = 0; i < N; i++) {
+        uint8_t data[2] = {(uint8_t)i, (uint8_t)(i >> 8)};
+        pt_merkle_leaf_hash(data, 2, leaves[i]);
+    }
+    size_t failures = 0, checked = 0;
+    for (size_t n = 1; n <= N; n++) {
+        if (n > 70 && n < 255)
+            continue;
+        memcpy(nodes, leaves, n * sizeof *leaves);
+        pt_merkle_hash_t root, expected;
+        pt_merkle_tree_build(nodes, n, root);
+        pt_merkle_root(leaves, n, expected);
+        if (memcmp(root, expected, 32) != 0)
+            failures++;
+        for (size_t i = 0; i < n; i++) {
+            pt_merkle_hash_t want[PT_MERKLE_MAX_PROOF], got[PT_MERKLE_MAX_PROOF];
+            size_t want_len = 0, got_len = 0;
+            if (pt_merkle_inclusion_proof(leaves, n, i, want, &want_len) != 0 ||
+                pt_merkle_tree_path(nodes, n, i, got, &got_len) != 0 || got_len != want_len ||
+                memcmp(got, want, got_len * sizeof *got) != 0 ||
+                pt_merkle_inclusion_verify(i, n, leaves[i], got, got_len, root) != 0)
+                failures++;
+            checked++;
+        }
+        size_t len = 99;
+        pt_merkle_hash_t proof[PT_MERKLE_MAX_PROOF];
+        if (pt_merkle_tree_path(nodes, n, n, proof, &len) != -1 || len != 0)
+            failures++;
+    }
+    CU_ASSERT_EQUAL(failures, 0);
+    CU_ASSERT_EQUAL(checked, 70 * 71 / 2 + 255 + 256 + 257);
+    /* The reference vectors: the path of leaf 5 of 8. */
+    memcpy(nodes, s_leaves, sizeof s_leaves);
+    pt_merkle_hash_t root, proof[PT_MERKLE_MAX_PROOF];
+    size_t len = 0;
+    pt_merkle_tree_build(nodes, 8, root);
+    CU_ASSERT_EQUAL(pt_merkle_tree_path(nodes, 8, 5, proof, &len), 0);
+    const char *path5_8[] = {"bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+                             "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                             "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"};
+    s_assert_proof(proof, len, path5_8, 3);
+    pt_merkle_hash_t expected;
+    s_from_hex(s_roots[7], expected);
+    CU_ASSERT_EQUAL(memcmp(root, expected, 32), 0);
+    free(nodes);
+    free(leaves);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -181,5 +243,6 @@ int main(void)
     CU_add_test(suite, "roots (RFC 6962 vectors) and frontier", test_roots);
     CU_add_test(suite, "known inclusion and consistency proofs", test_known_proofs);
     CU_add_test(suite, "every proof up to 70 leaves, and tampering", test_exhaustive);
+    CU_add_test(suite, "level-by-level tree: same roots and proofs", test_tree_levels);
     return pt_cu_main();
 }

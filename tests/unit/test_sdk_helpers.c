@@ -291,6 +291,149 @@ static void test_receipt_verify(void)
     r.broker_signature.len = 0;
     CU_ASSERT_EQUAL(puente_receipt_verify(&r, broker), -1);
     CU_ASSERT_EQUAL(puente_receipt_verify(NULL, broker), -1);
+    r.broker_signature.len = 64;
+    /* Format 1 said outright verifies as well; with a batch field set it is not one. */
+    r.format = 1;
+    CU_ASSERT_EQUAL(puente_receipt_verify(&r, broker), 0);
+    r.batch_size = 1;
+    CU_ASSERT_EQUAL(puente_receipt_verify(&r, broker), -1);
+    r.batch_size = 0;
+    r.batch_index = 1;
+    CU_ASSERT_EQUAL(puente_receipt_verify(&r, broker), -1);
+    r.batch_index = 0;
+    /* A single signature read as a batch of one (another domain) fails. */
+    r.format = 2;
+    r.batch_size = 1;
+    CU_ASSERT_EQUAL(puente_receipt_verify(&r, broker), -1);
+    r.format = 3;
+    r.batch_size = 0;
+    CU_ASSERT_EQUAL(puente_receipt_verify(&r, broker), -1);
+    r.format = 0;
+    r.message_id.data = NULL;
+    CU_ASSERT_EQUAL(puente_receipt_verify(&r, broker), -1);
+    r.message_id.data = id;
+    CU_ASSERT_EQUAL(puente_receipt_verify(&r, broker), 0);
+    pt_sign_key_destroy(&broker);
+    pt_sign_key_destroy(&other);
+}
+
+/* Format 2: five receipts under one batch signature (built as the broker does,
+   with pt_receipt and pt_merkle); malformed batch fields are refused. */
+static void test_receipt_verify_batch(void)
+{
+    enum { N = 5 };
+    pt_sign_key_t *broker = pt_sign_key_generate();
+    pt_sign_key_t *other = pt_sign_key_generate();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(broker);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(other);
+    uint8_t ids[N][16], hsha[N][32], ehash[N][32], sig[64];
+    int64_t at = 1740830400250LL;
+    pt_merkle_hash_t nodes[16], root;
+    CU_ASSERT_FATAL(pt_merkle_tree_hashes(N) <= 16);
+    for (int k = 0; k < N; k++) {
+        pt_uuidv7(ids[k]);
+        pt_random(hsha[k], 32);
+        pt_random(ehash[k], 32);
+        pt_receipt_leaf_hash(ids[k], at + k, hsha[k], ehash[k], nodes[k]);
+    }
+    pt_merkle_tree_build(nodes, N, root);
+    CU_ASSERT_EQUAL_FATAL(pt_receipt_batch_sign(broker, N, root, sig), 0);
+    CU_ASSERT_EQUAL(pt_receipt_batch_sign(broker, 0, root, sig + 0), -1);
+    CU_ASSERT_EQUAL(pt_receipt_batch_sign(broker, PT_RECEIPT_BATCH_MAX + 1, root, sig), -1);
+    CU_ASSERT_EQUAL_FATAL(pt_receipt_batch_sign(broker, N, root, sig), 0);
+    size_t verified = 0;
+    for (int k = 0; k < N; k++) {
+        pt_merkle_hash_t path[PT_MERKLE_MAX_PROOF];
+        ProtobufCBinaryData items[PT_MERKLE_MAX_PROOF];
+        size_t len = 0;
+        CU_ASSERT_EQUAL_FATAL(pt_merkle_tree_path(nodes, N, (size_t)k, path, &len), 0);
+        CU_ASSERT_EQUAL(len, k == 4 ? 1u : 3u);
+        for (size_t i = 0; i < len; i++)
+            items[i] = (ProtobufCBinaryData) { 32, path[i] };
+        Puente__V1__Receipt r = PUENTE__V1__RECEIPT__INIT;
+        r.message_id = (ProtobufCBinaryData) { 16, ids[k] };
+        r.stored_at_ms = at + k;
+        r.header_sha256 = (ProtobufCBinaryData) { 32, hsha[k] };
+        r.event_hash = (ProtobufCBinaryData) { 32, ehash[k] };
+        r.broker_signature = (ProtobufCBinaryData) { 64, sig };
+        r.format = 2;
+        r.batch_size = N;
+        r.batch_index = (uint32_t) k;
+        r.n_batch_path = len;
+        r.batch_path = items;
+        verified += puente_receipt_verify(&r, broker) == 0;
+        CU_ASSERT_EQUAL(puente_receipt_verify(&r, other), -1);
+        if (k != 2)
+            continue;
+        /* Leaf 2 of 5: a path of 3. One hash short or one too many: refused. */
+        r.n_batch_path = 2;
+        CU_ASSERT_EQUAL(puente_receipt_verify(&r, broker), -1);
+        items[3] = items[0];
+        r.n_batch_path = 4;
+        CU_ASSERT_EQUAL(puente_receipt_verify(&r, broker), -1);
+        /* A count far past the array: refused before any item is read. */
+        r.n_batch_path = 100000;
+        CU_ASSERT_EQUAL(puente_receipt_verify(&r, broker), -1);
+        r.n_batch_path = 3;
+        CU_ASSERT_EQUAL(puente_receipt_verify(&r, broker), 0);
+        /* Path hashes of 31 or 33 bytes, or no bytes at all. */
+        items[1].len = 31;
+        CU_ASSERT_EQUAL(puente_receipt_verify(&r, broker), -1);
+        items[1].len = 33;
+        CU_ASSERT_EQUAL(puente_receipt_verify(&r, broker), -1);
+        items[1].len = 32;
+        uint8_t *keep = items[1].data;
+        items[1].data = NULL;
+        CU_ASSERT_EQUAL(puente_receipt_verify(&r, broker), -1);
+        items[1].data = keep;
+        r.batch_path = NULL;
+        CU_ASSERT_EQUAL(puente_receipt_verify(&r, broker), -1);
+        r.batch_path = items;
+        /* Index and size out of range, or not the signed ones. */
+        const uint32_t bad_index[] = { 5, 6, 3, 1, UINT32_MAX };
+        for (size_t i = 0; i < sizeof bad_index / sizeof bad_index[0]; i++) {
+            r.batch_index = bad_index[i];
+            CU_ASSERT_EQUAL(puente_receipt_verify(&r, broker), -1);
+        }
+        r.batch_index = 2;
+        /* 6, 7 and 8 give leaf 2 a path of 3 too: refused by the signed size. */
+        const uint32_t bad_size[] = { 0, 2, 4, 6, 7, 8, PT_RECEIPT_BATCH_MAX + 1, UINT32_MAX };
+        for (size_t i = 0; i < sizeof bad_size / sizeof bad_size[0]; i++) {
+            r.batch_size = bad_size[i];
+            CU_ASSERT_EQUAL(puente_receipt_verify(&r, broker), -1);
+        }
+        r.batch_size = N;
+        r.format = 1;
+        CU_ASSERT_EQUAL(puente_receipt_verify(&r, broker), -1);
+        r.format = 0;
+        CU_ASSERT_EQUAL(puente_receipt_verify(&r, broker), -1);
+        r.format = 2;
+        r.broker_signature.len = 63;
+        CU_ASSERT_EQUAL(puente_receipt_verify(&r, broker), -1);
+        r.broker_signature.len = 64;
+        r.event_hash.len = 31;
+        CU_ASSERT_EQUAL(puente_receipt_verify(&r, broker), -1);
+        r.event_hash.len = 32;
+        CU_ASSERT_EQUAL(puente_receipt_verify(&r, broker), 0);
+    }
+    CU_ASSERT_EQUAL(verified, N);
+    /* A batch size over the bound with a path of the implied length (13 hashes
+       for leaf 0 of 4097 leaves): refused as too large, whatever it signs. */
+    pt_merkle_hash_t zeros[13];
+    ProtobufCBinaryData items[13];
+    memset(zeros, 0, sizeof zeros);
+    for (size_t i = 0; i < 13; i++)
+        items[i] = (ProtobufCBinaryData) { 32, zeros[i] };
+    Puente__V1__Receipt big = PUENTE__V1__RECEIPT__INIT;
+    big.message_id = (ProtobufCBinaryData) { 16, ids[0] };
+    big.header_sha256 = (ProtobufCBinaryData) { 32, hsha[0] };
+    big.event_hash = (ProtobufCBinaryData) { 32, ehash[0] };
+    big.broker_signature = (ProtobufCBinaryData) { 64, sig };
+    big.format = 2;
+    big.batch_size = PT_RECEIPT_BATCH_MAX + 1;
+    big.n_batch_path = 13;
+    big.batch_path = items;
+    CU_ASSERT_EQUAL(puente_receipt_verify(&big, broker), -1);
     pt_sign_key_destroy(&broker);
     pt_sign_key_destroy(&other);
 }
@@ -413,6 +556,7 @@ int main(void)
     CU_add_test(s, "consent summary from the example JSON", test_consent_from_example_json);
     CU_add_test(s, "directory signature", test_directory_verify);
     CU_add_test(s, "receipt signature", test_receipt_verify);
+    CU_add_test(s, "receipt batch signature (format 2)", test_receipt_verify_batch);
     CU_add_test(s, "routing fields sealed from the body", test_seal_routing_fields);
     return pt_cu_main();
 }
