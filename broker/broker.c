@@ -2998,7 +2998,7 @@ pt_broker_t *pt_broker_new(const pt_broker_config_t *config, volatile sig_atomic
         snprintf(err, err_len, "cannot start the worker threads");
         goto error;
     }
-    self->receipts = pt_receipts_new(pt_keyset_sign(self->keys), self->workers, PT_BROKER_BATCH_MAX);
+    self->receipts = pt_receipts_new(pt_keyset_sign(self->keys), PT_BROKER_BATCH_MAX);
     self->acks = pt_acks_new(PT_BROKER_BATCH_MAX);
     if (!self->receipts || !self->acks) {
         snprintf(err, err_len, "out of memory");

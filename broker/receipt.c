@@ -22,10 +22,8 @@ struct _pt_receipts_t {
     uint8_t sig[PT_ED25519_SIG_BYTES];
 };
 
-pt_receipts_t *pt_receipts_new(const pt_sign_key_t *broker_key, pt_workers_t *workers,
-                               size_t capacity)
+pt_receipts_t *pt_receipts_new(const pt_sign_key_t *broker_key, size_t capacity)
 {
-    (void)workers;
     if (!broker_key || capacity == 0 || capacity > PT_RECEIPT_BATCH_MAX)
         return NULL;
     pt_receipts_t *self = calloc(1, sizeof *self);

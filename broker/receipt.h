@@ -31,17 +31,15 @@
 
 #include "pt_crypto.h"
 #include "store.h"
-#include "workers.h"
 
 typedef struct _pt_receipts_t pt_receipts_t;
 
 /* Receipts for batches of up to `capacity` items (at most
    PT_RECEIPT_BATCH_MAX), signed with broker_key (borrowed; must hold the
-   private key). workers is accepted for the callers' sake and not used: one
-   signature per batch is not worth a pool. NULL out of memory, if capacity is
-   0 or above PT_RECEIPT_BATCH_MAX. */
-pt_receipts_t *pt_receipts_new(const pt_sign_key_t *broker_key, pt_workers_t *workers,
-                               size_t capacity);
+   private key). Signing runs on the caller's thread: one signature per batch
+   is not worth a pool. NULL out of memory, if capacity is 0 or above
+   PT_RECEIPT_BATCH_MAX. */
+pt_receipts_t *pt_receipts_new(const pt_sign_key_t *broker_key, size_t capacity);
 
 /* No-op on NULL; nulls the pointer. */
 void pt_receipts_destroy(pt_receipts_t **self_p);

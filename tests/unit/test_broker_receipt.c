@@ -20,12 +20,10 @@
 #include "pt_crypto.h"
 #include "pt_receipt.h"
 #include "receipt.h"
-#include "workers.h"
 #include "cu_main.h"
 
 static pt_sign_key_t *s_key;
 static pt_sign_key_t *s_pub; /* the broker's public key alone, as clients hold it */
-static pt_workers_t *s_pool;
 
 static int s_init(void)
 {
@@ -33,8 +31,7 @@ static int s_init(void)
     for (int i = 0; i < 32; i++)
         seed[i] = (uint8_t)(0xA0 + i);
     s_key = pt_sign_key_from_private(seed, sizeof seed);
-    s_pool = pt_workers_new(2);
-    if (!s_key || !s_pool)
+    if (!s_key)
         return -1;
     uint8_t raw[PT_ED25519_PUBLIC_BYTES];
     pt_sign_key_public(s_key, raw);
@@ -46,7 +43,6 @@ static int s_clean(void)
 {
     pt_sign_key_destroy(&s_key);
     pt_sign_key_destroy(&s_pub);
-    pt_workers_destroy(&s_pool);
     return 0;
 }
 
@@ -173,7 +169,7 @@ static Puente__V1__Receipt *s_receipt(pt_receipts_t *receipts, size_t k, const u
 
 static void test_signed_bytes_known_answer(void)
 {
-    pt_receipts_t *receipts = pt_receipts_new(s_key, s_pool, 4);
+    pt_receipts_t *receipts = pt_receipts_new(s_key, 4);
     CU_ASSERT_PTR_NOT_NULL_FATAL(receipts);
     uint8_t id[16];
     for (int i = 0; i < 16; i++)
@@ -299,7 +295,7 @@ static size_t s_tamper(Puente__V1__Receipt *r)
 static void test_batch_sizes(void)
 {
     const size_t sizes[] = {1, 2, 3, 5, 8, 256};
-    pt_receipts_t *receipts = pt_receipts_new(s_key, s_pool, 256);
+    pt_receipts_t *receipts = pt_receipts_new(s_key, 256);
     CU_ASSERT_PTR_NOT_NULL_FATAL(receipts);
     uint8_t(*ids)[16] = calloc(256, 16);
     const uint8_t **id_p = calloc(256, sizeof *id_p);
@@ -372,8 +368,8 @@ static void test_batch_sizes(void)
 static void test_other_batch(void)
 {
     enum { N = 3 };
-    pt_receipts_t *a = pt_receipts_new(s_key, NULL, N);
-    pt_receipts_t *b = pt_receipts_new(s_key, NULL, N);
+    pt_receipts_t *a = pt_receipts_new(s_key, N);
+    pt_receipts_t *b = pt_receipts_new(s_key, N);
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
     CU_ASSERT_PTR_NOT_NULL_FATAL(b);
     uint8_t ids_a[N][16], ids_b[N][16];
@@ -456,7 +452,7 @@ static void test_other_batch(void)
 static void test_batch_signs_only_stored(void)
 {
     enum { N = 5 };
-    pt_receipts_t *receipts = pt_receipts_new(s_key, s_pool, N);
+    pt_receipts_t *receipts = pt_receipts_new(s_key, N);
     CU_ASSERT_PTR_NOT_NULL_FATAL(receipts);
     uint8_t ids[N][16];
     const uint8_t *id_p[N];
@@ -525,15 +521,15 @@ static void test_batch_signs_only_stored(void)
     CU_ASSERT_EQUAL(pt_receipts_signed(receipts, 1), 0);
     pt_receipts_destroy(&receipts);
     /* Without a pool: the same signature (Ed25519 is deterministic). */
-    pt_receipts_t *alone = pt_receipts_new(s_key, NULL, 1);
+    pt_receipts_t *alone = pt_receipts_new(s_key, 1);
     CU_ASSERT_PTR_NOT_NULL_FATAL(alone);
     pt_receipts_sign(alone, stored, id_p, 1);
     CU_ASSERT_EQUAL(pt_receipts_signed(alone, 0), 1);
     pt_receipts_destroy(&alone);
-    CU_ASSERT_PTR_NULL(pt_receipts_new(s_key, NULL, 0));
-    CU_ASSERT_PTR_NULL(pt_receipts_new(NULL, NULL, 1));
-    CU_ASSERT_PTR_NULL(pt_receipts_new(s_key, NULL, PT_RECEIPT_BATCH_MAX + 1));
-    pt_receipts_t *max = pt_receipts_new(s_key, NULL, PT_RECEIPT_BATCH_MAX);
+    CU_ASSERT_PTR_NULL(pt_receipts_new(s_key, 0));
+    CU_ASSERT_PTR_NULL(pt_receipts_new(NULL, 1));
+    CU_ASSERT_PTR_NULL(pt_receipts_new(s_key, PT_RECEIPT_BATCH_MAX + 1));
+    pt_receipts_t *max = pt_receipts_new(s_key, PT_RECEIPT_BATCH_MAX);
     CU_ASSERT_PTR_NOT_NULL(max);
     pt_receipts_destroy(&max);
 }
@@ -542,7 +538,7 @@ static void test_batch_signs_only_stored(void)
    of the batch is signed, so the broker answers each REJECT_RETRY_LATER. */
 static void test_failed_signature(void)
 {
-    pt_receipts_t *receipts = pt_receipts_new(s_pub, NULL, 3);
+    pt_receipts_t *receipts = pt_receipts_new(s_pub, 3);
     CU_ASSERT_PTR_NOT_NULL_FATAL(receipts);
     uint8_t ids[3][16];
     const uint8_t *id_p[3];
