@@ -75,6 +75,10 @@ const char *pt_store_last_error(const pt_store_t *self);
    tests that EXPLAIN the store's own statements against a real database. */
 const char *pt_store_statement_sql(const char *name);
 
+/* The settings the store applies to each of its sessions (SQL; for tests that
+   run its statements on another connection). */
+const char *pt_store_session_sql(void);
+
 /* Applies every broker/sql/NNN_*.sql in sql_dir not yet recorded in
    schema_migrations, in order, each in its own transaction, under an advisory lock
    (several brokers may start at once). Files are named NNN_name.sql (NNN
