@@ -13,10 +13,15 @@ bench_cleanup() {
 
 # BENCH_PGSS=1: the server loads pg_stat_statements (build/bench/loadgen writes each mode's
 # statements when BENCH_PGSS_OUT is set: bench/run.sh).
+# BENCH_PG_OPTS: server settings (postgres -c ...), by default sized for a database of
+# millions of messages on this 24 GiB machine, as README "Installing" recommends for
+# production; durability unchanged (fsync and synchronous_commit stay on).
+BENCH_PG_DEFAULT_OPTS="-c shared_buffers=2GB -c wal_compression=lz4 -c checkpoint_timeout=15min"
 bench_pg_start() {
     trap bench_cleanup EXIT
+    export PGCLUSTER_OPTS="${BENCH_PG_OPTS-$BENCH_PG_DEFAULT_OPTS}"
     [ "${BENCH_PGSS:-0}" != 0 ] &&
-        export PGCLUSTER_OPTS="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
+        PGCLUSTER_OPTS="$PGCLUSTER_OPTS -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
     trap 'exit 130' INT TERM
     port=""
     local candidate
