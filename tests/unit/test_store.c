@@ -860,6 +860,34 @@ static void test_batched_paths(void)
    for every join, the rows its join filter removed. A plan that probes the
    whole backlog once per candidate shows here as candidates x backlog; one scan
    of a table (the planner's choice for a small one) does not count. */
+/* A database of its own (dropped first if left over), migrated by the store; a
+   superuser connection to it, or NULL (the failure is asserted here). The caller
+   closes it and drops the database. */
+static PGconn *s_own_db(const char *dbname)
+{
+    char err[256] = "", ci[1200], sql[200];
+    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", dbname);
+    CU_ASSERT_STRING_EQUAL(s_raw_exec(sql), "");
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", dbname);
+    if (*s_raw_exec(sql)) {
+        CU_FAIL("cannot create a database of its own");
+        return NULL;
+    }
+    snprintf(ci, sizeof ci, "%s dbname=%s", s_store_conninfo, dbname);
+    pt_store_t *store = pt_store_new(ci, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL(store);
+    CU_ASSERT_EQUAL(store ? pt_store_migrate(store, s_sql_dir, err, sizeof err) : -1, 0);
+    pt_store_destroy(&store);
+    PGconn *conn = PQconnectdb(ci);
+    if (PQstatus(conn) != CONNECTION_OK) {
+        CU_FAIL("cannot connect to the database of its own");
+        PQfinish(conn);
+        return NULL;
+    }
+    PQclear(PQexec(conn, "SET client_min_messages = warning"));
+    return conn;
+}
+
 static double s_plan_repeated_rows(const json_t *node)
 {
     double rows = 0;
@@ -1022,17 +1050,9 @@ static void test_due_plan(void)
 
     /* A database of its own, migrated by the store: the other tests' waiting
        deliveries would otherwise show in the statistics. */
-    char err[256] = "", ci[1200], sql[1024];
-    CU_ASSERT_STRING_EQUAL(s_raw_exec("DROP DATABASE IF EXISTS " S_PLAN_DB), "");
-    CU_ASSERT_STRING_EQUAL_FATAL(s_raw_exec("CREATE DATABASE " S_PLAN_DB), "");
-    snprintf(ci, sizeof ci, "%s dbname=" S_PLAN_DB, s_store_conninfo);
-    pt_store_t *store = pt_store_new(ci, err, sizeof err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(store);
-    CU_ASSERT_EQUAL(pt_store_migrate(store, s_sql_dir, err, sizeof err), 0);
-    pt_store_destroy(&store);
-    PGconn *conn = PQconnectdb(ci);
-    CU_ASSERT_EQUAL_FATAL(PQstatus(conn), CONNECTION_OK);
-    PQclear(PQexec(conn, "SET client_min_messages = warning"));
+    char sql[1024];
+    PGconn *conn = s_own_db(S_PLAN_DB);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(conn);
 
     PGresult *res = PQexec(conn, "SELECT string_agg(indexname, ',' ORDER BY indexname) FROM "
                                  "pg_indexes WHERE tablename = 'deliveries' AND indexname IN "
@@ -1139,17 +1159,9 @@ static void test_due_after_churn(void)
     const char *due = pt_store_statement_sql("pt_due");
     CU_ASSERT_PTR_NOT_NULL_FATAL(due);
     CU_ASSERT_PTR_NOT_NULL_FATAL(strstr(pt_store_session_sql(), "enable_bitmapscan = off"));
-    char err[256] = "", ci[1200], sql[1024];
-    CU_ASSERT_STRING_EQUAL(s_raw_exec("DROP DATABASE IF EXISTS " S_CHURN_DB), "");
-    CU_ASSERT_STRING_EQUAL_FATAL(s_raw_exec("CREATE DATABASE " S_CHURN_DB), "");
-    snprintf(ci, sizeof ci, "%s dbname=" S_CHURN_DB, s_store_conninfo);
-    pt_store_t *store = pt_store_new(ci, err, sizeof err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(store);
-    CU_ASSERT_EQUAL(pt_store_migrate(store, s_sql_dir, err, sizeof err), 0);
-    pt_store_destroy(&store);
-    PGconn *conn = PQconnectdb(ci);
-    CU_ASSERT_EQUAL_FATAL(PQstatus(conn), CONNECTION_OK);
-    PQclear(PQexec(conn, "SET client_min_messages = warning"));
+    char sql[1024];
+    PGconn *conn = s_own_db(S_CHURN_DB);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(conn);
     /* Autovacuum off for this table: the test is about the time before it runs. */
     CU_ASSERT_STRING_EQUAL(s_exec_on(conn, "ALTER TABLE deliveries SET (autovacuum_enabled = false)"), "");
     static const char seed[] =
