@@ -650,8 +650,9 @@ static void s_pgss(const char *mode, size_t messages, int reset)
     double total = 0;
     for (int r = 0; r < PQntuples(res); r++)
         total += atof(PQgetvalue(res, r, 1));
-    fprintf(f, "# pg_stat_statements during mode '%s' (%zu messages): execution time, "
-               "not commit\n# %10s %10s %10s %10s %8s  statement\n",
+    fprintf(f,
+            "# pg_stat_statements during mode '%s' (%zu messages): execution time, "
+            "not commit\n# %10s %10s %10s %10s %8s  statement\n",
             mode, messages, "us/msg", "calls", "ms/call", "rows", "blocks");
     for (int r = 0; r < PQntuples(res); r++) {
         double calls = atof(PQgetvalue(res, r, 0)), ms = atof(PQgetvalue(res, r, 1));
@@ -1251,7 +1252,6 @@ static void s_print_table(const s_result_t *results, size_t n, const s_limits_t 
     directly and audit_head's frontier is zeros of the right length, so
     `puente audit verify` fails on this database (it is thrown away). One message
     per case, ids UUIDv7 1 ms apart ending a day before the run. */
-
 
 #define S_SEED_CHUNK 100000
 

@@ -3301,7 +3301,7 @@ int pt_broker_run(pt_broker_t *self, volatile sig_atomic_t *stop)
         if (timeout > 1000)
             timeout = 1000;
         if (self->n_pending > 0 || pt_acks_count(self->acks) > 0)
-            timeout = 0;   /* the last pass's submissions and acks wait for their commit */
+            timeout = 0; /* the last pass's submissions and acks wait for their commit */
         /* The session's socket (it changes when the session reconnects). */
         items[2].fd = pt_store_session_socket(self->session);
         items[2].events = items[2].fd >= 0 ? ZMQ_POLLIN : 0;

@@ -127,7 +127,7 @@ static void test_start_then_wait(void)
     pt_workers_start(pool, 4, s_gated, &g);
     for (int i = 0; i < 5000 && atomic_load(&g.started) == 0; i++)
         usleep(1000);
-    CU_ASSERT_EQUAL(atomic_load(&g.started), 1);   /* one helper thread, one item at a time */
+    CU_ASSERT_EQUAL(atomic_load(&g.started), 1); /* one helper thread, one item at a time */
     CU_ASSERT_EQUAL(atomic_load(&g.done), 0);
     /* A run meanwhile: on the caller's thread alone, every item once. */
     s_runner = pthread_self();
@@ -144,7 +144,7 @@ static void test_start_then_wait(void)
     CU_ASSERT_EQUAL(atomic_load(&g.done), 4);
     CU_ASSERT_EQUAL(atomic_load(&ignored->total), 0);
     free(ignored);
-    pt_workers_wait(pool);   /* nothing started: no-op */
+    pt_workers_wait(pool); /* nothing started: no-op */
     /* After the wait the pool is whole again: batches split in two, many times. */
     for (size_t round = 0; round < 100; round++) {
         size_t n = (round * 53) % 3000 + 1;
@@ -192,7 +192,8 @@ int main(void)
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 1;
     CU_pSuite suite = CU_add_suite("broker_workers", NULL, NULL);
-    if (!suite || !CU_add_test(suite, "every item exactly once, batch after batch", test_every_item_once) ||
+    if (!suite ||
+        !CU_add_test(suite, "every item exactly once, batch after batch", test_every_item_once) ||
         !CU_add_test(suite, "serial pool and no pool", test_serial_pool) ||
         !CU_add_test(suite, "start, work meanwhile, wait", test_start_then_wait) ||
         !CU_add_test(suite, "PUENTE_WORKERS", test_default_from_env)) {

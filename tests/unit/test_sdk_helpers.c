@@ -349,16 +349,16 @@ static void test_receipt_verify_batch(void)
         CU_ASSERT_EQUAL_FATAL(pt_merkle_tree_path(nodes, N, (size_t)k, path, &len), 0);
         CU_ASSERT_EQUAL(len, k == 4 ? 1u : 3u);
         for (size_t i = 0; i < len; i++)
-            items[i] = (ProtobufCBinaryData) { 32, path[i] };
+            items[i] = (ProtobufCBinaryData){32, path[i]};
         Puente__V1__Receipt r = PUENTE__V1__RECEIPT__INIT;
-        r.message_id = (ProtobufCBinaryData) { 16, ids[k] };
+        r.message_id = (ProtobufCBinaryData){16, ids[k]};
         r.stored_at_ms = at + k;
-        r.header_sha256 = (ProtobufCBinaryData) { 32, hsha[k] };
-        r.event_hash = (ProtobufCBinaryData) { 32, ehash[k] };
-        r.broker_signature = (ProtobufCBinaryData) { 64, sig };
+        r.header_sha256 = (ProtobufCBinaryData){32, hsha[k]};
+        r.event_hash = (ProtobufCBinaryData){32, ehash[k]};
+        r.broker_signature = (ProtobufCBinaryData){64, sig};
         r.format = 2;
         r.batch_size = N;
-        r.batch_index = (uint32_t) k;
+        r.batch_index = (uint32_t)k;
         r.n_batch_path = len;
         r.batch_path = items;
         verified += puente_receipt_verify(&r, broker) == 0;
@@ -390,14 +390,14 @@ static void test_receipt_verify_batch(void)
         CU_ASSERT_EQUAL(puente_receipt_verify(&r, broker), -1);
         r.batch_path = items;
         /* Index and size out of range, or not the signed ones. */
-        const uint32_t bad_index[] = { 5, 6, 3, 1, UINT32_MAX };
+        const uint32_t bad_index[] = {5, 6, 3, 1, UINT32_MAX};
         for (size_t i = 0; i < sizeof bad_index / sizeof bad_index[0]; i++) {
             r.batch_index = bad_index[i];
             CU_ASSERT_EQUAL(puente_receipt_verify(&r, broker), -1);
         }
         r.batch_index = 2;
         /* 6, 7 and 8 give leaf 2 a path of 3 too: refused by the signed size. */
-        const uint32_t bad_size[] = { 0, 2, 4, 6, 7, 8, PT_RECEIPT_BATCH_MAX + 1, UINT32_MAX };
+        const uint32_t bad_size[] = {0, 2, 4, 6, 7, 8, PT_RECEIPT_BATCH_MAX + 1, UINT32_MAX};
         for (size_t i = 0; i < sizeof bad_size / sizeof bad_size[0]; i++) {
             r.batch_size = bad_size[i];
             CU_ASSERT_EQUAL(puente_receipt_verify(&r, broker), -1);
@@ -423,12 +423,12 @@ static void test_receipt_verify_batch(void)
     ProtobufCBinaryData items[13];
     memset(zeros, 0, sizeof zeros);
     for (size_t i = 0; i < 13; i++)
-        items[i] = (ProtobufCBinaryData) { 32, zeros[i] };
+        items[i] = (ProtobufCBinaryData){32, zeros[i]};
     Puente__V1__Receipt big = PUENTE__V1__RECEIPT__INIT;
-    big.message_id = (ProtobufCBinaryData) { 16, ids[0] };
-    big.header_sha256 = (ProtobufCBinaryData) { 32, hsha[0] };
-    big.event_hash = (ProtobufCBinaryData) { 32, ehash[0] };
-    big.broker_signature = (ProtobufCBinaryData) { 64, sig };
+    big.message_id = (ProtobufCBinaryData){16, ids[0]};
+    big.header_sha256 = (ProtobufCBinaryData){32, hsha[0]};
+    big.event_hash = (ProtobufCBinaryData){32, ehash[0]};
+    big.broker_signature = (ProtobufCBinaryData){64, sig};
     big.format = 2;
     big.batch_size = PT_RECEIPT_BATCH_MAX + 1;
     big.n_batch_path = 13;

@@ -928,7 +928,6 @@ static double s_plan_repeated_rows(const json_t *node)
 #define S_PLAN_RETRY 1000
 #define S_PLAN_DB "puente_plan_test"
 
-
 /* Audit log invariants (006 + 017): every event has its leaf, leaves follow event
    order without gaps, each leaf hash is the documented one, the head's size counts
    them, and no transaction's marker is left in audit_pending. */
@@ -1015,7 +1014,7 @@ static void test_owners_and_audit_append(void)
         CU_ASSERT_STRING_EQUAL(s_raw_exec(sql), "");
     }
     CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM audit_pending"), 1);
-    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM audit_log"), leaves);   /* at COMMIT */
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM audit_log"), leaves); /* at COMMIT */
     CU_ASSERT_STRING_EQUAL(s_raw_exec("COMMIT"), "");
     CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM audit_log"), leaves + 3);
     CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM audit_log a JOIN case_events e "
@@ -1163,7 +1162,8 @@ static void test_due_after_churn(void)
     PGconn *conn = s_own_db(S_CHURN_DB);
     CU_ASSERT_PTR_NOT_NULL_FATAL(conn);
     /* Autovacuum off for this table: the test is about the time before it runs. */
-    CU_ASSERT_STRING_EQUAL(s_exec_on(conn, "ALTER TABLE deliveries SET (autovacuum_enabled = false)"), "");
+    CU_ASSERT_STRING_EQUAL(
+        s_exec_on(conn, "ALTER TABLE deliveries SET (autovacuum_enabled = false)"), "");
     static const char seed[] =
         "WITH m AS (INSERT INTO messages (message_id, correlation_id, message_type, sender, "
         "recipients, case_token, created_at, stored_at, header_sha256, envelope) "
