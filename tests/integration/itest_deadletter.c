@@ -85,7 +85,8 @@ static int s_send(pt_client_t *from, const char *to, const char *case_token,
                   uint8_t *correlation_out)
 {
     pt_receipt_info_t receipt;
-    if (pt_harness_send_referral(from, to, case_token, correlation, expires_in_ms, &receipt) != 0)
+    if (pt_harness_send(from, "referral.request", to, case_token, correlation, expires_in_ms,
+                        &receipt, NULL) != PT_CLIENT_OK)
         return -1;
     pt_uuid_format(receipt.message_id, id_text);
     if (correlation_out)

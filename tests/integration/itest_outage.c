@@ -338,19 +338,12 @@ static void test_database_outage_under_load(void)
             if (saw_not_ready && !retry_later_answered) {
                 pt_client_t *probe = pt_harness_client(s_h, "US-ORR", 0);
                 CU_ASSERT_PTR_NOT_NULL(probe);
-                const char *probe_to[1] = {"MX-DIF"};
-                pt_send_t msg = {.message_type = "referral.request",
-                                 .recipients = probe_to,
-                                 .n_recipients = 1,
-                                 .case_token = "CASE-LOAD-PROBE",
-                                 .consent = &consent,
-                                 .body = body,
-                                 .body_len = body_len};
                 pt_receipt_info_t receipt;
                 pt_reject_info_t rej;
                 memset(&rej, 0, sizeof rej);
                 if (probe) {
-                    CU_ASSERT_EQUAL(pt_client_send(probe, &msg, &receipt, &rej),
+                    CU_ASSERT_EQUAL(pt_harness_send(probe, "referral.request", "MX-DIF",
+                                                    "CASE-LOAD-PROBE", NULL, 0, &receipt, &rej),
                                     PT_CLIENT_REJECTED);
                     CU_ASSERT_EQUAL(rej.code, PUENTE__V1__REJECT_CODE__REJECT_RETRY_LATER);
                     retry_later_answered = rej.code == PUENTE__V1__REJECT_CODE__REJECT_RETRY_LATER;

@@ -38,7 +38,10 @@ static int s_send(pt_client_t *from, int i)
 {
     char case_token[32];
     snprintf(case_token, sizeof case_token, "CASE-WIN-%d", i);
-    return pt_harness_send_referral(from, "GT-PGN", case_token, NULL, 0, NULL);
+    return pt_harness_send(from, "referral.request", "GT-PGN", case_token, NULL, 0, NULL, NULL) ==
+                   PT_CLIENT_OK
+               ? 0
+               : -1;
 }
 
 static long s_count(const char *where)

@@ -555,20 +555,22 @@ pt_outbox_t *pt_harness_outbox(pt_harness_t *self, const char *org, const char *
     return outbox;
 }
 
-int pt_harness_send_referral(pt_client_t *from, const char *to, const char *case_token,
-                             const uint8_t *correlation, int64_t expires_in_ms,
-                             pt_receipt_info_t *receipt)
+pt_client_result_t pt_harness_send(pt_client_t *from, const char *type, const char *to,
+                                   const char *case_token, const uint8_t *correlation,
+                                   int64_t expires_in_ms, pt_receipt_info_t *receipt,
+                                   pt_reject_info_t *rej)
 {
     size_t len = 0;
-    uint8_t *body = pt_harness_example_body("referral.request", &len);
+    uint8_t *body = pt_harness_example_body(type, &len);
     if (!body)
-        return -1;
+        return PT_CLIENT_INVALID;
     Puente__V1__ConsentSummary consent = PUENTE__V1__CONSENT_SUMMARY__INIT;
     consent.consent_for_services = 1;
     consent.disclosure_other_orgs = 1;
+    consent.consent_for_tracing = 1;
     consent.legal_basis = PUENTE__V1__LEGAL_BASIS__LEGAL_BASIS_CONSENT;
     const char *recipients[1] = {to};
-    pt_send_t msg = {.message_type = "referral.request",
+    pt_send_t msg = {.message_type = type,
                      .recipients = recipients,
                      .n_recipients = 1,
                      .case_token = case_token,
@@ -577,14 +579,16 @@ int pt_harness_send_referral(pt_client_t *from, const char *to, const char *case
                      .consent = &consent,
                      .body = body,
                      .body_len = len};
-    pt_receipt_info_t local;
-    pt_reject_info_t rej;
-    memset(&rej, 0, sizeof rej);
-    pt_client_result_t rc = pt_client_send(from, &msg, receipt ? receipt : &local, &rej);
+    pt_receipt_info_t local_receipt;
+    pt_reject_info_t local_rej;
+    pt_reject_info_t *r = rej ? rej : &local_rej;
+    memset(r, 0, sizeof *r);
+    pt_client_result_t rc = pt_client_send(from, &msg, receipt ? receipt : &local_receipt, r);
     free(body);
     if (rc != PT_CLIENT_OK)
-        fprintf(stderr, "harness: referral to %s refused: %s %s\n", to, rej.code_name, rej.reason);
-    return rc == PT_CLIENT_OK ? 0 : -1;
+        fprintf(stderr, "harness: %s to %s not sent: %d %s %s\n", type, to, rc, r->code_name,
+                r->reason);
+    return rc;
 }
 
 int pt_harness_envelope(pt_harness_t *self, const char *sender, const char *recipient,

@@ -84,13 +84,16 @@ uint8_t *pt_harness_example_body(const char *message_type, size_t *len);
 pt_outbox_t *pt_harness_outbox(pt_harness_t *self, const char *org, const char *name,
                                int timeout_ms);
 
-/* Sends the example referral.request from `from` (an SDK client) to `to` on
-   case_token, with consent for services and disclosure; correlation NULL = a new
-   one, expires_in_ms 0 = no expiry. Fills *receipt (may be NULL). 0, or -1 with
-   the reject code and reason on stderr. */
-int pt_harness_send_referral(pt_client_t *from, const char *to, const char *case_token,
-                             const uint8_t *correlation, int64_t expires_in_ms,
-                             pt_receipt_info_t *receipt);
+/* Sends the example body of message `type` from `from` (an SDK client) to `to` on
+   case_token, with every consent granted (services, disclosure, tracing; legal
+   basis consent), so that only what the test arranges can refuse it; correlation
+   NULL = a new one, expires_in_ms 0 = no expiry. Fills *receipt and *rej (either
+   may be NULL). Returns pt_client_send's result (PT_CLIENT_INVALID if the type
+   has no example body); anything but PT_CLIENT_OK is also written to stderr. */
+pt_client_result_t pt_harness_send(pt_client_t *from, const char *type, const char *to,
+                                   const char *case_token, const uint8_t *correlation,
+                                   int64_t expires_in_ms, pt_receipt_info_t *receipt,
+                                   pt_reject_info_t *rej);
 
 /* Builds a sealed, signed envelope from sender to recipient with the example body
    of message_type, using keys from the harness key directory (sealing key of the

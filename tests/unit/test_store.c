@@ -888,6 +888,27 @@ static PGconn *s_own_db(const char *dbname)
     return conn;
 }
 
+/* Seeds n messages straight into conn's tables, one delivery each, every one its own
+   correlation id and case (<prefix>-1..n), from <prefix>-S to <prefix>-R, in state
+   `state` with `attempts`, due a minute ago. The SQLSTATE of a failure, "" if OK. */
+static const char *s_seed_deliveries(PGconn *conn, const char *prefix, int n, const char *state,
+                                     int attempts)
+{
+    char sql[1200];
+    snprintf(sql, sizeof sql,
+             "WITH m AS (INSERT INTO messages (message_id, correlation_id, message_type, "
+             "sender, recipients, case_token, created_at, stored_at, header_sha256, envelope) "
+             "SELECT gen_random_uuid(), gen_random_uuid(), 'referral.request', '%s-S', "
+             "ARRAY['%s-R'], '%s-' || i, now(), now(), sha256(int4send(i)), '\\x0a00'::bytea "
+             "FROM generate_series(1, %d) AS i ORDER BY i "
+             "RETURNING message_id, correlation_id, seq) "
+             "INSERT INTO deliveries (message_id, recipient, correlation_id, seq, state, "
+             "attempts, next_attempt_at) SELECT message_id, '%s-R', correlation_id, seq, '%s', "
+             "%d, now() - interval '1 minute' FROM m ORDER BY seq",
+             prefix, prefix, prefix, n, prefix, state, attempts);
+    return s_exec_on(conn, sql);
+}
+
 static double s_plan_repeated_rows(const json_t *node)
 {
     double rows = 0;
@@ -1065,26 +1086,14 @@ static void test_due_plan(void)
                                "deliveries_unacked_order");
     PQclear(res);
 
-    /* One message per delivery, each its own correlation id. */
-    static const char seed[] =
-        "WITH m AS (INSERT INTO messages (message_id, correlation_id, message_type, sender, "
-        "recipients, case_token, created_at, stored_at, header_sha256, envelope) "
-        "SELECT gen_random_uuid(), gen_random_uuid(), 'referral.request', 'PLAN-S', "
-        "ARRAY['PLAN-R'], 'PLAN-' || i, now(), now(), sha256(int4send(i)), '\\x00'::bytea "
-        "FROM generate_series(1, %d) AS i RETURNING message_id, correlation_id, seq) "
-        "INSERT INTO deliveries (message_id, recipient, correlation_id, seq, state, attempts, "
-        "next_attempt_at) SELECT message_id, 'PLAN-R', correlation_id, seq, '%s', %d, "
-        "now() - interval '1 minute' FROM m";
-    /* The history, acknowledged and vacuumed, as autovacuum leaves it... */
-    snprintf(sql, sizeof sql, seed, S_PLAN_HISTORY, "acked", 1);
-    CU_ASSERT_STRING_EQUAL(s_exec_on(conn, sql), "");
+    /* One message per delivery, each its own correlation id. The history,
+       acknowledged and vacuumed, as autovacuum leaves it... */
+    CU_ASSERT_STRING_EQUAL(s_seed_deliveries(conn, "PLAN", S_PLAN_HISTORY, "acked", 1), "");
     CU_ASSERT_STRING_EQUAL(s_exec_on(conn, "VACUUM ANALYZE deliveries"), "");
     CU_ASSERT_STRING_EQUAL(s_exec_on(conn, "VACUUM ANALYZE messages"), "");
     /* ...then a backlog the statistics have not seen (a surge after an outage). */
-    snprintf(sql, sizeof sql, seed, S_PLAN_PENDING, "pending", 0);
-    CU_ASSERT_STRING_EQUAL(s_exec_on(conn, sql), "");
-    snprintf(sql, sizeof sql, seed, S_PLAN_RETRY, "delivered", 1);
-    CU_ASSERT_STRING_EQUAL(s_exec_on(conn, sql), "");
+    CU_ASSERT_STRING_EQUAL(s_seed_deliveries(conn, "PLAN", S_PLAN_PENDING, "pending", 0), "");
+    CU_ASSERT_STRING_EQUAL(s_seed_deliveries(conn, "PLAN", S_PLAN_RETRY, "delivered", 1), "");
     CU_ASSERT_STRING_EQUAL(s_exec_on(conn, "BEGIN"), "");
     CU_ASSERT_STRING_EQUAL(s_exec_on(conn, "SET LOCAL plan_cache_mode = force_custom_plan"), "");
 
@@ -1164,20 +1173,9 @@ static void test_due_after_churn(void)
     /* Autovacuum off for this table: the test is about the time before it runs. */
     CU_ASSERT_STRING_EQUAL(
         s_exec_on(conn, "ALTER TABLE deliveries SET (autovacuum_enabled = false)"), "");
-    static const char seed[] =
-        "WITH m AS (INSERT INTO messages (message_id, correlation_id, message_type, sender, "
-        "recipients, case_token, created_at, stored_at, header_sha256, envelope) "
-        "SELECT gen_random_uuid(), gen_random_uuid(), 'referral.request', 'CHURN-S', "
-        "ARRAY['CHURN-R'], 'CHURN-' || i, now(), now(), sha256(int4send(i)), '\\x00'::bytea "
-        "FROM generate_series(1, %d) AS i RETURNING message_id, correlation_id, seq) "
-        "INSERT INTO deliveries (message_id, recipient, correlation_id, seq, state, attempts, "
-        "next_attempt_at) SELECT message_id, 'CHURN-R', correlation_id, seq, '%s', %d, "
-        "now() - interval '1 minute' FROM m";
     /* An acknowledged history, then a backlog, both in the statistics... */
-    snprintf(sql, sizeof sql, seed, S_CHURN_HISTORY, "acked", 1);
-    CU_ASSERT_STRING_EQUAL(s_exec_on(conn, sql), "");
-    snprintf(sql, sizeof sql, seed, S_CHURN_ROWS, "pending", 0);
-    CU_ASSERT_STRING_EQUAL(s_exec_on(conn, sql), "");
+    CU_ASSERT_STRING_EQUAL(s_seed_deliveries(conn, "CHURN", S_CHURN_HISTORY, "acked", 1), "");
+    CU_ASSERT_STRING_EQUAL(s_seed_deliveries(conn, "CHURN", S_CHURN_ROWS, "pending", 0), "");
     CU_ASSERT_STRING_EQUAL(s_exec_on(conn, "VACUUM ANALYZE deliveries"), "");
     /* ...then all of the backlog but its last 10 delivered and acknowledged: no
        VACUUM since. */
@@ -1239,16 +1237,7 @@ static void test_due_after_churn(void)
    are offered whatever the count; 0 lifts the limit. */
 static void test_delivery_window(void)
 {
-    static const char seed[] =
-        "WITH m AS (INSERT INTO messages (message_id, correlation_id, message_type, sender, "
-        "recipients, case_token, created_at, stored_at, header_sha256, envelope) "
-        "SELECT gen_random_uuid(), gen_random_uuid(), 'referral.request', 'WIN-S', "
-        "ARRAY['WIN-R'], 'WIN-' || i, now(), now(), sha256(int4send(i)), '\\x0a00'::bytea "
-        "FROM generate_series(1, 10) AS i ORDER BY i RETURNING message_id, correlation_id, seq) "
-        "INSERT INTO deliveries (message_id, recipient, correlation_id, seq, state, attempts, "
-        "next_attempt_at) SELECT message_id, 'WIN-R', correlation_id, seq, 'pending', 0, "
-        "now() - interval '1 minute' FROM m ORDER BY seq";
-    CU_ASSERT_STRING_EQUAL_FATAL(s_raw_exec(seed), "");
+    CU_ASSERT_STRING_EQUAL_FATAL(s_seed_deliveries(s_raw, "WIN", 10, "pending", 0), "");
     int64_t now = s_now();
     pt_store_set_delivery_window(s_store, 4);
     s_due_t first = s_due("WIN-R", now, 16);
