@@ -58,23 +58,7 @@ static int s_run(const char *args)
 static pt_client_result_t s_send(pt_client_t *client, const char *to, const char *type,
                                  const char *case_token, pt_receipt_info_t *receipt)
 {
-    size_t len = 0;
-    uint8_t *body = pt_harness_example_body(type, &len);
-    if (!body)
-        return PT_CLIENT_INVALID;
-    Puente__V1__ConsentSummary consent = PUENTE__V1__CONSENT_SUMMARY__INIT;
-    consent.consent_for_services = 1;
-    consent.disclosure_other_orgs = 1;
-    consent.consent_for_tracing = 1;
-    consent.legal_basis = PUENTE__V1__LEGAL_BASIS__LEGAL_BASIS_CONSENT;
-    const char *recipients[1] = {to};
-    pt_send_t msg = {.message_type = type, .recipients = recipients, .n_recipients = 1,
-                     .case_token = case_token, .consent = &consent, .body = body,
-                     .body_len = len};
-    pt_reject_info_t rej;
-    pt_client_result_t rc = pt_client_send(client, &msg, receipt, &rej);
-    free(body);
-    return rc;
+    return pt_harness_send(client, type, to, case_token, NULL, 0, receipt, NULL);
 }
 
 /* The latest checkpoint's size through the CLI, or -1. */

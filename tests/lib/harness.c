@@ -578,7 +578,9 @@ pt_client_result_t pt_harness_send(pt_client_t *from, const char *type, const ch
                      .expires_in_ms = expires_in_ms,
                      .consent = &consent,
                      .body = body,
-                     .body_len = len};
+                     .body_len = len,
+                     /* return.notice needs a best-interests reference (issue 3). */
+                     .best_interests_ref = "TEST-BIA-0001"};
     pt_receipt_info_t local_receipt;
     pt_reject_info_t local_rej;
     pt_reject_info_t *r = rej ? rej : &local_rej;

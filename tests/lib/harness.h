@@ -86,7 +86,8 @@ pt_outbox_t *pt_harness_outbox(pt_harness_t *self, const char *org, const char *
 
 /* Sends the example body of message `type` from `from` (an SDK client) to `to` on
    case_token, with every consent granted (services, disclosure, tracing; legal
-   basis consent), so that only what the test arranges can refuse it; correlation
+   basis consent) and a best-interests reference (TEST-BIA-0001, which
+   return.notice needs), so that only what the test arranges can refuse it; correlation
    NULL = a new one, expires_in_ms 0 = no expiry. Fills *receipt and *rej (either
    may be NULL). Returns pt_client_send's result (PT_CLIENT_INVALID if the type
    has no example body); anything but PT_CLIENT_OK is also written to stderr. */
