@@ -937,6 +937,33 @@ static double s_plan_repeated_rows(const json_t *node)
     return rows;
 }
 
+/* EXPLAIN (ANALYZE, BUFFERS) of the store's due statement, prepared on conn as
+   `name`, for one pass of `recipient` (256 at most, window 1024, retries on), in a
+   transaction rolled back afterwards (the pass claims what it finds). The parsed
+   plan (the caller json_decref's it), or NULL with the reason on stderr. */
+static json_t *s_explain_due(PGconn *conn, const char *name, const char *recipient)
+{
+    char sql[300];
+    json_t *plan = NULL;
+    CU_ASSERT_STRING_EQUAL(s_exec_on(conn, "BEGIN"), "");
+    snprintf(sql, sizeof sql,
+             "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE %s('%s', %lld, 256, "
+             "'plan-test', 30000, 1024, true)",
+             name, recipient, (long long)s_now());
+    PGresult *res = PQexec(conn, sql);
+    CU_ASSERT_EQUAL(PQresultStatus(res), PGRES_TUPLES_OK);
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        json_error_t jerr;
+        plan = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
+        CU_ASSERT_PTR_NOT_NULL(plan);
+    } else {
+        fprintf(stderr, "EXPLAIN %s: %s\n", name, PQerrorMessage(conn));
+    }
+    PQclear(res);
+    CU_ASSERT_STRING_EQUAL(s_exec_on(conn, "ROLLBACK"), "");
+    return plan;
+}
+
 /* Due deliveries stay O(backlog) when the statistics say nothing is waiting
    (016_due_plans.sql): a long acknowledged history analysed, then a backlog of
    S_PLAN_PENDING never-sent and S_PLAN_RETRY sent deliveries. The store's own
@@ -1070,7 +1097,6 @@ static void test_due_plan(void)
 
     /* A database of its own, migrated by the store: the other tests' waiting
        deliveries would otherwise show in the statistics. */
-    char sql[1024];
     PGconn *conn = s_own_db(S_PLAN_DB);
     CU_ASSERT_PTR_NOT_NULL_FATAL(conn);
 
@@ -1094,22 +1120,12 @@ static void test_due_plan(void)
     /* ...then a backlog the statistics have not seen (a surge after an outage). */
     CU_ASSERT_STRING_EQUAL(s_seed_deliveries(conn, "PLAN", S_PLAN_PENDING, "pending", 0), "");
     CU_ASSERT_STRING_EQUAL(s_seed_deliveries(conn, "PLAN", S_PLAN_RETRY, "delivered", 1), "");
-    CU_ASSERT_STRING_EQUAL(s_exec_on(conn, "BEGIN"), "");
-    CU_ASSERT_STRING_EQUAL(s_exec_on(conn, "SET LOCAL plan_cache_mode = force_custom_plan"), "");
-
+    CU_ASSERT_STRING_EQUAL(s_exec_on(conn, "SET plan_cache_mode = force_custom_plan"), "");
     res = PQprepare(conn, "plan_due", due, 0, NULL);
     CU_ASSERT_EQUAL(PQresultStatus(res), PGRES_COMMAND_OK);
     PQclear(res);
-    snprintf(sql, sizeof sql,
-             "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE plan_due('PLAN-R', %lld, 256, "
-             "'plan-test', 30000, 1024, true)",
-             (long long)s_now());
-    res = PQexec(conn, sql);
-    CU_ASSERT_EQUAL(PQresultStatus(res), PGRES_TUPLES_OK);
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
-        json_error_t jerr;
-        json_t *plan = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
-        CU_ASSERT_PTR_NOT_NULL(plan);
+    json_t *plan = s_explain_due(conn, "plan_due", "PLAN-R");
+    if (plan) {
         const json_t *top = json_object_get(json_array_get(plan, 0), "Plan");
         /* The pass claims a full batch... */
         CU_ASSERT_EQUAL(json_integer_value(json_object_get(top, "Actual Rows")), 256);
@@ -1121,37 +1137,34 @@ static void test_due_plan(void)
         if (!(rows <= 2.0 * (S_PLAN_PENDING + S_PLAN_RETRY)))
             fprintf(stderr, "test_due_plan: %.0f rows re-read\n", rows);
         json_decref(plan);
-    } else {
-        fprintf(stderr, "test_due_plan: %s\n", PQerrorMessage(conn));
     }
-    PQclear(res);
-    CU_ASSERT_STRING_EQUAL(s_exec_on(conn, "ROLLBACK"), "");
     PQfinish(conn);
     CU_ASSERT_STRING_EQUAL(s_raw_exec("DROP DATABASE " S_PLAN_DB), "");
 }
 
-/* Sums a plan's shared buffers (hit + read) over every node, and counts the nodes
-   whose type starts with `type`. */
-static void s_plan_walk(const json_t *node, const char *type, double *buffers, int *count)
+/* The number of nodes of a plan whose type starts with `type`. */
+static int s_plan_count(const json_t *node, const char *type)
 {
+    int count = 0;
     if (json_is_array(node)) {
         size_t i;
         const json_t *v;
-        json_array_foreach(node, i, v) s_plan_walk(v, type, buffers, count);
-        return;
+        json_array_foreach(node, i, v) count += s_plan_count(v, type);
+        return count;
     }
     if (!json_is_object(node))
-        return;
+        return 0;
     const char *t = json_string_value(json_object_get(node, "Node Type"));
     if (t && strncmp(t, type, strlen(type)) == 0)
-        (*count)++;
+        count++;
     const char *key;
     const json_t *v;
     json_object_foreach((json_t *)node, key, v)
     {
         if (json_is_array(v) || json_is_object(v))
-            s_plan_walk(v, type, buffers, count);
+            count += s_plan_count(v, type);
     }
+    return count;
 }
 
 /* The due pass after churn that no VACUUM has cleaned yet (store.c,
@@ -1191,32 +1204,16 @@ static void test_due_after_churn(void)
     double buffers[2] = {0, 0};
     int bitmaps = 0;
     for (int pass = 0; pass < 2; pass++) {
-        CU_ASSERT_STRING_EQUAL(s_exec_on(conn, "BEGIN"), "");
-        snprintf(sql, sizeof sql,
-                 "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE churn_due('CHURN-R', %lld, "
-                 "256, 'churn-test', 30000, 1024, true)",
-                 (long long)s_now());
-        PGresult *res = PQexec(conn, sql);
-        CU_ASSERT_EQUAL(PQresultStatus(res), PGRES_TUPLES_OK);
-        if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
-            json_error_t jerr;
-            json_t *plan = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
-            CU_ASSERT_PTR_NOT_NULL(plan);
-            const json_t *top = json_object_get(json_array_get(plan, 0), "Plan");
-            CU_ASSERT_EQUAL(json_integer_value(json_object_get(top, "Actual Rows")), 10);
-            double hit = json_number_value(json_object_get(top, "Shared Hit Blocks"));
-            double read = json_number_value(json_object_get(top, "Shared Read Blocks"));
-            buffers[pass] = hit + read;
-            int count = 0;
-            double ignored = 0;
-            s_plan_walk(plan, "Bitmap", &ignored, &count);
-            bitmaps += count;
-            json_decref(plan);
-        } else {
-            fprintf(stderr, "test_due_after_churn: %s\n", PQerrorMessage(conn));
-        }
-        PQclear(res);
-        CU_ASSERT_STRING_EQUAL(s_exec_on(conn, "ROLLBACK"), "");
+        json_t *plan = s_explain_due(conn, "churn_due", "CHURN-R");
+        if (!plan)
+            continue;
+        const json_t *top = json_object_get(json_array_get(plan, 0), "Plan");
+        CU_ASSERT_EQUAL(json_integer_value(json_object_get(top, "Actual Rows")), 10);
+        double hit = json_number_value(json_object_get(top, "Shared Hit Blocks"));
+        double read = json_number_value(json_object_get(top, "Shared Read Blocks"));
+        buffers[pass] = hit + read;
+        bitmaps += s_plan_count(plan, "Bitmap");
+        json_decref(plan);
     }
     CU_ASSERT_EQUAL(bitmaps, 0);
     /* The second pass reads less than the first, which marked the departed
