@@ -200,11 +200,11 @@ deps-bench:
 	@$(MAKE) --no-print-directory deps DEBIAN_PACKAGES="rabbitmq-server librabbitmq-dev gnuplot-nox"
 # bench/audit_verify.sh (run at the end) also needs the CLI and both libraries.
 bench: deps $(BUILD)/puente-broker $(BUILD)/puente $(BUILD)/bench/loadgen $(LIB_BROKER) $(LIB_PROTO)
-	@BENCH_QUICK=$(BENCH_QUICK) bench/run.sh
+	@BUILD=$(BUILD) BENCH_QUICK=$(BENCH_QUICK) bench/run.sh
 bench-compare: deps deps-bench
 	@BENCH_QUICK=$(BENCH_QUICK) bench/compare.sh
 bench-long: deps $(BUILD)/puente-broker $(BUILD)/bench/loadgen
-	@BENCH_QUICK=$(BENCH_QUICK) bench/long.sh
+	@BUILD=$(BUILD) BENCH_QUICK=$(BENCH_QUICK) bench/long.sh
 # ---- end bench ---------------------------------------------------------------------------
 
 # install -------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 events=${BENCH_AUDIT_EVENTS:-1000000}
-[ -f build/libptbroker.a ] && [ -f build/libptproto.a ] && [ -x build/puente ] ||
+build=${BUILD:-build}
+[ -f "$build/libptbroker.a" ] && [ -f "$build/libptproto.a" ] && [ -x "$build/puente" ] ||
     { echo "bench: run 'make' first" >&2; exit 1; }
 
 tmp=$(mktemp -d /tmp/puente-bench-audit.XXXXXX)
@@ -202,8 +203,8 @@ int main(int argc, char **argv)
     return 0;
 }
 EOF
-cc -std=c11 -D_GNU_SOURCE -O2 -Ibuild/gen -Iproto -Ibroker -Iadapters/cli -I"$(pg_config --includedir)" \
-    -o "$tmp/gen" "$tmp/gen.c" adapters/cli/cli_progress.c build/libptbroker.a build/libptproto.a \
+cc -std=c11 -D_GNU_SOURCE -O2 -I"$build/gen" -Iproto -Ibroker -Iadapters/cli -I"$(pg_config --includedir)" \
+    -o "$tmp/gen" "$tmp/gen.c" adapters/cli/cli_progress.c "$build/libptbroker.a" "$build/libptproto.a" \
     -lzmq -lprotobuf-c -lpq -lssl -lcrypto -ljansson -pthread
 
 mkdir -p "$tmp/keys"
@@ -212,7 +213,7 @@ echo "$gen_out"
 
 start=$(date +%s.%N)
 rc=0
-verify_out=$(build/puente audit verify --db "$conninfo" --broker-key "$tmp/keys/broker/sign.pub") || rc=$?
+verify_out=$("$build/puente" audit verify --db "$conninfo" --broker-key "$tmp/keys/broker/sign.pub") || rc=$?
 end=$(date +%s.%N)
 echo "$verify_out"
 seconds=$(awk "BEGIN { printf \"%.1f\", $end - $start }")

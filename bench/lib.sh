@@ -21,7 +21,7 @@ bench_pg_start() {
     trap bench_cleanup EXIT
     export PGCLUSTER_OPTS="${BENCH_PG_OPTS-$BENCH_PG_DEFAULT_OPTS}"
     [ "${BENCH_PGSS:-0}" != 0 ] &&
-        PGCLUSTER_OPTS="$PGCLUSTER_OPTS -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
+        PGCLUSTER_OPTS="$PGCLUSTER_OPTS -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all -c pg_stat_statements.track_planning=on"
     trap 'exit 130' INT TERM
     port=""
     local candidate
@@ -35,7 +35,7 @@ bench_pg_start() {
     export PUENTE_TEST_DB="$conninfo"
     export PUENTE_TEST_TMP="$tmp"
     export PUENTE_SQL_DIR="$PWD/broker/sql"
-    export PUENTE_BROKER_BIN="$PWD/build/puente-broker"
+    export PUENTE_BROKER_BIN="$PWD/${build:-build}/puente-broker"
     export BENCH_PG_PIDFILE="$tmp/pg/data/postmaster.pid"
     export PUENTE_SUBMIT_RATE="${PUENTE_SUBMIT_RATE:-0}" PUENTE_QUEUE_QUOTA="${PUENTE_QUEUE_QUOTA:-0}"
 }

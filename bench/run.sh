@@ -10,12 +10,15 @@
 #   bench/results/<date>-<host>-pgss-<mode>.txt  PostgreSQL statements per mode (BENCH_PGSS=1)
 # BENCH_QUICK=1: a few seconds per mode. BENCH_PERF=0: no profile. BENCH_PGSS=1: the
 # statements PostgreSQL ran in each mode, in microseconds per message (pg_stat_statements).
+# BUILD: the build directory whose broker and loadgen are measured (default build; the
+# Makefile passes its own, so `make bench BUILD=build/x` measures that tree).
 set -uo pipefail
 cd "$(dirname "$0")/.."
+build=${BUILD:-build}
 
 quick=()
 [ -n "${BENCH_QUICK:-}" ] && [ "${BENCH_QUICK}" != 0 ] && quick=(--quick)
-[ -x build/bench/loadgen ] && [ -x build/puente-broker ] || { echo "bench: run 'make bench'" >&2; exit 1; }
+[ -x "$build/bench/loadgen" ] && [ -x "$build/puente-broker" ] || { echo "bench: run 'make bench'" >&2; exit 1; }
 
 tmp=$(mktemp -d /tmp/puente-bench.XXXXXX)
 . bench/lib.sh
@@ -30,7 +33,7 @@ if [ "${BENCH_PERF:-1}" != 0 ] && command -v perf >/dev/null 2>&1 &&
     perf=(--perf "$tmp/perf.data")
 fi
 
-build/bench/loadgen "${quick[@]}" --json "$stem.json" --dat "$tmp/latency.dat" "${perf[@]}" | tee "$stem.txt"
+"$build/bench/loadgen" "${quick[@]}" --json "$stem.json" --dat "$tmp/latency.dat" "${perf[@]}" | tee "$stem.txt"
 rc=${PIPESTATUS[0]}
 [ $rc -eq 0 ] || { echo "bench: loadgen failed (exit $rc)" >&2; exit $rc; }
 
