@@ -173,13 +173,15 @@ static const s_stmt_t s_stmts[S_COUNT] = {
                "RETURNING x.delivery_id, x.message_id, x.attempts) "
                "SELECT c.delivery_id, c.message_id, m.envelope, c.attempts::bigint FROM c "
                "JOIN messages m ON m.message_id = c.message_id ORDER BY c.delivery_id"},
+    /* "attempts >= 0" (always true) lets these two use deliveries_live_next, which
+       the due pass cannot (018_due_plans_stale_stats.sql). */
     [S_NEXT_DUE] = {"pt_next_due",
                     "SELECT pt_ts_to_ms(min(next_attempt_at)) FROM deliveries "
-                    "WHERE state IN ('pending', 'delivered') "
+                    "WHERE state IN ('pending', 'delivered') AND attempts >= 0 "
                     "AND (expires_at IS NULL OR expires_at > pt_ms_to_ts($1::bigint))"},
     [S_RECIPIENTS_DUE] = {"pt_recipients_due",
                           "SELECT DISTINCT recipient FROM deliveries "
-                          "WHERE state IN ('pending', 'delivered') "
+                          "WHERE state IN ('pending', 'delivered') AND attempts >= 0 "
                           "AND next_attempt_at <= pt_ms_to_ts($1::bigint) "
                           "AND (expires_at IS NULL OR expires_at > pt_ms_to_ts($1::bigint)) "
                           "ORDER BY recipient"},
