@@ -79,6 +79,11 @@ const char *pt_store_statement_sql(const char *name);
    run its statements on another connection). */
 const char *pt_store_session_sql(void);
 
+/* The settings of its hot transactions (submit, mark sent, ack), applied after
+   their BEGIN (SQL; for tests that run those statements on another connection):
+   one generic plan per statement, without sequential scans, hash or merge joins. */
+const char *pt_store_hot_txn_sql(void);
+
 /* Applies every broker/sql/NNN_*.sql in sql_dir not yet recorded in
    schema_migrations, in order, each in its own transaction, under an advisory lock
    (several brokers may start at once). Files are named NNN_name.sql (NNN

@@ -1308,6 +1308,109 @@ static void test_due_after_surge(void)
     CU_ASSERT_STRING_EQUAL(s_raw_exec("DROP DATABASE " S_SURGE_DB), "");
 }
 
+/* The hot transactions' statements (pt_store_hot_txn_sql: one generic plan each,
+   made at their first run in a session and kept until the next ANALYZE) are index
+   probes whatever their parameters, even when planned on a nearly empty database,
+   as a fresh broker's are: with S_HOT_ROWS analysed messages, deliveries, events,
+   chain heads, lifecycles and owners, none of their generic plans holds a
+   sequential scan, a hash join or a merge join. Under force_generic_plan alone the
+   same statements plan sequential scans and hash joins here (measured: 24 nodes),
+   which would stay while the tables grow. */
+#define S_HOT_DB "puente_hot_test"
+#define S_HOT_ROWS 10
+static int s_hot_bad_nodes(PGconn *conn, const char *prefix, const char *settings, int verbose)
+{
+    static const char *const names[] = {
+        "pt_heads_init",       "pt_heads_lock",      "pt_msgs_find",      "pt_msgs_insert_many",
+        "pt_events_insert_many", "pt_heads_update_many", "pt_lc_create_many", "pt_lc_move_many",
+        "pt_owner_first_many", "pt_mark_sent_batch", "pt_ack_batch",      "pt_ack_exists_batch",
+        "pt_lc_delivered",     "pt_lc_received"};
+    int bad = 0;
+    CU_ASSERT_STRING_EQUAL(s_exec_on(conn, "BEGIN"), "");
+    CU_ASSERT_STRING_EQUAL(s_exec_on(conn, settings), "");
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *sql = pt_store_statement_sql(names[i]);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(sql);
+        char stmt[32];
+        snprintf(stmt, sizeof stmt, "%s_%zu", prefix, i);
+        PGresult *res = PQprepare(conn, stmt, sql, 0, NULL);
+        CU_ASSERT_EQUAL(PQresultStatus(res), PGRES_COMMAND_OK);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            fprintf(stderr, "test_hot_plans: %s: %s", names[i], PQerrorMessage(conn));
+        PQclear(res);
+        res = PQdescribePrepared(conn, stmt);
+        int n = PQresultStatus(res) == PGRES_COMMAND_OK ? PQnparams(res) : -1;
+        PQclear(res);
+        CU_ASSERT(n > 0 && n <= 20);
+        if (n <= 0 || n > 20)
+            continue;
+        char explain[400];
+        int len = snprintf(explain, sizeof explain, "EXPLAIN (FORMAT JSON) EXECUTE %s(", stmt);
+        for (int k = 0; k < n; k++)
+            len += snprintf(explain + len, sizeof explain - (size_t)len, "%sNULL", k ? ", " : "");
+        snprintf(explain + len, sizeof explain - (size_t)len, ")");
+        res = PQexec(conn, explain);
+        CU_ASSERT_EQUAL(PQresultStatus(res), PGRES_TUPLES_OK);
+        if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+            json_error_t jerr;
+            json_t *plan = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
+            CU_ASSERT_PTR_NOT_NULL(plan);
+            int here = s_plan_count(plan, "Node Type", "Seq Scan") +
+                       s_plan_count(plan, "Node Type", "Hash Join") +
+                       s_plan_count(plan, "Node Type", "Merge Join");
+            if (here && verbose)
+                fprintf(stderr, "test_hot_plans: %s: %d sequential scans or hash/merge joins\n",
+                        names[i], here);
+            bad += here;
+            json_decref(plan);
+        }
+        PQclear(res);
+    }
+    CU_ASSERT_STRING_EQUAL(s_exec_on(conn, "ROLLBACK"), "");
+    return bad;
+}
+
+static void test_hot_plans(void)
+{
+    CU_ASSERT_PTR_NOT_NULL_FATAL(strstr(pt_store_hot_txn_sql(), "force_generic_plan"));
+    PGconn *conn = s_own_db(S_HOT_DB);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(conn);
+    char sql[1400];
+    CU_ASSERT_STRING_EQUAL(s_seed_deliveries(conn, "HOT", S_HOT_ROWS, "acked", 1), "");
+    /* A case with its head, lifecycle, owner and events per message (bulk, triggers
+       off: this database only serves the planner). */
+    snprintf(sql, sizeof sql,
+             "SET session_replication_role = replica; "
+             "INSERT INTO case_heads (case_token, last_seq, last_hash) "
+             "SELECT case_token, 2, sha256(convert_to(case_token, 'UTF8')) FROM messages; "
+             "INSERT INTO lifecycles (correlation_id, kind, state, initiator, counterparty, "
+             "case_token, respond_by_ms, follow_up_due_ms, created_at, updated_at) "
+             "SELECT correlation_id, 'referral', 'received', sender, 'HOT-R', case_token, 0, 0, "
+             "now(), now() FROM messages; "
+             "INSERT INTO case_owners (case_token, owner, former_owners, updated_at) "
+             "SELECT case_token, sender, '', now() FROM messages; "
+             "INSERT INTO case_events (case_token, seq, kind, at_ms, actor, message_id, "
+             "prev_hash, hash) SELECT m.case_token, k, CASE k WHEN 1 THEN 'submitted' "
+             "ELSE 'stored' END, 1, m.sender, m.message_id, sha256(int4send(k)), "
+             "sha256(convert_to(m.case_token || k, 'UTF8')) FROM messages m, "
+             "generate_series(1, 2) AS k; "
+             "SET session_replication_role = origin");
+    CU_ASSERT_STRING_EQUAL(s_exec_on(conn, sql), "");
+    CU_ASSERT_STRING_EQUAL(s_exec_on(conn, "VACUUM ANALYZE"), "");
+    int verbose = getenv("PT_TEST_VERBOSE") != NULL;
+    int bad = s_hot_bad_nodes(conn, "hot", pt_store_hot_txn_sql(), 1);
+    int generic_only = s_hot_bad_nodes(
+        conn, "generic", "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)",
+        verbose);
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT(generic_only > 0);
+    if (verbose || bad || !(generic_only > 0))
+        fprintf(stderr, "test_hot_plans: %d with the hot settings, %d with generic plans alone\n",
+                bad, generic_only);
+    PQfinish(conn);
+    CU_ASSERT_STRING_EQUAL(s_raw_exec("DROP DATABASE " S_HOT_DB), "");
+}
+
 /* The delivery window (pt_store_set_delivery_window): new messages are offered
    only while fewer than the window are in flight (sent, unacknowledged); an ack
    makes room, a retry falling due does not (the recipient still holds it); retries
@@ -1720,6 +1823,7 @@ int main(void)
         !CU_add_test(suite, "due pass after churn no VACUUM cleaned", test_due_after_churn) ||
         !CU_add_test(suite, "due pass after a surge the statistics missed",
                      test_due_after_surge) ||
+        !CU_add_test(suite, "hot transactions plan index probes", test_hot_plans) ||
         !CU_add_test(suite, "delivery window", test_delivery_window) ||
         !CU_add_test(suite, "claims of two broker instances", test_claims) ||
         !CU_add_test(suite, "append-only", test_append_only) ||
