@@ -942,8 +942,8 @@ const char *pt_store_hot_txn_sql(void)
    next ANALYZE, and one made while the tables were nearly empty (a fresh
    database, the first minute of a broker) turned the due-delivery query's index
    probes into a scan of the whole backlog per row (10 s per pass at 20 000
-   pending, measured). Planning costs well under a millisecond per statement, and
-   the hot statements are multi-row. */
+   pending, measured). The hot transactions are the exception: their statements
+   are key lookups and keep one generic plan each (S_HOT_TXN_SQL). */
 static void s_restrict(pt_store_t *self)
 {
     (void)s_command(self, S_SESSION_SQL);
