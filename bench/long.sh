@@ -17,8 +17,10 @@
 # Writes bench/results/<date>-<host>-long.{json,txt,dat,svg} (svg if gnuplot is there).
 # Disk: about 7 GB per million seeded messages plus 6 GB (the database lives under /tmp):
 # about 76 GB for 10 million.
+# BUILD: the build directory whose broker and loadgen run (default build).
 set -uo pipefail
 cd "$(dirname "$0")/.."
+build=${BUILD:-build}
 
 rows=${BENCH_LONG_ROWS:-10000000}
 minutes=${BENCH_LONG_MINUTES:-10}
@@ -27,7 +29,7 @@ repeats=${BENCH_LONG_REPEATS:-3}
 sample=${BENCH_LONG_SAMPLE:-5}
 quick=()
 [ -n "${BENCH_QUICK:-}" ] && [ "${BENCH_QUICK}" != 0 ] && quick=(--quick)
-[ -x build/bench/loadgen ] && [ -x build/puente-broker ] || { echo "bench: run 'make bench-long'" >&2; exit 1; }
+[ -x "$build/bench/loadgen" ] && [ -x "$build/puente-broker" ] || { echo "bench: run 'make bench-long'" >&2; exit 1; }
 
 tmp=$(mktemp -d /tmp/puente-bench-long.XXXXXX)
 # About 6.6 KiB per seeded message (measured at 1 million), plus WAL (max_wal_size=4GB).
@@ -44,7 +46,7 @@ bench_pg_start
 mkdir -p bench/results
 stem="bench/results/$(date -u +%Y%m%dT%H%M%SZ)-$(hostname -s)-long"
 echo "bench-long: $rows seeded messages, memory run $minutes min (PostgreSQL on port $port)"
-build/bench/loadgen --long "$rows" --minutes "$minutes" --rate "$rate" --repeats "$repeats" \
+"$build/bench/loadgen" --long "$rows" --minutes "$minutes" --rate "$rate" --repeats "$repeats" \
     --sample "$sample" "${quick[@]}" --json "$stem.json" --dat "$stem.dat" | tee "$stem.txt"
 rc=${PIPESTATUS[0]}
 [ $rc -eq 0 ] || { echo "bench: loadgen --long failed (exit $rc)" >&2; exit $rc; }
