@@ -87,7 +87,9 @@ out="bench/results/$(date -u +%Y%m%dT%H%M%SZ)-$(hostname -s)-rabbitmq.json"
 } >"$out"
 echo "results: $out"
 
-puente=$(ls -t bench/results/*-"$(hostname -s)".json 2>/dev/null | head -n1)
+# The newest `make bench` result of this host (not a long-mode one), or BENCH_PUENTE_JSON.
+puente=${BENCH_PUENTE_JSON:-$(ls -t bench/results/*-"$(hostname -s)".json 2>/dev/null |
+    grep -v -- '-long' | head -n1)}
 if [ -n "$puente" ] && command -v python3 >/dev/null; then
     python3 - "$puente" "$out" <<'PY'
 import json, sys
