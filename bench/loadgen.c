@@ -1933,6 +1933,9 @@ int main(int argc, char **argv)
         {"ingest-2b", sat_n, 0, 0, 512, 2},
         {"throughput-2b", sat_n / 2, 0, 1, 512, 2},
     };
+    _Static_assert(sizeof modes / sizeof modes[0] + sizeof two / sizeof two[0] <=
+                       sizeof results / sizeof results[0],
+                   "results[] holds every mode");
     for (size_t i = 0; i < sizeof two / sizeof two[0]; i++) {
         if (s_run_mode(&bench, &two[i], &results[n_results]) != 0)
             fprintf(stderr, "loadgen: mode %s incomplete (figures kept)\n", two[i].name);

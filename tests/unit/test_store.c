@@ -937,6 +937,26 @@ static double s_plan_repeated_rows(const json_t *node)
     return rows;
 }
 
+/* Runs an EXPLAIN (FORMAT JSON) statement on conn with n text parameters (values
+   may be NULL when n is 0). The parsed plan (the caller json_decref's it), or NULL
+   with the reason on stderr; either way asserted. */
+static json_t *s_explain_json(PGconn *conn, const char *explain, int n,
+                              const char *const *values)
+{
+    json_t *plan = NULL;
+    PGresult *res = PQexecParams(conn, explain, n, NULL, values, NULL, NULL, 0);
+    CU_ASSERT_EQUAL(PQresultStatus(res), PGRES_TUPLES_OK);
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        json_error_t jerr;
+        plan = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
+        CU_ASSERT_PTR_NOT_NULL(plan);
+    } else {
+        fprintf(stderr, "%.60s: %s\n", explain, PQerrorMessage(conn));
+    }
+    PQclear(res);
+    return plan;
+}
+
 /* EXPLAIN (ANALYZE, BUFFERS) of the store's due statement, prepared on conn as
    `name`, for one pass of `recipient` (256 at most, window 1024, retries on), in a
    transaction rolled back afterwards (the pass claims what it finds). The parsed
@@ -944,22 +964,12 @@ static double s_plan_repeated_rows(const json_t *node)
 static json_t *s_explain_due(PGconn *conn, const char *name, const char *recipient)
 {
     char sql[300];
-    json_t *plan = NULL;
     CU_ASSERT_STRING_EQUAL(s_exec_on(conn, "BEGIN"), "");
     snprintf(sql, sizeof sql,
              "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE %s('%s', %lld, 256, "
              "'plan-test', 30000, 1024, true)",
              name, recipient, (long long)s_now());
-    PGresult *res = PQexec(conn, sql);
-    CU_ASSERT_EQUAL(PQresultStatus(res), PGRES_TUPLES_OK);
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
-        json_error_t jerr;
-        plan = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
-        CU_ASSERT_PTR_NOT_NULL(plan);
-    } else {
-        fprintf(stderr, "EXPLAIN %s: %s\n", name, PQerrorMessage(conn));
-    }
-    PQclear(res);
+    json_t *plan = s_explain_json(conn, sql, 0, NULL);
     CU_ASSERT_STRING_EQUAL(s_exec_on(conn, "ROLLBACK"), "");
     return plan;
 }
@@ -1294,15 +1304,9 @@ static void test_due_after_surge(void)
         char now[32];
         snprintf(now, sizeof now, "%lld", (long long)s_now());
         const char *values[1] = {now};
-        PGresult *res = PQexecParams(conn, explain, 1, NULL, values, NULL, NULL, 0);
-        CU_ASSERT_EQUAL(PQresultStatus(res), PGRES_TUPLES_OK);
-        if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
-            json_error_t jerr;
-            json_t *p = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
-            CU_ASSERT_EQUAL(s_plan_count(p, "Index Name", "deliveries_live_next"), 1);
-            json_decref(p);
-        }
-        PQclear(res);
+        json_t *p = s_explain_json(conn, explain, 1, values);
+        CU_ASSERT_EQUAL(s_plan_count(p, "Index Name", "deliveries_live_next"), 1);
+        json_decref(p);
     }
     PQfinish(conn);
     CU_ASSERT_STRING_EQUAL(s_raw_exec("DROP DATABASE " S_SURGE_DB), "");
@@ -1349,22 +1353,15 @@ static int s_hot_bad_nodes(PGconn *conn, const char *prefix, const char *setting
         for (int k = 0; k < n; k++)
             len += snprintf(explain + len, sizeof explain - (size_t)len, "%sNULL", k ? ", " : "");
         snprintf(explain + len, sizeof explain - (size_t)len, ")");
-        res = PQexec(conn, explain);
-        CU_ASSERT_EQUAL(PQresultStatus(res), PGRES_TUPLES_OK);
-        if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
-            json_error_t jerr;
-            json_t *plan = json_loads(PQgetvalue(res, 0, 0), 0, &jerr);
-            CU_ASSERT_PTR_NOT_NULL(plan);
-            int here = s_plan_count(plan, "Node Type", "Seq Scan") +
-                       s_plan_count(plan, "Node Type", "Hash Join") +
-                       s_plan_count(plan, "Node Type", "Merge Join");
-            if (here && verbose)
-                fprintf(stderr, "test_hot_plans: %s: %d sequential scans or hash/merge joins\n",
-                        names[i], here);
-            bad += here;
-            json_decref(plan);
-        }
-        PQclear(res);
+        json_t *plan = s_explain_json(conn, explain, 0, NULL);
+        int here = s_plan_count(plan, "Node Type", "Seq Scan") +
+                   s_plan_count(plan, "Node Type", "Hash Join") +
+                   s_plan_count(plan, "Node Type", "Merge Join");
+        if (here && verbose)
+            fprintf(stderr, "test_hot_plans: %s: %d sequential scans or hash/merge joins\n",
+                    names[i], here);
+        bad += here;
+        json_decref(plan);
     }
     CU_ASSERT_STRING_EQUAL(s_exec_on(conn, "ROLLBACK"), "");
     return bad;
