@@ -500,6 +500,7 @@ struct _pt_store_t {
     PGconn *conn;
     uint64_t prepared;      /* bit per s_stmt_id_t prepared on this connection */
     int needs_reset;        /* a transient failure happened: reset before next use */
+    int pass_open;          /* a delivery pass's transaction is open (pt_store_pass_begin) */
     char last_error[256];
     char instance[PT_STORE_INSTANCE_MAX];   /* claims and checkpoints (issue 9) */
     int64_t lease_ms;
@@ -879,6 +880,7 @@ static pt_store_result_t s_command(pt_store_t *self, const char *sql)
    is reset before its next use. */
 static void s_rollback(pt_store_t *self)
 {
+    self->pass_open = 0;
     if (PQpipelineStatus(self->conn) != PQ_PIPELINE_OFF) {
         self->needs_reset = 1;
         return;
@@ -920,9 +922,13 @@ const char *pt_store_session_sql(void)
    the parameters: it estimated "key = ANY($1)" at a few percent of the table and
    chose sequential scans (tried with plan_cache_mode auto: 86 ms a call), so
    sequential scans, hash and merge joins are off here, which leaves each
-   statement the plan it was written for, an index probe per key. The due pass,
-   the sweeps and every query of the auditors keep plans made for their
-   parameters. */
+   statement the plan it was written for, an index probe per key. The delivery
+   pass runs under them too (pt_store_pass_begin): its due statement cost 1 ms of
+   planning per pass at 200 msg/s, and under these settings its generic plan walks
+   the same queue indexes as the custom one, whether it was made on a nearly empty
+   database or with statistics that predate a surge (test_store "hot transactions
+   plan index probes" and the three due-pass tests). The sweeps and every query of
+   the auditors keep plans made for their parameters. */
 #define S_HOT_TXN_SQL                                                                       \
     "SELECT set_config('plan_cache_mode', 'force_generic_plan', true), "                    \
     "set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true), " \
@@ -942,8 +948,9 @@ const char *pt_store_hot_txn_sql(void)
    next ANALYZE, and one made while the tables were nearly empty (a fresh
    database, the first minute of a broker) turned the due-delivery query's index
    probes into a scan of the whole backlog per row (10 s per pass at 20 000
-   pending, measured). The hot transactions are the exception: their statements
-   are key lookups and keep one generic plan each (S_HOT_TXN_SQL). */
+   pending, measured, with sequential scans allowed). The hot transactions and
+   the delivery pass are the exception: they keep one generic plan per statement
+   with sequential scans and hash and merge joins off (S_HOT_TXN_SQL). */
 static void s_restrict(pt_store_t *self)
 {
     (void)s_command(self, S_SESSION_SQL);
@@ -996,8 +1003,12 @@ static void s_restrict(pt_store_t *self)
 
 /* Makes the connection usable: resets it after a transient failure, closes a
    transaction left open, and re-applies the session setup. */
+static pt_store_result_t s_pass_close(pt_store_t *self);
+
 static pt_store_result_t s_ready(pt_store_t *self)
 {
+    if (self->pass_open)
+        (void)s_pass_close(self);   /* another call ends the delivery pass first */
     if (!self->needs_reset && PQstatus(self->conn) == CONNECTION_OK &&
         PQpipelineStatus(self->conn) == PQ_PIPELINE_OFF &&
         PQtransactionStatus(self->conn) == PQTRANS_IDLE)
@@ -1024,6 +1035,60 @@ static pt_store_result_t s_ready(pt_store_t *self)
         return PT_STORE_UNAVAILABLE;
     }
     return PT_STORE_OK;
+}
+
+/* Ends the delivery pass's open transaction (pt_store_pass_end): COMMIT when it
+   is healthy, else ROLLBACK. */
+static pt_store_result_t s_pass_close(pt_store_t *self)
+{
+    self->pass_open = 0;
+    if (PQstatus(self->conn) == CONNECTION_OK && PQpipelineStatus(self->conn) == PQ_PIPELINE_OFF &&
+        PQtransactionStatus(self->conn) == PQTRANS_INTRANS) {
+        pt_store_result_t rc = s_command(self, "COMMIT");
+        if (rc != PT_STORE_OK)
+            s_rollback(self);
+        return rc;
+    }
+    s_rollback(self);
+    return PT_STORE_ERROR;
+}
+
+/* s_ready for the statements of a delivery pass (pt_store_due_deliveries_ex,
+   pt_store_mark_sent_batch): *in_pass = 1 when they run inside the pass's open,
+   healthy transaction; otherwise they run on their own (a broken pass is rolled
+   back first). */
+static pt_store_result_t s_ready_pass(pt_store_t *self, int *in_pass)
+{
+    *in_pass = 0;
+    if (self->pass_open && !self->needs_reset && PQstatus(self->conn) == CONNECTION_OK &&
+        PQpipelineStatus(self->conn) == PQ_PIPELINE_OFF &&
+        PQtransactionStatus(self->conn) == PQTRANS_INTRANS) {
+        *in_pass = 1;
+        return PT_STORE_OK;
+    }
+    return s_ready(self);
+}
+
+pt_store_result_t pt_store_pass_begin(pt_store_t *self)
+{
+    if (!self)
+        return PT_STORE_ERROR;
+    pt_store_result_t rc = s_ready(self);
+    if (rc != PT_STORE_OK)
+        return rc;
+    if ((rc = s_command(self, "BEGIN; " S_HOT_TXN_SQL)) != PT_STORE_OK) {
+        s_rollback(self);
+        return rc;
+    }
+    self->pass_open = 1;
+    return PT_STORE_OK;
+}
+
+pt_store_result_t pt_store_pass_end(pt_store_t *self)
+{
+    if (!self || !self->pass_open)
+        return PT_STORE_OK;
+    return s_pass_close(self);
 }
 
 int pt_store_role_check(pt_store_t *self, const char *role, char *err, size_t err_len)
@@ -2920,7 +2985,8 @@ pt_store_result_t pt_store_due_deliveries_ex(pt_store_t *self, const char *recip
         return PT_STORE_ERROR;
     if (max == 0)
         return PT_STORE_OK;
-    if ((rc = s_ready(self)) != PT_STORE_OK)
+    int in_pass = 0;
+    if ((rc = s_ready_pass(self, &in_pass)) != PT_STORE_OK)
         return rc;
     p.n = 0;
     s_p_text(&p, recipient);
@@ -2930,8 +2996,11 @@ pt_store_result_t pt_store_due_deliveries_ex(pt_store_t *self, const char *recip
     s_p_int(&p, self->lease_ms);
     s_p_int(&p, self->delivery_window);
     s_p_text(&p, retries ? "true" : "false");
-    if ((rc = s_exec(self, S_DUE, &p, &res)) != PT_STORE_OK)
+    if ((rc = s_exec(self, S_DUE, &p, &res)) != PT_STORE_OK) {
+        if (in_pass)
+            s_rollback(self);   /* the pass is lost, its claims with it */
         return rc;
+    }
     for (int i = 0; i < PQntuples(res); i++) {
         pt_store_delivery_t d;
         int64_t attempts;
@@ -2941,6 +3010,8 @@ pt_store_result_t pt_store_due_deliveries_ex(pt_store_t *self, const char *recip
             attempts > UINT32_MAX) {
             s_set_error(self, "delivery row %d is malformed", i);
             PQclear(res);
+            if (in_pass)
+                s_rollback(self);
             return PT_STORE_ERROR;
         }
         d.envelope = (const uint8_t *)PQgetvalue(res, i, 2);
@@ -3221,15 +3292,17 @@ pt_store_result_t pt_store_mark_sent_batch(pt_store_t *self, pt_store_sent_t *it
         items[i].result = PT_STORE_NOT_FOUND;
     if (n == 0)
         return PT_STORE_OK;
-    if ((rc = s_ready(self)) != PT_STORE_OK)
+    int in_pass = 0;
+    if ((rc = s_ready_pass(self, &in_pass)) != PT_STORE_OK)
         return rc;
+    self->pass_open = 0;   /* committed or rolled back below, either way ended */
     rc = PT_STORE_ERROR;
     ids = s_int_array(&items[0].delivery_id, sizeof *items, n);
     retry = s_int_array(&items[0].retry_at_ms, sizeof *items, n);
     f = calloc(n, sizeof *f);
     if (!ids || !retry || !f)
         goto error;
-    if ((rc = s_command(self, "BEGIN; " S_HOT_TXN_SQL)) != PT_STORE_OK)
+    if (!in_pass && (rc = s_command(self, "BEGIN; " S_HOT_TXN_SQL)) != PT_STORE_OK)
         goto error;
     p.n = 0;
     s_p_text(&p, ids);

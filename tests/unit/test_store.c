@@ -959,12 +959,17 @@ static json_t *s_explain_json(PGconn *conn, const char *explain, int n,
 
 /* EXPLAIN (ANALYZE, BUFFERS) of the store's due statement, prepared on conn as
    `name`, for one pass of `recipient` (256 at most, window 1024, retries on), in a
-   transaction rolled back afterwards (the pass claims what it finds). The parsed
+   transaction rolled back afterwards (the pass claims what it finds), with
+   `settings` (SQL, or NULL) run first in it: the store runs the due statement in a
+   delivery pass, under pt_store_hot_txn_sql (pt_store_pass_begin). The parsed
    plan (the caller json_decref's it), or NULL with the reason on stderr. */
-static json_t *s_explain_due(PGconn *conn, const char *name, const char *recipient)
+static json_t *s_explain_due(PGconn *conn, const char *name, const char *recipient,
+                             const char *settings)
 {
     char sql[300];
     CU_ASSERT_STRING_EQUAL(s_exec_on(conn, "BEGIN"), "");
+    if (settings)
+        CU_ASSERT_STRING_EQUAL(s_exec_on(conn, settings), "");
     snprintf(sql, sizeof sql,
              "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE %s('%s', %lld, 256, "
              "'plan-test', 30000, 1024, true)",
@@ -974,11 +979,29 @@ static json_t *s_explain_due(PGconn *conn, const char *name, const char *recipie
     return plan;
 }
 
+/* Asserts that the statement prepared on conn as `name` ran `generic` times on a
+   generic plan and never on a custom one (pg_prepared_statements). */
+static void s_assert_generic(PGconn *conn, const char *name, long generic)
+{
+    const char *values[1] = {name};
+    PGresult *res = PQexecParams(conn,
+                                 "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                                 "WHERE name = $1",
+                                 1, NULL, values, NULL, NULL, 0);
+    CU_ASSERT_EQUAL(PQresultStatus(res), PGRES_TUPLES_OK);
+    CU_ASSERT_EQUAL(PQntuples(res), 1);
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        CU_ASSERT_EQUAL(atol(PQgetvalue(res, 0, 0)), generic);
+        CU_ASSERT_EQUAL(atol(PQgetvalue(res, 0, 1)), 0);
+    }
+    PQclear(res);
+}
+
 /* Due deliveries stay O(backlog) when the statistics say nothing is waiting
    (016_due_plans.sql): a long acknowledged history analysed, then a backlog of
    S_PLAN_PENDING never-sent and S_PLAN_RETRY sent deliveries. The store's own
-   due statement (pt_store_statement_sql), run as the store runs it (custom
-   plans), must not re-read the backlog for each candidate: the anti-join plan
+   due statement (pt_store_statement_sql), run as the store runs it (a generic
+   plan under the hot settings, in a delivery pass), must not re-read the backlog for each candidate: the anti-join plan
    it replaced did (4 000 waiting over 100 000 acknowledged: 13 million rows
    re-read, 6.2 s per pass). */
 #define S_PLAN_HISTORY 100000
@@ -1130,11 +1153,11 @@ static void test_due_plan(void)
     /* ...then a backlog the statistics have not seen (a surge after an outage). */
     CU_ASSERT_STRING_EQUAL(s_seed_deliveries(conn, "PLAN", S_PLAN_PENDING, "pending", 0), "");
     CU_ASSERT_STRING_EQUAL(s_seed_deliveries(conn, "PLAN", S_PLAN_RETRY, "delivered", 1), "");
-    CU_ASSERT_STRING_EQUAL(s_exec_on(conn, "SET plan_cache_mode = force_custom_plan"), "");
+    CU_ASSERT_STRING_EQUAL(s_exec_on(conn, pt_store_session_sql()), "");
     res = PQprepare(conn, "plan_due", due, 0, NULL);
     CU_ASSERT_EQUAL(PQresultStatus(res), PGRES_COMMAND_OK);
     PQclear(res);
-    json_t *plan = s_explain_due(conn, "plan_due", "PLAN-R");
+    json_t *plan = s_explain_due(conn, "plan_due", "PLAN-R", pt_store_hot_txn_sql());
     if (plan) {
         const json_t *top = json_object_get(json_array_get(plan, 0), "Plan");
         /* The pass claims a full batch... */
@@ -1144,10 +1167,11 @@ static void test_due_plan(void)
            plan it replaced: the whole backlog per candidate (13 million rows). */
         double rows = s_plan_repeated_rows(plan);
         CU_ASSERT(rows <= 2.0 * (S_PLAN_PENDING + S_PLAN_RETRY));
-        if (!(rows <= 2.0 * (S_PLAN_PENDING + S_PLAN_RETRY)))
+        if (getenv("PT_TEST_VERBOSE") || !(rows <= 2.0 * (S_PLAN_PENDING + S_PLAN_RETRY)))
             fprintf(stderr, "test_due_plan: %.0f rows re-read\n", rows);
         json_decref(plan);
     }
+    s_assert_generic(conn, "plan_due", 1);
     PQfinish(conn);
     CU_ASSERT_STRING_EQUAL(s_raw_exec("DROP DATABASE " S_PLAN_DB), "");
 }
@@ -1176,6 +1200,28 @@ static int s_plan_count(const json_t *node, const char *field, const char *prefi
             count += s_plan_count(v, field, prefix);
     }
     return count;
+}
+
+/* Appends the plan's nodes, depth first, as "Node Type[index]" separated by
+   spaces, to out (cap bytes, truncated). */
+static void s_plan_shape(const json_t *node, char *out, size_t cap)
+{
+    if (json_is_array(node)) {
+        size_t i;
+        const json_t *v;
+        json_array_foreach(node, i, v) s_plan_shape(v, out, cap);
+        return;
+    }
+    if (!json_is_object(node))
+        return;
+    const char *type = json_string_value(json_object_get(node, "Node Type"));
+    const char *index = json_string_value(json_object_get(node, "Index Name"));
+    size_t len = strlen(out);
+    if (type && len < cap)
+        snprintf(out + len, cap - len, "%s%s%s%s", len ? " " : "", type, index ? ":" : "",
+                 index ? index : "");
+    s_plan_shape(json_object_get(node, "Plan"), out, cap);
+    s_plan_shape(json_object_get(node, "Plans"), out, cap);
 }
 
 /* The due pass after churn that no VACUUM has cleaned yet (store.c,
@@ -1215,7 +1261,7 @@ static void test_due_after_churn(void)
     double buffers[2] = {0, 0};
     int bitmaps = 0;
     for (int pass = 0; pass < 2; pass++) {
-        json_t *plan = s_explain_due(conn, "churn_due", "CHURN-R");
+        json_t *plan = s_explain_due(conn, "churn_due", "CHURN-R", pt_store_hot_txn_sql());
         if (!plan)
             continue;
         const json_t *top = json_object_get(json_array_get(plan, 0), "Plan");
@@ -1227,6 +1273,7 @@ static void test_due_after_churn(void)
         json_decref(plan);
     }
     CU_ASSERT_EQUAL(bitmaps, 0);
+    s_assert_generic(conn, "churn_due", 2);
     /* The second pass reads less than the first, which marked the departed
        entries (measured: 257 then 166 buffers); the bitmap plan this replaced read
        the departed rows' heap pages on every pass (242 then 242 here; 4 000 pages,
@@ -1276,7 +1323,7 @@ static void test_due_after_surge(void)
     PGresult *prepared = PQprepare(conn, "surge_due", due, 0, NULL);
     CU_ASSERT_EQUAL(PQresultStatus(prepared), PGRES_COMMAND_OK);
     PQclear(prepared);
-    json_t *plan = s_explain_due(conn, "surge_due", "SURGE-R");
+    json_t *plan = s_explain_due(conn, "surge_due", "SURGE-R", pt_store_hot_txn_sql());
     if (plan) {
         const json_t *top = json_object_get(json_array_get(plan, 0), "Plan");
         CU_ASSERT_EQUAL(json_integer_value(json_object_get(top, "Actual Rows")),
@@ -1294,6 +1341,7 @@ static void test_due_after_surge(void)
                     buffers, live_next, pending);
         json_decref(plan);
     }
+    s_assert_generic(conn, "surge_due", 1);
     /* The statements that should use deliveries_live_next still do. */
     const char *which[] = {"pt_next_due", "pt_recipients_due"};
     for (size_t i = 0; i < 2; i++) {
@@ -1319,8 +1367,12 @@ static void test_due_after_surge(void)
    chain heads, lifecycles and owners, none of their generic plans holds a
    sequential scan, a hash join or a merge join. Under force_generic_plan alone the
    same statements plan sequential scans and hash joins here (measured: 24 nodes),
-   which would stay while the tables grow. */
+   which would stay while the tables grow. The delivery pass's due statement is
+   one of them (pt_store_pass_begin): its generic plan, made here on 10 rows and
+   kept, still walks deliveries_pending in order when a surge of S_HOT_SURGE
+   arrives that no ANALYZE has seen. */
 #define S_HOT_DB "puente_hot_test"
+#define S_HOT_SURGE 20000
 #define S_HOT_ROWS 10
 static int s_hot_bad_nodes(PGconn *conn, const char *prefix, const char *settings, int verbose)
 {
@@ -1328,7 +1380,7 @@ static int s_hot_bad_nodes(PGconn *conn, const char *prefix, const char *setting
         "pt_heads_init",       "pt_heads_lock",      "pt_msgs_find",      "pt_msgs_insert_many",
         "pt_events_insert_many", "pt_heads_update_many", "pt_lc_create_many", "pt_lc_move_many",
         "pt_owner_first_many", "pt_mark_sent_batch", "pt_ack_batch",      "pt_ack_exists_batch",
-        "pt_lc_delivered",     "pt_lc_received"};
+        "pt_lc_delivered",     "pt_lc_received",     "pt_due"};
     int bad = 0;
     CU_ASSERT_STRING_EQUAL(s_exec_on(conn, "BEGIN"), "");
     CU_ASSERT_STRING_EQUAL(s_exec_on(conn, settings), "");
@@ -1404,6 +1456,44 @@ static void test_hot_plans(void)
     if (verbose || bad || !(generic_only > 0))
         fprintf(stderr, "test_hot_plans: %d with the hot settings, %d with generic plans alone\n",
                 bad, generic_only);
+
+    /* The due statement's generic plan, made now (nothing waits)... */
+    CU_ASSERT_STRING_EQUAL(
+        s_exec_on(conn, "ALTER TABLE deliveries SET (autovacuum_enabled = false)"), "");
+    CU_ASSERT_STRING_EQUAL(s_exec_on(conn, pt_store_session_sql()), "");
+    PGresult *prepared = PQprepare(conn, "hot_due", pt_store_statement_sql("pt_due"), 0, NULL);
+    CU_ASSERT_EQUAL(PQresultStatus(prepared), PGRES_COMMAND_OK);
+    PQclear(prepared);
+    json_t *plan = s_explain_due(conn, "hot_due", "HOT-R", pt_store_hot_txn_sql());
+    if (plan) {
+        const json_t *top = json_object_get(json_array_get(plan, 0), "Plan");
+        CU_ASSERT_EQUAL(json_integer_value(json_object_get(top, "Actual Rows")), 0);
+        json_decref(plan);
+    }
+    /* ...then a surge: the same plan takes a batch from the front of the queue,
+       node for node the plan made for these parameters (custom, the session's
+       setting) takes. */
+    CU_ASSERT_STRING_EQUAL(s_seed_deliveries(conn, "HOT", S_HOT_SURGE, "pending", 0), "");
+    prepared = PQprepare(conn, "custom_due", pt_store_statement_sql("pt_due"), 0, NULL);
+    CU_ASSERT_EQUAL(PQresultStatus(prepared), PGRES_COMMAND_OK);
+    PQclear(prepared);
+    json_t *custom = s_explain_due(conn, "custom_due", "HOT-R", NULL);
+    plan = s_explain_due(conn, "hot_due", "HOT-R", pt_store_hot_txn_sql());
+    if (plan && custom) {
+        const json_t *top = json_object_get(json_array_get(plan, 0), "Plan");
+        CU_ASSERT_EQUAL(json_integer_value(json_object_get(top, "Actual Rows")), 256);
+        char shape[2048] = "", custom_shape[2048] = "";
+        s_plan_shape(plan, shape, sizeof shape);
+        s_plan_shape(custom, custom_shape, sizeof custom_shape);
+        CU_ASSERT_STRING_EQUAL(shape, custom_shape);
+        CU_ASSERT_EQUAL(s_plan_count(plan, "Index Name", "deliveries_pending"), 1);
+        if (verbose || strcmp(shape, custom_shape) != 0)
+            fprintf(stderr, "test_hot_plans: due after the surge, generic: %s\ncustom: %s\n",
+                    shape, custom_shape);
+    }
+    json_decref(plan);
+    json_decref(custom);
+    s_assert_generic(conn, "hot_due", 2);
     PQfinish(conn);
     CU_ASSERT_STRING_EQUAL(s_raw_exec("DROP DATABASE " S_HOT_DB), "");
 }
@@ -1638,6 +1728,107 @@ static void test_claims(void)
     pt_store_destroy(&b);
 }
 
+/* A delivery pass in one transaction (pt_store_pass_begin): its claims are not
+   committed while it is open, yet another instance skips the rows it holds; its
+   mark-sent commits claims and sends together; a pass that sent nothing keeps its
+   claims when it ends; another store call commits an open pass first; a pass
+   whose connection fails loses its claims, and the calls after it run on their
+   own. */
+static void test_delivery_pass(void)
+{
+    char err[256] = "", other_conninfo[1100];
+    snprintf(other_conninfo, sizeof other_conninfo, "%s application_name=%s_b", s_conninfo,
+             APP_NAME);
+    pt_store_t *b = pt_store_new(other_conninfo, err, sizeof err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT_EQUAL(pt_store_set_instance(s_store, "inst-a", 10000), 0);
+    CU_ASSERT_EQUAL(pt_store_set_instance(b, "inst-b", 10000), 0);
+    CU_ASSERT_EQUAL(pt_store_pass_end(s_store), PT_STORE_OK);   /* none open: nothing to do */
+    static const char *to_pass[] = {"XI-PASS"};
+    s_msg_data_t d[3];
+    pt_submission_t subs[3] = {s_sub(&d[0], 120, 120, "ct-PASS", 0),
+                               s_sub(&d[1], 121, 121, "ct-PASS", 0),
+                               s_sub(&d[2], 122, 122, "ct-PASS", 0)};
+    for (int i = 0; i < 3; i++)
+        subs[i].recipients = to_pass;
+    pt_store_receipt_t r[3];
+    CU_ASSERT_EQUAL_FATAL(pt_store_submit_batch(s_store, subs, 3, r), PT_STORE_OK);
+    const char *claimed_by_a = "SELECT count(*) FROM deliveries WHERE recipient = 'XI-PASS' "
+                               "AND claimed_by = 'inst-a'";
+    int64_t now = s_now();
+
+    /* a's pass claims the first; nothing of it is visible yet, but b skips it. */
+    CU_ASSERT_EQUAL_FATAL(pt_store_pass_begin(s_store), PT_STORE_OK);
+    s_due_t a1 = s_due_of(s_store, "XI-PASS", now, 1);
+    CU_ASSERT_EQUAL_FATAL(a1.n, 1);
+    CU_ASSERT_EQUAL(memcmp(a1.message_ids[0], d[0].id, 16), 0);
+    CU_ASSERT_EQUAL(s_raw_scalar(claimed_by_a), 0);
+    s_due_t b1 = s_due_of(b, "XI-PASS", now, 10);
+    CU_ASSERT_EQUAL_FATAL(b1.n, 2);
+    CU_ASSERT_EQUAL(memcmp(b1.message_ids[0], d[1].id, 16), 0);
+    CU_ASSERT_EQUAL(memcmp(b1.message_ids[1], d[2].id, 16), 0);
+    /* Its record of the send commits the claim with it and ends the pass. */
+    pt_store_sent_t sent = {.delivery_id = a1.ids[0], .retry_at_ms = now + 1000};
+    CU_ASSERT_EQUAL(pt_store_mark_sent_batch(s_store, &sent, 1, now), PT_STORE_OK);
+    CU_ASSERT_EQUAL(sent.result, PT_STORE_OK);
+    CU_ASSERT_EQUAL(pt_store_pass_end(s_store), PT_STORE_OK);
+    CU_ASSERT_EQUAL(s_raw_scalar(claimed_by_a), 1);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM deliveries WHERE recipient = 'XI-PASS' "
+                                 "AND claimed_by = 'inst-a' AND state = 'delivered' "
+                                 "AND attempts = 1"),
+                    1);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM case_events WHERE case_token = 'ct-PASS' "
+                                 "AND kind = 'delivered'"),
+                    1);
+
+    /* A pass that sends nothing keeps its claims when it ends. */
+    CU_ASSERT_EQUAL(pt_store_claims_release(b, "XI-PASS", now), PT_STORE_OK);
+    CU_ASSERT_EQUAL_FATAL(pt_store_pass_begin(s_store), PT_STORE_OK);
+    CU_ASSERT_EQUAL(s_due_of(s_store, "XI-PASS", now, 10).n, 2);
+    CU_ASSERT_EQUAL(s_raw_scalar(claimed_by_a), 1);
+    CU_ASSERT_EQUAL(pt_store_pass_end(s_store), PT_STORE_OK);
+    CU_ASSERT_EQUAL(s_raw_scalar(claimed_by_a), 3);
+
+    /* Another store call commits an open pass first: the claims a pass renewed
+       until now + 20 000 + lease are there before the pass ends. */
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM deliveries WHERE recipient = 'XI-PASS' AND claim_expires_at "
+             ">= pt_ms_to_ts(%lld)",
+             (long long)(now + 20000 + 10000));
+    CU_ASSERT_EQUAL_FATAL(pt_store_pass_begin(s_store), PT_STORE_OK);
+    CU_ASSERT_EQUAL(s_due_of(s_store, "XI-PASS", now + 20000, 10).n, 3);
+    CU_ASSERT_EQUAL(s_raw_scalar(sql), 0);
+    CU_ASSERT_EQUAL(pt_store_ping(s_store), PT_STORE_OK);
+    CU_ASSERT_EQUAL(s_raw_scalar(sql), 3);
+    CU_ASSERT_EQUAL(pt_store_pass_end(s_store), PT_STORE_OK);
+
+    /* The connection fails inside a pass: its claims (until now + 60 000 + lease)
+       are gone with it, the record of the send fails, and the store carries on. */
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM deliveries WHERE recipient = 'XI-PASS' AND claim_expires_at "
+             ">= pt_ms_to_ts(%lld)",
+             (long long)(now + 60000 + 10000));
+    CU_ASSERT_EQUAL_FATAL(pt_store_pass_begin(s_store), PT_STORE_OK);
+    s_due_t a2 = s_due_of(s_store, "XI-PASS", now + 60000, 10);
+    CU_ASSERT_EQUAL_FATAL(a2.n, 3);
+    char kill[120];
+    snprintf(kill, sizeof kill, "SELECT pg_terminate_backend(%d)", pt_store_backend_pid(s_store));
+    CU_ASSERT_STRING_EQUAL(s_raw_exec(kill), "");
+    pt_store_sent_t lost = {.delivery_id = a2.ids[1], .retry_at_ms = now + 61000};
+    CU_ASSERT_EQUAL(pt_store_mark_sent_batch(s_store, &lost, 1, now + 60000),
+                    PT_STORE_UNAVAILABLE);
+    CU_ASSERT_EQUAL(lost.result, PT_STORE_UNAVAILABLE);
+    CU_ASSERT_EQUAL(pt_store_pass_end(s_store), PT_STORE_OK);
+    CU_ASSERT_EQUAL(s_raw_scalar(sql), 0);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM deliveries WHERE recipient = 'XI-PASS' "
+                                 "AND attempts > 0"),
+                    1);
+    CU_ASSERT_EQUAL(s_due_of(s_store, "XI-PASS", now + 60000, 10).n, 3);
+    CU_ASSERT_EQUAL(s_raw_scalar(sql), 3);
+    pt_store_destroy(&b);
+}
+
 static void test_append_only(void)
 {
     /* Even the superuser cannot change history (trigger). */
@@ -1823,6 +2014,7 @@ int main(void)
         !CU_add_test(suite, "hot transactions plan index probes", test_hot_plans) ||
         !CU_add_test(suite, "delivery window", test_delivery_window) ||
         !CU_add_test(suite, "claims of two broker instances", test_claims) ||
+        !CU_add_test(suite, "a delivery pass in one transaction", test_delivery_pass) ||
         !CU_add_test(suite, "append-only", test_append_only) ||
         !CU_add_test(suite, "a non-superuser login role", test_non_superuser_login_role) ||
         !CU_add_test(suite, "unavailable, then recovers", test_unavailable_then_recovers)) {
