@@ -221,14 +221,8 @@ static pt_store_result_t s_pass(pt_deliver_t *self, s_session_t *session, int64_
                   now_ms - session->last_retry_ms >= PT_DELIVER_RETRY_FORCE_MS;
     if (retries)
         session->last_retry_ms = now_ms;
-    /* The claims and the record of the sends commit together (pt_store_pass_begin). */
-    pt_store_result_t rc = pt_store_pass_begin(self->store);
-    if (rc != PT_STORE_OK) {
-        free(list);
-        return rc;
-    }
-    rc = pt_store_due_deliveries_ex(self->store, session->org, now_ms, PT_DELIVER_BATCH, retries,
-                                    s_collect, list);
+    pt_store_result_t rc = pt_store_due_deliveries_ex(self->store, session->org, now_ms,
+                                                      PT_DELIVER_BATCH, retries, s_collect, list);
     *more = rc == PT_STORE_OK && list->n == PT_DELIVER_BATCH;
     /* Send the whole batch, then record every send in one transaction. A crash in
        between only means those are sent again (at-least-once; the SDK drops
@@ -274,9 +268,6 @@ static pt_store_result_t s_pass(pt_deliver_t *self, s_session_t *session, int64_
         *more = 0;
     if (n_sent > 0)
         rc = pt_store_mark_sent_batch(self->store, sent, n_sent, now_ms);
-    pt_store_result_t ended = pt_store_pass_end(self->store);   /* claims alone, if any */
-    if (rc == PT_STORE_OK)
-        rc = ended;
     free(sent);
     for (size_t i = 0; i < list->n; i++)
         free(list->items[i].envelope);

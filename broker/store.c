@@ -500,7 +500,6 @@ struct _pt_store_t {
     PGconn *conn;
     uint64_t prepared;      /* bit per s_stmt_id_t prepared on this connection */
     int needs_reset;        /* a transient failure happened: reset before next use */
-    int pass_open;          /* a delivery pass's transaction is open (pt_store_pass_begin) */
     char last_error[256];
     char instance[PT_STORE_INSTANCE_MAX];   /* claims and checkpoints (issue 9) */
     int64_t lease_ms;
@@ -880,7 +879,6 @@ static pt_store_result_t s_command(pt_store_t *self, const char *sql)
    is reset before its next use. */
 static void s_rollback(pt_store_t *self)
 {
-    self->pass_open = 0;
     if (PQpipelineStatus(self->conn) != PQ_PIPELINE_OFF) {
         self->needs_reset = 1;
         return;
@@ -922,13 +920,14 @@ const char *pt_store_session_sql(void)
    the parameters: it estimated "key = ANY($1)" at a few percent of the table and
    chose sequential scans (tried with plan_cache_mode auto: 86 ms a call), so
    sequential scans, hash and merge joins are off here, which leaves each
-   statement the plan it was written for, an index probe per key. The delivery
-   pass runs under them too (pt_store_pass_begin): its due statement cost 1 ms of
-   planning per pass at 200 msg/s, and under these settings its generic plan walks
-   the same queue indexes as the custom one, whether it was made on a nearly empty
-   database or with statistics that predate a surge (test_store "hot transactions
-   plan index probes" and the three due-pass tests). The sweeps and every query of
-   the auditors keep plans made for their parameters. */
+   statement the plan it was written for, an index probe per key. The due
+   statement runs under them too, in a transaction of its own
+   (pt_store_due_deliveries_ex): it cost 1 ms of planning per pass at 200 msg/s,
+   and under these settings its generic plan walks the same queue indexes as the
+   custom one, whether it was made on a nearly empty database or with statistics
+   that predate a surge (test_store "hot transactions plan index probes" and the
+   three due-pass tests). The sweeps and every query of the auditors keep plans
+   made for their parameters. */
 #define S_HOT_TXN_SQL                                                                       \
     "SELECT set_config('plan_cache_mode', 'force_generic_plan', true), "                    \
     "set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true), " \
@@ -949,7 +948,7 @@ const char *pt_store_hot_txn_sql(void)
    database, the first minute of a broker) turned the due-delivery query's index
    probes into a scan of the whole backlog per row (10 s per pass at 20 000
    pending, measured, with sequential scans allowed). The hot transactions and
-   the delivery pass are the exception: they keep one generic plan per statement
+   the due statement are the exception: they keep one generic plan per statement
    with sequential scans and hash and merge joins off (S_HOT_TXN_SQL). */
 static void s_restrict(pt_store_t *self)
 {
@@ -1003,12 +1002,8 @@ static void s_restrict(pt_store_t *self)
 
 /* Makes the connection usable: resets it after a transient failure, closes a
    transaction left open, and re-applies the session setup. */
-static pt_store_result_t s_pass_close(pt_store_t *self);
-
 static pt_store_result_t s_ready(pt_store_t *self)
 {
-    if (self->pass_open)
-        (void)s_pass_close(self);   /* another call ends the delivery pass first */
     if (!self->needs_reset && PQstatus(self->conn) == CONNECTION_OK &&
         PQpipelineStatus(self->conn) == PQ_PIPELINE_OFF &&
         PQtransactionStatus(self->conn) == PQTRANS_IDLE)
@@ -1035,60 +1030,6 @@ static pt_store_result_t s_ready(pt_store_t *self)
         return PT_STORE_UNAVAILABLE;
     }
     return PT_STORE_OK;
-}
-
-/* Ends the delivery pass's open transaction (pt_store_pass_end): COMMIT when it
-   is healthy, else ROLLBACK. */
-static pt_store_result_t s_pass_close(pt_store_t *self)
-{
-    self->pass_open = 0;
-    if (PQstatus(self->conn) == CONNECTION_OK && PQpipelineStatus(self->conn) == PQ_PIPELINE_OFF &&
-        PQtransactionStatus(self->conn) == PQTRANS_INTRANS) {
-        pt_store_result_t rc = s_command(self, "COMMIT");
-        if (rc != PT_STORE_OK)
-            s_rollback(self);
-        return rc;
-    }
-    s_rollback(self);
-    return PT_STORE_ERROR;
-}
-
-/* s_ready for the statements of a delivery pass (pt_store_due_deliveries_ex,
-   pt_store_mark_sent_batch): *in_pass = 1 when they run inside the pass's open,
-   healthy transaction; otherwise they run on their own (a broken pass is rolled
-   back first). */
-static pt_store_result_t s_ready_pass(pt_store_t *self, int *in_pass)
-{
-    *in_pass = 0;
-    if (self->pass_open && !self->needs_reset && PQstatus(self->conn) == CONNECTION_OK &&
-        PQpipelineStatus(self->conn) == PQ_PIPELINE_OFF &&
-        PQtransactionStatus(self->conn) == PQTRANS_INTRANS) {
-        *in_pass = 1;
-        return PT_STORE_OK;
-    }
-    return s_ready(self);
-}
-
-pt_store_result_t pt_store_pass_begin(pt_store_t *self)
-{
-    if (!self)
-        return PT_STORE_ERROR;
-    pt_store_result_t rc = s_ready(self);
-    if (rc != PT_STORE_OK)
-        return rc;
-    if ((rc = s_command(self, "BEGIN; " S_HOT_TXN_SQL)) != PT_STORE_OK) {
-        s_rollback(self);
-        return rc;
-    }
-    self->pass_open = 1;
-    return PT_STORE_OK;
-}
-
-pt_store_result_t pt_store_pass_end(pt_store_t *self)
-{
-    if (!self || !self->pass_open)
-        return PT_STORE_OK;
-    return s_pass_close(self);
 }
 
 int pt_store_role_check(pt_store_t *self, const char *role, char *err, size_t err_len)
@@ -2424,18 +2365,22 @@ pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t 
     }
     if ((rc = s_send_sql(self, n_new ? "COMMIT" : "ROLLBACK")) != PT_STORE_OK)
         goto error;
-    queued++;
+    size_t committed = queued++;
     /* After COMMIT, in the same round trip: the leaf index the audit log's
-       deferred trigger gave each message's "stored" event (new or duplicate). */
+       deferred trigger gave each message's "stored" event (new or duplicate), in
+       a read of its own under the hot settings (a key lookup: its generic plan). */
     p.n = 0;
     s_p_text(&p, id_array);
-    if ((rc = s_send(self, S_LEAVES_FIND, &p)) != PT_STORE_OK)
+    if ((rc = s_send_sql(self, "BEGIN")) != PT_STORE_OK ||
+        (rc = s_send_sql(self, S_HOT_TXN_SQL)) != PT_STORE_OK ||
+        (rc = s_send(self, S_LEAVES_FIND, &p)) != PT_STORE_OK ||
+        (rc = s_send_sql(self, "COMMIT")) != PT_STORE_OK)
         goto error;
-    queued++;
+    queued += 4;
     n_results = queued;
     if ((rc = s_pipe_collect(self, n_results, results)) != PT_STORE_OK)
         goto error;
-    if (n_new && strcmp(PQcmdStatus(results[queued - 2]), "COMMIT") != 0) {
+    if (n_new && strcmp(PQcmdStatus(results[committed]), "COMMIT") != 0) {
         s_set_error(self, "commit did not commit");
         rc = PT_STORE_UNAVAILABLE;
         goto error;
@@ -2443,7 +2388,7 @@ pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t 
     for (size_t i = 0; i < n; i++)
         receipts[i].leaf_index = -1;
     {
-        const PGresult *leaves = results[queued - 1];
+        const PGresult *leaves = results[queued - 2];
         for (int row = 0; row < PQntuples(leaves); row++) {
             uint8_t id[16];
             int64_t leaf;
@@ -2522,7 +2467,7 @@ pt_store_result_t pt_store_lifecycle_load(pt_store_t *self, const pt_submission_
                                           pt_store_case_owner_t *owners, int *known)
 {
     pt_store_result_t rc;
-    PGresult *res = NULL;
+    PGresult *results[6] = {NULL, NULL, NULL, NULL, NULL, NULL}, *res;
     char *ids = NULL, *corrs = NULL, *tokens = NULL;
     const char **token_list = NULL;
     s_params_t p;
@@ -2546,11 +2491,39 @@ pt_store_result_t pt_store_lifecycle_load(pt_store_t *self, const pt_submission_
         token_list[i] = subs[i].case_token;
     if (!(tokens = s_text_array((const char *const *)token_list, n)))
         goto done;
+    if ((rc = s_prepare(self, S_LC_LOAD)) != PT_STORE_OK ||
+        (rc = s_prepare(self, S_OWNER_LOAD)) != PT_STORE_OK ||
+        (rc = s_prepare(self, S_MSGS_FIND)) != PT_STORE_OK)
+        goto done;
 
+    /* One round trip, the three reads in a transaction under the hot settings
+       (S_HOT_TXN_SQL: key lookups, one generic plan each). */
+    if (!PQenterPipelineMode(self->conn)) {
+        s_set_error(self, "cannot enter pipeline mode");
+        self->needs_reset = 1;
+        rc = PT_STORE_UNAVAILABLE;
+        goto done;
+    }
     p.n = 0;
     s_p_text(&p, corrs);
-    if ((rc = s_exec(self, S_LC_LOAD, &p, &res)) != PT_STORE_OK)
+    if ((rc = s_send_sql(self, "BEGIN")) != PT_STORE_OK ||
+        (rc = s_send_sql(self, S_HOT_TXN_SQL)) != PT_STORE_OK ||
+        (rc = s_send(self, S_LC_LOAD, &p)) != PT_STORE_OK)
         goto done;
+    p.n = 0;
+    s_p_text(&p, tokens);
+    if ((rc = s_send(self, S_OWNER_LOAD, &p)) != PT_STORE_OK)
+        goto done;
+    p.n = 0;
+    s_p_text(&p, ids);
+    if ((rc = s_send(self, S_MSGS_FIND, &p)) != PT_STORE_OK ||
+        (rc = s_send_sql(self, "COMMIT")) != PT_STORE_OK ||
+        (rc = s_pipe_collect(self, 6, results)) != PT_STORE_OK)
+        goto done;
+    s_pipe_exit(self);
+    rc = PT_STORE_ERROR;
+
+    res = results[2];
     for (int row = 0; row < PQntuples(res); row++) {
         uint8_t id[16];
         pt_store_lifecycle_t lc;
@@ -2570,13 +2543,7 @@ pt_store_result_t pt_store_lifecycle_load(pt_store_t *self, const pt_submission_
             if (memcmp(subs[i].correlation_id, id, 16) == 0)
                 lifecycles[i] = lc;
     }
-    PQclear(res);
-    res = NULL;
-
-    p.n = 0;
-    s_p_text(&p, tokens);
-    if ((rc = s_exec(self, S_OWNER_LOAD, &p, &res)) != PT_STORE_OK)
-        goto done;
+    res = results[3];
     for (int row = 0; row < PQntuples(res); row++) {
         char token[PT_STORE_TEXT_MAX];
         pt_store_case_owner_t owner;
@@ -2592,13 +2559,7 @@ pt_store_result_t pt_store_lifecycle_load(pt_store_t *self, const pt_submission_
             if (strcmp(subs[i].case_token, token) == 0)
                 owners[i] = owner;
     }
-    PQclear(res);
-    res = NULL;
-
-    p.n = 0;
-    s_p_text(&p, ids);
-    if ((rc = s_exec(self, S_MSGS_FIND, &p, &res)) != PT_STORE_OK)
-        goto done;
+    res = results[4];
     for (int row = 0; row < PQntuples(res); row++) {
         uint8_t id[16];
         if (s_get_fixed(res, row, 0, id, 16))
@@ -2609,7 +2570,11 @@ pt_store_result_t pt_store_lifecycle_load(pt_store_t *self, const pt_submission_
     }
     rc = PT_STORE_OK;
 done:
-    PQclear(res);
+    s_clear_all(results, 6);
+    if (rc != PT_STORE_OK) {
+        s_pipe_exit(self);
+        s_rollback(self);
+    }
     free(token_list);
     free(ids);
     free(corrs);
@@ -2978,15 +2943,14 @@ pt_store_result_t pt_store_due_deliveries_ex(pt_store_t *self, const char *recip
                                              int64_t now_ms, size_t max, int retries,
                                              pt_store_delivery_fn *fn, void *arg)
 {
-    PGresult *res = NULL;
+    PGresult *results[4] = {NULL, NULL, NULL, NULL};
     s_params_t p;
     pt_store_result_t rc;
     if (!self || !recipient || !fn)
         return PT_STORE_ERROR;
     if (max == 0)
         return PT_STORE_OK;
-    int in_pass = 0;
-    if ((rc = s_ready_pass(self, &in_pass)) != PT_STORE_OK)
+    if ((rc = s_ready(self)) != PT_STORE_OK || (rc = s_prepare(self, S_DUE)) != PT_STORE_OK)
         return rc;
     p.n = 0;
     s_p_text(&p, recipient);
@@ -2996,11 +2960,26 @@ pt_store_result_t pt_store_due_deliveries_ex(pt_store_t *self, const char *recip
     s_p_int(&p, self->lease_ms);
     s_p_int(&p, self->delivery_window);
     s_p_text(&p, retries ? "true" : "false");
-    if ((rc = s_exec(self, S_DUE, &p, &res)) != PT_STORE_OK) {
-        if (in_pass)
-            s_rollback(self);   /* the pass is lost, its claims with it */
-        return rc;
+    /* One round trip: the statement in a transaction of its own under the hot
+       settings (S_HOT_TXN_SQL: its generic plan, not 1 ms of planning per pass). */
+    if (!PQenterPipelineMode(self->conn)) {
+        s_set_error(self, "cannot enter pipeline mode");
+        self->needs_reset = 1;
+        return PT_STORE_UNAVAILABLE;
     }
+    if ((rc = s_send_sql(self, "BEGIN")) != PT_STORE_OK ||
+        (rc = s_send_sql(self, S_HOT_TXN_SQL)) != PT_STORE_OK ||
+        (rc = s_send(self, S_DUE, &p)) != PT_STORE_OK ||
+        (rc = s_send_sql(self, "COMMIT")) != PT_STORE_OK ||
+        (rc = s_pipe_collect(self, 4, results)) != PT_STORE_OK)
+        goto error;
+    if (strcmp(PQcmdStatus(results[3]), "COMMIT") != 0) {
+        s_set_error(self, "commit did not commit");
+        rc = PT_STORE_UNAVAILABLE;
+        goto error;
+    }
+    s_pipe_exit(self);
+    const PGresult *res = results[2];
     for (int i = 0; i < PQntuples(res); i++) {
         pt_store_delivery_t d;
         int64_t attempts;
@@ -3009,9 +2988,7 @@ pt_store_result_t pt_store_due_deliveries_ex(pt_store_t *self, const char *recip
             PQgetisnull(res, i, 2) || s_get_int64(res, i, 3, &attempts) || attempts < 0 ||
             attempts > UINT32_MAX) {
             s_set_error(self, "delivery row %d is malformed", i);
-            PQclear(res);
-            if (in_pass)
-                s_rollback(self);
+            s_clear_all(results, 4);
             return PT_STORE_ERROR;
         }
         d.envelope = (const uint8_t *)PQgetvalue(res, i, 2);
@@ -3019,8 +2996,14 @@ pt_store_result_t pt_store_due_deliveries_ex(pt_store_t *self, const char *recip
         d.attempts = (uint32_t)attempts;
         fn(&d, arg);
     }
-    PQclear(res);
+    s_clear_all(results, 4);
     return PT_STORE_OK;
+
+error:
+    s_clear_all(results, 4);
+    s_pipe_exit(self);
+    s_rollback(self);
+    return rc;
 }
 
 /* One event that follows a delivery ("delivered" or "acknowledged"), pointing
@@ -3292,17 +3275,15 @@ pt_store_result_t pt_store_mark_sent_batch(pt_store_t *self, pt_store_sent_t *it
         items[i].result = PT_STORE_NOT_FOUND;
     if (n == 0)
         return PT_STORE_OK;
-    int in_pass = 0;
-    if ((rc = s_ready_pass(self, &in_pass)) != PT_STORE_OK)
+    if ((rc = s_ready(self)) != PT_STORE_OK)
         return rc;
-    self->pass_open = 0;   /* committed or rolled back below, either way ended */
     rc = PT_STORE_ERROR;
     ids = s_int_array(&items[0].delivery_id, sizeof *items, n);
     retry = s_int_array(&items[0].retry_at_ms, sizeof *items, n);
     f = calloc(n, sizeof *f);
     if (!ids || !retry || !f)
         goto error;
-    if (!in_pass && (rc = s_command(self, "BEGIN; " S_HOT_TXN_SQL)) != PT_STORE_OK)
+    if ((rc = s_command(self, "BEGIN; " S_HOT_TXN_SQL)) != PT_STORE_OK)
         goto error;
     p.n = 0;
     s_p_text(&p, ids);

@@ -259,8 +259,9 @@ typedef struct {
 /* For each of the n submissions: lifecycles[i] = the lifecycle of its
    correlation id, owners[i] = the owner of its case token (zeroed when none),
    known[i] = 1 if its message id is already stored (a resubmission, which must
-   not be checked or applied again). Read outside any transaction: the state may
-   move before submit_batch, which then fails as UNAVAILABLE. Three round trips. */
+   not be checked or applied again). Read in a transaction of its own, not
+   submit_batch's: the state may move before submit_batch, which then fails as
+   UNAVAILABLE. One round trip (pipelined). */
 pt_store_result_t pt_store_lifecycle_load(pt_store_t *self, const pt_submission_t *subs, size_t n,
                                           pt_store_lifecycle_t *lifecycles,
                                           pt_store_case_owner_t *owners, int *known);
@@ -355,8 +356,7 @@ typedef void(pt_store_delivery_fn)(const pt_store_delivery_t *delivery, void *ar
    claim on (010_multi_broker.sql). Those handed over are claimed for this
    store's instance (pt_store_set_instance) until now_ms + lease, in the same
    statement (FOR UPDATE SKIP LOCKED: two brokers running this at once for one
-   recipient get disjoint deliveries). One statement, committed on return, unless
-   a delivery pass is open (pt_store_pass_begin): then it runs in the pass.
+   recipient get disjoint deliveries). One statement, committed on return.
    Cost: index range scans, O(max + deliveries waiting behind an older one of
    their correlation id), whatever the backlog (005_delivery_queue.sql). */
 pt_store_result_t pt_store_due_deliveries(pt_store_t *self, const char *recipient, int64_t now_ms,
@@ -369,21 +369,6 @@ pt_store_result_t pt_store_due_deliveries(pt_store_t *self, const char *recipien
 pt_store_result_t pt_store_due_deliveries_ex(pt_store_t *self, const char *recipient,
                                              int64_t now_ms, size_t max, int retries,
                                              pt_store_delivery_fn *fn, void *arg);
-
-/* A delivery pass as ONE transaction (issue 8; deliver.c): pt_store_pass_begin
-   opens it with the hot transactions' settings (pt_store_hot_txn_sql: one
-   generic plan per statement, the due statement's included); the pass's
-   pt_store_due_deliveries_ex and pt_store_mark_sent_batch run in it, and
-   pt_store_mark_sent_batch ends it (its COMMIT records the claims and the sends
-   together: one commit per pass instead of two). pt_store_pass_end commits a
-   pass still open (one that sent nothing keeps its claims, as before). Until the
-   commit the claimed rows are locked (FOR UPDATE): another broker instance's pass
-   skips them as it skips a live claim. A failure inside rolls the whole pass
-   back, its claims too (what was sent is offered again: at-least-once), and the
-   calls after it run on their own; any other store call commits an open pass
-   first. pt_store_pass_end returns OK when no pass was open. */
-pt_store_result_t pt_store_pass_begin(pt_store_t *self);
-pt_store_result_t pt_store_pass_end(pt_store_t *self);
 
 /* Records that a delivery was sent: attempts + 1, next_attempt_at = retry_at_ms;
    on the first attempt also appends the case event "delivered", and if the

@@ -961,8 +961,9 @@ static json_t *s_explain_json(PGconn *conn, const char *explain, int n,
    `name`, for one pass of `recipient` (256 at most, window 1024, retries on), in a
    transaction rolled back afterwards (the pass claims what it finds), with
    `settings` (SQL, or NULL) run first in it: the store runs the due statement in a
-   delivery pass, under pt_store_hot_txn_sql (pt_store_pass_begin). The parsed
-   plan (the caller json_decref's it), or NULL with the reason on stderr. */
+   transaction of its own under pt_store_hot_txn_sql (pt_store_due_deliveries_ex).
+   The parsed plan (the caller json_decref's it), or NULL with the reason on
+   stderr. */
 static json_t *s_explain_due(PGconn *conn, const char *name, const char *recipient,
                              const char *settings)
 {
@@ -1001,7 +1002,7 @@ static void s_assert_generic(PGconn *conn, const char *name, long generic)
    (016_due_plans.sql): a long acknowledged history analysed, then a backlog of
    S_PLAN_PENDING never-sent and S_PLAN_RETRY sent deliveries. The store's own
    due statement (pt_store_statement_sql), run as the store runs it (a generic
-   plan under the hot settings, in a delivery pass), must not re-read the backlog for each candidate: the anti-join plan
+   plan under the hot settings), must not re-read the backlog for each candidate: the anti-join plan
    it replaced did (4 000 waiting over 100 000 acknowledged: 13 million rows
    re-read, 6.2 s per pass). */
 #define S_PLAN_HISTORY 100000
@@ -1367,8 +1368,8 @@ static void test_due_after_surge(void)
    chain heads, lifecycles and owners, none of their generic plans holds a
    sequential scan, a hash join or a merge join. Under force_generic_plan alone the
    same statements plan sequential scans and hash joins here (measured: 24 nodes),
-   which would stay while the tables grow. The delivery pass's due statement is
-   one of them (pt_store_pass_begin): its generic plan, made here on 10 rows and
+   which would stay while the tables grow. The due statement runs under the same
+   settings (pt_store_due_deliveries_ex): its generic plan, made here on 10 rows and
    kept, still walks deliveries_pending in order when a surge of S_HOT_SURGE
    arrives that no ANALYZE has seen. */
 #define S_HOT_DB "puente_hot_test"
@@ -1380,7 +1381,8 @@ static int s_hot_bad_nodes(PGconn *conn, const char *prefix, const char *setting
         "pt_heads_init",       "pt_heads_lock",      "pt_msgs_find",      "pt_msgs_insert_many",
         "pt_events_insert_many", "pt_heads_update_many", "pt_lc_create_many", "pt_lc_move_many",
         "pt_owner_first_many", "pt_mark_sent_batch", "pt_ack_batch",      "pt_ack_exists_batch",
-        "pt_lc_delivered",     "pt_lc_received",     "pt_due"};
+        "pt_lc_delivered",     "pt_lc_received",     "pt_due",            "pt_lc_load",
+        "pt_owner_load",       "pt_leaves_find"};
     int bad = 0;
     CU_ASSERT_STRING_EQUAL(s_exec_on(conn, "BEGIN"), "");
     CU_ASSERT_STRING_EQUAL(s_exec_on(conn, settings), "");
@@ -1728,107 +1730,6 @@ static void test_claims(void)
     pt_store_destroy(&b);
 }
 
-/* A delivery pass in one transaction (pt_store_pass_begin): its claims are not
-   committed while it is open, yet another instance skips the rows it holds; its
-   mark-sent commits claims and sends together; a pass that sent nothing keeps its
-   claims when it ends; another store call commits an open pass first; a pass
-   whose connection fails loses its claims, and the calls after it run on their
-   own. */
-static void test_delivery_pass(void)
-{
-    char err[256] = "", other_conninfo[1100];
-    snprintf(other_conninfo, sizeof other_conninfo, "%s application_name=%s_b", s_conninfo,
-             APP_NAME);
-    pt_store_t *b = pt_store_new(other_conninfo, err, sizeof err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
-    CU_ASSERT_EQUAL(pt_store_set_instance(s_store, "inst-a", 10000), 0);
-    CU_ASSERT_EQUAL(pt_store_set_instance(b, "inst-b", 10000), 0);
-    CU_ASSERT_EQUAL(pt_store_pass_end(s_store), PT_STORE_OK);   /* none open: nothing to do */
-    static const char *to_pass[] = {"XI-PASS"};
-    s_msg_data_t d[3];
-    pt_submission_t subs[3] = {s_sub(&d[0], 120, 120, "ct-PASS", 0),
-                               s_sub(&d[1], 121, 121, "ct-PASS", 0),
-                               s_sub(&d[2], 122, 122, "ct-PASS", 0)};
-    for (int i = 0; i < 3; i++)
-        subs[i].recipients = to_pass;
-    pt_store_receipt_t r[3];
-    CU_ASSERT_EQUAL_FATAL(pt_store_submit_batch(s_store, subs, 3, r), PT_STORE_OK);
-    const char *claimed_by_a = "SELECT count(*) FROM deliveries WHERE recipient = 'XI-PASS' "
-                               "AND claimed_by = 'inst-a'";
-    int64_t now = s_now();
-
-    /* a's pass claims the first; nothing of it is visible yet, but b skips it. */
-    CU_ASSERT_EQUAL_FATAL(pt_store_pass_begin(s_store), PT_STORE_OK);
-    s_due_t a1 = s_due_of(s_store, "XI-PASS", now, 1);
-    CU_ASSERT_EQUAL_FATAL(a1.n, 1);
-    CU_ASSERT_EQUAL(memcmp(a1.message_ids[0], d[0].id, 16), 0);
-    CU_ASSERT_EQUAL(s_raw_scalar(claimed_by_a), 0);
-    s_due_t b1 = s_due_of(b, "XI-PASS", now, 10);
-    CU_ASSERT_EQUAL_FATAL(b1.n, 2);
-    CU_ASSERT_EQUAL(memcmp(b1.message_ids[0], d[1].id, 16), 0);
-    CU_ASSERT_EQUAL(memcmp(b1.message_ids[1], d[2].id, 16), 0);
-    /* Its record of the send commits the claim with it and ends the pass. */
-    pt_store_sent_t sent = {.delivery_id = a1.ids[0], .retry_at_ms = now + 1000};
-    CU_ASSERT_EQUAL(pt_store_mark_sent_batch(s_store, &sent, 1, now), PT_STORE_OK);
-    CU_ASSERT_EQUAL(sent.result, PT_STORE_OK);
-    CU_ASSERT_EQUAL(pt_store_pass_end(s_store), PT_STORE_OK);
-    CU_ASSERT_EQUAL(s_raw_scalar(claimed_by_a), 1);
-    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM deliveries WHERE recipient = 'XI-PASS' "
-                                 "AND claimed_by = 'inst-a' AND state = 'delivered' "
-                                 "AND attempts = 1"),
-                    1);
-    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM case_events WHERE case_token = 'ct-PASS' "
-                                 "AND kind = 'delivered'"),
-                    1);
-
-    /* A pass that sends nothing keeps its claims when it ends. */
-    CU_ASSERT_EQUAL(pt_store_claims_release(b, "XI-PASS", now), PT_STORE_OK);
-    CU_ASSERT_EQUAL_FATAL(pt_store_pass_begin(s_store), PT_STORE_OK);
-    CU_ASSERT_EQUAL(s_due_of(s_store, "XI-PASS", now, 10).n, 2);
-    CU_ASSERT_EQUAL(s_raw_scalar(claimed_by_a), 1);
-    CU_ASSERT_EQUAL(pt_store_pass_end(s_store), PT_STORE_OK);
-    CU_ASSERT_EQUAL(s_raw_scalar(claimed_by_a), 3);
-
-    /* Another store call commits an open pass first: the claims a pass renewed
-       until now + 20 000 + lease are there before the pass ends. */
-    char sql[300];
-    snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM deliveries WHERE recipient = 'XI-PASS' AND claim_expires_at "
-             ">= pt_ms_to_ts(%lld)",
-             (long long)(now + 20000 + 10000));
-    CU_ASSERT_EQUAL_FATAL(pt_store_pass_begin(s_store), PT_STORE_OK);
-    CU_ASSERT_EQUAL(s_due_of(s_store, "XI-PASS", now + 20000, 10).n, 3);
-    CU_ASSERT_EQUAL(s_raw_scalar(sql), 0);
-    CU_ASSERT_EQUAL(pt_store_ping(s_store), PT_STORE_OK);
-    CU_ASSERT_EQUAL(s_raw_scalar(sql), 3);
-    CU_ASSERT_EQUAL(pt_store_pass_end(s_store), PT_STORE_OK);
-
-    /* The connection fails inside a pass: its claims (until now + 60 000 + lease)
-       are gone with it, the record of the send fails, and the store carries on. */
-    snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM deliveries WHERE recipient = 'XI-PASS' AND claim_expires_at "
-             ">= pt_ms_to_ts(%lld)",
-             (long long)(now + 60000 + 10000));
-    CU_ASSERT_EQUAL_FATAL(pt_store_pass_begin(s_store), PT_STORE_OK);
-    s_due_t a2 = s_due_of(s_store, "XI-PASS", now + 60000, 10);
-    CU_ASSERT_EQUAL_FATAL(a2.n, 3);
-    char kill[120];
-    snprintf(kill, sizeof kill, "SELECT pg_terminate_backend(%d)", pt_store_backend_pid(s_store));
-    CU_ASSERT_STRING_EQUAL(s_raw_exec(kill), "");
-    pt_store_sent_t lost = {.delivery_id = a2.ids[1], .retry_at_ms = now + 61000};
-    CU_ASSERT_EQUAL(pt_store_mark_sent_batch(s_store, &lost, 1, now + 60000),
-                    PT_STORE_UNAVAILABLE);
-    CU_ASSERT_EQUAL(lost.result, PT_STORE_UNAVAILABLE);
-    CU_ASSERT_EQUAL(pt_store_pass_end(s_store), PT_STORE_OK);
-    CU_ASSERT_EQUAL(s_raw_scalar(sql), 0);
-    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM deliveries WHERE recipient = 'XI-PASS' "
-                                 "AND attempts > 0"),
-                    1);
-    CU_ASSERT_EQUAL(s_due_of(s_store, "XI-PASS", now + 60000, 10).n, 3);
-    CU_ASSERT_EQUAL(s_raw_scalar(sql), 3);
-    pt_store_destroy(&b);
-}
-
 static void test_append_only(void)
 {
     /* Even the superuser cannot change history (trigger). */
@@ -2014,7 +1915,6 @@ int main(void)
         !CU_add_test(suite, "hot transactions plan index probes", test_hot_plans) ||
         !CU_add_test(suite, "delivery window", test_delivery_window) ||
         !CU_add_test(suite, "claims of two broker instances", test_claims) ||
-        !CU_add_test(suite, "a delivery pass in one transaction", test_delivery_pass) ||
         !CU_add_test(suite, "append-only", test_append_only) ||
         !CU_add_test(suite, "a non-superuser login role", test_non_superuser_login_role) ||
         !CU_add_test(suite, "unavailable, then recovers", test_unavailable_then_recovers)) {
