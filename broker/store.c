@@ -80,8 +80,10 @@ typedef enum {
     S_RETENTION_DUE,
     S_RETENTION_SET,
     S_LEAF_EVENT,
+    S_HOT_TXN,
     S_COUNT
 } s_stmt_id_t;
+_Static_assert(S_COUNT <= 64, "self->prepared holds one bit per statement");
 
 typedef struct {
     const char *name;
@@ -102,8 +104,36 @@ typedef struct {
     "m.counterparty, ',')) AS org) p WHERE p.org <> '') "                                     \
     "SELECT case_token, kind, initiator, counterparty FROM moved"
 
+/* The settings of the hot transactions (pt_store_submit_batch,
+   pt_store_mark_sent_batch, pt_store_ack_batch), for those transactions only
+   (set_config(..., true) is SET LOCAL). Every statement in them, the audit
+   append at COMMIT and the foreign-key checks included, finds its rows through a
+   primary or unique key the parameters give. Planning them again for every
+   execution (the session's force_custom_plan, S_SESSION_SQL) cost as much
+   PostgreSQL time as running them when a batch holds one or two messages (issue 8:
+   planning was 45 % of PostgreSQL's time per message at 200 msg/s offered), so
+   they keep one generic plan per statement instead. A generic plan does not see
+   the parameters: it estimated "key = ANY($1)" at a few percent of the table and
+   chose sequential scans (tried with plan_cache_mode auto: 86 ms a call), so
+   sequential scans, hash and merge joins are off here, which leaves each
+   statement the plan it was written for, an index probe per key. The due
+   statement runs under them too, in a transaction of its own
+   (pt_store_due_deliveries_ex): it cost 1 ms of planning per pass at 200 msg/s,
+   and under these settings its generic plan walks the same queue indexes as the
+   custom one, whether it was made on a nearly empty database or with statistics
+   that predate a surge (test_store "hot transactions plan index probes" and the
+   three due-pass tests). The sweeps and every query of the auditors keep plans
+   made for their parameters. The settings are themselves a prepared statement
+   (S_HOT_TXN, no parameters: planned once per session; s_begin_hot), not text
+   planned again in every transaction. */
+#define S_HOT_TXN_SQL                                                                       \
+    "SELECT set_config('plan_cache_mode', 'force_generic_plan', true), "                    \
+    "set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true), " \
+    "set_config('enable_mergejoin', 'off', true)"
+
 static const s_stmt_t s_stmts[S_COUNT] = {
     [S_PING] = {"pt_ping", "SELECT 1"},
+    [S_HOT_TXN] = {"pt_hot_txn", S_HOT_TXN_SQL},
     /* Creates missing chain heads; the caller passes tokens sorted (byte order) so
        that concurrent batches take row locks in the same order. */
     [S_HEADS_INIT] = {"pt_heads_init",
@@ -132,7 +162,9 @@ static const s_stmt_t s_stmts[S_COUNT] = {
        "OFFSET 0" keeps each probe a correlated subplan on
        deliveries_unacked_order (016_due_plans.sql: with a long history the
        statistics say nothing is waiting, and the anti-join the planner would
-       otherwise choose reads the whole backlog once per candidate).
+       otherwise choose reads the whole backlog once per candidate). The probes
+       say "attempts >= 0" (always true) because deliveries_unacked_order serves
+       only statements that do (019_hot_statement_indexes.sql).
        Delivery window ($6, pt_store_set_delivery_window): first offers are limited
        to $6 minus the recipient's deliveries in flight (sent and not acknowledged,
        dead-lettered or dropped; counted on deliveries_retry); retries are not limited (they
@@ -147,7 +179,7 @@ static const s_stmt_t s_stmts[S_COUNT] = {
                "OR p.claim_expires_at <= pt_ms_to_ts($2::bigint)) "
                "AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.recipient = p.recipient "
                "AND e.correlation_id = p.correlation_id AND e.delivery_id < p.delivery_id "
-               "AND e.state <> 'acked' AND e.state <> 'dropped' "
+               "AND e.state <> 'acked' AND e.state <> 'dropped' AND e.attempts >= 0 "
                "AND (e.expires_at IS NULL OR e.expires_at > pt_ms_to_ts($2::bigint)) OFFSET 0) "
                "ORDER BY p.delivery_id LIMIT CASE WHEN $6::bigint <= 0 THEN $3::bigint "
                "ELSE LEAST($3::bigint, GREATEST(0, $6::bigint - (SELECT count(*) "
@@ -161,7 +193,7 @@ static const s_stmt_t s_stmts[S_COUNT] = {
                "OR r.claim_expires_at <= pt_ms_to_ts($2::bigint)) "
                "AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.recipient = r.recipient "
                "AND e.correlation_id = r.correlation_id AND e.delivery_id < r.delivery_id "
-               "AND e.state <> 'acked' AND e.state <> 'dropped' "
+               "AND e.state <> 'acked' AND e.state <> 'dropped' AND e.attempts >= 0 "
                "AND (e.expires_at IS NULL OR e.expires_at > pt_ms_to_ts($2::bigint)) OFFSET 0) "
                "ORDER BY r.next_attempt_at LIMIT CASE WHEN $7::boolean THEN $3::bigint ELSE 0 END "
                "FOR UPDATE SKIP LOCKED), "
@@ -395,10 +427,14 @@ static const s_stmt_t s_stmts[S_COUNT] = {
                       "WHERE notice_id = $1::bigint AND org_id = $2 RETURNING notice_id"},
     /* --- audit log (006_audit_log.sql) --- */
     /* Leaf of each message's "stored" event; run after COMMIT, when the deferred
-       trigger has assigned it. */
+       trigger has assigned it (NULL if it has none). A subquery, not a join: the
+       events are found by message id first, and each leaf by its event id, also
+       in a generic plan made on a nearly empty database (a join then walked the
+       whole of audit_log's event index; test_store "hot transactions plan index
+       probes"). */
     [S_LEAVES_FIND] = {"pt_leaves_find",
-                       "SELECT e.message_id, a.leaf_index FROM case_events e "
-                       "JOIN audit_log a ON a.event_id = e.event_id "
+                       "SELECT e.message_id, (SELECT a.leaf_index FROM audit_log a "
+                       "WHERE a.event_id = e.event_id) FROM case_events e "
                        "WHERE e.message_id = ANY($1::uuid[]) AND e.kind = 'stored'"},
     [S_AUDIT_HEAD] = {"pt_audit_head", "SELECT size, frontier FROM audit_head WHERE id = 1"},
     [S_CHECKPOINT_PUT] = {"pt_checkpoint_put",
@@ -908,31 +944,6 @@ const char *pt_store_session_sql(void)
     return S_SESSION_SQL;
 }
 
-/* The settings of the hot transactions (pt_store_submit_batch,
-   pt_store_mark_sent_batch, pt_store_ack_batch), for those transactions only
-   (set_config(..., true) is SET LOCAL). Every statement in them, the audit
-   append at COMMIT and the foreign-key checks included, finds its rows through a
-   primary or unique key the parameters give. Planning them again for every
-   execution (the session's force_custom_plan, S_SESSION_SQL) cost as much
-   PostgreSQL time as running them when a batch holds one or two messages (issue 8:
-   planning was 45 % of PostgreSQL's time per message at 200 msg/s offered), so
-   they keep one generic plan per statement instead. A generic plan does not see
-   the parameters: it estimated "key = ANY($1)" at a few percent of the table and
-   chose sequential scans (tried with plan_cache_mode auto: 86 ms a call), so
-   sequential scans, hash and merge joins are off here, which leaves each
-   statement the plan it was written for, an index probe per key. The due
-   statement runs under them too, in a transaction of its own
-   (pt_store_due_deliveries_ex): it cost 1 ms of planning per pass at 200 msg/s,
-   and under these settings its generic plan walks the same queue indexes as the
-   custom one, whether it was made on a nearly empty database or with statistics
-   that predate a surge (test_store "hot transactions plan index probes" and the
-   three due-pass tests). The sweeps and every query of the auditors keep plans
-   made for their parameters. */
-#define S_HOT_TXN_SQL                                                                       \
-    "SELECT set_config('plan_cache_mode', 'force_generic_plan', true), "                    \
-    "set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true), " \
-    "set_config('enable_mergejoin', 'off', true)"
-
 const char *pt_store_hot_txn_sql(void)
 {
     return S_HOT_TXN_SQL;
@@ -1196,6 +1207,27 @@ static void s_pipe_exit(pt_store_t *self)
         return;
     if (!PQexitPipelineMode(self->conn))
         self->needs_reset = 1;
+}
+
+/* BEGIN and the hot transactions' settings (S_HOT_TXN) in one round trip; the
+   caller rolls back on failure. */
+static pt_store_result_t s_begin_hot(pt_store_t *self)
+{
+    PGresult *results[2] = {NULL, NULL};
+    pt_store_result_t rc = s_prepare(self, S_HOT_TXN);
+    if (rc != PT_STORE_OK)
+        return rc;
+    if (!PQenterPipelineMode(self->conn)) {
+        s_set_error(self, "cannot enter pipeline mode");
+        self->needs_reset = 1;
+        return PT_STORE_UNAVAILABLE;
+    }
+    if ((rc = s_send_sql(self, "BEGIN")) == PT_STORE_OK &&
+        (rc = s_send(self, S_HOT_TXN, NULL)) == PT_STORE_OK)
+        rc = s_pipe_collect(self, 2, results);
+    s_clear_all(results, 2);
+    s_pipe_exit(self);
+    return rc;
 }
 
 /* --- lifecycle ------------------------------------------------------------- */
@@ -1983,6 +2015,8 @@ pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t 
     *w++ = '}';
     *w = '\0';
 
+    if ((rc = s_prepare(self, S_HOT_TXN)) != PT_STORE_OK)
+        goto error;
     for (int id = S_HEADS_INIT; id <= S_MSGS_FIND; id++)
         if ((rc = s_prepare(self, (s_stmt_id_t)id)) != PT_STORE_OK)
             goto error;
@@ -2008,7 +2042,7 @@ pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t 
         goto error;
     }
     if ((rc = s_send_sql(self, "BEGIN")) != PT_STORE_OK ||
-        (rc = s_send_sql(self, S_HOT_TXN_SQL)) != PT_STORE_OK)
+        (rc = s_send(self, S_HOT_TXN, NULL)) != PT_STORE_OK)
         goto error;
     p.n = 0;
     s_p_text(&p, token_array);
@@ -2372,7 +2406,7 @@ pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t 
     p.n = 0;
     s_p_text(&p, id_array);
     if ((rc = s_send_sql(self, "BEGIN")) != PT_STORE_OK ||
-        (rc = s_send_sql(self, S_HOT_TXN_SQL)) != PT_STORE_OK ||
+        (rc = s_send(self, S_HOT_TXN, NULL)) != PT_STORE_OK ||
         (rc = s_send(self, S_LEAVES_FIND, &p)) != PT_STORE_OK ||
         (rc = s_send_sql(self, "COMMIT")) != PT_STORE_OK)
         goto error;
@@ -2491,7 +2525,8 @@ pt_store_result_t pt_store_lifecycle_load(pt_store_t *self, const pt_submission_
         token_list[i] = subs[i].case_token;
     if (!(tokens = s_text_array((const char *const *)token_list, n)))
         goto done;
-    if ((rc = s_prepare(self, S_LC_LOAD)) != PT_STORE_OK ||
+    if ((rc = s_prepare(self, S_HOT_TXN)) != PT_STORE_OK ||
+        (rc = s_prepare(self, S_LC_LOAD)) != PT_STORE_OK ||
         (rc = s_prepare(self, S_OWNER_LOAD)) != PT_STORE_OK ||
         (rc = s_prepare(self, S_MSGS_FIND)) != PT_STORE_OK)
         goto done;
@@ -2507,7 +2542,7 @@ pt_store_result_t pt_store_lifecycle_load(pt_store_t *self, const pt_submission_
     p.n = 0;
     s_p_text(&p, corrs);
     if ((rc = s_send_sql(self, "BEGIN")) != PT_STORE_OK ||
-        (rc = s_send_sql(self, S_HOT_TXN_SQL)) != PT_STORE_OK ||
+        (rc = s_send(self, S_HOT_TXN, NULL)) != PT_STORE_OK ||
         (rc = s_send(self, S_LC_LOAD, &p)) != PT_STORE_OK)
         goto done;
     p.n = 0;
@@ -2950,7 +2985,8 @@ pt_store_result_t pt_store_due_deliveries_ex(pt_store_t *self, const char *recip
         return PT_STORE_ERROR;
     if (max == 0)
         return PT_STORE_OK;
-    if ((rc = s_ready(self)) != PT_STORE_OK || (rc = s_prepare(self, S_DUE)) != PT_STORE_OK)
+    if ((rc = s_ready(self)) != PT_STORE_OK || (rc = s_prepare(self, S_HOT_TXN)) != PT_STORE_OK ||
+        (rc = s_prepare(self, S_DUE)) != PT_STORE_OK)
         return rc;
     p.n = 0;
     s_p_text(&p, recipient);
@@ -2968,7 +3004,7 @@ pt_store_result_t pt_store_due_deliveries_ex(pt_store_t *self, const char *recip
         return PT_STORE_UNAVAILABLE;
     }
     if ((rc = s_send_sql(self, "BEGIN")) != PT_STORE_OK ||
-        (rc = s_send_sql(self, S_HOT_TXN_SQL)) != PT_STORE_OK ||
+        (rc = s_send(self, S_HOT_TXN, NULL)) != PT_STORE_OK ||
         (rc = s_send(self, S_DUE, &p)) != PT_STORE_OK ||
         (rc = s_send_sql(self, "COMMIT")) != PT_STORE_OK ||
         (rc = s_pipe_collect(self, 4, results)) != PT_STORE_OK)
@@ -3283,7 +3319,7 @@ pt_store_result_t pt_store_mark_sent_batch(pt_store_t *self, pt_store_sent_t *it
     f = calloc(n, sizeof *f);
     if (!ids || !retry || !f)
         goto error;
-    if ((rc = s_command(self, "BEGIN; " S_HOT_TXN_SQL)) != PT_STORE_OK)
+    if ((rc = s_begin_hot(self)) != PT_STORE_OK)
         goto error;
     p.n = 0;
     s_p_text(&p, ids);
@@ -3389,7 +3425,7 @@ pt_store_result_t pt_store_ack_batch(pt_store_t *self, pt_store_ack_item_t *item
     *w = '\0';
     if (!(recipients = s_text_array(names, n)))
         goto error;
-    if ((rc = s_command(self, "BEGIN; " S_HOT_TXN_SQL)) != PT_STORE_OK)
+    if ((rc = s_begin_hot(self)) != PT_STORE_OK)
         goto error;
     p.n = 0;
     s_p_text(&p, recipients);
@@ -4395,7 +4431,8 @@ pt_store_result_t pt_store_dead_letter_list(pt_store_t *self, const char *recipi
                     "AND d.expires_at <= pt_ms_to_ts($4::bigint) THEN 0::bigint ELSE "
                     "(SELECT count(*) FROM deliveries h WHERE h.recipient = d.recipient "
                     "AND h.correlation_id = d.correlation_id AND h.delivery_id > d.delivery_id "
-                    "AND h.state <> 'acked' AND h.state IN ('pending', 'delivered')) END "
+                    "AND h.state <> 'acked' AND h.attempts >= 0 "
+                    "AND h.state IN ('pending', 'delivered')) END "
                     "FROM deliveries d JOIN messages m ON m.message_id = d.message_id "
                     "WHERE d.state = 'dead' AND d.delivery_id > $5::bigint "
                     "AND ($1 = '' OR d.recipient = $1) "
