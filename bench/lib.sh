@@ -34,7 +34,8 @@ bench_pg_start() {
         { cat "$tmp/pgcluster.log" >&2; echo "bench: cannot start PostgreSQL" >&2; exit 1; }
     export PUENTE_TEST_DB="$conninfo"
     export PUENTE_TEST_TMP="$tmp"
-    export PUENTE_SQL_DIR="$PWD/broker/sql"
+    # The migrations of the build measured: another tree's (BUILD=) may differ.
+    export PUENTE_SQL_DIR="${PUENTE_SQL_DIR:-$PWD/broker/sql}"
     export PUENTE_BROKER_BIN="$PWD/${build:-build}/puente-broker"
     export BENCH_PG_PIDFILE="$tmp/pg/data/postmaster.pid"
     export PUENTE_SUBMIT_RATE="${PUENTE_SUBMIT_RATE:-0}" PUENTE_QUEUE_QUOTA="${PUENTE_QUEUE_QUOTA:-0}"

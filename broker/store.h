@@ -70,7 +70,8 @@ void pt_store_destroy(pt_store_t **self_p);
    for logs. Valid until the next call on self; "" if none. */
 const char *pt_store_last_error(const pt_store_t *self);
 
-/* The SQL text the store prepares under name (for example "pt_due"), or NULL if
+/* The SQL text the store prepares under name (for example "pt_due"; also
+   "pt_queue_stats" and "pt_claims_release", which run unprepared), or NULL if
    it has no statement of that name. Static storage; no connection needed. For
    tests that EXPLAIN the store's own statements against a real database. */
 const char *pt_store_statement_sql(const char *name);

@@ -980,6 +980,14 @@ static json_t *s_explain_due(PGconn *conn, const char *name, const char *recipie
     return plan;
 }
 
+/* Prepares the store's due statement on conn as `name` (asserted). */
+static void s_prepare_due(PGconn *conn, const char *name)
+{
+    PGresult *res = PQprepare(conn, name, pt_store_statement_sql("pt_due"), 0, NULL);
+    CU_ASSERT_EQUAL(PQresultStatus(res), PGRES_COMMAND_OK);
+    PQclear(res);
+}
+
 /* Asserts that the statement prepared on conn as `name` ran `generic` times on a
    generic plan and never on a custom one (pg_prepared_statements). */
 static void s_assert_generic(PGconn *conn, const char *name, long generic)
@@ -1155,9 +1163,7 @@ static void test_due_plan(void)
     CU_ASSERT_STRING_EQUAL(s_seed_deliveries(conn, "PLAN", S_PLAN_PENDING, "pending", 0), "");
     CU_ASSERT_STRING_EQUAL(s_seed_deliveries(conn, "PLAN", S_PLAN_RETRY, "delivered", 1), "");
     CU_ASSERT_STRING_EQUAL(s_exec_on(conn, pt_store_session_sql()), "");
-    res = PQprepare(conn, "plan_due", due, 0, NULL);
-    CU_ASSERT_EQUAL(PQresultStatus(res), PGRES_COMMAND_OK);
-    PQclear(res);
+    s_prepare_due(conn, "plan_due");
     json_t *plan = s_explain_due(conn, "plan_due", "PLAN-R", pt_store_hot_txn_sql());
     if (plan) {
         const json_t *top = json_object_get(json_array_get(plan, 0), "Plan");
@@ -1255,9 +1261,7 @@ static void test_due_after_churn(void)
              "WHERE state = 'pending' AND delivery_id <= (SELECT max(delivery_id) - 10 "
              "FROM deliveries)");
     CU_ASSERT_STRING_EQUAL(s_exec_on(conn, sql), "");
-    PGresult *prepared = PQprepare(conn, "churn_due", due, 0, NULL);
-    CU_ASSERT_EQUAL(PQresultStatus(prepared), PGRES_COMMAND_OK);
-    PQclear(prepared);
+    s_prepare_due(conn, "churn_due");
     CU_ASSERT_STRING_EQUAL(s_exec_on(conn, pt_store_session_sql()), "");
     double buffers[2] = {0, 0};
     int bitmaps = 0;
@@ -1321,9 +1325,7 @@ static void test_due_after_surge(void)
                            "");
     CU_ASSERT_STRING_EQUAL(s_seed_deliveries(conn, "SURGE", S_SURGE_PENDING, "pending", 0), "");
     CU_ASSERT_STRING_EQUAL(s_exec_on(conn, pt_store_session_sql()), "");
-    PGresult *prepared = PQprepare(conn, "surge_due", due, 0, NULL);
-    CU_ASSERT_EQUAL(PQresultStatus(prepared), PGRES_COMMAND_OK);
-    PQclear(prepared);
+    s_prepare_due(conn, "surge_due");
     json_t *plan = s_explain_due(conn, "surge_due", "SURGE-R", pt_store_hot_txn_sql());
     if (plan) {
         const json_t *top = json_object_get(json_array_get(plan, 0), "Plan");
@@ -1355,6 +1357,29 @@ static void test_due_after_surge(void)
         const char *values[1] = {now};
         json_t *p = s_explain_json(conn, explain, 1, values);
         CU_ASSERT_EQUAL(s_plan_count(p, "Index Name", "deliveries_live_next"), 1);
+        json_decref(p);
+    }
+    /* The queue statistics (once a second) and a connection's release of its
+       claims read what is not acknowledged through deliveries_unacked_order, not
+       the whole history (019 keeps that index for the statements that say
+       "attempts >= 0"). */
+    const char *unacked[] = {"pt_queue_stats", "pt_claims_release"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *sql = pt_store_statement_sql(unacked[i]);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(sql);
+        char explain[1200];
+        snprintf(explain, sizeof explain, "EXPLAIN (FORMAT JSON) %s", sql);
+        char now[32];
+        snprintf(now, sizeof now, "%lld", (long long)s_now());
+        const char *values[3] = {"SURGE-R", "plan-test", now};
+        json_t *p = s_explain_json(conn, explain, i == 0 ? 0 : 3, values);
+        int used = s_plan_count(p, "Index Name", "deliveries_unacked_order");
+        int scans = s_plan_count(p, "Node Type", "Seq Scan");
+        CU_ASSERT_EQUAL(used, 1);
+        CU_ASSERT_EQUAL(scans, 0);
+        if (getenv("PT_TEST_VERBOSE") || used != 1 || scans)
+            fprintf(stderr, "test_due_after_surge: %s: unacked_order %d, seq scans %d\n",
+                    unacked[i], used, scans);
         json_decref(p);
     }
     PQfinish(conn);
@@ -1517,9 +1542,7 @@ static void test_hot_plans(void)
     CU_ASSERT_STRING_EQUAL(
         s_exec_on(conn, "ALTER TABLE deliveries SET (autovacuum_enabled = false)"), "");
     CU_ASSERT_STRING_EQUAL(s_exec_on(conn, pt_store_session_sql()), "");
-    PGresult *prepared = PQprepare(conn, "hot_due", pt_store_statement_sql("pt_due"), 0, NULL);
-    CU_ASSERT_EQUAL(PQresultStatus(prepared), PGRES_COMMAND_OK);
-    PQclear(prepared);
+    s_prepare_due(conn, "hot_due");
     json_t *plan = s_explain_due(conn, "hot_due", "HOT-R", pt_store_hot_txn_sql());
     if (plan) {
         const json_t *top = json_object_get(json_array_get(plan, 0), "Plan");
@@ -1530,9 +1553,7 @@ static void test_hot_plans(void)
        node for node the plan made for these parameters (custom, the session's
        setting) takes. */
     CU_ASSERT_STRING_EQUAL(s_seed_deliveries(conn, "HOT", S_HOT_SURGE, "pending", 0), "");
-    prepared = PQprepare(conn, "custom_due", pt_store_statement_sql("pt_due"), 0, NULL);
-    CU_ASSERT_EQUAL(PQresultStatus(prepared), PGRES_COMMAND_OK);
-    PQclear(prepared);
+    s_prepare_due(conn, "custom_due");
     json_t *custom = s_explain_due(conn, "custom_due", "HOT-R", NULL);
     plan = s_explain_due(conn, "hot_due", "HOT-R", pt_store_hot_txn_sql());
     if (plan && custom) {
