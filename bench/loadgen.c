@@ -1431,10 +1431,6 @@ static const char *const s_seed_chunk_sql[] = {
     "SELECT h.size + row_number() OVER (ORDER BY e.event_id) - 1, e.event_id, "
     "pt_audit_leaf_hash(e.hash, e.event_id) FROM e, audit_head h WHERE h.id = 1 "
     "ORDER BY e.event_id",
-    "INSERT INTO case_heads (case_token, last_seq, last_hash) "
-    "SELECT 'SEED-' || i, s.last, sha256(int8send(i) || int4send(s.last::int)) "
-    "FROM generate_series($1::bigint, $2::bigint - 1) AS i, "
-    "(SELECT max(seq) AS last FROM bench_seed_ev) s",
     "INSERT INTO lifecycles (correlation_id, kind, state, initiator, counterparty, case_token, "
     "respond_by_ms, follow_up_due_ms, overdue_at_ms, overdue_deadline, created_at, updated_at) "
     /* A deadline that passed was raised long ago: the lifecycle is "expired" with its
@@ -1488,7 +1484,7 @@ static int s_seed(const char *conninfo, const char *prefix, size_t rows, s_seed_
     line = cli_progress_new("loadgen: seeding messages", rows, stderr,
                             cli_progress_wanted(stderr, 0), NULL, NULL);
     int64_t start = s_now_ns();
-    int64_t step_ns[6] = {0}; /* messages+deliveries, events, heads, lifecycles, audit, commit */
+    int64_t step_ns[5] = {0}; /* messages+deliveries, events, lifecycles, audit, commit */
     for (size_t lo = 1; lo <= rows; lo += S_SEED_CHUNK) {
         size_t hi = lo + S_SEED_CHUNK > rows + 1 ? rows + 1 : lo + S_SEED_CHUNK;
         cli_progress_update(line, lo - 1);
@@ -1498,7 +1494,10 @@ static int s_seed(const char *conninfo, const char *prefix, size_t rows, s_seed_
             goto done;
         const char *values[4] = {lo_s, hi_s, base, (const char *)blob};
         const int lengths[4] = {0, 0, 0, env_len_i}, formats[4] = {0, 0, 0, 1};
-        static const int n_params[] = {4, 3, 2, 3}; /* of each s_seed_chunk_sql */
+        static const int n_params[] = {4, 3, 3}; /* of each s_seed_chunk_sql */
+        _Static_assert(sizeof n_params / sizeof n_params[0] ==
+                           sizeof s_seed_chunk_sql / sizeof s_seed_chunk_sql[0],
+                       "one parameter count per seeding statement");
         int64_t t0 = s_now_ns();
         for (size_t k = 0; k < sizeof s_seed_chunk_sql / sizeof s_seed_chunk_sql[0]; k++) {
             if (s_pg(conn, s_seed_chunk_sql[k], n_params[k], values, lengths, formats, NULL) != 0)
@@ -1509,11 +1508,11 @@ static int s_seed(const char *conninfo, const char *prefix, size_t rows, s_seed_
         }
         if (s_pg(conn, s_seed_audit_head_sql, 0, NULL, NULL, NULL, NULL) != 0)
             goto done;
-        step_ns[4] += s_now_ns() - t0;
+        step_ns[3] += s_now_ns() - t0;
         t0 = s_now_ns();
         if (s_pg(conn, "COMMIT", 0, NULL, NULL, NULL, NULL) != 0)
             goto done;
-        step_ns[5] += s_now_ns() - t0;
+        step_ns[4] += s_now_ns() - t0;
         size_t every = rows / S_SEED_CHUNK / 10 ? rows / S_SEED_CHUNK / 10 : 1; /* ~10 lines */
         if (!cli_progress_wanted(stderr, 0) && ((lo - 1) / S_SEED_CHUNK) % every == every - 1)
             fprintf(stderr, "loadgen: seeded %zu of %zu messages (%.0f s)\n", hi - 1, rows,
@@ -1524,17 +1523,15 @@ static int s_seed(const char *conninfo, const char *prefix, size_t rows, s_seed_
     fprintf(
         stderr,
         "loadgen: seeded %zu messages in %.1f s (messages+deliveries %.1f s, case_events "
-        "and audit_log %.1f s, case_heads %.1f s, lifecycles %.1f s, audit_head %.1f s, commits "
-        "%.1f s); "
+        "and audit_log %.1f s, lifecycles %.1f s, audit_head %.1f s, commits %.1f s); "
         "VACUUM ANALYZE, CHECKPOINT...\n",
         rows, out->seed_s, step_ns[0] / 1e9, step_ns[1] / 1e9, step_ns[2] / 1e9, step_ns[3] / 1e9,
-        step_ns[4] / 1e9, step_ns[5] / 1e9);
+        step_ns[4] / 1e9);
     /* What autovacuum would have done to a database that grew over months. */
     start = s_now_ns();
     static const char *const after[] = {"VACUUM (ANALYZE) messages",
                                         "VACUUM (ANALYZE) deliveries",
                                         "VACUUM (ANALYZE) case_events",
-                                        "VACUUM (ANALYZE) case_heads",
                                         "VACUUM (ANALYZE) lifecycles",
                                         "VACUUM (ANALYZE) audit_log",
                                         "CHECKPOINT"};

@@ -53,7 +53,6 @@ typedef enum {
     S_MARK_SENT_BATCH,
     S_MSGS_INSERT_MANY,
     S_EVENTS_INSERT_MANY,
-    S_HEADS_UPDATE_MANY,
     S_LC_CREATE_MANY,
     S_LC_MOVE_MANY,
     S_OWNER_FIRST_MANY,
@@ -91,6 +90,9 @@ typedef struct {
 } s_stmt_t;
 
 #define S_ZERO_HASH_SQL "decode(repeat('00', 32), 'hex')"
+/* The advisory lock class of the chain heads (S_HEADS_INIT): the two-key form,
+   apart from the one-key locks of migrations and the checkpoint signer. */
+#define S_HEAD_LOCK_CLASS "20580"
 
 /* Tail of the deadline sweeps (007_notices.sql): the CTE "moved" holds the
    lifecycles just raised; one "overdue" notice per distinct party is inserted by
@@ -134,16 +136,24 @@ typedef struct {
 static const s_stmt_t s_stmts[S_COUNT] = {
     [S_PING] = {"pt_ping", "SELECT 1"},
     [S_HOT_TXN] = {"pt_hot_txn", S_HOT_TXN_SQL},
-    /* Creates missing chain heads; the caller passes tokens sorted (byte order) so
-       that concurrent batches take row locks in the same order. */
+    /* The chain heads of the cases a transaction appends to (020_chain_heads_
+       from_events.sql): first a transaction-scoped advisory lock per case (class
+       S_HEAD_LOCK_CLASS, key hashtext(case token); taken in key order, so that
+       concurrent transactions, of any broker, wait and never deadlock; two cases
+       whose keys collide only share a lock), then, in the next statement (a
+       snapshot taken after the locks were granted, so every append that held
+       them has committed), each case's last event: its seq and hash, or 0 and
+       the zero hash for a new case. The tokens come sorted (byte order); one row
+       each. The UNIQUE (case_token, seq) of case_events refuses a fork anyway. */
     [S_HEADS_INIT] = {"pt_heads_init",
-                      "INSERT INTO case_heads (case_token, last_seq, last_hash) "
-                      "SELECT t, 0, " S_ZERO_HASH_SQL " FROM unnest($1::text[]) AS t "
-                      "ON CONFLICT (case_token) DO NOTHING"},
+                      "SELECT count(pg_advisory_xact_lock(" S_HEAD_LOCK_CLASS ", x.k)) "
+                      "FROM (SELECT DISTINCT hashtext(t) AS k FROM unnest($1::text[]) AS t "
+                      "ORDER BY 1 OFFSET 0) x"},
     [S_HEADS_LOCK] = {"pt_heads_lock",
-                      "SELECT case_token, last_seq, last_hash FROM case_heads "
-                      "WHERE case_token = ANY($1::text[]) ORDER BY case_token COLLATE \"C\" "
-                      "FOR UPDATE"},
+                      "SELECT t.tok, COALESCE(h.seq, 0), COALESCE(h.hash, " S_ZERO_HASH_SQL ") "
+                      "FROM unnest($1::text[]) AS t(tok) LEFT JOIN LATERAL (SELECT e.seq, "
+                      "e.hash FROM case_events e WHERE e.case_token = t.tok "
+                      "ORDER BY e.seq DESC LIMIT 1) h ON true ORDER BY t.tok COLLATE \"C\""},
     [S_MSGS_FIND] = {"pt_msgs_find",
                      "SELECT m.message_id, m.header_sha256, pt_ts_to_ms(m.stored_at), e.hash "
                      "FROM messages m LEFT JOIN case_events e "
@@ -316,10 +326,6 @@ static const s_stmt_t s_stmts[S_COUNT] = {
                               "$8::uuid[], $9::bytea[], $10::bytea[], $11::bytea[]) WITH ORDINALITY "
                               "AS u(tok, seq, kind, at, actor, cp, mtype, id, detail, prev, hash, o) "
                               "ORDER BY u.o"},
-    [S_HEADS_UPDATE_MANY] = {"pt_heads_update_many",
-                             "UPDATE case_heads h SET last_seq = u.seq, last_hash = u.hash "
-                             "FROM unnest($1::text[], $2::int8[], $3::bytea[]) AS u(tok, seq, hash) "
-                             "WHERE h.case_token = u.tok"},
     /* The lifecycle changes of a batch whose correlation id changes once in it
        ($1 = how many rows must be created / moved; fewer: another broker moved
        one, see pt_lifecycle_conflict in 005_delivery_queue.sql). */
@@ -1857,7 +1863,6 @@ typedef struct {
     const char *token;
     uint64_t last_seq;
     uint8_t last_hash[32];
-    int touched;
 } s_head_t;
 
 /* submitted, stored, consent_overridden, state:<to>, owner_changed */
@@ -1970,7 +1975,7 @@ pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t 
     size_t n_tokens = 0, n_results = 0, n_new = 0;
     PGresult *existing = NULL;
     s_params_t p;
-    s_arr_t marr[14], earr[11], harr[3];
+    s_arr_t marr[14], earr[11];
     int arrays_ready = 0;
 
     if (!self || (n > 0 && (!subs || !receipts)))
@@ -2027,8 +2032,7 @@ pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t 
         (rc = s_prepare(self, S_OWNER_FIRST_MANY)) != PT_STORE_OK)
         goto error;
     if ((rc = s_prepare(self, S_MSGS_INSERT_MANY)) != PT_STORE_OK ||
-        (rc = s_prepare(self, S_EVENTS_INSERT_MANY)) != PT_STORE_OK ||
-        (rc = s_prepare(self, S_HEADS_UPDATE_MANY)) != PT_STORE_OK)
+        (rc = s_prepare(self, S_EVENTS_INSERT_MANY)) != PT_STORE_OK)
         goto error;
     if ((rc = s_prepare(self, S_LC_APPLY)) != PT_STORE_OK ||
         (rc = s_prepare(self, S_OWNER_SET)) != PT_STORE_OK ||
@@ -2137,7 +2141,6 @@ pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t 
         }
         h->last_seq = it->seq + it->n_events - 1;
         memcpy(h->last_hash, it->hashes[it->n_events - 1], 32);
-        h->touched = 1;
         n_new++;
         r->result = PT_STORE_OK;
         r->stored_at_ms = stored_at;
@@ -2152,7 +2155,7 @@ pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t 
        chain heads in one, and COMMIT. Multi-row statements cost a fraction of one
        statement per row (issue 8: ~125 us of PostgreSQL time per message as one
        statement each). Nothing new: just end the transaction. */
-    enum { S_M_N = 14, S_E_N = 11, S_H_N = 3 };
+    enum { S_M_N = 14, S_E_N = 11 };
     static const uint32_t m_oids[S_M_N] = {S_OID_UUID,  S_OID_UUID,  S_OID_UUID, S_OID_TEXT,
                                            S_OID_TEXT,  S_OID_TEXT,  S_OID_TEXT, S_OID_TEXT,
                                            S_OID_TEXT,  S_OID_INT8,  S_OID_INT8, S_OID_INT8,
@@ -2160,13 +2163,10 @@ pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t 
     static const uint32_t e_oids[S_E_N] = {S_OID_TEXT, S_OID_INT8, S_OID_TEXT,  S_OID_INT8,
                                            S_OID_TEXT, S_OID_TEXT, S_OID_TEXT,  S_OID_UUID,
                                            S_OID_BYTEA, S_OID_BYTEA, S_OID_BYTEA};
-    static const uint32_t h_oids[S_H_N] = {S_OID_TEXT, S_OID_INT8, S_OID_BYTEA};
     for (int k = 0; k < S_M_N; k++)
         s_arr_init(&marr[k], m_oids[k]);
     for (int k = 0; k < S_E_N; k++)
         s_arr_init(&earr[k], e_oids[k]);
-    for (int k = 0; k < S_H_N; k++)
-        s_arr_init(&harr[k], h_oids[k]);
     arrays_ready = 1;
     size_t queued = 0;
     if (n_new) {
@@ -2208,20 +2208,11 @@ pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t 
                 s_arr_add(&earr[10], it->hashes[k], 32);
             }
         }
-        for (size_t t = 0; t < n_tokens; t++) {
-            if (!heads[t].touched)
-                continue;
-            s_arr_text(&harr[0], heads[t].token);
-            s_arr_int(&harr[1], (int64_t)heads[t].last_seq);
-            s_arr_add(&harr[2], heads[t].last_hash, 32);
-        }
         int failed = 0;
         for (int k = 0; k < S_M_N; k++)
             failed |= marr[k].failed;
         for (int k = 0; k < S_E_N; k++)
             failed |= earr[k].failed;
-        for (int k = 0; k < S_H_N; k++)
-            failed |= harr[k].failed;
         if (failed) {
             s_set_error(self, "out of memory building the batch");
             rc = PT_STORE_ERROR;
@@ -2392,12 +2383,6 @@ pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t 
                 queued++;
             }
         }
-        p.n = 0;
-        for (int k = 0; k < S_H_N; k++)
-            s_p_arr(&p, &harr[k]);
-        if ((rc = s_send(self, S_HEADS_UPDATE_MANY, &p)) != PT_STORE_OK)
-            goto error;
-        queued++;
     }
     if ((rc = s_send_sql(self, n_new ? "COMMIT" : "ROLLBACK")) != PT_STORE_OK)
         goto error;
@@ -2462,8 +2447,6 @@ done:
             s_arr_free(&marr[k]);
         for (int k = 0; k < 11; k++)
             s_arr_free(&earr[k]);
-        for (int k = 0; k < 3; k++)
-            s_arr_free(&harr[k]);
     }
     if (items)
         for (size_t k = 0; k < n; k++)
@@ -2635,16 +2618,13 @@ static pt_store_result_t s_append_events(pt_store_t *self, pt_trail_event_t *evs
     char *token_array = NULL;
     PGresult *results[4] = {NULL, NULL, NULL, NULL};
     size_t n_tokens = 0, n_results = 0;
-    s_arr_t earr[11], harr[3];
+    s_arr_t earr[11];
     static const uint32_t e_oids[11] = {S_OID_TEXT, S_OID_INT8, S_OID_TEXT,  S_OID_INT8,
                                         S_OID_TEXT, S_OID_TEXT, S_OID_TEXT,  S_OID_UUID,
                                         S_OID_BYTEA, S_OID_BYTEA, S_OID_BYTEA};
-    static const uint32_t h_oids[3] = {S_OID_TEXT, S_OID_INT8, S_OID_BYTEA};
     s_params_t p;
     for (int k = 0; k < 11; k++)
         s_arr_init(&earr[k], e_oids[k]);
-    for (int k = 0; k < 3; k++)
-        s_arr_init(&harr[k], h_oids[k]);
     if (n == 0) {
         rc = PT_STORE_OK;
         goto done;
@@ -2661,8 +2641,7 @@ static pt_store_result_t s_append_events(pt_store_t *self, pt_trail_event_t *evs
         goto done;
     if ((rc = s_prepare(self, S_HEADS_INIT)) != PT_STORE_OK ||
         (rc = s_prepare(self, S_HEADS_LOCK)) != PT_STORE_OK ||
-        (rc = s_prepare(self, S_EVENTS_INSERT_MANY)) != PT_STORE_OK ||
-        (rc = s_prepare(self, S_HEADS_UPDATE_MANY)) != PT_STORE_OK)
+        (rc = s_prepare(self, S_EVENTS_INSERT_MANY)) != PT_STORE_OK)
         goto done;
     if (!PQenterPipelineMode(self->conn)) {
         s_set_error(self, "cannot enter pipeline mode");
@@ -2724,16 +2703,9 @@ static pt_store_result_t s_append_events(pt_store_t *self, pt_trail_event_t *evs
         h->last_seq = ev->seq;
         memcpy(h->last_hash, hash, 32);
     }
-    for (size_t t = 0; t < n_tokens; t++) {
-        s_arr_text(&harr[0], heads[t].token);
-        s_arr_int(&harr[1], (int64_t)heads[t].last_seq);
-        s_arr_add(&harr[2], heads[t].last_hash, 32);
-    }
     int failed = 0;
     for (int k = 0; k < 11; k++)
         failed |= earr[k].failed;
-    for (int k = 0; k < 3; k++)
-        failed |= harr[k].failed;
     if (failed) {
         s_set_error(self, "out of memory building events");
         rc = PT_STORE_ERROR;
@@ -2744,20 +2716,13 @@ static pt_store_result_t s_append_events(pt_store_t *self, pt_trail_event_t *evs
         s_p_arr(&p, &earr[k]);
     if ((rc = s_send(self, S_EVENTS_INSERT_MANY, &p)) != PT_STORE_OK)
         goto done;
-    p.n = 0;
-    for (int k = 0; k < 3; k++)
-        s_p_arr(&p, &harr[k]);
-    if ((rc = s_send(self, S_HEADS_UPDATE_MANY, &p)) != PT_STORE_OK)
-        goto done;
-    n_results = 2;
+    n_results = 1;
     rc = s_pipe_collect(self, n_results, results);
 done:
     s_clear_all(results, n_results);
     s_pipe_exit(self);
     for (int k = 0; k < 11; k++)
         s_arr_free(&earr[k]);
-    for (int k = 0; k < 3; k++)
-        s_arr_free(&harr[k]);
     free(token_array);
     free(heads);
     free(tokens);
@@ -3074,7 +3039,7 @@ static pt_store_result_t s_follow_commit(pt_store_t *self, s_follow_t *f, size_t
     char *ids = malloc(n * 37 + 3), *token_array = NULL;
     PGresult **results = calloc(8, sizeof *results);
     size_t n_tokens = 0, n_results = 0;
-    s_arr_t earr[11], harr[3];
+    s_arr_t earr[11];
     int arrays_ready = 0;
     s_params_t p;
     if (!tokens || !heads || !ids || !results)
@@ -3099,7 +3064,6 @@ static pt_store_result_t s_follow_commit(pt_store_t *self, s_follow_t *f, size_t
     *w = '\0';
     if ((rc = s_prepare(self, S_HEADS_INIT)) != PT_STORE_OK ||
         (rc = s_prepare(self, S_HEADS_LOCK)) != PT_STORE_OK ||
-        (rc = s_prepare(self, S_HEADS_UPDATE_MANY)) != PT_STORE_OK ||
         (rc = s_prepare(self, S_EVENTS_INSERT_MANY)) != PT_STORE_OK ||
         (rc = s_prepare(self, lc_stmt)) != PT_STORE_OK)
         goto done;
@@ -3164,11 +3128,8 @@ static pt_store_result_t s_follow_commit(pt_store_t *self, s_follow_t *f, size_t
     static const uint32_t e_oids[11] = {S_OID_TEXT, S_OID_INT8, S_OID_TEXT,  S_OID_INT8,
                                         S_OID_TEXT, S_OID_TEXT, S_OID_TEXT,  S_OID_UUID,
                                         S_OID_BYTEA, S_OID_BYTEA, S_OID_BYTEA};
-    static const uint32_t h_oids[3] = {S_OID_TEXT, S_OID_INT8, S_OID_BYTEA};
     for (int k = 0; k < 11; k++)
         s_arr_init(&earr[k], e_oids[k]);
-    for (int k = 0; k < 3; k++)
-        s_arr_init(&harr[k], h_oids[k]);
     arrays_ready = 1;
     for (size_t i = 0; i < n; i++) {
         s_head_t *h = bsearch(f[i].case_token, heads, n_tokens, sizeof *heads, s_head_cmp);
@@ -3207,16 +3168,9 @@ static pt_store_result_t s_follow_commit(pt_store_t *self, s_follow_t *f, size_t
             memcpy(h->last_hash, hash, 32);
         }
     }
-    for (size_t t = 0; t < n_tokens; t++) {
-        s_arr_text(&harr[0], heads[t].token);
-        s_arr_int(&harr[1], (int64_t)heads[t].last_seq);
-        s_arr_add(&harr[2], heads[t].last_hash, 32);
-    }
     int failed = 0;
     for (int k = 0; k < 11; k++)
         failed |= earr[k].failed;
-    for (int k = 0; k < 3; k++)
-        failed |= harr[k].failed;
     if (failed) {
         s_set_error(self, "out of memory building events");
         rc = PT_STORE_ERROR;
@@ -3226,12 +3180,6 @@ static pt_store_result_t s_follow_commit(pt_store_t *self, s_follow_t *f, size_t
     for (int k = 0; k < 11; k++)
         s_p_arr(&p, &earr[k]);
     if ((rc = s_send(self, S_EVENTS_INSERT_MANY, &p)) != PT_STORE_OK)
-        goto done;
-    queued++;
-    p.n = 0;
-    for (int k = 0; k < 3; k++)
-        s_p_arr(&p, &harr[k]);
-    if ((rc = s_send(self, S_HEADS_UPDATE_MANY, &p)) != PT_STORE_OK)
         goto done;
     queued++;
     if ((rc = s_send_sql(self, "COMMIT")) != PT_STORE_OK)
@@ -3250,8 +3198,6 @@ done:
     if (arrays_ready) {
         for (int k = 0; k < 11; k++)
             s_arr_free(&earr[k]);
-        for (int k = 0; k < 3; k++)
-            s_arr_free(&harr[k]);
     }
     if (results)
         s_clear_all(results, n_results);

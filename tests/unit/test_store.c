@@ -6,6 +6,7 @@
         d=$(mktemp -d); export PUENTE_TEST_DB=$(tests/lib/pgcluster.sh start $d 55433 | tail -1)
         build/tests/test_store; tests/lib/pgcluster.sh stop $d; rm -rf $d
 */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,14 @@
 #include "cu_main.h"
 
 #define APP_NAME "pt_store_test"
+/* Events that do not link to the one before them in their case's chain: a first
+   event whose prev_hash is not the zero hash, or a later one whose prev_hash is
+   not its predecessor's hash (or has no predecessor). */
+#define S_CHAIN_BREAKS_SQL                                                                  \
+    "SELECT count(*) FROM case_events e LEFT JOIN case_events p "                           \
+    "ON p.case_token = e.case_token AND p.seq = e.seq - 1 "                                 \
+    "WHERE (e.seq = 1 AND e.prev_hash <> decode(repeat('00', 32), 'hex')) "                 \
+    "OR (e.seq > 1 AND (p.hash IS NULL OR e.prev_hash <> p.hash))"
 
 static const char *s_conninfo;
 static char s_store_conninfo[1024];
@@ -379,7 +388,7 @@ static void test_submit_and_duplicates(void)
     CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM messages"), 3);
     CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM deliveries WHERE state = 'pending'"), 3);
     CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM case_events"), 6);
-    CU_ASSERT_EQUAL(s_raw_scalar("SELECT last_seq FROM case_heads WHERE case_token = 'ct-A'"), 4);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT max(seq) FROM case_events WHERE case_token = 'ct-A'"), 4);
     CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM messages WHERE causation_id IS NOT NULL "
                                  "AND purpose IS NULL"),
                     1);
@@ -457,8 +466,8 @@ static void test_submit_large_batch(void)
     CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM case_events WHERE case_token LIKE "
                                  "'ct-bulk-%'"),
                     2 * N);
-    CU_ASSERT_EQUAL(s_raw_scalar("SELECT last_seq FROM case_heads WHERE case_token = 'ct-bulk-3'"),
-                    2 * N / 5);
+    CU_ASSERT_EQUAL(
+        s_raw_scalar("SELECT max(seq) FROM case_events WHERE case_token = 'ct-bulk-3'"), 2 * N / 5);
     /* Sequence numbers are contiguous in every chain. */
     CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM (SELECT case_token, max(seq) m, count(*) c "
                                  "FROM case_events GROUP BY case_token) x WHERE m <> c"),
@@ -486,7 +495,7 @@ static void test_submit_error_rolls_back(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(pt_store_last_error(s_store), "22021"));
     CU_ASSERT_EQUAL(r[0].stored_at_ms, 0);   /* receipts cleared: nothing stored */
     CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM messages WHERE case_token = 'ct-X'"), 0);
-    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM case_heads WHERE case_token = 'ct-X'"), 0);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM case_events WHERE case_token = 'ct-X'"), 0);
     CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM case_events"), events);
 
     subs[1] = s_sub(&bad, 81, 81, "ct-X", 0);
@@ -501,7 +510,7 @@ static void test_submit_error_rolls_back(void)
     CU_ASSERT_EQUAL(pt_store_submit_batch(s_store, subs, 2, r), PT_STORE_OK);
     CU_ASSERT_EQUAL(r[0].result, PT_STORE_OK);
     CU_ASSERT_EQUAL(r[1].result, PT_STORE_OK);
-    CU_ASSERT_EQUAL(s_raw_scalar("SELECT last_seq FROM case_heads WHERE case_token = 'ct-X'"), 4);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT max(seq) FROM case_events WHERE case_token = 'ct-X'"), 4);
 }
 
 /* --- deliveries ---------------------------------------------------------------------- */
@@ -703,10 +712,70 @@ static void test_trail(void)
     t = s_trail("no-such-case");
     CU_ASSERT_EQUAL(t.n, 0);
 
-    /* Every head points at the last event of its chain. */
-    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM case_events e JOIN case_heads h USING "
-                                 "(case_token) WHERE e.seq = h.last_seq AND e.hash <> h.last_hash"),
-                    0);
+    /* Every event links to the one before it in its chain (020: the head is read
+       from the events). */
+    CU_ASSERT_EQUAL(s_raw_scalar(S_CHAIN_BREAKS_SQL), 0);
+}
+
+/* One submission on another thread (test_chain_head_lock). */
+typedef struct {
+    pt_submission_t sub;
+    pt_store_receipt_t receipt;
+    pt_store_result_t rc;
+    volatile int done;
+} s_blocked_submit_t;
+
+static void *s_blocked_submit(void *arg)
+{
+    s_blocked_submit_t *b = arg;
+    b->rc = pt_store_submit_batch(s_store, &b->sub, 1, &b->receipt);
+    b->done = 1;
+    return NULL;
+}
+
+/* Appends to one case are serialised by the case's advisory lock, and the head is
+   read after the lock is granted (020_chain_heads_from_events.sql): while another
+   session holds the lock and appends an event, a submission to that case waits,
+   then chains after that event. Read in the same statement as the lock, the head
+   would predate the other append and the submission would fail on UNIQUE
+   (case_token, seq). */
+static void test_chain_head_lock(void)
+{
+    s_msg_data_t d[2];
+    pt_submission_t first = s_sub(&d[0], 140, 140, "ct-LOCK", 0);
+    pt_store_receipt_t r;
+    CU_ASSERT_EQUAL_FATAL(pt_store_submit_batch(s_store, &first, 1, &r), PT_STORE_OK);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT max(seq) FROM case_events WHERE case_token = 'ct-LOCK'"),
+                    2);
+    /* Another session (as another broker would) takes the case's lock and appends. */
+    CU_ASSERT_STRING_EQUAL_FATAL(s_raw_exec("BEGIN"), "");
+    CU_ASSERT_STRING_EQUAL(s_raw_exec("SELECT pg_advisory_xact_lock(20580, hashtext('ct-LOCK'))"),
+                           "");
+    CU_ASSERT_STRING_EQUAL(
+        s_raw_exec("INSERT INTO case_events (case_token, seq, kind, at_ms, actor, prev_hash, hash) "
+                   "SELECT case_token, 3, 'owner_changed', at_ms, 'MX-DIF', hash, sha256(hash) "
+                   "FROM case_events WHERE case_token = 'ct-LOCK' AND seq = 2"),
+        "");
+    s_blocked_submit_t b;
+    memset(&b, 0, sizeof b);
+    b.sub = s_sub(&d[1], 141, 141, "ct-LOCK", 0);
+    pthread_t thread;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&thread, NULL, s_blocked_submit, &b), 0);
+    struct timespec wait = {0, 300 * 1000000L};
+    nanosleep(&wait, NULL);
+    CU_ASSERT_EQUAL(b.done, 0);   /* waiting for the lock */
+    CU_ASSERT_STRING_EQUAL(s_raw_exec("COMMIT"), "");
+    pthread_join(thread, NULL);
+    CU_ASSERT_EQUAL(b.rc, PT_STORE_OK);
+    CU_ASSERT_EQUAL(b.receipt.result, PT_STORE_OK);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT max(seq) FROM case_events WHERE case_token = 'ct-LOCK'"),
+                    5);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM case_events e JOIN case_events p "
+                                 "ON p.case_token = e.case_token AND p.seq = 3 "
+                                 "WHERE e.case_token = 'ct-LOCK' AND e.seq = 4 "
+                                 "AND e.prev_hash = p.hash"),
+                    1);
+    CU_ASSERT_EQUAL(s_raw_scalar(S_CHAIN_BREAKS_SQL), 0);
 }
 
 /* --- append-only ------------------------------------------------------------------------- */
@@ -1434,12 +1503,24 @@ static int s_hot_bad_nodes(PGconn *conn, const char *prefix, const char *setting
                            int *stored_index)
 {
     static const char *const names[] = {
-        "pt_heads_init",       "pt_heads_lock",         "pt_msgs_find",
-        "pt_msgs_insert_many", "pt_events_insert_many", "pt_heads_update_many",
-        "pt_lc_create_many",   "pt_lc_move_many",       "pt_owner_first_many",
-        "pt_mark_sent_batch",  "pt_ack_batch",          "pt_ack_exists_batch",
-        "pt_lc_delivered",     "pt_lc_received",        "pt_due",
-        "pt_lc_load",          "pt_owner_load",         "pt_leaves_find"};
+        "pt_heads_init",
+        "pt_heads_lock",
+        "pt_msgs_find",
+        "pt_msgs_insert_many",
+        "pt_events_insert_many",
+        "pt_lc_create_many",
+        "pt_lc_move_many",
+        "pt_owner_first_many",
+        "pt_mark_sent_batch",
+        "pt_ack_batch",
+        "pt_ack_exists_batch",
+        "pt_lc_delivered",
+        "pt_lc_received",
+        "pt_due",
+        "pt_lc_load",
+        "pt_owner_load",
+        "pt_leaves_find",
+    };
     int bad = 0;
     char partial[2048] = ",";
     PGresult *res = PQexec(conn, "SELECT string_agg(c.relname, ',') FROM pg_index i "
@@ -1498,12 +1579,10 @@ static void test_hot_plans(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(conn);
     char sql[1400];
     CU_ASSERT_STRING_EQUAL(s_seed_deliveries(conn, "HOT", S_HOT_ROWS, "acked", 1), "");
-    /* A case with its head, lifecycle, owner and events per message (bulk, triggers
+    /* A case with its lifecycle, owner and events per message (bulk, triggers
        off: this database only serves the planner). */
     snprintf(sql, sizeof sql,
              "SET session_replication_role = replica; "
-             "INSERT INTO case_heads (case_token, last_seq, last_hash) "
-             "SELECT case_token, 2, sha256(convert_to(case_token, 'UTF8')) FROM messages; "
              "INSERT INTO lifecycles (correlation_id, kind, state, initiator, counterparty, "
              "case_token, respond_by_ms, follow_up_due_ms, created_at, updated_at) "
              "SELECT correlation_id, 'referral', 'received', sender, 'HOT-R', case_token, 0, 0, "
@@ -1981,6 +2060,7 @@ int main(void)
         !CU_add_test(suite, "failed batch rolls back", test_submit_error_rolls_back) ||
         !CU_add_test(suite, "deliveries and acks", test_deliveries) ||
         !CU_add_test(suite, "trail", test_trail) ||
+        !CU_add_test(suite, "one case's appends wait for its lock", test_chain_head_lock) ||
         !CU_add_test(suite, "batched lifecycles, sends and acks", test_batched_paths) ||
         !CU_add_test(suite, "first owners and the audit append", test_owners_and_audit_append) ||
         !CU_add_test(suite, "due deliveries use the queue indexes", test_due_plan) ||
