@@ -1520,21 +1520,18 @@ static int s_seed(const char *conninfo, const char *prefix, size_t rows, s_seed_
     }
     cli_progress_done(&line);
     out->seed_s = (double)(s_now_ns() - start) / 1e9;
-    fprintf(
-        stderr,
-        "loadgen: seeded %zu messages in %.1f s (messages+deliveries %.1f s, case_events "
-        "and audit_log %.1f s, lifecycles %.1f s, audit_head %.1f s, commits %.1f s); "
-        "VACUUM ANALYZE, CHECKPOINT...\n",
-        rows, out->seed_s, step_ns[0] / 1e9, step_ns[1] / 1e9, step_ns[2] / 1e9, step_ns[3] / 1e9,
-        step_ns[4] / 1e9);
+    fprintf(stderr,
+            "loadgen: seeded %zu messages in %.1f s (messages+deliveries %.1f s, case_events "
+            "and audit_log %.1f s, lifecycles %.1f s, audit_head %.1f s, commits %.1f s); "
+            "VACUUM ANALYZE, CHECKPOINT...\n",
+            rows, out->seed_s, step_ns[0] / 1e9, step_ns[1] / 1e9, step_ns[2] / 1e9,
+            step_ns[3] / 1e9, step_ns[4] / 1e9);
     /* What autovacuum would have done to a database that grew over months. */
     start = s_now_ns();
-    static const char *const after[] = {"VACUUM (ANALYZE) messages",
-                                        "VACUUM (ANALYZE) deliveries",
-                                        "VACUUM (ANALYZE) case_events",
-                                        "VACUUM (ANALYZE) lifecycles",
-                                        "VACUUM (ANALYZE) audit_log",
-                                        "CHECKPOINT"};
+    static const char *const after[] = {
+        "VACUUM (ANALYZE) messages",    "VACUUM (ANALYZE) deliveries",
+        "VACUUM (ANALYZE) case_events", "VACUUM (ANALYZE) lifecycles",
+        "VACUUM (ANALYZE) audit_log",   "CHECKPOINT"};
     for (size_t k = 0; k < sizeof after / sizeof after[0]; k++)
         if (s_pg(conn, after[k], 0, NULL, NULL, NULL, NULL) != 0)
             goto done;

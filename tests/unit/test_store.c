@@ -24,10 +24,10 @@
 /* Events that do not link to the one before them in their case's chain: a first
    event whose prev_hash is not the zero hash, or a later one whose prev_hash is
    not its predecessor's hash (or has no predecessor). */
-#define S_CHAIN_BREAKS_SQL                                                                  \
-    "SELECT count(*) FROM case_events e LEFT JOIN case_events p "                           \
-    "ON p.case_token = e.case_token AND p.seq = e.seq - 1 "                                 \
-    "WHERE (e.seq = 1 AND e.prev_hash <> decode(repeat('00', 32), 'hex')) "                 \
+#define S_CHAIN_BREAKS_SQL                                                                         \
+    "SELECT count(*) FROM case_events e LEFT JOIN case_events p "                                  \
+    "ON p.case_token = e.case_token AND p.seq = e.seq - 1 "                                        \
+    "WHERE (e.seq = 1 AND e.prev_hash <> decode(repeat('00', 32), 'hex')) "                        \
     "OR (e.seq > 1 AND (p.hash IS NULL OR e.prev_hash <> p.hash))"
 
 static const char *s_conninfo;
@@ -466,8 +466,8 @@ static void test_submit_large_batch(void)
     CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM case_events WHERE case_token LIKE "
                                  "'ct-bulk-%'"),
                     2 * N);
-    CU_ASSERT_EQUAL(
-        s_raw_scalar("SELECT max(seq) FROM case_events WHERE case_token = 'ct-bulk-3'"), 2 * N / 5);
+    CU_ASSERT_EQUAL(s_raw_scalar("SELECT max(seq) FROM case_events WHERE case_token = 'ct-bulk-3'"),
+                    2 * N / 5);
     /* Sequence numbers are contiguous in every chain. */
     CU_ASSERT_EQUAL(s_raw_scalar("SELECT count(*) FROM (SELECT case_token, max(seq) m, count(*) c "
                                  "FROM case_events GROUP BY case_token) x WHERE m <> c"),
@@ -763,7 +763,7 @@ static void test_chain_head_lock(void)
     CU_ASSERT_EQUAL_FATAL(pthread_create(&thread, NULL, s_blocked_submit, &b), 0);
     struct timespec wait = {0, 300 * 1000000L};
     nanosleep(&wait, NULL);
-    CU_ASSERT_EQUAL(b.done, 0);   /* waiting for the lock */
+    CU_ASSERT_EQUAL(b.done, 0); /* waiting for the lock */
     CU_ASSERT_STRING_EQUAL(s_raw_exec("COMMIT"), "");
     pthread_join(thread, NULL);
     CU_ASSERT_EQUAL(b.rc, PT_STORE_OK);
@@ -1360,6 +1360,26 @@ static void test_due_after_churn(void)
     CU_ASSERT_STRING_EQUAL(s_raw_exec("DROP DATABASE " S_CHURN_DB), "");
 }
 
+/* EXPLAIN (FORMAT JSON) of the store's statement `name` (pt_store_statement_sql)
+   on conn with n text parameters: how many plan nodes use `index`; the number of
+   sequential scans in *seq_scans unless it is NULL. */
+static int s_statement_index_uses(PGconn *conn, const char *name, int n, const char *const *values,
+                                  const char *index, int *seq_scans)
+{
+    const char *sql = pt_store_statement_sql(name);
+    CU_ASSERT_PTR_NOT_NULL(sql);
+    if (!sql)
+        return -1;
+    char explain[1200];
+    snprintf(explain, sizeof explain, "EXPLAIN (FORMAT JSON) %s", sql);
+    json_t *plan = s_explain_json(conn, explain, n, values);
+    int used = s_plan_count(plan, "Index Name", index);
+    if (seq_scans)
+        *seq_scans = s_plan_count(plan, "Node Type", "Seq Scan");
+    json_decref(plan);
+    return used;
+}
+
 /* The due pass when the statistics predate a surge (018_due_plans_stale_stats.sql):
    an acknowledged history analysed while nothing waited, so every partial queue
    index is recorded as empty; then a surge for one recipient the statistics have
@@ -1414,43 +1434,34 @@ static void test_due_after_surge(void)
         json_decref(plan);
     }
     s_assert_generic(conn, "surge_due", 1);
+    char now[32];
+    snprintf(now, sizeof now, "%lld", (long long)s_now());
     /* The statements that should use deliveries_live_next still do. */
-    const char *which[] = {"pt_next_due", "pt_recipients_due"};
-    for (size_t i = 0; i < 2; i++) {
-        const char *sql = pt_store_statement_sql(which[i]);
-        CU_ASSERT_PTR_NOT_NULL_FATAL(sql);
-        char explain[1200];
-        snprintf(explain, sizeof explain, "EXPLAIN (FORMAT JSON) %s", sql);
-        char now[32];
-        snprintf(now, sizeof now, "%lld", (long long)s_now());
-        const char *values[1] = {now};
-        json_t *p = s_explain_json(conn, explain, 1, values);
-        CU_ASSERT_EQUAL(s_plan_count(p, "Index Name", "deliveries_live_next"), 1);
-        json_decref(p);
-    }
+    const char *live[1] = {now};
+    CU_ASSERT_EQUAL(
+        s_statement_index_uses(conn, "pt_next_due", 1, live, "deliveries_live_next", NULL), 1);
+    CU_ASSERT_EQUAL(
+        s_statement_index_uses(conn, "pt_recipients_due", 1, live, "deliveries_live_next", NULL),
+        1);
     /* The queue statistics (once a second) and a connection's release of its
        claims read what is not acknowledged through deliveries_unacked_order, not
        the whole history (019 keeps that index for the statements that say
        "attempts >= 0"). */
-    const char *unacked[] = {"pt_queue_stats", "pt_claims_release"};
-    for (size_t i = 0; i < 2; i++) {
-        const char *sql = pt_store_statement_sql(unacked[i]);
-        CU_ASSERT_PTR_NOT_NULL_FATAL(sql);
-        char explain[1200];
-        snprintf(explain, sizeof explain, "EXPLAIN (FORMAT JSON) %s", sql);
-        char now[32];
-        snprintf(now, sizeof now, "%lld", (long long)s_now());
-        const char *values[3] = {"SURGE-R", "plan-test", now};
-        json_t *p = s_explain_json(conn, explain, i == 0 ? 0 : 3, values);
-        int used = s_plan_count(p, "Index Name", "deliveries_unacked_order");
-        int scans = s_plan_count(p, "Node Type", "Seq Scan");
-        CU_ASSERT_EQUAL(used, 1);
-        CU_ASSERT_EQUAL(scans, 0);
-        if (getenv("PT_TEST_VERBOSE") || used != 1 || scans)
-            fprintf(stderr, "test_due_after_surge: %s: unacked_order %d, seq scans %d\n",
-                    unacked[i], used, scans);
-        json_decref(p);
+    const char *release[3] = {"SURGE-R", "plan-test", now};
+    int scans[2] = {-1, -1};
+    int used[2] = {s_statement_index_uses(conn, "pt_queue_stats", 0, NULL,
+                                          "deliveries_unacked_order", &scans[0]),
+                   s_statement_index_uses(conn, "pt_claims_release", 3, release,
+                                          "deliveries_unacked_order", &scans[1])};
+    for (int i = 0; i < 2; i++) {
+        CU_ASSERT_EQUAL(used[i], 1);
+        CU_ASSERT_EQUAL(scans[i], 0);
     }
+    if (getenv("PT_TEST_VERBOSE") || used[0] != 1 || used[1] != 1 || scans[0] || scans[1])
+        fprintf(stderr,
+                "test_due_after_surge: unacked_order in queue stats %d (seq scans %d), claims "
+                "release %d (%d)\n",
+                used[0], scans[0], used[1], scans[1]);
     PQfinish(conn);
     CU_ASSERT_STRING_EQUAL(s_raw_exec("DROP DATABASE " S_SURGE_DB), "");
 }
@@ -2065,8 +2076,7 @@ int main(void)
         !CU_add_test(suite, "first owners and the audit append", test_owners_and_audit_append) ||
         !CU_add_test(suite, "due deliveries use the queue indexes", test_due_plan) ||
         !CU_add_test(suite, "due pass after churn no VACUUM cleaned", test_due_after_churn) ||
-        !CU_add_test(suite, "due pass after a surge the statistics missed",
-                     test_due_after_surge) ||
+        !CU_add_test(suite, "due pass after a surge the statistics missed", test_due_after_surge) ||
         !CU_add_test(suite, "hot transactions plan index probes", test_hot_plans) ||
         !CU_add_test(suite, "delivery window", test_delivery_window) ||
         !CU_add_test(suite, "claims of two broker instances", test_claims) ||
