@@ -1215,21 +1215,34 @@ static void s_pipe_exit(pt_store_t *self)
         self->needs_reset = 1;
 }
 
-/* BEGIN and the hot transactions' settings (S_HOT_TXN) in one round trip; the
-   caller rolls back on failure. */
+/* Enters pipeline mode; UNAVAILABLE (and a reset before the next use) if libpq
+   cannot. */
+static pt_store_result_t s_pipe_enter(pt_store_t *self)
+{
+    if (PQenterPipelineMode(self->conn))
+        return PT_STORE_OK;
+    s_set_error(self, "cannot enter pipeline mode");
+    self->needs_reset = 1;
+    return PT_STORE_UNAVAILABLE;
+}
+
+/* Queues BEGIN and the hot transactions' settings (S_HOT_TXN, prepared by the
+   caller): two results. */
+static pt_store_result_t s_send_begin_hot(pt_store_t *self)
+{
+    pt_store_result_t rc = s_send_sql(self, "BEGIN");
+    return rc == PT_STORE_OK ? s_send(self, S_HOT_TXN, NULL) : rc;
+}
+
+/* BEGIN and the hot transactions' settings in one round trip; the caller rolls
+   back on failure. */
 static pt_store_result_t s_begin_hot(pt_store_t *self)
 {
     PGresult *results[2] = {NULL, NULL};
     pt_store_result_t rc = s_prepare(self, S_HOT_TXN);
-    if (rc != PT_STORE_OK)
+    if (rc != PT_STORE_OK || (rc = s_pipe_enter(self)) != PT_STORE_OK)
         return rc;
-    if (!PQenterPipelineMode(self->conn)) {
-        s_set_error(self, "cannot enter pipeline mode");
-        self->needs_reset = 1;
-        return PT_STORE_UNAVAILABLE;
-    }
-    if ((rc = s_send_sql(self, "BEGIN")) == PT_STORE_OK &&
-        (rc = s_send(self, S_HOT_TXN, NULL)) == PT_STORE_OK)
+    if ((rc = s_send_begin_hot(self)) == PT_STORE_OK)
         rc = s_pipe_collect(self, 2, results);
     s_clear_all(results, 2);
     s_pipe_exit(self);
@@ -1865,6 +1878,41 @@ typedef struct {
     uint8_t last_hash[32];
 } s_head_t;
 
+/* Queues the chain heads' lock and read (S_HEADS_INIT, S_HEADS_LOCK, prepared by
+   the caller) for token_array, the distinct case tokens in byte order: two
+   results, the second the heads. */
+static pt_store_result_t s_send_heads(pt_store_t *self, const char *token_array)
+{
+    s_params_t p;
+    p.n = 0;
+    s_p_text(&p, token_array);
+    pt_store_result_t rc = s_send(self, S_HEADS_INIT, &p);
+    return rc == PT_STORE_OK ? s_send(self, S_HEADS_LOCK, &p) : rc;
+}
+
+/* Fills heads[0..n_tokens) from the result of S_HEADS_LOCK: one row per token of
+   tokens (byte order), its last seq and hash. */
+static pt_store_result_t s_heads_from(pt_store_t *self, const PGresult *res,
+                                      const char *const *tokens, size_t n_tokens, s_head_t *heads)
+{
+    if (PQntuples(res) != (int)n_tokens) {
+        s_set_error(self, "case heads: expected %zu rows, got %d", n_tokens, PQntuples(res));
+        return PT_STORE_UNAVAILABLE;   /* a concurrent change; retrying is safe */
+    }
+    for (size_t t = 0; t < n_tokens; t++) {
+        int64_t last_seq;
+        const char *tok = s_get_text(res, (int)t, 0);
+        if (!tok || strcmp(tok, tokens[t]) != 0 || s_get_int64(res, (int)t, 1, &last_seq) ||
+            last_seq < 0 || s_get_fixed(res, (int)t, 2, heads[t].last_hash, 32)) {
+            s_set_error(self, "case head row %zu is malformed", t);
+            return PT_STORE_ERROR;
+        }
+        heads[t].token = tokens[t];
+        heads[t].last_seq = (uint64_t)last_seq;
+    }
+    return PT_STORE_OK;
+}
+
 /* submitted, stored, consent_overridden, state:<to>, owner_changed */
 #define S_ITEM_EVENTS_MAX 5
 
@@ -2041,19 +2089,8 @@ pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t 
         goto error;
 
     /* Round trip 1: begin, lock the chain heads, find message ids already stored. */
-    if (!PQenterPipelineMode(self->conn)) {
-        s_set_error(self, "cannot enter pipeline mode");
-        rc = PT_STORE_UNAVAILABLE;
-        self->needs_reset = 1;
-        goto error;
-    }
-    if ((rc = s_send_sql(self, "BEGIN")) != PT_STORE_OK ||
-        (rc = s_send(self, S_HOT_TXN, NULL)) != PT_STORE_OK)
-        goto error;
-    p.n = 0;
-    s_p_text(&p, token_array);
-    if ((rc = s_send(self, S_HEADS_INIT, &p)) != PT_STORE_OK ||
-        (rc = s_send(self, S_HEADS_LOCK, &p)) != PT_STORE_OK)
+    if ((rc = s_pipe_enter(self)) != PT_STORE_OK || (rc = s_send_begin_hot(self)) != PT_STORE_OK ||
+        (rc = s_send_heads(self, token_array)) != PT_STORE_OK)
         goto error;
     p.n = 0;
     s_p_text(&p, id_array);
@@ -2063,24 +2100,8 @@ pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t 
     if ((rc = s_pipe_collect(self, n_results, results)) != PT_STORE_OK)
         goto error;
 
-    PGresult *locked = results[3];
-    if (PQntuples(locked) != (int)n_tokens) {
-        s_set_error(self, "case heads: expected %zu rows, got %d", n_tokens, PQntuples(locked));
-        rc = PT_STORE_UNAVAILABLE;   /* a concurrent change; retrying is safe */
+    if ((rc = s_heads_from(self, results[3], tokens, n_tokens, heads)) != PT_STORE_OK)
         goto error;
-    }
-    for (size_t t = 0; t < n_tokens; t++) {
-        int64_t last_seq;
-        const char *tok = s_get_text(locked, (int)t, 0);
-        if (!tok || strcmp(tok, tokens[t]) != 0 || s_get_int64(locked, (int)t, 1, &last_seq) ||
-            last_seq < 0 || s_get_fixed(locked, (int)t, 2, heads[t].last_hash, 32)) {
-            s_set_error(self, "case head row %zu is malformed", t);
-            rc = PT_STORE_ERROR;
-            goto error;
-        }
-        heads[t].token = tokens[t];
-        heads[t].last_seq = (uint64_t)last_seq;
-    }
     existing = results[4];
     results[4] = NULL;
     s_clear_all(results, n_results);
@@ -2151,10 +2172,11 @@ pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t 
     existing = NULL;
 
     /* Round trip 2: every new message with its deliveries in one statement, every
-       case event in one, the lifecycle and ownership changes in batch order, the
-       chain heads in one, and COMMIT. Multi-row statements cost a fraction of one
-       statement per row (issue 8: ~125 us of PostgreSQL time per message as one
-       statement each). Nothing new: just end the transaction. */
+       case event in one, the lifecycle and ownership changes in batch order, and
+       COMMIT (the chain heads are the events themselves, 020). Multi-row
+       statements cost a fraction of one statement per row (issue 8: ~125 us of
+       PostgreSQL time per message as one statement each). Nothing new: just end
+       the transaction. */
     enum { S_M_N = 14, S_E_N = 11 };
     static const uint32_t m_oids[S_M_N] = {S_OID_UUID,  S_OID_UUID,  S_OID_UUID, S_OID_TEXT,
                                            S_OID_TEXT,  S_OID_TEXT,  S_OID_TEXT, S_OID_TEXT,
@@ -2392,8 +2414,7 @@ pt_store_result_t pt_store_submit_batch(pt_store_t *self, const pt_submission_t 
        a read of its own under the hot settings (a key lookup: its generic plan). */
     p.n = 0;
     s_p_text(&p, id_array);
-    if ((rc = s_send_sql(self, "BEGIN")) != PT_STORE_OK ||
-        (rc = s_send(self, S_HOT_TXN, NULL)) != PT_STORE_OK ||
+    if ((rc = s_send_begin_hot(self)) != PT_STORE_OK ||
         (rc = s_send(self, S_LEAVES_FIND, &p)) != PT_STORE_OK ||
         (rc = s_send_sql(self, "COMMIT")) != PT_STORE_OK)
         goto error;
@@ -2518,16 +2539,9 @@ pt_store_result_t pt_store_lifecycle_load(pt_store_t *self, const pt_submission_
 
     /* One round trip, the three reads in a transaction under the hot settings
        (S_HOT_TXN_SQL: key lookups, one generic plan each). */
-    if (!PQenterPipelineMode(self->conn)) {
-        s_set_error(self, "cannot enter pipeline mode");
-        self->needs_reset = 1;
-        rc = PT_STORE_UNAVAILABLE;
-        goto done;
-    }
     p.n = 0;
     s_p_text(&p, corrs);
-    if ((rc = s_send_sql(self, "BEGIN")) != PT_STORE_OK ||
-        (rc = s_send(self, S_HOT_TXN, NULL)) != PT_STORE_OK ||
+    if ((rc = s_pipe_enter(self)) != PT_STORE_OK || (rc = s_send_begin_hot(self)) != PT_STORE_OK ||
         (rc = s_send(self, S_LC_LOAD, &p)) != PT_STORE_OK)
         goto done;
     p.n = 0;
@@ -2607,9 +2621,9 @@ done:
    appends the events kinds[0..n_kinds) for each row, actor "broker", counterparty
    every party, message type message_type. *count receives the rows. */
 /* Appends n events (in this order; seq and hashes are filled in) to their case
-   chains inside the caller's open transaction (pipeline mode off): creates and
-   locks the heads in byte order, one multi-row insert for the events, one for
-   the heads. Two round trips whatever n is. */
+   chains inside the caller's open transaction (pipeline mode off): locks the
+   cases in key order and reads their heads (S_HEADS_INIT, S_HEADS_LOCK), then one
+   multi-row insert for the events. Two round trips whatever n is. */
 static pt_store_result_t s_append_events(pt_store_t *self, pt_trail_event_t *evs, size_t n)
 {
     pt_store_result_t rc = PT_STORE_ERROR;
@@ -2643,37 +2657,13 @@ static pt_store_result_t s_append_events(pt_store_t *self, pt_trail_event_t *evs
         (rc = s_prepare(self, S_HEADS_LOCK)) != PT_STORE_OK ||
         (rc = s_prepare(self, S_EVENTS_INSERT_MANY)) != PT_STORE_OK)
         goto done;
-    if (!PQenterPipelineMode(self->conn)) {
-        s_set_error(self, "cannot enter pipeline mode");
-        self->needs_reset = 1;
-        rc = PT_STORE_UNAVAILABLE;
-        goto done;
-    }
-    p.n = 0;
-    s_p_text(&p, token_array);
-    if ((rc = s_send(self, S_HEADS_INIT, &p)) != PT_STORE_OK ||
-        (rc = s_send(self, S_HEADS_LOCK, &p)) != PT_STORE_OK)
+    if ((rc = s_pipe_enter(self)) != PT_STORE_OK ||
+        (rc = s_send_heads(self, token_array)) != PT_STORE_OK)
         goto done;
     n_results = 2;
-    if ((rc = s_pipe_collect(self, n_results, results)) != PT_STORE_OK)
+    if ((rc = s_pipe_collect(self, n_results, results)) != PT_STORE_OK ||
+        (rc = s_heads_from(self, results[1], tokens, n_tokens, heads)) != PT_STORE_OK)
         goto done;
-    if (PQntuples(results[1]) != (int)n_tokens) {
-        s_set_error(self, "case heads: expected %zu rows, got %d", n_tokens, PQntuples(results[1]));
-        rc = PT_STORE_UNAVAILABLE;
-        goto done;
-    }
-    for (size_t t = 0; t < n_tokens; t++) {
-        int64_t last_seq;
-        const char *tok = s_get_text(results[1], (int)t, 0);
-        if (!tok || strcmp(tok, tokens[t]) != 0 || s_get_int64(results[1], (int)t, 1, &last_seq) ||
-            last_seq < 0 || s_get_fixed(results[1], (int)t, 2, heads[t].last_hash, 32)) {
-            s_set_error(self, "case head row %zu is malformed", t);
-            rc = PT_STORE_ERROR;
-            goto done;
-        }
-        heads[t].token = tokens[t];
-        heads[t].last_seq = (uint64_t)last_seq;
-    }
     s_clear_all(results, n_results);
     n_results = 0;
     for (size_t i = 0; i < n; i++) {
@@ -2965,13 +2955,9 @@ pt_store_result_t pt_store_due_deliveries_ex(pt_store_t *self, const char *recip
     s_p_text(&p, retries ? "true" : "false");
     /* One round trip: the statement in a transaction of its own under the hot
        settings (S_HOT_TXN_SQL: its generic plan, not 1 ms of planning per pass). */
-    if (!PQenterPipelineMode(self->conn)) {
-        s_set_error(self, "cannot enter pipeline mode");
-        self->needs_reset = 1;
-        return PT_STORE_UNAVAILABLE;
-    }
-    if ((rc = s_send_sql(self, "BEGIN")) != PT_STORE_OK ||
-        (rc = s_send(self, S_HOT_TXN, NULL)) != PT_STORE_OK ||
+    if ((rc = s_pipe_enter(self)) != PT_STORE_OK)
+        return rc;
+    if ((rc = s_send_begin_hot(self)) != PT_STORE_OK ||
         (rc = s_send(self, S_DUE, &p)) != PT_STORE_OK ||
         (rc = s_send_sql(self, "COMMIT")) != PT_STORE_OK ||
         (rc = s_pipe_collect(self, 4, results)) != PT_STORE_OK)
@@ -3027,8 +3013,8 @@ typedef struct {
    heads of every follow's case (sorted, like submit_batch, then the lifecycle
    rows, in that order), moves the lifecycles that wait for exactly this
    (lc_stmt: only the initiator's message), appends for each follow, in order,
-   its event `kind` and, if its lifecycle moved, `state_kind`, updates the heads
-   and COMMITs. Three round trips whatever n is. */
+   its event `kind` and, if its lifecycle moved, `state_kind`, and COMMITs.
+   Three round trips whatever n is. */
 static pt_store_result_t s_follow_commit(pt_store_t *self, s_follow_t *f, size_t n, int64_t at_ms,
                                          const char *kind, s_stmt_id_t lc_stmt,
                                          const char *state_kind)
@@ -3067,16 +3053,8 @@ static pt_store_result_t s_follow_commit(pt_store_t *self, s_follow_t *f, size_t
         (rc = s_prepare(self, S_EVENTS_INSERT_MANY)) != PT_STORE_OK ||
         (rc = s_prepare(self, lc_stmt)) != PT_STORE_OK)
         goto done;
-    if (!PQenterPipelineMode(self->conn)) {
-        s_set_error(self, "cannot enter pipeline mode");
-        self->needs_reset = 1;
-        rc = PT_STORE_UNAVAILABLE;
-        goto done;
-    }
-    p.n = 0;
-    s_p_text(&p, token_array);
-    if ((rc = s_send(self, S_HEADS_INIT, &p)) != PT_STORE_OK ||
-        (rc = s_send(self, S_HEADS_LOCK, &p)) != PT_STORE_OK)
+    if ((rc = s_pipe_enter(self)) != PT_STORE_OK ||
+        (rc = s_send_heads(self, token_array)) != PT_STORE_OK)
         goto done;
     p.n = 0;
     s_p_text(&p, ids);
@@ -3086,24 +3064,9 @@ static pt_store_result_t s_follow_commit(pt_store_t *self, s_follow_t *f, size_t
     n_results = 3;
     if ((rc = s_pipe_collect(self, n_results, results)) != PT_STORE_OK)
         goto done;
-    PGresult *locked = results[1], *moved = results[2];
-    if (PQntuples(locked) != (int)n_tokens) {
-        s_set_error(self, "case heads: expected %zu rows, got %d", n_tokens, PQntuples(locked));
-        rc = PT_STORE_UNAVAILABLE;
+    PGresult *moved = results[2];
+    if ((rc = s_heads_from(self, results[1], tokens, n_tokens, heads)) != PT_STORE_OK)
         goto done;
-    }
-    for (size_t t = 0; t < n_tokens; t++) {
-        int64_t last_seq;
-        const char *tok = s_get_text(locked, (int)t, 0);
-        if (!tok || strcmp(tok, tokens[t]) != 0 || s_get_int64(locked, (int)t, 1, &last_seq) ||
-            last_seq < 0 || s_get_fixed(locked, (int)t, 2, heads[t].last_hash, 32)) {
-            s_set_error(self, "case head row %zu is malformed", t);
-            rc = PT_STORE_ERROR;
-            goto done;
-        }
-        heads[t].token = tokens[t];
-        heads[t].last_seq = (uint64_t)last_seq;
-    }
     /* A lifecycle moved once; the move belongs to the first message of the batch
        (in order) that could have moved it, as if they had been applied one by one. */
     for (int row = 0; row < PQntuples(moved); row++) {
