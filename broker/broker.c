@@ -13,6 +13,7 @@
 
 #include "ack.h"
 #include "admission.h"
+#include "backlog.h"
 #include "authn.h"
 #include "consent.h"
 #include "deliver.h"
@@ -120,6 +121,7 @@ struct _pt_broker_t {
     int64_t received_ms;                /* when this loop pass drained the socket */
     int64_t last_db_ms;                 /* last store call, for the idle ping */
     int64_t last_stats_ms;              /* queue gauges, once a second */
+    pt_backlog_t *backlog;              /* reads the queue figures off the loop */
     uint64_t delivered_counted;         /* pt_deliver_sent_count already in the counter */
     uint64_t refused_counted;           /* pt_transport_refused_count already in the counter */
     int db_down;
@@ -2114,37 +2116,19 @@ static void s_dead_letter_sweep(pt_broker_t *self, int64_t now)
                pt_store_last_error(self->store));
 }
 
-typedef struct {
-    const char *const *orgs;
-    double *counts;
-    size_t n;
-} s_dead_counts_t;
-
-static void s_dead_count(const char *recipient, int64_t count, void *arg)
+/* puente_dead_letters{recipient} for every registered organisation (0 when none),
+   from the backlog reader's snapshot. */
+static void s_dead_letter_gauges(pt_broker_t *self, pt_broker_metrics_t *m,
+                                 const pt_backlog_snapshot_t *snap)
 {
-    s_dead_counts_t *c = arg;
-    for (size_t i = 0; i < c->n; i++)
-        if (strcmp(c->orgs[i], recipient) == 0)
-            c->counts[i] = (double)count;
-}
-
-/* puente_dead_letters{recipient} for every registered organisation (0 when none). */
-static void s_dead_letter_gauges(pt_broker_t *self, pt_broker_metrics_t *m)
-{
-    size_t n = pt_directory_org_count(self->directory);
-    const char **orgs = calloc(n ? n : 1, sizeof *orgs);
-    double *counts = calloc(n ? n : 1, sizeof *counts);
-    if (orgs && counts) {
-        for (size_t i = 0; i < n; i++)
-            orgs[i] = pt_directory_org_at(self->directory, i)->org_id;
-        s_dead_counts_t c = {orgs, counts, n};
-        pt_store_result_t rc = pt_store_dead_letter_counts(self->store, s_dead_count, &c);
-        s_db(self, "query", rc);
-        for (size_t i = 0; rc == PT_STORE_OK && i < n; i++)
-            pt_metric_set(m->dead_letters, (const char *const[]){orgs[i]}, counts[i]);
+    for (size_t i = 0; i < pt_directory_org_count(self->directory); i++) {
+        const char *org = pt_directory_org_at(self->directory, i)->org_id;
+        double count = 0;
+        for (size_t k = 0; k < snap->n_dead; k++)
+            if (strcmp(snap->dead[k].recipient, org) == 0)
+                count = (double)snap->dead[k].count;
+        pt_metric_set(m->dead_letters, (const char *const[]){org}, count);
     }
-    free(orgs);
-    free(counts);
 }
 
 typedef struct {
@@ -2955,15 +2939,22 @@ static void s_queue_row(const pt_store_queue_stat_t *stat, void *arg)
 /* Reads every recipient's backlog into rows (one grouped query over the partial
    index of unacknowledged deliveries, O(backlog)) and, with a queue quota, sets
    the quota's counts to it. The caller frees rows->rows. */
+/* With a queue quota, sets the quota's counts to the backlog in rows. */
+static void s_quota_from(pt_broker_t *self, const pt_store_queue_stat_t *rows, size_t n)
+{
+    if (!pt_admission_queue_enabled(self->admission))
+        return;
+    pt_admission_queue_reset(self->admission);
+    for (size_t i = 0; i < n; i++)
+        pt_admission_queue_set(self->admission, rows[i].recipient, rows[i].depth);
+}
+
 static pt_store_result_t s_queue_read(pt_broker_t *self, s_queue_rows_t *rows)
 {
     pt_store_result_t rc = pt_store_queue_stats(self->store, s_queue_row, rows);
     s_db(self, "query", rc);
-    if (rc == PT_STORE_OK && !rows->failed && pt_admission_queue_enabled(self->admission)) {
-        pt_admission_queue_reset(self->admission);
-        for (size_t i = 0; i < rows->n; i++)
-            pt_admission_queue_set(self->admission, rows->rows[i].recipient, rows->rows[i].depth);
-    }
+    if (rc == PT_STORE_OK && !rows->failed)
+        s_quota_from(self, rows->rows, rows->n);
     return rc;
 }
 
@@ -3088,6 +3079,13 @@ pt_broker_t *pt_broker_new(const pt_broker_config_t *config, volatile sig_atomic
                  pt_store_last_error(self->store));
         goto error;
     }
+    /* The queue figures from then on: read off the loop (backlog.h). */
+    if ((config->families || pt_admission_queue_enabled(self->admission)) &&
+        !(self->backlog = pt_backlog_new(config->conninfo, config->db_role, S_QUEUE_STATS_MS,
+                                         why, sizeof why))) {
+        snprintf(err, err_len, "%s", why);
+        goto error;
+    }
     pt_log(PT_LOG_INFO, "broker", NULL, NULL,
            "puente-broker %s listening on %s with %zu organisations, %zu crypto threads, "
            "instance %s",
@@ -3128,18 +3126,16 @@ static void s_key_expiry(pt_broker_t *self, int64_t now)
     }
 }
 
-/* Once a second: queue gauges for every registered organisation (0 when its
-   queue is empty) from one grouped query, which also resynchronises the queue
-   quota's counts, the checkpoint age, and the connected organisations. Label
+/* Once a second: the connection gauges; and in the first loop pass after the
+   backlog reader made a snapshot (backlog.h), the queue gauges for every registered organisation
+   (0 when its queue is empty), the queue quota's counts, the dead-letter gauges
+   and the checkpoint age. The loop never waits for the database here. Label
    values come from the directory only. */
 static void s_queue_stats(pt_broker_t *self, int64_t now)
 {
     pt_broker_metrics_t *m = self->config.families;
-    if ((!m && !pt_admission_queue_enabled(self->admission)) ||
-        now - self->last_stats_ms < S_QUEUE_STATS_MS)
-        return;
-    self->last_stats_ms = now;
-    if (m) {
+    if (m && now - self->last_stats_ms >= S_QUEUE_STATS_MS) {
+        self->last_stats_ms = now;
         s_key_expiry(self, now);
         pt_metric_set(m->connected_orgs, NULL, (double)pt_deliver_receiving_count(self->deliver));
         pt_metric_set(m->connections, NULL, (double)pt_transport_connections(self->transport));
@@ -3148,16 +3144,18 @@ static void s_queue_stats(pt_broker_t *self, int64_t now)
             pt_metric_add(m->connections_refused, NULL, (double)(refused - self->refused_counted));
         self->refused_counted = refused;
     }
-    s_queue_rows_t queue = {0}, *rows = &queue;
-    pt_store_result_t rc = s_queue_read(self, rows);
-    if (rc == PT_STORE_OK && m) {
-        for (size_t i = 0; i < pt_directory_org_count(self->directory); i++) {
+    pt_backlog_snapshot_t snap;
+    if (!pt_backlog_take(self->backlog, &snap))
+        return;
+    if (snap.queues_rc == PT_STORE_OK) {
+        s_quota_from(self, snap.queues, snap.n_queues);
+        for (size_t i = 0; m && i < pt_directory_org_count(self->directory); i++) {
             const char *org = pt_directory_org_at(self->directory, i)->org_id;
             double depth = 0, age = 0;
-            for (size_t k = 0; k < rows->n; k++) {
-                if (strcmp(rows->rows[k].recipient, org) == 0) {
-                    depth = (double)rows->rows[k].depth;
-                    int64_t oldest = rows->rows[k].oldest_stored_at_ms;
+            for (size_t k = 0; k < snap.n_queues; k++) {
+                if (strcmp(snap.queues[k].recipient, org) == 0) {
+                    depth = (double)snap.queues[k].depth;
+                    int64_t oldest = snap.queues[k].oldest_stored_at_ms;
                     age = oldest > 0 && oldest < now ? (double)(now - oldest) / 1000.0 : 0;
                 }
             }
@@ -3165,17 +3163,13 @@ static void s_queue_stats(pt_broker_t *self, int64_t now)
             pt_metric_set(m->queue_oldest_age, (const char *const[]){org}, age);
         }
     }
-    free(queue.rows);
-    if (rc != PT_STORE_OK || !m)
-        return;
-    s_dead_letter_gauges(self, m);
-    pt_store_checkpoint_t cp;
-    rc = pt_store_checkpoint_get(self->store, 0, &cp);
-    if (rc != PT_STORE_NOT_FOUND)
-        s_db(self, "query", rc);
-    if (rc == PT_STORE_OK)
+    if (m && snap.dead_rc == PT_STORE_OK)
+        s_dead_letter_gauges(self, m, &snap);
+    if (m && snap.checkpoint_rc == PT_STORE_OK)
         pt_metric_set(m->checkpoint_age, NULL,
-                      cp.at_ms < now ? (double)(now - cp.at_ms) / 1000.0 : 0);
+                      snap.checkpoint_at_ms < now ? (double)(now - snap.checkpoint_at_ms) / 1000.0
+                                                  : 0);
+    pt_backlog_snapshot_clear(&snap);
 }
 
 /* One loop pass over self->inbound: decode and verify it on the pool; run the
@@ -3379,6 +3373,7 @@ void pt_broker_destroy(pt_broker_t **self_p)
     pt_broker_t *self = *self_p;
     for (size_t i = 0; i < self->n_pending; i++)
         s_pending_clear(&self->pending[i]);
+    pt_backlog_destroy(&self->backlog);
     pt_receipts_destroy(&self->receipts);
     pt_acks_destroy(&self->acks);
     pt_workers_destroy(&self->workers);

@@ -1049,7 +1049,7 @@ static pt_store_result_t s_ready(pt_store_t *self)
     return PT_STORE_OK;
 }
 
-int pt_store_role_check(pt_store_t *self, const char *role, char *err, size_t err_len)
+int pt_store_role_take(pt_store_t *self, const char *role, char *err, size_t err_len)
 {
     int required = role && *role;
     if (required && strlen(role) >= sizeof self->role) {
@@ -1063,14 +1063,21 @@ int pt_store_role_check(pt_store_t *self, const char *role, char *err, size_t er
         return -1;
     }
     s_restrict(self);
-    const char *name = required ? role : PT_STORE_DEFAULT_ROLE;
     if (required && !self->role_taken) {
         char msg[800];
-        snprintf(msg, sizeof msg, "cannot take the configured database role %s: %s", name,
+        snprintf(msg, sizeof msg, "cannot take the configured database role %s: %s", role,
                  self->role_why);
         s_copy_err(err, err_len, msg);
         return -1;
     }
+    return 0;
+}
+
+int pt_store_role_check(pt_store_t *self, const char *role, char *err, size_t err_len)
+{
+    if (pt_store_role_take(self, role, err, err_len) != 0)
+        return -1;
+    const char *name = role && *role ? role : PT_STORE_DEFAULT_ROLE;
     if (!self->role_taken)
         pt_log(PT_LOG_WARN, "store", NULL, NULL,
                "the broker runs with the rights of its database login %s, not as %s: %s; "
@@ -1090,6 +1097,42 @@ int pt_store_role_check(pt_store_t *self, const char *role, char *err, size_t er
 int pt_store_role_in_effect(const pt_store_t *self)
 {
     return self && self->role_taken;
+}
+
+struct _pt_store_canceller_t {
+    PGcancel *cancel;
+};
+
+pt_store_canceller_t *pt_store_canceller_new(pt_store_t *self)
+{
+    if (!self || !self->conn || PQstatus(self->conn) != CONNECTION_OK)
+        return NULL;
+    pt_store_canceller_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->cancel = PQgetCancel(self->conn);
+    if (!c->cancel) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+int pt_store_cancel(pt_store_canceller_t *canceller)
+{
+    char errbuf[256];
+    if (!canceller)
+        return -1;
+    return PQcancel(canceller->cancel, errbuf, (int)sizeof errbuf) ? 0 : -1;
+}
+
+void pt_store_canceller_destroy(pt_store_canceller_t **canceller_p)
+{
+    if (!canceller_p || !*canceller_p)
+        return;
+    PQfreeCancel((*canceller_p)->cancel);
+    free(*canceller_p);
+    *canceller_p = NULL;
 }
 
 static pt_store_result_t s_prepare(pt_store_t *self, s_stmt_id_t id)

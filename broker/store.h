@@ -791,7 +791,28 @@ const char *pt_store_session_error(const pt_store_session_t *self);
    0 or -1. */
 int pt_store_role_check(pt_store_t *self, const char *role, char *err, size_t err_len);
 
+/* pt_store_role_check without its warnings, for a broker's further connections
+   (backlog.h): the same role rules, 0 or -1 with the reason in err. */
+int pt_store_role_take(pt_store_t *self, const char *role, char *err, size_t err_len);
+
 /* 1 if the store's connection works as the restricted role now, else 0. */
 int pt_store_role_in_effect(const pt_store_t *self);
+
+/* --- cancelling from another thread ------------------------------------------- */
+
+typedef struct _pt_store_canceller_t pt_store_canceller_t;
+
+/* A handle that cancels the statement under way on self's connection as it is
+   now, for another thread (backlog.h: the reader is stopped while a read waits
+   on a lock). Made by the thread that owns self; a reconnection (a new server
+   process) needs a new one. NULL if self is not connected or out of memory. */
+pt_store_canceller_t *pt_store_canceller_new(pt_store_t *self);
+
+/* Asks the server to cancel what that connection runs now; nothing happens if it
+   is idle. Safe from any thread. 0, or -1 if the request could not be sent. */
+int pt_store_cancel(pt_store_canceller_t *canceller);
+
+/* No-op on NULL; nulls the pointer. */
+void pt_store_canceller_destroy(pt_store_canceller_t **canceller_p);
 
 #endif
