@@ -21,9 +21,9 @@ struct _pt_backlog_t {
     pthread_mutex_t lock;
     pthread_cond_t wake; /* stopping (to the reader), done (to pt_backlog_destroy) */
     int stopping, done;
-    pt_backlog_snapshot_t *latest; /* under lock; NULL once taken */
+    pt_backlog_snapshot_t *latest;   /* under lock; NULL once taken */
     pt_store_canceller_t *canceller; /* under lock: cancels the read under way */
-    uint64_t reads;                /* under lock */
+    uint64_t reads;                  /* under lock */
     /* The reader's own (only the reader thread touches these). */
     pt_store_t *store;
     int failing;
@@ -131,9 +131,10 @@ static pt_backlog_snapshot_t *s_read(pt_backlog_t *self)
     }
     snap->took_ms = pt_now_ms() - snap->taken_at_ms;
     int stopping = s_stopping(self); /* a cancelled read is not a failure to report */
-    int failed = !stopping && (snap->queues_rc != PT_STORE_OK || snap->dead_rc != PT_STORE_OK ||
-                               (snap->checkpoint_rc != PT_STORE_OK &&
-                                snap->checkpoint_rc != PT_STORE_NOT_FOUND));
+    int failed =
+        !stopping &&
+        (snap->queues_rc != PT_STORE_OK || snap->dead_rc != PT_STORE_OK ||
+         (snap->checkpoint_rc != PT_STORE_OK && snap->checkpoint_rc != PT_STORE_NOT_FOUND));
     if (failed && !self->failing)
         pt_log(PT_LOG_WARN, "backlog", NULL, NULL,
                "reading the queue figures failed (%s); the gauges keep their last values",
@@ -196,8 +197,8 @@ static void *s_thread(void *arg)
     return NULL;
 }
 
-pt_backlog_t *pt_backlog_new(const char *conninfo, const char *role, int64_t period_ms,
-                             char *err, size_t err_len)
+pt_backlog_t *pt_backlog_new(const char *conninfo, const char *role, int64_t period_ms, char *err,
+                             size_t err_len)
 {
     pt_backlog_t *self = NULL;
     if (!conninfo || period_ms < 1) {
@@ -205,8 +206,7 @@ pt_backlog_t *pt_backlog_new(const char *conninfo, const char *role, int64_t per
         goto error;
     }
     self = calloc(1, sizeof *self);
-    if (!self || !(self->conninfo = strdup(conninfo)) ||
-        !(self->role = strdup(role ? role : ""))) {
+    if (!self || !(self->conninfo = strdup(conninfo)) || !(self->role = strdup(role ? role : ""))) {
         snprintf(err, err_len, "out of memory");
         goto error;
     }

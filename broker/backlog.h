@@ -69,8 +69,8 @@ typedef struct {
    pt_store_role_take). The first read starts at once. period_ms >= 1. NULL on
    failure with the reason in err (out of memory, no thread). A database that
    cannot be reached is not a failure: the reader keeps trying every period. */
-pt_backlog_t *pt_backlog_new(const char *conninfo, const char *role, int64_t period_ms,
-                             char *err, size_t err_len);
+pt_backlog_t *pt_backlog_new(const char *conninfo, const char *role, int64_t period_ms, char *err,
+                             size_t err_len);
 
 /* Stops the reader: cancels the read under way, if any (pt_store_cancel: a read
    waiting on a lock ends at once), and waits for the thread. Frees an untaken
