@@ -1248,6 +1248,32 @@ static void test_due_plan(void)
         json_decref(plan);
     }
     s_assert_generic(conn, "plan_due", 1);
+
+    /* Never compiled (S_SESSION_SQL sets jit off). jit_above_cost = 0 stands in for
+       the estimate a large backlog gives the generic plan (millions: 50 ms of
+       compiling per pass, measured); the server can compile, so the check can fail. */
+    CU_ASSERT_STRING_EQUAL(s_exec_on(conn, "SET jit_above_cost = 0"), "");
+    s_prepare_due(conn, "plan_due_cost0"); /* planned now: the decision is the planner's */
+    plan = s_explain_due(conn, "plan_due_cost0", "PLAN-R", pt_store_hot_txn_sql());
+    CU_ASSERT_PTR_NOT_NULL(plan);
+    if (plan) {
+        CU_ASSERT_PTR_NULL(json_object_get(json_array_get(plan, 0), "JIT"));
+        json_decref(plan);
+    }
+    /* The test's own check: with jit on, the same plan is compiled. */
+    CU_ASSERT_STRING_EQUAL(s_exec_on(conn, "SET jit = on"), "");
+    PGresult *jit = PQexec(conn, "SELECT pg_jit_available()");
+    CU_ASSERT_EQUAL(PQresultStatus(jit), PGRES_TUPLES_OK);
+    if (PQresultStatus(jit) == PGRES_TUPLES_OK && PQntuples(jit) == 1)
+        CU_ASSERT_STRING_EQUAL(PQgetvalue(jit, 0, 0), "t");
+    PQclear(jit);
+    s_prepare_due(conn, "plan_due_jit");
+    plan = s_explain_due(conn, "plan_due_jit", "PLAN-R", pt_store_hot_txn_sql());
+    CU_ASSERT_PTR_NOT_NULL(plan);
+    if (plan) {
+        CU_ASSERT_PTR_NOT_NULL(json_object_get(json_array_get(plan, 0), "JIT"));
+        json_decref(plan);
+    }
     PQfinish(conn);
     CU_ASSERT_STRING_EQUAL(s_raw_exec("DROP DATABASE " S_PLAN_DB), "");
 }
