@@ -566,6 +566,8 @@ typedef struct {
                         (issue 9); the receiver stays on the first. 0 or 1: one broker */
     double max_s;    /* wall-time cap of the sending phase; 0: 45 s (15 s quick) */
     double sample_s; /* > 0: sample the broker's VmRSS this often into s_bench_t.rss */
+    size_t backlog;  /* > 0: runs with this many messages seeded waiting for the sink
+                        (s_seed_backlog); not a point of the latency plot */
 } s_mode_t;
 
 /* One sample of the broker's memory during a mode with sample_s > 0. */
@@ -1174,7 +1176,8 @@ done:
 static void s_json_mode(FILE *f, const s_result_t *r, int last)
 {
     fprintf(f,
-            "    {\"name\": \"%s\", \"brokers\": %d, \"messages\": %zu, \"offered_per_s\": %.0f, "
+            "    {\"name\": \"%s\", \"brokers\": %d, \"backlog\": %zu, \"messages\": %zu, "
+            "\"offered_per_s\": %.0f, "
             "\"achieved_offered_per_s\": %.1f, \"receiver\": \"%s\", \"window\": %zu,\n"
             "     \"receipts\": %zu, \"rejects\": %zu, \"delivered\": %zu, \"acked\": %zu, "
             "\"open_failures\": %zu, \"redeliveries\": %zu, \"late_sends\": %zu,\n"
@@ -1187,7 +1190,7 @@ static void s_json_mode(FILE *f, const s_result_t *r, int last)
             "\"broker_vmhwm_kib\": %ld, \"broker_vmrss_kib\": %ld,\n"
             "     \"postgres_cpu_us_per_msg\": %.1f, \"postgres_cpu_cores\": %.2f, "
             "\"machine_busy_fraction\": %.2f, \"complete\": %s}%s\n",
-            r->mode.name, r->mode.brokers > 1 ? 2 : 1, r->mode.n, r->mode.rate,
+            r->mode.name, r->mode.brokers > 1 ? 2 : 1, r->mode.backlog, r->mode.n, r->mode.rate,
             r->achieved_offered_per_s,
             r->mode.receiver == 0   ? "none"
             : r->mode.receiver == 1 ? "ack"
@@ -1322,30 +1325,36 @@ static long long s_pg_ll(PGconn *conn, const char *sql)
     return v;
 }
 
-/* The template: tables bench_seed_* holding the rows of the first acknowledged
-   message whose case token starts with prefix, and the id function. */
-static int s_seed_template(PGconn *conn, const char *prefix)
+/* The template: tables bench_seed_* holding the rows of the first message whose
+   case token starts with prefix and whose delivery is in state ("acked" for the
+   long mode, "pending" for a backlog), and the id function. */
+static int s_seed_template(PGconn *conn, const char *prefix, const char *state)
 {
     char pattern[128], token[128] = "";
     snprintf(pattern, sizeof pattern, "%s%%", prefix);
-    const char *pv[1] = {pattern};
+    const char *pv[2] = {pattern, state};
     PGresult *found = NULL;
     if (s_pg(conn,
              "SELECT m.case_token FROM messages m JOIN deliveries d ON d.message_id = m.message_id "
-             "WHERE m.case_token LIKE $1 AND d.state = 'acked' ORDER BY m.seq LIMIT 1",
-             1, pv, NULL, NULL, &found) != 0)
+             "WHERE m.case_token LIKE $1 AND d.state = $2 ORDER BY m.seq LIMIT 1",
+             2, pv, NULL, NULL, &found) != 0)
         return -1;
     if (PQntuples(found) == 1)
         snprintf(token, sizeof token, "%s", PQgetvalue(found, 0, 0));
     PQclear(found);
     if (!token[0]) {
-        fprintf(stderr, "loadgen: seed: no acknowledged message %s... to copy\n", prefix);
+        fprintf(stderr, "loadgen: seed: no message %s... with a delivery %s to copy\n", prefix,
+                state);
         return -1;
     }
     char *lit = PQescapeLiteral(conn, token, strlen(token));
-    char sql[4][600];
-    if (!lit)
+    char *state_lit = PQescapeLiteral(conn, state, strlen(state));
+    if (!lit || !state_lit) {
+        PQfreemem(lit);
+        PQfreemem(state_lit);
         return -1;
+    }
+    char sql[4][600];
     snprintf(sql[0], sizeof sql[0],
              "CREATE TABLE bench_seed_msg AS SELECT m.*, pt_ts_to_ms(m.created_at) AS tmpl_ms "
              "FROM messages m WHERE m.case_token = %s",
@@ -1353,8 +1362,8 @@ static int s_seed_template(PGconn *conn, const char *prefix)
     snprintf(sql[1], sizeof sql[1],
              "CREATE TABLE bench_seed_dlv AS SELECT d.*, m.stored_at AS msg_stored_at "
              "FROM deliveries d JOIN messages m ON m.message_id = d.message_id "
-             "WHERE m.case_token = %s AND d.state = 'acked'",
-             lit);
+             "WHERE m.case_token = %s AND d.state = %s",
+             lit, state_lit);
     snprintf(sql[2], sizeof sql[2],
              "CREATE TABLE bench_seed_ev AS SELECT e.*, "
              "(SELECT tmpl_ms FROM bench_seed_msg) AS tmpl_ms FROM case_events e "
@@ -1365,6 +1374,7 @@ static int s_seed_template(PGconn *conn, const char *prefix)
              "AS tmpl_ms FROM lifecycles l WHERE l.case_token = %s",
              lit);
     PQfreemem(lit);
+    PQfreemem(state_lit);
     static const char *const setup[] = {
         "DROP TABLE IF EXISTS bench_seed_msg, bench_seed_dlv, bench_seed_ev, bench_seed_lc",
         /* UUIDv7 shape: 48-bit ms, version 7, variant 10, the rest from md5 (inlined). */
@@ -1382,11 +1392,12 @@ static int s_seed_template(PGconn *conn, const char *prefix)
     long long e = s_pg_ll(conn, "SELECT count(*) FROM bench_seed_ev");
     long long l = s_pg_ll(conn, "SELECT count(*) FROM bench_seed_lc");
     fprintf(stderr,
-            "loadgen: seed template %s: %lld message, %lld acked delivery, %lld case events, "
+            "loadgen: seed template %s: %lld message, %lld %s delivery, %lld case events, "
             "%lld lifecycle\n",
-            token, m, d, e, l);
+            token, m, d, state, e, l);
     if (m != 1 || d < 1 || e < 2) {
-        fprintf(stderr, "loadgen: seed: the template message is not stored and acknowledged\n");
+        fprintf(stderr, "loadgen: seed: the template message is not stored with a %s delivery\n",
+                state);
         return -1;
     }
     return 0;
@@ -1456,7 +1467,8 @@ static const char s_seed_audit_head_sql[] =
     "length(replace(s.n::bit(64)::text, '0', ''))), 'hex') "
     "FROM (SELECT max(leaf_index) + 1 AS n FROM audit_log) s WHERE id = 1";
 
-static int s_seed(const char *conninfo, const char *prefix, size_t rows, s_seed_t *out)
+static int s_seed(const char *conninfo, const char *prefix, const char *state, size_t rows,
+                  s_seed_t *out)
 {
     PGconn *conn = PQconnectdb(conninfo);
     PGresult *res = NULL;
@@ -1472,7 +1484,7 @@ static int s_seed(const char *conninfo, const char *prefix, size_t rows, s_seed_
     /* Superuser only: triggers (audit note, NOTIFY) and foreign keys off. */
     if (s_pg(conn, "SET session_replication_role = replica", 0, NULL, NULL, NULL, NULL) != 0 ||
         s_pg(conn, "SET client_min_messages = warning", 0, NULL, NULL, NULL, NULL) != 0 ||
-        s_seed_template(conn, prefix) != 0)
+        s_seed_template(conn, prefix, state) != 0)
         goto done;
     long long env_len = s_pg_ll(conn, "SELECT length(envelope) FROM bench_seed_msg");
     if (env_len < 16 || !(blob = malloc((size_t)env_len)))
@@ -1652,7 +1664,8 @@ static int s_long_main(s_bench_t *bench, const s_long_opts_t *o)
 
     fprintf(stderr, "loadgen: seeding %zu stored messages (bulk SQL, not through the broker)...\n",
             o->rows);
-    if (s_seed(pt_harness_conninfo(bench->harness), "BENCH-through-empty-", o->rows, &seed) != 0)
+    if (s_seed(pt_harness_conninfo(bench->harness), "BENCH-through-empty-", "acked", o->rows,
+               &seed) != 0)
         return -1;
     printf("seeded %zu stored messages in %.1f s (%.0f msg/s; bulk SQL, triggers off) + VACUUM "
            "ANALYZE and CHECKPOINT %.1f s\n",
@@ -1844,7 +1857,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     int quick = bench.quick;
     s_limits_t limits = {0};
-    s_result_t results[12];
+    s_result_t results[13];
     size_t n_results = 0;
     int rc = 1;
 
@@ -1927,13 +1940,39 @@ int main(int argc, char **argv)
         {"ingest-2b", sat_n, 0, 0, 512, 2},
         {"throughput-2b", sat_n / 2, 0, 1, 512, 2},
     };
-    _Static_assert(sizeof modes / sizeof modes[0] + sizeof two / sizeof two[0] <=
+    _Static_assert(sizeof modes / sizeof modes[0] + sizeof two / sizeof two[0] + 1 <=
                        sizeof results / sizeof results[0],
                    "results[] holds every mode");
     for (size_t i = 0; i < sizeof two / sizeof two[0]; i++) {
         if (s_run_mode(&bench, &two[i], &results[n_results]) != 0)
             fprintf(stderr, "loadgen: mode %s incomplete (figures kept)\n", two[i].name);
         n_results++;
+    }
+
+    /* A recipient that is down with a backlog (the outage of issue 8): BENCH_BACKLOG
+       messages (default 300 000 quick, 1 000 000 full; 0: skipped) seeded waiting for
+       the sink, then 200 msg/s offered as in rate-200, one broker. */
+    const char *backlog_env = getenv("BENCH_BACKLOG");
+    size_t backlog = backlog_env && *backlog_env ? (size_t)strtoull(backlog_env, NULL, 10)
+                     : quick                     ? 300000
+                                                 : 1000000;
+    const s_result_t *with_backlog = NULL;
+    s_seed_t backlog_seed = {0};
+    if (backlog > 0) {
+        pt_harness_broker_stop_at(bench.harness, 1, SIGTERM);
+        bench.broker2 = 0;
+        fprintf(stderr, "loadgen: backlog: seeding %zu messages waiting for %s...\n", backlog,
+                BENCH_SINK);
+        if (s_seed(pt_harness_conninfo(bench.harness), "BENCH-ingest-", "pending", backlog,
+                   &backlog_seed) != 0) {
+            fprintf(stderr, "loadgen: backlog: seeding failed; mode skipped\n");
+        } else {
+            s_mode_t m = {"backlog-200", (size_t)(200 * paced_s), 200, 1, 400};
+            m.backlog = backlog;
+            if (s_run_mode(&bench, &m, &results[n_results]) != 0)
+                fprintf(stderr, "loadgen: mode %s incomplete (figures kept)\n", m.name);
+            with_backlog = &results[n_results++];
+        }
     }
     s_print_table(results, n_results, &limits);
 
@@ -1953,6 +1992,16 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < one_broker_results; i++)
         if (strcmp(results[i].mode.name, "rate-scaled") == 0)
             paced = &results[i];
+    const s_result_t *light = NULL;
+    for (size_t i = 0; i < one_broker_results; i++)
+        if (strcmp(results[i].mode.name, "rate-200") == 0)
+            light = &results[i];
+    if (with_backlog && light)
+        printf("with %zu messages waiting for a recipient that is down (seeded in %.0f s), "
+               "200 msg/s: receipt p99 %.1f ms (%.1f without), delivery p99 %.1f ms (%.1f)\n",
+               backlog, backlog_seed.seed_s, with_backlog->receipt.p99_us / 1000,
+               light->receipt.p99_us / 1000, with_backlog->delivery.p99_us / 1000,
+               light->delivery.p99_us / 1000);
     s_scaled_targets_t tg;
     s_scaled_targets(&limits, paced, &tg);
     printf("issue 8's targets scaled to this machine (x %.3f: one core verifies %.0f/s here, "
@@ -2033,7 +2082,7 @@ int main(int argc, char **argv)
                 for (size_t k = 0; k < n_results; k++) {
                     const s_result_t *r = &results[order[k]];
                     if (r->mode.receiver != 1 || (pass == 0) != (r->mode.rate > 0) ||
-                        r->mode.brokers > 1)
+                        r->mode.brokers > 1 || r->mode.backlog > 0)
                         continue;
                     double offered = r->mode.rate > 0 ? r->mode.rate : r->ingest_per_s;
                     fprintf(f, "%.0f %.0f %.3f %.3f %.3f %.3f\n", offered, r->ingest_per_s,
