@@ -18,6 +18,7 @@
 
 #include "backlog.h"
 #include "cu_main.h"
+#include "pt_test_db.h"
 #include "store.h"
 
 static const char *s_conninfo;
@@ -25,13 +26,6 @@ static const char *s_sql_dir;
 static PGconn *s_raw;
 static pt_store_t *s_store;
 static int64_t s_t0;
-
-static int64_t s_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void s_sleep_ms(int ms)
 {
@@ -41,12 +35,7 @@ static void s_sleep_ms(int ms)
 
 static long long s_scalar(const char *sql)
 {
-    PGresult *res = PQexec(s_raw, sql);
-    long long v = -1;
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) >= 1 && !PQgetisnull(res, 0, 0))
-        v = atoll(PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return v;
+    return pt_test_scalar(s_raw, sql);
 }
 
 static int s_command(PGconn *conn, const char *sql)
@@ -62,18 +51,14 @@ static int s_command(PGconn *conn, const char *sql)
 static int s_suite_init(void)
 {
     char err[256] = "";
-    s_raw = PQconnectdb(s_conninfo);
-    if (PQstatus(s_raw) != CONNECTION_OK)
-        return -1;
-    PQclear(PQexec(s_raw, "SET client_min_messages = warning"));
-    if (s_command(s_raw, "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public") != 0)
+    if (pt_test_fresh_schema(s_conninfo, &s_raw, "test_broker_backlog") != 0)
         return -1;
     s_store = pt_store_new(s_conninfo, err, sizeof err);
     if (!s_store || pt_store_migrate(s_store, s_sql_dir, err, sizeof err) != 0) {
         fprintf(stderr, "test_broker_backlog: %s\n", err);
         return -1;
     }
-    s_t0 = s_now();
+    s_t0 = pt_test_now_ms();
     return 0;
 }
 
@@ -169,7 +154,7 @@ static void test_snapshot_holds_the_database(void)
     char err[256] = "";
     pt_backlog_t *b = pt_backlog_new(s_conninfo, NULL, 50, err, sizeof err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(b);
-    int64_t since = s_now();
+    int64_t since = pt_test_now_ms();
     pt_backlog_snapshot_t snap;
     CU_ASSERT_FATAL(s_take_since(b, since, &snap));
     CU_ASSERT_EQUAL(snap.queues_rc, PT_STORE_OK);
@@ -197,7 +182,7 @@ static void test_snapshot_holds_the_database(void)
     CU_ASSERT_EQUAL_FATAL(s_command(s_raw, "UPDATE deliveries SET state = 'acked', "
                                            "acked_at = now() WHERE recipient = 'HN-DINAF'"),
                           0);
-    since = s_now();
+    since = pt_test_now_ms();
     CU_ASSERT_FATAL(s_take_since(b, since, &snap));
     CU_ASSERT_EQUAL(snap.checkpoint_rc, PT_STORE_OK);
     CU_ASSERT_EQUAL(snap.checkpoint_at_ms, s_t0 + 1234);
@@ -225,7 +210,7 @@ static void test_take_never_waits(void)
     pt_backlog_t *b = pt_backlog_new(s_conninfo, NULL, 20, err, sizeof err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(b);
     pt_backlog_snapshot_t snap;
-    CU_ASSERT_FATAL(s_take_since(b, s_now(), &snap));
+    CU_ASSERT_FATAL(s_take_since(b, pt_test_now_ms(), &snap));
     pt_backlog_snapshot_clear(&snap);
 
     /* Another session holds deliveries: the reader's next read waits for it. */
@@ -256,7 +241,7 @@ static void test_take_never_waits(void)
 
     /* The lock goes: the read completes with the database's figures. */
     CU_ASSERT_EQUAL(s_command(locker, "COMMIT"), 0);
-    int64_t since = s_now() - 60000; /* the waiting read began before the COMMIT */
+    int64_t since = pt_test_now_ms() - 60000; /* the waiting read began before the COMMIT */
     CU_ASSERT_FATAL(s_take_since(b, since, &snap));
     CU_ASSERT_EQUAL(snap.queues_rc, PT_STORE_OK);
     const pt_store_queue_stat_t *gt = s_queue(&snap, "GT-PGN");

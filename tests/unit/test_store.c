@@ -19,6 +19,7 @@
 #include "pt_trail.h"
 #include "store.h"
 #include "cu_main.h"
+#include "pt_test_db.h"
 
 #define APP_NAME "pt_store_test"
 /* Events that do not link to the one before them in their case's chain: a first
@@ -38,9 +39,7 @@ static pt_store_t *s_store;
 
 static int64_t s_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return pt_test_now_ms();
 }
 
 
@@ -68,27 +67,14 @@ static const char *s_raw_exec(const char *sql)
 
 static long long s_raw_scalar(const char *sql)
 {
-    PGresult *res = PQexec(s_raw, sql);
-    long long v = -1;
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) >= 1 && !PQgetisnull(res, 0, 0))
-        v = atoll(PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return v;
+    return pt_test_scalar(s_raw, sql);
 }
 
 static int s_suite_init(void)
 {
     char err[256] = "";
-    s_raw = PQconnectdb(s_conninfo);
-    if (PQstatus(s_raw) != CONNECTION_OK) {
-        fprintf(stderr, "test_store: cannot connect to PUENTE_TEST_DB: %s", PQerrorMessage(s_raw));
+    if (pt_test_fresh_schema(s_conninfo, &s_raw, "test_store") != 0)
         return -1;
-    }
-    PQclear(PQexec(s_raw, "SET client_min_messages = warning"));
-    if (*s_raw_exec("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public")) {
-        fprintf(stderr, "test_store: cannot reset schema: %s", PQerrorMessage(s_raw));
-        return -1;
-    }
     snprintf(s_store_conninfo, sizeof s_store_conninfo, "%s application_name=%s", s_conninfo,
              APP_NAME);
     s_store = pt_store_new(s_store_conninfo, err, sizeof err);

@@ -15,6 +15,7 @@
 
 #include "store.h"
 #include "cu_main.h"
+#include "pt_test_db.h"
 
 static const char *s_conninfo;
 static const char *s_sql_dir;
@@ -22,41 +23,22 @@ static PGconn *s_raw;
 static pt_store_t *s_store;
 static int64_t s_t0; /* "now" of the tests: every time is relative to it */
 
-static int64_t s_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static long long s_scalar(const char *sql)
 {
-    PGresult *res = PQexec(s_raw, sql);
-    long long v = -1;
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) >= 1 && !PQgetisnull(res, 0, 0))
-        v = atoll(PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return v;
+    return pt_test_scalar(s_raw, sql);
 }
 
 static int s_suite_init(void)
 {
     char err[256] = "";
-    s_raw = PQconnectdb(s_conninfo);
-    if (PQstatus(s_raw) != CONNECTION_OK)
-        return -1;
-    PQclear(PQexec(s_raw, "SET client_min_messages = warning"));
-    PGresult *res = PQexec(s_raw, "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public");
-    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    PQclear(res);
-    if (!ok)
+    if (pt_test_fresh_schema(s_conninfo, &s_raw, "test_store_deadletter") != 0)
         return -1;
     s_store = pt_store_new(s_conninfo, err, sizeof err);
     if (!s_store || pt_store_migrate(s_store, s_sql_dir, err, sizeof err) != 0) {
         fprintf(stderr, "test_store_deadletter: %s\n", err);
         return -1;
     }
-    s_t0 = s_now();
+    s_t0 = pt_test_now_ms();
     return 0;
 }
 

@@ -1,0 +1,61 @@
+/*  pt_test_db — what the unit tests that run against a real PostgreSQL share:
+    a fresh public schema on PUENTE_TEST_DB (a THROWAWAY database), the broker's
+    clock and a scalar query on a raw connection. Header-only, like cu_main.h,
+    because unit tests do not link tests/lib.
+*/
+#ifndef PT_TEST_DB_H
+#define PT_TEST_DB_H
+
+#include <libpq-fe.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+/* Milliseconds since the Unix epoch (CLOCK_REALTIME), as pt_now_ms. */
+static inline int64_t pt_test_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* First column of the first row of sql on conn as a number, or -1 (no row, NULL
+   or an error). */
+static inline long long pt_test_scalar(PGconn *conn, const char *sql)
+{
+    PGresult *res = PQexec(conn, sql);
+    long long v = -1;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) >= 1 && !PQgetisnull(res, 0, 0))
+        v = atoll(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return v;
+}
+
+/* Connects *raw to conninfo (a superuser, for the checks the API cannot make)
+   and recreates the public schema empty. 0, or -1 with the reason on stderr
+   after `who` (*raw is then NULL). */
+static inline int pt_test_fresh_schema(const char *conninfo, PGconn **raw, const char *who)
+{
+    *raw = PQconnectdb(conninfo);
+    if (PQstatus(*raw) != CONNECTION_OK) {
+        fprintf(stderr, "%s: cannot connect to PUENTE_TEST_DB: %s", who, PQerrorMessage(*raw));
+        goto error;
+    }
+    PQclear(PQexec(*raw, "SET client_min_messages = warning"));
+    PGresult *res = PQexec(*raw, "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public");
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (!ok) {
+        fprintf(stderr, "%s: cannot reset the schema: %s", who, PQerrorMessage(*raw));
+        goto error;
+    }
+    return 0;
+
+error:
+    PQfinish(*raw);
+    *raw = NULL;
+    return -1;
+}
+
+#endif
