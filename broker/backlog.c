@@ -78,6 +78,7 @@ static pt_store_t *s_store(pt_backlog_t *self, char *why, size_t why_len)
         self->store = pt_store_new(self->conninfo, why, why_len);
         if (self->store && pt_store_role_take(self->store, self->role, why, why_len) != 0)
             pt_store_destroy(&self->store);
+        pt_store_serial(self->store); /* one process: the cadence bounds its share */
     } else if (pt_store_ping(self->store) != PT_STORE_OK) {
         snprintf(why, why_len, "%s", pt_store_last_error(self->store));
         return NULL; /* reset: tried again at the next read */

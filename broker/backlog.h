@@ -13,7 +13,9 @@
 
     Cadence: a read starts period_ms after the previous one started, or ten
     times the previous read's duration if that is longer, so the counting costs
-    PostgreSQL at most about a tenth of one core however large the backlog.
+    PostgreSQL at most about a tenth of one core however large the backlog (its
+    connection plans without parallel workers, pt_store_serial, so a read is one
+    process).
 
     Staleness: a snapshot is as of its read's start (taken_at_ms). The queue
     quota's counts, reset from it, miss the submissions and acks the loop

@@ -550,6 +550,7 @@ struct _pt_store_t {
     char role[PT_STORE_ROLE_MAX];           /* "" = PT_STORE_DEFAULT_ROLE, not required */
     int role_required;                      /* configured: never run without it */
     int role_taken;                         /* the last s_restrict switched to it */
+    int serial;                             /* pt_store_serial: no parallel workers */
     int session_superuser;                  /* the login role is a superuser */
     char session_user[PT_STORE_ROLE_MAX];
     char role_why[640];                     /* why the role was not taken */
@@ -978,6 +979,8 @@ const char *pt_store_hot_txn_sql(void)
 static void s_restrict(pt_store_t *self)
 {
     (void)s_command(self, S_SESSION_SQL);
+    if (self->serial)
+        (void)s_command(self, "SET max_parallel_workers_per_gather = 0");
     const char *role = self->role[0] ? self->role : PT_STORE_DEFAULT_ROLE;
     self->role_taken = 0;
     const char *params[1] = {role};
@@ -1105,6 +1108,14 @@ int pt_store_role_check(pt_store_t *self, const char *role, char *err, size_t er
 int pt_store_role_in_effect(const pt_store_t *self)
 {
     return self && self->role_taken;
+}
+
+void pt_store_serial(pt_store_t *self)
+{
+    if (!self)
+        return;
+    self->serial = 1;
+    (void)s_command(self, "SET max_parallel_workers_per_gather = 0");
 }
 
 struct _pt_store_canceller_t {

@@ -798,6 +798,11 @@ int pt_store_role_take(pt_store_t *self, const char *role, char *err, size_t err
 /* 1 if the store's connection works as the restricted role now, else 0. */
 int pt_store_role_in_effect(const pt_store_t *self);
 
+/* Plans this connection's statements without parallel workers, now and after
+   every reconnection: for a reader in the background whose share of the CPU must
+   stay what its cadence allows (backlog.h), not three processes' worth. */
+void pt_store_serial(pt_store_t *self);
+
 /* --- cancelling from another thread ------------------------------------------- */
 
 typedef struct _pt_store_canceller_t pt_store_canceller_t;
