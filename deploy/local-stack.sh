@@ -44,6 +44,10 @@ free_port() {
 
 alive() { [ -f "$DIR/run/$1.pid" ] && kill -0 "$(cat "$DIR/run/$1.pid")" 2>/dev/null; }
 
+port_open() {   # PORT -> 0 when something accepts connections on it
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
 http_ok() {   # URL -> 0 when it answers 2xx
     curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null
 }
@@ -138,8 +142,20 @@ broker_timeout = 5s
 CONF
     chmod 0600 "$DIR/puente.conf"
 
-    # 4. the webhook target: records each POST body as one line
-    if ! alive webhook; then
+    # 4. the webhook target: records each POST body as one line. Its port was free
+    #    when chosen but may be taken since (nothing holds it until python binds):
+    #    a port in use, or a target that exits instead of answering, gets a new
+    #    port, up to three times.
+    local tries=0 up_ok=""
+    while ! alive webhook; do
+        tries=$((tries + 1))
+        [ $tries -le 3 ] || die "the webhook target does not start; see $DIR/logs/webhook.log"
+        if [ $tries -gt 1 ] || port_open "$PUENTE_STACK_WEBHOOK_PORT"; then
+            [ $tries -gt 1 ] || tries=2
+            echo "webhook target: port $PUENTE_STACK_WEBHOOK_PORT taken" >>"$DIR/logs/webhook.log"
+            PUENTE_STACK_WEBHOOK_PORT=$(free_port)
+            sed -i "s/^PUENTE_STACK_WEBHOOK_PORT=.*/PUENTE_STACK_WEBHOOK_PORT=$PUENTE_STACK_WEBHOOK_PORT/" "$ENV_FILE"
+        fi
         command -v python3 >/dev/null || die "python3 is needed for the webhook target"
         start webhook python3 -c '
 import http.server, sys
@@ -153,7 +169,18 @@ class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a): pass
 http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 ' "$PUENTE_STACK_WEBHOOK_PORT" "$DIR/webhook/received.jsonl"
-    fi
+        up_ok=""
+        for _ in $(seq 1 50); do
+            alive webhook || break
+            if port_open "$PUENTE_STACK_WEBHOOK_PORT"; then
+                sleep 0.2   # a bind that failed exits by now
+                alive webhook && up_ok=1
+                break
+            fi
+            sleep 0.1
+        done
+        [ -n "$up_ok" ] || stop webhook
+    done
 
     # 5. the broker, then the organisations and their agreement
     start broker "$BIN/puente-broker" --config "$DIR/puente.conf"
