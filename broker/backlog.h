@@ -5,7 +5,7 @@
 
     Why: counting the backlog is O(deliveries waiting). With a million messages
     waiting for a recipient that is down (an outage, the case issue 8 names),
-    one count takes about 0.2 s on the development VM; run on the loop once a
+    one count takes 0.2-0.6 s on the development VM; run on the loop once a
     second, as before, it held every submission and ack for that long, every
     second. Here the loop takes the newest snapshot when one is ready
     (pt_backlog_take, a pointer swap under a mutex) and applies it: queue
