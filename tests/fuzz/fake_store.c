@@ -267,6 +267,35 @@ int pt_store_role_in_effect(const pt_store_t *self)
     return 1;
 }
 
+int pt_store_role_take(pt_store_t *self, const char *role, char *err, size_t err_len)
+{
+    return pt_store_role_check(self, role, err, err_len);
+}
+
+void pt_store_serial(pt_store_t *self)
+{
+    (void)self;
+}
+
+/* Nothing runs long here: a canceller that cancels nothing. */
+pt_store_canceller_t *pt_store_canceller_new(pt_store_t *self)
+{
+    (void)self;
+    return NULL;
+}
+
+int pt_store_cancel(pt_store_canceller_t *canceller)
+{
+    (void)canceller;
+    return -1;
+}
+
+void pt_store_canceller_destroy(pt_store_canceller_t **canceller_p)
+{
+    if (canceller_p)
+        *canceller_p = NULL;
+}
+
 pt_store_result_t pt_store_ping(pt_store_t *self)
 {
     (void)self;
