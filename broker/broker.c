@@ -120,7 +120,7 @@ struct _pt_broker_t {
     /* Metrics and readiness (config.metrics / config.families, may be NULL). */
     int64_t received_ms;                /* when this loop pass drained the socket */
     int64_t last_db_ms;                 /* last store call, for the idle ping */
-    int64_t last_stats_ms;              /* queue gauges, once a second */
+    int64_t last_stats_ms;              /* connection gauges, once a second */
     pt_backlog_t *backlog;              /* reads the queue figures off the loop */
     uint64_t delivered_counted;         /* pt_deliver_sent_count already in the counter */
     uint64_t refused_counted;           /* pt_transport_refused_count already in the counter */
@@ -2936,9 +2936,6 @@ static void s_queue_row(const pt_store_queue_stat_t *stat, void *arg)
     rows->rows[rows->n++] = *stat;
 }
 
-/* Reads every recipient's backlog into rows (one grouped query over the partial
-   index of unacknowledged deliveries, O(backlog)) and, with a queue quota, sets
-   the quota's counts to it. The caller frees rows->rows. */
 /* With a queue quota, sets the quota's counts to the backlog in rows. */
 static void s_quota_from(pt_broker_t *self, const pt_store_queue_stat_t *rows, size_t n)
 {
@@ -2949,6 +2946,10 @@ static void s_quota_from(pt_broker_t *self, const pt_store_queue_stat_t *rows, s
         pt_admission_queue_set(self->admission, rows[i].recipient, rows[i].depth);
 }
 
+/* Reads every recipient's backlog into rows (one grouped query over the partial
+   index of unacknowledged deliveries, O(backlog): at start only; then the backlog
+   reader's) and, with a queue quota, sets the quota's counts to it. The caller
+   frees rows->rows. */
 static pt_store_result_t s_queue_read(pt_broker_t *self, s_queue_rows_t *rows)
 {
     pt_store_result_t rc = pt_store_queue_stats(self->store, s_queue_row, rows);
@@ -3127,10 +3128,10 @@ static void s_key_expiry(pt_broker_t *self, int64_t now)
 }
 
 /* Once a second: the connection gauges; and in the first loop pass after the
-   backlog reader made a snapshot (backlog.h), the queue gauges for every registered organisation
-   (0 when its queue is empty), the queue quota's counts, the dead-letter gauges
-   and the checkpoint age. The loop never waits for the database here. Label
-   values come from the directory only. */
+   backlog reader made a snapshot (backlog.h), the queue gauges for every
+   registered organisation (0 when its queue is empty), the queue quota's
+   counts, the dead-letter gauges and the checkpoint age. The loop never waits
+   for the database here. Label values come from the directory only. */
 static void s_queue_stats(pt_broker_t *self, int64_t now)
 {
     pt_broker_metrics_t *m = self->config.families;
