@@ -32,6 +32,26 @@ static inline long long pt_test_scalar(PGconn *conn, const char *sql)
     return v;
 }
 
+/* The environment of such a test: PUENTE_TEST_DB (required; `who` fails with
+   how to set it when it is not) and PUENTE_SQL_DIR (default broker/sql). 0, or
+   1 (the test's exit status) when PUENTE_TEST_DB is missing. */
+static inline int pt_test_db_env(const char *who, const char **conninfo, const char **sql_dir)
+{
+    *conninfo = getenv("PUENTE_TEST_DB");
+    if (!*conninfo || !**conninfo) {
+        fprintf(stderr,
+                "%s: FAIL: PUENTE_TEST_DB is not set. It must be a libpq connection string to "
+                "a THROWAWAY database, e.g.\n  export PUENTE_TEST_DB=$(tests/lib/pgcluster.sh "
+                "start $(mktemp -d) 55433 | tail -1)\n",
+                who);
+        return 1;
+    }
+    *sql_dir = getenv("PUENTE_SQL_DIR");
+    if (!*sql_dir || !**sql_dir)
+        *sql_dir = "broker/sql";
+    return 0;
+}
+
 /* Connects *raw to conninfo (a superuser, for the checks the API cannot make)
    and recreates the public schema empty. 0, or -1 with the reason on stderr
    after `who` (*raw is then NULL). */

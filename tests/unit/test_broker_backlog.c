@@ -305,14 +305,8 @@ static void test_unreachable(void)
 
 int main(void)
 {
-    s_conninfo = getenv("PUENTE_TEST_DB");
-    if (!s_conninfo || !*s_conninfo) {
-        fprintf(stderr, "test_broker_backlog: FAIL: PUENTE_TEST_DB is not set\n");
+    if (pt_test_db_env("test_broker_backlog", &s_conninfo, &s_sql_dir) != 0)
         return 1;
-    }
-    s_sql_dir = getenv("PUENTE_SQL_DIR");
-    if (!s_sql_dir || !*s_sql_dir)
-        s_sql_dir = "broker/sql";
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;
     CU_pSuite suite = CU_add_suite("backlog reader", s_suite_init, s_suite_clean);

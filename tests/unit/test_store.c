@@ -2059,17 +2059,8 @@ static void test_unavailable_then_recovers(void)
 
 int main(void)
 {
-    s_conninfo = getenv("PUENTE_TEST_DB");
-    if (!s_conninfo || !*s_conninfo) {
-        fprintf(stderr, "test_store: FAIL: PUENTE_TEST_DB is not set. It must be a libpq "
-                        "connection string to a THROWAWAY database, e.g.\n"
-                        "  export PUENTE_TEST_DB=$(tests/lib/pgcluster.sh start $(mktemp -d) "
-                        "55433 | tail -1)\n");
+    if (pt_test_db_env("test_store", &s_conninfo, &s_sql_dir) != 0)
         return 1;
-    }
-    s_sql_dir = getenv("PUENTE_SQL_DIR");
-    if (!s_sql_dir || !*s_sql_dir)
-        s_sql_dir = "broker/sql";
 
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;

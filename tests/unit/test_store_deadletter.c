@@ -334,14 +334,8 @@ static void test_requeue_and_drop(void)
 
 int main(void)
 {
-    s_conninfo = getenv("PUENTE_TEST_DB");
-    if (!s_conninfo || !*s_conninfo) {
-        fprintf(stderr, "test_store_deadletter: FAIL: PUENTE_TEST_DB is not set\n");
+    if (pt_test_db_env("test_store_deadletter", &s_conninfo, &s_sql_dir) != 0)
         return 1;
-    }
-    s_sql_dir = getenv("PUENTE_SQL_DIR");
-    if (!s_sql_dir || !*s_sql_dir)
-        s_sql_dir = "broker/sql";
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 2;
     CU_pSuite suite = CU_add_suite("store dead letters", s_suite_init, s_suite_clean);
