@@ -29,35 +29,51 @@ struct _pt_backlog_t {
     int failing;
 };
 
-/* Rows are few (one per recipient with a backlog): grown one at a time. */
+/* Appends one slot of `size` bytes to *items (n of them): rows are few, one per
+   recipient, so they grow one at a time. The new slot, or NULL with *rc set to
+   PT_STORE_ERROR (out of memory; an earlier failure also gives NULL). */
+static void *s_append(void **items, size_t *n, size_t size, pt_store_result_t *rc)
+{
+    if (*rc != PT_STORE_OK)
+        return NULL;
+    char *grown = realloc(*items, (*n + 1) * size);
+    if (!grown) {
+        *rc = PT_STORE_ERROR;
+        return NULL;
+    }
+    *items = grown;
+    return grown + (*n)++ * size;
+}
+
 static void s_queue_row(const pt_store_queue_stat_t *stat, void *arg)
 {
     pt_backlog_snapshot_t *snap = arg;
-    if (snap->queues_rc != PT_STORE_OK)
-        return;
-    pt_store_queue_stat_t *grown = realloc(snap->queues, (snap->n_queues + 1) * sizeof *grown);
-    if (!grown) {
-        snap->queues_rc = PT_STORE_ERROR;
-        return;
-    }
-    snap->queues = grown;
-    snap->queues[snap->n_queues++] = *stat;
+    pt_store_queue_stat_t *q =
+        s_append((void **)&snap->queues, &snap->n_queues, sizeof *snap->queues, &snap->queues_rc);
+    if (q)
+        *q = *stat;
 }
 
 static void s_dead_row(const char *recipient, int64_t count, void *arg)
 {
     pt_backlog_snapshot_t *snap = arg;
-    if (snap->dead_rc != PT_STORE_OK)
+    pt_backlog_dead_t *d =
+        s_append((void **)&snap->dead, &snap->n_dead, sizeof *snap->dead, &snap->dead_rc);
+    if (!d)
         return;
-    pt_backlog_dead_t *grown = realloc(snap->dead, (snap->n_dead + 1) * sizeof *grown);
-    if (!grown) {
-        snap->dead_rc = PT_STORE_ERROR;
-        return;
-    }
-    snap->dead = grown;
-    pt_backlog_dead_t *d = &snap->dead[snap->n_dead++];
     snprintf(d->recipient, sizeof d->recipient, "%s", recipient);
     d->count = count;
+}
+
+pt_store_result_t pt_backlog_read_queues(pt_store_t *store, pt_backlog_snapshot_t *snap)
+{
+    if (!snap)
+        return PT_STORE_ERROR;
+    snap->queues_rc = PT_STORE_OK;
+    pt_store_result_t rc = pt_store_queue_stats(store, s_queue_row, snap);
+    if (snap->queues_rc == PT_STORE_OK)
+        snap->queues_rc = rc;
+    return rc;
 }
 
 void pt_backlog_snapshot_clear(pt_backlog_snapshot_t *snap)
@@ -115,12 +131,10 @@ static pt_backlog_snapshot_t *s_read(pt_backlog_t *self)
     } else {
         /* Each statement only while not stopping: a cancelled one ends the read. */
         snap->dead_rc = snap->checkpoint_rc = PT_STORE_UNAVAILABLE;
-        pt_store_result_t rc = pt_store_queue_stats(store, s_queue_row, snap);
-        if (snap->queues_rc == PT_STORE_OK)
-            snap->queues_rc = rc;
+        (void)pt_backlog_read_queues(store, snap);
         if (!s_stopping(self)) {
             snap->dead_rc = PT_STORE_OK;
-            rc = pt_store_dead_letter_counts(store, s_dead_row, snap);
+            pt_store_result_t rc = pt_store_dead_letter_counts(store, s_dead_row, snap);
             if (snap->dead_rc == PT_STORE_OK)
                 snap->dead_rc = rc;
         }

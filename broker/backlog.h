@@ -84,6 +84,12 @@ void pt_backlog_destroy(pt_backlog_t **self_p);
    snapshot that was not taken before a newer one arrived is dropped. */
 int pt_backlog_take(pt_backlog_t *self, pt_backlog_snapshot_t *out);
 
+/* The queue part of a read, on the caller's store and thread (the broker's
+   synchronous read at start uses it too): snap->queues and n_queues appended,
+   snap->queues_rc the outcome (PT_STORE_ERROR when out of memory: the rows are
+   then incomplete). Returns the store's result. */
+pt_store_result_t pt_backlog_read_queues(pt_store_t *store, pt_backlog_snapshot_t *snap);
+
 /* Frees the rows and zeroes *snap. No-op on NULL. */
 void pt_backlog_snapshot_clear(pt_backlog_snapshot_t *snap);
 

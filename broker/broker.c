@@ -2921,21 +2921,6 @@ static void s_default_instance(const char *endpoint, char *out, size_t cap)
 
 /* --- queue backlog: metrics and the queue quota --------------------------------- */
 
-typedef struct {
-    pt_store_queue_stat_t *rows;
-    size_t n, cap;
-    int failed; /* out of memory: the rows are incomplete */
-} s_queue_rows_t;
-
-static void s_queue_row(const pt_store_queue_stat_t *stat, void *arg)
-{
-    s_queue_rows_t *rows = arg;
-    if (s_grow_collect((void **)&rows->rows, &rows->cap, rows->n,
-                       sizeof *rows->rows, &rows->failed) != 0)
-        return;
-    rows->rows[rows->n++] = *stat;
-}
-
 /* With a queue quota, sets the quota's counts to the backlog in rows. */
 static void s_quota_from(pt_broker_t *self, const pt_store_queue_stat_t *rows, size_t n)
 {
@@ -2946,24 +2931,17 @@ static void s_quota_from(pt_broker_t *self, const pt_store_queue_stat_t *rows, s
         pt_admission_queue_set(self->admission, rows[i].recipient, rows[i].depth);
 }
 
-/* Reads every recipient's backlog into rows (one grouped query over the partial
-   index of unacknowledged deliveries, O(backlog): at start only; then the backlog
-   reader's) and, with a queue quota, sets the quota's counts to it. The caller
-   frees rows->rows. */
-static pt_store_result_t s_queue_read(pt_broker_t *self, s_queue_rows_t *rows)
-{
-    pt_store_result_t rc = pt_store_queue_stats(self->store, s_queue_row, rows);
-    s_db(self, "query", rc);
-    if (rc == PT_STORE_OK && !rows->failed)
-        s_quota_from(self, rows->rows, rows->n);
-    return rc;
-}
-
+/* At start, before the backlog reader: every recipient's backlog read on the
+   loop's store (one grouped query, O(backlog)) and, with a queue quota, the
+   quota's counts set to it. */
 static pt_store_result_t s_queue_sync(pt_broker_t *self)
 {
-    s_queue_rows_t rows = {0};
-    pt_store_result_t rc = s_queue_read(self, &rows);
-    free(rows.rows);
+    pt_backlog_snapshot_t snap = {0};
+    pt_store_result_t rc = pt_backlog_read_queues(self->store, &snap);
+    s_db(self, "query", rc);
+    if (rc == PT_STORE_OK && snap.queues_rc == PT_STORE_OK)
+        s_quota_from(self, snap.queues, snap.n_queues);
+    pt_backlog_snapshot_clear(&snap);
     return rc;
 }
 
