@@ -1,6 +1,7 @@
 /*  pt_test_db — what the unit tests that run against a real PostgreSQL share:
-    a fresh public schema on PUENTE_TEST_DB (a THROWAWAY database), the broker's
-    clock and a scalar query on a raw connection. Header-only, like cu_main.h,
+    their environment, a fresh public schema on PUENTE_TEST_DB (a THROWAWAY
+    database), a migrated store, the broker's clock and a scalar query on a raw
+    connection. Header-only, like cu_main.h,
     because unit tests do not link tests/lib.
 */
 #ifndef PT_TEST_DB_H
@@ -11,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+
+#include "store.h"
 
 /* Milliseconds since the Unix epoch (CLOCK_REALTIME), as pt_now_ms. */
 static inline int64_t pt_test_now_ms(void)
@@ -76,6 +79,20 @@ error:
     PQfinish(*raw);
     *raw = NULL;
     return -1;
+}
+
+/* A store on conninfo with every migration of sql_dir applied, or NULL with the
+   reason on stderr after `who`. */
+static inline pt_store_t *pt_test_store_migrated(const char *conninfo, const char *sql_dir,
+                                                 const char *who)
+{
+    char err[256] = "";
+    pt_store_t *store = pt_store_new(conninfo, err, sizeof err);
+    if (!store || pt_store_migrate(store, sql_dir, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", who, err);
+        pt_store_destroy(&store);
+    }
+    return store;
 }
 
 #endif

@@ -50,14 +50,9 @@ static int s_command(PGconn *conn, const char *sql)
 
 static int s_suite_init(void)
 {
-    char err[256] = "";
-    if (pt_test_fresh_schema(s_conninfo, &s_raw, "test_broker_backlog") != 0)
+    if (pt_test_fresh_schema(s_conninfo, &s_raw, "test_broker_backlog") != 0 ||
+        !(s_store = pt_test_store_migrated(s_conninfo, s_sql_dir, "test_broker_backlog")))
         return -1;
-    s_store = pt_store_new(s_conninfo, err, sizeof err);
-    if (!s_store || pt_store_migrate(s_store, s_sql_dir, err, sizeof err) != 0) {
-        fprintf(stderr, "test_broker_backlog: %s\n", err);
-        return -1;
-    }
     s_t0 = pt_test_now_ms();
     return 0;
 }
