@@ -228,11 +228,13 @@ static pt_store_result_t s_pass(pt_deliver_t *self, s_session_t *session, int64_
        between only means those are sent again (at-least-once; the SDK drops
        redelivered ids). */
     pt_store_sent_t *sent = rc == PT_STORE_OK && list->n ? calloc(list->n, sizeof *sent) : NULL;
-    size_t n_sent = 0;
-    if (rc == PT_STORE_OK && list->n && !sent)
+    pt_store_dead_item_t *unreadable =
+        rc == PT_STORE_OK && list->n ? calloc(list->n, sizeof *unreadable) : NULL;
+    size_t n_sent = 0, n_unreadable = 0;
+    if (rc == PT_STORE_OK && list->n && (!sent || !unreadable))
         rc = PT_STORE_ERROR;
     size_t n_spent = 0;
-    for (size_t i = 0; sent && i < list->n; i++) {
+    for (size_t i = 0; rc == PT_STORE_OK && i < list->n; i++) {
         s_due_t *item = &list->items[i];
         if (self->max_attempts && item->attempts >= self->max_attempts) {
             n_spent++;   /* the dead-letter sweep takes it (within a second) */
@@ -241,9 +243,13 @@ static pt_store_result_t s_pass(pt_deliver_t *self, s_session_t *session, int64_
         size_t len = 0;
         uint8_t *frame = s_pack_deliver(item, &len);
         if (!frame) {
+            /* Damaged in the database (it decoded when stored): offered again it
+               fails again, and a batch of them would stop the queue for good. */
             pt_log(PT_LOG_ERROR, "deliver", item->message_id, NULL,
-                   "stored envelope does not decode; delivery %lld skipped",
-                   (long long)item->delivery_id);
+                   "stored envelope of delivery %lld to %s does not decode; dead-lettered "
+                   "(unreadable)",
+                   (long long)item->delivery_id, session->org);
+            unreadable[n_unreadable++].delivery_id = item->delivery_id;
             continue;
         }
         int failed = pt_transport_send(self->transport, session->routing_id,
@@ -268,6 +274,13 @@ static pt_store_result_t s_pass(pt_deliver_t *self, s_session_t *session, int64_
         *more = 0;
     if (n_sent > 0)
         rc = pt_store_mark_sent_batch(self->store, sent, n_sent, now_ms);
+    if (n_unreadable > 0) {
+        pt_store_result_t dead =
+            pt_store_dead_letter_unreadable(self->store, unreadable, n_unreadable, now_ms);
+        if (rc == PT_STORE_OK)
+            rc = dead;
+    }
+    free(unreadable);
     free(sent);
     for (size_t i = 0; i < list->n; i++)
         free(list->items[i].envelope);

@@ -4429,9 +4429,12 @@ pt_store_result_t pt_store_dead_letter_list(pt_store_t *self, const char *recipi
     return PT_STORE_OK;
 }
 
-/* Requeue and drop: the dead letters among items, locked in delivery order. */
+/* Requeue, drop and the unreadable: the deliveries among items in one of the states
+   of in_states (SQL list), locked in delivery order, changed by set_sql ($2: now_ms,
+   $3: note when not NULL), with the event kind (NULL: from the new reason) by actor. */
 static pt_store_result_t s_dead_resolve(pt_store_t *self, pt_store_dead_item_t *items, size_t n,
-                                        const char *set_sql, const char *note, const char *kind,
+                                        const char *in_states, const char *set_sql,
+                                        const char *note, const char *kind, const char *actor,
                                         int64_t now_ms)
 {
     s_params_t p;
@@ -4447,17 +4450,17 @@ static pt_store_result_t s_dead_resolve(pt_store_t *self, pt_store_dead_item_t *
         return PT_STORE_ERROR;
     snprintf(sql, sizeof sql,
              "WITH l AS (SELECT delivery_id FROM deliveries WHERE delivery_id = ANY($1::bigint[]) "
-             "AND state = 'dead' ORDER BY delivery_id FOR UPDATE) "
+             "AND state IN (%s) ORDER BY delivery_id FOR UPDATE) "
              "UPDATE deliveries d SET %s FROM l, messages m WHERE d.delivery_id = l.delivery_id "
              "AND m.message_id = d.message_id RETURNING " S_DEAD_COLUMNS,
-             set_sql);
+             in_states, set_sql);
     p.n = 0;
     s_p_text(&p, ids);
     s_p_int(&p, now_ms);
     if (note)
         s_p_text(&p, note);
     pt_store_result_t rc =
-        s_dead_change(self, sql, &p, kind, "operator", now_ms, items, n, NULL, NULL, NULL);
+        s_dead_change(self, sql, &p, kind, actor, now_ms, items, n, NULL, NULL, NULL);
     free(ids);
     return rc;
 }
@@ -4466,10 +4469,10 @@ pt_store_result_t pt_store_dead_letter_requeue(pt_store_t *self, pt_store_dead_i
                                                size_t n, int64_t now_ms)
 {
     /* RETURNING sees the new row: the reason is cleared, so the event kind is fixed. */
-    return s_dead_resolve(self, items, n,
+    return s_dead_resolve(self, items, n, "'dead'",
                           "state = 'pending', attempts = 0, next_attempt_at = "
                           "pt_ms_to_ts($2::bigint), dead_reason = NULL, dead_at = NULL",
-                          NULL, "dead_letter:requeued", now_ms);
+                          NULL, "dead_letter:requeued", "operator", now_ms);
 }
 
 pt_store_result_t pt_store_dead_letter_drop(pt_store_t *self, pt_store_dead_item_t *items,
@@ -4477,10 +4480,19 @@ pt_store_result_t pt_store_dead_letter_drop(pt_store_t *self, pt_store_dead_item
 {
     if (!note || !note[0] || strlen(note) > 500)
         return PT_STORE_ERROR;
-    return s_dead_resolve(self, items, n,
+    return s_dead_resolve(self, items, n, "'dead'",
                           "state = 'dropped', dropped_at = pt_ms_to_ts($2::bigint), "
                           "drop_note = $3",
-                          note, "dead_letter:dropped", now_ms);
+                          note, "dead_letter:dropped", "operator", now_ms);
+}
+
+pt_store_result_t pt_store_dead_letter_unreadable(pt_store_t *self, pt_store_dead_item_t *items,
+                                                  size_t n, int64_t now_ms)
+{
+    return s_dead_resolve(self, items, n, "'pending', 'delivered'",
+                          "state = 'dead', dead_reason = '" PT_STORE_DEAD_UNREADABLE "', "
+                          "dead_at = pt_ms_to_ts($2::bigint)",
+                          NULL, NULL, "broker", now_ms);
 }
 
 pt_store_result_t pt_store_dead_letter_counts(pt_store_t *self,

@@ -600,19 +600,23 @@ pt_store_result_t pt_store_retention_pending(pt_store_t *self, int64_t now_ms, i
 /* --- dead letters (issue 6; 009_dead_letter.sql) ----------------------------
    A delivery the broker stopped offering (state 'dead'), with its reason:
    "attempts" (offered max_attempts times, the wait after the last offer passed
-   without an ack) or "expired" (the message's expires_at passed first). It is
+   without an ack), "expired" (the message's expires_at passed first) or
+   "unreadable" (its stored envelope no longer decodes: damaged in the database,
+   021_dead_unreadable.sql; offering it again would fail the same way). It is
    not offered and not in pt_store_queue_stats, but still holds back the later
    deliveries of its correlation id to the same recipient (order is kept) until
    it is requeued (pending again, attempts 0) or dropped (final). Every change
    appends a case event in its transaction, actor / counterparty, with the
    message type, message id and detail = header SHA-256:
-     dead_letter:attempts, dead_letter:expired   broker / recipient
+     dead_letter:attempts, dead_letter:expired,
+     dead_letter:unreadable                      broker / recipient
      dead_letter:requeued, dead_letter:dropped   operator / recipient
    An acknowledgement that arrives later still counts (pt_store_ack_batch
    accepts it in any state but acked). */
 
 #define PT_STORE_DEAD_ATTEMPTS "attempts"
 #define PT_STORE_DEAD_EXPIRED "expired"
+#define PT_STORE_DEAD_UNREADABLE "unreadable"
 
 /* One dead letter. */
 typedef struct {
@@ -623,7 +627,7 @@ typedef struct {
     char message_type[PT_STORE_TEXT_MAX];
     char sender[PT_STORE_ORG_ID_MAX];
     char recipient[PT_STORE_ORG_ID_MAX];
-    char reason[PT_STORE_NAME_MAX];   /* PT_STORE_DEAD_ATTEMPTS or PT_STORE_DEAD_EXPIRED */
+    char reason[PT_STORE_NAME_MAX];   /* PT_STORE_DEAD_ATTEMPTS, _EXPIRED or _UNREADABLE */
     uint32_t attempts;                /* offers made */
     int64_t dead_at_ms;
     int64_t stored_at_ms;
@@ -678,6 +682,15 @@ pt_store_result_t pt_store_dead_letter_requeue(pt_store_t *self, pt_store_dead_i
    dead_letter:dropped. Same transaction and results as requeue. */
 pt_store_result_t pt_store_dead_letter_drop(pt_store_t *self, pt_store_dead_item_t *items,
                                             size_t n, const char *note, int64_t now_ms);
+
+/* Dead-letters the deliveries among items still offered (pending or delivered)
+   with the reason "unreadable": the deliver stage found their stored envelope
+   does not decode. Each gets the event dead_letter:unreadable (actor broker);
+   they stop blocking the recipient's queue (a damaged row at its head was offered,
+   failed and offered again forever), and hold back only their own correlation id.
+   Same transaction and results as requeue (NOT_FOUND: no longer offered). */
+pt_store_result_t pt_store_dead_letter_unreadable(pt_store_t *self, pt_store_dead_item_t *items,
+                                                  size_t n, int64_t now_ms);
 
 /* Calls fn(recipient, count, arg) for each recipient with dead letters (metrics).
    One grouped query over the partial index deliveries_dead. */

@@ -1,5 +1,6 @@
 /*  puente dead-letter list|requeue|drop — deliveries the broker stopped offering
-    (too many attempts without an acknowledgement, or expired), and the operator's
+    (too many attempts without an acknowledgement, expired, or an envelope damaged in
+    the database), and the operator's
     two ways out: back to the queue, or dropped for good. One AdminRequest each
     (control.proto DeadLetter*); the broker changes nothing when an id is unknown. */
 #include <jansson.h>
@@ -16,12 +17,13 @@ static const char *s_help =
     "       puente dead-letter drop ID... --reason TEXT [--recipient ORG]\n"
     "       puente dead-letter drop --recipient ORG --all --reason TEXT\n"
     "A delivery becomes a dead letter when it was offered [broker] max_delivery_attempts\n"
-    "times (default 20) without an acknowledgement, or when its message expired first.\n"
+    "times (default 20) without an acknowledgement, when its message expired first, or\n"
+    "when its stored envelope no longer decodes (damaged in the database: unreadable).\n"
     "It is no longer offered nor counted in `puente queue list`, and the later messages of\n"
     "its correlation id to that recipient wait behind it (HELD) until it is requeued or\n"
     "dropped. Each change is an event in the case trail.\n"
-    "list: message id, case token, type, sender, recipient, reason (attempts, expired),\n"
-    "  attempts, since when; at most N (default and maximum 1000).\n"
+    "list: message id, case token, type, sender, recipient, reason (attempts, expired,\n"
+    "  unreadable), attempts, since when; at most N (default and maximum 1000).\n"
     "requeue: back to the queue as never sent (attempts 0), offered again in submission\n"
     "  order. Expired messages cannot be requeued: drop them.\n"
     "drop: never offered again; TEXT (1-500 characters, no personal data) is kept with\n"

@@ -1100,6 +1100,17 @@ pt_store_result_t pt_store_dead_letter_requeue(pt_store_t *self, pt_store_dead_i
     return PT_STORE_OK;
 }
 
+pt_store_result_t pt_store_dead_letter_unreadable(pt_store_t *self, pt_store_dead_item_t *items,
+                                                  size_t n, int64_t now_ms)
+{
+    (void)self;
+    (void)now_ms;
+    S_DOWN_CHECK();
+    for (size_t i = 0; i < n; i++)
+        items[i].result = PT_STORE_OK; /* the fake's deliveries are all still offered */
+    return PT_STORE_OK;
+}
+
 pt_store_result_t pt_store_dead_letter_drop(pt_store_t *self, pt_store_dead_item_t *items,
                                             size_t n, const char *note, int64_t now_ms)
 {

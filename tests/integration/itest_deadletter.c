@@ -14,7 +14,10 @@
     (e) retention runs in steps (RetentionRun.batch, the CLI's progress line) and the
         CLI prints exactly what it printed before when not on a terminal;
     (f) only the operator may use any of it; the audit log still verifies, with no
-        progress output off a terminal. */
+        progress output off a terminal;
+    (g) a stored envelope damaged in the database (it no longer decodes) is a dead
+        letter "unreadable" at its first offer, logged once, and the recipient
+        receives the messages behind it. */
 #include <CUnit/Basic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -454,6 +457,79 @@ static void test_operator_only_and_verify(void)
     CU_ASSERT_EQUAL(strchr(s_out, '\n'), s_out + strlen(s_out) - 1);
 }
 
+/* --- (g) an envelope that no longer decodes ------------------------------------------ */
+
+/* Lines of the broker's log that say delivery of id failed to decode. */
+static int s_log_unreadable(const char *id)
+{
+    char path[600], line[4096];
+    snprintf(path, sizeof path, "%s/broker.log", pt_harness_dir(s_h));
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f))
+        n += strstr(line, "does not decode") && strstr(line, id);
+    fclose(f);
+    return n;
+}
+
+static void test_unreadable_envelope(void)
+{
+    pt_client_t *mx = pt_harness_client(s_h, "MX-DIF", 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mx);
+    /* Three messages for HN-DINAF (offline), each its own correlation id. */
+    char ids[3][PT_UUID_STR_BYTES];
+    const char *tokens[3] = {"CASE-UR-1", "CASE-UR-2", "CASE-UR-3"};
+    for (int i = 0; i < 3; i++)
+        CU_ASSERT_EQUAL_FATAL(s_send(mx, "HN-DINAF", tokens[i], NULL, 0, ids[i], NULL), 0);
+    pt_client_destroy(&mx);
+    /* The first one's row is damaged: a length-delimited field cut short. */
+    char sql[400];
+    snprintf(sql, sizeof sql,
+             "SET session_replication_role = replica; "
+             "UPDATE messages SET envelope = '\\x0aff01'::bytea WHERE message_id = '%s'",
+             ids[0]);
+    CU_ASSERT_EQUAL_FATAL(pt_harness_sql_exec(s_h, NULL, sql), 0);
+    CU_ASSERT_EQUAL(s_sql("SELECT count(*) FROM messages WHERE message_id = '%s' "
+                          "AND length(envelope) = 3",
+                          ids[0]),
+                    1);
+
+    /* The recipient comes: it gets the other two, in submission order. */
+    pt_client_t *hn = pt_harness_client(s_h, "HN-DINAF", 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(hn);
+    for (int i = 1; i < 3; i++) {
+        pt_message_t *got = NULL;
+        CU_ASSERT_EQUAL_FATAL(pt_client_recv(hn, 20000, &got), PT_CLIENT_OK);
+        char id[PT_UUID_STR_BYTES];
+        pt_uuid_format(pt_message_id(got), id);
+        CU_ASSERT_STRING_EQUAL(id, ids[i]);
+        CU_ASSERT_EQUAL(pt_client_ack(hn, pt_message_id(got)), PT_CLIENT_OK);
+        pt_message_destroy(&got);
+    }
+    /* The damaged one is a dead letter with its reason, by the broker, in the trail. */
+    CU_ASSERT_FATAL(s_wait_dead(ids[0]));
+    CU_ASSERT_PTR_NOT_NULL(strstr(s_out, "\"reason\": \"unreadable\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(s_out, "\"recipient\": \"HN-DINAF\""));
+    CU_ASSERT_EQUAL(s_sql("SELECT count(*) FROM case_events WHERE case_token = 'CASE-UR-1' "
+                          "AND kind = 'dead_letter:unreadable' AND actor = 'broker' "
+                          "AND counterparty = 'HN-DINAF' AND message_id = '%s'",
+                          ids[0]),
+                    1);
+    /* Offered once, not again on every pass: the log says it once, after more
+       passes than it takes (the deliver stage sweeps every second). */
+    pt_message_t *extra = NULL;
+    CU_ASSERT_EQUAL(pt_client_recv(hn, 3000, &extra), PT_CLIENT_TIMEOUT);
+    pt_message_destroy(&extra);
+    CU_ASSERT_EQUAL(s_log_unreadable(ids[0]), 1);
+    CU_ASSERT_EQUAL(s_sql("SELECT count(*) FROM deliveries WHERE message_id = '%s' "
+                          "AND state = 'dead' AND dead_reason = 'unreadable'",
+                          ids[0]),
+                    1);
+    pt_client_destroy(&hn);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
@@ -465,5 +541,6 @@ int main(void)
     CU_add_test(suite, "drop, and expired messages", test_drop_and_expired);
     CU_add_test(suite, "retention in steps", test_retention_steps);
     CU_add_test(suite, "operator only; the log verifies", test_operator_only_and_verify);
+    CU_add_test(suite, "an unreadable envelope", test_unreadable_envelope);
     return pt_cu_main();
 }

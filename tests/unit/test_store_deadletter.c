@@ -1,7 +1,8 @@
 /*  Unit tests for the store's dead letters (issue 6, 009_dead_letter.sql) against a
     real PostgreSQL: the sweep's two reasons (expired wins), what a dead letter
     still holds back and what it no longer counts in, list filters, requeue and
-    drop with their trail events, a late acknowledgement.
+    drop with their trail events, a late acknowledgement, and the deliver stage's
+    third reason, an envelope that no longer decodes ("unreadable").
 
     Needs PUENTE_TEST_DB (a THROWAWAY database: its public schema is recreated),
     like test_store. */
@@ -327,6 +328,74 @@ static void test_requeue_and_drop(void)
                     0);
 }
 
+/* A delivery whose stored envelope no longer decodes (the deliver stage's finding):
+   dead at once with the reason "unreadable" and its event; only offered ones. */
+static void test_unreadable(void)
+{
+    /* m3 is pending and due; m2 is acked, m4 dead (expired), m5 dropped. */
+    s_due_t due = {0};
+    CU_ASSERT_EQUAL(pt_store_due_deliveries(s_store, "GT-PGN", s_t0 + 7000, 16, s_due, &due),
+                    PT_STORE_OK);
+    CU_ASSERT_FATAL(s_due_has(&due, s_m[3].delivery_id));
+    pt_store_dead_item_t items[4] = {{s_m[3].delivery_id, 0},
+                                     {s_m[2].delivery_id, 0},
+                                     {s_m[4].delivery_id, 0},
+                                     {s_m[5].delivery_id, 0}};
+    CU_ASSERT_EQUAL(pt_store_dead_letter_unreadable(s_store, items, 4, s_t0 + 7000), PT_STORE_OK);
+    CU_ASSERT_EQUAL(items[0].result, PT_STORE_OK);
+    CU_ASSERT_EQUAL(items[1].result, PT_STORE_NOT_FOUND);
+    CU_ASSERT_EQUAL(items[2].result, PT_STORE_NOT_FOUND);
+    CU_ASSERT_EQUAL(items[3].result, PT_STORE_NOT_FOUND);
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM deliveries WHERE delivery_id = %lld AND state = 'dead' "
+             "AND dead_reason = 'unreadable' AND pt_ts_to_ms(dead_at) = %lld AND attempts = 0",
+             (long long)s_m[3].delivery_id, (long long)(s_t0 + 7000));
+    CU_ASSERT_EQUAL(s_scalar(sql), 1);
+    /* The others keep their states and reasons. */
+    CU_ASSERT_EQUAL(s_scalar("SELECT count(*) FROM deliveries d JOIN messages m USING "
+                             "(message_id) WHERE (m.case_token = 'ct-2' AND d.state = 'acked') "
+                             "OR (m.case_token = 'ct-4' AND d.state = 'dead' AND "
+                             "d.dead_reason = 'expired') OR (m.case_token = 'ct-5' AND "
+                             "d.state = 'dropped')"),
+                    3);
+    CU_ASSERT_EQUAL(s_scalar("SELECT count(*) FROM case_events WHERE case_token = 'ct-3' AND "
+                             "kind = 'dead_letter:unreadable' AND actor = 'broker' "
+                             "AND counterparty = 'GT-PGN'"),
+                    1);
+    CU_ASSERT_EQUAL(s_scalar("SELECT count(*) FROM case_events WHERE "
+                             "kind = 'dead_letter:unreadable'"),
+                    1);
+    /* No longer offered; listed as a dead letter with its reason. */
+    due.n = 0;
+    CU_ASSERT_EQUAL(pt_store_due_deliveries(s_store, "GT-PGN", s_t0 + 7000, 16, s_due, &due),
+                    PT_STORE_OK);
+    CU_ASSERT(!s_due_has(&due, s_m[3].delivery_id));
+    s_seen_t seen = {0};
+    const uint8_t *id = s_m[3].id;
+    CU_ASSERT_EQUAL(pt_store_dead_letter_list(s_store, "GT-PGN", id, 1, 0, 10, s_t0 + 7000,
+                                              s_collect, &seen),
+                    PT_STORE_OK);
+    CU_ASSERT_EQUAL_FATAL(seen.n, 1);
+    CU_ASSERT_STRING_EQUAL(seen.items[0].reason, PT_STORE_DEAD_UNREADABLE);
+    /* Twice: no longer offered, nothing changes. */
+    items[0].result = PT_STORE_ERROR;
+    CU_ASSERT_EQUAL(pt_store_dead_letter_unreadable(s_store, items, 1, s_t0 + 8000), PT_STORE_OK);
+    CU_ASSERT_EQUAL(items[0].result, PT_STORE_NOT_FOUND);
+    CU_ASSERT_EQUAL(s_scalar("SELECT count(*) FROM case_events WHERE "
+                             "kind = 'dead_letter:unreadable'"),
+                    1);
+    CU_ASSERT_EQUAL(pt_store_dead_letter_unreadable(s_store, NULL, 0, s_t0), PT_STORE_OK);
+    CU_ASSERT_EQUAL(pt_store_dead_letter_unreadable(NULL, items, 1, s_t0), PT_STORE_ERROR);
+    /* The operator can requeue it (after repairing the row). */
+    CU_ASSERT_EQUAL(pt_store_dead_letter_requeue(s_store, items, 1, s_t0 + 9000), PT_STORE_OK);
+    CU_ASSERT_EQUAL(items[0].result, PT_STORE_OK);
+    CU_ASSERT_EQUAL(s_scalar("SELECT count(*) FROM case_events e WHERE e.seq > 1 AND NOT EXISTS "
+                             "(SELECT 1 FROM case_events p WHERE p.case_token = e.case_token "
+                             "AND p.seq = e.seq - 1 AND p.hash = e.prev_hash)"),
+                    0);
+}
+
 int main(void)
 {
     if (pt_test_db_env("test_store_deadletter", &s_conninfo, &s_sql_dir) != 0)
@@ -336,7 +405,8 @@ int main(void)
     CU_pSuite suite = CU_add_suite("store dead letters", s_suite_init, s_suite_clean);
     if (!suite || !CU_add_test(suite, "setup", test_setup) ||
         !CU_add_test(suite, "sweep", test_sweep) || !CU_add_test(suite, "list", test_list) ||
-        !CU_add_test(suite, "requeue and drop", test_requeue_and_drop)) {
+        !CU_add_test(suite, "requeue and drop", test_requeue_and_drop) ||
+        !CU_add_test(suite, "unreadable envelopes", test_unreadable)) {
         CU_cleanup_registry();
         return 2;
     }
