@@ -95,6 +95,20 @@ static s_pct_t s_percentiles(int64_t *samples, size_t n)
     return p;
 }
 
+/* Writes the key and length of protobuf field 1, length-delimited, for len bytes
+   of content, at out (room for 11); returns the bytes written. */
+static size_t s_field1_head(uint8_t *out, size_t len)
+{
+    size_t at = 0;
+    out[at++] = 0x0A;
+    for (size_t v = len;; v >>= 7) {
+        out[at++] = (uint8_t)((v & 0x7F) | (v > 0x7F ? 0x80 : 0));
+        if (v <= 0x7F)
+            break;
+    }
+    return at;
+}
+
 static uint32_t s_index_of(const uint8_t *id)
 {
     return (uint32_t)id[12] << 24 | (uint32_t)id[13] << 16 | (uint32_t)id[14] << 8 | id[15];
@@ -336,13 +350,7 @@ static s_msg_t *s_build(const char *keys_dir, const char *const *senders, int n_
             ok = 0;
             break;
         }
-        size_t at = 0;
-        m->frame[at++] = 0x0A;
-        for (size_t v = env_len;; v >>= 7) {
-            m->frame[at++] = (uint8_t)((v & 0x7F) | (v > 0x7F ? 0x80 : 0));
-            if (v <= 0x7F)
-                break;
-        }
+        size_t at = s_field1_head(m->frame, env_len);
         memcpy(m->frame + at, env, env_len);
         m->frame_len = at + env_len;
         free(env);
@@ -441,6 +449,8 @@ typedef struct {
     int64_t *deliver_ns; /* per index: first delivery seen */
     int64_t *acked_ns;   /* per index: broker's Acked */
     size_t delivered, acked, open_failures, redeliveries;
+    size_t other_acked;    /* Acked for messages not of this mode, and when the last */
+    int64_t other_last_ns; /* came (atomic: read by the mode's thread during a drain) */
     volatile int stop;
     volatile int ready;
     int failed;
@@ -540,6 +550,9 @@ static void *s_receiver_run(void *arg)
                 if (idx >= 0 && self->acked_ns[idx] == 0) {
                     self->acked_ns[idx] = now;
                     self->acked++;
+                } else if (idx < 0 && frame->acked->message_id.len == 16) {
+                    __atomic_add_fetch(&self->other_acked, 1, __ATOMIC_RELAXED);
+                    __atomic_store_n(&self->other_last_ns, now, __ATOMIC_RELAXED);
                 }
             }
             puente__v1__broker_frame__free_unpacked(frame, NULL);
@@ -568,6 +581,8 @@ typedef struct {
     double sample_s; /* > 0: sample the broker's VmRSS this often into s_bench_t.rss */
     size_t backlog;  /* > 0: runs with this many messages seeded waiting for the sink
                         (s_seed_backlog); not a point of the latency plot */
+    int drain;       /* 1: the sink comes back when the window opens (a receiver that
+                        acks without opening) and drains its backlog meanwhile */
 } s_mode_t;
 
 /* One sample of the broker's memory during a mode with sample_s > 0. */
@@ -585,6 +600,9 @@ typedef struct {
     double seconds_ingest, seconds_e2e;
     double ingest_per_s, e2e_per_s, achieved_offered_per_s;
     s_pct_t receipt, delivery;
+    long long drain_waiting, drain_left; /* the sink's unacked deliveries before, after */
+    size_t drained;                      /* acks the sink's receiver got in the window */
+    double drain_s, drain_per_s;         /* the window: from the sink's hello to the end */
     double broker_cpu_us_per_msg, broker_cpu_share;
     double pg_cpu_us_per_msg, pg_cpu_share, machine_busy_share;
     long broker_hwm_kib, broker_rss_kib;
@@ -695,6 +713,23 @@ static pid_t s_perf_start(const s_bench_t *bench, const char *mode)
     return pid > 0 ? pid : 0;
 }
 
+/* The sink's deliveries not acknowledged yet (its backlog), -1 if unreadable. */
+static long long s_sink_waiting(const char *conninfo)
+{
+    PGconn *conn = PQconnectdb(conninfo);
+    long long n = -1;
+    PGresult *res =
+        PQstatus(conn) == CONNECTION_OK
+            ? PQexec(conn, "SELECT count(*) FROM deliveries WHERE recipient = '" BENCH_SINK
+                           "' AND state <> 'acked'")
+            : NULL;
+    if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+        n = atoll(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    PQfinish(conn);
+    return n;
+}
+
 static int s_run_mode(s_bench_t *bench, const s_mode_t *mode, s_result_t *result)
 {
     const char *keys = pt_harness_keys(bench->harness);
@@ -720,9 +755,9 @@ static int s_run_mode(s_bench_t *bench, const s_mode_t *mode, s_result_t *result
     int64_t *acked_ns = calloc(n, sizeof(int64_t));
     int64_t *samples = calloc(n, sizeof(int64_t));
     void *socks[BENCH_MAX_SENDERS * 2] = {0};
-    s_receiver_t receiver = {0};
-    pthread_t thread;
-    int thread_started = 0;
+    s_receiver_t receiver = {0}, drain = {0};
+    pthread_t thread, drain_thread;
+    int thread_started = 0, drain_started = 0;
     pid_t perf = 0;
     cli_progress_t *line = NULL;   /* progress on a terminal (cli_progress.h) */
     if (!msgs || !submit_ns || !receipt_ns || !deliver_ns || !acked_ns || !samples)
@@ -782,6 +817,19 @@ static int s_run_mode(s_bench_t *bench, const s_mode_t *mode, s_result_t *result
     int64_t pg_before = s_pg_cpu_us();
     int64_t busy_before, total_before;
     s_machine_jiffies(&busy_before, &total_before);
+    if (mode->drain) {
+        /* The sink comes back: from its hello on, the broker delivers its backlog. */
+        result->drain_waiting = s_sink_waiting(pt_harness_conninfo(bench->harness));
+        drain = (s_receiver_t){.ctx = bench->ctx,
+                               .keys_dir = keys,
+                               .endpoint = endpoint,
+                               .org = BENCH_SINK,
+                               .senders = s_senders_to_sink,
+                               .n_senders = BENCH_MAX_SENDERS};
+        if (pthread_create(&drain_thread, NULL, s_receiver_run, &drain) != 0)
+            goto done;
+        drain_started = 1;
+    }
     int64_t start = s_now_ns();
     int64_t interval_ns = mode->rate > 0 ? (int64_t)(1e9 / mode->rate) : 0;
     /* Bounded wall time per mode: a broker that falls behind gives partial figures
@@ -881,6 +929,16 @@ static int s_run_mode(s_bench_t *bench, const s_mode_t *mode, s_result_t *result
     if (sample_ns)
         s_rss_sample(bench, (double)(s_now_ns() - start) / 1e9, answered);
     int64_t end = s_now_ns();
+    if (drain_started) {
+        result->drained = __atomic_load_n(&drain.other_acked, __ATOMIC_RELAXED);
+        result->drain_s = (double)(end - start) / 1e9;
+        /* emptied within the window: the rate up to the last ack */
+        int64_t last = __atomic_load_n(&drain.other_last_ns, __ATOMIC_RELAXED);
+        if (result->drain_waiting >= 0 && result->drained >= (size_t)result->drain_waiting &&
+            last > start)
+            result->drain_s = (double)(last - start) / 1e9;
+        result->drain_per_s = (double)result->drained / result->drain_s;
+    }
     int64_t cpu_after = s_cpu_us(bench->broker);
     if (nb == 2 && cpu_after >= 0)
         cpu_after = s_cpu_us(bench->broker2) >= 0 ? cpu_after + s_cpu_us(bench->broker2) : -1;
@@ -899,7 +957,15 @@ static int s_run_mode(s_bench_t *bench, const s_mode_t *mode, s_result_t *result
         pthread_join(thread, NULL);
         thread_started = 0;
     }
-    s_pgss(mode->name, answered, 0);
+    if (drain_started) {
+        drain.stop = 1;
+        pthread_join(drain_thread, NULL);
+        drain_started = 0;
+        if (drain.failed)
+            fprintf(stderr, "loadgen: %s: the sink's receiver could not connect\n", mode->name);
+        result->drain_left = s_sink_waiting(pt_harness_conninfo(bench->harness));
+    }
+    s_pgss(mode->name, answered + result->drained, 0);
 
     int64_t last_acked = start;
     for (size_t i = 0; i < n; i++)
@@ -927,7 +993,8 @@ static int s_run_mode(s_bench_t *bench, const s_mode_t *mode, s_result_t *result
         if (deliver_ns[i] > 0)
             samples[k++] = deliver_ns[i] - submit_ns[i];
     result->delivery = s_percentiles(samples, k);
-    size_t done_msgs = mode->receiver ? result->acked : result->receipts;
+    /* a drained message costs a delivery and an ack, not a submit: counted all the same */
+    size_t done_msgs = (mode->receiver ? result->acked : result->receipts) + result->drained;
     if (cpu_before >= 0 && cpu_after >= 0 && done_msgs > 0) {
         result->broker_cpu_us_per_msg = (double)(cpu_after - cpu_before) / (double)done_msgs;
         result->broker_cpu_share = (double)(cpu_after - cpu_before) / ((double)(end - start) / 1e3);
@@ -948,6 +1015,10 @@ done:
     if (thread_started) {
         receiver.stop = 1;
         pthread_join(thread, NULL);
+    }
+    if (drain_started) {
+        drain.stop = 1;
+        pthread_join(drain_thread, NULL);
     }
     for (size_t s = 0; s < n_socks; s++)
         if (socks[s])
@@ -1189,7 +1260,9 @@ static void s_json_mode(FILE *f, const s_result_t *r, int last)
             "     \"broker_cpu_us_per_msg\": %.1f, \"broker_cpu_cores\": %.2f, "
             "\"broker_vmhwm_kib\": %ld, \"broker_vmrss_kib\": %ld,\n"
             "     \"postgres_cpu_us_per_msg\": %.1f, \"postgres_cpu_cores\": %.2f, "
-            "\"machine_busy_fraction\": %.2f, \"complete\": %s}%s\n",
+            "\"machine_busy_fraction\": %.2f,\n"
+            "     \"drain\": {\"waiting\": %lld, \"acked\": %zu, \"per_s\": %.1f, "
+            "\"left\": %lld}, \"complete\": %s}%s\n",
             r->mode.name, r->mode.brokers > 1 ? 2 : 1, r->mode.backlog, r->mode.n, r->mode.rate,
             r->achieved_offered_per_s,
             r->mode.receiver == 0   ? "none"
@@ -1200,8 +1273,8 @@ static void s_json_mode(FILE *f, const s_result_t *r, int last)
             r->receipt.p95_us, r->receipt.p99_us, r->receipt.max_us, r->delivery.p50_us,
             r->delivery.p95_us, r->delivery.p99_us, r->delivery.max_us, r->broker_cpu_us_per_msg,
             r->broker_cpu_share, r->broker_hwm_kib, r->broker_rss_kib, r->pg_cpu_us_per_msg,
-            r->pg_cpu_share, r->machine_busy_share, r->complete ? "true" : "false",
-            last ? "" : ",");
+            r->pg_cpu_share, r->machine_busy_share, r->drain_waiting, r->drained, r->drain_per_s,
+            r->drain_left, r->complete ? "true" : "false", last ? "" : ",");
 }
 
 /* Issue 8's targets were set on a 2-core machine whose core verifies about 14 330
@@ -1275,17 +1348,22 @@ static void s_print_table(const s_result_t *results, size_t n, const s_limits_t 
 /*  The database is seeded with `rows` stored messages by bulk SQL on the harness's
     admin connection, not through the broker (hours at 10 million). Every seeded
     message is a copy of one real message of the run (a "through-empty" message:
-    submitted, delivered, acknowledged) with its own ids, case token, header hash,
-    times and envelope bytes: one messages row, its deliveries, its case events
-    (the template's whole chain), its lifecycle, its case head and one audit_log
-    leaf per event, so tables and indexes have the rows a real database of that
-    many acknowledged messages would have. Approximated, and said in the output:
-    the triggers are off while seeding (session_replication_role = replica: no
-    per-row audit append, no NOTIFY, no foreign-key checks), the event hashes
-    are not a real chain (hash = SHA-256(index || seq)), audit leaves are appended
+    submitted, delivered, acknowledged; for a backlog, one still pending) with its
+    own ids, case token, header hash, times and envelope: one messages row, its deliveries, its case
+   events (the template's whole chain), its lifecycle, its case head and one audit_log leaf per
+   event, so tables and indexes have the rows a real database of that many acknowledged messages
+   would have. Approximated, and said in the output: the triggers are off while seeding
+   (session_replication_role = replica: no per-row audit append, no NOTIFY, no foreign-key checks),
+   the event hashes are not a real chain (hash = SHA-256(index || seq)), audit leaves are appended
     directly and audit_head's frontier is zeros of the right length, so
     `puente audit verify` fails on this database (it is thrown away). One message
-    per case, ids UUIDv7 1 ms apart ending a day before the run. */
+    per case, ids UUIDv7 1 ms apart ending a day before the run.
+    The envelope is the template's bytes followed by a second header field: the
+    template's header followed by a second message_id field holding the seeded
+    id. Protobuf keeps the last value of a field that appears twice, so the
+    broker delivers the copy under its own id and a receiver that acks without
+    opening acks it (backlog drain); the header signature no longer matches, so
+    it does not verify. */
 
 #define S_SEED_CHUNK 100000
 
@@ -1412,7 +1490,7 @@ static const char *const s_seed_chunk_sql[] = {
     "SELECT bench_seed_uuid($3::bigint + i, i, 1), bench_seed_uuid($3::bigint + i, i, 2), NULL, "
     "t.message_type, t.sender, t.recipients, 'SEED-' || i, t.purpose, t.agreement_id, "
     "t.created_at + d.iv, t.expires_at + d.iv, t.stored_at + d.iv, sha256(int8send(i)), "
-    "overlay($4::bytea PLACING int8send(i) FROM 1) "
+    "$4::bytea || uuid_send(bench_seed_uuid($3::bigint + i, i, 1)) "
     "FROM generate_series($1::bigint, $2::bigint - 1) AS i, bench_seed_msg t, "
     "LATERAL (SELECT ($3::bigint + i - t.tmpl_ms) * interval '1 millisecond' AS iv) d "
     "ORDER BY i RETURNING message_id, correlation_id, seq, stored_at) "
@@ -1467,6 +1545,39 @@ static const char s_seed_audit_head_sql[] =
     "length(replace(s.n::bit(64)::text, '0', ''))), 'hex') "
     "FROM (SELECT max(leaf_index) + 1 AS n FROM audit_log) s WHERE id = 1";
 
+/* The seeded envelope without its last 16 bytes (the seeded message id, appended
+   by the seeding SQL): the template's envelope, then a header field (tag 1) holding
+   the template's header and a message_id field (tag 1, 16 bytes). Both repeat a
+   field already there, and protobuf keeps the last. NULL on failure. */
+static uint8_t *s_seed_envelope_prefix(PGconn *conn, size_t *len_out)
+{
+    PGresult *res =
+        PQexecParams(conn, "SELECT envelope FROM bench_seed_msg", 0, NULL, NULL, NULL, NULL, 1);
+    Puente__V1__Envelope *env = NULL;
+    uint8_t *out = NULL;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
+        !(env = puente__v1__envelope__unpack(NULL, (size_t)PQgetlength(res, 0, 0),
+                                             (const uint8_t *)PQgetvalue(res, 0, 0)))) {
+        fprintf(stderr, "loadgen: seed: the template's envelope does not decode\n");
+        goto done;
+    }
+    size_t env_len = (size_t)PQgetlength(res, 0, 0);
+    if (!(out = malloc(env_len + 11 + env->header.len + 2)))
+        goto done;
+    memcpy(out, PQgetvalue(res, 0, 0), env_len);
+    size_t at = env_len;
+    at += s_field1_head(out + at, env->header.len + 2 + 16);
+    memcpy(out + at, env->header.data, env->header.len);
+    at += env->header.len;
+    at += s_field1_head(out + at, 16); /* Header.message_id: the seeding SQL appends it */
+    *len_out = at;
+done:
+    if (env)
+        puente__v1__envelope__free_unpacked(env, NULL);
+    PQclear(res);
+    return out;
+}
+
 static int s_seed(const char *conninfo, const char *prefix, const char *state, size_t rows,
                   s_seed_t *out)
 {
@@ -1486,10 +1597,9 @@ static int s_seed(const char *conninfo, const char *prefix, const char *state, s
         s_pg(conn, "SET client_min_messages = warning", 0, NULL, NULL, NULL, NULL) != 0 ||
         s_seed_template(conn, prefix, state) != 0)
         goto done;
-    long long env_len = s_pg_ll(conn, "SELECT length(envelope) FROM bench_seed_msg");
-    if (env_len < 16 || !(blob = malloc((size_t)env_len)))
+    size_t env_len = 0;
+    if (!(blob = s_seed_envelope_prefix(conn, &env_len)))
         goto done;
-    pt_random(blob, (size_t)env_len); /* incompressible, like a sealed payload */
     char base[32], lo_s[32], hi_s[32];
     snprintf(base, sizeof base, "%lld", (long long)(pt_now_ms() - (int64_t)rows - 86400000LL));
     int env_len_i = (int)env_len;
@@ -1569,8 +1679,10 @@ done:
    ingest run of the long mode starts with the same, empty, backlog. Without it the
    backlog grows by one mode's messages per run, and the broker's once-a-second queue
    gauge (store.c, S_QUEUE_STATS_SQL), which reads every unacknowledged delivery,
-   weighs on the later runs: it would measure the backlog, not the stored history. */
-static int s_drain_sink(const char *conninfo)
+   weighs on the later runs: it would measure the backlog, not the stored history.
+   With token_like, only the messages whose case token is LIKE it: the store limit's
+   rows (s_limit_store), whose envelopes are random bytes no recipient could take. */
+static int s_drain_sink(const char *conninfo, const char *token_like)
 {
     PGconn *conn = PQconnectdb(conninfo);
     int rc = -1;
@@ -1578,10 +1690,13 @@ static int s_drain_sink(const char *conninfo)
         fprintf(stderr, "loadgen: drain: %s\n", PQerrorMessage(conn));
         goto done;
     }
+    const char *like[1] = {token_like};
     if (s_pg(conn,
-             "UPDATE deliveries SET state = 'acked', attempts = 1, first_delivered_at = now(), "
-             "acked_at = now() WHERE recipient = '" BENCH_SINK "' AND state <> 'acked'",
-             0, NULL, NULL, NULL, NULL) != 0 ||
+             "UPDATE deliveries d SET state = 'acked', attempts = 1, first_delivered_at = now(), "
+             "acked_at = now() WHERE d.recipient = '" BENCH_SINK "' AND d.state <> 'acked' "
+             "AND ($1::text IS NULL OR EXISTS (SELECT 1 FROM messages m "
+             "WHERE m.message_id = d.message_id AND m.case_token LIKE $1))",
+             1, like, NULL, NULL, NULL) != 0 ||
         s_pg(conn, "VACUUM (ANALYZE) deliveries", 0, NULL, NULL, NULL, NULL) != 0)
         goto done;
     rc = 0;
@@ -1650,14 +1765,14 @@ static int s_long_main(s_bench_t *bench, const s_long_opts_t *o)
     for (int r = 0; r < repeats; r++) {
         snprintf(names[0][r], sizeof names[0][r], "ingest-empty%d", r + 1);
         s_mode_t m = {names[0][r], sat_n, 0, 0, 512};
-        if (s_drain_sink(pt_harness_conninfo(bench->harness)) != 0)
+        if (s_drain_sink(pt_harness_conninfo(bench->harness), NULL) != 0)
             return -1;
         if (s_run_mode(bench, &m, &empty[n_empty]) != 0)
             fprintf(stderr, "loadgen: mode %s incomplete (figures kept)\n", m.name);
         n_empty++;
     }
     s_mode_t te = {"through-empty", sat_n / 2, 0, 1, 512};
-    if (s_drain_sink(pt_harness_conninfo(bench->harness)) != 0)
+    if (s_drain_sink(pt_harness_conninfo(bench->harness), NULL) != 0)
         return -1;
     if (s_run_mode(bench, &te, &thr_empty) != 0)
         fprintf(stderr, "loadgen: mode %s incomplete (figures kept)\n", te.name);
@@ -1680,14 +1795,14 @@ static int s_long_main(s_bench_t *bench, const s_long_opts_t *o)
     for (int r = 0; r < repeats; r++) {
         snprintf(names[1][r], sizeof names[1][r], "ingest-full%d", r + 1);
         s_mode_t m = {names[1][r], sat_n, 0, 0, 512};
-        if (s_drain_sink(pt_harness_conninfo(bench->harness)) != 0)
+        if (s_drain_sink(pt_harness_conninfo(bench->harness), NULL) != 0)
             return -1;
         if (s_run_mode(bench, &m, &full[n_full]) != 0)
             fprintf(stderr, "loadgen: mode %s incomplete (figures kept)\n", m.name);
         n_full++;
     }
     s_mode_t tf = {"through-full", sat_n / 2, 0, 1, 512};
-    if (s_drain_sink(pt_harness_conninfo(bench->harness)) != 0)
+    if (s_drain_sink(pt_harness_conninfo(bench->harness), NULL) != 0)
         return -1;
     if (s_run_mode(bench, &tf, &thr_full) != 0)
         fprintf(stderr, "loadgen: mode %s incomplete (figures kept)\n", tf.name);
@@ -1712,7 +1827,7 @@ static int s_long_main(s_bench_t *bench, const s_long_opts_t *o)
     fprintf(stderr, "loadgen: memory run: %.0f msg/s%s for %.1f min, VmRSS every %.0f s\n", rate,
             o->rate <= 0 ? " (60 % of through-full's acks/s, at most 1000)" : "", o->minutes,
             o->sample_s);
-    if (s_drain_sink(pt_harness_conninfo(bench->harness)) != 0)
+    if (s_drain_sink(pt_harness_conninfo(bench->harness), NULL) != 0)
         return -1;
     if (s_run_mode(bench, &mm, &mem) != 0)
         fprintf(stderr, "loadgen: mode memory incomplete (figures kept)\n");
@@ -1900,7 +2015,9 @@ int main(int argc, char **argv)
 
     /* Store limit: same database and schema as the broker, its own connection,
        before the broker modes so both see a comparable (near empty) table. */
-    if (s_limit_store(pt_harness_conninfo(bench.harness), quick ? 10240 : 51200, 256, &limits) != 0)
+    if (s_limit_store(pt_harness_conninfo(bench.harness), quick ? 10240 : 51200, 256, &limits) !=
+            0 ||
+        s_drain_sink(pt_harness_conninfo(bench.harness), "BENCH-STORE-%") != 0)
         goto done;
 
     size_t sat_n = quick ? 6000 : 40000;
@@ -1940,7 +2057,7 @@ int main(int argc, char **argv)
         {"ingest-2b", sat_n, 0, 0, 512, 2},
         {"throughput-2b", sat_n / 2, 0, 1, 512, 2},
     };
-    _Static_assert(sizeof modes / sizeof modes[0] + sizeof two / sizeof two[0] + 1 <=
+    _Static_assert(sizeof modes / sizeof modes[0] + sizeof two / sizeof two[0] + 2 <=
                        sizeof results / sizeof results[0],
                    "results[] holds every mode");
     for (size_t i = 0; i < sizeof two / sizeof two[0]; i++) {
@@ -1956,7 +2073,7 @@ int main(int argc, char **argv)
     size_t backlog = backlog_env && *backlog_env ? (size_t)strtoull(backlog_env, NULL, 10)
                      : quick                     ? 300000
                                                  : 1000000;
-    const s_result_t *with_backlog = NULL;
+    const s_result_t *with_backlog = NULL, *draining = NULL;
     s_seed_t backlog_seed = {0};
     if (backlog > 0) {
         pt_harness_broker_stop_at(bench.harness, 1, SIGTERM);
@@ -1972,6 +2089,17 @@ int main(int argc, char **argv)
             if (s_run_mode(&bench, &m, &results[n_results]) != 0)
                 fprintf(stderr, "loadgen: mode %s incomplete (figures kept)\n", m.name);
             with_backlog = &results[n_results++];
+            /* The sink comes back and drains while the others keep their 200 msg/s:
+               a fixed window (20 s quick, 60 s full), with the drain rate and the
+               others' latency meanwhile. */
+            double drain_s = quick ? 20 : 60;
+            s_mode_t d = {"drain-200", (size_t)(200 * drain_s), 200, 1, 400};
+            d.backlog = backlog;
+            d.drain = 1;
+            d.max_s = drain_s + 15;
+            if (s_run_mode(&bench, &d, &results[n_results]) != 0)
+                fprintf(stderr, "loadgen: mode %s incomplete (figures kept)\n", d.name);
+            draining = &results[n_results++];
         }
     }
     s_print_table(results, n_results, &limits);
@@ -2002,6 +2130,15 @@ int main(int argc, char **argv)
                backlog, backlog_seed.seed_s, with_backlog->receipt.p99_us / 1000,
                light->receipt.p99_us / 1000, with_backlog->delivery.p99_us / 1000,
                light->delivery.p99_us / 1000);
+    if (draining && light)
+        printf("the recipient back after the outage (%lld waiting): %zu acks in %.1f s, "
+               "%.0f/s (empty in about %.0f s at that rate; %lld left), while the others' "
+               "200 msg/s had receipt p99 %.1f ms, delivery p99 %.1f ms%s\n",
+               draining->drain_waiting, draining->drained, draining->drain_s, draining->drain_per_s,
+               draining->drain_per_s > 0 ? (double)draining->drain_waiting / draining->drain_per_s
+                                         : 0,
+               draining->drain_left, draining->receipt.p99_us / 1000,
+               draining->delivery.p99_us / 1000, draining->complete ? "" : " (did not keep up)");
     s_scaled_targets_t tg;
     s_scaled_targets(&limits, paced, &tg);
     printf("issue 8's targets scaled to this machine (x %.3f: one core verifies %.0f/s here, "

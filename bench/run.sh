@@ -11,7 +11,8 @@
 # BENCH_QUICK=1: a few seconds per mode. BENCH_PERF=0: no profile. BENCH_PGSS=1: the
 # statements PostgreSQL ran in each mode, in microseconds per message (pg_stat_statements).
 # BENCH_BACKLOG=N: messages seeded waiting for a recipient that is down before the last
-# mode, backlog-200 (default 300 000 quick, 1 000 000 otherwise; 0 skips the mode).
+# modes, backlog-200 and drain-200 (the recipient comes back and drains while the others
+# keep 200 msg/s; default 300 000 quick, 1 000 000 otherwise; 0 skips both).
 # BUILD: the build directory whose broker and loadgen are measured (default build; the
 # Makefile passes its own, so `make bench BUILD=build/x` measures that tree).
 set -uo pipefail

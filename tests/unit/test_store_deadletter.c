@@ -373,9 +373,9 @@ static void test_unreadable(void)
     CU_ASSERT(!s_due_has(&due, s_m[3].delivery_id));
     s_seen_t seen = {0};
     const uint8_t *id = s_m[3].id;
-    CU_ASSERT_EQUAL(pt_store_dead_letter_list(s_store, "GT-PGN", id, 1, 0, 10, s_t0 + 7000,
-                                              s_collect, &seen),
-                    PT_STORE_OK);
+    CU_ASSERT_EQUAL(
+        pt_store_dead_letter_list(s_store, "GT-PGN", id, 1, 0, 10, s_t0 + 7000, s_collect, &seen),
+        PT_STORE_OK);
     CU_ASSERT_EQUAL_FATAL(seen.n, 1);
     CU_ASSERT_STRING_EQUAL(seen.items[0].reason, PT_STORE_DEAD_UNREADABLE);
     /* Twice: no longer offered, nothing changes. */
