@@ -459,21 +459,6 @@ static void test_operator_only_and_verify(void)
 
 /* --- (g) an envelope that no longer decodes ------------------------------------------ */
 
-/* Lines of the broker's log that say delivery of id failed to decode. */
-static int s_log_unreadable(const char *id)
-{
-    char path[600], line[4096];
-    snprintf(path, sizeof path, "%s/broker.log", pt_harness_dir(s_h));
-    FILE *f = fopen(path, "r");
-    int n = 0;
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof line, f))
-        n += strstr(line, "does not decode") && strstr(line, id);
-    fclose(f);
-    return n;
-}
-
 static void test_unreadable_envelope(void)
 {
     pt_client_t *mx = pt_harness_client(s_h, "MX-DIF", 0);
@@ -522,7 +507,7 @@ static void test_unreadable_envelope(void)
     pt_message_t *extra = NULL;
     CU_ASSERT_EQUAL(pt_client_recv(hn, 3000, &extra), PT_CLIENT_TIMEOUT);
     pt_message_destroy(&extra);
-    CU_ASSERT_EQUAL(s_log_unreadable(ids[0]), 1);
+    CU_ASSERT_EQUAL(pt_harness_log_count(s_h, "does not decode", ids[0]), 1);
     CU_ASSERT_EQUAL(s_sql("SELECT count(*) FROM deliveries WHERE message_id = '%s' "
                           "AND state = 'dead' AND dead_reason = 'unreadable'",
                           ids[0]),

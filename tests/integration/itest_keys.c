@@ -169,16 +169,7 @@ static int s_connect(const char *keys_dir, const char *org)
 /* How many lines of the broker's log contain text. */
 static int s_log_count(const char *text)
 {
-    char path[700], line[4096];
-    snprintf(path, sizeof path, "%s/broker.log", pt_harness_dir(s_h));
-    FILE *f = fopen(path, "r");
-    int n = 0;
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof line, f))
-        n += strstr(line, text) != NULL;
-    fclose(f);
-    return n;
+    return pt_harness_log_count(s_h, text, NULL);
 }
 
 /* --- metrics over HTTP --------------------------------------------------------- */

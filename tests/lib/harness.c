@@ -394,6 +394,20 @@ int pt_harness_sh(pt_harness_t *self, const char *command, char *out, size_t out
     return WEXITSTATUS(status);
 }
 
+int pt_harness_log_count(pt_harness_t *self, const char *text, const char *also)
+{
+    char path[700], line[4096];
+    snprintf(path, sizeof path, "%s/broker.log", self->dir);
+    FILE *f = fopen(path, "r");
+    int n = 0;
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f))
+        n += strstr(line, text) != NULL && (!also || strstr(line, also) != NULL);
+    fclose(f);
+    return n;
+}
+
 long pt_harness_sql_count(pt_harness_t *self, const char *sql)
 {
     PGconn *conn = PQconnectdb(self->conninfo);

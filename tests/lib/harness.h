@@ -52,6 +52,10 @@ const char *pt_harness_conninfo(const pt_harness_t *self);
 int pt_harness_sh(pt_harness_t *self, const char *command, char *out, size_t out_cap, char *err,
                   size_t err_cap);
 
+/* Lines of <dir>/broker.log that contain text, and also `also` when it is not NULL.
+   -1 when the log cannot be read. */
+int pt_harness_log_count(pt_harness_t *self, const char *text, const char *also);
+
 /* Counts rows of a SQL query's first column as an integer (test inspection). -1 on error. */
 long pt_harness_sql_count(pt_harness_t *self, const char *sql);
 
