@@ -180,14 +180,19 @@ static void s_collect(const pt_store_delivery_t *delivery, void *arg)
     list->n++;
 }
 
-/* Packs a BrokerFrame{deliver}. The stored envelope is our own earlier output,
-   re-encoded unchanged: the signed header travels as the same bytes. */
-static uint8_t *s_pack_deliver(const s_due_t *item, size_t *len)
+/* Packs a BrokerFrame{deliver} into *out (*len bytes). The stored envelope is our
+   own earlier output, re-encoded unchanged: the signed header travels as the same
+   bytes. 0; 1 when the stored envelope does not decode (damaged in the database:
+   protobuf-c gives NULL for a failed allocation too, but a pass whose own
+   allocations succeeded is not where a 1 KiB envelope's fail); -1 when the frame
+   cannot be allocated (nothing wrong with the delivery). */
+static int s_pack_deliver(const s_due_t *item, uint8_t **out, size_t *len)
 {
+    *out = NULL;
     Puente__V1__Envelope *envelope =
         puente__v1__envelope__unpack(NULL, item->envelope_len, item->envelope);
     if (!envelope)
-        return NULL;
+        return 1;
     Puente__V1__Deliver deliver = PUENTE__V1__DELIVER__INIT;
     deliver.envelope = envelope;
     deliver.delivery_id = (uint64_t)item->delivery_id;
@@ -196,11 +201,11 @@ static uint8_t *s_pack_deliver(const s_due_t *item, size_t *len)
     frame.body_case = PUENTE__V1__BROKER_FRAME__BODY_DELIVER;
     frame.deliver = &deliver;
     *len = puente__v1__broker_frame__get_packed_size(&frame);
-    uint8_t *out = malloc(*len);
-    if (out)
-        puente__v1__broker_frame__pack(&frame, out);
+    *out = malloc(*len);
+    if (*out)
+        puente__v1__broker_frame__pack(&frame, *out);
     puente__v1__envelope__free_unpacked(envelope, NULL);
-    return out;
+    return *out ? 0 : -1;
 }
 
 /* One pass for one session. Returns the store result; sets *more when the batch
@@ -228,21 +233,31 @@ static pt_store_result_t s_pass(pt_deliver_t *self, s_session_t *session, int64_
        between only means those are sent again (at-least-once; the SDK drops
        redelivered ids). */
     pt_store_sent_t *sent = rc == PT_STORE_OK && list->n ? calloc(list->n, sizeof *sent) : NULL;
-    pt_store_dead_item_t *unreadable =
-        rc == PT_STORE_OK && list->n ? calloc(list->n, sizeof *unreadable) : NULL;
+    pt_store_dead_item_t unreadable[PT_DELIVER_BATCH]; /* list->n <= PT_DELIVER_BATCH */
     size_t n_sent = 0, n_unreadable = 0;
-    if (rc == PT_STORE_OK && list->n && (!sent || !unreadable))
+    if (rc == PT_STORE_OK && list->n && !sent)
         rc = PT_STORE_ERROR;
     size_t n_spent = 0;
-    for (size_t i = 0; rc == PT_STORE_OK && i < list->n; i++) {
+    int no_memory = 0;
+    for (size_t i = 0; sent && i < list->n; i++) {
         s_due_t *item = &list->items[i];
         if (self->max_attempts && item->attempts >= self->max_attempts) {
             n_spent++;   /* the dead-letter sweep takes it (within a second) */
             continue;
         }
         size_t len = 0;
-        uint8_t *frame = s_pack_deliver(item, &len);
-        if (!frame) {
+        uint8_t *frame = NULL;
+        int packed = s_pack_deliver(item, &frame, &len);
+        if (packed < 0) {
+            /* Out of memory: this and the rest stay pending for the next pass. */
+            pt_log(PT_LOG_ERROR, "deliver", item->message_id, NULL,
+                   "out of memory packing delivery %lld to %s; it waits",
+                   (long long)item->delivery_id, session->org);
+            no_memory = 1;
+            *more = 0;
+            break;
+        }
+        if (packed > 0) {
             /* Damaged in the database (it decoded when stored): offered again it
                fails again, and a batch of them would stop the queue for good. */
             pt_log(PT_LOG_ERROR, "deliver", item->message_id, NULL,
@@ -280,7 +295,8 @@ static pt_store_result_t s_pass(pt_deliver_t *self, s_session_t *session, int64_
         if (rc == PT_STORE_OK)
             rc = dead;
     }
-    free(unreadable);
+    if (no_memory && rc == PT_STORE_OK)
+        rc = PT_STORE_ERROR;
     free(sent);
     for (size_t i = 0; i < list->n; i++)
         free(list->items[i].envelope);
